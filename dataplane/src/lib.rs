@@ -1,0 +1,7 @@
+//! The wgdp data path.
+//!
+//! This crate owns what runs on worker lcores: RX/TX bursts on the plaintext
+//! and tunnel ports, packet parsing, allowed-IPs lookup, inline WireGuard
+//! encapsulation and decapsulation in the mbuf, handoff rings between lcores
+//! and the per-lcore drop-reason counters. It moves buffers; the protocol
+//! logic comes from `protocol`, the DPDK access from `dpdk-sys`.

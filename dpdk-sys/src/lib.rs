@@ -1,0 +1,1 @@
+//! Bindings to the system DPDK (placeholder until the foundation lands).
