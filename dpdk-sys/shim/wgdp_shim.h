@@ -1,0 +1,91 @@
+/*
+ * wgdp_shim.h - out-of-line wrappers for the DPDK `static inline` functions
+ * that wgdp calls. Bindgen cannot bind inline functions, so each one gets a
+ * `wgdp_` twin here, compiled by build.rs with the cflags pkg-config gives.
+ * Keep this list to what the Rust side uses.
+ */
+#ifndef WGDP_SHIM_H
+#define WGDP_SHIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_launch.h>
+#include <rte_cycles.h>
+#include <rte_log.h>
+#include <rte_dev.h>
+#include <rte_bus.h>
+#include <rte_mempool.h>
+#include <rte_mbuf.h>
+#include <rte_ethdev.h>
+#include <rte_ring.h>
+#include <rte_eth_ring.h>
+
+/* rte_errno is a per-lcore (thread-local) variable behind a macro. */
+int wgdp_rte_errno(void);
+
+unsigned wgdp_lcore_id(void);
+uint64_t wgdp_rdtsc(void);
+
+/* Redirect DPDK's log into a memory buffer (used around rte_eal_init so
+ * that a failed init can return DPDK's own messages). Returns 0 on success. */
+int wgdp_log_capture_begin(void);
+/* Stop capturing, restore the default log stream, and return the captured
+ * text (malloc'd, NUL-terminated, caller frees with wgdp_free). */
+char *wgdp_log_capture_end(void);
+void wgdp_free(void *p);
+
+struct rte_mbuf *wgdp_pktmbuf_alloc(struct rte_mempool *mp);
+int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
+                            unsigned count);
+void wgdp_pktmbuf_free(struct rte_mbuf *m);
+char *wgdp_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+char *wgdp_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+char *wgdp_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
+int wgdp_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+uint16_t wgdp_pktmbuf_headroom(const struct rte_mbuf *m);
+uint16_t wgdp_pktmbuf_tailroom(const struct rte_mbuf *m);
+
+unsigned wgdp_mempool_avail_count(const struct rte_mempool *mp);
+unsigned wgdp_mempool_in_use_count(const struct rte_mempool *mp);
+
+uint16_t wgdp_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
+                           struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
+uint16_t wgdp_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
+                           struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
+
+unsigned wgdp_ring_enqueue_burst(struct rte_ring *r, void *const *objs,
+                                 unsigned n, unsigned *free_space);
+unsigned wgdp_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n,
+                                 unsigned *available);
+unsigned wgdp_ring_enqueue_bulk(struct rte_ring *r, void *const *objs,
+                                unsigned n, unsigned *free_space);
+unsigned wgdp_ring_dequeue_bulk(struct rte_ring *r, void **objs, unsigned n,
+                                unsigned *available);
+unsigned wgdp_ring_count(const struct rte_ring *r);
+
+/* Flag values DPDK defines with function-like macros (RTE_BIT64), which
+ * bindgen cannot evaluate: exported as constants with a wgdp_ prefix. */
+extern const uint64_t wgdp_eth_rss_ipv4;
+extern const uint64_t wgdp_eth_rss_nonfrag_ipv4_udp;
+extern const uint64_t wgdp_eth_rss_nonfrag_ipv4_tcp;
+extern const uint64_t wgdp_eth_rss_ipv6;
+extern const uint64_t wgdp_eth_rss_nonfrag_ipv6_udp;
+extern const uint64_t wgdp_eth_rss_nonfrag_ipv6_tcp;
+extern const uint64_t wgdp_eth_rss_ip;
+extern const uint64_t wgdp_eth_rss_udp;
+extern const uint64_t wgdp_eth_rss_tcp;
+extern const uint64_t wgdp_eth_rx_offload_ipv4_cksum;
+extern const uint64_t wgdp_eth_rx_offload_udp_cksum;
+extern const uint64_t wgdp_eth_rx_offload_rss_hash;
+extern const uint64_t wgdp_eth_rx_offload_scatter;
+extern const uint64_t wgdp_eth_tx_offload_ipv4_cksum;
+extern const uint64_t wgdp_eth_tx_offload_udp_cksum;
+extern const uint64_t wgdp_eth_tx_offload_mbuf_fast_free;
+extern const uint64_t wgdp_eth_tx_offload_multi_segs;
+
+#endif

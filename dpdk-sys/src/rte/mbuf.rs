@@ -1,0 +1,469 @@
+//! Owned mbufs and fixed-size bursts of them.
+
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+/// Maximum packets moved per RX/TX/ring call.
+pub const BURST_SIZE: usize = 32;
+
+/// Why an mbuf length operation was refused. The mbuf is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MbufError {
+    /// Not enough headroom to prepend.
+    #[error("cannot prepend {need} bytes: {have} bytes of headroom")]
+    NoHeadroom {
+        /// Bytes asked for.
+        need: u16,
+        /// Headroom available.
+        have: u16,
+    },
+    /// Not enough tailroom (in the last segment) to append.
+    #[error("cannot append {need} bytes: {have} bytes of tailroom")]
+    NoTailroom {
+        /// Bytes asked for.
+        need: u16,
+        /// Tailroom available.
+        have: u16,
+    },
+    /// Removing more bytes than the (first or last) segment holds.
+    #[error("cannot remove {need} bytes from a {have}-byte segment")]
+    TooShort {
+        /// Bytes asked to remove.
+        need: u16,
+        /// Bytes in the segment.
+        have: u16,
+    },
+}
+
+/// One packet buffer, owned. Freed (back to its pool) on drop.
+///
+/// `#[repr(transparent)]` over the pointer, so a `[Mbuf]` is an array of
+/// `struct rte_mbuf *` that DPDK burst functions read and write directly.
+#[repr(transparent)]
+pub struct Mbuf(NonNull<ffi::rte_mbuf>);
+
+// SAFETY: an mbuf is plain memory owned by this handle alone; freeing it
+// from another lcore is allowed by DPDK.
+unsafe impl Send for Mbuf {}
+
+impl std::fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("pkt_len", &self.pkt_len())
+            .field("data_len", &self.data_len())
+            .field("nb_segs", &self.nb_segs())
+            .finish()
+    }
+}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf; `None` for NULL.
+    ///
+    /// # Safety
+    /// `raw` is NULL or a valid mbuf that nothing else owns or will free.
+    #[inline]
+    pub unsafe fn from_raw(raw: *mut ffi::rte_mbuf) -> Option<Mbuf> {
+        NonNull::new(raw).map(Mbuf)
+    }
+
+    /// Gives up ownership; the caller must free or hand on the pointer.
+    #[inline]
+    pub fn into_raw(self) -> *mut ffi::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// The raw pointer, still owned by `self`.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut ffi::rte_mbuf {
+        self.0.as_ptr()
+    }
+
+    #[inline]
+    fn raw(&self) -> &ffi::rte_mbuf {
+        // SAFETY: we own a valid mbuf.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn raw_mut(&mut self) -> &mut ffi::rte_mbuf {
+        // SAFETY: we own a valid mbuf, exclusively (&mut self).
+        unsafe { self.0.as_mut() }
+    }
+
+    /// The first segment's data.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off .. + data_len lies inside the buffer.
+        unsafe {
+            std::slice::from_raw_parts(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+
+    /// The first segment's data, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.raw_mut();
+        // SAFETY: as in `data`, and we hold the only reference.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+
+    /// Total packet length over all segments.
+    #[inline]
+    pub fn pkt_len(&self) -> u32 {
+        self.raw().pkt_len
+    }
+
+    /// Length of the first segment.
+    #[inline]
+    pub fn data_len(&self) -> u16 {
+        self.raw().data_len
+    }
+
+    /// Number of segments.
+    #[inline]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// Whether the whole packet is in the first segment.
+    #[inline]
+    pub fn is_contiguous(&self) -> bool {
+        self.raw().nb_segs == 1
+    }
+
+    /// Free bytes before the data.
+    #[inline]
+    pub fn headroom(&self) -> u16 {
+        // SAFETY: valid mbuf.
+        unsafe { ffi::wgdp_pktmbuf_headroom(self.as_ptr()) }
+    }
+
+    /// Free bytes after the data of the last segment.
+    #[inline]
+    pub fn tailroom(&self) -> u16 {
+        // SAFETY: valid mbuf.
+        unsafe { ffi::wgdp_pktmbuf_tailroom(self.as_ptr()) }
+    }
+
+    /// Grows the packet at the front by `len` bytes and returns them.
+    #[inline]
+    pub fn prepend(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
+        let have = self.headroom();
+        // SAFETY: valid mbuf; DPDK checks the headroom and returns NULL.
+        let p = unsafe { ffi::wgdp_pktmbuf_prepend(self.as_ptr(), len) };
+        if p.is_null() {
+            return Err(MbufError::NoHeadroom { need: len, have });
+        }
+        // SAFETY: DPDK returned the start of `len` new bytes in the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), usize::from(len)) })
+    }
+
+    /// Grows the packet at the end (of its last segment) by `len` bytes and
+    /// returns them.
+    #[inline]
+    pub fn append(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
+        let have = self.tailroom();
+        // SAFETY: valid mbuf; DPDK checks the tailroom and returns NULL.
+        let p = unsafe { ffi::wgdp_pktmbuf_append(self.as_ptr(), len) };
+        if p.is_null() {
+            return Err(MbufError::NoTailroom { need: len, have });
+        }
+        // SAFETY: DPDK returned the start of `len` new bytes in the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), usize::from(len)) })
+    }
+
+    /// Removes `len` bytes from the front of the packet.
+    #[inline]
+    pub fn adj(&mut self, len: u16) -> Result<(), MbufError> {
+        let have = self.data_len();
+        // SAFETY: valid mbuf; DPDK refuses more than the first segment.
+        let p = unsafe { ffi::wgdp_pktmbuf_adj(self.as_ptr(), len) };
+        if p.is_null() {
+            return Err(MbufError::TooShort { need: len, have });
+        }
+        Ok(())
+    }
+
+    /// Removes `len` bytes from the end of the packet (its last segment).
+    #[inline]
+    pub fn trim(&mut self, len: u16) -> Result<(), MbufError> {
+        let have = self.last_segment_len();
+        // SAFETY: valid mbuf; DPDK refuses more than the last segment.
+        let ret = unsafe { ffi::wgdp_pktmbuf_trim(self.as_ptr(), len) };
+        if ret != 0 {
+            return Err(MbufError::TooShort { need: len, have });
+        }
+        Ok(())
+    }
+
+    fn last_segment_len(&self) -> u16 {
+        let mut m = self.as_ptr();
+        // SAFETY: the segment chain is valid and NULL-terminated.
+        unsafe {
+            while !(*m).next.is_null() {
+                m = (*m).next;
+            }
+            (*m).data_len
+        }
+    }
+
+    /// The input port the PMD recorded.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// Offload flags (`RTE_MBUF_F_*`).
+    #[inline]
+    pub fn ol_flags(&self) -> u64 {
+        self.raw().ol_flags
+    }
+
+    /// The RSS hash, when the PMD set `RTE_MBUF_F_RX_RSS_HASH`.
+    #[inline]
+    pub fn rss_hash(&self) -> Option<u32> {
+        let m = self.raw();
+        if m.ol_flags & u64::from(ffi::RTE_MBUF_F_RX_RSS_HASH) == 0 {
+            return None;
+        }
+        // SAFETY: reading the `rss` member of a plain-data union.
+        Some(unsafe { m.__bindgen_anon_2.hash.rss })
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; after this nothing refers to it.
+        unsafe { ffi::wgdp_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// Up to `N` owned mbufs in a fixed array: what RX fills and TX drains, with
+/// no heap allocation. Dropping a burst frees what is still in it.
+pub struct Burst<const N: usize = BURST_SIZE> {
+    len: usize,
+    bufs: [MaybeUninit<Mbuf>; N],
+}
+
+impl<const N: usize> Default for Burst<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Burst<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl<const N: usize> Burst<N> {
+    /// An empty burst.
+    #[inline]
+    pub fn new() -> Self {
+        Self {
+            len: 0,
+            bufs: [const { MaybeUninit::uninit() }; N],
+        }
+    }
+
+    /// Mbufs held.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left.
+    #[inline]
+    pub fn spare(&self) -> usize {
+        N - self.len
+    }
+
+    /// Adds an mbuf at the end; gives it back when full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == N {
+            return Err(m);
+        }
+        self.bufs[self.len].write(m);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes the last mbuf.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Mbuf> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: slot `len` was initialised and is now outside the length.
+        Some(unsafe { self.bufs[self.len].assume_init_read() })
+    }
+
+    /// The mbufs held.
+    #[inline]
+    pub fn as_slice(&self) -> &[Mbuf] {
+        // SAFETY: the first `len` slots are initialised.
+        unsafe { std::slice::from_raw_parts(self.bufs.as_ptr().cast::<Mbuf>(), self.len) }
+    }
+
+    /// The mbufs held, mutable.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
+        // SAFETY: the first `len` slots are initialised.
+        unsafe { std::slice::from_raw_parts_mut(self.bufs.as_mut_ptr().cast::<Mbuf>(), self.len) }
+    }
+
+    /// Keeps the mbufs for which `keep` returns true, in order; the others
+    /// are given to `reject` (which may free, count or forward them).
+    #[inline]
+    pub fn retain_or(
+        &mut self,
+        mut keep: impl FnMut(&mut Mbuf) -> bool,
+        mut reject: impl FnMut(Mbuf),
+    ) {
+        let len = self.len;
+        self.len = 0;
+        let base = self.bufs.as_mut_ptr().cast::<Mbuf>();
+        let mut kept = 0;
+        for i in 0..len {
+            // SAFETY: slot i < old len is initialised; `len` is 0 while we
+            // move slots, so a panic in a callback leaks rather than double
+            // frees. Each slot is read exactly once.
+            unsafe {
+                let mut m = base.add(i).read();
+                if keep(&mut m) {
+                    base.add(kept).write(m);
+                    kept += 1;
+                    self.len = kept;
+                } else {
+                    reject(m);
+                }
+            }
+        }
+    }
+
+    /// Takes every mbuf out, in order. Those the caller does not take
+    /// before dropping the iterator are freed.
+    #[inline]
+    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        let len = std::mem::replace(&mut self.len, 0);
+        // The slots 0..len are initialised and now outside the length: the
+        // iterator reads each exactly once.
+        DrainIter {
+            base: self.bufs.as_mut_ptr().cast::<Mbuf>(),
+            next: 0,
+            len,
+            _b: std::marker::PhantomData,
+        }
+    }
+
+    /// Frees every mbuf held.
+    #[inline]
+    pub fn clear(&mut self) {
+        let len = std::mem::replace(&mut self.len, 0);
+        if len > 0 {
+            // SAFETY: the slots held `len` owned mbufs, now outside the length.
+            unsafe {
+                ffi::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr().cast(), len as u32);
+            }
+        }
+    }
+
+    /// Pointer to the first free slot, for DPDK functions that write mbufs.
+    #[inline]
+    pub(crate) fn spare_ptr(&mut self) -> *mut *mut ffi::rte_mbuf {
+        // SAFETY: len <= N, so this is at most one past the end.
+        unsafe { self.bufs.as_mut_ptr().add(self.len).cast() }
+    }
+
+    /// Pointer to the first mbuf, for DPDK functions that read mbufs.
+    #[inline]
+    pub(crate) fn head_ptr(&mut self) -> *mut *mut ffi::rte_mbuf {
+        self.bufs.as_mut_ptr().cast()
+    }
+
+    /// Sets the number of initialised slots.
+    ///
+    /// # Safety
+    /// The first `len` slots hold owned mbufs.
+    #[inline]
+    pub(crate) unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= N);
+        self.len = len;
+    }
+
+    /// Forgets the first `n` mbufs (DPDK took them) and moves the rest to
+    /// the front.
+    ///
+    /// # Safety
+    /// The first `n <= len` mbufs were consumed by DPDK.
+    #[inline]
+    pub(crate) unsafe fn consume_front(&mut self, n: usize) {
+        debug_assert!(n <= self.len);
+        let rest = self.len - n;
+        if n > 0 && rest > 0 {
+            let base = self.bufs.as_mut_ptr();
+            std::ptr::copy(base.add(n), base, rest);
+        }
+        self.len = rest;
+    }
+}
+
+struct DrainIter<'a> {
+    base: *mut Mbuf,
+    next: usize,
+    len: usize,
+    _b: std::marker::PhantomData<&'a mut ()>,
+}
+
+impl Iterator for DrainIter<'_> {
+    type Item = Mbuf;
+
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf> {
+        if self.next == self.len {
+            return None;
+        }
+        // SAFETY: slot `next` < len was initialised and is read once.
+        let m = unsafe { self.base.add(self.next).read() };
+        self.next += 1;
+        Some(m)
+    }
+}
+
+impl Drop for DrainIter<'_> {
+    fn drop(&mut self) {
+        // Free what the caller did not take.
+        for m in self.by_ref() {
+            drop(m);
+        }
+    }
+}
+
+impl<const N: usize> Drop for Burst<N> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

@@ -1,0 +1,42 @@
+//! The safe layer over DPDK.
+//!
+//! Ownership rules, which every type here keeps:
+//!
+//! - [`Eal`] is a cloneable handle; EAL is cleaned up when the last handle
+//!   (including the ones held inside pools, ports and rings) is dropped.
+//! - An [`Mbuf`] is owned by exactly one Rust value. Dropping it frees it.
+//!   Transmitting or enqueueing takes mbufs out of a [`Burst`]; whatever the
+//!   device or ring did not accept stays in the burst, still owned by the
+//!   caller. Nothing is ever both returned and freed.
+//! - A queue of a port is polled through an [`RxQueue`] / [`TxQueue`] handle
+//!   that exists at most once per queue, so two lcores can never use the same
+//!   queue at once.
+
+mod eal;
+mod error;
+pub mod lcore;
+mod mbuf;
+mod mempool;
+mod port;
+mod ring;
+
+pub use eal::{Eal, EalError};
+pub use error::RteError;
+pub use mbuf::{Burst, Mbuf, MbufError, BURST_SIZE};
+pub use mempool::Mempool;
+pub use port::{flags, Link, Port, PortConfig, PortSetup, PortStats, RxQueue, TxQueue};
+pub use ring::{mbuf_ring, RingConsumer, RingProducer};
+
+/// Reads the TSC. One call per burst on the fast path is the budget.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: reads a CPU counter; no memory is touched.
+    unsafe { crate::ffi::wgdp_rdtsc() }
+}
+
+/// The DPDK lcore id of the calling thread, or `None` on a non-EAL thread.
+pub fn lcore_id() -> Option<u32> {
+    // SAFETY: reads a thread-local set by EAL.
+    let id = unsafe { crate::ffi::wgdp_lcore_id() };
+    (id < crate::ffi::RTE_MAX_LCORE).then_some(id)
+}

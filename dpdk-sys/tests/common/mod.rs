@@ -1,0 +1,44 @@
+//! Shared EAL for the tests in one test binary.
+//!
+//! EAL can be initialised once per process. `cargo nextest` runs every test
+//! in its own process and `cargo test` runs a file's tests in one process:
+//! the first caller initialises EAL, every other caller reuses it. Names of
+//! DPDK objects and kernel interfaces include the process id and a counter,
+//! so tests in parallel processes never collide.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use dpdk_sys::rte::Eal;
+
+/// EAL arguments for tests: no hugepages, no shared config, no PCI scan,
+/// two lcores floating over CPUs 0-1 so that one worker lcore exists on any
+/// machine.
+pub fn eal_args() -> Vec<String> {
+    vec![
+        "--no-huge".into(),
+        "--no-shconf".into(),
+        "-m".into(),
+        "256".into(),
+        "--no-pci".into(),
+        "--lcores=0@(0-1),1@(0-1)".into(),
+        format!("--file-prefix=wgdp-test-{}", std::process::id()),
+        "--log-level=lib.eal:error".into(),
+    ]
+}
+
+/// The process's EAL, initialised on first use.
+pub fn eal() -> &'static Eal {
+    static EAL: OnceLock<Eal> = OnceLock::new();
+    EAL.get_or_init(|| Eal::init(eal_args()).unwrap_or_else(|e| panic!("EAL init: {e}")))
+}
+
+/// A name unique in this process and across concurrent test processes.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

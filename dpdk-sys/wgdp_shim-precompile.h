@@ -1,0 +1,2 @@
+
+#include <wgdp_shim.h>
