@@ -1,1 +1,46 @@
-fn main() {}
+//! `wgdp`: the command line of the DPDK WireGuard concentrator.
+
+mod smoke;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("WGDP_GIT_COMMIT"),
+    ", DPDK ",
+    env!("WGDP_DPDK_VERSION"),
+    ")"
+);
+
+/// DPDK poll-mode WireGuard VPN concentrator.
+#[derive(Debug, Parser)]
+#[command(name = "wgdp", version = VERSION, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Forward packets between two DPDK ports for a while and print port
+    /// statistics: checks that EAL, hugepages, the PMDs and the ports work.
+    /// With no options it runs on two embedded `net_null` vdevs.
+    Smoke(smoke::SmokeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Smoke(args) => smoke::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wgdp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
