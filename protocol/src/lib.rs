@@ -5,3 +5,13 @@
 //! timer rules. It never reads a clock (every entry point takes `now`), opens
 //! no socket and knows nothing of DPDK, so the dataplane, the control thread,
 //! tests and fuzzers all drive the same code.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod constants;
+pub mod crypto;
+pub mod messages;
+pub mod time;
+
+pub use rand_core::CryptoRngCore;
