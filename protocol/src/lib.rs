@@ -12,6 +12,7 @@
 pub mod constants;
 pub mod crypto;
 pub mod messages;
+pub mod replay;
 pub mod time;
 
 pub use rand_core::CryptoRngCore;
