@@ -14,5 +14,6 @@ pub mod crypto;
 pub mod messages;
 pub mod replay;
 pub mod time;
+pub mod transport;
 
 pub use rand_core::CryptoRngCore;

@@ -9,7 +9,9 @@
 //! state, and [`ReplayWindow::update`] after authentication records the
 //! counter, so that forged packets can never move the window.
 
-use crate::constants::{COUNTER_BITS_TOTAL, COUNTER_WINDOW_SIZE, COUNTER_WORD_BITS, REJECT_AFTER_MESSAGES};
+use crate::constants::{
+    COUNTER_BITS_TOTAL, COUNTER_WINDOW_SIZE, COUNTER_WORD_BITS, REJECT_AFTER_MESSAGES,
+};
 
 const WORDS: usize = (COUNTER_BITS_TOTAL / COUNTER_WORD_BITS) as usize;
 
@@ -44,7 +46,9 @@ impl Default for ReplayWindow {
 
 impl core::fmt::Debug for ReplayWindow {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ReplayWindow").field("next", &self.next).finish_non_exhaustive()
+        f.debug_struct("ReplayWindow")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
     }
 }
 
