@@ -10,8 +10,11 @@
 #![deny(missing_docs)]
 
 pub mod constants;
+pub mod cookie;
 pub mod crypto;
 pub mod messages;
+pub mod noise;
+pub mod ratelimit;
 pub mod replay;
 pub mod time;
 pub mod transport;
