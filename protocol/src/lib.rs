@@ -16,7 +16,9 @@ pub mod messages;
 pub mod noise;
 pub mod ratelimit;
 pub mod replay;
+pub mod session;
 pub mod time;
+pub mod timers;
 pub mod transport;
 
 pub use rand_core::CryptoRngCore;

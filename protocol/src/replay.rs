@@ -75,7 +75,7 @@ impl ReplayWindow {
     /// Whether `counter` could be accepted; changes nothing. Call before
     /// decrypting, then [`update`](Self::update) after authentication.
     pub fn check(&self, counter: u64) -> Result<(), ReplayError> {
-        if self.next >= REJECT_AFTER_MESSAGES + 1 || counter >= REJECT_AFTER_MESSAGES {
+        if self.next > REJECT_AFTER_MESSAGES || counter >= REJECT_AFTER_MESSAGES {
             return Err(ReplayError::Exhausted);
         }
         let c = counter + 1;

@@ -44,10 +44,10 @@ impl Instant {
         self.0.saturating_sub(earlier.0)
     }
 
-    /// Whether something born at `self` is strictly older than `age` at `now`
-    /// (the kernel's `wg_birthdate_has_expired`).
+    /// Whether something born at `self` has reached `age` at `now` (the
+    /// kernel's `wg_birthdate_has_expired`: `birth + age <= now`).
     pub fn has_expired(self, age: Duration, now: Instant) -> bool {
-        now.saturating_since(self) > age
+        now.saturating_since(self) >= age
     }
 }
 
@@ -107,8 +107,8 @@ mod tests {
         let b = Instant::from_secs(7);
         assert_eq!(b - a, Duration::from_secs(2));
         assert_eq!(a - b, Duration::ZERO);
-        assert!(a.has_expired(Duration::from_secs(1), b));
-        assert!(!a.has_expired(Duration::from_secs(2), b));
+        assert!(a.has_expired(Duration::from_secs(2), b));
+        assert!(!a.has_expired(Duration::from_secs(3), b));
         assert_eq!(a + Duration::from_secs(2), b);
     }
 
