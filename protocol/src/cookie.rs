@@ -87,14 +87,14 @@ impl CookieJar {
         let Some((mac1_range, mac2_range)) = mac_ranges(msg) else {
             return;
         };
-        let mac1 = crypto::mac(&self.mac1_key[..], &[&msg[..mac1_range.start]]);
+        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
         msg[mac1_range].copy_from_slice(&mac1);
         self.last_mac1 = Some(mac1);
         let mac2 = match &self.cookie {
             Some((cookie, birth))
                 if !birth.has_expired(COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY, now) =>
             {
-                crypto::mac(&cookie[..], &[&msg[..mac2_range.start]])
+                crypto::mac(cookie, &[&msg[..mac2_range.start]])
             }
             _ => [0u8; COOKIE_LEN],
         };
@@ -194,8 +194,8 @@ impl CookieChecker {
         }
         let port = src.port().to_be_bytes();
         Zeroizing::new(match src.ip() {
-            IpAddr::V4(a) => crypto::mac(&self.secret[..], &[&a.octets(), &port]),
-            IpAddr::V6(a) => crypto::mac(&self.secret[..], &[&a.octets(), &port]),
+            IpAddr::V4(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
+            IpAddr::V6(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
         })
     }
 
@@ -214,7 +214,7 @@ impl CookieChecker {
     ) -> Result<MacVerdict, CookieError> {
         MessageType::of(msg)?;
         let (mac1_range, mac2_range) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-        let mac1 = crypto::mac(&self.mac1_key[..], &[&msg[..mac1_range.start]]);
+        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
         if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
             return Err(CookieError::InvalidMac1);
         }
@@ -222,7 +222,7 @@ impl CookieChecker {
             return Ok(MacVerdict::Accept);
         }
         let cookie = self.cookie_for(src, now, rng);
-        let mac2 = crypto::mac(&cookie[..], &[&msg[..mac2_range.start]]);
+        let mac2 = crypto::mac(&cookie, &[&msg[..mac2_range.start]]);
         if !crypto::constant_time_eq(&mac2, &msg[mac2_range]) {
             return Ok(MacVerdict::SendCookie);
         }
@@ -299,6 +299,145 @@ impl LoadTracker {
 mod tests {
     use super::*;
     use crate::constants::MAX_QUEUED_INCOMING_HANDSHAKES;
+    use crate::crypto::PrivateKey;
+    use crate::messages::{Initiation, INITIATION_LEN};
+    use core::time::Duration;
+    use rand_chacha::rand_core::SeedableRng;
+
+    struct Setup {
+        jar: CookieJar,
+        checker: CookieChecker,
+        limiter: RateLimiter,
+        rng: rand_chacha::ChaCha20Rng,
+        src: SocketAddr,
+    }
+
+    fn setup() -> Setup {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let responder = PrivateKey::from_bytes([4u8; 32]).public_key();
+        Setup {
+            jar: CookieJar::new(&responder),
+            checker: CookieChecker::new(&responder),
+            limiter: RateLimiter::new(16, &mut rng),
+            rng,
+            src: "203.0.113.9:4444".parse().expect("literal"),
+        }
+    }
+
+    fn message(s: &mut Setup, sender: u32, now: Instant) -> [u8; INITIATION_LEN] {
+        let mut msg = [0u8; INITIATION_LEN];
+        let mut v = Initiation::new_unchecked(&mut msg);
+        v.set_message_type();
+        v.set_sender(sender);
+        s.jar.add_macs(&mut msg, now);
+        msg
+    }
+
+    fn verify(
+        s: &mut Setup,
+        msg: &[u8],
+        under_load: bool,
+        now: Instant,
+    ) -> Result<MacVerdict, CookieError> {
+        s.checker
+            .verify(msg, s.src, under_load, now, &mut s.rng, &mut s.limiter)
+    }
+
+    #[test]
+    fn mac1_always_mac2_under_load() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 7, t0);
+        assert_eq!(&msg[132..], &[0u8; 16], "no cookie yet: mac2 zero");
+        assert_eq!(verify(&mut s, &msg, false, t0), Ok(MacVerdict::Accept));
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+        let mut bad = msg;
+        bad[10] ^= 1;
+        assert_eq!(
+            verify(&mut s, &bad, false, t0),
+            Err(CookieError::InvalidMac1)
+        );
+        assert_eq!(
+            verify(&mut s, &msg[..100], false, t0),
+            Err(CookieError::NotHandshake)
+        );
+
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
+        assert_eq!(view.receiver(), 7);
+        s.jar.consume_reply(&view, t0).expect("cookie accepted");
+        assert!(s.jar.has_fresh_cookie(t0));
+        // A second copy of the reply has no outstanding mac1 to match.
+        assert_eq!(
+            s.jar.consume_reply(&view, t0),
+            Err(CookieError::UnexpectedReply)
+        );
+        let msg = message(&mut s, 8, t0);
+        assert_ne!(&msg[132..], &[0u8; 16]);
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::Accept));
+    }
+
+    #[test]
+    fn cookie_is_usable_for_max_age_minus_latency() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
+        s.jar.consume_reply(&view, t0).expect("cookie");
+        let edge = t0 + (COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY);
+        assert!(s.jar.has_fresh_cookie(edge - Duration::from_millis(1)));
+        assert!(!s.jar.has_fresh_cookie(edge));
+        let msg = message(&mut s, 2, edge);
+        assert_eq!(&msg[132..], &[0u8; 16], "stale cookie: mac2 zero");
+    }
+
+    #[test]
+    fn secret_rotates_every_two_minutes() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        s.jar
+            .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
+            .expect("cookie");
+        let later = t0 + COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY - Duration::from_secs(1);
+        let msg = message(&mut s, 2, later);
+        assert_eq!(verify(&mut s, &msg, true, later), Ok(MacVerdict::Accept));
+        // Once the secret is regenerated, old cookies no longer verify.
+        let rotated = t0 + COOKIE_SECRET_MAX_AGE;
+        let msg = message(&mut s, 3, later);
+        assert_eq!(
+            verify(&mut s, &msg, true, rotated),
+            Ok(MacVerdict::SendCookie)
+        );
+    }
+
+    #[test]
+    fn cookie_is_bound_to_source_address_and_port() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(1);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        s.jar
+            .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
+            .expect("cookie");
+        let msg = message(&mut s, 2, t0);
+        s.src.set_port(4445);
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+    }
 
     #[test]
     fn load_tracker_is_sticky_for_one_second() {

@@ -128,9 +128,10 @@ pub fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
 }
 
 /// `MAC(key, parts...)`: keyed BLAKE2s with a 16-byte output, as used for
-/// mac1, mac2 and the cookie itself (whitepaper section 5.4.4).
-pub fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; COOKIE_LEN] {
-    // Keys here are 16 or 32 bytes, always within BLAKE2s's 32-byte limit.
+/// mac1, mac2 and the cookie itself (whitepaper section 5.4.4). The key is
+/// 1 to 32 bytes, checked at compile time.
+pub fn mac<const N: usize>(key: &[u8; N], parts: &[&[u8]]) -> [u8; COOKIE_LEN] {
+    const { assert!(N > 0 && N <= KEY_LEN, "BLAKE2s keys are 1 to 32 bytes") };
     let mut m = match <Blake2sMac<U16> as KeyInit>::new_from_slice(key) {
         Ok(m) => m,
         Err(_) => unreachable_key_len(),
@@ -143,9 +144,8 @@ pub fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; COOKIE_LEN] {
 
 #[cold]
 fn unreachable_key_len() -> ! {
-    // Only reachable through a programming error inside this crate (callers
-    // pass fixed-size keys), never through input.
-    panic!("BLAKE2s MAC key longer than 32 bytes")
+    // The key length is checked at compile time: unreachable.
+    panic!("BLAKE2s MAC key of an invalid length")
 }
 
 /// `HMAC(key, parts...)` with BLAKE2s-256 (RFC 2104, 64-byte block).

@@ -544,3 +544,67 @@ impl PeerHandshake {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+
+    fn identity(seed: u8) -> StaticIdentity {
+        StaticIdentity::new(PrivateKey::from_bytes([seed; 32]))
+    }
+
+    #[test]
+    fn both_sides_derive_matching_keypairs() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let (i, r) = (identity(1), identity(2));
+        let mut ih = PeerHandshake::new(&i, *r.public_key(), Some([3u8; 32]));
+        let mut rh = PeerHandshake::new(&r, *i.public_key(), Some([3u8; 32]));
+        let now = Instant::from_secs(1);
+        let ts = Tai64N::from_unix(core::time::Duration::from_secs(1_700_000_000));
+        let init = ih
+            .create_initiation(&i, 0xaa, ts, now, &mut rng)
+            .expect("initiation");
+        assert_eq!(ih.pending_initiation_index(), Some(0xaa));
+        let pending = r.open_initiation(&init).expect("open");
+        assert_eq!(pending.remote_static(), i.public_key());
+        assert_eq!(pending.sender_index(), 0xaa);
+        rh.consume_initiation(pending, now).expect("consume");
+        let (resp, mut rkp) = rh.create_response(0xbb, now, &mut rng).expect("response");
+        let mut ikp = ih
+            .consume_response(&i, &resp, now)
+            .expect("consume response");
+        assert_eq!((ikp.local_index(), ikp.remote_index()), (0xaa, 0xbb));
+        assert_eq!((rkp.local_index(), rkp.remote_index()), (0xbb, 0xaa));
+        // Initiator's send key is the responder's receive key and back.
+        let mut msg = [0u8; 48];
+        ikp.seal_message(now, &mut msg).expect("seal");
+        rkp.open_message(now, &mut msg).expect("open");
+        rkp.seal_message(now, &mut msg).expect("seal");
+        ikp.open_message(now, &mut msg).expect("open");
+        // Nothing is left to respond to.
+        assert_eq!(
+            rh.create_response(0xcc, now, &mut rng).err(),
+            Some(HandshakeError::UnexpectedState)
+        );
+    }
+
+    #[test]
+    fn low_order_peer_key_is_refused() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        let i = identity(1);
+        let mut h = PeerHandshake::new(&i, PublicKey::from_bytes([0u8; 32]), None);
+        let r = h.create_initiation(&i, 1, Tai64N::default(), Instant::ZERO, &mut rng);
+        assert_eq!(r.err(), Some(HandshakeError::LowOrderKey));
+    }
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let i = identity(0x11);
+        let h = PeerHandshake::new(&i, *identity(2).public_key(), Some([0x77; 32]));
+        let text = format!("{i:?} {h:?} {:?}", PrivateKey::from_bytes([0x11; 32]));
+        assert!(text.contains("redacted") || text.contains("StaticIdentity"));
+        assert!(!text.contains("17, 17"), "no private key bytes: {text}");
+        assert!(!text.contains("119"), "no PSK bytes: {text}");
+    }
+}

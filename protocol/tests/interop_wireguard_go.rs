@@ -49,11 +49,30 @@ fn find_tool(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Runs a command to completion (bounded by TIMEOUT), asserting success;
+/// returns its standard output.
 fn run(tool: &Path, args: &[&str]) -> String {
-    let out = Command::new(tool)
+    let mut child = Command::new(tool)
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("spawning {} {:?}: {e}", tool.display(), args));
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("waiting for a command").is_none() {
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} {:?} did not finish within {TIMEOUT:?}",
+                tool.display(),
+                args
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("command output");
     assert!(
         out.status.success(),
         "{} {:?} failed: {}",
