@@ -266,3 +266,97 @@ impl Session {
         retired
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::TransportKey;
+    use zeroize::Zeroizing;
+
+    fn kp(index: u32, initiator: bool) -> Keypair {
+        kp_born(index, initiator, Instant::ZERO)
+    }
+
+    fn kp_born(index: u32, initiator: bool, birth: Instant) -> Keypair {
+        let k = || TransportKey::new(Zeroizing::new([index as u8; 32]));
+        Keypair::new(k(), k(), index, index + 100, birth, initiator)
+    }
+
+    fn slots(s: &Session) -> [Option<u32>; 3] {
+        [
+            s.previous().map(Keypair::local_index),
+            s.current().map(Keypair::local_index),
+            s.next().map(Keypair::local_index),
+        ]
+    }
+
+    #[test]
+    fn initiator_keypairs_rotate_current_into_previous() {
+        let mut s = Session::new();
+        assert_eq!(s.install(kp(1, true)).iter().count(), 0);
+        assert_eq!(slots(&s), [None, Some(1), None]);
+        assert_eq!(s.install(kp(2, true)).iter().count(), 0);
+        assert_eq!(slots(&s), [Some(1), Some(2), None]);
+        assert_eq!(s.install(kp(3, true)).iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(slots(&s), [Some(2), Some(3), None]);
+    }
+
+    #[test]
+    fn responder_keypair_waits_in_next_until_used() {
+        let mut s = Session::new();
+        s.install(kp(1, true));
+        s.install(kp(2, true));
+        // Responder keypair: old previous and next go, new one waits.
+        assert_eq!(s.install(kp(3, false)).iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(slots(&s), [None, Some(2), Some(3)]);
+        assert!(s.received_with(2).is_none(), "current is not a promotion");
+        let retired = s.received_with(3).expect("promoted");
+        assert_eq!(retired.iter().count(), 0);
+        assert_eq!(slots(&s), [Some(2), Some(3), None]);
+    }
+
+    #[test]
+    fn initiator_keypair_with_pending_next_demotes_next() {
+        let mut s = Session::new();
+        s.install(kp(1, true));
+        s.install(kp(2, false));
+        assert_eq!(slots(&s), [None, Some(1), Some(2)]);
+        // The kernel puts the unused next in previous and drops current.
+        assert_eq!(s.install(kp(3, true)).iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(slots(&s), [Some(2), Some(3), None]);
+        assert_eq!(s.clear().iter().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(slots(&s), [None, None, None]);
+    }
+
+    #[test]
+    fn rekey_rules() {
+        let mut s = Session::new();
+        assert!(s.wants_rekey_on_send(Instant::ZERO), "no keypair");
+        s.install(kp(1, true));
+        assert!(!s.wants_rekey_on_send(Instant::from_secs(119)));
+        assert!(s.wants_rekey_on_send(Instant::from_secs(120)));
+        assert!(!s.wants_rekey_on_receive(Instant::from_secs(164)));
+        assert!(s.wants_rekey_on_receive(Instant::from_secs(165)));
+        assert!(
+            !s.wants_rekey_on_receive(Instant::from_secs(166)),
+            "only once"
+        );
+        s.install(kp_born(2, true, Instant::from_secs(166)));
+        assert!(
+            !s.wants_rekey_on_receive(Instant::from_secs(166)),
+            "fresh key"
+        );
+        assert!(
+            s.wants_rekey_on_receive(Instant::from_secs(331)),
+            "armed again"
+        );
+        let mut r = Session::new();
+        r.install(kp(3, false));
+        r.received_with(3);
+        assert!(
+            !r.wants_rekey_on_receive(Instant::from_secs(170)),
+            "responder never"
+        );
+        assert!(r.wants_rekey_on_send(Instant::from_secs(180)), "expired");
+    }
+}
