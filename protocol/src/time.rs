@@ -93,6 +93,18 @@ impl Tai64N {
         Tai64N(out)
     }
 
+    /// Like [`from_unix`](Self::from_unix), with the nanoseconds rounded down
+    /// to a multiple of 2^24 ns (the largest power of two below the 20 ms
+    /// initiation interval), as the kernel's `tai64n_now` does so that the
+    /// timestamp does not leak the precise clock. Two initiations less than
+    /// ~17 ms apart then carry the same timestamp, and the second is refused
+    /// as a replay, which the 20 ms flood guard would refuse anyway.
+    pub fn from_unix_whitened(since_unix_epoch: Duration) -> Self {
+        const GRAIN: u32 = 1 << 24;
+        let nanos = since_unix_epoch.subsec_nanos() / GRAIN * GRAIN;
+        Self::from_unix(Duration::new(since_unix_epoch.as_secs(), nanos))
+    }
+
     /// A timestamp from its 12-byte wire encoding.
     pub const fn from_bytes(bytes: [u8; TIMESTAMP_LEN]) -> Self {
         Tai64N(bytes)
@@ -126,5 +138,15 @@ mod tests {
         assert!(t2 > t1);
         assert_eq!(Tai64N::from_bytes(t1.to_bytes()), t1);
         assert_eq!(t1.to_bytes()[0], 0x40);
+    }
+
+    #[test]
+    fn whitening_rounds_nanoseconds_down() {
+        let a = Tai64N::from_unix_whitened(Duration::new(10, 16_000_000));
+        let b = Tai64N::from_unix_whitened(Duration::new(10, 1_000));
+        let c = Tai64N::from_unix_whitened(Duration::new(10, 17_000_000));
+        assert_eq!(a, b);
+        assert!(c > a);
+        assert_eq!(c.to_bytes()[8..], (1u32 << 24).to_be_bytes());
     }
 }
