@@ -1,0 +1,451 @@
+//! The cookie mechanism against handshake floods (whitepaper section 5.3 and
+//! 5.4.7; kernel `cookie.c` and the load logic of `receive.c`).
+//!
+//! Sending side, per peer: [`CookieJar`] puts mac1 on every handshake message
+//! and mac2 while it holds a fresh cookie, and consumes cookie replies.
+//! Receiving side, per interface: [`CookieChecker`] verifies mac1 always and,
+//! under load, mac2 plus the per-source [`RateLimiter`]; it answers with a
+//! cookie reply when mac2 is missing. [`LoadTracker`] decides "under load".
+
+use std::net::{IpAddr, SocketAddr};
+
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::constants::{
+    AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, COOKIE_SECRET_LATENCY, COOKIE_SECRET_MAX_AGE,
+    KEY_LEN, LABEL_COOKIE, LABEL_MAC1, UNDER_LOAD_DIVISOR, UNDER_LOAD_STICKY,
+};
+use crate::crypto::{self, PublicKey};
+use crate::messages::{mac_ranges, CookieReply, MessageError, MessageType, COOKIE_REPLY_LEN};
+use crate::ratelimit::RateLimiter;
+use crate::time::Instant;
+
+/// A cookie or MAC check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    /// The message is malformed or not a handshake message.
+    #[error("malformed message: {0}")]
+    Message(#[from] MessageError),
+    /// Not a message that carries mac1/mac2 (types 1 and 2 only).
+    #[error("message type carries no MACs")]
+    NotHandshake,
+    /// mac1 is wrong: not for us, or corrupted. Drop silently.
+    #[error("invalid mac1")]
+    InvalidMac1,
+    /// mac2 was valid but the source exceeds its rate. Drop.
+    #[error("source rate-limited")]
+    RateLimited,
+    /// A cookie reply arrived when we had sent no MAC to answer.
+    #[error("unexpected cookie reply")]
+    UnexpectedReply,
+    /// A cookie reply did not decrypt.
+    #[error("cookie reply decryption failed")]
+    Decryption,
+}
+
+/// `HASH(label || public)`: the mac1 and cookie-encryption keys.
+fn derive_key(label: &[u8], public: &PublicKey) -> Zeroizing<[u8; KEY_LEN]> {
+    Zeroizing::new(crypto::hash(&[label, public.as_bytes()]))
+}
+
+/// The per-peer sender-side cookie state (kernel `struct cookie`).
+pub struct CookieJar {
+    /// `HASH(LABEL_MAC1 || S_remote^pub)`.
+    mac1_key: Zeroizing<[u8; KEY_LEN]>,
+    /// `HASH(LABEL_COOKIE || S_remote^pub)`.
+    cookie_key: Zeroizing<[u8; KEY_LEN]>,
+    /// The latest cookie received and when.
+    cookie: Option<(Zeroizing<[u8; COOKIE_LEN]>, Instant)>,
+    /// mac1 of our last handshake message, the AAD of the cookie reply.
+    last_mac1: Option<[u8; COOKIE_LEN]>,
+}
+
+impl core::fmt::Debug for CookieJar {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CookieJar")
+            .field("has_cookie", &self.cookie.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CookieJar {
+    /// Cookie state for messages to the peer `remote`.
+    pub fn new(remote: &PublicKey) -> Self {
+        CookieJar {
+            mac1_key: derive_key(LABEL_MAC1, remote),
+            cookie_key: derive_key(LABEL_COOKIE, remote),
+            cookie: None,
+            last_mac1: None,
+        }
+    }
+
+    /// Fills mac1 and mac2 of a handshake message we are about to send
+    /// (section 5.4.4): mac1 always; mac2 from the cookie if it is younger
+    /// than COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY, zeros otherwise.
+    pub fn add_macs(&mut self, msg: &mut [u8], now: Instant) {
+        let Some((mac1_range, mac2_range)) = mac_ranges(msg) else {
+            return;
+        };
+        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
+        msg[mac1_range].copy_from_slice(&mac1);
+        self.last_mac1 = Some(mac1);
+        let mac2 = match &self.cookie {
+            Some((cookie, birth))
+                if !birth.has_expired(COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY, now) =>
+            {
+                crypto::mac(cookie, &[&msg[..mac2_range.start]])
+            }
+            _ => [0u8; COOKIE_LEN],
+        };
+        msg[mac2_range].copy_from_slice(&mac2);
+    }
+
+    /// Whether a cookie usable for mac2 is held at `now`.
+    pub fn has_fresh_cookie(&self, now: Instant) -> bool {
+        self.cookie.as_ref().is_some_and(|(_, birth)| {
+            !birth.has_expired(COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY, now)
+        })
+    }
+
+    /// Decrypts a cookie reply (section 5.4.7): XChaCha20-Poly1305 under
+    /// `HASH(LABEL_COOKIE || S_remote^pub)` with our last mac1 as AAD.
+    pub fn consume_reply(
+        &mut self,
+        reply: &CookieReply<&[u8]>,
+        now: Instant,
+    ) -> Result<(), CookieError> {
+        let Some(last_mac1) = self.last_mac1 else {
+            return Err(CookieError::UnexpectedReply);
+        };
+        let enc = reply.encrypted_cookie();
+        let mut cookie = Zeroizing::new([0u8; COOKIE_LEN]);
+        cookie.copy_from_slice(&enc[..COOKIE_LEN]);
+        let mut tag = [0u8; AEAD_TAG_LEN];
+        tag.copy_from_slice(&enc[COOKIE_LEN..]);
+        crypto::xaead_open(
+            &self.cookie_key,
+            reply.nonce(),
+            &mut cookie[..],
+            &tag,
+            &last_mac1,
+        )
+        .map_err(|_| CookieError::Decryption)?;
+        self.cookie = Some((cookie, now));
+        self.last_mac1 = None;
+        Ok(())
+    }
+}
+
+/// What the receiver should do with a handshake message whose MACs checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacVerdict {
+    /// Process the handshake message.
+    Accept,
+    /// Under load without a valid mac2: answer with a cookie reply
+    /// ([`CookieChecker::create_reply`]) and do not process the message.
+    SendCookie,
+}
+
+/// The per-interface receiver-side checker (kernel `struct cookie_checker`).
+pub struct CookieChecker {
+    /// `HASH(LABEL_MAC1 || S_local^pub)`.
+    mac1_key: Zeroizing<[u8; KEY_LEN]>,
+    /// `HASH(LABEL_COOKIE || S_local^pub)`.
+    cookie_key: Zeroizing<[u8; KEY_LEN]>,
+    /// The rotating random secret `R_m` and its birth.
+    secret: Zeroizing<[u8; KEY_LEN]>,
+    secret_birth: Option<Instant>,
+}
+
+impl core::fmt::Debug for CookieChecker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CookieChecker")
+            .field("secret_birth", &self.secret_birth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CookieChecker {
+    /// A checker for the interface whose static public key is `local`.
+    pub fn new(local: &PublicKey) -> Self {
+        CookieChecker {
+            mac1_key: derive_key(LABEL_MAC1, local),
+            cookie_key: derive_key(LABEL_COOKIE, local),
+            secret: Zeroizing::new([0u8; KEY_LEN]),
+            secret_birth: None,
+        }
+    }
+
+    /// `cookie = MAC(R_m, source IP || source port)`, regenerating `R_m`
+    /// from `rng` once it is COOKIE_SECRET_MAX_AGE old.
+    fn cookie_for(
+        &mut self,
+        src: SocketAddr,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Zeroizing<[u8; COOKIE_LEN]> {
+        let stale = self
+            .secret_birth
+            .is_none_or(|birth| birth.has_expired(COOKIE_SECRET_MAX_AGE, now));
+        if stale {
+            rng.fill_bytes(&mut self.secret[..]);
+            self.secret_birth = Some(now);
+        }
+        let port = src.port().to_be_bytes();
+        Zeroizing::new(match src.ip() {
+            IpAddr::V4(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
+            IpAddr::V6(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
+        })
+    }
+
+    /// Checks the MACs of a received handshake message (type 1 or 2) from
+    /// `src` (kernel `wg_cookie_validate_packet` and its caller): mac1 must
+    /// be valid; when `under_load`, mac2 must also be valid (otherwise
+    /// [`MacVerdict::SendCookie`]) and the source must pass `limiter`.
+    pub fn verify(
+        &mut self,
+        msg: &[u8],
+        src: SocketAddr,
+        under_load: bool,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+        limiter: &mut RateLimiter,
+    ) -> Result<MacVerdict, CookieError> {
+        MessageType::of(msg)?;
+        let (mac1_range, mac2_range) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
+        if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
+            return Err(CookieError::InvalidMac1);
+        }
+        if !under_load {
+            return Ok(MacVerdict::Accept);
+        }
+        let cookie = self.cookie_for(src, now, rng);
+        let mac2 = crypto::mac(&cookie, &[&msg[..mac2_range.start]]);
+        if !crypto::constant_time_eq(&mac2, &msg[mac2_range]) {
+            return Ok(MacVerdict::SendCookie);
+        }
+        if !limiter.allow(src.ip(), now) {
+            return Err(CookieError::RateLimited);
+        }
+        Ok(MacVerdict::Accept)
+    }
+
+    /// Builds the cookie reply to handshake message `msg` from `src`
+    /// (section 5.4.7): receiver = the message's sender index, a random
+    /// 24-byte nonce, the cookie sealed with the message's mac1 as AAD.
+    pub fn create_reply(
+        &mut self,
+        msg: &[u8],
+        src: SocketAddr,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
+        let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+        // Sender index: bytes 4..8 in both initiation and response.
+        let mut sender = [0u8; 4];
+        sender.copy_from_slice(&msg[4..8]);
+        let cookie = self.cookie_for(src, now, rng);
+        let mut out = [0u8; COOKIE_REPLY_LEN];
+        let mut reply = CookieReply::new_unchecked(&mut out);
+        reply.set_message_type();
+        reply.set_receiver(u32::from_le_bytes(sender));
+        let mut nonce = [0u8; COOKIE_NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        *reply.nonce_mut() = nonce;
+        let field = reply.encrypted_cookie_mut();
+        field[..COOKIE_LEN].copy_from_slice(&cookie[..]);
+        let tag = crypto::xaead_seal(
+            &self.cookie_key,
+            &nonce,
+            &mut field[..COOKIE_LEN],
+            &msg[mac1_range],
+        );
+        field[COOKIE_LEN..].copy_from_slice(&tag);
+        Ok(out)
+    }
+}
+
+/// Decides whether the interface is under load (kernel `receive.c`): the
+/// handshake backlog is at least 1/8 of its capacity, and the state stays
+/// set for one second after that was last true.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTracker {
+    last_under_load: Option<Instant>,
+}
+
+impl LoadTracker {
+    /// A tracker that has never seen load.
+    pub const fn new() -> Self {
+        LoadTracker {
+            last_under_load: None,
+        }
+    }
+
+    /// Whether the interface is under load at `now` with `backlog` queued
+    /// handshakes out of `capacity`.
+    pub fn under_load(&mut self, backlog: usize, capacity: usize, now: Instant) -> bool {
+        if backlog >= capacity / UNDER_LOAD_DIVISOR {
+            self.last_under_load = Some(now);
+            return true;
+        }
+        self.last_under_load
+            .is_some_and(|t| !t.has_expired(UNDER_LOAD_STICKY, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::MAX_QUEUED_INCOMING_HANDSHAKES;
+    use crate::crypto::PrivateKey;
+    use crate::messages::{Initiation, INITIATION_LEN};
+    use core::time::Duration;
+    use rand_chacha::rand_core::SeedableRng;
+
+    struct Setup {
+        jar: CookieJar,
+        checker: CookieChecker,
+        limiter: RateLimiter,
+        rng: rand_chacha::ChaCha20Rng,
+        src: SocketAddr,
+    }
+
+    fn setup() -> Setup {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let responder = PrivateKey::from_bytes([4u8; 32]).public_key();
+        Setup {
+            jar: CookieJar::new(&responder),
+            checker: CookieChecker::new(&responder),
+            limiter: RateLimiter::new(16, &mut rng),
+            rng,
+            src: "203.0.113.9:4444".parse().expect("literal"),
+        }
+    }
+
+    fn message(s: &mut Setup, sender: u32, now: Instant) -> [u8; INITIATION_LEN] {
+        let mut msg = [0u8; INITIATION_LEN];
+        let mut v = Initiation::new_unchecked(&mut msg);
+        v.set_message_type();
+        v.set_sender(sender);
+        s.jar.add_macs(&mut msg, now);
+        msg
+    }
+
+    fn verify(
+        s: &mut Setup,
+        msg: &[u8],
+        under_load: bool,
+        now: Instant,
+    ) -> Result<MacVerdict, CookieError> {
+        s.checker
+            .verify(msg, s.src, under_load, now, &mut s.rng, &mut s.limiter)
+    }
+
+    #[test]
+    fn mac1_always_mac2_under_load() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 7, t0);
+        assert_eq!(&msg[132..], &[0u8; 16], "no cookie yet: mac2 zero");
+        assert_eq!(verify(&mut s, &msg, false, t0), Ok(MacVerdict::Accept));
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+        let mut bad = msg;
+        bad[10] ^= 1;
+        assert_eq!(
+            verify(&mut s, &bad, false, t0),
+            Err(CookieError::InvalidMac1)
+        );
+        assert_eq!(
+            verify(&mut s, &msg[..100], false, t0),
+            Err(CookieError::NotHandshake)
+        );
+
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
+        assert_eq!(view.receiver(), 7);
+        s.jar.consume_reply(&view, t0).expect("cookie accepted");
+        assert!(s.jar.has_fresh_cookie(t0));
+        // A second copy of the reply has no outstanding mac1 to match.
+        assert_eq!(
+            s.jar.consume_reply(&view, t0),
+            Err(CookieError::UnexpectedReply)
+        );
+        let msg = message(&mut s, 8, t0);
+        assert_ne!(&msg[132..], &[0u8; 16]);
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::Accept));
+    }
+
+    #[test]
+    fn cookie_is_usable_for_max_age_minus_latency() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
+        s.jar.consume_reply(&view, t0).expect("cookie");
+        let edge = t0 + (COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY);
+        assert!(s.jar.has_fresh_cookie(edge - Duration::from_millis(1)));
+        assert!(!s.jar.has_fresh_cookie(edge));
+        let msg = message(&mut s, 2, edge);
+        assert_eq!(&msg[132..], &[0u8; 16], "stale cookie: mac2 zero");
+    }
+
+    #[test]
+    fn secret_rotates_every_two_minutes() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(100);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        s.jar
+            .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
+            .expect("cookie");
+        let later = t0 + COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY - Duration::from_secs(1);
+        let msg = message(&mut s, 2, later);
+        assert_eq!(verify(&mut s, &msg, true, later), Ok(MacVerdict::Accept));
+        // Once the secret is regenerated, old cookies no longer verify.
+        let rotated = t0 + COOKIE_SECRET_MAX_AGE;
+        let msg = message(&mut s, 3, later);
+        assert_eq!(
+            verify(&mut s, &msg, true, rotated),
+            Ok(MacVerdict::SendCookie)
+        );
+    }
+
+    #[test]
+    fn cookie_is_bound_to_source_address_and_port() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(1);
+        let msg = message(&mut s, 1, t0);
+        let reply = s
+            .checker
+            .create_reply(&msg, s.src, t0, &mut s.rng)
+            .expect("reply");
+        s.jar
+            .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
+            .expect("cookie");
+        let msg = message(&mut s, 2, t0);
+        s.src.set_port(4445);
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+    }
+
+    #[test]
+    fn load_tracker_is_sticky_for_one_second() {
+        let mut t = LoadTracker::new();
+        let cap = MAX_QUEUED_INCOMING_HANDSHAKES;
+        assert!(!t.under_load(0, cap, Instant::ZERO));
+        assert!(t.under_load(cap / 8, cap, Instant::from_secs(1)));
+        assert!(t.under_load(0, cap, Instant::from_millis(1999)));
+        assert!(!t.under_load(0, cap, Instant::from_millis(2000)));
+    }
+}

@@ -1,0 +1,425 @@
+//! The cryptographic primitives, behind one small module so that the
+//! performance work can swap a backend without touching the protocol.
+//!
+//! WireGuard's primitives (whitepaper section 5.4): `DH` is X25519
+//! (`x25519-dalek`), `HASH` is BLAKE2s-256, `MAC` is keyed BLAKE2s-128,
+//! `HMAC` is HMAC-BLAKE2s-256 (`blake2`), `AEAD` is ChaCha20-Poly1305 with a
+//! 96-bit nonce of 32 zero bits and a little-endian 64-bit counter (`ring` for
+//! the transport fast path, `chacha20poly1305` for the handshake), `XAEAD` is
+//! XChaCha20-Poly1305 (`chacha20poly1305`) for cookie replies.
+//!
+//! Every secret lives in a zeroize-on-drop container. The one exception is
+//! `ring`'s expanded transport key, which `ring` does not let us wipe: it is
+//! therefore built on the stack for each call from the zeroized bytes and
+//! never stored.
+
+use blake2::digest::consts::U16;
+use blake2::digest::{FixedOutput, KeyInit, Mac, Update};
+use blake2::{Blake2s256, Blake2sMac, Digest};
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
+use rand_core::CryptoRngCore;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, HASH_LEN, KEY_LEN};
+
+/// A 32-byte secret that is wiped when dropped.
+pub type SecretBytes = Zeroizing<[u8; KEY_LEN]>;
+
+/// A primitive refused its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// An AEAD tag did not authenticate the ciphertext.
+    #[error("authentication failed")]
+    Authentication,
+    /// A Diffie-Hellman result was all zeros (low-order public key).
+    #[error("Diffie-Hellman produced the all-zero value")]
+    ZeroSharedSecret,
+}
+
+/// A Curve25519 public key: plain bytes, comparable and hashable so that the
+/// control thread can index peers by it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey([u8; KEY_LEN]);
+
+impl PublicKey {
+    /// The key from its 32-byte encoding.
+    pub const fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        PublicKey(bytes)
+    }
+
+    /// The 32-byte encoding.
+    pub const fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PublicKey(")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
+/// A Curve25519 private key (static or ephemeral). Wiped on drop; its
+/// `Debug` output never shows the key.
+pub struct PrivateKey(x25519_dalek::StaticSecret);
+
+impl PrivateKey {
+    /// The key from 32 bytes (clamped by X25519 itself when used).
+    pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
+        let key = PrivateKey(x25519_dalek::StaticSecret::from(bytes));
+        bytes.zeroize();
+        key
+    }
+
+    /// A fresh key from the caller's random number generator.
+    pub fn generate(rng: &mut dyn CryptoRngCore) -> Self {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rng.fill_bytes(&mut bytes[..]);
+        PrivateKey(x25519_dalek::StaticSecret::from(*bytes))
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+    }
+
+    /// `DH(self, public)`; refuses the all-zero result of a low-order point
+    /// (kernel `noise.c: mix_dh` / `curve25519` returning false).
+    pub fn dh(&self, public: &PublicKey) -> Result<SecretBytes, CryptoError> {
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(public.0));
+        let out = Zeroizing::new(shared.to_bytes());
+        if is_all_zero(&out[..]) {
+            return Err(CryptoError::ZeroSharedSecret);
+        }
+        Ok(out)
+    }
+}
+
+impl core::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+/// Constant-time "all bytes zero".
+fn is_all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |acc, b| acc | b) == 0
+}
+
+/// Constant-time equality of two byte strings of equal length.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `HASH(parts[0] || parts[1] || ...)`: BLAKE2s-256.
+pub fn hash(parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    let mut h = Blake2s256::new();
+    for p in parts {
+        Digest::update(&mut h, p);
+    }
+    h.finalize().into()
+}
+
+/// `MAC(key, parts...)`: keyed BLAKE2s with a 16-byte output, as used for
+/// mac1, mac2 and the cookie itself (whitepaper section 5.4.4). The key is
+/// 1 to 32 bytes, checked at compile time.
+pub fn mac<const N: usize>(key: &[u8; N], parts: &[&[u8]]) -> [u8; COOKIE_LEN] {
+    const { assert!(N > 0 && N <= KEY_LEN, "BLAKE2s keys are 1 to 32 bytes") };
+    let mut m = match <Blake2sMac<U16> as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable_key_len(),
+    };
+    for p in parts {
+        Mac::update(&mut m, p);
+    }
+    m.finalize_fixed().into()
+}
+
+#[cold]
+fn unreachable_key_len() -> ! {
+    // The key length is checked at compile time: unreachable.
+    panic!("BLAKE2s MAC key of an invalid length")
+}
+
+/// `HMAC(key, parts...)` with BLAKE2s-256 (RFC 2104, 64-byte block).
+pub fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> SecretBytes {
+    const BLOCK: usize = 64;
+    let mut ipad = Zeroizing::new([0x36u8; BLOCK]);
+    let mut opad = Zeroizing::new([0x5cu8; BLOCK]);
+    for (i, k) in key.iter().enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let mut inner = Blake2s256::new();
+    Update::update(&mut inner, &ipad[..]);
+    for p in parts {
+        Update::update(&mut inner, p);
+    }
+    let mut inner_out = Zeroizing::new([0u8; HASH_LEN]);
+    inner_out.copy_from_slice(&inner.finalize_fixed());
+    let mut outer = Blake2s256::new();
+    Update::update(&mut outer, &opad[..]);
+    Update::update(&mut outer, &inner_out[..]);
+    let mut out = Zeroizing::new([0u8; HASH_LEN]);
+    out.copy_from_slice(&outer.finalize_fixed());
+    out
+}
+
+/// `KDF_n(key, input)` of the whitepaper (section 5.4, HKDF with
+/// HMAC-BLAKE2s): returns `n` 32-byte outputs, `n` in 1..=3.
+fn kdf<const N: usize>(key: &[u8; KEY_LEN], input: &[u8]) -> [SecretBytes; N] {
+    let prk = hmac(key, &[input]);
+    let mut outs: [SecretBytes; N] = core::array::from_fn(|_| Zeroizing::new([0u8; KEY_LEN]));
+    let mut prev: Option<SecretBytes> = None;
+    for (i, out) in outs.iter_mut().enumerate() {
+        let counter = [i as u8 + 1];
+        let t = match &prev {
+            None => hmac(&prk, &[&counter]),
+            Some(p) => hmac(&prk, &[&p[..], &counter]),
+        };
+        **out = *t;
+        prev = Some(t);
+    }
+    outs
+}
+
+/// `KDF1(key, input)`.
+pub fn kdf1(key: &[u8; KEY_LEN], input: &[u8]) -> SecretBytes {
+    let [a] = kdf::<1>(key, input);
+    a
+}
+
+/// `KDF2(key, input)`.
+pub fn kdf2(key: &[u8; KEY_LEN], input: &[u8]) -> (SecretBytes, SecretBytes) {
+    let [a, b] = kdf::<2>(key, input);
+    (a, b)
+}
+
+/// `KDF3(key, input)`.
+pub fn kdf3(key: &[u8; KEY_LEN], input: &[u8]) -> (SecretBytes, SecretBytes, SecretBytes) {
+    let [a, b, c] = kdf::<3>(key, input);
+    (a, b, c)
+}
+
+/// The 96-bit ChaCha20-Poly1305 nonce for `counter`: 32 zero bits then the
+/// counter little-endian (whitepaper section 5.4.6).
+fn nonce(counter: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_le_bytes());
+    n
+}
+
+/// Handshake `AEAD(key, counter, plaintext, aad)`, in place; returns the tag.
+pub fn aead_seal(
+    key: &[u8; KEY_LEN],
+    counter: u64,
+    in_out: &mut [u8],
+    aad: &[u8],
+) -> [u8; AEAD_TAG_LEN] {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    match cipher.encrypt_in_place_detached(&nonce(counter).into(), aad, in_out) {
+        Ok(tag) => tag.into(),
+        // Only fails for plaintexts over 256 GiB: handshake fields are tiny.
+        Err(_) => unreachable_aead_len(),
+    }
+}
+
+#[cold]
+fn unreachable_aead_len() -> ! {
+    panic!("AEAD plaintext longer than the algorithm allows")
+}
+
+/// Handshake AEAD decryption, in place.
+pub fn aead_open(
+    key: &[u8; KEY_LEN],
+    counter: u64,
+    in_out: &mut [u8],
+    tag: &[u8; AEAD_TAG_LEN],
+    aad: &[u8],
+) -> Result<(), CryptoError> {
+    let cipher = ChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt_in_place_detached(&nonce(counter).into(), aad, in_out, tag.into())
+        .map_err(|_| CryptoError::Authentication)
+}
+
+/// `XAEAD(key, nonce, plaintext, aad)` for cookie replies, in place.
+pub fn xaead_seal(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; COOKIE_NONCE_LEN],
+    in_out: &mut [u8],
+    aad: &[u8],
+) -> [u8; AEAD_TAG_LEN] {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    match cipher.encrypt_in_place_detached(nonce.into(), aad, in_out) {
+        Ok(tag) => tag.into(),
+        Err(_) => unreachable_aead_len(),
+    }
+}
+
+/// XChaCha20-Poly1305 decryption of a cookie, in place.
+pub fn xaead_open(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; COOKIE_NONCE_LEN],
+    in_out: &mut [u8],
+    tag: &[u8; AEAD_TAG_LEN],
+    aad: &[u8],
+) -> Result<(), CryptoError> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt_in_place_detached(nonce.into(), aad, in_out, tag.into())
+        .map_err(|_| CryptoError::Authentication)
+}
+
+/// A transport (data message) key: ChaCha20-Poly1305 through `ring`, with an
+/// empty associated data (whitepaper section 5.4.6).
+pub struct TransportKey(SecretBytes);
+
+impl TransportKey {
+    /// Wraps derived key bytes.
+    pub fn new(bytes: SecretBytes) -> Self {
+        TransportKey(bytes)
+    }
+
+    fn ring_key(&self) -> ring::aead::LessSafeKey {
+        match ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &self.0[..]) {
+            Ok(k) => ring::aead::LessSafeKey::new(k),
+            // The key is always 32 bytes, which is what ChaCha20 takes.
+            Err(_) => panic!("ChaCha20-Poly1305 key length"),
+        }
+    }
+
+    /// Encrypts `in_out` in place under nonce `counter`; returns the tag.
+    pub fn seal(&self, counter: u64, in_out: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
+        let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+        match self
+            .ring_key()
+            .seal_in_place_separate_tag(n, ring::aead::Aad::empty(), in_out)
+        {
+            Ok(tag) => {
+                let mut out = [0u8; AEAD_TAG_LEN];
+                out.copy_from_slice(tag.as_ref());
+                out
+            }
+            Err(_) => unreachable_aead_len(),
+        }
+    }
+
+    /// Decrypts `in_out` in place under nonce `counter`, checking `tag`.
+    /// On failure the contents of `in_out` are unspecified.
+    pub fn open(
+        &self,
+        counter: u64,
+        in_out: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
+    ) -> Result<(), CryptoError> {
+        let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+        self.ring_key()
+            .open_in_place_separate_tag(
+                n,
+                ring::aead::Aad::empty(),
+                ring::aead::Tag::from(*tag),
+                in_out,
+                0..,
+            )
+            .map(|_| ())
+            .map_err(|_| CryptoError::Authentication)
+    }
+}
+
+impl core::fmt::Debug for TransportKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("TransportKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex32(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or_default();
+        }
+        out
+    }
+
+    /// RFC 7748 section 6.1: Alice's and Bob's key pairs and shared secret.
+    #[test]
+    fn rfc7748_x25519_vectors() {
+        let alice = PrivateKey::from_bytes(hex32(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        ));
+        let bob = PrivateKey::from_bytes(hex32(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        ));
+        let alice_pub = hex32("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let bob_pub = hex32("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+        let shared = hex32("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        assert_eq!(alice.public_key().as_bytes(), &alice_pub);
+        assert_eq!(bob.public_key().as_bytes(), &bob_pub);
+        let s1 = alice.dh(&PublicKey::from_bytes(bob_pub)).expect("dh");
+        let s2 = bob.dh(&PublicKey::from_bytes(alice_pub)).expect("dh");
+        assert_eq!(*s1, shared);
+        assert_eq!(*s2, shared);
+    }
+
+    #[test]
+    fn low_order_point_is_refused() {
+        let k = PrivateKey::from_bytes([7u8; 32]);
+        assert_eq!(
+            k.dh(&PublicKey::from_bytes([0u8; 32])).err(),
+            Some(CryptoError::ZeroSharedSecret)
+        );
+    }
+
+    /// The empty-input BLAKE2s-256 digest (RFC 7693 reference output).
+    #[test]
+    fn blake2s_empty() {
+        assert_eq!(
+            hash(&[]),
+            hex32("69217a3079908094e11121d042354a7c1f55b6482ca1a51e1b250dfd1ed0eef9")
+        );
+    }
+
+    #[test]
+    fn hmac_matches_definition_for_short_key() {
+        // HMAC(k, m) = H((k ^ opad) || H((k ^ ipad) || m)) with a 64-byte block.
+        let key = [0x0bu8; 32];
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for i in 0..32 {
+            ipad[i] ^= key[i];
+            opad[i] ^= key[i];
+        }
+        let inner = hash(&[&ipad, b"Hi There"]);
+        let expected = hash(&[&opad, &inner]);
+        assert_eq!(*hmac(&key, &[b"Hi ", b"There"]), expected);
+    }
+
+    #[test]
+    fn transport_and_handshake_aead_agree() {
+        let key = [9u8; 32];
+        let t = TransportKey::new(Zeroizing::new(key));
+        let mut a = *b"sixteen byte msg and more";
+        let mut b = a;
+        let tag_a = t.seal(42, &mut a);
+        let tag_b = aead_seal(&key, 42, &mut b, &[]);
+        assert_eq!(a, b);
+        assert_eq!(tag_a, tag_b);
+        t.open(42, &mut a, &tag_a).expect("open");
+        assert_eq!(&a, b"sixteen byte msg and more");
+        assert!(t.open(43, &mut b, &tag_b).is_err());
+        let mut c = *b"x";
+        let tag = xaead_seal(&key, &[1u8; 24], &mut c, b"aad");
+        assert!(xaead_open(&key, &[1u8; 24], &mut c, &tag, b"bad").is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! One transport keypair: two ChaCha20-Poly1305 keys, the send counter and
+//! the receive replay window (whitepaper section 5.4.5 derives it, 5.4.6 uses
+//! it; kernel `noise.h: struct noise_keypair`).
+
+use crate::constants::{
+    AEAD_TAG_LEN, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME,
+};
+use crate::crypto::{CryptoError, TransportKey};
+use crate::messages::{Data, MessageError, DATA_HEADER_LEN, DATA_MIN_LEN};
+use crate::replay::{ReplayError, ReplayWindow};
+use crate::time::Instant;
+
+/// Why a packet could not be sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The keypair is older than REJECT_AFTER_TIME.
+    #[error("keypair older than REJECT_AFTER_TIME")]
+    Expired,
+    /// The send counter reached REJECT_AFTER_MESSAGES.
+    #[error("send counter exhausted (REJECT_AFTER_MESSAGES)")]
+    CounterExhausted,
+    /// The message buffer cannot hold a header and a tag.
+    #[error("buffer of {0} bytes cannot hold a data message")]
+    BufferTooSmall(usize),
+}
+
+/// Why a data message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// The keypair is older than REJECT_AFTER_TIME.
+    #[error("keypair older than REJECT_AFTER_TIME")]
+    Expired,
+    /// The counter is a replay, too old, or past the limit.
+    #[error("replay window: {0}")]
+    Replay(#[from] ReplayError),
+    /// The tag did not authenticate the ciphertext.
+    #[error("authentication failed")]
+    Authentication,
+    /// The buffer is not a data message.
+    #[error("malformed data message: {0}")]
+    Malformed(#[from] MessageError),
+    /// The receiver index names another keypair.
+    #[error("receiver index {0:#x} is not this keypair's")]
+    WrongIndex(u32),
+}
+
+impl From<CryptoError> for OpenError {
+    fn from(_: CryptoError) -> Self {
+        OpenError::Authentication
+    }
+}
+
+/// A transport keypair. Keys are wiped on drop and absent from `Debug`.
+pub struct Keypair {
+    sending: TransportKey,
+    sending_counter: u64,
+    receiving: TransportKey,
+    replay: ReplayWindow,
+    local_index: u32,
+    remote_index: u32,
+    birth: Instant,
+    initiator: bool,
+}
+
+impl core::fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Keypair")
+            .field("local_index", &self.local_index)
+            .field("remote_index", &self.remote_index)
+            .field("birth", &self.birth)
+            .field("initiator", &self.initiator)
+            .field("sending_counter", &self.sending_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keypair {
+    /// A keypair from the keys `Noise` derived (whitepaper section 5.4.5).
+    pub(crate) fn new(
+        sending: TransportKey,
+        receiving: TransportKey,
+        local_index: u32,
+        remote_index: u32,
+        birth: Instant,
+        initiator: bool,
+    ) -> Self {
+        Keypair {
+            sending,
+            sending_counter: 0,
+            receiving,
+            replay: ReplayWindow::new(),
+            local_index,
+            remote_index,
+            birth,
+            initiator,
+        }
+    }
+
+    /// Our index: the receiver index peers put on data messages for us.
+    pub fn local_index(&self) -> u32 {
+        self.local_index
+    }
+
+    /// The peer's index: what we write as receiver on messages we send.
+    pub fn remote_index(&self) -> u32 {
+        self.remote_index
+    }
+
+    /// When the handshake that produced this keypair completed.
+    pub fn birth(&self) -> Instant {
+        self.birth
+    }
+
+    /// Whether we were the handshake initiator.
+    pub fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+
+    /// The counter the next sealed message will carry.
+    pub fn sending_counter(&self) -> u64 {
+        self.sending_counter
+    }
+
+    /// One more than the highest counter received (0 before the first).
+    pub fn receiving_counter(&self) -> u64 {
+        self.replay.next_expected()
+    }
+
+    /// Test hook: start the send counter at `counter` (to reach
+    /// REKEY_AFTER_MESSAGES / REJECT_AFTER_MESSAGES in a test).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn set_sending_counter(&mut self, counter: u64) {
+        self.sending_counter = counter;
+    }
+
+    /// Whether the keypair may still send at `now` (kernel `send.c:
+    /// encrypt_packet` validity check).
+    pub fn can_send(&self, now: Instant) -> bool {
+        !self.birth.has_expired(REJECT_AFTER_TIME, now)
+            && self.sending_counter < REJECT_AFTER_MESSAGES
+    }
+
+    /// Whether the keypair may still receive at `now` (kernel `receive.c:
+    /// decrypt_packet`).
+    pub fn can_receive(&self, now: Instant) -> bool {
+        !self.birth.has_expired(REJECT_AFTER_TIME, now)
+            && self.replay.next_expected() < REJECT_AFTER_MESSAGES
+    }
+
+    /// Whether sending with this keypair should trigger a new handshake
+    /// (kernel `send.c: keep_key_fresh`): past REKEY_AFTER_MESSAGES for
+    /// either side, or older than REKEY_AFTER_TIME when we initiated it.
+    pub fn needs_rekey_on_send(&self, now: Instant) -> bool {
+        self.sending_counter > REKEY_AFTER_MESSAGES
+            || (self.initiator && self.birth.has_expired(REKEY_AFTER_TIME, now))
+    }
+
+    /// Encrypts `payload` in place and writes the tag to `tag`; returns the
+    /// counter used as nonce, which the caller puts in the message header.
+    /// `payload` must already be padded (see [`crate::messages::padded_len`]).
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        tag: &mut [u8; AEAD_TAG_LEN],
+    ) -> Result<u64, SealError> {
+        if self.birth.has_expired(REJECT_AFTER_TIME, now) {
+            return Err(SealError::Expired);
+        }
+        let counter = self.sending_counter;
+        if counter >= REJECT_AFTER_MESSAGES {
+            return Err(SealError::CounterExhausted);
+        }
+        self.sending_counter = counter + 1;
+        *tag = self.sending.seal(counter, payload);
+        Ok(counter)
+    }
+
+    /// Builds a whole data message in `msg`: on entry `msg[16..len-16]` holds
+    /// the padded plaintext; the header is written in front, the payload is
+    /// encrypted in place and the tag written at the tail. Returns the counter.
+    pub fn seal_message(&mut self, now: Instant, msg: &mut [u8]) -> Result<u64, SealError> {
+        if msg.len() < DATA_MIN_LEN {
+            return Err(SealError::BufferTooSmall(msg.len()));
+        }
+        let mut view = Data::new_unchecked(&mut *msg);
+        let (payload, tag) = view.payload_and_tag_mut();
+        let counter = self.seal(now, payload, tag)?;
+        view.set_message_type();
+        view.set_receiver(self.remote_index);
+        view.set_counter(counter);
+        Ok(counter)
+    }
+
+    /// Decrypts `payload` in place, authenticated by `tag`, as message number
+    /// `counter`. The replay window is checked before and updated only after
+    /// authentication (kernel `receive.c`: decrypt, then `counter_validate`).
+    pub fn open(
+        &mut self,
+        now: Instant,
+        counter: u64,
+        payload: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
+    ) -> Result<(), OpenError> {
+        if !self.can_receive(now) {
+            return Err(OpenError::Expired);
+        }
+        self.replay.check(counter)?;
+        self.receiving.open(counter, payload, tag)?;
+        self.replay.update(counter)?;
+        Ok(())
+    }
+
+    /// Opens a whole data message in place; returns the (still padded)
+    /// plaintext, which lies at `msg[16..len-16]`. An empty plaintext is a
+    /// keepalive.
+    pub fn open_message<'a>(
+        &mut self,
+        now: Instant,
+        msg: &'a mut [u8],
+    ) -> Result<&'a mut [u8], OpenError> {
+        let (receiver, counter) = {
+            let view = Data::new_checked(&*msg)?;
+            (view.receiver(), view.counter())
+        };
+        if receiver != self.local_index {
+            return Err(OpenError::WrongIndex(receiver));
+        }
+        let len = msg.len();
+        let (payload, tag) = msg[DATA_HEADER_LEN..].split_at_mut(len - DATA_MIN_LEN);
+        let tag = <&[u8; AEAD_TAG_LEN]>::try_from(&*tag).map_err(|_| OpenError::Authentication)?;
+        self.open(now, counter, payload, tag)?;
+        Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn pair() -> (Keypair, Keypair) {
+        let k = |b| TransportKey::new(Zeroizing::new([b; 32]));
+        let a = Keypair::new(k(1), k(2), 10, 20, Instant::ZERO, true);
+        let b = Keypair::new(k(2), k(1), 20, 10, Instant::ZERO, false);
+        (a, b)
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_replay() {
+        let (mut a, mut b) = pair();
+        let now = Instant::from_secs(1);
+        let mut msg = [0u8; 16 + 32 + 16];
+        msg[16..48].copy_from_slice(&[7u8; 32]);
+        assert_eq!(a.seal_message(now, &mut msg), Ok(0));
+        let copy = msg;
+        assert_eq!(
+            b.open_message(now, &mut msg).map(|p| p.to_vec()),
+            Ok(vec![7u8; 32])
+        );
+        let mut again = copy;
+        assert_eq!(
+            b.open_message(now, &mut again).err(),
+            Some(OpenError::Replay(ReplayError::Replayed))
+        );
+        let mut forged = copy;
+        forged[20] ^= 1;
+        assert_eq!(
+            b.open_message(now, &mut forged).err(),
+            Some(OpenError::Replay(ReplayError::Replayed))
+        );
+        let mut wrong = copy;
+        wrong[4] = 99;
+        assert_eq!(
+            b.open_message(now, &mut wrong).err(),
+            Some(OpenError::WrongIndex(99))
+        );
+    }
+
+    #[test]
+    fn forged_packet_does_not_move_window() {
+        let (mut a, mut b) = pair();
+        let now = Instant::ZERO;
+        let mut msg = [0u8; DATA_MIN_LEN];
+        a.set_sending_counter(100);
+        a.seal_message(now, &mut msg).expect("seal");
+        msg[DATA_MIN_LEN - 1] ^= 1;
+        assert_eq!(
+            b.open_message(now, &mut msg).err(),
+            Some(OpenError::Authentication)
+        );
+        assert_eq!(b.receiving_counter(), 0);
+    }
+
+    #[test]
+    fn limits() {
+        let (mut a, mut b) = pair();
+        let mut msg = [0u8; DATA_MIN_LEN];
+        let late = Instant::ZERO + REJECT_AFTER_TIME;
+        assert_eq!(a.seal_message(late, &mut msg), Err(SealError::Expired));
+        assert!(!a.needs_rekey_on_send(Instant::from_millis(119_999)));
+        assert!(a.needs_rekey_on_send(Instant::from_secs(120)));
+        assert!(!b.needs_rekey_on_send(Instant::from_secs(121)));
+        b.set_sending_counter(REKEY_AFTER_MESSAGES + 1);
+        assert!(b.needs_rekey_on_send(Instant::ZERO));
+        a.set_sending_counter(REJECT_AFTER_MESSAGES - 1);
+        assert_eq!(
+            a.seal_message(Instant::ZERO, &mut msg),
+            Ok(REJECT_AFTER_MESSAGES - 1)
+        );
+        assert_eq!(
+            a.seal_message(Instant::ZERO, &mut msg),
+            Err(SealError::CounterExhausted)
+        );
+        assert!(!a.can_send(Instant::ZERO));
+        assert_eq!(
+            a.seal_message(Instant::ZERO, &mut [0u8; 31]),
+            Err(SealError::BufferTooSmall(31))
+        );
+        assert_eq!(
+            b.open_message(late, &mut msg).err(),
+            Some(OpenError::Expired)
+        );
+    }
+}
