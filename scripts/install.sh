@@ -25,6 +25,7 @@ PACKAGES=(
     iperf3             # throughput through the tunnel
     tcpdump            # captures in tests and debugging
     iproute2 ethtool   # namespaces, veth, offload switches
+    iputils-ping       # ping through the tunnel in end-to-end tests
     git
 )
 

@@ -6,4 +6,7 @@
 //! and the per-lcore drop-reason counters. It moves buffers; the protocol
 //! logic comes from `protocol`, the DPDK access from `dpdk-sys`.
 
+pub mod clock;
+pub mod counters;
 pub mod forward;
+pub mod idle;

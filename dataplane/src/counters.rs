@@ -1,0 +1,207 @@
+//! Per-lcore counters: why packets were dropped, and what was done with the
+//! rest.
+//!
+//! Each worker owns one [`WorkerCounters`]; only that worker writes it, with
+//! relaxed load + store (a plain `mov` on x86, no locked instruction), and
+//! anyone may read it (metrics, `wgdp` exit report, tests).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counter_enum {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[doc = $doc:literal])* $var:ident = $label:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(usize)]
+        $vis enum $name {
+            $($(#[doc = $doc])* $var,)*
+        }
+
+        impl $name {
+            /// Every value, in index order.
+            pub const ALL: &'static [$name] = &[$($name::$var,)*];
+            /// Number of values.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The metric label (snake case).
+            pub const fn label(self) -> &'static str {
+                match self { $($name::$var => $label,)* }
+            }
+
+            /// One-line description (for docs and `--help`-style listings).
+            pub const fn description(self) -> &'static str {
+                match self { $($name::$var => concat!($($doc),*),)* }
+            }
+        }
+    };
+}
+
+counter_enum! {
+    /// Why a packet was dropped. Indexes the per-lcore drop counters.
+    pub enum DropReason {
+        /// A frame too short for its Ethernet/IP/UDP headers, or with bad header fields.
+        Malformed = "malformed",
+        /// An IPv4 fragment or IPv6 fragment header where none is allowed.
+        Fragment = "fragment",
+        /// Plaintext to a destination no peer's allowed IPs cover.
+        NoRoute = "no_route",
+        /// TTL or hop limit would reach zero on forwarding.
+        TtlExceeded = "ttl_exceeded",
+        /// Plaintext larger than the tunnel MTU allows.
+        TooBig = "too_big",
+        /// The peer has no endpoint to send to.
+        NoEndpoint = "no_endpoint",
+        /// More than the per-peer staging limit waited for a handshake: the oldest went.
+        StagedOverflow = "staged_overflow",
+        /// The send key is exhausted or expired and no new one arrived in time.
+        SealFailed = "seal_failed",
+        /// Not enough head- or tailroom in the mbuf for the outer headers or the tag.
+        NoRoom = "no_room",
+        /// A tunnel-port packet addressed to someone else.
+        NotForUs = "not_for_us",
+        /// A WireGuard message of unknown type or wrong length.
+        BadMessage = "bad_message",
+        /// The handshake queue to the control thread was full.
+        HandshakeQueueFull = "handshake_queue_full",
+        /// A data message whose receiver index names no live keypair.
+        UnknownIndex = "unknown_index",
+        /// A data message whose counter was already seen or is too old.
+        Replay = "replay",
+        /// A data message whose tag did not authenticate.
+        Authentication = "authentication",
+        /// A data message for a keypair past REJECT_AFTER_TIME.
+        KeyExpired = "key_expired",
+        /// Decrypted plaintext that is not a well-formed IPv4/IPv6 packet.
+        InnerMalformed = "inner_malformed",
+        /// Decrypted packet whose source is outside the sending peer's allowed IPs.
+        InnerSourceSpoofed = "inner_source_spoofed",
+        /// The next hop's MAC address is unknown and the resolution queue was full.
+        NoNeighbour = "no_neighbour",
+        /// The handoff ring to the owner lcore was full.
+        HandoffFull = "handoff_full",
+        /// The ring to the control thread (exception path) was full.
+        ExceptionFull = "exception_full",
+        /// The TX queue did not take the packet.
+        TxFull = "tx_full",
+        /// The peer was removed while its packets were in flight.
+        PeerGone = "peer_gone",
+    }
+}
+
+counter_enum! {
+    /// What happened to packets that were not dropped.
+    pub enum Event {
+        /// Frames received on the plaintext port.
+        PlaintextRx = "plaintext_rx",
+        /// Frames received on the tunnel port.
+        TunnelRx = "tunnel_rx",
+        /// Packets encrypted and sent on the tunnel port.
+        Encapsulated = "encapsulated",
+        /// Packets decrypted and sent on the plaintext port.
+        Decapsulated = "decapsulated",
+        /// Keepalives received (authenticated, then consumed).
+        KeepaliveRx = "keepalive_rx",
+        /// Keepalives sent.
+        KeepaliveTx = "keepalive_tx",
+        /// Packets handed to another lcore that owns their peer.
+        HandoffOut = "handoff_out",
+        /// Packets received from another lcore's handoff.
+        HandoffIn = "handoff_in",
+        /// Handled on the lcore that received them (no handoff).
+        Local = "local",
+        /// Packets staged while a handshake runs.
+        Staged = "staged",
+        /// Handshake messages passed to the control thread.
+        HandshakeToControl = "handshake_to_control",
+        /// Frames passed to the control thread (exception path, ARP/ND, resolution).
+        ToControl = "to_control",
+        /// Bytes of plaintext encrypted.
+        EncapBytes = "encap_bytes",
+        /// Bytes of plaintext decrypted.
+        DecapBytes = "decap_bytes",
+    }
+}
+
+/// One worker's counters, written by that worker only.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    drops: [AtomicU64; DropReason::COUNT],
+    events: [AtomicU64; Event::COUNT],
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        Self {
+            drops: [const { AtomicU64::new(0) }; DropReason::COUNT],
+            events: [const { AtomicU64::new(0) }; Event::COUNT],
+        }
+    }
+}
+
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    // Single writer: load + store, no read-modify-write instruction.
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl WorkerCounters {
+    /// Counts one drop. Only the owning worker calls this.
+    #[inline]
+    pub fn drop(&self, reason: DropReason) {
+        bump(&self.drops[reason as usize], 1);
+    }
+
+    /// Counts `n` events. Only the owning worker calls this.
+    #[inline]
+    pub fn add(&self, event: Event, n: u64) {
+        bump(&self.events[event as usize], n);
+    }
+
+    /// Drops so far for `reason`.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Events so far.
+    pub fn events(&self, event: Event) -> u64 {
+        self.events[event as usize].load(Ordering::Relaxed)
+    }
+
+    /// All drops, summed.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_indexes_dense() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(seen.insert(r.label()), "duplicate {}", r.label());
+            assert!(!r.description().is_empty());
+        }
+        for (i, e) in Event::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+    }
+
+    #[test]
+    fn counts_accumulate_per_reason() {
+        let c = WorkerCounters::default();
+        c.drop(DropReason::Replay);
+        c.drop(DropReason::Replay);
+        c.drop(DropReason::NoRoute);
+        c.add(Event::EncapBytes, 1400);
+        c.add(Event::EncapBytes, 100);
+        assert_eq!(c.drops(DropReason::Replay), 2);
+        assert_eq!(c.drops(DropReason::NoRoute), 1);
+        assert_eq!(c.drops(DropReason::Authentication), 0);
+        assert_eq!(c.total_drops(), 3);
+        assert_eq!(c.events(Event::EncapBytes), 1500);
+    }
+}
