@@ -5,3 +5,5 @@
 //! timer rules. It never reads a clock (every entry point takes `now`), opens
 //! no socket and knows nothing of DPDK, so the dataplane, the control thread,
 //! tests and fuzzers all drive the same code.
+
+pub mod allowedips;
