@@ -5,3 +5,5 @@
 //! encapsulation and decapsulation in the mbuf, handoff rings between lcores
 //! and the per-lcore drop-reason counters. It moves buffers; the protocol
 //! logic comes from `protocol`, the DPDK access from `dpdk-sys`.
+
+pub mod wire;
