@@ -1,11 +1,11 @@
 //! The Internet checksum (RFC 1071): ones'-complement sums shared by IPv4,
 //! UDP and ICMP.
 //!
-//! Sums are carried in a `u64` accumulator. [`add`] reads the data eight bytes
-//! at a time as big-endian `u64` lanes and adds them with end-around carry;
-//! because 2^64 is 1 modulo 0xffff, folding the 64-bit sum down to 16 bits
-//! afterwards ([`fold`]) gives the same value as summing 16-bit words one by
-//! one. Every slice given to [`add`] is taken to start on a 16-bit word
+//! Sums are carried in a `u64` accumulator holding big-endian word values.
+//! [`add`] reads the data eight bytes at a time as `u64` lanes; because 2^32
+//! and 2^64 are 1 modulo 0xffff, adding wide lanes (with end-around carry
+//! where a sum could overflow) and folding down to 16 bits afterwards
+//! ([`fold`]) gives the same value as summing 16-bit words one by one. Every slice given to [`add`] is taken to start on a 16-bit word
 //! boundary of the checksummed data (an odd trailing byte is padded with
 //! zero), which holds for headers, pseudo-headers and payloads as this crate
 //! uses them.
@@ -15,11 +15,19 @@
 /// as the high byte of a final word.
 #[inline]
 pub fn add(acc: u64, data: &[u8]) -> u64 {
-    let mut acc = acc;
+    // Lanes are loaded in native byte order: the ones'-complement sum of
+    // byte-swapped words is the byte-swapped sum (RFC 1071, section 2), so
+    // the folded sum is swapped back once at the end. Each lane is split into
+    // its 32-bit halves (2^32 is 1 modulo 0xffff, so hi * 2^32 + lo sums like
+    // hi + lo), added into two plain u64 sums: independent add chains with no
+    // carry to propagate, which the compiler can vectorise and which cannot
+    // overflow below 32 GiB of data.
+    let (mut hi, mut lo) = (0u64, 0u64);
     let mut lanes = data.chunks_exact(8);
     for lane in &mut lanes {
-        let word = <[u8; 8]>::try_from(lane).map_or(0, u64::from_be_bytes);
-        acc = add_carry(acc, word);
+        let word = <[u8; 8]>::try_from(lane).map_or(0, u64::from_ne_bytes);
+        hi += word >> 32;
+        lo += word & 0xffff_ffff;
     }
     let rest = lanes.remainder();
     if !rest.is_empty() {
@@ -27,9 +35,12 @@ pub fn add(acc: u64, data: &[u8]) -> u64 {
         if let Some(dst) = last.get_mut(..rest.len()) {
             dst.copy_from_slice(rest);
         }
-        acc = add_carry(acc, u64::from_be_bytes(last));
+        let word = u64::from_ne_bytes(last);
+        hi += word >> 32;
+        lo += word & 0xffff_ffff;
     }
-    acc
+    let native = fold(add_carry(hi, lo));
+    add_u16(acc, u16::from_be(native))
 }
 
 /// Adds one 16-bit word (a header field in host order) to the accumulator.
