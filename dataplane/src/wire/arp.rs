@@ -185,8 +185,9 @@ impl Repr {
 mod tests {
     use super::*;
 
-    /// "Who has 192.168.1.1? Tell 192.168.1.100", as captured on a LAN
-    /// (Ethernet header stripped, trailing Ethernet padding kept).
+    /// "Who has 192.168.1.1? Tell 192.168.1.100", hand-built in the layout
+    /// of a request as seen on a LAN: Ethernet header stripped, the 18 bytes
+    /// of padding to the 60-byte minimum frame kept.
     fn request() -> [u8; 46] {
         let mut b = [0u8; 46];
         b[..28].copy_from_slice(&[

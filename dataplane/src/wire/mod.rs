@@ -442,6 +442,70 @@ mod tests {
     }
 
     #[test]
+    fn random_frames_never_panic_and_offsets_stay_in_bounds() {
+        // xorshift64; frames biased towards plausible headers so that the
+        // deeper layers are reached, not just rejected at the first byte.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut buf = [0u8; 128];
+        let (mut accepted, mut with_ports) = (0, 0);
+        for _ in 0..50_000 {
+            for b in buf.iter_mut() {
+                *b = next() as u8;
+            }
+            let tagged = next() % 4 == 0;
+            let l3 = if tagged {
+                buf[12..14].copy_from_slice(&ethernet::ethertype::VLAN.to_be_bytes());
+                18
+            } else {
+                14
+            };
+            let et = [
+                ethernet::ethertype::IPV4,
+                ethernet::ethertype::IPV6,
+                ethernet::ethertype::ARP,
+            ][(next() % 3) as usize];
+            buf[l3 - 2..l3].copy_from_slice(&et.to_be_bytes());
+            match et {
+                ethernet::ethertype::IPV4 => {
+                    buf[l3] = 0x45 + (next() % 2) as u8;
+                    buf[l3 + 2] = 0;
+                    buf[l3 + 6] &= 0x20; // mostly unfragmented
+                    buf[l3 + 7] = 0;
+                    buf[l3 + 9] = ip_protocol::UDP;
+                    buf[l3 + 24] = 0;
+                }
+                ethernet::ethertype::IPV6 => {
+                    buf[l3] = 0x60;
+                    buf[l3 + 4] = 0;
+                    buf[l3 + 6] = ip_protocol::UDP;
+                    buf[l3 + 44] = 0;
+                }
+                _ => buf[l3..l3 + 6].copy_from_slice(&[0, 1, 8, 0, 6, 4]),
+            }
+            let len = (next() % buf.len() as u64) as usize;
+            if let Ok(c) = classify(&buf[..len]) {
+                accepted += 1;
+                assert!(c.l3_offset <= len);
+                if let Some(l4) = c.l4_offset {
+                    assert!(l4 <= len);
+                }
+                if c.udp.is_some() {
+                    with_ports += 1;
+                    assert!(c.l4_offset.is_some_and(|l4| l4 + udp::HEADER_LEN <= len));
+                }
+            }
+        }
+        assert!(accepted > 1000, "{accepted} frames accepted");
+        assert!(with_ports > 100, "{with_ports} UDP datagrams accepted");
+    }
+
+    #[test]
     fn errors_display_a_reason() {
         assert_eq!(ParseError::BadVersion.to_string(), "wrong IP version");
     }
