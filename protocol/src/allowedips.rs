@@ -1110,6 +1110,33 @@ mod tests {
     }
 
     #[test]
+    fn hash_index_finds_every_member_through_growth_and_removal() {
+        let mut index: HashIndex<u32, u32> = HashIndex::new();
+        let mut rng = Rng(42);
+        let keys: Vec<u32> = (0..2000).map(|_| rng.next() as u32).collect();
+        for (i, &k) in keys.iter().enumerate() {
+            index.insert(k, 32, i as u32);
+            // The same key under another length is another member.
+            index.insert(k & 0xffff_ff00, 24, u32::MAX);
+        }
+        let mut live: Vec<usize> = (0..keys.len()).collect();
+        while !live.is_empty() {
+            let gone = live.swap_remove(rng.below(live.len() as u64) as usize);
+            index.remove(keys[gone], 32);
+            assert_eq!(index.get(keys[gone], 32), None);
+            if live.len() % 97 == 0 {
+                for &i in &live {
+                    assert_eq!(index.get(keys[i], 32), Some(i as u32));
+                }
+            }
+        }
+        for &k in &keys {
+            assert_eq!(index.get(k & 0xffff_ff00, 24), Some(u32::MAX));
+        }
+        assert!(index.count * 2 <= index.slots.len());
+    }
+
+    #[test]
     fn prefix_contains_respects_family_and_mask() {
         let q = p("10.1.0.0/16");
         assert!(q.contains(ip("10.1.255.1")));
