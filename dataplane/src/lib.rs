@@ -10,3 +10,4 @@ pub mod clock;
 pub mod counters;
 pub mod forward;
 pub mod idle;
+pub mod wire;

@@ -21,6 +21,7 @@
 //! | [`transport`] | [`transport::Keypair`]: in-place seal/open of data messages |
 //! | [`session`] | previous/current/next keypair rotation of a peer |
 //! | [`timers`] | the per-peer timer rules as pure state |
+//! | [`allowedips`] | longest-prefix match of inner addresses to peers (read-only snapshots) |
 //!
 //! A complete exchange, as the control thread and the dataplane will run it:
 //!
@@ -65,6 +66,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod allowedips;
 pub mod constants;
 pub mod cookie;
 pub mod crypto;
