@@ -314,3 +314,22 @@ impl fmt::Display for ConfErrors {
 }
 
 impl std::error::Error for ConfErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::Location;
+
+    #[test]
+    fn offsets_to_line_and_column() {
+        let text = "ab\ncé = 1\n";
+        let at = |o| Location::from_offset("f", text, o).to_string();
+        assert_eq!(at(0), "f:1:1");
+        assert_eq!(at(2), "f:1:3");
+        assert_eq!(at(3), "f:2:1");
+        // Columns count characters, not bytes; a mid-character offset or
+        // one past the end is clamped.
+        assert_eq!(at(6), "f:2:3");
+        assert_eq!(at(5), "f:2:2");
+        assert_eq!(at(999), "f:3:1");
+    }
+}

@@ -48,9 +48,11 @@ fn read_key_file(file: PathBuf) -> Result<PrivateKey, KeyFileProblem> {
     if mode & 0o077 != 0 {
         return Err(KeyFileProblem::Mode(file, mode));
     }
-    let mut text = Zeroizing::new(String::new());
-    // A key is 44 characters; read a little more to notice longer files.
-    if let Err(e) = f.by_ref().take(128).read_to_string(&mut text) {
+    // A key is 44 characters; read a little more to notice longer files,
+    // into a buffer that never grows (growing would leave copies behind).
+    const LIMIT: usize = 128;
+    let mut text = Zeroizing::new(String::with_capacity(LIMIT + 1));
+    if let Err(e) = f.by_ref().take(LIMIT as u64).read_to_string(&mut text) {
         return Err(KeyFileProblem::Read(file, e));
     }
     let key = text.strip_suffix('\n').unwrap_or(&text);

@@ -47,6 +47,17 @@ impl Node {
     }
 }
 
+impl Drop for Node {
+    /// Strings may hold key material: wipe them. (`toml`'s own transient
+    /// copies of the text are outside our reach; `Config::load` at least
+    /// wipes the file text it read.)
+    fn drop(&mut self) {
+        if let Node::Str(s) = self {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
+}
+
 /// Parses a whole document. The error is `toml`'s, with its byte span.
 pub(crate) fn parse_document(text: &str) -> Result<Node, toml::de::Error> {
     toml::from_str(text)
@@ -270,3 +281,47 @@ impl<'de> Visitor<'de> for KeyVisitor {
 
 /// A byte span, as `Spanned::span` returns it.
 pub(crate) type Span = Range<usize>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(node: &Node) -> &[(Spanned<String>, Spanned<Node>)] {
+        match node {
+            Node::Table(entries) => entries,
+            other => panic!("not a table: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spans_of_keys_and_values() {
+        let text = "[a]\nx = \"s\"\ny = [1, {z = true}]\n";
+        let root = parse_document(text).expect("parses");
+        let a = &table(&root)[0];
+        assert_eq!(a.0.get_ref(), "a");
+        assert_eq!(a.0.span(), 1..2);
+        let entries = table(a.1.get_ref());
+        assert_eq!(entries[0].0.span(), 4..5);
+        assert_eq!(&text[entries[0].1.span()], "\"s\"");
+        let Node::Array(items) = entries[1].1.get_ref() else {
+            panic!("not an array");
+        };
+        assert_eq!(&text[items[1].span()], "{z = true}");
+        assert_eq!(items[0].get_ref().kind(), "integer");
+    }
+
+    #[test]
+    fn dotted_keys_and_datetimes() {
+        let text = "[t]\na.b = 1.5\nd = 1979-05-27T07:32:00Z\n";
+        let root = parse_document(text).expect("parses");
+        let t = table(table(&root)[0].1.get_ref());
+        assert_eq!(t[0].0.get_ref(), "a");
+        // The implicit table `a` is placed at its key.
+        assert_eq!(t[0].1.span(), 4..5);
+        let inner = table(t[0].1.get_ref());
+        assert_eq!(inner[0].0.get_ref(), "b");
+        assert_eq!(inner[0].1.get_ref().kind(), "float");
+        assert_eq!(t[1].1.get_ref().kind(), "datetime");
+        assert_eq!(&text[t[1].1.span()], "1979-05-27T07:32:00Z");
+    }
+}

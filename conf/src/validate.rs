@@ -57,10 +57,21 @@ pub(crate) fn parse(
     }
 }
 
-/// Joins a field path and a key.
+/// Joins a field path and a key. A key that is not a bare TOML key (only
+/// an unknown one can be) is quoted, so that control characters in the
+/// input never reach an error message raw.
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare {
         key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
     } else {
         format!("{path}.{key}")
     }
@@ -453,7 +464,7 @@ impl Ctx<'_> {
                     node,
                     format!("ports.plaintext.{field}"),
                     &format!("ports.tunnel.{field}"),
-                    a.clone(),
+                    a.escape_debug().to_string(),
                 );
                 ok = false;
             }
@@ -696,5 +707,19 @@ impl Ctx<'_> {
             });
         }
         endpoint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join;
+
+    #[test]
+    fn paths_quote_odd_keys() {
+        assert_eq!(join("", "interface"), "interface");
+        assert_eq!(join("peers[0]", "public_key"), "peers[0].public_key");
+        assert_eq!(join("ports", "a b"), "ports.\"a b\"");
+        assert_eq!(join("ports", "x\ny"), "ports.\"x\\ny\"");
+        assert_eq!(join("ports", ""), "ports.\"\"");
     }
 }

@@ -104,3 +104,23 @@ fn debug_redacts_secrets() {
     // Public keys are not secret and are shown.
     assert!(debug.contains("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="));
 }
+
+#[test]
+fn round_trip_of_odd_strings() {
+    let mut c = parse(BASE).expect("BASE");
+    c.dpdk.eal_args = vec![
+        "quote\"".into(),
+        "back\\slash".into(),
+        "it's".into(),
+        "tab\tnewline\n".into(),
+        "ünï".into(),
+        String::new(),
+    ];
+    c.ports.tunnel.device = "net_tap0,iface=a'b\"c".into();
+    c.peers[0].persistent_keepalive = Some(65535);
+    c.peers[0].preshared_key = Some(PresharedKey::from_bytes([9; 32]));
+    let rendered = c.to_toml_string();
+    let again =
+        Config::from_str(&rendered, "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+    assert_eq!(again, c);
+}

@@ -359,3 +359,11 @@ fn no_panic_on_truncated_or_mangled_input() {
         assert!(parse(text).is_err());
     }
 }
+
+#[test]
+fn odd_unknown_keys_are_quoted() {
+    assert_error_starts(
+        &with(14, "\"a\\nb\" = 1"),
+        "wgdp.toml:14:1: ports.tunnel.\"a\\nb\": unknown field",
+    );
+}
