@@ -44,6 +44,10 @@ fn read_key_file(file: PathBuf) -> Result<PrivateKey, KeyFileProblem> {
         Ok(m) => m,
         Err(e) => return Err(KeyFileProblem::Read(file, e)),
     };
+    if !meta.is_file() {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(KeyFileProblem::Read(file, e));
+    }
     let mode = mode(&meta);
     if mode & 0o077 != 0 {
         return Err(KeyFileProblem::Mode(file, mode));

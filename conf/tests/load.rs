@@ -146,6 +146,10 @@ fn key_file_problems() {
 
     dir.write("missing.key", &format!("{KEY}\n\n"), 0o600);
     Config::load(&conf).expect_err("only one trailing newline");
+
+    let conf = dir.write("wgdp.toml", &with(2, "private_key_file = \"\""), 0o600);
+    let err = Config::load(&conf).expect_err("a directory").to_string();
+    assert!(err.ends_with("not a regular file"), "{err}");
 }
 
 #[test]

@@ -367,3 +367,11 @@ fn odd_unknown_keys_are_quoted() {
         "wgdp.toml:14:1: ports.tunnel.\"a\\nb\": unknown field",
     );
 }
+
+#[test]
+fn devices_compare_without_case() {
+    assert_error(
+        &with(16, "device = \"NET_TAP0\""),
+        "wgdp.toml:16:10: ports.plaintext.device: duplicate of ports.tunnel.device (NET_TAP0)",
+    );
+}

@@ -237,8 +237,8 @@ impl Ctx<'_> {
         len != 0
     }
 
-    fn duplicate(&mut self, v: &Spanned<Node>, path: String, first: &str, value: String) {
-        let at = self.at(&v.span());
+    fn duplicate(&mut self, span: &Span, path: String, first: &str, value: String) {
+        let at = self.at(span);
         self.errors.push(ConfError::Duplicate {
             at,
             path,

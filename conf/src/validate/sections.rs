@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_spanned::Spanned;
 
-use super::{Ctx, KeyFileProblem, KeyLoader};
+use super::{Ctx, KeyFileProblem, KeyLoader, Table};
 use crate::cidr::Cidr;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
@@ -143,7 +143,7 @@ impl Ctx<'_> {
             for (i, w) in workers.iter().enumerate() {
                 if let Some(j) = workers[..i].iter().position(|x| x == w) {
                     self.duplicate(
-                        &items[i],
+                        &items[i].span(),
                         format!("{path}[{i}]"),
                         &format!("{path}[{j}]"),
                         w.to_string(),
@@ -174,28 +174,35 @@ impl Ctx<'_> {
 
     fn ports(&mut self, v: &Spanned<Node>) -> Option<Ports> {
         let t = self.table(v, "ports".into(), &["tunnel", "plaintext"])?;
-        let tunnel_node = self.required(&t, "tunnel");
-        let plaintext_node = self.required(&t, "plaintext");
-        let tunnel = tunnel_node.and_then(|v| self.port(v, t.path("tunnel")));
-        let plaintext = plaintext_node.and_then(|v| self.port(v, t.path("plaintext")));
-        let (tunnel, plaintext) = (tunnel?, plaintext?);
+        let tunnel = self
+            .required(&t, "tunnel")
+            .and_then(|v| self.port(v, t.path("tunnel")));
+        let plaintext = self
+            .required(&t, "plaintext")
+            .and_then(|v| self.port(v, t.path("plaintext")));
+        let ((tunnel, _), (plaintext, plaintext_table)) = (tunnel?, plaintext?);
         let mut ok = true;
-        for (field, a, b) in [
-            ("device", &tunnel.device, &plaintext.device),
-            ("tap", &tunnel.tap, &plaintext.tap),
+        for (field, same) in [
+            (
+                "device",
+                // PCI addresses are hexadecimal: 3B and 3b are one device.
+                tunnel.device.eq_ignore_ascii_case(&plaintext.device),
+            ),
+            ("tap", tunnel.tap == plaintext.tap),
         ] {
-            if a == b {
-                let node = plaintext_node
-                    .and_then(|p| match p.get_ref() {
-                        Node::Table(e) => e.iter().find(|(k, _)| k.get_ref() == field),
-                        _ => None,
-                    })
-                    .map(|(_, v)| v)?;
+            if same {
+                let span = plaintext_table
+                    .get(field)
+                    .map_or_else(|| plaintext_table.span.clone(), |n| n.span());
+                let value = match field {
+                    "device" => &plaintext.device,
+                    _ => &plaintext.tap,
+                };
                 self.duplicate(
-                    node,
+                    &span,
                     format!("ports.plaintext.{field}"),
                     &format!("ports.tunnel.{field}"),
-                    a.escape_debug().to_string(),
+                    value.escape_debug().to_string(),
                 );
                 ok = false;
             }
@@ -203,7 +210,8 @@ impl Ctx<'_> {
         ok.then_some(Ports { tunnel, plaintext })
     }
 
-    fn port(&mut self, v: &Spanned<Node>, path: String) -> Option<PortConf> {
+    /// One port, and its table for the checks across ports.
+    fn port<'n>(&mut self, v: &'n Spanned<Node>, path: String) -> Option<(PortConf, Table<'n>)> {
         let t = self.table(v, path, &["device", "address", "gateway", "mtu", "tap"])?;
         let device = self.required(&t, "device").and_then(|v| {
             let s = self.string(v, t.path("device"))?;
@@ -237,13 +245,14 @@ impl Ctx<'_> {
             }
             ok.then(|| s.to_owned())
         });
-        Some(PortConf {
+        let port = PortConf {
             device: device?,
             address: address?,
             gateway: gateway?,
             mtu: u16::try_from(mtu?).ok()?,
             tap: tap?,
-        })
+        };
+        Some((port, t))
     }
 
     /// `gateway`: a string or an array; checked against `address` when known.
