@@ -348,6 +348,10 @@ fn no_panic_on_truncated_or_mangled_input() {
             let _ = parse(&mangled);
         }
     }
+    let deep = format!("a = {}1{}", "[".repeat(5000), "]".repeat(5000));
+    assert!(parse(&deep).is_err());
+    let deep = format!("a = {}1{}", "{b = ".repeat(5000), "}".repeat(5000));
+    assert!(parse(&deep).is_err());
     for text in [
         "",
         "=",
