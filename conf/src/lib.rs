@@ -1,5 +1,125 @@
 //! The wgdp tunnel table.
 //!
-//! This crate owns the operator's configuration: the TOML types for ports,
-//! lcores and peers, parsing with line/column errors, validation, and the
-//! import of wg-quick / wg(8) INI files.
+//! This crate owns the operator's configuration: the TOML types for the
+//! interface, DPDK, the two ports and the peers; parsing where every error
+//! names file, line, column and field path; and validation. The format is
+//! documented in `docs/config.md`; `conf/example.toml` is a complete example.
+//!
+//! [`Config::from_str`] is a pure function of the text (it reads no files);
+//! [`Config::load`] reads a file and its `private_key_file`.
+
+mod cidr;
+mod error;
+mod keys;
+mod load;
+mod render;
+mod schema;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+
+pub use cidr::{Cidr, CidrParseError};
+pub use error::{ConfError, ConfErrors, Location};
+pub use keys::{
+    decode_key, encode_key, KeyParseError, KeySource, PresharedKey, PrivateKey, PublicKey,
+};
+pub use load::Loaded;
+
+/// Default `dpdk.mbufs`.
+pub const DEFAULT_MBUFS: u32 = 16383;
+/// Default `dpdk.idle_sleep_us` (0: pure busy polling).
+pub const DEFAULT_IDLE_SLEEP_US: u32 = 0;
+/// Default `dpdk.idle_polls`.
+pub const DEFAULT_IDLE_POLLS: u32 = 1024;
+/// Default port `mtu`.
+pub const DEFAULT_MTU: u16 = 1500;
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[interface]`: our identity.
+    pub interface: Interface,
+    /// `[dpdk]`: EAL and worker lcores.
+    pub dpdk: Dpdk,
+    /// `[ports.tunnel]` and `[ports.plaintext]`.
+    pub ports: Ports,
+    /// `[[peers]]`, in file order.
+    pub peers: Vec<PeerConf>,
+}
+
+/// `[interface]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Our X25519 private key.
+    pub private_key: PrivateKey,
+    /// Whether the key was given inline or in a file (for rendering).
+    pub key_source: KeySource,
+    /// The UDP port handshakes and data arrive on (nonzero).
+    pub listen_port: u16,
+}
+
+/// `[dpdk]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dpdk {
+    /// EAL arguments, passed verbatim.
+    pub eal_args: Vec<String>,
+    /// Worker lcore ids: non-empty, distinct.
+    pub workers: Vec<u32>,
+    /// Mbufs in the packet pool (1024..=1048575).
+    pub mbufs: u32,
+    /// Microseconds to sleep between polls once idle; 0 busy-polls.
+    pub idle_sleep_us: u32,
+    /// Empty polls in a row before a worker counts as idle.
+    pub idle_polls: u32,
+}
+
+/// `[ports]`: the two ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ports {
+    /// Faces the internet: carries the encrypted UDP.
+    pub tunnel: PortConf,
+    /// Faces the protected networks: carries plaintext.
+    pub plaintext: PortConf,
+}
+
+/// `[ports.tunnel]` or `[ports.plaintext]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConf {
+    /// PCI address or DPDK vdev string.
+    pub device: String,
+    /// Our addresses on this port, each with its prefix (host bits allowed).
+    pub address: Vec<Cidr>,
+    /// Next hops: at most one IPv4 and one IPv6, each inside an `address` prefix.
+    pub gateway: Vec<IpAddr>,
+    /// The port MTU (1280..=9000).
+    pub mtu: u16,
+    /// The kernel exception TAP interface name.
+    pub tap: String,
+}
+
+/// One `[[peers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConf {
+    /// The peer's public key (distinct across peers, not our own).
+    pub public_key: PublicKey,
+    /// The optional preshared key.
+    pub preshared_key: Option<PresharedKey>,
+    /// Where to send to before the peer has been heard from.
+    pub endpoint: Option<SocketAddr>,
+    /// Canonical prefixes routed to this peer; each belongs to one peer only.
+    pub allowed_ips: Vec<Cidr>,
+    /// Keepalive interval in seconds; `None` when off (0 or absent).
+    pub persistent_keepalive: Option<u16>,
+}
+
+impl Config {
+    /// Parses and validates `text`, naming it `origin` in errors.
+    ///
+    /// Pure: reads no files, so `private_key_file` is refused here with
+    /// [`ConfError::KeyFileNotLoaded`]; use [`Config::load`] for that.
+    pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfErrors> {
+        validate::parse(text, origin, &mut |_| {
+            Err(validate::KeyFileProblem::NotLoaded)
+        })
+    }
+}

@@ -1,0 +1,335 @@
+//! Errors: every one names the file, line, column and field path.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// A position in the configuration text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file name (or other origin) given to the parser.
+    pub origin: String,
+    /// Line, counting from 1.
+    pub line: usize,
+    /// Column in characters, counting from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` in `text` (clamped to the text).
+    pub fn from_offset(origin: &str, text: &str, offset: usize) -> Self {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        Location {
+            origin: origin.to_owned(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
+    }
+}
+
+/// One problem with a configuration.
+///
+/// Display is `FILE:LINE:COLUMN: FIELD.PATH: message`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfError {
+    /// The configuration file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The configuration file.
+        file: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("{at}: TOML syntax error: {message}")]
+    Syntax {
+        /// Where.
+        at: Location,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key that the schema does not know.
+    #[error("{at}: {path}: unknown field (expected one of: {expected})")]
+    UnknownField {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The fields allowed in that table.
+        expected: String,
+    },
+    /// A required field is absent.
+    #[error("{at}: {path}: missing field")]
+    MissingField {
+        /// Where the enclosing table is.
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+    /// A value of the wrong TOML type.
+    #[error("{at}: {path}: expected {expected}, found {found}")]
+    WrongType {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The expected type.
+        expected: &'static str,
+        /// The type given.
+        found: &'static str,
+    },
+    /// An integer outside its range.
+    #[error("{at}: {path}: {value} is out of range {min}..={max}")]
+    OutOfRange {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The value given.
+        value: i64,
+        /// The smallest value allowed.
+        min: i64,
+        /// The largest value allowed.
+        max: i64,
+    },
+    /// A list that must not be empty is.
+    #[error("{at}: {path}: must not be empty")]
+    Empty {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+    /// A key that is not base64 of 32 bytes.
+    #[error("{at}: {path}: not base64 of 32 bytes")]
+    BadKey {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+    /// Both or neither of `private_key` and `private_key_file`.
+    #[error("{at}: {path}: {message}")]
+    KeySource {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// What is wrong.
+        message: &'static str,
+    },
+    /// An IP address that does not parse.
+    #[error("{at}: {path}: {value:?} is not an IP address")]
+    BadAddress {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A prefix (`ADDRESS/LEN`) that does not parse.
+    #[error("{at}: {path}: {value:?} is not a prefix: {reason}")]
+    BadCidr {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// An allowed-IPs prefix with host bits set.
+    #[error("{at}: {path}: {value} has host bits set; write {canonical}")]
+    NonCanonicalCidr {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The prefix given.
+        value: String,
+        /// The same prefix with host bits cleared.
+        canonical: String,
+    },
+    /// An endpoint that is not `IP:PORT` with a nonzero port.
+    #[error(
+        "{at}: {path}: {value:?} is not IP:PORT (IPv6 as [ADDR]:PORT, port nonzero, no host names)"
+    )]
+    BadEndpoint {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A TAP interface name that Linux would refuse.
+    #[error("{at}: {path}: {value:?} is not an interface name (1..=15 of A-Z a-z 0-9 _ . -, not \".\" or \"..\")")]
+    BadTapName {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A gateway that no address prefix of its port contains.
+    #[error("{at}: {path}: gateway {gateway} is not inside any of the port's address prefixes")]
+    GatewayOutside {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The gateway given.
+        gateway: String,
+    },
+    /// A second gateway of the same address family.
+    #[error("{at}: {path}: more than one {family} gateway")]
+    GatewayRepeated {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// "IPv4" or "IPv6".
+        family: &'static str,
+    },
+    /// A peer whose public key is the interface's own.
+    #[error("{at}: {path}: is the interface's own public key")]
+    OwnPublicKey {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+    /// A value that must be unique appears twice.
+    #[error("{at}: {path}: duplicate of {first} ({value})")]
+    Duplicate {
+        /// Where the second occurrence is.
+        at: Location,
+        /// The field path of the second occurrence.
+        path: String,
+        /// The field path of the first occurrence.
+        first: String,
+        /// The repeated value.
+        value: String,
+    },
+    /// An allowed-IPs prefix given to two peers.
+    #[error("{at}: {path}: {cidr} is already an allowed IP of {other}")]
+    DuplicateAllowedIp {
+        /// Where the second occurrence is.
+        at: Location,
+        /// The field path of the second occurrence.
+        path: String,
+        /// The prefix.
+        cidr: String,
+        /// The peer that has it first, e.g. `peers[0]`.
+        other: String,
+    },
+    /// A private key file that cannot be read.
+    #[error("{at}: {path}: cannot read {file}: {source}")]
+    KeyFileRead {
+        /// Where the `private_key_file` field is.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The key file, resolved.
+        file: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A private key file readable or writable by group or others.
+    #[error("{at}: {path}: {file} has mode {mode:04o}, readable or writable by group/others; refusing it: run `chmod 600 {file}`")]
+    KeyFileMode {
+        /// Where the `private_key_file` field is.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The key file, resolved.
+        file: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A private key file whose content is not a key.
+    #[error("{at}: {path}: {file}: content is not base64 of 32 bytes")]
+    KeyFileContent {
+        /// Where the `private_key_file` field is.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The key file, resolved.
+        file: PathBuf,
+    },
+    /// `private_key_file` given to the pure parser, which reads no files.
+    #[error("{at}: {path}: key files are read only by Config::load")]
+    KeyFileNotLoaded {
+        /// Where the `private_key_file` field is.
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+}
+
+/// All the problems found in one configuration (at least one).
+#[derive(Debug)]
+pub struct ConfErrors(pub Vec<ConfError>);
+
+impl ConfErrors {
+    /// The problems, in document order as far as it is known.
+    pub fn errors(&self) -> &[ConfError] {
+        &self.0
+    }
+}
+
+impl From<ConfError> for ConfErrors {
+    fn from(e: ConfError) -> Self {
+        ConfErrors(vec![e])
+    }
+}
+
+impl fmt::Display for ConfErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::Location;
+
+    #[test]
+    fn offsets_to_line_and_column() {
+        let text = "ab\ncé = 1\n";
+        let at = |o| Location::from_offset("f", text, o).to_string();
+        assert_eq!(at(0), "f:1:1");
+        assert_eq!(at(2), "f:1:3");
+        assert_eq!(at(3), "f:2:1");
+        // Columns count characters, not bytes; a mid-character offset or
+        // one past the end is clamped.
+        assert_eq!(at(6), "f:2:3");
+        assert_eq!(at(5), "f:2:2");
+        assert_eq!(at(999), "f:3:1");
+    }
+}

@@ -1,0 +1,75 @@
+//! Rendering a configuration back to TOML.
+
+use std::fmt::Write;
+
+use crate::keys::KeySource;
+use crate::{Config, PortConf};
+
+/// A TOML basic string literal for `s`.
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// A TOML array of string literals.
+fn list<T: ToString>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(|i| quote(&i.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn port(out: &mut String, name: &str, p: &PortConf) {
+    let _ = writeln!(out, "\n[ports.{name}]");
+    let _ = writeln!(out, "device = {}", quote(&p.device));
+    let _ = writeln!(out, "address = {}", list(&p.address));
+    if !p.gateway.is_empty() {
+        let _ = writeln!(out, "gateway = {}", list(&p.gateway));
+    }
+    let _ = writeln!(out, "mtu = {}", p.mtu);
+    let _ = writeln!(out, "tap = {}", quote(&p.tap));
+}
+
+impl Config {
+    /// Renders a configuration that [`Config::from_str`] (or, with a key
+    /// file, [`Config::load`]) parses back to an equal value. An inline
+    /// private key is written inline, in clear: treat the result as secret.
+    pub fn to_toml_string(&self) -> String {
+        let mut out = String::from("[interface]\n");
+        match &self.interface.key_source {
+            KeySource::Inline => {
+                let key = self.interface.private_key.to_base64();
+                let _ = writeln!(out, "private_key = {}", quote(&key));
+            }
+            KeySource::File(file) => {
+                let _ = writeln!(out, "private_key_file = {}", quote(&file.to_string_lossy()));
+            }
+        }
+        let _ = writeln!(out, "listen_port = {}", self.interface.listen_port);
+
+        let d = &self.dpdk;
+        out.push_str("\n[dpdk]\n");
+        let _ = writeln!(out, "eal_args = {}", list(&d.eal_args));
+        let workers: Vec<String> = d.workers.iter().map(u32::to_string).collect();
+        let _ = writeln!(out, "workers = [{}]", workers.join(", "));
+        let _ = writeln!(out, "mbufs = {}", d.mbufs);
+        let _ = writeln!(out, "idle_sleep_us = {}", d.idle_sleep_us);
+        let _ = writeln!(out, "idle_polls = {}", d.idle_polls);
+
+        port(&mut out, "tunnel", &self.ports.tunnel);
+        port(&mut out, "plaintext", &self.ports.plaintext);
+
+        for peer in &self.peers {
+            out.push_str("\n[[peers]]\n");
+            let _ = writeln!(out, "public_key = {}", quote(&peer.public_key.to_string()));
+            if let Some(psk) = &peer.preshared_key {
+                let _ = writeln!(out, "preshared_key = {}", quote(&psk.to_base64()));
+            }
+            if let Some(endpoint) = peer.endpoint {
+                let _ = writeln!(out, "endpoint = {}", quote(&endpoint.to_string()));
+            }
+            let _ = writeln!(out, "allowed_ips = {}", list(&peer.allowed_ips));
+            if let Some(k) = peer.persistent_keepalive {
+                let _ = writeln!(out, "persistent_keepalive = {k}");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,315 @@
+//! The `[interface]`, `[dpdk]` and `[ports]` sections.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde_spanned::Spanned;
+
+use super::{Ctx, KeyFileProblem, KeyLoader, Table};
+use crate::cidr::Cidr;
+use crate::error::ConfError;
+use crate::keys::{KeySource, PrivateKey};
+use crate::schema::Node;
+use crate::{Config, Dpdk, Interface, PortConf, Ports};
+use crate::{DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_MBUFS, DEFAULT_MTU};
+
+impl Ctx<'_> {
+    pub(super) fn config(
+        &mut self,
+        root: &Spanned<Node>,
+        load_key: &mut KeyLoader,
+    ) -> Option<Config> {
+        let t = self.table(
+            root,
+            String::new(),
+            &["interface", "dpdk", "ports", "peers"],
+        )?;
+        let interface = self
+            .required(&t, "interface")
+            .and_then(|v| self.interface(v, load_key));
+        let dpdk = self.required(&t, "dpdk").and_then(|v| self.dpdk(v));
+        let ports = self.required(&t, "ports").and_then(|v| self.ports(v));
+        let own = interface
+            .as_ref()
+            .map(|i: &Interface| i.private_key.public_key());
+        let peers = match t.get("peers") {
+            Some(v) => self.peers(v, own),
+            None => Some(Vec::new()),
+        };
+        Some(Config {
+            interface: interface?,
+            dpdk: dpdk?,
+            ports: ports?,
+            peers: peers?,
+        })
+    }
+
+    fn interface(&mut self, v: &Spanned<Node>, load_key: &mut KeyLoader) -> Option<Interface> {
+        let t = self.table(
+            v,
+            "interface".into(),
+            &["private_key", "private_key_file", "listen_port"],
+        )?;
+        let listen_port = self
+            .required(&t, "listen_port")
+            .and_then(|v| self.int(v, t.path("listen_port"), 1, 65535));
+        let key = match (t.get("private_key"), t.get("private_key_file")) {
+            (Some(v), None) => self
+                .key::<PrivateKey>(v, t.path("private_key"))
+                .map(|k| (k, KeySource::Inline)),
+            (None, Some(v)) => self.key_file(v, t.path("private_key_file"), load_key),
+            (Some(_), Some(v)) => {
+                let at = self.at(&v.span());
+                self.errors.push(ConfError::KeySource {
+                    at,
+                    path: t.path("private_key_file"),
+                    message: "give private_key or private_key_file, not both",
+                });
+                None
+            }
+            (None, None) => {
+                let at = self.at(&t.span);
+                self.errors.push(ConfError::KeySource {
+                    at,
+                    path: t.path("private_key"),
+                    message: "missing: give private_key or private_key_file",
+                });
+                None
+            }
+        };
+        let (private_key, key_source) = key?;
+        Some(Interface {
+            private_key,
+            key_source,
+            listen_port: u16::try_from(listen_port?).ok()?,
+        })
+    }
+
+    fn key_file(
+        &mut self,
+        v: &Spanned<Node>,
+        path: String,
+        load_key: &mut KeyLoader,
+    ) -> Option<(PrivateKey, KeySource)> {
+        let file = PathBuf::from(self.string(v, path.clone())?);
+        let at = self.at(&v.span());
+        let error = match load_key(&file) {
+            Ok(key) => return Some((key, KeySource::File(file))),
+            Err(KeyFileProblem::Read(file, source)) => ConfError::KeyFileRead {
+                at,
+                path,
+                file,
+                source,
+            },
+            Err(KeyFileProblem::Mode(file, mode)) => ConfError::KeyFileMode {
+                at,
+                path,
+                file,
+                mode,
+            },
+            Err(KeyFileProblem::Content(file)) => ConfError::KeyFileContent { at, path, file },
+            Err(KeyFileProblem::NotLoaded) => ConfError::KeyFileNotLoaded { at, path },
+        };
+        self.errors.push(error);
+        None
+    }
+
+    fn dpdk(&mut self, v: &Spanned<Node>) -> Option<Dpdk> {
+        let t = self.table(
+            v,
+            "dpdk".into(),
+            &[
+                "eal_args",
+                "workers",
+                "mbufs",
+                "idle_sleep_us",
+                "idle_polls",
+            ],
+        )?;
+        let eal_args = self.required(&t, "eal_args").and_then(|v| {
+            self.each(v, &t.path("eal_args"), |c, item, p| {
+                c.string(item, p).map(str::to_owned)
+            })
+        });
+        let workers = self.required(&t, "workers").and_then(|v| {
+            let path = t.path("workers");
+            let workers = self.each(v, &path, |c, item, p| {
+                c.int(item, p, 0, i64::from(u32::MAX))
+                    .and_then(|w| u32::try_from(w).ok())
+            })?;
+            self.non_empty(v, &path, workers.len()).then_some(())?;
+            let items = self.array(v, path.clone())?;
+            let mut ok = true;
+            for (i, w) in workers.iter().enumerate() {
+                if let Some(j) = workers[..i].iter().position(|x| x == w) {
+                    self.duplicate(
+                        &items[i].span(),
+                        format!("{path}[{i}]"),
+                        &format!("{path}[{j}]"),
+                        w.to_string(),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then_some(workers)
+        });
+        let mbufs = self.int_or(&t, "mbufs", DEFAULT_MBUFS.into(), 1024, 1_048_575);
+        let idle_sleep_us =
+            self.int_or(&t, "idle_sleep_us", DEFAULT_IDLE_SLEEP_US.into(), 0, 10_000);
+        let idle_polls = self.int_or(
+            &t,
+            "idle_polls",
+            DEFAULT_IDLE_POLLS.into(),
+            1,
+            u32::MAX.into(),
+        );
+        Some(Dpdk {
+            eal_args: eal_args?,
+            workers: workers?,
+            mbufs: u32::try_from(mbufs?).ok()?,
+            idle_sleep_us: u32::try_from(idle_sleep_us?).ok()?,
+            idle_polls: u32::try_from(idle_polls?).ok()?,
+        })
+    }
+
+    fn ports(&mut self, v: &Spanned<Node>) -> Option<Ports> {
+        let t = self.table(v, "ports".into(), &["tunnel", "plaintext"])?;
+        let tunnel = self
+            .required(&t, "tunnel")
+            .and_then(|v| self.port(v, t.path("tunnel")));
+        let plaintext = self
+            .required(&t, "plaintext")
+            .and_then(|v| self.port(v, t.path("plaintext")));
+        let ((tunnel, _), (plaintext, plaintext_table)) = (tunnel?, plaintext?);
+        let mut ok = true;
+        for (field, same) in [
+            (
+                "device",
+                // PCI addresses are hexadecimal: 3B and 3b are one device.
+                tunnel.device.eq_ignore_ascii_case(&plaintext.device),
+            ),
+            ("tap", tunnel.tap == plaintext.tap),
+        ] {
+            if same {
+                let span = plaintext_table
+                    .get(field)
+                    .map_or_else(|| plaintext_table.span.clone(), |n| n.span());
+                let value = match field {
+                    "device" => &plaintext.device,
+                    _ => &plaintext.tap,
+                };
+                self.duplicate(
+                    &span,
+                    format!("ports.plaintext.{field}"),
+                    &format!("ports.tunnel.{field}"),
+                    value.escape_debug().to_string(),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(Ports { tunnel, plaintext })
+    }
+
+    /// One port, and its table for the checks across ports.
+    fn port<'n>(&mut self, v: &'n Spanned<Node>, path: String) -> Option<(PortConf, Table<'n>)> {
+        let t = self.table(v, path, &["device", "address", "gateway", "mtu", "tap"])?;
+        let device = self.required(&t, "device").and_then(|v| {
+            let s = self.string(v, t.path("device"))?;
+            self.non_empty(v, &t.path("device"), s.len())
+                .then(|| s.to_owned())
+        });
+        let address = self.required(&t, "address").and_then(|v| {
+            let path = t.path("address");
+            let address = self.each(v, &path, |c, item, p| c.cidr(item, p))?;
+            self.non_empty(v, &path, address.len()).then_some(address)
+        });
+        let gateway = match t.get("gateway") {
+            Some(v) => self.gateways(v, &t.path("gateway"), address.as_deref()),
+            None => Some(Vec::new()),
+        };
+        let mtu = self.int_or(&t, "mtu", DEFAULT_MTU.into(), 1280, 9000);
+        let tap = self.required(&t, "tap").and_then(|v| {
+            let s = self.string(v, t.path("tap"))?;
+            let ok = (1..=15).contains(&s.len())
+                && s != "."
+                && s != ".."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            if !ok {
+                let at = self.at(&v.span());
+                self.errors.push(ConfError::BadTapName {
+                    at,
+                    path: t.path("tap"),
+                    value: s.to_owned(),
+                });
+            }
+            ok.then(|| s.to_owned())
+        });
+        let port = PortConf {
+            device: device?,
+            address: address?,
+            gateway: gateway?,
+            mtu: u16::try_from(mtu?).ok()?,
+            tap: tap?,
+        };
+        Some((port, t))
+    }
+
+    /// `gateway`: a string or an array; checked against `address` when known.
+    fn gateways(
+        &mut self,
+        v: &Spanned<Node>,
+        path: &str,
+        address: Option<&[Cidr]>,
+    ) -> Option<Vec<IpAddr>> {
+        let items: Vec<(&Spanned<Node>, String)> = match v.get_ref() {
+            Node::Str(_) => vec![(v, path.to_owned())],
+            Node::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (item, format!("{path}[{i}]")))
+                .collect(),
+            _ => {
+                self.wrong_type(v, path.to_owned(), "string or array of strings");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        let (mut v4, mut v6) = (false, false);
+        for (item, p) in items {
+            let Some(ip) = self.ip(item, p.clone()) else {
+                ok = false;
+                continue;
+            };
+            let (seen, family) = match ip {
+                IpAddr::V4(_) => (&mut v4, "IPv4"),
+                IpAddr::V6(_) => (&mut v6, "IPv6"),
+            };
+            if std::mem::replace(seen, true) {
+                let at = self.at(&item.span());
+                self.errors.push(ConfError::GatewayRepeated {
+                    at,
+                    path: p,
+                    family,
+                });
+                ok = false;
+                continue;
+            }
+            if let Some(address) = address {
+                if !address.iter().any(|c| c.contains(ip)) {
+                    let at = self.at(&item.span());
+                    self.errors.push(ConfError::GatewayOutside {
+                        at,
+                        path: p,
+                        gateway: ip.to_string(),
+                    });
+                    ok = false;
+                    continue;
+                }
+            }
+            out.push(ip);
+        }
+        ok.then_some(out)
+    }
+}

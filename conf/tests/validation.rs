@@ -1,0 +1,381 @@
+//! Each validation rule: the error names the right line, column and field.
+
+mod common;
+
+use common::{assert_error, assert_error_starts, errors, parse, with, BASE};
+use conf::PrivateKey;
+
+#[test]
+fn base_is_valid() {
+    let c = parse(BASE).expect("BASE parses");
+    assert_eq!(c.peers.len(), 2);
+}
+
+#[test]
+fn listen_port_zero() {
+    assert_error(
+        &with(3, "listen_port = 0"),
+        "wgdp.toml:3:15: interface.listen_port: 0 is out of range 1..=65535",
+    );
+    assert_error(
+        &with(3, "listen_port = 65536"),
+        "wgdp.toml:3:15: interface.listen_port: 65536 is out of range 1..=65535",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_error(
+        &with(3, "listen_port = \"51820\""),
+        "wgdp.toml:3:15: interface.listen_port: expected integer, found string",
+    );
+    assert_error(
+        &with(3, "listen_port = 1979-05-27"),
+        "wgdp.toml:3:15: interface.listen_port: expected integer, found datetime",
+    );
+    assert_error(
+        &with(7, "workers = [1, 2.5]"),
+        "wgdp.toml:7:15: dpdk.workers[1]: expected integer, found float",
+    );
+}
+
+#[test]
+fn syntax_error_has_position() {
+    assert_error_starts(
+        &with(3, "listen_port = "),
+        "wgdp.toml:3:15: TOML syntax error: ",
+    );
+    assert_error_starts(&with(9, "[ports.tunnel"), "wgdp.toml:9:");
+}
+
+#[test]
+fn unknown_fields() {
+    assert_error_starts(
+        &with(14, "colour = \"red\""),
+        "wgdp.toml:14:1: ports.tunnel.colour: unknown field (expected one of: device,",
+    );
+    assert_error_starts(
+        &with(23, "nmae = 1"),
+        "wgdp.toml:23:1: peers[0].nmae: unknown field",
+    );
+    assert_error_starts(&with(4, "[extra]"), "wgdp.toml:4:2: extra: unknown field");
+    assert_error_starts(
+        &with(8, "ports.tunnel.speed = 1"),
+        "wgdp.toml:8:1: dpdk.ports: unknown field",
+    );
+}
+
+#[test]
+fn missing_fields() {
+    assert_error(
+        &with(13, ""),
+        "wgdp.toml:9:1: ports.tunnel.tap: missing field",
+    );
+    assert_error(
+        &with(21, ""),
+        "wgdp.toml:20:1: peers[0].public_key: missing field",
+    );
+    assert_error(
+        &with(2, ""),
+        "wgdp.toml:1:1: interface.private_key: missing: give private_key or private_key_file",
+    );
+}
+
+#[test]
+fn both_key_sources() {
+    let text = BASE.replacen(
+        "listen_port = 51820",
+        "listen_port = 51820\nprivate_key_file = \"k\"",
+        1,
+    );
+    assert_error(
+        &text,
+        "wgdp.toml:4:20: interface.private_key_file: give private_key or private_key_file, not both",
+    );
+}
+
+#[test]
+fn key_file_needs_load() {
+    assert_error(
+        &with(2, "private_key_file = \"private.key\""),
+        "wgdp.toml:2:20: interface.private_key_file: key files are read only by Config::load",
+    );
+}
+
+#[test]
+fn bad_keys() {
+    assert_error(
+        &with(2, "private_key = \"abc\""),
+        "wgdp.toml:2:15: interface.private_key: not base64 of 32 bytes",
+    );
+    assert_error(
+        &with(
+            25,
+            "public_key = \"BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA==\"",
+        ),
+        "wgdp.toml:25:14: peers[1].public_key: not base64 of 32 bytes",
+    );
+    assert_error(
+        &with(23, "preshared_key = \"!!\""),
+        "wgdp.toml:23:17: peers[0].preshared_key: not base64 of 32 bytes",
+    );
+}
+
+#[test]
+fn own_public_key() {
+    let own = PrivateKey::from_bytes([1; 32]).public_key();
+    assert_error(
+        &with(21, &format!("public_key = \"{own}\"")),
+        "wgdp.toml:21:14: peers[0].public_key: is the interface's own public key",
+    );
+}
+
+#[test]
+fn duplicate_public_key() {
+    assert_error(
+        &with(
+            25,
+            "public_key = \"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\"",
+        ),
+        "wgdp.toml:25:14: peers[1].public_key: duplicate of peers[0].public_key \
+         (AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=)",
+    );
+}
+
+#[test]
+fn duplicate_allowed_ips() {
+    assert_error(
+        &with(27, "allowed_ips = [\"fd00::/64\", \"10.9.1.0/24\"]"),
+        "wgdp.toml:27:29: peers[1].allowed_ips[1]: 10.9.1.0/24 is already an allowed IP of peers[0]",
+    );
+    assert_error(
+        &with(22, "allowed_ips = [\"10.9.1.0/24\", \"10.9.1.0/24\"]"),
+        "wgdp.toml:22:31: peers[0].allowed_ips[1]: duplicate of peers[0].allowed_ips (10.9.1.0/24)",
+    );
+}
+
+#[test]
+fn non_canonical_allowed_ip_names_canonical_form() {
+    assert_error(
+        &with(22, "allowed_ips = [\"10.9.1.1/24\"]"),
+        "wgdp.toml:22:16: peers[0].allowed_ips[0]: 10.9.1.1/24 has host bits set; write 10.9.1.0/24",
+    );
+    assert_error(
+        &with(27, "allowed_ips = [\"10.9.2.0/24\", \"fd00::1/64\"]"),
+        "wgdp.toml:27:31: peers[1].allowed_ips[1]: fd00::1/64 has host bits set; write fd00::/64",
+    );
+}
+
+#[test]
+fn bad_prefixes() {
+    assert_error(
+        &with(22, "allowed_ips = [\"10.9.1.0\"]"),
+        "wgdp.toml:22:16: peers[0].allowed_ips[0]: \"10.9.1.0\" is not a prefix: missing /prefix length",
+    );
+    assert_error_starts(
+        &with(17, "address = [\"10.9.0.1/33\"]"),
+        "wgdp.toml:17:12: ports.plaintext.address[0]: \"10.9.0.1/33\" is not a prefix: bad prefix length",
+    );
+    assert_error(
+        &with(17, "address = []"),
+        "wgdp.toml:17:11: ports.plaintext.address: must not be empty",
+    );
+}
+
+#[test]
+fn workers() {
+    assert_error(
+        &with(7, "workers = []"),
+        "wgdp.toml:7:11: dpdk.workers: must not be empty",
+    );
+    assert_error(
+        &with(7, "workers = [1, 2, 1]"),
+        "wgdp.toml:7:18: dpdk.workers[2]: duplicate of dpdk.workers[0] (1)",
+    );
+    assert_error(
+        &with(7, "workers = [-1]"),
+        "wgdp.toml:7:12: dpdk.workers[0]: -1 is out of range 0..=4294967295",
+    );
+}
+
+#[test]
+fn dpdk_ranges() {
+    assert_error(
+        &with(8, "mbufs = 1023"),
+        "wgdp.toml:8:9: dpdk.mbufs: 1023 is out of range 1024..=1048575",
+    );
+    assert_error(
+        &with(8, "idle_sleep_us = 10001"),
+        "wgdp.toml:8:17: dpdk.idle_sleep_us: 10001 is out of range 0..=10000",
+    );
+    assert_error(
+        &with(8, "idle_polls = 0"),
+        "wgdp.toml:8:14: dpdk.idle_polls: 0 is out of range 1..=4294967295",
+    );
+}
+
+#[test]
+fn distinct_devices_and_taps() {
+    assert_error(
+        &with(16, "device = \"net_tap0\""),
+        "wgdp.toml:16:10: ports.plaintext.device: duplicate of ports.tunnel.device (net_tap0)",
+    );
+    assert_error(
+        &with(18, "tap = \"wgdp-tun\""),
+        "wgdp.toml:18:7: ports.plaintext.tap: duplicate of ports.tunnel.tap (wgdp-tun)",
+    );
+}
+
+#[test]
+fn tap_names() {
+    for bad in ["", ".", "..", "has space", "sixteen-chars-xx", "a/b"] {
+        assert_error_starts(
+            &with(13, &format!("tap = \"{bad}\"")),
+            "wgdp.toml:13:7: ports.tunnel.tap: ",
+        );
+    }
+    parse(&with(13, "tap = \"fifteen_chars.x\"")).expect("15 characters are fine");
+}
+
+#[test]
+fn mtu_range() {
+    assert_error(
+        &with(14, "mtu = 1279"),
+        "wgdp.toml:14:7: ports.tunnel.mtu: 1279 is out of range 1280..=9000",
+    );
+    assert_error(
+        &with(14, "mtu = 9001"),
+        "wgdp.toml:14:7: ports.tunnel.mtu: 9001 is out of range 1280..=9000",
+    );
+}
+
+#[test]
+fn gateway_string_and_array() {
+    let c = parse(BASE).expect("string gateway");
+    assert_eq!(
+        c.ports.tunnel.gateway,
+        vec!["192.0.2.254".parse::<std::net::IpAddr>().expect("ip")]
+    );
+    let c =
+        parse(&with(12, "gateway = [\"2001:db8::fffe\", \"192.0.2.254\"]")).expect("array gateway");
+    assert_eq!(c.ports.tunnel.gateway.len(), 2);
+    let c = parse(&with(12, "")).expect("no gateway");
+    assert!(c.ports.tunnel.gateway.is_empty());
+}
+
+#[test]
+fn gateway_errors() {
+    assert_error(
+        &with(12, "gateway = \"198.51.100.1\""),
+        "wgdp.toml:12:11: ports.tunnel.gateway: gateway 198.51.100.1 is not inside any of the port's address prefixes",
+    );
+    assert_error(
+        &with(12, "gateway = [\"192.0.2.254\", \"2001:db9::1\"]"),
+        "wgdp.toml:12:27: ports.tunnel.gateway[1]: gateway 2001:db9::1 is not inside any of the port's address prefixes",
+    );
+    assert_error(
+        &with(12, "gateway = [\"192.0.2.254\", \"192.0.2.253\"]"),
+        "wgdp.toml:12:27: ports.tunnel.gateway[1]: more than one IPv4 gateway",
+    );
+    assert_error(
+        &with(12, "gateway = \"192.0.2\""),
+        "wgdp.toml:12:11: ports.tunnel.gateway: \"192.0.2\" is not an IP address",
+    );
+    assert_error(
+        &with(12, "gateway = 1"),
+        "wgdp.toml:12:11: ports.tunnel.gateway: expected string or array of strings, found integer",
+    );
+}
+
+#[test]
+fn endpoints() {
+    let c = parse(BASE).expect("BASE");
+    assert_eq!(
+        c.peers[1].endpoint,
+        Some("[2001:db8::2]:51820".parse().expect("v6"))
+    );
+    let c = parse(&with(23, "endpoint = \"192.0.2.2:51820\"")).expect("v4 endpoint");
+    assert_eq!(
+        c.peers[0].endpoint,
+        Some("192.0.2.2:51820".parse().expect("v4"))
+    );
+    for bad in [
+        "192.0.2.2:0",
+        "vpn.example.com:51820",
+        "2001:db8::2:51820",
+        "192.0.2.2",
+    ] {
+        assert_error(
+            &with(26, &format!("endpoint = \"{bad}\"")),
+            &format!(
+                "wgdp.toml:26:12: peers[1].endpoint: {bad:?} is not IP:PORT \
+                 (IPv6 as [ADDR]:PORT, port nonzero, no host names)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn keepalive() {
+    let c = parse(&with(23, "persistent_keepalive = 0")).expect("0 is off");
+    assert_eq!(c.peers[0].persistent_keepalive, None);
+    let c = parse(&with(23, "persistent_keepalive = 25")).expect("25");
+    assert_eq!(c.peers[0].persistent_keepalive, Some(25));
+    assert_error(
+        &with(23, "persistent_keepalive = 65536"),
+        "wgdp.toml:23:24: peers[0].persistent_keepalive: 65536 is out of range 0..=65535",
+    );
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let text = with(3, "listen_port = 0").replace("workers = [1, 2]", "workers = []");
+    let got = errors(&text);
+    assert_eq!(
+        got,
+        "wgdp.toml:3:15: interface.listen_port: 0 is out of range 1..=65535\n\
+         wgdp.toml:7:11: dpdk.workers: must not be empty"
+    );
+}
+
+#[test]
+fn no_panic_on_truncated_or_mangled_input() {
+    let example = include_str!("../example.toml");
+    for text in [BASE, example] {
+        for (i, _) in text.char_indices() {
+            let _ = parse(&text[..i]);
+            let mangled: String = text[..i].to_owned() + "\u{0}=[" + &text[i..];
+            let _ = parse(&mangled);
+        }
+    }
+    let deep = format!("a = {}1{}", "[".repeat(5000), "]".repeat(5000));
+    assert!(parse(&deep).is_err());
+    let deep = format!("a = {}1{}", "{b = ".repeat(5000), "}".repeat(5000));
+    assert!(parse(&deep).is_err());
+    for text in [
+        "",
+        "=",
+        "[[peers]]",
+        "peers = 1",
+        "ports = []",
+        "[interface]\nlisten_port = 99999999999999999999",
+    ] {
+        assert!(parse(text).is_err());
+    }
+}
+
+#[test]
+fn odd_unknown_keys_are_quoted() {
+    assert_error_starts(
+        &with(14, "\"a\\nb\" = 1"),
+        "wgdp.toml:14:1: ports.tunnel.\"a\\nb\": unknown field",
+    );
+}
+
+#[test]
+fn devices_compare_without_case() {
+    assert_error(
+        &with(16, "device = \"NET_TAP0\""),
+        "wgdp.toml:16:10: ports.plaintext.device: duplicate of ports.tunnel.device (NET_TAP0)",
+    );
+}
