@@ -84,6 +84,10 @@ counter_enum! {
         TxFull = "tx_full",
         /// The peer was removed while its packets were in flight.
         PeerGone = "peer_gone",
+        /// A frame spread over several mbufs (larger than one buffer).
+        Segmented = "segmented",
+        /// Staged packets freed because the handshake was given up (REKEY_ATTEMPT_TIME).
+        HandshakeTimeout = "handshake_timeout",
     }
 }
 
@@ -147,7 +151,7 @@ fn bump(c: &AtomicU64, n: u64) {
 impl WorkerCounters {
     /// Counts one drop. Only the owning worker calls this.
     #[inline]
-    pub fn drop(&self, reason: DropReason) {
+    pub fn count_drop(&self, reason: DropReason) {
         bump(&self.drops[reason as usize], 1);
     }
 
@@ -193,9 +197,9 @@ mod tests {
     #[test]
     fn counts_accumulate_per_reason() {
         let c = WorkerCounters::default();
-        c.drop(DropReason::Replay);
-        c.drop(DropReason::Replay);
-        c.drop(DropReason::NoRoute);
+        c.count_drop(DropReason::Replay);
+        c.count_drop(DropReason::Replay);
+        c.count_drop(DropReason::NoRoute);
         c.add(Event::EncapBytes, 1400);
         c.add(Event::EncapBytes, 100);
         assert_eq!(c.drops(DropReason::Replay), 2);

@@ -7,7 +7,14 @@
 //! logic comes from `protocol`, the DPDK access from `dpdk-sys`.
 
 pub mod clock;
+pub mod command;
 pub mod counters;
+pub mod decap;
+pub mod encap;
 pub mod forward;
 pub mod idle;
+pub mod outer;
+pub mod peer;
+pub mod route;
 pub mod wire;
+pub mod worker;

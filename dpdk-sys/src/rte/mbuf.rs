@@ -5,6 +5,21 @@ use std::ptr::NonNull;
 
 use crate::ffi;
 
+/// TX offload flags for [`Mbuf::set_tx_offload`].
+pub mod tx_flags {
+    use crate::ffi;
+    /// The packet is IPv4 (`RTE_MBUF_F_TX_IPV4`).
+    pub const IPV4: u64 = ffi::RTE_MBUF_F_TX_IPV4;
+    /// The packet is IPv6 (`RTE_MBUF_F_TX_IPV6`).
+    pub const IPV6: u64 = ffi::RTE_MBUF_F_TX_IPV6;
+    /// Compute the IPv4 header checksum (`RTE_MBUF_F_TX_IP_CKSUM`).
+    pub const IP_CKSUM: u64 = ffi::RTE_MBUF_F_TX_IP_CKSUM;
+    /// Compute the UDP checksum (`RTE_MBUF_F_TX_UDP_CKSUM`).
+    pub const UDP_CKSUM: u64 = ffi::RTE_MBUF_F_TX_UDP_CKSUM;
+    /// Every flag above.
+    pub const MASK: u64 = IPV4 | IPV6 | IP_CKSUM | UDP_CKSUM;
+}
+
 /// Maximum packets moved per RX/TX/ring call.
 pub const BURST_SIZE: usize = 32;
 
@@ -230,6 +245,27 @@ impl Mbuf {
     #[inline]
     pub fn ol_flags(&self) -> u64 {
         self.raw().ol_flags
+    }
+
+    /// Asks the NIC to compute the outer checksums on transmit: sets the
+    /// `RTE_MBUF_F_TX_*` flags in `tx_flags` (see [`tx_flags`]) and the
+    /// header lengths they need. The caller has written the pseudo-header
+    /// checksum into the UDP checksum field and zeroed the IPv4 header
+    /// checksum, as DPDK requires.
+    #[inline]
+    pub fn set_tx_offload(&mut self, tx_flags: u64, l2_len: u8, l3_len: u16) {
+        let m = self.raw_mut();
+        m.ol_flags = (m.ol_flags & !tx_flags::MASK) | (tx_flags & tx_flags::MASK);
+        // tx_offload packs l2_len:7, l3_len:9, l4_len:8, ... (rte_mbuf_core.h).
+        m.__bindgen_anon_3.tx_offload = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
+    }
+
+    /// Clears any TX offload request (software checksums).
+    #[inline]
+    pub fn clear_tx_offload(&mut self) {
+        let m = self.raw_mut();
+        m.ol_flags &= !tx_flags::MASK;
+        m.__bindgen_anon_3.tx_offload = 0;
     }
 
     /// The RSS hash, when the PMD set `RTE_MBUF_F_RX_RSS_HASH`.

@@ -22,7 +22,7 @@ mod ring;
 
 pub use eal::{Eal, EalError};
 pub use error::RteError;
-pub use mbuf::{Burst, Mbuf, MbufError, BURST_SIZE};
+pub use mbuf::{tx_flags, Burst, Mbuf, MbufError, BURST_SIZE};
 pub use mempool::Mempool;
 pub use port::{flags, Link, Port, PortConfig, PortSetup, PortStats, RxQueue, TxQueue};
 pub use ring::{mbuf_ring, RingConsumer, RingProducer};

@@ -1,0 +1,141 @@
+//! What the control thread and the workers tell each other.
+//!
+//! Control -> worker: [`Command`]s through the worker's command channel,
+//! applied between bursts. Worker -> control: [`HandshakeMessage`]s (types
+//! 1-3, copied out of the mbuf) through a bounded channel whose overflow is
+//! a counted drop, and rare [`WorkerEvent`]s through another.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use protocol::time::Instant;
+use protocol::transport::Keypair;
+
+use crate::peer::{PeerId, PeerShared};
+use crate::route::RouteTable;
+
+/// Which of the two ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortSide {
+    /// Faces the internet; carries WireGuard.
+    Tunnel,
+    /// Faces the protected networks; carries plaintext.
+    Plaintext,
+}
+
+/// An order from the control thread to one worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Start owning a peer.
+    AddPeer {
+        /// The peer's slot.
+        id: PeerId,
+        /// Where the owner publishes its activity.
+        shared: Arc<PeerShared>,
+        /// The configured endpoint, if any.
+        endpoint: Option<SocketAddr>,
+    },
+    /// Stop owning a peer: its keys are wiped and staged packets freed.
+    RemovePeer {
+        /// The peer's slot.
+        id: PeerId,
+    },
+    /// A handshake completed: install the keypair (as `current` for the
+    /// initiator, `next` for the responder).
+    InstallKeypair {
+        /// The peer's slot.
+        id: PeerId,
+        /// The new keypair.
+        keypair: Box<Keypair>,
+    },
+    /// An authenticated handshake came from this address.
+    SetEndpoint {
+        /// The peer's slot.
+        id: PeerId,
+        /// The new endpoint.
+        endpoint: SocketAddr,
+    },
+    /// A new routing snapshot (allowed IPs and owners).
+    SetRoutes(Arc<RouteTable>),
+    /// A resolved neighbour on one port.
+    Neighbour {
+        /// The port it was resolved on.
+        port: PortSide,
+        /// Its address.
+        ip: IpAddr,
+        /// Its MAC address.
+        mac: [u8; 6],
+    },
+    /// Send a keepalive to the peer now (timers).
+    SendKeepalive {
+        /// The peer's slot.
+        id: PeerId,
+    },
+    /// Wipe the peer's keypairs (3 x REJECT_AFTER_TIME without a new one).
+    ClearSession {
+        /// The peer's slot.
+        id: PeerId,
+    },
+    /// Free the peer's staged packets (the handshake was given up).
+    DropStaged {
+        /// The peer's slot.
+        id: PeerId,
+    },
+}
+
+/// Something a worker noticed that the control thread must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerEvent {
+    /// Packets are waiting and there is no usable session, or the session
+    /// wants a rekey.
+    WantHandshake(PeerId),
+    /// The responder's `next` keypair was confirmed by a data packet.
+    SessionConfirmed(PeerId),
+    /// Authenticated data arrived from a new address (roaming).
+    EndpointChanged(PeerId, SocketAddr),
+}
+
+/// Largest handshake message (an initiation).
+pub const MAX_HANDSHAKE_LEN: usize = protocol::messages::INITIATION_LEN;
+
+/// A handshake message (type 1, 2 or 3) copied out of the tunnel port.
+#[derive(Clone)]
+pub struct HandshakeMessage {
+    /// Where it came from (outer source address and UDP port).
+    pub src: SocketAddr,
+    /// When the worker received it.
+    pub received: Instant,
+    len: u8,
+    bytes: [u8; MAX_HANDSHAKE_LEN],
+}
+
+impl std::fmt::Debug for HandshakeMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeMessage")
+            .field("src", &self.src)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandshakeMessage {
+    /// Copies a message; `None` when it is longer than any handshake message.
+    pub fn new(src: SocketAddr, received: Instant, msg: &[u8]) -> Option<Self> {
+        let len = u8::try_from(msg.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= MAX_HANDSHAKE_LEN)?;
+        let mut bytes = [0u8; MAX_HANDSHAKE_LEN];
+        bytes[..msg.len()].copy_from_slice(msg);
+        Some(Self {
+            src,
+            received,
+            len,
+            bytes,
+        })
+    }
+
+    /// The message bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}

@@ -1,0 +1,264 @@
+//! The tunnel side of a worker: WireGuard messages from the internet.
+//! Handshake messages go to the control thread; data messages are decrypted
+//! in place by the keypair their receiver index names, checked (replay after
+//! authentication, inner source within the peer's allowed IPs), and the
+//! inner packet is sent on the plaintext port (whitepaper section 5.4.6;
+//! kernel `receive.c`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use dpdk_sys::rte::Mbuf;
+use protocol::messages::{
+    COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
+};
+use protocol::replay::ReplayError;
+use protocol::session::SessionError;
+use protocol::time::Instant;
+use protocol::transport::OpenError;
+
+use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
+use crate::counters::{DropReason, Event};
+use crate::encap::{inner_ip, is_link_scoped};
+use crate::route::index_owner;
+use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
+use crate::worker::{Out, Worker};
+
+/// Maps a failed open to its drop reason.
+fn open_reason(e: SessionError) -> DropReason {
+    match e {
+        SessionError::UnknownIndex(_) | SessionError::NoKeypair => DropReason::UnknownIndex,
+        SessionError::Open(OpenError::Replay(ReplayError::Replayed | ReplayError::TooOld)) => {
+            DropReason::Replay
+        }
+        SessionError::Open(OpenError::Replay(ReplayError::Exhausted) | OpenError::Expired) => {
+            DropReason::KeyExpired
+        }
+        SessionError::Open(OpenError::Authentication) => DropReason::Authentication,
+        SessionError::Open(OpenError::WrongIndex(_)) => DropReason::UnknownIndex,
+        SessionError::Open(OpenError::Malformed(_)) | SessionError::Malformed(_) => {
+            DropReason::BadMessage
+        }
+        SessionError::Seal(_) => DropReason::SealFailed,
+    }
+}
+
+/// Where the WireGuard message lies in a frame, and where it came from.
+#[derive(Debug, Clone, Copy)]
+struct Wg {
+    start: usize,
+    end: usize,
+    src: SocketAddr,
+}
+
+impl Worker<'_> {
+    /// One frame from the tunnel port (or handed off from a worker that
+    /// received it there). `fresh`: received by this worker's RX queue.
+    pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
+        if !m.is_contiguous() {
+            return self.drop_packet(m, DropReason::Segmented);
+        }
+        let Ok(cls) = classify(m.data()) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
+            return self.pass_to_control(PortSide::Tunnel, m);
+        }
+        let Some(ip) = inner_ip(m.data(), &cls) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if is_link_scoped(ip.dst) {
+            return self.pass_to_control(PortSide::Tunnel, m);
+        }
+        if !self.nets.tun.is_local(ip.dst) {
+            return self.drop_packet(m, DropReason::NotForUs);
+        }
+        let wg = match cls.udp {
+            Some(p) if p.dst == self.cfg.listen_port => p,
+            // Anything else for our address is the kernel's (ping, ssh).
+            _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
+            _ => return self.drop_packet(m, DropReason::Fragment),
+        };
+        let Some(l4) = cls.l4_offset else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        let udp_len = udp::Packet::new_checked(&m.data()[l4..]).map(|u| usize::from(u.length()));
+        let Ok(udp_len) = udp_len else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        let wgm = Wg {
+            start: l4 + udp::HEADER_LEN,
+            end: l4 + udp_len,
+            src: SocketAddr::new(ip.src, wg.src),
+        };
+        self.wireguard(m, wgm, now, fresh);
+    }
+
+    fn wireguard(&mut self, m: Mbuf, wg: Wg, now: Instant, fresh: bool) {
+        let msg = &m.data()[wg.start..wg.end];
+        let kind = msg
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        match (kind, msg.len()) {
+            (Some(1), INITIATION_LEN) | (Some(2), RESPONSE_LEN) | (Some(3), COOKIE_REPLY_LEN) => {
+                let Some(h) = HandshakeMessage::new(wg.src, now, msg) else {
+                    return self.drop_packet(m, DropReason::BadMessage);
+                };
+                drop(m);
+                match self.links.handshakes.try_send(h) {
+                    Ok(()) => self.counters.add(Event::HandshakeToControl, 1),
+                    Err(_) => self.counters.count_drop(DropReason::HandshakeQueueFull),
+                }
+            }
+            (Some(4), len) if len >= DATA_MIN_LEN => {
+                let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
+                let Some(owner) = index_owner(receiver, self.cfg.workers) else {
+                    return self.drop_packet(m, DropReason::UnknownIndex);
+                };
+                if owner != self.cfg.index {
+                    self.counters.add(Event::HandoffOut, 1);
+                    return self.emit(Out::Handoff(owner), m);
+                }
+                if fresh {
+                    self.counters.add(Event::Local, 1);
+                }
+                self.decapsulate(m, wg, receiver, now);
+            }
+            _ => self.drop_packet(m, DropReason::BadMessage),
+        }
+    }
+
+    fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, receiver: u32, now: Instant) {
+        let Some(&id) = self.by_index.get(&receiver) else {
+            return self.drop_packet(m, DropReason::UnknownIndex);
+        };
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        let opened = peer
+            .session
+            .open_message(now, &mut m.data_mut()[wg.start..wg.end])
+            .map(|r| (r.plaintext.len(), r.promoted, r.rekey));
+        let (plain_len, promoted, rekey) = match opened {
+            Ok(r) => r,
+            Err(e) => return self.drop_packet(m, open_reason(e)),
+        };
+        // Authenticated: from here on the packet is the peer's.
+        peer.shared.auth_received.set(now);
+        peer.shared.add_rx((wg.end - wg.start) as u64);
+        if peer.endpoint != Some(wg.src) {
+            peer.endpoint = Some(wg.src);
+            // Best effort: a full event queue only delays the control
+            // thread's copy; the data path already uses the new endpoint.
+            let _ = self
+                .links
+                .events
+                .try_send(WorkerEvent::EndpointChanged(id, wg.src));
+        }
+        if promoted {
+            let _ = self
+                .links
+                .events
+                .try_send(WorkerEvent::SessionConfirmed(id));
+            self.send_staged(id, now);
+        }
+        if rekey {
+            self.want_handshake(id, now);
+        }
+        if plain_len == 0 {
+            self.counters.add(Event::KeepaliveRx, 1);
+            return drop(m);
+        }
+        let inner_start = wg.start + DATA_HEADER_LEN;
+        let Some((src, dst, total, v6)) =
+            check_inner(&mut m.data_mut()[inner_start..inner_start + plain_len])
+        else {
+            return self.drop_packet(m, DropReason::InnerMalformed);
+        };
+        // Cryptokey routing: the inner source must be one of the sender's
+        // allowed IPs (whitepaper section 2).
+        if self.routes.allowed.lookup(src) != Some(id) {
+            return self.drop_packet(m, DropReason::InnerSourceSpoofed);
+        }
+        if let Some(p) = self.peer_mut(id) {
+            p.shared.data_received.set(now);
+        }
+        let Some(decremented) =
+            decrement_ttl(&mut m.data_mut()[inner_start..inner_start + total], v6)
+        else {
+            return self.drop_packet(m, DropReason::InnerMalformed);
+        };
+        if !decremented {
+            return self.drop_packet(m, DropReason::TtlExceeded);
+        }
+        let Some(hop) = self.nets.plain.next_hop(dst) else {
+            return self.drop_packet(m, DropReason::NoRoute);
+        };
+        let dst_mac = self.neigh_plain.get(&hop).copied();
+        // Strip outer headers, WireGuard header, padding and tag; put an
+        // Ethernet header in front of the inner packet.
+        let tail = usize::from(m.data_len()) - (inner_start + total);
+        let (Ok(front), Ok(tail)) = (u16::try_from(inner_start), u16::try_from(tail)) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if m.adj(front).is_err() || m.trim(tail).is_err() {
+            return self.drop_packet(m, DropReason::Malformed);
+        }
+        let Ok(eth) = m.prepend(ethernet::HEADER_LEN as u16) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        eth[ethernet::field::DST].copy_from_slice(&dst_mac.unwrap_or([0; 6]));
+        eth[ethernet::field::SRC].copy_from_slice(&self.nets.plain.mac);
+        let ethertype = if v6 {
+            ethernet::ethertype::IPV6
+        } else {
+            ethernet::ethertype::IPV4
+        };
+        eth[ethernet::field::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
+        m.clear_tx_offload();
+        self.counters.add(Event::Decapsulated, 1);
+        self.counters.add(Event::DecapBytes, total as u64);
+        match dst_mac {
+            Some(_) => self.emit(Out::PlainTx, m),
+            None => self.pass_to_control(PortSide::Plaintext, m),
+        }
+    }
+}
+
+/// Validates a decrypted (padded) plaintext as an IP packet; returns its
+/// source, destination, total length and whether it is IPv6.
+fn check_inner(plain: &mut [u8]) -> Option<(IpAddr, IpAddr, usize, bool)> {
+    match plain.first()? >> 4 {
+        4 => {
+            let p = ipv4::Packet::new_checked(&*plain).ok()?;
+            Some((
+                IpAddr::V4(Ipv4Addr::from(p.src_addr())),
+                IpAddr::V4(Ipv4Addr::from(p.dst_addr())),
+                p.total_len(),
+                false,
+            ))
+        }
+        6 => {
+            let p = ipv6::Packet::new_checked(&*plain).ok()?;
+            Some((
+                IpAddr::V6(Ipv6Addr::from(p.src_addr())),
+                IpAddr::V6(Ipv6Addr::from(p.dst_addr())),
+                p.total_len(),
+                true,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Decrements TTL / hop limit; `Some(false)` when it would reach zero.
+fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
+    if v6 {
+        ipv6::Packet::new_checked(packet)
+            .ok()
+            .map(|mut p| p.decrement_hop_limit())
+    } else {
+        ipv4::Packet::new_checked(packet)
+            .ok()
+            .map(|mut p| p.decrement_ttl())
+    }
+}

@@ -1,0 +1,318 @@
+//! The plaintext side of a worker: frames from the protected networks are
+//! looked up in the allowed IPs, then encrypted in place and sent to their
+//! peer's endpoint (whitepaper section 5.4.6; kernel `send.c`).
+//!
+//! In the mbuf: the Ethernet header is stripped, the inner packet stays
+//! where it is and is encrypted in place, padding and the tag go in the
+//! tailroom, and the WireGuard data header and outer Ethernet/IP/UDP headers
+//! in the headroom. No payload byte is copied.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use dpdk_sys::rte::{tx_flags, Mbuf};
+use protocol::constants::AEAD_TAG_LEN;
+use protocol::messages::{padded_len, DATA_HEADER_LEN};
+use protocol::time::Instant;
+
+use crate::command::PortSide;
+use crate::counters::{DropReason, Event};
+use crate::outer::{self, Outer};
+use crate::peer::{PeerId, MAX_STAGED};
+use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
+use crate::worker::{Out, Worker};
+
+/// The inner packet's addresses and length, read from its IP header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InnerIp {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IP total length (header and payload; Ethernet padding excluded).
+    pub len: usize,
+}
+
+/// Reads the addresses and total length of the IP packet at `l3`.
+#[inline]
+pub(crate) fn inner_ip(frame: &[u8], cls: &Classification) -> Option<InnerIp> {
+    let l3 = frame.get(cls.l3_offset..)?;
+    match cls.l3 {
+        L3Kind::Ipv4 => {
+            let ip = ipv4::Packet::new_checked(l3).ok()?;
+            Some(InnerIp {
+                src: IpAddr::V4(Ipv4Addr::from(ip.src_addr())),
+                dst: IpAddr::V4(Ipv4Addr::from(ip.dst_addr())),
+                len: ip.total_len(),
+            })
+        }
+        L3Kind::Ipv6 => {
+            let ip = ipv6::Packet::new_checked(l3).ok()?;
+            Some(InnerIp {
+                src: IpAddr::V6(Ipv6Addr::from(ip.src_addr())),
+                dst: IpAddr::V6(Ipv6Addr::from(ip.dst_addr())),
+                len: ip.total_len(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Addresses the data path never routes into a tunnel: they are for the
+/// concentrator's own stack (multicast, broadcast, IPv6 link-local).
+#[inline]
+pub(crate) fn is_link_scoped(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// The ECN bits of an inner IP packet (its first bytes).
+#[inline]
+fn inner_ecn(packet: &[u8]) -> u8 {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => packet.get(1).map_or(0, |tos| tos & 0b11),
+        Some(6) => packet.get(1).map_or(0, |b| (b >> 4) & 0b11),
+        _ => 0,
+    }
+}
+
+impl Worker<'_> {
+    /// One frame from the plaintext port (or handed off from a worker that
+    /// received it there). `fresh`: received by this worker's RX queue.
+    pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
+        if !m.is_contiguous() {
+            return self.drop_packet(m, DropReason::Segmented);
+        }
+        let Ok(cls) = classify(m.data()) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
+            // ARP, unknown EtherTypes: the control thread and the kernel.
+            return self.pass_to_control(PortSide::Plaintext, m);
+        }
+        let Some(ip) = inner_ip(m.data(), &cls) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if self.nets.plain.is_local(ip.dst) || is_link_scoped(ip.dst) {
+            return self.pass_to_control(PortSide::Plaintext, m);
+        }
+        let Some(peer) = self.routes.allowed.lookup(ip.dst) else {
+            return self.drop_packet(m, DropReason::NoRoute);
+        };
+        let Some(owner) = self.routes.owner(peer) else {
+            return self.drop_packet(m, DropReason::NoRoute);
+        };
+        if owner != self.cfg.index {
+            self.counters.add(Event::HandoffOut, 1);
+            return self.emit(Out::Handoff(owner), m);
+        }
+        if fresh {
+            self.counters.add(Event::Local, 1);
+        }
+        self.encapsulate(m, &cls, ip, peer, now);
+    }
+
+    fn encapsulate(
+        &mut self,
+        mut m: Mbuf,
+        cls: &Classification,
+        ip: InnerIp,
+        id: PeerId,
+        now: Instant,
+    ) {
+        // Keep exactly the IP packet: drop Ethernet padding, then the header.
+        let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
+        let Ok(extra) = u16::try_from(extra) else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        if m.trim(extra).is_err() || m.adj(cls.l3_offset as u16).is_err() {
+            return self.drop_packet(m, DropReason::Malformed);
+        }
+        if ip.len > self.cfg.mtu {
+            return self.drop_packet(m, DropReason::TooBig);
+        }
+        let forwarded = match cls.l3 {
+            L3Kind::Ipv4 => {
+                ipv4::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_ttl())
+            }
+            _ => ipv6::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_hop_limit()),
+        };
+        if !forwarded {
+            return self.drop_packet(m, DropReason::TtlExceeded);
+        }
+        let Some(peer) = self.peer_mut(id) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
+        if can_send && peer.staged.is_empty() {
+            return self.seal_and_send(id, m, now);
+        }
+        // No usable session (or older packets still wait): stage, oldest
+        // out first when full, and ask for a handshake.
+        if peer.staged.len() >= MAX_STAGED {
+            if let Some(old) = peer.staged.pop_front() {
+                self.counters.count_drop(DropReason::StagedOverflow);
+                drop(old);
+            }
+        }
+        let Some(peer) = self.peer_mut(id) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        peer.staged.push_back(m);
+        self.counters.add(Event::Staged, 1);
+        if can_send {
+            self.send_staged(id, now);
+        } else {
+            self.want_handshake(id, now);
+        }
+    }
+
+    /// Sends a peer's staged packets while its session can.
+    pub(crate) fn send_staged(&mut self, id: PeerId, now: Instant) {
+        loop {
+            let Some(peer) = self.peer_mut(id) else {
+                return;
+            };
+            if !peer.session.current().is_some_and(|k| k.can_send(now)) {
+                return self.want_handshake(id, now);
+            }
+            let Some(m) = peer.staged.pop_front() else {
+                return;
+            };
+            self.seal_and_send(id, m, now);
+        }
+    }
+
+    /// Sends a keepalive (an empty data message) to the peer.
+    pub(crate) fn send_keepalive(&mut self, id: PeerId, now: Instant) {
+        let Some(m) = self.pool.alloc() else {
+            return self.counters.count_drop(DropReason::NoRoom);
+        };
+        let ready = self
+            .peer_mut(id)
+            .is_some_and(|p| p.session.current().is_some_and(|k| k.can_send(now)));
+        if !ready {
+            drop(m);
+            return self.want_handshake(id, now);
+        }
+        self.counters.add(Event::KeepaliveTx, 1);
+        self.seal_and_send(id, m, now);
+    }
+
+    /// Encrypts the IP packet that is the mbuf's whole data (empty: a
+    /// keepalive) for peer `id` and sends it to the peer's endpoint.
+    fn seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
+        let len = usize::from(m.data_len());
+        let mtu = self.cfg.mtu;
+        let offload = self.cfg.tx_checksum_offload;
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        let Some(endpoint) = peer.endpoint else {
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        };
+        let padded = padded_len(len, mtu);
+        let ecn = inner_ecn(m.data());
+        // Padding and tag in the tailroom; both as one append.
+        let Ok(tail) = u16::try_from(padded - len + AEAD_TAG_LEN) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        if m.append(tail).is_err() {
+            return self.drop_packet(m, DropReason::NoRoom);
+        }
+        let sealed = {
+            let data = m.data_mut();
+            let (payload, tag) = data.split_at_mut(padded);
+            payload[len..].fill(0);
+            match <&mut [u8; AEAD_TAG_LEN]>::try_from(tag) {
+                Ok(tag) => peer.session.seal(now, payload, tag),
+                Err(_) => return self.drop_packet(m, DropReason::NoRoom),
+            }
+        };
+        let (receiver, sent) = match sealed {
+            Ok(s) => s,
+            Err(_) => return self.drop_packet(m, DropReason::SealFailed),
+        };
+        let hlen = outer::header_len(&endpoint);
+        let Ok(front) = u16::try_from(DATA_HEADER_LEN + hlen) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        let Ok(hdr) = m.prepend(front) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        // Message type 4 and three reserved zero bytes, receiver, counter
+        // (little endian), as kernel `messages.h: message_data`.
+        let wg = &mut hdr[hlen..];
+        wg[..4].copy_from_slice(&4u32.to_le_bytes());
+        wg[4..8].copy_from_slice(&receiver.to_le_bytes());
+        wg[8..16].copy_from_slice(&sent.counter.to_le_bytes());
+        let msg_len = (DATA_HEADER_LEN + padded + AEAD_TAG_LEN) as u64;
+        peer.shared.auth_sent.set(now);
+        if len > 0 {
+            peer.shared.data_sent.set(now);
+        }
+        peer.shared.add_tx(msg_len);
+        if sent.rekey {
+            self.want_handshake(id, now);
+        }
+        self.send_outer(m, endpoint, ecn, offload, len as u64);
+    }
+
+    /// Writes the outer headers of a sealed message to `endpoint` and sends
+    /// it, or passes it to the control thread when the next hop's MAC is not
+    /// known yet (destination MAC left zero).
+    fn send_outer(
+        &mut self,
+        mut m: Mbuf,
+        endpoint: SocketAddr,
+        ecn: u8,
+        offload: bool,
+        plain: u64,
+    ) {
+        let Some(src_ip) = self.nets.tun.source_for(endpoint.ip()) else {
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        };
+        let Some(hop) = self.nets.tun.next_hop(endpoint.ip()) else {
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        };
+        let dst_mac = self.neigh_tun.get(&hop).copied();
+        let o = Outer {
+            src_mac: self.nets.tun.mac,
+            dst_mac: dst_mac.unwrap_or([0; 6]),
+            src: SocketAddr::new(src_ip, self.cfg.listen_port),
+            dst: endpoint,
+            ecn,
+        };
+        let Ok(l3_len) = outer::write(m.data_mut(), &o, offload) else {
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        };
+        if offload {
+            let family = if endpoint.is_ipv4() {
+                tx_flags::IPV4 | tx_flags::IP_CKSUM
+            } else {
+                tx_flags::IPV6
+            };
+            m.set_tx_offload(
+                family | tx_flags::UDP_CKSUM,
+                ethernet::HEADER_LEN as u8,
+                l3_len,
+            );
+        } else {
+            m.clear_tx_offload();
+        }
+        if plain > 0 {
+            self.counters.add(Event::Encapsulated, 1);
+            self.counters.add(Event::EncapBytes, plain);
+        }
+        match dst_mac {
+            Some(_) => self.emit(Out::TunTx, m),
+            None => self.pass_to_control(PortSide::Tunnel, m),
+        }
+    }
+
+    /// Passes a frame to the control thread.
+    #[inline]
+    pub(crate) fn pass_to_control(&mut self, side: PortSide, m: Mbuf) {
+        self.counters.add(Event::ToControl, 1);
+        self.emit(Out::Control(side), m);
+    }
+}

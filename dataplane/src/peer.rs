@@ -1,0 +1,134 @@
+//! Peers as the data path sees them.
+//!
+//! A peer's mutable fast-path state ([`PeerState`]: keypairs, send counter,
+//! replay windows, staged packets, endpoint) lives on its owner lcore and is
+//! touched by nobody else. What the control thread needs to know about it
+//! (when data and authenticated packets last went each way, byte counts) is
+//! published in [`PeerShared`], written by the owner only.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dpdk_sys::rte::Mbuf;
+use protocol::session::Session;
+use protocol::time::Instant;
+
+/// A peer's slot number, dense from 0, assigned by the control thread.
+pub type PeerId = u32;
+
+/// Packets held per peer while a handshake runs (the kernel's
+/// MAX_STAGED_PACKETS).
+pub const MAX_STAGED: usize = 128;
+
+/// A timestamp cell: nanoseconds since the clock's epoch, plus one (0 means
+/// never).
+#[derive(Debug, Default)]
+pub struct Stamp(AtomicU64);
+
+impl Stamp {
+    /// Records `now`. Only the owner lcore calls this.
+    #[inline]
+    pub fn set(&self, now: Instant) {
+        let nanos = u64::try_from(now.as_duration().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.0.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// The last recorded instant.
+    pub fn get(&self) -> Option<Instant> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Instant::from_duration(Duration::from_nanos(n - 1))),
+        }
+    }
+}
+
+/// What the owner lcore publishes about a peer.
+#[derive(Debug, Default)]
+pub struct PeerShared {
+    /// Last data (not keepalive) packet sent.
+    pub data_sent: Stamp,
+    /// Last data (not keepalive) packet received.
+    pub data_received: Stamp,
+    /// Last authenticated packet (data or keepalive) sent.
+    pub auth_sent: Stamp,
+    /// Last authenticated packet (data or keepalive) received.
+    pub auth_received: Stamp,
+    tx_bytes: AtomicU64,
+    rx_bytes: AtomicU64,
+}
+
+impl PeerShared {
+    /// Adds to the bytes sent. Owner lcore only.
+    #[inline]
+    pub fn add_tx(&self, bytes: u64) {
+        let c = &self.tx_bytes;
+        c.store(
+            c.load(Ordering::Relaxed).wrapping_add(bytes),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds to the bytes received. Owner lcore only.
+    #[inline]
+    pub fn add_rx(&self, bytes: u64) {
+        let c = &self.rx_bytes;
+        c.store(
+            c.load(Ordering::Relaxed).wrapping_add(bytes),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Bytes sent (WireGuard messages, as `wg show` counts them).
+    pub fn tx_bytes(&self) -> u64 {
+        self.tx_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes received (WireGuard messages).
+    pub fn rx_bytes(&self) -> u64 {
+        self.rx_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// A peer's fast-path state on its owner lcore.
+pub struct PeerState {
+    /// The peer's slot.
+    pub id: PeerId,
+    /// What is published to the control thread.
+    pub shared: Arc<PeerShared>,
+    /// Previous/current/next keypairs.
+    pub session: Session,
+    /// Packets waiting for a session, oldest first.
+    pub staged: VecDeque<Mbuf>,
+    /// Where to send: the configured endpoint, then wherever authenticated
+    /// packets last came from.
+    pub endpoint: Option<SocketAddr>,
+    /// When this lcore last asked the control thread for a handshake.
+    pub handshake_asked: Option<Instant>,
+}
+
+impl std::fmt::Debug for PeerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerState")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .field("staged", &self.staged.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerState {
+    /// A peer with no session yet. Allocates the staging queue up front.
+    pub fn new(id: PeerId, shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
+        Self {
+            id,
+            shared,
+            session: Session::new(),
+            staged: VecDeque::with_capacity(MAX_STAGED),
+            endpoint,
+            handshake_asked: None,
+        }
+    }
+}

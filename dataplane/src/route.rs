@@ -1,0 +1,204 @@
+//! Where packets go: the routing snapshot the workers read, and next-hop
+//! choice on a port.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use protocol::allowedips::AllowedIps;
+
+use crate::peer::PeerId;
+
+/// Marks a peer with no owner in [`RouteTable::owners`].
+pub const NO_OWNER: u16 = u16::MAX;
+
+/// An immutable snapshot published by the control thread: which peer each
+/// inner address belongs to, and which worker owns each peer. Workers swap
+/// their `Arc` to a new snapshot between bursts.
+#[derive(Debug, Default, Clone)]
+pub struct RouteTable {
+    /// Allowed IPs: inner address -> peer.
+    pub allowed: AllowedIps<PeerId>,
+    /// Peer -> owner worker index ([`NO_OWNER`] for removed slots).
+    pub owners: Vec<u16>,
+}
+
+impl RouteTable {
+    /// The owner worker of a peer.
+    #[inline]
+    pub fn owner(&self, peer: PeerId) -> Option<usize> {
+        match self.owners.get(peer as usize) {
+            Some(&o) if o != NO_OWNER => Some(usize::from(o)),
+            _ => None,
+        }
+    }
+}
+
+/// The mask of receiver-index bits that name the owner worker: the low
+/// bits, enough for `workers` values.
+#[inline]
+pub fn owner_mask(workers: usize) -> u32 {
+    (workers.max(1).next_power_of_two() - 1) as u32
+}
+
+/// The worker that owns the keypair with local index `index`, encoded in
+/// its low bits by [`make_index`]; `None` for an index no worker could own.
+#[inline]
+pub fn index_owner(index: u32, workers: usize) -> Option<usize> {
+    let owner = (index & owner_mask(workers)) as usize;
+    (owner < workers).then_some(owner)
+}
+
+/// A receiver index for a keypair owned by worker `owner`: `random` with
+/// its low bits replaced by the owner.
+#[inline]
+pub fn make_index(random: u32, owner: usize, workers: usize) -> u32 {
+    let mask = owner_mask(workers);
+    (random & !mask) | (owner as u32 & mask)
+}
+
+/// One interface address with its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The on-link prefix length.
+    pub prefix_len: u8,
+}
+
+impl IfAddr {
+    /// Whether `ip` is on this address's link.
+    pub fn on_link(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let bits = u32::from(self.prefix_len.min(32));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let bits = u32::from(self.prefix_len.min(128));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A port's layer-2/3 identity: its MAC, addresses and gateways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortNet {
+    /// The port's MAC address.
+    pub mac: [u8; 6],
+    /// Its addresses.
+    pub addresses: Vec<IfAddr>,
+    /// IPv4 gateway.
+    pub gateway_v4: Option<Ipv4Addr>,
+    /// IPv6 gateway.
+    pub gateway_v6: Option<Ipv6Addr>,
+}
+
+impl PortNet {
+    /// Whether `ip` is one of the port's own addresses.
+    #[inline]
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|a| a.addr == ip)
+    }
+
+    /// The address to send to on the link for destination `dst`: `dst`
+    /// itself when on-link, else the gateway of its family.
+    #[inline]
+    pub fn next_hop(&self, dst: IpAddr) -> Option<IpAddr> {
+        if self.addresses.iter().any(|a| a.on_link(dst)) {
+            return Some(dst);
+        }
+        match dst {
+            IpAddr::V4(_) => self.gateway_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.gateway_v6.map(IpAddr::V6),
+        }
+    }
+
+    /// Our source address for packets to `dst`: the first address on
+    /// `dst`'s link, else the first of its family.
+    #[inline]
+    pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        self.addresses
+            .iter()
+            .find(|a| a.on_link(dst))
+            .or_else(|| {
+                self.addresses
+                    .iter()
+                    .find(|a| a.addr.is_ipv4() == dst.is_ipv4())
+            })
+            .map(|a| a.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> PortNet {
+        PortNet {
+            mac: [2, 0, 0, 0, 0, 1],
+            addresses: vec![
+                IfAddr {
+                    addr: "192.0.2.1".parse().unwrap(),
+                    prefix_len: 24,
+                },
+                IfAddr {
+                    addr: "2001:db8::1".parse().unwrap(),
+                    prefix_len: 64,
+                },
+            ],
+            gateway_v4: Some("192.0.2.254".parse().unwrap()),
+            gateway_v6: None,
+        }
+    }
+
+    #[test]
+    fn next_hop_is_on_link_or_gateway() {
+        let n = net();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(n.next_hop(ip("192.0.2.77")), Some(ip("192.0.2.77")));
+        assert_eq!(n.next_hop(ip("198.51.100.2")), Some(ip("192.0.2.254")));
+        assert_eq!(n.next_hop(ip("2001:db8::9")), Some(ip("2001:db8::9")));
+        assert_eq!(n.next_hop(ip("2001:db9::9")), None, "no IPv6 gateway");
+        assert!(n.is_local(ip("192.0.2.1")));
+        assert!(!n.is_local(ip("192.0.2.2")));
+        assert_eq!(n.source_for(ip("203.0.113.1")), Some(ip("192.0.2.1")));
+        assert_eq!(n.source_for(ip("2001:db9::1")), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn index_carries_its_owner() {
+        for workers in 1..=9 {
+            for owner in 0..workers {
+                for r in [0u32, 1, 0xdead_beef, u32::MAX] {
+                    let i = make_index(r, owner, workers);
+                    assert_eq!(index_owner(i, workers), Some(owner));
+                    assert_eq!(i & !owner_mask(workers), r & !owner_mask(workers));
+                }
+            }
+        }
+        assert_eq!(index_owner(0b111, 5), None, "7 names no worker of 5");
+    }
+
+    #[test]
+    fn route_table_owner() {
+        let t = RouteTable {
+            allowed: AllowedIps::new(),
+            owners: vec![0, NO_OWNER, 3],
+        };
+        assert_eq!(t.owner(0), Some(0));
+        assert_eq!(t.owner(1), None);
+        assert_eq!(t.owner(2), Some(3));
+        assert_eq!(t.owner(9), None);
+    }
+}

@@ -1,0 +1,399 @@
+//! A worker lcore: polls its RX queue on both ports and its handoff ring,
+//! processes each packet start to finish (see [`crate::encap`] and
+//! [`crate::decap`]), applies the control thread's commands between bursts.
+//!
+//! Per round: one TSC read, at most one burst from each source, one TX
+//! burst per destination. No allocation, lock or system call per packet
+//! (sleeping is done only by the idle back-off, after a run of empty polls).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
+use protocol::time::Instant;
+use rustc_hash::FxHashMap;
+
+use crate::clock::TscClock;
+use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::idle::IdleBackoff;
+use crate::peer::{PeerId, PeerState};
+use crate::route::{PortNet, RouteTable};
+
+/// Commands applied per round at most, so a flood of them cannot starve
+/// the data path.
+const COMMANDS_PER_ROUND: usize = 64;
+
+/// Static settings of a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's index (0-based; also its queue number on both ports).
+    pub index: usize,
+    /// Number of workers.
+    pub workers: usize,
+    /// Our WireGuard UDP port.
+    pub listen_port: u16,
+    /// The WireGuard interface MTU (plaintext packets up to this size are
+    /// tunnelled; padding stops at it).
+    pub mtu: usize,
+    /// The tunnel port computes outer IPv4/UDP checksums (offload granted).
+    pub tx_checksum_offload: bool,
+    /// Idle back-off: empty rounds before sleeping.
+    pub idle_polls: u32,
+    /// Idle back-off: sleep between polls when idle (zero: busy poll).
+    pub idle_sleep: std::time::Duration,
+}
+
+/// A worker's four queues.
+pub struct WorkerQueues<'p> {
+    /// RX queue on the tunnel port.
+    pub tun_rx: RxQueue<'p>,
+    /// TX queue on the tunnel port.
+    pub tun_tx: TxQueue<'p>,
+    /// RX queue on the plaintext port.
+    pub plain_rx: RxQueue<'p>,
+    /// TX queue on the plaintext port.
+    pub plain_tx: TxQueue<'p>,
+}
+
+/// A worker's links to the control thread and the other workers.
+pub struct WorkerLinks {
+    /// Commands from the control thread.
+    pub commands: Receiver<Command>,
+    /// Rare events to the control thread.
+    pub events: Sender<WorkerEvent>,
+    /// Handshake messages to the control thread (bounded; full = drop).
+    pub handshakes: Sender<HandshakeMessage>,
+    /// Packets other workers handed to this one.
+    pub handoff_in: RingConsumer,
+    /// Handoff rings of the other workers, by index (`None` for this one).
+    pub handoff_out: Vec<Option<RingProducer>>,
+    /// Frames for the control thread from the tunnel port (ARP/ND, the
+    /// kernel's traffic, frames waiting for next-hop resolution).
+    pub to_control_tun: RingProducer,
+    /// Frames for the control thread from the plaintext port.
+    pub to_control_plain: RingProducer,
+}
+
+/// The two ports' identities as the worker needs them.
+#[derive(Debug, Clone)]
+pub struct WorkerNets {
+    /// DPDK port id of the tunnel port (to tell handed-off packets apart).
+    pub tun_port: u16,
+    /// The tunnel port's addresses and gateways.
+    pub tun: PortNet,
+    /// The plaintext port's addresses and gateways.
+    pub plain: PortNet,
+}
+
+/// Where a packet leaves this worker for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Out {
+    /// The tunnel port's TX queue.
+    TunTx,
+    /// The plaintext port's TX queue.
+    PlainTx,
+    /// The control thread, from the tunnel side.
+    Control(PortSide),
+    /// Another worker.
+    Handoff(usize),
+}
+
+/// One worker lcore's state. Built by the control side, then moved to its
+/// lcore and [`run`](Worker::run) there.
+pub struct Worker<'p> {
+    pub(crate) cfg: WorkerConfig,
+    pub(crate) queues: WorkerQueues<'p>,
+    pub(crate) links: WorkerLinks,
+    pub(crate) pool: &'p Mempool,
+    pub(crate) clock: TscClock,
+    pub(crate) counters: Arc<WorkerCounters>,
+    pub(crate) nets: WorkerNets,
+    pub(crate) routes: Arc<RouteTable>,
+    pub(crate) peers: Vec<Option<PeerState>>,
+    pub(crate) by_index: FxHashMap<u32, PeerId>,
+    pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
+    pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
+    tun_out: Burst,
+    plain_out: Burst,
+    ctl_tun: Burst,
+    ctl_plain: Burst,
+    handoff: Vec<Burst>,
+    idle: IdleBackoff,
+}
+
+impl<'p> Worker<'p> {
+    /// A worker with no peers and an empty routing table; the control thread
+    /// fills both through commands.
+    pub fn new(
+        cfg: WorkerConfig,
+        queues: WorkerQueues<'p>,
+        links: WorkerLinks,
+        pool: &'p Mempool,
+        clock: TscClock,
+        counters: Arc<WorkerCounters>,
+        nets: WorkerNets,
+    ) -> Self {
+        let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
+        let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
+        Self {
+            cfg,
+            queues,
+            links,
+            pool,
+            clock,
+            counters,
+            nets,
+            routes: Arc::new(RouteTable::default()),
+            peers: Vec::new(),
+            by_index: FxHashMap::default(),
+            neigh_tun: FxHashMap::default(),
+            neigh_plain: FxHashMap::default(),
+            tun_out: Burst::new(),
+            plain_out: Burst::new(),
+            ctl_tun: Burst::new(),
+            ctl_plain: Burst::new(),
+            handoff,
+            idle,
+        }
+    }
+
+    /// Polls until `stop` is set. Everything still held is freed on return.
+    pub fn run(mut self, stop: &AtomicBool) {
+        let mut rx: Burst = Burst::new();
+        while !stop.load(Ordering::Relaxed) {
+            self.apply_commands();
+            let now = self.clock.now();
+            let mut work = 0;
+
+            let n = self.queues.tun_rx.rx_burst(&mut rx);
+            self.counters.add(Event::TunnelRx, n as u64);
+            work += n;
+            for m in rx.drain() {
+                self.tunnel_packet(m, now, true);
+            }
+
+            let n = self.queues.plain_rx.rx_burst(&mut rx);
+            self.counters.add(Event::PlaintextRx, n as u64);
+            work += n;
+            for m in rx.drain() {
+                self.plaintext_packet(m, now, true);
+            }
+
+            let n = self.links.handoff_in.dequeue_burst(&mut rx);
+            self.counters.add(Event::HandoffIn, n as u64);
+            work += n;
+            for m in rx.drain() {
+                if m.port() == self.nets.tun_port {
+                    self.tunnel_packet(m, now, false);
+                } else {
+                    self.plaintext_packet(m, now, false);
+                }
+            }
+
+            self.flush_all();
+            self.idle.after_round(work);
+        }
+    }
+
+    /// Counts a drop and frees the packet.
+    #[inline]
+    pub(crate) fn drop_packet(&self, m: Mbuf, reason: DropReason) {
+        self.counters.count_drop(reason);
+        drop(m);
+    }
+
+    /// Queues a packet for `out`, sending the burst first if it is full.
+    #[inline]
+    pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
+        if let Err(m) = self.burst(out).push(m) {
+            self.flush(out);
+            if let Err(m) = self.burst(out).push(m) {
+                // Unreachable after a flush, which empties the burst.
+                self.drop_packet(m, DropReason::TxFull);
+            }
+        }
+    }
+
+    fn burst(&mut self, out: Out) -> &mut Burst {
+        match out {
+            Out::TunTx => &mut self.tun_out,
+            Out::PlainTx => &mut self.plain_out,
+            Out::Control(PortSide::Tunnel) => &mut self.ctl_tun,
+            Out::Control(PortSide::Plaintext) => &mut self.ctl_plain,
+            Out::Handoff(i) => &mut self.handoff[i],
+        }
+    }
+
+    fn flush(&mut self, out: Out) {
+        let (left, reason) = match out {
+            Out::TunTx => {
+                self.queues.tun_tx.tx_burst(&mut self.tun_out);
+                (&mut self.tun_out, DropReason::TxFull)
+            }
+            Out::PlainTx => {
+                self.queues.plain_tx.tx_burst(&mut self.plain_out);
+                (&mut self.plain_out, DropReason::TxFull)
+            }
+            Out::Control(PortSide::Tunnel) => {
+                self.links.to_control_tun.enqueue_burst(&mut self.ctl_tun);
+                (&mut self.ctl_tun, DropReason::ExceptionFull)
+            }
+            Out::Control(PortSide::Plaintext) => {
+                self.links
+                    .to_control_plain
+                    .enqueue_burst(&mut self.ctl_plain);
+                (&mut self.ctl_plain, DropReason::ExceptionFull)
+            }
+            Out::Handoff(i) => {
+                if let Some(ring) = self.links.handoff_out.get(i).and_then(Option::as_ref) {
+                    ring.enqueue_burst(&mut self.handoff[i]);
+                }
+                (&mut self.handoff[i], DropReason::HandoffFull)
+            }
+        };
+        let refused = left.len() as u64;
+        if refused > 0 {
+            left.clear();
+            for _ in 0..refused {
+                self.counters.count_drop(reason);
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        self.flush(Out::TunTx);
+        self.flush(Out::PlainTx);
+        self.flush(Out::Control(PortSide::Tunnel));
+        self.flush(Out::Control(PortSide::Plaintext));
+        for i in 0..self.handoff.len() {
+            if !self.handoff[i].is_empty() {
+                self.flush(Out::Handoff(i));
+            }
+        }
+    }
+
+    /// Asks the control thread for a handshake, at most every 100 ms per
+    /// peer (the control thread rate-limits initiations itself).
+    pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let due = peer
+            .handshake_asked
+            .is_none_or(|t| now.saturating_since(t) >= std::time::Duration::from_millis(100));
+        if due
+            && self
+                .links
+                .events
+                .try_send(WorkerEvent::WantHandshake(id))
+                .is_ok()
+        {
+            peer.handshake_asked = Some(now);
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        for _ in 0..COMMANDS_PER_ROUND {
+            let Ok(cmd) = self.links.commands.try_recv() else {
+                return;
+            };
+            let now = self.clock.now();
+            self.apply(cmd, now);
+        }
+    }
+
+    fn apply(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            Command::AddPeer {
+                id,
+                shared,
+                endpoint,
+            } => {
+                let slot = id as usize;
+                if self.peers.len() <= slot {
+                    self.peers.resize_with(slot + 1, || None);
+                }
+                if let Some(old) = self.peers[slot].take() {
+                    self.forget_peer(old);
+                }
+                self.peers[slot] = Some(PeerState::new(id, shared, endpoint));
+            }
+            Command::RemovePeer { id } => {
+                if let Some(old) = self.peers.get_mut(id as usize).and_then(Option::take) {
+                    self.forget_peer(old);
+                }
+            }
+            Command::InstallKeypair { id, keypair } => self.install(id, *keypair, now),
+            Command::SetEndpoint { id, endpoint } => {
+                if let Some(p) = self.peer_mut(id) {
+                    p.endpoint = Some(endpoint);
+                }
+            }
+            Command::SetRoutes(routes) => self.routes = routes,
+            Command::Neighbour { port, ip, mac } => {
+                match port {
+                    PortSide::Tunnel => self.neigh_tun.insert(ip, mac),
+                    PortSide::Plaintext => self.neigh_plain.insert(ip, mac),
+                };
+            }
+            Command::SendKeepalive { id } => self.send_keepalive(id, now),
+            Command::ClearSession { id } => {
+                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+                    for index in p.session.clear().iter() {
+                        self.by_index.remove(&index);
+                    }
+                }
+            }
+            Command::DropStaged { id } => {
+                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+                    let n = p.staged.len();
+                    p.staged.clear();
+                    for _ in 0..n {
+                        self.counters.count_drop(DropReason::HandshakeTimeout);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
+        self.peers.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    fn forget_peer(&mut self, mut old: PeerState) {
+        for index in old.session.clear().iter() {
+            self.by_index.remove(&index);
+        }
+        let n = old.staged.len() as u64;
+        for _ in 0..n {
+            self.counters.count_drop(DropReason::PeerGone);
+        }
+    }
+
+    fn install(&mut self, id: PeerId, keypair: protocol::transport::Keypair, now: Instant) {
+        let index = keypair.local_index();
+        let initiator = keypair.is_initiator();
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let retired = p.session.install(keypair);
+        p.handshake_asked = None;
+        let staged = !p.staged.is_empty();
+        for old in retired.iter() {
+            self.by_index.remove(&old);
+        }
+        self.by_index.insert(index, id);
+        if initiator {
+            // The initiator confirms the session: with its staged packets,
+            // or with a keepalive when it has nothing to send.
+            if staged {
+                self.send_staged(id, now);
+            } else {
+                self.send_keepalive(id, now);
+            }
+        }
+    }
+}
