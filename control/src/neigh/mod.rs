@@ -39,9 +39,18 @@
 //!   RETRANS_TIMER apart) and the bounded queue of packets waiting for
 //!   resolution that section 7.2.2 asks for, used for ARP and ND alike.
 
+pub mod arp;
 pub mod table;
+
+pub use arp::{arp_probe_unicast, arp_request, handle_arp, ArpAction, ArpError, ARP_FRAME_LEN};
 
 pub use table::{Learned, NeighbourConfig, NeighbourTable, Poll, Probe, Refusal, Resolve, State};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
+
+/// Whether `mac` can be a neighbour's address: not a group (multicast or
+/// broadcast) address and not all zeros.
+fn is_unicast_mac(mac: Mac) -> bool {
+    mac[0] & 1 == 0 && mac != [0; 6]
+}
