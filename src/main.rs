@@ -1,5 +1,6 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
+mod run;
 mod smoke;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the concentrator from a tunnel table until SIGINT or SIGTERM,
+    /// then print the counters and check that every mbuf came back.
+    Run(run::RunArgs),
     /// Forward packets between two DPDK ports for a while and print port
     /// statistics: checks that EAL, hugepages, the PMDs and the ports work.
     /// With no options it runs on two embedded `net_null` vdevs.
@@ -34,6 +38,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Smoke(args) => smoke::run(&args),
     };
     match result {

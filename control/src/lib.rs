@@ -3,6 +3,15 @@
 //! This crate owns everything that is not per-packet work: the WireGuard
 //! handshakes and timers, installing keypairs into the owner lcores, the TAP
 //! exception path to the kernel, ARP/ND resolution, the UAPI socket served
-//! to the standard `wg` tool, and metrics.
+//! to the standard `wg` tool, and metrics. [`run::run`] assembles the whole
+//! concentrator from a tunnel table.
 
+pub mod control;
+pub mod counters;
+pub mod handshake;
+pub mod link;
 pub mod neigh;
+pub mod peers;
+pub mod report;
+pub mod run;
+pub mod tap;

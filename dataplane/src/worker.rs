@@ -75,6 +75,12 @@ pub struct WorkerLinks {
     pub to_control_tun: RingProducer,
     /// Frames for the control thread from the plaintext port.
     pub to_control_plain: RingProducer,
+    /// Frames the control thread sends out of the tunnel port through this
+    /// worker's TX queue, for devices that cannot give it a queue of its
+    /// own (see `control::link::ControlTx`).
+    pub relay_tun: Option<RingConsumer>,
+    /// The same for the plaintext port.
+    pub relay_plain: Option<RingConsumer>,
 }
 
 /// The two ports' identities as the worker needs them.
@@ -193,9 +199,28 @@ impl<'p> Worker<'p> {
                 }
             }
 
+            work += self.relay();
             self.flush_all();
             self.idle.after_round(work);
         }
+    }
+
+    /// Moves the control thread's relayed frames into the TX bursts.
+    fn relay(&mut self) -> usize {
+        let mut n = 0;
+        if self.links.relay_tun.is_some() {
+            self.flush(Out::TunTx);
+            if let Some(r) = self.links.relay_tun.as_mut() {
+                n += r.dequeue_burst(&mut self.tun_out);
+            }
+        }
+        if self.links.relay_plain.is_some() {
+            self.flush(Out::PlainTx);
+            if let Some(r) = self.links.relay_plain.as_mut() {
+                n += r.dequeue_burst(&mut self.plain_out);
+            }
+        }
+        n
     }
 
     /// Counts a drop and frees the packet.

@@ -1,0 +1,230 @@
+//! The control thread: handshakes, timers, keypair installation, and the
+//! exception path of both ports. It runs beside the workers (on the EAL
+//! main thread's side), polls its inputs, and sleeps briefly when idle.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use dataplane::clock::TscClock;
+use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::peer::PeerId;
+use dpdk_sys::rte::Mempool;
+use protocol::cookie::{CookieChecker, LoadTracker};
+use protocol::noise::StaticIdentity;
+use protocol::ratelimit::RateLimiter;
+use protocol::time::Instant;
+use rand_core::OsRng;
+
+use crate::counters::{bump, ControlCounters};
+use crate::link::PortLink;
+use crate::peers::PeerTable;
+
+/// Handshake messages handled per round, so the exception path and the
+/// timers keep running under a flood.
+const HANDSHAKES_PER_ROUND: usize = 64;
+/// Sleep when a round found nothing to do.
+const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// Entries of the per-source rate limiter.
+const RATE_LIMITER_ENTRIES: usize = 8192;
+
+/// Everything the control thread owns.
+pub struct Control<'p> {
+    pub(crate) identity: StaticIdentity,
+    pub(crate) listen_port: u16,
+    pub(crate) workers: usize,
+    pub(crate) peers: PeerTable,
+    pub(crate) checker: CookieChecker,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) load: LoadTracker,
+    pub(crate) handshakes: Receiver<HandshakeMessage>,
+    pub(crate) handshake_capacity: usize,
+    pub(crate) events: Receiver<WorkerEvent>,
+    pub(crate) commands: Vec<Sender<Command>>,
+    pub(crate) tun: PortLink<'p>,
+    pub(crate) plain: PortLink<'p>,
+    pub(crate) pool: &'p Mempool,
+    pub(crate) clock: TscClock,
+    pub(crate) rng: OsRng,
+    pub(crate) counters: Arc<ControlCounters>,
+}
+
+/// The inputs of [`Control::new`].
+pub struct ControlParts<'p> {
+    /// Our static identity.
+    pub identity: StaticIdentity,
+    /// Our UDP port.
+    pub listen_port: u16,
+    /// Number of workers.
+    pub workers: usize,
+    /// The peers, already registered with their owners.
+    pub peers: PeerTable,
+    /// Handshake messages from the workers, and that channel's capacity.
+    pub handshakes: (Receiver<HandshakeMessage>, usize),
+    /// Events from the workers.
+    pub events: Receiver<WorkerEvent>,
+    /// Command channels to the workers, by index.
+    pub commands: Vec<Sender<Command>>,
+    /// The tunnel port's control link.
+    pub tun: PortLink<'p>,
+    /// The plaintext port's control link.
+    pub plain: PortLink<'p>,
+    /// The shared mbuf pool.
+    pub pool: &'p Mempool,
+    /// The clock shared with the workers.
+    pub clock: TscClock,
+    /// Counters, shared with whoever reports them.
+    pub counters: Arc<ControlCounters>,
+}
+
+impl<'p> Control<'p> {
+    /// Assembles the control thread.
+    pub fn new(parts: ControlParts<'p>) -> Self {
+        let mut rng = OsRng;
+        let checker = CookieChecker::new(parts.identity.public_key());
+        Self {
+            identity: parts.identity,
+            listen_port: parts.listen_port,
+            workers: parts.workers,
+            peers: parts.peers,
+            checker,
+            limiter: RateLimiter::new(RATE_LIMITER_ENTRIES, &mut rng),
+            load: LoadTracker::new(),
+            handshakes: parts.handshakes.0,
+            handshake_capacity: parts.handshakes.1,
+            events: parts.events,
+            commands: parts.commands,
+            tun: parts.tun,
+            plain: parts.plain,
+            pool: parts.pool,
+            clock: parts.clock,
+            rng,
+            counters: parts.counters,
+        }
+    }
+
+    /// Sends a command to a worker; a full channel is counted.
+    pub(crate) fn command(&self, worker: usize, cmd: Command) {
+        match self.commands.get(worker) {
+            Some(tx) if tx.try_send(cmd).is_ok() => {}
+            _ => bump(&self.counters.command_drops),
+        }
+    }
+
+    /// Sends a command to every worker.
+    pub(crate) fn broadcast(&self, make: impl Fn() -> Command) {
+        for w in 0..self.commands.len() {
+            self.command(w, make());
+        }
+    }
+
+    /// Runs until `stop` is set; `report` is called every `report_every`.
+    /// Returns the peers (for the final report); everything else it held,
+    /// frames waiting for resolution included, is freed.
+    pub fn run(
+        mut self,
+        stop: &AtomicBool,
+        report_every: Option<Duration>,
+        report: &dyn Fn(&PeerTable),
+    ) -> PeerTable {
+        let start = self.clock.now();
+        self.prime_neighbours(start);
+        let mut next_report = report_every.map(|d| start + d);
+        while !stop.load(Ordering::Relaxed) {
+            let now = self.clock.now();
+            let mut work = self.handshake_round(now);
+            work += self.event_round(now);
+            self.timer_round(now);
+            work += self.link_round(PortSide::Tunnel, now);
+            work += self.link_round(PortSide::Plaintext, now);
+            if let (Some(at), Some(every)) = (next_report, report_every) {
+                if now >= at {
+                    report(&self.peers);
+                    next_report = Some(now + every);
+                }
+            }
+            if work == 0 {
+                std::thread::sleep(IDLE_SLEEP);
+            }
+        }
+        std::mem::take(&mut self.peers)
+    }
+
+    fn handshake_round(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while n < HANDSHAKES_PER_ROUND {
+            let backlog = self.handshakes.len();
+            let Ok(msg) = self.handshakes.try_recv() else {
+                break;
+            };
+            let under_load = self.load.under_load(backlog, self.handshake_capacity, now);
+            self.on_handshake_message(&msg, under_load, now);
+            n += 1;
+        }
+        n
+    }
+
+    fn event_round(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while let Ok(ev) = self.events.try_recv() {
+            n += 1;
+            match ev {
+                WorkerEvent::WantHandshake(id) => self.initiate(id, now, false),
+                WorkerEvent::SessionConfirmed(id) => {
+                    if let Some(p) = self.peers.get_mut(id) {
+                        p.timers.handshake_complete();
+                        p.handshakes += 1;
+                        p.last_handshake = Some(std::time::SystemTime::now());
+                        bump(&self.counters.handshakes_completed);
+                    }
+                }
+                WorkerEvent::EndpointChanged(id, endpoint) => {
+                    if let Some(p) = self.peers.get_mut(id) {
+                        p.endpoint = Some(endpoint);
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Feeds the owners' published activity into the timers, then fires
+    /// the timers that are due.
+    fn timer_round(&mut self, now: Instant) {
+        let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
+        let rng = &mut self.rng;
+        for p in self.peers.iter_mut() {
+            for (at, kind) in p.new_activity() {
+                p.apply_activity(at, kind, rng);
+            }
+            if p.timers.next_deadline().is_some_and(|d| d <= now) {
+                due.push((p.id, p.timers.poll(now)));
+            }
+        }
+        for (id, actions) in due {
+            let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
+                continue;
+            };
+            if let Some(reason) = actions.send_initiation {
+                let retry = reason == protocol::timers::InitiationReason::Retransmit;
+                self.initiate(id, now, retry);
+            }
+            if actions.send_keepalive {
+                bump(&self.counters.keepalives_requested);
+                self.command(owner, Command::SendKeepalive { id });
+            }
+            if actions.zero_key_material {
+                if let Some(p) = self.peers.get_mut(id) {
+                    p.handshake.clear();
+                }
+                bump(&self.counters.sessions_zeroed);
+                self.command(owner, Command::ClearSession { id });
+            }
+            if actions.gave_up {
+                bump(&self.counters.handshakes_given_up);
+                self.command(owner, Command::DropStaged { id });
+            }
+        }
+    }
+}

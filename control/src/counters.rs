@@ -1,0 +1,67 @@
+//! The control thread's own counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! control_counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Counters of the control thread, readable from any thread.
+        #[derive(Debug, Default)]
+        pub struct ControlCounters {
+            $($(#[doc = $doc])* pub $name: AtomicU64,)*
+        }
+
+        impl ControlCounters {
+            /// `(name, value)` for every counter.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+            }
+        }
+    };
+}
+
+control_counters! {
+    /// Handshakes completed (response consumed, or responder session confirmed).
+    handshakes_completed,
+    /// Initiations sent.
+    initiations_sent,
+    /// Responses sent.
+    responses_sent,
+    /// Cookie replies sent (under load, without a valid mac2).
+    cookie_replies_sent,
+    /// Cookie replies received and accepted.
+    cookie_replies_accepted,
+    /// Handshake messages refused: bad mac1, failed decryption, unknown peer, replayed or flooding.
+    handshakes_rejected,
+    /// Handshake messages refused by the per-source rate limiter under load.
+    handshakes_rate_limited,
+    /// Keepalives requested from the owner lcores by the timers.
+    keepalives_requested,
+    /// Sessions wiped by the zero-key-material timer.
+    sessions_zeroed,
+    /// Handshakes given up after REKEY_ATTEMPT_TIME.
+    handshakes_given_up,
+    /// Frames passed to the kernel TAP interfaces.
+    to_kernel,
+    /// Frames the kernel sent out through the TAP interfaces.
+    from_kernel,
+    /// ARP replies and neighbour advertisements sent for our addresses.
+    neighbour_replies,
+    /// Neighbour entries learned or refreshed.
+    neighbours_learned,
+    /// Neighbour probes sent (ARP requests, neighbour solicitations).
+    neighbour_probes,
+    /// Frames dropped because their next hop could not be resolved.
+    unresolved_drops,
+    /// Frames of the control thread that a TX queue refused.
+    tx_drops,
+    /// Commands a worker's channel refused (full).
+    command_drops,
+    /// Mbuf allocation failures on the control thread.
+    alloc_failures,
+}
+
+/// Adds one to a counter.
+#[inline]
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}

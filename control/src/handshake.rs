@@ -1,0 +1,207 @@
+//! Handshake messages on the control thread (whitepaper section 5.4): the
+//! cookie/mac checks under load, the responder, the initiator, and the
+//! installation of each new keypair into the peer's owner lcore.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dataplane::command::{Command, HandshakeMessage};
+use dataplane::peer::PeerId;
+use protocol::cookie::{CookieError, MacVerdict};
+use protocol::messages::MessageType;
+use protocol::time::{Instant, Tai64N};
+use protocol::transport::Keypair;
+
+use crate::control::Control;
+use crate::counters::bump;
+
+/// TAI64N of the wall clock now (the initiation timestamp, section 5.4.2).
+fn tai64n_now() -> Tai64N {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Tai64N::from_unix_whitened(since)
+}
+
+/// Reads a little-endian index at `at` of a message whose length was checked.
+fn index_at(msg: &[u8], at: usize) -> Option<u32> {
+    msg.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+impl Control<'_> {
+    /// Handles one handshake message from a worker.
+    pub(crate) fn on_handshake_message(
+        &mut self,
+        msg: &HandshakeMessage,
+        under_load: bool,
+        now: Instant,
+    ) {
+        let bytes = msg.bytes();
+        let Ok(kind) = MessageType::of(bytes) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        if matches!(kind, MessageType::Initiation | MessageType::Response) {
+            let verdict = self.checker.verify(
+                bytes,
+                msg.src,
+                under_load,
+                now,
+                &mut self.rng,
+                &mut self.limiter,
+            );
+            match verdict {
+                Ok(MacVerdict::Accept) => {}
+                Ok(MacVerdict::SendCookie) => {
+                    if let Ok(reply) = self
+                        .checker
+                        .create_reply(bytes, msg.src, now, &mut self.rng)
+                    {
+                        bump(&self.counters.cookie_replies_sent);
+                        self.send_udp(msg.src, &reply, now);
+                    }
+                    return;
+                }
+                Err(CookieError::RateLimited) => {
+                    return bump(&self.counters.handshakes_rate_limited)
+                }
+                Err(_) => return bump(&self.counters.handshakes_rejected),
+            }
+        }
+        match kind {
+            MessageType::Initiation => self.respond(bytes, msg.src, now),
+            MessageType::Response => self.complete(bytes, msg.src, now),
+            MessageType::CookieReply => {
+                // Receiver: the sender index of the message it answers.
+                let id = index_at(bytes, 4).and_then(|i| self.peers.by_index(i));
+                let ok = id
+                    .and_then(|id| self.peers.get_mut(id))
+                    .is_some_and(|p| p.handshake.consume_cookie_reply(bytes, now).is_ok());
+                if ok {
+                    bump(&self.counters.cookie_replies_accepted);
+                } else {
+                    bump(&self.counters.handshakes_rejected);
+                }
+            }
+            MessageType::Data => bump(&self.counters.handshakes_rejected),
+        }
+    }
+
+    /// Responder: consume an initiation, answer it, install the keypair as
+    /// the peer's `next` (section 5.4.2 and 5.4.3).
+    fn respond(&mut self, bytes: &[u8], src: SocketAddr, now: Instant) {
+        let Ok(pending) = self.identity.open_initiation(bytes) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(id) = self.peers.by_key(pending.remote_static()) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.handshake.consume_initiation(pending, now).is_err() {
+            return bump(&self.counters.handshakes_rejected);
+        }
+        // The initiation authenticated the peer.
+        peer.timers.any_authenticated_packet_received();
+        peer.timers.any_authenticated_packet_traversal(now);
+        let Some(index) = self.peers.allocate_index(id, self.workers, &mut self.rng) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let Ok((response, keypair)) = peer.handshake.create_response(index, now, &mut self.rng)
+        else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        peer.timers.session_derived(now);
+        peer.timers.any_authenticated_packet_traversal(now);
+        peer.timers.any_authenticated_packet_sent();
+        self.learn_endpoint(id, src);
+        self.install(id, keypair);
+        bump(&self.counters.responses_sent);
+        self.send_udp(src, &response, now);
+    }
+
+    /// Initiator: consume a response and install the keypair as `current`;
+    /// the owner then sends its staged packets or a keepalive (5.4.3).
+    fn complete(&mut self, bytes: &[u8], src: SocketAddr, now: Instant) {
+        // Receiver: the sender index of our initiation.
+        let Some(id) = index_at(bytes, 8).and_then(|i| self.peers.by_index(i)) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let Ok(keypair) = peer.handshake.consume_response(&self.identity, bytes, now) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        peer.timers.session_derived(now);
+        peer.timers.handshake_complete();
+        peer.timers.any_authenticated_packet_received();
+        peer.timers.any_authenticated_packet_traversal(now);
+        peer.handshakes += 1;
+        peer.last_handshake = Some(SystemTime::now());
+        bump(&self.counters.handshakes_completed);
+        self.learn_endpoint(id, src);
+        self.install(id, keypair);
+    }
+
+    fn learn_endpoint(&mut self, id: PeerId, src: SocketAddr) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.endpoint != Some(src) {
+            peer.endpoint = Some(src);
+            let owner = peer.owner;
+            self.command(owner, Command::SetEndpoint { id, endpoint: src });
+        }
+    }
+
+    fn install(&mut self, id: PeerId, keypair: Keypair) {
+        let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
+            return;
+        };
+        self.command(
+            owner,
+            Command::InstallKeypair {
+                id,
+                keypair: Box::new(keypair),
+            },
+        );
+    }
+
+    /// Sends an initiation to the peer if it has an endpoint and the
+    /// REKEY_TIMEOUT rate limit allows (kernel
+    /// `wg_packet_send_handshake_initiation`).
+    pub(crate) fn initiate(&mut self, id: PeerId, now: Instant, retry: bool) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let Some(endpoint) = peer.endpoint else {
+            return;
+        };
+        if !peer.timers.begin_initiation(now, retry) {
+            return;
+        }
+        let Some(index) = self.peers.allocate_index(id, self.workers, &mut self.rng) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let Ok(msg) = peer.handshake.create_initiation(
+            &self.identity,
+            index,
+            tai64n_now(),
+            now,
+            &mut self.rng,
+        ) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        peer.timers.initiation_sent(now, &mut self.rng);
+        bump(&self.counters.initiations_sent);
+        self.send_udp(endpoint, &msg, now);
+    }
+}

@@ -1,0 +1,304 @@
+//! The control thread's view of each peer: handshake state, timers, the
+//! endpoint it sends handshakes to, and the receiver indexes it handed out.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dataplane::peer::{PeerId, PeerShared};
+use dataplane::route::make_index;
+use protocol::crypto::PublicKey;
+use protocol::noise::PeerHandshake;
+use protocol::time::Instant;
+use protocol::timers::Timers;
+use protocol::CryptoRngCore;
+
+/// Receiver indexes remembered per peer: previous, current, next keypair
+/// and a pending handshake (the kernel's index hashtable holds the same).
+const INDEXES_PER_PEER: usize = 4;
+
+/// Stamps already fed into a peer's timers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Seen {
+    data_sent: Option<Instant>,
+    data_received: Option<Instant>,
+    auth_sent: Option<Instant>,
+    auth_received: Option<Instant>,
+}
+
+/// One peer, as the control thread holds it.
+pub struct ControlPeer {
+    /// The peer's slot (index into the tables of every worker).
+    pub id: PeerId,
+    /// Its static public key.
+    pub public_key: PublicKey,
+    /// Noise state, cookie jar, timestamps.
+    pub handshake: PeerHandshake,
+    /// The timer rules.
+    pub timers: Timers,
+    /// Where handshakes go: configured, then learned.
+    pub endpoint: Option<SocketAddr>,
+    /// The worker that owns its data path.
+    pub owner: usize,
+    /// What the owner publishes.
+    pub shared: Arc<PeerShared>,
+    /// Completed handshakes.
+    pub handshakes: u64,
+    /// Wall-clock time of the last completed handshake.
+    pub last_handshake: Option<SystemTime>,
+    /// Receiver indexes handed out for this peer, oldest first.
+    indexes: VecDeque<u32>,
+    seen: Seen,
+}
+
+impl std::fmt::Debug for ControlPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPeer")
+            .field("id", &self.id)
+            .field("public_key", &self.public_key)
+            .field("endpoint", &self.endpoint)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A timer-relevant event published by the owner lcore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// Data sent.
+    DataSent,
+    /// Data received.
+    DataReceived,
+    /// An authenticated packet sent.
+    AuthSent,
+    /// An authenticated packet received.
+    AuthReceived,
+}
+
+impl ControlPeer {
+    /// The stamps that moved since the last call, oldest first, so the
+    /// timers see them in the order they happened.
+    pub fn new_activity(&mut self) -> Vec<(Instant, Activity)> {
+        let s = &self.shared;
+        let fresh = [
+            (
+                s.data_sent.get(),
+                &mut self.seen.data_sent,
+                Activity::DataSent,
+            ),
+            (
+                s.data_received.get(),
+                &mut self.seen.data_received,
+                Activity::DataReceived,
+            ),
+            (
+                s.auth_sent.get(),
+                &mut self.seen.auth_sent,
+                Activity::AuthSent,
+            ),
+            (
+                s.auth_received.get(),
+                &mut self.seen.auth_received,
+                Activity::AuthReceived,
+            ),
+        ];
+        let mut out = Vec::new();
+        for (now, seen, kind) in fresh {
+            if let Some(t) = now {
+                if *seen != Some(t) {
+                    *seen = Some(t);
+                    out.push((t, kind));
+                }
+            }
+        }
+        out.sort_by_key(|(t, _)| *t);
+        out
+    }
+
+    /// Feeds one activity into the timers (kernel `timers.c` hooks).
+    pub fn apply_activity(&mut self, at: Instant, kind: Activity, rng: &mut dyn CryptoRngCore) {
+        match kind {
+            Activity::DataSent => self.timers.data_sent(at, rng),
+            Activity::DataReceived => self.timers.data_received(at),
+            Activity::AuthSent => {
+                self.timers.any_authenticated_packet_traversal(at);
+                self.timers.any_authenticated_packet_sent();
+            }
+            Activity::AuthReceived => {
+                self.timers.any_authenticated_packet_received();
+                self.timers.any_authenticated_packet_traversal(at);
+            }
+        }
+    }
+
+    /// Seconds since the last completed handshake.
+    pub fn handshake_age(&self) -> Option<Duration> {
+        self.last_handshake.and_then(|t| t.elapsed().ok())
+    }
+}
+
+/// All peers, by slot, by public key and by receiver index.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    peers: Vec<ControlPeer>,
+    by_key: HashMap<PublicKey, PeerId>,
+    by_index: HashMap<u32, PeerId>,
+}
+
+impl PeerTable {
+    /// Adds a peer; its id is its position.
+    pub fn push(
+        &mut self,
+        public_key: PublicKey,
+        handshake: PeerHandshake,
+        timers: Timers,
+        endpoint: Option<SocketAddr>,
+        owner: usize,
+    ) -> PeerId {
+        let id = self.peers.len() as PeerId;
+        self.by_key.insert(public_key, id);
+        self.peers.push(ControlPeer {
+            id,
+            public_key,
+            handshake,
+            timers,
+            endpoint,
+            owner,
+            shared: Arc::new(PeerShared::default()),
+            handshakes: 0,
+            last_handshake: None,
+            indexes: VecDeque::with_capacity(INDEXES_PER_PEER),
+            seen: Seen::default(),
+        });
+        id
+    }
+
+    /// A peer by slot.
+    pub fn get_mut(&mut self, id: PeerId) -> Option<&mut ControlPeer> {
+        self.peers.get_mut(id as usize)
+    }
+
+    /// The peer with this static key.
+    pub fn by_key(&self, key: &PublicKey) -> Option<PeerId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The peer a receiver index was handed out for.
+    pub fn by_index(&self, index: u32) -> Option<PeerId> {
+        self.by_index.get(&index).copied()
+    }
+
+    /// Every peer.
+    pub fn iter(&self) -> impl Iterator<Item = &ControlPeer> {
+        self.peers.iter()
+    }
+
+    /// Every peer, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ControlPeer> {
+        self.peers.iter_mut()
+    }
+
+    /// Number of peers.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// A fresh receiver index for peer `id`: random, with the owner worker
+    /// in its low bits, unique among live indexes. The peer's oldest index
+    /// is forgotten when it holds more than the three keypairs and one
+    /// handshake can use.
+    pub fn allocate_index(
+        &mut self,
+        id: PeerId,
+        workers: usize,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Option<u32> {
+        let owner = self.peers.get(id as usize)?.owner;
+        let index = loop {
+            let candidate = make_index(rng.next_u32(), owner, workers);
+            if !self.by_index.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let peer = self.peers.get_mut(id as usize)?;
+        if peer.indexes.len() == INDEXES_PER_PEER {
+            if let Some(old) = peer.indexes.pop_front() {
+                self.by_index.remove(&old);
+            }
+        }
+        peer.indexes.push_back(index);
+        self.by_index.insert(index, id);
+        Some(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::route::index_owner;
+    use protocol::crypto::PrivateKey;
+    use protocol::noise::StaticIdentity;
+    use rand_core::OsRng;
+
+    fn table(workers: usize, peers: usize) -> PeerTable {
+        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+        let mut t = PeerTable::default();
+        for i in 0..peers {
+            let key = PrivateKey::generate(&mut OsRng).public_key();
+            let hs = PeerHandshake::new(&local, key, None);
+            t.push(key, hs, Timers::new(None), None, i % workers);
+        }
+        t
+    }
+
+    #[test]
+    fn indexes_name_their_owner_and_peer() {
+        let mut t = table(3, 5);
+        for id in 0..5 {
+            let i = t.allocate_index(id, 3, &mut OsRng).expect("index");
+            assert_eq!(index_owner(i, 3), Some(id as usize % 3));
+            assert_eq!(t.by_index(i), Some(id));
+        }
+    }
+
+    #[test]
+    fn old_indexes_are_forgotten() {
+        let mut t = table(1, 1);
+        let first = t.allocate_index(0, 1, &mut OsRng).expect("index");
+        for _ in 0..INDEXES_PER_PEER - 1 {
+            t.allocate_index(0, 1, &mut OsRng);
+        }
+        assert_eq!(t.by_index(first), Some(0));
+        t.allocate_index(0, 1, &mut OsRng);
+        assert_eq!(t.by_index(first), None, "the fifth index evicts the first");
+        assert_eq!(t.by_index.len(), INDEXES_PER_PEER);
+    }
+
+    #[test]
+    fn activity_comes_out_in_time_order_once() {
+        let mut t = table(1, 1);
+        let p = t.get_mut(0).expect("peer");
+        p.shared.auth_received.set(Instant::from_millis(30));
+        p.shared.data_sent.set(Instant::from_millis(10));
+        let a = p.new_activity();
+        assert_eq!(
+            a,
+            vec![
+                (Instant::from_millis(10), Activity::DataSent),
+                (Instant::from_millis(30), Activity::AuthReceived)
+            ]
+        );
+        assert!(p.new_activity().is_empty(), "nothing new");
+        p.shared.data_sent.set(Instant::from_millis(40));
+        assert_eq!(
+            p.new_activity(),
+            vec![(Instant::from_millis(40), Activity::DataSent)]
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! `wgdp run`: brings up EAL, the pool, both ports and their kernel
+//! exception interfaces, the workers and the control thread from a tunnel
+//! table; runs until told to stop; tears everything down and reports.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use conf::{Config, PortConf};
+use crossbeam_channel::bounded;
+use dataplane::clock::TscClock;
+use dataplane::command::{Command, PortSide};
+use dataplane::counters::WorkerCounters;
+use dataplane::route::{IfAddr, PortNet, RouteTable, NO_OWNER};
+use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
+use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::{
+    flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
+};
+use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::crypto::{PrivateKey, PublicKey};
+use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::timers::Timers;
+
+use crate::control::{Control, ControlParts};
+use crate::counters::ControlCounters;
+use crate::link::{ControlTx, PortLink};
+use crate::neigh::{NeighbourConfig, NeighbourTable};
+use crate::peers::PeerTable;
+use crate::{report, tap};
+
+/// Capacity of the handshake queue from the workers (the kernel's
+/// MAX_QUEUED_INCOMING_HANDSHAKES); "under load" starts at 1/8 of it.
+pub const HANDSHAKE_QUEUE: usize = 4096;
+/// Capacity of each worker's command channel.
+const COMMAND_QUEUE: usize = 4096;
+/// Capacity of the event channel from the workers.
+const EVENT_QUEUE: usize = 4096;
+/// Slots of each mbuf ring (handoff, exception path).
+const RING_SLOTS: u32 = 4096;
+/// Per-lcore mbuf cache of the pool.
+const POOL_CACHE: u32 = 256;
+/// RX/TX descriptors per queue of the ports and of the TAPs.
+const PORT_DESCRIPTORS: u16 = 1024;
+const TAP_DESCRIPTORS: u16 = 256;
+
+/// Why `wgdp run` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// EAL did not initialise.
+    #[error(transparent)]
+    Eal(#[from] EalError),
+    /// A DPDK call failed.
+    #[error(transparent)]
+    Rte(#[from] RteError),
+    /// A kernel interface could not be configured.
+    #[error(transparent)]
+    Tap(#[from] tap::TapError),
+    /// The configuration does not fit what EAL or the devices offer.
+    #[error("{0}")]
+    Setup(String),
+    /// A worker lcore failed.
+    #[error("worker: {0}")]
+    Worker(String),
+}
+
+/// Options of `wgdp run` beyond the tunnel table.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print the counters report this often.
+    pub report_interval: Option<Duration>,
+}
+
+/// What `wgdp run` reports when it stops.
+#[derive(Debug)]
+pub struct Finished {
+    /// The final counters report.
+    pub report: String,
+    /// Mbufs not back in the pool after everything was torn down.
+    pub mbufs_in_use: u32,
+}
+
+fn port_net(p: &PortConf, mac: [u8; 6]) -> PortNet {
+    PortNet {
+        mac,
+        addresses: p
+            .address
+            .iter()
+            .map(|c| IfAddr {
+                addr: c.addr,
+                prefix_len: c.prefix_len,
+            })
+            .collect(),
+        gateway_v4: p.gateway.iter().find_map(|g| match g {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        }),
+        gateway_v6: p.gateway.iter().find_map(|g| match g {
+            IpAddr::V6(a) => Some(*a),
+            IpAddr::V4(_) => None,
+        }),
+    }
+}
+
+/// The mbuf data room for the largest frame either port carries: the
+/// tunnel MTU, or a plaintext packet at its MTU with padding, tag,
+/// WireGuard and outer IPv6 headers, plus the headroom.
+fn data_room(c: &Config) -> u16 {
+    let tunnel = usize::from(c.ports.tunnel.mtu) + 14;
+    let inner = usize::from(c.ports.plaintext.mtu) + 15 + 16 + 16 + 62;
+    let room = dpdk_sys::ffi::RTE_PKTMBUF_HEADROOM as usize + tunnel.max(inner) + 64;
+    u16::try_from(room.max(dpdk_sys::ffi::RTE_MBUF_DEFAULT_BUF_SIZE as usize)).unwrap_or(u16::MAX)
+}
+
+/// Runs the concentrator until `stop` is set (by a signal handler).
+pub fn run(config: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
+    let eal = Eal::init(&config.dpdk.eal_args)?;
+    let available = eal.worker_lcores();
+    let lcores = config.dpdk.workers.clone();
+    if let Some(bad) = lcores.iter().find(|l| !available.contains(l)) {
+        return Err(RunError::Setup(format!(
+            "worker lcore {bad} is not a worker lcore of EAL (eal_args enable {available:?}; the main lcore {} runs the control thread)",
+            eal.main_lcore()
+        )));
+    }
+    let n = lcores.len();
+    let queues = u16::try_from(n).map_err(|_| RunError::Setup("too many workers".into()))?;
+    let pool = Mempool::new(
+        &eal,
+        "wgdp_mbufs",
+        config.dpdk.mbufs,
+        POOL_CACHE,
+        data_room(config),
+    )?;
+
+    let mut tun_port = Port::probe(&eal, &config.ports.tunnel.device)?;
+    let mut plain_port = Port::probe(&eal, &config.ports.plaintext.device)?;
+    let mut offload = false;
+    // Whether the control thread has a TX queue of its own on each port.
+    let mut own_tx = [true, true];
+    for (i, (name, port, pc)) in [
+        ("tunnel", &mut tun_port, &config.ports.tunnel),
+        ("plaintext", &mut plain_port, &config.ports.plaintext),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let want_tx = if i == 0 {
+            flags::tx_ipv4_cksum() | flags::tx_udp_cksum()
+        } else {
+            0
+        };
+        let mut cfg = PortConfig {
+            rx_queues: queues,
+            tx_queues: queues + 1,
+            rx_descriptors: PORT_DESCRIPTORS,
+            tx_descriptors: PORT_DESCRIPTORS,
+            mtu: Some(pc.mtu),
+            rss_hash_functions: flags::rss_ip() | flags::rss_udp(),
+            rx_offloads: 0,
+            tx_offloads: want_tx,
+            promiscuous: true,
+        };
+        let setup = match port.configure(&cfg, &pool) {
+            Ok(setup) => setup,
+            Err(first) => {
+                // Some devices (net_tap) need as many RX as TX queues: the
+                // control thread then sends through worker 0 (ControlTx).
+                cfg.tx_queues = queues;
+                own_tx[i] = false;
+                port.configure(&cfg, &pool).map_err(|_| first)?
+            }
+        };
+        if i == 0 {
+            offload = want_tx != 0 && setup.tx_offloads.1 == want_tx;
+        }
+        println!(
+            "port {name} {} mac {} driver {} queues {}rx/{}tx mtu {} rss {:?} tx-offloads {:#x}/{:#x} control-tx {}",
+            pc.device,
+            tap::mac_string(port.mac()?),
+            setup.driver,
+            setup.rx_queues,
+            setup.tx_queues,
+            setup.mtu,
+            flags::rss_names(setup.rss_granted),
+            setup.tx_offloads.1,
+            setup.tx_offloads.0,
+            if own_tx[i] { "own queue" } else { "relayed by worker 0" },
+        );
+    }
+    let tun_net = port_net(&config.ports.tunnel, tun_port.mac()?);
+    let plain_net = port_net(&config.ports.plaintext, plain_port.mac()?);
+
+    // Kernel exception interfaces, with the ports' MACs and addresses.
+    let mut taps = Vec::new();
+    for (i, (pc, net)) in [
+        (&config.ports.tunnel, &tun_net),
+        (&config.ports.plaintext, &plain_net),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut t = Port::probe(&eal, &tap::devargs(i, &pc.tap))?;
+        t.configure(
+            &PortConfig {
+                rx_descriptors: TAP_DESCRIPTORS,
+                tx_descriptors: TAP_DESCRIPTORS,
+                mtu: Some(pc.mtu),
+                rss_hash_functions: 0,
+                ..PortConfig::default()
+            },
+            &pool,
+        )?;
+        t.start()?;
+        tap::configure(&pc.tap, net.mac, pc.mtu, &pc.address)?;
+        taps.push(t);
+    }
+
+    // Identity, peers, routes.
+    let identity = StaticIdentity::new(PrivateKey::from_bytes(
+        *config.interface.private_key.as_bytes(),
+    ));
+    let mut peers = PeerTable::default();
+    let mut allowed = AllowedIps::new();
+    let mut owners = Vec::new();
+    for (i, pc) in config.peers.iter().enumerate() {
+        let key = PublicKey::from_bytes(pc.public_key.0);
+        let hs = PeerHandshake::new(
+            &identity,
+            key,
+            pc.preshared_key.as_ref().map(|k| *k.as_bytes()),
+        );
+        let timers = Timers::new(
+            pc.persistent_keepalive
+                .map(|s| Duration::from_secs(u64::from(s))),
+        );
+        let owner = i % n;
+        let id = peers.push(key, hs, timers, pc.endpoint, owner);
+        owners.push(u16::try_from(owner).unwrap_or(NO_OWNER));
+        for c in &pc.allowed_ips {
+            let prefix =
+                Prefix::new(c.addr, c.prefix_len).map_err(|e| RunError::Setup(e.to_string()))?;
+            allowed.insert(prefix, id);
+        }
+    }
+    let routes = Arc::new(RouteTable { allowed, owners });
+
+    // Channels and rings.
+    let (hs_tx, hs_rx) = bounded(HANDSHAKE_QUEUE);
+    let (ev_tx, ev_rx) = bounded(EVENT_QUEUE);
+    let mut cmd_tx = Vec::new();
+    let mut cmd_rx = Vec::new();
+    for _ in 0..n {
+        let (t, r) = bounded(COMMAND_QUEUE);
+        cmd_tx.push(t);
+        cmd_rx.push(r);
+    }
+    let mut handoff_prod = Vec::new();
+    let mut handoff_cons = Vec::new();
+    for i in 0..n {
+        let (p, c) = mbuf_ring(&eal, &format!("wgdp_handoff{i}"), RING_SLOTS)?;
+        handoff_prod.push(p);
+        handoff_cons.push(c);
+    }
+    let (ctl_tun_p, ctl_tun_c) = mbuf_ring(&eal, "wgdp_ctl_tun", RING_SLOTS)?;
+    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(&eal, "wgdp_ctl_plain", RING_SLOTS)?;
+    let mut relays = Vec::new();
+    for (i, own) in own_tx.iter().enumerate() {
+        relays.push(if *own {
+            None
+        } else {
+            Some(mbuf_ring(&eal, &format!("wgdp_relay{i}"), RING_SLOTS)?)
+        });
+    }
+    let relay_tun = relays[0].take();
+    let relay_plain = relays[1].take();
+    let (relay_tun_p, mut relay_tun_c) =
+        relay_tun.map_or((None, None), |(p, c)| (Some(p), Some(c)));
+    let (relay_plain_p, mut relay_plain_c) =
+        relay_plain.map_or((None, None), |(p, c)| (Some(p), Some(c)));
+
+    for p in peers.iter() {
+        let cmd = Command::AddPeer {
+            id: p.id,
+            shared: p.shared.clone(),
+            endpoint: p.endpoint,
+        };
+        cmd_tx[p.owner]
+            .try_send(cmd)
+            .map_err(|_| RunError::Setup("command queue full".into()))?;
+    }
+    for tx in &cmd_tx {
+        tx.try_send(Command::SetRoutes(routes.clone()))
+            .map_err(|_| RunError::Setup("command queue full".into()))?;
+    }
+
+    tun_port.start()?;
+    plain_port.start()?;
+    let clock = TscClock::new(rdtsc(), eal.tsc_hz());
+    let worker_counters: Vec<Arc<WorkerCounters>> = (0..n)
+        .map(|_| Arc::new(WorkerCounters::default()))
+        .collect();
+    let control_counters = Arc::new(ControlCounters::default());
+
+    let final_peers = {
+        let mut workers = Vec::new();
+        for (i, (commands, handoff_in)) in cmd_rx.into_iter().zip(handoff_cons).enumerate() {
+            let q = i as u16;
+            let cfg = WorkerConfig {
+                index: i,
+                workers: n,
+                listen_port: config.interface.listen_port,
+                mtu: usize::from(config.ports.plaintext.mtu),
+                tx_checksum_offload: offload,
+                idle_polls: config.dpdk.idle_polls,
+                idle_sleep: Duration::from_micros(u64::from(config.dpdk.idle_sleep_us)),
+            };
+            let worker_queues = WorkerQueues {
+                tun_rx: tun_port.rx_queue(q)?,
+                tun_tx: tun_port.tx_queue(q)?,
+                plain_rx: plain_port.rx_queue(q)?,
+                plain_tx: plain_port.tx_queue(q)?,
+            };
+            let links = WorkerLinks {
+                commands,
+                events: ev_tx.clone(),
+                handshakes: hs_tx.clone(),
+                handoff_in,
+                handoff_out: (0..n)
+                    .map(|j| (j != i).then(|| handoff_prod[j].clone()))
+                    .collect(),
+                to_control_tun: ctl_tun_p.clone(),
+                to_control_plain: ctl_plain_p.clone(),
+                relay_tun: if i == 0 { relay_tun_c.take() } else { None },
+                relay_plain: if i == 0 { relay_plain_c.take() } else { None },
+            };
+            let nets = WorkerNets {
+                tun_port: tun_port.id(),
+                tun: tun_net.clone(),
+                plain: plain_net.clone(),
+            };
+            workers.push(Worker::new(
+                cfg,
+                worker_queues,
+                links,
+                &pool,
+                clock,
+                worker_counters[i].clone(),
+                nets,
+            ));
+        }
+        drop((hs_tx, ev_tx, handoff_prod, ctl_tun_p, ctl_plain_p));
+
+        let control = Control::new(ControlParts {
+            identity,
+            listen_port: config.interface.listen_port,
+            workers: n,
+            peers,
+            handshakes: (hs_rx, HANDSHAKE_QUEUE),
+            events: ev_rx,
+            commands: cmd_tx,
+            tun: PortLink::new(
+                PortSide::Tunnel,
+                tun_net,
+                control_tx(&tun_port, queues, relay_tun_p)?,
+                (taps[0].rx_queue(0)?, taps[0].tx_queue(0)?),
+                ctl_tun_c,
+                NeighbourTable::new(NeighbourConfig::default()),
+            ),
+            plain: PortLink::new(
+                PortSide::Plaintext,
+                plain_net,
+                control_tx(&plain_port, queues, relay_plain_p)?,
+                (taps[1].rx_queue(0)?, taps[1].tx_queue(0)?),
+                ctl_plain_c,
+                NeighbourTable::new(NeighbourConfig::default()),
+            ),
+            pool: &pool,
+            clock,
+            counters: control_counters.clone(),
+        });
+
+        println!(
+            "wgdp: running ({n} worker{})",
+            if n == 1 { "" } else { "s" }
+        );
+        let _ = std::io::stdout().flush();
+
+        let print_report = |peers: &PeerTable| {
+            print!(
+                "{}",
+                report::render(&worker_counters, &control_counters, peers)
+            );
+            let _ = std::io::stdout().flush();
+        };
+        std::thread::scope(|s| {
+            let ctl = s.spawn(|| control.run(stop, opts.report_interval, &print_report));
+            let jobs: Vec<(u32, Job<'_, ()>)> = workers
+                .into_iter()
+                .zip(&lcores)
+                .map(|(w, &lcore)| {
+                    let job: Job<'_, ()> = Box::new(move || {
+                        // Whatever ends a worker ends the others too.
+                        let _stop_all = StopOnDrop(stop);
+                        w.run(stop);
+                    });
+                    (lcore, job)
+                })
+                .collect();
+            let results = launch_and_join(&eal, jobs);
+            stop.store(true, Ordering::Relaxed);
+            let peers = ctl
+                .join()
+                .map_err(|_| RunError::Worker("control thread panicked".into()))?;
+            for r in results {
+                r.map_err(|e| RunError::Worker(e.to_string()))?;
+            }
+            Ok::<_, RunError>(peers)
+        })?
+    };
+
+    let report = report::render(&worker_counters, &control_counters, &final_peers);
+    drop(taps);
+    drop(tun_port);
+    drop(plain_port);
+    let mbufs_in_use = pool.in_use();
+    Ok(Finished {
+        report,
+        mbufs_in_use,
+    })
+}
+
+/// The control thread's way out of a port: its own queue `q`, or the relay.
+fn control_tx(port: &Port, q: u16, relay: Option<RingProducer>) -> Result<ControlTx<'_>, RteError> {
+    Ok(match relay {
+        Some(r) => ControlTx::Relay(r),
+        None => ControlTx::Queue(port.tx_queue(q)?),
+    })
+}
+
+/// Sets the stop flag when dropped (a worker returning or unwinding).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}

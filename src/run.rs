@@ -1,0 +1,51 @@
+//! `wgdp run`: the concentrator.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use control::run::{run as run_concentrator, RunOptions};
+
+/// Options of `wgdp run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The tunnel table (TOML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Print the counters report every SECS seconds (and always on exit).
+    #[arg(long, value_name = "SECS")]
+    report_interval: Option<f64>,
+}
+
+/// Loads the table, runs until SIGINT/SIGTERM, prints the final report.
+pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let loaded = conf::Config::load(&args.config)?;
+    for w in &loaded.warnings {
+        eprintln!("wgdp: warning: {w}");
+    }
+    let report_interval = match args.report_interval {
+        Some(s) if s > 0.0 && s <= 86_400.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => {
+            return Err(format!("--report-interval must be in (0, 86400] seconds, got {s}").into())
+        }
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
+    }
+    let finished = run_concentrator(&loaded.config, &RunOptions { report_interval }, &stop)?;
+    print!("{}", finished.report);
+    println!("mbufs_in_use {}", finished.mbufs_in_use);
+    if finished.mbufs_in_use != 0 {
+        return Err(format!(
+            "{} mbufs were not returned to the pool",
+            finished.mbufs_in_use
+        )
+        .into());
+    }
+    Ok(())
+}
