@@ -1,9 +1,7 @@
 //! The safe rte layer against the real DPDK (vdevs only, no hugepages).
 
-mod common;
-
-use common::{eal, eal_args, unique};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::testing::{eal, eal_args, unique};
 use dpdk_sys::rte::{
     flags, mbuf_ring, Burst, Eal, EalError, Mbuf, MbufError, Mempool, Port, PortConfig, BURST_SIZE,
 };

@@ -19,6 +19,8 @@ mod mbuf;
 mod mempool;
 mod port;
 mod ring;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use eal::{Eal, EalError};
 pub use error::RteError;

@@ -1,4 +1,5 @@
-//! Shared EAL for the tests in one test binary.
+//! Shared harness for tests that need EAL (enabled by the `test-support`
+//! feature; used by this crate's tests and by `dataplane`'s).
 //!
 //! EAL can be initialised once per process. `cargo nextest` runs every test
 //! in its own process and `cargo test` runs a file's tests in one process:
@@ -9,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use dpdk_sys::rte::Eal;
+use super::Eal;
 
 /// EAL arguments for tests: no hugepages, no shared config, no PCI scan,
 /// two lcores floating over CPUs 0-1 so that one worker lcore exists on any

@@ -1,0 +1,452 @@
+//! A real worker on a real lcore, between two `net_ring` port pairs, against
+//! an in-memory WireGuard peer: decap, encap, and every drop it must count.
+//! The pool has no cache, so the final count proves no mbuf leaked.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use crossbeam_channel::{bounded, Receiver};
+use dataplane::clock::TscClock;
+use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::counters::{DropReason, Event, WorkerCounters};
+use dataplane::outer::{self, Outer};
+use dataplane::peer::PeerShared;
+use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
+use dataplane::wire::{checksum, ethernet, ipv4};
+use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
+use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::testing::{eal, unique};
+use dpdk_sys::rte::{
+    mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue, TxQueue,
+};
+use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::crypto::PrivateKey;
+use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::time::{Instant, Tai64N};
+use protocol::transport::Keypair;
+use rand_core::OsRng;
+
+const WGDP_TUN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const WGDP_PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
+const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const PEER_EP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER_INNER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+const LISTEN: u16 = 51820;
+const PEER_PORT: u16 = 51821;
+
+/// An IPv4/UDP packet (no Ethernet) with valid checksums.
+fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = ttl;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&1234u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5678u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    p
+}
+
+fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A WireGuard data message sealed by the peer, in its outer frame.
+fn sealed_frame(kp: &mut Keypair, inner: &[u8]) -> Vec<u8> {
+    let padded = inner.len().div_ceil(16) * 16;
+    let mut msg = vec![0u8; 16 + padded + 16];
+    msg[16..16 + inner.len()].copy_from_slice(inner);
+    kp.seal_message(Instant::ZERO, &mut msg).expect("seal");
+    udp_frame(&msg)
+}
+
+fn udp_frame(payload: &[u8]) -> Vec<u8> {
+    let o = Outer {
+        src_mac: PEER_MAC,
+        dst_mac: WGDP_TUN_MAC,
+        src: SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT),
+        dst: SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN),
+        ecn: 0,
+    };
+    let h = outer::header_len(&o.dst);
+    let mut f = vec![0u8; h + payload.len()];
+    f[h..].copy_from_slice(payload);
+    outer::write(&mut f, &o, false).expect("outer");
+    f
+}
+
+/// The test's side of the two port pairs.
+struct Harness<'p> {
+    pool: &'p Mempool,
+    tun_tx: TxQueue<'p>,
+    tun_rx: RxQueue<'p>,
+    plain_tx: TxQueue<'p>,
+    plain_rx: RxQueue<'p>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl Harness<'_> {
+    fn send(&mut self, side: PortSide, frame: &[u8]) {
+        let mut m = self.pool.alloc().expect("alloc");
+        m.append(frame.len() as u16)
+            .expect("room")
+            .copy_from_slice(frame);
+        let mut b: Burst = Burst::new();
+        b.push(m).expect("room");
+        let q = match side {
+            PortSide::Tunnel => &mut self.tun_tx,
+            PortSide::Plaintext => &mut self.plain_tx,
+        };
+        assert_eq!(q.tx_burst(&mut b), 1);
+    }
+
+    fn recv(&mut self, side: PortSide) -> Option<Vec<u8>> {
+        let q = match side {
+            PortSide::Tunnel => &mut self.tun_rx,
+            PortSide::Plaintext => &mut self.plain_rx,
+        };
+        let deadline = StdInstant::now() + Duration::from_secs(2);
+        let mut b: Burst = Burst::new();
+        while StdInstant::now() < deadline {
+            if q.rx_burst(&mut b) > 0 {
+                let first = b.drain().next().map(|m| m.data().to_vec());
+                return first;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    /// Waits until a counter reaches `want`; returns its value.
+    fn counter(&self, read: impl Fn(&WorkerCounters) -> u64, want: u64) -> u64 {
+        let deadline = StdInstant::now() + Duration::from_secs(2);
+        loop {
+            let got = read(&self.counters);
+            if got >= want || StdInstant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn pair(pool: &Mempool) -> (Port, Port) {
+    let (mut a, mut b) = Port::ring_pair(eal(), &unique("w"), 1, 1024).expect("ring pair");
+    for p in [&mut a, &mut b] {
+        p.configure(&PortConfig::default(), pool)
+            .expect("configure");
+        p.start().expect("start");
+    }
+    (a, b)
+}
+
+fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
+    PortNet {
+        mac,
+        addresses: vec![IfAddr {
+            addr: IpAddr::V4(ip),
+            prefix_len: 24,
+        }],
+        gateway_v4: None,
+        gateway_v6: None,
+    }
+}
+
+/// The peer initiates, wgdp responds: (wgdp's keypair, the peer's).
+fn handshake() -> (Keypair, Keypair) {
+    let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+    let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+    let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
+    let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
+    let t = Tai64N::from_unix(Duration::from_secs(1));
+    let init = hs_peer
+        .create_initiation(&peer, 7, t, Instant::ZERO, &mut OsRng)
+        .expect("initiation");
+    let pending = wgdp.open_initiation(&init).expect("open");
+    hs_wgdp
+        .consume_initiation(pending, Instant::ZERO)
+        .expect("consume");
+    let (resp, kp_wgdp) = hs_wgdp
+        .create_response(make_index(0x1234_5678, 0, 1), Instant::ZERO, &mut OsRng)
+        .expect("response");
+    let kp_peer = hs_peer
+        .consume_response(&peer, &resp, Instant::ZERO)
+        .expect("keys");
+    (kp_wgdp, kp_peer)
+}
+
+#[test]
+fn worker_decapsulates_encapsulates_and_counts_every_drop() {
+    let eal = eal();
+    let lcore = eal.worker_lcores()[0];
+    let pool = Mempool::new(eal, &unique("wp"), 2047, 0, 2176).expect("pool");
+    let (tun_w, tun_t) = pair(&pool);
+    let (plain_w, plain_t) = pair(&pool);
+    let (kp_wgdp, mut kp_peer) = handshake();
+
+    let (cmd_tx, cmd_rx) = bounded::<Command>(64);
+    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
+    let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(64);
+    let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
+    let (ctl_tun_p, _ctl_tun_c) = mbuf_ring(eal, &unique("ct"), 64).expect("ring");
+    let (ctl_plain_p, mut ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
+    let counters = Arc::new(WorkerCounters::default());
+    let worker = Worker::new(
+        WorkerConfig {
+            index: 0,
+            workers: 1,
+            listen_port: LISTEN,
+            mtu: 1420,
+            tx_checksum_offload: false,
+            idle_polls: 0,
+            idle_sleep: Duration::ZERO,
+        },
+        WorkerQueues {
+            tun_rx: tun_w.rx_queue(0).unwrap(),
+            tun_tx: tun_w.tx_queue(0).unwrap(),
+            plain_rx: plain_w.rx_queue(0).unwrap(),
+            plain_tx: plain_w.tx_queue(0).unwrap(),
+        },
+        WorkerLinks {
+            commands: cmd_rx,
+            events: ev_tx,
+            handshakes: hs_tx,
+            handoff_in: ho_c,
+            handoff_out: vec![None],
+            to_control_tun: ctl_tun_p,
+            to_control_plain: ctl_plain_p,
+            relay_tun: None,
+            relay_plain: None,
+        },
+        &pool,
+        TscClock::new(rdtsc(), eal.tsc_hz()),
+        counters.clone(),
+        WorkerNets {
+            tun_port: tun_w.id(),
+            tun: net(WGDP_TUN_MAC, WGDP_TUN),
+            plain: net(WGDP_PLAIN_MAC, Ipv4Addr::new(10, 0, 0, 1)),
+        },
+    );
+    let shared = Arc::new(PeerShared::default());
+    let mut allowed = AllowedIps::new();
+    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    for cmd in [
+        Command::AddPeer {
+            id: 0,
+            shared: shared.clone(),
+            endpoint: Some(endpoint),
+        },
+        Command::SetRoutes(Arc::new(RouteTable {
+            allowed,
+            owners: vec![0],
+        })),
+        Command::Neighbour {
+            port: PortSide::Tunnel,
+            ip: IpAddr::V4(PEER_EP),
+            mac: PEER_MAC,
+        },
+        Command::Neighbour {
+            port: PortSide::Plaintext,
+            ip: IpAddr::V4(LAN_HOST),
+            mac: LAN_MAC,
+        },
+        Command::InstallKeypair {
+            id: 0,
+            keypair: Box::new(kp_wgdp),
+        },
+    ] {
+        cmd_tx.send(cmd).unwrap();
+    }
+
+    let stop = AtomicBool::new(false);
+    let mut h = Harness {
+        pool: &pool,
+        tun_tx: tun_t.tx_queue(0).unwrap(),
+        tun_rx: tun_t.rx_queue(0).unwrap(),
+        plain_tx: plain_t.tx_queue(0).unwrap(),
+        plain_rx: plain_t.rx_queue(0).unwrap(),
+        counters: counters.clone(),
+    };
+    let jobs: Vec<(u32, Job<'_, ()>)> = vec![(lcore, Box::new(|| worker.run(&stop)))];
+    std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                drive(
+                    &mut h,
+                    &mut kp_peer,
+                    &ev_rx,
+                    &hs_rx,
+                    &mut ctl_plain_c,
+                    &shared,
+                )
+            }));
+            stop.store(true, Ordering::Relaxed);
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
+            }
+        });
+        let out = launch_and_join(eal, jobs);
+        assert!(out.into_iter().all(|r| r.is_ok()), "worker failed");
+        driver.join().expect("driver");
+    });
+    drop(h);
+    drop((tun_w, tun_t, plain_w, plain_t));
+    drop(ctl_plain_c);
+    assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
+}
+
+/// The test steps, run while the worker polls.
+fn drive(
+    h: &mut Harness<'_>,
+    kp: &mut Keypair,
+    events: &Receiver<WorkerEvent>,
+    handshakes: &Receiver<HandshakeMessage>,
+    ctl_plain: &mut RingConsumer,
+    shared: &PeerShared,
+) {
+    use PortSide::{Plaintext, Tunnel};
+    // Decap: the peer's data comes out on the plaintext port, TTL - 1.
+    let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"from the peer");
+    let first = sealed_frame(kp, &inner);
+    h.send(Tunnel, &first);
+    let out = h.recv(Plaintext).expect("decapsulated frame");
+    assert_eq!(&out[0..6], &LAN_MAC);
+    assert_eq!(&out[6..12], &WGDP_PLAIN_MAC);
+    let ip = ipv4::Packet::new_checked(&out[14..]).expect("inner ipv4");
+    assert_eq!(ip.ttl(), 63);
+    assert!(
+        ip.verify_checksum(),
+        "TTL decrement kept the checksum valid"
+    );
+    assert_eq!(&out[14 + 20..], &inner[20..], "payload unchanged");
+    assert_eq!(out.len(), 14 + inner.len(), "padding and tag stripped");
+    // The first data packet confirmed wgdp's (responder) keypair.
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(2)),
+        Ok(WorkerEvent::SessionConfirmed(0))
+    );
+    assert!(shared.data_received.get().is_some());
+
+    // Encap: LAN traffic to the peer goes out encrypted to its endpoint.
+    let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer, please");
+    h.send(
+        Plaintext,
+        &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
+    );
+    let out = h.recv(Tunnel).expect("encapsulated frame");
+    assert_eq!(&out[0..6], &PEER_MAC);
+    let outer_ip = ipv4::Packet::new_checked(&out[14..]).expect("outer ipv4");
+    assert!(outer_ip.verify_checksum());
+    assert_eq!(outer_ip.dst_addr(), PEER_EP.octets());
+    assert_eq!(outer_ip.src_addr(), WGDP_TUN.octets());
+    let mut msg = out[14 + 20 + 8..].to_vec();
+    assert_eq!(msg.len() % 16, 0, "padded to 16, plus header and tag");
+    let plain = kp
+        .open_message(Instant::ZERO, &mut msg)
+        .expect("the peer opens it");
+    let ip = ipv4::Packet::new_checked(&plain[..lan.len()]).expect("inner");
+    assert_eq!(ip.ttl(), 63);
+    assert_eq!(&plain[20..lan.len()], &lan[20..]);
+    assert!(plain[lan.len()..].iter().all(|&b| b == 0), "zero padding");
+    assert!(shared.data_sent.get().is_some());
+
+    // Replay of the first data packet: dropped and counted.
+    h.send(Tunnel, &first);
+    assert_eq!(h.counter(|c| c.drops(DropReason::Replay), 1), 1);
+
+    // Inner source outside the peer's allowed IPs.
+    let spoofed = ipv4_udp(Ipv4Addr::new(10, 9, 0, 99), LAN_HOST, 64, b"spoof");
+    h.send(Tunnel, &sealed_frame(kp, &spoofed));
+    assert_eq!(h.counter(|c| c.drops(DropReason::InnerSourceSpoofed), 1), 1);
+
+    // A flipped ciphertext bit fails authentication.
+    let mut bad = sealed_frame(kp, &inner);
+    let at = bad.len() - 20;
+    bad[at] ^= 1;
+    h.send(Tunnel, &bad);
+    assert_eq!(h.counter(|c| c.drops(DropReason::Authentication), 1), 1);
+
+    // An index nobody handed out.
+    let mut unknown = sealed_frame(kp, &inner);
+    unknown[14 + 20 + 8 + 4..14 + 20 + 8 + 8].copy_from_slice(&0x0bad_0000u32.to_le_bytes());
+    h.send(Tunnel, &unknown);
+    assert_eq!(h.counter(|c| c.drops(DropReason::UnknownIndex), 1), 1);
+
+    // A keepalive is consumed.
+    h.send(Tunnel, &sealed_frame(kp, &[]));
+    assert_eq!(h.counter(|c| c.events(Event::KeepaliveRx), 1), 1);
+
+    // Plaintext to a destination no peer covers.
+    let nowhere = ipv4_udp(LAN_HOST, Ipv4Addr::new(10, 55, 0, 1), 64, b"?");
+    h.send(
+        Plaintext,
+        &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &nowhere),
+    );
+    assert_eq!(h.counter(|c| c.drops(DropReason::NoRoute), 1), 1);
+
+    // TTL 1 cannot be forwarded.
+    let dying = ipv4_udp(LAN_HOST, PEER_INNER, 1, b"ttl");
+    h.send(
+        Plaintext,
+        &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &dying),
+    );
+    assert_eq!(h.counter(|c| c.drops(DropReason::TtlExceeded), 1), 1);
+
+    // A wrong-length message of a handshake type.
+    let mut short = vec![0u8; 100];
+    short[0] = 1;
+    h.send(Tunnel, &udp_frame(&short));
+    assert_eq!(h.counter(|c| c.drops(DropReason::BadMessage), 1), 1);
+
+    // A handshake-sized initiation goes to the control thread.
+    let mut init = vec![0u8; 148];
+    init[0] = 1;
+    h.send(Tunnel, &udp_frame(&init));
+    let msg = handshakes
+        .recv_timeout(Duration::from_secs(2))
+        .expect("handshake message");
+    assert_eq!(msg.bytes(), &init[..]);
+    assert_eq!(msg.src, SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT));
+
+    // ARP is the control thread's.
+    let mut body = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    body.extend_from_slice(&LAN_MAC);
+    body.extend_from_slice(&LAN_HOST.octets());
+    body.extend_from_slice(&[0; 6]);
+    body.extend_from_slice(&[10, 0, 0, 1]);
+    let arp = ether(
+        ethernet::BROADCAST,
+        LAN_MAC,
+        ethernet::ethertype::ARP,
+        &body,
+    );
+    h.send(Plaintext, &arp);
+    let mut got: Burst = Burst::new();
+    let deadline = StdInstant::now() + Duration::from_secs(2);
+    while got.is_empty() && StdInstant::now() < deadline {
+        ctl_plain.dequeue_burst(&mut got);
+    }
+    assert_eq!(got.as_slice().first().map(|m| m.data().to_vec()), Some(arp));
+
+    // Nothing else was dropped, and every transmitted frame was counted.
+    assert_eq!(h.counters.total_drops(), 7, "one per drop case above");
+    assert_eq!(h.counters.events(Event::Decapsulated), 1);
+    assert_eq!(h.counters.events(Event::Encapsulated), 1);
+}
