@@ -1,0 +1,849 @@
+//! End to end: `wgdp run` between two real WireGuard peers (Debian's
+//! wireguard-go, configured with `wg`) in network namespaces, over DPDK
+//! `net_tap` ports whose kernel ends are moved into the namespaces.
+//!
+//! The namespaces, keys, peers and wgdp's config come from
+//! `tests/e2e/topology.sh` (shared with `scripts/demo.sh`); docs/testing.md
+//! has the diagram. Needs root and wireguard-go, wg, ip, ping, iperf3,
+//! ethtool, ss: it fails, never skips, when they are missing.
+//!
+//! Run it alone, as root: `cargo nextest run -p wgdp --test e2e --no-capture`
+//! (`--no-capture` shows the iperf3 figures of a passing run).
+//!
+//! `WGDP_E2E_BIN=/path/to/binary` runs the same test against another
+//! implementation of the `wgdp run` contract (a stand-in while debugging the
+//! test itself).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/topology.sh");
+const TOOLS: &[&str] = &[
+    "ip",
+    "wg",
+    "wireguard-go",
+    "ping",
+    "iperf3",
+    "ethtool",
+    "ss",
+    "kill",
+];
+const IPERF_PORT: &str = "5201";
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// ---------------------------------------------------------------------------
+// Pre-flight: fail with a clear message, never skip.
+
+fn preflight() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "the end-to-end test needs root (network namespaces, TAP devices): \
+         run it as root, e.g. `sudo -E cargo nextest run -p wgdp --test e2e`"
+    );
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the end-to-end test needs these tools on PATH, missing: {} \
+         (scripts/install.sh --deps-only installs them)",
+        missing.join(", ")
+    );
+    assert!(
+        Path::new(TOPOLOGY).is_file(),
+        "missing {TOPOLOGY}: the test's topology script"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Running commands with a time limit.
+
+struct Out {
+    status: Option<ExitStatus>, // None: killed at the time limit
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => writeln!(f, "[{s}]")?,
+            None => writeln!(f, "[killed at its time limit]")?,
+        }
+        writeln!(f, "{}", self.stdout.trim_end())?;
+        write!(f, "{}", self.stderr.trim_end())
+    }
+}
+
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            s = String::from_utf8_lossy(&buf).into_owned();
+        }
+        s
+    })
+}
+
+/// Runs `cmd` to completion or kills it (by PID) after `limit`.
+fn run(cmd: &mut Command, limit: Duration) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break Some(s);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn netns(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).args(args);
+    c
+}
+
+/// A background process (iperf3 server) killed by PID when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The topology (tests/e2e/topology.sh), torn down when dropped.
+
+struct Topology {
+    sfx: String,
+    dir: PathBuf,
+    env: HashMap<String, String>,
+    is_down: bool,
+}
+
+impl Topology {
+    fn script(&self, sub: &str) -> Command {
+        let mut c = Command::new(TOPOLOGY);
+        c.arg(sub)
+            .env("E2E_SFX", &self.sfx)
+            .env("E2E_DIR", &self.dir);
+        c
+    }
+
+    fn sh(&self, sub: &str) -> Out {
+        run(&mut self.script(sub), secs(30))
+    }
+
+    /// `topology.sh up`: keys, namespaces, wireguard-go peers. The guard
+    /// exists before `up` runs, so a half-made topology is torn down too.
+    fn up(sfx: &str, dir: PathBuf) -> Topology {
+        let mut t = Topology {
+            sfx: sfx.to_string(),
+            dir,
+            env: HashMap::new(),
+            is_down: false,
+        };
+        let up = t.sh("up");
+        assert!(up.ok(), "topology.sh up failed:\n{up}");
+        t.reload_env();
+        t
+    }
+
+    fn reload_env(&mut self) {
+        let env = self.sh("env");
+        assert!(env.ok(), "topology.sh env failed:\n{env}");
+        self.env = env
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("topology.sh env has no {key}"))
+    }
+
+    fn down(&mut self) {
+        if !self.is_down {
+            let out = self.sh("down");
+            self.is_down = true;
+            assert!(out.ok(), "topology.sh down failed:\n{out}");
+        }
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if self.is_down {
+            return;
+        }
+        if thread::panicking() {
+            eprintln!("---- topology at the failure ----\n{}", self.sh("status"));
+            for wg in ["WG1", "WG2"] {
+                if let Some(name) = self.env.get(wg) {
+                    let log = fs::read_to_string(self.dir.join(format!("{name}.log")));
+                    eprintln!(
+                        "---- wireguard-go {name} log ----\n{}",
+                        log.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let out = self.sh("down");
+        self.is_down = true;
+        if !out.ok() {
+            eprintln!("topology.sh down failed:\n{out}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// wgdp itself: stdout and stderr collected line by line by reader threads.
+
+#[derive(Default)]
+struct Lines {
+    state: Mutex<(Vec<String>, bool)>, // (lines, end of stream)
+    cv: Condvar,
+}
+
+impl Lines {
+    fn collect<R: Read + Send + 'static>(self: &Arc<Self>, r: R) -> JoinHandle<()> {
+        let me = Arc::clone(self);
+        thread::spawn(move || {
+            for line in BufReader::new(r).lines() {
+                let Ok(line) = line else { break };
+                me.state.lock().unwrap().0.push(line);
+                me.cv.notify_all();
+            }
+            me.state.lock().unwrap().1 = true;
+            me.cv.notify_all();
+        })
+    }
+
+    fn snapshot(&self) -> Vec<String> {
+        self.state.lock().unwrap().0.clone()
+    }
+
+    fn len(&self) -> usize {
+        self.state.lock().unwrap().0.len()
+    }
+
+    /// The first line at index `from` or later that satisfies `pred`,
+    /// waiting at most `limit` for it.
+    fn wait_for(
+        &self,
+        from: usize,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut st = self.state.lock().unwrap();
+        let mut next = from;
+        loop {
+            if let Some(l) = st.0.iter().skip(next).find(|l| pred(l)) {
+                return Some(l.clone());
+            }
+            next = next.max(st.0.len());
+            let now = Instant::now();
+            if st.1 || now >= deadline {
+                return None;
+            }
+            st = self.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    fn wait_eof(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut st = self.state.lock().unwrap();
+        while !st.1 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+        true
+    }
+}
+
+struct Wgdp {
+    child: Child,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
+    dumped: Cell<bool>,
+}
+
+impl Wgdp {
+    fn start(config: &Path) -> Wgdp {
+        let bin = std::env::var_os("WGDP_E2E_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wgdp")));
+        let mut child = Command::new(&bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(["--report-interval", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdout = Arc::new(Lines::default());
+        let stderr = Arc::new(Lines::default());
+        stdout.collect(child.stdout.take().expect("stdout"));
+        stderr.collect(child.stderr.take().expect("stderr"));
+        Wgdp {
+            child,
+            stdout,
+            stderr,
+            dumped: Cell::new(false),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "---- wgdp stdout ----\n{}\n---- wgdp stderr ----\n{}\n---- end of wgdp output ----",
+            self.stdout.snapshot().join("\n"),
+            self.stderr.snapshot().join("\n")
+        )
+    }
+
+    /// Fails the test with `msg` and everything wgdp printed.
+    #[track_caller]
+    fn fail(&self, msg: &str) -> ! {
+        self.dumped.set(true);
+        panic!("{msg}\n{}", self.dump());
+    }
+
+    #[track_caller]
+    fn check(&self, cond: bool, msg: impl FnOnce() -> String) {
+        if !cond {
+            self.fail(&msg());
+        }
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for a report line `counter NAME V` printed at line `from` or
+    /// later with V >= `at_least`; returns V.
+    fn wait_counter(&self, from: usize, name: &str, at_least: u64, limit: Duration) -> Option<u64> {
+        self.stdout
+            .wait_for(from, limit, |l| {
+                counter_value(l, name).is_some_and(|v| v >= at_least)
+            })
+            .and_then(|l| counter_value(&l, name))
+    }
+
+    /// The latest value of a counter printed so far (0 when never printed).
+    fn counter_now(&self, name: &str) -> u64 {
+        last_counter(&self.stdout.snapshot(), name).unwrap_or(0)
+    }
+}
+
+impl Drop for Wgdp {
+    fn drop(&mut self) {
+        // SIGTERM first, so that wgdp can release what it holds; SIGKILL
+        // after 5 s. Both by PID.
+        if self.exited().is_none() {
+            let pid = self.pid().to_string();
+            let _ = run(Command::new("kill").args(["-TERM", &pid]), secs(5));
+            if self.wait_exit(secs(5)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+        if thread::panicking() && !self.dumped.get() {
+            eprintln!("{}", self.dump());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing wgdp's and the tools' output.
+
+/// `counter NAME VALUE` -> VALUE.
+fn counter_value(line: &str, name: &str) -> Option<u64> {
+    let mut w = line.split_whitespace();
+    (w.next() == Some("counter") && w.next() == Some(name))
+        .then(|| w.next()?.parse().ok())
+        .flatten()
+}
+
+fn last_counter(lines: &[String], name: &str) -> Option<u64> {
+    lines.iter().rev().find_map(|l| counter_value(l, name))
+}
+
+/// `port ROLE DEVICE mac MAC` -> MAC.
+fn port_mac(lines: &[String], role: &str) -> Option<String> {
+    lines.iter().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 5 && w[0] == "port" && w[1] == role && w[3] == "mac")
+            .then(|| w[4].to_ascii_lowercase())
+    })
+}
+
+/// `peer KEY handshakes=N rx_bytes=N tx_bytes=N endpoint=E` -> fields.
+fn peer_fields(lines: &[String], key: &str) -> Option<HashMap<String, String>> {
+    lines.iter().rev().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("peer") && w.next() == Some(key)).then(|| {
+            w.filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    })
+}
+
+/// `end.sum_received.bits_per_second` of an iperf3 client's `-J` output.
+fn iperf_received_bps(json: &str) -> Option<f64> {
+    let rest = &json[json.find("\"sum_received\"")?..];
+    let rest = &rest[rest.find("\"bits_per_second\"")? + "\"bits_per_second\"".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// `wg show IF latest-handshakes` -> the newest handshake time (0: none).
+fn latest_handshake(ns: &str, ifname: &str) -> u64 {
+    let out = run(
+        &mut netns(ns, &["wg", "show", ifname, "latest-handshakes"]),
+        secs(5),
+    );
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn parsers_read_the_formats_they_expect() {
+    assert_eq!(
+        counter_value("counter drop.no_route 17", "drop.no_route"),
+        Some(17)
+    );
+    assert_eq!(
+        counter_value("counter drop.no_route_x 17", "drop.no_route"),
+        None
+    );
+    let lines: Vec<String> = [
+        "port tunnel net_tap0,iface=wgdp-wan0 mac 02:AA:bb:cc:dd:01",
+        "port plaintext net_tap1,iface=wgdp-lan0 mac 02:aa:bb:cc:dd:02",
+        "counter drop.replay 1",
+        "peer K1= handshakes=2 rx_bytes=10 tx_bytes=20 endpoint=203.0.113.2:51821",
+        "counter drop.replay 4",
+        "mbufs_in_use 0",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        port_mac(&lines, "tunnel").as_deref(),
+        Some("02:aa:bb:cc:dd:01")
+    );
+    assert_eq!(
+        port_mac(&lines, "plaintext").as_deref(),
+        Some("02:aa:bb:cc:dd:02")
+    );
+    assert_eq!(last_counter(&lines, "drop.replay"), Some(4));
+    let p = peer_fields(&lines, "K1=").expect("peer line");
+    assert_eq!(p["endpoint"], "203.0.113.2:51821");
+    assert_eq!(p["rx_bytes"], "10");
+    let json = "{\"end\": {\"sum_sent\": {\"bits_per_second\": 1.0},\n\
+                \"sum_received\":\t{\n\t\"seconds\":\t10.0,\n\t\"bits_per_second\":\t9.4213e+08,\n}}}";
+    assert_eq!(iperf_received_bps(json), Some(9.4213e8));
+}
+
+// ---------------------------------------------------------------------------
+// The test.
+
+/// Pings until `count` replies or `deadline_s` seconds: the first echo may be
+/// lost while a handshake runs.
+fn ping(ns: &str, dst: &str, deadline_s: u32) -> Out {
+    let w = deadline_s.to_string();
+    run(
+        &mut netns(ns, &["ping", "-n", "-c", "3", "-i", "0.2", "-w", &w, dst]),
+        secs(u64::from(deadline_s) + 5),
+    )
+}
+
+/// iperf3 TCP for `seconds` from `client_ns` to a server in `server_ns` on
+/// `server_ip`; the receiver's throughput in bit/s.
+fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds: u32) -> f64 {
+    let server = netns(
+        server_ns,
+        &["iperf3", "-s", "-1", "-B", server_ip, "-p", IPERF_PORT],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn iperf3 server");
+    let mut server = Proc(server);
+    let listening = (0..100).any(|_| {
+        let ss = run(
+            &mut netns(
+                server_ns,
+                &["ss", "-Hltn", "sport", "=", &format!(":{IPERF_PORT}")],
+            ),
+            secs(5),
+        );
+        let up = !ss.stdout.trim().is_empty();
+        if !up {
+            thread::sleep(Duration::from_millis(50));
+        }
+        up
+    });
+    wgdp.check(listening, || {
+        format!("iperf3 server in {server_ns} not listening after 5 s")
+    });
+    let t = seconds.to_string();
+    let client = run(
+        &mut netns(
+            client_ns,
+            &["iperf3", "-c", server_ip, "-p", IPERF_PORT, "-t", &t, "-J"],
+        ),
+        secs(u64::from(seconds) + 30),
+    );
+    let bps = iperf_received_bps(&client.stdout);
+    wgdp.check(client.ok() && bps.is_some_and(|b| b > 0.0), || {
+        format!("iperf3 {client_ns} -> {server_ip} ({server_ns}) failed:\n{client}")
+    });
+    // The server exits after its one test (-1); Proc kills it otherwise.
+    let deadline = Instant::now() + secs(5);
+    while server.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    bps.unwrap_or(0.0)
+}
+
+#[test]
+fn wgdp_run_between_wireguard_go_peers() {
+    preflight();
+    let sfx = format!("e{}", std::process::id() % 100_000);
+    let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
+    let _ = fs::remove_dir_all(&dir);
+
+    // 1. Topology, config, wgdp, `wgdp: running`, attach.
+    let mut topo = Topology::up(&sfx, dir.clone());
+    let (lan, wan, wan2) = (
+        topo.var("NS_LAN").to_string(),
+        topo.var("NS_WAN").to_string(),
+        topo.var("NS_WAN2").to_string(),
+    );
+    let (wg1, wg2) = (topo.var("WG1").to_string(), topo.var("WG2").to_string());
+    let lan_ip = topo.var("LAN_IP").to_string();
+    let peer1_ip = topo.var("PEER1_IP").to_string();
+    let peer2_ip = topo.var("PEER2_IP").to_string();
+    let config = topo.sh("config");
+    assert!(config.ok(), "topology.sh config failed:\n{config}");
+    let config_path = dir.join("wgdp.toml");
+    fs::write(&config_path, &config.stdout).expect("write wgdp.toml");
+
+    let mut wgdp = Wgdp::start(&config_path);
+    let running = wgdp
+        .stdout
+        .wait_for(0, secs(20), |l| l.trim() == "wgdp: running")
+        .is_some();
+    if !running {
+        let why = match wgdp.exited() {
+            Some(s) => format!(" (it exited: {s})"),
+            None => String::new(),
+        };
+        wgdp.fail(&format!(
+            "wgdp did not print 'wgdp: running' within 20 s{why}; config {}:\n{}",
+            config_path.display(),
+            config.stdout
+        ));
+    }
+    let started = wgdp.stdout.snapshot();
+    let pt_mac = port_mac(&started, "plaintext").unwrap_or_else(|| {
+        wgdp.fail("no 'port plaintext DEVICE mac MAC' line before 'wgdp: running'")
+    });
+    wgdp.check(port_mac(&started, "tunnel").is_some(), || {
+        "no 'port tunnel DEVICE mac MAC' line before 'wgdp: running'".into()
+    });
+    let attach = topo.sh("attach");
+    wgdp.check(attach.ok(), || {
+        format!("topology.sh attach failed:\n{attach}")
+    });
+
+    // 2. wgdp initiates: lan -> peer 1.
+    let p = ping(&lan, &peer1_ip, 10);
+    wgdp.check(p.ok(), || {
+        format!("ping {lan} -> peer 1 {peer1_ip} failed:\n{p}")
+    });
+    let hs1 = latest_handshake(&wan, &wg1);
+    wgdp.check(hs1 > 0, || format!("wg show {wg1} latest-handshakes: none"));
+
+    // 3. The peer initiates: peer 2 (wan2) -> lan.
+    let p = ping(&wan2, &lan_ip, 10);
+    wgdp.check(p.ok(), || {
+        format!("ping {wan2} (peer 2) -> {lan_ip} failed:\n{p}")
+    });
+    let hs2 = latest_handshake(&wan2, &wg2);
+    wgdp.check(hs2 > 0, || format!("wg show {wg2} latest-handshakes: none"));
+
+    // 4. Peer 1's side -> lan.
+    let p = ping(&wan, &lan_ip, 10);
+    wgdp.check(p.ok(), || {
+        format!("ping {wan} (peer 1) -> {lan_ip} failed:\n{p}")
+    });
+
+    // 5. ARP: lan resolved wgdp's address to the plaintext port's MAC.
+    let gw = topo.var("WGDP_LAN_IP").to_string();
+    let neigh = run(
+        Command::new("ip").args(["-n", &lan, "neigh", "show", &gw]),
+        secs(5),
+    );
+    let lladdr = neigh
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_ascii_lowercase);
+    wgdp.check(lladdr.as_deref() == Some(pt_mac.as_str()), || {
+        format!("ip -n {lan} neigh show {gw}: expected lladdr {pt_mac}:\n{neigh}")
+    });
+
+    // 6. Throughput, both ways, both peers: figures, not thresholds.
+    let lan_to_p1 = iperf(&wgdp, &wan, &peer1_ip, &lan, 10);
+    let p1_to_lan = iperf(&wgdp, &lan, &lan_ip, &wan, 10);
+    let lan_to_p2 = iperf(&wgdp, &wan2, &peer2_ip, &lan, 3);
+    let p2_to_lan = iperf(&wgdp, &lan, &lan_ip, &wan2, 3);
+    let gbps = |b: f64| b / 1e9;
+    println!("==================== iperf3 TCP through wgdp ====================");
+    println!("  lan -> peer 1 (10 s): {:.3} Gbit/s", gbps(lan_to_p1));
+    println!("  peer 1 -> lan (10 s): {:.3} Gbit/s", gbps(p1_to_lan));
+    println!("  lan -> peer 2 ( 3 s): {:.3} Gbit/s", gbps(lan_to_p2));
+    println!("  peer 2 -> lan ( 3 s): {:.3} Gbit/s", gbps(p2_to_lan));
+    println!("=================================================================");
+
+    // 7. A decrypted packet whose source is outside peer 1's allowed IPs.
+    let spoof = "10.9.0.99";
+    let add = run(
+        Command::new("ip").args([
+            "-n",
+            &wan,
+            "addr",
+            "add",
+            &format!("{spoof}/32"),
+            "dev",
+            &wg1,
+        ]),
+        secs(5),
+    );
+    assert!(add.ok(), "add {spoof} on {wg1}:\n{add}");
+    let before = wgdp.counter_now("drop.inner_source_spoofed");
+    let mark = wgdp.stdout.len();
+    let p = run(
+        &mut netns(
+            &wan,
+            &["ping", "-n", "-c", "3", "-W", "1", "-I", spoof, &lan_ip],
+        ),
+        secs(10),
+    );
+    wgdp.check(!p.ok(), || {
+        format!("ping from spoofed {spoof} reached {lan_ip}:\n{p}")
+    });
+    let spoofed = wgdp.wait_counter(mark, "drop.inner_source_spoofed", before + 3, secs(10));
+    wgdp.check(spoofed.is_some(), || {
+        format!(
+            "no report with counter drop.inner_source_spoofed >= {} within 10 s",
+            before + 3
+        )
+    });
+    let _ = run(
+        Command::new("ip").args([
+            "-n",
+            &wan,
+            "addr",
+            "del",
+            &format!("{spoof}/32"),
+            "dev",
+            &wg1,
+        ]),
+        secs(5),
+    );
+
+    // 8. A destination no peer covers.
+    let unknown = topo.var("UNKNOWN_IP").to_string();
+    let before = wgdp.counter_now("drop.no_route");
+    let mark = wgdp.stdout.len();
+    let p = run(
+        &mut netns(&lan, &["ping", "-n", "-c", "3", "-W", "1", &unknown]),
+        secs(10),
+    );
+    wgdp.check(!p.ok(), || {
+        format!("ping {unknown} (no peer) got a reply:\n{p}")
+    });
+    let no_route = wgdp.wait_counter(mark, "drop.no_route", before + 3, secs(10));
+    wgdp.check(no_route.is_some(), || {
+        format!(
+            "no report with counter drop.no_route >= {} within 10 s",
+            before + 3
+        )
+    });
+
+    // 9. SIGTERM: exit 0, a final report, no mbuf left.
+    let mark = wgdp.stdout.len();
+    let pid = wgdp.pid().to_string();
+    let term = run(Command::new("kill").args(["-TERM", &pid]), secs(5));
+    wgdp.check(term.ok(), || format!("kill -TERM {pid}:\n{term}"));
+    let status = wgdp.wait_exit(secs(10));
+    wgdp.check(status.is_some(), || {
+        "wgdp did not exit within 10 s of SIGTERM".into()
+    });
+    let status = status.unwrap();
+    wgdp.check(status.success(), || {
+        format!("wgdp exited with {status} after SIGTERM")
+    });
+    wgdp.check(wgdp.stdout.wait_eof(secs(5)), || {
+        "wgdp's stdout stayed open after exit".into()
+    });
+    let lines = wgdp.stdout.snapshot();
+    let report = &lines[mark.min(lines.len())..];
+    wgdp.check(
+        lines.last().map(|l| l.trim()) == Some("mbufs_in_use 0"),
+        || "the last line is not 'mbufs_in_use 0'".into(),
+    );
+    let handshakes = last_counter(report, "control.handshakes_completed").unwrap_or(0);
+    wgdp.check(handshakes >= 2, || {
+        format!("final report: control.handshakes_completed {handshakes}, expected >= 2")
+    });
+    let expect_peer = |key: &str, endpoint: String| {
+        let f = peer_fields(report, key)
+            .unwrap_or_else(|| wgdp.fail(&format!("final report has no 'peer {key} ...' line")));
+        let num = |k: &str| f.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        wgdp.check(
+            num("handshakes") >= 1
+                && num("rx_bytes") > 0
+                && num("tx_bytes") > 0
+                && f.get("endpoint") == Some(&endpoint),
+            || format!("peer {key}: expected handshakes>=1, bytes both ways, endpoint={endpoint}; got {f:?}"),
+        );
+    };
+    expect_peer(
+        topo.var("PEER1_PUB"),
+        format!("{}:{}", topo.var("WAN_IP"), topo.var("PEER1_PORT")),
+    );
+    // Peer 2 is behind wan's routing (no NAT): wgdp learns its real address.
+    expect_peer(
+        topo.var("PEER2_PUB"),
+        format!("{}:{}", topo.var("WAN2_IP"), topo.var("PEER2_PORT")),
+    );
+    println!("---- wgdp's final report ----\n{}", report.join("\n"));
+
+    // 10. Teardown, and nothing left behind.
+    drop(wgdp);
+    let wg_pids = [
+        topo.var("WG1_PID").to_string(),
+        topo.var("WG2_PID").to_string(),
+    ];
+    let names = [lan, wan, wan2];
+    let taps = [
+        topo.var("TAP_WAN").to_string(),
+        topo.var("TAP_LAN").to_string(),
+    ];
+    topo.down();
+    let listed = run(Command::new("ip").args(["netns", "list"]), secs(5)).stdout;
+    for ns in &names {
+        assert!(
+            !listed.split_whitespace().any(|w| w == ns),
+            "namespace {ns} still exists after topology.sh down:\n{listed}"
+        );
+    }
+    for pid in &wg_pids {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_ne!(
+            comm.trim(),
+            "wireguard-go",
+            "wireguard-go {pid} still runs after down"
+        );
+    }
+    for tap in &taps {
+        let shown = run(
+            Command::new("ip").args(["link", "show", "dev", tap]),
+            secs(5),
+        );
+        assert!(
+            !shown.ok(),
+            "{tap} still exists after wgdp exited and topology.sh down"
+        );
+    }
+    assert!(
+        !dir.exists(),
+        "{} still exists after topology.sh down",
+        dir.display()
+    );
+}
