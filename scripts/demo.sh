@@ -83,11 +83,11 @@ WGDP_PID=$!
 tail --pid="$WGDP_PID" -n +1 -f "$LOG" > >(sed -u 's/^/    wgdp | /') &
 TAIL_PID=$!
 for ((i = 0; i < 200; i++)); do
-    grep -qx 'wgdp: running' "$LOG" && break
+    grep -q '^wgdp: running' "$LOG" && break
     [[ -d /proc/$WGDP_PID ]] || break
     sleep 0.1
 done
-if ! grep -qx 'wgdp: running' "$LOG"; then
+if ! grep -q '^wgdp: running' "$LOG"; then
     echo "wgdp did not print 'wgdp: running' within 20 s" >&2
     exit 1
 fi

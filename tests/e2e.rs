@@ -613,7 +613,7 @@ fn wgdp_run_between_wireguard_go_peers() {
     let mut wgdp = Wgdp::start(&config_path);
     let running = wgdp
         .stdout
-        .wait_for(0, secs(20), |l| l.trim() == "wgdp: running")
+        .wait_for(0, secs(20), |l| l.starts_with("wgdp: running"))
         .is_some();
     if !running {
         let why = match wgdp.exited() {

@@ -210,6 +210,11 @@ cmd_attach() {
             die "no interface $ifc in the root namespace: is wgdp running (it creates it)?"
         ip link set dev "$ifc" netns "$ns"
     done
+    # A net_tap device's kernel side starts with the DPDK port's own MAC
+    # (a NIC's far end never does): give each far end its own, or wgdp
+    # rightly ignores their ARP as its own frames.
+    ip -n "$NS_WAN" link set "$TAP_WAN" address 02:00:00:00:0b:02
+    ip -n "$NS_LAN" link set "$TAP_LAN" address 02:00:00:00:0a:02
     offloads_off "$NS_WAN" "$TAP_WAN"
     ip -n "$NS_WAN" addr replace "$WAN_IP/24" dev "$TAP_WAN"
     ip -n "$NS_WAN" link set "$TAP_WAN" up
