@@ -5,7 +5,7 @@
 //! inner packet is sent on the plaintext port (whitepaper section 5.4.6;
 //! kernel `receive.c`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use dpdk_sys::rte::Mbuf;
 use protocol::messages::{
@@ -18,7 +18,7 @@ use protocol::transport::OpenError;
 
 use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
-use crate::encap::{inner_ip, is_link_scoped};
+use crate::encap::{inner_ip, ip_header, is_link_scoped, InnerIp};
 use crate::route::index_owner;
 use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
 use crate::worker::{Out, Worker};
@@ -169,8 +169,12 @@ impl Worker<'_> {
             return drop(m);
         }
         let inner_start = wg.start + DATA_HEADER_LEN;
-        let Some((src, dst, total, v6)) =
-            check_inner(&mut m.data_mut()[inner_start..inner_start + plain_len])
+        let Some(InnerIp {
+            src,
+            dst,
+            len: total,
+            v6,
+        }) = ip_header(&m.data()[inner_start..inner_start + plain_len])
         else {
             return self.drop_packet(m, DropReason::InnerMalformed);
         };
@@ -221,32 +225,6 @@ impl Worker<'_> {
             Some(_) => self.emit(Out::PlainTx, m),
             None => self.pass_to_control(PortSide::Plaintext, m),
         }
-    }
-}
-
-/// Validates a decrypted (padded) plaintext as an IP packet; returns its
-/// source, destination, total length and whether it is IPv6.
-fn check_inner(plain: &mut [u8]) -> Option<(IpAddr, IpAddr, usize, bool)> {
-    match plain.first()? >> 4 {
-        4 => {
-            let p = ipv4::Packet::new_checked(&*plain).ok()?;
-            Some((
-                IpAddr::V4(Ipv4Addr::from(p.src_addr())),
-                IpAddr::V4(Ipv4Addr::from(p.dst_addr())),
-                p.total_len(),
-                false,
-            ))
-        }
-        6 => {
-            let p = ipv6::Packet::new_checked(&*plain).ok()?;
-            Some((
-                IpAddr::V6(Ipv6Addr::from(p.src_addr())),
-                IpAddr::V6(Ipv6Addr::from(p.dst_addr())),
-                p.total_len(),
-                true,
-            ))
-        }
-        _ => None,
     }
 }
 

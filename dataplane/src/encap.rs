@@ -21,36 +21,49 @@ use crate::peer::{PeerId, MAX_STAGED};
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
 use crate::worker::{Out, Worker};
 
-/// The inner packet's addresses and length, read from its IP header.
+/// An IP packet's addresses and length, read from its header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InnerIp {
     pub src: IpAddr,
     pub dst: IpAddr,
     /// IP total length (header and payload; Ethernet padding excluded).
     pub len: usize,
+    /// IPv6 (else IPv4).
+    pub v6: bool,
 }
 
-/// Reads the addresses and total length of the IP packet at `l3`.
+/// Reads the header of the IPv4 or IPv6 packet at the start of `packet`,
+/// by its version nibble.
 #[inline]
-pub(crate) fn inner_ip(frame: &[u8], cls: &Classification) -> Option<InnerIp> {
-    let l3 = frame.get(cls.l3_offset..)?;
-    match cls.l3 {
-        L3Kind::Ipv4 => {
-            let ip = ipv4::Packet::new_checked(l3).ok()?;
+pub(crate) fn ip_header(packet: &[u8]) -> Option<InnerIp> {
+    match packet.first()? >> 4 {
+        4 => {
+            let ip = ipv4::Packet::new_checked(packet).ok()?;
             Some(InnerIp {
                 src: IpAddr::V4(Ipv4Addr::from(ip.src_addr())),
                 dst: IpAddr::V4(Ipv4Addr::from(ip.dst_addr())),
                 len: ip.total_len(),
+                v6: false,
             })
         }
-        L3Kind::Ipv6 => {
-            let ip = ipv6::Packet::new_checked(l3).ok()?;
+        6 => {
+            let ip = ipv6::Packet::new_checked(packet).ok()?;
             Some(InnerIp {
                 src: IpAddr::V6(Ipv6Addr::from(ip.src_addr())),
                 dst: IpAddr::V6(Ipv6Addr::from(ip.dst_addr())),
                 len: ip.total_len(),
+                v6: true,
             })
         }
+        _ => None,
+    }
+}
+
+/// The IP header of a classified IPv4/IPv6 frame.
+#[inline]
+pub(crate) fn inner_ip(frame: &[u8], cls: &Classification) -> Option<InnerIp> {
+    match cls.l3 {
+        L3Kind::Ipv4 | L3Kind::Ipv6 => ip_header(frame.get(cls.l3_offset..)?),
         _ => None,
     }
 }

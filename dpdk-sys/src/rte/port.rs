@@ -176,26 +176,8 @@ unsafe impl Sync for RingSet {}
 impl Drop for RingSet {
     fn drop(&mut self) {
         for r in &self.0 {
-            let mut b: Burst = Burst::new();
-            loop {
-                // SAFETY: both ports are closed; we are the only user.
-                let n = unsafe {
-                    ffi::wgdp_ring_dequeue_burst(
-                        r.as_ptr(),
-                        b.spare_ptr().cast(),
-                        b.spare() as u32,
-                        std::ptr::null_mut(),
-                    )
-                };
-                if n == 0 {
-                    break;
-                }
-                // SAFETY: DPDK wrote `n` owned mbufs.
-                unsafe { b.set_len(n as usize) };
-                b.clear();
-            }
-            // SAFETY: empty and unused.
-            unsafe { ffi::rte_ring_free(r.as_ptr()) };
+            // SAFETY: both ports are closed; the set is the rings' only user.
+            unsafe { super::ring::free_mbuf_ring(*r) };
         }
     }
 }

@@ -22,28 +22,37 @@ unsafe impl Sync for RawRing {}
 
 impl Drop for RawRing {
     fn drop(&mut self) {
-        let mut b: Burst = Burst::new();
-        loop {
-            // SAFETY: no handle is left, so this is the only user; dequeued
-            // mbufs are owned by the burst, which frees them.
-            let n = unsafe {
-                ffi::wgdp_ring_dequeue_burst(
-                    self.raw.as_ptr(),
-                    b.spare_ptr().cast(),
-                    b.spare() as u32,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n == 0 {
-                break;
-            }
-            // SAFETY: DPDK wrote `n` owned mbufs.
-            unsafe { b.set_len(n as usize) };
-            b.clear();
-        }
-        // SAFETY: the ring is empty and unused.
-        unsafe { ffi::rte_ring_free(self.raw.as_ptr()) };
+        // SAFETY: no handle is left, so this is the ring's only user.
+        unsafe { free_mbuf_ring(self.raw) };
     }
+}
+
+/// Frees every mbuf still queued in `ring`, then the ring.
+///
+/// # Safety
+/// Nothing else uses `ring`, now or later, and it holds only mbufs.
+pub(crate) unsafe fn free_mbuf_ring(ring: NonNull<ffi::rte_ring>) {
+    let mut b: Burst = Burst::new();
+    loop {
+        // SAFETY: the caller's exclusive use; dequeued mbufs are owned by
+        // the burst, which frees them.
+        let n = unsafe {
+            ffi::wgdp_ring_dequeue_burst(
+                ring.as_ptr(),
+                b.spare_ptr().cast(),
+                b.spare() as u32,
+                std::ptr::null_mut(),
+            )
+        };
+        if n == 0 {
+            break;
+        }
+        // SAFETY: DPDK wrote `n` owned mbufs.
+        unsafe { b.set_len(n as usize) };
+        b.clear();
+    }
+    // SAFETY: empty and unused.
+    unsafe { ffi::rte_ring_free(ring.as_ptr()) };
 }
 
 /// The enqueue side of an mbuf ring: any number of lcores may hold a clone.
