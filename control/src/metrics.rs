@@ -23,8 +23,9 @@ use crate::counters::ControlCounters;
 use crate::peers::ControlPeer;
 
 /// Help text of each control counter, keyed by its name in
-/// [`ControlCounters::snapshot`]. The texts are those of the field docs in
-/// `counters.rs`; a unit test checks that both lists name the same counters.
+/// [`ControlCounters::snapshot`]. `counters.rs` keeps no descriptions at
+/// run time, so the texts repeat its field docs; unit tests check that the
+/// table names every counter and only those, with the same words.
 const CONTROL_HELP: &[(&str, &str)] = &[
     (
         "handshakes_completed",
@@ -1098,6 +1099,38 @@ mod tests {
             );
         }
         assert_eq!(CONTROL_HELP.len(), names.len(), "a counter described twice");
+    }
+
+    /// The table repeats the field docs of `counters.rs`: read them from
+    /// the source so the two cannot drift apart.
+    #[test]
+    fn control_descriptions_match_the_field_docs() {
+        let src = include_str!("counters.rs");
+        let (_, body) = src
+            .split_once("control_counters! {\n")
+            .expect("control_counters! invocation");
+        let mut docs: Vec<String> = Vec::new();
+        let mut found = Vec::new();
+        for line in body.lines().map(str::trim) {
+            if line == "}" {
+                break;
+            }
+            if let Some(doc) = line.strip_prefix("///") {
+                docs.push(doc.trim().to_owned());
+            } else if let Some(name) = line.strip_suffix(',') {
+                found.push((name.to_owned(), docs.join(" ")));
+                docs.clear();
+            }
+        }
+        let names: Vec<&str> = ControlCounters::default()
+            .snapshot()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(found.len(), names.len(), "parsed {found:?}");
+        for (name, doc) in found {
+            assert_eq!(describe_control(&name), Some(doc.as_str()), "{name}");
+        }
     }
 
     #[test]
