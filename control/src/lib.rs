@@ -10,6 +10,7 @@ pub mod control;
 pub mod counters;
 pub mod handshake;
 pub mod link;
+pub mod metrics;
 pub mod neigh;
 pub mod peers;
 pub mod report;

@@ -1,0 +1,1392 @@
+//! Prometheus metrics: the text exposition (format 0.0.4) of every wgdp
+//! counter, and a minimal HTTP server that serves it.
+//!
+//! [`render`] turns the per-lcore worker counters, the control thread's
+//! counters and a snapshot of the peers into the exposition text.
+//! [`MetricsServer`] answers `GET /metrics` with whatever its source
+//! closure returns; it runs on one thread of its own, one connection at a
+//! time, with short timeouts, so that a misbehaving client can delay a
+//! scrape by a couple of seconds at most and never stop the server.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use dataplane::counters::{DropReason, Event, WorkerCounters};
+
+use crate::counters::ControlCounters;
+use crate::peers::ControlPeer;
+
+/// Help text of each control counter, keyed by its name in
+/// [`ControlCounters::snapshot`]. `counters.rs` keeps no descriptions at
+/// run time, so the texts repeat its field docs; unit tests check that the
+/// table names every counter and only those, with the same words.
+const CONTROL_HELP: &[(&str, &str)] = &[
+    (
+        "handshakes_completed",
+        "Handshakes completed (response consumed, or responder session confirmed).",
+    ),
+    ("initiations_sent", "Initiations sent."),
+    ("responses_sent", "Responses sent."),
+    (
+        "cookie_replies_sent",
+        "Cookie replies sent (under load, without a valid mac2).",
+    ),
+    (
+        "cookie_replies_accepted",
+        "Cookie replies received and accepted.",
+    ),
+    (
+        "handshakes_rejected",
+        "Handshake messages refused: bad mac1, failed decryption, unknown peer, replayed or flooding.",
+    ),
+    (
+        "handshakes_rate_limited",
+        "Handshake messages refused by the per-source rate limiter under load.",
+    ),
+    (
+        "keepalives_requested",
+        "Keepalives requested from the owner lcores by the timers.",
+    ),
+    (
+        "sessions_zeroed",
+        "Sessions wiped by the zero-key-material timer.",
+    ),
+    (
+        "handshakes_given_up",
+        "Handshakes given up after REKEY_ATTEMPT_TIME.",
+    ),
+    ("to_kernel", "Frames passed to the kernel TAP interfaces."),
+    (
+        "from_kernel",
+        "Frames the kernel sent out through the TAP interfaces.",
+    ),
+    (
+        "neighbour_replies",
+        "ARP replies and neighbour advertisements sent for our addresses.",
+    ),
+    ("neighbours_learned", "Neighbour entries learned or refreshed."),
+    (
+        "neighbour_probes",
+        "Neighbour probes sent (ARP requests, neighbour solicitations).",
+    ),
+    (
+        "unresolved_drops",
+        "Frames dropped because their next hop could not be resolved.",
+    ),
+    (
+        "tx_drops",
+        "Frames of the control thread that a TX queue refused.",
+    ),
+    ("command_drops", "Commands a worker's channel refused (full)."),
+    (
+        "alloc_failures",
+        "Mbuf allocation failures on the control thread.",
+    ),
+];
+
+/// The help text of the control counter `name`, if the table has one.
+pub fn describe_control(name: &str) -> Option<&'static str> {
+    CONTROL_HELP
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, help)| *help)
+}
+
+/// One peer's numbers, copied out of the control thread's peer table so
+/// that rendering needs no access to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerMetrics {
+    /// The peer's static public key, base64.
+    pub public_key: String,
+    /// Plaintext bytes received from the peer.
+    pub rx_bytes: u64,
+    /// Plaintext bytes sent to the peer.
+    pub tx_bytes: u64,
+    /// Completed handshakes.
+    pub handshakes: u64,
+    /// Unix time (seconds) of the latest completed handshake.
+    pub latest_handshake_unix: Option<u64>,
+    /// Where handshakes and data go, if known.
+    pub endpoint: Option<SocketAddr>,
+    /// The DPDK lcore of the worker that owns the peer's data path.
+    pub owner_lcore: u32,
+}
+
+impl PeerMetrics {
+    /// Snapshots `p`. `lcores[i]` is the lcore of worker `i`; should it
+    /// have no entry for the owner (a caller bug), the worker index itself
+    /// is reported.
+    pub fn from_peer(p: &ControlPeer, lcores: &[u32]) -> Self {
+        Self {
+            public_key: conf::encode_key(p.public_key.as_bytes()),
+            rx_bytes: p.shared.rx_bytes(),
+            tx_bytes: p.shared.tx_bytes(),
+            handshakes: p.handshakes,
+            latest_handshake_unix: p
+                .last_handshake
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            endpoint: p.endpoint,
+            owner_lcore: lcore_of(lcores, p.owner),
+        }
+    }
+}
+
+/// The lcore of worker `index`, or the index itself if `lcores` is short.
+fn lcore_of(lcores: &[u32], index: usize) -> u32 {
+    lcores
+        .get(index)
+        .copied()
+        .unwrap_or_else(|| u32::try_from(index).unwrap_or(u32::MAX))
+}
+
+/// The byte counters among the events, and the `direction` label of each.
+fn bytes_direction(e: Event) -> Option<&'static str> {
+    match e {
+        Event::EncapBytes => Some("encap"),
+        Event::DecapBytes => Some("decap"),
+        _ => None,
+    }
+}
+
+/// A per-peer family labelled by the peer's public key only.
+struct PeerFamily {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: fn(&PeerMetrics) -> u64,
+}
+
+/// The per-peer families, in output order.
+const PEER_FAMILIES: [PeerFamily; 4] = [
+    PeerFamily {
+        name: "wgdp_peer_rx_bytes_total",
+        help: "Plaintext bytes received from the peer.",
+        kind: "counter",
+        value: |p| p.rx_bytes,
+    },
+    PeerFamily {
+        name: "wgdp_peer_tx_bytes_total",
+        help: "Plaintext bytes sent to the peer.",
+        kind: "counter",
+        value: |p| p.tx_bytes,
+    },
+    PeerFamily {
+        name: "wgdp_peer_handshakes_total",
+        help: "Handshakes completed with the peer.",
+        kind: "counter",
+        value: |p| p.handshakes,
+    },
+    PeerFamily {
+        name: "wgdp_peer_latest_handshake_seconds",
+        help: "Unix time of the latest completed handshake with the peer, 0 if none.",
+        kind: "gauge",
+        value: |p| p.latest_handshake_unix.unwrap_or(0),
+    },
+];
+
+/// Renders the Prometheus text exposition (format 0.0.4) of every counter.
+///
+/// `workers[i]` runs on lcore `lcores[i]` (the worker index stands in for a
+/// missing lcore). Families: `wgdp_drops_total{lcore,reason}`,
+/// `wgdp_packets_total{lcore,event}`, `wgdp_bytes_total{lcore,direction}`,
+/// `wgdp_control_<name>_total`, and per peer
+/// `wgdp_peer_{rx,tx}_bytes_total`, `wgdp_peer_handshakes_total`,
+/// `wgdp_peer_latest_handshake_seconds` (gauge, 0 if never) and
+/// `wgdp_peer_info{public_key,lcore,endpoint} 1` (gauge), then the number
+/// of peers `wgdp_peers` (gauge).
+pub fn render(
+    workers: &[Arc<WorkerCounters>],
+    lcores: &[u32],
+    control: &ControlCounters,
+    peers: &[PeerMetrics],
+) -> String {
+    let mut out = String::new();
+    let lcore_labels: Vec<String> = (0..workers.len())
+        .map(|i| lcore_of(lcores, i).to_string())
+        .collect();
+
+    let mut help = String::from("Packets dropped, per lcore and reason.");
+    for r in DropReason::ALL {
+        let _ = write!(help, " {}: {}", r.label(), r.description().trim());
+    }
+    header(&mut out, "wgdp_drops_total", &help, "counter");
+    for (w, lcore) in workers.iter().zip(&lcore_labels) {
+        for r in DropReason::ALL {
+            sample(
+                &mut out,
+                "wgdp_drops_total",
+                &[("lcore", lcore), ("reason", r.label())],
+                w.drops(*r),
+            );
+        }
+    }
+
+    let packet_events = || Event::ALL.iter().filter(|e| bytes_direction(**e).is_none());
+    let mut help = String::from("Packets handled, per lcore and event.");
+    for e in packet_events() {
+        let _ = write!(help, " {}: {}", e.label(), e.description().trim());
+    }
+    header(&mut out, "wgdp_packets_total", &help, "counter");
+    for (w, lcore) in workers.iter().zip(&lcore_labels) {
+        for e in packet_events() {
+            sample(
+                &mut out,
+                "wgdp_packets_total",
+                &[("lcore", lcore), ("event", e.label())],
+                w.events(*e),
+            );
+        }
+    }
+
+    let mut help = String::from("Plaintext bytes, per lcore and direction.");
+    for e in Event::ALL {
+        if let Some(dir) = bytes_direction(*e) {
+            let _ = write!(help, " {dir}: {}", e.description().trim());
+        }
+    }
+    header(&mut out, "wgdp_bytes_total", &help, "counter");
+    for (w, lcore) in workers.iter().zip(&lcore_labels) {
+        for e in Event::ALL {
+            if let Some(dir) = bytes_direction(*e) {
+                sample(
+                    &mut out,
+                    "wgdp_bytes_total",
+                    &[("lcore", lcore), ("direction", dir)],
+                    w.events(*e),
+                );
+            }
+        }
+    }
+
+    for (name, value) in control.snapshot() {
+        let family = format!("wgdp_control_{name}_total");
+        let help = describe_control(name).unwrap_or("Control thread counter.");
+        header(&mut out, &family, help, "counter");
+        sample(&mut out, &family, &[], value);
+    }
+
+    for f in PEER_FAMILIES {
+        header(&mut out, f.name, f.help, f.kind);
+        for p in peers {
+            sample(
+                &mut out,
+                f.name,
+                &[("public_key", &p.public_key)],
+                (f.value)(p),
+            );
+        }
+    }
+
+    header(
+        &mut out,
+        "wgdp_peer_info",
+        "Always 1: the peer's owner lcore and endpoint (empty if unknown) as labels.",
+        "gauge",
+    );
+    for p in peers {
+        let lcore = p.owner_lcore.to_string();
+        let endpoint = p.endpoint.map(|e| e.to_string()).unwrap_or_default();
+        sample(
+            &mut out,
+            "wgdp_peer_info",
+            &[
+                ("public_key", &p.public_key),
+                ("lcore", &lcore),
+                ("endpoint", &endpoint),
+            ],
+            1,
+        );
+    }
+
+    header(&mut out, "wgdp_peers", "Configured peers.", "gauge");
+    sample(
+        &mut out,
+        "wgdp_peers",
+        &[],
+        u64::try_from(peers.len()).unwrap_or(u64::MAX),
+    );
+    out
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of a family.
+fn header(out: &mut String, family: &str, help: &str, kind: &str) {
+    out.push_str("# HELP ");
+    out.push_str(family);
+    out.push(' ');
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "# TYPE {family} {kind}");
+}
+
+/// Writes one sample line.
+fn sample(out: &mut String, family: &str, labels: &[(&str, &str)], value: u64) {
+    out.push_str(family);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (name, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(name);
+            out.push_str("=\"");
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// The most a request's line and headers may take.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a client has to send its whole request line and headers.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a single write of the response may stall.
+const WRITE_STALL: Duration = Duration::from_secs(2);
+/// How long the whole response may take to send.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the client to close after the response, so that
+/// unread request bytes do not turn the close into a reset.
+const LINGER: Duration = Duration::from_millis(200);
+/// Pause after a failed `accept` (say, out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The content type of the exposition text.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Serves the Prometheus exposition over HTTP on one thread, one connection
+/// at a time. Dropping it stops the thread and closes the port.
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsServer {
+    /// Listens on `listen` and serves `GET /metrics` with the text that
+    /// `source` returns at each request, `/` with a page linking to it.
+    /// Fails if the address cannot be bound (in use, not local, no
+    /// permission); the error names the address.
+    pub fn start(
+        listen: SocketAddr,
+        source: Arc<dyn Fn() -> String + Send + Sync>,
+    ) -> io::Result<MetricsServer> {
+        let listener = TcpListener::bind(listen).map_err(|e| {
+            io::Error::new(e.kind(), format!("metrics: cannot listen on {listen}: {e}"))
+        })?;
+        let local_addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = thread::Builder::new().name("wgdp-metrics".into()).spawn({
+            let stop = Arc::clone(&stop);
+            move || serve(&listener, &stop, &*source)
+        })?;
+        Ok(MetricsServer {
+            local_addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the server listens on (with the real port if `listen`
+    /// asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the server: the connection in progress, if any, finishes
+    /// within its timeouts, then the port is closed. Dropping does the same.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // Unblock `accept` with a connection of our own. Should even that
+        // fail, the thread is left to notice the flag at its next
+        // connection rather than hanging the caller on `join`.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// The server thread: accepts until told to stop.
+fn serve(listener: &TcpListener, stop: &AtomicBool, source: &(dyn Fn() -> String + Send + Sync)) {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => handle(stream, source),
+            Err(_) => thread::sleep(ACCEPT_BACKOFF),
+        }
+    }
+}
+
+/// A response: status line, content type, body.
+struct Response {
+    status: &'static str,
+    content_type: &'static str,
+    extra_header: Option<&'static str>,
+    body: String,
+}
+
+impl Response {
+    fn text(status: &'static str, body: &str) -> Self {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            extra_header: None,
+            body: format!("{body}\n"),
+        }
+    }
+}
+
+/// What reading the request head came to.
+enum Head {
+    /// The request line (the first line, without its line ending).
+    Complete(Vec<u8>),
+    /// The client sent nothing, or closed or went quiet before the end of
+    /// the headers: close without answering.
+    Abandoned,
+    /// The head was longer than [`MAX_HEAD`].
+    TooLarge,
+}
+
+/// Serves one connection. Errors only end the connection.
+fn handle(mut stream: TcpStream, source: &(dyn Fn() -> String + Send + Sync)) {
+    let head = read_head(&mut stream);
+    let (response, is_head) = match head {
+        Head::Abandoned => return,
+        Head::TooLarge => (
+            Response::text(
+                "431 Request Header Fields Too Large",
+                "request head too large",
+            ),
+            false,
+        ),
+        Head::Complete(line) => route(&line, source),
+    };
+    let _ = write_response(&mut stream, &response, is_head);
+    linger(&mut stream);
+}
+
+/// Reads until the blank line that ends the headers, within
+/// [`REQUEST_TIMEOUT`] and [`MAX_HEAD`] bytes.
+fn read_head(stream: &mut TcpStream) -> Head {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut len = 0;
+    loop {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return Head::Abandoned;
+        };
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Head::Abandoned;
+        }
+        let Some(free) = buf.get_mut(len..) else {
+            return Head::TooLarge;
+        };
+        if free.is_empty() {
+            return Head::TooLarge;
+        }
+        let n = match stream.read(free) {
+            Ok(0) => return Head::Abandoned,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Head::Abandoned,
+        };
+        // Search from a little before the new bytes: the terminator may
+        // straddle two reads.
+        let from = len.saturating_sub(3);
+        len += n;
+        let Some(seen) = buf.get(..len) else {
+            return Head::Abandoned;
+        };
+        if head_complete(seen, from) {
+            let line_end = seen.iter().position(|&b| b == b'\n').unwrap_or(len);
+            let line = seen.get(..line_end).unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            return Head::Complete(line.to_vec());
+        }
+    }
+}
+
+/// Whether `buf` holds the blank line that ends the headers (`\r\n\r\n`,
+/// or a lenient `\n\n`) at or after `from`.
+fn head_complete(buf: &[u8], from: usize) -> bool {
+    let tail = buf.get(from..).unwrap_or_default();
+    tail.windows(4).any(|w| w == b"\r\n\r\n") || tail.windows(2).any(|w| w == b"\n\n")
+}
+
+/// Answers a request line: the response, and whether it was `HEAD` (no body).
+fn route(line: &[u8], source: &(dyn Fn() -> String + Send + Sync)) -> (Response, bool) {
+    let bad = || (Response::text("400 Bad Request", "bad request"), false);
+    let Ok(line) = std::str::from_utf8(line) else {
+        return bad();
+    };
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return bad();
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if !token(method) || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
+        return bad();
+    }
+    let is_head = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => {
+            let mut r = Response::text("405 Method Not Allowed", "method not allowed");
+            r.extra_header = Some("Allow: GET, HEAD");
+            return (r, false);
+        }
+    };
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let response = match path {
+        "/metrics" => match panic::catch_unwind(AssertUnwindSafe(source)) {
+            Ok(body) => Response {
+                status: "200 OK",
+                content_type: METRICS_CONTENT_TYPE,
+                extra_header: None,
+                body,
+            },
+            Err(_) => Response::text("500 Internal Server Error", "metrics source failed"),
+        },
+        "/" => Response {
+            status: "200 OK",
+            content_type: "text/html; charset=utf-8",
+            extra_header: None,
+            body: "<!DOCTYPE html>\n<html><head><title>wgdp</title></head>\
+                   <body><h1>wgdp</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n"
+                .to_owned(),
+        },
+        _ => Response::text("404 Not Found", "not found"),
+    };
+    (response, is_head)
+}
+
+/// Sends the response within [`RESPONSE_TIMEOUT`], no single write
+/// stalling longer than [`WRITE_STALL`].
+fn write_response(stream: &mut TcpStream, r: &Response, is_head: bool) -> io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.status,
+        r.content_type,
+        r.body.len()
+    );
+    if let Some(h) = r.extra_header {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    let deadline = Instant::now() + RESPONSE_TIMEOUT;
+    let body: &[u8] = if is_head { b"" } else { r.body.as_bytes() };
+    for mut chunk in [head.as_bytes(), body] {
+        while !chunk.is_empty() {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or(io::ErrorKind::TimedOut)?;
+            stream.set_write_timeout(Some(left.min(WRITE_STALL)))?;
+            match stream.write(chunk) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => chunk = chunk.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    stream.flush()
+}
+
+/// Half-closes, then reads what the client still sends for a short while,
+/// so that closing does not reset the connection before the client has
+/// read the response.
+fn linger(stream: &mut TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0usize;
+    while drained < 64 * 1024 {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return;
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+    use std::time::SystemTime;
+
+    use protocol::crypto::PrivateKey;
+    use protocol::noise::{PeerHandshake, StaticIdentity};
+    use protocol::timers::Timers;
+    use rand_core::OsRng;
+
+    use crate::counters::bump;
+    use crate::peers::PeerTable;
+
+    /// Label names and (unescaped) values, in order.
+    type Labels = Vec<(String, String)>;
+    /// One parsed sample: name, labels, value.
+    type Sample = (String, Labels, u64);
+
+    fn is_metric_name(s: &str) -> bool {
+        let mut b = s.bytes();
+        matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b':')
+            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+    }
+
+    fn is_label_name(s: &str) -> bool {
+        let mut b = s.bytes();
+        matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    }
+
+    /// Parses `{name="value",...}` at the start of `s`; returns the labels
+    /// and the rest of `s` after the `}`.
+    fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
+        let mut rest = s.strip_prefix('{').ok_or("no {")?;
+        let mut labels = Vec::new();
+        loop {
+            if let Some(r) = rest.strip_prefix('}') {
+                return Ok((labels, r));
+            }
+            let eq = rest.find('=').ok_or("label without =")?;
+            let name = &rest[..eq];
+            if !is_label_name(name) {
+                return Err(format!("bad label name {name:?}"));
+            }
+            rest = rest[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("label value not quoted")?;
+            let mut value = String::new();
+            let mut chars = rest.char_indices();
+            let end = loop {
+                match chars.next().ok_or("unterminated label value")? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next().ok_or("dangling escape")?.1 {
+                        '\\' => value.push('\\'),
+                        '"' => value.push('"'),
+                        'n' => value.push('\n'),
+                        c => return Err(format!("bad escape \\{c}")),
+                    },
+                    (_, '\n') => return Err("raw newline in label value".into()),
+                    (_, c) => value.push(c),
+                }
+            };
+            if labels.iter().any(|(n, _)| *n == name) {
+                return Err(format!("duplicate label {name}"));
+            }
+            labels.push((name.to_owned(), value));
+            rest = &rest[end + 1..];
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r;
+                if rest.starts_with('}') {
+                    return Err("trailing comma".into());
+                }
+            } else if !rest.starts_with('}') {
+                return Err("expected , or }".into());
+            }
+        }
+    }
+
+    /// A strict checker of the text format as `render` uses it: every
+    /// family has exactly one HELP then one TYPE (counter or gauge) before
+    /// its samples, samples of a family are contiguous and follow their
+    /// TYPE, sample names equal their family, label syntax and escapes are
+    /// valid, label sets are unique, values are unsigned integers, and the
+    /// text ends with a newline. Returns the samples.
+    fn check_exposition(text: &str) -> Result<Vec<Sample>, String> {
+        if !text.ends_with('\n') {
+            return Err("no final newline".into());
+        }
+        let mut help: HashSet<String> = HashSet::new();
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut finished: HashSet<String> = HashSet::new();
+        let mut current: Option<String> = None;
+        let mut seen: HashSet<(String, Labels)> = HashSet::new();
+        let mut samples = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let err = |m: String| format!("line {}: {m}: {line:?}", n + 1);
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, doc) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| err("HELP without text".into()))?;
+                if !is_metric_name(name) {
+                    return Err(err("bad family name".into()));
+                }
+                let mut chars = doc.chars();
+                while let Some(c) = chars.next() {
+                    if c == '\\' && !matches!(chars.next(), Some('\\' | 'n')) {
+                        return Err(err("bad escape in HELP".into()));
+                    }
+                }
+                if !help.insert(name.to_owned()) || types.contains_key(name) {
+                    return Err(err("HELP repeated or after TYPE".into()));
+                }
+                if let Some(prev) = current.take() {
+                    finished.insert(prev);
+                }
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| err("TYPE without type".into()))?;
+                if !help.contains(name) {
+                    return Err(err("TYPE before HELP".into()));
+                }
+                if !matches!(kind, "counter" | "gauge") {
+                    return Err(err("unexpected type".into()));
+                }
+                if types.insert(name.to_owned(), kind.to_owned()).is_some() {
+                    return Err(err("TYPE repeated".into()));
+                }
+                current = Some(name.to_owned());
+            } else if line.starts_with('#') || line.is_empty() {
+                return Err(err("unexpected comment or blank line".into()));
+            } else {
+                let name_end = line
+                    .find(['{', ' '])
+                    .ok_or_else(|| err("no value".into()))?;
+                let name = &line[..name_end];
+                if current.as_deref() != Some(name) {
+                    return Err(err(format!(
+                        "sample outside its family (current {current:?}, finished: {})",
+                        finished.contains(name)
+                    )));
+                }
+                let (labels, rest) = if line[name_end..].starts_with('{') {
+                    parse_labels(&line[name_end..]).map_err(err)?
+                } else {
+                    (Vec::new(), &line[name_end..])
+                };
+                let value = rest
+                    .strip_prefix(' ')
+                    .ok_or_else(|| err("no space before value".into()))?;
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err("value is not an unsigned integer".into()));
+                }
+                let value: u64 = value.parse().map_err(|e| err(format!("{e}")))?;
+                let mut key = labels.clone();
+                key.sort();
+                if !seen.insert((name.to_owned(), key)) {
+                    return Err(err("duplicate sample".into()));
+                }
+                samples.push((name.to_owned(), labels, value));
+            }
+        }
+        if let Some(t) = types.keys().find(|t| !help.contains(*t)) {
+            return Err(format!("{t}: TYPE without HELP"));
+        }
+        Ok(samples)
+    }
+
+    /// The value of the sample `name` whose labels include all of `want`.
+    fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> Option<u64> {
+        let matching: Vec<u64> = samples
+            .iter()
+            .filter(|(n, labels, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        match matching.as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn peer(key: &str) -> PeerMetrics {
+        PeerMetrics {
+            public_key: key.to_owned(),
+            rx_bytes: 10,
+            tx_bytes: 20,
+            handshakes: 3,
+            latest_handshake_unix: Some(1_700_000_000),
+            endpoint: Some("192.0.2.1:51820".parse().expect("addr")),
+            owner_lcore: 5,
+        }
+    }
+
+    #[test]
+    fn render_is_valid_exposition_with_the_right_values() {
+        let workers = vec![
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        ];
+        workers[1].count_drop(DropReason::Replay);
+        workers[1].count_drop(DropReason::Replay);
+        workers[1].count_drop(DropReason::Replay);
+        workers[0].count_drop(DropReason::NoRoute);
+        workers[0].add(Event::Encapsulated, 2);
+        workers[0].add(Event::EncapBytes, 1500);
+        workers[1].add(Event::DecapBytes, 700);
+        let control = ControlCounters::default();
+        bump(&control.handshakes_completed);
+        bump(&control.handshakes_completed);
+        bump(&control.tx_drops);
+        let mut never = peer("bmV2ZXI=");
+        never.latest_handshake_unix = None;
+        never.endpoint = None;
+        let peers = vec![peer("QUJD"), never];
+
+        let text = render(&workers, &[2, 5], &control, &peers);
+        let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+
+        let drops = |lcore, reason| {
+            value(
+                &s,
+                "wgdp_drops_total",
+                &[("lcore", lcore), ("reason", reason)],
+            )
+        };
+        assert_eq!(drops("5", "replay"), Some(3));
+        assert_eq!(drops("2", "no_route"), Some(1));
+        assert_eq!(drops("2", "replay"), Some(0));
+        let drop_samples = s.iter().filter(|x| x.0 == "wgdp_drops_total").count();
+        assert_eq!(drop_samples, 2 * DropReason::COUNT);
+
+        let packets = |lcore, event| {
+            value(
+                &s,
+                "wgdp_packets_total",
+                &[("lcore", lcore), ("event", event)],
+            )
+        };
+        assert_eq!(packets("2", "encapsulated"), Some(2));
+        assert_eq!(packets("5", "encapsulated"), Some(0));
+        assert_eq!(packets("2", "encap_bytes"), None, "bytes are not packets");
+        assert_eq!(packets("2", "decap_bytes"), None, "bytes are not packets");
+        let packet_samples = s.iter().filter(|x| x.0 == "wgdp_packets_total").count();
+        assert_eq!(packet_samples, 2 * (Event::COUNT - 2));
+
+        let bytes = |lcore, dir| {
+            value(
+                &s,
+                "wgdp_bytes_total",
+                &[("lcore", lcore), ("direction", dir)],
+            )
+        };
+        assert_eq!(bytes("2", "encap"), Some(1500));
+        assert_eq!(bytes("5", "decap"), Some(700));
+        assert_eq!(bytes("2", "decap"), Some(0));
+
+        assert_eq!(
+            value(&s, "wgdp_control_handshakes_completed_total", &[]),
+            Some(2)
+        );
+        assert_eq!(value(&s, "wgdp_control_tx_drops_total", &[]), Some(1));
+        for (name, _) in control.snapshot() {
+            let family = format!("wgdp_control_{name}_total");
+            assert!(value(&s, &family, &[]).is_some(), "{family} missing");
+        }
+
+        let key = [("public_key", "QUJD")];
+        assert_eq!(value(&s, "wgdp_peer_rx_bytes_total", &key), Some(10));
+        assert_eq!(value(&s, "wgdp_peer_tx_bytes_total", &key), Some(20));
+        assert_eq!(value(&s, "wgdp_peer_handshakes_total", &key), Some(3));
+        assert_eq!(
+            value(&s, "wgdp_peer_latest_handshake_seconds", &key),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            value(
+                &s,
+                "wgdp_peer_latest_handshake_seconds",
+                &[("public_key", "bmV2ZXI=")]
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            value(
+                &s,
+                "wgdp_peer_info",
+                &[
+                    ("public_key", "QUJD"),
+                    ("lcore", "5"),
+                    ("endpoint", "192.0.2.1:51820")
+                ]
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            value(
+                &s,
+                "wgdp_peer_info",
+                &[("public_key", "bmV2ZXI="), ("endpoint", "")]
+            ),
+            Some(1)
+        );
+        assert_eq!(value(&s, "wgdp_peers", &[]), Some(2));
+
+        assert!(text.contains("# TYPE wgdp_peer_latest_handshake_seconds gauge\n"));
+        assert!(text.contains("# TYPE wgdp_peers gauge\n"));
+        assert!(text.contains("# TYPE wgdp_drops_total counter\n"));
+        assert!(
+            text.contains("replay: A data message whose counter was already seen or is too old.")
+        );
+    }
+
+    #[test]
+    fn the_checker_rejects_malformed_text() {
+        let ok = "# HELP a A.\n# TYPE a counter\na{x=\"1\"} 3\n";
+        assert!(check_exposition(ok).is_ok());
+        for bad in [
+            "# HELP a A.\n# TYPE a counter\na 3",
+            "# TYPE a counter\na 3\n",
+            "# HELP a A.\na 3\n",
+            "# HELP a A.\n# HELP a A.\n# TYPE a counter\na 3\n",
+            "# HELP a A.\n# TYPE a counter\n# TYPE a counter\na 3\n",
+            "# HELP a A.\n# TYPE a histogram\na 3\n",
+            "# HELP a A.\n# TYPE a counter\nb 3\n",
+            "# HELP a A.\n# TYPE a counter\na -3\n",
+            "# HELP a A.\n# TYPE a counter\na 3.5\n",
+            "# HELP a A.\n# TYPE a counter\na 3 1700000000\n",
+            "# HELP a A.\n# TYPE a counter\na{x=1} 3\n",
+            "# HELP a A.\n# TYPE a counter\na{x=\"1\",} 3\n",
+            "# HELP a A.\n# TYPE a counter\na{x=\"1\"\n",
+            "# HELP a A.\n# TYPE a counter\na{x=\"\\q\"} 3\n",
+            "# HELP a A.\n# TYPE a counter\na{1x=\"1\"} 3\n",
+            "# HELP a A.\n# TYPE a counter\na{x=\"1\",x=\"2\"} 3\n",
+            "# HELP a A.\n# TYPE a counter\na 3\na 4\n",
+            "# HELP a A\\x.\n# TYPE a counter\na 3\n",
+            "# HELP a A.\n# TYPE a counter\na{x=\"1\"} 3\n# HELP b B.\n# TYPE b gauge\nb 1\na{x=\"2\"} 3\n",
+        ] {
+            assert!(check_exposition(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn render_with_nothing_is_still_valid() {
+        let text = render(&[], &[], &ControlCounters::default(), &[]);
+        let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(value(&s, "wgdp_peers", &[]), Some(0));
+    }
+
+    #[test]
+    fn missing_lcores_fall_back_to_the_worker_index() {
+        let workers = vec![
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        ];
+        let text = render(&workers, &[7], &ControlCounters::default(), &[]);
+        let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(value(
+            &s,
+            "wgdp_drops_total",
+            &[("lcore", "7"), ("reason", "replay")]
+        )
+        .is_some());
+        assert!(value(
+            &s,
+            "wgdp_drops_total",
+            &[("lcore", "1"), ("reason", "replay")]
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let nasty = "a\"b\\c\nd}e,f=g";
+        let text = render(&[], &[], &ControlCounters::default(), &[peer(nasty)]);
+        assert!(text.contains(r#"public_key="a\"b\\c\nd}e,f=g""#), "{text}");
+        let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            value(&s, "wgdp_peer_rx_bytes_total", &[("public_key", nasty)]),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn help_text_is_escaped() {
+        let mut out = String::new();
+        header(&mut out, "x", "back\\slash\nnew \"line\"", "gauge");
+        assert_eq!(
+            out,
+            "# HELP x back\\\\slash\\nnew \"line\"\n# TYPE x gauge\n"
+        );
+    }
+
+    #[test]
+    fn every_control_counter_has_a_description_and_no_other() {
+        let names: Vec<&str> = ControlCounters::default()
+            .snapshot()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        for name in &names {
+            let help = describe_control(name);
+            assert!(
+                help.is_some_and(|h| !h.is_empty()),
+                "no description for control counter {name}"
+            );
+        }
+        for (name, _) in CONTROL_HELP {
+            assert!(
+                names.contains(name),
+                "description for unknown control counter {name}"
+            );
+        }
+        assert_eq!(CONTROL_HELP.len(), names.len(), "a counter described twice");
+    }
+
+    /// The table repeats the field docs of `counters.rs`: read them from
+    /// the source so the two cannot drift apart.
+    #[test]
+    fn control_descriptions_match_the_field_docs() {
+        let src = include_str!("counters.rs");
+        let (_, body) = src
+            .split_once("control_counters! {\n")
+            .expect("control_counters! invocation");
+        let mut docs: Vec<String> = Vec::new();
+        let mut found = Vec::new();
+        for line in body.lines().map(str::trim) {
+            if line == "}" {
+                break;
+            }
+            if let Some(doc) = line.strip_prefix("///") {
+                docs.push(doc.trim().to_owned());
+            } else if let Some(name) = line.strip_suffix(',') {
+                found.push((name.to_owned(), docs.join(" ")));
+                docs.clear();
+            }
+        }
+        let names: Vec<&str> = ControlCounters::default()
+            .snapshot()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(found.len(), names.len(), "parsed {found:?}");
+        for (name, doc) in found {
+            assert_eq!(describe_control(&name), Some(doc.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn peer_metrics_snapshot_a_control_peer() {
+        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+        let key = PrivateKey::generate(&mut OsRng).public_key();
+        let mut table = PeerTable::default();
+        let endpoint: SocketAddr = "[2001:db8::1]:51820".parse().expect("addr");
+        let id = table.push(
+            key,
+            PeerHandshake::new(&local, key, None),
+            Timers::new(None),
+            Some(endpoint),
+            1,
+        );
+        let p = table.get_mut(id).expect("peer");
+        p.handshakes = 4;
+        p.last_handshake = Some(UNIX_EPOCH + Duration::from_secs(1_234_567));
+        p.shared.add_rx(100);
+        p.shared.add_tx(250);
+
+        let m = PeerMetrics::from_peer(p, &[3, 9]);
+        assert_eq!(
+            m,
+            PeerMetrics {
+                public_key: conf::encode_key(key.as_bytes()),
+                rx_bytes: 100,
+                tx_bytes: 250,
+                handshakes: 4,
+                latest_handshake_unix: Some(1_234_567),
+                endpoint: Some(endpoint),
+                owner_lcore: 9,
+            }
+        );
+
+        p.last_handshake = None;
+        assert_eq!(
+            PeerMetrics::from_peer(p, &[3, 9]).latest_handshake_unix,
+            None
+        );
+        p.last_handshake = Some(SystemTime::now());
+        assert!(PeerMetrics::from_peer(p, &[3, 9])
+            .latest_handshake_unix
+            .is_some_and(|t| t > 1_600_000_000));
+    }
+
+    // --- server ---
+
+    const BODY: &str = "# HELP x X.\n# TYPE x gauge\nx 1\n";
+
+    fn server() -> MetricsServer {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        MetricsServer::start(addr, Arc::new(|| BODY.to_owned())).expect("start")
+    }
+
+    /// Sends `request` raw and reads the whole response (the server closes).
+    fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(request).expect("send");
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).expect("read");
+        String::from_utf8(out).expect("utf-8 response")
+    }
+
+    /// Status line, headers (lowercased names), body.
+    fn parse_response(r: &str) -> (String, HashMap<String, String>, String) {
+        let (head, body) = r.split_once("\r\n\r\n").expect("end of head");
+        let mut lines = head.split("\r\n");
+        let status = lines.next().expect("status").to_owned();
+        let headers = lines
+            .map(|l| {
+                let (k, v) = l.split_once(": ").expect("header");
+                (k.to_ascii_lowercase(), v.to_owned())
+            })
+            .collect();
+        (status, headers, body.to_owned())
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (String, HashMap<String, String>, String) {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\n\r\n");
+        parse_response(&exchange(addr, req.as_bytes()))
+    }
+
+    #[test]
+    fn server_answers_metrics() {
+        let srv = server();
+        let (status, headers, body) = get(srv.local_addr(), "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(
+            headers["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(headers["content-length"], BODY.len().to_string());
+        assert_eq!(headers["connection"], "close");
+        assert_eq!(body, BODY);
+
+        let (status, _, body) = get(srv.local_addr(), "/metrics?name[]=x");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, BODY);
+
+        let (status, headers, body) = parse_response(&exchange(
+            srv.local_addr(),
+            b"HEAD /metrics HTTP/1.0\r\n\r\n",
+        ));
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(headers["content-length"], BODY.len().to_string());
+        assert_eq!(body, "");
+    }
+
+    #[test]
+    fn server_serves_render_output() {
+        let workers = vec![Arc::new(WorkerCounters::default())];
+        workers[0].count_drop(DropReason::Malformed);
+        let control = Arc::new(ControlCounters::default());
+        let source: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || render(&workers, &[4], &control, &[]));
+        let srv =
+            MetricsServer::start("127.0.0.1:0".parse().expect("addr"), source).expect("start");
+        let (status, _, body) = get(srv.local_addr(), "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        let s = check_exposition(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        assert_eq!(
+            value(
+                &s,
+                "wgdp_drops_total",
+                &[("lcore", "4"), ("reason", "malformed")]
+            ),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn server_index_404_and_405() {
+        let srv = server();
+        let (status, headers, body) = get(srv.local_addr(), "/");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(headers["content-type"].starts_with("text/html"));
+        assert!(body.contains("href=\"/metrics\""), "{body}");
+
+        let (status, _, _) = get(srv.local_addr(), "/metrics/extra");
+        assert_eq!(status, "HTTP/1.1 404 Not Found");
+        let (status, _, _) = get(srv.local_addr(), "/favicon.ico");
+        assert_eq!(status, "HTTP/1.1 404 Not Found");
+
+        let post = b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let (status, headers, _) = parse_response(&exchange(srv.local_addr(), post));
+        assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+        assert_eq!(headers["allow"], "GET, HEAD");
+        assert_eq!(headers["connection"], "close");
+    }
+
+    #[test]
+    fn server_rejects_garbage_and_oversized_heads() {
+        let srv = server();
+        let addr = srv.local_addr();
+        for garbage in [
+            &b"\x00\xff\xfe garbage\r\n\r\n"[..],
+            b"GET\r\n\r\n",
+            b"GET /metrics\r\n\r\n",
+            b"GET metrics HTTP/1.1\r\n\r\n",
+            b"GET /metrics SPDY/3\r\n\r\n",
+            b"GET /metrics HTTP/1.1 extra\r\n\r\n",
+            b"G(T /metrics HTTP/1.1\r\n\r\n",
+        ] {
+            let (status, _, _) = parse_response(&exchange(addr, garbage));
+            assert_eq!(status, "HTTP/1.1 400 Bad Request", "for {garbage:?}");
+        }
+        let mut huge = b"GET /metrics HTTP/1.1\r\n".to_vec();
+        while huge.len() <= MAX_HEAD {
+            huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let (status, _, _) = parse_response(&exchange(addr, &huge));
+        assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+
+        // Garbage without an end of head, then a half-close: no answer.
+        assert_eq!(
+            {
+                let mut s = TcpStream::connect(addr).expect("connect");
+                s.write_all(b"\x16\x03\x01 not http").expect("send");
+                s.shutdown(Shutdown::Write).expect("half-close");
+                let mut out = Vec::new();
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                let _ = s.read_to_end(&mut out);
+                out
+            },
+            b""
+        );
+        let (status, _, body) = get(addr, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, BODY);
+    }
+
+    #[test]
+    fn server_survives_a_silent_client() {
+        let srv = server();
+        let addr = srv.local_addr();
+        let silent = TcpStream::connect(addr).expect("connect");
+        let mut partial = TcpStream::connect(addr).expect("connect");
+        partial
+            .write_all(b"GET /metrics HTTP/1.1\r\n")
+            .expect("send");
+        let started = Instant::now();
+        let (status, _, body) = get(addr, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, BODY);
+        // Served after both stalled clients timed out, not much later.
+        let waited = started.elapsed();
+        assert!(waited >= REQUEST_TIMEOUT, "{waited:?}");
+        assert!(
+            waited < 3 * REQUEST_TIMEOUT + Duration::from_secs(2),
+            "{waited:?}"
+        );
+        drop((silent, partial));
+    }
+
+    #[test]
+    fn server_survives_a_panicking_source() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let srv = MetricsServer::start(addr, Arc::new(|| panic!("source failed on purpose")))
+            .expect("start");
+        let (status, _, _) = get(srv.local_addr(), "/metrics");
+        assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+        let (status, _, _) = get(srv.local_addr(), "/");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn server_stops_on_drop_and_closes_the_port() {
+        let srv = server();
+        let addr = srv.local_addr();
+        assert_eq!(get(addr, "/metrics").0, "HTTP/1.1 200 OK");
+        let started = Instant::now();
+        drop(srv);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        assert!(refused.is_err(), "port still open after drop");
+
+        let srv = server();
+        let addr = srv.local_addr();
+        srv.stop();
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn start_fails_clearly_when_the_address_is_taken() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let err = MetricsServer::start(addr, Arc::new(String::new)).expect_err("address in use");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+}
