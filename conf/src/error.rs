@@ -188,6 +188,28 @@ pub enum ConfError {
         /// The text given.
         value: String,
     },
+    /// An interface name that Linux (and `wg`) would refuse.
+    #[error("{at}: {path}: {value:?} is not an interface name (1..=15 of A-Z a-z 0-9 _ . = + -, not \".\" or \"..\")")]
+    BadInterfaceName {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A listening address that is not `IP:PORT` with a nonzero port.
+    #[error(
+        "{at}: {path}: {value:?} is not IP:PORT (IPv6 as [ADDR]:PORT, port nonzero, no host names)"
+    )]
+    BadListen {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
     /// A gateway that no address prefix of its port contains.
     #[error("{at}: {path}: gateway {gateway} is not inside any of the port's address prefixes")]
     GatewayOutside {

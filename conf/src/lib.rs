@@ -33,6 +33,8 @@ pub const DEFAULT_IDLE_SLEEP_US: u32 = 0;
 pub const DEFAULT_IDLE_POLLS: u32 = 1024;
 /// Default port `mtu`.
 pub const DEFAULT_MTU: u16 = 1500;
+/// Default `interface.name`.
+pub const DEFAULT_INTERFACE_NAME: &str = "wgdp0";
 
 /// A whole, validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct Config {
     pub ports: Ports,
     /// `[[peers]]`, in file order.
     pub peers: Vec<PeerConf>,
+    /// `[metrics]`: the metrics endpoint; `None` (section absent) serves none.
+    pub metrics: Option<Metrics>,
 }
 
 /// `[interface]`.
@@ -56,6 +60,17 @@ pub struct Interface {
     pub key_source: KeySource,
     /// The UDP port handshakes and data arrive on (nonzero).
     pub listen_port: u16,
+    /// The interface name the standard `wg` tool uses (`wg show NAME`); the
+    /// UAPI socket is `/var/run/wireguard/NAME.sock`. 1..=15 characters of
+    /// `A-Z a-z 0-9 _ . = + -`, not `.` or `..`.
+    pub name: String,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// The TCP address the metrics endpoint listens on (port nonzero).
+    pub listen: SocketAddr,
 }
 
 /// `[dpdk]`.

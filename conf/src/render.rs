@@ -33,6 +33,7 @@ impl Config {
     /// private key is written inline, in clear: treat the result as secret.
     pub fn to_toml_string(&self) -> String {
         let mut out = String::from("[interface]\n");
+        let _ = writeln!(out, "name = {}", quote(&self.interface.name));
         match &self.interface.key_source {
             KeySource::Inline => {
                 let key = self.interface.private_key.to_base64();
@@ -55,6 +56,11 @@ impl Config {
 
         port(&mut out, "tunnel", &self.ports.tunnel);
         port(&mut out, "plaintext", &self.ports.plaintext);
+
+        if let Some(metrics) = &self.metrics {
+            out.push_str("\n[metrics]\n");
+            let _ = writeln!(out, "listen = {}", quote(&metrics.listen.to_string()));
+        }
 
         for peer in &self.peers {
             out.push_str("\n[[peers]]\n");

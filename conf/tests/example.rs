@@ -23,6 +23,11 @@ fn example_parses_to_the_expected_values() {
     assert_eq!(c.interface.private_key, PrivateKey::from_bytes([1; 32]));
     assert_eq!(c.interface.key_source, KeySource::Inline);
     assert_eq!(c.interface.listen_port, 51820);
+    assert_eq!(c.interface.name, "wgdp0");
+    assert_eq!(
+        c.metrics.map(|m| m.listen),
+        Some("127.0.0.1:9586".parse().expect("metrics address"))
+    );
 
     assert_eq!(
         c.dpdk.eal_args[..4],
@@ -119,6 +124,10 @@ fn round_trip_of_odd_strings() {
     c.ports.tunnel.device = "net_tap0,iface=a'b\"c".into();
     c.peers[0].persistent_keepalive = Some(65535);
     c.peers[0].preshared_key = Some(PresharedKey::from_bytes([9; 32]));
+    c.interface.name = "a=b+c.d-e_f".into();
+    c.metrics = Some(conf::Metrics {
+        listen: "[2001:db8::1]:9586".parse().expect("addr"),
+    });
     let rendered = c.to_toml_string();
     let again =
         Config::from_str(&rendered, "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{rendered}"));

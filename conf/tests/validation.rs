@@ -379,3 +379,68 @@ fn devices_compare_without_case() {
         "wgdp.toml:16:10: ports.plaintext.device: duplicate of ports.tunnel.device (NET_TAP0)",
     );
 }
+
+#[test]
+fn interface_name_default_and_rules() {
+    let c = parse(BASE).expect("BASE");
+    assert_eq!(c.interface.name, "wgdp0");
+    for good in ["wg0", "a", "wg_x.y=z+w-1", "fifteen_chars.x"] {
+        let c = parse(&with(3, &format!("listen_port = 51820\nname = \"{good}\"")))
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(c.interface.name, good);
+    }
+    for bad in [
+        "",
+        ".",
+        "..",
+        "has space",
+        "sixteen-chars-xx",
+        "a/b",
+        "wg:0",
+        "ünï",
+    ] {
+        assert_error(
+            &with(3, &format!("listen_port = 51820\nname = \"{bad}\"")),
+            &format!(
+                "wgdp.toml:4:8: interface.name: {bad:?} is not an interface name \
+                 (1..=15 of A-Z a-z 0-9 _ . = + -, not \".\" or \"..\")"
+            ),
+        );
+    }
+    assert_error(
+        &with(3, "listen_port = 51820\nname = 0"),
+        "wgdp.toml:4:8: interface.name: expected string, found integer",
+    );
+}
+
+#[test]
+fn metrics_section() {
+    assert_eq!(parse(BASE).expect("BASE").metrics, None);
+    let lines = BASE.lines().count();
+    let c = parse(&format!("{BASE}\n[metrics]\nlisten = \"127.0.0.1:9586\"\n")).expect("metrics");
+    let listen = c.metrics.map(|m| m.listen);
+    assert_eq!(listen, Some("127.0.0.1:9586".parse().expect("addr")));
+    let c = parse(&format!("{BASE}\n[metrics]\nlisten = \"[::1]:9586\"\n")).expect("v6");
+    assert_eq!(c.metrics.map(|m| m.listen.port()), Some(9586));
+    for bad in ["localhost:9586", "127.0.0.1", "127.0.0.1:0", "::1:9586", ""] {
+        assert_error(
+            &format!("{BASE}\n[metrics]\nlisten = \"{bad}\"\n"),
+            &format!(
+                "wgdp.toml:{}:10: metrics.listen: {bad:?} is not IP:PORT \
+                 (IPv6 as [ADDR]:PORT, port nonzero, no host names)",
+                lines + 3
+            ),
+        );
+    }
+    assert_error(
+        &format!("{BASE}\n[metrics]\n"),
+        &format!("wgdp.toml:{}:1: metrics.listen: missing field", lines + 2),
+    );
+    assert_error_starts(
+        &format!("{BASE}\n[metrics]\nlisten = \"127.0.0.1:1\"\nport = 1\n"),
+        &format!(
+            "wgdp.toml:{}:1: metrics.port: unknown field (expected one of: listen)",
+            lines + 4
+        ),
+    );
+}

@@ -16,6 +16,19 @@ use crate::Config;
 mod peers;
 mod sections;
 
+/// Whether `s` is a Linux interface name (IFNAMSIZ: 1..=15 bytes, not `.`
+/// or `..`) made of ASCII letters, digits and the bytes in `punct`.
+pub(crate) fn is_interface_name(s: &str, punct: &[u8]) -> bool {
+    (1..=15).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || punct.contains(&b))
+}
+
+/// The punctuation `wg`/wg-quick allow in an interface name.
+pub(crate) const WG_NAME_PUNCT: &[u8] = b"_.=+-";
+
 /// Why a private key file could not be used.
 #[derive(Debug)]
 pub(crate) enum KeyFileProblem {

@@ -1,17 +1,19 @@
 //! The `[interface]`, `[dpdk]` and `[ports]` sections.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde_spanned::Spanned;
 
-use super::{Ctx, KeyFileProblem, KeyLoader, Table};
+use super::{is_interface_name, Ctx, KeyFileProblem, KeyLoader, Table, WG_NAME_PUNCT};
 use crate::cidr::Cidr;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
-use crate::{Config, Dpdk, Interface, PortConf, Ports};
-use crate::{DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_MBUFS, DEFAULT_MTU};
+use crate::{Config, Dpdk, Interface, Metrics, PortConf, Ports};
+use crate::{
+    DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
+};
 
 impl Ctx<'_> {
     pub(super) fn config(
@@ -22,7 +24,7 @@ impl Ctx<'_> {
         let t = self.table(
             root,
             String::new(),
-            &["interface", "dpdk", "ports", "peers"],
+            &["interface", "dpdk", "ports", "peers", "metrics"],
         )?;
         let interface = self
             .required(&t, "interface")
@@ -36,11 +38,16 @@ impl Ctx<'_> {
             Some(v) => self.peers(v, own),
             None => Some(Vec::new()),
         };
+        let metrics = match t.get("metrics") {
+            Some(v) => self.metrics(v).map(Some),
+            None => Some(None),
+        };
         Some(Config {
             interface: interface?,
             dpdk: dpdk?,
             ports: ports?,
             peers: peers?,
+            metrics: metrics?,
         })
     }
 
@@ -48,8 +55,23 @@ impl Ctx<'_> {
         let t = self.table(
             v,
             "interface".into(),
-            &["private_key", "private_key_file", "listen_port"],
+            &["name", "private_key", "private_key_file", "listen_port"],
         )?;
+        let name = match t.get("name") {
+            Some(v) => self.string(v, t.path("name")).and_then(|s| {
+                let ok = is_interface_name(s, WG_NAME_PUNCT);
+                if !ok {
+                    let at = self.at(&v.span());
+                    self.errors.push(ConfError::BadInterfaceName {
+                        at,
+                        path: t.path("name"),
+                        value: s.to_owned(),
+                    });
+                }
+                ok.then(|| s.to_owned())
+            }),
+            None => Some(DEFAULT_INTERFACE_NAME.to_owned()),
+        };
         let listen_port = self
             .required(&t, "listen_port")
             .and_then(|v| self.int(v, t.path("listen_port"), 1, 65535));
@@ -82,7 +104,25 @@ impl Ctx<'_> {
             private_key,
             key_source,
             listen_port: u16::try_from(listen_port?).ok()?,
+            name: name?,
         })
+    }
+
+    fn metrics(&mut self, v: &Spanned<Node>) -> Option<Metrics> {
+        let t = self.table(v, "metrics".into(), &["listen"])?;
+        let v = self.required(&t, "listen")?;
+        let path = t.path("listen");
+        let s = self.string(v, path.clone())?;
+        let listen = s.parse::<SocketAddr>().ok().filter(|a| a.port() != 0);
+        if listen.is_none() {
+            let at = self.at(&v.span());
+            self.errors.push(ConfError::BadListen {
+                at,
+                path,
+                value: s.to_owned(),
+            });
+        }
+        Some(Metrics { listen: listen? })
     }
 
     fn key_file(
@@ -230,11 +270,7 @@ impl Ctx<'_> {
         let mtu = self.int_or(&t, "mtu", DEFAULT_MTU.into(), 1280, 9000);
         let tap = self.required(&t, "tap").and_then(|v| {
             let s = self.string(v, t.path("tap"))?;
-            let ok = (1..=15).contains(&s.len())
-                && s != "."
-                && s != ".."
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            let ok = is_interface_name(s, b"_.-");
             if !ok {
                 let at = self.at(&v.span());
                 self.errors.push(ConfError::BadTapName {
