@@ -1,6 +1,7 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
 mod check;
+mod import;
 mod run;
 mod smoke;
 
@@ -38,6 +39,8 @@ enum Command {
     /// starting anything: prints a summary, or every error with its
     /// file:line:column and field, and exits 1.
     Check(check::CheckArgs),
+    /// Convert another tool's configuration into a tunnel table.
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Import(args) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
