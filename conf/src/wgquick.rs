@@ -65,6 +65,8 @@ pub fn import_wg_quick(text: &str, origin: &str) -> Result<Imported, ConfErrors>
         interface: None,
         peers: Vec::new(),
     };
+    // A byte order mark, as some Windows editors write, is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut section = Section::None;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -866,6 +868,15 @@ mod tests {
         let c = Config::from_str(&filled(&imported), "t").expect("valid");
         assert_eq!(c.peers[0].endpoint, None);
         assert_eq!(c.peers[0].allowed_ips, cidrs(&["10.0.0.0/8"]));
+    }
+
+    #[test]
+    fn crlf_line_ends_and_a_byte_order_mark_are_accepted() {
+        let text = format!(
+            "\u{feff}[Interface]\r\nPrivateKey = {PRIV}\r\n[Peer]\r\nPublicKey = {PUB2}\r\n"
+        );
+        let c = Config::from_str(&filled(&import(&text)), "t").expect("valid");
+        assert_eq!(c.peers[0].public_key, PublicKey([2; 32]));
     }
 
     #[test]
