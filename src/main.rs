@@ -1,5 +1,7 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
+mod check;
+mod import;
 mod run;
 mod smoke;
 
@@ -33,6 +35,12 @@ enum Command {
     /// statistics: checks that EAL, hugepages, the PMDs and the ports work.
     /// With no options it runs on two embedded `net_null` vdevs.
     Smoke(smoke::SmokeArgs),
+    /// Validate a tunnel table exactly as `run` would load it, without
+    /// starting anything: prints a summary, or every error with its
+    /// file:line:column and field, and exits 1.
+    Check(check::CheckArgs),
+    /// Convert another tool's configuration into a tunnel table.
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Smoke(args) => smoke::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Import(args) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -210,6 +210,16 @@ pub enum ConfError {
         /// The text given.
         value: String,
     },
+    /// A wg-quick file line that cannot be imported (see `import_wg_quick`).
+    #[error("{at}: {path}: {message}")]
+    WgQuick {
+        /// Where.
+        at: Location,
+        /// The section and key, e.g. `Peer[1].AllowedIPs`, or the section.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A gateway that no address prefix of its port contains.
     #[error("{at}: {path}: gateway {gateway} is not inside any of the port's address prefixes")]
     GatewayOutside {

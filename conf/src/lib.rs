@@ -7,23 +7,30 @@
 //!
 //! [`Config::from_str`] is a pure function of the text (it reads no files);
 //! [`Config::load`] reads a file and its `private_key_file`.
+//! [`import_wg_quick`] converts a wg-quick / wg(8) file into the table.
+//! [`TableFile`] writes live peer changes back to the file, keeping its
+//! comments, atomically.
 
 mod cidr;
+mod edit;
 mod error;
 mod keys;
 mod load;
 mod render;
 mod schema;
 mod validate;
+mod wgquick;
 
 use std::net::{IpAddr, SocketAddr};
 
 pub use cidr::{Cidr, CidrParseError};
+pub use edit::TableFile;
 pub use error::{ConfError, ConfErrors, Location};
 pub use keys::{
     decode_key, encode_key, KeyParseError, KeySource, PresharedKey, PrivateKey, PublicKey,
 };
 pub use load::Loaded;
+pub use wgquick::{import_wg_quick, import_wg_quick_file, Imported, IMPORT_DEFAULT_LISTEN_PORT};
 
 /// Default `dpdk.mbufs`.
 pub const DEFAULT_MBUFS: u32 = 16383;

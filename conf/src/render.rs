@@ -3,15 +3,15 @@
 use std::fmt::Write;
 
 use crate::keys::KeySource;
-use crate::{Config, PortConf};
+use crate::{Config, PeerConf, PortConf};
 
 /// A TOML basic string literal for `s`.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
 /// A TOML array of string literals.
-fn list<T: ToString>(items: &[T]) -> String {
+pub(crate) fn list<T: ToString>(items: &[T]) -> String {
     let items: Vec<String> = items.iter().map(|i| quote(&i.to_string())).collect();
     format!("[{}]", items.join(", "))
 }
@@ -25,6 +25,21 @@ fn port(out: &mut String, name: &str, p: &PortConf) {
     }
     let _ = writeln!(out, "mtu = {}", p.mtu);
     let _ = writeln!(out, "tap = {}", quote(&p.tap));
+}
+
+/// The fields of one `[[peers]]` table (without its header), in schema order.
+pub(crate) fn peer_fields(out: &mut String, peer: &PeerConf) {
+    let _ = writeln!(out, "public_key = {}", quote(&peer.public_key.to_string()));
+    if let Some(psk) = &peer.preshared_key {
+        let _ = writeln!(out, "preshared_key = {}", quote(&psk.to_base64()));
+    }
+    if let Some(endpoint) = peer.endpoint {
+        let _ = writeln!(out, "endpoint = {}", quote(&endpoint.to_string()));
+    }
+    let _ = writeln!(out, "allowed_ips = {}", list(&peer.allowed_ips));
+    if let Some(k) = peer.persistent_keepalive {
+        let _ = writeln!(out, "persistent_keepalive = {k}");
+    }
 }
 
 impl Config {
@@ -64,17 +79,7 @@ impl Config {
 
         for peer in &self.peers {
             out.push_str("\n[[peers]]\n");
-            let _ = writeln!(out, "public_key = {}", quote(&peer.public_key.to_string()));
-            if let Some(psk) = &peer.preshared_key {
-                let _ = writeln!(out, "preshared_key = {}", quote(&psk.to_base64()));
-            }
-            if let Some(endpoint) = peer.endpoint {
-                let _ = writeln!(out, "endpoint = {}", quote(&endpoint.to_string()));
-            }
-            let _ = writeln!(out, "allowed_ips = {}", list(&peer.allowed_ips));
-            if let Some(k) = peer.persistent_keepalive {
-                let _ = writeln!(out, "persistent_keepalive = {k}");
-            }
+            peer_fields(&mut out, peer);
         }
         out
     }

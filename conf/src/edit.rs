@@ -1,0 +1,309 @@
+//! Writing live peer changes back to the table file, keeping the
+//! operator's comments, blank lines and key order, atomically.
+//!
+//! Peers added, removed or changed on a running wgdp (through `wg set`)
+//! must survive a restart. [`TableFile`] edits the `[[peers]]` tables of
+//! the file with `toml_edit`, which keeps everything it is not asked to
+//! change byte for byte, and [`TableFile::save`] replaces the file
+//! atomically (temporary file in the same directory, fsync, rename, fsync
+//! of the directory).
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use toml_edit::{Array, ArrayOfTables, DocumentMut, ImDocument, Item, Table, Value};
+use zeroize::Zeroizing;
+
+use crate::cidr::Cidr;
+use crate::error::{ConfError, ConfErrors, Location};
+use crate::keys::{PresharedKey, PublicKey};
+use crate::PeerConf;
+
+/// A table file opened for editing: the document as `toml_edit` holds it
+/// (every comment and blank line included) and where it came from.
+/// `Debug` shows only the path: the document may hold the private key.
+#[derive(Clone)]
+pub struct TableFile {
+    doc: DocumentMut,
+    path: PathBuf,
+}
+
+impl fmt::Debug for TableFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableFile {
+    /// Reads and parses the file at `path` for editing.
+    ///
+    /// Only the TOML syntax and the shape of `peers` (absent, or an array
+    /// of `[[peers]]` tables) are checked here: the file was validated when
+    /// it was loaded, and [`TableFile::to_toml_string`] can be checked again
+    /// with [`crate::Config::from_str`] before saving.
+    pub fn open(path: &Path) -> Result<Self, ConfErrors> {
+        let text = fs::read_to_string(path).map_err(|source| ConfError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        let text = Zeroizing::new(text);
+        let origin = path.display().to_string();
+        let at = |offset: usize| Location::from_offset(&origin, &text, offset);
+        let parsed = ImDocument::parse(text.as_str()).map_err(|e| ConfError::Syntax {
+            at: at(e.span().map_or(0, |s| s.start)),
+            message: e.message().trim_end().replace('\n', "; "),
+        })?;
+        if let Some(peers) = parsed.get("peers") {
+            if !peers.is_array_of_tables() {
+                return Err(ConfError::WrongType {
+                    at: at(peers.span().map_or(0, |s| s.start)),
+                    path: "peers".into(),
+                    expected: "array of [[peers]] tables (to be edited in place)",
+                    found: peers.type_name(),
+                }
+                .into());
+            }
+        }
+        Ok(TableFile {
+            doc: parsed.into_mut(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The file this table was read from and [`TableFile::save`] writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The document as it would be saved. It may hold the private key.
+    pub fn to_toml_string(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.doc.to_string())
+    }
+
+    /// Makes the `[[peers]]` entry for `peer.public_key` say `peer`.
+    ///
+    /// An existing entry is updated in place: fields whose value is
+    /// unchanged are left exactly as written (format and comments
+    /// included), changed values keep their line's comment, fields that
+    /// became absent (e.g. `endpoint` now `None`) are removed, new fields
+    /// are added at the end of the table. Without an entry, a new
+    /// `[[peers]]` table is appended after the last one (at the end of the
+    /// file if there is none).
+    pub fn upsert_peer(&mut self, peer: &PeerConf) {
+        match self
+            .doc
+            .get_mut("peers")
+            .and_then(Item::as_array_of_tables_mut)
+        {
+            Some(peers) => {
+                let found = peers
+                    .iter()
+                    .position(|t| public_key(t) == Some(peer.public_key));
+                match found.and_then(|i| peers.get_mut(i)) {
+                    Some(table) => update(table, peer),
+                    None => peers.push(new_table(peer)),
+                }
+            }
+            None => {
+                // `open` refused any other shape of `peers`: it is absent.
+                let mut peers = ArrayOfTables::new();
+                peers.push(new_table(peer));
+                self.doc.insert("peers", Item::ArrayOfTables(peers));
+            }
+        }
+    }
+
+    /// Removes the `[[peers]]` entry (entries, if the file repeats it) for
+    /// `key`, with the comments above its header. Returns whether there was
+    /// one. Removing the last peer removes `peers` altogether.
+    pub fn remove_peer(&mut self, key: &PublicKey) -> bool {
+        let Some(peers) = self
+            .doc
+            .get_mut("peers")
+            .and_then(Item::as_array_of_tables_mut)
+        else {
+            return false;
+        };
+        let before = peers.len();
+        peers.retain(|t| public_key(t) != Some(*key));
+        let removed = peers.len() != before;
+        if peers.is_empty() {
+            self.doc.remove("peers");
+        }
+        removed
+    }
+
+    /// Writes the document to [`TableFile::path`] atomically: to a new
+    /// temporary file in the same directory with the original's mode (and,
+    /// on Unix, owner), fsynced, renamed over the original, then the
+    /// directory fsynced. A symbolic link is followed: its target is
+    /// replaced. On failure the original is untouched and the temporary
+    /// file removed.
+    pub fn save(&self) -> io::Result<()> {
+        let target = match fs::canonicalize(&self.path) {
+            Ok(target) => target,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.path.clone(),
+            Err(e) => return Err(e),
+        };
+        let original = match fs::metadata(&target) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map_or_else(|| "wgdp.toml".into(), |n| n.to_string_lossy());
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let temp = dir.join(format!(
+            ".{name}.wgdp-tmp.{}.{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let text = self.to_toml_string();
+        let written = write_temp(&temp, text.as_bytes(), original.as_ref())
+            .and_then(|()| fs::rename(&temp, &target));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        fs::File::open(&dir)?.sync_all()
+    }
+}
+
+/// Creates `temp` (never an existing file), gives it the mode and owner of
+/// `original`, writes `bytes` and syncs it to disk.
+fn write_temp(temp: &Path, bytes: &[u8], original: Option<&fs::Metadata>) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(temp)?;
+    if let Some(original) = original {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let created = file.metadata()?;
+            if (created.uid(), created.gid()) != (original.uid(), original.gid()) {
+                std::os::unix::fs::fchown(&file, Some(original.uid()), Some(original.gid()))?;
+            }
+        }
+        file.set_permissions(original.permissions())?;
+    }
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// A new `[[peers]]` table for `peer`, fields in schema order, preceded
+/// by a blank line.
+fn new_table(peer: &PeerConf) -> Table {
+    let mut table = Table::new();
+    table.decor_mut().set_prefix("\n");
+    let key = peer.public_key.to_string();
+    table.insert("public_key", Item::Value(key.into()));
+    if let Some(k) = &peer.preshared_key {
+        table.insert("preshared_key", Item::Value(k.to_base64().as_str().into()));
+    }
+    if let Some(e) = peer.endpoint {
+        table.insert("endpoint", Item::Value(e.to_string().into()));
+    }
+    let array: Array = peer.allowed_ips.iter().map(|c| c.to_string()).collect();
+    table.insert("allowed_ips", Item::Value(Value::Array(array)));
+    if let Some(k) = peer.persistent_keepalive {
+        table.insert("persistent_keepalive", Item::Value(i64::from(k).into()));
+    }
+    table
+}
+
+/// The public key of a `[[peers]]` table, if it has a valid one.
+fn public_key(table: &Table) -> Option<PublicKey> {
+    table.get("public_key")?.as_str()?.parse().ok()
+}
+
+/// Sets `key` to `value`, keeping the old value's decor (the spaces around
+/// it and a comment after it) when there was one.
+fn set(table: &mut Table, key: &str, mut value: Value) {
+    match table.get_mut(key) {
+        Some(Item::Value(old)) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        Some(other) => *other = Item::Value(value),
+        None => {
+            table.insert(key, Item::Value(value));
+        }
+    }
+}
+
+/// Sets `key` to `value` (or removes it, for `None`) unless the table
+/// already says `current`, which is what the file means for it.
+fn sync<T: PartialEq>(table: &mut Table, key: &str, current: T, wanted: T, value: Option<Value>) {
+    if current == wanted {
+        return;
+    }
+    match value {
+        Some(value) => set(table, key, value),
+        None => {
+            table.remove(key);
+        }
+    }
+}
+
+/// Brings every field but `public_key` of `table` in line with `peer`.
+fn update(table: &mut Table, peer: &PeerConf) {
+    let str_of = |t: &Table, key: &str| t.get(key).and_then(Item::as_str).map(str::to_owned);
+
+    let current = str_of(table, "preshared_key").and_then(|s| s.parse::<PresharedKey>().ok());
+    let value = peer
+        .preshared_key
+        .as_ref()
+        .map(|k| Value::from(k.to_base64().as_str()));
+    sync(
+        table,
+        "preshared_key",
+        current,
+        peer.preshared_key.clone(),
+        value,
+    );
+
+    let current = str_of(table, "endpoint").and_then(|s| s.parse::<SocketAddr>().ok());
+    let value = peer.endpoint.map(|e| Value::from(e.to_string()));
+    sync(table, "endpoint", current, peer.endpoint, value);
+
+    let current: Option<Vec<Cidr>> = match table.get("allowed_ips") {
+        None => Some(Vec::new()),
+        Some(item) => item.as_array().and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        }),
+    };
+    let array: Array = peer.allowed_ips.iter().map(|c| c.to_string()).collect();
+    sync(
+        table,
+        "allowed_ips",
+        current,
+        Some(peer.allowed_ips.clone()),
+        Some(Value::Array(array)),
+    );
+
+    let current = match table.get("persistent_keepalive") {
+        None => Some(None),
+        Some(item) => item
+            .as_integer()
+            .and_then(|k| u16::try_from(k).ok())
+            .map(|k| Some(k).filter(|&k| k != 0)),
+    };
+    let wanted = peer.persistent_keepalive;
+    let value = wanted.map(|k| Value::from(i64::from(k)));
+    sync(table, "persistent_keepalive", current, Some(wanted), value);
+}
