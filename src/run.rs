@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use control::run::{run as run_concentrator, RunOptions};
+use control::uapi::server::{Persist, PersistFn};
 
 /// Options of `wgdp run`.
 #[derive(Debug, Args)]
@@ -37,7 +38,14 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
     }
-    let finished = run_concentrator(&loaded.config, &RunOptions { report_interval }, &stop)?;
+    let table = args.config.clone();
+    let persist: PersistFn = Box::new(move |changes: &Persist| write_back(&table, changes));
+    let opts = RunOptions {
+        report_interval,
+        interface: loaded.config.interface.name.clone(),
+        persist: Some(persist),
+    };
+    let finished = run_concentrator(&loaded.config, opts, &stop)?;
     print!("{}", finished.report);
     println!("mbufs_in_use {}", finished.mbufs_in_use);
     if finished.mbufs_in_use != 0 {
@@ -48,4 +56,17 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     Ok(())
+}
+
+/// Writes peers changed through the UAPI back to the tunnel table, keeping
+/// its comments and layout; the file is replaced atomically.
+fn write_back(path: &std::path::Path, changes: &Persist) -> Result<(), String> {
+    let mut file = conf::TableFile::open(path).map_err(|e| e.to_string())?;
+    for key in &changes.removed {
+        file.remove_peer(key);
+    }
+    for peer in &changes.upserted {
+        file.upsert_peer(peer);
+    }
+    file.save().map_err(|e| format!("{}: {e}", path.display()))
 }

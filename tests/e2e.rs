@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -537,25 +538,19 @@ fn ping(ns: &str, dst: &str, deadline_s: u32) -> Out {
     )
 }
 
-/// iperf3 TCP for `seconds` from `client_ns` to a server in `server_ns` on
-/// `server_ip`; the receiver's throughput in bit/s.
-fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds: u32) -> f64 {
-    let server = netns(
-        server_ns,
-        &["iperf3", "-s", "-1", "-B", server_ip, "-p", IPERF_PORT],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn iperf3 server");
-    let mut server = Proc(server);
+/// Starts a one-shot iperf3 server in `ns` on `ip` and waits (up to 5 s)
+/// until it listens; `None` if it never does.
+fn iperf_server(ns: &str, ip: &str) -> Option<Proc> {
+    let server = netns(ns, &["iperf3", "-s", "-1", "-B", ip, "-p", IPERF_PORT])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn iperf3 server");
+    let server = Proc(server);
     let listening = (0..100).any(|_| {
         let ss = run(
-            &mut netns(
-                server_ns,
-                &["ss", "-Hltn", "sport", "=", &format!(":{IPERF_PORT}")],
-            ),
+            &mut netns(ns, &["ss", "-Hln", "sport", "=", &format!(":{IPERF_PORT}")]),
             secs(5),
         );
         let up = !ss.stdout.trim().is_empty();
@@ -564,9 +559,17 @@ fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds
         }
         up
     });
-    wgdp.check(listening, || {
+    listening.then_some(server)
+}
+
+/// iperf3 TCP for `seconds` from `client_ns` to a server in `server_ns` on
+/// `server_ip`; the receiver's throughput in bit/s.
+fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds: u32) -> f64 {
+    let server = iperf_server(server_ns, server_ip);
+    wgdp.check(server.is_some(), || {
         format!("iperf3 server in {server_ns} not listening after 5 s")
     });
+    let mut server = server.unwrap_or_else(|| unreachable!("checked above"));
     let t = seconds.to_string();
     let client = run(
         &mut netns(
@@ -587,45 +590,28 @@ fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds
     bps.unwrap_or(0.0)
 }
 
-#[test]
-fn wgdp_run_between_wireguard_go_peers() {
+/// Step 1 of both scenarios: topology, config (with `extra` appended to
+/// `[interface]` and `tail` to the file), `wgdp run`, `wgdp: running`,
+/// attach. Returns the topology, wgdp, the config's path and the plaintext
+/// port's MAC.
+fn bring_up(tag: char, extra: &str, tail: &str) -> (Topology, Wgdp, PathBuf, String) {
     preflight();
-    let sfx = format!("e{}", std::process::id() % 100_000);
+    let sfx = format!("{tag}{}", std::process::id() % 100_000);
     let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
     let _ = fs::remove_dir_all(&dir);
-
-    // 1. Topology, config, wgdp, `wgdp: running`, attach.
-    let mut topo = Topology::up(&sfx, dir.clone());
-    let (lan, wan, wan2) = (
-        topo.var("NS_LAN").to_string(),
-        topo.var("NS_WAN").to_string(),
-        topo.var("NS_WAN2").to_string(),
-    );
-    let (wg1, wg2) = (topo.var("WG1").to_string(), topo.var("WG2").to_string());
-    let lan_ip = topo.var("LAN_IP").to_string();
-    let peer1_ip = topo.var("PEER1_IP").to_string();
-    let peer2_ip = topo.var("PEER2_IP").to_string();
+    let topo = Topology::up(&sfx, dir.clone());
     let config = topo.sh("config");
     assert!(config.ok(), "topology.sh config failed:\n{config}");
+    let text = config
+        .stdout
+        .replacen("[interface]\n", &format!("[interface]\n{extra}"), 1)
+        + tail;
     let config_path = dir.join("wgdp.toml");
-    fs::write(&config_path, &config.stdout).expect("write wgdp.toml");
+    fs::write(&config_path, &text).expect("write wgdp.toml");
+    fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).expect("chmod wgdp.toml");
 
     let mut wgdp = Wgdp::start(&config_path);
-    let running = wgdp
-        .stdout
-        .wait_for(0, secs(20), |l| l.starts_with("wgdp: running"))
-        .is_some();
-    if !running {
-        let why = match wgdp.exited() {
-            Some(s) => format!(" (it exited: {s})"),
-            None => String::new(),
-        };
-        wgdp.fail(&format!(
-            "wgdp did not print 'wgdp: running' within 20 s{why}; config {}:\n{}",
-            config_path.display(),
-            config.stdout
-        ));
-    }
+    wait_running(&mut wgdp, &config_path, &text);
     let started = wgdp.stdout.snapshot();
     let pt_mac = port_mac(&started, "plaintext").unwrap_or_else(|| {
         wgdp.fail("no 'port plaintext DEVICE mac MAC' line before 'wgdp: running'")
@@ -637,6 +623,44 @@ fn wgdp_run_between_wireguard_go_peers() {
     wgdp.check(attach.ok(), || {
         format!("topology.sh attach failed:\n{attach}")
     });
+    (topo, wgdp, config_path, pt_mac)
+}
+
+/// Waits for `wgdp: running`, failing with wgdp's output if it does not come.
+fn wait_running(wgdp: &mut Wgdp, config_path: &Path, config: &str) {
+    let running = wgdp
+        .stdout
+        .wait_for(0, secs(20), |l| l.starts_with("wgdp: running"))
+        .is_some();
+    if !running {
+        let why = match wgdp.exited() {
+            Some(s) => format!(" (it exited: {s})"),
+            None => String::new(),
+        };
+        wgdp.fail(&format!(
+            "wgdp did not print 'wgdp: running' within 20 s{why}; config {}:\n{config}",
+            config_path.display()
+        ));
+    }
+}
+
+#[test]
+fn wgdp_run_between_wireguard_go_peers() {
+    // 1. Topology, config, wgdp, `wgdp: running`, attach.
+    let (mut topo, mut wgdp, config_path, pt_mac) = bring_up('e', "", "");
+    let dir = config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let (lan, wan, wan2) = (
+        topo.var("NS_LAN").to_string(),
+        topo.var("NS_WAN").to_string(),
+        topo.var("NS_WAN2").to_string(),
+    );
+    let (wg1, wg2) = (topo.var("WG1").to_string(), topo.var("WG2").to_string());
+    let lan_ip = topo.var("LAN_IP").to_string();
+    let peer1_ip = topo.var("PEER1_IP").to_string();
+    let peer2_ip = topo.var("PEER2_IP").to_string();
 
     // 2. wgdp initiates: lan -> peer 1.
     let p = ping(&lan, &peer1_ip, 10);
@@ -846,4 +870,308 @@ fn wgdp_run_between_wireguard_go_peers() {
         "{} still exists after topology.sh down",
         dir.display()
     );
+}
+
+/// `wg genkey` / `wg pubkey`: (private, public), base64.
+fn wg_keypair() -> (String, String) {
+    let private = run(Command::new("wg").arg("genkey"), secs(5));
+    assert!(private.ok(), "wg genkey:\n{private}");
+    let mut child = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wg pubkey");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        private.stdout.as_bytes(),
+    )
+    .expect("write key");
+    let out = child.wait_with_output().expect("wg pubkey output");
+    (
+        private.stdout.trim().to_string(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// The `wg` tool against wgdp's UAPI socket (the root namespace's).
+fn wg(args: &[&str]) -> Out {
+    run(Command::new("wg").args(args), secs(10))
+}
+
+/// `wg show IF dump` peer lines: public key -> fields (psk, endpoint,
+/// allowed ips, latest handshake, rx, tx, keepalive).
+fn wg_dump_peers(ifname: &str) -> HashMap<String, Vec<String>> {
+    let out = wg(&["show", ifname, "dump"]);
+    assert!(out.ok(), "wg show {ifname} dump:\n{out}");
+    out.stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split('\t').map(str::to_string);
+            let key = f.next()?;
+            Some((key, f.collect()))
+        })
+        .collect()
+}
+
+/// iperf3 UDP at `rate` for `seconds` while `during` runs; the server's
+/// count of lost datagrams and the datagrams sent.
+fn iperf_udp_loss(
+    server_ns: &str,
+    server_ip: &str,
+    client_ns: &str,
+    seconds: u32,
+    during: impl FnOnce(),
+) -> (u64, u64) {
+    let _server = iperf_server(server_ns, server_ip)
+        .unwrap_or_else(|| panic!("iperf3 server in {server_ns} not listening after 5 s"));
+    let t = seconds.to_string();
+    let client = netns(
+        client_ns,
+        &[
+            "iperf3", "-c", server_ip, "-p", IPERF_PORT, "-u", "-b", "20M", "-l", "1200", "-t", &t,
+            "-J",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn iperf3 client");
+    during();
+    let out = client.wait_with_output().expect("iperf3 client");
+    let json = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> Option<u64> {
+        let sum = &json[json.rfind("\"sum\"")?..];
+        let rest = &sum[sum.find(&format!("\"{name}\""))? + name.len() + 2..];
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    };
+    match (field("lost_packets"), field("packets")) {
+        (Some(lost), Some(sent)) => (lost, sent),
+        _ => panic!(
+            "iperf3 UDP gave no loss figures:\n{json}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn wg_tool_inspects_and_changes_a_running_wgdp() {
+    let ifname = format!("wgu{}", std::process::id() % 100_000);
+    let metrics = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr")
+    };
+    let (topo, mut wgdp, config_path, _) = bring_up(
+        'u',
+        &format!("name = \"{ifname}\"\n"),
+        &format!("\n[metrics]\nlisten = \"{metrics}\"\n"),
+    );
+    let (lan, wan) = (
+        topo.var("NS_LAN").to_string(),
+        topo.var("NS_WAN").to_string(),
+    );
+    let peer1_ip = topo.var("PEER1_IP").to_string();
+    let peer1_pub = topo.var("PEER1_PUB").to_string();
+    let p = ping(&lan, &peer1_ip, 10);
+    wgdp.check(p.ok(), || format!("ping lan -> peer 1 failed:\n{p}"));
+
+    // wg show / showconf: the interface and the peer as wg prints them.
+    let show = wg(&["show", &ifname]);
+    wgdp.check(show.ok(), || format!("wg show {ifname}:\n{show}"));
+    for want in [
+        format!("interface: {ifname}"),
+        "listening port: 51820".to_string(),
+        format!("peer: {peer1_pub}"),
+        "allowed ips: 10.9.0.2/32".to_string(),
+        "latest handshake:".to_string(),
+        "transfer:".to_string(),
+    ] {
+        wgdp.check(show.stdout.contains(&want), || {
+            format!("wg show lacks {want:?}:\n{show}")
+        });
+    }
+    let conf = wg(&["showconf", &ifname]);
+    wgdp.check(
+        conf.ok()
+            && conf.stdout.contains(&format!("PublicKey = {peer1_pub}"))
+            && conf.stdout.contains("ListenPort = 51820"),
+        || format!("wg showconf {ifname}:\n{conf}"),
+    );
+    let dump = wg_dump_peers(&ifname);
+    let p1 = dump
+        .get(&peer1_pub)
+        .unwrap_or_else(|| wgdp.fail(&format!("peer 1 not in dump: {dump:?}")));
+    wgdp.check(
+        p1.get(1).map(String::as_str) == Some("203.0.113.2:51821"),
+        || format!("endpoint: {p1:?}"),
+    );
+    wgdp.check(p1.get(3).is_some_and(|t| t != "0"), || {
+        format!("latest handshake: {p1:?}")
+    });
+    wgdp.check(p1.get(4).is_some_and(|b| b != "0"), || {
+        format!("rx bytes: {p1:?}")
+    });
+
+    // Prometheus metrics: the peer's bytes and the drop counters.
+    // The per-peer snapshot is refreshed every second.
+    let rx_line = format!("wgdp_peer_rx_bytes_total{{public_key=\"{peer1_pub}\"}} ");
+    let deadline = Instant::now() + secs(5);
+    let (scraped, rx) = loop {
+        let scraped = http_get(metrics, "/metrics");
+        let rx: u64 = scraped
+            .lines()
+            .find_map(|l| l.strip_prefix(&rx_line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if rx > 0 || Instant::now() > deadline {
+            break (scraped, rx);
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    wgdp.check(scraped.starts_with("HTTP/1.1 200"), || {
+        format!("GET /metrics:\n{scraped}")
+    });
+    wgdp.check(rx > 0, || {
+        format!("no rx bytes for peer 1 in /metrics:\n{scraped}")
+    });
+    wgdp.check(
+        scraped.contains("wgdp_drops_total{lcore=\"1\",reason=\"replay\"} 0"),
+        || format!("no replay drop counter in /metrics:\n{scraped}"),
+    );
+
+    // wg set: a new peer appears, live and in the table file.
+    let (_, new_pub) = wg_keypair();
+    let set = wg(&[
+        "set",
+        &ifname,
+        "peer",
+        &new_pub,
+        "allowed-ips",
+        "10.9.0.50/32,fd00:9::/64",
+        "endpoint",
+        "203.0.113.2:51900",
+        "persistent-keepalive",
+        "25",
+    ]);
+    wgdp.check(set.ok(), || format!("wg set (add):\n{set}"));
+    let dump = wg_dump_peers(&ifname);
+    let added = dump
+        .get(&new_pub)
+        .unwrap_or_else(|| wgdp.fail(&format!("new peer not in dump: {dump:?}")));
+    wgdp.check(
+        added
+            .get(2)
+            .is_some_and(|a| a.contains("10.9.0.50/32") && a.contains("fd00:9::/64")),
+        || format!("allowed ips of the new peer: {added:?}"),
+    );
+    wgdp.check(added.get(6).map(String::as_str) == Some("25"), || {
+        format!("keepalive: {added:?}")
+    });
+    let file = fs::read_to_string(&config_path).expect("read config");
+    wgdp.check(
+        file.contains(&new_pub) && file.contains("10.9.0.50/32"),
+        || format!("not written back:\n{file}"),
+    );
+    let check = run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp"))
+            .args(["check", "--config"])
+            .arg(&config_path),
+        secs(10),
+    );
+    wgdp.check(check.ok(), || {
+        format!("the written-back table does not check:\n{check}")
+    });
+
+    // wg set ... remove: gone, live and from the file.
+    let rm = wg(&["set", &ifname, "peer", &new_pub, "remove"]);
+    wgdp.check(rm.ok(), || format!("wg set (remove):\n{rm}"));
+    wgdp.check(!wg_dump_peers(&ifname).contains_key(&new_pub), || {
+        "removed peer still listed".into()
+    });
+    let file = fs::read_to_string(&config_path).expect("read config");
+    wgdp.check(!file.contains(&new_pub), || {
+        format!("removal not written back:\n{file}")
+    });
+
+    // Peer B added and removed 100 times while UDP flows through peer 1:
+    // no datagram lost.
+    let (_, churn_pub) = wg_keypair();
+    let mut churn_failures = Vec::new();
+    let (lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, 8, || {
+        thread::sleep(Duration::from_millis(500));
+        for i in 0..100 {
+            let add = wg(&[
+                "set",
+                &ifname,
+                "peer",
+                &churn_pub,
+                "allowed-ips",
+                "10.9.0.60/32",
+            ]);
+            let rm = wg(&["set", &ifname, "peer", &churn_pub, "remove"]);
+            if !add.ok() || !rm.ok() {
+                churn_failures.push(format!("round {i}: {add} {rm}"));
+            }
+        }
+    });
+    println!(
+        "\n  UDP through peer 1 during 100 add/remove rounds: {sent} datagrams, {lost} lost\n"
+    );
+    wgdp.check(churn_failures.is_empty(), || {
+        format!("wg set failed: {churn_failures:?}")
+    });
+    wgdp.check(sent > 0 && lost == 0, || {
+        format!("{lost} of {sent} datagrams lost during the churn")
+    });
+
+    // A peer added live survives a restart (the table was written back).
+    let (_, keep_pub) = wg_keypair();
+    let keep = wg(&[
+        "set",
+        &ifname,
+        "peer",
+        &keep_pub,
+        "allowed-ips",
+        "10.9.0.70/32",
+    ]);
+    wgdp.check(keep.ok(), || format!("wg set (keep):\n{keep}"));
+    run(
+        Command::new("kill").args(["-TERM", &wgdp.pid().to_string()]),
+        secs(5),
+    );
+    let status = wgdp.wait_exit(secs(15));
+    wgdp.check(status.is_some_and(|s| s.success()), || {
+        format!("wgdp exit: {status:?}")
+    });
+    let mut again = Wgdp::start(&config_path);
+    wait_running(&mut again, &config_path, "(see the file)");
+    let dump = wg_dump_peers(&ifname);
+    again.check(
+        dump.contains_key(&keep_pub) && dump.contains_key(&peer1_pub),
+        || format!("after restart: {dump:?}"),
+    );
+    drop(again);
+    drop(wgdp);
+    drop(topo);
+}
+
+/// A plain HTTP/1.1 GET; the whole response.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, secs(5)).expect("connect to metrics");
+    s.set_read_timeout(Some(secs(5))).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }

@@ -3,7 +3,7 @@
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -11,6 +11,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::peer::PeerId;
 use dpdk_sys::rte::Mempool;
+use protocol::allowedips::{AllowedIps, Prefix};
 use protocol::cookie::{CookieChecker, LoadTracker};
 use protocol::noise::StaticIdentity;
 use protocol::ratelimit::RateLimiter;
@@ -19,19 +20,35 @@ use rand_core::OsRng;
 
 use crate::counters::{bump, ControlCounters};
 use crate::link::PortLink;
-use crate::peers::PeerTable;
+use crate::metrics::PeerMetrics;
+use crate::peers::{NewPeer, PeerTable};
+use crate::uapi::server::Call;
 
 /// Handshake messages handled per round, so the exception path and the
 /// timers keep running under a flood.
 const HANDSHAKES_PER_ROUND: usize = 64;
 /// Sleep when a round found nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// How often the per-peer metrics snapshot is refreshed.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// Entries of the per-source rate limiter.
 const RATE_LIMITER_ENTRIES: usize = 8192;
 
 /// Everything the control thread owns.
 pub struct Control<'p> {
     pub(crate) identity: StaticIdentity,
+    /// Our private key, for the UAPI's `get` (wiped on drop).
+    pub(crate) private_key: zeroize::Zeroizing<[u8; 32]>,
+    /// The master copy of the allowed IPs; workers get snapshots.
+    pub(crate) allowed: AllowedIps<PeerId>,
+    /// Peer slot -> owner worker, as published.
+    pub(crate) owners: Vec<u16>,
+    /// Requests from the UAPI socket, if it is served.
+    pub(crate) uapi: Option<Receiver<Call>>,
+    /// Where the per-peer metrics are published, if they are served.
+    pub(crate) metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
+    /// Worker index -> lcore id.
+    pub(crate) lcores: Vec<u32>,
     pub(crate) listen_port: u16,
     pub(crate) workers: usize,
     pub(crate) peers: PeerTable,
@@ -50,16 +67,30 @@ pub struct Control<'p> {
     pub(crate) counters: Arc<ControlCounters>,
 }
 
+/// A configured peer for [`ControlParts`].
+pub struct InitialPeer {
+    /// Who it is and how to reach it.
+    pub peer: NewPeer,
+    /// Its allowed IPs.
+    pub allowed_ips: Vec<Prefix>,
+}
+
 /// The inputs of [`Control::new`].
 pub struct ControlParts<'p> {
-    /// Our static identity.
-    pub identity: StaticIdentity,
+    /// Our private key.
+    pub private_key: zeroize::Zeroizing<[u8; 32]>,
     /// Our UDP port.
     pub listen_port: u16,
     /// Number of workers.
     pub workers: usize,
-    /// The peers, already registered with their owners.
-    pub peers: PeerTable,
+    /// The configured peers.
+    pub peers: Vec<InitialPeer>,
+    /// UAPI requests, when the socket is served.
+    pub uapi: Option<Receiver<Call>>,
+    /// Where to publish per-peer metrics every second, when served.
+    pub metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
+    /// Worker index -> lcore id.
+    pub lcores: Vec<u32>,
     /// Handshake messages from the workers, and that channel's capacity.
     pub handshakes: (Receiver<HandshakeMessage>, usize),
     /// Events from the workers.
@@ -79,15 +110,25 @@ pub struct ControlParts<'p> {
 }
 
 impl<'p> Control<'p> {
-    /// Assembles the control thread.
+    /// Assembles the control thread, hands each configured peer to its
+    /// owner worker and publishes the first routing snapshot (the commands
+    /// wait in the workers' channels until they start).
     pub fn new(parts: ControlParts<'p>) -> Self {
         let mut rng = OsRng;
-        let checker = CookieChecker::new(parts.identity.public_key());
-        Self {
-            identity: parts.identity,
+        let identity =
+            StaticIdentity::new(protocol::crypto::PrivateKey::from_bytes(*parts.private_key));
+        let checker = CookieChecker::new(identity.public_key());
+        let mut control = Self {
+            identity,
+            private_key: parts.private_key,
+            allowed: AllowedIps::new(),
+            owners: Vec::new(),
+            uapi: parts.uapi,
+            metrics: parts.metrics,
+            lcores: parts.lcores,
             listen_port: parts.listen_port,
             workers: parts.workers,
-            peers: parts.peers,
+            peers: PeerTable::default(),
             checker,
             limiter: RateLimiter::new(RATE_LIMITER_ENTRIES, &mut rng),
             load: LoadTracker::new(),
@@ -101,7 +142,16 @@ impl<'p> Control<'p> {
             clock: parts.clock,
             rng,
             counters: parts.counters,
+        };
+        let now = control.clock.now();
+        for initial in parts.peers {
+            let id = control.add_peer(initial.peer, now);
+            for prefix in initial.allowed_ips {
+                control.allowed.insert(prefix, id);
+            }
         }
+        control.publish_routes();
+        control
     }
 
     /// Sends a command to a worker; a full channel is counted.
@@ -131,10 +181,12 @@ impl<'p> Control<'p> {
         let start = self.clock.now();
         self.prime_neighbours(start);
         let mut next_report = report_every.map(|d| start + d);
+        let mut next_metrics = start;
         while !stop.load(Ordering::Relaxed) {
             let now = self.clock.now();
             let mut work = self.handshake_round(now);
             work += self.event_round(now);
+            work += self.uapi_round(now);
             self.timer_round(now);
             work += self.link_round(PortSide::Tunnel, now);
             work += self.link_round(PortSide::Plaintext, now);
@@ -144,11 +196,28 @@ impl<'p> Control<'p> {
                     next_report = Some(now + every);
                 }
             }
+            if now >= next_metrics {
+                self.publish_metrics();
+                next_metrics = now + METRICS_EVERY;
+            }
             if work == 0 {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
         std::mem::take(&mut self.peers)
+    }
+
+    fn publish_metrics(&self) {
+        if let Some(m) = &self.metrics {
+            let snapshot: Vec<PeerMetrics> = self
+                .peers
+                .iter()
+                .map(|p| PeerMetrics::from_peer(p, &self.lcores))
+                .collect();
+            if let Ok(mut guard) = m.lock() {
+                *guard = snapshot;
+            }
+        }
     }
 
     fn handshake_round(&mut self, now: Instant) -> usize {

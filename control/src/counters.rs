@@ -15,6 +15,14 @@ macro_rules! control_counters {
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
             }
+
+            /// The description of the counter `name` (its doc comment).
+            pub fn describe(name: &str) -> Option<&'static str> {
+                match name {
+                    $(stringify!($name) => Some(concat!($($doc),*).trim()),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -64,4 +72,22 @@ control_counters! {
 #[inline]
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_is_described() {
+        for (name, _) in ControlCounters::default().snapshot() {
+            let d = ControlCounters::describe(name).unwrap_or_default();
+            assert!(!d.is_empty() && !d.starts_with(' '), "{name}: {d:?}");
+        }
+        assert_eq!(ControlCounters::describe("no_such_counter"), None);
+        assert_eq!(
+            ControlCounters::describe("initiations_sent"),
+            Some("Initiations sent.")
+        );
+    }
 }

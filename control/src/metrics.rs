@@ -22,82 +22,6 @@ use dataplane::counters::{DropReason, Event, WorkerCounters};
 use crate::counters::ControlCounters;
 use crate::peers::ControlPeer;
 
-/// Help text of each control counter, keyed by its name in
-/// [`ControlCounters::snapshot`]. `counters.rs` keeps no descriptions at
-/// run time, so the texts repeat its field docs; unit tests check that the
-/// table names every counter and only those, with the same words.
-const CONTROL_HELP: &[(&str, &str)] = &[
-    (
-        "handshakes_completed",
-        "Handshakes completed (response consumed, or responder session confirmed).",
-    ),
-    ("initiations_sent", "Initiations sent."),
-    ("responses_sent", "Responses sent."),
-    (
-        "cookie_replies_sent",
-        "Cookie replies sent (under load, without a valid mac2).",
-    ),
-    (
-        "cookie_replies_accepted",
-        "Cookie replies received and accepted.",
-    ),
-    (
-        "handshakes_rejected",
-        "Handshake messages refused: bad mac1, failed decryption, unknown peer, replayed or flooding.",
-    ),
-    (
-        "handshakes_rate_limited",
-        "Handshake messages refused by the per-source rate limiter under load.",
-    ),
-    (
-        "keepalives_requested",
-        "Keepalives requested from the owner lcores by the timers.",
-    ),
-    (
-        "sessions_zeroed",
-        "Sessions wiped by the zero-key-material timer.",
-    ),
-    (
-        "handshakes_given_up",
-        "Handshakes given up after REKEY_ATTEMPT_TIME.",
-    ),
-    ("to_kernel", "Frames passed to the kernel TAP interfaces."),
-    (
-        "from_kernel",
-        "Frames the kernel sent out through the TAP interfaces.",
-    ),
-    (
-        "neighbour_replies",
-        "ARP replies and neighbour advertisements sent for our addresses.",
-    ),
-    ("neighbours_learned", "Neighbour entries learned or refreshed."),
-    (
-        "neighbour_probes",
-        "Neighbour probes sent (ARP requests, neighbour solicitations).",
-    ),
-    (
-        "unresolved_drops",
-        "Frames dropped because their next hop could not be resolved.",
-    ),
-    (
-        "tx_drops",
-        "Frames of the control thread that a TX queue refused.",
-    ),
-    ("command_drops", "Commands a worker's channel refused (full)."),
-    (
-        "alloc_failures",
-        "Mbuf allocation failures on the control thread.",
-    ),
-];
-
-/// The help text of the control counter `name`, if the table has one.
-pub fn describe_control(name: &str) -> Option<&'static str> {
-    CONTROL_HELP
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, help)| *help)
-}
-
 /// One peer's numbers, copied out of the control thread's peer table so
 /// that rendering needs no access to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +191,7 @@ pub fn render(
 
     for (name, value) in control.snapshot() {
         let family = format!("wgdp_control_{name}_total");
-        let help = describe_control(name).unwrap_or("Control thread counter.");
+        let help = ControlCounters::describe(name).unwrap_or("Control thread counter.");
         header(&mut out, &family, help, "counter");
         sample(&mut out, &family, &[], value);
     }
@@ -687,12 +611,11 @@ mod tests {
     use std::time::SystemTime;
 
     use protocol::crypto::PrivateKey;
-    use protocol::noise::{PeerHandshake, StaticIdentity};
-    use protocol::timers::Timers;
+    use protocol::noise::StaticIdentity;
     use rand_core::OsRng;
 
     use crate::counters::bump;
-    use crate::peers::PeerTable;
+    use crate::peers::{NewPeer, PeerTable};
 
     /// Label names and (unescaped) values, in order.
     type Labels = Vec<(String, String)>;
@@ -1079,72 +1002,25 @@ mod tests {
     }
 
     #[test]
-    fn every_control_counter_has_a_description_and_no_other() {
-        let names: Vec<&str> = ControlCounters::default()
-            .snapshot()
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        for name in &names {
-            let help = describe_control(name);
-            assert!(
-                help.is_some_and(|h| !h.is_empty()),
-                "no description for control counter {name}"
-            );
-        }
-        for (name, _) in CONTROL_HELP {
-            assert!(
-                names.contains(name),
-                "description for unknown control counter {name}"
-            );
-        }
-        assert_eq!(CONTROL_HELP.len(), names.len(), "a counter described twice");
-    }
-
-    /// The table repeats the field docs of `counters.rs`: read them from
-    /// the source so the two cannot drift apart.
-    #[test]
-    fn control_descriptions_match_the_field_docs() {
-        let src = include_str!("counters.rs");
-        let (_, body) = src
-            .split_once("control_counters! {\n")
-            .expect("control_counters! invocation");
-        let mut docs: Vec<String> = Vec::new();
-        let mut found = Vec::new();
-        for line in body.lines().map(str::trim) {
-            if line == "}" {
-                break;
-            }
-            if let Some(doc) = line.strip_prefix("///") {
-                docs.push(doc.trim().to_owned());
-            } else if let Some(name) = line.strip_suffix(',') {
-                found.push((name.to_owned(), docs.join(" ")));
-                docs.clear();
-            }
-        }
-        let names: Vec<&str> = ControlCounters::default()
-            .snapshot()
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        assert_eq!(found.len(), names.len(), "parsed {found:?}");
-        for (name, doc) in found {
-            assert_eq!(describe_control(&name), Some(doc.as_str()), "{name}");
-        }
-    }
-
-    #[test]
     fn peer_metrics_snapshot_a_control_peer() {
         let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let key = PrivateKey::generate(&mut OsRng).public_key();
         let mut table = PeerTable::default();
         let endpoint: SocketAddr = "[2001:db8::1]:51820".parse().expect("addr");
-        let id = table.push(
-            key,
-            PeerHandshake::new(&local, key, None),
-            Timers::new(None),
-            Some(endpoint),
-            1,
+        let new = |public_key, endpoint| NewPeer {
+            public_key,
+            preshared_key: None,
+            endpoint,
+            persistent_keepalive: None,
+        };
+        // Two workers: the second peer (slot 1) is owned by worker 1.
+        let other = PrivateKey::generate(&mut OsRng).public_key();
+        table.add(&local, new(other, None), 2, protocol::time::Instant::ZERO);
+        let id = table.add(
+            &local,
+            new(key, Some(endpoint)),
+            2,
+            protocol::time::Instant::ZERO,
         );
         let p = table.get_mut(id).expect("peer");
         p.handshakes = 4;

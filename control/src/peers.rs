@@ -9,10 +9,15 @@ use std::time::{Duration, SystemTime};
 use dataplane::peer::{PeerId, PeerShared};
 use dataplane::route::make_index;
 use protocol::crypto::PublicKey;
-use protocol::noise::PeerHandshake;
+use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::Instant;
 use protocol::timers::Timers;
 use protocol::CryptoRngCore;
+use zeroize::Zeroizing;
+
+/// How long a removed peer's slot stays unused, so that packets still in
+/// flight for it (handoff rings, staged bursts) never reach a new peer.
+const SLOT_QUARANTINE: Duration = Duration::from_secs(2);
 
 /// Receiver indexes remembered per peer: previous, current, next keypair
 /// and a pending handshake (the kernel's index hashtable holds the same).
@@ -47,6 +52,10 @@ pub struct ControlPeer {
     pub handshakes: u64,
     /// Wall-clock time of the last completed handshake.
     pub last_handshake: Option<SystemTime>,
+    /// The pre-shared key, for the UAPI and the tunnel table.
+    pub preshared_key: Option<Zeroizing<[u8; 32]>>,
+    /// The persistent keepalive interval in seconds.
+    pub persistent_keepalive: Option<u16>,
     /// Receiver indexes handed out for this peer, oldest first.
     indexes: VecDeque<u32>,
     seen: Seen,
@@ -138,45 +147,97 @@ impl ControlPeer {
     }
 }
 
+/// A peer to add.
+pub struct NewPeer {
+    /// Its static public key.
+    pub public_key: PublicKey,
+    /// Its pre-shared key.
+    pub preshared_key: Option<Zeroizing<[u8; 32]>>,
+    /// Its configured endpoint.
+    pub endpoint: Option<SocketAddr>,
+    /// Its persistent keepalive interval in seconds.
+    pub persistent_keepalive: Option<u16>,
+}
+
 /// All peers, by slot, by public key and by receiver index.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    peers: Vec<ControlPeer>,
+    peers: Vec<Option<ControlPeer>>,
+    /// Slots of removed peers, with when they were removed, oldest first.
+    free: VecDeque<(PeerId, Instant)>,
     by_key: HashMap<PublicKey, PeerId>,
     by_index: HashMap<u32, PeerId>,
 }
 
 impl PeerTable {
-    /// Adds a peer; its id is its position.
-    pub fn push(
+    /// Adds a peer, owned by worker `slot % workers`; a slot freed more than
+    /// [`SLOT_QUARANTINE`] ago is reused. Returns its slot.
+    pub fn add(
         &mut self,
-        public_key: PublicKey,
-        handshake: PeerHandshake,
-        timers: Timers,
-        endpoint: Option<SocketAddr>,
-        owner: usize,
+        identity: &StaticIdentity,
+        new: NewPeer,
+        workers: usize,
+        now: Instant,
     ) -> PeerId {
-        let id = self.peers.len() as PeerId;
-        self.by_key.insert(public_key, id);
-        self.peers.push(ControlPeer {
+        let reuse = self
+            .free
+            .front()
+            .filter(|(_, at)| at.has_expired(SLOT_QUARANTINE, now))
+            .map(|(id, _)| *id);
+        let id = match reuse {
+            Some(id) => {
+                self.free.pop_front();
+                id
+            }
+            None => {
+                self.peers.push(None);
+                (self.peers.len() - 1) as PeerId
+            }
+        };
+        let psk = new.preshared_key.as_deref().copied();
+        let timers = Timers::new(
+            new.persistent_keepalive
+                .map(|s| Duration::from_secs(u64::from(s))),
+        );
+        let peer = ControlPeer {
             id,
-            public_key,
-            handshake,
+            public_key: new.public_key,
+            handshake: PeerHandshake::new(identity, new.public_key, psk),
             timers,
-            endpoint,
-            owner,
+            endpoint: new.endpoint,
+            owner: id as usize % workers.max(1),
             shared: Arc::new(PeerShared::default()),
             handshakes: 0,
             last_handshake: None,
+            preshared_key: new.preshared_key,
+            persistent_keepalive: new.persistent_keepalive,
             indexes: VecDeque::with_capacity(INDEXES_PER_PEER),
             seen: Seen::default(),
-        });
+        };
+        self.by_key.insert(new.public_key, id);
+        self.peers[id as usize] = Some(peer);
         id
+    }
+
+    /// Removes a peer; its slot is reused after a quarantine.
+    pub fn remove(&mut self, id: PeerId, now: Instant) -> Option<ControlPeer> {
+        let peer = self.peers.get_mut(id as usize)?.take()?;
+        self.by_key.remove(&peer.public_key);
+        for index in &peer.indexes {
+            self.by_index.remove(index);
+        }
+        self.free.push_back((id, now));
+        Some(peer)
+    }
+
+    /// A peer by slot.
+    pub fn get(&self, id: PeerId) -> Option<&ControlPeer> {
+        self.peers.get(id as usize).and_then(Option::as_ref)
     }
 
     /// A peer by slot.
     pub fn get_mut(&mut self, id: PeerId) -> Option<&mut ControlPeer> {
-        self.peers.get_mut(id as usize)
+        self.peers.get_mut(id as usize).and_then(Option::as_mut)
     }
 
     /// The peer with this static key.
@@ -191,22 +252,27 @@ impl PeerTable {
 
     /// Every peer.
     pub fn iter(&self) -> impl Iterator<Item = &ControlPeer> {
-        self.peers.iter()
+        self.peers.iter().flatten()
     }
 
     /// Every peer, mutable.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ControlPeer> {
-        self.peers.iter_mut()
+        self.peers.iter_mut().flatten()
     }
 
     /// Number of peers.
     pub fn len(&self) -> usize {
-        self.peers.len()
+        self.by_key.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
+        self.by_key.is_empty()
+    }
+
+    /// Number of slots, live or quarantined (the size of per-slot tables).
+    pub fn slots(&self) -> usize {
+        self.peers.len()
     }
 
     /// A fresh receiver index for peer `id`: random, with the owner worker
@@ -219,14 +285,14 @@ impl PeerTable {
         workers: usize,
         rng: &mut dyn CryptoRngCore,
     ) -> Option<u32> {
-        let owner = self.peers.get(id as usize)?.owner;
+        let owner = self.get(id)?.owner;
         let index = loop {
             let candidate = make_index(rng.next_u32(), owner, workers);
             if !self.by_index.contains_key(&candidate) {
                 break candidate;
             }
         };
-        let peer = self.peers.get_mut(id as usize)?;
+        let peer = self.peers.get_mut(id as usize).and_then(Option::as_mut)?;
         if peer.indexes.len() == INDEXES_PER_PEER {
             if let Some(old) = peer.indexes.pop_front() {
                 self.by_index.remove(&old);
@@ -243,18 +309,54 @@ mod tests {
     use super::*;
     use dataplane::route::index_owner;
     use protocol::crypto::PrivateKey;
-    use protocol::noise::StaticIdentity;
     use rand_core::OsRng;
+
+    fn new_peer() -> NewPeer {
+        NewPeer {
+            public_key: PrivateKey::generate(&mut OsRng).public_key(),
+            preshared_key: None,
+            endpoint: None,
+            persistent_keepalive: None,
+        }
+    }
 
     fn table(workers: usize, peers: usize) -> PeerTable {
         let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let mut t = PeerTable::default();
-        for i in 0..peers {
-            let key = PrivateKey::generate(&mut OsRng).public_key();
-            let hs = PeerHandshake::new(&local, key, None);
-            t.push(key, hs, Timers::new(None), None, i % workers);
+        for _ in 0..peers {
+            t.add(&local, new_peer(), workers, Instant::ZERO);
         }
         t
+    }
+
+    #[test]
+    fn removed_slots_are_reused_only_after_the_quarantine() {
+        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+        let mut t = table(2, 3);
+        let key = t.get(1).expect("peer 1").public_key;
+        let index = t.allocate_index(1, 2, &mut OsRng).expect("index");
+        let gone = t.remove(1, Instant::from_secs(10)).expect("removed");
+        assert_eq!(gone.public_key, key);
+        assert_eq!(
+            (t.len(), t.by_key(&key), t.by_index(index)),
+            (2, None, None)
+        );
+        assert!(
+            t.remove(1, Instant::from_secs(10)).is_none(),
+            "already gone"
+        );
+        assert_eq!(
+            t.add(&local, new_peer(), 2, Instant::from_secs(11)),
+            3,
+            "slot 1 still quarantined"
+        );
+        assert_eq!(
+            t.add(&local, new_peer(), 2, Instant::from_secs(13)),
+            1,
+            "slot 1 reused"
+        );
+        assert_eq!(t.get(1).map(|p| p.owner), Some(1));
+        assert_eq!((t.len(), t.slots()), (4, 4));
     }
 
     #[test]

@@ -5,30 +5,31 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conf::{Config, PortConf};
 use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, PortSide};
+use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
-use dataplane::route::{IfAddr, PortNet, RouteTable, NO_OWNER};
+use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{
     flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
 };
-use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::crypto::{PrivateKey, PublicKey};
-use protocol::noise::{PeerHandshake, StaticIdentity};
-use protocol::timers::Timers;
+use protocol::allowedips::Prefix;
+use protocol::crypto::PublicKey;
+use zeroize::Zeroizing;
 
-use crate::control::{Control, ControlParts};
+use crate::control::{Control, ControlParts, InitialPeer};
 use crate::counters::ControlCounters;
 use crate::link::{ControlTx, PortLink};
+use crate::metrics::{self, MetricsServer};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
-use crate::peers::PeerTable;
+use crate::peers::{NewPeer, PeerTable};
+use crate::uapi::server::{PersistFn, UapiServer};
 use crate::{report, tap};
 
 /// Capacity of the handshake queue from the workers (the kernel's
@@ -67,10 +68,15 @@ pub enum RunError {
 }
 
 /// Options of `wgdp run` beyond the tunnel table.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct RunOptions {
     /// Print the counters report this often.
     pub report_interval: Option<Duration>,
+    /// The interface name `wg` knows us by (the UAPI socket's name).
+    pub interface: String,
+    /// Serve the UAPI, writing applied changes back with this; `None`: no
+    /// UAPI socket.
+    pub persist: Option<PersistFn>,
 }
 
 /// What `wgdp run` reports when it stops.
@@ -115,7 +121,7 @@ fn data_room(c: &Config) -> u16 {
 }
 
 /// Runs the concentrator until `stop` is set (by a signal handler).
-pub fn run(config: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
+pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
     let eal = Eal::init(&config.dpdk.eal_args)?;
     let available = eal.worker_lcores();
     let lcores = config.dpdk.workers.clone();
@@ -218,34 +224,27 @@ pub fn run(config: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Fini
         taps.push(t);
     }
 
-    // Identity, peers, routes.
-    let identity = StaticIdentity::new(PrivateKey::from_bytes(
-        *config.interface.private_key.as_bytes(),
-    ));
-    let mut peers = PeerTable::default();
-    let mut allowed = AllowedIps::new();
-    let mut owners = Vec::new();
-    for (i, pc) in config.peers.iter().enumerate() {
-        let key = PublicKey::from_bytes(pc.public_key.0);
-        let hs = PeerHandshake::new(
-            &identity,
-            key,
-            pc.preshared_key.as_ref().map(|k| *k.as_bytes()),
-        );
-        let timers = Timers::new(
-            pc.persistent_keepalive
-                .map(|s| Duration::from_secs(u64::from(s))),
-        );
-        let owner = i % n;
-        let id = peers.push(key, hs, timers, pc.endpoint, owner);
-        owners.push(u16::try_from(owner).unwrap_or(NO_OWNER));
+    let mut initial = Vec::new();
+    for pc in &config.peers {
+        let mut allowed_ips = Vec::new();
         for c in &pc.allowed_ips {
-            let prefix =
-                Prefix::new(c.addr, c.prefix_len).map_err(|e| RunError::Setup(e.to_string()))?;
-            allowed.insert(prefix, id);
+            allowed_ips.push(
+                Prefix::new(c.addr, c.prefix_len).map_err(|e| RunError::Setup(e.to_string()))?,
+            );
         }
+        initial.push(InitialPeer {
+            peer: NewPeer {
+                public_key: PublicKey::from_bytes(pc.public_key.0),
+                preshared_key: pc
+                    .preshared_key
+                    .as_ref()
+                    .map(|k| Zeroizing::new(*k.as_bytes())),
+                endpoint: pc.endpoint,
+                persistent_keepalive: pc.persistent_keepalive,
+            },
+            allowed_ips,
+        });
     }
-    let routes = Arc::new(RouteTable { allowed, owners });
 
     // Channels and rings.
     let (hs_tx, hs_rx) = bounded(HANDSHAKE_QUEUE);
@@ -280,21 +279,6 @@ pub fn run(config: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Fini
         relay_tun.map_or((None, None), |(p, c)| (Some(p), Some(c)));
     let (relay_plain_p, mut relay_plain_c) =
         relay_plain.map_or((None, None), |(p, c)| (Some(p), Some(c)));
-
-    for p in peers.iter() {
-        let cmd = Command::AddPeer {
-            id: p.id,
-            shared: p.shared.clone(),
-            endpoint: p.endpoint,
-        };
-        cmd_tx[p.owner]
-            .try_send(cmd)
-            .map_err(|_| RunError::Setup("command queue full".into()))?;
-    }
-    for tx in &cmd_tx {
-        tx.try_send(Command::SetRoutes(routes.clone()))
-            .map_err(|_| RunError::Setup("command queue full".into()))?;
-    }
 
     tun_port.start()?;
     plain_port.start()?;
@@ -353,11 +337,46 @@ pub fn run(config: &Config, opts: &RunOptions, stop: &AtomicBool) -> Result<Fini
         }
         drop((hs_tx, ev_tx, handoff_prod, ctl_tun_p, ctl_plain_p));
 
+        let metrics_peers = config
+            .metrics
+            .as_ref()
+            .map(|_| Arc::new(Mutex::new(Vec::new())));
+        let _metrics_server = match (&config.metrics, &metrics_peers) {
+            (Some(m), Some(peers)) => {
+                let (workers, control, peers, lcores) = (
+                    worker_counters.clone(),
+                    control_counters.clone(),
+                    peers.clone(),
+                    lcores.clone(),
+                );
+                let source = Arc::new(move || {
+                    let peers = peers.lock().map(|p| p.clone()).unwrap_or_default();
+                    metrics::render(&workers, &lcores, &control, &peers)
+                });
+                let server = MetricsServer::start(m.listen, source)
+                    .map_err(|e| RunError::Setup(format!("metrics on {}: {e}", m.listen)))?;
+                println!("metrics http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            _ => None,
+        };
+        let (uapi_tx, uapi_rx) = bounded(16);
+        let uapi = match opts.persist.take() {
+            Some(persist) => Some(
+                UapiServer::start(&opts.interface, uapi_tx, persist).map_err(|e| {
+                    RunError::Setup(format!("UAPI socket for {}: {e}", opts.interface))
+                })?,
+            ),
+            None => None,
+        };
         let control = Control::new(ControlParts {
-            identity,
+            private_key: Zeroizing::new(*config.interface.private_key.as_bytes()),
             listen_port: config.interface.listen_port,
             workers: n,
-            peers,
+            peers: initial,
+            uapi: uapi.as_ref().map(|_| uapi_rx),
+            metrics: metrics_peers.clone(),
+            lcores: lcores.clone(),
             handshakes: (hs_rx, HANDSHAKE_QUEUE),
             events: ev_rx,
             commands: cmd_tx,

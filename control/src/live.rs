@@ -1,0 +1,276 @@
+//! Live changes and inspection through the UAPI: the control thread answers
+//! `get` from its own state and applies `set` without a restart and without
+//! touching other peers: a new peer is handed to its owner lcore, a removed
+//! one is taken away, and the workers get a new routing snapshot.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use dataplane::command::Command;
+use dataplane::peer::PeerId;
+use dataplane::route::{RouteTable, NO_OWNER};
+use protocol::allowedips::Prefix;
+use protocol::crypto::PublicKey;
+use protocol::time::Instant;
+use zeroize::Zeroizing;
+
+use crate::control::Control;
+use crate::peers::NewPeer;
+use crate::uapi::proto::{self, errno, InterfaceInfo, PeerInfo, Request, SetRequest, UapiError};
+use crate::uapi::server::{Persist, Reply};
+
+impl Control<'_> {
+    /// Adds a peer: to the table, to its owner lcore, and (by the caller's
+    /// next [`publish_routes`](Self::publish_routes)) to the routes.
+    pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
+        let id = self.peers.add(&self.identity, new, self.workers, now);
+        if let Some(p) = self.peers.get(id) {
+            let (owner, shared, endpoint) = (p.owner, p.shared.clone(), p.endpoint);
+            let slot = id as usize;
+            if self.owners.len() <= slot {
+                self.owners.resize(slot + 1, NO_OWNER);
+            }
+            self.owners[slot] = u16::try_from(owner).unwrap_or(NO_OWNER);
+            self.command(
+                owner,
+                Command::AddPeer {
+                    id,
+                    shared,
+                    endpoint,
+                },
+            );
+        }
+        id
+    }
+
+    /// Removes a peer from the table, its owner lcore and the routes.
+    pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
+        if let Some(p) = self.peers.remove(id, now) {
+            self.command(p.owner, Command::RemovePeer { id });
+        }
+        self.allowed.remove_peer(id);
+        if let Some(o) = self.owners.get_mut(id as usize) {
+            *o = NO_OWNER;
+        }
+    }
+
+    /// Sends every worker the current routes as a new snapshot.
+    pub(crate) fn publish_routes(&self) {
+        let table = Arc::new(RouteTable {
+            allowed: self.allowed.clone(),
+            owners: self.owners.clone(),
+        });
+        self.broadcast(|| Command::SetRoutes(table.clone()));
+    }
+
+    /// Answers the UAPI requests waiting. Returns how many.
+    pub(crate) fn uapi_round(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some(call) = self.uapi.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            n += 1;
+            let reply = self.answer(call.request, now);
+            // The server may have given up waiting; nothing to do then.
+            let _ = call.reply.send(reply);
+        }
+        n
+    }
+
+    fn answer(&mut self, request: Request, now: Instant) -> Reply {
+        match request {
+            Request::Get => Reply {
+                text: proto::render_get(&self.interface_info()),
+                persist: Persist::default(),
+            },
+            Request::Set(set) => match self.apply_set(set, now) {
+                Ok(persist) => Reply {
+                    text: Zeroizing::new(proto::render_errno(errno::OK)),
+                    persist,
+                },
+                Err(e) => {
+                    eprintln!("wgdp: uapi: set refused: {e}");
+                    Reply {
+                        text: Zeroizing::new(proto::render_errno(e.errno)),
+                        persist: Persist::default(),
+                    }
+                }
+            },
+        }
+    }
+
+    fn interface_info(&self) -> InterfaceInfo {
+        InterfaceInfo {
+            private_key: self.private_key.clone(),
+            listen_port: self.listen_port,
+            peers: self
+                .peers
+                .iter()
+                .map(|p| PeerInfo {
+                    public_key: *p.public_key.as_bytes(),
+                    preshared_key: p.preshared_key.clone(),
+                    endpoint: p.endpoint,
+                    last_handshake: p
+                        .last_handshake
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok()),
+                    tx_bytes: p.shared.tx_bytes(),
+                    rx_bytes: p.shared.rx_bytes(),
+                    persistent_keepalive: p.persistent_keepalive.unwrap_or(0),
+                    allowed_ips: self
+                        .allowed
+                        .prefixes_of(p.id)
+                        .map(|pfx| (pfx.addr(), pfx.prefix_len()))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Validates, then applies, a `set`. Interface changes that need a
+    /// restart (private key, listen port, fwmark) are refused unless they
+    /// restate the current value.
+    fn apply_set(&mut self, set: SetRequest, now: Instant) -> Result<Persist, UapiError> {
+        let refuse = |errno, message: &str| UapiError {
+            errno,
+            message: message.to_owned(),
+        };
+        if set
+            .private_key
+            .as_deref()
+            .is_some_and(|k| k != &*self.private_key)
+        {
+            return Err(refuse(
+                errno::EPERM,
+                "changing the private key needs a restart",
+            ));
+        }
+        if set.listen_port.is_some_and(|p| p != self.listen_port) {
+            return Err(refuse(
+                errno::EPERM,
+                "changing the listen port needs a restart",
+            ));
+        }
+        if set.fwmark.is_some_and(|f| f != 0) {
+            return Err(refuse(errno::EINVAL, "wgdp has no fwmark"));
+        }
+        let own = *self.identity.public_key();
+        if set
+            .peers
+            .iter()
+            .any(|p| PublicKey::from_bytes(p.public_key) == own)
+        {
+            return Err(refuse(
+                errno::EINVAL,
+                "a peer cannot have our own public key",
+            ));
+        }
+        let mut persist = Persist::default();
+        let mut named = HashSet::new();
+        // Peers that lost a prefix to another one: their table entry changes.
+        let mut losers = HashSet::new();
+        for ps in set.peers {
+            let key = PublicKey::from_bytes(ps.public_key);
+            named.insert(key);
+            let existing = self.peers.by_key(&key);
+            if ps.remove {
+                if let Some(id) = existing {
+                    self.remove_peer(id, now);
+                    persist.removed.push(conf::PublicKey(ps.public_key));
+                }
+                continue;
+            }
+            let id = match existing {
+                Some(id) => id,
+                None if ps.update_only => continue,
+                None => self.add_peer(
+                    NewPeer {
+                        public_key: key,
+                        preshared_key: None,
+                        endpoint: None,
+                        persistent_keepalive: None,
+                    },
+                    now,
+                ),
+            };
+            let Some(peer) = self.peers.get_mut(id) else {
+                continue;
+            };
+            let owner = peer.owner;
+            if let Some(psk) = ps.preshared_key {
+                let psk = (*psk != [0u8; 32]).then_some(psk);
+                peer.handshake.set_preshared_key(psk.as_deref().copied());
+                peer.preshared_key = psk;
+            }
+            if let Some(k) = ps.persistent_keepalive {
+                let k = (k != 0).then_some(k);
+                peer.persistent_keepalive = k;
+                peer.timers
+                    .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))));
+            }
+            if let Some(endpoint) = ps.endpoint {
+                peer.endpoint = Some(endpoint);
+                self.command(owner, Command::SetEndpoint { id, endpoint });
+            }
+            if ps.replace_allowed_ips {
+                self.allowed.remove_peer(id);
+            }
+            for (addr, len) in ps.allowed_ips {
+                let prefix =
+                    Prefix::new(addr, len).map_err(|e| refuse(errno::EINVAL, &e.to_string()))?;
+                // As in the kernel: a prefix moves to the peer that names it.
+                if let Some(previous) = self.allowed.insert(prefix, id) {
+                    if previous != id {
+                        losers.insert(previous);
+                    }
+                }
+            }
+            persist.upserted.push(self.peer_conf(id));
+        }
+        if set.replace_peers {
+            let gone: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|p| !named.contains(&p.public_key))
+                .map(|p| p.id)
+                .collect();
+            for id in gone {
+                if let Some(p) = self.peers.get(id) {
+                    persist
+                        .removed
+                        .push(conf::PublicKey(*p.public_key.as_bytes()));
+                }
+                self.remove_peer(id, now);
+            }
+        }
+        for id in losers {
+            let changed = self.peers.get(id).is_some_and(|p| {
+                !persist
+                    .upserted
+                    .iter()
+                    .any(|u| u.public_key.0 == *p.public_key.as_bytes())
+            });
+            if changed {
+                persist.upserted.push(self.peer_conf(id));
+            }
+        }
+        self.publish_routes();
+        Ok(persist)
+    }
+
+    /// A peer as the tunnel table describes it.
+    pub(crate) fn peer_conf(&self, id: PeerId) -> conf::PeerConf {
+        let p = self.peers.get(id);
+        conf::PeerConf {
+            public_key: conf::PublicKey(p.map_or([0; 32], |p| *p.public_key.as_bytes())),
+            preshared_key: p
+                .and_then(|p| p.preshared_key.as_deref())
+                .map(|k| conf::PresharedKey::from_bytes(*k)),
+            endpoint: p.and_then(|p| p.endpoint),
+            allowed_ips: self
+                .allowed
+                .prefixes_of(id)
+                .filter_map(|pfx| conf::Cidr::new(pfx.addr(), pfx.prefix_len()))
+                .collect(),
+            persistent_keepalive: p.and_then(|p| p.persistent_keepalive),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The WireGuard cross-platform userspace API (the protocol wireguard-go and
+//! boringtun serve, which `wg` speaks over `/var/run/wireguard/<if>.sock`):
+//! `get=1` and `set=1` requests of `key=value` lines ending with an empty
+//! line, answered by `key=value` lines and `errno=N`. Keys are hex here.
+//!
+//! Pure parsing and rendering; the socket is in `server`, applying a `set`
+//! in `crate::live`.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+/// Longest request accepted (a `set` of many peers and allowed IPs).
+pub const MAX_REQUEST: usize = 16 << 20;
+
+/// errno values the protocol answers with (Linux numbering, as `wg`
+/// prints them).
+pub mod errno {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Operation not permitted (a change wgdp only makes at restart).
+    pub const EPERM: i32 = 1;
+    /// No such peer for `update_only`.
+    pub const ENOENT: i32 = 2;
+    /// I/O error (writing the table back failed).
+    pub const EIO: i32 = 5;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// Protocol error (malformed request).
+    pub const EPROTO: i32 = 71;
+}
+
+/// A parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `get=1`.
+    Get,
+    /// `set=1` and its changes.
+    Set(SetRequest),
+}
+
+/// The changes of a `set=1`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SetRequest {
+    /// New private key.
+    pub private_key: Option<Zeroizing<[u8; 32]>>,
+    /// New listen port.
+    pub listen_port: Option<u16>,
+    /// New fwmark.
+    pub fwmark: Option<u32>,
+    /// Remove every peer not named in this request.
+    pub replace_peers: bool,
+    /// Per-peer changes, in request order.
+    pub peers: Vec<PeerSet>,
+}
+
+/// The changes to one peer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PeerSet {
+    /// The peer's public key.
+    pub public_key: [u8; 32],
+    /// Remove the peer.
+    pub remove: bool,
+    /// Only change an existing peer; never create one.
+    pub update_only: bool,
+    /// New pre-shared key (all zeros: none).
+    pub preshared_key: Option<Zeroizing<[u8; 32]>>,
+    /// New endpoint.
+    pub endpoint: Option<SocketAddr>,
+    /// New persistent keepalive interval in seconds (0: off).
+    pub persistent_keepalive: Option<u16>,
+    /// Drop the peer's allowed IPs before adding `allowed_ips`.
+    pub replace_allowed_ips: bool,
+    /// Allowed IPs to add.
+    pub allowed_ips: Vec<(IpAddr, u8)>,
+}
+
+/// Why a request was refused, with the errno to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UapiError {
+    /// The errno for the reply.
+    pub errno: i32,
+    /// What was wrong (for the log; never contains key material).
+    pub message: String,
+}
+
+impl UapiError {
+    fn invalid(key: &str, why: &str) -> Self {
+        Self {
+            errno: errno::EINVAL,
+            message: format!("{key}: {why}"),
+        }
+    }
+}
+
+fn hex_key(key: &str, value: &str) -> Result<Zeroizing<[u8; 32]>, UapiError> {
+    let bytes = value.as_bytes();
+    if bytes.len() != 64 {
+        return Err(UapiError::invalid(key, "not 64 hex digits"));
+    }
+    let mut out = Zeroizing::new([0u8; 32]);
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16);
+        let lo = (pair[1] as char).to_digit(16);
+        match (hi, lo) {
+            (Some(h), Some(l)) => out[i] = (h * 16 + l) as u8,
+            _ => return Err(UapiError::invalid(key, "not 64 hex digits")),
+        }
+    }
+    Ok(out)
+}
+
+fn flag(key: &str, value: &str) -> Result<bool, UapiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(UapiError::invalid(key, "expected true or false")),
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, UapiError> {
+    value
+        .parse()
+        .map_err(|_| UapiError::invalid(key, "not a number in range"))
+}
+
+fn cidr(value: &str) -> Result<(IpAddr, u8), UapiError> {
+    let bad = || UapiError::invalid("allowed_ip", "not an address/prefix");
+    let (addr, len) = value.split_once('/').ok_or_else(bad)?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if len > max {
+        return Err(bad());
+    }
+    Ok((addr, len))
+}
+
+/// Parses one request: its lines without the terminating empty line.
+pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
+    let proto = || UapiError {
+        errno: errno::EPROTO,
+        message: "request must start with get=1 or set=1".into(),
+    };
+    match lines.first().copied() {
+        Some("get=1") if lines.len() == 1 => return Ok(Request::Get),
+        Some("set=1") => {}
+        _ => return Err(proto()),
+    }
+    let mut set = SetRequest::default();
+    for line in &lines[1..] {
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| UapiError::invalid(line, "not key=value"))?;
+        if key == "public_key" {
+            set.peers.push(PeerSet {
+                public_key: *hex_key(key, value)?,
+                ..PeerSet::default()
+            });
+            continue;
+        }
+        match set.peers.last_mut() {
+            None => match key {
+                "private_key" => set.private_key = Some(hex_key(key, value)?),
+                "listen_port" => set.listen_port = Some(number(key, value)?),
+                "fwmark" => set.fwmark = Some(number(key, value)?),
+                "replace_peers" => set.replace_peers = flag(key, value)?,
+                _ => return Err(UapiError::invalid(key, "unknown interface key")),
+            },
+            Some(peer) => match key {
+                "remove" => peer.remove = flag(key, value)?,
+                "update_only" => peer.update_only = flag(key, value)?,
+                "preshared_key" => peer.preshared_key = Some(hex_key(key, value)?),
+                "endpoint" => {
+                    peer.endpoint = Some(
+                        value
+                            .parse()
+                            .map_err(|_| UapiError::invalid(key, "not ip:port or [ip6]:port"))?,
+                    );
+                }
+                "persistent_keepalive_interval" => {
+                    peer.persistent_keepalive = Some(number(key, value)?)
+                }
+                "replace_allowed_ips" => peer.replace_allowed_ips = flag(key, value)?,
+                "allowed_ip" => peer.allowed_ips.push(cidr(value)?),
+                "protocol_version" if value == "1" => {}
+                _ => return Err(UapiError::invalid(key, "unknown or unsupported peer key")),
+            },
+        }
+    }
+    Ok(Request::Set(set))
+}
+
+/// What `get=1` reports about the interface.
+pub struct InterfaceInfo {
+    /// Our private key.
+    pub private_key: Zeroizing<[u8; 32]>,
+    /// Our UDP port.
+    pub listen_port: u16,
+    /// Every peer.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// What `get=1` reports about one peer.
+pub struct PeerInfo {
+    /// Its public key.
+    pub public_key: [u8; 32],
+    /// Its pre-shared key, if any.
+    pub preshared_key: Option<Zeroizing<[u8; 32]>>,
+    /// Its endpoint, if known.
+    pub endpoint: Option<SocketAddr>,
+    /// Time of the latest handshake since the Unix epoch.
+    pub last_handshake: Option<Duration>,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Persistent keepalive interval (0: off).
+    pub persistent_keepalive: u16,
+    /// Allowed IPs.
+    pub allowed_ips: Vec<(IpAddr, u8)>,
+}
+
+fn hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+/// Renders a `get=1` answer, `errno=0` and the final empty line included.
+/// The text holds the private key: it is wiped when dropped.
+pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    out.push_str("private_key=");
+    hex(&mut out, &info.private_key[..]);
+    let _ = write!(out, "\nlisten_port={}\n", info.listen_port);
+    for p in &info.peers {
+        out.push_str("public_key=");
+        hex(&mut out, &p.public_key);
+        out.push_str("\npreshared_key=");
+        hex(
+            &mut out,
+            p.preshared_key
+                .as_deref()
+                .map_or(&[0u8; 32][..], |k| &k[..]),
+        );
+        out.push_str("\nprotocol_version=1\n");
+        if let Some(e) = p.endpoint {
+            let _ = writeln!(out, "endpoint={e}");
+        }
+        let hs = p.last_handshake.unwrap_or_default();
+        let _ = write!(
+            out,
+            "last_handshake_time_sec={}\nlast_handshake_time_nsec={}\ntx_bytes={}\nrx_bytes={}\npersistent_keepalive_interval={}\n",
+            hs.as_secs(),
+            hs.subsec_nanos(),
+            p.tx_bytes,
+            p.rx_bytes,
+            p.persistent_keepalive
+        );
+        for (addr, len) in &p.allowed_ips {
+            let _ = writeln!(out, "allowed_ip={addr}/{len}");
+        }
+    }
+    out.push_str("errno=0\n\n");
+    out
+}
+
+/// The answer to a `set=1`, or to any refused request.
+pub fn render_errno(errno: i32) -> String {
+    format!("errno={errno}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a";
+    const K2: &str = "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33";
+
+    #[test]
+    fn get_is_get() {
+        assert_eq!(parse(&["get=1"]), Ok(Request::Get));
+        assert_eq!(parse(&["get=1", "x=1"]).unwrap_err().errno, errno::EPROTO);
+        assert_eq!(parse(&["hello"]).unwrap_err().errno, errno::EPROTO);
+        assert_eq!(parse(&[]).unwrap_err().errno, errno::EPROTO);
+    }
+
+    #[test]
+    fn set_as_wg_sends_it() {
+        // What `wg set wgdp0 listen-port 51820 peer K2 endpoint [2001:db8::1]:51820
+        // persistent-keepalive 25 allowed-ips 10.9.0.2/32,fd00::/64` sends.
+        let pk = format!("private_key={K1}");
+        let peer = format!("public_key={K2}");
+        let lines = [
+            "set=1",
+            &pk,
+            "listen_port=51820",
+            "replace_peers=false",
+            &peer,
+            "endpoint=[2001:db8::1]:51820",
+            "persistent_keepalive_interval=25",
+            "replace_allowed_ips=true",
+            "allowed_ip=10.9.0.2/32",
+            "allowed_ip=fd00::/64",
+        ];
+        let Ok(Request::Set(set)) = parse(&lines) else {
+            panic!("parses")
+        };
+        assert_eq!(set.listen_port, Some(51820));
+        assert!(set.private_key.is_some());
+        assert_eq!(set.peers.len(), 1);
+        let p = &set.peers[0];
+        assert_eq!(p.public_key[0], 0xb8);
+        assert_eq!(p.endpoint, Some("[2001:db8::1]:51820".parse().unwrap()));
+        assert_eq!(p.persistent_keepalive, Some(25));
+        assert!(p.replace_allowed_ips);
+        assert_eq!(
+            p.allowed_ips,
+            vec![
+                ("10.9.0.2".parse().unwrap(), 32),
+                ("fd00::".parse().unwrap(), 64)
+            ]
+        );
+    }
+
+    #[test]
+    fn removal_and_errors() {
+        let peer = format!("public_key={K2}");
+        let Ok(Request::Set(set)) = parse(&["set=1", &peer, "remove=true"]) else {
+            panic!()
+        };
+        assert!(set.peers[0].remove);
+        for bad in [
+            vec!["set=1", "public_key=zz"],
+            vec!["set=1", &peer, "allowed_ip=10.0.0.0/33"],
+            vec!["set=1", &peer, "endpoint=nowhere"],
+            vec!["set=1", "listen_port=70000"],
+            vec!["set=1", "nokey"],
+            vec!["set=1", "endpoint=1.2.3.4:5"],
+            vec!["set=1", &peer, "remove=yes"],
+        ] {
+            assert_eq!(parse(&bad).unwrap_err().errno, errno::EINVAL, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn get_renders_like_wireguard_go() {
+        let info = InterfaceInfo {
+            private_key: Zeroizing::new([1; 32]),
+            listen_port: 51820,
+            peers: vec![PeerInfo {
+                public_key: [0xab; 32],
+                preshared_key: None,
+                endpoint: Some("203.0.113.2:51821".parse().unwrap()),
+                last_handshake: Some(Duration::new(1_700_000_000, 5)),
+                tx_bytes: 10,
+                rx_bytes: 20,
+                persistent_keepalive: 25,
+                allowed_ips: vec![("10.9.0.2".parse().unwrap(), 32)],
+            }],
+        };
+        let text = render_get(&info);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("private_key={}", "01".repeat(32)));
+        assert_eq!(lines[1], "listen_port=51820");
+        assert_eq!(lines[2], format!("public_key={}", "ab".repeat(32)));
+        assert_eq!(lines[3], format!("preshared_key={}", "00".repeat(32)));
+        assert!(lines.contains(&"endpoint=203.0.113.2:51821"));
+        assert!(lines.contains(&"last_handshake_time_sec=1700000000"));
+        assert!(lines.contains(&"last_handshake_time_nsec=5"));
+        assert!(lines.contains(&"allowed_ip=10.9.0.2/32"));
+        assert!(text.ends_with("errno=0\n\n"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The UAPI socket: `/var/run/wireguard/<name>.sock`, mode 0600, served by
+//! one thread. Each request is parsed here, handed to the control thread
+//! (which owns all state) and answered with what it returns; a `set` that
+//! changed peers is written back to the tunnel table before the answer.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Sender};
+use zeroize::Zeroizing;
+
+use super::proto::{self, errno, Request};
+
+/// Where `wg` looks for userspace interfaces.
+pub const SOCKET_DIR: &str = "/var/run/wireguard";
+/// How long a client may take to send a request.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the control thread may take to answer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Peers a `set` changed, for writing back to the tunnel table.
+#[derive(Debug, Default)]
+pub struct Persist {
+    /// Peers added or changed, as they now are.
+    pub upserted: Vec<conf::PeerConf>,
+    /// Peers removed.
+    pub removed: Vec<conf::PublicKey>,
+}
+
+impl Persist {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.upserted.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The control thread's answer to one request.
+pub struct Reply {
+    /// The protocol text to send back.
+    pub text: Zeroizing<String>,
+    /// What to write back to the tunnel table first.
+    pub persist: Persist,
+}
+
+/// One request on its way to the control thread.
+pub struct Call {
+    /// The request.
+    pub request: Request,
+    /// Where the control thread answers.
+    pub reply: Sender<Reply>,
+}
+
+/// Writes applied changes back to the tunnel table; returns a message on
+/// failure.
+pub type PersistFn = Box<dyn FnMut(&Persist) -> Result<(), String> + Send>;
+
+/// The running socket server. Dropping it stops the thread and removes the
+/// socket.
+pub struct UapiServer {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UapiServer {
+    /// Binds `/var/run/wireguard/<name>.sock` (refusing when another
+    /// process serves it) and starts serving.
+    pub fn start(name: &str, calls: Sender<Call>, persist: PersistFn) -> std::io::Result<Self> {
+        Self::start_at(
+            &Path::new(SOCKET_DIR).join(format!("{name}.sock")),
+            calls,
+            persist,
+        )
+    }
+
+    /// As [`start`](Self::start), at an explicit path.
+    pub fn start_at(
+        path: &Path,
+        calls: Sender<Call>,
+        mut persist: PersistFn,
+    ) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is served by another process", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wgdp-uapi".into())
+                .spawn(move || {
+                    for conn in listener.incoming() {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if let Ok(conn) = conn {
+                            serve(conn, &calls, &mut persist);
+                        }
+                    }
+                })?
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UapiServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Unblock accept().
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Serves the requests of one connection until it closes.
+fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn) {
+    let _ = conn.set_read_timeout(Some(CLIENT_TIMEOUT));
+    let _ = conn.set_write_timeout(Some(CLIENT_TIMEOUT));
+    let Ok(write_half) = conn.try_clone() else {
+        return;
+    };
+    let mut out = write_half;
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut lines: Vec<String> = Vec::new();
+        let mut size = 0usize;
+        let ended = loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break false,
+                Ok(n) => size += n,
+            }
+            if size > proto::MAX_REQUEST {
+                let _ = out.write_all(proto::render_errno(errno::EPROTO).as_bytes());
+                return;
+            }
+            let line = line.trim_end_matches('\n');
+            if line.is_empty() {
+                break true;
+            }
+            lines.push(line.to_owned());
+        };
+        if !ended {
+            return;
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let text = match proto::parse(&refs) {
+            Ok(request) => ask(request, calls, persist),
+            Err(e) => Zeroizing::new(proto::render_errno(e.errno)),
+        };
+        // Request lines may hold keys.
+        for l in &mut lines {
+            zeroize::Zeroize::zeroize(l);
+        }
+        if out.write_all(text.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn ask(request: Request, calls: &Sender<Call>, persist: &mut PersistFn) -> Zeroizing<String> {
+    let (tx, rx) = bounded(1);
+    if calls.send(Call { request, reply: tx }).is_err() {
+        return Zeroizing::new(proto::render_errno(errno::EIO));
+    }
+    let Ok(reply) = rx.recv_timeout(CONTROL_TIMEOUT) else {
+        return Zeroizing::new(proto::render_errno(errno::EIO));
+    };
+    if !reply.persist.is_empty() {
+        if let Err(e) = persist(&reply.persist) {
+            eprintln!(
+                "wgdp: uapi: the change is live but was not written to the tunnel table: {e}"
+            );
+            return Zeroizing::new(proto::render_errno(errno::EIO));
+        }
+    }
+    reply.text
+}
