@@ -3,6 +3,7 @@
 mod check;
 mod import;
 mod run;
+mod show;
 mod smoke;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     /// Run the concentrator from a tunnel table until SIGINT or SIGTERM,
     /// then print the counters and check that every mbuf came back.
     Run(run::RunArgs),
+    /// Show a running wgdp's interface, peers (with their owner lcore), per
+    /// lcore and per port counters, and drop reasons.
+    Show(show::ShowArgs),
     /// Forward packets between two DPDK ports for a while and print port
     /// statistics: checks that EAL, hugepages, the PMDs and the ports work.
     /// With no options it runs on two embedded `net_null` vdevs.
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Show(args) => show::run(&args),
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),

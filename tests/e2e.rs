@@ -1045,6 +1045,42 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         || format!("no replay drop counter in /metrics:\n{scraped}"),
     );
 
+    // wgdp show: the same state with owner lcores and per-port counters.
+    let show = run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(["show", "--interface", &ifname, "--json"]),
+        secs(10),
+    );
+    wgdp.check(show.ok(), || format!("wgdp show --json:\n{show}"));
+    let doc: serde_json::Value = serde_json::from_str(&show.stdout)
+        .unwrap_or_else(|e| wgdp.fail(&format!("wgdp show --json is not JSON ({e}):\n{show}")));
+    let peer = doc["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["public_key"] == peer1_pub.as_str()))
+        .unwrap_or_else(|| wgdp.fail(&format!("peer 1 not in wgdp show: {doc}")));
+    wgdp.check(
+        peer["owner_lcore"] == 1 && peer["rx_bytes"].as_u64() > Some(0),
+        || format!("peer 1 in wgdp show: {peer}"),
+    );
+    wgdp.check(
+        doc["lcores"][0]["lcore"] == 1 && doc["lcores"][0]["drops"]["replay"] == 0,
+        || format!("lcores in wgdp show: {}", doc["lcores"]),
+    );
+    let ports = doc["ports"].as_array().map_or(0, |p| {
+        p.iter()
+            .filter(|p| p["rx_packets"].as_u64() > Some(0))
+            .count()
+    });
+    wgdp.check(ports == 2, || {
+        format!("ports in wgdp show: {}", doc["ports"])
+    });
+    let text = run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(["show", "--interface", &ifname]),
+        secs(10),
+    );
+    wgdp.check(text.ok() && text.stdout.contains("owner lcore: 1"), || {
+        format!("wgdp show:\n{text}")
+    });
+
     // wg set: a new peer appears, live and in the table file.
     let (_, new_pub) = wg_keypair();
     let set = wg(&[

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::counters::WorkerCounters;
 use dataplane::peer::PeerId;
 use dpdk_sys::rte::Mempool;
 use protocol::allowedips::{AllowedIps, Prefix};
@@ -49,6 +50,10 @@ pub struct Control<'p> {
     pub(crate) metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
     /// Worker index -> lcore id.
     pub(crate) lcores: Vec<u32>,
+    /// The interface name (`wg show <name>`).
+    pub(crate) interface: String,
+    /// Each worker's counters, by worker index.
+    pub(crate) worker_counters: Vec<Arc<WorkerCounters>>,
     pub(crate) listen_port: u16,
     pub(crate) workers: usize,
     pub(crate) peers: PeerTable,
@@ -91,6 +96,10 @@ pub struct ControlParts<'p> {
     pub metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
     /// Worker index -> lcore id.
     pub lcores: Vec<u32>,
+    /// The interface name (`wg show <name>`).
+    pub interface: String,
+    /// Each worker's counters, by worker index.
+    pub worker_counters: Vec<Arc<WorkerCounters>>,
     /// Handshake messages from the workers, and that channel's capacity.
     pub handshakes: (Receiver<HandshakeMessage>, usize),
     /// Events from the workers.
@@ -126,6 +135,8 @@ impl<'p> Control<'p> {
             uapi: parts.uapi,
             metrics: parts.metrics,
             lcores: parts.lcores,
+            interface: parts.interface,
+            worker_counters: parts.worker_counters,
             listen_port: parts.listen_port,
             workers: parts.workers,
             peers: PeerTable::default(),

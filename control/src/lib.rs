@@ -16,5 +16,6 @@ pub mod neigh;
 pub mod peers;
 pub mod report;
 pub mod run;
+pub mod show;
 pub mod tap;
 pub mod uapi;

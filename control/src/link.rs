@@ -14,7 +14,7 @@ use dataplane::command::{Command, PortSide};
 use dataplane::outer::{self, Outer};
 use dataplane::route::PortNet;
 use dataplane::wire::{classify, ethernet, ip_protocol, ipv4, ipv6, L3Kind};
-use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
+use dpdk_sys::rte::{Burst, Mbuf, Mempool, Port, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::time::Instant;
 
 use crate::control::Control;
@@ -55,6 +55,8 @@ impl ControlTx<'_> {
 pub struct PortLink<'p> {
     /// Which port.
     pub side: PortSide,
+    /// The port (for its statistics).
+    pub port: &'p Port,
     /// Its MAC, addresses and gateways.
     pub net: PortNet,
     /// How the control thread transmits on the port.
@@ -75,6 +77,7 @@ impl<'p> PortLink<'p> {
     /// Assembles a link.
     pub fn new(
         side: PortSide,
+        port: &'p Port,
         net: PortNet,
         port_tx: ControlTx<'p>,
         tap: (RxQueue<'p>, TxQueue<'p>),
@@ -83,6 +86,7 @@ impl<'p> PortLink<'p> {
     ) -> Self {
         Self {
             side,
+            port,
             net,
             port_tx,
             tap_rx: tap.0,

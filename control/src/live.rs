@@ -82,6 +82,13 @@ impl Control<'_> {
                 text: proto::render_get(&self.interface_info()),
                 persist: Persist::default(),
             },
+            Request::WgdpShow => {
+                let json = serde_json::to_string(&self.show()).unwrap_or_default();
+                Reply {
+                    text: Zeroizing::new(format!("{json}\n{}", proto::render_errno(errno::OK))),
+                    persist: Persist::default(),
+                }
+            }
             Request::Set(set) => match self.apply_set(set, now) {
                 Ok(persist) => Reply {
                     text: Zeroizing::new(proto::render_errno(errno::OK)),

@@ -377,11 +377,14 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             uapi: uapi.as_ref().map(|_| uapi_rx),
             metrics: metrics_peers.clone(),
             lcores: lcores.clone(),
+            interface: opts.interface.clone(),
+            worker_counters: worker_counters.clone(),
             handshakes: (hs_rx, HANDSHAKE_QUEUE),
             events: ev_rx,
             commands: cmd_tx,
             tun: PortLink::new(
                 PortSide::Tunnel,
+                &tun_port,
                 tun_net,
                 control_tx(&tun_port, queues, relay_tun_p)?,
                 (taps[0].rx_queue(0)?, taps[0].tx_queue(0)?),
@@ -390,6 +393,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             ),
             plain: PortLink::new(
                 PortSide::Plaintext,
+                &plain_port,
                 plain_net,
                 control_tx(&plain_port, queues, relay_plain_p)?,
                 (taps[1].rx_queue(0)?, taps[1].tx_queue(0)?),

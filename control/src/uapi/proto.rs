@@ -39,6 +39,9 @@ pub enum Request {
     Get,
     /// `set=1` and its changes.
     Set(SetRequest),
+    /// `wgdp-show=1`: wgdp's own request for `wgdp show` (JSON answer);
+    /// the `wg` tool never sends it.
+    WgdpShow,
 }
 
 /// The changes of a `set=1`.
@@ -147,6 +150,7 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
     };
     match lines.first().copied() {
         Some("get=1") if lines.len() == 1 => return Ok(Request::Get),
+        Some("wgdp-show=1") if lines.len() == 1 => return Ok(Request::WgdpShow),
         Some("set=1") => {}
         _ => return Err(proto()),
     }
@@ -284,6 +288,7 @@ mod tests {
     #[test]
     fn get_is_get() {
         assert_eq!(parse(&["get=1"]), Ok(Request::Get));
+        assert_eq!(parse(&["wgdp-show=1"]), Ok(Request::WgdpShow));
         assert_eq!(parse(&["get=1", "x=1"]).unwrap_err().errno, errno::EPROTO);
         assert_eq!(parse(&["hello"]).unwrap_err().errno, errno::EPROTO);
         assert_eq!(parse(&[]).unwrap_err().errno, errno::EPROTO);
