@@ -24,7 +24,7 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let loaded = conf::Config::load(&args.config)?;
     for w in &loaded.warnings {
-        eprintln!("wgdp: warning: {w}");
+        tracing::warn!("{w}");
     }
     let report_interval = match args.report_interval {
         Some(s) if s > 0.0 && s <= 86_400.0 => Some(Duration::from_secs_f64(s)),

@@ -334,6 +334,8 @@ impl Wgdp {
             .arg("--config")
             .arg(config)
             .args(["--report-interval", "1"])
+            // Everything wgdp can log, so the secrets check sees it all.
+            .env("RUST_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1083,6 +1085,12 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
 
     // wg set: a new peer appears, live and in the table file.
     let (_, new_pub) = wg_keypair();
+    let psk = run(Command::new("wg").arg("genpsk"), secs(5))
+        .stdout
+        .trim()
+        .to_string();
+    let psk_file = config_path.with_file_name("new-peer.psk");
+    fs::write(&psk_file, format!("{psk}\n")).expect("write psk");
     let set = wg(&[
         "set",
         &ifname,
@@ -1092,6 +1100,8 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         "10.9.0.50/32,fd00:9::/64",
         "endpoint",
         "203.0.113.2:51900",
+        "preshared-key",
+        psk_file.to_str().unwrap_or_default(),
         "persistent-keepalive",
         "25",
     ]);
@@ -1106,6 +1116,9 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
             .is_some_and(|a| a.contains("10.9.0.50/32") && a.contains("fd00:9::/64")),
         || format!("allowed ips of the new peer: {added:?}"),
     );
+    wgdp.check(added.first() == Some(&psk), || {
+        format!("preshared key: {added:?}")
+    });
     wgdp.check(added.get(6).map(String::as_str) == Some("25"), || {
         format!("keepalive: {added:?}")
     });
@@ -1192,6 +1205,36 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         dump.contains_key(&keep_pub) && dump.contains_key(&peer1_pub),
         || format!("after restart: {dump:?}"),
     );
+    // No secret in anything wgdp wrote (logs at trace level, reports).
+    let own_key = fs::read_to_string(topo.dir.join("wgdp.key")).expect("wgdp.key");
+    let own_key = own_key.trim();
+    let hex = |b64: &str| -> String {
+        let out = run(
+            Command::new("sh").args([
+                "-c",
+                &format!("printf %s '{b64}' | base64 -d | od -An -tx1 | tr -d ' \\n'"),
+            ]),
+            secs(5),
+        );
+        out.stdout.trim().to_string()
+    };
+    let secrets = [own_key.to_string(), hex(own_key), psk.clone(), hex(&psk)];
+    let mut output = wgdp.stdout.snapshot();
+    output.extend(wgdp.stderr.snapshot());
+    output.extend(again.stdout.snapshot());
+    output.extend(again.stderr.snapshot());
+    again.check(output.iter().any(|l| l.contains("peer added")), || {
+        "no 'peer added' log line: are logs enabled?".into()
+    });
+    for secret in &secrets {
+        again.check(secret.len() >= 44, || {
+            format!("bad secret fixture {secret:?}")
+        });
+        let leak = output.iter().find(|l| l.contains(secret.as_str()));
+        again.check(leak.is_none(), || {
+            format!("a secret appears in wgdp's output: {leak:?}")
+        });
+    }
     drop(again);
     drop(wgdp);
     drop(topo);

@@ -257,6 +257,10 @@ impl<'p> Control<'p> {
                         p.handshakes += 1;
                         p.last_handshake = Some(std::time::SystemTime::now());
                         bump(&self.counters.handshakes_completed);
+                        tracing::info!(
+                            peer = %conf::encode_key(p.public_key.as_bytes()),
+                            "handshake completed (peer initiated, session confirmed)"
+                        );
                     }
                 }
                 WorkerEvent::EndpointChanged(id, endpoint) => {

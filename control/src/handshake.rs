@@ -144,6 +144,7 @@ impl Control<'_> {
         peer.handshakes += 1;
         peer.last_handshake = Some(SystemTime::now());
         bump(&self.counters.handshakes_completed);
+        tracing::info!(peer = %conf::encode_key(peer.public_key.as_bytes()), endpoint = %src, "handshake completed (we initiated)");
         self.learn_endpoint(id, src);
         self.install(id, keypair);
     }
@@ -202,6 +203,7 @@ impl Control<'_> {
         };
         peer.timers.initiation_sent(now, &mut self.rng);
         bump(&self.counters.initiations_sent);
+        tracing::debug!(peer = %conf::encode_key(self.peers.get(id).map_or(&[0; 32], |p| p.public_key.as_bytes())), %endpoint, retry, "initiation sent");
         self.send_udp(endpoint, &msg, now);
     }
 }

@@ -24,7 +24,9 @@ impl Control<'_> {
     /// Adds a peer: to the table, to its owner lcore, and (by the caller's
     /// next [`publish_routes`](Self::publish_routes)) to the routes.
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
+        let key = conf::encode_key(new.public_key.as_bytes());
         let id = self.peers.add(&self.identity, new, self.workers, now);
+        tracing::info!(peer = %key, slot = id, "peer added");
         if let Some(p) = self.peers.get(id) {
             let (owner, shared, endpoint) = (p.owner, p.shared.clone(), p.endpoint);
             let slot = id as usize;
@@ -47,6 +49,7 @@ impl Control<'_> {
     /// Removes a peer from the table, its owner lcore and the routes.
     pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
         if let Some(p) = self.peers.remove(id, now) {
+            tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
             self.command(p.owner, Command::RemovePeer { id });
         }
         self.allowed.remove_peer(id);
@@ -95,7 +98,7 @@ impl Control<'_> {
                     persist,
                 },
                 Err(e) => {
-                    eprintln!("wgdp: uapi: set refused: {e}");
+                    tracing::warn!(errno = e.errno, "uapi: set refused: {e}");
                     Reply {
                         text: Zeroizing::new(proto::render_errno(e.errno)),
                         persist: Persist::default(),

@@ -196,8 +196,8 @@ fn ask(request: Request, calls: &Sender<Call>, persist: &mut PersistFn) -> Zeroi
     };
     if !reply.persist.is_empty() {
         if let Err(e) = persist(&reply.persist) {
-            eprintln!(
-                "wgdp: uapi: the change is live but was not written to the tunnel table: {e}"
+            tracing::error!(
+                "uapi: the change is live but was not written to the tunnel table: {e}"
             );
             return Zeroizing::new(proto::render_errno(errno::EIO));
         }

@@ -127,9 +127,10 @@ impl Drop for Mempool {
             // SAFETY: nothing refers to the pool's memory any more.
             unsafe { ffi::rte_mempool_free(self.raw.as_ptr()) };
         } else {
-            eprintln!(
-                "wgdp: mempool {} dropped with {in_use} mbufs in use; leaking it",
-                self.name()
+            tracing::error!(
+                pool = %self.name(),
+                in_use,
+                "mempool dropped with mbufs in use; leaking it rather than freeing memory still referenced"
             );
             std::mem::forget(self.eal.take());
         }

@@ -670,7 +670,7 @@ fn cstr_or_empty(p: *const std::ffi::c_char) -> String {
 impl Drop for Port {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            eprintln!("wgdp: {e}");
+            tracing::warn!(port = self.id, "{e}");
         }
         // SAFETY: stopped; nothing uses the port any more.
         unsafe { ffi::rte_eth_dev_close(self.id) };
