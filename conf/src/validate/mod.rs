@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_spanned::Spanned;
 
 use crate::cidr::Cidr;
-use crate::error::{ConfError, ConfErrors, Location};
+use crate::error::{ConfError, ConfErrors, LineIndex, Location};
 use crate::keys::PrivateKey;
 use crate::schema::{parse_document, Node, Span};
 use crate::Config;
@@ -54,6 +54,7 @@ pub(crate) fn parse(
     let mut ctx = Ctx {
         origin,
         text,
+        lines: LineIndex::new(text),
         errors: Vec::new(),
     };
     let root = match parse_document(text) {
@@ -115,12 +116,13 @@ impl<'n> Table<'n> {
 struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
+    lines: LineIndex,
     errors: Vec<ConfError>,
 }
 
 impl Ctx<'_> {
     fn at(&self, span: &Span) -> Location {
-        Location::from_offset(self.origin, self.text, span.start)
+        self.lines.locate(self.origin, self.text, span.start)
     }
 
     fn wrong_type(&mut self, v: &Spanned<Node>, path: String, expected: &'static str) {
