@@ -30,6 +30,9 @@ use crate::uapi::server::Call;
 const HANDSHAKES_PER_ROUND: usize = 64;
 /// Sleep when a round found nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// How often the timers of all peers are looked at: their deadlines are
+/// seconds apart, and a scan touches every peer.
+const TIMERS_EVERY: Duration = Duration::from_millis(5);
 /// How often the per-peer metrics snapshot is refreshed.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// Entries of the per-source rate limiter.
@@ -193,12 +196,16 @@ impl<'p> Control<'p> {
         self.prime_neighbours(start);
         let mut next_report = report_every.map(|d| start + d);
         let mut next_metrics = start;
+        let mut next_timers = start;
         while !stop.load(Ordering::Relaxed) {
             let now = self.clock.now();
             let mut work = self.handshake_round(now);
             work += self.event_round(now);
             work += self.uapi_round(now);
-            self.timer_round(now);
+            if now >= next_timers {
+                self.timer_round(now);
+                next_timers = now + TIMERS_EVERY;
+            }
             work += self.link_round(PortSide::Tunnel, now);
             work += self.link_round(PortSide::Plaintext, now);
             if let (Some(at), Some(every)) = (next_report, report_every) {
@@ -279,7 +286,7 @@ impl<'p> Control<'p> {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
         for p in self.peers.iter_mut() {
-            for (at, kind) in p.new_activity() {
+            for &(at, kind) in p.new_activity().as_slice() {
                 p.apply_activity(at, kind, rng);
             }
             if p.timers.next_deadline().is_some_and(|d| d <= now) {

@@ -3,7 +3,7 @@
 //! touching other peers: a new peer is handed to its owner lcore, a removed
 //! one is taken away, and the workers get a new routing snapshot.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -108,7 +108,18 @@ impl Control<'_> {
         }
     }
 
+    /// Every peer's allowed IPs, in one pass over the table (asking the
+    /// table per peer would be quadratic with 100k peers).
+    pub(crate) fn prefixes_by_peer(&self) -> HashMap<PeerId, Vec<Prefix>> {
+        let mut by_peer: HashMap<PeerId, Vec<Prefix>> = HashMap::new();
+        for (prefix, id) in self.allowed.iter() {
+            by_peer.entry(id).or_default().push(prefix);
+        }
+        by_peer
+    }
+
     fn interface_info(&self) -> InterfaceInfo {
+        let prefixes = self.prefixes_by_peer();
         InterfaceInfo {
             private_key: self.private_key.clone(),
             listen_port: self.listen_port,
@@ -125,11 +136,10 @@ impl Control<'_> {
                     tx_bytes: p.shared.tx_bytes(),
                     rx_bytes: p.shared.rx_bytes(),
                     persistent_keepalive: p.persistent_keepalive.unwrap_or(0),
-                    allowed_ips: self
-                        .allowed
-                        .prefixes_of(p.id)
-                        .map(|pfx| (pfx.addr(), pfx.prefix_len()))
-                        .collect(),
+                    allowed_ips: prefixes
+                        .get(&p.id)
+                        .map(|v| v.iter().map(|pfx| (pfx.addr(), pfx.prefix_len())).collect())
+                        .unwrap_or_default(),
                 })
                 .collect(),
         }

@@ -72,6 +72,29 @@ impl std::fmt::Debug for ControlPeer {
     }
 }
 
+/// Up to one of each [`Activity`], oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct Activities {
+    items: [(Instant, Activity); 4],
+    len: usize,
+}
+
+impl Default for Activities {
+    fn default() -> Self {
+        Self {
+            items: [(Instant::ZERO, Activity::DataSent); 4],
+            len: 0,
+        }
+    }
+}
+
+impl Activities {
+    /// The activities, oldest first.
+    pub fn as_slice(&self) -> &[(Instant, Activity)] {
+        &self.items[..self.len]
+    }
+}
+
 /// A timer-relevant event published by the owner lcore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
@@ -87,8 +110,9 @@ pub enum Activity {
 
 impl ControlPeer {
     /// The stamps that moved since the last call, oldest first, so the
-    /// timers see them in the order they happened.
-    pub fn new_activity(&mut self) -> Vec<(Instant, Activity)> {
+    /// timers see them in the order they happened (no allocation: the
+    /// control thread asks every peer every few milliseconds).
+    pub fn new_activity(&mut self) -> Activities {
         let s = &self.shared;
         let fresh = [
             (
@@ -112,16 +136,17 @@ impl ControlPeer {
                 Activity::AuthReceived,
             ),
         ];
-        let mut out = Vec::new();
+        let mut out = Activities::default();
         for (now, seen, kind) in fresh {
             if let Some(t) = now {
                 if *seen != Some(t) {
                     *seen = Some(t);
-                    out.push((t, kind));
+                    out.items[out.len] = (t, kind);
+                    out.len += 1;
                 }
             }
         }
-        out.sort_by_key(|(t, _)| *t);
+        out.items[..out.len].sort_by_key(|(t, _)| *t);
         out
     }
 
@@ -390,17 +415,17 @@ mod tests {
         p.shared.data_sent.set(Instant::from_millis(10));
         let a = p.new_activity();
         assert_eq!(
-            a,
+            a.as_slice(),
             vec![
                 (Instant::from_millis(10), Activity::DataSent),
                 (Instant::from_millis(30), Activity::AuthReceived)
             ]
         );
-        assert!(p.new_activity().is_empty(), "nothing new");
+        assert!(p.new_activity().as_slice().is_empty(), "nothing new");
         p.shared.data_sent.set(Instant::from_millis(40));
         assert_eq!(
-            p.new_activity(),
-            vec![(Instant::from_millis(40), Activity::DataSent)]
+            p.new_activity().as_slice(),
+            [(Instant::from_millis(40), Activity::DataSent)]
         );
     }
 }

@@ -35,8 +35,6 @@ use crate::{report, tap};
 /// Capacity of the handshake queue from the workers (the kernel's
 /// MAX_QUEUED_INCOMING_HANDSHAKES); "under load" starts at 1/8 of it.
 pub const HANDSHAKE_QUEUE: usize = 4096;
-/// Capacity of each worker's command channel.
-const COMMAND_QUEUE: usize = 4096;
 /// Capacity of the event channel from the workers.
 const EVENT_QUEUE: usize = 4096;
 /// Slots of each mbuf ring (handoff, exception path).
@@ -252,7 +250,9 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let mut cmd_tx = Vec::new();
     let mut cmd_rx = Vec::new();
     for _ in 0..n {
-        let (t, r) = bounded(COMMAND_QUEUE);
+        // Unbounded: the control thread must never block on a worker, and
+        // startup queues a command per configured peer (100k and more).
+        let (t, r) = crossbeam_channel::unbounded();
         cmd_tx.push(t);
         cmd_rx.push(r);
     }

@@ -102,6 +102,7 @@ impl Control<'_> {
     /// The document, now.
     pub(crate) fn show(&self) -> Show {
         let lcore_of = |w: usize| self.lcores.get(w).copied().unwrap_or(w as u32);
+        let prefixes = self.prefixes_by_peer();
         Show {
             interface: InterfaceShow {
                 name: self.interface.clone(),
@@ -121,11 +122,10 @@ impl Control<'_> {
                     handshakes: p.handshakes,
                     rx_bytes: p.shared.rx_bytes(),
                     tx_bytes: p.shared.tx_bytes(),
-                    allowed_ips: self
-                        .allowed
-                        .prefixes_of(p.id)
-                        .map(|x| x.to_string())
-                        .collect(),
+                    allowed_ips: prefixes
+                        .get(&p.id)
+                        .map(|v| v.iter().map(ToString::to_string).collect())
+                        .unwrap_or_default(),
                     persistent_keepalive: p.persistent_keepalive,
                     owner_lcore: lcore_of(p.owner),
                 })
