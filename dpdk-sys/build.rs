@@ -53,7 +53,7 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .allowlist_function("wgdp_.*")
         .allowlist_var("wgdp_.*")
-        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|process_type)")
+        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|process_type|get_runtime_dir)")
         .allowlist_function("rte_(lcore_count|get_next_lcore|get_main_lcore|lcore_to_socket_id|socket_id|get_tsc_hz|strerror|openlog_stream|log_set_global_level)")
         .allowlist_function("rte_dev_(probe|remove)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")

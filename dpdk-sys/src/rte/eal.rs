@@ -50,11 +50,24 @@ struct EalInner;
 
 impl Drop for EalInner {
     fn drop(&mut self) {
+        // SAFETY: EAL is initialised; the returned string is EAL's own,
+        // copied before cleanup.
+        let runtime = unsafe {
+            let p = ffi::rte_eal_get_runtime_dir();
+            (!p.is_null())
+                .then(|| std::path::PathBuf::from(CStr::from_ptr(p).to_string_lossy().into_owned()))
+        };
         // SAFETY: the last handle is gone, so nothing of ours uses DPDK
         // resources any more (pools with mbufs still out leak their handle
         // instead, see Mempool's Drop).
         unsafe { ffi::rte_eal_cleanup() };
         STATE.store(CLEANED, Ordering::SeqCst);
+        // EAL leaves its runtime directory (/var/run/dpdk/<file-prefix>:
+        // the telemetry and multi-process sockets) behind; this process
+        // created it as the primary, and nothing uses it any more.
+        if let Some(dir) = runtime {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -29,9 +29,20 @@ pub fn eal_args() -> Vec<String> {
 }
 
 /// The process's EAL, initialised on first use.
+///
+/// EAL creates a runtime directory `/var/run/dpdk/<file-prefix>` even with
+/// `--no-shconf`; a static is never dropped, so EAL is never cleaned up and
+/// the directory would stay behind after every test process. Without
+/// hugepage files or shared config nothing in it is needed after init (its
+/// multi-process socket stays bound once unlinked), so it is removed here.
 pub fn eal() -> &'static Eal {
     static EAL: OnceLock<Eal> = OnceLock::new();
-    EAL.get_or_init(|| Eal::init(eal_args()).unwrap_or_else(|e| panic!("EAL init: {e}")))
+    EAL.get_or_init(|| {
+        let eal = Eal::init(eal_args()).unwrap_or_else(|e| panic!("EAL init: {e}"));
+        let runtime = format!("/var/run/dpdk/wgdp-test-{}", std::process::id());
+        let _ = std::fs::remove_dir_all(runtime);
+        eal
+    })
 }
 
 /// A name unique in this process and across concurrent test processes.
