@@ -9,10 +9,6 @@
 //!
 //! Run it alone, as root: `cargo nextest run -p wgdp --test e2e --no-capture`
 //! (`--no-capture` shows the iperf3 figures of a passing run).
-//!
-//! `WGDP_E2E_BIN=/path/to/binary` runs the same test against another
-//! implementation of the `wgdp run` contract (a stand-in while debugging the
-//! test itself).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -326,9 +322,7 @@ struct Wgdp {
 
 impl Wgdp {
     fn start(config: &Path) -> Wgdp {
-        let bin = std::env::var_os("WGDP_E2E_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wgdp")));
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_wgdp"));
         let mut child = Command::new(&bin)
             .arg("run")
             .arg("--config")
