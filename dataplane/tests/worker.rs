@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
@@ -122,7 +122,8 @@ impl Harness<'_> {
             PortSide::Plaintext => &mut self.plain_rx,
         };
         let deadline = StdInstant::now() + Duration::from_secs(2);
-        let mut b: Burst = Burst::new();
+        // One frame at a time: the rest stay queued for the next call.
+        let mut b: Burst<1> = Burst::new();
         while StdInstant::now() < deadline {
             if q.rx_burst(&mut b) > 0 {
                 let first = b.drain().next().map(|m| m.data().to_vec());
@@ -146,8 +147,8 @@ impl Harness<'_> {
     }
 }
 
-fn pair(pool: &Mempool) -> (Port, Port) {
-    let (mut a, mut b) = Port::ring_pair(eal(), &unique("w"), 1, 1024).expect("ring pair");
+fn pair(pool: &Mempool, ring_size: u32) -> (Port, Port) {
+    let (mut a, mut b) = Port::ring_pair(eal(), &unique("w"), 1, ring_size).expect("ring pair");
     for p in [&mut a, &mut b] {
         p.configure(&PortConfig::default(), pool)
             .expect("configure");
@@ -168,44 +169,81 @@ fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
     }
 }
 
-/// The peer initiates, wgdp responds: (wgdp's keypair, the peer's).
-fn handshake() -> (Keypair, Keypair) {
+/// An in-memory handshake: (wgdp's keypair, the peer's). wgdp's local
+/// index names worker 0 as its owner.
+fn handshake(wgdp_initiates: bool) -> (Keypair, Keypair) {
     let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
     let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
     let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
     let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
     let t = Tai64N::from_unix(Duration::from_secs(1));
-    let init = hs_peer
-        .create_initiation(&peer, 7, t, Instant::ZERO, &mut OsRng)
+    let wgdp_index = make_index(0x1234_5678, 0, 1);
+    let (i_id, i_hs, r_id, r_hs, i_index, r_index) = if wgdp_initiates {
+        (&wgdp, &mut hs_wgdp, &peer, &mut hs_peer, wgdp_index, 7)
+    } else {
+        (&peer, &mut hs_peer, &wgdp, &mut hs_wgdp, 7, wgdp_index)
+    };
+    let init = i_hs
+        .create_initiation(i_id, i_index, t, Instant::ZERO, &mut OsRng)
         .expect("initiation");
-    let pending = wgdp.open_initiation(&init).expect("open");
-    hs_wgdp
-        .consume_initiation(pending, Instant::ZERO)
+    let pending = r_id.open_initiation(&init).expect("open");
+    r_hs.consume_initiation(pending, Instant::ZERO)
         .expect("consume");
-    let (resp, kp_wgdp) = hs_wgdp
-        .create_response(make_index(0x1234_5678, 0, 1), Instant::ZERO, &mut OsRng)
+    let (resp, kp_responder) = r_hs
+        .create_response(r_index, Instant::ZERO, &mut OsRng)
         .expect("response");
-    let kp_peer = hs_peer
-        .consume_response(&peer, &resp, Instant::ZERO)
+    let kp_initiator = i_hs
+        .consume_response(i_id, &resp, Instant::ZERO)
         .expect("keys");
-    (kp_wgdp, kp_peer)
+    if wgdp_initiates {
+        (kp_initiator, kp_responder)
+    } else {
+        (kp_responder, kp_initiator)
+    }
 }
 
-#[test]
-fn worker_decapsulates_encapsulates_and_counts_every_drop() {
+/// How a scenario's worker is set up.
+struct Setup {
+    /// Slots of the ring the worker transmits into on the tunnel side.
+    tun_ring: u32,
+    /// Capacity of the handshake queue to the (absent) control thread.
+    handshake_queue: usize,
+    /// Which side initiated the handshake whose keys the worker gets.
+    wgdp_initiates: bool,
+    /// Install wgdp's keypair before the worker starts (else the driver
+    /// does, through `commands`).
+    install_first: bool,
+}
+
+/// What a scenario's driver works with, while the worker runs.
+struct Scenario<'p> {
+    h: Harness<'p>,
+    peer_kp: Keypair,
+    wgdp_kp: Option<Keypair>,
+    commands: Sender<Command>,
+    events: Receiver<WorkerEvent>,
+    handshakes: Receiver<HandshakeMessage>,
+    ctl_plain: RingConsumer,
+    shared: Arc<PeerShared>,
+}
+
+/// Runs a worker on a worker lcore, configured with one peer (endpoint,
+/// route, neighbours known), while `drive` plays the LAN host and the peer;
+/// then checks that every mbuf came back to the (cache-0) pool.
+fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let eal = eal();
     let lcore = eal.worker_lcores()[0];
     let pool = Mempool::new(eal, &unique("wp"), 2047, 0, 2176).expect("pool");
-    let (tun_w, tun_t) = pair(&pool);
-    let (plain_w, plain_t) = pair(&pool);
-    let (kp_wgdp, mut kp_peer) = handshake();
+    let (tun_w, tun_t) = pair(&pool, setup.tun_ring);
+    let (plain_w, plain_t) = pair(&pool, 1024);
+    let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates);
 
     let (cmd_tx, cmd_rx) = bounded::<Command>(64);
     let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
-    let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(64);
+    let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(setup.handshake_queue);
     let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
     let (ctl_tun_p, _ctl_tun_c) = mbuf_ring(eal, &unique("ct"), 64).expect("ring");
-    let (ctl_plain_p, mut ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
+    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
     let counters = Arc::new(WorkerCounters::default());
     let worker = Worker::new(
         WorkerConfig {
@@ -267,37 +305,45 @@ fn worker_decapsulates_encapsulates_and_counts_every_drop() {
             ip: IpAddr::V4(LAN_HOST),
             mac: LAN_MAC,
         },
-        Command::InstallKeypair {
-            id: 0,
-            keypair: Box::new(kp_wgdp),
-        },
     ] {
         cmd_tx.send(cmd).unwrap();
     }
+    let wgdp_kp = if setup.install_first {
+        cmd_tx
+            .send(Command::InstallKeypair {
+                id: 0,
+                keypair: Box::new(kp_wgdp),
+            })
+            .unwrap();
+        None
+    } else {
+        Some(kp_wgdp)
+    };
 
     let stop = AtomicBool::new(false);
-    let mut h = Harness {
-        pool: &pool,
-        tun_tx: tun_t.tx_queue(0).unwrap(),
-        tun_rx: tun_t.rx_queue(0).unwrap(),
-        plain_tx: plain_t.tx_queue(0).unwrap(),
-        plain_rx: plain_t.rx_queue(0).unwrap(),
-        counters: counters.clone(),
+    let mut sc = Scenario {
+        h: Harness {
+            pool: &pool,
+            tun_tx: tun_t.tx_queue(0).unwrap(),
+            tun_rx: tun_t.rx_queue(0).unwrap(),
+            plain_tx: plain_t.tx_queue(0).unwrap(),
+            plain_rx: plain_t.rx_queue(0).unwrap(),
+            counters,
+        },
+        peer_kp: kp_peer,
+        wgdp_kp,
+        commands: cmd_tx,
+        events: ev_rx,
+        handshakes: hs_rx,
+        ctl_plain: ctl_plain_c,
+        shared,
     };
     let jobs: Vec<(u32, Job<'_, ()>)> = vec![(lcore, Box::new(|| worker.run(&stop)))];
     std::thread::scope(|s| {
         let driver = s.spawn(|| {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                drive(
-                    &mut h,
-                    &mut kp_peer,
-                    &ev_rx,
-                    &hs_rx,
-                    &mut ctl_plain_c,
-                    &shared,
-                )
-            }));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&mut sc)));
             stop.store(true, Ordering::Relaxed);
+            drop(sc);
             if let Err(p) = r {
                 std::panic::resume_unwind(p);
             }
@@ -306,10 +352,28 @@ fn worker_decapsulates_encapsulates_and_counts_every_drop() {
         assert!(out.into_iter().all(|r| r.is_ok()), "worker failed");
         driver.join().expect("driver");
     });
-    drop(h);
     drop((tun_w, tun_t, plain_w, plain_t));
-    drop(ctl_plain_c);
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
+}
+
+#[test]
+fn worker_decapsulates_encapsulates_and_counts_every_drop() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+    };
+    scenario(setup, |sc| {
+        drive(
+            &mut sc.h,
+            &mut sc.peer_kp,
+            &sc.events,
+            &sc.handshakes,
+            &mut sc.ctl_plain,
+            &sc.shared,
+        );
+    });
 }
 
 /// The test steps, run while the worker polls.
@@ -449,4 +513,83 @@ fn drive(
     assert_eq!(h.counters.total_drops(), 7, "one per drop case above");
     assert_eq!(h.counters.events(Event::Decapsulated), 1);
     assert_eq!(h.counters.events(Event::Encapsulated), 1);
+}
+
+#[test]
+fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
+    let setup = Setup {
+        // The tunnel side takes 63 frames; nobody drains it until the end.
+        tun_ring: 64,
+        handshake_queue: 1,
+        wgdp_initiates: true,
+        install_first: false,
+    };
+    scenario(setup, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        // 130 packets and no session: 128 wait, the 2 oldest are dropped,
+        // and the worker asks for a handshake.
+        for i in 0u32..130 {
+            let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, &i.to_be_bytes());
+            sc.h.send(
+                Plaintext,
+                &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner),
+            );
+        }
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 130), 130);
+        assert_eq!(sc.h.counters.drops(DropReason::StagedOverflow), 2);
+        assert_eq!(
+            sc.events.recv_timeout(Duration::from_secs(2)),
+            Ok(WorkerEvent::WantHandshake(0))
+        );
+        assert_eq!(
+            sc.h.counters.events(Event::Encapsulated),
+            0,
+            "nothing sent without a session"
+        );
+
+        // The handshake queue holds one message; the next is dropped and counted.
+        let mut init = vec![0u8; 148];
+        init[0] = 1;
+        sc.h.send(Tunnel, &udp_frame(&init));
+        sc.h.send(Tunnel, &udp_frame(&init));
+        assert_eq!(
+            sc.h.counter(|c| c.drops(DropReason::HandshakeQueueFull), 1),
+            1
+        );
+        assert_eq!(sc.handshakes.len(), 1);
+
+        // The session arrives (wgdp initiated): the staged packets go out, in
+        // order; what the full TX ring refused is freed and counted.
+        let kp = sc.wgdp_kp.take().expect("keypair");
+        sc.commands
+            .send(Command::InstallKeypair {
+                id: 0,
+                keypair: Box::new(kp),
+            })
+            .unwrap();
+        assert_eq!(sc.h.counter(|c| c.events(Event::Encapsulated), 128), 128);
+        assert_eq!(
+            sc.h.counter(|c| c.drops(DropReason::TxFull), 65),
+            65,
+            "128 sent into 63 slots"
+        );
+        for want in 2u32..65 {
+            let frame = sc.h.recv(Tunnel).expect("a staged packet");
+            let mut msg = frame[14 + 20 + 8..].to_vec();
+            let plain = sc
+                .peer_kp
+                .open_message(Instant::ZERO, &mut msg)
+                .expect("the peer opens it");
+            assert_eq!(
+                &plain[28..32],
+                &want.to_be_bytes(),
+                "packets leave in arrival order"
+            );
+        }
+        assert_eq!(
+            sc.h.counters.events(Event::KeepaliveTx),
+            0,
+            "staged data confirmed the session"
+        );
+    });
 }
