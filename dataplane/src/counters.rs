@@ -56,7 +56,7 @@ counter_enum! {
         SealFailed = "seal_failed",
         /// Not enough head- or tailroom in the mbuf for the outer headers or the tag.
         NoRoom = "no_room",
-        /// A tunnel-port packet addressed to someone else.
+        /// A frame for another host's MAC, or a tunnel-port packet for another IP address.
         NotForUs = "not_for_us",
         /// A WireGuard message of unknown type or wrong length.
         BadMessage = "bad_message",
@@ -74,15 +74,13 @@ counter_enum! {
         InnerMalformed = "inner_malformed",
         /// Decrypted packet whose source is outside the sending peer's allowed IPs.
         InnerSourceSpoofed = "inner_source_spoofed",
-        /// The next hop's MAC address is unknown and the resolution queue was full.
-        NoNeighbour = "no_neighbour",
         /// The handoff ring to the owner lcore was full.
         HandoffFull = "handoff_full",
         /// The ring to the control thread (exception path) was full.
         ExceptionFull = "exception_full",
         /// The TX queue did not take the packet.
         TxFull = "tx_full",
-        /// The peer was removed while its packets were in flight.
+        /// The peer was removed, or moved to another worker, while its packets were in flight.
         PeerGone = "peer_gone",
         /// A frame spread over several mbufs (larger than one buffer).
         Segmented = "segmented",

@@ -18,7 +18,7 @@ use protocol::transport::OpenError;
 
 use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
-use crate::encap::{inner_ip, ip_header, is_link_scoped, InnerIp};
+use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
 use crate::route::index_owner;
 use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
 use crate::worker::{Out, Worker};
@@ -56,6 +56,9 @@ impl Worker<'_> {
     pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
         if !m.is_contiguous() {
             return self.drop_packet(m, DropReason::Segmented);
+        }
+        if !for_us(m.data(), self.nets.tun.mac) {
+            return self.drop_packet(m, DropReason::NotForUs);
         }
         let Ok(cls) = classify(m.data()) else {
             return self.drop_packet(m, DropReason::Malformed);
@@ -115,8 +118,7 @@ impl Worker<'_> {
                     return self.drop_packet(m, DropReason::UnknownIndex);
                 };
                 if owner != self.cfg.index {
-                    self.counters.add(Event::HandoffOut, 1);
-                    return self.emit(Out::Handoff(owner), m);
+                    return self.hand_off(owner, m, fresh);
                 }
                 if fresh {
                     self.counters.add(Event::Local, 1);
@@ -154,7 +156,10 @@ impl Worker<'_> {
                 .events
                 .try_send(WorkerEvent::EndpointChanged(id, wg.src));
         }
-        if promoted {
+        if let Some(retired) = promoted {
+            for index in retired.iter() {
+                self.by_index.remove(&index);
+            }
             let _ = self
                 .links
                 .events

@@ -78,6 +78,16 @@ pub(crate) fn is_link_scoped(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a frame's destination MAC is ours or a group address (ports
+/// are promiscuous: a switch may flood frames meant for other hosts).
+#[inline]
+pub(crate) fn for_us(frame: &[u8], mac: [u8; 6]) -> bool {
+    match frame.get(..6) {
+        Some(dst) => dst[0] & 1 == 1 || dst == mac,
+        None => false,
+    }
+}
+
 /// The ECN bits of an inner IP packet (its first bytes).
 #[inline]
 fn inner_ecn(packet: &[u8]) -> u8 {
@@ -94,6 +104,9 @@ impl Worker<'_> {
     pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
         if !m.is_contiguous() {
             return self.drop_packet(m, DropReason::Segmented);
+        }
+        if !for_us(m.data(), self.nets.plain.mac) {
+            return self.drop_packet(m, DropReason::NotForUs);
         }
         let Ok(cls) = classify(m.data()) else {
             return self.drop_packet(m, DropReason::Malformed);
@@ -115,8 +128,7 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::NoRoute);
         };
         if owner != self.cfg.index {
-            self.counters.add(Event::HandoffOut, 1);
-            return self.emit(Out::Handoff(owner), m);
+            return self.hand_off(owner, m, fresh);
         }
         if fresh {
             self.counters.add(Event::Local, 1);
@@ -197,16 +209,15 @@ impl Worker<'_> {
 
     /// Sends a keepalive (an empty data message) to the peer.
     pub(crate) fn send_keepalive(&mut self, id: PeerId, now: Instant) {
-        let Some(m) = self.pool.alloc() else {
-            return self.counters.count_drop(DropReason::NoRoom);
-        };
         let ready = self
             .peer_mut(id)
             .is_some_and(|p| p.session.current().is_some_and(|k| k.can_send(now)));
         if !ready {
-            drop(m);
             return self.want_handshake(id, now);
         }
+        let Some(m) = self.pool.alloc() else {
+            return self.counters.count_drop(DropReason::NoRoom);
+        };
         self.counters.add(Event::KeepaliveTx, 1);
         self.seal_and_send(id, m, now);
     }

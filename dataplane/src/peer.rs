@@ -94,8 +94,6 @@ impl PeerShared {
 
 /// A peer's fast-path state on its owner lcore.
 pub struct PeerState {
-    /// The peer's slot.
-    pub id: PeerId,
     /// What is published to the control thread.
     pub shared: Arc<PeerShared>,
     /// Previous/current/next keypairs.
@@ -112,7 +110,6 @@ pub struct PeerState {
 impl std::fmt::Debug for PeerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PeerState")
-            .field("id", &self.id)
             .field("endpoint", &self.endpoint)
             .field("staged", &self.staged.len())
             .finish_non_exhaustive()
@@ -121,9 +118,8 @@ impl std::fmt::Debug for PeerState {
 
 impl PeerState {
     /// A peer with no session yet. Allocates the staging queue up front.
-    pub fn new(id: PeerId, shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
+    pub fn new(shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
         Self {
-            id,
             shared,
             session: Session::new(),
             staged: VecDeque::with_capacity(MAX_STAGED),

@@ -253,6 +253,9 @@ impl<'p> Worker<'p> {
     }
 
     fn flush(&mut self, out: Out) {
+        if self.burst(out).is_empty() {
+            return;
+        }
         let (left, reason) = match out {
             Out::TunTx => {
                 self.queues.tun_tx.tx_burst(&mut self.tun_out);
@@ -294,10 +297,20 @@ impl<'p> Worker<'p> {
         self.flush(Out::Control(PortSide::Tunnel));
         self.flush(Out::Control(PortSide::Plaintext));
         for i in 0..self.handoff.len() {
-            if !self.handoff[i].is_empty() {
-                self.flush(Out::Handoff(i));
-            }
+            self.flush(Out::Handoff(i));
         }
+    }
+
+    /// Hands a packet to the worker that owns its peer. A packet that was
+    /// handed off once is not passed on again: while a route change
+    /// propagates two workers may briefly disagree on the owner, and a
+    /// packet must not bounce between them. It is dropped as in flight.
+    pub(crate) fn hand_off(&mut self, owner: usize, m: Mbuf, fresh: bool) {
+        if !fresh || owner >= self.cfg.workers {
+            return self.drop_packet(m, DropReason::PeerGone);
+        }
+        self.counters.add(Event::HandoffOut, 1);
+        self.emit(Out::Handoff(owner), m);
     }
 
     /// Asks the control thread for a handshake, at most every 100 ms per
@@ -321,11 +334,15 @@ impl<'p> Worker<'p> {
     }
 
     fn apply_commands(&mut self) {
-        for _ in 0..COMMANDS_PER_ROUND {
+        let Ok(first) = self.links.commands.try_recv() else {
+            return;
+        };
+        let now = self.clock.now();
+        self.apply(first, now);
+        for _ in 1..COMMANDS_PER_ROUND {
             let Ok(cmd) = self.links.commands.try_recv() else {
                 return;
             };
-            let now = self.clock.now();
             self.apply(cmd, now);
         }
     }
@@ -344,7 +361,7 @@ impl<'p> Worker<'p> {
                 if let Some(old) = self.peers[slot].take() {
                     self.forget_peer(old);
                 }
-                self.peers[slot] = Some(PeerState::new(id, shared, endpoint));
+                self.peers[slot] = Some(PeerState::new(shared, endpoint));
             }
             Command::RemovePeer { id } => {
                 if let Some(old) = self.peers.get_mut(id as usize).and_then(Option::take) {

@@ -59,7 +59,7 @@
 //! sa.seal_message(now, &mut msg)?;
 //! let received = sb.open_message(now, &mut msg)?;
 //! assert_eq!(&received.plaintext[..5], b"hello");
-//! assert!(received.promoted);
+//! assert!(received.promoted.is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -78,7 +78,9 @@ pub struct Received<'a> {
     pub plaintext: &'a mut [u8],
     /// The message confirmed the `next` keypair, now `current`: the
     /// handshake is complete (timers), and staged packets may be sent.
-    pub promoted: bool,
+    /// Carries the index the promotion retired (the old `previous`), for
+    /// the caller's index table.
+    pub promoted: Option<Retired>,
     /// Start a handshake, once: as initiator, the current key is older than
     /// REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT.
     pub rekey: bool,
@@ -245,7 +247,7 @@ impl Session {
             .keypair_mut(index)
             .ok_or(SessionError::UnknownIndex(index))?;
         let len = kp.open_message(now, msg)?.len();
-        let promoted = self.received_with(index).is_some();
+        let promoted = self.received_with(index);
         let rekey = self.wants_rekey_on_receive(now);
         Ok(Received {
             plaintext: &mut msg[DATA_HEADER_LEN..DATA_HEADER_LEN + len],

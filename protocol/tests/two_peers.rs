@@ -425,7 +425,9 @@ fn cookie_round_trip_under_load() {
         p.a.drops.last(),
         Some(&Dropped::Cookie(CookieError::Decryption))
     );
+    let drops = p.a.drops.len();
     assert!(p.a.receive(p.now, p.b.addr, &reply[0]).is_empty());
+    assert_eq!(p.a.drops.len(), drops, "the genuine reply is accepted");
     // The retransmission carries mac2 and gets through.
     p.run_until(p.now + Duration::from_secs(6));
     assert!(p.a.session.current().is_some());

@@ -263,6 +263,9 @@ mod tests {
             b.open_message(now, &mut again).err(),
             Some(OpenError::Replay(ReplayError::Replayed))
         );
+        // A tampered copy of a counter already received is refused by the
+        // replay check, before any decryption (forgery of a fresh counter:
+        // `forged_packet_does_not_move_window`).
         let mut forged = copy;
         forged[20] ^= 1;
         assert_eq!(

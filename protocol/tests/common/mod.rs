@@ -285,7 +285,7 @@ impl Node {
                         .session
                         .open_message(now, &mut buf)
                         .map_err(Dropped::Session)?;
-                    (r.plaintext.to_vec(), r.promoted, r.rekey)
+                    (r.plaintext.to_vec(), r.promoted.is_some(), r.rekey)
                 };
                 if promoted {
                     self.timers.handshake_complete();

@@ -1,2 +1,0 @@
-
-#include <wgdp_shim.h>
