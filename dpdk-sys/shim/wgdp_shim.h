@@ -78,14 +78,8 @@ extern const uint64_t wgdp_eth_rss_nonfrag_ipv6_udp;
 extern const uint64_t wgdp_eth_rss_nonfrag_ipv6_tcp;
 extern const uint64_t wgdp_eth_rss_ip;
 extern const uint64_t wgdp_eth_rss_udp;
-extern const uint64_t wgdp_eth_rss_tcp;
-extern const uint64_t wgdp_eth_rx_offload_ipv4_cksum;
-extern const uint64_t wgdp_eth_rx_offload_udp_cksum;
 extern const uint64_t wgdp_eth_rx_offload_rss_hash;
-extern const uint64_t wgdp_eth_rx_offload_scatter;
 extern const uint64_t wgdp_eth_tx_offload_ipv4_cksum;
 extern const uint64_t wgdp_eth_tx_offload_udp_cksum;
-extern const uint64_t wgdp_eth_tx_offload_mbuf_fast_free;
-extern const uint64_t wgdp_eth_tx_offload_multi_segs;
 
 #endif

@@ -219,9 +219,19 @@ fn queue_handles_are_unique() {
     a.configure(&cfg, &mp).expect("configure");
     let q0 = a.rx_queue(0).expect("first handle");
     assert!(a.rx_queue(0).is_err(), "second handle on the same queue");
+
     assert!(a.rx_queue(2).is_err(), "queue beyond the configured ones");
     drop(q0);
     assert!(a.rx_queue(0).is_ok(), "released on drop");
+}
+
+#[test]
+fn a_port_has_one_handle() {
+    let name = format!("net_null{}", unique("h"));
+    let first = Port::probe(eal(), &name).expect("probe net_null");
+    let err = Port::by_name(eal(), &name).expect_err("a second Port for the same device");
+    assert!(err.to_string().contains("already has a handle"), "{err}");
+    drop(first);
 }
 
 #[test]

@@ -155,18 +155,6 @@ impl Eal {
         out
     }
 
-    /// Number of enabled lcores, the main one included.
-    pub fn lcore_count(&self) -> u32 {
-        // SAFETY: EAL is initialised.
-        unsafe { ffi::rte_lcore_count() }
-    }
-
-    /// NUMA socket of an lcore.
-    pub fn lcore_socket(&self, lcore: u32) -> u32 {
-        // SAFETY: EAL is initialised; out-of-range ids return a sentinel.
-        unsafe { ffi::rte_lcore_to_socket_id(lcore) }
-    }
-
     /// TSC frequency in Hz, measured by EAL at init.
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: EAL is initialised.

@@ -83,14 +83,6 @@ impl Mbuf {
         NonNull::new(raw).map(Mbuf)
     }
 
-    /// Gives up ownership; the caller must free or hand on the pointer.
-    #[inline]
-    pub fn into_raw(self) -> *mut ffi::rte_mbuf {
-        let p = self.0.as_ptr();
-        std::mem::forget(self);
-        p
-    }
-
     /// The raw pointer, still owned by `self`.
     #[inline]
     pub fn as_ptr(&self) -> *mut ffi::rte_mbuf {
@@ -241,12 +233,6 @@ impl Mbuf {
         self.raw().port
     }
 
-    /// Offload flags (`RTE_MBUF_F_*`).
-    #[inline]
-    pub fn ol_flags(&self) -> u64 {
-        self.raw().ol_flags
-    }
-
     /// Asks the NIC to compute the outer checksums on transmit: sets the
     /// `RTE_MBUF_F_TX_*` flags in `tx_flags` (see [`tx_flags`]) and the
     /// header lengths they need. The caller has written the pseudo-header
@@ -266,17 +252,6 @@ impl Mbuf {
         let m = self.raw_mut();
         m.ol_flags &= !tx_flags::MASK;
         m.__bindgen_anon_3.tx_offload = 0;
-    }
-
-    /// The RSS hash, when the PMD set `RTE_MBUF_F_RX_RSS_HASH`.
-    #[inline]
-    pub fn rss_hash(&self) -> Option<u32> {
-        let m = self.raw();
-        if m.ol_flags & u64::from(ffi::RTE_MBUF_F_RX_RSS_HASH) == 0 {
-            return None;
-        }
-        // SAFETY: reading the `rss` member of a plain-data union.
-        Some(unsafe { m.__bindgen_anon_2.hash.rss })
     }
 }
 
@@ -362,42 +337,6 @@ impl<const N: usize> Burst<N> {
     pub fn as_slice(&self) -> &[Mbuf] {
         // SAFETY: the first `len` slots are initialised.
         unsafe { std::slice::from_raw_parts(self.bufs.as_ptr().cast::<Mbuf>(), self.len) }
-    }
-
-    /// The mbufs held, mutable.
-    #[inline]
-    pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
-        // SAFETY: the first `len` slots are initialised.
-        unsafe { std::slice::from_raw_parts_mut(self.bufs.as_mut_ptr().cast::<Mbuf>(), self.len) }
-    }
-
-    /// Keeps the mbufs for which `keep` returns true, in order; the others
-    /// are given to `reject` (which may free, count or forward them).
-    #[inline]
-    pub fn retain_or(
-        &mut self,
-        mut keep: impl FnMut(&mut Mbuf) -> bool,
-        mut reject: impl FnMut(Mbuf),
-    ) {
-        let len = self.len;
-        self.len = 0;
-        let base = self.bufs.as_mut_ptr().cast::<Mbuf>();
-        let mut kept = 0;
-        for i in 0..len {
-            // SAFETY: slot i < old len is initialised; `len` is 0 while we
-            // move slots, so a panic in a callback leaks rather than double
-            // frees. Each slot is read exactly once.
-            unsafe {
-                let mut m = base.add(i).read();
-                if keep(&mut m) {
-                    base.add(kept).write(m);
-                    kept += 1;
-                    self.len = kept;
-                } else {
-                    reject(m);
-                }
-            }
-        }
     }
 
     /// Takes every mbuf out, in order. Those the caller does not take

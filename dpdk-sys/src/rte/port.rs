@@ -30,20 +30,12 @@ pub mod flags {
         rss_ip = wgdp_eth_rss_ip;
         /// `RTE_ETH_RSS_UDP`: hash UDP ports too.
         rss_udp = wgdp_eth_rss_udp;
-        /// `RTE_ETH_RSS_TCP`: hash TCP ports too.
-        rss_tcp = wgdp_eth_rss_tcp;
-        /// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM`.
-        rx_ipv4_cksum = wgdp_eth_rx_offload_ipv4_cksum;
-        /// `RTE_ETH_RX_OFFLOAD_UDP_CKSUM`.
-        rx_udp_cksum = wgdp_eth_rx_offload_udp_cksum;
         /// `RTE_ETH_RX_OFFLOAD_RSS_HASH`: deliver the RSS hash in the mbuf.
         rx_rss_hash = wgdp_eth_rx_offload_rss_hash;
         /// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`.
         tx_ipv4_cksum = wgdp_eth_tx_offload_ipv4_cksum;
         /// `RTE_ETH_TX_OFFLOAD_UDP_CKSUM`.
         tx_udp_cksum = wgdp_eth_tx_offload_udp_cksum;
-        /// `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE`.
-        tx_mbuf_fast_free = wgdp_eth_tx_offload_mbuf_fast_free;
     }
 
     /// Names of the RSS hash-function bits in `bits` that wgdp knows.
@@ -230,6 +222,7 @@ impl Port {
         if ret != 0 {
             return Err(RteError::from_ret(op, ret));
         }
+        claim(id, &op)?;
         Ok(Port {
             id,
             name: name.to_owned(),
@@ -294,6 +287,7 @@ impl Port {
             if id < 0 {
                 return Err(RteError::from_ret(op, id));
             }
+            claim(id as u16, &op)?;
             Ok(Port {
                 id: id as u16,
                 name: pname,
@@ -674,7 +668,29 @@ impl Drop for Port {
         }
         // SAFETY: stopped; nothing uses the port any more.
         unsafe { ffi::rte_eth_dev_close(self.id) };
+        if let Some(c) = CLAIMED.get(usize::from(self.id)) {
+            c.store(false, Ordering::Release);
+        }
     }
+}
+
+/// Port ids that have a [`Port`]: one handle per port, so that the
+/// per-queue handles it gives out really are the only ones, and no second
+/// handle can close the device under the first.
+static CLAIMED: [AtomicBool; ffi::RTE_MAX_ETHPORTS as usize] =
+    [const { AtomicBool::new(false) }; ffi::RTE_MAX_ETHPORTS as usize];
+
+fn claim(id: u16, op: &str) -> Result<(), RteError> {
+    let taken = CLAIMED
+        .get(usize::from(id))
+        .is_none_or(|c| c.swap(true, Ordering::AcqRel));
+    if taken {
+        return Err(RteError::invalid(
+            op,
+            format!("port {id} already has a handle"),
+        ));
+    }
+    Ok(())
 }
 
 /// The only handle on one RX queue of a port. `Send`, so it can move to the
@@ -705,11 +721,6 @@ impl RxQueue<'_> {
             usize::from(n)
         }
     }
-
-    /// The queue index.
-    pub fn index(&self) -> u16 {
-        self.queue
-    }
 }
 
 impl TxQueue<'_> {
@@ -726,11 +737,6 @@ impl TxQueue<'_> {
             burst.consume_front(usize::from(n));
             usize::from(n)
         }
-    }
-
-    /// The queue index.
-    pub fn index(&self) -> u16 {
-        self.queue
     }
 }
 

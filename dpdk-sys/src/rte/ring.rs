@@ -15,7 +15,8 @@ struct RawRing {
 }
 
 // SAFETY: the ring is created multi-producer; the single consumer is
-// enforced by `RingConsumer` being neither Clone nor Sync.
+// enforced by `RingConsumer` not being Clone and dequeuing through
+// `&mut self`.
 unsafe impl Send for RawRing {}
 // SAFETY: as above.
 unsafe impl Sync for RawRing {}
@@ -186,11 +187,5 @@ impl RingConsumer {
             burst.set_len(burst.len() + got);
             got == n
         }
-    }
-
-    /// Mbufs queued now.
-    pub fn count(&self) -> u32 {
-        // SAFETY: valid ring.
-        unsafe { ffi::wgdp_ring_count(self.ring.raw.as_ptr()) }
     }
 }
