@@ -193,7 +193,7 @@ impl<'p> Control<'p> {
         report: &dyn Fn(&PeerTable),
     ) -> PeerTable {
         let start = self.clock.now();
-        self.prime_neighbours(start);
+        self.prime_neighbours();
         let mut next_report = report_every.map(|d| start + d);
         let mut next_metrics = start;
         let mut next_timers = start;
@@ -260,9 +260,8 @@ impl<'p> Control<'p> {
                 WorkerEvent::WantHandshake(id) => self.initiate(id, now, false),
                 WorkerEvent::SessionConfirmed(id) => {
                     if let Some(p) = self.peers.get_mut(id) {
-                        p.timers.handshake_complete();
-                        p.handshakes += 1;
-                        p.last_handshake = Some(std::time::SystemTime::now());
+                        p.sync_activity(&mut self.rng);
+                        p.handshake_completed();
                         bump(&self.counters.handshakes_completed);
                         tracing::info!(
                             peer = %conf::encode_key(p.public_key.as_bytes()),
@@ -286,9 +285,7 @@ impl<'p> Control<'p> {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
         for p in self.peers.iter_mut() {
-            for &(at, kind) in p.new_activity().as_slice() {
-                p.apply_activity(at, kind, rng);
-            }
+            p.sync_activity(rng);
             if p.timers.next_deadline().is_some_and(|d| d <= now) {
                 due.push((p.id, p.timers.poll(now)));
             }

@@ -62,7 +62,7 @@ control_counters! {
     unresolved_drops,
     /// Frames of the control thread that a TX queue refused.
     tx_drops,
-    /// Commands a worker's channel refused (full).
+    /// Commands for a worker that has stopped (its channel is closed).
     command_drops,
     /// Mbuf allocation failures on the control thread.
     alloc_failures,

@@ -103,6 +103,7 @@ impl Control<'_> {
             return bump(&self.counters.handshakes_rejected);
         }
         // The initiation authenticated the peer.
+        peer.sync_activity(&mut self.rng);
         peer.timers.any_authenticated_packet_received();
         peer.timers.any_authenticated_packet_traversal(now);
         let Some(index) = self.peers.allocate_index(id, self.workers, &mut self.rng) else {
@@ -137,12 +138,11 @@ impl Control<'_> {
         let Ok(keypair) = peer.handshake.consume_response(&self.identity, bytes, now) else {
             return bump(&self.counters.handshakes_rejected);
         };
+        peer.sync_activity(&mut self.rng);
         peer.timers.session_derived(now);
-        peer.timers.handshake_complete();
+        peer.handshake_completed();
         peer.timers.any_authenticated_packet_received();
         peer.timers.any_authenticated_packet_traversal(now);
-        peer.handshakes += 1;
-        peer.last_handshake = Some(SystemTime::now());
         bump(&self.counters.handshakes_completed);
         tracing::info!(peer = %conf::encode_key(peer.public_key.as_bytes()), endpoint = %src, "handshake completed (we initiated)");
         self.learn_endpoint(id, src);
@@ -183,6 +183,7 @@ impl Control<'_> {
         let Some(endpoint) = peer.endpoint else {
             return;
         };
+        peer.sync_activity(&mut self.rng);
         if !peer.timers.begin_initiation(now, retry) {
             return;
         }

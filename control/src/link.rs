@@ -225,7 +225,12 @@ impl<'p> PortLink<'p> {
                     Some(IpAddr::V6(a)) => a,
                     _ => neigh::link_local(self.net.mac),
                 };
-                let frame = neigh::neighbour_solicitation(self.net.mac, src, target);
+                let frame = match probe.unicast {
+                    Some(mac) => {
+                        neigh::neighbour_solicitation_unicast(self.net.mac, src, target, mac)
+                    }
+                    None => neigh::neighbour_solicitation(self.net.mac, src, target),
+                };
                 self.send_bytes(&frame, pool, counters);
             }
         }
@@ -433,7 +438,7 @@ impl Control<'_> {
 
     /// Starts resolving the gateways and the configured endpoints' next
     /// hops, so that the first packets need not wait.
-    pub(crate) fn prime_neighbours(&mut self, _now: Instant) {
+    pub(crate) fn prime_neighbours(&mut self) {
         let mut hops: Vec<IpAddr> = self
             .peers
             .iter()

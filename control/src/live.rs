@@ -185,8 +185,10 @@ impl Control<'_> {
         }
         let mut persist = Persist::default();
         let mut named = HashSet::new();
-        // Peers that lost a prefix to another one: their table entry changes.
-        let mut losers = HashSet::new();
+        // Peers whose table entry changes, in order: the ones the request
+        // names, and those that lost a prefix to another. Rendered once all
+        // changes are applied, so a prefix that moved is written once.
+        let mut changed: Vec<PeerId> = Vec::new();
         for ps in set.peers {
             let key = PublicKey::from_bytes(ps.public_key);
             named.insert(key);
@@ -239,11 +241,11 @@ impl Control<'_> {
                 // As in the kernel: a prefix moves to the peer that names it.
                 if let Some(previous) = self.allowed.insert(prefix, id) {
                     if previous != id {
-                        losers.insert(previous);
+                        changed.push(previous);
                     }
                 }
             }
-            persist.upserted.push(self.peer_conf(id));
+            changed.push(id);
         }
         if set.replace_peers {
             let gone: Vec<PeerId> = self
@@ -261,14 +263,9 @@ impl Control<'_> {
                 self.remove_peer(id, now);
             }
         }
-        for id in losers {
-            let changed = self.peers.get(id).is_some_and(|p| {
-                !persist
-                    .upserted
-                    .iter()
-                    .any(|u| u.public_key.0 == *p.public_key.as_bytes())
-            });
-            if changed {
+        let mut seen = HashSet::new();
+        for id in changed {
+            if seen.insert(id) && self.peers.get(id).is_some() {
                 persist.upserted.push(self.peer_conf(id));
             }
         }

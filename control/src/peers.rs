@@ -150,6 +150,23 @@ impl ControlPeer {
         out
     }
 
+    /// Feeds the owner's activity published since the last call into the
+    /// timers. Called by the periodic scan, and before every direct timer
+    /// hook, so the timers see events in the order they happened.
+    pub fn sync_activity(&mut self, rng: &mut dyn CryptoRngCore) {
+        for &(at, kind) in self.new_activity().as_slice() {
+            self.apply_activity(at, kind, rng);
+        }
+    }
+
+    /// Records a completed handshake (kernel `wg_timers_handshake_complete`
+    /// and the wall-clock time `wg show` reports).
+    pub fn handshake_completed(&mut self) {
+        self.timers.handshake_complete();
+        self.handshakes += 1;
+        self.last_handshake = Some(SystemTime::now());
+    }
+
     /// Feeds one activity into the timers (kernel `timers.c` hooks).
     pub fn apply_activity(&mut self, at: Instant, kind: Activity, rng: &mut dyn CryptoRngCore) {
         match kind {

@@ -296,7 +296,11 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 index: i,
                 workers: n,
                 listen_port: config.interface.listen_port,
-                mtu: usize::from(config.ports.plaintext.mtu),
+                // The WireGuard MTU: what the plaintext port carries, but
+                // never more than fits the tunnel port with the 80 bytes of
+                // outer IPv6, UDP and WireGuard overhead.
+                mtu: usize::from(config.ports.plaintext.mtu)
+                    .min(usize::from(config.ports.tunnel.mtu).saturating_sub(80)),
                 tx_checksum_offload: offload,
                 idle_polls: config.dpdk.idle_polls,
                 idle_sleep: Duration::from_micros(u64::from(config.dpdk.idle_sleep_us)),
@@ -405,6 +409,13 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             counters: control_counters.clone(),
         });
 
+        if let Some(server) = &uapi {
+            println!(
+                "uapi {} (wg show {})",
+                server.path().display(),
+                opts.interface
+            );
+        }
         println!(
             "wgdp: running ({n} worker{})",
             if n == 1 { "" } else { "s" }
@@ -419,7 +430,11 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             let _ = std::io::stdout().flush();
         };
         std::thread::scope(|s| {
-            let ctl = s.spawn(|| control.run(stop, opts.report_interval, &print_report));
+            let ctl = s.spawn(|| {
+                // Whatever ends the control thread ends the workers too.
+                let _stop_all = StopOnDrop(stop);
+                control.run(stop, opts.report_interval, &print_report)
+            });
             let jobs: Vec<(u32, Job<'_, ()>)> = workers
                 .into_iter()
                 .zip(&lcores)

@@ -22,8 +22,6 @@ pub mod errno {
     pub const OK: i32 = 0;
     /// Operation not permitted (a change wgdp only makes at restart).
     pub const EPERM: i32 = 1;
-    /// No such peer for `update_only`.
-    pub const ENOENT: i32 = 2;
     /// I/O error (writing the table back failed).
     pub const EIO: i32 = 5;
     /// Invalid argument.
@@ -179,11 +177,15 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
                 "update_only" => peer.update_only = flag(key, value)?,
                 "preshared_key" => peer.preshared_key = Some(hex_key(key, value)?),
                 "endpoint" => {
-                    peer.endpoint = Some(
-                        value
-                            .parse()
-                            .map_err(|_| UapiError::invalid(key, "not ip:port or [ip6]:port"))?,
-                    );
+                    let endpoint: SocketAddr = value
+                        .parse()
+                        .map_err(|_| UapiError::invalid(key, "not ip:port or [ip6]:port"))?;
+                    // The tunnel table refuses port 0 too: never write
+                    // back what would not load.
+                    if endpoint.port() == 0 {
+                        return Err(UapiError::invalid(key, "port 0"));
+                    }
+                    peer.endpoint = Some(endpoint);
                 }
                 "persistent_keepalive_interval" => {
                     peer.persistent_keepalive = Some(number(key, value)?)
@@ -343,6 +345,7 @@ mod tests {
             vec!["set=1", "public_key=zz"],
             vec!["set=1", &peer, "allowed_ip=10.0.0.0/33"],
             vec!["set=1", &peer, "endpoint=nowhere"],
+            vec!["set=1", &peer, "endpoint=1.2.3.4:0"],
             vec!["set=1", "listen_port=70000"],
             vec!["set=1", "nokey"],
             vec!["set=1", "endpoint=1.2.3.4:5"],

@@ -3,7 +3,7 @@
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -80,11 +80,7 @@ impl UapiServer {
     }
 
     /// As [`start`](Self::start), at an explicit path.
-    pub fn start_at(
-        path: &Path,
-        calls: Sender<Call>,
-        mut persist: PersistFn,
-    ) -> std::io::Result<Self> {
+    fn start_at(path: &Path, calls: Sender<Call>, mut persist: PersistFn) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -154,7 +150,10 @@ fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn) {
         let mut size = 0usize;
         let ended = loop {
             let mut line = String::new();
-            match reader.read_line(&mut line) {
+            // Bounded before reading: a line without a newline must not
+            // grow past the request limit.
+            let room = (proto::MAX_REQUEST + 1).saturating_sub(size) as u64;
+            match (&mut reader).take(room).read_line(&mut line) {
                 Ok(0) | Err(_) => break false,
                 Ok(n) => size += n,
             }
