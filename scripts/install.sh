@@ -26,6 +26,7 @@ PACKAGES=(
     tcpdump            # captures in tests and debugging
     iproute2 ethtool   # namespaces, veth, offload switches
     iputils-ping       # ping through the tunnel in end-to-end tests
+    procps             # sysctl and kill in end-to-end tests
     git
 )
 
@@ -58,6 +59,10 @@ install.sh: no Rust toolchain found. Install rustup's stable toolchain:
 then run this script again.
 MSG
     exit 1
+fi
+# fmt and clippy run in the test suite; a minimal rustup profile lacks them.
+if command -v rustup >/dev/null; then
+    rustup component add rustfmt clippy >/dev/null
 fi
 rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
 if ((rustc_minor < 80)); then

@@ -16,5 +16,7 @@ if command -v cargo-nextest >/dev/null; then
     # One process per test: each test gets its own EAL.
     cargo nextest run --workspace --locked --no-fail-fast
 else
-    cargo test --workspace --locked --no-fail-fast
+    # One test at a time: the namespace tests must not overlap (nextest's
+    # test groups in .config/nextest.toml do this where it is installed).
+    cargo test --workspace --locked --no-fail-fast -- --test-threads=1
 fi

@@ -1131,6 +1131,35 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         format!("the written-back table does not check:\n{check}")
     });
 
+    // One request where a later peer takes the prefix an earlier one was
+    // just given: the prefix is written once, under the later peer.
+    let moved = wg(&[
+        "set",
+        &ifname,
+        "peer",
+        &new_pub,
+        "allowed-ips",
+        "10.9.0.51/32",
+        "peer",
+        &peer1_pub,
+        "allowed-ips",
+        "10.9.0.2/32,10.9.0.51/32",
+    ]);
+    wgdp.check(moved.ok(), || format!("wg set (move):\n{moved}"));
+    let file = fs::read_to_string(&config_path).expect("read config");
+    wgdp.check(file.matches("10.9.0.51/32").count() == 1, || {
+        format!("moved prefix written twice:\n{file}")
+    });
+    let check = run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp"))
+            .args(["check", "--config"])
+            .arg(&config_path),
+        secs(10),
+    );
+    wgdp.check(check.ok(), || {
+        format!("the table no longer checks after a move:\n{check}")
+    });
+
     // wg set ... remove: gone, live and from the file.
     let rm = wg(&["set", &ifname, "peer", &new_pub, "remove"]);
     wgdp.check(rm.ok(), || format!("wg set (remove):\n{rm}"));
@@ -1146,8 +1175,10 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     // no datagram lost.
     let (_, churn_pub) = wg_keypair();
     let mut churn_failures = Vec::new();
+    let mut churn_time = Duration::ZERO;
     let (lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, 8, || {
         thread::sleep(Duration::from_millis(500));
+        let churn_start = Instant::now();
         for i in 0..100 {
             let add = wg(&[
                 "set",
@@ -1162,12 +1193,17 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
                 churn_failures.push(format!("round {i}: {add} {rm}"));
             }
         }
+        churn_time = churn_start.elapsed();
     });
     println!(
         "\n  UDP through peer 1 during 100 add/remove rounds: {sent} datagrams, {lost} lost\n"
     );
     wgdp.check(churn_failures.is_empty(), || {
         format!("wg set failed: {churn_failures:?}")
+    });
+    // The churn must happen while the datagrams flow (started 0.5 s in).
+    wgdp.check(churn_time < Duration::from_millis(7_000), || {
+        format!("the 100 rounds took {churn_time:?}, longer than the UDP run")
     });
     wgdp.check(sent > 0 && lost == 0, || {
         format!("{lost} of {sent} datagrams lost during the churn")

@@ -357,7 +357,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
 }
 
 #[test]
-fn worker_decapsulates_encapsulates_and_counts_every_drop() {
+fn worker_decapsulates_encapsulates_and_counts_its_drops() {
     let setup = Setup {
         tun_ring: 1024,
         handshake_queue: 64,
@@ -465,6 +465,14 @@ fn drive(
     );
     assert_eq!(h.counter(|c| c.drops(DropReason::NoRoute), 1), 1);
 
+    // A frame for another host's MAC (a switch flooded it).
+    let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"not for wgdp");
+    h.send(
+        Plaintext,
+        &ether([2, 0, 0, 0, 9, 9], LAN_MAC, ethernet::ethertype::IPV4, &lan),
+    );
+    assert_eq!(h.counter(|c| c.drops(DropReason::NotForUs), 1), 1);
+
     // TTL 1 cannot be forwarded.
     let dying = ipv4_udp(LAN_HOST, PEER_INNER, 1, b"ttl");
     h.send(
@@ -510,7 +518,7 @@ fn drive(
     assert_eq!(got.as_slice().first().map(|m| m.data().to_vec()), Some(arp));
 
     // Nothing else was dropped, and every transmitted frame was counted.
-    assert_eq!(h.counters.total_drops(), 7, "one per drop case above");
+    assert_eq!(h.counters.total_drops(), 8, "one per drop case above");
     assert_eq!(h.counters.events(Event::Decapsulated), 1);
     assert_eq!(h.counters.events(Event::Encapsulated), 1);
 }

@@ -321,7 +321,7 @@ cmd_down() {
     for ifc in "$WG1" "$WG2"; do
         rm -f "/var/run/wireguard/$ifc.sock"
     done
-    # Stand-ins made with `ip tuntap add`, or persistent leftovers: wgdp's own
+    # Leftover TAP interfaces (a killed run), persistent ones: wgdp's own
     # TAPs disappear with its process.
     for ifc in "$TAP_WAN" "$TAP_LAN"; do
         ip link show dev "$ifc" >/dev/null 2>&1 && ip link del dev "$ifc" 2>/dev/null || true
