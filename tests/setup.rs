@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
 
 /// A fresh directory, removed (and unmounted, if it was mounted) on drop.
 struct TempDir(PathBuf);
@@ -74,12 +73,40 @@ fn setup(config: &Path, dry_run: bool) -> (Output, String) {
     (out, text)
 }
 
+/// The NUMA node of CPU 1 (the tests' worker), where sysfs shows one:
+/// setup reserves hugepages there.
+fn worker_node() -> Option<u32> {
+    fs::read_dir("/sys/devices/system/cpu/cpu1")
+        .ok()?
+        .filter_map(Result::ok)
+        .find_map(|e| e.file_name().to_str()?.strip_prefix("node")?.parse().ok())
+}
+
+/// The 2 MB hugepage count setup works on: the worker's node's, or the
+/// overall one.
+fn pool() -> PathBuf {
+    match worker_node() {
+        Some(n) => {
+            format!("/sys/devices/system/node/node{n}/hugepages/hugepages-2048kB/nr_hugepages")
+                .into()
+        }
+        None => "/proc/sys/vm/nr_hugepages".into(),
+    }
+}
+
 fn hugepages() -> u64 {
-    fs::read_to_string(NR_HUGEPAGES)
+    fs::read_to_string(pool())
         .expect("read nr_hugepages")
         .trim()
         .parse()
         .expect("nr_hugepages is a number")
+}
+
+/// `--node N` as setup passes it to dpdk-hugepages.py, or nothing.
+fn node_arg() -> String {
+    worker_node()
+        .map(|n| format!(" --node {n}"))
+        .unwrap_or_default()
 }
 
 fn mounts() -> String {
@@ -129,8 +156,9 @@ fn dry_run_reports_and_changes_nothing() {
     assert_eq!(would.len(), 2, "{text}");
     assert!(
         would[0].contains(&format!(
-            "`dpdk-hugepages.py --pagesize 2048K --reserve {}K`",
-            want * 2048
+            "`dpdk-hugepages.py --pagesize 2048K --reserve {}K{}`",
+            want * 2048,
+            node_arg()
         )),
         "{text}"
     );
@@ -167,7 +195,7 @@ fn real_run_reserves_and_mounts_hugepages() {
     let (out, text) = setup(&config, false);
     // Put the reservation back whatever happened (the extra page is free).
     let after = hugepages();
-    fs::write(NR_HUGEPAGES, format!("{before}\n")).expect("restore nr_hugepages");
+    fs::write(pool(), format!("{before}\n")).expect("restore nr_hugepages");
     let mounted = mounts().contains(&format!("{} hugetlbfs", huge.display()));
     drop(dir);
     assert_eq!(out.status.code(), Some(0), "{text}");

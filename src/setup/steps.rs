@@ -1,7 +1,7 @@
 //! The steps of `wgdp setup`: hugepages, NICs (IOMMU, vfio, binding) and
 //! CPUs (isolation, NUMA placement).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::eal::{huge_use, lcore_cpus, HugeUse};
 use super::host::{Host, PciDevice, BIFURCATED_DRIVERS, VENDOR_MELLANOX};
@@ -126,6 +126,15 @@ fn huge_dir(args: &[String]) -> String {
     dir
 }
 
+/// The CPUs lcore `lcore` runs on, given EAL's lcore map (`None`: one
+/// lcore per CPU); `None` when EAL has no such lcore.
+fn cpus_of(map: Option<&BTreeMap<u32, Vec<u32>>>, lcore: u32) -> Option<Vec<u32>> {
+    match map {
+        None => Some(vec![lcore]),
+        Some(m) => m.get(&lcore).cloned(),
+    }
+}
+
 fn script(name: &str, args: &[&str]) -> Vec<String> {
     std::iter::once(name)
         .chain(args.iter().copied())
@@ -155,16 +164,25 @@ impl Setup<'_> {
             );
         };
         let pages = (need_mib * 1024).div_ceil(size_kb);
-        let nodes: BTreeSet<Option<u32>> = ports
+        // The NICs' nodes; where sysfs does not know them, the workers'
+        // (dpdk-hugepages.py without --node would set every node's count,
+        // lowering a node that has more than this node needs).
+        let mut nodes: BTreeSet<Option<u32>> = ports
             .iter()
             .filter_map(|p| p.pci().and_then(|d| d.numa_node))
             .map(Some)
             .collect();
-        let nodes = if nodes.is_empty() {
-            BTreeSet::from([None])
-        } else {
-            nodes
-        };
+        if nodes.is_empty() {
+            nodes = self
+                .worker_cpus(config)
+                .iter()
+                .filter_map(|&cpu| self.host.cpu_node(cpu))
+                .map(Some)
+                .collect();
+        }
+        if nodes.is_empty() {
+            nodes.insert(None);
+        }
         for node in nodes {
             self.reserve(size_kb, pages, need_mib, node);
         }
@@ -410,19 +428,13 @@ impl Setup<'_> {
         let mut all = Vec::new();
         for &lcore in &config.dpdk.workers {
             let area = format!("cpu worker lcore {lcore}");
-            let cpus = match &map {
-                None => vec![lcore],
-                Some(m) => match m.get(&lcore) {
-                    Some(c) => c.clone(),
-                    None => {
-                        self.note(
-                            Outcome::Fail,
-                            &area,
-                            "not an lcore of eal_args (-l/--lcores/-c)",
-                        );
-                        continue;
-                    }
-                },
+            let Some(cpus) = cpus_of(map.as_ref(), lcore) else {
+                self.note(
+                    Outcome::Fail,
+                    &area,
+                    "not an lcore of eal_args (-l/--lcores/-c)",
+                );
+                continue;
             };
             for cpu in cpus {
                 if !self.host.cpu_exists(cpu) {
@@ -468,6 +480,20 @@ impl Setup<'_> {
             "cpu",
             format!("to isolate the workers, boot with `isolcpus={list} nohz_full={list} rcu_nocbs={list}` and keep NIC IRQs off them (docs/hardware.md)"),
         );
+    }
+
+    /// The CPUs of the worker lcores that `eal_args` maps (errors are the
+    /// CPU step's to report).
+    fn worker_cpus(&self, config: &conf::Config) -> Vec<u32> {
+        let Ok(map) = lcore_cpus(&config.dpdk.eal_args) else {
+            return Vec::new();
+        };
+        config
+            .dpdk
+            .workers
+            .iter()
+            .flat_map(|&l| cpus_of(map.as_ref(), l).unwrap_or_default())
+            .collect()
     }
 
     /// Warns when `cpu` is on another NUMA node than a NIC it polls.

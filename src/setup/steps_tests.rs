@@ -221,7 +221,7 @@ fn hugepages_are_reserved_and_mounted_when_short() {
     let out = setup(&f, true, &mut rec, &c);
     let would = lines(&out, Outcome::Would, "hugepages");
     assert!(
-        would[0].contains("`dpdk-hugepages.py --pagesize 2048K --reserve 1048576K`"),
+        would[0].contains("on NUMA node 0 (1024 MiB needed, 16 reserved): would run `dpdk-hugepages.py --pagesize 2048K --reserve 1048576K --node 0`"),
         "{would:?}"
     );
     assert!(would[1]
@@ -232,7 +232,8 @@ fn hugepages_are_reserved_and_mounted_when_short() {
     let mut rec = Recorder {
         effect: Some(Box::new(move |argv: &[String]| {
             if argv.iter().any(|a| a == "--reserve") {
-                let p = root.join("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
+                let p = root
+                    .join("sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages");
                 std::fs::write(p, "100\n").unwrap();
             }
         })),
@@ -254,13 +255,22 @@ fn hugepages_are_reserved_and_mounted_when_short() {
     };
     let out = setup(&f, false, &mut rec, &c);
     assert!(lines(&out, Outcome::Fail, "hugepages")[0].ends_with("could not: refused"));
+
+    // Where sysfs knows no node for the workers' CPU: the overall count.
+    std::fs::remove_dir(f.0.join("sys/devices/system/cpu/cpu1/node0")).unwrap();
+    let out = setup(&f, true, &mut Recorder::default(), &c);
+    let would = lines(&out, Outcome::Would, "hugepages");
+    assert!(
+        would[0].contains("(1024 MiB needed, 16 reserved): would run `dpdk-hugepages.py --pagesize 2048K --reserve 1048576K`"),
+        "{would:?}"
+    );
 }
 
 #[test]
 fn busy_hugepages_and_the_estimate() {
     let f = FakeRoot::new(256, 4);
     f.file(
-        "sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+        "sys/devices/system/node/node0/hugepages/hugepages-2048kB/free_hugepages",
         "3\n",
     );
     f.file("proc/mounts", "nodev /mnt/huge hugetlbfs rw 0 0\n");
