@@ -126,9 +126,16 @@ fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
+/// One test, so that the dry run's "nothing changed" cannot see the real
+/// run's changes (nextest runs the tests of a binary in parallel).
 #[test]
-fn dry_run_reports_and_changes_nothing() {
+fn dry_run_changes_nothing_then_a_real_run_prepares_hugepages() {
     require_root();
+    dry_run_reports_and_changes_nothing();
+    real_run_reserves_and_mounts_hugepages();
+}
+
+fn dry_run_reports_and_changes_nothing() {
     let dir = TempDir::new("dry");
     let huge = dir.0.join("huge");
     let want = hugepages() + 1000;
@@ -180,9 +187,7 @@ fn dry_run_reports_and_changes_nothing() {
     );
 }
 
-#[test]
 fn real_run_reserves_and_mounts_hugepages() {
-    require_root();
     let dir = TempDir::new("real");
     let huge = dir.0.join("huge");
     let before = hugepages();
