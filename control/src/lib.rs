@@ -13,6 +13,7 @@ pub mod link;
 pub mod live;
 pub mod metrics;
 pub mod neigh;
+pub mod ownership;
 pub mod peers;
 pub mod queues;
 pub mod report;

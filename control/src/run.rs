@@ -335,6 +335,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 handoff_out: (0..n)
                     .map(|j| (j != i).then(|| handoff_prod[j].clone()))
                     .collect(),
+                to_workers: cmd_tx.clone(),
                 to_control_tun: ctl_tun_p.clone(),
                 to_control_plain: ctl_plain_p.clone(),
                 relay_tun: if i == 0 { relay_tun_c.take() } else { None },
@@ -423,6 +424,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             pool: &pool,
             clock,
             counters: control_counters.clone(),
+            rss: tun_rss,
         });
 
         if let Some(server) = &uapi {
