@@ -22,7 +22,9 @@ use rand_core::OsRng;
 use crate::counters::{bump, ControlCounters};
 use crate::link::PortLink;
 use crate::metrics::PeerMetrics;
+use crate::ownership::Ownership;
 use crate::peers::{NewPeer, PeerTable};
+use crate::rss::RssPredictor;
 use crate::uapi::server::Call;
 
 /// Handshake messages handled per round, so the exception path and the
@@ -73,6 +75,8 @@ pub struct Control<'p> {
     pub(crate) clock: TscClock,
     pub(crate) rng: OsRng,
     pub(crate) counters: Arc<ControlCounters>,
+    /// Owner choice and re-homing.
+    pub(crate) ownership: Ownership,
 }
 
 /// A configured peer for [`ControlParts`].
@@ -119,6 +123,8 @@ pub struct ControlParts<'p> {
     pub clock: TscClock,
     /// Counters, shared with whoever reports them.
     pub counters: Arc<ControlCounters>,
+    /// RSS prediction on the tunnel port, where the device allows it.
+    pub rss: Option<RssPredictor>,
 }
 
 impl<'p> Control<'p> {
@@ -130,6 +136,12 @@ impl<'p> Control<'p> {
         let identity =
             StaticIdentity::new(protocol::crypto::PrivateKey::from_bytes(*parts.private_key));
         let checker = CookieChecker::new(identity.public_key());
+        let ownership = Ownership::new(
+            parts.workers,
+            parts.rss,
+            Some(parts.tun.net.clone()),
+            parts.listen_port,
+        );
         let mut control = Self {
             identity,
             private_key: parts.private_key,
@@ -156,6 +168,7 @@ impl<'p> Control<'p> {
             clock: parts.clock,
             rng,
             counters: parts.counters,
+            ownership,
         };
         let now = control.clock.now();
         for initial in parts.peers {
@@ -274,6 +287,8 @@ impl<'p> Control<'p> {
                         p.endpoint = Some(endpoint);
                     }
                 }
+                WorkerEvent::ArrivesAt(id, worker) => self.arrives_at(id, worker),
+                WorkerEvent::Adopted(id, worker) => self.adopted(id, worker),
             }
         }
         n

@@ -25,9 +25,12 @@ impl Control<'_> {
     /// next [`publish_routes`](Self::publish_routes)) to the routes.
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
         let key = conf::encode_key(new.public_key.as_bytes());
+        let owner = self.ownership.choose(new.endpoint);
         let id = self.peers.add(&self.identity, new, self.workers, now);
-        tracing::info!(peer = %key, slot = id, "peer added");
-        if let Some(p) = self.peers.get(id) {
+        tracing::info!(peer = %key, slot = id, owner, "peer added");
+        if let Some(p) = self.peers.get_mut(id) {
+            p.owner = owner;
+            self.ownership.added(owner);
             let (owner, shared, endpoint) = (p.owner, p.shared.clone(), p.endpoint);
             let slot = id as usize;
             if self.owners.len() <= slot {
@@ -50,6 +53,7 @@ impl Control<'_> {
     pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
         if let Some(p) = self.peers.remove(id, now) {
             tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
+            self.ownership.removed(id, p.owner);
             self.command(p.owner, Command::RemovePeer { id });
         }
         self.allowed.remove_peer(id);

@@ -29,8 +29,9 @@ use crate::link::{ControlTx, PortLink};
 use crate::metrics::{self, MetricsServer};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::{NewPeer, PeerTable};
+use crate::rss::RssPredictor;
 use crate::uapi::server::{PersistFn, UapiServer};
-use crate::{report, tap};
+use crate::{queues, report, tap};
 
 /// Capacity of the handshake queue from the workers (the kernel's
 /// MAX_QUEUED_INCOMING_HANDSHAKES); "under load" starts at 1/8 of it.
@@ -60,6 +61,9 @@ pub enum RunError {
     /// The configuration does not fit what EAL or the devices offer.
     #[error("{0}")]
     Setup(String),
+    /// A port cannot give every worker its queues.
+    #[error(transparent)]
+    Queues(#[from] queues::QueueError),
     /// A worker lcore failed.
     #[error("worker: {0}")]
     Worker(String),
@@ -130,7 +134,6 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         )));
     }
     let n = lcores.len();
-    let queues = u16::try_from(n).map_err(|_| RunError::Setup("too many workers".into()))?;
     let pool = Mempool::new(
         &eal,
         "wgdp_mbufs",
@@ -144,6 +147,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let mut offload = false;
     // Whether the control thread has a TX queue of its own on each port.
     let mut own_tx = [true, true];
+    let mut tun_rss = None;
     for (i, (name, port, pc)) in [
         ("tunnel", &mut tun_port, &config.ports.tunnel),
         ("plaintext", &mut plain_port, &config.ports.plaintext),
@@ -151,14 +155,15 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     .into_iter()
     .enumerate()
     {
+        let plan = queues::plan(name, &pc.device, n, &port.limits()?)?;
         let want_tx = if i == 0 {
             flags::tx_ipv4_cksum() | flags::tx_udp_cksum()
         } else {
             0
         };
         let mut cfg = PortConfig {
-            rx_queues: queues,
-            tx_queues: queues + 1,
+            rx_queues: plan.rx,
+            tx_queues: plan.tx,
             rx_descriptors: PORT_DESCRIPTORS,
             tx_descriptors: PORT_DESCRIPTORS,
             mtu: Some(pc.mtu),
@@ -167,21 +172,24 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             tx_offloads: want_tx,
             promiscuous: true,
         };
+        own_tx[i] = plan.control_tx;
         let setup = match port.configure(&cfg, &pool) {
             Ok(setup) => setup,
-            Err(first) => {
+            Err(first) if plan.control_tx => {
                 // Some devices (net_tap) need as many RX as TX queues: the
                 // control thread then sends through worker 0 (ControlTx).
-                cfg.tx_queues = queues;
+                cfg.tx_queues = plan.rx;
                 own_tx[i] = false;
                 port.configure(&cfg, &pool).map_err(|_| first)?
             }
+            Err(e) => return Err(e.into()),
         };
         if i == 0 {
             offload = want_tx != 0 && setup.tx_offloads.1 == want_tx;
+            tun_rss = RssPredictor::from_setup(&setup);
         }
         println!(
-            "port {name} {} mac {} driver {} queues {}rx/{}tx mtu {} rss {:?} tx-offloads {:#x}/{:#x} control-tx {}",
+            "port {name} {} mac {} driver {} queues {}rx/{}tx mtu {} rss {:?} tx-offloads {:#x}/{:#x} control-tx {} rss-prediction {}",
             pc.device,
             tap::mac_string(port.mac()?),
             setup.driver,
@@ -192,8 +200,16 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             setup.tx_offloads.1,
             setup.tx_offloads.0,
             if own_tx[i] { "own queue" } else { "relayed by worker 0" },
+            match (i, &tun_rss) {
+                (0, Some(_)) => "key+reta",
+                (0, None) => "none (ownership is learned)",
+                _ => "n/a",
+            },
         );
     }
+    // The control thread's own TX queue follows the workers' (checked by
+    // queues::plan to fit in u16).
+    let control_queue = u16::try_from(n).map_err(|_| RunError::Setup("too many workers".into()))?;
     let tun_net = port_net(&config.ports.tunnel, tun_port.mac()?);
     let plain_net = port_net(&config.ports.plaintext, plain_port.mac()?);
 
@@ -319,6 +335,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 handoff_out: (0..n)
                     .map(|j| (j != i).then(|| handoff_prod[j].clone()))
                     .collect(),
+                to_workers: cmd_tx.clone(),
                 to_control_tun: ctl_tun_p.clone(),
                 to_control_plain: ctl_plain_p.clone(),
                 relay_tun: if i == 0 { relay_tun_c.take() } else { None },
@@ -390,7 +407,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 PortSide::Tunnel,
                 &tun_port,
                 tun_net,
-                control_tx(&tun_port, queues, relay_tun_p)?,
+                control_tx(&tun_port, control_queue, relay_tun_p)?,
                 (taps[0].rx_queue(0)?, taps[0].tx_queue(0)?),
                 ctl_tun_c,
                 NeighbourTable::new(NeighbourConfig::default()),
@@ -399,7 +416,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 PortSide::Plaintext,
                 &plain_port,
                 plain_net,
-                control_tx(&plain_port, queues, relay_plain_p)?,
+                control_tx(&plain_port, control_queue, relay_plain_p)?,
                 (taps[1].rx_queue(0)?, taps[1].tx_queue(0)?),
                 ctl_plain_c,
                 NeighbourTable::new(NeighbourConfig::default()),
@@ -407,6 +424,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             pool: &pool,
             clock,
             counters: control_counters.clone(),
+            rss: tun_rss,
         });
 
         if let Some(server) = &uapi {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use protocol::time::Instant;
 use protocol::transport::Keypair;
 
-use crate::peer::{PeerId, PeerShared};
+use crate::peer::{PeerId, PeerShared, PeerState};
 use crate::route::RouteTable;
 
 /// Which of the two ports.
@@ -81,6 +81,44 @@ pub enum Command {
         /// The peer's slot.
         id: PeerId,
     },
+    /// Re-home: hand the peer's whole fast-path state to worker `to`
+    /// (which gets it as [`Command::Adopt`]) and pass on whatever still
+    /// arrives here for it.
+    Release {
+        /// The peer's slot.
+        id: PeerId,
+        /// The new owner.
+        to: usize,
+    },
+    /// Re-home: take over a peer's fast-path state from its previous
+    /// owner (sent by that worker, not by the control thread).
+    Adopt {
+        /// The peer's slot.
+        id: PeerId,
+        /// Keypairs, counters, replay windows, staged packets, endpoint.
+        state: Box<PeerState>,
+    },
+}
+
+impl Command {
+    /// The peer a per-peer command is about, for commands that follow the
+    /// peer to its new owner when it moved (not [`Command::AddPeer`],
+    /// which starts a new peer in the slot, nor [`Command::Adopt`]).
+    pub fn moving_peer(&self) -> Option<PeerId> {
+        match self {
+            Command::RemovePeer { id }
+            | Command::InstallKeypair { id, .. }
+            | Command::SetEndpoint { id, .. }
+            | Command::SendKeepalive { id }
+            | Command::ClearSession { id }
+            | Command::DropStaged { id }
+            | Command::Release { id, .. } => Some(*id),
+            Command::AddPeer { .. }
+            | Command::Adopt { .. }
+            | Command::SetRoutes(_)
+            | Command::Neighbour { .. } => None,
+        }
+    }
 }
 
 /// Something a worker noticed that the control thread must act on.
@@ -93,6 +131,11 @@ pub enum WorkerEvent {
     SessionConfirmed(PeerId),
     /// Authenticated data arrived from a new address (roaming).
     EndpointChanged(PeerId, SocketAddr),
+    /// The owner keeps receiving the peer's authenticated packets through
+    /// this other worker's RX queue: re-home the peer there.
+    ArrivesAt(PeerId, usize),
+    /// This worker now holds the peer's fast-path state (re-homing done).
+    Adopted(PeerId, usize),
 }
 
 /// Largest handshake message (an initiation).

@@ -120,6 +120,26 @@ counter_enum! {
         EncapBytes = "encap_bytes",
         /// Bytes of plaintext decrypted.
         DecapBytes = "decap_bytes",
+        /// Tunnel-port data packets handled on the worker that received them.
+        TunnelInline = "tunnel_inline",
+        /// Tunnel-port data packets handed to the worker that owns their peer.
+        TunnelHandoff = "tunnel_handoff",
+        /// Tunnel-port frames dropped (any reason) by this worker.
+        TunnelDropped = "tunnel_dropped",
+        /// Plaintext-port packets handled on the worker that received them.
+        PlaintextInline = "plaintext_inline",
+        /// Plaintext-port packets handed to the worker that owns their peer.
+        PlaintextHandoff = "plaintext_handoff",
+        /// Plaintext-port frames dropped (any reason) by this worker.
+        PlaintextDropped = "plaintext_dropped",
+        /// Packets passed on for a peer that moved to another worker.
+        Forwarded = "forwarded",
+        /// Authenticated packets of an owned peer that arrived on another worker's queue.
+        ArrivedElsewhere = "arrived_elsewhere",
+        /// Peers handed to another worker (re-homed away).
+        PeersReleased = "peers_released",
+        /// Peers taken over from another worker (re-homed here).
+        PeersAdopted = "peers_adopted",
     }
 }
 

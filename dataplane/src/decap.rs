@@ -19,7 +19,8 @@ use protocol::transport::OpenError;
 use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
-use crate::route::index_owner;
+use crate::peer::PeerId;
+use crate::rehome::{tag_worker, DataRoute};
 use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
 use crate::worker::{Out, Worker};
 
@@ -114,25 +115,27 @@ impl Worker<'_> {
             }
             (Some(4), len) if len >= DATA_MIN_LEN => {
                 let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
-                let Some(owner) = index_owner(receiver, self.cfg.workers) else {
-                    return self.drop_packet(m, DropReason::UnknownIndex);
-                };
-                if owner != self.cfg.index {
-                    return self.hand_off(owner, m, fresh);
+                match self.data_route(receiver) {
+                    DataRoute::Local(id) => {
+                        self.count_inline(PortSide::Tunnel, fresh);
+                        // Where it arrived: here, or the worker that handed it on.
+                        let at = if fresh {
+                            self.cfg.index
+                        } else {
+                            tag_worker(m.user_tag())
+                        };
+                        self.decapsulate(m, wg, id, at, now);
+                    }
+                    DataRoute::Owner(owner) => self.hand_off(owner, m, fresh, PortSide::Tunnel),
+                    DataRoute::Moved(to) => self.forward(to, m, fresh, PortSide::Tunnel),
+                    DataRoute::Drop(reason) => self.drop_packet(m, reason),
                 }
-                if fresh {
-                    self.counters.add(Event::Local, 1);
-                }
-                self.decapsulate(m, wg, receiver, now);
             }
             _ => self.drop_packet(m, DropReason::BadMessage),
         }
     }
 
-    fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, receiver: u32, now: Instant) {
-        let Some(&id) = self.by_index.get(&receiver) else {
-            return self.drop_packet(m, DropReason::UnknownIndex);
-        };
+    fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, at: usize, now: Instant) {
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
@@ -146,6 +149,10 @@ impl Worker<'_> {
         };
         // Authenticated: from here on the packet is the peer's.
         peer.shared.auth_received.set(now);
+        self.note_arrival(id, at);
+        let Some(peer) = self.peer_mut(id) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
         peer.shared.add_rx((wg.end - wg.start) as u64);
         if peer.endpoint != Some(wg.src) {
             peer.endpoint = Some(wg.src);

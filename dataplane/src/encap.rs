@@ -127,12 +127,10 @@ impl Worker<'_> {
         let Some(owner) = self.routes.owner(peer) else {
             return self.drop_packet(m, DropReason::NoRoute);
         };
-        if owner != self.cfg.index {
-            return self.hand_off(owner, m, fresh);
+        if !self.owns(peer) {
+            return self.send_to_owner(peer, owner, m, fresh);
         }
-        if fresh {
-            self.counters.add(Event::Local, 1);
-        }
+        self.count_inline(PortSide::Plaintext, fresh);
         self.encapsulate(m, &cls, ip, peer, now);
     }
 

@@ -15,6 +15,7 @@ pub mod forward;
 pub mod idle;
 pub mod outer;
 pub mod peer;
+pub mod rehome;
 pub mod route;
 pub mod wire;
 pub mod worker;

@@ -16,6 +16,8 @@ use dpdk_sys::rte::Mbuf;
 use protocol::session::Session;
 use protocol::time::Instant;
 
+use crate::rehome::Arrivals;
+
 /// A peer's slot number, dense from 0, assigned by the control thread.
 pub type PeerId = u32;
 
@@ -105,6 +107,8 @@ pub struct PeerState {
     pub endpoint: Option<SocketAddr>,
     /// When this lcore last asked the control thread for a handshake.
     pub handshake_asked: Option<Instant>,
+    /// Where its authenticated packets have been arriving.
+    pub arrivals: Arrivals,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -125,6 +129,7 @@ impl PeerState {
             staged: VecDeque::with_capacity(MAX_STAGED),
             endpoint,
             handshake_asked: None,
+            arrivals: Arrivals::default(),
         }
     }
 }

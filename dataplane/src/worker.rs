@@ -20,7 +20,11 @@ use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::idle::IdleBackoff;
 use crate::peer::{PeerId, PeerState};
+use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
+
+/// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
+const NO_PORT: u16 = u16::MAX;
 
 /// Commands applied per round at most, so a flood of them cannot starve
 /// the data path.
@@ -70,6 +74,9 @@ pub struct WorkerLinks {
     pub handoff_in: RingConsumer,
     /// Handoff rings of the other workers, by index (`None` for this one).
     pub handoff_out: Vec<Option<RingProducer>>,
+    /// Command channels of all workers, by index (re-homing sends a peer's
+    /// state, and the commands that follow it, to its new owner).
+    pub to_workers: Vec<Sender<Command>>,
     /// Frames for the control thread from the tunnel port (ARP/ND, the
     /// kernel's traffic, frames waiting for next-hop resolution).
     pub to_control_tun: RingProducer,
@@ -86,7 +93,7 @@ pub struct WorkerLinks {
 /// The two ports' identities as the worker needs them.
 #[derive(Debug, Clone)]
 pub struct WorkerNets {
-    /// DPDK port id of the tunnel port (to tell handed-off packets apart).
+    /// DPDK port id of the tunnel port (to count drops per port).
     pub tun_port: u16,
     /// The tunnel port's addresses and gateways.
     pub tun: PortNet,
@@ -120,6 +127,10 @@ pub struct Worker<'p> {
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) peers: Vec<Option<PeerState>>,
     pub(crate) by_index: FxHashMap<u32, PeerId>,
+    /// Peers that moved from this worker, and where to (see `rehome`).
+    pub(crate) moved_peers: FxHashMap<PeerId, usize>,
+    /// Receiver indexes of peers that moved, where to and since when.
+    pub(crate) moved_indexes: FxHashMap<u32, (usize, Instant)>,
     pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
     tun_out: Burst,
@@ -155,6 +166,8 @@ impl<'p> Worker<'p> {
             routes: Arc::new(RouteTable::default()),
             peers: Vec::new(),
             by_index: FxHashMap::default(),
+            moved_peers: FxHashMap::default(),
+            moved_indexes: FxHashMap::default(),
             neigh_tun: FxHashMap::default(),
             neigh_plain: FxHashMap::default(),
             tun_out: Burst::new(),
@@ -191,11 +204,15 @@ impl<'p> Worker<'p> {
             let n = self.links.handoff_in.dequeue_burst(&mut rx);
             self.counters.add(Event::HandoffIn, n as u64);
             work += n;
+            if n > 0 {
+                // A peer's state (Adopt) is sent before the packets its old
+                // owner passes on: take it before handling them.
+                self.apply_commands();
+            }
             for m in rx.drain() {
-                if m.port() == self.nets.tun_port {
-                    self.tunnel_packet(m, now, false);
-                } else {
-                    self.plaintext_packet(m, now, false);
+                match tag_side(m.user_tag()) {
+                    PortSide::Tunnel => self.tunnel_packet(m, now, false),
+                    PortSide::Plaintext => self.plaintext_packet(m, now, false),
                 }
             }
 
@@ -223,11 +240,33 @@ impl<'p> Worker<'p> {
         n
     }
 
-    /// Counts a drop and frees the packet.
+    /// Counts a drop, per reason and per port the frame came from, and
+    /// frees the packet.
     #[inline]
     pub(crate) fn drop_packet(&self, m: Mbuf, reason: DropReason) {
         self.counters.count_drop(reason);
+        match m.port() {
+            p if p == self.nets.tun_port => self.counters.add(Event::TunnelDropped, 1),
+            // Allocated here (keepalives): no port.
+            NO_PORT => {}
+            _ => self.counters.add(Event::PlaintextDropped, 1),
+        }
         drop(m);
+    }
+
+    /// Counts a packet handled on the worker that received it.
+    #[inline]
+    pub(crate) fn count_inline(&self, side: PortSide, fresh: bool) {
+        if fresh {
+            self.counters.add(Event::Local, 1);
+            self.counters.add(
+                match side {
+                    PortSide::Tunnel => Event::TunnelInline,
+                    PortSide::Plaintext => Event::PlaintextInline,
+                },
+                1,
+            );
+        }
     }
 
     /// Queues a packet for `out`, sending the burst first if it is full.
@@ -305,11 +344,21 @@ impl<'p> Worker<'p> {
     /// handed off once is not passed on again: while a route change
     /// propagates two workers may briefly disagree on the owner, and a
     /// packet must not bounce between them. It is dropped as in flight.
-    pub(crate) fn hand_off(&mut self, owner: usize, m: Mbuf, fresh: bool) {
-        if !fresh || owner >= self.cfg.workers {
+    /// The packet is tagged with this worker's index: the owner learns
+    /// from it where the peer's packets arrive (see `rehome`).
+    pub(crate) fn hand_off(&mut self, owner: usize, mut m: Mbuf, fresh: bool, side: PortSide) {
+        if !fresh || owner >= self.cfg.workers || owner == self.cfg.index {
             return self.drop_packet(m, DropReason::PeerGone);
         }
+        m.set_user_tag(handoff_tag(self.cfg.index, side));
         self.counters.add(Event::HandoffOut, 1);
+        self.counters.add(
+            match side {
+                PortSide::Tunnel => Event::TunnelHandoff,
+                PortSide::Plaintext => Event::PlaintextHandoff,
+            },
+            1,
+        );
         self.emit(Out::Handoff(owner), m);
     }
 
@@ -348,6 +397,9 @@ impl<'p> Worker<'p> {
     }
 
     fn apply(&mut self, cmd: Command, now: Instant) {
+        let Some(cmd) = self.follow_moved(cmd, now) else {
+            return;
+        };
         match cmd {
             Command::AddPeer {
                 id,
@@ -361,6 +413,7 @@ impl<'p> Worker<'p> {
                 if let Some(old) = self.peers[slot].take() {
                     self.forget_peer(old);
                 }
+                self.moved_peers.remove(&id);
                 self.peers[slot] = Some(PeerState::new(shared, endpoint));
             }
             Command::RemovePeer { id } => {
@@ -398,6 +451,8 @@ impl<'p> Worker<'p> {
                     }
                 }
             }
+            Command::Release { id, to } => self.release(id, to, now),
+            Command::Adopt { id, state } => self.adopt(id, *state, now),
         }
     }
 
@@ -405,7 +460,7 @@ impl<'p> Worker<'p> {
         self.peers.get_mut(id as usize).and_then(Option::as_mut)
     }
 
-    fn forget_peer(&mut self, mut old: PeerState) {
+    pub(crate) fn forget_peer(&mut self, mut old: PeerState) {
         for index in old.session.clear().iter() {
             self.by_index.remove(&index);
         }

@@ -2,94 +2,30 @@
 //! an in-memory WireGuard peer: decap, encap, and every drop it must count.
 //! The pool has no cache, so the final count proves no mbuf leaked.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
+use common::*;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
-use dataplane::outer::{self, Outer};
 use dataplane::peer::PeerShared;
-use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
-use dataplane::wire::{checksum, ethernet, ipv4};
-use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
-use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dataplane::route::{make_index, RouteTable};
+use dataplane::wire::{ethernet, ipv4};
+use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
+use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
 use dpdk_sys::rte::{
     mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue, TxQueue,
 };
 use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::crypto::PrivateKey;
-use protocol::noise::{PeerHandshake, StaticIdentity};
-use protocol::time::{Instant, Tai64N};
+use protocol::time::Instant;
 use protocol::transport::Keypair;
-use rand_core::OsRng;
-
-const WGDP_TUN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
-const WGDP_PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
-const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-const PEER_EP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
-const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const PEER_INNER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
-const LISTEN: u16 = 51820;
-const PEER_PORT: u16 = 51821;
-
-/// An IPv4/UDP packet (no Ethernet) with valid checksums.
-fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let total = 20 + 8 + payload.len();
-    let mut p = vec![0u8; total];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    p[8] = ttl;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20..22].copy_from_slice(&1234u16.to_be_bytes());
-    p[22..24].copy_from_slice(&5678u16.to_be_bytes());
-    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    p[28..].copy_from_slice(payload);
-    p
-}
-
-fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// A WireGuard data message sealed by the peer, in its outer frame.
-fn sealed_frame(kp: &mut Keypair, inner: &[u8]) -> Vec<u8> {
-    let padded = inner.len().div_ceil(16) * 16;
-    let mut msg = vec![0u8; 16 + padded + 16];
-    msg[16..16 + inner.len()].copy_from_slice(inner);
-    kp.seal_message(Instant::ZERO, &mut msg).expect("seal");
-    udp_frame(&msg)
-}
-
-fn udp_frame(payload: &[u8]) -> Vec<u8> {
-    let o = Outer {
-        src_mac: PEER_MAC,
-        dst_mac: WGDP_TUN_MAC,
-        src: SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT),
-        dst: SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN),
-        ecn: 0,
-    };
-    let h = outer::header_len(&o.dst);
-    let mut f = vec![0u8; h + payload.len()];
-    f[h..].copy_from_slice(payload);
-    outer::write(&mut f, &o, false).expect("outer");
-    f
-}
 
 /// The test's side of the two port pairs.
 struct Harness<'p> {
@@ -103,17 +39,11 @@ struct Harness<'p> {
 
 impl Harness<'_> {
     fn send(&mut self, side: PortSide, frame: &[u8]) {
-        let mut m = self.pool.alloc().expect("alloc");
-        m.append(frame.len() as u16)
-            .expect("room")
-            .copy_from_slice(frame);
-        let mut b: Burst = Burst::new();
-        b.push(m).expect("room");
         let q = match side {
             PortSide::Tunnel => &mut self.tun_tx,
             PortSide::Plaintext => &mut self.plain_tx,
         };
-        assert_eq!(q.tx_burst(&mut b), 1);
+        inject(self.pool, q, frame);
     }
 
     fn recv(&mut self, side: PortSide) -> Option<Vec<u8>> {
@@ -157,51 +87,6 @@ fn pair(pool: &Mempool, ring_size: u32) -> (Port, Port) {
     (a, b)
 }
 
-fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
-    PortNet {
-        mac,
-        addresses: vec![IfAddr {
-            addr: IpAddr::V4(ip),
-            prefix_len: 24,
-        }],
-        gateway_v4: None,
-        gateway_v6: None,
-    }
-}
-
-/// An in-memory handshake: (wgdp's keypair, the peer's). wgdp's local
-/// index names worker 0 as its owner.
-fn handshake(wgdp_initiates: bool) -> (Keypair, Keypair) {
-    let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
-    let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
-    let t = Tai64N::from_unix(Duration::from_secs(1));
-    let wgdp_index = make_index(0x1234_5678, 0, 1);
-    let (i_id, i_hs, r_id, r_hs, i_index, r_index) = if wgdp_initiates {
-        (&wgdp, &mut hs_wgdp, &peer, &mut hs_peer, wgdp_index, 7)
-    } else {
-        (&peer, &mut hs_peer, &wgdp, &mut hs_wgdp, 7, wgdp_index)
-    };
-    let init = i_hs
-        .create_initiation(i_id, i_index, t, Instant::ZERO, &mut OsRng)
-        .expect("initiation");
-    let pending = r_id.open_initiation(&init).expect("open");
-    r_hs.consume_initiation(pending, Instant::ZERO)
-        .expect("consume");
-    let (resp, kp_responder) = r_hs
-        .create_response(r_index, Instant::ZERO, &mut OsRng)
-        .expect("response");
-    let kp_initiator = i_hs
-        .consume_response(i_id, &resp, Instant::ZERO)
-        .expect("keys");
-    if wgdp_initiates {
-        (kp_initiator, kp_responder)
-    } else {
-        (kp_responder, kp_initiator)
-    }
-}
-
 /// How a scenario's worker is set up.
 struct Setup {
     /// Slots of the ring the worker transmits into on the tunnel side.
@@ -236,7 +121,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let pool = Mempool::new(eal, &unique("wp"), 2047, 0, 2176).expect("pool");
     let (tun_w, tun_t) = pair(&pool, setup.tun_ring);
     let (plain_w, plain_t) = pair(&pool, 1024);
-    let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates);
+    let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates, make_index(0x1234_5678, 0, 1));
 
     let (cmd_tx, cmd_rx) = bounded::<Command>(64);
     let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
@@ -246,15 +131,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
     let counters = Arc::new(WorkerCounters::default());
     let worker = Worker::new(
-        WorkerConfig {
-            index: 0,
-            workers: 1,
-            listen_port: LISTEN,
-            mtu: 1420,
-            tx_checksum_offload: false,
-            idle_polls: 0,
-            idle_sleep: Duration::ZERO,
-        },
+        worker_config(0, 1),
         WorkerQueues {
             tun_rx: tun_w.rx_queue(0).unwrap(),
             tun_tx: tun_w.tx_queue(0).unwrap(),
@@ -267,6 +144,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             handshakes: hs_tx,
             handoff_in: ho_c,
             handoff_out: vec![None],
+            to_workers: vec![cmd_tx.clone()],
             to_control_tun: ctl_tun_p,
             to_control_plain: ctl_plain_p,
             relay_tun: None,
@@ -321,7 +199,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     };
 
     let stop = AtomicBool::new(false);
-    let mut sc = Scenario {
+    let sc = Scenario {
         h: Harness {
             pool: &pool,
             tun_tx: tun_t.tx_queue(0).unwrap(),
@@ -339,19 +217,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         shared,
     };
     let jobs: Vec<(u32, Job<'_, ()>)> = vec![(lcore, Box::new(|| worker.run(&stop)))];
-    std::thread::scope(|s| {
-        let driver = s.spawn(|| {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&mut sc)));
-            stop.store(true, Ordering::Relaxed);
-            drop(sc);
-            if let Err(p) = r {
-                std::panic::resume_unwind(p);
-            }
-        });
-        let out = launch_and_join(eal, jobs);
-        assert!(out.into_iter().all(|r| r.is_ok()), "worker failed");
-        driver.join().expect("driver");
-    });
+    run_workers(eal, jobs, &stop, sc, drive);
     drop((tun_w, tun_t, plain_w, plain_t));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
 }

@@ -43,6 +43,13 @@
 #            so that parallel runs never share a name.
 #   E2E_DIR  state directory: keys, PID files, wireguard-go logs
 #            (default /tmp/wgdp-e2e[-SFX]). `down` removes it.
+#   E2E_PEERS    wireguard-go peers, 2..8 (default 2). Peers 3.. run in wan
+#            beside peer 1: interfaces wgSFXc, wgSFXd, ..., addresses
+#            10.9.0.4, 10.9.0.5, ..., ports 51823, 51824, ..., each with an
+#            endpoint in wgdp's config (wgdp initiates).
+#   E2E_WORKERS  wgdp worker lcores, 1..2 (default 1); with 2, both ports
+#            get 2 queues and the kernel picks the TAP queue per flow.
+#   Give `up`, `config`, `env` and `down` the same values.
 set -euo pipefail
 
 SFX=${E2E_SFX:-}
@@ -66,6 +73,17 @@ WG2=wg${SFX}b           # peer 2 (wan2)
 VETH_WAN=veth-w$SFX
 VETH_WAN2=veth-x$SFX
 FILE_PREFIX=wgdp-e2e$SFX
+PEERS=${E2E_PEERS:-2}
+WORKERS=${E2E_WORKERS:-1}
+if ! [[ $PEERS =~ ^[2-8]$ && $WORKERS =~ ^[12]$ ]]; then
+    echo "topology.sh: E2E_PEERS must be 2..8 and E2E_WORKERS 1..2" >&2
+    exit 2
+fi
+LETTERS=(_ a b c d e f g h)
+# Peer i >= 3: interface, address, port.
+peer_if() { echo "wg${SFX}${LETTERS[$1]}"; }
+peer_ip() { echo "10.9.0.$(($1 + 1))"; }
+peer_port() { echo $((51820 + $1)); }
 
 # Addresses.
 WAN_NET=203.0.113.0/24
@@ -168,7 +186,7 @@ cmd_up() {
 
     log "keys in $DIR"
     local k
-    for k in wgdp peer1 peer2; do
+    for k in wgdp $(seq -f 'peer%g' 1 "$PEERS"); do
         (umask 077 && wg genkey >"$DIR/$k.key")
         wg pubkey <"$DIR/$k.key" >"$DIR/$k.pub"
     done
@@ -194,6 +212,11 @@ cmd_up() {
     log "wireguard-go $WG1 in $NS_WAN (peer 1), $WG2 in $NS_WAN2 (peer 2)"
     start_peer "$NS_WAN" "$WG1" peer1.key "$PEER1_PORT" "$PEER1_IP"
     start_peer "$NS_WAN2" "$WG2" peer2.key "$PEER2_PORT" "$PEER2_IP"
+    local i
+    for ((i = 3; i <= PEERS; i++)); do
+        log "wireguard-go $(peer_if $i) in $NS_WAN (peer $i)"
+        start_peer "$NS_WAN" "$(peer_if $i)" "peer$i.key" "$(peer_port $i)" "$(peer_ip $i)"
+    done
     log "up; start wgdp with the output of 'topology.sh config', then 'topology.sh attach'"
 }
 
@@ -229,6 +252,10 @@ cmd_attach() {
 }
 
 cmd_config() {
+    local LCORES="0@0,1@1" WORKER_LIST="1"
+    if [[ $WORKERS == 2 ]]; then
+        LCORES="0@0,1@1,2@0" WORKER_LIST="1, 2"
+    fi
     [[ -f $DIR/wgdp.key && -f $DIR/peer1.pub && -f $DIR/peer2.pub ]] ||
         die "no keys in $DIR: run 'topology.sh up' first"
     cat <<EOF
@@ -238,8 +265,8 @@ private_key_file = "$DIR/wgdp.key"
 listen_port = $WGDP_PORT
 
 [dpdk]
-eal_args = ["--lcores=0@0,1@1", "--no-huge", "--no-shconf", "-m", "512", "--no-pci", "--file-prefix=$FILE_PREFIX"]
-workers = [1]
+eal_args = ["--lcores=$LCORES", "--no-huge", "--no-shconf", "-m", "512", "--no-pci", "--file-prefix=$FILE_PREFIX"]
+workers = [$WORKER_LIST]
 idle_sleep_us = 50
 idle_polls = 256
 
@@ -267,6 +294,17 @@ allowed_ips = ["$PEER1_IP/32"]
 public_key = "$(cat "$DIR/peer2.pub")"
 allowed_ips = ["$PEER2_IP/32"]
 EOF
+    local i
+    for ((i = 3; i <= PEERS; i++)); do
+        cat <<EOF
+
+# peer $i: wireguard-go in $NS_WAN; wgdp initiates
+[[peers]]
+public_key = "$(cat "$DIR/peer$i.pub")"
+endpoint = "$WAN_IP:$(peer_port $i)"
+allowed_ips = ["$(peer_ip $i)/32"]
+EOF
+    done
 }
 
 cmd_env() {
@@ -282,6 +320,11 @@ cmd_env() {
     done
     [[ -f $DIR/$WG1.pid ]] && printf 'WG1_PID=%s\n' "$(cat "$DIR/$WG1.pid")"
     [[ -f $DIR/$WG2.pid ]] && printf 'WG2_PID=%s\n' "$(cat "$DIR/$WG2.pid")"
+    printf 'PEERS=%s\nWORKERS=%s\n' "$PEERS" "$WORKERS"
+    local i
+    for ((i = 3; i <= PEERS; i++)); do
+        printf 'WG%s=%s\nPEER%s_IP=%s\nPEER%s_PORT=%s\n' "$i" "$(peer_if $i)" "$i" "$(peer_ip $i)" "$i" "$(peer_port $i)"
+    done
     return 0
 }
 
@@ -307,7 +350,9 @@ cmd_status() {
 cmd_down() {
     [[ $EUID -eq 0 ]] || die "run as root"
     local ifc ns pid
-    for ifc in "$WG1" "$WG2"; do
+    local extra=() i
+    for ((i = 3; i <= PEERS; i++)); do extra+=("$(peer_if $i)"); done
+    for ifc in "$WG1" "$WG2" "${extra[@]}"; do
         [[ -f $DIR/$ifc.pid ]] && kill_pid "$(cat "$DIR/$ifc.pid")" wireguard-go
     done
     for ns in "$NS_LAN" "$NS_WAN" "$NS_WAN2"; do
@@ -318,7 +363,7 @@ cmd_down() {
         done
         ip netns del "$ns"
     done
-    for ifc in "$WG1" "$WG2"; do
+    for ifc in "$WG1" "$WG2" "${extra[@]}"; do
         rm -f "/var/run/wireguard/$ifc.sock"
     done
     # Leftover TAP interfaces (a killed run), persistent ones: wgdp's own

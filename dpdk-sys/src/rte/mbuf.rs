@@ -233,6 +233,20 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// A 32-bit tag for the application, kept in the mbuf's hash field
+    /// (`hash.usr`, which overwrites the RSS hash the PMD may have stored).
+    #[inline]
+    pub fn set_user_tag(&mut self, tag: u32) {
+        self.raw_mut().__bindgen_anon_2.hash.usr = tag;
+    }
+
+    /// The tag set by [`set_user_tag`](Self::set_user_tag).
+    #[inline]
+    pub fn user_tag(&self) -> u32 {
+        // SAFETY: every variant of the union is plain integers.
+        unsafe { self.raw().__bindgen_anon_2.hash.usr }
+    }
+
     /// Asks the NIC to compute the outer checksums on transmit: sets the
     /// `RTE_MBUF_F_TX_*` flags in `tx_flags` (see [`tx_flags`]) and the
     /// header lengths they need. The caller has written the pseudo-header

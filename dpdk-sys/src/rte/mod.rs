@@ -26,7 +26,7 @@ pub use eal::{Eal, EalError};
 pub use error::RteError;
 pub use mbuf::{tx_flags, Burst, Mbuf, MbufError, BURST_SIZE};
 pub use mempool::Mempool;
-pub use port::{flags, Link, Port, PortConfig, PortSetup, PortStats, RxQueue, TxQueue};
+pub use port::{flags, Link, Port, PortConfig, PortLimits, PortSetup, PortStats, RxQueue, TxQueue};
 pub use ring::{mbuf_ring, RingConsumer, RingProducer};
 
 /// Reads the TSC. One call per burst on the fast path is the budget.

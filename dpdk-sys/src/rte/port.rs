@@ -30,6 +30,14 @@ pub mod flags {
         rss_ip = wgdp_eth_rss_ip;
         /// `RTE_ETH_RSS_UDP`: hash UDP ports too.
         rss_udp = wgdp_eth_rss_udp;
+        /// `RTE_ETH_RSS_IPV4`: hash IPv4 addresses.
+        rss_ipv4 = wgdp_eth_rss_ipv4;
+        /// `RTE_ETH_RSS_NONFRAG_IPV4_UDP`: hash IPv4 addresses and UDP ports.
+        rss_ipv4_udp = wgdp_eth_rss_nonfrag_ipv4_udp;
+        /// `RTE_ETH_RSS_IPV6`: hash IPv6 addresses.
+        rss_ipv6 = wgdp_eth_rss_ipv6;
+        /// `RTE_ETH_RSS_NONFRAG_IPV6_UDP`: hash IPv6 addresses and UDP ports.
+        rss_ipv6_udp = wgdp_eth_rss_nonfrag_ipv6_udp;
         /// `RTE_ETH_RX_OFFLOAD_RSS_HASH`: deliver the RSS hash in the mbuf.
         rx_rss_hash = wgdp_eth_rx_offload_rss_hash;
         /// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`.
@@ -123,6 +131,23 @@ pub struct PortSetup {
     pub tx_offloads: (u64, u64),
     /// The MTU in force.
     pub mtu: u16,
+}
+
+/// What a device can be configured with (`rte_eth_dev_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortLimits {
+    /// The driver (`net_tap`, `mlx5_pci`, ...).
+    pub driver: String,
+    /// Most RX queues.
+    pub max_rx_queues: u16,
+    /// Most TX queues.
+    pub max_tx_queues: u16,
+    /// RSS hash functions the device supports.
+    pub rss_offloads: u64,
+    /// Entries of its RSS redirection table (0: none).
+    pub reta_size: u16,
+    /// Length of its RSS key in bytes (0: not reported).
+    pub hash_key_size: u8,
 }
 
 /// Link state.
@@ -324,6 +349,19 @@ impl Port {
             ));
         }
         Ok(info)
+    }
+
+    /// What the device can be configured with.
+    pub fn limits(&self) -> Result<PortLimits, RteError> {
+        let info = self.info()?;
+        Ok(PortLimits {
+            driver: cstr_or_empty(info.driver_name),
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+            rss_offloads: info.flow_type_rss_offloads,
+            reta_size: info.reta_size,
+            hash_key_size: info.hash_key_size,
+        })
     }
 
     /// Configures queues, RSS, offloads and MTU, and sets up every queue with

@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use super::Eal;
 
 /// EAL arguments for tests: no hugepages, no shared config, no PCI scan,
-/// two lcores floating over CPUs 0-1 so that one worker lcore exists on any
-/// machine.
+/// three lcores floating over CPUs 0-1 so that two worker lcores exist on
+/// any machine (tests of handoff and re-homing run two workers).
 pub fn eal_args() -> Vec<String> {
     vec![
         "--no-huge".into(),
@@ -22,7 +22,7 @@ pub fn eal_args() -> Vec<String> {
         "-m".into(),
         "256".into(),
         "--no-pci".into(),
-        "--lcores=0@(0-1),1@(0-1)".into(),
+        "--lcores=0@(0-1),1@(0-1),2@(0-1)".into(),
         format!("--file-prefix=wgdp-test-{}", std::process::id()),
         "--log-level=lib.eal:error".into(),
     ]

@@ -1,0 +1,198 @@
+//! Which worker owns each peer, on the control thread's side.
+//!
+//! A new peer goes to the worker whose tunnel-port RX queue will receive
+//! its endpoint's packets when the device lets that be predicted
+//! ([`RssPredictor`]), else to the worker with the fewest peers. Then the
+//! data path learns where the peer's packets really arrive and asks to
+//! re-home it ([`WorkerEvent::ArrivesAt`]): the control thread starts one
+//! move per peer at a time ([`Command::Release`] to the owner) and, when
+//! the new owner reports [`WorkerEvent::Adopted`], points the peer's new
+//! receiver indexes and the routes at it (see `dataplane::rehome`).
+//!
+//! [`WorkerEvent::ArrivesAt`]: dataplane::command::WorkerEvent::ArrivesAt
+//! [`WorkerEvent::Adopted`]: dataplane::command::WorkerEvent::Adopted
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use dataplane::command::Command;
+use dataplane::peer::PeerId;
+use dataplane::route::{PortNet, NO_OWNER};
+
+use crate::control::Control;
+use crate::rss::RssPredictor;
+
+/// Owner choice and the moves in progress.
+#[derive(Debug)]
+pub struct Ownership {
+    /// Peers per worker.
+    load: Vec<usize>,
+    /// RSS prediction on the tunnel port, where the device allows it.
+    rss: Option<RssPredictor>,
+    /// The tunnel port's addresses (the destination RSS hashes).
+    tun: Option<PortNet>,
+    /// Our UDP port.
+    listen_port: u16,
+    /// Peers being re-homed, and to which worker.
+    moving: HashMap<PeerId, usize>,
+}
+
+impl Ownership {
+    /// No peers yet, over `workers` workers.
+    pub fn new(
+        workers: usize,
+        rss: Option<RssPredictor>,
+        tun: Option<PortNet>,
+        listen_port: u16,
+    ) -> Self {
+        Self {
+            load: vec![0; workers.max(1)],
+            rss,
+            tun,
+            listen_port,
+            moving: HashMap::new(),
+        }
+    }
+
+    /// The owner for a new peer: the predicted RX queue of its endpoint's
+    /// packets, else the least-loaded worker (lowest index on a tie).
+    pub fn choose(&self, endpoint: Option<SocketAddr>) -> usize {
+        self.predict(endpoint)
+            .unwrap_or_else(|| self.least_loaded())
+    }
+
+    /// The worker whose queue RSS delivers `endpoint`'s packets to.
+    pub fn predict(&self, endpoint: Option<SocketAddr>) -> Option<usize> {
+        let (rss, tun, from) = (self.rss.as_ref()?, self.tun.as_ref()?, endpoint?);
+        let to = SocketAddr::new(tun.source_for(from.ip())?, self.listen_port);
+        let q = usize::from(rss.queue(from, to)?);
+        (q < self.load.len()).then_some(q)
+    }
+
+    fn least_loaded(&self) -> usize {
+        let mut best = 0;
+        for (w, &n) in self.load.iter().enumerate() {
+            if n < self.load[best] {
+                best = w;
+            }
+        }
+        best
+    }
+
+    /// A peer now counts on `worker`.
+    pub fn added(&mut self, worker: usize) {
+        if let Some(n) = self.load.get_mut(worker) {
+            *n += 1;
+        }
+    }
+
+    /// A peer no longer counts on `worker`.
+    pub fn removed(&mut self, id: PeerId, worker: usize) {
+        self.moving.remove(&id);
+        if let Some(n) = self.load.get_mut(worker) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Peers per worker.
+    pub fn load(&self) -> &[usize] {
+        &self.load
+    }
+}
+
+impl Control<'_> {
+    /// The owner keeps receiving peer `id`'s packets through worker `to`:
+    /// starts moving it there, unless a move is already under way.
+    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize) {
+        let Some(owner) = self.peers.get(id).map(|p| p.owner) else {
+            return;
+        };
+        if to == owner || to >= self.workers || self.ownership.moving.contains_key(&id) {
+            return;
+        }
+        self.ownership.moving.insert(id, to);
+        self.command(owner, Command::Release { id, to });
+    }
+
+    /// Worker `at` now holds peer `id`'s state: new receiver indexes and
+    /// the routes name it.
+    pub(crate) fn adopted(&mut self, id: PeerId, at: usize) {
+        self.ownership.moving.remove(&id);
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        let from = std::mem::replace(&mut p.owner, at);
+        if from == at {
+            return;
+        }
+        tracing::info!(
+            peer = %conf::encode_key(p.public_key.as_bytes()),
+            from = self.lcores.get(from).copied().unwrap_or(u32::MAX),
+            to = self.lcores.get(at).copied().unwrap_or(u32::MAX),
+            "peer re-homed to the lcore its packets arrive on"
+        );
+        self.ownership.removed(id, from);
+        self.ownership.added(at);
+        if let Some(o) = self.owners.get_mut(id as usize) {
+            *o = u16::try_from(at).unwrap_or(NO_OWNER);
+        }
+        self.publish_routes();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rss::HashFields;
+    use dataplane::route::IfAddr;
+
+    #[test]
+    fn least_loaded_without_prediction() {
+        let mut o = Ownership::new(3, None, None, 51820);
+        let ep = Some("198.51.100.7:51820".parse().expect("addr"));
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            let w = o.choose(ep);
+            o.added(w);
+            got.push(w);
+        }
+        assert_eq!(got, [0, 1, 2, 0, 1, 2]);
+        o.removed(0, 1);
+        o.removed(1, 1);
+        assert_eq!(o.choose(None), 1);
+        assert_eq!(o.load(), [2, 0, 2]);
+    }
+
+    #[test]
+    fn predicted_queue_wins_where_rss_is_known() {
+        let key: Vec<u8> = (0..40).map(|i| (i * 37 + 11) as u8).collect();
+        let reta: Vec<u16> = (0..64).map(|i| (i % 2) as u16).collect();
+        let both = HashFields::AddressesAndPorts;
+        let rss = RssPredictor::new(key, both, both, reta).expect("predictor");
+        let tun = PortNet {
+            mac: [2, 0, 0, 0, 0, 1],
+            addresses: vec![IfAddr {
+                addr: "192.0.2.1".parse().expect("addr"),
+                prefix_len: 24,
+            }],
+            gateway_v4: Some("192.0.2.254".parse().expect("addr")),
+            gateway_v6: None,
+        };
+        let mut o = Ownership::new(2, Some(rss.clone()), Some(tun), 51820);
+        // Load worker 0 and 1 unevenly: prediction ignores load.
+        o.added(0);
+        o.added(0);
+        let local: SocketAddr = "192.0.2.1:51820".parse().expect("addr");
+        let mut seen = [false; 2];
+        for port in 40000..40016u16 {
+            let ep: SocketAddr = SocketAddr::new("203.0.113.9".parse().expect("addr"), port);
+            let q = usize::from(rss.queue(ep, local).expect("queue"));
+            assert_eq!(o.choose(Some(ep)), q, "{ep}");
+            seen[q] = true;
+        }
+        assert_eq!(seen, [true, true], "both queues predicted");
+        assert_eq!(o.choose(None), 1, "no endpoint: least loaded");
+        let v6: SocketAddr = "[2001:db8::1]:1".parse().expect("addr");
+        assert_eq!(o.predict(Some(v6)), None, "no IPv6 address to hash against");
+    }
+}

@@ -1,0 +1,327 @@
+//! Ownership that follows the tunnel: where a peer's packets arrive, and
+//! moving a peer to the worker that receives them.
+//!
+//! The owner authenticates every data packet of its peers, including those
+//! another worker received and handed off (that worker tags the mbuf with
+//! its index). [`Arrivals`] counts authenticated packets that keep arriving
+//! through one other worker's RX queue; past [`REHOME_AFTER`] in a row with
+//! none arriving locally, the owner asks the control thread to re-home the
+//! peer ([`WorkerEvent::ArrivesAt`]). A stray packet does not move it.
+//!
+//! Re-homing goes through the command channels, in order:
+//! 1. the control thread sends [`Command::Release`] to the owner;
+//! 2. the owner takes the peer's [`PeerState`] (keypairs, counters, replay
+//!    windows, staged packets, endpoint) out of its tables, remembers where
+//!    it went, and sends it to the new owner as [`Command::Adopt`];
+//! 3. the new owner installs it, indexes its keypairs and reports
+//!    [`WorkerEvent::Adopted`]; the control thread then publishes routes
+//!    naming the new owner.
+//!
+//! Only one worker holds the state at any time, so no packet is accepted
+//! twice (the replay windows move with it). Until every worker has the new
+//! routes, and for as long as the peer's keypairs carry the old owner in
+//! their receiver index's low bits, packets keep reaching the old owner:
+//! it passes them on ([`Event::Forwarded`]), and per-peer commands too. A
+//! worker checks its own tables before the index's low bits, so the new
+//! owner handles the stale-indexed packets it receives itself.
+
+use std::time::Duration;
+
+use dpdk_sys::rte::Mbuf;
+use protocol::constants::REJECT_AFTER_TIME;
+use protocol::time::Instant;
+
+use crate::command::{Command, PortSide, WorkerEvent};
+use crate::counters::{DropReason, Event};
+use crate::peer::{PeerId, PeerState};
+use crate::route::index_owner;
+use crate::worker::{Out, Worker};
+
+/// Authenticated packets in a row through one other worker's queue (none
+/// arriving at the owner's) before the owner asks to re-home the peer.
+pub const REHOME_AFTER: u32 = 32;
+
+/// How long a worker passes on packets for a keypair of a peer that moved
+/// away: no keypair is used longer.
+const MOVED_INDEX_TTL: Duration = REJECT_AFTER_TIME;
+
+/// The handoff tag's bit for a tunnel-port packet (clear: plaintext port).
+const TAG_TUNNEL: u32 = 1 << 31;
+
+/// The tag a worker puts on a packet it hands off: which port it came
+/// from and which worker received it (not every PMD sets `mbuf.port`).
+#[inline]
+pub(crate) fn handoff_tag(worker: usize, side: PortSide) -> u32 {
+    let port = match side {
+        PortSide::Tunnel => TAG_TUNNEL,
+        PortSide::Plaintext => 0,
+    };
+    port | (worker as u32 & !TAG_TUNNEL)
+}
+
+/// The port a handed-off packet came from, by its tag.
+#[inline]
+pub(crate) fn tag_side(tag: u32) -> PortSide {
+    if tag & TAG_TUNNEL != 0 {
+        PortSide::Tunnel
+    } else {
+        PortSide::Plaintext
+    }
+}
+
+/// The worker that received a handed-off packet, by its tag.
+#[inline]
+pub(crate) fn tag_worker(tag: u32) -> usize {
+    (tag & !TAG_TUNNEL) as usize
+}
+
+/// Where a peer's authenticated packets have been arriving, on its owner.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Arrivals {
+    worker: usize,
+    streak: u32,
+}
+
+impl Arrivals {
+    /// Notes an authenticated packet received by worker `at`, on owner
+    /// `owner`. Returns the worker to re-home to when the packets have kept
+    /// arriving there ([`REHOME_AFTER`] in a row; asked again after as many
+    /// more while the peer stays).
+    pub fn note(&mut self, at: usize, owner: usize) -> Option<usize> {
+        if at == owner {
+            self.streak = 0;
+            return None;
+        }
+        if self.worker != at {
+            self.worker = at;
+            self.streak = 0;
+        }
+        self.streak += 1;
+        if self.streak < REHOME_AFTER {
+            return None;
+        }
+        self.streak = 0;
+        Some(at)
+    }
+}
+
+/// Where a tunnel-port data packet goes, by its receiver index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataRoute {
+    /// This worker holds the keypair: the peer's slot.
+    Local(PeerId),
+    /// Hand it to the worker the index's low bits name.
+    Owner(usize),
+    /// The keypair's peer moved to this worker: pass it on.
+    Moved(usize),
+    /// Nobody can open it.
+    Drop(DropReason),
+}
+
+impl Worker<'_> {
+    /// Where a data message with receiver index `receiver` goes: this
+    /// worker's own keypairs first (a peer adopted here keeps the old
+    /// owner in its indexes' low bits), then peers that moved away, then
+    /// the owner the low bits name.
+    #[inline]
+    pub(crate) fn data_route(&self, receiver: u32) -> DataRoute {
+        if let Some(&id) = self.by_index.get(&receiver) {
+            return DataRoute::Local(id);
+        }
+        if let Some(&(to, _)) = self.moved_indexes.get(&receiver) {
+            return DataRoute::Moved(to);
+        }
+        match index_owner(receiver, self.cfg.workers) {
+            Some(owner) if owner != self.cfg.index => DataRoute::Owner(owner),
+            _ => DataRoute::Drop(DropReason::UnknownIndex),
+        }
+    }
+
+    /// Whether this worker holds the peer's state.
+    #[inline]
+    pub(crate) fn owns(&self, id: PeerId) -> bool {
+        self.peers.get(id as usize).is_some_and(Option::is_some)
+    }
+
+    /// Sends a plaintext packet for peer `id`, which this worker does not
+    /// hold, on: to where it moved, else to the owner the routes name.
+    pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, fresh: bool) {
+        match self.moved_peers.get(&id) {
+            Some(&to) => self.forward(to, m, fresh, PortSide::Plaintext),
+            None if owner != self.cfg.index => self.hand_off(owner, m, fresh, PortSide::Plaintext),
+            None => self.drop_packet(m, DropReason::PeerGone),
+        }
+    }
+
+    /// Passes a packet on for a peer that moved to worker `to`, even if
+    /// it was handed here: it cannot bounce, since a worker forwards only
+    /// to where the peer went after it left.
+    pub(crate) fn forward(&mut self, to: usize, m: Mbuf, fresh: bool, side: PortSide) {
+        if fresh {
+            return self.hand_off(to, m, fresh, side);
+        }
+        if to >= self.cfg.workers || to == self.cfg.index {
+            return self.drop_packet(m, DropReason::PeerGone);
+        }
+        self.counters.add(Event::Forwarded, 1);
+        self.emit(Out::Handoff(to), m);
+    }
+
+    /// Counts an authenticated packet of peer `id` received by worker
+    /// `at`, and asks for a re-home when they keep arriving elsewhere.
+    #[inline]
+    pub(crate) fn note_arrival(&mut self, id: PeerId, at: usize) {
+        let me = self.cfg.index;
+        if at == me {
+            if let Some(p) = self.peer_mut(id) {
+                p.arrivals.note(at, me);
+            }
+            return;
+        }
+        self.counters.add(Event::ArrivedElsewhere, 1);
+        let ask = self.peer_mut(id).and_then(|p| p.arrivals.note(at, me));
+        if let Some(to) = ask {
+            // Best effort: asked again after as many packets if lost.
+            let _ = self.links.events.try_send(WorkerEvent::ArrivesAt(id, to));
+        }
+    }
+
+    /// Applies a per-peer command for a peer that moved away: sends it on
+    /// to the new owner. Returns the command when it is this worker's.
+    pub(crate) fn follow_moved(&mut self, cmd: Command, now: Instant) -> Option<Command> {
+        let Some(id) = cmd.moving_peer() else {
+            return Some(cmd);
+        };
+        if self.owns(id) {
+            return Some(cmd);
+        }
+        let Some(&to) = self.moved_peers.get(&id) else {
+            return Some(cmd);
+        };
+        match &cmd {
+            Command::InstallKeypair { keypair, .. } => {
+                // Its index names this worker: pass its packets on too.
+                self.moved_indexes.insert(keypair.local_index(), (to, now));
+            }
+            Command::RemovePeer { .. } => {
+                self.moved_peers.remove(&id);
+            }
+            _ => {}
+        }
+        if let Some(tx) = self.links.to_workers.get(to) {
+            let _ = tx.send(cmd);
+        }
+        None
+    }
+
+    /// [`Command::Release`]: hands the peer's state to worker `to`.
+    pub(crate) fn release(&mut self, id: PeerId, to: usize, now: Instant) {
+        if to == self.cfg.index && self.owns(id) {
+            // Already here (the control thread missed the first report).
+            let _ = self.links.events.try_send(WorkerEvent::Adopted(id, to));
+            return;
+        }
+        if to >= self.cfg.workers || to == self.cfg.index {
+            return;
+        }
+        let Some(mut state) = self.peers.get_mut(id as usize).and_then(Option::take) else {
+            return;
+        };
+        self.moved_indexes
+            .retain(|_, (_, at)| !at.has_expired(MOVED_INDEX_TTL, now));
+        for index in keypair_indexes(&state) {
+            self.by_index.remove(&index);
+            self.moved_indexes.insert(index, (to, now));
+        }
+        state.arrivals = Arrivals::default();
+        self.moved_peers.insert(id, to);
+        self.counters.add(Event::PeersReleased, 1);
+        let adopt = Command::Adopt {
+            id,
+            state: Box::new(state),
+        };
+        if let Some(tx) = self.links.to_workers.get(to) {
+            // Unbounded: fails only when the workers are stopping, and
+            // dropping the command then frees the staged packets.
+            let _ = tx.send(adopt);
+        }
+    }
+
+    /// [`Command::Adopt`]: takes over a peer's state from its old owner.
+    pub(crate) fn adopt(&mut self, id: PeerId, state: PeerState, now: Instant) {
+        let slot = id as usize;
+        if self.peers.len() <= slot {
+            self.peers.resize_with(slot + 1, || None);
+        }
+        for index in keypair_indexes(&state) {
+            self.moved_indexes.remove(&index);
+            self.by_index.insert(index, id);
+        }
+        self.moved_peers.remove(&id);
+        let staged = !state.staged.is_empty();
+        if let Some(old) = self.peers[slot].replace(state) {
+            self.forget_peer(old);
+        }
+        self.counters.add(Event::PeersAdopted, 1);
+        let _ = self
+            .links
+            .events
+            .try_send(WorkerEvent::Adopted(id, self.cfg.index));
+        if staged {
+            self.send_staged(id, now);
+        }
+    }
+}
+
+/// The local indexes of a peer's live keypairs.
+fn keypair_indexes(state: &PeerState) -> impl Iterator<Item = u32> + '_ {
+    let s = &state.session;
+    [s.previous(), s.current(), s.next()]
+        .into_iter()
+        .flatten()
+        .map(|k| k.local_index())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stray_packet_does_not_move_a_peer() {
+        let mut a = Arrivals::default();
+        for _ in 0..REHOME_AFTER - 1 {
+            assert_eq!(a.note(1, 0), None);
+        }
+        assert_eq!(a.note(0, 0), None, "one at the owner resets the streak");
+        for _ in 0..REHOME_AFTER - 1 {
+            assert_eq!(a.note(1, 0), None);
+        }
+        assert_eq!(a.note(2, 0), None, "another worker starts over");
+        for _ in 0..REHOME_AFTER - 2 {
+            assert_eq!(a.note(2, 0), None);
+        }
+        assert_eq!(a.note(2, 0), Some(2), "32 in a row through worker 2");
+        for _ in 0..REHOME_AFTER - 1 {
+            assert_eq!(a.note(2, 0), None);
+        }
+        assert_eq!(a.note(2, 0), Some(2), "asked again while it stays");
+    }
+
+    #[test]
+    fn tags_carry_port_and_worker() {
+        for w in [0, 1, 7, 1023] {
+            for side in [PortSide::Tunnel, PortSide::Plaintext] {
+                let t = handoff_tag(w, side);
+                assert_eq!((tag_side(t), tag_worker(t)), (side, w));
+            }
+        }
+    }
+
+    #[test]
+    fn alternating_arrivals_never_move_a_peer() {
+        let mut a = Arrivals::default();
+        for i in 0..10 * REHOME_AFTER {
+            assert_eq!(a.note((i % 2) as usize, 0), None);
+        }
+    }
+}

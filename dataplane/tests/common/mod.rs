@@ -1,0 +1,178 @@
+//! What the worker tests share: addresses, frames sealed by an in-memory
+//! peer, and an in-memory handshake.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::{Burst, Eal, Mempool, TxQueue};
+
+use dataplane::outer::{self, Outer};
+use dataplane::route::{IfAddr, PortNet};
+use dataplane::wire::checksum;
+use dataplane::worker::WorkerConfig;
+use protocol::crypto::PrivateKey;
+use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::time::{Instant, Tai64N};
+use protocol::transport::Keypair;
+use rand_core::OsRng;
+
+pub const WGDP_TUN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+pub const WGDP_PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
+pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
+pub const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+pub const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub const PEER_EP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const PEER_INNER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+pub const LISTEN: u16 = 51820;
+pub const PEER_PORT: u16 = 51821;
+
+/// An IPv4/UDP packet (no Ethernet) with valid checksums.
+pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = ttl;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&1234u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5678u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    p
+}
+
+pub fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A WireGuard data message sealed by the peer, in its outer frame.
+pub fn sealed_frame(kp: &mut Keypair, inner: &[u8]) -> Vec<u8> {
+    let padded = inner.len().div_ceil(16) * 16;
+    let mut msg = vec![0u8; 16 + padded + 16];
+    msg[16..16 + inner.len()].copy_from_slice(inner);
+    kp.seal_message(Instant::ZERO, &mut msg).expect("seal");
+    udp_frame(&msg)
+}
+
+pub fn udp_frame(payload: &[u8]) -> Vec<u8> {
+    let o = Outer {
+        src_mac: PEER_MAC,
+        dst_mac: WGDP_TUN_MAC,
+        src: SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT),
+        dst: SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN),
+        ecn: 0,
+    };
+    let h = outer::header_len(&o.dst);
+    let mut f = vec![0u8; h + payload.len()];
+    f[h..].copy_from_slice(payload);
+    outer::write(&mut f, &o, false).expect("outer");
+    f
+}
+
+pub fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
+    PortNet {
+        mac,
+        addresses: vec![IfAddr {
+            addr: IpAddr::V4(ip),
+            prefix_len: 24,
+        }],
+        gateway_v4: None,
+        gateway_v6: None,
+    }
+}
+
+/// An in-memory handshake: (wgdp's keypair, the peer's), wgdp's keypair
+/// with local index `wgdp_index`.
+pub fn handshake(wgdp_initiates: bool, wgdp_index: u32) -> (Keypair, Keypair) {
+    let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+    let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+    let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
+    let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
+    let t = Tai64N::from_unix(Duration::from_secs(1));
+    let (i_id, i_hs, r_id, r_hs, i_index, r_index) = if wgdp_initiates {
+        (&wgdp, &mut hs_wgdp, &peer, &mut hs_peer, wgdp_index, 7)
+    } else {
+        (&peer, &mut hs_peer, &wgdp, &mut hs_wgdp, 7, wgdp_index)
+    };
+    let init = i_hs
+        .create_initiation(i_id, i_index, t, Instant::ZERO, &mut OsRng)
+        .expect("initiation");
+    let pending = r_id.open_initiation(&init).expect("open");
+    r_hs.consume_initiation(pending, Instant::ZERO)
+        .expect("consume");
+    let (resp, kp_responder) = r_hs
+        .create_response(r_index, Instant::ZERO, &mut OsRng)
+        .expect("response");
+    let kp_initiator = i_hs
+        .consume_response(i_id, &resp, Instant::ZERO)
+        .expect("keys");
+    if wgdp_initiates {
+        (kp_initiator, kp_responder)
+    } else {
+        (kp_responder, kp_initiator)
+    }
+}
+
+/// Runs the worker `jobs` on their lcores while `drive` runs on a thread of
+/// its own with `state` (dropped there before the workers are told to
+/// stop, so its queues are gone first); a panic in `drive` stops the
+/// workers and fails the test.
+pub fn run_workers<S: Send>(
+    eal: &Eal,
+    jobs: Vec<(u32, Job<'_, ()>)>,
+    stop: &AtomicBool,
+    mut state: S,
+    drive: impl FnOnce(&mut S) + Send,
+) {
+    std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&mut state)));
+            stop.store(true, Ordering::Relaxed);
+            drop(state);
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
+            }
+        });
+        let out = launch_and_join(eal, jobs);
+        assert!(out.into_iter().all(|r| r.is_ok()), "worker failed");
+        driver.join().expect("driver");
+    });
+}
+
+/// Transmits one frame, in an mbuf from `pool`, on the test's end `q`.
+pub fn inject(pool: &Mempool, q: &mut TxQueue<'_>, frame: &[u8]) {
+    let mut m = pool.alloc().expect("alloc");
+    m.append(frame.len() as u16)
+        .expect("room")
+        .copy_from_slice(frame);
+    let mut b: Burst = Burst::new();
+    b.push(m).expect("room");
+    assert_eq!(q.tx_burst(&mut b), 1);
+}
+
+/// Worker `index` of `workers`, busy-polling, on the test addresses.
+pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
+    WorkerConfig {
+        index,
+        workers,
+        listen_port: LISTEN,
+        mtu: 1420,
+        tx_checksum_offload: false,
+        idle_polls: 0,
+        idle_sleep: Duration::ZERO,
+    }
+}
