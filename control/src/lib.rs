@@ -17,5 +17,7 @@ pub mod peers;
 pub mod report;
 pub mod run;
 pub mod show;
+pub mod snapshot;
 pub mod tap;
+pub mod telemetry;
 pub mod uapi;

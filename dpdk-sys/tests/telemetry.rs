@@ -4,36 +4,11 @@
 //! runtime directory (where the socket is) stays in place, which the shared
 //! test harness removes.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use dpdk_sys::rte::telemetry::{register, Reply, Value, MAX_ARRAY_ENTRIES};
+use dpdk_sys::rte::testing::telemetry_py as ask;
 use dpdk_sys::rte::Eal;
-
-/// Sends `commands` (one per line) with dpdk-telemetry.py; its output lines.
-fn ask(prefix: &str, commands: &[&str]) -> Vec<String> {
-    let mut child = Command::new("dpdk-telemetry.py")
-        .args(["-f", prefix])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dpdk-telemetry.py (Debian package dpdk) must be installed");
-    let mut stdin = child.stdin.take().expect("stdin");
-    for c in commands {
-        writeln!(stdin, "{c}").expect("write command");
-    }
-    drop(stdin);
-    let out = child.wait_with_output().expect("dpdk-telemetry.py output");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "dpdk-telemetry.py: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines().map(str::to_owned).collect()
-}
 
 #[test]
 fn commands_answer_through_dpdk_telemetry_py() {
