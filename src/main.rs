@@ -3,9 +3,11 @@
 mod check;
 mod import;
 mod run;
+mod set;
 mod setup;
 mod show;
 mod smoke;
+mod target;
 
 use std::process::ExitCode;
 
@@ -64,6 +66,12 @@ enum Command {
     /// Show a running wgdp's interface, peers (with their owner lcore), per
     /// lcore and per port counters, and drop reasons.
     Show(show::ShowArgs),
+    /// Add or change a peer of a running wgdp, live (like `wg set IF peer
+    /// KEY ...`); the change is written back to its tunnel table.
+    Set(set::SetArgs),
+    /// Remove a peer from a running wgdp, live (like `wg set IF peer KEY
+    /// remove`); the removal is written back to its tunnel table.
+    Remove(set::RemoveArgs),
     /// Forward packets between two DPDK ports for a while and print port
     /// statistics: checks that EAL, hugepages, the PMDs and the ports work.
     /// With no options it runs on two embedded `net_null` vdevs.
@@ -87,6 +95,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Set(args) => set::set(&args),
+        Command::Remove(args) => set::remove(&args),
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),

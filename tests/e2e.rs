@@ -5,7 +5,8 @@
 //! The namespaces, keys, peers and wgdp's config come from
 //! `tests/e2e/topology.sh` (shared with `scripts/demo.sh`); docs/testing.md
 //! has the diagram. Needs root and wireguard-go, wg, ip, ping, iperf3,
-//! ethtool, ss: it fails, never skips, when they are missing.
+//! ethtool, ss, dpdk-telemetry.py: it fails, never skips, when they are
+//! missing.
 //!
 //! Run it alone, as root: `cargo nextest run -p wgdp --test e2e --no-capture`
 //! (`--no-capture` shows the iperf3 figures of a passing run).
@@ -31,6 +32,7 @@ const TOOLS: &[&str] = &[
     "ethtool",
     "ss",
     "kill",
+    "dpdk-telemetry.py",
 ];
 const IPERF_PORT: &str = "5201";
 
@@ -1077,6 +1079,9 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         format!("wgdp show:\n{text}")
     });
 
+    // DPDK telemetry: dpdk-telemetry.py reads the same numbers as wgdp show.
+    check_telemetry(&wgdp, topo.var("FILE_PREFIX"), &ifname, &peer1_pub);
+
     // wg set: a new peer appears, live and in the table file.
     let (_, new_pub) = wg_keypair();
     let psk = run(Command::new("wg").arg("genpsk"), secs(5))
@@ -1171,24 +1176,44 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         format!("removal not written back:\n{file}")
     });
 
-    // Peer B added and removed 100 times while UDP flows through peer 1:
-    // no datagram lost.
+    // wgdp set / wgdp remove: the same, through wgdp's own commands.
+    check_wgdp_set(&wgdp, &ifname, &config_path, &psk_file, &psk);
+
+    // Peer B added and removed 100 times while UDP flows through peer 1,
+    // one round in four with `wgdp set`/`wgdp remove`: no datagram lost.
     let (_, churn_pub) = wg_keypair();
     let mut churn_failures = Vec::new();
     let mut churn_time = Duration::ZERO;
-    let (lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, 8, || {
+    let (lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, 9, || {
         thread::sleep(Duration::from_millis(500));
         let churn_start = Instant::now();
         for i in 0..100 {
-            let add = wg(&[
-                "set",
-                &ifname,
-                "peer",
-                &churn_pub,
-                "allowed-ips",
-                "10.9.0.60/32",
-            ]);
-            let rm = wg(&["set", &ifname, "peer", &churn_pub, "remove"]);
+            let (add, rm) = if i % 4 != 3 {
+                (
+                    wg(&[
+                        "set",
+                        &ifname,
+                        "peer",
+                        &churn_pub,
+                        "allowed-ips",
+                        "10.9.0.60/32",
+                    ]),
+                    wg(&["set", &ifname, "peer", &churn_pub, "remove"]),
+                )
+            } else {
+                (
+                    wgdp_cmd(&[
+                        "set",
+                        "-i",
+                        &ifname,
+                        "peer",
+                        &churn_pub,
+                        "--allowed-ips",
+                        "10.9.0.60/32",
+                    ]),
+                    wgdp_cmd(&["remove", "-i", &ifname, "peer", &churn_pub]),
+                )
+            };
             if !add.ok() || !rm.ok() {
                 churn_failures.push(format!("round {i}: {add} {rm}"));
             }
@@ -1202,7 +1227,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         format!("wg set failed: {churn_failures:?}")
     });
     // The churn must happen while the datagrams flow (started 0.5 s in).
-    wgdp.check(churn_time < Duration::from_millis(7_000), || {
+    wgdp.check(churn_time < Duration::from_millis(8_000), || {
         format!("the 100 rounds took {churn_time:?}, longer than the UDP run")
     });
     wgdp.check(sent > 0 && lost == 0, || {
@@ -1268,6 +1293,272 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     drop(again);
     drop(wgdp);
     drop(topo);
+}
+
+/// The wgdp binary with `args`.
+fn wgdp_cmd(args: &[&str]) -> Out {
+    run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(args),
+        secs(10),
+    )
+}
+
+/// `wgdp set peer` adds and changes a peer, `wgdp remove peer` removes it,
+/// live and in the table file; bad values and refusals are explained.
+fn check_wgdp_set(wgdp: &Wgdp, ifname: &str, config_path: &Path, psk_file: &Path, psk: &str) {
+    let (_, key) = wg_keypair();
+    let psk_path = psk_file.to_str().unwrap_or_default();
+    let add = wgdp_cmd(&[
+        "set",
+        "--interface",
+        ifname,
+        "peer",
+        &key,
+        "--allowed-ips",
+        "10.9.0.80/32,fd00:80::/64",
+        "--endpoint",
+        "203.0.113.2:51901",
+        "--persistent-keepalive",
+        "15",
+        "--preshared-key",
+        psk_path,
+    ]);
+    wgdp.check(add.ok(), || format!("wgdp set peer (add):\n{add}"));
+    let dump = wg_dump_peers(ifname);
+    let added = dump
+        .get(&key)
+        .unwrap_or_else(|| wgdp.fail(&format!("wgdp set: peer not in wg show: {dump:?}")));
+    let field = |i: usize| added.get(i).map_or("", String::as_str);
+    wgdp.check(
+        field(0) == psk
+            && field(1) == "203.0.113.2:51901"
+            && field(2).contains("10.9.0.80/32")
+            && field(2).contains("fd00:80::/64")
+            && field(6) == "15",
+        || format!("wgdp set: peer in wg show dump: {added:?}"),
+    );
+    let file = fs::read_to_string(config_path).expect("read config");
+    wgdp.check(file.contains(&key) && file.contains("fd00:80::/64"), || {
+        format!("wgdp set: not written back:\n{file}")
+    });
+
+    // Only what is given changes.
+    let change = wgdp_cmd(&[
+        "set",
+        "peer",
+        &key,
+        "--persistent-keepalive",
+        "off",
+        "-i",
+        ifname,
+    ]);
+    wgdp.check(change.ok(), || format!("wgdp set peer (change):\n{change}"));
+    let changed = wg_dump_peers(ifname).remove(&key).unwrap_or_default();
+    wgdp.check(
+        changed.get(6).map(String::as_str) == Some("off")
+            && changed.get(2).is_some_and(|a| a.contains("fd00:80::/64")),
+        || format!("wgdp set peer --persistent-keepalive off: {changed:?}"),
+    );
+
+    // Mistakes name their option; wgdp's refusals are explained.
+    let bad = wgdp_cmd(&[
+        "set",
+        "-i",
+        ifname,
+        "peer",
+        &key,
+        "--allowed-ips",
+        "10.9.0.0/33",
+    ]);
+    wgdp.check(!bad.ok() && bad.stderr.contains("allowed-ips:"), || {
+        format!("wgdp set with a bad prefix:\n{bad}")
+    });
+    let own = wg(&["show", ifname, "public-key"]);
+    let own = own.stdout.trim();
+    let refused = wgdp_cmd(&[
+        "set",
+        "-i",
+        ifname,
+        "peer",
+        own,
+        "--endpoint",
+        "203.0.113.2:1",
+    ]);
+    wgdp.check(
+        !refused.ok() && refused.stderr.contains("errno 22") && refused.stderr.contains("endpoint"),
+        || format!("wgdp set with wgdp's own key:\n{refused}"),
+    );
+    let nowhere = wgdp_cmd(&["remove", "-i", "wgdpnone", "peer", &key]);
+    wgdp.check(
+        !nowhere.ok()
+            && nowhere
+                .stderr
+                .contains("is wgdp running? no socket at /var/run/wireguard/wgdpnone.sock"),
+        || format!("wgdp remove without a running wgdp:\n{nowhere}"),
+    );
+
+    let rm = wgdp_cmd(&["remove", "-i", ifname, "peer", &key]);
+    wgdp.check(rm.ok(), || format!("wgdp remove peer:\n{rm}"));
+    wgdp.check(!wg_dump_peers(ifname).contains_key(&key), || {
+        "wgdp remove: peer still listed".into()
+    });
+    let file = fs::read_to_string(config_path).expect("read config");
+    wgdp.check(!file.contains(&key), || {
+        format!("wgdp remove: not written back:\n{file}")
+    });
+}
+
+/// Asks wgdp's DPDK telemetry with `dpdk-telemetry.py -f PREFIX`, one
+/// command per line; the answers, by command (with its parameters).
+fn telemetry(prefix: &str, commands: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+    let lines = dpdk_sys::rte::testing::telemetry_py(prefix, commands);
+    assert_eq!(
+        lines.len(),
+        commands.len(),
+        "dpdk-telemetry.py answered {lines:?}"
+    );
+    // One line per command, in order: {"<command without params>": answer}.
+    let mut answers = serde_json::Map::new();
+    for (line, cmd) in lines.iter().zip(commands) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("dpdk-telemetry.py printed {line:?}: {e}\n{lines:?}"));
+        let name = cmd.split(',').next().unwrap_or_default();
+        answers.insert((*cmd).to_string(), v[name].clone());
+    }
+    answers
+}
+
+/// Telemetry read before and after `wgdp show --json` brackets what it
+/// shows: every counter is between the two readings, everything else equal.
+fn check_telemetry(wgdp: &Wgdp, prefix: &str, ifname: &str, peer_pub: &str) {
+    let socket = format!("telemetry /var/run/dpdk/{prefix}/dpdk_telemetry.v2");
+    wgdp.check(wgdp.stdout.snapshot().contains(&socket), || {
+        format!("wgdp did not print {socket:?}")
+    });
+    let peer_cmd = format!("/wgdp/peer,{peer_pub}");
+    let commands = [
+        "/wgdp/info",
+        "/wgdp/lcores",
+        "/wgdp/lcore,1",
+        "/wgdp/drops",
+        "/wgdp/ports",
+        "/wgdp/port,tunnel",
+        "/wgdp/port,plaintext",
+        "/wgdp/control",
+        "/wgdp/peers",
+        &peer_cmd,
+        "/wgdp/peer,nosuchkey",
+    ];
+    let before = telemetry(prefix, &commands);
+    let shown = run(
+        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(["show", "--interface", ifname, "--json"]),
+        secs(10),
+    );
+    wgdp.check(shown.ok(), || format!("wgdp show --json:\n{shown}"));
+    let doc: serde_json::Value = serde_json::from_str(&shown.stdout)
+        .unwrap_or_else(|e| wgdp.fail(&format!("wgdp show --json ({e}):\n{shown}")));
+    // Telemetry answers from a snapshot at most 1 s old: wait it out.
+    thread::sleep(Duration::from_millis(1500));
+    let after = telemetry(prefix, &commands);
+    let dump = || format!("before {before:?}\nshow {doc}\nafter {after:?}");
+
+    // `value` of telemetry field `cmd.field` is between the two readings.
+    let between = |cmd: &str, field: &str, value: &serde_json::Value| {
+        let (lo, hi) = (before[cmd][field].as_u64(), after[cmd][field].as_u64());
+        let v = value.as_u64();
+        wgdp.check(lo.is_some() && lo <= v && v <= hi, || {
+            format!("{cmd} {field}: {lo:?} <= {v:?} <= {hi:?}\n{}", dump())
+        });
+    };
+    let same = |cmd: &str, field: &str, value: &serde_json::Value| {
+        wgdp.check(
+            &before[cmd][field] == value && &after[cmd][field] == value,
+            || format!("{cmd} {field}: want {value}\n{}", dump()),
+        );
+    };
+
+    let i = &doc["interface"];
+    same("/wgdp/info", "interface", &i["name"]);
+    same("/wgdp/info", "public_key", &i["public_key"]);
+    same("/wgdp/info", "listen_port", &i["listen_port"]);
+    let n_peers = doc["peers"].as_array().map_or(0, Vec::len);
+    same("/wgdp/info", "peers", &n_peers.into());
+    let lcores: Vec<serde_json::Value> = doc["lcores"]
+        .as_array()
+        .map(|l| l.iter().map(|x| x["lcore"].clone()).collect())
+        .unwrap_or_default();
+    same("/wgdp/info", "lcores", &lcores.clone().into());
+    wgdp.check(
+        before["/wgdp/lcores"] == serde_json::Value::from(lcores),
+        || format!("/wgdp/lcores\n{}", dump()),
+    );
+
+    // Worker lcore 1: every event and drop reason.
+    let l1 = doc["lcores"]
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["lcore"] == 1))
+        .unwrap_or_else(|| wgdp.fail(&format!("no lcore 1 in wgdp show: {doc}")));
+    let mut fields = 0;
+    for (name, v) in l1["events"].as_object().into_iter().flatten() {
+        between("/wgdp/lcore,1", name, v);
+        fields += 1;
+    }
+    for (reason, v) in l1["drops"].as_object().into_iter().flatten() {
+        between("/wgdp/lcore,1", &format!("drop_{reason}"), v);
+        let sum: u64 = doc["lcores"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["drops"][reason].as_u64())
+            .sum();
+        between("/wgdp/drops", reason, &sum.into());
+        fields += 1;
+    }
+    wgdp.check(fields > 20, || format!("lcore 1 has {fields} counters"));
+    wgdp.check(
+        after["/wgdp/lcore,1"]["encapsulated"].as_u64() > Some(0),
+        || format!("nothing encapsulated on lcore 1\n{}", dump()),
+    );
+
+    for port in doc["ports"].as_array().into_iter().flatten() {
+        let cmd = format!("/wgdp/port,{}", port["role"].as_str().unwrap_or("?"));
+        same(&cmd, "device", &port["device"]);
+        for field in [
+            "rx_packets",
+            "tx_packets",
+            "rx_bytes",
+            "tx_bytes",
+            "rx_missed",
+        ] {
+            between(&cmd, field, &port[field]);
+        }
+    }
+    for (name, v) in doc["control"].as_object().into_iter().flatten() {
+        between("/wgdp/control", name, v);
+    }
+
+    same("/wgdp/peers", "total", &n_peers.into());
+    let keys: Vec<serde_json::Value> = doc["peers"]
+        .as_array()
+        .map(|p| p.iter().map(|x| x["public_key"].clone()).collect())
+        .unwrap_or_default();
+    same("/wgdp/peers", "public_keys", &keys.into());
+    let peer = doc["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["public_key"] == peer_pub))
+        .unwrap_or_else(|| wgdp.fail(&format!("peer not in wgdp show: {doc}")));
+    same(&peer_cmd, "endpoint", &peer["endpoint"]);
+    same(&peer_cmd, "allowed_ips", &peer["allowed_ips"]);
+    same(&peer_cmd, "owner_lcore", &peer["owner_lcore"]);
+    for field in ["handshakes", "rx_bytes", "tx_bytes", "latest_handshake"] {
+        between(&peer_cmd, field, &peer[field]);
+    }
+    wgdp.check(after[&peer_cmd]["rx_bytes"].as_u64() > Some(0), || {
+        format!("no rx bytes\n{}", dump())
+    });
+    wgdp.check(before["/wgdp/peer,nosuchkey"].is_null(), || {
+        format!("an unknown key must answer null\n{}", dump())
+    });
 }
 
 /// A plain HTTP/1.1 GET; the whole response.

@@ -3,7 +3,7 @@
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -21,10 +21,10 @@ use rand_core::OsRng;
 
 use crate::counters::{bump, ControlCounters};
 use crate::link::PortLink;
-use crate::metrics::PeerMetrics;
 use crate::ownership::Ownership;
 use crate::peers::{NewPeer, PeerTable};
 use crate::rss::RssPredictor;
+use crate::snapshot::{PeerSnapshot, SnapshotBoard};
 use crate::uapi::server::Call;
 
 /// Handshake messages handled per round, so the exception path and the
@@ -35,8 +35,6 @@ const IDLE_SLEEP: Duration = Duration::from_micros(200);
 /// How often the timers of all peers are looked at: their deadlines are
 /// seconds apart, and a scan touches every peer.
 const TIMERS_EVERY: Duration = Duration::from_millis(5);
-/// How often the per-peer metrics snapshot is refreshed.
-const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// Entries of the per-source rate limiter.
 const RATE_LIMITER_ENTRIES: usize = 8192;
 
@@ -51,8 +49,9 @@ pub struct Control<'p> {
     pub(crate) owners: Vec<u16>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
-    /// Where the per-peer metrics are published, if they are served.
-    pub(crate) metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
+    /// Where the state is published for other threads (metrics,
+    /// telemetry).
+    pub(crate) board: Arc<SnapshotBoard>,
     /// Worker index -> lcore id.
     pub(crate) lcores: Vec<u32>,
     /// The interface name (`wg show <name>`).
@@ -99,8 +98,8 @@ pub struct ControlParts<'p> {
     pub peers: Vec<InitialPeer>,
     /// UAPI requests, when the socket is served.
     pub uapi: Option<Receiver<Call>>,
-    /// Where to publish per-peer metrics every second, when served.
-    pub metrics: Option<Arc<Mutex<Vec<PeerMetrics>>>>,
+    /// Where to publish the state when a reader asks for it.
+    pub board: Arc<SnapshotBoard>,
     /// Worker index -> lcore id.
     pub lcores: Vec<u32>,
     /// The interface name (`wg show <name>`).
@@ -148,7 +147,7 @@ impl<'p> Control<'p> {
             allowed: AllowedIps::new(),
             owners: Vec::new(),
             uapi: parts.uapi,
-            metrics: parts.metrics,
+            board: parts.board,
             lcores: parts.lcores,
             interface: parts.interface,
             worker_counters: parts.worker_counters,
@@ -197,24 +196,24 @@ impl<'p> Control<'p> {
     }
 
     /// Runs until `stop` is set; `report` is called every `report_every`.
-    /// Returns the peers (for the final report); everything else it held,
-    /// frames waiting for resolution included, is freed.
+    /// Returns the peers' last snapshot (for the final report); everything
+    /// it held, frames waiting for resolution included, is freed.
     pub fn run(
         mut self,
         stop: &AtomicBool,
         report_every: Option<Duration>,
-        report: &dyn Fn(&PeerTable),
-    ) -> PeerTable {
+        report: &dyn Fn(&[PeerSnapshot]),
+    ) -> Vec<PeerSnapshot> {
         let start = self.clock.now();
         self.prime_neighbours();
         let mut next_report = report_every.map(|d| start + d);
-        let mut next_metrics = start;
         let mut next_timers = start;
         while !stop.load(Ordering::Relaxed) {
             let now = self.clock.now();
             let mut work = self.handshake_round(now);
             work += self.event_round(now);
             work += self.uapi_round(now);
+            work += self.serve_snapshot_requests();
             if now >= next_timers {
                 self.timer_round(now);
                 next_timers = now + TIMERS_EVERY;
@@ -223,32 +222,16 @@ impl<'p> Control<'p> {
             work += self.link_round(PortSide::Plaintext, now);
             if let (Some(at), Some(every)) = (next_report, report_every) {
                 if now >= at {
-                    report(&self.peers);
+                    report(&self.peer_snapshots());
                     next_report = Some(now + every);
                 }
-            }
-            if now >= next_metrics {
-                self.publish_metrics();
-                next_metrics = now + METRICS_EVERY;
             }
             if work == 0 {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
-        std::mem::take(&mut self.peers)
-    }
-
-    fn publish_metrics(&self) {
-        if let Some(m) = &self.metrics {
-            let snapshot: Vec<PeerMetrics> = self
-                .peers
-                .iter()
-                .map(|p| PeerMetrics::from_peer(p, &self.lcores))
-                .collect();
-            if let Ok(mut guard) = m.lock() {
-                *guard = snapshot;
-            }
-        }
+        self.board.close();
+        self.peer_snapshots()
     }
 
     fn handshake_round(&mut self, now: Instant) -> usize {

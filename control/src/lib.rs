@@ -20,5 +20,7 @@ pub mod report;
 pub mod rss;
 pub mod run;
 pub mod show;
+pub mod snapshot;
 pub mod tap;
+pub mod telemetry;
 pub mod uapi;

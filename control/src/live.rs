@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use dataplane::command::Command;
 use dataplane::peer::PeerId;
@@ -131,19 +131,8 @@ impl Control<'_> {
                 .peers
                 .iter()
                 .map(|p| PeerInfo {
-                    public_key: *p.public_key.as_bytes(),
+                    peer: self.peer_snapshot(p, &prefixes),
                     preshared_key: p.preshared_key.clone(),
-                    endpoint: p.endpoint,
-                    last_handshake: p
-                        .last_handshake
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok()),
-                    tx_bytes: p.shared.tx_bytes(),
-                    rx_bytes: p.shared.rx_bytes(),
-                    persistent_keepalive: p.persistent_keepalive.unwrap_or(0),
-                    allowed_ips: prefixes
-                        .get(&p.id)
-                        .map(|v| v.iter().map(|pfx| (pfx.addr(), pfx.prefix_len())).collect())
-                        .unwrap_or_default(),
                 })
                 .collect(),
         }

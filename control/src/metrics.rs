@@ -15,60 +15,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 
 use crate::counters::ControlCounters;
-use crate::peers::ControlPeer;
-
-/// One peer's numbers, copied out of the control thread's peer table so
-/// that rendering needs no access to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerMetrics {
-    /// The peer's static public key, base64.
-    pub public_key: String,
-    /// Plaintext bytes received from the peer.
-    pub rx_bytes: u64,
-    /// Plaintext bytes sent to the peer.
-    pub tx_bytes: u64,
-    /// Completed handshakes.
-    pub handshakes: u64,
-    /// Unix time (seconds) of the latest completed handshake.
-    pub latest_handshake_unix: Option<u64>,
-    /// Where handshakes and data go, if known.
-    pub endpoint: Option<SocketAddr>,
-    /// The DPDK lcore of the worker that owns the peer's data path.
-    pub owner_lcore: u32,
-}
-
-impl PeerMetrics {
-    /// Snapshots `p`. `lcores[i]` is the lcore of worker `i`; should it
-    /// have no entry for the owner (a caller bug), the worker index itself
-    /// is reported.
-    pub fn from_peer(p: &ControlPeer, lcores: &[u32]) -> Self {
-        Self {
-            public_key: conf::encode_key(p.public_key.as_bytes()),
-            rx_bytes: p.shared.rx_bytes(),
-            tx_bytes: p.shared.tx_bytes(),
-            handshakes: p.handshakes,
-            latest_handshake_unix: p
-                .last_handshake
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-            endpoint: p.endpoint,
-            owner_lcore: lcore_of(lcores, p.owner),
-        }
-    }
-}
-
-/// The lcore of worker `index`, or the index itself if `lcores` is short.
-fn lcore_of(lcores: &[u32], index: usize) -> u32 {
-    lcores
-        .get(index)
-        .copied()
-        .unwrap_or_else(|| u32::try_from(index).unwrap_or(u32::MAX))
-}
+use crate::snapshot::{lcore_of, PeerSnapshot};
 
 /// The byte counters among the events, and the `direction` label of each.
 fn bytes_direction(e: Event) -> Option<&'static str> {
@@ -84,7 +36,7 @@ struct PeerFamily {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
-    value: fn(&PeerMetrics) -> u64,
+    value: fn(&PeerSnapshot) -> u64,
 }
 
 /// The per-peer families, in output order.
@@ -111,7 +63,7 @@ const PEER_FAMILIES: [PeerFamily; 4] = [
         name: "wgdp_peer_latest_handshake_seconds",
         help: "Unix time of the latest completed handshake with the peer, 0 if none.",
         kind: "gauge",
-        value: |p| p.latest_handshake_unix.unwrap_or(0),
+        value: |p| p.latest_handshake_secs().unwrap_or(0),
     },
 ];
 
@@ -129,7 +81,7 @@ pub fn render(
     workers: &[Arc<WorkerCounters>],
     lcores: &[u32],
     control: &ControlCounters,
-    peers: &[PeerMetrics],
+    peers: &[PeerSnapshot],
 ) -> String {
     let mut out = String::new();
     let lcore_labels: Vec<String> = (0..workers.len())
@@ -196,15 +148,11 @@ pub fn render(
         sample(&mut out, &family, &[], value);
     }
 
+    let keys: Vec<String> = peers.iter().map(PeerSnapshot::key_base64).collect();
     for f in PEER_FAMILIES {
         header(&mut out, f.name, f.help, f.kind);
-        for p in peers {
-            sample(
-                &mut out,
-                f.name,
-                &[("public_key", &p.public_key)],
-                (f.value)(p),
-            );
+        for (p, key) in peers.iter().zip(&keys) {
+            sample(&mut out, f.name, &[("public_key", key)], (f.value)(p));
         }
     }
 
@@ -214,14 +162,14 @@ pub fn render(
         "Always 1: the peer's owner lcore and endpoint (empty if unknown) as labels.",
         "gauge",
     );
-    for p in peers {
+    for (p, key) in peers.iter().zip(&keys) {
         let lcore = p.owner_lcore.to_string();
         let endpoint = p.endpoint.map(|e| e.to_string()).unwrap_or_default();
         sample(
             &mut out,
             "wgdp_peer_info",
             &[
-                ("public_key", &p.public_key),
+                ("public_key", key),
                 ("lcore", &lcore),
                 ("endpoint", &endpoint),
             ],
@@ -294,6 +242,11 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const LINGER: Duration = Duration::from_millis(200);
 /// Pause after a failed `accept` (say, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The oldest peer snapshot a scrape is answered from.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// How long a scrape waits for the control thread to publish a snapshot.
+pub const WAIT: Duration = Duration::from_secs(2);
 
 /// The content type of the exposition text.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -608,14 +561,8 @@ fn linger(stream: &mut TcpStream) {
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
-    use std::time::SystemTime;
-
-    use protocol::crypto::PrivateKey;
-    use protocol::noise::StaticIdentity;
-    use rand_core::OsRng;
 
     use crate::counters::bump;
-    use crate::peers::{NewPeer, PeerTable};
 
     /// Label names and (unescaped) values, in order.
     type Labels = Vec<(String, String)>;
@@ -790,14 +737,16 @@ mod tests {
         }
     }
 
-    fn peer(key: &str) -> PeerMetrics {
-        PeerMetrics {
-            public_key: key.to_owned(),
+    fn peer(key: u8) -> PeerSnapshot {
+        PeerSnapshot {
+            public_key: [key; 32],
+            endpoint: Some("192.0.2.1:51820".parse().expect("addr")),
+            latest_handshake: Some(Duration::new(1_700_000_000, 5)),
+            handshakes: 3,
             rx_bytes: 10,
             tx_bytes: 20,
-            handshakes: 3,
-            latest_handshake_unix: Some(1_700_000_000),
-            endpoint: Some("192.0.2.1:51820".parse().expect("addr")),
+            allowed_ips: Vec::new(),
+            persistent_keepalive: None,
             owner_lcore: 5,
         }
     }
@@ -819,10 +768,11 @@ mod tests {
         bump(&control.handshakes_completed);
         bump(&control.handshakes_completed);
         bump(&control.tx_drops);
-        let mut never = peer("bmV2ZXI=");
-        never.latest_handshake_unix = None;
+        let mut never = peer(2);
+        never.latest_handshake = None;
         never.endpoint = None;
-        let peers = vec![peer("QUJD"), never];
+        let peers = vec![peer(1), never];
+        let (one, two) = (conf::encode_key(&[1; 32]), conf::encode_key(&[2; 32]));
 
         let text = render(&workers, &[2, 5], &control, &peers);
         let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -875,7 +825,7 @@ mod tests {
             assert!(value(&s, &family, &[]).is_some(), "{family} missing");
         }
 
-        let key = [("public_key", "QUJD")];
+        let key = [("public_key", one.as_str())];
         assert_eq!(value(&s, "wgdp_peer_rx_bytes_total", &key), Some(10));
         assert_eq!(value(&s, "wgdp_peer_tx_bytes_total", &key), Some(20));
         assert_eq!(value(&s, "wgdp_peer_handshakes_total", &key), Some(3));
@@ -887,7 +837,7 @@ mod tests {
             value(
                 &s,
                 "wgdp_peer_latest_handshake_seconds",
-                &[("public_key", "bmV2ZXI=")]
+                &[("public_key", two.as_str())]
             ),
             Some(0)
         );
@@ -896,7 +846,7 @@ mod tests {
                 &s,
                 "wgdp_peer_info",
                 &[
-                    ("public_key", "QUJD"),
+                    ("public_key", one.as_str()),
                     ("lcore", "5"),
                     ("endpoint", "192.0.2.1:51820")
                 ]
@@ -907,7 +857,7 @@ mod tests {
             value(
                 &s,
                 "wgdp_peer_info",
-                &[("public_key", "bmV2ZXI="), ("endpoint", "")]
+                &[("public_key", two.as_str()), ("endpoint", "")]
             ),
             Some(1)
         );
@@ -982,13 +932,12 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let nasty = "a\"b\\c\nd}e,f=g";
-        let text = render(&[], &[], &ControlCounters::default(), &[peer(nasty)]);
+        let mut text = String::new();
+        header(&mut text, "x_total", "X.", "counter");
+        sample(&mut text, "x_total", &[("public_key", nasty)], 10);
         assert!(text.contains(r#"public_key="a\"b\\c\nd}e,f=g""#), "{text}");
         let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(
-            value(&s, "wgdp_peer_rx_bytes_total", &[("public_key", nasty)]),
-            Some(10)
-        );
+        assert_eq!(value(&s, "x_total", &[("public_key", nasty)]), Some(10));
     }
 
     #[test]
@@ -999,58 +948,6 @@ mod tests {
             out,
             "# HELP x back\\\\slash\\nnew \"line\"\n# TYPE x gauge\n"
         );
-    }
-
-    #[test]
-    fn peer_metrics_snapshot_a_control_peer() {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-        let key = PrivateKey::generate(&mut OsRng).public_key();
-        let mut table = PeerTable::default();
-        let endpoint: SocketAddr = "[2001:db8::1]:51820".parse().expect("addr");
-        let new = |public_key, endpoint| NewPeer {
-            public_key,
-            preshared_key: None,
-            endpoint,
-            persistent_keepalive: None,
-        };
-        // Two workers: the second peer (slot 1) is owned by worker 1.
-        let other = PrivateKey::generate(&mut OsRng).public_key();
-        table.add(&local, new(other, None), 2, protocol::time::Instant::ZERO);
-        let id = table.add(
-            &local,
-            new(key, Some(endpoint)),
-            2,
-            protocol::time::Instant::ZERO,
-        );
-        let p = table.get_mut(id).expect("peer");
-        p.handshakes = 4;
-        p.last_handshake = Some(UNIX_EPOCH + Duration::from_secs(1_234_567));
-        p.shared.add_rx(100);
-        p.shared.add_tx(250);
-
-        let m = PeerMetrics::from_peer(p, &[3, 9]);
-        assert_eq!(
-            m,
-            PeerMetrics {
-                public_key: conf::encode_key(key.as_bytes()),
-                rx_bytes: 100,
-                tx_bytes: 250,
-                handshakes: 4,
-                latest_handshake_unix: Some(1_234_567),
-                endpoint: Some(endpoint),
-                owner_lcore: 9,
-            }
-        );
-
-        p.last_handshake = None;
-        assert_eq!(
-            PeerMetrics::from_peer(p, &[3, 9]).latest_handshake_unix,
-            None
-        );
-        p.last_handshake = Some(SystemTime::now());
-        assert!(PeerMetrics::from_peer(p, &[3, 9])
-            .latest_handshake_unix
-            .is_some_and(|t| t > 1_600_000_000));
     }
 
     // --- server ---

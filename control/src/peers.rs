@@ -182,11 +182,6 @@ impl ControlPeer {
             }
         }
     }
-
-    /// Seconds since the last completed handshake.
-    pub fn handshake_age(&self) -> Option<Duration> {
-        self.last_handshake.and_then(|t| t.elapsed().ok())
-    }
 }
 
 /// A peer to add.

@@ -6,17 +6,18 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 
 use crate::counters::ControlCounters;
-use crate::peers::PeerTable;
+use crate::snapshot::PeerSnapshot;
 
 /// Renders the report.
 pub fn render(
     workers: &[Arc<WorkerCounters>],
     control: &ControlCounters,
-    peers: &PeerTable,
+    peers: &[PeerSnapshot],
 ) -> String {
     let mut out = String::new();
     for r in DropReason::ALL {
@@ -30,20 +31,21 @@ pub fn render(
     for (name, n) in control.snapshot() {
         let _ = writeln!(out, "counter control.{name} {n}");
     }
-    for p in peers.iter() {
+    let now = SystemTime::now();
+    for p in peers {
         let endpoint = p
             .endpoint
             .map_or_else(|| "none".to_owned(), |e| e.to_string());
         let age = p
-            .handshake_age()
+            .handshake_age(now)
             .map_or_else(|| "never".to_owned(), |d| format!("{}s", d.as_secs()));
         let _ = writeln!(
             out,
             "peer {} handshakes={} latest_handshake={age} rx_bytes={} tx_bytes={} endpoint={endpoint}",
-            conf::encode_key(p.public_key.as_bytes()),
+            p.key_base64(),
             p.handshakes,
-            p.shared.rx_bytes(),
-            p.shared.tx_bytes(),
+            p.rx_bytes,
+            p.tx_bytes,
         );
     }
     out

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conf::{Config, PortConf};
@@ -28,10 +28,11 @@ use crate::counters::ControlCounters;
 use crate::link::{ControlTx, PortLink};
 use crate::metrics::{self, MetricsServer};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
-use crate::peers::{NewPeer, PeerTable};
+use crate::peers::NewPeer;
 use crate::rss::RssPredictor;
+use crate::snapshot::{PeerSnapshot, SnapshotBoard};
 use crate::uapi::server::{PersistFn, UapiServer};
-use crate::{queues, report, tap};
+use crate::{queues, report, tap, telemetry};
 
 /// Capacity of the handshake queue from the workers (the kernel's
 /// MAX_QUEUED_INCOMING_HANDSHAKES); "under load" starts at 1/8 of it.
@@ -358,28 +359,33 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         }
         drop((hs_tx, ev_tx, handoff_prod, ctl_tun_p, ctl_plain_p));
 
-        let metrics_peers = config
-            .metrics
-            .as_ref()
-            .map(|_| Arc::new(Mutex::new(Vec::new())));
-        let _metrics_server = match (&config.metrics, &metrics_peers) {
-            (Some(m), Some(peers)) => {
-                let (workers, control, peers, lcores) = (
+        // The metrics server and DPDK's telemetry threads read the state
+        // from here; the control thread publishes it when they ask.
+        let board = Arc::new(SnapshotBoard::new());
+        let _telemetry =
+            telemetry::register(&board).map_err(|e| RunError::Setup(format!("telemetry: {e}")))?;
+        if let Some(socket) = eal.telemetry_socket() {
+            println!("telemetry {}", socket.display());
+        }
+        let _metrics_server = match &config.metrics {
+            Some(m) => {
+                let (workers, control, board, lcores) = (
                     worker_counters.clone(),
                     control_counters.clone(),
-                    peers.clone(),
+                    board.clone(),
                     lcores.clone(),
                 );
                 let source = Arc::new(move || {
-                    let peers = peers.lock().map(|p| p.clone()).unwrap_or_default();
-                    metrics::render(&workers, &lcores, &control, &peers)
+                    let show = board.get(metrics::MAX_AGE, metrics::WAIT);
+                    let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
+                    metrics::render(&workers, &lcores, &control, peers)
                 });
                 let server = MetricsServer::start(m.listen, source)
                     .map_err(|e| RunError::Setup(format!("metrics on {}: {e}", m.listen)))?;
                 println!("metrics http://{}/metrics", server.local_addr());
                 Some(server)
             }
-            _ => None,
+            None => None,
         };
         let (uapi_tx, uapi_rx) = bounded(16);
         let uapi = match opts.persist.take() {
@@ -396,7 +402,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             workers: n,
             peers: initial,
             uapi: uapi.as_ref().map(|_| uapi_rx),
-            metrics: metrics_peers.clone(),
+            board: board.clone(),
             lcores: lcores.clone(),
             interface: opts.interface.clone(),
             worker_counters: worker_counters.clone(),
@@ -440,7 +446,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         );
         let _ = std::io::stdout().flush();
 
-        let print_report = |peers: &PeerTable| {
+        let print_report = |peers: &[PeerSnapshot]| {
             print!(
                 "{}",
                 report::render(&worker_counters, &control_counters, peers)

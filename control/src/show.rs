@@ -5,13 +5,12 @@
 //! the control thread's counters.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::time::UNIX_EPOCH;
 
 use dataplane::counters::{DropReason, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::control::Control;
+use crate::snapshot::PeerSnapshot;
 
 /// The whole document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +18,7 @@ pub struct Show {
     /// The interface.
     pub interface: InterfaceShow,
     /// Every peer.
-    pub peers: Vec<PeerShow>,
+    pub peers: Vec<PeerSnapshot>,
     /// Every worker lcore.
     pub lcores: Vec<LcoreShow>,
     /// Both ports.
@@ -37,29 +36,6 @@ pub struct InterfaceShow {
     pub public_key: String,
     /// Our UDP port.
     pub listen_port: u16,
-}
-
-/// One peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerShow {
-    /// Its public key (base64).
-    pub public_key: String,
-    /// Its endpoint, if known.
-    pub endpoint: Option<SocketAddr>,
-    /// Unix time of the latest handshake, if any.
-    pub latest_handshake: Option<u64>,
-    /// Handshakes completed.
-    pub handshakes: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Allowed IPs.
-    pub allowed_ips: Vec<String>,
-    /// Persistent keepalive interval in seconds.
-    pub persistent_keepalive: Option<u16>,
-    /// The lcore that owns its data path.
-    pub owner_lcore: u32,
 }
 
 /// One worker lcore's counters (drop reasons by label, events by name).
@@ -101,41 +77,19 @@ pub struct PortShow {
 impl Control<'_> {
     /// The document, now.
     pub(crate) fn show(&self) -> Show {
-        let lcore_of = |w: usize| self.lcores.get(w).copied().unwrap_or(w as u32);
-        let prefixes = self.prefixes_by_peer();
         Show {
             interface: InterfaceShow {
                 name: self.interface.clone(),
                 public_key: conf::encode_key(self.identity.public_key().as_bytes()),
                 listen_port: self.listen_port,
             },
-            peers: self
-                .peers
-                .iter()
-                .map(|p| PeerShow {
-                    public_key: conf::encode_key(p.public_key.as_bytes()),
-                    endpoint: p.endpoint,
-                    latest_handshake: p
-                        .last_handshake
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map(|d| d.as_secs()),
-                    handshakes: p.handshakes,
-                    rx_bytes: p.shared.rx_bytes(),
-                    tx_bytes: p.shared.tx_bytes(),
-                    allowed_ips: prefixes
-                        .get(&p.id)
-                        .map(|v| v.iter().map(ToString::to_string).collect())
-                        .unwrap_or_default(),
-                    persistent_keepalive: p.persistent_keepalive,
-                    owner_lcore: lcore_of(p.owner),
-                })
-                .collect(),
+            peers: self.peer_snapshots(),
             lcores: self
                 .worker_counters
                 .iter()
                 .enumerate()
                 .map(|(w, c)| LcoreShow {
-                    lcore: lcore_of(w),
+                    lcore: self.lcore_of(w),
                     drops: DropReason::ALL
                         .iter()
                         .map(|r| (r.label().to_owned(), c.drops(*r)))
@@ -186,7 +140,7 @@ pub fn render_text(s: &Show) -> String {
         i.name, i.public_key, i.listen_port
     );
     for p in &s.peers {
-        let _ = writeln!(out, "\npeer: {}", p.public_key);
+        let _ = writeln!(out, "\npeer: {}", p.key_base64());
         if let Some(e) = p.endpoint {
             let _ = writeln!(out, "  endpoint: {e}");
         }
@@ -196,7 +150,11 @@ pub fn render_text(s: &Show) -> String {
             if p.allowed_ips.is_empty() {
                 "(none)".to_owned()
             } else {
-                p.allowed_ips.join(", ")
+                p.allowed_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         );
         let _ = writeln!(out, "  owner lcore: {}", p.owner_lcore);
@@ -204,7 +162,7 @@ pub fn render_text(s: &Show) -> String {
             out,
             "  handshakes: {}, latest: {}",
             p.handshakes,
-            p.latest_handshake
+            p.latest_handshake_secs()
                 .map_or("never".to_owned(), |t| format!("unix {t}"))
         );
         let _ = writeln!(

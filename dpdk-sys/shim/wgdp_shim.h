@@ -24,6 +24,7 @@
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
+#include <rte_telemetry.h>
 
 /* rte_errno is a per-lcore (thread-local) variable behind a macro. */
 int wgdp_rte_errno(void);

@@ -8,9 +8,10 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use zeroize::Zeroizing;
+
+use crate::snapshot::PeerSnapshot;
 
 /// Longest request accepted (a `set` of many peers and allowed IPs).
 pub const MAX_REQUEST: usize = 16 << 20;
@@ -212,22 +213,10 @@ pub struct InterfaceInfo {
 
 /// What `get=1` reports about one peer.
 pub struct PeerInfo {
-    /// Its public key.
-    pub public_key: [u8; 32],
+    /// Its state.
+    pub peer: PeerSnapshot,
     /// Its pre-shared key, if any.
     pub preshared_key: Option<Zeroizing<[u8; 32]>>,
-    /// Its endpoint, if known.
-    pub endpoint: Option<SocketAddr>,
-    /// Time of the latest handshake since the Unix epoch.
-    pub last_handshake: Option<Duration>,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Persistent keepalive interval (0: off).
-    pub persistent_keepalive: u16,
-    /// Allowed IPs.
-    pub allowed_ips: Vec<(IpAddr, u8)>,
 }
 
 fn hex(out: &mut String, bytes: &[u8]) {
@@ -243,21 +232,23 @@ pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
     out.push_str("private_key=");
     hex(&mut out, &info.private_key[..]);
     let _ = write!(out, "\nlisten_port={}\n", info.listen_port);
-    for p in &info.peers {
+    for PeerInfo {
+        peer: p,
+        preshared_key,
+    } in &info.peers
+    {
         out.push_str("public_key=");
         hex(&mut out, &p.public_key);
         out.push_str("\npreshared_key=");
         hex(
             &mut out,
-            p.preshared_key
-                .as_deref()
-                .map_or(&[0u8; 32][..], |k| &k[..]),
+            preshared_key.as_deref().map_or(&[0u8; 32][..], |k| &k[..]),
         );
         out.push_str("\nprotocol_version=1\n");
         if let Some(e) = p.endpoint {
             let _ = writeln!(out, "endpoint={e}");
         }
-        let hs = p.last_handshake.unwrap_or_default();
+        let hs = p.latest_handshake.unwrap_or_default();
         let _ = write!(
             out,
             "last_handshake_time_sec={}\nlast_handshake_time_nsec={}\ntx_bytes={}\nrx_bytes={}\npersistent_keepalive_interval={}\n",
@@ -265,13 +256,51 @@ pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
             hs.subsec_nanos(),
             p.tx_bytes,
             p.rx_bytes,
-            p.persistent_keepalive
+            p.persistent_keepalive.unwrap_or(0)
         );
+        for prefix in &p.allowed_ips {
+            let _ = writeln!(out, "allowed_ip={prefix}");
+        }
+    }
+    out.push_str("errno=0\n\n");
+    out
+}
+
+/// Renders a `set=1` request changing `peers` (what `wg set` sends), the
+/// final empty line included. The text may hold pre-shared keys: it is
+/// wiped when dropped.
+pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::from("set=1\n"));
+    for p in peers {
+        out.push_str("public_key=");
+        hex(&mut out, &p.public_key);
+        out.push('\n');
+        if p.remove {
+            out.push_str("remove=true\n");
+            continue;
+        }
+        if p.update_only {
+            out.push_str("update_only=true\n");
+        }
+        if let Some(psk) = &p.preshared_key {
+            out.push_str("preshared_key=");
+            hex(&mut out, &psk[..]);
+            out.push('\n');
+        }
+        if let Some(e) = p.endpoint {
+            let _ = writeln!(out, "endpoint={e}");
+        }
+        if let Some(k) = p.persistent_keepalive {
+            let _ = writeln!(out, "persistent_keepalive_interval={k}");
+        }
+        if p.replace_allowed_ips {
+            out.push_str("replace_allowed_ips=true\n");
+        }
         for (addr, len) in &p.allowed_ips {
             let _ = writeln!(out, "allowed_ip={addr}/{len}");
         }
     }
-    out.push_str("errno=0\n\n");
+    out.push('\n');
     out
 }
 
@@ -356,19 +385,63 @@ mod tests {
     }
 
     #[test]
+    fn set_renders_what_parse_reads() {
+        let peers = vec![
+            PeerSet {
+                public_key: [0xb8; 32],
+                preshared_key: Some(Zeroizing::new([7; 32])),
+                endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
+                persistent_keepalive: Some(0),
+                replace_allowed_ips: true,
+                allowed_ips: vec![
+                    ("10.9.0.2".parse().unwrap(), 32),
+                    ("fd00::".parse().unwrap(), 64),
+                ],
+                ..PeerSet::default()
+            },
+            PeerSet {
+                public_key: [0xe8; 32],
+                update_only: true,
+                ..PeerSet::default()
+            },
+            PeerSet {
+                public_key: [0x01; 32],
+                remove: true,
+                ..PeerSet::default()
+            },
+        ];
+        let text = render_set(&peers);
+        assert!(text.ends_with("\n\n") && !text.ends_with("\n\n\n"));
+        let lines: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+        let Ok(Request::Set(set)) = parse(&lines) else {
+            panic!("{}", &*text)
+        };
+        assert_eq!(set.peers, peers);
+        assert_eq!(&*render_set(&[]), "set=1\n\n");
+    }
+
+    #[test]
     fn get_renders_like_wireguard_go() {
         let info = InterfaceInfo {
             private_key: Zeroizing::new([1; 32]),
             listen_port: 51820,
             peers: vec![PeerInfo {
-                public_key: [0xab; 32],
+                peer: PeerSnapshot {
+                    public_key: [0xab; 32],
+                    endpoint: Some("203.0.113.2:51821".parse().unwrap()),
+                    latest_handshake: Some(std::time::Duration::new(1_700_000_000, 5)),
+                    handshakes: 1,
+                    rx_bytes: 20,
+                    tx_bytes: 10,
+                    allowed_ips: vec![protocol::allowedips::Prefix::new(
+                        "10.9.0.2".parse().unwrap(),
+                        32,
+                    )
+                    .unwrap()],
+                    persistent_keepalive: Some(25),
+                    owner_lcore: 1,
+                },
                 preshared_key: None,
-                endpoint: Some("203.0.113.2:51821".parse().unwrap()),
-                last_handshake: Some(Duration::new(1_700_000_000, 5)),
-                tx_bytes: 10,
-                rx_bytes: 20,
-                persistent_keepalive: 25,
-                allowed_ips: vec![("10.9.0.2".parse().unwrap(), 32)],
             }],
         };
         let text = render_get(&info);

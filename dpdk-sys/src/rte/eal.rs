@@ -155,6 +155,27 @@ impl Eal {
         out
     }
 
+    /// EAL's runtime directory (`/var/run/dpdk/<file-prefix>` as root):
+    /// where the telemetry socket is.
+    pub fn runtime_dir(&self) -> Option<std::path::PathBuf> {
+        // SAFETY: EAL is initialised; the string is EAL's own and is copied.
+        let p = unsafe { ffi::rte_eal_get_runtime_dir() };
+        // SAFETY: non-NULL, NUL-terminated.
+        (!p.is_null()).then(|| {
+            unsafe { CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+                .into()
+        })
+    }
+
+    /// The telemetry socket (`dpdk-telemetry.py -f <file-prefix>` talks to
+    /// it), if EAL serves one (not with `--no-telemetry`).
+    pub fn telemetry_socket(&self) -> Option<std::path::PathBuf> {
+        let path = self.runtime_dir()?.join("dpdk_telemetry.v2");
+        path.exists().then_some(path)
+    }
+
     /// TSC frequency in Hz, measured by EAL at init.
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: EAL is initialised.

@@ -19,6 +19,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod ring;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

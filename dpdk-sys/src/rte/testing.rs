@@ -54,3 +54,31 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Asks EAL's telemetry of the process with file prefix `prefix` with
+/// DPDK's own client, `dpdk-telemetry.py` (Debian package `dpdk`): one
+/// command per line in; one JSON answer per line out.
+pub fn telemetry_py(prefix: &str, commands: &[&str]) -> Vec<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dpdk-telemetry.py")
+        .args(["-f", prefix])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpdk-telemetry.py (Debian package dpdk) must be installed");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for c in commands {
+        writeln!(stdin, "{c}").expect("write command");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("dpdk-telemetry.py output");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "dpdk-telemetry.py: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines().map(str::to_owned).collect()
+}
