@@ -27,6 +27,7 @@ PACKAGES=(
     iproute2 ethtool   # namespaces, veth, offload switches
     iputils-ping       # ping through the tunnel in end-to-end tests
     procps             # sysctl and kill in end-to-end tests
+    python3            # bench/: pcap and table generators, iperf3 JSON
     git
 )
 
