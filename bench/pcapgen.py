@@ -14,17 +14,20 @@ Sizes are Ethernet frame sizes without the FCS (pktgen and TRex count
 64 B with the FCS: their 64 B is 60 B here; `--size` is what lands in
 the pcap). `imix` is the 7:4:1 mix of 64/570/1518-byte frames (with FCS,
 i.e. 60/566/1514 here) that wgdp bench and bench/trex use; the file
-holds 12 frames per flow in that ratio.
+holds 12 frames per flow in that ratio. `--imix-large 1438` makes the
+large ones 1420-byte IP packets, for paths whose MTU is 1420.
 """
 
 import argparse
 import ipaddress
+import os
 import struct
 import sys
 
-ETH_FCS = 4
-# Simple IMIX 7:4:1 (frame sizes with FCS, as generators count them).
-IMIX = [(64, 7), (570, 4), (1518, 1)]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchnet  # noqa: E402
+
 SRC_MAC_DEFAULT = "02:00:00:00:0a:02"
 
 
@@ -77,14 +80,11 @@ def write_pcap(path, frames):
             f.write(frame)
 
 
-def sizes_for(spec):
-    """Frame sizes (no FCS) for one flow: one size, or the IMIX cycle."""
+def sizes_for(spec, imix_large=1518):
+    """Frame sizes (no FCS) for one flow: one size, or the IMIX cycle with
+    its large frames at `imix_large` (with FCS)."""
     if spec == "imix":
-        # Interleaved so a short replay still has the mix's ratio.
-        cycle = []
-        for size, weight in IMIX:
-            cycle += [size - ETH_FCS] * weight
-        return [cycle[i] for i in (0, 4, 1, 7, 2, 11, 3, 8, 5, 10, 6, 9)]
+        return benchnet.imix_cycle(imix_large)
     size = int(spec)
     if not 60 <= size <= 9000:
         raise ValueError(f"frame size {size} outside 60..=9000")
@@ -99,7 +99,7 @@ def cmd_udp(a):
     frames = []
     for flow in range(a.flows):
         dst = hosts[flow % len(hosts)]
-        for size in sizes_for(a.size):
+        for size in sizes_for(a.size, a.imix_large):
             frames.append(udp_frame(dst_mac, src_mac, src_ip, dst, 1024 + flow % 60000, 5201, size))
     write_pcap(a.out, frames)
 
@@ -118,6 +118,8 @@ def main(argv):
     u.add_argument("--src-ip", required=True)
     u.add_argument("--dst-net", required=True, help="destinations: the hosts of this prefix, round-robin")
     u.add_argument("--size", default="64", help="frame size without FCS (60..=9000), or imix")
+    u.add_argument("--imix-large", type=int, default=1518,
+                   help="size of IMIX's large frames, with FCS (1518; 1438 fits a 1420 MTU)")
     u.add_argument("--flows", type=int, default=1, help="flows (source ports / destinations)")
     u.set_defaults(func=cmd_udp)
     r = sub.add_parser("arp", help="one gratuitous ARP request announcing MAC/IP")
