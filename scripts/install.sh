@@ -28,6 +28,7 @@ PACKAGES=(
     iputils-ping       # ping through the tunnel in end-to-end tests
     procps             # sysctl and kill in end-to-end tests
     python3            # bench/: pcap and table generators, iperf3 JSON
+    lua5.4             # luac5.4 -p checks bench/pktgen's Lua scripts (tests/bench.rs)
     git
 )
 
