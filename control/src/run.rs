@@ -46,6 +46,13 @@ const POOL_CACHE: u32 = 256;
 /// RX/TX descriptors per queue of the ports and of the TAPs.
 const PORT_DESCRIPTORS: u16 = 1024;
 const TAP_DESCRIPTORS: u16 = 256;
+/// Drivers whose queues pair 1:1 with those of the device at the other
+/// end (memif: our TX queue q is the peer's RX queue q, and a connection
+/// with unequal counts is refused at link-up, after a configure that
+/// succeeded). They get as many TX as RX queues, like `net_tap`, so two
+/// wgdp processes with the same workers connect; the control thread's
+/// frames are relayed by worker 0.
+const PAIRED_QUEUE_DRIVERS: &[&str] = &["net_memif"];
 
 /// Why `wgdp run` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +182,18 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         };
         own_tx[i] = plan.control_tx;
         let setup = match port.configure(&cfg, &pool) {
-            Ok(setup) => setup,
+            Ok(setup)
+                if !(plan.control_tx && PAIRED_QUEUE_DRIVERS.contains(&setup.driver.as_str())) =>
+            {
+                setup
+            }
+            Ok(_) => {
+                // Its queues pair 1:1 with the far end's: equal counts, and
+                // the control thread sends through worker 0 (ControlTx).
+                cfg.tx_queues = plan.rx;
+                own_tx[i] = false;
+                port.configure(&cfg, &pool)?
+            }
             Err(first) if plan.control_tx => {
                 // Some devices (net_tap) need as many RX as TX queues: the
                 // control thread then sends through worker 0 (ControlTx).

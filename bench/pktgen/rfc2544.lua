@@ -1,0 +1,149 @@
+-- RFC 2544 throughput for wgdp with pktgen-dpdk: for each frame size, a
+-- binary search for the highest rate whose loss stays within a threshold,
+-- with traffic spread over the allowed-IP prefixes of every tunnel.
+--
+--   pktgen -l 0-4 -n 4 -a TG0 -a TG1 -- -P -m "[1:2].0,[3:4].1" \
+--       -s 0:DIR/imix.pcap -f bench/pktgen/rfc2544.lua
+--
+-- Environment (read with os.getenv):
+--   WGDP_BENCH_ENV   DIR/pktgen-env.lua from bench/gen_tables.py (required)
+--   RFC2544_SIZES    comma-separated frame sizes and/or "imix" (default 64,1518,imix)
+--   RFC2544_LOSS     accepted loss in percent (default 0.0: RFC 2544's zero loss)
+--   RFC2544_TRIAL_MS trial duration (default 10000; RFC 2544 asks for 60000 to confirm)
+--   RFC2544_RES      stop when the search interval is below this many percent of
+--                    line rate (default 0.5)
+--   RFC2544_OUT      CSV results (default rfc2544-wgdp.csv)
+-- Port 0 faces the DUT's plaintext port, port 1 the peer box (bench/README.md).
+-- Every trial also prints one "trial" line; the CSV holds the final result
+-- per size: size,rate_percent,tx_pps,rx_pps,loss_percent.
+
+package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;../?.lua"
+require "Pktgen"
+
+local function getenv(name, default)
+    local v = os.getenv(name)
+    if v == nil or v == "" then return default end
+    return v
+end
+
+local env_path = getenv("WGDP_BENCH_ENV", nil)
+if env_path == nil then
+    error("set WGDP_BENCH_ENV to the pktgen-env.lua that bench/gen_tables.py wrote")
+end
+local env = dofile(env_path)
+local env_dir = env_path:match("(.*/)") or "./"
+
+local loss_limit = tonumber(getenv("RFC2544_LOSS", "0.0"))
+local trial_ms = tonumber(getenv("RFC2544_TRIAL_MS", "10000"))
+local resolution = tonumber(getenv("RFC2544_RES", "0.5"))
+local out_path = getenv("RFC2544_OUT", "rfc2544-wgdp.csv")
+local settle_ms = 2000
+
+local sizes = {}
+for s in string.gmatch(getenv("RFC2544_SIZES", "64,1518,imix"), "[^,]+") do
+    sizes[#sizes + 1] = s
+end
+
+local tx, rx = env.tx_port, env.rx_port
+
+-- Plaintext UDP from TG0's side to tunnel after tunnel (range mode).
+local function setup_range()
+    pktgen.set_mac(tx, "dst", env.dut_plaintext_mac)
+    pktgen.set_proto(tx, "udp")
+    pktgen.set_ipaddr(tx, "src", env.src_ip)
+    pktgen.range.dst_mac(tx, "start", env.dut_plaintext_mac)
+    pktgen.range.dst_ip(tx, "start", env.dst_min)
+    pktgen.range.dst_ip(tx, "min", env.dst_min)
+    pktgen.range.dst_ip(tx, "max", env.dst_max)
+    pktgen.range.dst_ip(tx, "inc", env.dst_inc)
+    pktgen.range.src_ip(tx, "start", env.src_ip:match("^[^/]+"))
+    pktgen.range.src_ip(tx, "inc", "0.0.0.0")
+    pktgen.range.dst_port(tx, "start", 5201)
+    pktgen.range.dst_port(tx, "inc", 0)
+    pktgen.range.src_port(tx, "start", 1024)
+    pktgen.range.src_port(tx, "inc", 1)
+    pktgen.range.src_port(tx, "min", 1024)
+    pktgen.range.src_port(tx, "max", 5119)
+    pktgen.set(tx, "count", 0)
+end
+
+-- A frame size ("64", "1518", ...) in range mode, or IMIX from the pcap
+-- (pktgen -s 0:DIR/imix.pcap, same tunnels, 7:4:1 of 64/570/1518).
+local function select_size(size)
+    if size == "imix" then
+        pktgen.set_range(tx, "off")
+        pktgen.pcap(tx, "on")
+    else
+        local n = tonumber(size)
+        pktgen.pcap(tx, "off")
+        pktgen.range.pkt_size(tx, "start", n)
+        pktgen.range.pkt_size(tx, "min", n)
+        pktgen.range.pkt_size(tx, "max", n)
+        pktgen.range.pkt_size(tx, "inc", 0)
+        pktgen.set_range(tx, "on")
+    end
+end
+
+local function trial(size, rate)
+    pktgen.clr()
+    pktgen.set(tx, "rate", rate)
+    pktgen.delay(500)
+    pktgen.start(tx)
+    pktgen.delay(trial_ms)
+    pktgen.stop(tx)
+    pktgen.delay(settle_ms) -- let queued packets drain through the DUT
+    local stx = pktgen.portStats(tx, "port")[tonumber(tx)]
+    local srx = pktgen.portStats(rx, "port")[tonumber(rx)]
+    local sent, got = stx.opackets, srx.ipackets
+    local loss = 100.0
+    if sent > 0 then loss = (sent - got) * 100.0 / sent end
+    if loss < 0 then loss = 0 end -- stray frames (ARP, keepalives) on the RX port
+    local secs = trial_ms / 1000.0
+    printf("trial size=%s rate=%.2f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f\n",
+        size, rate, sent, got, loss, sent / secs, got / secs)
+    return loss, sent / secs, got / secs
+end
+
+local function search(size)
+    select_size(size)
+    local lo, hi = 0.0, 100.0
+    local best = nil
+    local rate = 100.0
+    while true do
+        local loss, tx_pps, rx_pps = trial(size, rate)
+        if loss <= loss_limit then
+            lo = rate
+            best = { rate = rate, tx_pps = tx_pps, rx_pps = rx_pps, loss = loss }
+        else
+            hi = rate
+        end
+        if hi - lo < resolution or rate == 100.0 and loss <= loss_limit then break end
+        rate = lo + (hi - lo) / 2
+    end
+    return best
+end
+
+local function main()
+    local file = assert(io.open(out_path, "w"))
+    file:write("# wgdp RFC 2544 throughput, " .. env.tunnels .. " tunnels, loss limit "
+        .. loss_limit .. "%, trials of " .. trial_ms .. " ms\n")
+    file:write("size,rate_percent,tx_pps,rx_pps,loss_percent\n")
+    setup_range()
+    for _, size in ipairs(sizes) do
+        local best = search(size)
+        if best == nil then
+            printf("size %s: no rate met the loss limit\n", size)
+            file:write(size .. ",0,0,0,100\n")
+        else
+            printf("size %s: %.2f%% of line rate, %.0f pps received, loss %.4f%%\n",
+                size, best.rate, best.rx_pps, best.loss)
+            file:write(string.format("%s,%.2f,%.0f,%.0f,%.4f\n",
+                size, best.rate, best.tx_pps, best.rx_pps, best.loss))
+        end
+        file:flush()
+    end
+    file:close()
+    printf("results in %s (tables from %s)\n", out_path, env_dir)
+end
+
+main()
