@@ -481,10 +481,18 @@ fn drive(
     );
     assert_eq!(h.counter(|c| c.drops(DropReason::TtlExceeded), 1), 1);
 
-    // A wrong-length message of a handshake type.
+    // A handshake type cut short, one with extra bytes, an unknown type.
     let mut short = vec![0u8; 100];
     short[0] = 1;
     h.send(Tunnel, &udp_frame(&short));
+    assert_eq!(h.counter(|c| c.drops(DropReason::Truncated), 1), 1);
+    let mut long = vec![0u8; 149];
+    long[0] = 1;
+    h.send(Tunnel, &udp_frame(&long));
+    assert_eq!(h.counter(|c| c.drops(DropReason::Oversized), 1), 1);
+    let mut unknown = vec![0u8; 148];
+    unknown[0] = 5;
+    h.send(Tunnel, &udp_frame(&unknown));
     assert_eq!(h.counter(|c| c.drops(DropReason::BadMessage), 1), 1);
 
     // A handshake-sized initiation goes to the control thread.
@@ -518,7 +526,7 @@ fn drive(
     assert_eq!(got.as_slice().first().map(|m| m.data().to_vec()), Some(arp));
 
     // Nothing else was dropped, and every transmitted frame was counted.
-    assert_eq!(h.counters.total_drops(), 8, "one per drop case above");
+    assert_eq!(h.counters.total_drops(), 10, "one per drop case above");
     assert_eq!(h.counters.events(Event::Decapsulated), 1);
     assert_eq!(h.counters.events(Event::Encapsulated), 1);
 }
