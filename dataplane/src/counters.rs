@@ -56,6 +56,8 @@ counter_enum! {
         SealFailed = "seal_failed",
         /// Not enough head- or tailroom in the mbuf for the outer headers or the tag.
         NoRoom = "no_room",
+        /// The mbuf pool was empty when a packet (a keepalive) had to be built.
+        NoMbuf = "no_mbuf",
         /// A frame for another host's MAC, or a tunnel-port packet for another IP address.
         NotForUs = "not_for_us",
         /// A WireGuard message of unknown type (or with nonzero reserved bytes).
