@@ -242,6 +242,9 @@ impl<'p> Control<'p> {
                 break;
             };
             let under_load = self.load.under_load(backlog, self.handshake_capacity, now);
+            if under_load {
+                bump(&self.counters.handshakes_under_load);
+            }
             self.on_handshake_message(&msg, under_load, now);
             n += 1;
         }

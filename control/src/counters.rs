@@ -42,6 +42,8 @@ control_counters! {
     handshakes_rejected,
     /// Handshake messages refused by the per-source rate limiter under load.
     handshakes_rate_limited,
+    /// Handshake messages handled under load (backlog past 1/8 of the queue, sticky 1 s): mac2 required.
+    handshakes_under_load,
     /// Keepalives requested from the owner lcores by the timers.
     keepalives_requested,
     /// Sessions wiped by the zero-key-material timer.

@@ -469,6 +469,9 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 "{}",
                 report::render(&worker_counters, &control_counters, peers)
             );
+            // The pool's live count (per-lcore caches count as free), so
+            // that a soak can see it return to its baseline.
+            println!("mbufs_in_use {}", pool.in_use());
             let _ = std::io::stdout().flush();
         };
         std::thread::scope(|s| {

@@ -56,10 +56,16 @@ counter_enum! {
         SealFailed = "seal_failed",
         /// Not enough head- or tailroom in the mbuf for the outer headers or the tag.
         NoRoom = "no_room",
+        /// The mbuf pool was empty when a packet (a keepalive) had to be built.
+        NoMbuf = "no_mbuf",
         /// A frame for another host's MAC, or a tunnel-port packet for another IP address.
         NotForUs = "not_for_us",
-        /// A WireGuard message of unknown type or wrong length.
+        /// A WireGuard message of unknown type (or with nonzero reserved bytes).
         BadMessage = "bad_message",
+        /// A WireGuard message shorter than its type requires.
+        Truncated = "truncated",
+        /// A handshake message longer than its type's fixed size.
+        Oversized = "oversized",
         /// The handshake queue to the control thread was full.
         HandshakeQueueFull = "handshake_queue_full",
         /// A data message whose receiver index names no live keypair.

@@ -43,6 +43,23 @@ fn open_reason(e: SessionError) -> DropReason {
     }
 }
 
+/// Why a message of type `kind` and length `len` that was not accepted is
+/// dropped: a known type of the wrong length, or an unknown type.
+fn length_reason(kind: u32, len: usize) -> DropReason {
+    let need = match kind {
+        1 => INITIATION_LEN,
+        2 => RESPONSE_LEN,
+        3 => COOKIE_REPLY_LEN,
+        4 => DATA_MIN_LEN,
+        _ => return DropReason::BadMessage,
+    };
+    if len < need {
+        DropReason::Truncated
+    } else {
+        DropReason::Oversized
+    }
+}
+
 /// Where the WireGuard message lies in a frame, and where it came from.
 #[derive(Debug, Clone, Copy)]
 struct Wg {
@@ -131,7 +148,8 @@ impl Worker<'_> {
                     DataRoute::Drop(reason) => self.drop_packet(m, reason),
                 }
             }
-            _ => self.drop_packet(m, DropReason::BadMessage),
+            (Some(kind), len) => self.drop_packet(m, length_reason(kind, len)),
+            (None, _) => self.drop_packet(m, DropReason::Truncated),
         }
     }
 

@@ -214,7 +214,7 @@ impl Worker<'_> {
             return self.want_handshake(id, now);
         }
         let Some(m) = self.pool.alloc() else {
-            return self.counters.count_drop(DropReason::NoRoom);
+            return self.counters.count_drop(DropReason::NoMbuf);
         };
         self.counters.add(Event::KeepaliveTx, 1);
         self.seal_and_send(id, m, now);

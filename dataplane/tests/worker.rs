@@ -347,10 +347,18 @@ fn drive(
     );
     assert_eq!(h.counter(|c| c.drops(DropReason::TtlExceeded), 1), 1);
 
-    // A wrong-length message of a handshake type.
+    // A handshake type cut short, one with extra bytes, an unknown type.
     let mut short = vec![0u8; 100];
     short[0] = 1;
     h.send(Tunnel, &udp_frame(&short));
+    assert_eq!(h.counter(|c| c.drops(DropReason::Truncated), 1), 1);
+    let mut long = vec![0u8; 149];
+    long[0] = 1;
+    h.send(Tunnel, &udp_frame(&long));
+    assert_eq!(h.counter(|c| c.drops(DropReason::Oversized), 1), 1);
+    let mut unknown = vec![0u8; 148];
+    unknown[0] = 5;
+    h.send(Tunnel, &udp_frame(&unknown));
     assert_eq!(h.counter(|c| c.drops(DropReason::BadMessage), 1), 1);
 
     // A handshake-sized initiation goes to the control thread.
@@ -384,7 +392,7 @@ fn drive(
     assert_eq!(got.as_slice().first().map(|m| m.data().to_vec()), Some(arp));
 
     // Nothing else was dropped, and every transmitted frame was counted.
-    assert_eq!(h.counters.total_drops(), 8, "one per drop case above");
+    assert_eq!(h.counters.total_drops(), 10, "one per drop case above");
     assert_eq!(h.counters.events(Event::Decapsulated), 1);
     assert_eq!(h.counters.events(Event::Encapsulated), 1);
 }
@@ -464,6 +472,91 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
             sc.h.counters.events(Event::KeepaliveTx),
             0,
             "staged data confirmed the session"
+        );
+    });
+}
+
+#[test]
+fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
+    let setup = Setup {
+        tun_ring: 64,
+        handshake_queue: 2,
+        wgdp_initiates: true,
+        install_first: true,
+    };
+    scenario(setup, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        // The keepalive that confirms the installed session (we initiated).
+        assert_eq!(sc.h.counter(|c| c.events(Event::KeepaliveTx), 1), 1);
+        sc.h.recv(Tunnel).expect("the confirming keepalive");
+        // An empty pool: a keepalive cannot be built; counted, not fatal.
+        let mut held = Vec::new();
+        while let Some(m) = sc.h.pool.alloc() {
+            held.push(m);
+        }
+        assert_eq!(sc.h.pool.available(), 0);
+        sc.commands.send(Command::SendKeepalive { id: 0 }).unwrap();
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::NoMbuf), 1), 1);
+        assert_eq!(sc.h.counters.events(Event::KeepaliveTx), 1);
+        // The pool refills: the next keepalive goes out and opens.
+        drop(held);
+        sc.commands.send(Command::SendKeepalive { id: 0 }).unwrap();
+        assert_eq!(sc.h.counter(|c| c.events(Event::KeepaliveTx), 2), 2);
+        let frame = sc.h.recv(Tunnel).expect("the keepalive");
+        let mut msg = frame[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        assert!(plain.is_empty(), "a keepalive is empty");
+
+        // A full handshake queue (2): the third initiation is counted; once
+        // the control thread drains the queue, initiations pass again.
+        let mut init = vec![0u8; 148];
+        init[0] = 1;
+        for _ in 0..3 {
+            sc.h.send(Tunnel, &udp_frame(&init));
+        }
+        assert_eq!(
+            sc.h.counter(|c| c.drops(DropReason::HandshakeQueueFull), 1),
+            1
+        );
+        while sc.handshakes.try_recv().is_ok() {}
+        sc.h.send(Tunnel, &udp_frame(&init));
+        assert_eq!(sc.h.counter(|c| c.events(Event::HandshakeToControl), 3), 3);
+
+        // A full TX ring (63 slots): 80 packets, 17 refused and counted;
+        // once the far end drains it, the next packet goes out.
+        for i in 0u32..80 {
+            let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, &i.to_be_bytes());
+            sc.h.send(
+                Plaintext,
+                &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner),
+            );
+        }
+        assert_eq!(sc.h.counter(|c| c.events(Event::Encapsulated), 80), 80);
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::TxFull), 17), 17);
+        for _ in 0..63 {
+            sc.h.recv(Tunnel).expect("a queued packet");
+        }
+        let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"after");
+        sc.h.send(
+            Plaintext,
+            &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner),
+        );
+        let frame =
+            sc.h.recv(Tunnel)
+                .expect("the packet after the ring drained");
+        let mut msg = frame[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        assert_eq!(&plain[28..33], b"after");
+        assert_eq!(
+            sc.h.counters.drops(DropReason::TxFull),
+            17,
+            "no more refusals"
         );
     });
 }

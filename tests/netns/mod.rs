@@ -1,0 +1,696 @@
+//! The namespace testbed shared by the end-to-end tests (`e2e`, `hostile`,
+//! `soak`): running commands with a time limit, the topology of
+//! `tests/e2e/topology.sh` torn down when dropped, `wgdp run` with its
+//! output collected line by line, the report parsers, ping/iperf3, and
+//! `bring_up`, which starts all of it. Each test binary uses a part of it.
+#![allow(dead_code)]
+
+pub mod peer;
+pub mod wire;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/topology.sh");
+pub const TOOLS: &[&str] = &[
+    "ip",
+    "wg",
+    "wireguard-go",
+    "ping",
+    "iperf3",
+    "ethtool",
+    "ss",
+    "kill",
+    "dpdk-telemetry.py",
+];
+pub const IPERF_PORT: &str = "5201";
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// ---------------------------------------------------------------------------
+// Pre-flight: fail with a clear message, never skip.
+
+pub fn preflight() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "the end-to-end test needs root (network namespaces, TAP devices): \
+         run it as root, e.g. `sudo -E cargo nextest run -p wgdp --test e2e`"
+    );
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the end-to-end test needs these tools on PATH, missing: {} \
+         (scripts/install.sh --deps-only installs them)",
+        missing.join(", ")
+    );
+    assert!(
+        Path::new(TOPOLOGY).is_file(),
+        "missing {TOPOLOGY}: the test's topology script"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Running commands with a time limit.
+
+pub struct Out {
+    pub status: Option<ExitStatus>, // None: killed at the time limit
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => writeln!(f, "[{s}]")?,
+            None => writeln!(f, "[killed at its time limit]")?,
+        }
+        writeln!(f, "{}", self.stdout.trim_end())?;
+        write!(f, "{}", self.stderr.trim_end())
+    }
+}
+
+pub fn drain<R: Read + Send + 'static>(r: Option<R>) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            s = String::from_utf8_lossy(&buf).into_owned();
+        }
+        s
+    })
+}
+
+/// Runs `cmd` to completion or kills it (by PID) after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break Some(s);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+pub fn netns(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).args(args);
+    c
+}
+
+/// A background process (iperf3 server) killed by PID when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The topology (tests/e2e/topology.sh), torn down when dropped.
+
+pub struct Topology {
+    pub sfx: String,
+    pub dir: PathBuf,
+    pub env: HashMap<String, String>,
+    pub is_down: bool,
+}
+
+impl Topology {
+    pub fn script(&self, sub: &str) -> Command {
+        let mut c = Command::new(TOPOLOGY);
+        c.arg(sub)
+            .env("E2E_SFX", &self.sfx)
+            .env("E2E_DIR", &self.dir);
+        c
+    }
+
+    pub fn sh(&self, sub: &str) -> Out {
+        run(&mut self.script(sub), secs(30))
+    }
+
+    /// `topology.sh up`: keys, namespaces, wireguard-go peers. The guard
+    /// exists before `up` runs, so a half-made topology is torn down too.
+    pub fn up(sfx: &str, dir: PathBuf) -> Topology {
+        let mut t = Topology {
+            sfx: sfx.to_string(),
+            dir,
+            env: HashMap::new(),
+            is_down: false,
+        };
+        let up = t.sh("up");
+        assert!(up.ok(), "topology.sh up failed:\n{up}");
+        t.reload_env();
+        t
+    }
+
+    pub fn reload_env(&mut self) {
+        let env = self.sh("env");
+        assert!(env.ok(), "topology.sh env failed:\n{env}");
+        self.env = env
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("topology.sh env has no {key}"))
+    }
+
+    pub fn down(&mut self) {
+        if !self.is_down {
+            let out = self.sh("down");
+            self.is_down = true;
+            assert!(out.ok(), "topology.sh down failed:\n{out}");
+        }
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if self.is_down {
+            return;
+        }
+        if thread::panicking() {
+            eprintln!("---- topology at the failure ----\n{}", self.sh("status"));
+            for wg in ["WG1", "WG2"] {
+                if let Some(name) = self.env.get(wg) {
+                    let log = fs::read_to_string(self.dir.join(format!("{name}.log")));
+                    eprintln!(
+                        "---- wireguard-go {name} log ----\n{}",
+                        log.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let out = self.sh("down");
+        self.is_down = true;
+        if !out.ok() {
+            eprintln!("topology.sh down failed:\n{out}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// wgdp itself: stdout and stderr collected line by line by reader threads.
+
+#[derive(Default)]
+pub struct Lines {
+    pub state: Mutex<(Vec<String>, bool)>, // (lines, end of stream)
+    pub cv: Condvar,
+}
+
+impl Lines {
+    pub fn collect<R: Read + Send + 'static>(self: &Arc<Self>, r: R) -> JoinHandle<()> {
+        let me = Arc::clone(self);
+        thread::spawn(move || {
+            for line in BufReader::new(r).lines() {
+                let Ok(line) = line else { break };
+                me.state.lock().unwrap().0.push(line);
+                me.cv.notify_all();
+            }
+            me.state.lock().unwrap().1 = true;
+            me.cv.notify_all();
+        })
+    }
+
+    pub fn snapshot(&self) -> Vec<String> {
+        self.state.lock().unwrap().0.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().unwrap().0.len()
+    }
+
+    /// The first line at index `from` or later that satisfies `pred`,
+    /// waiting at most `limit` for it.
+    pub fn wait_for(
+        &self,
+        from: usize,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut st = self.state.lock().unwrap();
+        let mut next = from;
+        loop {
+            if let Some(l) = st.0.iter().skip(next).find(|l| pred(l)) {
+                return Some(l.clone());
+            }
+            next = next.max(st.0.len());
+            let now = Instant::now();
+            if st.1 || now >= deadline {
+                return None;
+            }
+            st = self.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn wait_eof(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut st = self.state.lock().unwrap();
+        while !st.1 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+        true
+    }
+}
+
+pub struct Wgdp {
+    pub child: Child,
+    pub stdout: Arc<Lines>,
+    pub stderr: Arc<Lines>,
+    pub dumped: Cell<bool>,
+}
+
+impl Wgdp {
+    pub fn start(config: &Path) -> Wgdp {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_wgdp"));
+        let mut child = Command::new(&bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(["--report-interval", "1"])
+            // Everything wgdp can log, so the secrets check sees it all.
+            .env("RUST_LOG", "trace")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdout = Arc::new(Lines::default());
+        let stderr = Arc::new(Lines::default());
+        stdout.collect(child.stdout.take().expect("stdout"));
+        stderr.collect(child.stderr.take().expect("stderr"));
+        Wgdp {
+            child,
+            stdout,
+            stderr,
+            dumped: Cell::new(false),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "---- wgdp stdout ----\n{}\n---- wgdp stderr ----\n{}\n---- end of wgdp output ----",
+            self.stdout.snapshot().join("\n"),
+            self.stderr.snapshot().join("\n")
+        )
+    }
+
+    /// Fails the test with `msg` and everything wgdp printed.
+    #[track_caller]
+    pub fn fail(&self, msg: &str) -> ! {
+        self.dumped.set(true);
+        panic!("{msg}\n{}", self.dump());
+    }
+
+    #[track_caller]
+    pub fn check(&self, cond: bool, msg: impl FnOnce() -> String) {
+        if !cond {
+            self.fail(&msg());
+        }
+    }
+
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for a report line `counter NAME V` printed at line `from` or
+    /// later with V >= `at_least`; returns V.
+    pub fn wait_counter(
+        &self,
+        from: usize,
+        name: &str,
+        at_least: u64,
+        limit: Duration,
+    ) -> Option<u64> {
+        self.stdout
+            .wait_for(from, limit, |l| {
+                counter_value(l, name).is_some_and(|v| v >= at_least)
+            })
+            .and_then(|l| counter_value(&l, name))
+    }
+
+    /// The latest value of a counter printed so far (0 when never printed).
+    pub fn counter_now(&self, name: &str) -> u64 {
+        last_counter(&self.stdout.snapshot(), name).unwrap_or(0)
+    }
+}
+
+impl Drop for Wgdp {
+    fn drop(&mut self) {
+        // SIGTERM first, so that wgdp can release what it holds; SIGKILL
+        // after 5 s. Both by PID.
+        if self.exited().is_none() {
+            let pid = self.pid().to_string();
+            let _ = run(Command::new("kill").args(["-TERM", &pid]), secs(5));
+            if self.wait_exit(secs(5)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+        if thread::panicking() && !self.dumped.get() {
+            eprintln!("{}", self.dump());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing wgdp's and the tools' output.
+
+/// `counter NAME VALUE` -> VALUE.
+pub fn counter_value(line: &str, name: &str) -> Option<u64> {
+    let mut w = line.split_whitespace();
+    (w.next() == Some("counter") && w.next() == Some(name))
+        .then(|| w.next()?.parse().ok())
+        .flatten()
+}
+
+pub fn last_counter(lines: &[String], name: &str) -> Option<u64> {
+    lines.iter().rev().find_map(|l| counter_value(l, name))
+}
+
+/// `port ROLE DEVICE mac MAC` -> MAC.
+pub fn port_mac(lines: &[String], role: &str) -> Option<String> {
+    lines.iter().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 5 && w[0] == "port" && w[1] == role && w[3] == "mac")
+            .then(|| w[4].to_ascii_lowercase())
+    })
+}
+
+/// `peer KEY handshakes=N rx_bytes=N tx_bytes=N endpoint=E` -> fields.
+pub fn peer_fields(lines: &[String], key: &str) -> Option<HashMap<String, String>> {
+    lines.iter().rev().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("peer") && w.next() == Some(key)).then(|| {
+            w.filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    })
+}
+
+/// `end.sum_received.bits_per_second` of an iperf3 client's `-J` output.
+pub fn iperf_received_bps(json: &str) -> Option<f64> {
+    let rest = &json[json.find("\"sum_received\"")?..];
+    let rest = &rest[rest.find("\"bits_per_second\"")? + "\"bits_per_second\"".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// `wg show IF latest-handshakes` -> the newest handshake time (0: none).
+pub fn latest_handshake(ns: &str, ifname: &str) -> u64 {
+    let out = run(
+        &mut netns(ns, &["wg", "show", ifname, "latest-handshakes"]),
+        secs(5),
+    );
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// The test.
+
+/// Pings until `count` replies or `deadline_s` seconds: the first echo may be
+/// lost while a handshake runs.
+pub fn ping(ns: &str, dst: &str, deadline_s: u32) -> Out {
+    let w = deadline_s.to_string();
+    run(
+        &mut netns(ns, &["ping", "-n", "-c", "3", "-i", "0.2", "-w", &w, dst]),
+        secs(u64::from(deadline_s) + 5),
+    )
+}
+
+/// Starts a one-shot iperf3 server in `ns` on `ip` and waits (up to 5 s)
+/// until it listens; `None` if it never does.
+pub fn iperf_server(ns: &str, ip: &str) -> Option<Proc> {
+    let server = netns(ns, &["iperf3", "-s", "-1", "-B", ip, "-p", IPERF_PORT])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn iperf3 server");
+    let server = Proc(server);
+    let listening = (0..100).any(|_| {
+        let ss = run(
+            &mut netns(ns, &["ss", "-Hln", "sport", "=", &format!(":{IPERF_PORT}")]),
+            secs(5),
+        );
+        let up = !ss.stdout.trim().is_empty();
+        if !up {
+            thread::sleep(Duration::from_millis(50));
+        }
+        up
+    });
+    listening.then_some(server)
+}
+
+/// iperf3 TCP for `seconds` from `client_ns` to a server in `server_ns` on
+/// `server_ip`; the receiver's throughput in bit/s.
+pub fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds: u32) -> f64 {
+    let server = iperf_server(server_ns, server_ip);
+    wgdp.check(server.is_some(), || {
+        format!("iperf3 server in {server_ns} not listening after 5 s")
+    });
+    let mut server = server.unwrap_or_else(|| unreachable!("checked above"));
+    let t = seconds.to_string();
+    let client = run(
+        &mut netns(
+            client_ns,
+            &["iperf3", "-c", server_ip, "-p", IPERF_PORT, "-t", &t, "-J"],
+        ),
+        secs(u64::from(seconds) + 30),
+    );
+    let bps = iperf_received_bps(&client.stdout);
+    wgdp.check(client.ok() && bps.is_some_and(|b| b > 0.0), || {
+        format!("iperf3 {client_ns} -> {server_ip} ({server_ns}) failed:\n{client}")
+    });
+    // The server exits after its one test (-1); Proc kills it otherwise.
+    let deadline = Instant::now() + secs(5);
+    while server.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    bps.unwrap_or(0.0)
+}
+
+/// Step 1 of both scenarios: topology, config (with `extra` appended to
+/// `[interface]` and `tail` to the file), `wgdp run`, `wgdp: running`,
+/// attach. Returns the topology, wgdp, the config's path and the plaintext
+/// port's MAC.
+pub fn bring_up(tag: char, extra: &str, tail: &str) -> (Topology, Wgdp, PathBuf, String) {
+    preflight();
+    let sfx = format!("{tag}{}", std::process::id() % 100_000);
+    let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
+    let _ = fs::remove_dir_all(&dir);
+    let topo = Topology::up(&sfx, dir.clone());
+    let config = topo.sh("config");
+    assert!(config.ok(), "topology.sh config failed:\n{config}");
+    let text = config
+        .stdout
+        .replacen("[interface]\n", &format!("[interface]\n{extra}"), 1)
+        + tail;
+    let config_path = dir.join("wgdp.toml");
+    fs::write(&config_path, &text).expect("write wgdp.toml");
+    fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).expect("chmod wgdp.toml");
+
+    let mut wgdp = Wgdp::start(&config_path);
+    wait_running(&mut wgdp, &config_path, &text);
+    let started = wgdp.stdout.snapshot();
+    let pt_mac = port_mac(&started, "plaintext").unwrap_or_else(|| {
+        wgdp.fail("no 'port plaintext DEVICE mac MAC' line before 'wgdp: running'")
+    });
+    wgdp.check(port_mac(&started, "tunnel").is_some(), || {
+        "no 'port tunnel DEVICE mac MAC' line before 'wgdp: running'".into()
+    });
+    let attach = topo.sh("attach");
+    wgdp.check(attach.ok(), || {
+        format!("topology.sh attach failed:\n{attach}")
+    });
+    (topo, wgdp, config_path, pt_mac)
+}
+
+/// Waits for `wgdp: running`, failing with wgdp's output if it does not come.
+pub fn wait_running(wgdp: &mut Wgdp, config_path: &Path, config: &str) {
+    let running = wgdp
+        .stdout
+        .wait_for(0, secs(20), |l| l.starts_with("wgdp: running"))
+        .is_some();
+    if !running {
+        let why = match wgdp.exited() {
+            Some(s) => format!(" (it exited: {s})"),
+            None => String::new(),
+        };
+        wgdp.fail(&format!(
+            "wgdp did not print 'wgdp: running' within 20 s{why}; config {}:\n{config}",
+            config_path.display()
+        ));
+    }
+}
+
+pub fn wg_keypair() -> (String, String) {
+    let private = run(Command::new("wg").arg("genkey"), secs(5));
+    assert!(private.ok(), "wg genkey:\n{private}");
+    let mut child = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wg pubkey");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        private.stdout.as_bytes(),
+    )
+    .expect("write key");
+    let out = child.wait_with_output().expect("wg pubkey output");
+    (
+        private.stdout.trim().to_string(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// The `wg` tool against wgdp's UAPI socket (the root namespace's).
+pub fn wg(args: &[&str]) -> Out {
+    run(Command::new("wg").args(args), secs(10))
+}
+
+/// `wg show IF dump` peer lines: public key -> fields (psk, endpoint,
+/// allowed ips, latest handshake, rx, tx, keepalive).
+pub fn wg_dump_peers(ifname: &str) -> HashMap<String, Vec<String>> {
+    let out = wg(&["show", ifname, "dump"]);
+    assert!(out.ok(), "wg show {ifname} dump:\n{out}");
+    out.stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split('\t').map(str::to_string);
+            let key = f.next()?;
+            Some((key, f.collect()))
+        })
+        .collect()
+}
+
+/// iperf3 UDP at `rate` for `seconds` while `during` runs; the server's
+/// count of lost datagrams and the datagrams sent.
+pub fn iperf_udp_loss(
+    server_ns: &str,
+    server_ip: &str,
+    client_ns: &str,
+    seconds: u32,
+    during: impl FnOnce(),
+) -> (u64, u64) {
+    let _server = iperf_server(server_ns, server_ip)
+        .unwrap_or_else(|| panic!("iperf3 server in {server_ns} not listening after 5 s"));
+    let t = seconds.to_string();
+    let client = netns(
+        client_ns,
+        &[
+            "iperf3", "-c", server_ip, "-p", IPERF_PORT, "-u", "-b", "20M", "-l", "1200", "-t", &t,
+            "-J",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn iperf3 client");
+    during();
+    let out = client.wait_with_output().expect("iperf3 client");
+    let json = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> Option<u64> {
+        let sum = &json[json.rfind("\"sum\"")?..];
+        let rest = &sum[sum.find(&format!("\"{name}\""))? + name.len() + 2..];
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    };
+    match (field("lost_packets"), field("packets")) {
+        (Some(lost), Some(sent)) => (lost, sent),
+        _ => panic!(
+            "iperf3 UDP gave no loss figures:\n{json}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
