@@ -60,7 +60,10 @@ fn no_secret_in_any_debug_output() {
     let init = a
         .create_initiation(&alice, 1, ts, now, &mut rng)
         .expect("initiation");
-    debug("PeerHandshake (created initiation: ephemeral, chaining key)", &a);
+    debug(
+        "PeerHandshake (created initiation: ephemeral, chaining key)",
+        &a,
+    );
     debug("HandshakeState", a.state());
 
     let pending = bob.open_initiation(&init).expect("open");
@@ -68,7 +71,9 @@ fn no_secret_in_any_debug_output() {
     b.consume_initiation(pending, now).expect("consume");
     debug("PeerHandshake (consumed initiation)", &b);
     let (response, bk) = b.create_response(2, now, &mut rng).expect("response");
-    let ak = a.consume_response(&alice, &response, now).expect("complete");
+    let ak = a
+        .consume_response(&alice, &response, now)
+        .expect("complete");
     debug("Keypair (initiator)", &ak);
     debug("Keypair (responder)", &bk);
     let mut session = Session::new();
