@@ -130,6 +130,11 @@ fi
 if [[ $MODE == dev ]] && command -v rustup >/dev/null; then
     rustup component add rustfmt clippy >/dev/null
 fi
+# cargo-fuzz builds and runs the libFuzzer targets (scripts/fuzz.sh).
+if ! command -v cargo-fuzz >/dev/null; then
+    log "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
 rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
 if ((rustc_minor < 80)); then
     echo "install.sh: rustc $(rustc --version) is too old; wgdp needs 1.80 or newer (rustup update stable)" >&2

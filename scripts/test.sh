@@ -20,3 +20,8 @@ else
     # test groups in .config/nextest.toml do this where it is installed).
     cargo test --workspace --locked --no-fail-fast -- --test-threads=1
 fi
+echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
+# The fuzz crate is its own workspace; its tests share the main target dir.
+cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target
+echo "==> fuzzing: every target briefly from its seeds (docs/fuzzing.md)"
+scripts/fuzz.sh --seconds "${WGDP_FUZZ_SECONDS:-20}"

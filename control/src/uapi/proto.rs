@@ -43,8 +43,9 @@ pub enum Request {
     WgdpShow,
 }
 
-/// The changes of a `set=1`.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// The changes of a `set=1`. `Debug` shows whether a private key is set,
+/// never the key.
+#[derive(Default, PartialEq, Eq)]
 pub struct SetRequest {
     /// New private key.
     pub private_key: Option<Zeroizing<[u8; 32]>>,
@@ -58,8 +59,9 @@ pub struct SetRequest {
     pub peers: Vec<PeerSet>,
 }
 
-/// The changes to one peer.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// The changes to one peer. `Debug` shows whether a pre-shared key is
+/// set, never the key.
+#[derive(Default, PartialEq, Eq)]
 pub struct PeerSet {
     /// The peer's public key.
     pub public_key: [u8; 32],
@@ -87,6 +89,39 @@ pub struct UapiError {
     pub errno: i32,
     /// What was wrong (for the log; never contains key material).
     pub message: String,
+}
+
+impl std::fmt::Debug for SetRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetRequest")
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("listen_port", &self.listen_port)
+            .field("fwmark", &self.fwmark)
+            .field("replace_peers", &self.replace_peers)
+            .field("peers", &self.peers)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PeerSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerSet")
+            .field("public_key", &conf::encode_key(&self.public_key))
+            .field("remove", &self.remove)
+            .field("update_only", &self.update_only)
+            .field(
+                "preshared_key",
+                &self.preshared_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("endpoint", &self.endpoint)
+            .field("persistent_keepalive", &self.persistent_keepalive)
+            .field("replace_allowed_ips", &self.replace_allowed_ips)
+            .field("allowed_ips", &self.allowed_ips)
+            .finish()
+    }
 }
 
 impl UapiError {
@@ -157,7 +192,7 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
     for line in &lines[1..] {
         let (key, value) = line
             .split_once('=')
-            .ok_or_else(|| UapiError::invalid(line, "not key=value"))?;
+            .ok_or_else(|| UapiError::invalid("request", "a line is not key=value"))?;
         if key == "public_key" {
             set.peers.push(PeerSet {
                 public_key: *hex_key(key, value)?,
@@ -315,6 +350,29 @@ mod tests {
 
     const K1: &str = "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a";
     const K2: &str = "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33";
+
+    /// A parsed `set` holds the private key and a pre-shared key; neither
+    /// may show in its `Debug` (hex or decimal bytes), nor a line's text in
+    /// an error message.
+    #[test]
+    fn debug_and_errors_have_no_key_material() {
+        let psk = "5555555555555555555555555555555555555555555555555555555555555555";
+        let lines = [
+            "set=1".to_string(),
+            format!("private_key={K1}"),
+            format!("public_key={K2}"),
+            format!("preshared_key={psk}"),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let request = parse(&refs).expect("parses");
+        let text = format!("{request:?} {request:#?}");
+        assert!(text.contains("<redacted>"), "{text}");
+        for secret in [K1, psk, "232, 75, 90", "85, 85, 85", "e8, 4b", "0x55"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let e = parse(&["set=1", K1]).expect_err("not key=value");
+        assert!(!e.message.contains(K1), "{}", e.message);
+    }
 
     #[test]
     fn get_is_get() {

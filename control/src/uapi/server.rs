@@ -203,3 +203,50 @@ fn ask(request: Request, calls: &Sender<Call>, persist: &mut PersistFn) -> Zeroi
     }
     reply.text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket is created mode 0600 (it reads and changes keys), and a
+    /// malformed request is refused with an errno before it reaches the
+    /// control thread.
+    #[test]
+    fn socket_is_private_and_bad_requests_never_reach_control() {
+        let path = std::env::temp_dir().join(format!("wgdp-uapi-test-{}.sock", std::process::id()));
+        let (calls, control) = bounded(4);
+        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(()))).expect("serve");
+        let mode = std::fs::metadata(server.path())
+            .expect("socket")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+        let mut conn = UnixStream::connect(&path).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        for request in [
+            "hello=1\n\n",
+            "set=1\npublic_key=zz\n\n",
+            "set=1\nlisten_port=70000\n\n",
+            "set=1\nunknown=1\n\n",
+        ] {
+            conn.write_all(request.as_bytes()).expect("send");
+            let mut reply = String::new();
+            reader.read_line(&mut reply).expect("reply");
+            assert!(
+                reply.starts_with("errno=") && reply.trim() != "errno=0",
+                "{request:?} -> {reply:?}"
+            );
+            let mut blank = String::new();
+            reader.read_line(&mut blank).expect("blank line");
+        }
+        assert!(
+            control.try_recv().is_err(),
+            "a refused request reached the control thread"
+        );
+        drop((reader, conn));
+        drop(server);
+        assert!(!path.exists(), "socket left behind");
+    }
+}

@@ -126,6 +126,28 @@ impl Keypair {
         self.replay.next_expected()
     }
 
+    /// Test hook: a keypair from raw transport keys, without a handshake
+    /// (the fuzzers build a fresh one per input, which a handshake's eight
+    /// Diffie-Hellman operations would make slow).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn from_raw_keys(
+        sending: [u8; 32],
+        receiving: [u8; 32],
+        local_index: u32,
+        remote_index: u32,
+        birth: Instant,
+        initiator: bool,
+    ) -> Self {
+        Keypair::new(
+            TransportKey::new(zeroize::Zeroizing::new(sending)),
+            TransportKey::new(zeroize::Zeroizing::new(receiving)),
+            local_index,
+            remote_index,
+            birth,
+            initiator,
+        )
+    }
+
     /// Test hook: start the send counter at `counter` (to reach
     /// REKEY_AFTER_MESSAGES / REJECT_AFTER_MESSAGES in a test).
     #[cfg(any(test, feature = "test-hooks"))]
