@@ -60,6 +60,8 @@ fn main() {
         .allowlist_function("rte_mempool_free")
         .allowlist_function("rte_eth_(dev_info_get|dev_configure|rx_queue_setup|tx_queue_setup|dev_start|dev_stop|dev_close|macaddr_get|link_get_nowait|stats_get|stats_reset|xstats_get|xstats_get_names|dev_rss_hash_conf_get|dev_rss_reta_query|dev_get_mtu|dev_get_port_by_name|dev_socket_id|promiscuous_enable|from_rings|dev_adjust_nb_rx_tx_desc)")
         .allowlist_function("rte_ring_(create|free)")
+        .allowlist_function("rte_flow_(validate|create|destroy)")
+        .allowlist_type("rte_flow_(attr|item|item_type|item_ipv4|item_ipv6|action|action_type|action_queue|error)")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_eth_(conf|dev_info|rxconf|txconf|link|stats|xstat|xstat_name|rss_conf|rss_reta_entry64)")
         .allowlist_type("rte_ether_addr")
