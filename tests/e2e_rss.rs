@@ -614,6 +614,28 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     // its owner; handoff stays below 5 % of the tunnel port's packets.
     let (mut rx_total, mut inline_total, mut handoff_total) = (0u64, 0u64, 0u64);
     let settled = wgdp.show();
+    // Plaintext steering: each peer's prefix got a rule or was refused
+    // and counted (net_tap here has no tc flower: all refused).
+    let steering = |s: &Value| {
+        let c = |n: &str| s["control"][n].as_u64().unwrap_or(0);
+        let rules = s["steering_rules"].as_u64().unwrap_or(u64::MAX);
+        (
+            c("steering_installed"),
+            c("steering_removed"),
+            c("steering_refused"),
+            rules,
+        )
+    };
+    let (installed, removed, refused, rules) = steering(&settled);
+    println!(
+        "  plaintext steering: {rules} rte_flow rules in force, \
+         {installed} installed, {removed} removed, {refused} refused (handed off)"
+    );
+    assert!(
+        installed + refused >= PEERS as u64 && rules == installed - removed,
+        "every peer's prefix is steered or counted as refused: {}",
+        settled["control"]
+    );
     println!("==== steady state, 2 workers, {PEERS} wireguard-go peers ====");
     println!(
         "  re-homed while settling: {} (peers adopted per worker {:?})",
@@ -691,6 +713,7 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     let first_owner = owner(&start, &p1.public_key);
     let replay_before = worker_drops(&start, "replay");
     let adopted_before: u64 = worker_events(&start, "peers_adopted").iter().sum();
+    let steering_before = steering(&start);
     let _server = iperf_server(&lan, &lan_ip);
     let client = netns(
         &p1.ns,
@@ -787,6 +810,12 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
         "iperf3 UDP during roaming: {lost} of {packets} lost:\n{out}"
     );
     assert!(adopted >= 1, "no adoption counted during roaming");
+    let steering_after = steering(&end);
+    assert!(
+        steering_after.0 + steering_after.2 > steering_before.0 + steering_before.2,
+        "peer 1's prefix was not steered to its new owner (nor refused): {}",
+        end["control"]
+    );
     assert_eq!(
         owner(&end, &p1.public_key),
         new_owner,

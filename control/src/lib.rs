@@ -20,5 +20,6 @@ pub mod report;
 pub mod rss;
 pub mod run;
 pub mod show;
+pub mod steering;
 pub mod tap;
 pub mod uapi;
