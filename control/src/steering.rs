@@ -152,8 +152,8 @@ impl Control<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dpdk_sys::rte::testing::{eal, unique};
-    use dpdk_sys::rte::{Mempool, PortConfig};
+    use dpdk_sys::rte::testing::{eal, start_small, unique};
+    use dpdk_sys::rte::Mempool;
     use std::sync::atomic::Ordering;
 
     fn prefix(s: &str, len: u8) -> Prefix {
@@ -174,15 +174,7 @@ mod tests {
     fn refused_rules_fall_back_and_are_counted_once() {
         let mp = Mempool::new(eal(), &unique("st"), 1023, 0, 2176).expect("mempool");
         let (mut port, _peer) = Port::ring_pair(eal(), &unique("st"), 2, 64).expect("ring pair");
-        let cfg = PortConfig {
-            rx_queues: 2,
-            tx_queues: 2,
-            rx_descriptors: 64,
-            tx_descriptors: 64,
-            ..PortConfig::default()
-        };
-        port.configure(&cfg, &mp).expect("configure");
-        port.start().expect("start");
+        start_small(&mut port, 2, &mp);
         let c = ControlCounters::default();
         let mut s = Steering::new(&port, 2);
         let a = prefix("10.9.0.2", 32);

@@ -1,7 +1,7 @@
 //! The safe rte layer against the real DPDK (vdevs only, no hugepages).
 
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
-use dpdk_sys::rte::testing::{eal, eal_args, unique};
+use dpdk_sys::rte::testing::{eal, eal_args, start_small, unique};
 use dpdk_sys::rte::{
     flags, mbuf_ring, Burst, Eal, EalError, Mbuf, MbufError, Mempool, Port, PortConfig, QueueRule,
     BURST_SIZE,
@@ -365,15 +365,7 @@ fn net_tap_port_configures_two_queues() {
 fn flow_rules_are_refused_with_a_reason_where_the_device_has_none() {
     let mp = pool(1024);
     let (mut a, _b) = Port::ring_pair(eal(), &unique("fl"), 2, 64).expect("ring pair");
-    let cfg = PortConfig {
-        rx_queues: 2,
-        tx_queues: 2,
-        rx_descriptors: 64,
-        tx_descriptors: 64,
-        ..PortConfig::default()
-    };
-    a.configure(&cfg, &mp).expect("configure");
-    a.start().expect("start");
+    start_small(&mut a, 2, &mp);
     let rule = QueueRule::new("10.9.0.0".parse().expect("addr"), 24, 1).expect("rule");
     // net_ring has no rte_flow operations at all.
     let e = a
@@ -394,15 +386,7 @@ fn net_tap_flow_rule_is_installed_and_destroyed_or_refused() {
     let iface = unique("wf");
     let dev = format!("net_tap{},iface={iface}", std::process::id() % 100_000 + 1);
     let mut port = Port::probe(eal(), &dev).expect("probe net_tap");
-    let cfg = PortConfig {
-        rx_queues: 2,
-        tx_queues: 2,
-        rx_descriptors: 64,
-        tx_descriptors: 64,
-        ..PortConfig::default()
-    };
-    port.configure(&cfg, &mp).expect("configure net_tap");
-    port.start().expect("start");
+    start_small(&mut port, 2, &mp);
     for (addr, len) in [("10.9.0.0", 24), ("fd00:9::", 64)] {
         let rule = QueueRule::new(addr.parse().expect("addr"), len, 1).expect("rule");
         // The TAP PMD turns rules into tc flower filters: where the kernel

@@ -243,15 +243,24 @@ fn flow_error(op: String, ret: i32, error: &ffi::rte_flow_error) -> RteError {
     e
 }
 
+/// `rte_flow_validate` or `rte_flow_create`.
+type FlowCall<R> = unsafe extern "C" fn(
+    u16,
+    *const ffi::rte_flow_attr,
+    *const ffi::rte_flow_item,
+    *const ffi::rte_flow_action,
+    *mut ffi::rte_flow_error,
+) -> R;
+
 impl Port {
-    /// Whether the device would take `rule` (`rte_flow_validate`): the
-    /// error says why not (`ENOSYS`/`ENOTSUP` where it has no rte_flow).
-    pub fn flow_validate(&self, rule: &QueueRule) -> Result<(), RteError> {
+    /// Calls `call` with `rule` on this port; its result and error record.
+    fn flow_call<R>(&self, rule: &QueueRule, call: FlowCall<R>) -> (R, ffi::rte_flow_error) {
         let mut error = ffi::rte_flow_error::default();
-        let ret = rule.with_ffi(|attr, pattern, actions| {
-            // SAFETY: the arrays end with END and live for the call.
+        let r = rule.with_ffi(|attr, pattern, actions| {
+            // SAFETY: the pattern and actions end with END and, like the
+            // attributes and the error record, live for the call.
             unsafe {
-                ffi::rte_flow_validate(
+                call(
                     self.id(),
                     attr,
                     pattern.as_ptr(),
@@ -260,6 +269,13 @@ impl Port {
                 )
             }
         });
+        (r, error)
+    }
+
+    /// Whether the device would take `rule` (`rte_flow_validate`): the
+    /// error says why not (`ENOSYS`/`ENOTSUP` where it has no rte_flow).
+    pub fn flow_validate(&self, rule: &QueueRule) -> Result<(), RteError> {
+        let (ret, error) = self.flow_call(rule, ffi::rte_flow_validate);
         if ret != 0 {
             return Err(flow_error(
                 format!("rte_flow_validate(port {})", self.id()),
@@ -272,19 +288,7 @@ impl Port {
 
     /// Installs `rule` (`rte_flow_create`); dropping the [`Flow`] removes it.
     pub fn flow_create(&self, rule: &QueueRule) -> Result<Flow<'_>, RteError> {
-        let mut error = ffi::rte_flow_error::default();
-        let flow = rule.with_ffi(|attr, pattern, actions| {
-            // SAFETY: as in flow_validate.
-            unsafe {
-                ffi::rte_flow_create(
-                    self.id(),
-                    attr,
-                    pattern.as_ptr(),
-                    actions.as_ptr(),
-                    &mut error,
-                )
-            }
-        });
+        let (flow, error) = self.flow_call(rule, ffi::rte_flow_create);
         match NonNull::new(flow) {
             Some(flow) => Ok(Flow {
                 port: self,
