@@ -60,6 +60,8 @@ fn main() {
         .allowlist_function("rte_mempool_free")
         .allowlist_function("rte_eth_(dev_info_get|dev_configure|rx_queue_setup|tx_queue_setup|dev_start|dev_stop|dev_close|macaddr_get|link_get_nowait|stats_get|stats_reset|xstats_get|xstats_get_names|dev_rss_hash_conf_get|dev_rss_reta_query|dev_get_mtu|dev_get_port_by_name|dev_socket_id|promiscuous_enable|from_rings|dev_adjust_nb_rx_tx_desc)")
         .allowlist_function("rte_ring_(create|free)")
+        .allowlist_function("rte_flow_(validate|create|destroy)")
+        .allowlist_type("rte_flow_(attr|item|item_type|item_ipv4|item_ipv6|action|action_type|action_queue|error)")
         .allowlist_function("rte_telemetry_register_cmd")
         .allowlist_function("rte_tel_data_(start_dict|start_array|string|add_dict_u64|add_dict_string|add_dict_container|add_array_u64|add_array_string|alloc|free)")
         .allowlist_var("RTE_TEL_MAX_(STRING_LEN|SINGLE_STRING_LEN|DICT_ENTRIES|ARRAY_ENTRIES)")

@@ -25,6 +25,7 @@ use crate::ownership::Ownership;
 use crate::peers::{NewPeer, PeerTable};
 use crate::rss::RssPredictor;
 use crate::snapshot::{PeerSnapshot, SnapshotBoard};
+use crate::steering::Steering;
 use crate::uapi::server::Call;
 
 /// Handshake messages handled per round, so the exception path and the
@@ -76,6 +77,8 @@ pub struct Control<'p> {
     pub(crate) counters: Arc<ControlCounters>,
     /// Owner choice and re-homing.
     pub(crate) ownership: Ownership,
+    /// The plaintext port's rte_flow rules.
+    pub(crate) steering: Steering<'p>,
 }
 
 /// A configured peer for [`ControlParts`].
@@ -141,6 +144,7 @@ impl<'p> Control<'p> {
             Some(parts.tun.net.clone()),
             parts.listen_port,
         );
+        let steering = Steering::new(parts.plain.port, parts.workers);
         let mut control = Self {
             identity,
             private_key: parts.private_key,
@@ -168,6 +172,7 @@ impl<'p> Control<'p> {
             rng,
             counters: parts.counters,
             ownership,
+            steering,
         };
         let now = control.clock.now();
         for initial in parts.peers {

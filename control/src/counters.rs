@@ -68,6 +68,12 @@ control_counters! {
     command_drops,
     /// Mbuf allocation failures on the control thread.
     alloc_failures,
+    /// Plaintext-port rte_flow rules installed (an allowed-IP prefix to its owner's queue).
+    steering_installed,
+    /// Plaintext-port rte_flow rules removed (prefix gone, or its peer re-homed).
+    steering_removed,
+    /// Plaintext-port rte_flow rules the device refused: those prefixes are handed off instead.
+    steering_refused,
 }
 
 /// Adds one to a counter.

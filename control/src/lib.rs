@@ -21,6 +21,7 @@ pub mod rss;
 pub mod run;
 pub mod show;
 pub mod snapshot;
+pub mod steering;
 pub mod tap;
 pub mod telemetry;
 pub mod uapi;

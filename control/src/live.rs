@@ -62,13 +62,15 @@ impl Control<'_> {
         }
     }
 
-    /// Sends every worker the current routes as a new snapshot.
-    pub(crate) fn publish_routes(&self) {
+    /// Sends every worker the current routes as a new snapshot, and
+    /// steers the plaintext port by them.
+    pub(crate) fn publish_routes(&mut self) {
         let table = Arc::new(RouteTable {
             allowed: self.allowed.clone(),
             owners: self.owners.clone(),
         });
         self.broadcast(|| Command::SetRoutes(table.clone()));
+        self.steer();
     }
 
     /// Answers the UAPI requests waiting. Returns how many.

@@ -25,6 +25,9 @@ pub struct Show {
     pub ports: Vec<PortShow>,
     /// The control thread's counters.
     pub control: BTreeMap<String, u64>,
+    /// Plaintext-port rte_flow rules installed now (see `steering_*` in
+    /// `control`).
+    pub steering_rules: u64,
 }
 
 /// The interface.
@@ -124,6 +127,7 @@ impl Control<'_> {
                 .into_iter()
                 .map(|(n, v)| (n.to_owned(), v))
                 .collect(),
+            steering_rules: self.steering.installed() as u64,
         }
     }
 }
@@ -190,6 +194,7 @@ pub fn render_text(s: &Show) -> String {
             p.role, p.device, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors, p.tx_errors, p.rx_nombuf
         );
     }
+    let _ = writeln!(out, "\nsteering rules: {}", s.steering_rules);
     let _ = writeln!(out, "\ncontrol:");
     for (name, v) in s.control.iter().filter(|(_, v)| **v > 0) {
         let _ = writeln!(out, "  {name}: {v}");

@@ -272,6 +272,7 @@ mod tests {
             lcores: Vec::new(),
             ports: Vec::new(),
             control: BTreeMap::new(),
+            steering_rules: 0,
         }
     }
 

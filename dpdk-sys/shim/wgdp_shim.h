@@ -22,6 +22,7 @@
 #include <rte_mempool.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_telemetry.h>

@@ -46,7 +46,8 @@
 #   E2E_PEERS    wireguard-go peers, 2..8 (default 2). Peers 3.. run in wan
 #            beside peer 1: interfaces wgSFXc, wgSFXd, ..., addresses
 #            10.9.0.4, 10.9.0.5, ..., ports 51823, 51824, ..., each with an
-#            endpoint in wgdp's config (wgdp initiates).
+#            endpoint in wgdp's config (wgdp initiates). Their route to the
+#            LAN is chosen by source address (ip rule from 10.9.0.N).
 #   E2E_WORKERS  wgdp worker lcores, 1..2 (default 1); with 2, both ports
 #            get 2 queues and the kernel picks the TAP queue per flow.
 #   Give `up`, `config`, `env` and `down` the same values.
@@ -155,8 +156,12 @@ $used"
     done
 }
 
-start_peer() { # ns ifname keyfile listen-port address
-    local ns=$1 ifc=$2 key=$3 port=$4 addr=$5 i
+# The route to the LAN goes through the peer's interface: in the main table
+# for the first peer of a namespace; for peers 3.., which share wan with
+# peer 1, in a table of their own chosen by source address (ping -I,
+# iperf3 -B, a socket bound to the peer's address).
+start_peer() { # ns ifname keyfile listen-port address [table]
+    local ns=$1 ifc=$2 key=$3 port=$4 addr=$5 table=${6:-} i
     [[ -e /var/run/wireguard/$ifc.sock ]] && die "/var/run/wireguard/$ifc.sock exists: another wireguard-go uses $ifc (E2E_SFX?)"
     LOG_LEVEL=verbose ip netns exec "$ns" wireguard-go -f "$ifc" </dev/null >"$DIR/$ifc.log" 2>&1 &
     echo $! >"$DIR/$ifc.pid"
@@ -170,7 +175,12 @@ start_peer() { # ns ifname keyfile listen-port address
         peer "$(cat "$DIR/wgdp.pub")" endpoint "$WGDP_WAN_IP:$WGDP_PORT" allowed-ips "$LAN_NET"
     ip -n "$ns" addr add "$addr/32" dev "$ifc"
     ip -n "$ns" link set "$ifc" up
-    ip -n "$ns" route add "$LAN_NET" dev "$ifc"
+    if [[ -z $table ]]; then
+        ip -n "$ns" route add "$LAN_NET" dev "$ifc"
+    else
+        ip -n "$ns" route add "$LAN_NET" dev "$ifc" table "$table"
+        ip -n "$ns" rule add from "$addr" table "$table"
+    fi
 }
 
 cmd_up() {
@@ -215,7 +225,7 @@ cmd_up() {
     local i
     for ((i = 3; i <= PEERS; i++)); do
         log "wireguard-go $(peer_if $i) in $NS_WAN (peer $i)"
-        start_peer "$NS_WAN" "$(peer_if $i)" "peer$i.key" "$(peer_port $i)" "$(peer_ip $i)"
+        start_peer "$NS_WAN" "$(peer_if $i)" "peer$i.key" "$(peer_port $i)" "$(peer_ip $i)" $((100 + i))
     done
     log "up; start wgdp with the output of 'topology.sh config', then 'topology.sh attach'"
 }
@@ -324,6 +334,7 @@ cmd_env() {
     local i
     for ((i = 3; i <= PEERS; i++)); do
         printf 'WG%s=%s\nPEER%s_IP=%s\nPEER%s_PORT=%s\n' "$i" "$(peer_if $i)" "$i" "$(peer_ip $i)" "$i" "$(peer_port $i)"
+        [[ -f $DIR/peer$i.pub ]] && printf 'PEER%s_PUB=%s\n' "$i" "$(cat "$DIR/peer$i.pub")"
     done
     return 0
 }

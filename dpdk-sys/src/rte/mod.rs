@@ -14,6 +14,7 @@
 
 mod eal;
 mod error;
+mod flow;
 pub mod lcore;
 mod mbuf;
 mod mempool;
@@ -25,6 +26,7 @@ pub mod testing;
 
 pub use eal::{Eal, EalError};
 pub use error::RteError;
+pub use flow::{DstMatch, Flow, QueueRule};
 pub use mbuf::{tx_flags, Burst, Mbuf, MbufError, BURST_SIZE};
 pub use mempool::Mempool;
 pub use port::{flags, Link, Port, PortConfig, PortLimits, PortSetup, PortStats, RxQueue, TxQueue};

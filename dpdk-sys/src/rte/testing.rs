@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use super::Eal;
+use super::{Eal, Mempool, Port, PortConfig};
 
 /// EAL arguments for tests: no hugepages, no shared config, no PCI scan,
 /// three lcores floating over CPUs 0-1 so that two worker lcores exist on
@@ -81,4 +81,20 @@ pub fn telemetry_py(prefix: &str, commands: &[&str]) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     text.lines().map(str::to_owned).collect()
+}
+
+/// Configures `port` with `queues` RX and TX queues of 64 descriptors
+/// from `pool`, and starts it.
+pub fn start_small(port: &mut Port, queues: u16, pool: &Mempool) {
+    let cfg = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        rx_descriptors: 64,
+        tx_descriptors: 64,
+        ..PortConfig::default()
+    };
+    port.configure(&cfg, pool)
+        .unwrap_or_else(|e| panic!("configure {}: {e}", port.name()));
+    port.start()
+        .unwrap_or_else(|e| panic!("start {}: {e}", port.name()));
 }
