@@ -161,9 +161,14 @@ impl<'p> Control<'p> {
         for initial in parts.peers {
             let id = control.add_peer(initial.peer, now);
             for prefix in initial.allowed_ips {
-                control.allowed.insert(prefix, id);
+                control.assign_prefix(prefix, id);
             }
         }
+        tracing::info!(
+            peers = control.peers.len(),
+            prefixes = control.allowed.len(),
+            "tunnel table loaded"
+        );
         control.publish_routes();
         control
     }

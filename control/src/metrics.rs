@@ -611,7 +611,6 @@ mod tests {
     use std::time::SystemTime;
 
     use protocol::crypto::PrivateKey;
-    use protocol::noise::StaticIdentity;
     use rand_core::OsRng;
 
     use crate::counters::bump;
@@ -1003,7 +1002,6 @@ mod tests {
 
     #[test]
     fn peer_metrics_snapshot_a_control_peer() {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let key = PrivateKey::generate(&mut OsRng).public_key();
         let mut table = PeerTable::default();
         let endpoint: SocketAddr = "[2001:db8::1]:51820".parse().expect("addr");
@@ -1015,13 +1013,8 @@ mod tests {
         };
         // Two workers: the second peer (slot 1) is owned by worker 1.
         let other = PrivateKey::generate(&mut OsRng).public_key();
-        table.add(&local, new(other, None), 2, protocol::time::Instant::ZERO);
-        let id = table.add(
-            &local,
-            new(key, Some(endpoint)),
-            2,
-            protocol::time::Instant::ZERO,
-        );
+        table.add(new(other, None), 2, protocol::time::Instant::ZERO);
+        let id = table.add(new(key, Some(endpoint)), 2, protocol::time::Instant::ZERO);
         let p = table.get_mut(id).expect("peer");
         p.handshakes = 4;
         p.last_handshake = Some(UNIX_EPOCH + Duration::from_secs(1_234_567));

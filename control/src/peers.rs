@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use dataplane::peer::{PeerId, PeerShared};
 use dataplane::route::make_index;
+use protocol::allowedips::Prefix;
 use protocol::crypto::PublicKey;
-use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::noise::PeerHandshake;
 use protocol::time::Instant;
 use protocol::timers::Timers;
 use protocol::CryptoRngCore;
@@ -44,6 +45,12 @@ pub struct ControlPeer {
     pub timers: Timers,
     /// Where handshakes go: configured, then learned.
     pub endpoint: Option<SocketAddr>,
+    /// The endpoint the tunnel table (or a UAPI change) gives; what is
+    /// written back, never a learned one.
+    pub configured_endpoint: Option<SocketAddr>,
+    /// Its allowed IPs, in the order they were given (the master routing
+    /// table is `Control::allowed`; this is its index by peer).
+    pub allowed_ips: Vec<Prefix>,
     /// The worker that owns its data path.
     pub owner: usize,
     /// What the owner publishes.
@@ -214,13 +221,7 @@ pub struct PeerTable {
 impl PeerTable {
     /// Adds a peer, owned by worker `slot % workers`; a slot freed more than
     /// [`SLOT_QUARANTINE`] ago is reused. Returns its slot.
-    pub fn add(
-        &mut self,
-        identity: &StaticIdentity,
-        new: NewPeer,
-        workers: usize,
-        now: Instant,
-    ) -> PeerId {
+    pub fn add(&mut self, new: NewPeer, workers: usize, now: Instant) -> PeerId {
         let reuse = self
             .free
             .front()
@@ -244,9 +245,11 @@ impl PeerTable {
         let peer = ControlPeer {
             id,
             public_key: new.public_key,
-            handshake: PeerHandshake::new(identity, new.public_key, psk),
+            handshake: PeerHandshake::new(new.public_key, psk),
             timers,
             endpoint: new.endpoint,
+            configured_endpoint: new.endpoint,
+            allowed_ips: Vec::new(),
             owner: id as usize % workers.max(1),
             shared: Arc::new(PeerShared::default()),
             handshakes: 0,
@@ -363,17 +366,15 @@ mod tests {
     }
 
     fn table(workers: usize, peers: usize) -> PeerTable {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let mut t = PeerTable::default();
         for _ in 0..peers {
-            t.add(&local, new_peer(), workers, Instant::ZERO);
+            t.add(new_peer(), workers, Instant::ZERO);
         }
         t
     }
 
     #[test]
     fn removed_slots_are_reused_only_after_the_quarantine() {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let mut t = table(2, 3);
         let key = t.get(1).expect("peer 1").public_key;
         let index = t.allocate_index(1, 2, &mut OsRng).expect("index");
@@ -388,12 +389,12 @@ mod tests {
             "already gone"
         );
         assert_eq!(
-            t.add(&local, new_peer(), 2, Instant::from_secs(11)),
+            t.add(new_peer(), 2, Instant::from_secs(11)),
             3,
             "slot 1 still quarantined"
         );
         assert_eq!(
-            t.add(&local, new_peer(), 2, Instant::from_secs(13)),
+            t.add(new_peer(), 2, Instant::from_secs(13)),
             1,
             "slot 1 reused"
         );

@@ -16,5 +16,6 @@ pub mod idle;
 pub mod outer;
 pub mod peer;
 pub mod route;
+pub mod staging;
 pub mod wire;
 pub mod worker;

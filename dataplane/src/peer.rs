@@ -6,15 +6,15 @@
 //! (when data and authenticated packets last went each way, byte counts) is
 //! published in [`PeerShared`], written by the owner only.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk_sys::rte::Mbuf;
 use protocol::session::Session;
 use protocol::time::Instant;
+
+use crate::staging::StagedList;
 
 /// A peer's slot number, dense from 0, assigned by the control thread.
 pub type PeerId = u32;
@@ -98,8 +98,9 @@ pub struct PeerState {
     pub shared: Arc<PeerShared>,
     /// Previous/current/next keypairs.
     pub session: Session,
-    /// Packets waiting for a session, oldest first.
-    pub staged: VecDeque<Mbuf>,
+    /// Packets waiting for a session, oldest first (in the worker's
+    /// [`Staging`](crate::staging::Staging)).
+    pub staged: StagedList,
     /// Where to send: the configured endpoint, then wherever authenticated
     /// packets last came from.
     pub endpoint: Option<SocketAddr>,
@@ -117,12 +118,14 @@ impl std::fmt::Debug for PeerState {
 }
 
 impl PeerState {
-    /// A peer with no session yet. Allocates the staging queue up front.
+    /// A peer with no session and nothing staged. Built by the control
+    /// thread (the owner worker allocates nothing for it): about a hundred
+    /// bytes, keypairs and staged packets come later.
     pub fn new(shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
         Self {
             shared,
             session: Session::new(),
-            staged: VecDeque::with_capacity(MAX_STAGED),
+            staged: StagedList::default(),
             endpoint,
             handshake_asked: None,
         }

@@ -21,6 +21,7 @@ use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::idle::IdleBackoff;
 use crate::peer::{PeerId, PeerState};
 use crate::route::{PortNet, RouteTable};
+use crate::staging::Staging;
 
 /// Commands applied per round at most, so a flood of them cannot starve
 /// the data path.
@@ -118,7 +119,11 @@ pub struct Worker<'p> {
     pub(crate) counters: Arc<WorkerCounters>,
     pub(crate) nets: WorkerNets,
     pub(crate) routes: Arc<RouteTable>,
-    pub(crate) peers: Vec<Option<PeerState>>,
+    /// By slot; boxed so that a slot this worker does not own costs a
+    /// pointer.
+    pub(crate) peers: Vec<Option<Box<PeerState>>>,
+    /// The staged packets of all its peers.
+    pub(crate) staging: Staging<Mbuf>,
     pub(crate) by_index: FxHashMap<u32, PeerId>,
     pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
@@ -154,6 +159,8 @@ impl<'p> Worker<'p> {
             nets,
             routes: Arc::new(RouteTable::default()),
             peers: Vec::new(),
+            // A staged packet is an mbuf of the pool: room for all of them.
+            staging: Staging::new((pool.available() + pool.in_use()) as usize),
             by_index: FxHashMap::default(),
             neigh_tun: FxHashMap::default(),
             neigh_plain: FxHashMap::default(),
@@ -349,26 +356,22 @@ impl<'p> Worker<'p> {
 
     fn apply(&mut self, cmd: Command, now: Instant) {
         match cmd {
-            Command::AddPeer {
-                id,
-                shared,
-                endpoint,
-            } => {
+            Command::AddPeer { id, state } => {
                 let slot = id as usize;
                 if self.peers.len() <= slot {
                     self.peers.resize_with(slot + 1, || None);
                 }
-                if let Some(old) = self.peers[slot].take() {
-                    self.forget_peer(old);
+                if let Some(mut old) = self.peers[slot].take() {
+                    self.forget_peer(&mut old);
                 }
-                self.peers[slot] = Some(PeerState::new(shared, endpoint));
+                self.peers[slot] = Some(state);
             }
             Command::RemovePeer { id } => {
-                if let Some(old) = self.peers.get_mut(id as usize).and_then(Option::take) {
-                    self.forget_peer(old);
+                if let Some(mut old) = self.peers.get_mut(id as usize).and_then(Option::take) {
+                    self.forget_peer(&mut old);
                 }
             }
-            Command::InstallKeypair { id, keypair } => self.install(id, *keypair, now),
+            Command::InstallKeypair { id, keypair } => self.install(id, keypair, now),
             Command::SetEndpoint { id, endpoint } => {
                 if let Some(p) = self.peer_mut(id) {
                     p.endpoint = Some(endpoint);
@@ -391,8 +394,7 @@ impl<'p> Worker<'p> {
             }
             Command::DropStaged { id } => {
                 if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
-                    let n = p.staged.len();
-                    p.staged.clear();
+                    let n = self.staging.clear(&mut p.staged);
                     for _ in 0..n {
                         self.counters.count_drop(DropReason::HandshakeTimeout);
                     }
@@ -402,20 +404,23 @@ impl<'p> Worker<'p> {
     }
 
     pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
-        self.peers.get_mut(id as usize).and_then(Option::as_mut)
+        self.peers
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .map(Box::as_mut)
     }
 
-    fn forget_peer(&mut self, mut old: PeerState) {
+    fn forget_peer(&mut self, old: &mut PeerState) {
         for index in old.session.clear().iter() {
             self.by_index.remove(&index);
         }
-        let n = old.staged.len() as u64;
+        let n = self.staging.clear(&mut old.staged);
         for _ in 0..n {
             self.counters.count_drop(DropReason::PeerGone);
         }
     }
 
-    fn install(&mut self, id: PeerId, keypair: protocol::transport::Keypair, now: Instant) {
+    fn install(&mut self, id: PeerId, keypair: Box<protocol::transport::Keypair>, now: Instant) {
         let index = keypair.local_index();
         let initiator = keypair.is_initiator();
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {

@@ -12,7 +12,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::outer::{self, Outer};
-use dataplane::peer::PeerShared;
+use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
 use dataplane::wire::{checksum, ethernet, ipv4};
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
@@ -174,8 +174,8 @@ fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
 fn handshake(wgdp_initiates: bool) -> (Keypair, Keypair) {
     let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
     let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
-    let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
+    let mut hs_peer = PeerHandshake::new(*wgdp.public_key(), None);
+    let mut hs_wgdp = PeerHandshake::new(*peer.public_key(), None);
     let t = Tai64N::from_unix(Duration::from_secs(1));
     let wgdp_index = make_index(0x1234_5678, 0, 1);
     let (i_id, i_hs, r_id, r_hs, i_index, r_index) = if wgdp_initiates {
@@ -288,8 +288,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     for cmd in [
         Command::AddPeer {
             id: 0,
-            shared: shared.clone(),
-            endpoint: Some(endpoint),
+            state: Box::new(PeerState::new(shared.clone(), Some(endpoint))),
         },
         Command::SetRoutes(Arc::new(RouteTable {
             allowed,
