@@ -160,6 +160,7 @@ impl Worker<'_> {
             for index in retired.iter() {
                 self.by_index.remove(&index);
             }
+            peer.publish_indexes();
             let _ = self
                 .links
                 .events

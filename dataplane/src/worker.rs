@@ -390,6 +390,7 @@ impl<'p> Worker<'p> {
                     for index in p.session.clear().iter() {
                         self.by_index.remove(&index);
                     }
+                    p.publish_indexes();
                 }
             }
             Command::DropStaged { id } => {
@@ -427,12 +428,14 @@ impl<'p> Worker<'p> {
             return;
         };
         let retired = p.session.install(keypair);
+        p.installs += 1;
         p.handshake_asked = None;
         let staged = !p.staged.is_empty();
         for old in retired.iter() {
             self.by_index.remove(&old);
         }
         self.by_index.insert(index, id);
+        p.publish_indexes();
         if initiator {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.

@@ -124,6 +124,11 @@ impl Session {
         self.previous.as_deref()
     }
 
+    /// The local indexes of the previous, current and next keypairs.
+    pub fn indexes(&self) -> [Option<u32>; 3] {
+        [self.previous(), self.current(), self.next()].map(|k| k.map(Keypair::local_index))
+    }
+
     /// The current keypair, mutable (to seal with it directly).
     pub fn current_mut(&mut self) -> Option<&mut Keypair> {
         self.current.as_deref_mut()
@@ -288,11 +293,7 @@ mod tests {
     }
 
     fn slots(s: &Session) -> [Option<u32>; 3] {
-        [
-            s.previous().map(Keypair::local_index),
-            s.current().map(Keypair::local_index),
-            s.next().map(Keypair::local_index),
-        ]
+        s.indexes()
     }
 
     #[test]
