@@ -1,6 +1,7 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
 mod check;
+mod genkeys;
 mod import;
 mod run;
 mod show;
@@ -73,6 +74,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Convert another tool's configuration into a tunnel table.
     Import(import::ImportArgs),
+    /// Print fresh key pairs, `PRIVATE PUBLIC` per line (for building
+    /// large test tables; see scripts/bench-scale.sh).
+    #[command(hide = true)]
+    GenKeys(genkeys::GenKeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::GenKeys(args) => genkeys::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
