@@ -1,6 +1,7 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
 mod check;
+mod genkeys;
 mod import;
 mod run;
 mod set;
@@ -87,6 +88,10 @@ enum Command {
     /// the IOMMU, vfio, CPU isolation and NUMA placement, and print what
     /// was done and what could not be. `--dry-run` changes nothing.
     Setup(setup::SetupArgs),
+    /// Print fresh key pairs, `PRIVATE PUBLIC` per line (for building
+    /// large test tables; see scripts/bench-scale.sh).
+    #[command(hide = true)]
+    GenKeys(genkeys::GenKeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Setup(args) => setup::run(&args),
+        Command::GenKeys(args) => genkeys::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,11 +62,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// its comments and layout; the file is replaced atomically.
 fn write_back(path: &std::path::Path, changes: &Persist) -> Result<(), String> {
     let mut file = conf::TableFile::open(path).map_err(|e| e.to_string())?;
-    for key in &changes.removed {
-        file.remove_peer(key);
-    }
-    for peer in &changes.upserted {
-        file.upsert_peer(peer);
-    }
+    file.remove_peers(&changes.removed);
+    file.upsert_peers(&changes.upserted);
     file.save().map_err(|e| format!("{}: {e}", path.display()))
 }

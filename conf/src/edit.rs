@@ -8,6 +8,7 @@
 //! atomically (temporary file in the same directory, fsync, rename, fsync
 //! of the directory).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -96,25 +97,44 @@ impl TableFile {
     /// `[[peers]]` table is appended after the last one (at the end of the
     /// file if there is none).
     pub fn upsert_peer(&mut self, peer: &PeerConf) {
-        match self
+        self.upsert_peers(std::slice::from_ref(peer));
+    }
+
+    /// [`TableFile::upsert_peer`] for each of `peers`, in order, with one
+    /// pass over the file's entries for all of them (a `wg setconf` of
+    /// 100k peers must not search the file once per peer).
+    pub fn upsert_peers(&mut self, peers: &[PeerConf]) {
+        if peers.is_empty() {
+            return;
+        }
+        if !self.doc.contains_key("peers") {
+            // `open` refused any other shape of `peers`: it is absent.
+            self.doc
+                .insert("peers", Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        let Some(tables) = self
             .doc
             .get_mut("peers")
             .and_then(Item::as_array_of_tables_mut)
-        {
-            Some(peers) => {
-                let found = peers
-                    .iter()
-                    .position(|t| public_key(t) == Some(peer.public_key));
-                match found.and_then(|i| peers.get_mut(i)) {
-                    Some(table) => update(table, peer),
-                    None => peers.push(new_table(peer)),
-                }
+        else {
+            return;
+        };
+        let mut by_key: HashMap<PublicKey, usize> = HashMap::new();
+        for (i, t) in tables.iter().enumerate() {
+            if let Some(key) = public_key(t) {
+                by_key.entry(key).or_insert(i);
             }
-            None => {
-                // `open` refused any other shape of `peers`: it is absent.
-                let mut peers = ArrayOfTables::new();
-                peers.push(new_table(peer));
-                self.doc.insert("peers", Item::ArrayOfTables(peers));
+        }
+        for peer in peers {
+            match by_key
+                .get(&peer.public_key)
+                .and_then(|&i| tables.get_mut(i))
+            {
+                Some(table) => update(table, peer),
+                None => {
+                    tables.push(new_table(peer));
+                    by_key.insert(peer.public_key, tables.len() - 1);
+                }
             }
         }
     }
@@ -123,16 +143,23 @@ impl TableFile {
     /// `key`, with the comments above its header. Returns whether there was
     /// one. Removing the last peer removes `peers` altogether.
     pub fn remove_peer(&mut self, key: &PublicKey) -> bool {
+        self.remove_peers(std::slice::from_ref(key)) > 0
+    }
+
+    /// [`TableFile::remove_peer`] for each of `keys`, in one pass over the
+    /// file's entries; returns how many entries were removed.
+    pub fn remove_peers(&mut self, keys: &[PublicKey]) -> usize {
         let Some(peers) = self
             .doc
             .get_mut("peers")
             .and_then(Item::as_array_of_tables_mut)
         else {
-            return false;
+            return 0;
         };
+        let doomed: HashSet<&PublicKey> = keys.iter().collect();
         let before = peers.len();
-        peers.retain(|t| public_key(t) != Some(*key));
-        let removed = peers.len() != before;
+        peers.retain(|t| public_key(t).is_none_or(|k| !doomed.contains(&k)));
+        let removed = before - peers.len();
         if peers.is_empty() {
             self.doc.remove("peers");
         }

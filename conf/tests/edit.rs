@@ -233,6 +233,37 @@ fn removing_a_peer_takes_its_comment_and_nothing_else() {
 }
 
 #[test]
+fn batch_edits_match_one_at_a_time() {
+    let dir = TempDir::new();
+    let mut one = open(&dir, TABLE);
+    let mut batch = one.clone();
+    let mut alice = parsed_peers().remove(0);
+    alice.persistent_keepalive = None;
+    let mut changes = vec![alice];
+    for n in 10..60 {
+        let mut p = peer(n);
+        p.allowed_ips = cidrs(&[&format!("10.9.{n}.0/24")]);
+        changes.push(p);
+    }
+    // A peer named twice in one batch: the later entry wins.
+    let mut again = changes[5].clone();
+    again.persistent_keepalive = Some(7);
+    changes.push(again);
+    for p in &changes {
+        one.upsert_peer(p);
+    }
+    batch.upsert_peers(&changes);
+    assert_eq!(edited(&batch).0, edited(&one).0);
+    let gone = [PublicKey([2; 32]), PublicKey([12; 32]), PublicKey([99; 32])];
+    for k in &gone {
+        one.remove_peer(k);
+    }
+    assert_eq!(batch.remove_peers(&gone), 2, "the third is not in the file");
+    let (text, config) = edited(&batch);
+    assert_eq!((text, config.peers.len()), (edited(&one).0, 50));
+}
+
+#[test]
 fn removing_the_last_peer() {
     let dir = TempDir::new();
     let mut table = open(&dir, TABLE);

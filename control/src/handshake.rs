@@ -164,6 +164,7 @@ impl Control<'_> {
         let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
             return;
         };
+        self.peers.keypair_sent(id, keypair.local_index());
         self.command(
             owner,
             Command::InstallKeypair {

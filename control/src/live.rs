@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::command::Command;
-use dataplane::peer::PeerId;
+use dataplane::peer::{PeerId, PeerState};
 use dataplane::route::{RouteTable, NO_OWNER};
 use protocol::allowedips::Prefix;
 use protocol::crypto::PublicKey;
@@ -26,25 +26,18 @@ impl Control<'_> {
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
         let key = conf::encode_key(new.public_key.as_bytes());
         let owner = self.ownership.choose(new.endpoint);
-        let id = self.peers.add(&self.identity, new, self.workers, now);
-        tracing::info!(peer = %key, slot = id, owner, "peer added");
+        let id = self.peers.add(new, self.workers, now);
+        tracing::debug!(peer = %key, slot = id, owner, "peer added");
         if let Some(p) = self.peers.get_mut(id) {
             p.owner = owner;
             self.ownership.added(owner);
-            let (owner, shared, endpoint) = (p.owner, p.shared.clone(), p.endpoint);
+            let state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
             let slot = id as usize;
             if self.owners.len() <= slot {
                 self.owners.resize(slot + 1, NO_OWNER);
             }
             self.owners[slot] = u16::try_from(owner).unwrap_or(NO_OWNER);
-            self.command(
-                owner,
-                Command::AddPeer {
-                    id,
-                    shared,
-                    endpoint,
-                },
-            );
+            self.command(owner, Command::AddPeer { id, state });
         }
         id
     }
@@ -55,10 +48,46 @@ impl Control<'_> {
             tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
             self.ownership.removed(id, p.owner);
             self.command(p.owner, Command::RemovePeer { id });
+            self.withdraw_prefixes(id, p.allowed_ips);
         }
-        self.allowed.remove_peer(id);
         if let Some(o) = self.owners.get_mut(id as usize) {
             *o = NO_OWNER;
+        }
+    }
+
+    /// Routes `prefix` to peer `id`. A prefix another peer held moves, as
+    /// in the kernel; that peer is returned. Costs the length of the
+    /// prefix and of the losing peer's list, never a scan of the table.
+    pub(crate) fn assign_prefix(&mut self, prefix: Prefix, id: PeerId) -> Option<PeerId> {
+        let previous = self.allowed.insert(prefix, id);
+        if previous == Some(id) {
+            return None;
+        }
+        if let Some(loser) = previous.and_then(|prev| self.peers.get_mut(prev)) {
+            loser.allowed_ips.retain(|p| *p != prefix);
+        }
+        if let Some(peer) = self.peers.get_mut(id) {
+            peer.allowed_ips.push(prefix);
+        }
+        previous
+    }
+
+    /// Takes every allowed IP away from peer `id`.
+    fn clear_prefixes(&mut self, id: PeerId) {
+        let prefixes = self
+            .peers
+            .get_mut(id)
+            .map(|p| std::mem::take(&mut p.allowed_ips))
+            .unwrap_or_default();
+        self.withdraw_prefixes(id, prefixes);
+    }
+
+    /// Removes `prefixes` from the routes where peer `id` still holds them.
+    fn withdraw_prefixes(&mut self, id: PeerId, prefixes: Vec<Prefix>) {
+        for prefix in prefixes {
+            if self.allowed.get(prefix) == Some(id) {
+                self.allowed.remove(prefix);
+            }
         }
     }
 
@@ -178,15 +207,26 @@ impl Control<'_> {
                 "a peer cannot have our own public key",
             ));
         }
+        // Every prefix parses before anything changes: a refused request
+        // leaves the configuration as it was.
+        let mut requested = Vec::with_capacity(set.peers.len());
+        for ps in set.peers {
+            let prefixes = ps
+                .allowed_ips
+                .iter()
+                .map(|&(addr, len)| Prefix::new(addr, len))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| refuse(errno::EINVAL, &e.to_string()))?;
+            requested.push((ps, prefixes));
+        }
         let mut persist = Persist::default();
         let mut named = HashSet::new();
         // Peers whose table entry changes, in order: the ones the request
         // names, and those that lost a prefix to another. Rendered once all
         // changes are applied, so a prefix that moved is written once.
         let mut changed: Vec<PeerId> = Vec::new();
-        for ps in set.peers {
+        for (ps, prefixes) in requested {
             let key = PublicKey::from_bytes(ps.public_key);
-            named.insert(key);
             let existing = self.peers.by_key(&key);
             if ps.remove {
                 if let Some(id) = existing {
@@ -195,19 +235,41 @@ impl Control<'_> {
                 }
                 continue;
             }
+            // replace_peers removes every peer first (wireguard-go and the
+            // kernel): update_only then finds none to update.
+            if ps.update_only && (existing.is_none() || set.replace_peers) {
+                continue;
+            }
+            named.insert(key);
             let id = match existing {
                 Some(id) => id,
-                None if ps.update_only => continue,
-                None => self.add_peer(
-                    NewPeer {
-                        public_key: key,
-                        preshared_key: None,
-                        endpoint: None,
-                        persistent_keepalive: None,
-                    },
-                    now,
-                ),
+                None => {
+                    let id = self.add_peer(
+                        NewPeer {
+                            public_key: key,
+                            preshared_key: None,
+                            endpoint: None,
+                            persistent_keepalive: None,
+                        },
+                        now,
+                    );
+                    tracing::info!(peer = %conf::encode_key(&ps.public_key), slot = id, "peer added");
+                    id
+                }
             };
+            if set.replace_peers && existing.is_some() {
+                // The peer gets exactly the listed configuration, as if
+                // created anew: what the request leaves out is unset. Its
+                // sessions and learned endpoint stay (no disruption).
+                self.clear_prefixes(id);
+                if let Some(peer) = self.peers.get_mut(id) {
+                    peer.handshake.set_preshared_key(None);
+                    peer.preshared_key = None;
+                    peer.persistent_keepalive = None;
+                    peer.timers.set_persistent_keepalive(None);
+                    peer.configured_endpoint = None;
+                }
+            }
             let Some(peer) = self.peers.get_mut(id) else {
                 continue;
             };
@@ -225,19 +287,15 @@ impl Control<'_> {
             }
             if let Some(endpoint) = ps.endpoint {
                 peer.endpoint = Some(endpoint);
+                peer.configured_endpoint = Some(endpoint);
                 self.command(owner, Command::SetEndpoint { id, endpoint });
             }
             if ps.replace_allowed_ips {
-                self.allowed.remove_peer(id);
+                self.clear_prefixes(id);
             }
-            for (addr, len) in ps.allowed_ips {
-                let prefix =
-                    Prefix::new(addr, len).map_err(|e| refuse(errno::EINVAL, &e.to_string()))?;
-                // As in the kernel: a prefix moves to the peer that names it.
-                if let Some(previous) = self.allowed.insert(prefix, id) {
-                    if previous != id {
-                        changed.push(previous);
-                    }
+            for prefix in prefixes {
+                if let Some(loser) = self.assign_prefix(prefix, id) {
+                    changed.push(loser);
                 }
             }
             changed.push(id);
@@ -268,7 +326,8 @@ impl Control<'_> {
         Ok(persist)
     }
 
-    /// A peer as the tunnel table describes it.
+    /// A peer as the tunnel table describes it: its configured endpoint,
+    /// not one learned from its packets.
     pub(crate) fn peer_conf(&self, id: PeerId) -> conf::PeerConf {
         let p = self.peers.get(id);
         conf::PeerConf {
@@ -276,10 +335,11 @@ impl Control<'_> {
             preshared_key: p
                 .and_then(|p| p.preshared_key.as_deref())
                 .map(|k| conf::PresharedKey::from_bytes(*k)),
-            endpoint: p.and_then(|p| p.endpoint),
-            allowed_ips: self
-                .allowed
-                .prefixes_of(id)
+            endpoint: p.and_then(|p| p.configured_endpoint),
+            allowed_ips: p
+                .map(|p| p.allowed_ips.as_slice())
+                .unwrap_or_default()
+                .iter()
                 .filter_map(|pfx| conf::Cidr::new(pfx.addr(), pfx.prefix_len()))
                 .collect(),
             persistent_keepalive: p.and_then(|p| p.persistent_keepalive),

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use dataplane::peer::{PeerId, PeerShared};
 use dataplane::route::make_index;
+use protocol::allowedips::Prefix;
 use protocol::crypto::PublicKey;
-use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::noise::PeerHandshake;
 use protocol::time::Instant;
 use protocol::timers::Timers;
 use protocol::CryptoRngCore;
@@ -18,10 +19,6 @@ use zeroize::Zeroizing;
 /// How long a removed peer's slot stays unused, so that packets still in
 /// flight for it (handoff rings, staged bursts) never reach a new peer.
 const SLOT_QUARANTINE: Duration = Duration::from_secs(2);
-
-/// Receiver indexes remembered per peer: previous, current, next keypair
-/// and a pending handshake (the kernel's index hashtable holds the same).
-const INDEXES_PER_PEER: usize = 4;
 
 /// Stamps already fed into a peer's timers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,6 +41,12 @@ pub struct ControlPeer {
     pub timers: Timers,
     /// Where handshakes go: configured, then learned.
     pub endpoint: Option<SocketAddr>,
+    /// The endpoint the tunnel table (or a UAPI change) gives; what is
+    /// written back, never a learned one.
+    pub configured_endpoint: Option<SocketAddr>,
+    /// Its allowed IPs, in the order they were given (the master routing
+    /// table is `Control::allowed`; this is its index by peer).
+    pub allowed_ips: Vec<Prefix>,
     /// The worker that owns its data path.
     pub owner: usize,
     /// What the owner publishes.
@@ -56,8 +59,15 @@ pub struct ControlPeer {
     pub preshared_key: Option<Zeroizing<[u8; 32]>>,
     /// The persistent keepalive interval in seconds.
     pub persistent_keepalive: Option<u16>,
-    /// Receiver indexes handed out for this peer, oldest first.
-    indexes: VecDeque<u32>,
+    /// The receiver index of the latest handshake we took part in, until
+    /// it becomes a keypair's or a newer handshake replaces it.
+    handshake_index: Option<u32>,
+    /// Indexes of the keypairs sent to the owner, each with its install
+    /// number, until the owner shows it has dropped them
+    /// ([`dataplane::peer::LiveIndexes`]).
+    keypair_indexes: Vec<(u32, u64)>,
+    /// Keypairs sent to the owner.
+    installs: u64,
     seen: Seen,
 }
 
@@ -209,13 +219,7 @@ pub struct PeerTable {
 impl PeerTable {
     /// Adds a peer, owned by worker `slot % workers`; a slot freed more than
     /// [`SLOT_QUARANTINE`] ago is reused. Returns its slot.
-    pub fn add(
-        &mut self,
-        identity: &StaticIdentity,
-        new: NewPeer,
-        workers: usize,
-        now: Instant,
-    ) -> PeerId {
+    pub fn add(&mut self, new: NewPeer, workers: usize, now: Instant) -> PeerId {
         let reuse = self
             .free
             .front()
@@ -239,16 +243,20 @@ impl PeerTable {
         let peer = ControlPeer {
             id,
             public_key: new.public_key,
-            handshake: PeerHandshake::new(identity, new.public_key, psk),
+            handshake: PeerHandshake::new(new.public_key, psk),
             timers,
             endpoint: new.endpoint,
+            configured_endpoint: new.endpoint,
+            allowed_ips: Vec::new(),
             owner: id as usize % workers.max(1),
             shared: Arc::new(PeerShared::default()),
             handshakes: 0,
             last_handshake: None,
             preshared_key: new.preshared_key,
             persistent_keepalive: new.persistent_keepalive,
-            indexes: VecDeque::with_capacity(INDEXES_PER_PEER),
+            handshake_index: None,
+            keypair_indexes: Vec::new(),
+            installs: 0,
             seen: Seen::default(),
         };
         self.by_key.insert(new.public_key, id);
@@ -260,8 +268,12 @@ impl PeerTable {
     pub fn remove(&mut self, id: PeerId, now: Instant) -> Option<ControlPeer> {
         let peer = self.peers.get_mut(id as usize)?.take()?;
         self.by_key.remove(&peer.public_key);
-        for index in &peer.indexes {
-            self.by_index.remove(index);
+        // The owner drops the peer's keypairs before it applies any later
+        // command, and an index always names the same owner: reusing one
+        // at once is safe.
+        let keypairs = peer.keypair_indexes.iter().map(|&(i, _)| i);
+        for index in peer.handshake_index.into_iter().chain(keypairs) {
+            self.by_index.remove(&index);
         }
         self.free.push_back((id, now));
         Some(peer)
@@ -312,17 +324,32 @@ impl PeerTable {
         self.peers.len()
     }
 
-    /// A fresh receiver index for peer `id`: random, with the owner worker
-    /// in its low bits, unique among live indexes. The peer's oldest index
-    /// is forgotten when it holds more than the three keypairs and one
-    /// handshake can use.
+    /// A fresh receiver index for peer `id`'s next handshake: random,
+    /// with the owner worker in its low bits, unique among the indexes
+    /// that may still be in use. The previous handshake's index is retired
+    /// unless it became a keypair's; a keypair's index only once its owner
+    /// has dropped that keypair (its published live indexes).
     pub fn allocate_index(
         &mut self,
         id: PeerId,
         workers: usize,
         rng: &mut dyn CryptoRngCore,
     ) -> Option<u32> {
-        let owner = self.get(id)?.owner;
+        let peer = self.peers.get_mut(id as usize).and_then(Option::as_mut)?;
+        let owner = peer.owner;
+        let mut retired: Vec<u32> = peer.handshake_index.take().into_iter().collect();
+        if let Some((applied, live)) = peer.shared.live.snapshot() {
+            peer.keypair_indexes.retain(|&(index, n)| {
+                let dead = n <= applied && !live.contains(&Some(index));
+                if dead {
+                    retired.push(index);
+                }
+                !dead
+            });
+        }
+        for index in retired {
+            self.by_index.remove(&index);
+        }
         let index = loop {
             let candidate = make_index(rng.next_u32(), owner, workers);
             if !self.by_index.contains_key(&candidate) {
@@ -330,14 +357,22 @@ impl PeerTable {
             }
         };
         let peer = self.peers.get_mut(id as usize).and_then(Option::as_mut)?;
-        if peer.indexes.len() == INDEXES_PER_PEER {
-            if let Some(old) = peer.indexes.pop_front() {
-                self.by_index.remove(&old);
-            }
-        }
-        peer.indexes.push_back(index);
+        peer.handshake_index = Some(index);
         self.by_index.insert(index, id);
         Some(index)
+    }
+
+    /// Records that the keypair with local index `index` is sent to peer
+    /// `id`'s owner: the index stays reserved until the owner drops it.
+    pub fn keypair_sent(&mut self, id: PeerId, index: u32) {
+        let Some(peer) = self.get_mut(id) else {
+            return;
+        };
+        peer.installs += 1;
+        peer.keypair_indexes.push((index, peer.installs));
+        if peer.handshake_index == Some(index) {
+            peer.handshake_index = None;
+        }
     }
 }
 
@@ -358,17 +393,15 @@ mod tests {
     }
 
     fn table(workers: usize, peers: usize) -> PeerTable {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let mut t = PeerTable::default();
         for _ in 0..peers {
-            t.add(&local, new_peer(), workers, Instant::ZERO);
+            t.add(new_peer(), workers, Instant::ZERO);
         }
         t
     }
 
     #[test]
     fn removed_slots_are_reused_only_after_the_quarantine() {
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let mut t = table(2, 3);
         let key = t.get(1).expect("peer 1").public_key;
         let index = t.allocate_index(1, 2, &mut OsRng).expect("index");
@@ -383,12 +416,12 @@ mod tests {
             "already gone"
         );
         assert_eq!(
-            t.add(&local, new_peer(), 2, Instant::from_secs(11)),
+            t.add(new_peer(), 2, Instant::from_secs(11)),
             3,
             "slot 1 still quarantined"
         );
         assert_eq!(
-            t.add(&local, new_peer(), 2, Instant::from_secs(13)),
+            t.add(new_peer(), 2, Instant::from_secs(13)),
             1,
             "slot 1 reused"
         );
@@ -407,16 +440,42 @@ mod tests {
     }
 
     #[test]
-    fn old_indexes_are_forgotten() {
+    fn handshake_indexes_are_replaced_keypair_indexes_kept_while_live() {
         let mut t = table(1, 1);
-        let first = t.allocate_index(0, 1, &mut OsRng).expect("index");
-        for _ in 0..INDEXES_PER_PEER - 1 {
-            t.allocate_index(0, 1, &mut OsRng);
+        let keypair = t.allocate_index(0, 1, &mut OsRng).expect("index");
+        t.keypair_sent(0, keypair);
+        // Many unanswered initiations: each replaces the previous one's
+        // index, none touches the keypair's (the owner has not even
+        // applied the install yet).
+        let mut pending = t.allocate_index(0, 1, &mut OsRng).expect("index");
+        for _ in 0..10 {
+            let next = t.allocate_index(0, 1, &mut OsRng).expect("index");
+            assert_eq!(t.by_index(pending), None, "superseded handshake");
+            pending = next;
         }
-        assert_eq!(t.by_index(first), Some(0));
+        assert_eq!(t.by_index(keypair), Some(0), "install not applied yet");
+        let live = &t.get(0).expect("peer").shared.live;
+        // The owner installed it: still live.
+        live.publish(1, [None, Some(keypair), None]);
         t.allocate_index(0, 1, &mut OsRng);
-        assert_eq!(t.by_index(first), None, "the fifth index evicts the first");
-        assert_eq!(t.by_index.len(), INDEXES_PER_PEER);
+        assert_eq!(t.by_index(keypair), Some(0), "live in the owner");
+        // A second keypair sent, not applied: the first is still current.
+        let second = t.allocate_index(0, 1, &mut OsRng).expect("index");
+        t.keypair_sent(0, second);
+        t.allocate_index(0, 1, &mut OsRng);
+        assert_eq!(t.by_index(keypair), Some(0));
+        assert_eq!(t.by_index(second), Some(0), "sent, not applied");
+        // Applied, and a later install dropped the first.
+        let live = &t.get(0).expect("peer").shared.live;
+        live.publish(2, [None, Some(second), None]);
+        let last = t.allocate_index(0, 1, &mut OsRng).expect("index");
+        assert_eq!(t.by_index(keypair), None, "dropped by the owner");
+        assert_eq!(t.by_index(second), Some(0));
+        assert_eq!(t.by_index.len(), 2, "the live keypair and the handshake");
+        assert_eq!(t.by_index(last), Some(0));
+        // Removing the peer frees them all.
+        t.remove(0, Instant::ZERO);
+        assert!(t.by_index.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
-use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::lcore::{launch_run_join, Job};
 use dpdk_sys::rte::{
     flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
 };
@@ -474,34 +474,29 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             println!("mbufs_in_use {}", pool.in_use());
             let _ = std::io::stdout().flush();
         };
-        std::thread::scope(|s| {
-            let ctl = s.spawn(|| {
-                // Whatever ends the control thread ends the workers too.
-                let _stop_all = StopOnDrop(stop);
-                control.run(stop, opts.report_interval, &print_report)
-            });
-            let jobs: Vec<(u32, Job<'_, ()>)> = workers
-                .into_iter()
-                .zip(&lcores)
-                .map(|(w, &lcore)| {
-                    let job: Job<'_, ()> = Box::new(move || {
-                        // Whatever ends a worker ends the others too.
-                        let _stop_all = StopOnDrop(stop);
-                        w.run(stop);
-                    });
-                    (lcore, job)
-                })
-                .collect();
-            let results = launch_and_join(&eal, jobs);
-            stop.store(true, Ordering::Relaxed);
-            let peers = ctl
-                .join()
-                .map_err(|_| RunError::Worker("control thread panicked".into()))?;
-            for r in results {
-                r.map_err(|e| RunError::Worker(e.to_string()))?;
-            }
-            Ok::<_, RunError>(peers)
-        })?
+        let jobs: Vec<(u32, Job<'_, ()>)> = workers
+            .into_iter()
+            .zip(&lcores)
+            .map(|(w, &lcore)| {
+                let job: Job<'_, ()> = Box::new(move || {
+                    // Whatever ends a worker ends the others too.
+                    let _stop_all = StopOnDrop(stop);
+                    w.run(stop);
+                });
+                (lcore, job)
+            })
+            .collect();
+        // The control thread is the main lcore's thread: nothing spins
+        // beside it while it runs (DPDK waits for lcores by spinning).
+        let (peers, results) = launch_run_join(&eal, jobs, || {
+            // Whatever ends the control thread ends the workers too.
+            let _stop_all = StopOnDrop(stop);
+            control.run(stop, opts.report_interval, &print_report)
+        });
+        for r in results {
+            r.map_err(|e| RunError::Worker(e.to_string()))?;
+        }
+        peers
     };
 
     let report = report::render(&worker_counters, &control_counters, &final_peers);

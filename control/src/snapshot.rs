@@ -327,12 +327,10 @@ mod tests {
     #[test]
     fn a_snapshot_copies_a_control_peer() {
         use protocol::crypto::PrivateKey;
-        use protocol::noise::StaticIdentity;
         use rand_core::OsRng;
 
         use crate::peers::{NewPeer, PeerTable};
 
-        let local = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
         let key = PrivateKey::generate(&mut OsRng).public_key();
         let mut table = PeerTable::default();
         let endpoint: SocketAddr = "[2001:db8::1]:51820".parse().expect("addr");
@@ -344,13 +342,8 @@ mod tests {
         };
         // Two workers: the second peer (slot 1) is owned by worker 1.
         let other = PrivateKey::generate(&mut OsRng).public_key();
-        table.add(&local, new(other, None), 2, protocol::time::Instant::ZERO);
-        let id = table.add(
-            &local,
-            new(key, Some(endpoint)),
-            2,
-            protocol::time::Instant::ZERO,
-        );
+        table.add(new(other, None), 2, protocol::time::Instant::ZERO);
+        let id = table.add(new(key, Some(endpoint)), 2, protocol::time::Instant::ZERO);
         let p = table.get_mut(id).expect("peer");
         p.handshakes = 4;
         p.last_handshake = Some(UNIX_EPOCH + Duration::new(1_234_567, 89));

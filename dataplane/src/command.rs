@@ -11,7 +11,9 @@ use std::sync::Arc;
 use protocol::time::Instant;
 use protocol::transport::Keypair;
 
-use crate::peer::{PeerId, PeerShared, PeerState};
+use dpdk_sys::rte::Mbuf;
+
+use crate::peer::{PeerId, PeerState};
 use crate::route::RouteTable;
 
 /// Which of the two ports.
@@ -26,14 +28,13 @@ pub enum PortSide {
 /// An order from the control thread to one worker.
 #[derive(Debug)]
 pub enum Command {
-    /// Start owning a peer.
+    /// Start owning a peer, with the state the control thread built for
+    /// it (so the worker allocates nothing).
     AddPeer {
         /// The peer's slot.
         id: PeerId,
-        /// Where the owner publishes its activity.
-        shared: Arc<PeerShared>,
-        /// The configured endpoint, if any.
-        endpoint: Option<SocketAddr>,
+        /// Its fast-path state.
+        state: Box<PeerState>,
     },
     /// Stop owning a peer: its keys are wiped and staged packets freed.
     RemovePeer {
@@ -95,8 +96,11 @@ pub enum Command {
     Adopt {
         /// The peer's slot.
         id: PeerId,
-        /// Keypairs, counters, replay windows, staged packets, endpoint.
+        /// Keypairs, counters, replay windows, endpoint.
         state: Box<PeerState>,
+        /// Its staged packets, oldest first: they leave the old owner's
+        /// staging slab (`state.staged` is empty) and join the new one's.
+        staged: Vec<Mbuf>,
     },
 }
 

@@ -172,8 +172,14 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::PeerGone);
         };
         peer.shared.add_rx((wg.end - wg.start) as u64);
-        if peer.endpoint != Some(wg.src) {
+        let roamed = peer.endpoint != Some(wg.src);
+        if roamed {
             peer.endpoint = Some(wg.src);
+        }
+        if promoted.is_some() {
+            peer.publish_indexes();
+        }
+        if roamed {
             // Best effort: a full event queue only delays the control
             // thread's copy; the data path already uses the new endpoint.
             let _ = self

@@ -162,7 +162,7 @@ impl Worker<'_> {
         if !forwarded {
             return self.drop_packet(m, DropReason::TtlExceeded);
         }
-        let Some(peer) = self.peer_mut(id) else {
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
@@ -172,15 +172,16 @@ impl Worker<'_> {
         // No usable session (or older packets still wait): stage, oldest
         // out first when full, and ask for a handshake.
         if peer.staged.len() >= MAX_STAGED {
-            if let Some(old) = peer.staged.pop_front() {
+            if let Some(old) = self.staging.pop(&mut peer.staged) {
                 self.counters.count_drop(DropReason::StagedOverflow);
                 drop(old);
             }
         }
-        let Some(peer) = self.peer_mut(id) else {
-            return self.drop_packet(m, DropReason::PeerGone);
-        };
-        peer.staged.push_back(m);
+        // The slab holds as many packets as the pool: it cannot be full
+        // while this packet exists; counted as an overflow if it were.
+        if let Err(m) = self.staging.push(&mut peer.staged, m) {
+            return self.drop_packet(m, DropReason::StagedOverflow);
+        }
         self.counters.add(Event::Staged, 1);
         if can_send {
             self.send_staged(id, now);
@@ -192,13 +193,13 @@ impl Worker<'_> {
     /// Sends a peer's staged packets while its session can.
     pub(crate) fn send_staged(&mut self, id: PeerId, now: Instant) {
         loop {
-            let Some(peer) = self.peer_mut(id) else {
+            let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
                 return;
             };
             if !peer.session.current().is_some_and(|k| k.can_send(now)) {
                 return self.want_handshake(id, now);
             }
-            let Some(m) = peer.staged.pop_front() else {
+            let Some(m) = self.staging.pop(&mut peer.staged) else {
                 return;
             };
             self.seal_and_send(id, m, now);

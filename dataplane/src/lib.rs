@@ -17,5 +17,6 @@ pub mod outer;
 pub mod peer;
 pub mod rehome;
 pub mod route;
+pub mod staging;
 pub mod wire;
 pub mod worker;

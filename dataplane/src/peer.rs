@@ -6,17 +6,16 @@
 //! (when data and authenticated packets last went each way, byte counts) is
 //! published in [`PeerShared`], written by the owner only.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk_sys::rte::Mbuf;
 use protocol::session::Session;
 use protocol::time::Instant;
 
 use crate::rehome::Arrivals;
+use crate::staging::StagedList;
 
 /// A peer's slot number, dense from 0, assigned by the control thread.
 pub type PeerId = u32;
@@ -60,6 +59,55 @@ pub struct PeerShared {
     pub auth_received: Stamp,
     tx_bytes: AtomicU64,
     rx_bytes: AtomicU64,
+    /// The receiver indexes of the keypairs the owner holds.
+    pub live: LiveIndexes,
+}
+
+/// The local indexes of a peer's keypairs as its owner holds them, and how
+/// many keypair installs it had applied then: the control thread retires
+/// an index only once the owner has provably dropped it. A sequence lock:
+/// the owner writes (rarely: at an install, a promotion, a clear), the
+/// control thread reads a consistent copy or retries later.
+#[derive(Debug, Default)]
+pub struct LiveIndexes {
+    version: AtomicU64,
+    installs: AtomicU64,
+    /// Index + 2^32 when set, 0 when not (an index may be 0).
+    slots: [AtomicU64; 3],
+}
+
+impl LiveIndexes {
+    /// Owner only: publishes the session's `indexes` after `installs`
+    /// keypair installs.
+    pub fn publish(&self, installs: u64, indexes: [Option<u32>; 3]) {
+        let v = self.version.load(Ordering::Relaxed);
+        self.version.store(v.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.installs.store(installs, Ordering::Relaxed);
+        for (slot, index) in self.slots.iter().zip(indexes) {
+            slot.store(
+                index.map_or(0, |i| u64::from(i) | 1 << 32),
+                Ordering::Relaxed,
+            );
+        }
+        self.version.store(v.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A consistent copy: (installs applied, indexes held); `None` while
+    /// the owner is writing.
+    pub fn snapshot(&self) -> Option<(u64, [Option<u32>; 3])> {
+        let before = self.version.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            return None;
+        }
+        let installs = self.installs.load(Ordering::Relaxed);
+        let indexes = self.slots.each_ref().map(|s| {
+            let v = s.load(Ordering::Relaxed);
+            (v >> 32 == 1).then_some(v as u32)
+        });
+        fence(Ordering::Acquire);
+        (self.version.load(Ordering::Relaxed) == before).then_some((installs, indexes))
+    }
 }
 
 impl PeerShared {
@@ -100,8 +148,9 @@ pub struct PeerState {
     pub shared: Arc<PeerShared>,
     /// Previous/current/next keypairs.
     pub session: Session,
-    /// Packets waiting for a session, oldest first.
-    pub staged: VecDeque<Mbuf>,
+    /// Packets waiting for a session, oldest first (in the worker's
+    /// [`Staging`](crate::staging::Staging)).
+    pub staged: StagedList,
     /// Where to send: the configured endpoint, then wherever authenticated
     /// packets last came from.
     pub endpoint: Option<SocketAddr>,
@@ -109,6 +158,8 @@ pub struct PeerState {
     pub handshake_asked: Option<Instant>,
     /// Where its authenticated packets have been arriving.
     pub arrivals: Arrivals,
+    /// Keypairs installed so far (published with the live indexes).
+    pub installs: u64,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -121,15 +172,41 @@ impl std::fmt::Debug for PeerState {
 }
 
 impl PeerState {
-    /// A peer with no session yet. Allocates the staging queue up front.
+    /// A peer with no session and nothing staged. Built by the control
+    /// thread (the owner worker allocates nothing for it): about a hundred
+    /// bytes, keypairs and staged packets come later.
     pub fn new(shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
         Self {
             shared,
             session: Session::new(),
-            staged: VecDeque::with_capacity(MAX_STAGED),
+            staged: StagedList::default(),
             endpoint,
             handshake_asked: None,
             arrivals: Arrivals::default(),
+            installs: 0,
         }
+    }
+
+    /// Publishes the session's indexes to the control thread.
+    pub fn publish_indexes(&self) {
+        self.shared
+            .live
+            .publish(self.installs, self.session.indexes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_indexes_round_trip() {
+        let live = LiveIndexes::default();
+        assert_eq!(live.snapshot(), Some((0, [None; 3])));
+        live.publish(2, [Some(0), Some(u32::MAX), None]);
+        assert_eq!(live.snapshot(), Some((2, [Some(0), Some(u32::MAX), None])));
+        // A writer caught in the middle: no copy.
+        live.version.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(live.snapshot(), None);
     }
 }

@@ -35,6 +35,7 @@ use crate::command::{Command, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::peer::{PeerId, PeerState};
 use crate::route::index_owner;
+use crate::staging::StagedList;
 use crate::worker::{Out, Worker};
 
 /// Authenticated packets in a row through one other worker's queue (none
@@ -234,12 +235,15 @@ impl Worker<'_> {
             self.moved_indexes.insert(index, (to, now));
         }
         state.arrivals = Arrivals::default();
+        // The staged packets leave this worker's slab with the peer (a
+        // re-home is rare: the one allocation is not per packet).
+        let mut staged = Vec::with_capacity(state.staged.len());
+        while let Some(m) = self.staging.pop(&mut state.staged) {
+            staged.push(m);
+        }
         self.moved_peers.insert(id, to);
         self.counters.add(Event::PeersReleased, 1);
-        let adopt = Command::Adopt {
-            id,
-            state: Box::new(state),
-        };
+        let adopt = Command::Adopt { id, state, staged };
         if let Some(tx) = self.links.to_workers.get(to) {
             // Unbounded: fails only when the workers are stopping, and
             // dropping the command then frees the staged packets.
@@ -248,7 +252,13 @@ impl Worker<'_> {
     }
 
     /// [`Command::Adopt`]: takes over a peer's state from its old owner.
-    pub(crate) fn adopt(&mut self, id: PeerId, state: PeerState, now: Instant) {
+    pub(crate) fn adopt(
+        &mut self,
+        id: PeerId,
+        mut state: Box<PeerState>,
+        staged: Vec<Mbuf>,
+        now: Instant,
+    ) {
         let slot = id as usize;
         if self.peers.len() <= slot {
             self.peers.resize_with(slot + 1, || None);
@@ -258,9 +268,15 @@ impl Worker<'_> {
             self.by_index.insert(index, id);
         }
         self.moved_peers.remove(&id);
+        state.staged = StagedList::default();
+        for m in staged {
+            if let Err(m) = self.staging.push(&mut state.staged, m) {
+                self.drop_packet(m, DropReason::StagedOverflow);
+            }
+        }
         let staged = !state.staged.is_empty();
-        if let Some(old) = self.peers[slot].replace(state) {
-            self.forget_peer(old);
+        if let Some(mut old) = self.peers[slot].replace(state) {
+            self.forget_peer(&mut old);
         }
         self.counters.add(Event::PeersAdopted, 1);
         let _ = self

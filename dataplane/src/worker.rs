@@ -22,6 +22,7 @@ use crate::idle::IdleBackoff;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
+use crate::staging::Staging;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
 const NO_PORT: u16 = u16::MAX;
@@ -125,7 +126,11 @@ pub struct Worker<'p> {
     pub(crate) counters: Arc<WorkerCounters>,
     pub(crate) nets: WorkerNets,
     pub(crate) routes: Arc<RouteTable>,
-    pub(crate) peers: Vec<Option<PeerState>>,
+    /// By slot; boxed so that a slot this worker does not own costs a
+    /// pointer.
+    pub(crate) peers: Vec<Option<Box<PeerState>>>,
+    /// The staged packets of all its peers.
+    pub(crate) staging: Staging<Mbuf>,
     pub(crate) by_index: FxHashMap<u32, PeerId>,
     /// Peers that moved from this worker, and where to (see `rehome`).
     pub(crate) moved_peers: FxHashMap<PeerId, usize>,
@@ -165,6 +170,8 @@ impl<'p> Worker<'p> {
             nets,
             routes: Arc::new(RouteTable::default()),
             peers: Vec::new(),
+            // A staged packet is an mbuf of the pool: room for all of them.
+            staging: Staging::new((pool.available() + pool.in_use()) as usize),
             by_index: FxHashMap::default(),
             moved_peers: FxHashMap::default(),
             moved_indexes: FxHashMap::default(),
@@ -401,27 +408,23 @@ impl<'p> Worker<'p> {
             return;
         };
         match cmd {
-            Command::AddPeer {
-                id,
-                shared,
-                endpoint,
-            } => {
+            Command::AddPeer { id, state } => {
                 let slot = id as usize;
                 if self.peers.len() <= slot {
                     self.peers.resize_with(slot + 1, || None);
                 }
-                if let Some(old) = self.peers[slot].take() {
-                    self.forget_peer(old);
+                if let Some(mut old) = self.peers[slot].take() {
+                    self.forget_peer(&mut old);
                 }
                 self.moved_peers.remove(&id);
-                self.peers[slot] = Some(PeerState::new(shared, endpoint));
+                self.peers[slot] = Some(state);
             }
             Command::RemovePeer { id } => {
-                if let Some(old) = self.peers.get_mut(id as usize).and_then(Option::take) {
-                    self.forget_peer(old);
+                if let Some(mut old) = self.peers.get_mut(id as usize).and_then(Option::take) {
+                    self.forget_peer(&mut old);
                 }
             }
-            Command::InstallKeypair { id, keypair } => self.install(id, *keypair, now),
+            Command::InstallKeypair { id, keypair } => self.install(id, keypair, now),
             Command::SetEndpoint { id, endpoint } => {
                 if let Some(p) = self.peer_mut(id) {
                     p.endpoint = Some(endpoint);
@@ -440,49 +443,54 @@ impl<'p> Worker<'p> {
                     for index in p.session.clear().iter() {
                         self.by_index.remove(&index);
                     }
+                    p.publish_indexes();
                 }
             }
             Command::DropStaged { id } => {
                 if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
-                    let n = p.staged.len();
-                    p.staged.clear();
+                    let n = self.staging.clear(&mut p.staged);
                     for _ in 0..n {
                         self.counters.count_drop(DropReason::HandshakeTimeout);
                     }
                 }
             }
             Command::Release { id, to } => self.release(id, to, now),
-            Command::Adopt { id, state } => self.adopt(id, *state, now),
+            Command::Adopt { id, state, staged } => self.adopt(id, state, staged, now),
         }
     }
 
     pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
-        self.peers.get_mut(id as usize).and_then(Option::as_mut)
+        self.peers
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .map(Box::as_mut)
     }
 
-    pub(crate) fn forget_peer(&mut self, mut old: PeerState) {
+    pub(crate) fn forget_peer(&mut self, old: &mut PeerState) {
         for index in old.session.clear().iter() {
             self.by_index.remove(&index);
         }
-        let n = old.staged.len() as u64;
+        let n = self.staging.clear(&mut old.staged);
         for _ in 0..n {
             self.counters.count_drop(DropReason::PeerGone);
         }
     }
 
-    fn install(&mut self, id: PeerId, keypair: protocol::transport::Keypair, now: Instant) {
+    fn install(&mut self, id: PeerId, keypair: Box<protocol::transport::Keypair>, now: Instant) {
         let index = keypair.local_index();
         let initiator = keypair.is_initiator();
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return;
         };
         let retired = p.session.install(keypair);
+        p.installs += 1;
         p.handshake_asked = None;
         let staged = !p.staged.is_empty();
         for old in retired.iter() {
             self.by_index.remove(&old);
         }
         self.by_index.insert(index, id);
+        p.publish_indexes();
         if initiator {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.

@@ -18,7 +18,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
-use dataplane::peer::PeerShared;
+use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
 use dataplane::wire::ethernet;
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
@@ -222,8 +222,10 @@ fn two_workers(drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + Send) {
     cmd_tx[0]
         .send(Command::AddPeer {
             id: 0,
-            shared: Arc::new(PeerShared::default()),
-            endpoint: Some(endpoint),
+            state: Box::new(PeerState::new(
+                Arc::new(PeerShared::default()),
+                Some(endpoint),
+            )),
         })
         .unwrap();
     cmd_tx[0]

@@ -14,7 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
-use dataplane::peer::PeerShared;
+use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
 use dataplane::wire::{ethernet, ipv4};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
@@ -166,8 +166,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     for cmd in [
         Command::AddPeer {
             id: 0,
-            shared: shared.clone(),
-            endpoint: Some(endpoint),
+            state: Box::new(PeerState::new(shared.clone(), Some(endpoint))),
         },
         Command::SetRoutes(Arc::new(RouteTable {
             allowed,

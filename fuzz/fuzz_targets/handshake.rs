@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let who = Initiator::from_bits(flags >> 4);
-    let mut initiator = PeerHandshake::new(who.identity(), to, who.psk());
+    let mut initiator = PeerHandshake::new(to, who.psk());
     let mut rng = ChaCha20Rng::seed_from_u64(RNG_SEED ^ 1);
     let mut msg = initiator
         .create_initiation(who.identity(), 0x1000, timestamp(0), now, &mut rng)

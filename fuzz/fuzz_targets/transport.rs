@@ -35,9 +35,9 @@ fuzz_target!(|data: &[u8]| {
     // The peer initiated; we responded: our keypair waits in `next`.
     let mut peer = Keypair::from_raw_keys(RECV, SEND, 0x0201, 0x0102, birth, true);
     let mut session = Session::new();
-    session.install(Keypair::from_raw_keys(
+    session.install(Box::new(Keypair::from_raw_keys(
         SEND, RECV, 0x0102, 0x0201, birth, false,
-    ));
+    )));
 
     if flags & 1 != 0 {
         let mut msg = input.rest().to_vec();

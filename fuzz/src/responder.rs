@@ -172,7 +172,7 @@ impl Responder {
         self.peers[i].get_or_insert_with(|| {
             let keys = keys();
             let psk = (i == 1).then_some(PEER1_PSK);
-            PeerHandshake::new(&keys.responder, *keys.peers[i].public_key(), psk)
+            PeerHandshake::new(*keys.peers[i].public_key(), psk)
         })
     }
 
@@ -299,7 +299,7 @@ mod tests {
         let now = Instant::from_secs(10);
         let who = Initiator::Peer1;
         let mut init =
-            PeerHandshake::new(who.identity(), *keys().responder.public_key(), who.psk());
+            PeerHandshake::new(*keys().responder.public_key(), who.psk());
         let mut rng = ChaCha20Rng::seed_from_u64(RNG_SEED);
         let msg = init
             .create_initiation(who.identity(), 7, timestamp(0), now, &mut rng)
@@ -320,7 +320,7 @@ mod tests {
     fn under_load_a_cookie_comes_back_and_mac2_gets_through() {
         let now = Instant::from_secs(10);
         let who = Initiator::Peer0;
-        let mut init = PeerHandshake::new(who.identity(), *keys().responder.public_key(), None);
+        let mut init = PeerHandshake::new(*keys().responder.public_key(), None);
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let msg = init
             .create_initiation(who.identity(), 7, timestamp(0), now, &mut rng)

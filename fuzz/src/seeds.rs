@@ -139,11 +139,11 @@ fn handshake() -> Handshake {
     let who = Initiator::Peer0;
     let to = *keys().responder.public_key();
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let mut init = PeerHandshake::new(who.identity(), to, None);
+    let mut init = PeerHandshake::new(to, None);
     let initiation = init
         .create_initiation(who.identity(), 0x1000, timestamp(0), now, &mut rng)
         .expect("initiation");
-    let mut responder = PeerHandshake::new(&keys().responder, *who.identity().public_key(), None);
+    let mut responder = PeerHandshake::new(*who.identity().public_key(), None);
     let pending = keys()
         .responder
         .open_initiation(&initiation)
@@ -202,7 +202,7 @@ fn answers_to_own_initiation() -> (Vec<u8>, Vec<u8>) {
     let ours = r.initiate(0, OWN_INITIATION_INDEX, now);
     let peer = &keys().peers[0];
     let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let mut h = PeerHandshake::new(peer, *keys().responder.public_key(), None);
+    let mut h = PeerHandshake::new(*keys().responder.public_key(), None);
     let pending = peer.open_initiation(&ours).expect("opens");
     h.consume_initiation(pending, now).expect("consumed");
     let (response, _) = h.create_response(0x3000, now, &mut rng).expect("response");

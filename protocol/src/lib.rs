@@ -35,8 +35,8 @@
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
 //! let alice = StaticIdentity::new(PrivateKey::generate(&mut rng));
 //! let bob = StaticIdentity::new(PrivateKey::generate(&mut rng));
-//! let mut a = PeerHandshake::new(&alice, *bob.public_key(), None);
-//! let mut b = PeerHandshake::new(&bob, *alice.public_key(), None);
+//! let mut a = PeerHandshake::new(*bob.public_key(), None);
+//! let mut b = PeerHandshake::new(*alice.public_key(), None);
 //! let now = Instant::from_secs(1);
 //! let wall = Tai64N::from_unix(std::time::Duration::from_secs(1_700_000_000));
 //!
@@ -50,8 +50,8 @@
 //! let a_keypair = a.consume_response(&alice, &response, now)?;
 //!
 //! let (mut sa, mut sb) = (Session::new(), Session::new());
-//! sa.install(a_keypair); // confirmed: current
-//! sb.install(b_keypair); // waits in `next` for the first data message
+//! sa.install(Box::new(a_keypair)); // confirmed: current
+//! sb.install(Box::new(b_keypair)); // waits in `next` for the first data message
 //!
 //! // Data: header (16) + padded plaintext + tag (16), sealed in place.
 //! let mut msg = vec![0u8; 16 + 16 + 16];

@@ -2,8 +2,9 @@
 //! 5.4.2 to 5.4.5; kernel `noise.c`).
 //!
 //! [`StaticIdentity`] is the local interface key. [`PeerHandshake`] is the
-//! per-peer handshake state: the remote static key, the precomputed
-//! static-static DH, the optional pre-shared key, the replay and flood
+//! per-peer handshake state: the remote static key, the static-static DH
+//! (computed at the peer's first handshake and kept), the optional
+//! pre-shared key, the replay and flood
 //! guards, the peer's cookie state, and a [`HandshakeState`] that carries the
 //! data of the current step.
 //!
@@ -190,7 +191,7 @@ impl StaticIdentity {
     /// checked by [`crate::cookie::CookieChecker`]. The caller then finds the
     /// peer by [`PendingInitiation::remote_static`] and completes with
     /// [`PeerHandshake::consume_initiation`].
-    pub fn open_initiation(&self, msg: &[u8]) -> Result<PendingInitiation, HandshakeError> {
+    pub fn open_initiation(&self, msg: &[u8]) -> Result<PendingInitiation<'_>, HandshakeError> {
         let view = Initiation::new_checked(msg)?;
         let mut sym = Symmetric::new(&self.public);
         let remote_ephemeral = PublicKey::from_bytes(*view.ephemeral());
@@ -200,6 +201,7 @@ impl StaticIdentity {
         let key = sym.mix_key_and_get(&es[..]);
         let remote_static = sym.decrypt_and_hash::<KEY_LEN>(&key, view.encrypted_static())?;
         Ok(PendingInitiation {
+            local: self,
             remote_static: PublicKey::from_bytes(*remote_static),
             sender_index: view.sender(),
             remote_ephemeral,
@@ -211,8 +213,10 @@ impl StaticIdentity {
 
 /// An initiation whose sender has been decrypted but which is not yet
 /// authenticated as that peer's (the static-static DH and the timestamp are
-/// still to be checked).
-pub struct PendingInitiation {
+/// still to be checked). It borrows the identity that opened it, which
+/// completes the static-static DH.
+pub struct PendingInitiation<'a> {
+    local: &'a StaticIdentity,
     remote_static: PublicKey,
     sender_index: u32,
     remote_ephemeral: PublicKey,
@@ -220,7 +224,7 @@ pub struct PendingInitiation {
     sym: Symmetric,
 }
 
-impl core::fmt::Debug for PendingInitiation {
+impl core::fmt::Debug for PendingInitiation<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingInitiation")
             .field("remote_static", &self.remote_static)
@@ -229,7 +233,7 @@ impl core::fmt::Debug for PendingInitiation {
     }
 }
 
-impl PendingInitiation {
+impl PendingInitiation<'_> {
     /// The static public key the initiator claims: the caller's peer lookup key.
     pub fn remote_static(&self) -> &PublicKey {
         &self.remote_static
@@ -291,13 +295,22 @@ impl core::fmt::Debug for HandshakeState {
 /// peer's cookie state).
 pub struct PeerHandshake {
     remote_static: PublicKey,
-    /// `DH(S_i^priv, S_r^pub)`, precomputed; `None` for a low-order key.
-    static_static: Option<SecretBytes>,
+    /// `DH(S_i^priv, S_r^pub)`, computed at the first handshake (an X25519
+    /// costs tens of microseconds: precomputing it for 100k peers would
+    /// take seconds at startup) and kept.
+    static_static: Option<StaticStatic>,
     preshared_key: SecretBytes,
     latest_timestamp: Option<Tai64N>,
     last_initiation_consumption: Option<Instant>,
     cookie: CookieJar,
     state: HandshakeState,
+}
+
+/// A computed static-static DH and the local key it was computed with.
+struct StaticStatic {
+    local: PublicKey,
+    /// `None` for a low-order remote key.
+    shared: Option<SecretBytes>,
 }
 
 impl core::fmt::Debug for PeerHandshake {
@@ -311,15 +324,12 @@ impl core::fmt::Debug for PeerHandshake {
 
 impl PeerHandshake {
     /// Handshake state for the peer `remote_static`, with an optional
-    /// pre-shared key (all zeros when absent, section 5.4.3).
-    pub fn new(
-        local: &StaticIdentity,
-        remote_static: PublicKey,
-        preshared_key: Option<[u8; KEY_LEN]>,
-    ) -> Self {
+    /// pre-shared key (all zeros when absent, section 5.4.3). Cheap: the
+    /// static-static DH waits for the first handshake.
+    pub fn new(remote_static: PublicKey, preshared_key: Option<[u8; KEY_LEN]>) -> Self {
         let psk = Zeroizing::new(preshared_key.unwrap_or([0u8; KEY_LEN]));
         PeerHandshake {
-            static_static: local.private.dh(&remote_static).ok(),
+            static_static: None,
             preshared_key: psk,
             latest_timestamp: None,
             last_initiation_consumption: None,
@@ -366,9 +376,19 @@ impl PeerHandshake {
         self.cookie.consume_reply(&view, now)
     }
 
-    fn static_static(&self) -> Result<&SecretBytes, HandshakeError> {
-        self.static_static
+    /// `DH(local, remote_static)`, computed on first use and kept while
+    /// the local key stays the same.
+    fn static_static(&mut self, local: &StaticIdentity) -> Result<&SecretBytes, HandshakeError> {
+        let cached = &mut self.static_static;
+        if cached.as_ref().is_none_or(|c| c.local != local.public) {
+            *cached = Some(StaticStatic {
+                local: local.public,
+                shared: local.private.dh(&self.remote_static).ok(),
+            });
+        }
+        cached
             .as_ref()
+            .and_then(|c| c.shared.as_ref())
             .ok_or(HandshakeError::LowOrderKey)
     }
 
@@ -399,7 +419,7 @@ impl PeerHandshake {
         field[..KEY_LEN].copy_from_slice(local.public.as_bytes());
         sym.encrypt_and_hash(&key, field);
         // ss
-        let key = sym.mix_key_and_get(&self.static_static()?[..]);
+        let key = sym.mix_key_and_get(&self.static_static(local)?[..]);
         let field = msg.encrypted_timestamp_mut();
         field[..12].copy_from_slice(&timestamp.to_bytes());
         sym.encrypt_and_hash(&key, field);
@@ -417,20 +437,21 @@ impl PeerHandshake {
     /// per 20 ms) guards. On success the state is `ConsumedInitiation`.
     pub fn consume_initiation(
         &mut self,
-        pending: PendingInitiation,
+        pending: PendingInitiation<'_>,
         now: Instant,
     ) -> Result<(), HandshakeError> {
         if pending.remote_static != self.remote_static {
             return Err(HandshakeError::WrongPeer);
         }
         let PendingInitiation {
+            local,
             sender_index,
             remote_ephemeral,
             encrypted_timestamp,
             mut sym,
             ..
         } = pending;
-        let key = sym.mix_key_and_get(&self.static_static()?[..]);
+        let key = sym.mix_key_and_get(&self.static_static(local)?[..]);
         let ts = sym.decrypt_and_hash::<12>(&key, &encrypted_timestamp)?;
         let timestamp = Tai64N::from_bytes(*ts);
         if self
@@ -558,8 +579,8 @@ mod tests {
     fn both_sides_derive_matching_keypairs() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         let (i, r) = (identity(1), identity(2));
-        let mut ih = PeerHandshake::new(&i, *r.public_key(), Some([3u8; 32]));
-        let mut rh = PeerHandshake::new(&r, *i.public_key(), Some([3u8; 32]));
+        let mut ih = PeerHandshake::new(*r.public_key(), Some([3u8; 32]));
+        let mut rh = PeerHandshake::new(*i.public_key(), Some([3u8; 32]));
         let now = Instant::from_secs(1);
         let ts = Tai64N::from_unix(core::time::Duration::from_secs(1_700_000_000));
         let init = ih
@@ -590,10 +611,29 @@ mod tests {
     }
 
     #[test]
+    fn static_static_follows_the_local_key() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        let (i1, i2, r) = (identity(1), identity(3), identity(2));
+        let mut ih = PeerHandshake::new(*r.public_key(), None);
+        let ts = Tai64N::from_unix(core::time::Duration::from_secs(1_700_000_000));
+        for (n, local) in [&i1, &i1, &i2].into_iter().enumerate() {
+            // The responder knows the initiator by the key it uses now: a
+            // DH kept from another local key would not decrypt.
+            let mut rh = PeerHandshake::new(*local.public_key(), None);
+            let init = ih
+                .create_initiation(local, n as u32, ts, Instant::ZERO, &mut rng)
+                .expect("initiation");
+            let pending = r.open_initiation(&init).expect("open");
+            rh.consume_initiation(pending, Instant::ZERO)
+                .expect("consumed with the current local key");
+        }
+    }
+
+    #[test]
     fn low_order_peer_key_is_refused() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
         let i = identity(1);
-        let mut h = PeerHandshake::new(&i, PublicKey::from_bytes([0u8; 32]), None);
+        let mut h = PeerHandshake::new(PublicKey::from_bytes([0u8; 32]), None);
         let r = h.create_initiation(&i, 1, Tai64N::default(), Instant::ZERO, &mut rng);
         assert_eq!(r.err(), Some(HandshakeError::LowOrderKey));
     }
@@ -601,7 +641,7 @@ mod tests {
     #[test]
     fn debug_output_has_no_secrets() {
         let i = identity(0x11);
-        let h = PeerHandshake::new(&i, *identity(2).public_key(), Some([0x77; 32]));
+        let h = PeerHandshake::new(*identity(2).public_key(), Some([0x77; 32]));
         let text = format!("{i:?} {h:?} {:?}", PrivateKey::from_bytes([0x11; 32]));
         // The public parts are shown; the private key (0x11 bytes) and the
         // PSK (0x77 bytes) in neither decimal nor hex form.

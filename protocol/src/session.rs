@@ -12,6 +12,9 @@
 //! - `previous` stays usable for receiving in-flight packets.
 //!
 //! The session lives with the peer's owner lcore: `&mut self`, no lock.
+//! Keypairs are boxed (about 2 KB each, with the replay window): an empty
+//! session is a few words, so a peer without traffic costs little, and the
+//! box a keypair is derived into on the control thread moves in whole.
 
 use crate::constants::{AEAD_TAG_LEN, REKEY_ON_RECEIVE_AGE};
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN};
@@ -47,7 +50,7 @@ pub struct Retired {
 }
 
 impl Retired {
-    fn push(&mut self, kp: Option<Keypair>) {
+    fn push(&mut self, kp: Option<Box<Keypair>>) {
         if let Some(kp) = kp {
             if let Some(slot) = self.indices.iter_mut().find(|s| s.is_none()) {
                 *slot = Some(kp.local_index());
@@ -89,9 +92,9 @@ pub struct Received<'a> {
 /// The three keypair slots of a peer.
 #[derive(Debug, Default)]
 pub struct Session {
-    previous: Option<Keypair>,
-    current: Option<Keypair>,
-    next: Option<Keypair>,
+    previous: Option<Box<Keypair>>,
+    current: Option<Box<Keypair>>,
+    next: Option<Box<Keypair>>,
     sent_lastminute_handshake: bool,
 }
 
@@ -108,29 +111,34 @@ impl Session {
 
     /// The current keypair.
     pub fn current(&self) -> Option<&Keypair> {
-        self.current.as_ref()
+        self.current.as_deref()
     }
 
     /// The unconfirmed keypair waiting for the initiator's first message.
     pub fn next(&self) -> Option<&Keypair> {
-        self.next.as_ref()
+        self.next.as_deref()
     }
 
     /// The previous keypair, kept for packets still in flight.
     pub fn previous(&self) -> Option<&Keypair> {
-        self.previous.as_ref()
+        self.previous.as_deref()
+    }
+
+    /// The local indexes of the previous, current and next keypairs.
+    pub fn indexes(&self) -> [Option<u32>; 3] {
+        [self.previous(), self.current(), self.next()].map(|k| k.map(Keypair::local_index))
     }
 
     /// The current keypair, mutable (to seal with it directly).
     pub fn current_mut(&mut self) -> Option<&mut Keypair> {
-        self.current.as_mut()
+        self.current.as_deref_mut()
     }
 
     /// The keypair whose local index is `local_index`, in any slot.
     pub fn keypair_mut(&mut self, local_index: u32) -> Option<&mut Keypair> {
         [&mut self.current, &mut self.previous, &mut self.next]
             .into_iter()
-            .flatten()
+            .filter_map(Option::as_deref_mut)
             .find(|kp| kp.local_index() == local_index)
     }
 
@@ -139,7 +147,7 @@ impl Session {
     /// previous and the old current is dropped, else the old current becomes
     /// previous. Responder: it becomes `next`, and the old next and previous
     /// are dropped. Returns the local indexes that are gone.
-    pub fn install(&mut self, keypair: Keypair) -> Retired {
+    pub fn install(&mut self, keypair: Box<Keypair>) -> Retired {
         let mut retired = Retired::default();
         if keypair.is_initiator() {
             if let Some(next) = self.next.take() {
@@ -164,7 +172,7 @@ impl Session {
     /// previous) and returns the retired index (kernel
     /// `wg_noise_received_with_keypair`). `None` when nothing changed.
     pub fn received_with(&mut self, local_index: u32) -> Option<Retired> {
-        if self.next.as_ref().map(Keypair::local_index) != Some(local_index) {
+        if self.next().map(Keypair::local_index) != Some(local_index) {
             return None;
         }
         let next = self.next.take();
@@ -275,21 +283,17 @@ mod tests {
     use crate::crypto::TransportKey;
     use zeroize::Zeroizing;
 
-    fn kp(index: u32, initiator: bool) -> Keypair {
+    fn kp(index: u32, initiator: bool) -> Box<Keypair> {
         kp_born(index, initiator, Instant::ZERO)
     }
 
-    fn kp_born(index: u32, initiator: bool, birth: Instant) -> Keypair {
+    fn kp_born(index: u32, initiator: bool, birth: Instant) -> Box<Keypair> {
         let k = || TransportKey::new(Zeroizing::new([index as u8; 32]));
-        Keypair::new(k(), k(), index, index + 100, birth, initiator)
+        Box::new(Keypair::new(k(), k(), index, index + 100, birth, initiator))
     }
 
     fn slots(s: &Session) -> [Option<u32>; 3] {
-        [
-            s.previous().map(Keypair::local_index),
-            s.current().map(Keypair::local_index),
-            s.next().map(Keypair::local_index),
-        ]
+        s.indexes()
     }
 
     #[test]

@@ -496,7 +496,7 @@ impl Us {
                     .hs
                     .create_response(index, now, &mut self.rng)
                     .expect("response");
-                self.session.install(keypair);
+                self.session.install(Box::new(keypair));
                 self.socket.send_to(&response, src).expect("send response");
                 Some(Event::Handshake)
             }
@@ -510,7 +510,7 @@ impl Us {
                     .hs
                     .consume_response(&self.identity, packet, now)
                     .expect("consume response");
-                self.session.install(keypair);
+                self.session.install(Box::new(keypair));
                 Some(Event::SessionReady)
             }
             Message::CookieReply(_) => {
@@ -655,7 +655,7 @@ fn interop_with_wireguard_go() {
         peer_addr: SocketAddr::from((tb.their_udp, WG_PORT)),
         checker: CookieChecker::new(&our_public),
         limiter: RateLimiter::new(64, &mut rng),
-        hs: PeerHandshake::new(&identity, their_public, None),
+        hs: PeerHandshake::new(their_public, None),
         identity,
         session: Session::new(),
         rng,

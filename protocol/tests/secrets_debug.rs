@@ -54,8 +54,8 @@ fn no_secret_in_any_debug_output() {
     debug("PrivateKey", &PrivateKey::from_bytes([INITIATOR_KEY; 32]));
     debug("StaticIdentity", &alice);
 
-    let mut a = PeerHandshake::new(&alice, *bob.public_key(), Some([PSK; 32]));
-    let mut b = PeerHandshake::new(&bob, *alice.public_key(), Some([PSK; 32]));
+    let mut a = PeerHandshake::new(*bob.public_key(), Some([PSK; 32]));
+    let mut b = PeerHandshake::new(*alice.public_key(), Some([PSK; 32]));
     debug("PeerHandshake (zeroed)", &a);
     let init = a
         .create_initiation(&alice, 1, ts, now, &mut rng)
@@ -77,8 +77,8 @@ fn no_secret_in_any_debug_output() {
     debug("Keypair (initiator)", &ak);
     debug("Keypair (responder)", &bk);
     let mut session = Session::new();
-    session.install(ak);
-    session.install(bk);
+    session.install(Box::new(ak));
+    session.install(Box::new(bk));
     debug("Session", &session);
 
     let raw = Keypair::from_raw_keys([SEND_KEY; 32], [RECV_KEY; 32], 3, 4, now, true);

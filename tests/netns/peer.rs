@@ -47,7 +47,7 @@ impl TestPeer {
         wgdp: SocketAddrV4,
     ) -> TestPeer {
         let remote = PublicKey::from_bytes(decode_key(wgdp_public));
-        let mut hs = PeerHandshake::new(id, remote, None);
+        let mut hs = PeerHandshake::new(remote, None);
         let index = OsRng.next_u32();
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)

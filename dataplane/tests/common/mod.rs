@@ -100,8 +100,8 @@ pub fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
 pub fn handshake(wgdp_initiates: bool, wgdp_index: u32) -> (Keypair, Keypair) {
     let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
     let peer = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let mut hs_peer = PeerHandshake::new(&peer, *wgdp.public_key(), None);
-    let mut hs_wgdp = PeerHandshake::new(&wgdp, *peer.public_key(), None);
+    let mut hs_peer = PeerHandshake::new(*wgdp.public_key(), None);
+    let mut hs_wgdp = PeerHandshake::new(*peer.public_key(), None);
     let t = Tai64N::from_unix(Duration::from_secs(1));
     let (i_id, i_hs, r_id, r_hs, i_index, r_index) = if wgdp_initiates {
         (&wgdp, &mut hs_wgdp, &peer, &mut hs_peer, wgdp_index, 7)

@@ -45,9 +45,24 @@ unsafe extern "C" fn trampoline<T>(arg: *mut c_void) -> c_int {
 /// launched job has finished, jobs may borrow from the caller (ports,
 /// queues, counters).
 pub fn launch_and_join<'a, T: Send>(
-    _eal: &Eal,
+    eal: &Eal,
     jobs: Vec<(u32, Job<'a, T>)>,
 ) -> Vec<Result<T, LcoreError>> {
+    launch_run_join(eal, jobs, || ()).1
+}
+
+/// As [`launch_and_join`], running `on_main` on the calling (main lcore)
+/// thread while the jobs run; the jobs are waited for once it returns.
+/// DPDK waits for an lcore by spinning: `on_main` must make the jobs end
+/// before it returns (a stop flag), and while it runs nothing spins on the
+/// main lcore's CPU. If it panics, the jobs are still waited for (they may
+/// borrow what the unwinding frees) before the panic goes on; `on_main`
+/// must then make them end too (set the stop flag from a guard's `Drop`).
+pub fn launch_run_join<'a, T: Send, R>(
+    _eal: &Eal,
+    jobs: Vec<(u32, Job<'a, T>)>,
+    on_main: impl FnOnce() -> R,
+) -> (R, Vec<Result<T, LcoreError>>) {
     let mut slots: Vec<(u32, Box<Slot<'a, T>>)> = jobs
         .into_iter()
         .map(|(lcore, job)| {
@@ -74,13 +89,18 @@ pub fn launch_and_join<'a, T: Send>(
             ))
         });
     }
+    let main = std::panic::catch_unwind(std::panic::AssertUnwindSafe(on_main));
     for ((lcore, _), ok) in slots.iter().zip(&launched) {
         if ok.is_ok() {
             // SAFETY: waits for the job launched above on this lcore.
             unsafe { ffi::rte_eal_wait_lcore(*lcore) };
         }
     }
-    slots
+    let main = match main {
+        Ok(r) => r,
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
+    let results = slots
         .into_iter()
         .zip(launched)
         .map(|((lcore, slot), launched)| {
@@ -97,7 +117,8 @@ pub fn launch_and_join<'a, T: Send>(
                 }),
             }
         })
-        .collect()
+        .collect();
+    (main, results)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -75,7 +75,7 @@ impl Node {
             limiter: RateLimiter::new(1024, &mut rng),
             load: LoadTracker::new(),
             force_under_load: false,
-            hs: PeerHandshake::new(&identity, peer_public, psk),
+            hs: PeerHandshake::new(peer_public, psk),
             identity,
             session: Session::new(),
             timers: Timers::new(None),
@@ -254,7 +254,7 @@ impl Node {
                         .hs
                         .create_response(index, now, &mut self.rng)
                         .map_err(Dropped::Handshake)?;
-                    let _retired = self.session.install(keypair);
+                    let _retired = self.session.install(Box::new(keypair));
                     self.timers.session_derived(now);
                     self.timers.any_authenticated_packet_traversal(now);
                     self.timers.any_authenticated_packet_sent();
@@ -264,7 +264,7 @@ impl Node {
                         .hs
                         .consume_response(&self.identity, packet, now)
                         .map_err(Dropped::Handshake)?;
-                    let _retired = self.session.install(keypair);
+                    let _retired = self.session.install(Box::new(keypair));
                     self.timers.session_derived(now);
                     self.timers.handshake_complete();
                     // Key confirmation: staged data, or a keepalive.
