@@ -1,5 +1,6 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
+mod bench;
 mod check;
 mod import;
 mod run;
@@ -73,6 +74,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Convert another tool's configuration into a tunnel table.
     Import(import::ImportArgs),
+    /// Measure the data path: the worker loop on vdevs, per direction,
+    /// packet size, peer count and worker count, against the AEAD floor.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => smoke::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -278,60 +278,168 @@ pub fn xaead_open(
         .map_err(|_| CryptoError::Authentication)
 }
 
-/// A transport (data message) key: ChaCha20-Poly1305 through `ring`, with an
-/// empty associated data (whitepaper section 5.4.6).
+/// A transport AEAD implementation (ChaCha20-Poly1305 for data messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AeadBackend {
+    /// `ring`'s portable implementation (assembly per CPU family).
+    Ring,
+}
+
+impl AeadBackend {
+    /// Every backend, fastest first where the CPU supports it.
+    pub const ALL: &'static [AeadBackend] = &[AeadBackend::Ring];
+
+    /// The name in configuration and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AeadBackend::Ring => "ring",
+        }
+    }
+
+    /// The backend called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|b| b.name() == name)
+    }
+
+    /// Whether this CPU (and this build) can use the backend.
+    pub fn is_available(self) -> bool {
+        match self {
+            AeadBackend::Ring => true,
+        }
+    }
+
+    /// The backends this CPU can use.
+    pub fn available() -> Vec<AeadBackend> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|b| b.is_available())
+            .collect()
+    }
+
+    /// The fastest available backend for this CPU.
+    pub fn auto() -> Self {
+        Self::available()
+            .first()
+            .copied()
+            .unwrap_or(AeadBackend::Ring)
+    }
+}
+
+/// A transport AEAD backend this CPU or build cannot use was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {} AEAD backend is not available on this CPU", .0.name())]
+pub struct UnavailableBackend(pub AeadBackend);
+
+/// The backend new transport keys use (index into [`AeadBackend::ALL`]).
+static SELECTED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(u8::MAX);
+
+/// Chooses the backend for transport keys made from now on (startup
+/// configuration); `None` restores the automatic choice. Refuses a backend
+/// this CPU cannot use.
+pub fn select_transport_backend(backend: Option<AeadBackend>) -> Result<(), UnavailableBackend> {
+    let v = match backend {
+        None => u8::MAX,
+        Some(b) if !b.is_available() => return Err(UnavailableBackend(b)),
+        Some(b) => AeadBackend::ALL.iter().position(|&x| x == b).unwrap_or(0) as u8,
+    };
+    SELECTED.store(v, core::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// The backend transport keys are made with now.
+pub fn transport_backend() -> AeadBackend {
+    match AeadBackend::ALL.get(usize::from(
+        SELECTED.load(core::sync::atomic::Ordering::Relaxed),
+    )) {
+        Some(&b) => b,
+        None => AeadBackend::auto(),
+    }
+}
+
+/// A transport (data message) key: ChaCha20-Poly1305 with an empty
+/// associated data (whitepaper section 5.4.6), through one [`AeadBackend`].
 ///
-/// The ring key is built once, when the keypair is derived (on the control
-/// thread), not per packet. The derived bytes are wiped at once; ring's own
-/// copy of the key cannot be wiped (it offers no way to), which is the one
-/// place key material outlives its use until the keypair is dropped.
-pub struct TransportKey(ring::aead::LessSafeKey);
+/// The backend's key is built once, when the keypair is derived (on the
+/// control thread), not per packet. The derived bytes are wiped at once;
+/// ring's own copy of the key cannot be wiped (it offers no way to), which
+/// is the one place key material outlives its use until the keypair is
+/// dropped.
+pub struct TransportKey(TransportImpl);
+
+enum TransportImpl {
+    Ring(ring::aead::LessSafeKey),
+}
 
 impl TransportKey {
-    /// Prepares derived key bytes (wiped on return).
+    /// Prepares derived key bytes (wiped on return) for the selected
+    /// backend ([`transport_backend`]).
     pub fn new(bytes: SecretBytes) -> Self {
-        match ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &bytes[..]) {
-            Ok(k) => TransportKey(ring::aead::LessSafeKey::new(k)),
-            // The key is always 32 bytes, which is what ChaCha20 takes.
-            Err(_) => panic!("ChaCha20-Poly1305 key length"),
+        Self::with_backend(transport_backend(), bytes)
+    }
+
+    /// Prepares derived key bytes (wiped on return) for `backend`; an
+    /// unavailable backend falls back to ring.
+    pub fn with_backend(backend: AeadBackend, bytes: SecretBytes) -> Self {
+        match backend {
+            AeadBackend::Ring => {
+                match ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &bytes[..]) {
+                    Ok(k) => TransportKey(TransportImpl::Ring(ring::aead::LessSafeKey::new(k))),
+                    // The key is always 32 bytes, which is what ChaCha20 takes.
+                    Err(_) => panic!("ChaCha20-Poly1305 key length"),
+                }
+            }
+        }
+    }
+
+    /// The backend this key uses.
+    pub fn backend(&self) -> AeadBackend {
+        match self.0 {
+            TransportImpl::Ring(_) => AeadBackend::Ring,
         }
     }
 
     /// Encrypts `in_out` in place under nonce `counter`; returns the tag.
+    #[inline]
     pub fn seal(&self, counter: u64, in_out: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
-        let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
-        match self
-            .0
-            .seal_in_place_separate_tag(n, ring::aead::Aad::empty(), in_out)
-        {
-            Ok(tag) => {
-                let mut out = [0u8; AEAD_TAG_LEN];
-                out.copy_from_slice(tag.as_ref());
-                out
+        match &self.0 {
+            TransportImpl::Ring(k) => {
+                let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+                match k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), in_out) {
+                    Ok(tag) => {
+                        let mut out = [0u8; AEAD_TAG_LEN];
+                        out.copy_from_slice(tag.as_ref());
+                        out
+                    }
+                    Err(_) => unreachable_aead_len(),
+                }
             }
-            Err(_) => unreachable_aead_len(),
         }
     }
 
     /// Decrypts `in_out` in place under nonce `counter`, checking `tag`.
     /// On failure the contents of `in_out` are unspecified.
+    #[inline]
     pub fn open(
         &self,
         counter: u64,
         in_out: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
-        self.0
-            .open_in_place_separate_tag(
-                n,
-                ring::aead::Aad::empty(),
-                ring::aead::Tag::from(*tag),
-                in_out,
-                0..,
-            )
-            .map(|_| ())
-            .map_err(|_| CryptoError::Authentication)
+        match &self.0 {
+            TransportImpl::Ring(k) => {
+                let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
+                k.open_in_place_separate_tag(
+                    n,
+                    ring::aead::Aad::empty(),
+                    ring::aead::Tag::from(*tag),
+                    in_out,
+                    0..,
+                )
+                .map(|_| ())
+                .map_err(|_| CryptoError::Authentication)
+            }
+        }
     }
 }
 
