@@ -20,6 +20,7 @@ PACKAGES=(
     libdpdk-dev        # DPDK 22.11 LTS headers and libraries (and its PMDs)
     dpdk               # dpdk-hugepages.py, dpdk-devbind.py, dpdk-testpmd
     clang libclang-dev # bindgen
+    libipsec-mb-dev    # Intel ipsec-mb: the AVX-512 ChaCha20-Poly1305 backend
     wireguard-tools    # wg: the standard tool, and the test peer's config
     wireguard-go       # the real WireGuard peer in end-to-end tests
     iperf3             # throughput through the tunnel
