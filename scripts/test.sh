@@ -20,3 +20,7 @@ else
     # test groups in .config/nextest.toml do this where it is installed).
     cargo test --workspace --locked --no-fail-fast -- --test-threads=1
 fi
+# The benchmark in its short mode: figures only, no threshold (the figures
+# of a debug build say little; BENCHMARKS.md has the release ones).
+echo "==> wgdp bench --short"
+cargo run --locked -q -- bench --short

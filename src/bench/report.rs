@@ -12,6 +12,8 @@ use super::Figure;
 pub struct Report<'a> {
     /// The EAL arguments.
     pub eal: &'a str,
+    /// Outer checksums computed in software.
+    pub sw_checksum: bool,
     /// CPUs this process could use.
     pub cpus: usize,
     /// TSC frequency.
@@ -86,11 +88,21 @@ impl Report<'_> {
             self.tsc_hz as f64 / 1e9,
             env!("WGDP_GIT_COMMIT")
         );
-        let _ = writeln!(
+        let _ =
+            writeln!(
             s,
-            "EAL: {}; {} packets per worker and port per batch, median of {}",
-            self.eal, self.packets, self.repeat
+            "EAL: {}; {} packets per worker and port per batch, median of {}; outer checksums: {}",
+            self.eal,
+            self.packets,
+            self.repeat,
+            if self.sw_checksum { "software" } else { "offload requested" }
         );
+        if cfg!(debug_assertions) {
+            let _ = writeln!(
+                s,
+                "note: a debug build: these figures say little (cargo build --release)"
+            );
+        }
         for n in self.notes {
             let _ = writeln!(s, "note: {n}");
         }
@@ -213,6 +225,7 @@ impl Report<'_> {
         json!({
             "cpu": cpu_model(), "cpus": self.cpus, "tsc_hz": self.tsc_hz,
             "commit": env!("WGDP_GIT_COMMIT"), "eal": self.eal,
+            "sw_checksum": self.sw_checksum,
             "packets": self.packets, "repeat": self.repeat,
             "notes": self.notes, "floors": floors, "figures": figures,
         })

@@ -133,7 +133,8 @@ fn ring_pair(eal: &Eal, pool: &Mempool, name: &str, queues: u16) -> Result<(Port
 }
 
 /// Runs one phase: builds the ports and workers, installs `keys` (one
-/// entry per peer), runs the workers on `lcores` while `drive` works the
+/// entry per peer), runs the workers (requesting checksum offload or
+/// not) on `lcores` while `drive` works the
 /// harness, then stops them. Checks that every mbuf came back.
 pub fn phase<T: Send>(
     eal: &Eal,
@@ -141,6 +142,7 @@ pub fn phase<T: Send>(
     lcores: &[u32],
     keys: Vec<PeerKeys>,
     clock: TscClock,
+    tx_checksum_offload: bool,
     drive: impl FnOnce(&mut Harness<'_>) -> Result<T, String> + Send,
 ) -> Result<T, String> {
     let workers = lcores.len();
@@ -205,7 +207,7 @@ pub fn phase<T: Send>(
                 workers,
                 listen_port: traffic::LISTEN,
                 mtu: traffic::MTU,
-                tx_checksum_offload: false,
+                tx_checksum_offload,
                 idle_polls: 0,
                 idle_sleep: Duration::ZERO,
             },
