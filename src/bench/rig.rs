@@ -68,6 +68,12 @@ impl Direction {
     }
 }
 
+/// Packets a worker did not forward: dropped, or staged for a handshake
+/// (a key expired); they count as finished so that a batch always ends.
+fn lost(c: &WorkerCounters) -> u64 {
+    c.total_drops() + c.events(Event::Staged)
+}
+
 /// One timed batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
@@ -75,7 +81,7 @@ pub struct Sample {
     pub packets: u64,
     /// The window, in TSC cycles.
     pub cycles: u64,
-    /// Packets dropped in the whole batch (should be 0).
+    /// Packets dropped or staged in the whole batch (should be 0).
     pub drops: u64,
 }
 
@@ -431,11 +437,12 @@ impl Harness<'_> {
             .map(|(a, b)| (a.len() + b.len()) as u64)
             .collect();
         let base: Vec<u64> = self.counters.iter().map(|c| dir.done(c)).collect();
-        let drops0: u64 = self.counters.iter().map(|c| c.total_drops()).sum();
+        let lost0: Vec<u64> = self.counters.iter().map(|c| lost(c)).collect();
         for (f, (plain, sealed)) in self.feeds.iter_mut().zip(batches) {
             send_all(&mut f.plain_tx, plain)?;
             send_all(&mut f.tun_tx, sealed)?;
         }
+        // Forwarded packets; `finished` adds the lost ones.
         let progress = |h: &Self| -> Vec<u64> {
             h.counters
                 .iter()
@@ -443,11 +450,25 @@ impl Harness<'_> {
                 .map(|(c, b)| dir.done(c) - b)
                 .collect()
         };
+        let lost_now = |h: &Self| -> u64 {
+            h.counters
+                .iter()
+                .zip(&lost0)
+                .map(|(c, l)| lost(c) - l)
+                .sum()
+        };
         let start = std::time::Instant::now();
         let mut window: Option<(u64, Vec<u64>)> = None;
         let (t1, c1, t0, c0) = loop {
             let t = rdtsc();
             let done = progress(self);
+            if done.iter().sum::<u64>() + lost_now(self) >= expect.iter().sum::<u64>() {
+                return Err(format!(
+                    "{} batch ended before it could be timed ({} packets dropped or staged)",
+                    dir.name(),
+                    lost_now(self)
+                ));
+            }
             let frac = |i: usize| done[i] as f64 / expect[i].max(1) as f64;
             let busy = (0..workers).filter(|&i| expect[i] > 0);
             match &window {
@@ -465,7 +486,7 @@ impl Harness<'_> {
         // Wait for the rest, counting drops as done.
         loop {
             let done = progress(self);
-            let drops: u64 = self.counters.iter().map(|c| c.total_drops()).sum::<u64>() - drops0;
+            let drops = lost_now(self);
             if done.iter().sum::<u64>() + drops >= expect.iter().sum::<u64>() {
                 self.drain();
                 return Ok(Sample {
