@@ -35,6 +35,8 @@ pub const RING_SIZE: u32 = 65_536;
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// The harness's polling interval.
 const POLL: Duration = Duration::from_micros(200);
+/// Tries per batch before giving up on timing it.
+const ATTEMPTS: usize = 5;
 
 /// What a run feeds the workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,8 +426,23 @@ impl Harness<'_> {
         Ok((plain, sealed))
     }
 
-    /// Times one batch of `n` packets per worker and input port.
+    /// Times one batch of `n` packets per worker and input port. A batch
+    /// the harness could not time (it slept through it: the machine is
+    /// busy) is run again, a few times.
     pub fn run(&mut self, dir: Direction, mix: &Mix, n: usize) -> Result<Sample, String> {
+        for _ in 0..ATTEMPTS {
+            if let Some(s) = self.try_run(dir, mix, n)? {
+                return Ok(s);
+            }
+        }
+        Err(format!(
+            "{} batch: none of {ATTEMPTS} tries could be timed (the harness slept through them; is the machine overloaded?)",
+            dir.name()
+        ))
+    }
+
+    /// One batch; `None` when it ended before the harness could time it.
+    fn try_run(&mut self, dir: Direction, mix: &Mix, n: usize) -> Result<Option<Sample>, String> {
         let workers = self.workers();
         let mut batches = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -463,11 +480,8 @@ impl Harness<'_> {
             let t = rdtsc();
             let done = progress(self);
             if done.iter().sum::<u64>() + lost_now(self) >= expect.iter().sum::<u64>() {
-                return Err(format!(
-                    "{} batch ended before it could be timed ({} packets dropped or staged)",
-                    dir.name(),
-                    lost_now(self)
-                ));
+                self.drain();
+                return Ok(None);
             }
             let frac = |i: usize| done[i] as f64 / expect[i].max(1) as f64;
             let busy = (0..workers).filter(|&i| expect[i] > 0);
@@ -489,11 +503,11 @@ impl Harness<'_> {
             let drops = lost_now(self);
             if done.iter().sum::<u64>() + drops >= expect.iter().sum::<u64>() {
                 self.drain();
-                return Ok(Sample {
+                return Ok(Some(Sample {
                     packets: c1.iter().zip(&c0).map(|(a, b)| a - b).sum(),
                     cycles: t1 - t0,
                     drops,
-                });
+                }));
             }
             if start.elapsed() > TIMEOUT {
                 return Err(format!(
