@@ -115,7 +115,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mixes = Mix::all();
     let backends = AeadBackend::available();
 
-    let floor_packets = if args.short { 20_000 } else { 200_000 };
+    let floor_packets = if args.short { 4_000 } else { 40_000 };
     let floors = {
         let job: Job<'_, Result<Vec<floor::Floor>, String>> =
             Box::new(|| floor::measure(&backends, &mixes, floor_packets, rdtsc, hz));
