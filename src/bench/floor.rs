@@ -93,7 +93,11 @@ pub fn measure(
                 backend,
                 mix: mix.name,
                 seal_ns,
-                open_ns: (ns(both) - seal_ns).max(f64::MIN_POSITIVE),
+                // Not a number when noise made seal + open look cheaper
+                // than seal alone: no floor rather than an infinite one.
+                open_ns: Some(ns(both) - seal_ns)
+                    .filter(|&x| x > 0.0)
+                    .unwrap_or(f64::NAN),
             });
         }
     }
@@ -107,6 +111,7 @@ pub fn fastest(floors: &[Floor], mix: &str) -> Option<(f64, f64)> {
             .iter()
             .filter(|x| x.mix == mix)
             .map(f)
+            .filter(|v| v.is_finite())
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
     };
     Some((of(Floor::seal_mpps)?, of(Floor::open_mpps)?))
