@@ -53,7 +53,7 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .allowlist_function("wgdp_.*")
         .allowlist_var("wgdp_.*")
-        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|get_runtime_dir)")
+        .allowlist_function("rte_eal_(init|cleanup|remote_launch|wait_lcore|get_lcore_state|get_runtime_dir)")
         .allowlist_function("rte_(get_next_lcore|get_main_lcore|socket_id|get_tsc_hz|strerror|openlog_stream)")
         .allowlist_function("rte_dev_probe")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")

@@ -40,6 +40,7 @@ RUNTIME_PACKAGES=(
     wireguard-tools    # wg: the standard tool, over wgdp's UAPI socket
     iproute2           # ip: interfaces of mlx5 and the TAP exception path
     kmod               # modprobe vfio-pci (wgdp setup)
+    libipsec-mb1       # Intel ipsec-mb, the AVX-512 ChaCha20-Poly1305 backend
 )
 # What building wgdp needs besides the runtime packages.
 BUILD_PACKAGES=(
@@ -47,6 +48,7 @@ BUILD_PACKAGES=(
     pkg-config         # finds DPDK
     libdpdk-dev        # DPDK 22.11 LTS headers and libraries (and its PMDs)
     clang libclang-dev # bindgen
+    libipsec-mb-dev    # Intel ipsec-mb: the AVX-512 ChaCha20-Poly1305 backend
     git                # the commit in `wgdp --version`
 )
 # What the test suite, the demo and the lints need besides those.

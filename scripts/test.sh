@@ -20,6 +20,10 @@ else
     # test groups in .config/nextest.toml do this where it is installed).
     cargo test --workspace --locked --no-fail-fast -- --test-threads=1
 fi
+# The benchmark in its short mode: figures only, no threshold (the figures
+# of a debug build say little; BENCHMARKS.md has the release ones).
+echo "==> wgdp bench --short"
+cargo run --locked -q -- bench --short
 echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
 # The fuzz crate is its own workspace; its tests share the main target dir.
 cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target

@@ -1,5 +1,6 @@
 //! `wgdp`: the command line of the DPDK WireGuard concentrator.
 
+mod bench;
 mod check;
 mod genkeys;
 mod import;
@@ -92,6 +93,9 @@ enum Command {
     /// large test tables; see scripts/bench-scale.sh).
     #[command(hide = true)]
     GenKeys(genkeys::GenKeysArgs),
+    /// Measure the data path: the worker loop on vdevs, per direction,
+    /// packet size, peer count and worker count, against the AEAD floor.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(&args),
         Command::Setup(args) => setup::run(&args),
         Command::GenKeys(args) => genkeys::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -232,6 +232,16 @@ pub enum ConfError {
         /// The text given.
         value: String,
     },
+    /// An AEAD backend name wgdp does not know.
+    #[error("{at}: {path}: {value:?} is not an AEAD backend (\"auto\", \"ring\" or \"ipsec-mb\")")]
+    BadAead {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
     /// A listening address that is not `IP:PORT` with a nonzero port.
     #[error(
         "{at}: {path}: {value:?} is not IP:PORT (IPv6 as [ADDR]:PORT, port nonzero, no host names)"

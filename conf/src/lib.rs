@@ -93,6 +93,47 @@ pub struct Dpdk {
     pub idle_sleep_us: u32,
     /// Empty polls in a row before a worker counts as idle.
     pub idle_polls: u32,
+    /// The transport AEAD implementation.
+    pub aead: Aead,
+}
+
+/// `dpdk.aead`: which ChaCha20-Poly1305 implementation seals and opens
+/// data messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aead {
+    /// The fastest one this CPU has (ipsec-mb where it runs AVX-512 code,
+    /// else ring).
+    #[default]
+    Auto,
+    /// ring (portable).
+    Ring,
+    /// Intel ipsec-mb (refused at start-up where it has no AVX-512 path).
+    IpsecMb,
+}
+
+impl Aead {
+    /// Every value, with its name in the table.
+    pub const NAMES: &'static [(Aead, &'static str)] = &[
+        (Aead::Auto, "auto"),
+        (Aead::Ring, "ring"),
+        (Aead::IpsecMb, "ipsec-mb"),
+    ];
+
+    /// The name in the table.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map_or("auto", |(_, n)| n)
+    }
+
+    /// The value called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(a, _)| *a)
+    }
 }
 
 /// `[ports]`: the two ports.

@@ -68,6 +68,7 @@ impl Config {
         let _ = writeln!(out, "mbufs = {}", d.mbufs);
         let _ = writeln!(out, "idle_sleep_us = {}", d.idle_sleep_us);
         let _ = writeln!(out, "idle_polls = {}", d.idle_polls);
+        let _ = writeln!(out, "aead = \"{}\"", d.aead.name());
 
         port(&mut out, "tunnel", &self.ports.tunnel);
         port(&mut out, "plaintext", &self.ports.plaintext);

@@ -215,6 +215,23 @@ fn dpdk_ranges() {
 }
 
 #[test]
+fn dpdk_aead() {
+    assert_eq!(parse(BASE).expect("BASE").dpdk.aead, conf::Aead::Auto);
+    for (name, want) in [
+        ("auto", conf::Aead::Auto),
+        ("ring", conf::Aead::Ring),
+        ("ipsec-mb", conf::Aead::IpsecMb),
+    ] {
+        let c = parse(&with(8, &format!("aead = \"{name}\""))).expect("valid");
+        assert_eq!(c.dpdk.aead, want);
+    }
+    assert_error(
+        &with(8, "aead = \"openssl\""),
+        "wgdp.toml:8:8: dpdk.aead: \"openssl\" is not an AEAD backend (\"auto\", \"ring\" or \"ipsec-mb\")",
+    );
+}
+
+#[test]
 fn distinct_devices_and_taps() {
     assert_error(
         &with(16, "device = \"net_tap0\""),

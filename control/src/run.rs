@@ -132,6 +132,17 @@ pub fn data_room(c: &Config) -> u16 {
 
 /// Runs the concentrator until `stop` is set (by a signal handler).
 pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
+    let aead = match config.dpdk.aead {
+        conf::Aead::Auto => None,
+        conf::Aead::Ring => Some(protocol::crypto::AeadBackend::Ring),
+        conf::Aead::IpsecMb => Some(protocol::crypto::AeadBackend::IpsecMb),
+    };
+    protocol::crypto::select_transport_backend(aead)
+        .map_err(|e| RunError::Setup(format!("dpdk.aead: {e}")))?;
+    tracing::info!(
+        aead = protocol::crypto::transport_backend().name(),
+        "transport AEAD backend"
+    );
     let eal = Eal::init(&config.dpdk.eal_args)?;
     let available = eal.worker_lcores();
     let lcores = config.dpdk.workers.clone();

@@ -10,7 +10,7 @@ use crate::cidr::Cidr;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
-use crate::{Config, Dpdk, Interface, Metrics, PortConf, Ports};
+use crate::{Aead, Config, Dpdk, Interface, Metrics, PortConf, Ports};
 use crate::{
     DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
 };
@@ -164,6 +164,7 @@ impl Ctx<'_> {
                 "mbufs",
                 "idle_sleep_us",
                 "idle_polls",
+                "aead",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -203,12 +204,28 @@ impl Ctx<'_> {
             1,
             u32::MAX.into(),
         );
+        let aead = match t.get("aead") {
+            None => Some(Aead::default()),
+            Some(v) => self.string(v, t.path("aead")).and_then(|name| {
+                let a = Aead::from_name(name);
+                if a.is_none() {
+                    let at = self.at(&v.span());
+                    self.errors.push(ConfError::BadAead {
+                        at,
+                        path: t.path("aead"),
+                        value: name.to_owned(),
+                    });
+                }
+                a
+            }),
+        };
         Some(Dpdk {
             eal_args: eal_args?,
             workers: workers?,
             mbufs: u32::try_from(mbufs?).ok()?,
             idle_sleep_us: u32::try_from(idle_sleep_us?).ok()?,
             idle_polls: u32::try_from(idle_polls?).ok()?,
+            aead: aead?,
         })
     }
 

@@ -6,6 +6,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::{Eal, RteError};
 use crate::ffi;
 
+/// How often a waiting caller checks whether a job has finished.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A closure to run on one worker lcore.
 pub type Job<'a, T> = Box<dyn FnOnce() -> T + Send + 'a>;
 
@@ -92,6 +95,12 @@ pub fn launch_run_join<'a, T: Send, R>(
     let main = std::panic::catch_unwind(std::panic::AssertUnwindSafe(on_main));
     for ((lcore, _), ok) in slots.iter().zip(&launched) {
         if ok.is_ok() {
+            // Sleep while the job runs: `rte_eal_wait_lcore` spins, which
+            // would take a CPU from the workers where lcores share cores.
+            // SAFETY: reads the state of an lcore launched above.
+            while unsafe { ffi::rte_eal_get_lcore_state(*lcore) } == ffi::RUNNING {
+                std::thread::sleep(WAIT_POLL);
+            }
             // SAFETY: waits for the job launched above on this lcore.
             unsafe { ffi::rte_eal_wait_lcore(*lcore) };
         }

@@ -1,0 +1,118 @@
+//! The AEAD floor: what ChaCha20-Poly1305 alone costs per packet of each
+//! size mix, one packet per call, for every transport AEAD backend this CPU
+//! has. Measured on a worker lcore in the same run as the data path.
+
+use protocol::crypto::{AeadBackend, TransportKey};
+use protocol::messages::padded_len;
+use zeroize::Zeroizing;
+
+use super::traffic::{Mix, MTU};
+
+/// Buffers cycled through (so the working set is a few packets, as in a
+/// burst, not one hot buffer).
+const BUFFERS: usize = 32;
+/// Timed rounds per backend and mix; the fastest counts.
+const ROUNDS: usize = 5;
+
+/// One backend's cost at one size mix.
+#[derive(Debug, Clone)]
+pub struct Floor {
+    /// The backend.
+    pub backend: AeadBackend,
+    /// The size mix's name.
+    pub mix: &'static str,
+    /// Nanoseconds per seal (encrypt + tag).
+    pub seal_ns: f64,
+    /// Nanoseconds per open (tag check + decrypt).
+    pub open_ns: f64,
+}
+
+impl Floor {
+    /// Packets per second sealing alone allows, in millions.
+    pub fn seal_mpps(&self) -> f64 {
+        1e3 / self.seal_ns
+    }
+
+    /// Packets per second opening alone allows, in millions.
+    pub fn open_mpps(&self) -> f64 {
+        1e3 / self.open_ns
+    }
+}
+
+/// Measures every backend in `backends` at every mix, `packets` packets
+/// each; `rdtsc` and `tsc_hz` time it.
+pub fn measure(
+    backends: &[AeadBackend],
+    mixes: &[Mix],
+    packets: usize,
+    rdtsc: fn() -> u64,
+    tsc_hz: u64,
+) -> Result<Vec<Floor>, String> {
+    let mut out = Vec::new();
+    let mut bufs = vec![[0u8; MTU + 16]; BUFFERS];
+    for (i, b) in bufs.iter_mut().enumerate() {
+        b.fill(i as u8);
+    }
+    for &backend in backends {
+        let key = TransportKey::with_backend(backend, Zeroizing::new([7u8; 32]));
+        for mix in mixes {
+            let len = |k: usize| padded_len(mix.size(k), MTU);
+            // Warm up; then seal alone, and seal + open (open is the difference).
+            for k in 0..packets.min(1024) {
+                std::hint::black_box(key.seal(k as u64, &mut bufs[k % BUFFERS][..len(k)]));
+            }
+            // The fastest of a few rounds: on a shared CPU, preemption only
+            // ever adds time.
+            let mut seal = u64::MAX;
+            let mut both = u64::MAX;
+            let mut failed = 0;
+            for _ in 0..ROUNDS {
+                let t0 = rdtsc();
+                for k in 0..packets {
+                    std::hint::black_box(key.seal(k as u64, &mut bufs[k % BUFFERS][..len(k)]));
+                }
+                let t1 = rdtsc();
+                for k in 0..packets {
+                    let b = &mut bufs[k % BUFFERS][..len(k)];
+                    let tag = key.seal(k as u64, b);
+                    failed += usize::from(key.open(k as u64, b, &tag).is_err());
+                }
+                let t2 = rdtsc();
+                seal = seal.min(t1 - t0);
+                both = both.min(t2 - t1);
+            }
+            if failed > 0 {
+                return Err(format!(
+                    "{} failed to open {failed} packets it sealed",
+                    backend.name()
+                ));
+            }
+            let ns = |cycles: u64| cycles as f64 * 1e9 / tsc_hz as f64 / packets as f64;
+            let seal_ns = ns(seal);
+            out.push(Floor {
+                backend,
+                mix: mix.name,
+                seal_ns,
+                // Not a number when noise made seal + open look cheaper
+                // than seal alone: no floor rather than an infinite one.
+                open_ns: Some(ns(both) - seal_ns)
+                    .filter(|&x| x > 0.0)
+                    .unwrap_or(f64::NAN),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The fastest backend's floor for `mix`: (seal, open) in Mpps.
+pub fn fastest(floors: &[Floor], mix: &str) -> Option<(f64, f64)> {
+    let of = |f: fn(&Floor) -> f64| {
+        floors
+            .iter()
+            .filter(|x| x.mix == mix)
+            .map(f)
+            .filter(|v| v.is_finite())
+            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+    };
+    Some((of(Floor::seal_mpps)?, of(Floor::open_mpps)?))
+}

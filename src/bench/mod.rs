@@ -1,0 +1,195 @@
+//! `wgdp bench`: the production worker loop on vdevs, per direction, size
+//! mix, peer count and worker count, against the AEAD floor measured in the
+//! same run. See BENCHMARKS.md for how to read the figures.
+
+mod floor;
+mod peers;
+mod report;
+mod rig;
+mod traffic;
+
+use clap::Args;
+use dataplane::clock::TscClock;
+use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::{rdtsc, Eal, Mempool};
+use protocol::crypto::AeadBackend;
+
+use rig::Direction;
+use traffic::Mix;
+
+/// The most workers a phase runs (the receiver indexes carry one owner bit).
+pub const MAX_WORKERS: usize = 2;
+
+/// Options of `wgdp bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A quick run (seconds): fewer packets, one repetition, up to 1024
+    /// peers. Figures are printed; nothing is asserted.
+    #[arg(long)]
+    short: bool,
+    /// Peer counts, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,1024,100000")]
+    peers: Vec<u32>,
+    /// Worker counts, comma separated (1 or 2).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    workers: Vec<usize>,
+    /// Packets per worker, input port and batch.
+    #[arg(long, default_value_t = 32_768)]
+    packets: usize,
+    /// Batches per figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Compute outer UDP/IPv4 checksums in software, as on a port without
+    /// checksum offload (by default the workers request the offload, as on
+    /// the NICs wgdp targets; `net_ring` ignores the request).
+    #[arg(long)]
+    sw_checksum: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// EAL arguments, as one string split on spaces. The default puts the
+    /// main lcore on CPU 0 and worker lcores 1 and 2 on CPUs 1 and 0.
+    #[arg(
+        long,
+        default_value = "--lcores=0@0,1@1,2@0 --in-memory --no-pci --log-level=lib.eal:error",
+        allow_hyphen_values = true
+    )]
+    eal: String,
+}
+
+/// One figure: a direction and size mix through `workers` workers.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    workers: usize,
+    peers: u32,
+    direction: Direction,
+    mix: Mix,
+    /// Packets per second, all workers, in millions.
+    mpps: f64,
+    /// TSC cycles per packet on one worker.
+    cycles_per_packet: f64,
+    /// Packets dropped (should be 0).
+    drops: u64,
+}
+
+fn median(mut v: Vec<rig::Sample>) -> Option<rig::Sample> {
+    v.sort_by(|a, b| {
+        let r = |s: &rig::Sample| s.packets as f64 / s.cycles.max(1) as f64;
+        r(a).total_cmp(&r(b))
+    });
+    v.get(v.len() / 2).copied()
+}
+
+/// Runs the benchmark and prints its report.
+pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (packets, repeat, peer_counts) = if args.short {
+        let peers = args.peers.iter().copied().filter(|&p| p <= 1024).collect();
+        (args.packets.min(4096), 1, peers)
+    } else {
+        (args.packets, args.repeat.max(1), args.peers.clone())
+    };
+    if packets == 0 || packets >= rig::RING_SIZE as usize {
+        return Err(format!("--packets must be in 1..{}", rig::RING_SIZE).into());
+    }
+    if let Some(&w) = args.workers.iter().find(|&&w| w == 0 || w > MAX_WORKERS) {
+        return Err(format!("--workers: {w} is not in 1..={MAX_WORKERS}").into());
+    }
+    if let Some(&p) = peer_counts.iter().find(|&&p| p == 0 || p > 1 << 17) {
+        return Err(format!("--peers: {p} is not in 1..=131072").into());
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let eal = Eal::init(args.eal.split_whitespace())?;
+    let lcores = eal.worker_lcores();
+    let most = args.workers.iter().copied().max().unwrap_or(1);
+    if lcores.len() < most {
+        return Err(format!(
+            "{most} workers need {most} worker lcores; EAL has {}",
+            lcores.len()
+        )
+        .into());
+    }
+    let hz = eal.tsc_hz();
+    // Two input ports per worker at most, plus what is in flight.
+    let mbufs = (2 * most * packets + 8192) as u32;
+    let pool = Mempool::new(&eal, "bench_pool", mbufs, 256, 2048 + 128)?;
+    let mixes = Mix::all();
+    let backends = AeadBackend::available();
+
+    let floor_packets = if args.short { 4_000 } else { 40_000 };
+    let floors = {
+        let job: Job<'_, Result<Vec<floor::Floor>, String>> =
+            Box::new(|| floor::measure(&backends, &mixes, floor_packets, rdtsc, hz));
+        let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
+        out.ok_or("no floor result")??.map_err(|e| e.to_string())?
+    };
+
+    let mut figures = Vec::new();
+    let mut notes = Vec::new();
+    for &workers in &args.workers {
+        if workers + 1 > cpus {
+            notes.push(format!(
+                "{workers} workers: {} lcores (main + workers) on {cpus} CPUs: a worker shares its CPU with the main lcore and the harness thread, which sleep while it runs",
+                workers + 1
+            ));
+        }
+        for &p in &peer_counts {
+            if (p as usize) < workers {
+                notes.push(format!(
+                    "{workers} workers, {p} peers: skipped (a peer has one owner)"
+                ));
+                continue;
+            }
+            let keys = peers::handshakes(p, cpus)?;
+            // The keys are born at Instant::ZERO: the phase's clock starts
+            // now, as if the handshakes had just completed.
+            let clock = TscClock::new(rdtsc(), hz);
+            let run = |h: &mut rig::Harness<'_>| -> Result<Vec<Figure>, String> {
+                let mut out = Vec::new();
+                for dir in [Direction::Encap, Direction::Decap, Direction::RoundTrip] {
+                    for mix in &mixes {
+                        let samples = (0..repeat)
+                            .map(|_| h.run(dir, mix, packets))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let drops = samples.iter().map(|s| s.drops).sum();
+                        let s = median(samples).ok_or("no sample")?;
+                        let secs = s.cycles as f64 / h.tsc_hz() as f64;
+                        out.push(Figure {
+                            workers,
+                            peers: p,
+                            direction: dir,
+                            mix: mix.clone(),
+                            mpps: s.packets as f64 / secs / 1e6,
+                            cycles_per_packet: (s.cycles * workers as u64) as f64
+                                / s.packets.max(1) as f64,
+                            drops,
+                        });
+                    }
+                }
+                Ok(out)
+            };
+            let offload = !args.sw_checksum;
+            let out = rig::phase(&eal, &pool, &lcores[..workers], keys, clock, offload, run)?;
+            figures.extend(out);
+        }
+    }
+    if pool.in_use() != 0 {
+        notes.push(format!("{} mbufs not back in the pool", pool.in_use()));
+    }
+    let r = report::Report {
+        eal: &args.eal,
+        sw_checksum: args.sw_checksum,
+        cpus,
+        tsc_hz: hz,
+        packets,
+        repeat,
+        floors: &floors,
+        figures: &figures,
+        notes: &notes,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r.json())?);
+    } else {
+        print!("{}", r.table());
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! `wgdp bench` output: tables for people, JSON for scripts.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use super::floor::{self, Floor};
+use super::rig::Direction;
+use super::Figure;
+
+/// Everything one run measured.
+pub struct Report<'a> {
+    /// The EAL arguments.
+    pub eal: &'a str,
+    /// Outer checksums computed in software.
+    pub sw_checksum: bool,
+    /// CPUs this process could use.
+    pub cpus: usize,
+    /// TSC frequency.
+    pub tsc_hz: u64,
+    /// Packets per worker, input port and batch.
+    pub packets: usize,
+    /// Batches per figure.
+    pub repeat: usize,
+    /// The AEAD floors.
+    pub floors: &'a [Floor],
+    /// The data path figures.
+    pub figures: &'a [Figure],
+    /// Things the reader must know (shared CPUs, skipped runs).
+    pub notes: &'a [String],
+}
+
+/// The CPU's model name, from /proc/cpuinfo.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Figure {
+    /// Inner (plaintext IP) bits per second, in billions.
+    fn gbps(&self) -> f64 {
+        self.mpps * self.mix.mean() * 8.0 / 1e3
+    }
+
+    /// Packets per second one worker managed, in millions.
+    fn mpps_per_worker(&self) -> f64 {
+        self.mpps / self.workers as f64
+    }
+
+    /// The fastest AEAD's floor for this direction and mix, Mpps.
+    fn floor(&self, floors: &[Floor]) -> Option<f64> {
+        let (seal, open) = floor::fastest(floors, self.mix.name)?;
+        Some(match self.direction {
+            Direction::Encap => seal,
+            Direction::Decap => open,
+            // Half the packets are sealed, half opened.
+            Direction::RoundTrip => 2.0 / (1.0 / seal + 1.0 / open),
+        })
+    }
+
+    /// The same figure with one worker, if measured.
+    fn single<'f>(&self, all: &'f [Figure]) -> Option<&'f Figure> {
+        all.iter().find(|f| {
+            f.workers == 1
+                && f.peers == self.peers
+                && f.direction == self.direction
+                && f.mix.name == self.mix.name
+        })
+    }
+}
+
+impl Report<'_> {
+    /// The human-readable report.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "wgdp bench: {} ({} CPUs, TSC {:.3} GHz), commit {}",
+            cpu_model(),
+            self.cpus,
+            self.tsc_hz as f64 / 1e9,
+            env!("WGDP_GIT_COMMIT")
+        );
+        let _ =
+            writeln!(
+            s,
+            "EAL: {}; {} packets per worker and port per batch, median of {}; outer checksums: {}",
+            self.eal,
+            self.packets,
+            self.repeat,
+            if self.sw_checksum { "software" } else { "offload requested" }
+        );
+        if cfg!(debug_assertions) {
+            let _ = writeln!(
+                s,
+                "note: a debug build: these figures say little (cargo build --release)"
+            );
+        }
+        for n in self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        let _ = writeln!(
+            s,
+            "\nAEAD floor (ChaCha20-Poly1305, one packet per call, one core)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<10} {:>6} {:>9} {:>9} {:>9} {:>9}",
+            "backend", "size", "seal ns", "seal Mpps", "open ns", "open Mpps"
+        );
+        for f in self.floors {
+            let _ = writeln!(
+                s,
+                "{:<10} {:>6} {:>9.1} {:>9.2} {:>9.1} {:>9.2}",
+                f.backend.name(),
+                f.mix,
+                f.seal_ns,
+                f.seal_mpps(),
+                f.open_ns,
+                f.open_mpps()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nData path (Gbit/s of inner packets; ratio: per-worker Mpps / fastest floor)"
+        );
+        let _ = writeln!(
+            s,
+            "{:>2} {:>6} {:<9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>5}",
+            "w",
+            "peers",
+            "dir",
+            "size",
+            "Mpps",
+            "Mpps/w",
+            "Gbit/s",
+            "cyc/pkt",
+            "floor",
+            "ratio",
+            "drops"
+        );
+        for f in self.figures {
+            let floor = f.floor(self.floors);
+            let _ = writeln!(
+                s,
+                "{:>2} {:>6} {:<9} {:>5} {:>8.3} {:>8.3} {:>8.2} {:>8.0} {:>6} {:>7} {:>5}",
+                f.workers,
+                f.peers,
+                f.direction.name(),
+                f.mix.name,
+                f.mpps,
+                f.mpps_per_worker(),
+                f.gbps(),
+                f.cycles_per_packet,
+                floor.map_or("-".into(), |x| format!("{x:.2}")),
+                floor.map_or("-".into(), |x| format!("{:.3}", f.mpps_per_worker() / x)),
+                f.drops
+            );
+        }
+        let scaled: Vec<_> = self
+            .figures
+            .iter()
+            .filter(|f| f.workers > 1)
+            .filter_map(|f| f.single(self.figures).map(|one| (f, one)))
+            .collect();
+        if !scaled.is_empty() {
+            let _ = writeln!(s, "\nScaling (Mpps with w workers / Mpps with 1)");
+            let _ = writeln!(
+                s,
+                "{:>2} {:>6} {:<9} {:>5} {:>7}",
+                "w", "peers", "dir", "size", "x"
+            );
+            for (f, one) in scaled {
+                let _ = writeln!(
+                    s,
+                    "{:>2} {:>6} {:<9} {:>5} {:>7.2}",
+                    f.workers,
+                    f.peers,
+                    f.direction.name(),
+                    f.mix.name,
+                    f.mpps / one.mpps
+                );
+            }
+        }
+        s
+    }
+
+    /// The machine-readable report.
+    pub fn json(&self) -> Value {
+        let floors: Vec<Value> = self
+            .floors
+            .iter()
+            .map(|f| {
+                json!({
+                    "backend": f.backend.name(), "size": f.mix,
+                    "seal_ns": f.seal_ns, "seal_mpps": f.seal_mpps(),
+                    "open_ns": f.open_ns, "open_mpps": f.open_mpps(),
+                })
+            })
+            .collect();
+        let figures: Vec<Value> = self
+            .figures
+            .iter()
+            .map(|f| {
+                let floor = f.floor(self.floors);
+                json!({
+                    "workers": f.workers, "peers": f.peers,
+                    "direction": f.direction.name(), "size": f.mix.name,
+                    "mpps": f.mpps, "mpps_per_worker": f.mpps_per_worker(),
+                    "gbps": f.gbps(), "cycles_per_packet": f.cycles_per_packet,
+                    "floor_mpps": floor,
+                    "ratio_to_floor": floor.map(|x| f.mpps_per_worker() / x),
+                    "scaling": f.single(self.figures).filter(|_| f.workers > 1).map(|one| f.mpps / one.mpps),
+                    "drops": f.drops,
+                })
+            })
+            .collect();
+        json!({
+            "cpu": cpu_model(), "cpus": self.cpus, "tsc_hz": self.tsc_hz,
+            "commit": env!("WGDP_GIT_COMMIT"), "eal": self.eal,
+            "sw_checksum": self.sw_checksum,
+            "packets": self.packets, "repeat": self.repeat,
+            "notes": self.notes, "floors": floors, "figures": figures,
+        })
+    }
+}

@@ -1,0 +1,557 @@
+//! One benchmark phase: `workers` production [`Worker`]s on their lcores,
+//! between two `net_ring` port pairs, with `peers` peers installed through
+//! the workers' command channels; the harness feeds prebuilt bursts into
+//! the workers' RX rings and times them.
+//!
+//! Timing: the harness enqueues a whole batch (all of it fits in the RX
+//! ring), lets the workers warm up on the first 5 %, then reads the TSC and
+//! the workers' own counters, again when the first worker is 85 % through,
+//! and divides. Every worker is busy for the whole window; the harness
+//! sleeps in between (it may share a CPU with a worker).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use dataplane::clock::TscClock;
+use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::counters::{Event, WorkerCounters};
+use dataplane::peer::{PeerShared, PeerState};
+use dataplane::route::{IfAddr, PortNet, RouteTable};
+use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
+use dpdk_sys::rte::lcore::{launch_and_join, Job};
+use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Eal, Mbuf, Mempool, Port, PortConfig, RingConsumer};
+use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::transport::Keypair;
+
+use super::peers::{owner, PeerKeys};
+use super::traffic::{self, Mix};
+
+/// Slots of each RX/TX ring between the harness and a worker.
+pub const RING_SIZE: u32 = 65_536;
+/// How long the harness waits for a batch or the key installation.
+const TIMEOUT: Duration = Duration::from_secs(300);
+/// The harness's polling interval.
+const POLL: Duration = Duration::from_micros(200);
+/// Tries per batch before giving up on timing it.
+const ATTEMPTS: usize = 5;
+
+/// What a run feeds the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Plaintext from the LAN, encrypted to the peers.
+    Encap,
+    /// Data messages from the peers, decrypted to the LAN.
+    Decap,
+    /// Both at once, in equal numbers (a bidirectional tunnel).
+    RoundTrip,
+}
+
+impl Direction {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Encap => "encap",
+            Direction::Decap => "decap",
+            Direction::RoundTrip => "roundtrip",
+        }
+    }
+
+    fn done(self, c: &WorkerCounters) -> u64 {
+        let e = c.events(Event::Encapsulated);
+        let d = c.events(Event::Decapsulated);
+        match self {
+            Direction::Encap => e,
+            Direction::Decap => d,
+            Direction::RoundTrip => e + d,
+        }
+    }
+}
+
+/// Packets a worker did not forward: dropped, or staged for a handshake
+/// (a key expired); they count as finished so that a batch always ends.
+fn lost(c: &WorkerCounters) -> u64 {
+    c.total_drops() + c.events(Event::Staged)
+}
+
+/// One timed batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Packets processed inside the window, all workers.
+    pub packets: u64,
+    /// The window, in TSC cycles.
+    pub cycles: u64,
+    /// Packets dropped or staged in the whole batch (should be 0).
+    pub drops: u64,
+}
+
+/// The harness's end of one worker's queues.
+struct Feed<'p> {
+    tun_tx: dpdk_sys::rte::TxQueue<'p>,
+    tun_rx: dpdk_sys::rte::RxQueue<'p>,
+    plain_tx: dpdk_sys::rte::TxQueue<'p>,
+    plain_rx: dpdk_sys::rte::RxQueue<'p>,
+}
+
+/// The harness: everything but the workers.
+pub struct Harness<'p> {
+    pool: &'p Mempool,
+    feeds: Vec<Feed<'p>>,
+    counters: Vec<Arc<WorkerCounters>>,
+    commands: Vec<Sender<Command>>,
+    events: Vec<Receiver<WorkerEvent>>,
+    control: Vec<RingConsumer>,
+    /// The peers' halves of the sessions, by peer id.
+    peer_keys: Vec<Keypair>,
+    /// Peer ids owned by each worker.
+    owned: Vec<Vec<u32>>,
+    clock: TscClock,
+    tsc_hz: u64,
+    /// Where the next batch starts in each worker's peer list.
+    cursor: usize,
+}
+
+fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> PortNet {
+    PortNet {
+        mac,
+        addresses: vec![IfAddr {
+            addr,
+            prefix_len: 24,
+        }],
+        gateway_v4: gateway,
+        gateway_v6: None,
+    }
+}
+
+fn ring_pair(eal: &Eal, pool: &Mempool, name: &str, queues: u16) -> Result<(Port, Port), String> {
+    let (mut a, mut b) =
+        Port::ring_pair(eal, name, queues, RING_SIZE).map_err(|e| e.to_string())?;
+    let cfg = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        ..PortConfig::default()
+    };
+    for p in [&mut a, &mut b] {
+        p.configure(&cfg, pool).map_err(|e| e.to_string())?;
+        p.start().map_err(|e| e.to_string())?;
+    }
+    Ok((a, b))
+}
+
+/// Runs one phase: builds the ports and workers, installs `keys` (one
+/// entry per peer), runs the workers (requesting checksum offload or
+/// not) on `lcores` while `drive` works the
+/// harness, then stops them. Checks that every mbuf came back.
+pub fn phase<T: Send>(
+    eal: &Eal,
+    pool: &Mempool,
+    lcores: &[u32],
+    keys: Vec<PeerKeys>,
+    clock: TscClock,
+    tx_checksum_offload: bool,
+    drive: impl FnOnce(&mut Harness<'_>) -> Result<T, String> + Send,
+) -> Result<T, String> {
+    let workers = lcores.len();
+    let q = workers as u16;
+    // Names are unique per phase: DPDK keeps a closed vdev's name.
+    static PHASE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let tag = format!(
+        "{}x{}",
+        std::process::id() % 100_000,
+        PHASE.fetch_add(1, Ordering::Relaxed)
+    );
+    let (tun_w, tun_h) = ring_pair(eal, pool, &format!("bt{tag}"), q)?;
+    let (plain_w, plain_h) = ring_pair(eal, pool, &format!("bp{tag}"), q)?;
+    let mut handoff_p = Vec::new();
+    let mut handoff_c = Vec::new();
+    for i in 0..workers {
+        let (p, c) = mbuf_ring(eal, &format!("bh{tag}_{i}"), 1024).map_err(|e| e.to_string())?;
+        handoff_p.push(p);
+        handoff_c.push(c);
+    }
+    let peers = keys.len();
+    let mut allowed = AllowedIps::new();
+    let mut owners = Vec::with_capacity(peers);
+    for p in 0..peers as u32 {
+        let prefix = Prefix::new(IpAddr::V4(traffic::peer_inner(p)), 32)
+            .map_err(|e| format!("prefix: {e:?}"))?;
+        allowed.insert(prefix, p);
+        owners.push(owner(p, workers) as u16);
+    }
+    let routes = Arc::new(RouteTable { allowed, owners });
+
+    let mut built = Vec::new();
+    let mut harness = Harness {
+        pool,
+        feeds: Vec::new(),
+        counters: Vec::new(),
+        commands: Vec::new(),
+        events: Vec::new(),
+        control: Vec::new(),
+        peer_keys: Vec::with_capacity(peers),
+        owned: vec![Vec::new(); workers],
+        clock,
+        tsc_hz: eal.tsc_hz(),
+        cursor: 0,
+    };
+    // Every worker can send any other a command (a re-homed peer's state).
+    let (cmd_txs, cmd_rxs): (Vec<Sender<Command>>, Vec<Receiver<Command>>) =
+        (0..workers).map(|_| unbounded::<Command>()).unzip();
+    for ((i, handoff_in), cmd_rx) in handoff_c.into_iter().enumerate().zip(cmd_rxs) {
+        let cmd_tx = cmd_txs[i].clone();
+        let (ev_tx, ev_rx) = bounded::<WorkerEvent>(1024);
+        let (hs_tx, _hs_rx) = bounded::<HandshakeMessage>(16);
+        let (ct_p, ct_c) =
+            mbuf_ring(eal, &format!("bc{tag}_{i}t"), 1024).map_err(|e| e.to_string())?;
+        let (cp_p, cp_c) =
+            mbuf_ring(eal, &format!("bc{tag}_{i}p"), 1024).map_err(|e| e.to_string())?;
+        let counters = Arc::new(WorkerCounters::default());
+        let handoff_out = (0..workers)
+            .map(|j| (j != i).then(|| handoff_p[j].clone()))
+            .collect();
+        let qi = i as u16;
+        let worker = Worker::new(
+            WorkerConfig {
+                index: i,
+                workers,
+                listen_port: traffic::LISTEN,
+                mtu: traffic::MTU,
+                tx_checksum_offload,
+                idle_polls: 0,
+                idle_sleep: Duration::ZERO,
+            },
+            WorkerQueues {
+                tun_rx: e(tun_w.rx_queue(qi))?,
+                tun_tx: e(tun_w.tx_queue(qi))?,
+                plain_rx: e(plain_w.rx_queue(qi))?,
+                plain_tx: e(plain_w.tx_queue(qi))?,
+            },
+            WorkerLinks {
+                commands: cmd_rx,
+                events: ev_tx,
+                handshakes: hs_tx,
+                handoff_in,
+                handoff_out,
+                to_workers: cmd_txs.clone(),
+                to_control_tun: ct_p,
+                to_control_plain: cp_p,
+                relay_tun: None,
+                relay_plain: None,
+            },
+            pool,
+            clock,
+            counters.clone(),
+            WorkerNets {
+                tun_port: tun_w.id(),
+                tun: port_net(
+                    traffic::WGDP_TUN_MAC,
+                    IpAddr::V4(traffic::WGDP_TUN),
+                    Some(traffic::GATEWAY),
+                ),
+                plain: port_net(
+                    traffic::WGDP_PLAIN_MAC,
+                    IpAddr::V4(traffic::WGDP_PLAIN),
+                    None,
+                ),
+            },
+        );
+        for cmd in [
+            Command::SetRoutes(routes.clone()),
+            Command::Neighbour {
+                port: PortSide::Tunnel,
+                ip: IpAddr::V4(traffic::GATEWAY),
+                mac: traffic::GATEWAY_MAC,
+            },
+            Command::Neighbour {
+                port: PortSide::Plaintext,
+                ip: IpAddr::V4(traffic::LAN_HOST),
+                mac: traffic::LAN_MAC,
+            },
+        ] {
+            cmd_tx.send(cmd).map_err(|_| "command channel closed")?;
+        }
+        harness.feeds.push(Feed {
+            tun_tx: e(tun_h.tx_queue(qi))?,
+            tun_rx: e(tun_h.rx_queue(qi))?,
+            plain_tx: e(plain_h.tx_queue(qi))?,
+            plain_rx: e(plain_h.rx_queue(qi))?,
+        });
+        harness.counters.push(counters);
+        harness.commands.push(cmd_tx);
+        harness.events.push(ev_rx);
+        harness.control.push(ct_c);
+        harness.control.push(cp_c);
+        built.push(worker);
+    }
+    // Peers, then their keypairs, through the owner's command channel.
+    for (p, k) in keys.into_iter().enumerate() {
+        let p = p as u32;
+        let w = owner(p, workers);
+        harness.owned[w].push(p);
+        let endpoint: SocketAddr = traffic::peer_endpoint(p);
+        let cmds = [
+            Command::AddPeer {
+                id: p,
+                state: Box::new(PeerState::new(
+                    Arc::new(PeerShared::default()),
+                    Some(endpoint),
+                )),
+            },
+            Command::InstallKeypair {
+                id: p,
+                keypair: Box::new(k.wgdp),
+            },
+        ];
+        for cmd in cmds {
+            harness.commands[w]
+                .send(cmd)
+                .map_err(|_| "command channel closed")?;
+        }
+        harness.peer_keys.push(k.peer);
+    }
+
+    let stop = AtomicBool::new(false);
+    let jobs: Vec<(u32, Job<'_, ()>)> = built
+        .into_iter()
+        .zip(lcores)
+        .map(|(w, &l)| {
+            let stop = &stop;
+            (l, Box::new(move || w.run(stop)) as Job<'_, ()>)
+        })
+        .collect();
+    let result = std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let r = harness
+                .installed(peers as u64)
+                .and_then(|()| drive(&mut harness));
+            stop.store(true, Ordering::Relaxed);
+            harness.drain();
+            r
+        });
+        let launched = launch_and_join(eal, jobs);
+        let r = driver
+            .join()
+            .unwrap_or_else(|_| Err("the harness panicked".into()));
+        for l in launched {
+            l.map_err(|e| e.to_string())?;
+        }
+        r
+    });
+    result
+}
+
+impl Harness<'_> {
+    /// Waits until every worker has installed its peers' keypairs (each
+    /// install sends the initiator's confirming keepalive), draining the
+    /// keepalives.
+    fn installed(&mut self, peers: u64) -> Result<(), String> {
+        let start = std::time::Instant::now();
+        loop {
+            self.drain();
+            let sent: u64 = self
+                .counters
+                .iter()
+                .map(|c| c.events(Event::KeepaliveTx))
+                .sum();
+            if sent >= peers {
+                self.drain();
+                return Ok(());
+            }
+            if start.elapsed() > TIMEOUT {
+                return Err(format!(
+                    "only {sent} of {peers} keypairs installed after {TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Frees everything the workers sent, and drains the event queues.
+    fn drain(&mut self) {
+        let mut b: Burst = Burst::new();
+        for f in &mut self.feeds {
+            while f.tun_rx.rx_burst(&mut b) > 0 {
+                b.clear();
+            }
+            while f.plain_rx.rx_burst(&mut b) > 0 {
+                b.clear();
+            }
+        }
+        for c in &mut self.control {
+            while c.dequeue_burst(&mut b) > 0 {
+                b.clear();
+            }
+        }
+        for e in &self.events {
+            while e.try_recv().is_ok() {}
+        }
+    }
+
+    /// Workers in this phase.
+    pub fn workers(&self) -> usize {
+        self.feeds.len()
+    }
+
+    /// The TSC frequency.
+    pub fn tsc_hz(&self) -> u64 {
+        self.tsc_hz
+    }
+
+    /// Builds one worker's batch: `n` packets per input port.
+    fn batch(
+        &mut self,
+        w: usize,
+        dir: Direction,
+        mix: &Mix,
+        n: usize,
+    ) -> Result<(Vec<Mbuf>, Vec<Mbuf>), String> {
+        let owned = &self.owned[w];
+        if owned.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let now = self.clock.now();
+        let mut plain = Vec::new();
+        let mut sealed = Vec::new();
+        for k in 0..n {
+            let p = owned[(self.cursor + k) % owned.len()];
+            let len = mix.size(k);
+            if dir != Direction::Decap {
+                let mut m = self.pool.alloc().ok_or("the mempool is empty")?;
+                traffic::plaintext_frame(&mut m, p, len).map_err(|e| e.to_string())?;
+                plain.push(m);
+            }
+            if dir != Direction::Encap {
+                let mut m = self.pool.alloc().ok_or("the mempool is empty")?;
+                let kp = &mut self.peer_keys[p as usize];
+                traffic::sealed_frame(&mut m, p, kp, len, now).map_err(|e| e.to_string())?;
+                sealed.push(m);
+            }
+        }
+        Ok((plain, sealed))
+    }
+
+    /// Times one batch of `n` packets per worker and input port. A batch
+    /// the harness could not time (it slept through it: the machine is
+    /// busy) is run again, a few times.
+    pub fn run(&mut self, dir: Direction, mix: &Mix, n: usize) -> Result<Sample, String> {
+        for _ in 0..ATTEMPTS {
+            if let Some(s) = self.try_run(dir, mix, n)? {
+                return Ok(s);
+            }
+        }
+        Err(format!(
+            "{} batch: none of {ATTEMPTS} tries could be timed (the harness slept through them; is the machine overloaded?)",
+            dir.name()
+        ))
+    }
+
+    /// One batch; `None` when it ended before the harness could time it.
+    fn try_run(&mut self, dir: Direction, mix: &Mix, n: usize) -> Result<Option<Sample>, String> {
+        let workers = self.workers();
+        let mut batches = Vec::with_capacity(workers);
+        for w in 0..workers {
+            batches.push(self.batch(w, dir, mix, n)?);
+        }
+        self.cursor = self.cursor.wrapping_add(n);
+        let expect: Vec<u64> = batches
+            .iter()
+            .map(|(a, b)| (a.len() + b.len()) as u64)
+            .collect();
+        let base: Vec<u64> = self.counters.iter().map(|c| dir.done(c)).collect();
+        let lost0: Vec<u64> = self.counters.iter().map(|c| lost(c)).collect();
+        for (f, (plain, sealed)) in self.feeds.iter_mut().zip(batches) {
+            send_all(&mut f.plain_tx, plain)?;
+            send_all(&mut f.tun_tx, sealed)?;
+        }
+        // Forwarded packets; `finished` adds the lost ones.
+        let progress = |h: &Self| -> Vec<u64> {
+            h.counters
+                .iter()
+                .zip(&base)
+                .map(|(c, b)| dir.done(c) - b)
+                .collect()
+        };
+        let lost_now = |h: &Self| -> u64 {
+            h.counters
+                .iter()
+                .zip(&lost0)
+                .map(|(c, l)| lost(c) - l)
+                .sum()
+        };
+        let start = std::time::Instant::now();
+        let mut window: Option<(u64, Vec<u64>)> = None;
+        let (t1, c1, t0, c0) = loop {
+            let t = rdtsc();
+            let done = progress(self);
+            if done.iter().sum::<u64>() + lost_now(self) >= expect.iter().sum::<u64>() {
+                self.drain();
+                return Ok(None);
+            }
+            let frac = |i: usize| done[i] as f64 / expect[i].max(1) as f64;
+            let busy = (0..workers).filter(|&i| expect[i] > 0);
+            match &window {
+                None if busy.clone().all(|i| frac(i) >= 0.05) => window = Some((t, done)),
+                Some((t0, c0)) if busy.clone().any(|i| frac(i) >= 0.85) => {
+                    break (t, done, *t0, c0.clone())
+                }
+                _ => {}
+            }
+            if start.elapsed() > TIMEOUT {
+                return Err(format!("{} batch not done after {TIMEOUT:?}", dir.name()));
+            }
+            std::thread::sleep(POLL);
+        };
+        // Wait for the rest, counting drops as done.
+        loop {
+            let done = progress(self);
+            let drops = lost_now(self);
+            if done.iter().sum::<u64>() + drops >= expect.iter().sum::<u64>() {
+                self.drain();
+                return Ok(Some(Sample {
+                    packets: c1.iter().zip(&c0).map(|(a, b)| a - b).sum(),
+                    cycles: t1 - t0,
+                    drops,
+                }));
+            }
+            if start.elapsed() > TIMEOUT {
+                return Err(format!(
+                    "{} batch not drained after {TIMEOUT:?}",
+                    dir.name()
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// A DPDK error as the harness reports it.
+fn e<T>(r: Result<T, dpdk_sys::rte::RteError>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Transmits every mbuf into a harness TX queue (the worker's RX ring).
+fn send_all(q: &mut dpdk_sys::rte::TxQueue<'_>, mbufs: Vec<Mbuf>) -> Result<(), String> {
+    let mut b: Burst = Burst::new();
+    for m in mbufs {
+        if let Err(m) = b.push(m) {
+            flush(q, &mut b)?;
+            b.push(m)
+                .map_err(|_| "a burst refused an mbuf after a flush")?;
+        }
+    }
+    flush(q, &mut b)
+}
+
+fn flush(q: &mut dpdk_sys::rte::TxQueue<'_>, b: &mut Burst) -> Result<(), String> {
+    let want = b.len();
+    let sent = q.tx_burst(b);
+    if sent < want {
+        b.clear();
+        return Err(format!(
+            "the RX ring took {sent} of {want} packets: batch too large"
+        ));
+    }
+    Ok(())
+}
