@@ -6,12 +6,32 @@ fn wgdp() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wgdp"))
 }
 
-const EAL: &str = "--no-huge --no-shconf -m 256 --no-pci --lcores=0@(0-1),1@(0-1)";
+/// EAL arguments with a file prefix of the test's own: processes sharing a
+/// prefix share `/var/run/dpdk/<prefix>`, which each removes when it ends
+/// (nextest runs these tests in parallel).
+fn eal(extra: &str, test: &str) -> String {
+    format!(
+        "--no-huge --no-shconf --no-pci --file-prefix=wgdp-smoke-{test}-{} {extra}",
+        std::process::id()
+    )
+}
+
+fn two_lcores(test: &str) -> String {
+    eal("-m 256 --lcores=0@(0-1),1@(0-1)", test)
+}
 
 #[test]
 fn smoke_forwards_and_prints_port_stats() {
     let out = wgdp()
-        .args(["smoke", "--seconds", "0.3", "--mbufs", "2047", "--eal", EAL])
+        .args([
+            "smoke",
+            "--seconds",
+            "0.3",
+            "--mbufs",
+            "2047",
+            "--eal",
+            &two_lcores("fwd"),
+        ])
         .output()
         .expect("run wgdp");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -58,7 +78,7 @@ fn smoke_reports_a_bad_port_in_dpdks_words() {
             "--port-a",
             "net_doesnotexist0",
             "--eal",
-            EAL,
+            &two_lcores("badport"),
         ])
         .output()
         .expect("run wgdp");
@@ -76,7 +96,7 @@ fn smoke_without_a_worker_lcore_says_so() {
         .args([
             "smoke",
             "--eal",
-            "--no-huge --no-shconf -m 128 --no-pci --lcores=0@(0-1)",
+            &eal("-m 128 --lcores=0@(0-1)", "noworker"),
         ])
         .output()
         .expect("run wgdp");
