@@ -374,13 +374,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     );
 
     // wgdp show: the same state with owner lcores and per-port counters.
-    let show = run(
-        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(["show", "--interface", &ifname, "--json"]),
-        secs(10),
-    );
-    wgdp.check(show.ok(), || format!("wgdp show --json:\n{show}"));
-    let doc: serde_json::Value = serde_json::from_str(&show.stdout)
-        .unwrap_or_else(|e| wgdp.fail(&format!("wgdp show --json is not JSON ({e}):\n{show}")));
+    let doc = wgdp.show(&ifname);
     let peer = doc["peers"]
         .as_array()
         .and_then(|ps| ps.iter().find(|p| p["public_key"] == peer1_pub.as_str()))
@@ -514,7 +508,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     let (_, churn_pub) = wg_keypair();
     let mut churn_failures = Vec::new();
     let mut churn_time = Duration::ZERO;
-    let (lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, 9, || {
+    let ((), lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, None, 9, || {
         thread::sleep(Duration::from_millis(500));
         let churn_start = Instant::now();
         for i in 0..100 {
@@ -780,13 +774,7 @@ fn check_telemetry(wgdp: &Wgdp, prefix: &str, ifname: &str, peer_pub: &str) {
         "/wgdp/peer,nosuchkey",
     ];
     let before = telemetry(prefix, &commands);
-    let shown = run(
-        Command::new(env!("CARGO_BIN_EXE_wgdp")).args(["show", "--interface", ifname, "--json"]),
-        secs(10),
-    );
-    wgdp.check(shown.ok(), || format!("wgdp show --json:\n{shown}"));
-    let doc: serde_json::Value = serde_json::from_str(&shown.stdout)
-        .unwrap_or_else(|e| wgdp.fail(&format!("wgdp show --json ({e}):\n{shown}")));
+    let doc = wgdp.show(ifname);
     // Telemetry answers from a snapshot at most 1 s old: wait it out.
     thread::sleep(Duration::from_millis(1500));
     let after = telemetry(prefix, &commands);

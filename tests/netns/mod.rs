@@ -1,8 +1,9 @@
-//! The namespace testbed shared by the end-to-end tests (`e2e`, `hostile`,
-//! `soak`): running commands with a time limit, the topology of
-//! `tests/e2e/topology.sh` torn down when dropped, `wgdp run` with its
-//! output collected line by line, the report parsers, ping/iperf3, and
-//! `bring_up`, which starts all of it. Each test binary uses a part of it.
+//! The namespace testbed shared by the end-to-end tests (`e2e`, `e2e_rss`,
+//! `hostile`, `flood`): running commands with a time limit, the topology of
+//! `tests/e2e/topology.sh` (any number of peers and workers) torn down when
+//! dropped, `wgdp run` with its output collected line by line, the report
+//! parsers, ping/iperf3, and `bring_up`, which starts all of it. Each test
+//! binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod peer;
@@ -160,6 +161,10 @@ impl Drop for Proc {
 pub struct Topology {
     pub sfx: String,
     pub dir: PathBuf,
+    /// `E2E_PEERS`: wireguard-go peers (2..8).
+    pub peers: usize,
+    /// `E2E_WORKERS`: wgdp worker lcores (1..2).
+    pub workers: usize,
     pub env: HashMap<String, String>,
     pub is_down: bool,
 }
@@ -169,25 +174,46 @@ impl Topology {
         let mut c = Command::new(TOPOLOGY);
         c.arg(sub)
             .env("E2E_SFX", &self.sfx)
-            .env("E2E_DIR", &self.dir);
+            .env("E2E_DIR", &self.dir)
+            .env("E2E_PEERS", self.peers.to_string())
+            .env("E2E_WORKERS", self.workers.to_string());
         c
     }
 
     pub fn sh(&self, sub: &str) -> Out {
-        run(&mut self.script(sub), secs(30))
+        run(&mut self.script(sub), secs(60))
     }
 
-    /// `topology.sh up`: keys, namespaces, wireguard-go peers. The guard
-    /// exists before `up` runs, so a half-made topology is torn down too.
-    pub fn up(sfx: &str, dir: PathBuf) -> Topology {
+    /// `topology.sh up` with `peers` wireguard-go peers and `workers` wgdp
+    /// workers: keys, namespaces, wireguard-go peers. The guard exists
+    /// before `up` runs, so a half-made topology is torn down too. The test
+    /// networks may be in use in the root namespace by another run's wgdp
+    /// for a while: waits for them (up to two minutes) rather than
+    /// shadowing them.
+    pub fn up(sfx: &str, dir: PathBuf, peers: usize, workers: usize) -> Topology {
         let mut t = Topology {
             sfx: sfx.to_string(),
             dir,
+            peers,
+            workers,
             env: HashMap::new(),
             is_down: false,
         };
-        let up = t.sh("up");
-        assert!(up.ok(), "topology.sh up failed:\n{up}");
+        let deadline = Instant::now() + secs(120);
+        loop {
+            let up = t.sh("up");
+            if up.ok() {
+                break;
+            }
+            let busy = up.stderr.contains("already uses");
+            assert!(
+                busy && Instant::now() < deadline,
+                "topology.sh up failed:\n{up}"
+            );
+            let down = t.sh("down");
+            assert!(down.ok(), "topology.sh down failed:\n{down}");
+            thread::sleep(secs(5));
+        }
         t.reload_env();
         t
     }
@@ -225,8 +251,8 @@ impl Drop for Topology {
         }
         if thread::panicking() {
             eprintln!("---- topology at the failure ----\n{}", self.sh("status"));
-            for wg in ["WG1", "WG2"] {
-                if let Some(name) = self.env.get(wg) {
+            for i in 1..=self.peers {
+                if let Some(name) = self.env.get(&format!("WG{i}")) {
                     let log = fs::read_to_string(self.dir.join(format!("{name}.log")));
                     eprintln!(
                         "---- wireguard-go {name} log ----\n{}",
@@ -409,6 +435,23 @@ impl Wgdp {
     pub fn counter_now(&self, name: &str) -> u64 {
         last_counter(&self.stdout.snapshot(), name).unwrap_or(0)
     }
+
+    /// `wgdp show --interface IFNAME --json`, parsed; fails the test (with
+    /// wgdp's output) when it fails or prints no JSON.
+    pub fn show(&self, ifname: &str) -> serde_json::Value {
+        let out = run(
+            Command::new(env!("CARGO_BIN_EXE_wgdp")).args([
+                "show",
+                "--interface",
+                ifname,
+                "--json",
+            ]),
+            secs(10),
+        );
+        self.check(out.ok(), || format!("wgdp show --json:\n{out}"));
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| self.fail(&format!("wgdp show --json is not JSON ({e}):\n{out}")))
+    }
 }
 
 impl Drop for Wgdp {
@@ -492,14 +535,21 @@ pub fn latest_handshake(ns: &str, ifname: &str) -> u64 {
 // ---------------------------------------------------------------------------
 // The test.
 
-/// Pings until `count` replies or `deadline_s` seconds: the first echo may be
+/// Pings until 3 replies or `deadline_s` seconds: the first echo may be
 /// lost while a handshake runs.
 pub fn ping(ns: &str, dst: &str, deadline_s: u32) -> Out {
+    ping_from(ns, dst, None, deadline_s)
+}
+
+/// `ping`, from the source address `from` when given (`-I`).
+pub fn ping_from(ns: &str, dst: &str, from: Option<&str>, deadline_s: u32) -> Out {
     let w = deadline_s.to_string();
-    run(
-        &mut netns(ns, &["ping", "-n", "-c", "3", "-i", "0.2", "-w", &w, dst]),
-        secs(u64::from(deadline_s) + 5),
-    )
+    let mut args = vec!["ping", "-n", "-c", "3", "-i", "0.2", "-w", &w];
+    if let Some(f) = from {
+        args.extend(["-I", f]);
+    }
+    args.push(dst);
+    run(&mut netns(ns, &args), secs(u64::from(deadline_s) + 5))
 }
 
 /// Starts a one-shot iperf3 server in `ns` on `ip` and waits (up to 5 s)
@@ -554,16 +604,27 @@ pub fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, sec
     bps.unwrap_or(0.0)
 }
 
-/// Step 1 of both scenarios: topology, config (with `extra` appended to
-/// `[interface]` and `tail` to the file), `wgdp run`, `wgdp: running`,
-/// attach. Returns the topology, wgdp, the config's path and the plaintext
-/// port's MAC.
+/// Step 1 of both scenarios: topology (topology.sh's default: two peers,
+/// one worker), config (with `extra` appended to `[interface]` and `tail`
+/// to the file), `wgdp run`, `wgdp: running`, attach. Returns the
+/// topology, wgdp, the config's path and the plaintext port's MAC.
 pub fn bring_up(tag: char, extra: &str, tail: &str) -> (Topology, Wgdp, PathBuf, String) {
+    bring_up_sized(tag, 2, 1, extra, tail)
+}
+
+/// `bring_up` with `peers` wireguard-go peers and `workers` wgdp workers.
+pub fn bring_up_sized(
+    tag: char,
+    peers: usize,
+    workers: usize,
+    extra: &str,
+    tail: &str,
+) -> (Topology, Wgdp, PathBuf, String) {
     preflight();
     let sfx = format!("{tag}{}", std::process::id() % 100_000);
     let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
     let _ = fs::remove_dir_all(&dir);
-    let topo = Topology::up(&sfx, dir.clone());
+    let topo = Topology::up(&sfx, dir.clone(), peers, workers);
     let config = topo.sh("config");
     assert!(config.ok(), "topology.sh config failed:\n{config}");
     let text = config
@@ -594,7 +655,7 @@ pub fn bring_up(tag: char, extra: &str, tail: &str) -> (Topology, Wgdp, PathBuf,
 pub fn wait_running(wgdp: &mut Wgdp, config_path: &Path, config: &str) {
     let running = wgdp
         .stdout
-        .wait_for(0, secs(20), |l| l.starts_with("wgdp: running"))
+        .wait_for(0, secs(30), |l| l.starts_with("wgdp: running"))
         .is_some();
     if !running {
         let why = match wgdp.exited() {
@@ -602,7 +663,7 @@ pub fn wait_running(wgdp: &mut Wgdp, config_path: &Path, config: &str) {
             None => String::new(),
         };
         wgdp.fail(&format!(
-            "wgdp did not print 'wgdp: running' within 20 s{why}; config {}:\n{config}",
+            "wgdp did not print 'wgdp: running' within 30 s{why}; config {}:\n{config}",
             config_path.display()
         ));
     }
@@ -650,47 +711,52 @@ pub fn wg_dump_peers(ifname: &str) -> HashMap<String, Vec<String>> {
         .collect()
 }
 
-/// iperf3 UDP at `rate` for `seconds` while `during` runs; the server's
-/// count of lost datagrams and the datagrams sent.
-pub fn iperf_udp_loss(
+/// iperf3 UDP at 20 Mbit/s for `seconds` from `client_ns` (from the
+/// source address `bind` when given) while `during` runs; what `during`
+/// returned, the server's count of lost datagrams and the datagrams sent
+/// (`end.sum` of the client's `-J` report). The client is killed (by PID)
+/// if `during` panics.
+pub fn iperf_udp_loss<T>(
     server_ns: &str,
     server_ip: &str,
     client_ns: &str,
+    bind: Option<&str>,
     seconds: u32,
-    during: impl FnOnce(),
-) -> (u64, u64) {
+    during: impl FnOnce() -> T,
+) -> (T, u64, u64) {
     let _server = iperf_server(server_ns, server_ip)
         .unwrap_or_else(|| panic!("iperf3 server in {server_ns} not listening after 5 s"));
     let t = seconds.to_string();
-    let client = netns(
-        client_ns,
-        &[
-            "iperf3", "-c", server_ip, "-p", IPERF_PORT, "-u", "-b", "20M", "-l", "1200", "-t", &t,
-            "-J",
-        ],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn iperf3 client");
-    during();
-    let out = client.wait_with_output().expect("iperf3 client");
-    let json = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |name: &str| -> Option<u64> {
-        let sum = &json[json.rfind("\"sum\"")?..];
-        let rest = &sum[sum.find(&format!("\"{name}\""))? + name.len() + 2..];
-        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        rest[..end].parse().ok()
-    };
-    match (field("lost_packets"), field("packets")) {
-        (Some(lost), Some(sent)) => (lost, sent),
-        _ => panic!(
-            "iperf3 UDP gave no loss figures:\n{json}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    let mut args = vec![
+        "iperf3", "-c", server_ip, "-p", IPERF_PORT, "-u", "-b", "20M", "-l", "1200", "-t", &t,
+        "-J",
+    ];
+    if let Some(b) = bind {
+        args.extend(["-B", b]);
+    }
+    let mut client = Proc(
+        netns(client_ns, &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn iperf3 client"),
+    );
+    let (stdout, stderr) = (drain(client.0.stdout.take()), drain(client.0.stderr.take()));
+    let result = during();
+    let deadline = Instant::now() + secs(u64::from(seconds) + 30);
+    while client.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    drop(client);
+    let (json, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let sum = &doc["end"]["sum"];
+    match (sum["lost_packets"].as_u64(), sum["packets"].as_u64()) {
+        (Some(lost), Some(sent)) => (result, lost, sent),
+        _ => panic!("iperf3 UDP gave no loss figures:\n{json}\n{stderr}"),
     }
 }
