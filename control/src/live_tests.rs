@@ -247,3 +247,48 @@ fn refused_sets_answer_an_errno_and_change_nothing() {
     assert!(after.contains(&format!("public_key={new}\n")), "{after}");
     assert!(after.contains("allowed_ip=10.9.8.0/24"), "{after}");
 }
+
+/// Every way a secret could be written out: base64 and hex, any case.
+fn spellings(key: &[u8; 32]) -> [String; 3] {
+    [conf::encode_key(key), hex(key), hex(key).to_uppercase()]
+}
+
+/// `wgdp show` (its JSON over the socket and its text), the metrics page
+/// and `Debug` of the state never hold our private key or a PSK; `get=1`,
+/// which `wg` needs them from, does (so the search would find them).
+#[test]
+fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let now = c.clock.now();
+    let show = c.show();
+    let json = c.answer(Request::WgdpShow, now).text.to_string();
+    assert!(
+        json.starts_with('{') && json.contains("\"peers\""),
+        "{json}"
+    );
+    let outputs = [
+        ("wgdp show --json", json),
+        ("wgdp show", crate::show::render_text(&show)),
+        (
+            "metrics",
+            crate::metrics::render(&c.worker_counters, &c.lcores, &c.counters, &show.peers),
+        ),
+        ("Debug of the peers", format!("{:?}", c.peers)),
+        ("Debug of the identity", format!("{:?}", c.identity)),
+    ];
+    let own_public = conf::encode_key(PrivateKey::from_bytes(OURS).public_key().as_bytes());
+    assert!(
+        outputs[0].1.contains(&own_public),
+        "the search looks at real output"
+    );
+    for (what, text) in &outputs {
+        for secret in [OURS, PSK] {
+            for s in spellings(&secret) {
+                assert!(!text.contains(&s), "{what} holds {s}:\n{text}");
+            }
+        }
+    }
+    let get = get(&mut c);
+    assert!(get.contains(&hex(&OURS)) && get.contains(&hex(&PSK)));
+}
