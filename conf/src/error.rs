@@ -264,6 +264,39 @@ pub enum ConfError {
         /// What is wrong.
         message: String,
     },
+    /// `dpdk.eal_args` whose lcore options (`-l`, `--lcores`, `-c`,
+    /// `--main-lcore`) do not parse.
+    #[error("{at}: {path}: {message}")]
+    EalLcores {
+        /// Where the `eal_args` field is.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A worker lcore that `dpdk.eal_args` does not enable.
+    #[error("{at}: {path}: lcore {lcore} is not enabled by dpdk.eal_args (it enables {enabled})")]
+    WorkerNotEnabled {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The worker lcore.
+        lcore: u32,
+        /// The lcores `eal_args` enables, e.g. `0, 1, 2`.
+        enabled: String,
+    },
+    /// A worker lcore that is EAL's main lcore.
+    #[error("{at}: {path}: lcore {lcore} is EAL's main lcore, which runs the control thread")]
+    WorkerIsMain {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The worker lcore.
+        lcore: u32,
+    },
     /// A gateway that no address prefix of its port contains.
     #[error("{at}: {path}: gateway {gateway} is not inside any of the port's address prefixes")]
     GatewayOutside {

@@ -164,6 +164,31 @@ pub enum KeySource {
 mod tests {
     use super::*;
 
+    /// The configuration's secrets wipe themselves: the types say so,
+    /// and dropping one in place leaves zeros where the key was.
+    #[test]
+    fn secrets_zeroize_on_drop() {
+        fn wipes<T: ZeroizeOnDrop>() {}
+        wipes::<PrivateKey>();
+        wipes::<PresharedKey>();
+        let mut key = std::mem::ManuallyDrop::new(PrivateKey::from_bytes([9; 32]));
+        // SAFETY: dropped once, never used again but to read its bytes
+        // (a plain array, no heap).
+        unsafe { std::ptr::drop_in_place(&mut *key) };
+        assert_eq!(key.as_bytes(), &[0; 32]);
+        let mut psk = std::mem::ManuallyDrop::new(PresharedKey::from_bytes([9; 32]));
+        // SAFETY: as above.
+        unsafe { std::ptr::drop_in_place(&mut *psk) };
+        assert_eq!(psk.as_bytes(), &[0; 32]);
+        // x25519-dalek's StaticSecret (protocol's and the public key's
+        // derivation here) wipes itself in its Drop (`zeroize(drop)`,
+        // which implements no marker trait).
+        let mut secret = std::mem::ManuallyDrop::new(x25519_dalek::StaticSecret::from([9; 32]));
+        // SAFETY: as above.
+        unsafe { std::ptr::drop_in_place(&mut *secret) };
+        assert_eq!(secret.to_bytes(), [0; 32]);
+    }
+
     #[test]
     fn base64_round_trip() {
         let bytes = [7u8; 32];

@@ -12,6 +12,7 @@
 //! comments, atomically.
 
 mod cidr;
+pub mod eal;
 mod edit;
 mod error;
 mod keys;

@@ -346,3 +346,7 @@ impl Control<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

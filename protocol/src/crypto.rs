@@ -68,6 +68,10 @@ impl core::fmt::Debug for PublicKey {
 /// `Debug` output never shows the key.
 pub struct PrivateKey(x25519_dalek::StaticSecret);
 
+// Its one field, x25519-dalek's `StaticSecret`, wipes itself on drop
+// (its `zeroize(drop)` Drop; tested in conf's keys.rs).
+impl zeroize::ZeroizeOnDrop for PrivateKey {}
+
 impl PrivateKey {
     /// The key from 32 bytes (clamped by X25519 itself when used).
     pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {

@@ -274,6 +274,13 @@ pub enum HandshakeState {
 /// Opaque, zeroized handshake hash and chaining key.
 pub struct SymmetricState(Symmetric);
 
+// Hash and chaining key are `Zeroizing`.
+impl zeroize::ZeroizeOnDrop for SymmetricState {}
+
+// The ephemeral key, hash, chaining key, PSK, static-static DH and the
+// cookie state all wipe themselves on drop.
+impl zeroize::ZeroizeOnDrop for PeerHandshake {}
+
 impl core::fmt::Debug for HandshakeState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -573,6 +580,22 @@ mod tests {
 
     fn identity(seed: u8) -> StaticIdentity {
         StaticIdentity::new(PrivateKey::from_bytes([seed; 32]))
+    }
+
+    /// Every type holding handshake secrets wipes them on drop: the
+    /// ephemeral and static private keys, the hash and chaining key, the
+    /// PSK and derived bytes (SecretBytes), the whole per-peer state.
+    #[test]
+    fn secret_holders_zeroize_on_drop() {
+        fn wipes<T: zeroize::ZeroizeOnDrop>() {}
+        wipes::<crate::crypto::PrivateKey>();
+        wipes::<crate::crypto::SecretBytes>();
+        wipes::<SymmetricState>();
+        wipes::<PeerHandshake>();
+        wipes::<zeroize::Zeroizing<[u8; crate::constants::COOKIE_LEN]>>();
+        // x25519-dalek's StaticSecret (inside PrivateKey) wipes itself in
+        // its Drop, which no marker trait says: conf's keys tests check it
+        // (this crate has no unsafe code).
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use super::eal::parse_cpu_list;
+use conf::eal::parse_cpu_list;
 
 /// The kernel's view of this host, under `root`.
 #[derive(Debug, Clone)]

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::eal::{huge_use, lcore_cpus, HugeUse};
+use super::eal::{huge_use, HugeUse};
 use super::host::{Host, PciDevice, BIFURCATED_DRIVERS, VENDOR_MELLANOX};
 use super::{Outcome, Setup};
+use conf::eal::lcore_cpus;
 
 /// The hugetlbfs mount point EAL uses unless `--huge-dir` says otherwise.
 const DEFAULT_HUGE_DIR: &str = "/dev/hugepages";
@@ -423,7 +424,7 @@ impl Setup<'_> {
         let rcu = self
             .host
             .cmdline_param("rcu_nocbs")
-            .and_then(|v| super::eal::parse_cpu_list(&v).ok())
+            .and_then(|v| conf::eal::parse_cpu_list(&v).ok())
             .unwrap_or_default();
         let mut all = Vec::new();
         for &lcore in &config.dpdk.workers {

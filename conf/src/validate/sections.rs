@@ -7,6 +7,7 @@ use serde_spanned::Spanned;
 
 use super::{is_interface_name, Ctx, KeyFileProblem, KeyLoader, Table, WG_NAME_PUNCT};
 use crate::cidr::Cidr;
+use crate::eal;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
@@ -219,14 +220,66 @@ impl Ctx<'_> {
                 a
             }),
         };
+        let (eal_args, workers) = (eal_args?, workers?);
+        if let (Some(eal_node), Some(workers_node)) = (t.get("eal_args"), t.get("workers")) {
+            self.worker_lcores(&eal_args, eal_node, &workers, workers_node)?;
+        }
         Some(Dpdk {
-            eal_args: eal_args?,
-            workers: workers?,
+            eal_args,
+            workers,
             mbufs: u32::try_from(mbufs?).ok()?,
             idle_sleep_us: u32::try_from(idle_sleep_us?).ok()?,
             idle_polls: u32::try_from(idle_polls?).ok()?,
             aead: aead?,
         })
+    }
+
+    /// Checks that every worker is an lcore `eal_args` enables and not the
+    /// main lcore, where `eal_args` says which lcores it enables (without
+    /// `-l`, `--lcores` or `-c`, EAL makes every CPU an lcore, and `wgdp run`
+    /// checks the workers against the CPUs it finds).
+    fn worker_lcores(
+        &mut self,
+        eal_args: &[String],
+        eal_node: &Spanned<Node>,
+        workers: &[u32],
+        workers_node: &Spanned<Node>,
+    ) -> Option<()> {
+        let parsed = eal::lcore_cpus(eal_args)
+            .and_then(|lcores| Ok((eal::main_lcore(eal_args, lcores.as_ref())?, lcores)));
+        let (main, lcores) = match parsed {
+            Ok(p) => p,
+            Err(message) => {
+                let at = self.at(&eal_node.span());
+                self.errors.push(ConfError::EalLcores {
+                    at,
+                    path: "dpdk.eal_args".into(),
+                    message,
+                });
+                return None;
+            }
+        };
+        let items = self.array(workers_node, "dpdk.workers".into())?;
+        let mut ok = true;
+        for (i, (&lcore, item)) in workers.iter().zip(items).enumerate() {
+            let at = self.at(&item.span());
+            let path = format!("dpdk.workers[{i}]");
+            if let Some(enabled) = lcores.as_ref().filter(|m| !m.contains_key(&lcore)) {
+                let enabled = enabled.keys().map(u32::to_string).collect::<Vec<_>>();
+                self.errors.push(ConfError::WorkerNotEnabled {
+                    at,
+                    path,
+                    lcore,
+                    enabled: enabled.join(", "),
+                });
+                ok = false;
+            } else if main == Some(lcore) {
+                self.errors
+                    .push(ConfError::WorkerIsMain { at, path, lcore });
+                ok = false;
+            }
+        }
+        ok.then_some(())
     }
 
     fn ports(&mut self, v: &Spanned<Node>) -> Option<Ports> {

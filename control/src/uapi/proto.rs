@@ -354,6 +354,20 @@ mod tests {
     /// A parsed `set` holds the private key and a pre-shared key; neither
     /// may show in its `Debug` (hex or decimal bytes), nor a line's text in
     /// an error message.
+    /// The keys a `set` carries are wiped when the request is dropped.
+    #[test]
+    fn set_request_keys_zeroize_on_drop() {
+        fn wipes<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let set = SetRequest::default();
+        wipes(set.private_key.as_ref().unwrap_or(&Zeroizing::new([0; 32])));
+        let peer = PeerSet::default();
+        wipes(
+            peer.preshared_key
+                .as_ref()
+                .unwrap_or(&Zeroizing::new([0; 32])),
+        );
+    }
+
     #[test]
     fn debug_and_errors_have_no_key_material() {
         let psk = "5555555555555555555555555555555555555555555555555555555555555555";
