@@ -5,11 +5,12 @@
 //! the operator sees them, with the right position, from the binary.)
 #![cfg(unix)]
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+mod tempdir;
+
+use tempdir::TempDir;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A valid table that sets every field, so that each can be made wrong.
 /// The cases below name its line numbers.
@@ -174,36 +175,6 @@ const CASES: &[Case] = &[
     case(3, "listen_port = 51820\nlisten_port = 51821", "4:1: TOML syntax error: ..."),
 ];
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wgdp-bad-config-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, content).expect("write");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `BASE` with line `line` (1-based) replaced by `text`.
 fn base_with(line: usize, text: &str) -> String {
     let mut lines: Vec<&str> = BASE.lines().collect();
@@ -253,7 +224,7 @@ fn refused_with(file: &Path, error: &str) -> Result<(), String> {
 
 #[test]
 fn base_is_valid() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("bad-config");
     let file = dir.write("wgdp.toml", BASE, 0o600);
     let (code, stdout, stderr) = check(&file);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -269,7 +240,7 @@ fn base_is_valid() {
 
 #[test]
 fn every_bad_field_is_refused_with_its_position() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("bad-config");
     let mut failures = Vec::new();
     for (i, c) in CASES.iter().enumerate() {
         let file = dir.write(&format!("bad{i}.toml"), &base_with(c.line, c.text), 0o600);
@@ -325,7 +296,7 @@ fn key_files_that_are_refused() {
             "2:20: interface.private_key_file: DIR/private.key: content is not base64 of 32 bytes",
         ),
     ] {
-        let dir = TempDir::new();
+        let dir = TempDir::new("bad-config");
         dir.write("private.key", &content, mode);
         let file = dir.write("wgdp.toml", &table, 0o600);
         let error = error.replace("DIR", &dir.0.display().to_string());
@@ -333,7 +304,7 @@ fn key_files_that_are_refused() {
             panic!("key file mode {mode:04o} content {content:?}: {e}");
         }
     }
-    let dir = TempDir::new();
+    let dir = TempDir::new("bad-config");
     let file = dir.write("wgdp.toml", &table, 0o600);
     let error = format!(
         "2:20: interface.private_key_file: cannot read {}/private.key: ...",

@@ -1,44 +1,16 @@
 //! `wgdp check` end to end: the real binary on files in a temporary directory.
 #![cfg(unix)]
 
+mod tempdir;
+
+use tempdir::TempDir;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const EXAMPLE: &str = include_str!("../conf/example.toml");
 const KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wgdp-check-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, content).expect("write");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn check(file: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgdp"))
@@ -70,7 +42,7 @@ fn line_of(prefix: &str) -> usize {
 
 #[test]
 fn valid_file_prints_a_summary_and_exits_0() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     let file = dir.write("wgdp.toml", EXAMPLE, 0o600);
     let out = check(&file);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -87,7 +59,7 @@ fn valid_file_prints_a_summary_and_exits_0() {
 
 #[test]
 fn warnings_are_printed_and_still_exit_0() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     let file = dir.write("wgdp.toml", EXAMPLE, 0o644);
     let out = check(&file);
     let stderr = text(&out.stderr);
@@ -105,7 +77,7 @@ fn warnings_are_printed_and_still_exit_0() {
 
 #[test]
 fn every_error_is_printed_with_position_and_field_and_exits_1() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     let port_line = line_of("listen_port");
     let mut bad = example_with(port_line, "listen_port = 0");
     bad = bad.replacen("\"10.9.2.2/32\"", "\"10.9.2.2/24\"", 1);
@@ -136,7 +108,7 @@ fn every_error_is_printed_with_position_and_field_and_exits_1() {
 
 #[test]
 fn key_file_permissions_are_checked_as_run_would() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     dir.write("private.key", &format!("{KEY}\n"), 0o644);
     let key_line = line_of("private_key =");
     let file = dir.write(
@@ -167,7 +139,7 @@ fn key_file_permissions_are_checked_as_run_would() {
 
 #[test]
 fn syntax_error_names_line_and_column() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     let port_line = line_of("listen_port");
     let file = dir.write(
         "bad.toml",
@@ -183,7 +155,7 @@ fn syntax_error_names_line_and_column() {
 
 #[test]
 fn missing_file_exits_1() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-test");
     let file = dir.0.join("absent.toml");
     let out = check(&file);
     let stderr = text(&out.stderr);
