@@ -203,6 +203,7 @@ impl<'p> Worker<'p> {
             let n = self.queues.tun_rx.rx_burst(&mut rx);
             self.counters.add(Event::TunnelRx, n as u64);
             work += n;
+            rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 self.tunnel_packet(m, now, true);
@@ -211,6 +212,7 @@ impl<'p> Worker<'p> {
             let n = self.queues.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);
             work += n;
+            rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 self.plaintext_packet(m, now, true);
@@ -224,6 +226,7 @@ impl<'p> Worker<'p> {
                 // owner passes on: take it before handling them.
                 self.apply_commands();
             }
+            rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 match tag_side(m.user_tag()) {
