@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::stages::Stage;
+
 macro_rules! counter_enum {
     ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[doc = $doc:literal])* $var:ident = $label:literal,)* }) => {
         $(#[$m])*
@@ -155,6 +157,8 @@ counter_enum! {
 pub struct WorkerCounters {
     drops: [AtomicU64; DropReason::COUNT],
     events: [AtomicU64; Event::COUNT],
+    /// TSC cycles per loop stage (written only with the `stages` feature).
+    stages: [AtomicU64; Stage::COUNT],
 }
 
 impl Default for WorkerCounters {
@@ -162,6 +166,7 @@ impl Default for WorkerCounters {
         Self {
             drops: [const { AtomicU64::new(0) }; DropReason::COUNT],
             events: [const { AtomicU64::new(0) }; Event::COUNT],
+            stages: [const { AtomicU64::new(0) }; Stage::COUNT],
         }
     }
 }
@@ -183,6 +188,19 @@ impl WorkerCounters {
     #[inline]
     pub fn add(&self, event: Event, n: u64) {
         bump(&self.events[event as usize], n);
+    }
+
+    /// Adds `cycles` to a stage (see [`crate::stages`]). Only the owning
+    /// worker calls this.
+    #[inline]
+    pub fn add_stage_cycles(&self, stage: Stage, cycles: u64) {
+        bump(&self.stages[stage as usize], cycles);
+    }
+
+    /// TSC cycles spent in `stage` so far (zero without the `stages`
+    /// feature).
+    pub fn stage_cycles(&self, stage: Stage) -> u64 {
+        self.stages[stage as usize].load(Ordering::Relaxed)
     }
 
     /// Drops so far for `reason`.

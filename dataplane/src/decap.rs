@@ -21,6 +21,7 @@ use crate::counters::{DropReason, Event};
 use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
 use crate::peer::PeerId;
 use crate::rehome::{tag_worker, DataRoute};
+use crate::stages::Stage;
 use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
 use crate::worker::{Out, Worker};
 
@@ -132,7 +133,10 @@ impl Worker<'_> {
             }
             (Some(4), len) if len >= DATA_MIN_LEN => {
                 let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
-                match self.data_route(receiver) {
+                self.stages.lap(Stage::Parse);
+                let route = self.data_route(receiver);
+                self.stages.lap(Stage::Lookup);
+                match route {
                     DataRoute::Local(id) => {
                         self.count_inline(PortSide::Tunnel, fresh);
                         // Where it arrived: here, or the worker that handed it on.
@@ -161,6 +165,7 @@ impl Worker<'_> {
             .session
             .open_message(now, &mut m.data_mut()[wg.start..wg.end])
             .map(|r| (r.plaintext.len(), r.promoted, r.rekey));
+        self.stages.lap(Stage::Crypto);
         let (plain_len, promoted, rekey) = match opened {
             Ok(r) => r,
             Err(e) => return self.drop_packet(m, open_reason(e)),
@@ -216,9 +221,11 @@ impl Worker<'_> {
         };
         // Cryptokey routing: the inner source must be one of the sender's
         // allowed IPs (whitepaper section 2).
+        self.stages.lap(Stage::Build);
         if self.routes.allowed.lookup(src) != Some(id) {
             return self.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
+        self.stages.lap(Stage::Lookup);
         if let Some(p) = self.peer_mut(id) {
             p.shared.data_received.set(now);
         }
@@ -261,6 +268,7 @@ impl Worker<'_> {
             Some(_) => self.emit(Out::PlainTx, m),
             None => self.pass_to_control(PortSide::Plaintext, m),
         }
+        self.stages.lap(Stage::Build);
     }
 }
 

@@ -18,6 +18,7 @@ use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
 use crate::outer::{self, Outer};
 use crate::peer::{PeerId, MAX_STAGED};
+use crate::stages::Stage;
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
 use crate::worker::{Out, Worker};
 
@@ -121,13 +122,16 @@ impl Worker<'_> {
         if self.nets.plain.is_local(ip.dst) || is_link_scoped(ip.dst) {
             return self.pass_to_control(PortSide::Plaintext, m);
         }
+        self.stages.lap(Stage::Parse);
         let Some(peer) = self.routes.allowed.lookup(ip.dst) else {
             return self.drop_packet(m, DropReason::NoRoute);
         };
         let Some(owner) = self.routes.owner(peer) else {
             return self.drop_packet(m, DropReason::NoRoute);
         };
-        if !self.owns(peer) {
+        let owned = self.owns(peer);
+        self.stages.lap(Stage::Lookup);
+        if !owned {
             return self.send_to_owner(peer, owner, m, fresh);
         }
         self.count_inline(PortSide::Plaintext, fresh);
@@ -246,11 +250,13 @@ impl Worker<'_> {
             let data = m.data_mut();
             let (payload, tag) = data.split_at_mut(padded);
             payload[len..].fill(0);
+            self.stages.lap(Stage::Build);
             match <&mut [u8; AEAD_TAG_LEN]>::try_from(tag) {
                 Ok(tag) => peer.session.seal(now, payload, tag),
                 Err(_) => return self.drop_packet(m, DropReason::NoRoom),
             }
         };
+        self.stages.lap(Stage::Crypto);
         let (receiver, sent) = match sealed {
             Ok(s) => s,
             Err(_) => return self.drop_packet(m, DropReason::SealFailed),
@@ -330,6 +336,7 @@ impl Worker<'_> {
             Some(_) => self.emit(Out::TunTx, m),
             None => self.pass_to_control(PortSide::Tunnel, m),
         }
+        self.stages.lap(Stage::Build);
     }
 
     /// Passes a frame to the control thread.

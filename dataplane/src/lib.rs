@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod command;
+#[macro_use]
 pub mod counters;
 pub mod decap;
 pub mod encap;
@@ -17,6 +18,7 @@ pub mod outer;
 pub mod peer;
 pub mod rehome;
 pub mod route;
+pub mod stages;
 pub mod staging;
 pub mod wire;
 pub mod worker;

@@ -22,6 +22,7 @@ use crate::idle::IdleBackoff;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
+use crate::stages::{Stage, StageClock};
 use crate::staging::Staging;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
@@ -144,6 +145,8 @@ pub struct Worker<'p> {
     ctl_plain: Burst,
     handoff: Vec<Burst>,
     idle: IdleBackoff,
+    /// Per-stage cycle counts (a no-op without the `stages` feature).
+    pub(crate) stages: StageClock,
 }
 
 impl<'p> Worker<'p> {
@@ -183,20 +186,25 @@ impl<'p> Worker<'p> {
             ctl_plain: Burst::new(),
             handoff,
             idle,
+            stages: StageClock::default(),
         }
     }
 
     /// Polls until `stop` is set. Everything still held is freed on return.
     pub fn run(mut self, stop: &AtomicBool) {
         let mut rx: Burst = Burst::new();
+        self.stages.start();
         while !stop.load(Ordering::Relaxed) {
             self.apply_commands();
             let now = self.clock.now();
             let mut work = 0;
+            self.stages.lap(Stage::Other);
 
             let n = self.queues.tun_rx.rx_burst(&mut rx);
             self.counters.add(Event::TunnelRx, n as u64);
             work += n;
+            rx.prefetch();
+            self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 self.tunnel_packet(m, now, true);
             }
@@ -204,6 +212,8 @@ impl<'p> Worker<'p> {
             let n = self.queues.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);
             work += n;
+            rx.prefetch();
+            self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 self.plaintext_packet(m, now, true);
             }
@@ -216,6 +226,8 @@ impl<'p> Worker<'p> {
                 // owner passes on: take it before handling them.
                 self.apply_commands();
             }
+            rx.prefetch();
+            self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 match tag_side(m.user_tag()) {
                     PortSide::Tunnel => self.tunnel_packet(m, now, false),
@@ -224,7 +236,10 @@ impl<'p> Worker<'p> {
             }
 
             work += self.relay();
+            self.stages.lap(Stage::Other);
             self.flush_all();
+            self.stages.lap(Stage::Tx);
+            self.stages.publish(&self.counters);
             self.idle.after_round(work);
         }
     }
@@ -367,6 +382,7 @@ impl<'p> Worker<'p> {
             1,
         );
         self.emit(Out::Handoff(owner), m);
+        self.stages.lap(Stage::Handoff);
     }
 
     /// Asks the control thread for a handshake, at most every 100 ms per

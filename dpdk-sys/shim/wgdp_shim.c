@@ -52,36 +52,6 @@ int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 
 void wgdp_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 
-char *wgdp_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_prepend(m, len);
-}
-
-char *wgdp_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_append(m, len);
-}
-
-char *wgdp_pktmbuf_adj(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_adj(m, len);
-}
-
-int wgdp_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_trim(m, len);
-}
-
-uint16_t wgdp_pktmbuf_headroom(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_headroom(m);
-}
-
-uint16_t wgdp_pktmbuf_tailroom(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_tailroom(m);
-}
-
 unsigned wgdp_mempool_avail_count(const struct rte_mempool *mp)
 {
 	return rte_mempool_avail_count(mp);

@@ -45,12 +45,6 @@ struct rte_mbuf *wgdp_pktmbuf_alloc(struct rte_mempool *mp);
 int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
                             unsigned count);
 void wgdp_pktmbuf_free(struct rte_mbuf *m);
-char *wgdp_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
-char *wgdp_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
-char *wgdp_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
-int wgdp_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
-uint16_t wgdp_pktmbuf_headroom(const struct rte_mbuf *m);
-uint16_t wgdp_pktmbuf_tailroom(const struct rte_mbuf *m);
 
 unsigned wgdp_mempool_avail_count(const struct rte_mempool *mp);
 unsigned wgdp_mempool_in_use_count(const struct rte_mempool *mp);

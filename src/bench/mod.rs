@@ -10,6 +10,7 @@ mod traffic;
 
 use clap::Args;
 use dataplane::clock::TscClock;
+use dataplane::stages::{self, Stage};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{rdtsc, Eal, Mempool};
 use protocol::crypto::AeadBackend;
@@ -44,6 +45,11 @@ pub struct BenchArgs {
     /// the NICs wgdp targets; `net_ring` ignores the request).
     #[arg(long)]
     sw_checksum: bool,
+    /// Also report TSC cycles per packet for each stage of the worker loop
+    /// (needs a build with `--features stages`, which slows the loop by the
+    /// TSC reads it adds).
+    #[arg(long)]
+    stages: bool,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -70,6 +76,8 @@ pub struct Figure {
     cycles_per_packet: f64,
     /// Packets dropped (should be 0).
     drops: u64,
+    /// Cycles per packet in each worker-loop stage (with `--stages`).
+    stages: Option<[f64; Stage::COUNT]>,
 }
 
 fn median(mut v: Vec<rig::Sample>) -> Option<rig::Sample> {
@@ -88,6 +96,9 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         (args.packets, args.repeat.max(1), args.peers.clone())
     };
+    if args.stages && !stages::ENABLED {
+        return Err("--stages needs a build with the stages feature: cargo build --release --features stages".into());
+    }
     if packets == 0 || packets >= rig::RING_SIZE as usize {
         return Err(format!("--packets must be in 1..{}", rig::RING_SIZE).into());
     }
@@ -162,6 +173,9 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                             cycles_per_packet: (s.cycles * workers as u64) as f64
                                 / s.packets.max(1) as f64,
                             drops,
+                            stages: args
+                                .stages
+                                .then(|| s.stages.map(|c| c as f64 / s.packets.max(1) as f64)),
                         });
                     }
                 }

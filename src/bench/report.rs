@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
+use dataplane::stages::Stage;
+
 use super::floor::{self, Floor};
 use super::rig::Direction;
 use super::Figure;
@@ -164,6 +166,7 @@ impl Report<'_> {
                 f.drops
             );
         }
+        self.stage_table(&mut s);
         let scaled: Vec<_> = self
             .figures
             .iter()
@@ -190,6 +193,47 @@ impl Report<'_> {
             }
         }
         s
+    }
+
+    /// Cycles per packet in each stage of the worker loop, for the figures
+    /// that have them (`--stages`).
+    fn stage_table(&self, s: &mut String) {
+        let rows: Vec<_> = self
+            .figures
+            .iter()
+            .filter_map(|f| f.stages.map(|st| (f, st)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\nPer-stage cycles per packet (worker TSC, all workers; see dataplane/src/stages.rs)"
+        );
+        let _ = write!(
+            s,
+            "{:>2} {:>6} {:<9} {:>5} {:>7}",
+            "w", "peers", "dir", "size", "sum"
+        );
+        for stage in Stage::ALL {
+            let _ = write!(s, " {:>7}", stage.label());
+        }
+        let _ = writeln!(s);
+        for (f, st) in rows {
+            let _ = write!(
+                s,
+                "{:>2} {:>6} {:<9} {:>5} {:>7.0}",
+                f.workers,
+                f.peers,
+                f.direction.name(),
+                f.mix.name,
+                st.iter().sum::<f64>()
+            );
+            for c in st {
+                let _ = write!(s, " {c:>7.0}");
+            }
+            let _ = writeln!(s);
+        }
     }
 
     /// The machine-readable report.
@@ -219,6 +263,10 @@ impl Report<'_> {
                     "ratio_to_floor": floor.map(|x| f.mpps_per_worker() / x),
                     "scaling": f.single(self.figures).filter(|_| f.workers > 1).map(|one| f.mpps / one.mpps),
                     "drops": f.drops,
+                    "stage_cycles_per_packet": f.stages.map(|st| {
+                        Stage::ALL.iter().zip(st).map(|(s, c)| (s.label().to_owned(), json!(c)))
+                            .collect::<serde_json::Map<_, _>>()
+                    }),
                 })
             })
             .collect();

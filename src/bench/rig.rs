@@ -20,6 +20,7 @@ use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{IfAddr, PortNet, RouteTable};
+use dataplane::stages::Stage;
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Eal, Mbuf, Mempool, Port, PortConfig, RingConsumer};
@@ -85,6 +86,9 @@ pub struct Sample {
     pub cycles: u64,
     /// Packets dropped or staged in the whole batch (should be 0).
     pub drops: u64,
+    /// TSC cycles per worker-loop stage inside the window, all workers
+    /// (zero without the `stages` feature).
+    pub stages: [u64; Stage::COUNT],
 }
 
 /// The harness's end of one worker's queues.
@@ -480,11 +484,20 @@ impl Harness<'_> {
                 .map(|(c, l)| lost(c) - l)
                 .sum()
         };
+        let stages = |h: &Self| -> [u64; Stage::COUNT] {
+            std::array::from_fn(|i| {
+                h.counters
+                    .iter()
+                    .map(|c| c.stage_cycles(Stage::ALL[i]))
+                    .sum()
+            })
+        };
         let start = std::time::Instant::now();
-        let mut window: Option<(u64, Vec<u64>)> = None;
-        let (t1, c1, t0, c0) = loop {
+        let mut window: Option<(u64, Vec<u64>, [u64; Stage::COUNT])> = None;
+        let (t1, c1, s1, t0, c0, s0) = loop {
             let t = rdtsc();
             let done = progress(self);
+            let st = stages(self);
             if done.iter().sum::<u64>() + lost_now(self) >= expect.iter().sum::<u64>() {
                 self.drain();
                 return Ok(None);
@@ -492,9 +505,9 @@ impl Harness<'_> {
             let frac = |i: usize| done[i] as f64 / expect[i].max(1) as f64;
             let busy = (0..workers).filter(|&i| expect[i] > 0);
             match &window {
-                None if busy.clone().all(|i| frac(i) >= 0.05) => window = Some((t, done)),
-                Some((t0, c0)) if busy.clone().any(|i| frac(i) >= 0.85) => {
-                    break (t, done, *t0, c0.clone())
+                None if busy.clone().all(|i| frac(i) >= 0.05) => window = Some((t, done, st)),
+                Some((t0, c0, s0)) if busy.clone().any(|i| frac(i) >= 0.85) => {
+                    break (t, done, st, *t0, c0.clone(), *s0)
                 }
                 _ => {}
             }
@@ -513,6 +526,7 @@ impl Harness<'_> {
                     packets: c1.iter().zip(&c0).map(|(a, b)| a - b).sum(),
                     cycles: t1 - t0,
                     drops,
+                    stages: std::array::from_fn(|i| s1[i] - s0[i]),
                 }));
             }
             if start.elapsed() > TIMEOUT {

@@ -154,28 +154,42 @@ impl Mbuf {
     /// Free bytes before the data.
     #[inline]
     pub fn headroom(&self) -> u16 {
-        // SAFETY: valid mbuf.
-        unsafe { ffi::wgdp_pktmbuf_headroom(self.as_ptr()) }
+        self.raw().data_off
     }
 
     /// Free bytes after the data of the last segment.
     #[inline]
     pub fn tailroom(&self) -> u16 {
-        // SAFETY: valid mbuf.
-        unsafe { ffi::wgdp_pktmbuf_tailroom(self.as_ptr()) }
+        let last = self.last_segment();
+        // As `rte_pktmbuf_tailroom`: the buffer less headroom and data.
+        last.buf_len
+            .wrapping_sub(last.data_off)
+            .wrapping_sub(last.data_len)
     }
+
+    // The length operations below are DPDK's inline `rte_pktmbuf_*`
+    // functions (rte_mbuf.h), written over the bindgen'd `rte_mbuf` so that
+    // they inline into the data path instead of calling through the shim.
 
     /// Grows the packet at the front by `len` bytes and returns them.
     #[inline]
     pub fn prepend(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
         let have = self.headroom();
-        // SAFETY: valid mbuf; DPDK checks the headroom and returns NULL.
-        let p = unsafe { ffi::wgdp_pktmbuf_prepend(self.as_ptr(), len) };
-        if p.is_null() {
+        if len > have {
             return Err(MbufError::NoHeadroom { need: len, have });
         }
-        // SAFETY: DPDK returned the start of `len` new bytes in the buffer.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), usize::from(len)) })
+        let m = self.raw_mut();
+        m.data_off -= len;
+        m.data_len += len;
+        m.pkt_len += u32::from(len);
+        // SAFETY: the `len` bytes before the old data lie in the buffer
+        // (they were headroom), and we hold the only reference.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(len),
+            )
+        })
     }
 
     /// Grows the packet at the end (of its last segment) by `len` bytes and
@@ -183,47 +197,68 @@ impl Mbuf {
     #[inline]
     pub fn append(&mut self, len: u16) -> Result<&mut [u8], MbufError> {
         let have = self.tailroom();
-        // SAFETY: valid mbuf; DPDK checks the tailroom and returns NULL.
-        let p = unsafe { ffi::wgdp_pktmbuf_append(self.as_ptr(), len) };
-        if p.is_null() {
+        if len > have {
             return Err(MbufError::NoTailroom { need: len, have });
         }
-        // SAFETY: DPDK returned the start of `len` new bytes in the buffer.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), usize::from(len)) })
+        self.raw_mut().pkt_len += u32::from(len);
+        let last = self.last_segment_mut();
+        let end = usize::from(last.data_off) + usize::from(last.data_len);
+        last.data_len += len;
+        // SAFETY: the `len` bytes after the last segment's data lie in its
+        // buffer (they were tailroom), and we hold the only reference.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(last.buf_addr.cast::<u8>().add(end), usize::from(len))
+        })
     }
 
     /// Removes `len` bytes from the front of the packet.
     #[inline]
     pub fn adj(&mut self, len: u16) -> Result<(), MbufError> {
         let have = self.data_len();
-        // SAFETY: valid mbuf; DPDK refuses more than the first segment.
-        let p = unsafe { ffi::wgdp_pktmbuf_adj(self.as_ptr(), len) };
-        if p.is_null() {
+        if len > have {
             return Err(MbufError::TooShort { need: len, have });
         }
+        let m = self.raw_mut();
+        m.data_len -= len;
+        m.data_off += len;
+        m.pkt_len -= u32::from(len);
         Ok(())
     }
 
     /// Removes `len` bytes from the end of the packet (its last segment).
     #[inline]
     pub fn trim(&mut self, len: u16) -> Result<(), MbufError> {
-        let have = self.last_segment_len();
-        // SAFETY: valid mbuf; DPDK refuses more than the last segment.
-        let ret = unsafe { ffi::wgdp_pktmbuf_trim(self.as_ptr(), len) };
-        if ret != 0 {
+        let have = self.last_segment().data_len;
+        if len > have {
             return Err(MbufError::TooShort { need: len, have });
         }
+        self.raw_mut().pkt_len -= u32::from(len);
+        self.last_segment_mut().data_len -= len;
         Ok(())
     }
 
-    fn last_segment_len(&self) -> u16 {
+    /// The last segment (the first, for a contiguous packet).
+    #[inline]
+    fn last_segment(&self) -> &ffi::rte_mbuf {
+        let mut m = self.raw();
+        while !m.next.is_null() {
+            // SAFETY: the segment chain is valid and NULL-terminated, and
+            // owned with the first segment.
+            m = unsafe { &*m.next };
+        }
+        m
+    }
+
+    /// The last segment, writable.
+    #[inline]
+    fn last_segment_mut(&mut self) -> &mut ffi::rte_mbuf {
         let mut m = self.as_ptr();
-        // SAFETY: the segment chain is valid and NULL-terminated.
+        // SAFETY: as in `last_segment`; `&mut self` makes it exclusive.
         unsafe {
             while !(*m).next.is_null() {
                 m = (*m).next;
             }
-            (*m).data_len
+            &mut *m
         }
     }
 
@@ -275,6 +310,19 @@ impl Drop for Mbuf {
         // SAFETY: we own the mbuf; after this nothing refers to it.
         unsafe { ffi::wgdp_pktmbuf_free(self.0.as_ptr()) }
     }
+}
+
+/// A prefetch hint for the cache line holding `p` (no access is made: any
+/// address is fine).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint; it never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p.cast::<i8>(), core::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Up to `N` owned mbufs in a fixed array: what RX fills and TX drains, with
@@ -351,6 +399,31 @@ impl<const N: usize> Burst<N> {
     pub fn as_slice(&self) -> &[Mbuf] {
         // SAFETY: the first `len` slots are initialised.
         unsafe { std::slice::from_raw_parts(self.bufs.as_ptr().cast::<Mbuf>(), self.len) }
+    }
+
+    /// Asks the CPU to fetch what handling these packets reads first: each
+    /// mbuf's header (both cache lines), then the first two cache lines of
+    /// its data and the one before them (where headers are prepended). All
+    /// headers are requested before any is read, so their misses overlap;
+    /// reading them to find the data then waits about one miss for the whole
+    /// burst rather than two per packet. A hint: no effect on results.
+    #[inline]
+    pub fn prefetch(&self) {
+        for m in self.as_slice() {
+            let p = m.as_ptr().cast::<u8>();
+            prefetch(p);
+            prefetch(p.wrapping_add(64));
+        }
+        for m in self.as_slice() {
+            let raw = m.raw();
+            let data = raw
+                .buf_addr
+                .cast::<u8>()
+                .wrapping_add(usize::from(raw.data_off));
+            prefetch(data.wrapping_sub(64));
+            prefetch(data);
+            prefetch(data.wrapping_add(64));
+        }
     }
 
     /// Takes every mbuf out, in order. Those the caller does not take
