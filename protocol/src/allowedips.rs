@@ -683,20 +683,6 @@ impl<K: Key, T: Copy + PartialEq> Family<K, T> {
         Some(old)
     }
 
-    /// Removes every prefix whose value is `value`; returns how many.
-    fn remove_value(&mut self, value: T) -> usize {
-        let doomed: Vec<(K, u8)> = self
-            .trie
-            .entries()
-            .filter(|&(_, _, v)| v == value)
-            .map(|(k, l, _)| (k, l))
-            .collect();
-        for &(k, l) in &doomed {
-            self.remove(k, l);
-        }
-        doomed.len()
-    }
-
     /// The value stored for exactly this prefix.
     fn get(&self, key: K, len: u8) -> Option<T> {
         self.index.get(key, len)
@@ -792,13 +778,6 @@ impl<T: Copy + PartialEq> AllowedIps<T> {
         }
     }
 
-    /// Removes every prefix owned by `peer`; returns how many were removed.
-    /// Scans the whole table and collects the prefixes first (a control-path
-    /// operation; it allocates).
-    pub fn remove_peer(&mut self, peer: T) -> usize {
-        self.v4.remove_value(peer) + self.v6.remove_value(peer)
-    }
-
     /// The owner of exactly `prefix`, without longest-prefix matching.
     pub fn get(&self, prefix: Prefix) -> Option<T> {
         match prefix.addr {
@@ -825,12 +804,6 @@ impl<T: Copy + PartialEq> AllowedIps<T> {
             (prefix, v)
         });
         v4.chain(v6)
-    }
-
-    /// The prefixes owned by `peer`, IPv4 first, otherwise in unspecified
-    /// order.
-    pub fn prefixes_of(&self, peer: T) -> impl Iterator<Item = Prefix> + '_ {
-        self.iter().filter(move |&(_, v)| v == peer).map(|(p, _)| p)
     }
 
     /// Longest-prefix match of any address.
@@ -1041,27 +1014,6 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.lookup(ip("10.1.3.3")), Some(2));
         assert_eq!(t.lookup(ip("10.2.3.3")), Some(3));
-    }
-
-    #[test]
-    fn remove_peer_removes_all_and_only_its_prefixes() {
-        let mut t = AllowedIps::new();
-        t.insert(p("10.0.0.0/8"), 1);
-        t.insert(p("10.1.0.0/16"), 2);
-        t.insert(p("10.1.2.0/24"), 1);
-        t.insert(p("fd00::/8"), 1);
-        t.insert(p("fd00:1::/32"), 2);
-        let mut mine: Vec<String> = t.prefixes_of(1).map(|q| q.to_string()).collect();
-        mine.sort();
-        assert_eq!(mine, ["10.0.0.0/8", "10.1.2.0/24", "fd00::/8"]);
-        assert_eq!(t.remove_peer(1), 3);
-        assert_eq!(t.prefixes_of(1).count(), 0);
-        assert_eq!(t.len(), 2);
-        assert_eq!(t.lookup(ip("10.1.2.3")), Some(2));
-        assert_eq!(t.lookup(ip("10.9.9.9")), None);
-        assert_eq!(t.lookup(ip("fd00:1::1")), Some(2));
-        assert_eq!(t.lookup(ip("fd00:2::1")), None);
-        assert_eq!(t.remove_peer(1), 0);
     }
 
     #[test]
@@ -1311,7 +1263,7 @@ mod tests {
                 let v = rng.below(64) as u32;
                 let before = naive.entries.len();
                 naive.entries.retain(|e| e.2 != v);
-                assert_eq!(t.remove_peer(v), before - naive.entries.len());
+                assert_eq!(remove_all_of(&mut t, v), before - naive.entries.len());
             }
             assert_eq!(t.len(), naive.entries.len());
             assert_eq!(t.get(prefix), naive.get(key, len));
@@ -1379,10 +1331,19 @@ mod tests {
         assert_eq!(ours, theirs);
         // And draining it by peer leaves an empty table.
         for v in 0..64 {
-            t.remove_peer(v);
+            remove_all_of(&mut t, v);
         }
         assert!(t.is_empty());
         assert_eq!(t.lookup(to_addr(bits, bases[0])), None);
+    }
+
+    /// Removes every prefix of peer `v` through the public API; how many.
+    fn remove_all_of(t: &mut AllowedIps<u32>, v: u32) -> usize {
+        let doomed: Vec<Prefix> = t.iter().filter(|&(_, x)| x == v).map(|(p, _)| p).collect();
+        for &p in &doomed {
+            t.remove(p);
+        }
+        doomed.len()
     }
 
     #[test]
