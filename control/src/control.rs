@@ -288,7 +288,7 @@ impl<'p> Control<'p> {
                         p.endpoint = Some(endpoint);
                     }
                 }
-                WorkerEvent::ArrivesAt(id, worker) => self.arrives_at(id, worker),
+                WorkerEvent::ArrivesAt(id, worker) => self.arrives_at(id, worker, now),
                 WorkerEvent::Adopted(id, worker) => self.adopted(id, worker),
             }
         }

@@ -248,7 +248,9 @@ impl Control<'_> {
                         NewPeer {
                             public_key: key,
                             preshared_key: None,
-                            endpoint: None,
+                            // Known now, so the owner can be predicted
+                            // from it (RSS); applied again below.
+                            endpoint: ps.endpoint,
                             persistent_keepalive: None,
                         },
                         now,

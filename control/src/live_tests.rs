@@ -91,7 +91,14 @@ fn prefix(s: &str) -> Prefix {
 /// A control thread with two peers; the worker's command channel is
 /// returned so that its commands can be counted.
 fn control(p: &Ports) -> (Control<'_>, Receiver<Command>) {
-    let (cmd_tx, cmd_rx) = bounded(1024);
+    let (c, mut rx) = control_with(p, 1);
+    (c, rx.remove(0))
+}
+
+/// A control thread over `workers` workers, with each worker's command
+/// channel.
+fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command>>) {
+    let (cmd_txs, cmd_rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| bounded(1024)).unzip();
     let (_, handshakes) = bounded(16);
     let (_, events) = bounded(16);
     let peers = vec![
@@ -117,16 +124,18 @@ fn control(p: &Ports) -> (Control<'_>, Receiver<Command>) {
     let control = Control::new(ControlParts {
         private_key: Zeroizing::new(OURS),
         listen_port: 51820,
-        workers: 1,
+        workers,
         peers,
         uapi: None,
         board: Arc::new(SnapshotBoard::new()),
-        lcores: vec![1],
+        lcores: (1..=workers as u32).collect(),
         interface: "wgdp-lvtest".into(),
-        worker_counters: vec![Arc::new(WorkerCounters::default())],
+        worker_counters: (0..workers)
+            .map(|_| Arc::new(WorkerCounters::default()))
+            .collect(),
         handshakes: (handshakes, 16),
         events,
-        commands: vec![cmd_tx],
+        commands: cmd_txs,
         tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
         plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
         pool: &p.pool,
@@ -134,7 +143,7 @@ fn control(p: &Ports) -> (Control<'_>, Receiver<Command>) {
         counters: Arc::new(ControlCounters::default()),
         rss: None,
     });
-    (control, cmd_rx)
+    (control, cmd_rxs)
 }
 
 fn hex(key: &[u8; 32]) -> String {
@@ -291,4 +300,40 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
     }
     let get = get(&mut c);
     assert!(get.contains(&hex(&OURS)) && get.contains(&hex(&PSK)));
+}
+
+#[test]
+fn an_unanswered_move_is_asked_for_again() {
+    let p = ports();
+    let (mut c, commands) = control_with(&p, 2);
+    let id = c
+        .peers
+        .iter()
+        .find(|q| q.owner == 0)
+        .map(|q| q.id)
+        .expect("a peer on worker 0");
+    let releases = |rx: &Receiver<Command>| {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter(|cmd| matches!(cmd, Command::Release { id: r, to: 1 } if *r == id))
+            .count()
+    };
+    for rx in &commands {
+        while rx.try_recv().is_ok() {}
+    }
+    let t0 = protocol::time::Instant::from_secs(100);
+    c.arrives_at(id, 1, t0);
+    assert_eq!(releases(&commands[0]), 1, "the move starts");
+    c.arrives_at(id, 1, t0 + std::time::Duration::from_millis(500));
+    assert_eq!(releases(&commands[0]), 0, "one move at a time");
+    // Its Adopted event was lost: after a second the request goes again.
+    c.arrives_at(id, 1, t0 + std::time::Duration::from_millis(1500));
+    assert_eq!(releases(&commands[0]), 1, "asked for again");
+    c.adopted(id, 1);
+    assert_eq!(c.peers.get(id).map(|q| q.owner), Some(1));
+    c.arrives_at(id, 1, t0 + std::time::Duration::from_secs(3));
+    assert_eq!(
+        releases(&commands[0]) + releases(&commands[1]),
+        0,
+        "already there"
+    );
 }

@@ -14,13 +14,18 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use dataplane::command::Command;
 use dataplane::peer::PeerId;
 use dataplane::route::{PortNet, NO_OWNER};
+use protocol::time::Instant;
 
 use crate::control::Control;
 use crate::rss::RssPredictor;
+
+/// How long a move may go unanswered before it is asked for again.
+const MOVE_RETRY: Duration = Duration::from_secs(1);
 
 /// Owner choice and the moves in progress.
 #[derive(Debug)]
@@ -33,8 +38,8 @@ pub struct Ownership {
     tun: Option<PortNet>,
     /// Our UDP port.
     listen_port: u16,
-    /// Peers being re-homed, and to which worker.
-    moving: HashMap<PeerId, usize>,
+    /// Peers being re-homed: to which worker, and when it was asked.
+    moving: HashMap<PeerId, (usize, Instant)>,
 }
 
 impl Ownership {
@@ -102,15 +107,23 @@ impl Ownership {
 
 impl Control<'_> {
     /// The owner keeps receiving peer `id`'s packets through worker `to`:
-    /// starts moving it there, unless a move is already under way.
-    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize) {
+    /// starts moving it there, unless a move is already under way. A move
+    /// unanswered for [`MOVE_RETRY`] is asked for again (its `Adopted`
+    /// event may have met a full event queue): the old owner passes the
+    /// request on to the worker that took the peer, which answers again.
+    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize, now: Instant) {
         let Some(owner) = self.peers.get(id).map(|p| p.owner) else {
             return;
         };
-        if to == owner || to >= self.workers || self.ownership.moving.contains_key(&id) {
+        if to == owner || to >= self.workers {
             return;
         }
-        self.ownership.moving.insert(id, to);
+        let to = match self.ownership.moving.get(&id) {
+            Some(&(_, asked)) if !asked.has_expired(MOVE_RETRY, now) => return,
+            Some(&(pending, _)) => pending,
+            None => to,
+        };
+        self.ownership.moving.insert(id, (to, now));
         self.command(owner, Command::Release { id, to });
     }
 
