@@ -53,6 +53,7 @@ BUILD_PACKAGES=(
 )
 # What the test suite, the demo and the lints need besides those.
 TEST_PACKAGES=(
+    dpdk-dev           # dpdk-telemetry.py (e2e telemetry check), dpdk-testpmd (bench/side-by-side.sh)
     wireguard-go       # the real WireGuard peer in end-to-end tests
     iperf3             # throughput through the tunnel
     tcpdump            # captures in tests and debugging
@@ -133,7 +134,7 @@ if [[ $MODE == dev ]] && command -v rustup >/dev/null; then
     rustup component add rustfmt clippy >/dev/null
 fi
 # cargo-fuzz builds and runs the libFuzzer targets (scripts/fuzz.sh).
-if ! command -v cargo-fuzz >/dev/null; then
+if [[ $MODE == dev ]] && ! command -v cargo-fuzz >/dev/null; then
     log "installing cargo-fuzz"
     cargo install cargo-fuzz --locked
 fi

@@ -48,7 +48,8 @@ fn scale_benchmark_runs_at_a_small_size() {
             .get(timed)
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no figure {timed} in:\n{stdout}"));
-        assert!(t >= 0.0, "{timed} {t}");
+        // A figure, not a threshold: only that it was measured.
+        assert!(t.is_finite() && t > 0.0, "{timed} {t}");
     }
     assert!(count("rss_mb") > 0);
 }
