@@ -144,6 +144,18 @@ impl Worker<'_> {
         self.peers.get(id as usize).is_some_and(Option::is_some)
     }
 
+    /// Drops what this worker remembers of peers that left, once the
+    /// routes no longer name it as their owner (the move is published, or
+    /// the slot went to another peer): packets then follow the routes.
+    /// Passed-on receiver indexes are kept for [`MOVED_INDEX_TTL`].
+    pub(crate) fn forget_finished_moves(&mut self, now: Instant) {
+        let (routes, me) = (&self.routes, self.cfg.index);
+        self.moved_peers
+            .retain(|&id, _| routes.owner(id) == Some(me));
+        self.moved_indexes
+            .retain(|_, (_, at)| !at.has_expired(MOVED_INDEX_TTL, now));
+    }
+
     /// Sends a plaintext packet for peer `id`, which this worker does not
     /// hold, on: to where it moved, else to the owner the routes name.
     pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, fresh: bool) {
@@ -228,8 +240,6 @@ impl Worker<'_> {
         let Some(mut state) = self.peers.get_mut(id as usize).and_then(Option::take) else {
             return;
         };
-        self.moved_indexes
-            .retain(|_, (_, at)| !at.has_expired(MOVED_INDEX_TTL, now));
         for index in keypair_indexes(&state) {
             self.by_index.remove(&index);
             self.moved_indexes.insert(index, (to, now));

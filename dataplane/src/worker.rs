@@ -446,7 +446,10 @@ impl<'p> Worker<'p> {
                     p.endpoint = Some(endpoint);
                 }
             }
-            Command::SetRoutes(routes) => self.routes = routes,
+            Command::SetRoutes(routes) => {
+                self.routes = routes;
+                self.forget_finished_moves(now);
+            }
             Command::Neighbour { port, ip, mac } => {
                 match port {
                     PortSide::Tunnel => self.neigh_tun.insert(ip, mac),
