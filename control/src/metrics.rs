@@ -243,11 +243,6 @@ const LINGER: Duration = Duration::from_millis(200);
 /// Pause after a failed `accept` (say, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The oldest peer snapshot a scrape is answered from.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// How long a scrape waits for the control thread to publish a snapshot.
-pub const WAIT: Duration = Duration::from_secs(2);
-
 /// The content type of the exposition text.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

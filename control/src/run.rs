@@ -405,7 +405,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     lcores.clone(),
                 );
                 let source = Arc::new(move || {
-                    let show = board.get(metrics::MAX_AGE, metrics::WAIT);
+                    let show = board.get(crate::snapshot::MAX_AGE, crate::snapshot::WAIT);
                     let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
                     metrics::render(&workers, &lcores, &control, peers)
                 });

@@ -23,6 +23,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::control::Control;
 use crate::peers::ControlPeer;
+
+/// The oldest state document a reader (a metrics scrape, a telemetry
+/// command) is answered from.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// How long a reader waits for the control thread to publish one.
+pub const WAIT: Duration = Duration::from_secs(2);
 use crate::show::Show;
 
 /// One peer's state, as every report shows it.

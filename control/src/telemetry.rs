@@ -24,18 +24,13 @@
 //! not running) answers `null`, as DPDK's own commands do.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use dataplane::counters::DropReason;
 use dpdk_sys::rte::telemetry::{self, Registration, Reply, TelemetryError, Value};
 
 use crate::show::Show;
-use crate::snapshot::{PeerSnapshot, SnapshotBoard};
+use crate::snapshot::{PeerSnapshot, SnapshotBoard, MAX_AGE, WAIT};
 
-/// The oldest document a command is answered from.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// How long a command waits for the control thread to publish one.
-const WAIT: Duration = Duration::from_secs(2);
 /// Public keys per `/wgdp/peers` page (each takes 47 bytes of JSON).
 pub const PEERS_PER_PAGE: usize = 128;
 /// Allowed IPs listed by `/wgdp/peer` (`allowed_ips_total` counts all).
@@ -281,7 +276,7 @@ mod tests {
         PeerSnapshot {
             public_key: [key; 32],
             endpoint: (key & 1 == 0).then(|| "[2001:db8::1]:51820".parse().unwrap()),
-            latest_handshake: Some(Duration::new(1_700_000_000, 7)),
+            latest_handshake: Some(std::time::Duration::new(1_700_000_000, 7)),
             handshakes: u64::from(key),
             rx_bytes: 100 + u64::from(key),
             tx_bytes: 200 + u64::from(key),
