@@ -2,11 +2,13 @@
 //! what it wrote.
 #![cfg(unix)]
 
+mod tempdir;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use tempdir::TempDir;
 
 const PRIV: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 const PUB2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
@@ -35,36 +37,6 @@ fn wg0() -> String {
     )
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wgdp-import-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        fs::write(&path, content).expect("write");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn wgdp(args: &[&str], paths: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgdp"))
         .args(args)
@@ -87,8 +59,8 @@ fn filled(toml: &str) -> String {
 
 #[test]
 fn import_to_stdout_lists_what_is_not_mapped_and_check_rejects_placeholders() {
-    let dir = TempDir::new();
-    let input = dir.write("wg0.conf", &wg0());
+    let dir = TempDir::new("import-test");
+    let input = dir.write("wg0.conf", &wg0(), 0o600);
     let out = wgdp(&["import", "wg-quick"], &[&input]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -122,7 +94,7 @@ fn import_to_stdout_lists_what_is_not_mapped_and_check_rejects_placeholders() {
     );
 
     // As written, `wgdp check` rejects the placeholders and points at them.
-    let table = dir.write("wgdp.toml", &stdout);
+    let table = dir.write("wgdp.toml", &stdout, 0o600);
     let out = wgdp(&["check", "--config"], &[&table]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -151,7 +123,7 @@ fn import_to_stdout_lists_what_is_not_mapped_and_check_rejects_placeholders() {
     }
 
     // Filled in, the same table passes.
-    let table = dir.write("filled.toml", &filled(&stdout));
+    let table = dir.write("filled.toml", &filled(&stdout), 0o600);
     let out = wgdp(&["check", "--config"], &[&table]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
@@ -165,8 +137,8 @@ fn import_to_stdout_lists_what_is_not_mapped_and_check_rejects_placeholders() {
 
 #[test]
 fn output_file_is_private_and_never_overwritten() {
-    let dir = TempDir::new();
-    let input = dir.write("wg0.conf", &wg0());
+    let dir = TempDir::new("import-test");
+    let input = dir.write("wg0.conf", &wg0(), 0o600);
     let output = dir.0.join("wgdp.toml");
     let out = wgdp(&["import", "wg-quick", "--output"], &[&output, &input]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -192,11 +164,11 @@ fn output_file_is_private_and_never_overwritten() {
 
 #[test]
 fn errors_name_line_and_column_and_nothing_is_written() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("import-test");
     let bad = wg0()
         .replace(&format!("PublicKey = {PUB4}"), "PublicKey = AAAA")
         .replace("[Peer]\nPublicKey = AgIC", "[Wireguard]\nPublicKey = AgIC");
-    let input = dir.write("wg0.conf", &bad);
+    let input = dir.write("wg0.conf", &bad, 0o600);
     let output = dir.0.join("wgdp.toml");
     let out = wgdp(&["import", "wg-quick", "--output"], &[&output, &input]);
     let stderr = text(&out.stderr);
@@ -215,7 +187,7 @@ fn errors_name_line_and_column_and_nothing_is_written() {
 
 #[test]
 fn unreadable_input_exits_1() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("import-test");
     let input = dir.0.join("absent.conf");
     let out = wgdp(&["import", "wg-quick"], &[&input]);
     let stderr = text(&out.stderr);
