@@ -22,6 +22,8 @@ else
 fi
 # The benchmark in its short mode: figures only, no threshold (the figures
 # of a debug build say little; BENCHMARKS.md has the release ones).
+echo "==> per-stage cycle counters (dataplane feature stages)"
+cargo test --locked -q -p dataplane --features stages --lib stages
 echo "==> wgdp bench --short"
 cargo run --locked -q -- bench --short
 echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
