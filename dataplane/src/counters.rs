@@ -112,7 +112,8 @@ counter_enum! {
         KeepaliveRx = "keepalive_rx",
         /// Keepalives sent.
         KeepaliveTx = "keepalive_tx",
-        /// Packets handed to another lcore that owns their peer.
+        /// Packets handed to another lcore that owns their peer (those its
+        /// full ring refused are also counted as `handoff_full`).
         HandoffOut = "handoff_out",
         /// Packets received from another lcore's handoff.
         HandoffIn = "handoff_in",

@@ -98,6 +98,9 @@ struct Setup {
     /// Install wgdp's keypair before the worker starts (else the driver
     /// does, through `commands`).
     install_first: bool,
+    /// The peer belongs to a second worker that never runs: the test
+    /// holds that worker's end of the handoff ring (`Scenario::handoff`).
+    owned_elsewhere: bool,
 }
 
 /// What a scenario's driver works with, while the worker runs.
@@ -110,6 +113,8 @@ struct Scenario<'p> {
     handshakes: Receiver<HandshakeMessage>,
     ctl_plain: RingConsumer,
     shared: Arc<PeerShared>,
+    /// The absent second worker's handoff ring (`owned_elsewhere`).
+    handoff: RingConsumer,
 }
 
 /// Runs a worker on a worker lcore, configured with one peer (endpoint,
@@ -127,11 +132,21 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
     let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(setup.handshake_queue);
     let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
+    let (elsewhere_p, elsewhere_c) = mbuf_ring(eal, &unique("hx"), 64).expect("ring");
+    let (workers, owner) = if setup.owned_elsewhere {
+        (2, 1)
+    } else {
+        (1, 0)
+    };
+    let mut handoff_out = vec![None];
+    if setup.owned_elsewhere {
+        handoff_out.push(Some(elsewhere_p));
+    }
     let (ctl_tun_p, _ctl_tun_c) = mbuf_ring(eal, &unique("ct"), 64).expect("ring");
     let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
     let counters = Arc::new(WorkerCounters::default());
     let worker = Worker::new(
-        worker_config(0, 1),
+        worker_config(0, workers),
         WorkerQueues {
             tun_rx: tun_w.rx_queue(0).unwrap(),
             tun_tx: tun_w.tx_queue(0).unwrap(),
@@ -143,8 +158,8 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             events: ev_tx,
             handshakes: hs_tx,
             handoff_in: ho_c,
-            handoff_out: vec![None],
-            to_workers: vec![cmd_tx.clone()],
+            handoff_out,
+            to_workers: vec![cmd_tx.clone(); workers],
             to_control_tun: ctl_tun_p,
             to_control_plain: ctl_plain_p,
             relay_tun: None,
@@ -163,14 +178,14 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let mut allowed = AllowedIps::new();
     allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
     let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    if !setup.owned_elsewhere {
+        let state = Box::new(PeerState::new(shared.clone(), Some(endpoint)));
+        cmd_tx.send(Command::AddPeer { id: 0, state }).unwrap();
+    }
     for cmd in [
-        Command::AddPeer {
-            id: 0,
-            state: Box::new(PeerState::new(shared.clone(), Some(endpoint))),
-        },
         Command::SetRoutes(Arc::new(RouteTable {
             allowed,
-            owners: vec![0],
+            owners: vec![owner],
         })),
         Command::Neighbour {
             port: PortSide::Tunnel,
@@ -214,6 +229,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         handshakes: hs_rx,
         ctl_plain: ctl_plain_c,
         shared,
+        handoff: elsewhere_c,
     };
     let jobs: Vec<(u32, Job<'_, ()>)> = vec![(lcore, Box::new(|| worker.run(&stop)))];
     run_workers(eal, jobs, &stop, sc, drive);
@@ -228,6 +244,7 @@ fn worker_decapsulates_encapsulates_and_counts_its_drops() {
         handshake_queue: 64,
         wgdp_initiates: false,
         install_first: true,
+        owned_elsewhere: false,
     };
     scenario(setup, |sc| {
         drive(
@@ -404,6 +421,7 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
         handshake_queue: 1,
         wgdp_initiates: true,
         install_first: false,
+        owned_elsewhere: false,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -482,6 +500,7 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
         handshake_queue: 2,
         wgdp_initiates: true,
         install_first: true,
+        owned_elsewhere: false,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -557,5 +576,46 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
             17,
             "no more refusals"
         );
+    });
+}
+
+#[test]
+fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 4,
+        wgdp_initiates: true,
+        install_first: false,
+        owned_elsewhere: true,
+    };
+    scenario(setup, |sc| {
+        let lan_packet = |i: u32| {
+            let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, &i.to_be_bytes());
+            ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner)
+        };
+        // The owner never drains its ring (63 slots): all 80 packets for
+        // its peer are handed towards it (as TX counts `encapsulated`
+        // before the ring), 17 of them refused by the full ring and counted.
+        for i in 0u32..80 {
+            sc.h.send(PortSide::Plaintext, &lan_packet(i));
+        }
+        assert_eq!(sc.h.counter(|c| c.events(Event::HandoffOut), 80), 80);
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::HandoffFull), 17), 17);
+        assert_eq!(sc.h.counters.events(Event::Encapsulated), 0, "not ours");
+        // The handed-off packets are the first 63, in order.
+        let mut b: Burst<64> = Burst::new();
+        assert_eq!(sc.handoff.dequeue_burst(&mut b), 63);
+        for (i, m) in (0u32..).zip(b.drain()) {
+            assert_eq!(m.data(), &lan_packet(i)[..], "packet {i}");
+        }
+        // Drained: the next packet is handed off, nothing more refused.
+        sc.h.send(PortSide::Plaintext, &lan_packet(80));
+        assert_eq!(sc.h.counter(|c| c.events(Event::HandoffOut), 81), 81);
+        assert_eq!(sc.handoff.dequeue_burst(&mut b), 1);
+        assert_eq!(
+            b.drain().next().map(|m| m.data().to_vec()),
+            Some(lan_packet(80))
+        );
+        assert_eq!(sc.h.counters.drops(DropReason::HandoffFull), 17);
     });
 }
