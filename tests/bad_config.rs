@@ -93,6 +93,7 @@ const CASES: &[Case] = &[
     // [dpdk]
     case(7, r#"eal_args = "-l 0-2""#, "7:12: dpdk.eal_args: expected array, found string"),
     case(7, r#"eal_args = ["-l", "2-0"]"#, r#"7:12: dpdk.eal_args: "2-0": range runs backwards"#),
+    case(7, r#"eal_args = ["-l", "999-999999999"]"#, r#"7:12: dpdk.eal_args: "999-999999999": CPU numbers go up to 8191"#),
     case(7, r#"eal_args = ["-c", "0xZ"]"#, r#"7:12: dpdk.eal_args: core mask "0xZ" is not hexadecimal"#),
     case(7, r#"eal_args = ["-l", "0-2", "--main-lcore", "x"]"#, r#"7:12: dpdk.eal_args: --main-lcore "x" is not an lcore number"#),
     case(7, r#"eal_args = ["-l", 0]"#, "7:19: dpdk.eal_args[1]: expected string, found integer"),

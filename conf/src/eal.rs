@@ -4,6 +4,11 @@
 
 use std::collections::BTreeMap;
 
+/// The highest CPU (and lcore) number accepted: the kernel's largest
+/// `NR_CPUS` is 8192. Bounds the list a range expands to (`0-4000000000`
+/// would otherwise ask for 16 GB).
+pub const MAX_CPU: u32 = 8191;
+
 /// A CPU list in the kernel's and EAL's syntax: `0-3,8,10-11`.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>, String> {
     let mut cpus = Vec::new();
@@ -20,6 +25,9 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>, String> {
         let (lo, hi) = (num(lo)?, num(hi)?);
         if lo > hi {
             return Err(format!("{part:?}: range runs backwards"));
+        }
+        if hi > MAX_CPU {
+            return Err(format!("{part:?}: CPU numbers go up to {MAX_CPU}"));
         }
         cpus.extend(lo..=hi);
     }
@@ -153,6 +161,10 @@ mod tests {
         assert_eq!(parse_cpu_list("0-2,8\n").unwrap(), vec![0, 1, 2, 8]);
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("a").is_err());
+        // Found by the conf_toml fuzz target: a huge range is refused, not
+        // expanded.
+        assert!(parse_cpu_list("999-999999999").is_err());
+        assert_eq!(parse_cpu_list("8191").unwrap(), vec![8191]);
     }
 
     #[test]
