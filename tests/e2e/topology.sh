@@ -48,6 +48,9 @@
 #            10.9.0.4, 10.9.0.5, ..., ports 51823, 51824, ..., each with an
 #            endpoint in wgdp's config (wgdp initiates). Their route to the
 #            LAN is chosen by source address (ip rule from 10.9.0.N).
+#   E2E_NETS     0 (default): the networks above; 1: 172.31.113.0/24 (tunnel),
+#            10.100.0.0/24 (LAN), 172.31.100.0/24 (wan2), 10.109.0.0/24
+#            (peers), 10.155.0.0/24 (unknown), for a run beside the tests.
 #   E2E_WORKERS  wgdp worker lcores, 1..2 (default 1); with 2, both ports
 #            get 2 queues and the kernel picks the TAP queue per flow.
 #   Give `up`, `config`, `env` and `down` the same values.
@@ -83,25 +86,33 @@ fi
 LETTERS=(_ a b c d e f g h)
 # Peer i >= 3: interface, address, port.
 peer_if() { echo "wg${SFX}${LETTERS[$1]}"; }
-peer_ip() { echo "10.9.0.$(($1 + 1))"; }
+
 peer_port() { echo $((51820 + $1)); }
 
-# Addresses.
-WAN_NET=203.0.113.0/24
-WGDP_WAN_IP=203.0.113.1
-WAN_IP=203.0.113.2
-LAN_NET=10.0.0.0/24
-WGDP_LAN_IP=10.0.0.1
-LAN_IP=10.0.0.2
+# Addresses: the /24s of the diagram, or with E2E_NETS=1 a second set, so
+# that a long run (scripts/soak.sh) and the tests can be up at once (wgdp's
+# exception TAPs put the tunnel and LAN networks in the root namespace).
+case ${E2E_NETS:-0} in
+0) WAN=203.0.113 LAN=10.0.0 WAN2=198.51.100 PEERS=10.9.0 UNKNOWN=10.55.0 ;;
+1) WAN=172.31.113 LAN=10.100.0 WAN2=172.31.100 PEERS=10.109.0 UNKNOWN=10.155.0 ;;
+*) echo "topology.sh: E2E_NETS is 0 or 1" >&2; exit 2 ;;
+esac
+peer_ip() { echo "$PEERS.$(($1 + 1))"; }
+WAN_NET=$WAN.0/24
+WGDP_WAN_IP=$WAN.1
+WAN_IP=$WAN.2
+LAN_NET=$LAN.0/24
+WGDP_LAN_IP=$LAN.1
+LAN_IP=$LAN.2
 LAN_MTU=1420
-WAN2_NET=198.51.100.0/24
-WAN_WAN2_IP=198.51.100.1
-WAN2_IP=198.51.100.2
-PEER_NET=10.9.0.0/24
-PEER1_IP=10.9.0.2
-PEER2_IP=10.9.0.3
-UNKNOWN_NET=10.55.0.0/24
-UNKNOWN_IP=10.55.0.1
+WAN2_NET=$WAN2.0/24
+WAN_WAN2_IP=$WAN2.1
+WAN2_IP=$WAN2.2
+PEER_NET=$PEERS.0/24
+PEER1_IP=$(peer_ip 1)
+PEER2_IP=$(peer_ip 2)
+UNKNOWN_NET=$UNKNOWN.0/24
+UNKNOWN_IP=$UNKNOWN.1
 WGDP_PORT=51820
 PEER1_PORT=51821
 PEER2_PORT=51822

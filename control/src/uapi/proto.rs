@@ -13,8 +13,10 @@ use zeroize::Zeroizing;
 
 use crate::snapshot::PeerSnapshot;
 
-/// Longest request accepted (a `set` of many peers and allowed IPs).
-pub const MAX_REQUEST: usize = 16 << 20;
+/// Longest request accepted (a `set` of many peers and allowed IPs): a
+/// `wg setconf` of a million peers, each with an endpoint and a prefix, is
+/// about 150 MiB. The socket is root's only (0600).
+pub const MAX_REQUEST: usize = 256 << 20;
 
 /// errno values the protocol answers with (Linux numbering, as `wg`
 /// prints them).

@@ -21,8 +21,6 @@ use super::proto::{self, errno, Request};
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
 /// How long a client may take to send a request.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the control thread may take to answer.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Peers a `set` changed, for writing back to the tunnel table.
 #[derive(Debug, Default)]
@@ -190,7 +188,11 @@ fn ask(request: Request, calls: &Sender<Call>, persist: &mut PersistFn) -> Zeroi
     if calls.send(Call { request, reply: tx }).is_err() {
         return Zeroizing::new(proto::render_errno(errno::EIO));
     }
-    let Ok(reply) = rx.recv_timeout(CONTROL_TIMEOUT) else {
+    // No timeout: the control thread answers every call it takes (a
+    // `setconf` of a million peers takes it tens of seconds), and a reply
+    // given up on would report a failure for a change that is then made.
+    // If it stops, the call and its reply sender are dropped: an error.
+    let Ok(reply) = rx.recv() else {
         return Zeroizing::new(proto::render_errno(errno::EIO));
     };
     if !reply.persist.is_empty() {
