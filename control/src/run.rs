@@ -166,7 +166,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let mut offload = false;
     // Whether the control thread has a TX queue of its own on each port.
     let mut own_tx = [true, true];
-    let mut tun_rss = None;
+    let mut tun_setup = None;
     for (i, (name, port, pc)) in [
         ("tunnel", &mut tun_port, &config.ports.tunnel),
         ("plaintext", &mut plain_port, &config.ports.plaintext),
@@ -216,10 +216,9 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         };
         if i == 0 {
             offload = want_tx != 0 && setup.tx_offloads.1 == want_tx;
-            tun_rss = RssPredictor::from_setup(&setup);
         }
         println!(
-            "port {name} {} mac {} driver {} queues {}rx/{}tx mtu {} rss {:?} tx-offloads {:#x}/{:#x} control-tx {} rss-prediction {}",
+            "port {name} {} mac {} driver {} queues {}rx/{}tx mtu {} rss {:?} tx-offloads {:#x}/{:#x} control-tx {}",
             pc.device,
             tap::mac_string(port.mac()?),
             setup.driver,
@@ -230,12 +229,10 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             setup.tx_offloads.1,
             setup.tx_offloads.0,
             if own_tx[i] { "own queue" } else { "relayed by worker 0" },
-            match (i, &tun_rss) {
-                (0, Some(_)) => "key+reta",
-                (0, None) => "none (ownership is learned)",
-                _ => "n/a",
-            },
         );
+        if i == 0 {
+            tun_setup = Some(setup);
+        }
     }
     // The control thread's own TX queue follows the workers' (checked by
     // queues::plan to fit in u16).
@@ -328,6 +325,23 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
 
     tun_port.start()?;
     plain_port.start()?;
+    // The key and table as the started port holds them: some drivers fill
+    // their default RETA only at start.
+    let tun_rss = match tun_setup {
+        Some(mut setup) => {
+            tun_port.refresh_rss(&mut setup)?;
+            RssPredictor::from_setup(&setup)
+        }
+        None => None,
+    };
+    println!(
+        "port tunnel rss-prediction {}",
+        if tun_rss.is_some() {
+            "key+reta"
+        } else {
+            "none (ownership is learned)"
+        }
+    );
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let worker_counters: Vec<Arc<WorkerCounters>> = (0..n)
         .map(|_| Arc::new(WorkerCounters::default()))

@@ -492,6 +492,16 @@ impl Port {
         })
     }
 
+    /// Reads the RSS key and redirection table into `setup` again, as the
+    /// device holds them now. Call it after [`start`](Self::start): some
+    /// drivers fill their default table only when the port starts.
+    pub fn refresh_rss(&self, setup: &mut PortSetup) -> Result<(), RteError> {
+        let info = self.info()?;
+        setup.rss_key = self.rss_key(info.hash_key_size);
+        setup.reta = self.reta(info.reta_size);
+        Ok(())
+    }
+
     fn rss_key(&self, key_size: u8) -> Option<Vec<u8>> {
         let mut key = vec![0u8; usize::from(key_size.max(40))];
         let mut conf = ffi::rte_eth_rss_conf {
