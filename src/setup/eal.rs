@@ -9,8 +9,11 @@ use conf::eal::option;
 pub enum HugeUse {
     /// `--no-huge`: anonymous memory, no hugepages.
     None,
-    /// `-m MB` or `--socket-mem a,b,...`: this many MiB, reserved up front.
+    /// `-m MB`: this many MiB, reserved up front, on any node.
     Fixed(u64),
+    /// `--socket-mem a,b,...`: entry `i` MiB reserved up front on NUMA
+    /// node `i`.
+    PerNode(Vec<u64>),
     /// Neither: EAL grows its heap on demand; the caller estimates.
     Dynamic,
 }
@@ -21,14 +24,12 @@ pub fn huge_use(args: &[String]) -> Result<HugeUse, String> {
         return Ok(HugeUse::None);
     }
     if let Some(v) = option(args, "--socket-mem") {
-        let mut total = 0u64;
-        for part in v.split(',') {
-            total += part
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| format!("--socket-mem {v:?}: not a list of MiB"))?;
-        }
-        return Ok(HugeUse::Fixed(total));
+        let per_node = v
+            .split(',')
+            .map(|part| part.trim().parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("--socket-mem {v:?}: not a list of MiB"))?;
+        return Ok(HugeUse::PerNode(per_node));
     }
     if let Some(v) = option(args, "-m") {
         let mb = v
@@ -54,8 +55,9 @@ mod tests {
         assert_eq!(huge_use(&args("-m 512")).unwrap(), HugeUse::Fixed(512));
         assert_eq!(
             huge_use(&args("--socket-mem=1024,2048")).unwrap(),
-            HugeUse::Fixed(3072)
+            HugeUse::PerNode(vec![1024, 2048])
         );
+        assert!(huge_use(&args("--socket-mem=1024,x")).is_err());
         assert_eq!(huge_use(&args("-l 0-2")).unwrap(), HugeUse::Dynamic);
         assert!(huge_use(&args("-m lots")).is_err());
     }

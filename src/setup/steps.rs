@@ -149,13 +149,12 @@ impl Setup<'_> {
     pub(super) fn hugepages(&mut self, config: &conf::Config, ports: &[PortPlan]) {
         let area = "hugepages";
         let args = &config.dpdk.eal_args;
-        let need_mib = match huge_use(args) {
+        let need = match huge_use(args) {
             Err(e) => return self.note(Outcome::Fail, area, format!("eal_args: {e}")),
             Ok(HugeUse::None) => {
                 return self.note(Outcome::Ok, area, "not used (--no-huge in eal_args)")
             }
-            Ok(HugeUse::Fixed(mb)) => mb,
-            Ok(HugeUse::Dynamic) => estimate_mib(config),
+            Ok(need) => need,
         };
         let Some(size_kb) = self.host.default_hugepage_kb() else {
             return self.note(
@@ -164,28 +163,43 @@ impl Setup<'_> {
                 "the kernel shows no hugepage size (no Hugepagesize in /proc/meminfo): it lacks CONFIG_HUGETLBFS",
             );
         };
-        let pages = (need_mib * 1024).div_ceil(size_kb);
-        // The NICs' nodes; where sysfs does not know them, the workers'
-        // (dpdk-hugepages.py without --node would set every node's count,
-        // lowering a node that has more than this node needs).
-        let mut nodes: BTreeSet<Option<u32>> = ports
-            .iter()
-            .filter_map(|p| p.pci().and_then(|d| d.numa_node))
-            .map(Some)
-            .collect();
-        if nodes.is_empty() {
-            nodes = self
-                .worker_cpus(config)
-                .iter()
-                .filter_map(|&cpu| self.host.cpu_node(cpu))
-                .map(Some)
-                .collect();
-        }
-        if nodes.is_empty() {
-            nodes.insert(None);
-        }
-        for node in nodes {
-            self.reserve(size_kb, pages, need_mib, node);
+        // MiB per node: `--socket-mem` names each node's share; otherwise
+        // the whole need on the NICs' nodes, and where sysfs does not know
+        // them, the workers' (dpdk-hugepages.py without --node would set
+        // every node's count, lowering a node that has more than this node
+        // needs).
+        let plan: Vec<(Option<u32>, u64)> = match need {
+            HugeUse::PerNode(per_node) => (0u32..)
+                .zip(per_node)
+                .filter(|&(_, mib)| mib > 0)
+                .map(|(node, mib)| (Some(node), mib))
+                .collect(),
+            HugeUse::Fixed(_) | HugeUse::Dynamic | HugeUse::None => {
+                let mib = match need {
+                    HugeUse::Fixed(mib) => mib,
+                    _ => estimate_mib(config),
+                };
+                let mut nodes: BTreeSet<Option<u32>> = ports
+                    .iter()
+                    .filter_map(|p| p.pci().and_then(|d| d.numa_node))
+                    .map(Some)
+                    .collect();
+                if nodes.is_empty() {
+                    nodes = self
+                        .worker_cpus(config)
+                        .iter()
+                        .filter_map(|&cpu| self.host.cpu_node(cpu))
+                        .map(Some)
+                        .collect();
+                }
+                if nodes.is_empty() {
+                    nodes.insert(None);
+                }
+                nodes.into_iter().map(|node| (node, mib)).collect()
+            }
+        };
+        for (node, mib) in plan {
+            self.reserve(size_kb, (mib * 1024).div_ceil(size_kb), mib, node);
         }
         if args.iter().any(|a| a == "--in-memory") {
             return self.note(

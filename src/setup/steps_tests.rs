@@ -330,3 +330,42 @@ fn cpus_are_checked_for_isolation_and_numa() {
     assert!(warn[0].starts_with("CPU 1 is not isolated (isolcpus), not nohz_full, not rcu_nocbs"));
     assert!(warn[2].contains("`isolcpus=1,2 nohz_full=1,2 rcu_nocbs=1,2`"));
 }
+
+#[test]
+fn socket_mem_reserves_each_nodes_share_on_that_node() {
+    let f = FakeRoot::new(16, 4);
+    let node1 = "sys/devices/system/node/node1/hugepages/hugepages-2048kB";
+    f.file(&format!("{node1}/nr_hugepages"), "0\n");
+    f.file(&format!("{node1}/free_hugepages"), "0\n");
+    let c = config(
+        r#""-l", "0-1", "--socket-mem", "1024,512""#,
+        "1",
+        "net_null0",
+        "net_null1",
+    );
+    let out = setup(&f, true, &mut Recorder::default(), &c);
+    let would = lines(&out, Outcome::Would, "hugepages");
+    assert!(
+        would[0].contains("on NUMA node 0 (1024 MiB needed, 16 reserved): would run `dpdk-hugepages.py --pagesize 2048K --reserve 1048576K --node 0`"),
+        "{would:?}"
+    );
+    assert!(
+        would[1].contains("on NUMA node 1 (512 MiB needed, 0 reserved): would run `dpdk-hugepages.py --pagesize 2048K --reserve 524288K --node 1`"),
+        "{would:?}"
+    );
+
+    // A node given 0 MiB is left alone.
+    let c = config(
+        r#""-l", "0-1", "--socket-mem", "0,512""#,
+        "1",
+        "net_null0",
+        "net_null1",
+    );
+    let out = setup(&f, true, &mut Recorder::default(), &c);
+    let would = lines(&out, Outcome::Would, "hugepages");
+    assert!(would[0].contains("--node 1`"), "{would:?}");
+    assert!(
+        !out.iter().any(|x| x.text.contains("NUMA node 0")),
+        "node 0 untouched: {out:?}"
+    );
+}
