@@ -171,6 +171,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         Command::SetRoutes(Arc::new(RouteTable {
             allowed,
             owners: vec![0],
+            groups: Vec::new(),
         })),
         Command::Neighbour {
             port: PortSide::Tunnel,
