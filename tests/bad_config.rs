@@ -50,6 +50,11 @@ allowed_ips = ["10.9.2.0/24", "fd00::/64"]
 
 [metrics]
 listen = "127.0.0.1:9586"
+
+[[groups]]
+name = "site"
+members = ["AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="]
+prefixes = ["10.10.0.0/16", "10.9.2.128/25"]
 "#;
 
 /// The public key of the private key in `BASE` (all bytes 1).
@@ -170,8 +175,27 @@ const CASES: &[Case] = &[
     case(36, "listen = 9586", "36:10: metrics.listen: expected string, found integer"),
     case(36, "", "35:1: metrics.listen: missing field"),
     case(36, "listen = \"127.0.0.1:9586\"\nport = 9586", "37:1: metrics.port: unknown field (expected one of: listen)"),
+    // [[groups]]
+    case(39, r#"name = "a site""#, r#"39:8: groups[0].name: "a site" is not a group name (1..=32 of A-Z a-z 0-9 _ . -)"#),
+    case(39, r#"name = """#, r#"39:8: groups[0].name: "" is not a group name ..."#),
+    case(39, "", "38:1: groups[0].name: missing field"),
+    case(40, "members = []", "40:11: groups[0].members: must not be empty"),
+    case(40, "", "38:1: groups[0].members: missing field"),
+    case(40, r#"members = ["AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="]"#, "40:60: groups[0].members[1]: duplicate of groups[0].members (AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=)"),
+    case(40, r#"members = ["BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU="]"#, "40:12: groups[0].members[0]: BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU= is not the public_key of any [[peers]] entry"),
+    case(40, r#"members = ["AgIC"]"#, "40:12: groups[0].members[0]: not base64 of 32 bytes"),
+    case(40, r#"members = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=""#, "40:11: groups[0].members: expected array, found string"),
+    case(41, "prefixes = []", "41:12: groups[0].prefixes: must not be empty"),
+    case(41, "", "38:1: groups[0].prefixes: missing field"),
+    case(41, r#"prefixes = ["10.9.1.0/24"]"#, "41:13: groups[0].prefixes[0]: 10.9.1.0/24 is already routed to peers[0] (nested prefixes are fine: the longest match wins)"),
+    case(41, r#"prefixes = ["10.10.0.0/16", "10.10.0.0/16"]"#, "41:29: groups[0].prefixes[1]: duplicate of groups[0].prefixes (10.10.0.0/16)"),
+    case(41, r#"prefixes = ["10.10.0.1/16"]"#, "41:13: groups[0].prefixes[0]: 10.10.0.1/16 has host bits set; write 10.10.0.0/16"),
+    case(41, r#"prefixes = ["10.10.0.0/33"]"#, r#"41:13: groups[0].prefixes[0]: "10.10.0.0/33" is not a prefix: ..."#),
+    case(41, "prefixes = [\"10.10.0.0/16\"]\n\n[[groups]]\nname = \"site\"\nmembers = [\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\"]\nprefixes = [\"10.11.0.0/16\"]", "44:8: groups[1].name: duplicate of groups[0].name (site)"),
+    case(41, "prefixes = [\"10.10.0.0/16\"]\n\n[[groups]]\nname = \"other\"\nmembers = [\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\"]\nprefixes = [\"10.10.0.0/16\"]", "46:13: groups[1].prefixes[0]: 10.10.0.0/16 is already routed to groups[0] (nested prefixes are fine: the longest match wins)"),
+    case(41, "prefixes = [\"10.10.0.0/16\"]\nweight = 2", "42:1: groups[0].weight: unknown field (expected one of: name, members, prefixes)"),
     // The document itself.
-    case(35, "[metrix]", "35:2: metrix: unknown field (expected one of: interface, dpdk, ports, peers, metrics)"),
+    case(35, "[metrix]", "35:2: metrix: unknown field (expected one of: interface, dpdk, ports, peers, groups, metrics)"),
     case(3, "listen_port = ", "3:15: TOML syntax error: ..."),
     case(3, "listen_port = 51820\nlisten_port = 51821", "4:1: TOML syntax error: ..."),
 ];

@@ -36,25 +36,6 @@ const WORKERS: usize = 2;
 /// The test's own UDP streams' first port on the LAN host (one per peer).
 const SEQ_PORT: u16 = 7000;
 
-/// One wireguard-go peer of the topology.
-struct Peer {
-    ns: String,
-    ifname: String,
-    ip: String,
-    public_key: String,
-}
-
-fn peers(t: &Topology) -> Vec<Peer> {
-    (1..=PEERS)
-        .map(|i| Peer {
-            ns: t.var(if i == 2 { "NS_WAN2" } else { "NS_WAN" }).to_string(),
-            ifname: t.var(&format!("WG{i}")).to_string(),
-            ip: t.var(&format!("PEER{i}_IP")).to_string(),
-            public_key: t.var(&format!("PEER{i}_PUB")).to_string(),
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------
 // Reading `wgdp show --json`.
 
@@ -230,7 +211,7 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
         topo.var("NS_LAN").to_string(),
         topo.var("LAN_IP").to_string(),
     );
-    let peers = peers(&topo);
+    let peers = topo.wg_peers();
     assert_eq!(lcore_ids(&wgdp.show(&ifname)).len(), WORKERS, "two workers");
 
     // 1. Every peer, both ways (peer 2 has no endpoint: it initiates).

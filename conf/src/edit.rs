@@ -137,6 +137,13 @@ impl TableFile {
                 }
             }
         }
+        // A prefix moves to the peer that is given it last, as in the
+        // kernel: a group that routed it gives it up.
+        let taken: HashSet<Cidr> = peers
+            .iter()
+            .flat_map(|p| p.allowed_ips.iter().copied())
+            .collect();
+        self.prune_groups(&HashSet::new(), &taken);
     }
 
     /// Removes the `[[peers]]` entry (entries, if the file repeats it) for
@@ -162,6 +169,52 @@ impl TableFile {
         let removed = before - peers.len();
         if peers.is_empty() {
             self.doc.remove("peers");
+        }
+        self.prune_groups(&doomed.into_iter().copied().collect(), &HashSet::new());
+        removed
+    }
+
+    /// Takes the peers `gone` out of every `[[groups]]` entry's `members`
+    /// and the prefixes `taken` out of their `prefixes`; a group left
+    /// without members or prefixes is removed, as the running wgdp removes
+    /// it (the file stays valid: no group names a peer it lacks or a
+    /// prefix a peer routes). Returns the names of the groups removed.
+    pub fn prune_groups(
+        &mut self,
+        gone: &HashSet<PublicKey>,
+        taken: &HashSet<Cidr>,
+    ) -> Vec<String> {
+        let Some(groups) = self
+            .doc
+            .get_mut("groups")
+            .and_then(Item::as_array_of_tables_mut)
+        else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for group in groups.iter_mut() {
+            retain_strings(group, "members", |s| {
+                s.parse::<PublicKey>().is_ok_and(|k| !gone.contains(&k))
+            });
+            retain_strings(group, "prefixes", |s| {
+                s.parse::<Cidr>().is_ok_and(|c| !taken.contains(&c))
+            });
+        }
+        groups.retain(|g| {
+            let empty = |key| {
+                g.get(key)
+                    .and_then(Item::as_array)
+                    .is_none_or(Array::is_empty)
+            };
+            let doomed = empty("members") || empty("prefixes");
+            if doomed {
+                let name = g.get("name").and_then(Item::as_str).unwrap_or_default();
+                removed.push(name.to_owned());
+            }
+            !doomed
+        });
+        if groups.is_empty() {
+            self.doc.remove("groups");
         }
         removed
     }
@@ -252,6 +305,14 @@ fn new_table(peer: &PeerConf) -> Table {
 }
 
 /// The public key of a `[[peers]]` table, if it has a valid one.
+/// Keeps the strings of the array `key` of `table` for which `keep` holds
+/// (other values are left alone).
+fn retain_strings(table: &mut Table, key: &str, keep: impl Fn(&str) -> bool) {
+    if let Some(array) = table.get_mut(key).and_then(Item::as_array_mut) {
+        array.retain(|v| v.as_str().is_none_or(&keep));
+    }
+}
+
 fn public_key(table: &Table) -> Option<PublicKey> {
     table.get("public_key")?.as_str()?.parse().ok()
 }

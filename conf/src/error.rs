@@ -349,6 +349,51 @@ pub enum ConfError {
         /// The peer that has it first, e.g. `peers[0]`.
         other: String,
     },
+    /// A group name that is not 1..=32 of `A-Z a-z 0-9 _ . -`.
+    #[error("{at}: {path}: {value:?} is not a group name (1..=32 of A-Z a-z 0-9 _ . -)")]
+    BadGroupName {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A group member that is no `[[peers]]` entry's public key.
+    #[error("{at}: {path}: {key} is not the public_key of any [[peers]] entry")]
+    UnknownGroupMember {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The key given.
+        key: String,
+    },
+    /// A group prefix that a peer's allowed IPs or another group already
+    /// route.
+    #[error("{at}: {path}: {cidr} is already routed to {other} (nested prefixes are fine: the longest match wins)")]
+    GroupPrefixTaken {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The prefix.
+        cidr: String,
+        /// Who routes it first, e.g. `peers[0]` or `groups[1]`.
+        other: String,
+    },
+    /// A group with more members than [`crate::MAX_GROUP_MEMBERS`].
+    #[error("{at}: {path}: {count} members; a group has at most {max}")]
+    TooManyMembers {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The members given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A private key file that cannot be read.
     #[error("{at}: {path}: cannot read {file}: {source}")]
     KeyFileRead {

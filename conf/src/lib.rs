@@ -55,6 +55,8 @@ pub struct Config {
     pub ports: Ports,
     /// `[[peers]]`, in file order.
     pub peers: Vec<PeerConf>,
+    /// `[[groups]]`, in file order: tunnel groups (ECMP over tunnels).
+    pub groups: Vec<GroupConf>,
     /// `[metrics]`: the metrics endpoint; `None` (section absent) serves none.
     pub metrics: Option<Metrics>,
 }
@@ -174,6 +176,27 @@ pub struct PeerConf {
     pub allowed_ips: Vec<Cidr>,
     /// Keepalive interval in seconds; `None` when off (0 or absent).
     pub persistent_keepalive: Option<u16>,
+}
+
+/// Most members a group may have: the member is chosen per packet by
+/// scoring every live member (rendezvous hashing), so the cost grows with
+/// the group.
+pub const MAX_GROUP_MEMBERS: usize = 64;
+
+/// One `[[groups]]` entry: several peers towards one site, and the
+/// prefixes routed to the site through whichever member a flow hashes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConf {
+    /// The group's name (unique; 1..=32 of `A-Z a-z 0-9 _ . -`), used in
+    /// `wgdp show` and the metrics.
+    pub name: String,
+    /// The member peers, by public key: each is a `[[peers]]` entry, at
+    /// most once; 1..=[`MAX_GROUP_MEMBERS`].
+    pub members: Vec<PublicKey>,
+    /// Canonical prefixes routed to the group. None equals a peer's
+    /// allowed IP or another group's prefix; nested prefixes are allowed
+    /// and the longest match wins.
+    pub prefixes: Vec<Cidr>,
 }
 
 impl Config {

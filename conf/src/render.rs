@@ -82,6 +82,12 @@ impl Config {
             out.push_str("\n[[peers]]\n");
             peer_fields(&mut out, peer);
         }
+        for group in &self.groups {
+            out.push_str("\n[[groups]]\n");
+            let _ = writeln!(out, "name = {}", quote(&group.name));
+            let _ = writeln!(out, "members = {}", list(&group.members));
+            let _ = writeln!(out, "prefixes = {}", list(&group.prefixes));
+        }
         out
     }
 }

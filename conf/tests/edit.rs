@@ -400,3 +400,51 @@ fn open_errors_carry_positions() {
         "{err}"
     );
 }
+
+/// `TABLE` with two groups: both of its peers in `site`, bob alone in
+/// `solo`.
+fn with_groups() -> String {
+    TABLE.replace(
+        "[metrics]",
+        "[[groups]]\nname = \"site\"\n\
+         members = [\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\", \"BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=\"]  # both\n\
+         prefixes = [\"10.77.0.0/16\", \"10.78.0.0/16\"]\n\n\
+         [[groups]]\nname = \"solo\"\nmembers = [\"BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=\"]\nprefixes = [\"10.79.0.0/16\"]\n\n\
+         [metrics]",
+    )
+}
+
+#[test]
+fn removing_a_member_prunes_its_groups_and_the_file_stays_valid() {
+    let dir = TempDir::new();
+    let mut table = open(&dir, &with_groups());
+    let bob = "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="
+        .parse()
+        .expect("key");
+    assert_eq!(table.remove_peers(&[bob]), 1);
+    let (text, config) = edited(&table);
+    // `solo` lost its only member: gone with its prefixes; `site` keeps
+    // alice, and its comment.
+    assert_eq!(config.groups.len(), 1, "{text}");
+    assert_eq!(config.groups[0].name, "site");
+    assert_eq!(config.groups[0].members, vec![peer(2).public_key]);
+    assert!(text.contains("]  # both"), "{text}");
+    assert!(!text.contains("solo"), "{text}");
+}
+
+#[test]
+fn a_prefix_given_to_a_peer_leaves_its_group() {
+    let dir = TempDir::new();
+    let mut table = open(&dir, &with_groups());
+    let mut alice = parsed_peers()[0].clone();
+    alice
+        .allowed_ips
+        .push("10.78.0.0/16".parse().expect("cidr"));
+    alice
+        .allowed_ips
+        .push("10.79.0.0/16".parse().expect("cidr"));
+    table.upsert_peer(&alice);
+    let (text, config) = edited(&table);
+    assert_eq!(config.groups.len(), 1, "{text}");
+    assert_eq!(config.groups[0].prefixes, cidrs(&["10.77.0.0/16"]));
+}

@@ -461,3 +461,114 @@ fn metrics_section() {
         ),
     );
 }
+
+/// BASE with `groups` appended (its header is line 29).
+fn with_groups(groups: &str) -> String {
+    format!("{BASE}\n{groups}")
+}
+
+const PEER0: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+const PEER1: &str = "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=";
+
+#[test]
+fn groups_parse() {
+    let text = with_groups(&format!(
+        "[[groups]]\nname = \"site-a\"\nmembers = [\"{PEER0}\", \"{PEER1}\"]\n\
+         prefixes = [\"10.77.0.0/16\", \"10.9.1.128/25\"]\n"
+    ));
+    let c = parse(&text).expect("groups parse");
+    assert_eq!(c.groups.len(), 1);
+    let g = &c.groups[0];
+    assert_eq!(g.name, "site-a");
+    assert_eq!(g.members[1].to_string(), PEER1);
+    // Nested inside peers[0]'s 10.9.1.0/24: allowed, the longest match wins.
+    assert_eq!(g.prefixes[1].to_string(), "10.9.1.128/25");
+    // Rendered and parsed back: the same.
+    assert_eq!(parse(&c.to_toml_string()).expect("round trip"), c);
+}
+
+#[test]
+fn group_errors() {
+    let group = |members: &str, prefixes: &str| {
+        with_groups(&format!(
+            "[[groups]]\nname = \"g\"\nmembers = {members}\nprefixes = {prefixes}\n"
+        ))
+    };
+    let two = format!("[\"{PEER0}\", \"{PEER1}\"]");
+    assert_error(
+        &group("[]", "[\"10.77.0.0/16\"]"),
+        "wgdp.toml:31:11: groups[0].members: must not be empty",
+    );
+    assert_error(
+        &group(&two, "[]"),
+        "wgdp.toml:32:12: groups[0].prefixes: must not be empty",
+    );
+    assert_error(
+        &group(
+            "[\"BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=\"]",
+            "[\"10.77.0.0/16\"]",
+        ),
+        "wgdp.toml:31:12: groups[0].members[0]: BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU= \
+         is not the public_key of any [[peers]] entry",
+    );
+    assert_error(
+        &group(&format!("[\"{PEER0}\", \"{PEER0}\"]"), "[\"10.77.0.0/16\"]"),
+        &format!("wgdp.toml:31:60: groups[0].members[1]: duplicate of groups[0].members ({PEER0})"),
+    );
+    assert_error(
+        &group(&two, "[\"10.9.2.0/24\"]"),
+        "wgdp.toml:32:13: groups[0].prefixes[0]: 10.9.2.0/24 is already routed to peers[1] \
+         (nested prefixes are fine: the longest match wins)",
+    );
+    assert_error(
+        &group(&two, "[\"10.77.0.0/16\", \"10.77.0.0/16\"]"),
+        "wgdp.toml:32:29: groups[0].prefixes[1]: duplicate of groups[0].prefixes (10.77.0.0/16)",
+    );
+    assert_error(
+        &group(&two, "[\"10.77.0.1/16\"]"),
+        "wgdp.toml:32:13: groups[0].prefixes[0]: 10.77.0.1/16 has host bits set; write 10.77.0.0/16",
+    );
+    let too_many = format!("[{}]", vec![format!("\"{PEER0}\"",); 65].join(", "));
+    assert_error(
+        &group(&too_many, "[\"10.77.0.0/16\"]"),
+        "wgdp.toml:31:11: groups[0].members: 65 members; a group has at most 64",
+    );
+    // Two groups: the same prefix, the same name.
+    let second = |name: &str, prefix: &str| {
+        with_groups(&format!(
+            "[[groups]]\nname = \"g\"\nmembers = {two}\nprefixes = [\"10.77.0.0/16\"]\n\n\
+             [[groups]]\nname = \"{name}\"\nmembers = [\"{PEER1}\"]\nprefixes = [\"{prefix}\"]\n"
+        ))
+    };
+    assert_error(
+        &second("h", "10.77.0.0/16"),
+        "wgdp.toml:37:13: groups[1].prefixes[0]: 10.77.0.0/16 is already routed to groups[0] \
+         (nested prefixes are fine: the longest match wins)",
+    );
+    assert_error(
+        &second("g", "10.78.0.0/16"),
+        "wgdp.toml:35:8: groups[1].name: duplicate of groups[0].name (g)",
+    );
+    assert!(
+        parse(&second("h", "10.77.1.0/24")).is_ok(),
+        "nested prefixes"
+    );
+    assert_error(
+        &with_groups(&format!(
+            "[[groups]]\nname = \"a b\"\nmembers = {two}\nprefixes = [\"10.77.0.0/16\"]\n"
+        )),
+        "wgdp.toml:30:8: groups[0].name: \"a b\" is not a group name (1..=32 of A-Z a-z 0-9 _ . -)",
+    );
+    assert_error(
+        &with_groups(&format!(
+            "[[groups]]\nmembers = {two}\nprefixes = [\"10.77.0.0/16\"]\n"
+        )),
+        "wgdp.toml:29:1: groups[0].name: missing field",
+    );
+    assert_error(
+        &with_groups(&format!(
+            "[[groups]]\nname = \"g\"\nmembers = {two}\nprefixes = [\"10.77.0.0/16\"]\nweights = 1\n"
+        )),
+        "wgdp.toml:33:1: groups[0].weights: unknown field (expected one of: name, members, prefixes)",
+    );
+}

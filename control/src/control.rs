@@ -20,6 +20,7 @@ use protocol::time::Instant;
 use rand_core::OsRng;
 
 use crate::counters::{bump, ControlCounters};
+use crate::groups::{ControlGroup, InitialGroup};
 use crate::link::PortLink;
 use crate::ownership::Ownership;
 use crate::peers::{NewPeer, PeerTable};
@@ -52,6 +53,8 @@ pub struct Control<'p> {
     pub(crate) allowed: AllowedIps<PeerId>,
     /// Peer slot -> owner worker, as published.
     pub(crate) owners: Vec<u16>,
+    /// Tunnel groups; their prefixes join the allowed IPs in the snapshot.
+    pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
     /// Where the state is published for other threads (metrics,
@@ -103,6 +106,8 @@ pub struct ControlParts<'p> {
     pub workers: usize,
     /// The configured peers.
     pub peers: Vec<InitialPeer>,
+    /// The configured tunnel groups (members among `peers`).
+    pub groups: Vec<InitialGroup>,
     /// UAPI requests, when the socket is served.
     pub uapi: Option<Receiver<Call>>,
     /// Where to publish the state when a reader asks for it.
@@ -154,6 +159,11 @@ impl<'p> Control<'p> {
             private_key: parts.private_key,
             allowed: AllowedIps::new(),
             owners: Vec::new(),
+            groups: parts
+                .groups
+                .into_iter()
+                .map(|g| ControlGroup::new(g, parts.workers))
+                .collect(),
             uapi: parts.uapi,
             board: parts.board,
             lcores: parts.lcores,
@@ -188,6 +198,7 @@ impl<'p> Control<'p> {
         tracing::info!(
             peers = control.peers.len(),
             prefixes = control.allowed.len(),
+            groups = control.groups.len(),
             "tunnel table loaded"
         );
         control.publish_routes();
@@ -310,6 +321,14 @@ impl<'p> Control<'p> {
             let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
                 continue;
             };
+            if actions.data_unanswered {
+                // The kernel's rule for a dead session: tunnel groups move
+                // its flows to the other members until it answers again.
+                if let Some(p) = self.peers.get(id) {
+                    p.shared.liveness.set_unanswered(true);
+                    tracing::debug!(peer = %conf::encode_key(p.public_key.as_bytes()), "data unanswered: presumed dead until it answers");
+                }
+            }
             if let Some(reason) = actions.send_initiation {
                 let retry = reason == protocol::timers::InitiationReason::Retransmit;
                 self.initiate(id, now, retry);

@@ -74,6 +74,8 @@ control_counters! {
     steering_removed,
     /// Plaintext-port rte_flow rules the device refused: those prefixes are handed off instead.
     steering_refused,
+    /// Tunnel group members removed from their group because the peer was removed (UAPI).
+    group_members_removed,
 }
 
 /// Adds one to a counter.

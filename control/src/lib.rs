@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod counters;
+pub mod groups;
 pub mod handshake;
 pub mod link;
 pub mod live;

@@ -49,6 +49,7 @@ impl Control<'_> {
             self.ownership.removed(id, p.owner);
             self.command(p.owner, Command::RemovePeer { id });
             self.withdraw_prefixes(id, p.allowed_ips);
+            self.leave_groups(&p.public_key);
         }
         if let Some(o) = self.owners.get_mut(id as usize) {
             *o = NO_OWNER;
@@ -59,6 +60,7 @@ impl Control<'_> {
     /// in the kernel; that peer is returned. Costs the length of the
     /// prefix and of the losing peer's list, never a scan of the table.
     pub(crate) fn assign_prefix(&mut self, prefix: Prefix, id: PeerId) -> Option<PeerId> {
+        self.take_from_groups(prefix);
         let previous = self.allowed.insert(prefix, id);
         if previous == Some(id) {
             return None;
@@ -94,9 +96,11 @@ impl Control<'_> {
     /// Sends every worker the current routes as a new snapshot, and
     /// steers the plaintext port by them.
     pub(crate) fn publish_routes(&mut self) {
+        let (allowed, groups) = self.group_routes();
         let table = Arc::new(RouteTable {
-            allowed: self.allowed.clone(),
+            allowed,
             owners: self.owners.clone(),
+            groups,
         });
         self.broadcast(|| Command::SetRoutes(table.clone()));
         self.steer();

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::control::{Control, ControlParts, InitialPeer};
 use crate::counters::ControlCounters;
+use crate::groups::InitialGroup;
 use crate::link::{ControlTx, PortLink};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
@@ -126,6 +127,11 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
         listen_port: 51820,
         workers,
         peers,
+        groups: vec![InitialGroup {
+            name: "site".into(),
+            members: vec![peer_key(2), peer_key(3)],
+            prefixes: vec![prefix("10.77.0.0/16"), prefix("10.78.0.0/16")],
+        }],
         uapi: None,
         board: Arc::new(SnapshotBoard::new()),
         lcores: (1..=workers as u32).collect(),
@@ -281,7 +287,13 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
         ("wgdp show", crate::show::render_text(&show)),
         (
             "metrics",
-            crate::metrics::render(&c.worker_counters, &c.lcores, &c.counters, &show.peers),
+            crate::metrics::render(
+                &c.worker_counters,
+                &c.lcores,
+                &c.counters,
+                &show.peers,
+                &show.groups,
+            ),
         ),
         ("Debug of the peers", format!("{:?}", c.peers)),
         ("Debug of the identity", format!("{:?}", c.identity)),
@@ -336,4 +348,72 @@ fn an_unanswered_move_is_asked_for_again() {
         0,
         "already there"
     );
+}
+
+/// What the routing snapshot makes of `ip`: a peer's slot, or the members
+/// (slots) of the group it routes to.
+fn routed(c: &Control, ip: &str) -> Option<Result<u32, Vec<u32>>> {
+    let (allowed, groups) = c.group_routes();
+    let target = allowed.lookup(ip.parse().expect("ip"))?;
+    Some(match dataplane::group::as_group(target) {
+        Some(g) => Err(groups[g].members.iter().map(|m| m.id).collect()),
+        None => Ok(target),
+    })
+}
+
+/// The UAPI cannot express groups, but its changes keep them consistent:
+/// a prefix given to a peer leaves the group, a removed member leaves it
+/// (counted), and a group without members is removed.
+#[test]
+fn groups_follow_uapi_changes() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let (two, three) = (
+        c.peers.by_key(&peer_key(2)).expect("peer 2"),
+        c.peers.by_key(&peer_key(3)).expect("peer 3"),
+    );
+    assert_eq!(routed(&c, "10.77.1.1"), Some(Err(vec![two, three])));
+    assert_eq!(routed(&c, "10.78.1.1"), Some(Err(vec![two, three])));
+    // The longest match across peers and groups.
+    assert_eq!(routed(&c, "10.9.1.1"), Some(Ok(two)));
+
+    let peer2 = hex(peer_key(2).as_bytes());
+    let peer3 = hex(peer_key(3).as_bytes());
+    let ok = "errno=0\n\n";
+    assert_eq!(
+        ask(
+            &mut c,
+            &format!("set=1\npublic_key={peer2}\nallowed_ip=10.78.0.0/16")
+        ),
+        ok
+    );
+    assert_eq!(
+        routed(&c, "10.78.1.1"),
+        Some(Ok(two)),
+        "the prefix moved to peer 2"
+    );
+    assert_eq!(routed(&c, "10.77.1.1"), Some(Err(vec![two, three])));
+
+    assert_eq!(
+        ask(&mut c, &format!("set=1\npublic_key={peer3}\nremove=true")),
+        ok
+    );
+    assert_eq!(routed(&c, "10.77.1.1"), Some(Err(vec![two])));
+    assert_eq!(
+        c.counters
+            .group_members_removed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let show = c.show();
+    assert_eq!(show.groups.len(), 1);
+    assert_eq!(show.groups[0].members.len(), 1);
+    assert!(!show.groups[0].members[0].live, "no session yet");
+
+    assert_eq!(
+        ask(&mut c, &format!("set=1\npublic_key={peer2}\nremove=true")),
+        ok
+    );
+    assert_eq!(routed(&c, "10.77.1.1"), None, "the group is gone");
+    assert!(c.show().groups.is_empty());
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 
 use crate::counters::ControlCounters;
+use crate::groups::{GroupMemberShow, GroupShow};
 use crate::snapshot::{lcore_of, PeerSnapshot};
 
 /// The byte counters among the events, and the `direction` label of each.
@@ -38,6 +39,30 @@ struct PeerFamily {
     kind: &'static str,
     value: fn(&PeerSnapshot) -> u64,
 }
+
+/// A per-group-member family labelled by the group and the member's key.
+struct GroupFamily {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: fn(&GroupMemberShow) -> u64,
+}
+
+/// The per-group-member families, in output order.
+const GROUP_FAMILIES: [GroupFamily; 2] = [
+    GroupFamily {
+        name: "wgdp_group_member_packets_total",
+        help: "Plaintext packets routed to a tunnel group member, per group and member.",
+        kind: "counter",
+        value: |m| m.packets,
+    },
+    GroupFamily {
+        name: "wgdp_group_member_live",
+        help: "1 while a tunnel group member carries flows (fresh session, data answered), else 0.",
+        kind: "gauge",
+        value: |m| u64::from(m.live),
+    },
+];
 
 /// The per-peer families, in output order.
 const PEER_FAMILIES: [PeerFamily; 4] = [
@@ -76,12 +101,15 @@ const PEER_FAMILIES: [PeerFamily; 4] = [
 /// `wgdp_peer_{rx,tx}_bytes_total`, `wgdp_peer_handshakes_total`,
 /// `wgdp_peer_latest_handshake_seconds` (gauge, 0 if never) and
 /// `wgdp_peer_info{public_key,lcore,endpoint} 1` (gauge), then the number
-/// of peers `wgdp_peers` (gauge).
+/// of peers `wgdp_peers` (gauge); per tunnel group member,
+/// `wgdp_group_member_packets_total{group,public_key}` and
+/// `wgdp_group_member_live{group,public_key}` (gauge, 1 or 0).
 pub fn render(
     workers: &[Arc<WorkerCounters>],
     lcores: &[u32],
     control: &ControlCounters,
     peers: &[PeerSnapshot],
+    groups: &[GroupShow],
 ) -> String {
     let mut out = String::new();
     let lcore_labels: Vec<String> = (0..workers.len())
@@ -184,6 +212,19 @@ pub fn render(
         &[],
         u64::try_from(peers.len()).unwrap_or(u64::MAX),
     );
+
+    for f in GROUP_FAMILIES {
+        header(&mut out, f.name, f.help, f.kind);
+        for g in groups {
+            for m in &g.members {
+                let labels = [
+                    ("group", g.name.as_str()),
+                    ("public_key", m.public_key.as_str()),
+                ];
+                sample(&mut out, f.name, &labels, (f.value)(m));
+            }
+        }
+    }
     out
 }
 
@@ -769,8 +810,38 @@ mod tests {
         let peers = vec![peer(1), never];
         let (one, two) = (conf::encode_key(&[1; 32]), conf::encode_key(&[2; 32]));
 
-        let text = render(&workers, &[2, 5], &control, &peers);
+        let groups = vec![crate::groups::GroupShow {
+            name: "site-a".into(),
+            prefixes: vec!["10.77.0.0/16".into()],
+            members: vec![
+                crate::groups::GroupMemberShow {
+                    public_key: one.clone(),
+                    live: true,
+                    packets: 41,
+                },
+                crate::groups::GroupMemberShow {
+                    public_key: two.clone(),
+                    live: false,
+                    packets: 7,
+                },
+            ],
+        }];
+
+        let text = render(&workers, &[2, 5], &control, &peers, &groups);
         let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        fn member(key: &str) -> [(&str, &str); 2] {
+            [("group", "site-a"), ("public_key", key)]
+        }
+        assert_eq!(
+            value(&s, "wgdp_group_member_packets_total", &member(&one)),
+            Some(41)
+        );
+        assert_eq!(
+            value(&s, "wgdp_group_member_packets_total", &member(&two)),
+            Some(7)
+        );
+        assert_eq!(value(&s, "wgdp_group_member_live", &member(&one)), Some(1));
+        assert_eq!(value(&s, "wgdp_group_member_live", &member(&two)), Some(0));
 
         let drops = |lcore, reason| {
             value(
@@ -897,7 +968,7 @@ mod tests {
 
     #[test]
     fn render_with_nothing_is_still_valid() {
-        let text = render(&[], &[], &ControlCounters::default(), &[]);
+        let text = render(&[], &[], &ControlCounters::default(), &[], &[]);
         let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(value(&s, "wgdp_peers", &[]), Some(0));
     }
@@ -908,7 +979,7 @@ mod tests {
             Arc::new(WorkerCounters::default()),
             Arc::new(WorkerCounters::default()),
         ];
-        let text = render(&workers, &[7], &ControlCounters::default(), &[]);
+        let text = render(&workers, &[7], &ControlCounters::default(), &[], &[]);
         let s = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert!(value(
             &s,
@@ -1016,7 +1087,7 @@ mod tests {
         workers[0].count_drop(DropReason::Malformed);
         let control = Arc::new(ControlCounters::default());
         let source: Arc<dyn Fn() -> String + Send + Sync> =
-            Arc::new(move || render(&workers, &[4], &control, &[]));
+            Arc::new(move || render(&workers, &[4], &control, &[], &[]));
         let srv =
             MetricsServer::start("127.0.0.1:0".parse().expect("addr"), source).expect("start");
         let (status, _, body) = get(srv.local_addr(), "/metrics");

@@ -173,6 +173,7 @@ impl ControlPeer {
     /// and the wall-clock time `wg show` reports).
     pub fn handshake_completed(&mut self) {
         self.timers.handshake_complete();
+        self.shared.liveness.set_unanswered(false);
         self.handshakes += 1;
         self.last_handshake = Some(SystemTime::now());
     }
@@ -188,6 +189,7 @@ impl ControlPeer {
             }
             Activity::AuthReceived => {
                 self.timers.any_authenticated_packet_received();
+                self.shared.liveness.set_unanswered(false);
                 self.timers.any_authenticated_packet_traversal(at);
             }
         }

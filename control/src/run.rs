@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::control::{Control, ControlParts, InitialPeer};
 use crate::counters::ControlCounters;
+use crate::groups::InitialGroup;
 use crate::link::{ControlTx, PortLink};
 use crate::metrics::{self, MetricsServer};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
@@ -287,6 +288,28 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         });
     }
 
+    let groups = config
+        .groups
+        .iter()
+        .map(|g| {
+            let prefixes = g
+                .prefixes
+                .iter()
+                .map(|c| Prefix::new(c.addr, c.prefix_len))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RunError::Setup(e.to_string()))?;
+            Ok(InitialGroup {
+                name: g.name.clone(),
+                members: g
+                    .members
+                    .iter()
+                    .map(|k| PublicKey::from_bytes(k.0))
+                    .collect(),
+                prefixes,
+            })
+        })
+        .collect::<Result<Vec<_>, RunError>>()?;
+
     // Channels and rings.
     let (hs_tx, hs_rx) = bounded(HANDSHAKE_QUEUE);
     let (ev_tx, ev_rx) = bounded(EVENT_QUEUE);
@@ -421,7 +444,8 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 let source = Arc::new(move || {
                     let show = board.get(crate::snapshot::MAX_AGE, crate::snapshot::WAIT);
                     let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
-                    metrics::render(&workers, &lcores, &control, peers)
+                    let groups = show.as_ref().map_or(&[][..], |s| &s.groups[..]);
+                    metrics::render(&workers, &lcores, &control, peers, groups)
                 });
                 let server = MetricsServer::start(m.listen, source)
                     .map_err(|e| RunError::Setup(format!("metrics on {}: {e}", m.listen)))?;
@@ -444,6 +468,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             listen_port: config.interface.listen_port,
             workers: n,
             peers: initial,
+            groups,
             uapi: uapi.as_ref().map(|_| uapi_rx),
             board: board.clone(),
             lcores: lcores.clone(),

@@ -10,6 +10,7 @@ use dataplane::counters::{DropReason, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::control::Control;
+use crate::groups::GroupShow;
 use crate::snapshot::PeerSnapshot;
 
 /// The whole document.
@@ -19,6 +20,9 @@ pub struct Show {
     pub interface: InterfaceShow,
     /// Every peer.
     pub peers: Vec<PeerSnapshot>,
+    /// Every tunnel group, with its members' liveness and packet counts.
+    #[serde(default)]
+    pub groups: Vec<GroupShow>,
     /// Every worker lcore.
     pub lcores: Vec<LcoreShow>,
     /// Both ports.
@@ -87,6 +91,7 @@ impl Control<'_> {
                 listen_port: self.listen_port,
             },
             peers: self.peer_snapshots(),
+            groups: self.groups_show(self.clock.now()),
             lcores: self
                 .worker_counters
                 .iter()
@@ -176,6 +181,22 @@ pub fn render_text(s: &Show) -> String {
         );
         if let Some(k) = p.persistent_keepalive {
             let _ = writeln!(out, "  persistent keepalive: every {k} s");
+        }
+    }
+    for g in &s.groups {
+        let _ = writeln!(
+            out,
+            "\ngroup: {}\n  prefixes: {}",
+            g.name,
+            g.prefixes.join(", ")
+        );
+        for m in &g.members {
+            let state = if m.live { "live" } else { "not live" };
+            let _ = writeln!(
+                out,
+                "  member {}: {state}, {} packets",
+                m.public_key, m.packets
+            );
         }
     }
     for l in &s.lcores {

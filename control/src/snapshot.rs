@@ -275,6 +275,7 @@ mod tests {
                 listen_port: 51820,
             },
             peers: Vec::new(),
+            groups: Vec::new(),
             lcores: Vec::new(),
             ports: Vec::new(),
             control: BTreeMap::new(),

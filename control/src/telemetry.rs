@@ -317,6 +317,7 @@ mod tests {
                 listen_port: 51820,
             },
             peers: (0..peers).map(|i| snapshot(i as u8)).collect(),
+            groups: Vec::new(),
             lcores: vec![lcore_show(1, 2), lcore_show(2, 5)],
             ports: ["tunnel", "plaintext"]
                 .iter()

@@ -220,9 +220,10 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::InnerMalformed);
         };
         // Cryptokey routing: the inner source must be one of the sender's
-        // allowed IPs (whitepaper section 2).
+        // allowed IPs (whitepaper section 2), or a prefix of a tunnel
+        // group it is a member of.
         self.stages.lap(Stage::Build);
-        if self.routes.allowed.lookup(src) != Some(id) {
+        if !self.routes.routes_back(src, id) {
             return self.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
         self.stages.lap(Stage::Lookup);

@@ -123,7 +123,14 @@ impl Worker<'_> {
             return self.pass_to_control(PortSide::Plaintext, m);
         }
         self.stages.lap(Stage::Parse);
-        let Some(peer) = self.routes.allowed.lookup(ip.dst) else {
+        let Some(target) = self.routes.allowed.lookup(ip.dst) else {
+            return self.drop_packet(m, DropReason::NoRoute);
+        };
+        // A tunnel group: the member its flow hashes to (counted once, by
+        // the worker that received the packet).
+        let count = fresh.then_some(self.cfg.index);
+        let packet = m.data().get(cls.l3_offset..).unwrap_or_default();
+        let Some(peer) = self.routes.resolve(target, packet, now, count) else {
             return self.drop_packet(m, DropReason::NoRoute);
         };
         let Some(owner) = self.routes.owner(peer) else {

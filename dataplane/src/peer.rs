@@ -7,10 +7,11 @@
 //! published in [`PeerShared`], written by the owner only.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use protocol::constants::REJECT_AFTER_TIME;
 use protocol::session::Session;
 use protocol::time::Instant;
 
@@ -37,6 +38,15 @@ impl Stamp {
         self.0.store(nanos + 1, Ordering::Relaxed);
     }
 
+    /// Records `at`, or never (`None`).
+    #[inline]
+    pub fn set_opt(&self, at: Option<Instant>) {
+        match at {
+            Some(at) => self.set(at),
+            None => self.0.store(0, Ordering::Relaxed),
+        }
+    }
+
     /// The last recorded instant.
     pub fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Relaxed) {
@@ -61,6 +71,60 @@ pub struct PeerShared {
     rx_bytes: AtomicU64,
     /// The receiver indexes of the keypairs the owner holds.
     pub live: LiveIndexes,
+    /// Whether the peer can carry a tunnel group's flows.
+    pub liveness: Liveness,
+}
+
+/// Whether a peer can carry a tunnel group's flows right now (read by any
+/// worker that resolves a group, see [`crate::group`]): it has a current
+/// keypair younger than REJECT_AFTER_TIME, and it has not left our data
+/// unanswered.
+///
+/// The second part is the kernel's own rule for a dead peer (`timers.c`,
+/// `new_handshake`): data sent and no authenticated packet back for
+/// KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s; a live peer answers data
+/// within KEEPALIVE_TIMEOUT with at least a keepalive) means the session
+/// is presumed dead and a new handshake starts. A group moves the flows
+/// away at that moment rather than 180 s later when the keypair expires;
+/// nothing is shortened.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    /// When the current keypair passes REJECT_AFTER_TIME. Written by the
+    /// owner whenever its current keypair changes.
+    session_until: Stamp,
+    /// Set by the control thread when the `new_handshake` timer fires,
+    /// cleared on any authenticated packet received or a completed
+    /// handshake.
+    unanswered: AtomicBool,
+}
+
+impl Liveness {
+    /// Owner only: the current keypair was born at `birth` (`None`: no
+    /// current keypair).
+    #[inline]
+    pub fn publish_session(&self, birth: Option<Instant>) {
+        self.session_until
+            .set_opt(birth.map(|b| b + REJECT_AFTER_TIME));
+    }
+
+    /// Control thread only: whether data sent to the peer is unanswered
+    /// past KEEPALIVE_TIMEOUT + REKEY_TIMEOUT.
+    pub fn set_unanswered(&self, unanswered: bool) {
+        self.unanswered.store(unanswered, Ordering::Relaxed);
+    }
+
+    /// Whether data sent to the peer is unanswered (see
+    /// [`set_unanswered`](Self::set_unanswered)).
+    pub fn unanswered(&self) -> bool {
+        self.unanswered.load(Ordering::Relaxed)
+    }
+
+    /// Whether the peer can carry flows at `now`.
+    #[inline]
+    pub fn is_live(&self, now: Instant) -> bool {
+        !self.unanswered.load(Ordering::Relaxed)
+            && self.session_until.get().is_some_and(|until| now < until)
+    }
 }
 
 /// The local indexes of a peer's keypairs as its owner holds them, and how
@@ -187,11 +251,16 @@ impl PeerState {
         }
     }
 
-    /// Publishes the session's indexes to the control thread.
+    /// Publishes the session's indexes to the control thread, and its
+    /// current keypair's age to the group lookups ([`Liveness`]). Called
+    /// whenever the keypairs change (install, promotion, clear).
     pub fn publish_indexes(&self) {
         self.shared
             .live
             .publish(self.installs, self.session.indexes());
+        self.shared
+            .liveness
+            .publish_session(self.session.current().map(|k| k.birth()));
     }
 }
 
@@ -208,5 +277,22 @@ mod tests {
         // A writer caught in the middle: no copy.
         live.version.fetch_add(1, Ordering::Relaxed);
         assert_eq!(live.snapshot(), None);
+    }
+
+    #[test]
+    fn liveness_needs_a_fresh_session_and_an_answer() {
+        let l = Liveness::default();
+        let t0 = Instant::from_secs(10);
+        assert!(!l.is_live(t0), "no session");
+        l.publish_session(Some(t0));
+        assert!(l.is_live(t0));
+        assert!(l.is_live(t0 + REJECT_AFTER_TIME - Duration::from_millis(1)));
+        assert!(!l.is_live(t0 + REJECT_AFTER_TIME), "expired");
+        l.set_unanswered(true);
+        assert!(!l.is_live(t0));
+        l.set_unanswered(false);
+        assert!(l.is_live(t0));
+        l.publish_session(None);
+        assert!(!l.is_live(t0), "cleared");
     }
 }

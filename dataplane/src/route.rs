@@ -4,21 +4,27 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use protocol::allowedips::AllowedIps;
+use protocol::time::Instant;
 
+use crate::group::{as_group, GroupRoute};
 use crate::peer::PeerId;
 
 /// Marks a peer with no owner in [`RouteTable::owners`].
 pub const NO_OWNER: u16 = u16::MAX;
 
-/// An immutable snapshot published by the control thread: which peer each
-/// inner address belongs to, and which worker owns each peer. Workers swap
-/// their `Arc` to a new snapshot between bursts.
+/// An immutable snapshot published by the control thread: which peer (or
+/// tunnel group) each inner address belongs to, and which worker owns each
+/// peer. Workers swap their `Arc` to a new snapshot between bursts.
 #[derive(Debug, Default, Clone)]
 pub struct RouteTable {
-    /// Allowed IPs: inner address -> peer.
+    /// Allowed IPs and group prefixes: inner address -> target, a peer
+    /// slot or a group ([`crate::group::group_target`]); one longest-prefix
+    /// match over both.
     pub allowed: AllowedIps<PeerId>,
     /// Peer -> owner worker index ([`NO_OWNER`] for removed slots).
     pub owners: Vec<u16>,
+    /// Tunnel groups, by the index their targets carry.
+    pub groups: Vec<GroupRoute>,
 }
 
 impl RouteTable {
@@ -28,6 +34,42 @@ impl RouteTable {
         match self.owners.get(peer as usize) {
             Some(&o) if o != NO_OWNER => Some(usize::from(o)),
             _ => None,
+        }
+    }
+
+    /// The peer that carries a packet routed to `target`: the peer itself,
+    /// or the member of the group that the packet's flow hashes to
+    /// (`packet` starts at its IP header), counted for worker `worker`
+    /// when `count`. `None` for a group without members.
+    #[inline]
+    pub fn resolve(
+        &self,
+        target: PeerId,
+        packet: &[u8],
+        now: Instant,
+        count: Option<usize>,
+    ) -> Option<PeerId> {
+        let Some(group) = as_group(target) else {
+            return Some(target);
+        };
+        let member = self.groups.get(group)?.pick(packet, now)?;
+        if let Some(worker) = count {
+            member.counts.add(worker);
+        }
+        Some(member.id)
+    }
+
+    /// Whether a packet from inner source `src` may come from peer `id`
+    /// (cryptokey routing): `src` routes to the peer, or to a group it is
+    /// a member of (a site answers through any member).
+    #[inline]
+    pub fn routes_back(&self, src: IpAddr, id: PeerId) -> bool {
+        match self.allowed.lookup(src) {
+            Some(target) if target == id => true,
+            Some(target) => as_group(target)
+                .and_then(|g| self.groups.get(g))
+                .is_some_and(|g| g.has_member(id)),
+            None => false,
         }
     }
 }
@@ -195,6 +237,7 @@ mod tests {
         let t = RouteTable {
             allowed: AllowedIps::new(),
             owners: vec![0, NO_OWNER, 3],
+            groups: Vec::new(),
         };
         assert_eq!(t.owner(0), Some(0));
         assert_eq!(t.owner(1), None);

@@ -119,6 +119,7 @@ impl Rig<'_> {
         let table = Arc::new(RouteTable {
             allowed: self.allowed.clone(),
             owners: vec![self.owner as u16],
+            groups: Vec::new(),
         });
         for c in &self.commands {
             c.send(Command::SetRoutes(table.clone())).expect("command");

@@ -186,6 +186,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         Command::SetRoutes(Arc::new(RouteTable {
             allowed,
             owners: vec![owner],
+            groups: Vec::new(),
         })),
         Command::Neighbour {
             port: PortSide::Tunnel,

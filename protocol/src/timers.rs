@@ -48,6 +48,10 @@ pub struct TimerActions {
     /// The handshake was retried for REKEY_ATTEMPT_TIME without answer:
     /// drop the packets staged for this peer and stop trying.
     pub gave_up: bool,
+    /// `new_handshake` fired: data sent got no authenticated answer for
+    /// KEEPALIVE_TIMEOUT + REKEY_TIMEOUT, the session is presumed dead
+    /// (whatever `send_initiation` says when a retransmission is also due).
+    pub data_unanswered: bool,
 }
 
 /// Random jitter in `[0, REKEY_TIMEOUT_JITTER_MAX)` from the caller's RNG.
@@ -219,6 +223,7 @@ impl Timers {
             }
         }
         if due(&mut self.new_handshake) {
+            actions.data_unanswered = true;
             actions
                 .send_initiation
                 .get_or_insert(InitiationReason::NewHandshake);
@@ -288,10 +293,9 @@ mod tests {
         assert_eq!(t.next_deadline(), None);
         t.data_sent(t0, &mut r);
         let d = t.next_deadline().expect("armed");
-        assert_eq!(
-            t.poll(d).send_initiation,
-            Some(InitiationReason::NewHandshake)
-        );
+        let a = t.poll(d);
+        assert_eq!(a.send_initiation, Some(InitiationReason::NewHandshake));
+        assert!(a.data_unanswered);
     }
 
     #[test]

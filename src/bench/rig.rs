@@ -184,7 +184,11 @@ pub fn phase<T: Send>(
         allowed.insert(prefix, p);
         owners.push(owner(p, workers) as u16);
     }
-    let routes = Arc::new(RouteTable { allowed, owners });
+    let routes = Arc::new(RouteTable {
+        allowed,
+        owners,
+        groups: Vec::new(),
+    });
 
     let mut built = Vec::new();
     let mut harness = Harness {

@@ -244,6 +244,38 @@ impl Topology {
     }
 }
 
+/// One wireguard-go peer of the topology: peer 2 in wan2, the others in
+/// wan.
+pub struct TopoPeer {
+    /// 1-based, as in the topology's variable names.
+    pub index: usize,
+    pub ns: String,
+    pub ifname: String,
+    /// Its tunnel address.
+    pub ip: String,
+    /// Its UDP port.
+    pub port: String,
+    pub public_key: String,
+}
+
+impl Topology {
+    /// Every wireguard-go peer, in order.
+    pub fn wg_peers(&self) -> Vec<TopoPeer> {
+        (1..=self.peers)
+            .map(|i| TopoPeer {
+                index: i,
+                ns: self
+                    .var(if i == 2 { "NS_WAN2" } else { "NS_WAN" })
+                    .to_string(),
+                ifname: self.var(&format!("WG{i}")).to_string(),
+                ip: self.var(&format!("PEER{i}_IP")).to_string(),
+                port: self.var(&format!("PEER{i}_PORT")).to_string(),
+                public_key: self.var(&format!("PEER{i}_PUB")).to_string(),
+            })
+            .collect()
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
         if self.is_down {
@@ -620,6 +652,18 @@ pub fn bring_up_sized(
     extra: &str,
     tail: &str,
 ) -> (Topology, Wgdp, PathBuf, String) {
+    bring_up_with(tag, peers, workers, extra, &|_| tail.to_string())
+}
+
+/// `bring_up_sized` with the tail of the config made from the topology
+/// once it is up (e.g. from the peers' keys).
+pub fn bring_up_with(
+    tag: char,
+    peers: usize,
+    workers: usize,
+    extra: &str,
+    tail: &dyn Fn(&Topology) -> String,
+) -> (Topology, Wgdp, PathBuf, String) {
     preflight();
     let sfx = format!("{tag}{}", std::process::id() % 100_000);
     let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
@@ -630,7 +674,7 @@ pub fn bring_up_sized(
     let text = config
         .stdout
         .replacen("[interface]\n", &format!("[interface]\n{extra}"), 1)
-        + tail;
+        + &tail(&topo);
     let config_path = dir.join("wgdp.toml");
     fs::write(&config_path, &text).expect("write wgdp.toml");
     fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).expect("chmod wgdp.toml");

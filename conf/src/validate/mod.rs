@@ -13,6 +13,7 @@ use crate::keys::PrivateKey;
 use crate::schema::{parse_document, Node, Span};
 use crate::Config;
 
+mod groups;
 mod peers;
 mod sections;
 
@@ -287,6 +288,23 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// A prefix that must have no host bits set (an allowed IP, a group
+    /// prefix).
+    fn canonical_cidr(&mut self, v: &Spanned<Node>, path: String) -> Option<Cidr> {
+        let cidr = self.cidr(v, path.clone())?;
+        if cidr.is_canonical() {
+            return Some(cidr);
+        }
+        let at = self.at(&v.span());
+        self.errors.push(ConfError::NonCanonicalCidr {
+            at,
+            path,
+            value: cidr.to_string(),
+            canonical: cidr.canonical().to_string(),
+        });
+        None
     }
 
     fn ip(&mut self, v: &Spanned<Node>, path: String) -> Option<IpAddr> {

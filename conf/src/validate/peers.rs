@@ -113,18 +113,7 @@ impl Ctx<'_> {
         };
         let allowed_ips = match t.get("allowed_ips") {
             Some(v) => self.each(v, &t.path("allowed_ips"), |c, item, p| {
-                let cidr = c.cidr(item, p.clone())?;
-                if cidr.is_canonical() {
-                    return Some(cidr);
-                }
-                let at = c.at(&item.span());
-                c.errors.push(ConfError::NonCanonicalCidr {
-                    at,
-                    path: p,
-                    value: cidr.to_string(),
-                    canonical: cidr.canonical().to_string(),
-                });
-                None
+                c.canonical_cidr(item, p)
             }),
             None => Some(Vec::new()),
         };

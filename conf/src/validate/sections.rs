@@ -25,7 +25,7 @@ impl Ctx<'_> {
         let t = self.table(
             root,
             String::new(),
-            &["interface", "dpdk", "ports", "peers", "metrics"],
+            &["interface", "dpdk", "ports", "peers", "groups", "metrics"],
         )?;
         let interface = self
             .required(&t, "interface")
@@ -39,6 +39,10 @@ impl Ctx<'_> {
             Some(v) => self.peers(v, own),
             None => Some(Vec::new()),
         };
+        let groups = match t.get("groups") {
+            Some(v) => self.groups(v, peers.as_deref()),
+            None => Some(Vec::new()),
+        };
         let metrics = match t.get("metrics") {
             Some(v) => self.metrics(v).map(Some),
             None => Some(None),
@@ -48,6 +52,7 @@ impl Ctx<'_> {
             dpdk: dpdk?,
             ports: ports?,
             peers: peers?,
+            groups: groups?,
             metrics: metrics?,
         })
     }
