@@ -252,6 +252,7 @@ impl Control<'_> {
                             // from it (RSS); applied again below.
                             endpoint: ps.endpoint,
                             persistent_keepalive: None,
+                            lanes: 1,
                         },
                         now,
                     );
@@ -345,6 +346,7 @@ impl Control<'_> {
                 .filter_map(|pfx| conf::Cidr::new(pfx.addr(), pfx.prefix_len()))
                 .collect(),
             persistent_keepalive: p.and_then(|p| p.persistent_keepalive),
+            lanes: p.map_or(1, |p| p.lanes),
         }
     }
 }

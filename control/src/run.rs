@@ -285,6 +285,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     .map(|k| Zeroizing::new(*k.as_bytes())),
                 endpoint: pc.endpoint,
                 persistent_keepalive: pc.persistent_keepalive,
+                lanes: pc.lanes,
             },
             allowed_ips,
         });

@@ -345,6 +345,7 @@ mod tests {
             preshared_key: None,
             endpoint,
             persistent_keepalive: Some(25),
+            lanes: 1,
         };
         // Two workers: the second peer (slot 1) is owned by worker 1.
         let other = PrivateKey::generate(&mut OsRng).public_key();
