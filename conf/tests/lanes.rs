@@ -28,11 +28,19 @@ fn lanes_parse_render_and_default_to_one() {
     assert_eq!(c.peers[1].lanes, 1);
     let range = c.ports.tunnel.lane_ports.expect("lane ports");
     assert_eq!((range.first, range.last, range.len()), (51820, 51821, 2));
-    assert_eq!((range.port(0), range.port(1), range.port(2)), (51820, 51821, 51820));
+    assert_eq!(
+        (range.port(0), range.port(1), range.port(2)),
+        (51820, 51821, 51820)
+    );
     assert!(range.contains(51821) && !range.contains(51822));
     let rendered = c.to_toml_string();
-    assert!(rendered.contains("lanes = 2\n") && rendered.contains("lane_ports = \"51820-51821\"\n"));
-    assert_eq!(Config::from_str(&rendered, "rendered.toml").expect("again"), c);
+    assert!(
+        rendered.contains("lanes = 2\n") && rendered.contains("lane_ports = \"51820-51821\"\n")
+    );
+    assert_eq!(
+        Config::from_str(&rendered, "rendered.toml").expect("again"),
+        c
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ impl Control<'_> {
         if let Some(p) = self.peers.get_mut(id) {
             p.owner = owner;
             self.ownership.added(owner);
-            let state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
+            let mut state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
+            state.lanes = p.lanes;
             let slot = id as usize;
             if self.owners.len() <= slot {
                 self.owners.resize(slot + 1, NO_OWNER);

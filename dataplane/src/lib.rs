@@ -14,6 +14,7 @@ pub mod decap;
 pub mod encap;
 pub mod forward;
 pub mod idle;
+pub mod lanes;
 pub mod outer;
 pub mod peer;
 pub mod rehome;

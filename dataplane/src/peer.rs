@@ -59,6 +59,10 @@ pub struct PeerShared {
     pub auth_received: Stamp,
     tx_bytes: AtomicU64,
     rx_bytes: AtomicU64,
+    /// Bytes lane workers sent and received (added once per round with
+    /// `fetch_add`: several workers write them).
+    lane_tx_bytes: AtomicU64,
+    lane_rx_bytes: AtomicU64,
     /// The receiver indexes of the keypairs the owner holds.
     pub live: LiveIndexes,
 }
@@ -131,14 +135,34 @@ impl PeerShared {
         );
     }
 
-    /// Bytes sent (WireGuard messages, as `wg show` counts them).
-    pub fn tx_bytes(&self) -> u64 {
-        self.tx_bytes.load(Ordering::Relaxed)
+    /// Adds what a lane worker sent and received (see `lanes`).
+    pub fn add_lane_bytes(&self, tx: u64, rx: u64) {
+        if tx > 0 {
+            self.lane_tx_bytes.fetch_add(tx, Ordering::Relaxed);
+        }
+        if rx > 0 {
+            self.lane_rx_bytes.fetch_add(rx, Ordering::Relaxed);
+        }
     }
 
-    /// Bytes received (WireGuard messages).
+    /// Bytes sent (WireGuard messages, as `wg show` counts them), by the
+    /// owner and its lanes.
+    pub fn tx_bytes(&self) -> u64 {
+        self.tx_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.lane_tx_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Bytes received (WireGuard messages), by the owner and its lanes.
     pub fn rx_bytes(&self) -> u64 {
-        self.rx_bytes.load(Ordering::Relaxed)
+        self.rx_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.lane_rx_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Bytes sent by lane workers alone.
+    pub fn lane_tx_bytes(&self) -> u64 {
+        self.lane_tx_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -160,6 +184,10 @@ pub struct PeerState {
     pub arrivals: Arrivals,
     /// Keypairs installed so far (published with the live indexes).
     pub installs: u64,
+    /// Workers serving it at once (see `lanes`); 1: this one only.
+    pub lanes: u16,
+    /// When its lanes were last republished for a new endpoint.
+    pub lanes_published: Option<Instant>,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -184,6 +212,8 @@ impl PeerState {
             handshake_asked: None,
             arrivals: Arrivals::default(),
             installs: 0,
+            lanes: 1,
+            lanes_published: None,
         }
     }
 

@@ -174,5 +174,6 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         tx_checksum_offload: false,
         idle_polls: 0,
         idle_sleep: Duration::ZERO,
+        lane_ports: None,
     }
 }
