@@ -154,7 +154,7 @@ impl Worker<'_> {
         self.stages.lap(Stage::Lookup);
         if owned {
             self.count_inline(PortSide::Plaintext, fresh);
-            return self.encapsulate(m, &cls, ip, peer, now);
+            return self.encapsulate(m, &cls, ip, peer, now, !fresh);
         }
         // A lane of another worker's peer encrypts here, unless it has no
         // usable key: then the owner stages the packet and asks for one.
@@ -228,6 +228,8 @@ impl Worker<'_> {
         self.send_outer(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
     }
 
+    /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
+    /// `handed`: another worker received it.
     fn encapsulate(
         &mut self,
         m: Mbuf,
@@ -235,6 +237,7 @@ impl Worker<'_> {
         ip: InnerIp,
         id: PeerId,
         now: Instant,
+        handed: bool,
     ) {
         let Some(m) = self.strip_inner(m, cls, ip) else {
             return;
@@ -242,6 +245,7 @@ impl Worker<'_> {
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
+        peer.shared.count_plain(handed);
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);

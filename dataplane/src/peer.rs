@@ -63,6 +63,11 @@ pub struct PeerShared {
     /// `fetch_add`: several workers write them).
     lane_tx_bytes: AtomicU64,
     lane_rx_bytes: AtomicU64,
+    /// Plaintext packets the owner took to encrypt, and how many of them
+    /// another worker received and handed off (owner only): a peer with
+    /// many handed off is one `lanes` would help (see `lanes`).
+    plain_taken: AtomicU64,
+    plain_handed: AtomicU64,
     /// The receiver indexes of the keypairs the owner holds.
     pub live: LiveIndexes,
 }
@@ -133,6 +138,26 @@ impl PeerShared {
             c.load(Ordering::Relaxed).wrapping_add(bytes),
             Ordering::Relaxed,
         );
+    }
+
+    /// Counts a plaintext packet the owner takes to encrypt; `handed`:
+    /// another worker received it. Owner lcore only.
+    #[inline]
+    pub fn count_plain(&self, handed: bool) {
+        let bump =
+            |c: &AtomicU64| c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        bump(&self.plain_taken);
+        if handed {
+            bump(&self.plain_handed);
+        }
+    }
+
+    /// (plaintext packets the owner encrypted, of them handed off to it).
+    pub fn plain_counts(&self) -> (u64, u64) {
+        (
+            self.plain_taken.load(Ordering::Relaxed),
+            self.plain_handed.load(Ordering::Relaxed),
+        )
     }
 
     /// Adds what a lane worker sent and received (see `lanes`).

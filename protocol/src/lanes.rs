@@ -16,8 +16,12 @@
 //! ever handed out, whatever the number of workers.
 //!
 //! The receiver sees the counters of two workers interleaved: each worker's
-//! run is in order, the runs are at most a few blocks apart, well inside the
-//! 8128-counter window.
+//! run is in order. A worker that went quiet holding a block would later
+//! send counters far behind the others', past the receiver's 8128-counter
+//! window (a replay drop there): [`SendCounter::take`] therefore discards a
+//! block that has fallen more than [`STALE_AFTER`] behind the counters
+//! reserved since, at the cost of one relaxed load (no read-modify-write)
+//! of the shared counter per packet. The counters it skips are never used.
 //!
 //! # Replay window
 //!
@@ -51,6 +55,10 @@ use crate::replay::ReplayError;
 
 /// Counters a worker reserves at a time from a shared send counter.
 pub const SEND_BLOCK: u64 = 256;
+
+/// How far behind the highest reserved counter a worker's block may fall
+/// before it is discarded: half the receiver's window.
+pub const STALE_AFTER: u64 = COUNTER_WINDOW_SIZE / 2;
 
 /// Counters per replay-window slot.
 const SLOT_BITS: u64 = 16;
@@ -89,6 +97,24 @@ impl SendCounter {
             next: start,
             end: start.saturating_add(SEND_BLOCK).min(REJECT_AFTER_MESSAGES),
         })
+    }
+
+    /// The next counter for the holder of `block`: from the block unless it
+    /// is used up or stale (see the module docs), else from a new block.
+    /// `None` once every counter below [`REJECT_AFTER_MESSAGES`] is taken.
+    #[inline]
+    pub fn take(&self, block: &mut SendBlock) -> Option<u64> {
+        let reserved = self.reserved();
+        if block.next.saturating_add(STALE_AFTER) < reserved {
+            *block = SendBlock::default();
+        }
+        match block.take() {
+            Some(c) => Some(c),
+            None => {
+                *block = self.reserve()?;
+                block.take()
+            }
+        }
     }
 
     /// Counters reserved so far (every counter below this is some worker's).
@@ -289,6 +315,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_block_is_discarded() {
+        let c = SendCounter::new();
+        let (mut quiet, mut busy) = (SendBlock::default(), SendBlock::default());
+        assert_eq!(c.take(&mut quiet), Some(0));
+        // The busy worker sends a window's worth while the quiet one idles.
+        let mut last = 0;
+        for _ in 0..STALE_AFTER + SEND_BLOCK {
+            last = c.take(&mut busy).expect("counter");
+        }
+        let next = c.take(&mut quiet).expect("counter");
+        assert!(
+            next > last,
+            "a fresh block ({next}), not counter 1 of the stale one"
+        );
+        // Not stale: the block goes on.
+        assert_eq!(c.take(&mut quiet), Some(next + 1));
+    }
+
+    #[test]
     fn concurrent_reservations_hand_out_each_counter_once() {
         let c = SendCounter::new();
         let seen = Mutex::new(HashSet::new());
@@ -298,11 +343,7 @@ mod tests {
                     let mut mine = Vec::new();
                     let mut block = SendBlock::default();
                     for _ in 0..10_000 {
-                        let n = block.take().or_else(|| {
-                            block = c.reserve().expect("far from the limit");
-                            block.take()
-                        });
-                        mine.push(n.expect("a fresh block is not empty"));
+                        mine.push(c.take(&mut block).expect("far from the limit"));
                     }
                     let mut all = seen.lock().expect("lock");
                     for n in mine {

@@ -152,13 +152,10 @@ impl LaneKeypair {
         if self.birth.has_expired(REJECT_AFTER_TIME, now) {
             return Err(SealError::Expired);
         }
-        let counter = match block.take() {
-            Some(c) => c,
-            None => {
-                *block = self.counter.reserve().ok_or(SealError::CounterExhausted)?;
-                block.take().ok_or(SealError::CounterExhausted)?
-            }
-        };
+        let counter = self
+            .counter
+            .take(block)
+            .ok_or(SealError::CounterExhausted)?;
         *tag = self.sending.seal(counter, payload);
         Ok(counter)
     }
