@@ -4,7 +4,7 @@
 //! `E2E_WORKERS=2`).
 //!
 //! - ping works both ways;
-//! - iperf3 TCP with eight streams of 8 Mbit/s from the LAN host to peer 1
+//! - iperf3 TCP with eight streams of 2 Mbit/s from the LAN host to peer 1
 //!   (paced, to keep the test short and the loss low): the streams
 //!   spread over both plaintext queues, so both workers encrypt for the one
 //!   peer (`lane_encap` on the lane worker), each from its own lane port;
@@ -117,7 +117,7 @@ fn wireguard_go_takes_a_two_lane_peer_without_replay_drops_or_reordering() {
         &mut netns(
             &lan,
             &[
-                "iperf3", "-c", &peer_ip, "-p", IPERF_PORT, "-t", "5", "-P", "8", "-b", "8M", "-J",
+                "iperf3", "-c", &peer_ip, "-p", IPERF_PORT, "-t", "5", "-P", "8", "-b", "2M", "-J",
             ],
         ),
         secs(40),
