@@ -325,6 +325,50 @@ pub enum ConfError {
         /// The field path.
         path: String,
     },
+    /// A port range that does not parse.
+    #[error("{at}: {path}: {value:?} is not a port range (FIRST-LAST, 1..=65535, FIRST <= LAST)")]
+    BadPortRange {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The text given.
+        value: String,
+    },
+    /// A peer with more lanes than there are workers.
+    #[error("{at}: {path}: {lanes} lanes but only {workers} workers (dpdk.workers)")]
+    LanesOverWorkers {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The lanes asked for.
+        lanes: u16,
+        /// The workers configured.
+        workers: usize,
+    },
+    /// A multi-lane peer without `ports.tunnel.lane_ports`.
+    #[error("{at}: {path}: {lanes} lanes need ports.tunnel.lane_ports (one outer source port per worker)")]
+    LanesWithoutPorts {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The lanes asked for.
+        lanes: u16,
+    },
+    /// A lane port range smaller than the workers.
+    #[error("{at}: {path}: {ports} ports for {workers} workers (dpdk.workers): give each worker its own")]
+    LanePortsTooFew {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// Ports in the range.
+        ports: usize,
+        /// The workers configured.
+        workers: usize,
+    },
     /// A value that must be unique appears twice.
     #[error("{at}: {path}: duplicate of {first} ({value})")]
     Duplicate {

@@ -41,6 +41,8 @@ pub const DEFAULT_IDLE_SLEEP_US: u32 = 0;
 pub const DEFAULT_IDLE_POLLS: u32 = 1024;
 /// Default port `mtu`.
 pub const DEFAULT_MTU: u16 = 1500;
+/// Most lanes a peer may have (`peers.lanes`); also at most the workers.
+pub const MAX_LANES: u16 = 64;
 /// Default `interface.name`.
 pub const DEFAULT_INTERFACE_NAME: &str = "wgdp0";
 
@@ -161,6 +163,61 @@ pub struct PortConf {
     pub mtu: u16,
     /// The kernel exception TAP interface name.
     pub tap: String,
+    /// Tunnel port only: the outer UDP source ports of multi-lane peers'
+    /// packets, one per worker (`lane_ports = "FIRST-LAST"`).
+    pub lane_ports: Option<PortRange>,
+}
+
+/// An inclusive range of UDP ports, `FIRST-LAST` in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// The first port (nonzero).
+    pub first: u16,
+    /// The last port (not below `first`).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// How many ports.
+    pub fn len(&self) -> usize {
+        usize::from(self.last - self.first) + 1
+    }
+
+    /// Never empty; for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `port` is in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+
+    /// The port of worker `index` (worker `i` sends from `first + i`,
+    /// wrapping round when there are more workers than ports).
+    pub fn port(&self, index: usize) -> u16 {
+        self.first + (index % self.len()) as u16
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = ();
+
+    /// `FIRST-LAST` (or one port), nonzero, not backwards.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let first: u16 = a.trim().parse().map_err(|_| ())?;
+        let last: u16 = b.trim().parse().map_err(|_| ())?;
+        (first != 0 && first <= last)
+            .then_some(PortRange { first, last })
+            .ok_or(())
+    }
 }
 
 /// One `[[peers]]` entry.
@@ -176,6 +233,10 @@ pub struct PeerConf {
     pub allowed_ips: Vec<Cidr>,
     /// Keepalive interval in seconds; `None` when off (0 or absent).
     pub persistent_keepalive: Option<u16>,
+    /// Workers that may encrypt and decrypt for this peer at once, each
+    /// from its own outer source port (1..=[`MAX_LANES`], at most the
+    /// workers; default 1: only the owner worker). See docs/lanes.md.
+    pub lanes: u16,
 }
 
 /// Most members a group may have: the member is chosen per packet by

@@ -25,6 +25,9 @@ fn port(out: &mut String, name: &str, p: &PortConf) {
     }
     let _ = writeln!(out, "mtu = {}", p.mtu);
     let _ = writeln!(out, "tap = {}", quote(&p.tap));
+    if let Some(range) = p.lane_ports {
+        let _ = writeln!(out, "lane_ports = {}", quote(&range.to_string()));
+    }
 }
 
 /// The fields of one `[[peers]]` table (without its header), in schema order.
@@ -39,6 +42,9 @@ pub(crate) fn peer_fields(out: &mut String, peer: &PeerConf) {
     let _ = writeln!(out, "allowed_ips = {}", list(&peer.allowed_ips));
     if let Some(k) = peer.persistent_keepalive {
         let _ = writeln!(out, "persistent_keepalive = {k}");
+    }
+    if peer.lanes != 1 {
+        let _ = writeln!(out, "lanes = {}", peer.lanes);
     }
 }
 

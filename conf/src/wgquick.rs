@@ -561,6 +561,7 @@ impl Importer<'_> {
                 endpoint: p.endpoint,
                 allowed_ips: p.allowed_ips,
                 persistent_keepalive: p.persistent_keepalive,
+                lanes: 1,
             });
         }
         ok.then_some(peers)

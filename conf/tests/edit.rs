@@ -127,6 +127,7 @@ fn peer(key: u8) -> PeerConf {
         endpoint: None,
         allowed_ips: Vec::new(),
         persistent_keepalive: None,
+        lanes: 1,
     }
 }
 

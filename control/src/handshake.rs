@@ -161,8 +161,14 @@ impl Control<'_> {
     }
 
     fn install(&mut self, id: PeerId, keypair: Keypair) {
-        let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
+        let Some((owner, lanes)) = self.peers.get_mut(id).map(|p| (p.owner, p.lanes)) else {
             return;
+        };
+        // A multi-lane peer's workers share its keypairs (dataplane `lanes`).
+        let keypair = if lanes > 1 {
+            keypair.into_lanes()
+        } else {
+            keypair
         };
         self.peers.keypair_sent(id, keypair.local_index());
         self.command(

@@ -31,7 +31,8 @@ impl Control<'_> {
         if let Some(p) = self.peers.get_mut(id) {
             p.owner = owner;
             self.ownership.added(owner);
-            let state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
+            let mut state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
+            state.lanes = p.lanes;
             let slot = id as usize;
             if self.owners.len() <= slot {
                 self.owners.resize(slot + 1, NO_OWNER);
@@ -256,6 +257,7 @@ impl Control<'_> {
                             // from it (RSS); applied again below.
                             endpoint: ps.endpoint,
                             persistent_keepalive: None,
+                            lanes: 1,
                         },
                         now,
                     );
@@ -349,6 +351,7 @@ impl Control<'_> {
                 .filter_map(|pfx| conf::Cidr::new(pfx.addr(), pfx.prefix_len()))
                 .collect(),
             persistent_keepalive: p.and_then(|p| p.persistent_keepalive),
+            lanes: p.map_or(1, |p| p.lanes),
         }
     }
 }

@@ -784,6 +784,9 @@ mod tests {
             allowed_ips: Vec::new(),
             persistent_keepalive: None,
             owner_lcore: 5,
+            lanes: 1,
+            plain_packets: 0,
+            plain_handed_off: 0,
         }
     }
 

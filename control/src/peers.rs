@@ -59,6 +59,9 @@ pub struct ControlPeer {
     pub preshared_key: Option<Zeroizing<[u8; 32]>>,
     /// The persistent keepalive interval in seconds.
     pub persistent_keepalive: Option<u16>,
+    /// Workers that encrypt and decrypt for it at once (1: its owner
+    /// only); its keypairs are shared among them when above 1.
+    pub lanes: u16,
     /// The receiver index of the latest handshake we took part in, until
     /// it becomes a keypair's or a newer handshake replaces it.
     handshake_index: Option<u32>,
@@ -206,6 +209,8 @@ pub struct NewPeer {
     pub endpoint: Option<SocketAddr>,
     /// Its persistent keepalive interval in seconds.
     pub persistent_keepalive: Option<u16>,
+    /// Workers that encrypt and decrypt for it at once (1: its owner).
+    pub lanes: u16,
 }
 
 /// All peers, by slot, by public key and by receiver index.
@@ -256,6 +261,7 @@ impl PeerTable {
             last_handshake: None,
             preshared_key: new.preshared_key,
             persistent_keepalive: new.persistent_keepalive,
+            lanes: new.lanes,
             handshake_index: None,
             keypair_indexes: Vec::new(),
             installs: 0,
@@ -391,6 +397,7 @@ mod tests {
             preshared_key: None,
             endpoint: None,
             persistent_keepalive: None,
+            lanes: 1,
         }
     }
 

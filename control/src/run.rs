@@ -283,6 +283,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     .map(|k| Zeroizing::new(*k.as_bytes())),
                 endpoint: pc.endpoint,
                 persistent_keepalive: pc.persistent_keepalive,
+                lanes: pc.lanes,
             },
             allowed_ips,
         });
@@ -387,6 +388,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 tx_checksum_offload: offload,
                 idle_polls: config.dpdk.idle_polls,
                 idle_sleep: Duration::from_micros(u64::from(config.dpdk.idle_sleep_us)),
+                lane_ports: config.ports.tunnel.lane_ports.map(|r| (r.first, r.last)),
             };
             let worker_queues = WorkerQueues {
                 tun_rx: tun_port.rx_queue(q)?,

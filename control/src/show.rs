@@ -167,6 +167,21 @@ pub fn render_text(s: &Show) -> String {
             }
         );
         let _ = writeln!(out, "  owner lcore: {}", p.owner_lcore);
+        if p.lanes > 1 {
+            let _ = writeln!(out, "  lanes: {}", p.lanes);
+        }
+        if p.plain_packets > 0 {
+            let hint = if p.would_benefit_from_lanes() {
+                " (lanes would help: see docs/lanes.md)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  plaintext to owner: {} packets, {} handed off{hint}",
+                p.plain_packets, p.plain_handed_off
+            );
+        }
         let _ = writeln!(
             out,
             "  handshakes: {}, latest: {}",

@@ -56,6 +56,32 @@ pub struct PeerSnapshot {
     pub persistent_keepalive: Option<u16>,
     /// The lcore of the worker that owns its data path.
     pub owner_lcore: u32,
+    /// Workers that encrypt and decrypt for it at once (`lanes`).
+    #[serde(default = "one_lane")]
+    pub lanes: u16,
+    /// Plaintext packets its owner encrypted, and of them those another
+    /// worker received and handed off: the peers `lanes` would help.
+    #[serde(default)]
+    pub plain_packets: u64,
+    /// See `plain_packets`.
+    #[serde(default)]
+    pub plain_handed_off: u64,
+}
+
+fn one_lane() -> u16 {
+    1
+}
+
+impl PeerSnapshot {
+    /// Whether `lanes` would likely help this single-lane peer: at least
+    /// 10 000 of its plaintext packets reached its owner, and a quarter or
+    /// more of them arrived on another worker (on one core the owner would
+    /// otherwise encrypt them all, handing off costs it more).
+    pub fn would_benefit_from_lanes(&self) -> bool {
+        self.lanes <= 1
+            && self.plain_packets >= 10_000
+            && self.plain_handed_off * 4 >= self.plain_packets
+    }
 }
 
 impl PeerSnapshot {
@@ -137,6 +163,9 @@ impl PeerSnapshot {
             allowed_ips,
             persistent_keepalive: p.persistent_keepalive,
             owner_lcore: lcore_of(lcores, p.owner),
+            lanes: p.lanes,
+            plain_packets: p.shared.plain_counts().0,
+            plain_handed_off: p.shared.plain_counts().1,
         }
     }
 }
@@ -298,16 +327,38 @@ mod tests {
             ],
             persistent_keepalive: Some(25),
             owner_lcore: 1,
+            lanes: 1,
+            plain_packets: 0,
+            plain_handed_off: 0,
         };
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(
             json,
             format!(
-                "{{\"public_key\":\"{}\",\"endpoint\":\"203.0.113.2:51821\",\"latest_handshake\":1700000000,\"handshakes\":2,\"rx_bytes\":3,\"tx_bytes\":4,\"allowed_ips\":[\"10.9.0.0/24\",\"fd00::/64\"],\"persistent_keepalive\":25,\"owner_lcore\":1}}",
+                "{{\"public_key\":\"{}\",\"endpoint\":\"203.0.113.2:51821\",\"latest_handshake\":1700000000,\"handshakes\":2,\"rx_bytes\":3,\"tx_bytes\":4,\"allowed_ips\":[\"10.9.0.0/24\",\"fd00::/64\"],\"persistent_keepalive\":25,\"owner_lcore\":1,\"lanes\":1,\"plain_packets\":0,\"plain_handed_off\":0}}",
                 conf::encode_key(&[0xab; 32])
             )
         );
         let back: PeerSnapshot = serde_json::from_str(&json).unwrap();
+        let busy = |lanes, plain_packets, plain_handed_off| PeerSnapshot {
+            lanes,
+            plain_packets,
+            plain_handed_off,
+            ..back.clone()
+        };
+        assert!(busy(1, 40_000, 10_000).would_benefit_from_lanes());
+        assert!(
+            !busy(1, 40_000, 9_999).would_benefit_from_lanes(),
+            "mostly inline"
+        );
+        assert!(
+            !busy(1, 9_000, 9_000).would_benefit_from_lanes(),
+            "too little traffic"
+        );
+        assert!(
+            !busy(2, 40_000, 40_000).would_benefit_from_lanes(),
+            "has lanes"
+        );
         assert_eq!(
             back.latest_handshake,
             Some(Duration::from_secs(1_700_000_000))
@@ -346,6 +397,7 @@ mod tests {
             preshared_key: None,
             endpoint,
             persistent_keepalive: Some(25),
+            lanes: 1,
         };
         // Two workers: the second peer (slot 1) is owned by worker 1.
         let other = PrivateKey::generate(&mut OsRng).public_key();
@@ -370,6 +422,9 @@ mod tests {
                 allowed_ips: allowed,
                 persistent_keepalive: Some(25),
                 owner_lcore: 9,
+                lanes: 1,
+                plain_packets: 0,
+                plain_handed_off: 0,
             }
         );
         // Missing lcores: the worker index stands in.

@@ -287,6 +287,9 @@ mod tests {
                 .collect(),
             persistent_keepalive: None,
             owner_lcore: 1 + u32::from(key & 1),
+            lanes: 1,
+            plain_packets: 0,
+            plain_handed_off: 0,
         }
     }
 

@@ -13,6 +13,7 @@ use protocol::transport::Keypair;
 
 use dpdk_sys::rte::Mbuf;
 
+use crate::lanes::LanePublish;
 use crate::peer::{PeerId, PeerState};
 use crate::route::RouteTable;
 
@@ -91,6 +92,15 @@ pub enum Command {
         /// The new owner.
         to: usize,
     },
+    /// Multi-lane peer: what this lane worker needs of another worker's
+    /// peer (sent by the owner, not by the control thread); `None`
+    /// withdraws the lane.
+    Lane {
+        /// The peer's slot.
+        id: PeerId,
+        /// Shared keypairs and endpoint.
+        lane: Option<Box<LanePublish>>,
+    },
     /// Re-home: take over a peer's fast-path state from its previous
     /// owner (sent by that worker, not by the control thread).
     Adopt {
@@ -119,6 +129,7 @@ impl Command {
             | Command::Release { id, .. } => Some(*id),
             Command::AddPeer { .. }
             | Command::Adopt { .. }
+            | Command::Lane { .. }
             | Command::SetRoutes(_)
             | Command::Neighbour { .. } => None,
         }

@@ -149,6 +149,10 @@ counter_enum! {
         PeersReleased = "peers_released",
         /// Peers taken over from another worker (re-homed here).
         PeersAdopted = "peers_adopted",
+        /// Packets encrypted by a lane worker for another worker's multi-lane peer.
+        LaneEncap = "lane_encap",
+        /// Packets decrypted by a lane worker for another worker's multi-lane peer.
+        LaneDecap = "lane_decap",
     }
 }
 

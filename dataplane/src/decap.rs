@@ -19,6 +19,7 @@ use protocol::transport::OpenError;
 use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
+use crate::lanes::LANE_ROAM_EVERY;
 use crate::peer::PeerId;
 use crate::rehome::{tag_worker, DataRoute};
 use crate::stages::Stage;
@@ -95,7 +96,7 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::NotForUs);
         }
         let wg = match cls.udp {
-            Some(p) if p.dst == self.cfg.listen_port => p,
+            Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
             // Anything else for our address is the kernel's (ping, ssh).
             _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
             _ => return self.drop_packet(m, DropReason::Fragment),
@@ -147,6 +148,10 @@ impl Worker<'_> {
                         };
                         self.decapsulate(m, wg, id, at, now);
                     }
+                    DataRoute::Lane(id) => {
+                        self.count_inline(PortSide::Tunnel, fresh);
+                        self.lane_decapsulate(m, wg, id, receiver, now);
+                    }
                     DataRoute::Owner(owner) => self.hand_off(owner, m, fresh, PortSide::Tunnel),
                     DataRoute::Moved(to) => self.forward(to, m, fresh, PortSide::Tunnel),
                     DataRoute::Drop(reason) => self.drop_packet(m, reason),
@@ -181,8 +186,21 @@ impl Worker<'_> {
         if roamed {
             peer.endpoint = Some(wg.src);
         }
+        // A multi-lane peer's lanes follow its keypairs at once, and its
+        // endpoint at most every second (a multi-lane far end sends from
+        // several ports: any of them reaches it).
+        let republish = peer.lanes > 1
+            && (promoted.is_some()
+                || (roamed
+                    && peer
+                        .lanes_published
+                        .is_none_or(|t| t.has_expired(LANE_ROAM_EVERY, now))));
         if promoted.is_some() {
             peer.publish_indexes();
+        }
+        if republish {
+            peer.lanes_published = Some(now);
+            self.publish_lanes(id, false);
         }
         if roamed {
             // Best effort: a full event queue only delays the control
@@ -205,6 +223,37 @@ impl Worker<'_> {
         if rekey {
             self.want_handshake(id, now);
         }
+        self.deliver(m, wg, id, plain_len, now);
+    }
+
+    /// Decrypts a data message for another worker's multi-lane peer with
+    /// the lane's copy of the keypair `index` names. The shared replay
+    /// window makes a message accepted once, whichever worker (queue, source
+    /// port) it reaches.
+    fn lane_decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, index: u32, now: Instant) {
+        let Some(lane) = self.lanes.get(id as usize).and_then(Option::as_ref) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        let Some(kp) = lane.keypair(index) else {
+            return self.drop_packet(m, DropReason::UnknownIndex);
+        };
+        let opened = kp
+            .open_message(now, &mut m.data_mut()[wg.start..wg.end])
+            .map(|p| p.len());
+        self.stages.lap(Stage::Crypto);
+        let plain_len = match opened {
+            Ok(n) => n,
+            Err(e) => return self.drop_packet(m, open_reason(SessionError::Open(e))),
+        };
+        self.counters.add(Event::LaneDecap, 1);
+        self.lane_received(id, index, (wg.end - wg.start) as u64, wg.src, now);
+        self.deliver(m, wg, id, plain_len, now);
+    }
+
+    /// The rest of decapsulation, once a message authenticated: keepalives
+    /// are consumed; the inner packet is checked against the peer's allowed
+    /// IPs and sent on the plaintext port.
+    fn deliver(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, plain_len: usize, now: Instant) {
         if plain_len == 0 {
             self.counters.add(Event::KeepaliveRx, 1);
             return drop(m);
@@ -227,8 +276,9 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
         self.stages.lap(Stage::Lookup);
-        if let Some(p) = self.peer_mut(id) {
-            p.shared.data_received.set(now);
+        match self.peer_mut(id) {
+            Some(p) => p.shared.data_received.set(now),
+            None => self.lane_data_received(id),
         }
         let Some(decremented) =
             decrement_ttl(&mut m.data_mut()[inner_start..inner_start + total], v6)

@@ -89,6 +89,27 @@ pub(crate) fn for_us(frame: &[u8], mac: [u8; 6]) -> bool {
     }
 }
 
+/// A packet being sealed: its plaintext length, padded length and ECN.
+#[derive(Debug, Clone, Copy)]
+struct Sealing {
+    len: usize,
+    padded: usize,
+    ecn: u8,
+}
+
+impl Sealing {
+    /// The padded payload and the tag room of the mbuf.
+    fn split(self, m: &mut Mbuf) -> Option<(&mut [u8], &mut [u8; AEAD_TAG_LEN])> {
+        let (payload, tag) = m.data_mut().split_at_mut(self.padded);
+        Some((payload, <&mut [u8; AEAD_TAG_LEN]>::try_from(tag).ok()?))
+    }
+
+    /// The WireGuard message's length.
+    fn msg_len(self) -> u64 {
+        (DATA_HEADER_LEN + self.padded + AEAD_TAG_LEN) as u64
+    }
+}
+
 /// The ECN bits of an inner IP packet (its first bytes).
 #[inline]
 fn inner_ecn(packet: &[u8]) -> u8 {
@@ -138,31 +159,35 @@ impl Worker<'_> {
         };
         let owned = self.owns(peer);
         self.stages.lap(Stage::Lookup);
-        if !owned {
-            return self.send_to_owner(peer, owner, m, fresh);
+        if owned {
+            self.count_inline(PortSide::Plaintext, fresh);
+            return self.encapsulate(m, &cls, ip, peer, now, !fresh);
         }
-        self.count_inline(PortSide::Plaintext, fresh);
-        self.encapsulate(m, &cls, ip, peer, now);
+        // A lane of another worker's peer encrypts here, unless it has no
+        // usable key: then the owner stages the packet and asks for one.
+        if self.lane_can_send(peer, now) {
+            self.count_inline(PortSide::Plaintext, fresh);
+            return self.lane_encapsulate(m, &cls, ip, peer, now);
+        }
+        self.send_to_owner(peer, owner, m, fresh)
     }
 
-    fn encapsulate(
-        &mut self,
-        mut m: Mbuf,
-        cls: &Classification,
-        ip: InnerIp,
-        id: PeerId,
-        now: Instant,
-    ) {
-        // Keep exactly the IP packet: drop Ethernet padding, then the header.
+    /// Keeps exactly the inner IP packet of a plaintext frame (Ethernet
+    /// header and padding dropped) and decrements its TTL; `None` when it
+    /// was dropped.
+    fn strip_inner(&mut self, mut m: Mbuf, cls: &Classification, ip: InnerIp) -> Option<Mbuf> {
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
         let Ok(extra) = u16::try_from(extra) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            self.drop_packet(m, DropReason::Malformed);
+            return None;
         };
         if m.trim(extra).is_err() || m.adj(cls.l3_offset as u16).is_err() {
-            return self.drop_packet(m, DropReason::Malformed);
+            self.drop_packet(m, DropReason::Malformed);
+            return None;
         }
         if ip.len > self.cfg.mtu {
-            return self.drop_packet(m, DropReason::TooBig);
+            self.drop_packet(m, DropReason::TooBig);
+            return None;
         }
         let forwarded = match cls.l3 {
             L3Kind::Ipv4 => {
@@ -171,11 +196,63 @@ impl Worker<'_> {
             _ => ipv6::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_hop_limit()),
         };
         if !forwarded {
-            return self.drop_packet(m, DropReason::TtlExceeded);
+            self.drop_packet(m, DropReason::TtlExceeded);
+            return None;
         }
+        Some(m)
+    }
+
+    /// Encrypts a plaintext frame for a peer this worker serves as a lane.
+    fn lane_encapsulate(
+        &mut self,
+        m: Mbuf,
+        cls: &Classification,
+        ip: InnerIp,
+        id: PeerId,
+        now: Instant,
+    ) {
+        let Some(mut m) = self.strip_inner(m, cls, ip) else {
+            return;
+        };
+        let Some(sealing) = self.pad_for_seal(&mut m) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        self.stages.lap(Stage::Build);
+        let sealed = match sealing.split(&mut m) {
+            Some((payload, tag)) => self.lane_seal(id, now, payload, tag),
+            None => return self.drop_packet(m, DropReason::NoRoom),
+        };
+        self.stages.lap(Stage::Crypto);
+        let Some((receiver, counter, endpoint, rekey)) = sealed else {
+            return self.drop_packet(m, DropReason::SealFailed);
+        };
+        let Some(m) = self.data_header(m, &endpoint, receiver, counter) else {
+            return;
+        };
+        self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
+        self.counters.add(Event::LaneEncap, 1);
+        let src_port = self.cfg.lane_port();
+        self.send_outer(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
+    }
+
+    /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
+    /// `handed`: another worker received it.
+    fn encapsulate(
+        &mut self,
+        m: Mbuf,
+        cls: &Classification,
+        ip: InnerIp,
+        id: PeerId,
+        now: Instant,
+        handed: bool,
+    ) {
+        let Some(m) = self.strip_inner(m, cls, ip) else {
+            return;
+        };
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
+        peer.shared.count_plain(handed);
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
@@ -232,78 +309,102 @@ impl Worker<'_> {
         self.seal_and_send(id, m, now);
     }
 
-    /// Encrypts the IP packet that is the mbuf's whole data (empty: a
-    /// keepalive) for peer `id` and sends it to the peer's endpoint.
-    fn seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
+    /// Pads the IP packet that is the mbuf's whole data (empty: a
+    /// keepalive) and makes room for the tag; `None` when there is no room.
+    fn pad_for_seal(&self, m: &mut Mbuf) -> Option<Sealing> {
         let len = usize::from(m.data_len());
-        let mtu = self.cfg.mtu;
-        let offload = self.cfg.tx_checksum_offload;
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
-        };
-        let Some(endpoint) = peer.endpoint else {
-            return self.drop_packet(m, DropReason::NoEndpoint);
-        };
-        let padded = padded_len(len, mtu);
+        let padded = padded_len(len, self.cfg.mtu);
         let ecn = inner_ecn(m.data());
         // Padding and tag in the tailroom; both as one append.
-        let Ok(tail) = u16::try_from(padded - len + AEAD_TAG_LEN) else {
-            return self.drop_packet(m, DropReason::NoRoom);
-        };
-        if m.append(tail).is_err() {
-            return self.drop_packet(m, DropReason::NoRoom);
-        }
-        let sealed = {
-            let data = m.data_mut();
-            let (payload, tag) = data.split_at_mut(padded);
-            payload[len..].fill(0);
-            self.stages.lap(Stage::Build);
-            match <&mut [u8; AEAD_TAG_LEN]>::try_from(tag) {
-                Ok(tag) => peer.session.seal(now, payload, tag),
-                Err(_) => return self.drop_packet(m, DropReason::NoRoom),
-            }
-        };
-        self.stages.lap(Stage::Crypto);
-        let (receiver, sent) = match sealed {
-            Ok(s) => s,
-            Err(_) => return self.drop_packet(m, DropReason::SealFailed),
-        };
-        let hlen = outer::header_len(&endpoint);
+        let tail = u16::try_from(padded - len + AEAD_TAG_LEN).ok()?;
+        m.append(tail).ok()?;
+        m.data_mut()[len..padded].fill(0);
+        Some(Sealing { len, padded, ecn })
+    }
+
+    /// Prepends the outer headers' room and the WireGuard data header
+    /// (receiver, counter) to a sealed message; `None` when dropped.
+    fn data_header(
+        &self,
+        mut m: Mbuf,
+        endpoint: &SocketAddr,
+        receiver: u32,
+        counter: u64,
+    ) -> Option<Mbuf> {
+        let hlen = outer::header_len(endpoint);
         let Ok(front) = u16::try_from(DATA_HEADER_LEN + hlen) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            self.drop_packet(m, DropReason::NoRoom);
+            return None;
         };
         let Ok(hdr) = m.prepend(front) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            self.drop_packet(m, DropReason::NoRoom);
+            return None;
         };
         // Message type 4 and three reserved zero bytes, receiver, counter
         // (little endian), as kernel `messages.h: message_data`.
         let wg = &mut hdr[hlen..];
         wg[..4].copy_from_slice(&4u32.to_le_bytes());
         wg[4..8].copy_from_slice(&receiver.to_le_bytes());
-        wg[8..16].copy_from_slice(&sent.counter.to_le_bytes());
-        let msg_len = (DATA_HEADER_LEN + padded + AEAD_TAG_LEN) as u64;
+        wg[8..16].copy_from_slice(&counter.to_le_bytes());
+        Some(m)
+    }
+
+    /// Encrypts the IP packet that is the mbuf's whole data (empty: a
+    /// keepalive) for peer `id` and sends it to the peer's endpoint.
+    fn seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
+        let Some(sealing) = self.pad_for_seal(&mut m) else {
+            return self.drop_packet(m, DropReason::NoRoom);
+        };
+        let lane_port = self.cfg.lane_port();
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        let Some(endpoint) = peer.endpoint else {
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        };
+        self.stages.lap(Stage::Build);
+        let sealed = match sealing.split(&mut m) {
+            Some((payload, tag)) => peer.session.seal(now, payload, tag),
+            None => return self.drop_packet(m, DropReason::NoRoom),
+        };
+        self.stages.lap(Stage::Crypto);
+        let (receiver, sent) = match sealed {
+            Ok(s) => s,
+            Err(_) => return self.drop_packet(m, DropReason::SealFailed),
+        };
+        // A multi-lane peer's owner sends from its lane port as well.
+        let src_port = if peer.lanes > 1 {
+            lane_port
+        } else {
+            self.cfg.listen_port
+        };
         peer.shared.auth_sent.set(now);
-        if len > 0 {
+        if sealing.len > 0 {
             peer.shared.data_sent.set(now);
         }
-        peer.shared.add_tx(msg_len);
+        peer.shared.add_tx(sealing.msg_len());
+        let Some(m) = self.data_header(m, &endpoint, receiver, sent.counter) else {
+            return;
+        };
         if sent.rekey {
             self.want_handshake(id, now);
         }
-        self.send_outer(m, endpoint, ecn, offload, len as u64);
+        self.send_outer(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
     }
 
-    /// Writes the outer headers of a sealed message to `endpoint` and sends
-    /// it, or passes it to the control thread when the next hop's MAC is not
-    /// known yet (destination MAC left zero).
+    /// Writes the outer headers of a sealed message to `endpoint` (from
+    /// UDP port `src_port`) and sends it, or passes it to the control
+    /// thread when the next hop's MAC is not known yet (destination MAC
+    /// left zero).
     fn send_outer(
         &mut self,
         mut m: Mbuf,
         endpoint: SocketAddr,
+        src_port: u16,
         ecn: u8,
-        offload: bool,
         plain: u64,
     ) {
+        let offload = self.cfg.tx_checksum_offload;
         let Some(src_ip) = self.nets.tun.source_for(endpoint.ip()) else {
             return self.drop_packet(m, DropReason::NoEndpoint);
         };
@@ -314,7 +415,7 @@ impl Worker<'_> {
         let o = Outer {
             src_mac: self.nets.tun.mac,
             dst_mac: dst_mac.unwrap_or([0; 6]),
-            src: SocketAddr::new(src_ip, self.cfg.listen_port),
+            src: SocketAddr::new(src_ip, src_port),
             dst: endpoint,
             ecn,
         };

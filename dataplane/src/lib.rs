@@ -15,6 +15,7 @@ pub mod encap;
 pub mod forward;
 pub mod group;
 pub mod idle;
+pub mod lanes;
 pub mod outer;
 pub mod peer;
 pub mod rehome;

@@ -69,6 +69,15 @@ pub struct PeerShared {
     pub auth_received: Stamp,
     tx_bytes: AtomicU64,
     rx_bytes: AtomicU64,
+    /// Bytes lane workers sent and received (added once per round with
+    /// `fetch_add`: several workers write them).
+    lane_tx_bytes: AtomicU64,
+    lane_rx_bytes: AtomicU64,
+    /// Plaintext packets the owner took to encrypt, and how many of them
+    /// another worker received and handed off (owner only): a peer with
+    /// many handed off is one `lanes` would help (see `lanes`).
+    plain_taken: AtomicU64,
+    plain_handed: AtomicU64,
     /// The receiver indexes of the keypairs the owner holds.
     pub live: LiveIndexes,
     /// Whether the peer can carry a tunnel group's flows.
@@ -195,14 +204,54 @@ impl PeerShared {
         );
     }
 
-    /// Bytes sent (WireGuard messages, as `wg show` counts them).
-    pub fn tx_bytes(&self) -> u64 {
-        self.tx_bytes.load(Ordering::Relaxed)
+    /// Counts a plaintext packet the owner takes to encrypt; `handed`:
+    /// another worker received it. Owner lcore only.
+    #[inline]
+    pub fn count_plain(&self, handed: bool) {
+        let bump =
+            |c: &AtomicU64| c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        bump(&self.plain_taken);
+        if handed {
+            bump(&self.plain_handed);
+        }
     }
 
-    /// Bytes received (WireGuard messages).
+    /// (plaintext packets the owner encrypted, of them handed off to it).
+    pub fn plain_counts(&self) -> (u64, u64) {
+        (
+            self.plain_taken.load(Ordering::Relaxed),
+            self.plain_handed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Adds what a lane worker sent and received (see `lanes`).
+    pub fn add_lane_bytes(&self, tx: u64, rx: u64) {
+        if tx > 0 {
+            self.lane_tx_bytes.fetch_add(tx, Ordering::Relaxed);
+        }
+        if rx > 0 {
+            self.lane_rx_bytes.fetch_add(rx, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes sent (WireGuard messages, as `wg show` counts them), by the
+    /// owner and its lanes.
+    pub fn tx_bytes(&self) -> u64 {
+        self.tx_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.lane_tx_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Bytes received (WireGuard messages), by the owner and its lanes.
     pub fn rx_bytes(&self) -> u64 {
-        self.rx_bytes.load(Ordering::Relaxed)
+        self.rx_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.lane_rx_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Bytes sent by lane workers alone.
+    pub fn lane_tx_bytes(&self) -> u64 {
+        self.lane_tx_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -224,6 +273,10 @@ pub struct PeerState {
     pub arrivals: Arrivals,
     /// Keypairs installed so far (published with the live indexes).
     pub installs: u64,
+    /// Workers serving it at once (see `lanes`); 1: this one only.
+    pub lanes: u16,
+    /// When its lanes were last republished for a new endpoint.
+    pub lanes_published: Option<Instant>,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -248,6 +301,8 @@ impl PeerState {
             handshake_asked: None,
             arrivals: Arrivals::default(),
             installs: 0,
+            lanes: 1,
+            lanes_published: None,
         }
     }
 

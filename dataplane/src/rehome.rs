@@ -111,6 +111,8 @@ impl Arrivals {
 pub(crate) enum DataRoute {
     /// This worker holds the keypair: the peer's slot.
     Local(PeerId),
+    /// A lane of another worker's multi-lane peer holds it: the slot.
+    Lane(PeerId),
     /// Hand it to the worker the index's low bits name.
     Owner(usize),
     /// The keypair's peer moved to this worker: pass it on.
@@ -128,6 +130,9 @@ impl Worker<'_> {
     pub(crate) fn data_route(&self, receiver: u32) -> DataRoute {
         if let Some(&id) = self.by_index.get(&receiver) {
             return DataRoute::Local(id);
+        }
+        if let Some(&id) = self.lane_index.get(&receiver) {
+            return DataRoute::Lane(id);
         }
         if let Some(&(to, _)) = self.moved_indexes.get(&receiver) {
             return DataRoute::Moved(to);
@@ -237,6 +242,8 @@ impl Worker<'_> {
         if to >= self.cfg.workers || to == self.cfg.index {
             return;
         }
+        // Lanes follow the owner: the new one publishes its own.
+        self.publish_lanes(id, true);
         let Some(mut state) = self.peers.get_mut(id as usize).and_then(Option::take) else {
             return;
         };
@@ -288,6 +295,9 @@ impl Worker<'_> {
         if let Some(mut old) = self.peers[slot].replace(state) {
             self.forget_peer(&mut old);
         }
+        // It owns the peer now: no lane of it here, and lanes of its own.
+        self.apply_lane(id, None, now);
+        self.publish_lanes(id, false);
         self.counters.add(Event::PeersAdopted, 1);
         let _ = self
             .links

@@ -19,6 +19,7 @@ use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::idle::IdleBackoff;
+use crate::lanes::Lane;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
@@ -27,6 +28,9 @@ use crate::staging::Staging;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
 const NO_PORT: u16 = u16::MAX;
+
+/// Lanes whose activity a worker tallies before it publishes them.
+const LANE_DIRTY_MAX: usize = 256;
 
 /// Commands applied per round at most, so a flood of them cannot starve
 /// the data path.
@@ -50,6 +54,32 @@ pub struct WorkerConfig {
     pub idle_polls: u32,
     /// Idle back-off: sleep between polls when idle (zero: busy poll).
     pub idle_sleep: std::time::Duration,
+    /// The tunnel port's lane ports (first, last): multi-lane peers'
+    /// packets leave from `first + index`, and WireGuard arrives on any.
+    pub lane_ports: Option<(u16, u16)>,
+}
+
+impl WorkerConfig {
+    /// This worker's outer source port for multi-lane peers (the listen
+    /// port when no lane ports are configured).
+    #[inline]
+    pub fn lane_port(&self) -> u16 {
+        match self.lane_ports {
+            Some((first, last)) if first <= last => {
+                first + (self.index % (usize::from(last - first) + 1)) as u16
+            }
+            _ => self.listen_port,
+        }
+    }
+
+    /// Whether UDP port `port` carries our WireGuard.
+    #[inline]
+    pub fn is_wireguard_port(&self, port: u16) -> bool {
+        port == self.listen_port
+            || self
+                .lane_ports
+                .is_some_and(|(first, last)| (first..=last).contains(&port))
+    }
 }
 
 /// A worker's four queues.
@@ -133,6 +163,12 @@ pub struct Worker<'p> {
     /// The staged packets of all its peers.
     pub(crate) staging: Staging<Mbuf>,
     pub(crate) by_index: FxHashMap<u32, PeerId>,
+    /// Lanes of other workers' multi-lane peers, by slot (see `lanes`).
+    pub(crate) lanes: Vec<Option<Box<Lane>>>,
+    /// Receiver indexes of the keypairs those lanes hold.
+    pub(crate) lane_index: FxHashMap<u32, PeerId>,
+    /// Lanes with activity to publish at the end of the round.
+    pub(crate) lane_dirty: Vec<PeerId>,
     /// Peers that moved from this worker, and where to (see `rehome`).
     pub(crate) moved_peers: FxHashMap<PeerId, usize>,
     /// Receiver indexes of peers that moved, where to and since when.
@@ -176,6 +212,9 @@ impl<'p> Worker<'p> {
             // A staged packet is an mbuf of the pool: room for all of them.
             staging: Staging::new((pool.available() + pool.in_use()) as usize),
             by_index: FxHashMap::default(),
+            lanes: Vec::new(),
+            lane_index: FxHashMap::default(),
+            lane_dirty: Vec::with_capacity(LANE_DIRTY_MAX),
             moved_peers: FxHashMap::default(),
             moved_indexes: FxHashMap::default(),
             neigh_tun: FxHashMap::default(),
@@ -238,6 +277,7 @@ impl<'p> Worker<'p> {
             work += self.relay();
             self.stages.lap(Stage::Other);
             self.flush_all();
+            self.flush_lanes(now);
             self.stages.lap(Stage::Tx);
             self.stages.publish(&self.counters);
             self.idle.after_round(work);
@@ -429,21 +469,29 @@ impl<'p> Worker<'p> {
                 if self.peers.len() <= slot {
                     self.peers.resize_with(slot + 1, || None);
                 }
+                self.publish_lanes(id, true);
                 if let Some(mut old) = self.peers[slot].take() {
                     self.forget_peer(&mut old);
                 }
                 self.moved_peers.remove(&id);
+                self.apply_lane(id, None, now);
                 self.peers[slot] = Some(state);
             }
             Command::RemovePeer { id } => {
+                self.publish_lanes(id, true);
                 if let Some(mut old) = self.peers.get_mut(id as usize).and_then(Option::take) {
                     self.forget_peer(&mut old);
                 }
             }
+            Command::Lane { id, lane } => self.apply_lane(id, lane, now),
             Command::InstallKeypair { id, keypair } => self.install(id, keypair, now),
             Command::SetEndpoint { id, endpoint } => {
                 if let Some(p) = self.peer_mut(id) {
+                    let moved = p.endpoint != Some(endpoint);
                     p.endpoint = Some(endpoint);
+                    if moved {
+                        self.publish_lanes(id, false);
+                    }
                 }
             }
             Command::SetRoutes(routes) => {
@@ -463,6 +511,7 @@ impl<'p> Worker<'p> {
                         self.by_index.remove(&index);
                     }
                     p.publish_indexes();
+                    self.publish_lanes(id, false);
                 }
             }
             Command::DropStaged { id } => {
@@ -510,6 +559,7 @@ impl<'p> Worker<'p> {
         }
         self.by_index.insert(index, id);
         p.publish_indexes();
+        self.publish_lanes(id, false);
         if initiator {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.

@@ -70,6 +70,7 @@ pub mod allowedips;
 pub mod constants;
 pub mod cookie;
 pub mod crypto;
+pub mod lanes;
 pub mod messages;
 pub mod noise;
 pub mod ratelimit;

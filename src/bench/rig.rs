@@ -229,6 +229,7 @@ pub fn phase<T: Send>(
                 tx_checksum_offload,
                 idle_polls: 0,
                 idle_sleep: Duration::ZERO,
+                lane_ports: None,
             },
             WorkerQueues {
                 tun_rx: e(tun_w.rx_queue(qi))?,

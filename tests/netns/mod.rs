@@ -664,6 +664,19 @@ pub fn bring_up_with(
     extra: &str,
     tail: &dyn Fn(&Topology) -> String,
 ) -> (Topology, Wgdp, PathBuf, String) {
+    bring_up_edited(tag, peers, workers, |topo, text| {
+        text.replacen("[interface]\n", &format!("[interface]\n{extra}"), 1) + &tail(topo)
+    })
+}
+
+/// `bring_up_sized` with the config text topology.sh gives rewritten by
+/// `edit` (given the topology too).
+pub fn bring_up_edited(
+    tag: char,
+    peers: usize,
+    workers: usize,
+    edit: impl FnOnce(&Topology, String) -> String,
+) -> (Topology, Wgdp, PathBuf, String) {
     preflight();
     let sfx = format!("{tag}{}", std::process::id() % 100_000);
     let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
@@ -671,10 +684,7 @@ pub fn bring_up_with(
     let topo = Topology::up(&sfx, dir.clone(), peers, workers);
     let config = topo.sh("config");
     assert!(config.ok(), "topology.sh config failed:\n{config}");
-    let text = config
-        .stdout
-        .replacen("[interface]\n", &format!("[interface]\n{extra}"), 1)
-        + &tail(&topo);
+    let text = edit(&topo, config.stdout);
     let config_path = dir.join("wgdp.toml");
     fs::write(&config_path, &text).expect("write wgdp.toml");
     fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).expect("chmod wgdp.toml");

@@ -10,13 +10,24 @@ use crate::cidr::Cidr;
 use crate::error::ConfError;
 use crate::keys::{PresharedKey, PublicKey};
 use crate::schema::Node;
-use crate::PeerConf;
+use crate::{PeerConf, MAX_LANES};
+
+/// What a peer's `lanes` is checked against, where the other sections
+/// were valid enough to say.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LaneLimits {
+    /// The number of workers.
+    pub workers: Option<usize>,
+    /// Whether `ports.tunnel.lane_ports` is set.
+    pub ports: Option<bool>,
+}
 
 impl Ctx<'_> {
     pub(super) fn peers(
         &mut self,
         v: &Spanned<Node>,
         own: Option<PublicKey>,
+        lanes: LaneLimits,
     ) -> Option<Vec<PeerConf>> {
         let items = self.array(v, "peers".into())?;
         let mut peers = Vec::with_capacity(items.len());
@@ -29,6 +40,9 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if peer.lanes > 1 {
+                ok &= self.lanes_fit(&t, peer.lanes, lanes);
+            }
             let key_node = t.get("public_key");
             let key_at = self.at(&key_node.map_or(t.span.clone(), |n| n.span()));
             if Some(peer.public_key) == own {
@@ -96,6 +110,7 @@ impl Ctx<'_> {
                 "endpoint",
                 "allowed_ips",
                 "persistent_keepalive",
+                "lanes",
             ],
         )?;
         let public_key = self
@@ -118,14 +133,38 @@ impl Ctx<'_> {
             None => Some(Vec::new()),
         };
         let keepalive = self.int_or(&t, "persistent_keepalive", 0, 0, 65535);
+        let lanes = self.int_or(&t, "lanes", 1, 1, MAX_LANES.into());
         let peer = PeerConf {
             public_key: public_key?,
             preshared_key: preshared_key?,
             endpoint: endpoint?,
             allowed_ips: allowed_ips?,
             persistent_keepalive: u16::try_from(keepalive?).ok().filter(|&k| k != 0),
+            lanes: u16::try_from(lanes?).ok()?,
         };
         Some((peer, t))
+    }
+
+    /// Checks a multi-lane peer's `lanes` against the workers and the
+    /// tunnel port's `lane_ports`.
+    fn lanes_fit(&mut self, t: &Table, lanes: u16, limits: LaneLimits) -> bool {
+        let span = t.get("lanes").map_or(t.span.clone(), |n| n.span());
+        let (at, path) = (self.at(&span), t.path("lanes"));
+        if let Some(workers) = limits.workers.filter(|&w| usize::from(lanes) > w) {
+            self.errors.push(ConfError::LanesOverWorkers {
+                at,
+                path,
+                lanes,
+                workers,
+            });
+            return false;
+        }
+        if limits.ports == Some(false) {
+            self.errors
+                .push(ConfError::LanesWithoutPorts { at, path, lanes });
+            return false;
+        }
+        true
     }
 
     fn endpoint(&mut self, v: &Spanned<Node>, path: String) -> Option<SocketAddr> {

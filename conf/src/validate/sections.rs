@@ -11,7 +11,7 @@ use crate::eal;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
-use crate::{Aead, Config, Dpdk, Interface, Metrics, PortConf, Ports};
+use crate::{Aead, Config, Dpdk, Interface, Metrics, PortConf, PortRange, Ports};
 use crate::{
     DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
 };
@@ -35,14 +35,36 @@ impl Ctx<'_> {
         let own = interface
             .as_ref()
             .map(|i: &Interface| i.private_key.public_key());
+        let lanes = super::peers::LaneLimits {
+            workers: dpdk.as_ref().map(|d| d.workers.len()),
+            ports: ports.as_ref().map(|p| p.tunnel.lane_ports.is_some()),
+        };
         let peers = match t.get("peers") {
-            Some(v) => self.peers(v, own),
+            Some(v) => self.peers(v, own, lanes),
             None => Some(Vec::new()),
         };
         let groups = match t.get("groups") {
             Some(v) => self.groups(v, peers.as_deref()),
             None => Some(Vec::new()),
         };
+        if let (Some(d), Some((range, node))) = (
+            &dpdk,
+            ports.as_ref().and_then(|p| {
+                let node = t.get("ports")?;
+                Some((p.tunnel.lane_ports?, node))
+            }),
+        ) {
+            if range.len() < d.workers.len() {
+                let span = lane_ports_span(node).unwrap_or_else(|| node.span());
+                let at = self.at(&span);
+                self.errors.push(ConfError::LanePortsTooFew {
+                    at,
+                    path: "ports.tunnel.lane_ports".into(),
+                    ports: range.len(),
+                    workers: d.workers.len(),
+                });
+            }
+        }
         let metrics = match t.get("metrics") {
             Some(v) => self.metrics(v).map(Some),
             None => Some(None),
@@ -291,10 +313,10 @@ impl Ctx<'_> {
         let t = self.table(v, "ports".into(), &["tunnel", "plaintext"])?;
         let tunnel = self
             .required(&t, "tunnel")
-            .and_then(|v| self.port(v, t.path("tunnel")));
+            .and_then(|v| self.port(v, t.path("tunnel"), true));
         let plaintext = self
             .required(&t, "plaintext")
-            .and_then(|v| self.port(v, t.path("plaintext")));
+            .and_then(|v| self.port(v, t.path("plaintext"), false));
         let ((tunnel, _), (plaintext, plaintext_table)) = (tunnel?, plaintext?);
         let mut ok = true;
         for (field, same) in [
@@ -325,9 +347,20 @@ impl Ctx<'_> {
         ok.then_some(Ports { tunnel, plaintext })
     }
 
-    /// One port, and its table for the checks across ports.
-    fn port<'n>(&mut self, v: &'n Spanned<Node>, path: String) -> Option<(PortConf, Table<'n>)> {
-        let t = self.table(v, path, &["device", "address", "gateway", "mtu", "tap"])?;
+    /// One port, and its table for the checks across ports. Only the
+    /// tunnel port takes `lane_ports`.
+    fn port<'n>(
+        &mut self,
+        v: &'n Spanned<Node>,
+        path: String,
+        tunnel: bool,
+    ) -> Option<(PortConf, Table<'n>)> {
+        let fields: &[&str] = if tunnel {
+            &["device", "address", "gateway", "mtu", "tap", "lane_ports"]
+        } else {
+            &["device", "address", "gateway", "mtu", "tap"]
+        };
+        let t = self.table(v, path, fields)?;
         let device = self.required(&t, "device").and_then(|v| {
             let s = self.string(v, t.path("device"))?;
             self.non_empty(v, &t.path("device"), s.len())
@@ -356,12 +389,28 @@ impl Ctx<'_> {
             }
             ok.then(|| s.to_owned())
         });
+        let lane_ports = match t.get("lane_ports") {
+            Some(v) => self.string(v, t.path("lane_ports")).and_then(|s| {
+                let range = s.parse::<PortRange>().ok();
+                if range.is_none() {
+                    let at = self.at(&v.span());
+                    self.errors.push(ConfError::BadPortRange {
+                        at,
+                        path: t.path("lane_ports"),
+                        value: s.to_owned(),
+                    });
+                }
+                range.map(Some)
+            }),
+            None => Some(None),
+        };
         let port = PortConf {
             device: device?,
             address: address?,
             gateway: gateway?,
             mtu: u16::try_from(mtu?).ok()?,
             tap: tap?,
+            lane_ports: lane_ports?,
         };
         Some((port, t))
     }
@@ -423,4 +472,17 @@ impl Ctx<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// The span of `tunnel.lane_ports` inside the `[ports]` table node.
+fn lane_ports_span(ports: &Spanned<Node>) -> Option<crate::schema::Span> {
+    let find = |node: &Spanned<Node>, key: &str| match node.get_ref() {
+        Node::Table(entries) => entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    let tunnel = find(ports, "tunnel")?;
+    find(&tunnel, "lane_ports").map(|v| v.span())
 }

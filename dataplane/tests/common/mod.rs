@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod two;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -174,5 +176,6 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         tx_checksum_offload: false,
         idle_polls: 0,
         idle_sleep: Duration::ZERO,
+        lane_ports: None,
     }
 }

@@ -5,7 +5,11 @@
 use crate::constants::{
     AEAD_TAG_LEN, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME,
 };
+use std::sync::Arc;
+
+use super::lanes::{KeyHalves, LaneKeypair};
 use crate::crypto::{CryptoError, TransportKey};
+use crate::lanes::SendBlock;
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN, DATA_MIN_LEN};
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::time::Instant;
@@ -52,14 +56,33 @@ impl From<CryptoError> for OpenError {
 
 /// A transport keypair. Keys are wiped on drop and absent from `Debug`.
 pub struct Keypair {
-    sending: TransportKey,
-    sending_counter: u64,
-    receiving: TransportKey,
-    replay: ReplayWindow,
+    crypt: Crypt,
     local_index: u32,
     remote_index: u32,
     birth: Instant,
     initiator: bool,
+}
+
+/// The keys and counters of a keypair: its own (one worker), or shared by
+/// the workers of a multi-lane peer.
+// Unboxed on purpose, as `TransportKey`: the single-lane path reads the
+// keys without a pointer chase.
+#[allow(clippy::large_enum_variant)]
+enum Crypt {
+    /// Used by one worker: a plain send counter and a single-writer replay
+    /// window, no atomics.
+    Single {
+        sending: TransportKey,
+        sending_counter: u64,
+        receiving: TransportKey,
+        replay: ReplayWindow,
+    },
+    /// Shared with other workers ([`LaneKeypair`]); `block` is this
+    /// holder's reserved send counters.
+    Lanes {
+        keys: Arc<LaneKeypair>,
+        block: SendBlock,
+    },
 }
 
 impl core::fmt::Debug for Keypair {
@@ -69,7 +92,8 @@ impl core::fmt::Debug for Keypair {
             .field("remote_index", &self.remote_index)
             .field("birth", &self.birth)
             .field("initiator", &self.initiator)
-            .field("sending_counter", &self.sending_counter)
+            .field("sending_counter", &self.sending_counter())
+            .field("lanes", &self.lanes().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -85,14 +109,70 @@ impl Keypair {
         initiator: bool,
     ) -> Self {
         Keypair {
-            sending,
-            sending_counter: 0,
-            receiving,
-            replay: ReplayWindow::new(),
+            crypt: Crypt::Single {
+                sending,
+                sending_counter: 0,
+                receiving,
+                replay: ReplayWindow::new(),
+            },
             local_index,
             remote_index,
             birth,
             initiator,
+        }
+    }
+
+    /// Makes the keypair shareable by several workers (a multi-lane peer):
+    /// its keys move into a [`LaneKeypair`] that [`lanes`](Self::lanes)
+    /// hands out, its send counter becomes block-reserved and its replay
+    /// window safe under concurrent writers. Counters already used or
+    /// received stay used or received. Already shared: unchanged.
+    pub fn into_lanes(self) -> Self {
+        let Keypair {
+            crypt,
+            local_index,
+            remote_index,
+            birth,
+            initiator,
+        } = self;
+        let crypt = match crypt {
+            Crypt::Single {
+                sending,
+                sending_counter,
+                receiving,
+                replay,
+            } => Crypt::Lanes {
+                keys: Arc::new(LaneKeypair::new(
+                    KeyHalves {
+                        sending,
+                        receiving,
+                        local_index,
+                        remote_index,
+                        birth,
+                        initiator,
+                    },
+                    sending_counter,
+                    &replay,
+                )),
+                block: SendBlock::default(),
+            },
+            lanes @ Crypt::Lanes { .. } => lanes,
+        };
+        Keypair {
+            crypt,
+            local_index,
+            remote_index,
+            birth,
+            initiator,
+        }
+    }
+
+    /// The shared half of a multi-lane keypair (see
+    /// [`into_lanes`](Self::into_lanes)); `None` for a single-lane one.
+    pub fn lanes(&self) -> Option<&Arc<LaneKeypair>> {
+        match &self.crypt {
+            Crypt::Lanes { keys, .. } => Some(keys),
+            Crypt::Single { .. } => None,
         }
     }
 
@@ -116,14 +196,23 @@ impl Keypair {
         self.initiator
     }
 
-    /// The counter the next sealed message will carry.
+    /// The counter the next sealed message will carry (multi-lane: from
+    /// this holder's block, or the next block to be reserved).
     pub fn sending_counter(&self) -> u64 {
-        self.sending_counter
+        match &self.crypt {
+            Crypt::Single {
+                sending_counter, ..
+            } => *sending_counter,
+            Crypt::Lanes { keys, block } => block.peek().unwrap_or_else(|| keys.reserved()),
+        }
     }
 
     /// One more than the highest counter received (0 before the first).
     pub fn receiving_counter(&self) -> u64 {
-        self.replay.next_expected()
+        match &self.crypt {
+            Crypt::Single { replay, .. } => replay.next_expected(),
+            Crypt::Lanes { keys, .. } => keys.receiving_counter(),
+        }
     }
 
     /// Test hook: a keypair from raw transport keys, without a handshake
@@ -152,29 +241,40 @@ impl Keypair {
     /// REKEY_AFTER_MESSAGES / REJECT_AFTER_MESSAGES in a test).
     #[cfg(any(test, feature = "test-hooks"))]
     pub fn set_sending_counter(&mut self, counter: u64) {
-        self.sending_counter = counter;
+        match &mut self.crypt {
+            Crypt::Single {
+                sending_counter, ..
+            } => *sending_counter = counter,
+            Crypt::Lanes { keys, block } => {
+                keys.skip_to(counter);
+                *block = SendBlock::default();
+            }
+        }
     }
 
     /// Whether the keypair may still send at `now` (kernel `send.c:
     /// encrypt_packet` validity check).
     pub fn can_send(&self, now: Instant) -> bool {
         !self.birth.has_expired(REJECT_AFTER_TIME, now)
-            && self.sending_counter < REJECT_AFTER_MESSAGES
+            && match &self.crypt {
+                Crypt::Single {
+                    sending_counter, ..
+                } => *sending_counter < REJECT_AFTER_MESSAGES,
+                Crypt::Lanes { keys, block } => keys.can_send(block, now),
+            }
     }
 
     /// Whether the keypair may still receive at `now` (kernel `receive.c:
     /// decrypt_packet`).
     pub fn can_receive(&self, now: Instant) -> bool {
-        !self.birth.has_expired(REJECT_AFTER_TIME, now)
-            && self.replay.next_expected() < REJECT_AFTER_MESSAGES
+        receivable(self.birth, self.receiving_counter(), now)
     }
 
     /// Whether sending with this keypair should trigger a new handshake
     /// (kernel `send.c: keep_key_fresh`): past REKEY_AFTER_MESSAGES for
     /// either side, or older than REKEY_AFTER_TIME when we initiated it.
     pub fn needs_rekey_on_send(&self, now: Instant) -> bool {
-        self.sending_counter > REKEY_AFTER_MESSAGES
-            || (self.initiator && self.birth.has_expired(REKEY_AFTER_TIME, now))
+        rekey_due(self.sending_counter(), self.initiator, self.birth, now)
     }
 
     /// Encrypts `payload` in place and writes the tag to `tag`; returns the
@@ -189,13 +289,22 @@ impl Keypair {
         if self.birth.has_expired(REJECT_AFTER_TIME, now) {
             return Err(SealError::Expired);
         }
-        let counter = self.sending_counter;
-        if counter >= REJECT_AFTER_MESSAGES {
-            return Err(SealError::CounterExhausted);
+        match &mut self.crypt {
+            Crypt::Single {
+                sending,
+                sending_counter,
+                ..
+            } => {
+                let counter = *sending_counter;
+                if counter >= REJECT_AFTER_MESSAGES {
+                    return Err(SealError::CounterExhausted);
+                }
+                *sending_counter = counter + 1;
+                *tag = sending.seal(counter, payload);
+                Ok(counter)
+            }
+            Crypt::Lanes { keys, block } => keys.seal(block, now, payload, tag),
         }
-        self.sending_counter = counter + 1;
-        *tag = self.sending.seal(counter, payload);
-        Ok(counter)
     }
 
     /// Builds a whole data message in `msg`: on entry `msg[16..len-16]` holds
@@ -227,10 +336,17 @@ impl Keypair {
         if !self.can_receive(now) {
             return Err(OpenError::Expired);
         }
-        self.replay.check(counter)?;
-        self.receiving.open(counter, payload, tag)?;
-        self.replay.update(counter)?;
-        Ok(())
+        match &mut self.crypt {
+            Crypt::Single {
+                receiving, replay, ..
+            } => {
+                replay.check(counter)?;
+                receiving.open(counter, payload, tag)?;
+                replay.update(counter)?;
+                Ok(())
+            }
+            Crypt::Lanes { keys, .. } => keys.open(now, counter, payload, tag),
+        }
     }
 
     /// Opens a whole data message in place; returns the (still padded)
@@ -241,19 +357,41 @@ impl Keypair {
         now: Instant,
         msg: &'a mut [u8],
     ) -> Result<&'a mut [u8], OpenError> {
-        let (receiver, counter) = {
-            let view = Data::new_checked(&*msg)?;
-            (view.receiver(), view.counter())
-        };
-        if receiver != self.local_index {
-            return Err(OpenError::WrongIndex(receiver));
-        }
-        let len = msg.len();
-        let (payload, tag) = msg[DATA_HEADER_LEN..].split_at_mut(len - DATA_MIN_LEN);
-        let tag = <&[u8; AEAD_TAG_LEN]>::try_from(&*tag).map_err(|_| OpenError::Authentication)?;
+        let (counter, payload, tag) = split_message(msg, self.local_index)?;
         self.open(now, counter, payload, tag)?;
         Ok(payload)
     }
+}
+
+/// A data message's counter, payload and tag, once its receiver index is
+/// checked against `local_index`.
+pub(super) fn split_message(
+    msg: &mut [u8],
+    local_index: u32,
+) -> Result<(u64, &mut [u8], &[u8; AEAD_TAG_LEN]), OpenError> {
+    let (receiver, counter) = {
+        let view = Data::new_checked(&*msg)?;
+        (view.receiver(), view.counter())
+    };
+    if receiver != local_index {
+        return Err(OpenError::WrongIndex(receiver));
+    }
+    let len = msg.len();
+    let (payload, tag) = msg[DATA_HEADER_LEN..].split_at_mut(len - DATA_MIN_LEN);
+    let tag = <&[u8; AEAD_TAG_LEN]>::try_from(&*tag).map_err(|_| OpenError::Authentication)?;
+    Ok((counter, payload, tag))
+}
+
+/// Whether a keypair born at `birth` that received up to `received` may
+/// still receive at `now`.
+pub(super) fn receivable(birth: Instant, received: u64, now: Instant) -> bool {
+    !birth.has_expired(REJECT_AFTER_TIME, now) && received < REJECT_AFTER_MESSAGES
+}
+
+/// Whether sending counter `counter` with a keypair born at `birth` should
+/// start a handshake (kernel `send.c: keep_key_fresh`).
+pub(super) fn rekey_due(counter: u64, initiator: bool, birth: Instant, now: Instant) -> bool {
+    counter > REKEY_AFTER_MESSAGES || (initiator && birth.has_expired(REKEY_AFTER_TIME, now))
 }
 
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //!
 //! The dataplane owns each [`Keypair`] on one lcore and calls
 //! [`Keypair::seal`] / [`Keypair::open`] directly on mbuf data: no allocation,
-//! no lock, the tag either separate or at the tail of the message.
+//! no lock, the tag either separate or at the tail of the message. A
+//! multi-lane peer's keypair is shared instead ([`Keypair::into_lanes`],
+//! [`LaneKeypair`]): any of its workers seals and opens with it.
 
 mod keypair;
+mod lanes;
 
 pub use keypair::{Keypair, OpenError, SealError};
+pub use lanes::LaneKeypair;

@@ -1,0 +1,387 @@
+//! Multi-lane peers: a peer marked `lanes = N` is encrypted and decrypted
+//! by N workers at once (its owner and the N - 1 workers after it), each
+//! sending from its own outer UDP source port. See docs/lanes.md.
+//!
+//! The owner keeps everything that changes state: handshakes and timers,
+//! keypair rotation, promotion of the responder's `next` keypair, staging,
+//! the endpoint. Its keypairs are shared ([`Keypair::into_lanes`]): the
+//! keys are read-only, the send counter is reserved in blocks, the replay
+//! window takes concurrent writers ([`protocol::lanes`]).
+//!
+//! # Publication (RCU by message passing)
+//!
+//! Whenever what a lane needs changes (a keypair installed, promoted or
+//! cleared, the endpoint moved, the peer released or removed) the owner
+//! sends each lane worker a [`Command::Lane`] with a fresh [`LanePublish`]:
+//! `Arc`s of the current (send and receive) and previous (receive) shared
+//! keypairs and the endpoint. A lane worker applies it between bursts, as
+//! it applies a new routing table, and drops its old copy there: the
+//! fast path reads its own `Arc`s without a lock or an atomic, and a
+//! keypair's keys are wiped when the last worker drops it. Commands from
+//! one owner arrive in order; when a peer moves, the old owner's last
+//! publication (which withdraws the lane) is sent before the peer's state,
+//! so it reaches each worker before the new owner's first.
+//!
+//! A lane worker never promotes a keypair: packets for the owner's `next`
+//! keypair are not in its index and go to the owner, which promotes and
+//! republishes. A lane worker that wants a handshake (rekey on send or
+//! receive) asks the control thread, at most every 100 ms, as the owner
+//! does; a new endpoint seen by a lane worker is sent to the owner as
+//! [`Command::SetEndpoint`].
+//!
+//! Timestamps and byte counts a lane worker adds to the peer's
+//! [`PeerShared`] are tallied per round and published once per round
+//! ([`Worker::flush_lanes`]): no shared cache line is written per packet.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::constants::REKEY_ON_RECEIVE_AGE;
+use protocol::lanes::SendBlock;
+use protocol::time::Instant;
+use protocol::transport::{Keypair, LaneKeypair};
+
+use crate::command::{Command, WorkerEvent};
+use crate::peer::{PeerId, PeerShared};
+use crate::worker::Worker;
+
+/// What the owner of a multi-lane peer gives its lane workers.
+#[derive(Debug, Clone)]
+pub struct LanePublish {
+    /// The peer's published state (timestamps, byte counts).
+    pub shared: Arc<PeerShared>,
+    /// The current keypair: sends, and receives.
+    pub current: Option<Arc<LaneKeypair>>,
+    /// The previous keypair: receives in-flight packets.
+    pub previous: Option<Arc<LaneKeypair>>,
+    /// Where to send.
+    pub endpoint: Option<SocketAddr>,
+}
+
+/// Activity of a lane worker for one peer since the last flush.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    tx_bytes: u64,
+    rx_bytes: u64,
+    data_sent: bool,
+    data_received: bool,
+    auth_sent: bool,
+    auth_received: bool,
+}
+
+/// A lane worker's copy of another worker's multi-lane peer.
+#[derive(Debug)]
+pub struct Lane {
+    publish: LanePublish,
+    /// This worker's reserved send counters of `publish.current`.
+    block: SendBlock,
+    /// When this worker last asked for a handshake for the peer.
+    handshake_asked: Option<Instant>,
+    /// The endpoint this worker last saw or told the owner about.
+    seen_endpoint: Option<SocketAddr>,
+    tally: Tally,
+}
+
+/// The workers after `owner` that serve a peer with `lanes` lanes.
+pub fn lane_workers(owner: usize, lanes: u16, workers: usize) -> impl Iterator<Item = usize> {
+    let n = usize::from(lanes).min(workers.max(1));
+    (1..n).map(move |k| (owner + k) % workers.max(1))
+}
+
+/// The shared half of a session slot's keypair.
+fn shared(kp: Option<&Keypair>) -> Option<Arc<LaneKeypair>> {
+    kp.and_then(Keypair::lanes).cloned()
+}
+
+/// How long a lane worker waits between handshake requests for one peer.
+const ASK_EVERY: Duration = Duration::from_millis(100);
+
+/// How often at most the owner republishes a multi-lane peer's lanes for a
+/// new endpoint alone.
+pub const LANE_ROAM_EVERY: Duration = Duration::from_secs(1);
+
+impl Lane {
+    /// The keypair a receiver index names, if this lane holds it.
+    #[inline]
+    pub(crate) fn keypair(&self, index: u32) -> Option<&LaneKeypair> {
+        [&self.publish.current, &self.publish.previous]
+            .into_iter()
+            .flatten()
+            .map(Arc::as_ref)
+            .find(|k| k.local_index() == index)
+    }
+
+    /// Whether it may send now.
+    #[inline]
+    pub(crate) fn can_send(&self, now: Instant) -> bool {
+        self.publish.endpoint.is_some()
+            && self
+                .publish
+                .current
+                .as_deref()
+                .is_some_and(|k| k.can_send(&self.block, now))
+    }
+
+    fn due(&mut self, now: Instant) -> bool {
+        let due = self
+            .handshake_asked
+            .is_none_or(|t| now.saturating_since(t) >= ASK_EVERY);
+        if due {
+            self.handshake_asked = Some(now);
+        }
+        due
+    }
+}
+
+impl Worker<'_> {
+    /// Owner: sends the lane workers of peer `id` what they need now (or
+    /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
+    pub(crate) fn publish_lanes(&mut self, id: PeerId, withdraw: bool) {
+        let Some(p) = self.peers.get(id as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if p.lanes <= 1 {
+            return;
+        }
+        let publish = (!withdraw).then(|| {
+            Box::new(LanePublish {
+                shared: p.shared.clone(),
+                current: shared(p.session.current()),
+                previous: shared(p.session.previous()),
+                endpoint: p.endpoint,
+            })
+        });
+        for w in lane_workers(self.cfg.index, p.lanes, self.cfg.workers) {
+            if let Some(tx) = self.links.to_workers.get(w) {
+                // Unbounded; fails only when the workers are stopping.
+                let _ = tx.send(Command::Lane {
+                    id,
+                    lane: publish.clone(),
+                });
+            }
+        }
+    }
+
+    /// [`Command::Lane`]: takes (or drops) a lane of another worker's peer.
+    pub(crate) fn apply_lane(
+        &mut self,
+        id: PeerId,
+        publish: Option<Box<LanePublish>>,
+        now: Instant,
+    ) {
+        let slot = id as usize;
+        let old = self.lanes.get_mut(slot).and_then(Option::take);
+        if let Some(old) = &old {
+            for kp in [&old.publish.current, &old.publish.previous]
+                .into_iter()
+                .flatten()
+            {
+                self.lane_index.remove(&kp.local_index());
+            }
+        }
+        match (publish, old) {
+            (Some(publish), old) => self.take_lane(id, *publish, old),
+            (None, Some(old)) => {
+                // Withdrawn: what it did this round still counts.
+                Self::publish_tally(&old.publish.shared, old.tally, now);
+                self.lane_dirty.retain(|&d| d != id);
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn take_lane(&mut self, id: PeerId, publish: LanePublish, old: Option<Box<Lane>>) {
+        let slot = id as usize;
+        if self.owns(id) {
+            // A stale publication racing a move here: this worker is the
+            // owner now and uses its own keypairs.
+            return;
+        }
+        for kp in [&publish.current, &publish.previous].into_iter().flatten() {
+            self.lane_index.insert(kp.local_index(), id);
+        }
+        let lane = match old {
+            Some(mut lane) => {
+                let same_key = match (&lane.publish.current, &publish.current) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    _ => false,
+                };
+                if !same_key {
+                    lane.block = SendBlock::default();
+                    lane.handshake_asked = None;
+                }
+                lane.seen_endpoint = publish.endpoint;
+                lane.publish = publish;
+                lane
+            }
+            None => Box::new(Lane {
+                seen_endpoint: publish.endpoint,
+                publish,
+                block: SendBlock::default(),
+                handshake_asked: None,
+                tally: Tally::default(),
+            }),
+        };
+        if self.lanes.len() <= slot {
+            self.lanes.resize_with(slot + 1, || None);
+        }
+        self.lanes[slot] = Some(lane);
+    }
+
+    /// Whether this worker may encrypt for peer `id` as one of its lanes.
+    #[inline]
+    pub(crate) fn lane_can_send(&self, id: PeerId, now: Instant) -> bool {
+        self.lanes
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| l.can_send(now))
+    }
+
+    /// Seals `payload` (tag separate) for peer `id` with the lane's
+    /// current keypair. Returns (receiver index, counter, endpoint,
+    /// rekey wanted).
+    #[inline]
+    pub(crate) fn lane_seal(
+        &mut self,
+        id: PeerId,
+        now: Instant,
+        payload: &mut [u8],
+        tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
+    ) -> Option<(u32, u64, SocketAddr, bool)> {
+        let lane = self.lanes.get_mut(id as usize).and_then(Option::as_mut)?;
+        let endpoint = lane.publish.endpoint?;
+        let kp = lane.publish.current.as_deref()?;
+        let counter = kp.seal(&mut lane.block, now, payload, tag).ok()?;
+        let rekey = kp.needs_rekey_on_send(&lane.block, now);
+        Some((kp.remote_index(), counter, endpoint, rekey))
+    }
+
+    /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a
+    /// keepalive), asks for a handshake when the keypair wants one.
+    pub(crate) fn lane_sent(
+        &mut self,
+        id: PeerId,
+        len: u64,
+        data: bool,
+        rekey: bool,
+        now: Instant,
+    ) {
+        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let fresh = Self::mark(&mut lane.tally);
+        lane.tally.tx_bytes += len;
+        lane.tally.auth_sent = true;
+        lane.tally.data_sent |= data;
+        let ask = rekey && lane.due(now);
+        if fresh {
+            self.dirty_lane(id, now);
+        }
+        if ask {
+            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
+        }
+    }
+
+    /// Tallies an authenticated packet a lane received from `src` with
+    /// keypair `index`: tells the owner about a new endpoint and asks for
+    /// a handshake when an initiator's key is getting old (kernel
+    /// `receive.c: keep_key_fresh`).
+    pub(crate) fn lane_received(
+        &mut self,
+        id: PeerId,
+        index: u32,
+        len: u64,
+        src: SocketAddr,
+        now: Instant,
+    ) {
+        let owner = self.routes.owner(id);
+        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let fresh = Self::mark(&mut lane.tally);
+        lane.tally.rx_bytes += len;
+        lane.tally.auth_received = true;
+        let stale = lane
+            .keypair(index)
+            .is_some_and(|k| k.is_initiator() && k.birth().has_expired(REKEY_ON_RECEIVE_AGE, now));
+        let ask = stale && lane.due(now);
+        // Only the address matters: a multi-lane far end sends from
+        // several ports, and the owner keeps the one it sees.
+        let moved = lane.seen_endpoint.map(|e| e.ip()) != Some(src.ip());
+        if moved {
+            lane.seen_endpoint = Some(src);
+        }
+        if fresh {
+            self.dirty_lane(id, now);
+        }
+        if ask {
+            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
+        }
+        if let (true, Some(owner)) = (moved, owner) {
+            if let Some(tx) = self.links.to_workers.get(owner) {
+                let _ = tx.send(Command::SetEndpoint { id, endpoint: src });
+            }
+        }
+    }
+
+    /// Notes that a lane delivered a data (not keepalive) packet.
+    pub(crate) fn lane_data_received(&mut self, id: PeerId) {
+        if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
+            lane.tally.data_received = true;
+        }
+    }
+
+    /// Whether the tally was empty (the lane is not yet on the dirty list).
+    fn mark(tally: &mut Tally) -> bool {
+        !(tally.auth_sent || tally.auth_received)
+    }
+
+    fn dirty_lane(&mut self, id: PeerId, now: Instant) {
+        if self.lane_dirty.len() == self.lane_dirty.capacity() {
+            // Never grows on the fast path: publish what is there first.
+            self.flush_lanes(now);
+        }
+        self.lane_dirty.push(id);
+    }
+
+    /// Publishes the tallies of the lanes that were active this round.
+    pub(crate) fn flush_lanes(&mut self, now: Instant) {
+        while let Some(id) = self.lane_dirty.pop() {
+            if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
+                let t = std::mem::take(&mut lane.tally);
+                Self::publish_tally(&lane.publish.shared, t, now);
+            }
+        }
+    }
+
+    fn publish_tally(shared: &PeerShared, t: Tally, now: Instant) {
+        shared.add_lane_bytes(t.tx_bytes, t.rx_bytes);
+        if t.auth_sent {
+            shared.auth_sent.set(now);
+        }
+        if t.data_sent {
+            shared.data_sent.set(now);
+        }
+        if t.auth_received {
+            shared.auth_received.set(now);
+        }
+        if t.data_received {
+            shared.data_received.set(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_workers_follow_the_owner() {
+        assert_eq!(lane_workers(0, 2, 2).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(lane_workers(1, 2, 2).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(lane_workers(2, 3, 4).collect::<Vec<_>>(), vec![3, 0]);
+        assert_eq!(lane_workers(0, 1, 4).count(), 0);
+        assert_eq!(lane_workers(0, 8, 2).collect::<Vec<_>>(), vec![1], "capped");
+    }
+}
