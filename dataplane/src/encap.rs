@@ -289,7 +289,7 @@ impl Worker<'_> {
     /// Writes the outer headers of a sealed message to `endpoint` and sends
     /// it, or passes it to the control thread when the next hop's MAC is not
     /// known yet (destination MAC left zero).
-    fn send_outer(
+    pub(crate) fn send_outer(
         &mut self,
         mut m: Mbuf,
         endpoint: SocketAddr,
