@@ -1,11 +1,11 @@
 //! A handshake flood at the tunnel port of a running wgdp (namespace
 //! testbed, `tests/e2e/topology.sh`), from our own generator: at least
 //! 50k initiations/s from spoofed sources (half with a garbage mac1, which
-//! wgdp refuses cheaply, half with a valid mac1 for wgdp's key, which costs
-//! it a Diffie-Hellman unless it is under load), sent as raw frames with
-//! `sendmmsg` on an AF_PACKET socket on the kernel end of the tunnel port,
-//! while wireguard-go peer 1 runs an iperf3 through wgdp and peer 2
-//! handshakes from scratch.
+//! the worker's gate drops, half with a valid mac1 for wgdp's key, which
+//! would cost a Diffie-Hellman each but under load get a cookie reply from
+//! the worker instead), sent as raw frames with `sendmmsg` on an AF_PACKET
+//! socket on the kernel end of the tunnel port, while wireguard-go peer 1
+//! runs an iperf3 through wgdp and peer 2 handshakes from scratch.
 //!
 //! Cores (this machine has two): wgdp's control thread runs on CPU 0
 //! (`--lcores=0@0,1@1`), its worker lcore on CPU 1; the generator is
@@ -39,6 +39,10 @@ const SPOOF_NET: &str = "100.64.0.0/10";
 const GENERATOR_CPU: usize = 0;
 /// Seconds of iperf3, unloaded and then under the flood.
 const IPERF_SECONDS: u32 = 5;
+/// Peer 2's first handshake and ping under the flood, at most: its first
+/// initiation may be answered with a cookie, and wireguard-go retries
+/// (now with mac2) after REKEY_TIMEOUT, 5 s plus up to 333 ms of jitter.
+const NEWCOMER_SECONDS: f64 = 12.0;
 
 /// What the generator did.
 struct Sent {
@@ -140,13 +144,15 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
     );
     let raw = RawPort::open(&wan, &tap_wan);
     let counters = [
-        "control.handshakes_under_load",
-        "control.cookie_replies_sent",
-        "control.handshakes_rejected",
+        "event.handshake_under_load",
+        "event.cookie_reply_sent",
+        "drop.bad_mac1",
         "drop.handshake_queue_full",
         "event.handshake_to_control",
         "event.tunnel_rx",
         "event.decapsulated",
+        "control.handshakes_rejected",
+        "control.handshakes_rate_limited",
     ];
     let before: Vec<u64> = counters.iter().map(|c| wgdp.counter_now(c)).collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -177,17 +183,12 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
     stop.store(true, Ordering::Relaxed);
     let sent = generator.join().expect("generator");
     thread::sleep(Duration::from_millis(1500));
-    let delta: Vec<u64> = counters
-        .iter()
-        .zip(&before)
-        .map(|(c, b)| wgdp.counter_now(c) - b)
-        .collect();
+    let delta: [u64; 9] = std::array::from_fn(|i| wgdp.counter_now(counters[i]) - before[i]);
 
     let rate = sent.frames as f64 / sent.seconds;
     let ratio = loaded / unloaded;
-    let lost_before_wgdp = sent
-        .frames
-        .saturating_sub(delta[5].saturating_sub(delta[6]));
+    let [under_load, cookies, bad_mac1, queue_full, queued, rx, decap, ..] = delta;
+    let lost_before_wgdp = sent.frames.saturating_sub(rx.saturating_sub(decap));
     println!("==================== handshake flood ====================");
     println!(
         "  generator (CPU {GENERATOR_CPU}): {} initiations in {:.1} s = {:.0}/s",
@@ -216,40 +217,35 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
     wgdp.check(rate >= 50_000.0, || {
         format!("the generator reached only {rate:.0}/s")
     });
-    wgdp.check(delta[0] > 0 && delta[1] > 0, || {
-        format!("under-load state or cookies did not engage: {delta:?}")
+    // The workers' gates engaged: junk dropped on mac1, the rest answered
+    // with cookies under load.
+    wgdp.check(under_load > 0 && cookies > 0 && bad_mac1 > 0, || {
+        format!("the gate did not engage (under load, cookies, bad mac1): {delta:?}")
     });
-    wgdp.check(delta[3] > 0, || {
-        "no handshake_queue_full drops counted".into()
-    });
-    // Every frame the worker received is accounted for: queued for the
-    // control thread, counted as a queue drop, or peer 1's data (the rest,
-    // ARP and keepalives, is a handful).
+    // Every frame the worker received is accounted for: dropped on mac1,
+    // answered with a cookie, queued for the control thread, counted as a
+    // queue drop, or peer 1's data (the rest, ARP and keepalives, is a
+    // handful).
     wgdp.check(
-        delta[3] + delta[4] + delta[6] >= delta[5] * 99 / 100,
-        || format!("frames received but neither queued, counted nor decapsulated: {delta:?}"),
+        bad_mac1 + cookies + queued + queue_full + decap >= rx * 99 / 100,
+        || {
+            format!(
+                "frames received but neither dropped, answered, queued nor decapsulated: {delta:?}"
+            )
+        },
     );
     wgdp.check(
         rx_reports.len() >= 3 && rx_reports.windows(2).all(|w| w[1] > w[0]),
         || format!("the worker's tunnel_rx stalled between reports: {rx_reports:?}"),
     );
-    // Whether peer 2's handshake got through under the flood depends on
-    // the share of its initiations that find room in the full handshake
-    // queue (on this 2-core machine often none in 30 s), and iperf3's
-    // ratio on the CPU left: figures, printed above (docs/testing.md has
-    // the measured ones and why). What is asserted: once the flood ends,
-    // peer 2 gets through within a few of its handshake retries.
-    if !p2.ok() {
-        let t = Instant::now();
-        let after = ping(&wan2, &lan_ip, 20);
-        println!(
-            "  peer 2: not through under the flood; after it, in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-        wgdp.check(after.ok(), || {
-            format!("peer 2 did not get through even after the flood:\n{after}")
-        });
-    }
+    // Peer 2, a new peer, completes its handshake under the flood.
+    wgdp.check(p2.ok() && p2_time.as_secs_f64() <= NEWCOMER_SECONDS, || {
+        format!(
+            "peer 2 did not get through within {NEWCOMER_SECONDS} s under the flood \
+                 ({:.1} s):\n{p2}",
+            p2_time.as_secs_f64()
+        )
+    });
     let alive = wgdp.exited().is_none();
     wgdp.check(alive, || "wgdp exited under the flood".into());
     drop(wgdp);

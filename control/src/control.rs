@@ -13,7 +13,7 @@ use dataplane::counters::WorkerCounters;
 use dataplane::peer::PeerId;
 use dpdk_sys::rte::Mempool;
 use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::cookie::{CookieChecker, LoadTracker};
+use protocol::cookie::CookieChecker;
 use protocol::noise::StaticIdentity;
 use protocol::ratelimit::RateLimiter;
 use protocol::time::Instant;
@@ -69,11 +69,11 @@ pub struct Control<'p> {
     pub(crate) listen_port: u16,
     pub(crate) workers: usize,
     pub(crate) peers: PeerTable,
+    /// Draws the cookie secret every COOKIE_SECRET_MAX_AGE and hands it
+    /// to the workers, whose gates check mac2 and make cookies with it.
     pub(crate) checker: CookieChecker,
     pub(crate) limiter: RateLimiter,
-    pub(crate) load: LoadTracker,
     pub(crate) handshakes: Receiver<HandshakeMessage>,
-    pub(crate) handshake_capacity: usize,
     pub(crate) events: Receiver<WorkerEvent>,
     pub(crate) commands: Vec<Sender<Command>>,
     pub(crate) tun: PortLink<'p>,
@@ -118,8 +118,8 @@ pub struct ControlParts<'p> {
     pub interface: String,
     /// Each worker's counters, by worker index.
     pub worker_counters: Vec<Arc<WorkerCounters>>,
-    /// Handshake messages from the workers, and that channel's capacity.
-    pub handshakes: (Receiver<HandshakeMessage>, usize),
+    /// Handshake messages from the workers (past their gates).
+    pub handshakes: Receiver<HandshakeMessage>,
     /// Events from the workers.
     pub events: Receiver<WorkerEvent>,
     /// Command channels to the workers, by index.
@@ -174,9 +174,7 @@ impl<'p> Control<'p> {
             peers: PeerTable::default(),
             checker,
             limiter: RateLimiter::new(RATE_LIMITER_ENTRIES, &mut rng),
-            load: LoadTracker::new(),
-            handshakes: parts.handshakes.0,
-            handshake_capacity: parts.handshakes.1,
+            handshakes: parts.handshakes,
             events: parts.events,
             commands: parts.commands,
             tun: parts.tun,
@@ -189,6 +187,10 @@ impl<'p> Control<'p> {
             steering,
         };
         let now = control.clock.now();
+        // Before any peer: the workers apply their commands in order, a
+        // bounded number per round, and must have the secret before their
+        // first burst.
+        control.rotate_cookie_secret(now);
         for initial in parts.peers {
             let id = control.add_peer(initial.peer, now);
             for prefix in initial.allowed_ips {
@@ -210,6 +212,15 @@ impl<'p> Control<'p> {
         match self.commands.get(worker) {
             Some(tx) if tx.try_send(cmd).is_ok() => {}
             _ => bump(&self.counters.command_drops),
+        }
+    }
+
+    /// Draws a new cookie secret when the current one is
+    /// COOKIE_SECRET_MAX_AGE old (or there is none) and sends it to every
+    /// worker.
+    pub(crate) fn rotate_cookie_secret(&mut self, now: Instant) {
+        if let Some(secret) = self.checker.rotate(now, &mut self.rng) {
+            self.broadcast(|| Command::CookieSecret(Box::new(secret.clone())));
         }
     }
 
@@ -240,6 +251,7 @@ impl<'p> Control<'p> {
             work += self.uapi_round(now);
             work += self.serve_snapshot_requests();
             if now >= next_timers {
+                self.rotate_cookie_secret(now);
                 self.timer_round(now);
                 let took = self.clock.now().saturating_since(now);
                 next_timers = now + TIMERS_EVERY.max(took * TIMER_SCAN_SHARE);
@@ -263,15 +275,10 @@ impl<'p> Control<'p> {
     fn handshake_round(&mut self, now: Instant) -> usize {
         let mut n = 0;
         while n < HANDSHAKES_PER_ROUND {
-            let backlog = self.handshakes.len();
             let Ok(msg) = self.handshakes.try_recv() else {
                 break;
             };
-            let under_load = self.load.under_load(backlog, self.handshake_capacity, now);
-            if under_load {
-                bump(&self.counters.handshakes_under_load);
-            }
-            self.on_handshake_message(&msg, under_load, now);
+            self.on_handshake_message(&msg, now);
             n += 1;
         }
         n

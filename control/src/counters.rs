@@ -34,16 +34,12 @@ control_counters! {
     initiations_sent,
     /// Responses sent.
     responses_sent,
-    /// Cookie replies sent (under load, without a valid mac2).
-    cookie_replies_sent,
     /// Cookie replies received and accepted.
     cookie_replies_accepted,
-    /// Handshake messages refused: bad mac1, failed decryption, unknown peer, replayed or flooding.
+    /// Handshake messages refused past the workers' mac1 check: failed decryption, unknown peer, replayed timestamp, or a cookie reply nobody asked for.
     handshakes_rejected,
-    /// Handshake messages refused by the per-source rate limiter under load.
+    /// Handshake messages with a valid mac2 refused by the per-source rate limiter under load.
     handshakes_rate_limited,
-    /// Handshake messages handled under load (backlog past 1/8 of the queue, sticky 1 s): mac2 required.
-    handshakes_under_load,
     /// Keepalives requested from the owner lcores by the timers.
     keepalives_requested,
     /// Sessions wiped by the zero-key-material timer.

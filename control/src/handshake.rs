@@ -1,13 +1,13 @@
 //! Handshake messages on the control thread (whitepaper section 5.4): the
-//! cookie/mac checks under load, the responder, the initiator, and the
-//! installation of each new keypair into the peer's owner lcore.
+//! per-source rate limit under load, the responder, the initiator, and the
+//! installation of each new keypair into the peer's owner lcore. The MACs
+//! and cookie replies are the workers' (`dataplane::gate`).
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dataplane::command::{Command, HandshakeMessage};
 use dataplane::peer::PeerId;
-use protocol::cookie::{CookieError, MacVerdict};
 use protocol::messages::MessageType;
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
@@ -30,43 +30,18 @@ fn index_at(msg: &[u8], at: usize) -> Option<u32> {
 }
 
 impl Control<'_> {
-    /// Handles one handshake message from a worker.
-    pub(crate) fn on_handshake_message(
-        &mut self,
-        msg: &HandshakeMessage,
-        under_load: bool,
-        now: Instant,
-    ) {
+    /// Handles one handshake message from a worker. The worker's gate
+    /// (`dataplane::gate`) has checked mac1, and under load mac2, or
+    /// answered with a cookie itself; what is left here is the per-source
+    /// rate limiter for the messages that passed mac2 under load (kernel
+    /// `wg_cookie_validate_packet`), then the handshake.
+    pub(crate) fn on_handshake_message(&mut self, msg: &HandshakeMessage, now: Instant) {
         let bytes = msg.bytes();
         let Ok(kind) = MessageType::of(bytes) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        if matches!(kind, MessageType::Initiation | MessageType::Response) {
-            let verdict = self.checker.verify(
-                bytes,
-                msg.src,
-                under_load,
-                now,
-                &mut self.rng,
-                &mut self.limiter,
-            );
-            match verdict {
-                Ok(MacVerdict::Accept) => {}
-                Ok(MacVerdict::SendCookie) => {
-                    if let Ok(reply) = self
-                        .checker
-                        .create_reply(bytes, msg.src, now, &mut self.rng)
-                    {
-                        bump(&self.counters.cookie_replies_sent);
-                        self.send_udp(msg.src, &reply, now);
-                    }
-                    return;
-                }
-                Err(CookieError::RateLimited) => {
-                    return bump(&self.counters.handshakes_rate_limited)
-                }
-                Err(_) => return bump(&self.counters.handshakes_rejected),
-            }
+        if msg.under_load && !self.limiter.allow(msg.src.ip(), now) {
+            return bump(&self.counters.handshakes_rate_limited);
         }
         match kind {
             MessageType::Initiation => self.respond(bytes, msg.src, now),

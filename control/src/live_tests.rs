@@ -141,7 +141,7 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
         worker_counters: (0..workers)
             .map(|_| Arc::new(WorkerCounters::default()))
             .collect(),
-        handshakes: (handshakes, 16),
+        handshakes,
         events,
         commands: cmd_txs,
         tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
@@ -418,4 +418,32 @@ fn groups_follow_uapi_changes() {
     );
     assert_eq!(routed(&c, "10.77.1.1"), None, "the group is gone");
     assert!(c.show().groups.is_empty());
+}
+
+#[test]
+fn every_worker_gets_the_cookie_secret_first_and_each_rotation() {
+    let p = ports();
+    let (mut c, commands) = control_with(&p, 2);
+    let secrets = |rx: &Receiver<Command>| {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter(|cmd| matches!(cmd, Command::CookieSecret(_)))
+            .count()
+    };
+    for rx in &commands {
+        let first = rx.try_recv().expect("a first command");
+        assert!(
+            matches!(first, Command::CookieSecret(_)),
+            "the secret comes before the peers: {first:?}"
+        );
+        assert_eq!(secrets(rx), 0, "one secret at start");
+    }
+    let start = c.clock.now();
+    c.rotate_cookie_secret(start + std::time::Duration::from_secs(119));
+    assert_eq!(secrets(&commands[0]) + secrets(&commands[1]), 0, "fresh");
+    c.rotate_cookie_secret(start + protocol::constants::COOKIE_SECRET_MAX_AGE);
+    assert_eq!(
+        (secrets(&commands[0]), secrets(&commands[1])),
+        (1, 1),
+        "rotated after two minutes, to every worker"
+    );
 }

@@ -36,7 +36,8 @@ use crate::uapi::server::{PersistFn, UapiServer};
 use crate::{queues, report, tap, telemetry};
 
 /// Capacity of the handshake queue from the workers (the kernel's
-/// MAX_QUEUED_INCOMING_HANDSHAKES); "under load" starts at 1/8 of it.
+/// MAX_QUEUED_INCOMING_HANDSHAKES); the workers' gates are "under load"
+/// from 1/8 of it.
 pub const HANDSHAKE_QUEUE: usize = 4096;
 /// Capacity of the event channel from the workers.
 const EVENT_QUEUE: usize = 4096;
@@ -389,6 +390,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 idle_polls: config.dpdk.idle_polls,
                 idle_sleep: Duration::from_micros(u64::from(config.dpdk.idle_sleep_us)),
                 lane_ports: config.ports.tunnel.lane_ports.map(|r| (r.first, r.last)),
+                public_key: PublicKey::from_bytes(config.interface.private_key.public_key().0),
             };
             let worker_queues = WorkerQueues {
                 tun_rx: tun_port.rx_queue(q)?,
@@ -476,7 +478,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             lcores: lcores.clone(),
             interface: opts.interface.clone(),
             worker_counters: worker_counters.clone(),
-            handshakes: (hs_rx, HANDSHAKE_QUEUE),
+            handshakes: hs_rx,
             events: ev_rx,
             commands: cmd_tx,
             tun: PortLink::new(

@@ -8,6 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use protocol::cookie::CookieSecret;
 use protocol::time::Instant;
 use protocol::transport::Keypair;
 
@@ -112,6 +113,10 @@ pub enum Command {
         /// staging slab (`state.staged` is empty) and join the new one's.
         staged: Vec<Mbuf>,
     },
+    /// The control thread drew a new cookie secret (every two minutes):
+    /// the handshake gate checks mac2 and makes cookies with it from now
+    /// on (see [`crate::gate`]).
+    CookieSecret(Box<CookieSecret>),
 }
 
 impl Command {
@@ -131,7 +136,8 @@ impl Command {
             | Command::Adopt { .. }
             | Command::Lane { .. }
             | Command::SetRoutes(_)
-            | Command::Neighbour { .. } => None,
+            | Command::Neighbour { .. }
+            | Command::CookieSecret(_) => None,
         }
     }
 }
@@ -156,13 +162,18 @@ pub enum WorkerEvent {
 /// Largest handshake message (an initiation).
 pub const MAX_HANDSHAKE_LEN: usize = protocol::messages::INITIATION_LEN;
 
-/// A handshake message (type 1, 2 or 3) copied out of the tunnel port.
+/// A handshake message (type 1, 2 or 3) copied out of the tunnel port,
+/// past the worker's handshake gate ([`crate::gate`]): an initiation or
+/// response has a valid mac1, and under load a valid mac2.
 #[derive(Clone)]
 pub struct HandshakeMessage {
     /// Where it came from (outer source address and UDP port).
     pub src: SocketAddr,
     /// When the worker received it.
     pub received: Instant,
+    /// The worker was under load and checked the message's mac2: the
+    /// control thread applies the per-source rate limiter to it.
+    pub under_load: bool,
     len: u8,
     bytes: [u8; MAX_HANDSHAKE_LEN],
 }
@@ -172,13 +183,14 @@ impl std::fmt::Debug for HandshakeMessage {
         f.debug_struct("HandshakeMessage")
             .field("src", &self.src)
             .field("len", &self.len)
+            .field("under_load", &self.under_load)
             .finish_non_exhaustive()
     }
 }
 
 impl HandshakeMessage {
     /// Copies a message; `None` when it is longer than any handshake message.
-    pub fn new(src: SocketAddr, received: Instant, msg: &[u8]) -> Option<Self> {
+    pub fn new(src: SocketAddr, received: Instant, msg: &[u8], under_load: bool) -> Option<Self> {
         let len = u8::try_from(msg.len())
             .ok()
             .filter(|&l| usize::from(l) <= MAX_HANDSHAKE_LEN)?;
@@ -187,6 +199,7 @@ impl HandshakeMessage {
         Some(Self {
             src,
             received,
+            under_load,
             len,
             bytes,
         })

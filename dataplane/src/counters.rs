@@ -70,6 +70,8 @@ counter_enum! {
         Oversized = "oversized",
         /// The handshake queue to the control thread was full.
         HandshakeQueueFull = "handshake_queue_full",
+        /// An initiation or response whose mac1 is not for our public key (checked by the worker).
+        BadMac1 = "bad_mac1",
         /// A data message whose receiver index names no live keypair.
         UnknownIndex = "unknown_index",
         /// A data message whose counter was already seen or is too old.
@@ -123,6 +125,10 @@ counter_enum! {
         Staged = "staged",
         /// Handshake messages passed to the control thread.
         HandshakeToControl = "handshake_to_control",
+        /// Handshake messages with a valid mac1 checked for mac2 (handshake queue past 1/8 full, sticky 1 s).
+        HandshakeUnderLoad = "handshake_under_load",
+        /// Cookie replies sent by the worker (under load, to a message without a valid mac2).
+        CookieReplySent = "cookie_reply_sent",
         /// Frames passed to the control thread (exception path, ARP/ND, resolution).
         ToControl = "to_control",
         /// Bytes of plaintext encrypted.

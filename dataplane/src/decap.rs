@@ -1,5 +1,6 @@
 //! The tunnel side of a worker: WireGuard messages from the internet.
-//! Handshake messages go to the control thread; data messages are decrypted
+//! Handshake messages go through the gate (see [`crate::gate`]) to the
+//! control thread; data messages are decrypted
 //! in place by the keypair their receiver index names, checked (replay after
 //! authentication, inner source within the peer's allowed IPs), and the
 //! inner packet is sent on the plaintext port (whitepaper section 5.4.6;
@@ -16,7 +17,7 @@ use protocol::session::SessionError;
 use protocol::time::Instant;
 use protocol::transport::OpenError;
 
-use crate::command::{HandshakeMessage, PortSide, WorkerEvent};
+use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
 use crate::lanes::LANE_ROAM_EVERY;
@@ -64,10 +65,13 @@ fn length_reason(kind: u32, len: usize) -> DropReason {
 
 /// Where the WireGuard message lies in a frame, and where it came from.
 #[derive(Debug, Clone, Copy)]
-struct Wg {
-    start: usize,
-    end: usize,
-    src: SocketAddr,
+pub(crate) struct Wg {
+    /// Offset of the message (the UDP payload) in the frame.
+    pub(crate) start: usize,
+    /// Offset of its end.
+    pub(crate) end: usize,
+    /// The outer source address and port.
+    pub(crate) src: SocketAddr,
 }
 
 impl Worker<'_> {
@@ -122,16 +126,9 @@ impl Worker<'_> {
             .get(..4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         match (kind, msg.len()) {
-            (Some(1), INITIATION_LEN) | (Some(2), RESPONSE_LEN) | (Some(3), COOKIE_REPLY_LEN) => {
-                let Some(h) = HandshakeMessage::new(wg.src, now, msg) else {
-                    return self.drop_packet(m, DropReason::BadMessage);
-                };
-                drop(m);
-                match self.links.handshakes.try_send(h) {
-                    Ok(()) => self.counters.add(Event::HandshakeToControl, 1),
-                    Err(_) => self.counters.count_drop(DropReason::HandshakeQueueFull),
-                }
-            }
+            (Some(kind @ 1), INITIATION_LEN)
+            | (Some(kind @ 2), RESPONSE_LEN)
+            | (Some(kind @ 3), COOKIE_REPLY_LEN) => self.handshake_message(m, kind, wg, now),
             (Some(4), len) if len >= DATA_MIN_LEN => {
                 let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
                 self.stages.lap(Stage::Parse);

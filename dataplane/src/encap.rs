@@ -396,7 +396,7 @@ impl Worker<'_> {
     /// UDP port `src_port`) and sends it, or passes it to the control
     /// thread when the next hop's MAC is not known yet (destination MAC
     /// left zero).
-    fn send_outer(
+    pub(crate) fn send_outer(
         &mut self,
         mut m: Mbuf,
         endpoint: SocketAddr,

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod decap;
 pub mod encap;
 pub mod forward;
+pub mod gate;
 pub mod group;
 pub mod idle;
 pub mod lanes;

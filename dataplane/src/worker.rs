@@ -12,12 +12,14 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
+use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 use rustc_hash::FxHashMap;
 
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::gate::HandshakeGate;
 use crate::idle::IdleBackoff;
 use crate::lanes::Lane;
 use crate::peer::{PeerId, PeerState};
@@ -54,6 +56,8 @@ pub struct WorkerConfig {
     pub idle_polls: u32,
     /// Idle back-off: sleep between polls when idle (zero: busy poll).
     pub idle_sleep: std::time::Duration,
+    /// Our static public key (the handshake gate checks mac1 with it).
+    pub public_key: PublicKey,
     /// The tunnel port's lane ports (first, last): multi-lane peers'
     /// packets leave from `first + index`, and WireGuard arrives on any.
     pub lane_ports: Option<(u16, u16)>,
@@ -175,6 +179,8 @@ pub struct Worker<'p> {
     pub(crate) moved_indexes: FxHashMap<u32, (usize, Instant)>,
     pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
+    /// Checks handshake messages before they are queued.
+    pub(crate) gate: HandshakeGate,
     tun_out: Burst,
     plain_out: Burst,
     ctl_tun: Burst,
@@ -199,6 +205,7 @@ impl<'p> Worker<'p> {
     ) -> Self {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
         let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
+        let gate = HandshakeGate::new(&cfg.public_key);
         Self {
             cfg,
             queues,
@@ -219,6 +226,7 @@ impl<'p> Worker<'p> {
             moved_indexes: FxHashMap::default(),
             neigh_tun: FxHashMap::default(),
             neigh_plain: FxHashMap::default(),
+            gate,
             tun_out: Burst::new(),
             plain_out: Burst::new(),
             ctl_tun: Burst::new(),
@@ -524,6 +532,7 @@ impl<'p> Worker<'p> {
             }
             Command::Release { id, to } => self.release(id, to, now),
             Command::Adopt { id, state, staged } => self.adopt(id, state, staged, now),
+            Command::CookieSecret(secret) => self.gate.set_secret(*secret),
         }
     }
 

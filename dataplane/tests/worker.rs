@@ -16,7 +16,7 @@ use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
-use dataplane::wire::{ethernet, ipv4};
+use dataplane::wire::{ethernet, ipv4, udp};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
@@ -24,6 +24,9 @@ use dpdk_sys::rte::{
     mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue, TxQueue,
 };
 use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::cookie::{CookieChecker, CookieJar};
+use protocol::crypto::PrivateKey;
+use protocol::messages::{CookieReply, COOKIE_REPLY_LEN, INITIATION_LEN};
 use protocol::time::Instant;
 use protocol::transport::Keypair;
 
@@ -174,6 +177,13 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             plain: net(WGDP_PLAIN_MAC, Ipv4Addr::new(10, 0, 0, 1)),
         },
     );
+    // The control thread's first command: the cookie secret.
+    let secret = CookieChecker::new(&wgdp_public())
+        .rotate(Instant::ZERO, &mut rand_core::OsRng)
+        .expect("a first secret");
+    cmd_tx
+        .send(Command::CookieSecret(Box::new(secret)))
+        .unwrap();
     let shared = Arc::new(PeerShared::default());
     let mut allowed = AllowedIps::new();
     allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
@@ -378,15 +388,20 @@ fn drive(
     h.send(Tunnel, &udp_frame(&unknown));
     assert_eq!(h.counter(|c| c.drops(DropReason::BadMessage), 1), 1);
 
-    // A handshake-sized initiation goes to the control thread.
-    let mut init = vec![0u8; 148];
-    init[0] = 1;
+    // An initiation with our mac1 goes to the control thread; one whose
+    // mac1 is not ours is dropped by the worker.
+    let init = initiation(&mut CookieJar::new(&wgdp_public()), 1);
     h.send(Tunnel, &udp_frame(&init));
     let msg = handshakes
         .recv_timeout(Duration::from_secs(2))
         .expect("handshake message");
     assert_eq!(msg.bytes(), &init[..]);
     assert_eq!(msg.src, SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT));
+    assert!(!msg.under_load);
+    let mut zeroed = vec![0u8; INITIATION_LEN];
+    zeroed[0] = 1;
+    h.send(Tunnel, &udp_frame(&zeroed));
+    assert_eq!(h.counter(|c| c.drops(DropReason::BadMac1), 1), 1);
 
     // ARP is the control thread's.
     let mut body = vec![0, 1, 8, 0, 6, 4, 0, 1];
@@ -409,7 +424,7 @@ fn drive(
     assert_eq!(got.as_slice().first().map(|m| m.data().to_vec()), Some(arp));
 
     // Nothing else was dropped, and every transmitted frame was counted.
-    assert_eq!(h.counters.total_drops(), 10, "one per drop case above");
+    assert_eq!(h.counters.total_drops(), 11, "one per drop case above");
     assert_eq!(h.counters.events(Event::Decapsulated), 1);
     assert_eq!(h.counters.events(Event::Encapsulated), 1);
 }
@@ -419,7 +434,7 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
     let setup = Setup {
         // The tunnel side takes 63 frames; nobody drains it until the end.
         tun_ring: 64,
-        handshake_queue: 1,
+        handshake_queue: 64,
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
@@ -446,17 +461,6 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
             0,
             "nothing sent without a session"
         );
-
-        // The handshake queue holds one message; the next is dropped and counted.
-        let mut init = vec![0u8; 148];
-        init[0] = 1;
-        sc.h.send(Tunnel, &udp_frame(&init));
-        sc.h.send(Tunnel, &udp_frame(&init));
-        assert_eq!(
-            sc.h.counter(|c| c.drops(DropReason::HandshakeQueueFull), 1),
-            1
-        );
-        assert_eq!(sc.handshakes.len(), 1);
 
         // The session arrives (wgdp initiated): the staged packets go out, in
         // order; what the full TX ring refused is freed and counted.
@@ -530,9 +534,16 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
         assert!(plain.is_empty(), "a keepalive is empty");
 
         // A full handshake queue (2): the third initiation is counted; once
-        // the control thread drains the queue, initiations pass again.
-        let mut init = vec![0u8; 148];
-        init[0] = 1;
+        // the control thread drains the queue, initiations pass again. (A
+        // queue of 2 is under load from its first message: the initiator
+        // needs a cookie first, and its messages carry mac2.)
+        let mut jar = CookieJar::new(&wgdp_public());
+        let init = initiation(&mut jar, 1);
+        sc.h.send(Tunnel, &udp_frame(&init));
+        let reply = sc.h.recv(Tunnel).expect("a cookie reply");
+        jar.consume_reply(&cookie_reply(&reply), Instant::ZERO)
+            .expect("the initiator takes the cookie");
+        let init = initiation(&mut jar, 2);
         for _ in 0..3 {
             sc.h.send(Tunnel, &udp_frame(&init));
         }
@@ -543,6 +554,7 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
         while sc.handshakes.try_recv().is_ok() {}
         sc.h.send(Tunnel, &udp_frame(&init));
         assert_eq!(sc.h.counter(|c| c.events(Event::HandshakeToControl), 3), 3);
+        assert_eq!(sc.h.counters.events(Event::CookieReplySent), 1);
 
         // A full TX ring (63 slots): 80 packets, 17 refused and counted;
         // once the far end drains it, the next packet goes out.
@@ -618,5 +630,116 @@ fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
             Some(lan_packet(80))
         );
         assert_eq!(sc.h.counters.drops(DropReason::HandoffFull), 17);
+    });
+}
+
+/// An initiation from sender index `sender` with the MACs `jar` gives it
+/// (mac1 for wgdp; mac2 once the jar holds a cookie). Its Noise fields are
+/// zeros: the worker's gate reads only the MACs.
+fn initiation(jar: &mut CookieJar, sender: u32) -> Vec<u8> {
+    let mut msg = vec![0u8; INITIATION_LEN];
+    msg[0] = 1;
+    msg[4..8].copy_from_slice(&sender.to_le_bytes());
+    jar.add_macs(&mut msg, Instant::ZERO);
+    msg
+}
+
+/// The cookie reply in a frame the worker sent to the peer, after checking
+/// its outer headers: from wgdp's port to the initiation's source.
+fn cookie_reply(frame: &[u8]) -> CookieReply<&[u8]> {
+    assert_eq!(&frame[0..6], &PEER_MAC, "to the next hop of the source");
+    assert_eq!(&frame[6..12], &WGDP_TUN_MAC);
+    let ip = ipv4::Packet::new_checked(&frame[14..]).expect("IPv4");
+    assert!(ip.verify_checksum());
+    assert_eq!(
+        (ip.src_addr(), ip.dst_addr()),
+        (WGDP_TUN.octets(), PEER_EP.octets())
+    );
+    let udp = udp::Packet::new_checked(ip.payload()).expect("UDP");
+    assert!(udp.verify_checksum_v4(ip.src_addr(), ip.dst_addr()));
+    assert_eq!((udp.src_port(), udp.dst_port()), (LISTEN, PEER_PORT));
+    assert_eq!(udp.payload().len(), COOKIE_REPLY_LEN);
+    CookieReply::new_checked(&frame[14 + 20 + 8..]).expect("a cookie reply")
+}
+
+#[test]
+fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
+    let setup = Setup {
+        tun_ring: 1024,
+        // Under load from a backlog of 1 (8 / 8).
+        handshake_queue: 8,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+    };
+    scenario(setup, |sc| {
+        use PortSide::Tunnel;
+        let recv_hs = |sc: &Scenario<'_>| {
+            sc.handshakes
+                .recv_timeout(Duration::from_secs(2))
+                .expect("a queued handshake message")
+        };
+        // mac1 for another key, and a response with a broken mac1: dropped.
+        let stranger = PrivateKey::from_bytes([9; 32]).public_key();
+        sc.h.send(
+            Tunnel,
+            &udp_frame(&initiation(&mut CookieJar::new(&stranger), 1)),
+        );
+        let mut response = vec![0u8; 92];
+        response[0] = 2;
+        CookieJar::new(&wgdp_public()).add_macs(&mut response, Instant::ZERO);
+        response[70] ^= 1;
+        sc.h.send(Tunnel, &udp_frame(&response));
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::BadMac1), 2), 2);
+
+        // Not under load: an initiation with mac1 and no mac2 is queued.
+        let mut jar = CookieJar::new(&wgdp_public());
+        sc.h.send(Tunnel, &udp_frame(&initiation(&mut jar, 1)));
+        assert_eq!(sc.h.counter(|c| c.events(Event::HandshakeToControl), 1), 1);
+        // With that one waiting, the next is under load: answered with a
+        // cookie by the worker, not queued.
+        let init = initiation(&mut jar, 2);
+        sc.h.send(Tunnel, &udp_frame(&init));
+        let frame = sc.h.recv(Tunnel).expect("a cookie reply");
+        let reply = cookie_reply(&frame);
+        assert_eq!(reply.receiver(), 2, "addressed to the initiation's sender");
+        jar.consume_reply(&reply, Instant::ZERO)
+            .expect("a real initiator accepts the cookie");
+        assert!(recv_hs(sc).bytes()[4] == 1, "only the first was queued");
+        assert!(sc.handshakes.is_empty());
+
+        // Under load for a second after the backlog: the retry with mac2
+        // is queued, marked for the control thread's rate limiter.
+        let retry = initiation(&mut jar, 3);
+        sc.h.send(Tunnel, &udp_frame(&retry));
+        let msg = recv_hs(sc);
+        assert_eq!(msg.bytes(), &retry[..]);
+        assert!(msg.under_load);
+        assert_eq!(sc.h.counters.events(Event::CookieReplySent), 1);
+
+        // A new secret from the control thread: the old cookie's mac2 no
+        // longer checks, and the answer is a new cookie.
+        let secret = CookieChecker::new(&wgdp_public())
+            .rotate(Instant::ZERO, &mut rand_core::OsRng)
+            .expect("secret");
+        sc.commands
+            .send(Command::CookieSecret(Box::new(secret)))
+            .unwrap();
+        // Commands are applied between bursts: wait until a retry gets a
+        // cookie instead of passing.
+        let deadline = StdInstant::now() + Duration::from_secs(2);
+        loop {
+            sc.h.send(Tunnel, &udp_frame(&initiation(&mut jar, 4)));
+            if sc.h.counter(|c| c.events(Event::CookieReplySent), 2) >= 2 {
+                break;
+            }
+            assert!(StdInstant::now() < deadline, "the new secret never took");
+            while sc.handshakes.try_recv().is_ok() {}
+        }
+        let frame = sc.h.recv(Tunnel).expect("the new cookie");
+        jar.consume_reply(&cookie_reply(&frame), Instant::ZERO)
+            .expect("accepted");
+        assert_eq!(sc.h.counters.drops(DropReason::BadMac1), 2);
+        assert_eq!(sc.h.counters.drops(DropReason::HandshakeQueueFull), 0);
     });
 }

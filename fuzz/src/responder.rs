@@ -1,11 +1,13 @@
-//! The handshake half of wgdp's control thread, without DPDK: the same
-//! protocol calls in the same order as `control/src/handshake.rs`
-//! (`Control::on_handshake_message`): mac1 always, under load mac2 or a
-//! cookie reply, the per-source limiter, then the responder (open the
-//! initiation, find the peer by its static key, consume, respond), the
-//! initiator's side of responses, and the cookie-reply consumer. The
-//! control thread itself needs ports and a mempool, so the fuzzers drive
-//! this copy of its dispatch over the same `protocol` state.
+//! The handshake path of wgdp, without DPDK: the same protocol checks in
+//! the same order as a worker's gate (`dataplane/src/gate.rs`: mac1
+//! always, under load mac2 or a cookie reply) followed by the control
+//! thread (`control/src/handshake.rs`, `Control::on_handshake_message`:
+//! the per-source limiter for what passed mac2, then the responder (open
+//! the initiation, find the peer by its static key, consume, respond), the
+//! initiator's side of responses, and the cookie-reply consumer), here
+//! through `CookieChecker::verify`, which chains the gate's checks and the
+//! limiter. Both need ports and a mempool, so the fuzzers drive this copy
+//! of their dispatch over the same `protocol` state.
 //!
 //! Everything is deterministic: fixed keys, and a random number generator
 //! seeded with a constant, so that a seed corpus written once stays valid

@@ -42,6 +42,9 @@ pub enum CookieError {
     /// A cookie reply did not decrypt.
     #[error("cookie reply decryption failed")]
     Decryption,
+    /// No cookie secret was drawn or received yet.
+    #[error("no cookie secret yet")]
+    NoSecret,
 }
 
 /// `HASH(label || public)`: the mac1 and cookie-encryption keys.
@@ -147,21 +150,44 @@ pub enum MacVerdict {
     SendCookie,
 }
 
+/// The rotating random secret `R_m` and when it was drawn: what the one
+/// party that rotates it (wgdp's control thread) hands to the checkers that
+/// only use it (the workers). Wiped on drop; `Debug` shows only the birth.
+#[derive(Clone)]
+pub struct CookieSecret {
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+    birth: Instant,
+}
+
+impl core::fmt::Debug for CookieSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CookieSecret")
+            .field("birth", &self.birth)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The per-interface receiver-side checker (kernel `struct cookie_checker`).
+///
+/// Two ways to use it: [`verify`](Self::verify) and
+/// [`create_reply`](Self::create_reply) rotate the secret themselves (the
+/// kernel's lazy rotation); a checker that only receives its secret from
+/// elsewhere ([`set_secret`](Self::set_secret)) uses the non-rotating
+/// parts: [`check_mac1`](Self::check_mac1), [`check_mac2`](Self::check_mac2)
+/// and [`reply`](Self::reply).
 pub struct CookieChecker {
     /// `HASH(LABEL_MAC1 || S_local^pub)`.
     mac1_key: Zeroizing<[u8; KEY_LEN]>,
     /// `HASH(LABEL_COOKIE || S_local^pub)`.
     cookie_key: Zeroizing<[u8; KEY_LEN]>,
-    /// The rotating random secret `R_m` and its birth.
-    secret: Zeroizing<[u8; KEY_LEN]>,
-    secret_birth: Option<Instant>,
+    /// The rotating random secret `R_m`, once drawn or received.
+    secret: Option<CookieSecret>,
 }
 
 impl core::fmt::Debug for CookieChecker {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CookieChecker")
-            .field("secret_birth", &self.secret_birth)
+            .field("secret_birth", &self.secret.as_ref().map(|s| s.birth))
             .finish_non_exhaustive()
     }
 }
@@ -172,37 +198,74 @@ impl CookieChecker {
         CookieChecker {
             mac1_key: derive_key(LABEL_MAC1, local),
             cookie_key: derive_key(LABEL_COOKIE, local),
-            secret: Zeroizing::new([0u8; KEY_LEN]),
-            secret_birth: None,
+            secret: None,
         }
     }
 
-    /// `cookie = MAC(R_m, source IP || source port)`, regenerating `R_m`
-    /// from `rng` once it is COOKIE_SECRET_MAX_AGE old.
-    fn cookie_for(
-        &mut self,
-        src: SocketAddr,
-        now: Instant,
-        rng: &mut dyn CryptoRngCore,
-    ) -> Zeroizing<[u8; COOKIE_LEN]> {
+    /// Draws a new `R_m` from `rng` when there is none or it is
+    /// COOKIE_SECRET_MAX_AGE old; returns the new secret (to hand to the
+    /// checkers that use it), `None` when the current one is still fresh.
+    pub fn rotate(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) -> Option<CookieSecret> {
         let stale = self
-            .secret_birth
-            .is_none_or(|birth| birth.has_expired(COOKIE_SECRET_MAX_AGE, now));
-        if stale {
-            rng.fill_bytes(&mut self.secret[..]);
-            self.secret_birth = Some(now);
+            .secret
+            .as_ref()
+            .is_none_or(|s| s.birth.has_expired(COOKIE_SECRET_MAX_AGE, now));
+        if !stale {
+            return None;
         }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rng.fill_bytes(&mut bytes[..]);
+        let secret = CookieSecret { bytes, birth: now };
+        self.secret = Some(secret.clone());
+        Some(secret)
+    }
+
+    /// Uses `secret`, rotated by another checker, from now on.
+    pub fn set_secret(&mut self, secret: CookieSecret) {
+        self.secret = Some(secret);
+    }
+
+    /// `cookie = MAC(R_m, source IP || source port)` under the current
+    /// secret; `None` before there is one.
+    fn cookie_for(&self, src: SocketAddr) -> Option<Zeroizing<[u8; COOKIE_LEN]>> {
+        let secret = &self.secret.as_ref()?.bytes;
         let port = src.port().to_be_bytes();
-        Zeroizing::new(match src.ip() {
-            IpAddr::V4(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
-            IpAddr::V6(a) => crypto::mac(&self.secret, &[&a.octets(), &port]),
-        })
+        Some(Zeroizing::new(match src.ip() {
+            IpAddr::V4(a) => crypto::mac(secret, &[&a.octets(), &port]),
+            IpAddr::V6(a) => crypto::mac(secret, &[&a.octets(), &port]),
+        }))
+    }
+
+    /// Checks that `msg` is a handshake message (type 1 or 2, of its exact
+    /// length) whose mac1 is ours: `MAC(HASH(LABEL_MAC1 || S_local^pub),
+    /// msg up to mac1)`.
+    pub fn check_mac1(&self, msg: &[u8]) -> Result<(), CookieError> {
+        MessageType::of(msg)?;
+        let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
+        if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
+            return Err(CookieError::InvalidMac1);
+        }
+        Ok(())
+    }
+
+    /// Whether the mac2 of handshake message `msg` from `src` is the one
+    /// the current secret's cookie for `src` gives (false when `msg` is not
+    /// a handshake message, or no secret was drawn or received yet). Does
+    /// not look at mac1: call [`check_mac1`](Self::check_mac1) first.
+    pub fn check_mac2(&self, msg: &[u8], src: SocketAddr) -> bool {
+        let (Some((_, mac2_range)), Some(cookie)) = (mac_ranges(msg), self.cookie_for(src)) else {
+            return false;
+        };
+        let mac2 = crypto::mac(&cookie, &[&msg[..mac2_range.start]]);
+        crypto::constant_time_eq(&mac2, &msg[mac2_range])
     }
 
     /// Checks the MACs of a received handshake message (type 1 or 2) from
-    /// `src` (kernel `wg_cookie_validate_packet` and its caller): mac1 must
-    /// be valid; when `under_load`, mac2 must also be valid (otherwise
-    /// [`MacVerdict::SendCookie`]) and the source must pass `limiter`.
+    /// `src` (kernel `wg_cookie_validate_packet` and its caller), rotating
+    /// the secret first when due: mac1 must be valid; when `under_load`,
+    /// mac2 must also be valid (otherwise [`MacVerdict::SendCookie`]) and
+    /// the source must pass `limiter`.
     pub fn verify(
         &mut self,
         msg: &[u8],
@@ -212,18 +275,12 @@ impl CookieChecker {
         rng: &mut dyn CryptoRngCore,
         limiter: &mut RateLimiter,
     ) -> Result<MacVerdict, CookieError> {
-        MessageType::of(msg)?;
-        let (mac1_range, mac2_range) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
-        if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
-            return Err(CookieError::InvalidMac1);
-        }
+        self.check_mac1(msg)?;
         if !under_load {
             return Ok(MacVerdict::Accept);
         }
-        let cookie = self.cookie_for(src, now, rng);
-        let mac2 = crypto::mac(&cookie, &[&msg[..mac2_range.start]]);
-        if !crypto::constant_time_eq(&mac2, &msg[mac2_range]) {
+        self.rotate(now, rng);
+        if !self.check_mac2(msg, src) {
             return Ok(MacVerdict::SendCookie);
         }
         if !limiter.allow(src.ip(), now) {
@@ -233,8 +290,8 @@ impl CookieChecker {
     }
 
     /// Builds the cookie reply to handshake message `msg` from `src`
-    /// (section 5.4.7): receiver = the message's sender index, a random
-    /// 24-byte nonce, the cookie sealed with the message's mac1 as AAD.
+    /// (section 5.4.7), rotating the secret first when due; see
+    /// [`reply`](Self::reply).
     pub fn create_reply(
         &mut self,
         msg: &[u8],
@@ -242,11 +299,26 @@ impl CookieChecker {
         now: Instant,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
+        self.rotate(now, rng);
+        self.reply(msg, src, rng)
+    }
+
+    /// Builds the cookie reply to handshake message `msg` from `src` under
+    /// the current secret (section 5.4.7): receiver = the message's sender
+    /// index, a random 24-byte nonce from `rng`, the cookie sealed with the
+    /// message's mac1 as AAD. [`CookieError::NoSecret`] before a secret was
+    /// drawn or received.
+    pub fn reply(
+        &self,
+        msg: &[u8],
+        src: SocketAddr,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
         let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+        let cookie = self.cookie_for(src).ok_or(CookieError::NoSecret)?;
         // Sender index: bytes 4..8 in both initiation and response.
         let mut sender = [0u8; 4];
         sender.copy_from_slice(&msg[4..8]);
-        let cookie = self.cookie_for(src, now, rng);
         let mut out = [0u8; COOKIE_REPLY_LEN];
         let mut reply = CookieReply::new_unchecked(&mut out);
         reply.set_message_type();
@@ -437,6 +509,44 @@ mod tests {
         let msg = message(&mut s, 2, t0);
         s.src.set_port(4445);
         assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+    }
+
+    #[test]
+    fn a_checker_that_receives_the_secret_checks_what_the_rotating_one_issued() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(10);
+        let responder = PrivateKey::from_bytes([4u8; 32]).public_key();
+        let mut user = CookieChecker::new(&responder);
+        let msg = message(&mut s, 1, t0);
+        assert_eq!(user.check_mac1(&msg), Ok(()));
+        assert!(!user.check_mac2(&msg, s.src), "no secret: no mac2 is valid");
+        assert_eq!(
+            user.reply(&msg, s.src, &mut s.rng).err(),
+            Some(CookieError::NoSecret)
+        );
+        let secret = s.checker.rotate(t0, &mut s.rng).expect("first secret");
+        assert!(s.checker.rotate(t0, &mut s.rng).is_none(), "still fresh");
+        assert!(!format!("{secret:?}").contains("bytes"));
+        user.set_secret(secret);
+        // The user's reply gives a cookie the rotating checker accepts.
+        let reply = user.reply(&msg, s.src, &mut s.rng).expect("reply");
+        s.jar
+            .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
+            .expect("cookie");
+        let msg = message(&mut s, 2, t0);
+        assert!(user.check_mac2(&msg, s.src));
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::Accept));
+        // After the next rotation the user keeps the old secret until it
+        // is handed the new one.
+        let later = t0 + COOKIE_SECRET_MAX_AGE;
+        let next = s.checker.rotate(later, &mut s.rng).expect("rotated");
+        assert!(user.check_mac2(&msg, s.src));
+        user.set_secret(next);
+        assert!(!user.check_mac2(&msg, s.src));
+        let mut bad = msg;
+        bad[140] ^= 1;
+        assert!(!user.check_mac2(&bad, s.src));
+        assert_eq!(user.check_mac1(&bad[..100]), Err(CookieError::NotHandshake));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQue
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Eal, Mbuf, Mempool, Port, PortConfig, RingConsumer};
 use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::crypto::PublicKey;
 use protocol::transport::Keypair;
 
 use super::peers::{owner, PeerKeys};
@@ -230,6 +231,9 @@ pub fn phase<T: Send>(
                 idle_polls: 0,
                 idle_sleep: Duration::ZERO,
                 lane_ports: None,
+                // The benchmark sends data messages only: no handshake
+                // reaches the gate that checks mac1 with it.
+                public_key: PublicKey::from_bytes([0; 32]),
             },
             WorkerQueues {
                 tun_rx: e(tun_w.rx_queue(qi))?,

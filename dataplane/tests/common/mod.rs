@@ -16,7 +16,7 @@ use dataplane::outer::{self, Outer};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::wire::checksum;
 use dataplane::worker::WorkerConfig;
-use protocol::crypto::PrivateKey;
+use protocol::crypto::{PrivateKey, PublicKey};
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
@@ -32,6 +32,14 @@ pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PEER_INNER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 pub const LISTEN: u16 = 51820;
 pub const PEER_PORT: u16 = 51821;
+/// wgdp's static private key (the workers' gate checks mac1 for its
+/// public key).
+pub const WGDP_KEY: [u8; 32] = [0x31; 32];
+
+/// wgdp's static public key.
+pub fn wgdp_public() -> PublicKey {
+    PrivateKey::from_bytes(WGDP_KEY).public_key()
+}
 
 /// An IPv4/UDP packet (no Ethernet) with valid checksums.
 pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
@@ -177,5 +185,6 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         idle_polls: 0,
         idle_sleep: Duration::ZERO,
         lane_ports: None,
+        public_key: wgdp_public(),
     }
 }

@@ -1,0 +1,176 @@
+//! The handshake gate: what a worker does with the handshake messages it
+//! receives before any of them may take a place in the bounded queue to
+//! the control thread (whitepaper section 5.3 and 5.4.7; kernel
+//! `receive.c: wg_receive_handshake_packet` and `cookie.c`).
+//!
+//! - An initiation or response whose mac1 is not for our public key is
+//!   dropped (`bad_mac1`): a sender who does not know our public key costs
+//!   one BLAKE2s on the worker and nothing on the control thread.
+//! - Under load, one without a valid mac2 is answered with a cookie reply,
+//!   built here in the message's own mbuf and sent from this worker's TX
+//!   queue (`cookie_reply_sent`); it goes no further.
+//! - Everything else is queued (`handshake_to_control`), marked with
+//!   whether its mac2 was checked: the control thread rate-limits those
+//!   per source (the kernel rate-limits exactly the messages that passed
+//!   mac2 under load), then runs the Diffie-Hellmans.
+//!
+//! Cookie replies (type 3) carry no MACs: they go to the control thread,
+//! which holds the state to check them.
+//!
+//! **Under load** is the kernel's definition, decided where the kernel
+//! decides it, when the message is handled: the handshake queue holds at
+//! least 1/8 of its capacity, and the state sticks for one second after
+//! that was last seen ([`LoadTracker`]). Each worker reads the queue's
+//! length itself (`Sender::len`: two atomic loads, no lock, and only for
+//! handshake messages) and keeps its own one-second memory. A flag
+//! published by the control thread would lag by the control thread's own
+//! backlog, which under a flood is exactly what is behind.
+//!
+//! **The cookie secret** `R_m` is drawn by the control thread, which
+//! rotates it every two minutes and sends each new one to every worker
+//! through its command channel ([`crate::command::Command::CookieSecret`],
+//! applied between bursts): a cookie handed out by one worker checks on
+//! any other. The workers never rotate it themselves (they never read the
+//! secret's age); the key for mac1 comes from our static public key, which
+//! changes only with the private key, and wgdp refuses to change that
+//! without a restart (UAPI `set private_key` is `EPERM`).
+//!
+//! **Nonces** for cookie replies come from a ChaCha20 generator per worker,
+//! seeded once from the operating system when the worker is built: no
+//! system call per reply.
+//!
+//! **No per-source limit on cookie replies**, as in the kernel: one reply
+//! answers one message that carried our mac1, and it is smaller than that
+//! message (a 64-byte reply, 106 bytes on the wire over IPv4, for a
+//! 148-byte initiation, 190 bytes), so a spoofed flood reflected off wgdp
+//! is attenuated, not amplified. A per-source table on the worker would
+//! have to refuse or admit new sources once spoofed ones fill it; refusing
+//! would deny cookies to the real peers a flood is meant to keep out.
+//!
+//! The checks themselves are `protocol`'s [`CookieChecker`]; this module
+//! only applies them to mbufs.
+
+use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker};
+use protocol::crypto::PublicKey;
+use protocol::messages::COOKIE_REPLY_LEN;
+use protocol::time::Instant;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use dpdk_sys::rte::Mbuf;
+
+use crate::command::HandshakeMessage;
+use crate::counters::{DropReason, Event};
+use crate::decap::Wg;
+use crate::outer;
+use crate::worker::Worker;
+
+/// A worker's cookie checker, its view of the load, and its nonce source.
+pub struct HandshakeGate {
+    checker: CookieChecker,
+    load: LoadTracker,
+    rng: ChaCha20Rng,
+}
+
+impl std::fmt::Debug for HandshakeGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeGate")
+            .field("checker", &self.checker)
+            .field("load", &self.load)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandshakeGate {
+    /// The gate of an interface whose static public key is `local`, with
+    /// no cookie secret until the control thread sends one.
+    pub fn new(local: &PublicKey) -> Self {
+        Self {
+            checker: CookieChecker::new(local),
+            load: LoadTracker::new(),
+            // Seeded once, from the operating system (as `OsRng` is used
+            // for every key wgdp draws).
+            rng: ChaCha20Rng::from_entropy(),
+        }
+    }
+
+    /// Uses the control thread's new cookie secret from now on.
+    pub fn set_secret(&mut self, secret: CookieSecret) {
+        self.checker.set_secret(secret);
+    }
+}
+
+/// What the gate decided for a message with a valid mac1.
+enum Verdict {
+    /// Queue it; `true` when its mac2 was checked (under load).
+    Queue(bool),
+    /// Answer with this cookie reply.
+    Cookie([u8; COOKIE_REPLY_LEN]),
+}
+
+impl Worker<'_> {
+    /// A handshake message of type `kind` (1, 2 or 3, of its exact length)
+    /// at `wg` in `m`: checked, then queued for the control thread or
+    /// answered with a cookie reply.
+    pub(crate) fn handshake_message(&mut self, m: Mbuf, kind: u32, wg: Wg, now: Instant) {
+        let msg = &m.data()[wg.start..wg.end];
+        let verdict = if kind == 3 {
+            Verdict::Queue(false)
+        } else {
+            if self.gate.checker.check_mac1(msg).is_err() {
+                return self.drop_packet(m, DropReason::BadMac1);
+            }
+            let q = &self.links.handshakes;
+            let capacity = q.capacity().unwrap_or(usize::MAX);
+            if self.gate.load.under_load(q.len(), capacity, now) {
+                self.counters.add(Event::HandshakeUnderLoad, 1);
+                if self.gate.checker.check_mac2(msg, wg.src) {
+                    Verdict::Queue(true)
+                } else {
+                    match self.gate.checker.reply(msg, wg.src, &mut self.gate.rng) {
+                        Ok(reply) => Verdict::Cookie(reply),
+                        // No secret yet: the control thread sends it
+                        // before anything else, so a worker has it before
+                        // its first burst. Without it, the control thread
+                        // judges the message as before there was a gate.
+                        Err(_) => Verdict::Queue(false),
+                    }
+                }
+            } else {
+                Verdict::Queue(false)
+            }
+        };
+        match verdict {
+            Verdict::Queue(under_load) => {
+                let Some(h) = HandshakeMessage::new(wg.src, now, msg, under_load) else {
+                    return self.drop_packet(m, DropReason::BadMessage);
+                };
+                drop(m);
+                match self.links.handshakes.try_send(h) {
+                    Ok(()) => self.counters.add(Event::HandshakeToControl, 1),
+                    Err(_) => self.counters.count_drop(DropReason::HandshakeQueueFull),
+                }
+            }
+            Verdict::Cookie(reply) => self.send_cookie(m, wg, &reply),
+        }
+    }
+
+    /// Turns the message's mbuf into the cookie reply to its source: the
+    /// reply replaces the message, the outer headers go in front of it.
+    fn send_cookie(&mut self, mut m: Mbuf, wg: Wg, reply: &[u8; COOKIE_REPLY_LEN]) {
+        let end = wg.start + COOKIE_REPLY_LEN;
+        let front = wg.start.checked_sub(outer::header_len(&wg.src));
+        let tail = usize::from(m.data_len()).checked_sub(end);
+        let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
+        else {
+            return self.drop_packet(m, DropReason::Malformed);
+        };
+        m.data_mut()[wg.start..end].copy_from_slice(reply);
+        if m.trim(tail).is_err() || m.adj(front).is_err() {
+            return self.drop_packet(m, DropReason::Malformed);
+        }
+        self.counters.add(Event::CookieReplySent, 1);
+        // From the listen port, as the control thread answers handshakes.
+        self.send_outer(m, wg.src, self.cfg.listen_port, 0, 0);
+    }
+}
