@@ -57,6 +57,8 @@ pub struct Rig<'p> {
     pub allowed: AllowedIps<u32>,
     pub owner: usize,
     pub moves: usize,
+    /// A move was asked for and not yet reported done.
+    moving: bool,
 }
 
 impl Rig<'_> {
@@ -102,15 +104,21 @@ impl Rig<'_> {
     pub fn control(&mut self) {
         while let Ok(ev) = self.events.try_recv() {
             match ev {
-                WorkerEvent::ArrivesAt(0, to) if to != self.owner => {
+                // One move at a time, as the control thread does: the owner
+                // repeats its ask every 32 packets until the move is done.
+                WorkerEvent::ArrivesAt(0, to) if to != self.owner && !self.moving => {
+                    self.moving = true;
                     self.commands[self.owner]
                         .send(Command::Release { id: 0, to })
                         .expect("command");
                 }
                 WorkerEvent::Adopted(0, at) => {
-                    self.owner = at;
-                    self.moves += 1;
-                    self.routes();
+                    self.moving = false;
+                    if at != self.owner {
+                        self.owner = at;
+                        self.moves += 1;
+                        self.routes();
+                    }
                 }
                 _ => {}
             }
@@ -274,6 +282,7 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
         allowed,
         owner: 0,
         moves: 0,
+        moving: false,
     };
     rig.routes();
 
