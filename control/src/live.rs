@@ -3,7 +3,7 @@
 //! touching other peers: a new peer is handed to its owner lcore, a removed
 //! one is taken away, and the workers get a new routing snapshot.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +26,9 @@ impl Control<'_> {
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
         let key = conf::encode_key(new.public_key.as_bytes());
         let owner = self.ownership.choose(new.endpoint);
-        let id = self.peers.add(new, self.workers, now);
+        let id = self.peers.add(new, owner, now);
         tracing::debug!(peer = %key, slot = id, owner, "peer added");
         if let Some(p) = self.peers.get_mut(id) {
-            p.owner = owner;
             self.ownership.added(owner);
             let mut state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
             state.lanes = p.lanes;
@@ -148,18 +147,7 @@ impl Control<'_> {
         }
     }
 
-    /// Every peer's allowed IPs, in one pass over the table (asking the
-    /// table per peer would be quadratic with 100k peers).
-    pub(crate) fn prefixes_by_peer(&self) -> HashMap<PeerId, Vec<Prefix>> {
-        let mut by_peer: HashMap<PeerId, Vec<Prefix>> = HashMap::new();
-        for (prefix, id) in self.allowed.iter() {
-            by_peer.entry(id).or_default().push(prefix);
-        }
-        by_peer
-    }
-
     fn interface_info(&self) -> InterfaceInfo {
-        let prefixes = self.prefixes_by_peer();
         InterfaceInfo {
             private_key: self.private_key.clone(),
             listen_port: self.listen_port,
@@ -167,7 +155,7 @@ impl Control<'_> {
                 .peers
                 .iter()
                 .map(|p| PeerInfo {
-                    peer: self.peer_snapshot(p, &prefixes),
+                    peer: self.peer_snapshot(p),
                     preshared_key: p.preshared_key.clone(),
                 })
                 .collect(),

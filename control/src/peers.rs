@@ -224,9 +224,9 @@ pub struct PeerTable {
 }
 
 impl PeerTable {
-    /// Adds a peer, owned by worker `slot % workers`; a slot freed more than
+    /// Adds a peer, owned by worker `owner`; a slot freed more than
     /// [`SLOT_QUARANTINE`] ago is reused. Returns its slot.
-    pub fn add(&mut self, new: NewPeer, workers: usize, now: Instant) -> PeerId {
+    pub fn add(&mut self, new: NewPeer, owner: usize, now: Instant) -> PeerId {
         let reuse = self
             .free
             .front()
@@ -255,7 +255,7 @@ impl PeerTable {
             endpoint: new.endpoint,
             configured_endpoint: new.endpoint,
             allowed_ips: Vec::new(),
-            owner: id as usize % workers.max(1),
+            owner,
             shared: Arc::new(PeerShared::default()),
             handshakes: 0,
             last_handshake: None,
@@ -403,8 +403,8 @@ mod tests {
 
     fn table(workers: usize, peers: usize) -> PeerTable {
         let mut t = PeerTable::default();
-        for _ in 0..peers {
-            t.add(new_peer(), workers, Instant::ZERO);
+        for i in 0..peers {
+            t.add(new_peer(), i % workers, Instant::ZERO);
         }
         t
     }
@@ -425,12 +425,12 @@ mod tests {
             "already gone"
         );
         assert_eq!(
-            t.add(new_peer(), 2, Instant::from_secs(11)),
+            t.add(new_peer(), 0, Instant::from_secs(11)),
             3,
             "slot 1 still quarantined"
         );
         assert_eq!(
-            t.add(new_peer(), 2, Instant::from_secs(13)),
+            t.add(new_peer(), 1, Instant::from_secs(13)),
             1,
             "slot 1 reused"
         );

@@ -11,13 +11,11 @@
 //! the control thread, which checks for such a request once per round,
 //! builds it and publishes it. Nothing is built while nobody asks.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dataplane::peer::PeerId;
 use protocol::allowedips::Prefix;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -176,26 +174,15 @@ impl Control<'_> {
         lcore_of(&self.lcores, index)
     }
 
-    /// One peer's snapshot; `prefixes` from
-    /// [`prefixes_by_peer`](Self::prefixes_by_peer).
-    pub(crate) fn peer_snapshot(
-        &self,
-        p: &ControlPeer,
-        prefixes: &HashMap<PeerId, Vec<Prefix>>,
-    ) -> PeerSnapshot {
-        PeerSnapshot::of(
-            p,
-            prefixes.get(&p.id).cloned().unwrap_or_default(),
-            &self.lcores,
-        )
+    /// One peer's snapshot (its allowed IPs are the list the peer keeps
+    /// beside the routing table, in the order they were given).
+    pub(crate) fn peer_snapshot(&self, p: &ControlPeer) -> PeerSnapshot {
+        PeerSnapshot::of(p, p.allowed_ips.clone(), &self.lcores)
     }
 
     /// Every peer's snapshot, in table order.
     pub(crate) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
-        let prefixes = self.prefixes_by_peer();
-        self.peers
-            .iter()
-            .map(|p| self.peer_snapshot(p, &prefixes))
+        self.peers.iter().map(|p| self.peer_snapshot(p))
             .collect()
     }
 
@@ -401,8 +388,8 @@ mod tests {
         };
         // Two workers: the second peer (slot 1) is owned by worker 1.
         let other = PrivateKey::generate(&mut OsRng).public_key();
-        table.add(new(other, None), 2, protocol::time::Instant::ZERO);
-        let id = table.add(new(key, Some(endpoint)), 2, protocol::time::Instant::ZERO);
+        table.add(new(other, None), 0, protocol::time::Instant::ZERO);
+        let id = table.add(new(key, Some(endpoint)), 1, protocol::time::Instant::ZERO);
         let p = table.get_mut(id).expect("peer");
         p.handshakes = 4;
         p.last_handshake = Some(UNIX_EPOCH + Duration::new(1_234_567, 89));
