@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use control::uapi::client::{self, ClientError};
 use control::uapi::proto::{self, errno, PeerSet};
+use protocol::allowedips::Prefix;
 use zeroize::Zeroizing;
 
 use crate::target::Target;
@@ -132,7 +133,7 @@ fn peer_set(p: &PeerArgs) -> Result<PeerSet, String> {
     Ok(change)
 }
 
-fn allowed_ips(list: &str) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
+fn allowed_ips(list: &str) -> Result<Vec<Prefix>, String> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -144,7 +145,7 @@ fn allowed_ips(list: &str) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
                     cidr.canonical()
                 ));
             }
-            Ok((cidr.addr, cidr.prefix_len))
+            Prefix::new(cidr.addr, cidr.prefix_len).map_err(|e| format!("allowed-ips: {s}: {e}"))
         })
         .collect()
 }

@@ -200,18 +200,14 @@ impl Control<'_> {
                 "a peer cannot have our own public key",
             ));
         }
-        // Every prefix parses before anything changes: a refused request
-        // leaves the configuration as it was.
-        let mut requested = Vec::with_capacity(set.peers.len());
-        for ps in set.peers {
-            let prefixes = ps
-                .allowed_ips
-                .iter()
-                .map(|&(addr, len)| Prefix::new(addr, len))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| refuse(errno::EINVAL, &e.to_string()))?;
-            requested.push((ps, prefixes));
-        }
+        let requested: Vec<_> = set
+            .peers
+            .into_iter()
+            .map(|mut ps| {
+                let prefixes = std::mem::take(&mut ps.allowed_ips);
+                (ps, prefixes)
+            })
+            .collect();
         let mut persist = Persist::default();
         let mut named = HashSet::new();
         // Peers whose table entry changes, in order: the ones the request

@@ -125,13 +125,8 @@ fn prefixes_in<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Prefix>, D::Error>
     Vec::<String>::deserialize(d)?
         .iter()
         .map(|text| {
-            let bad = || serde::de::Error::custom(format!("not an addr/len prefix: {text}"));
-            let (addr, len) = text.split_once('/').ok_or_else(bad)?;
-            Prefix::new(
-                addr.parse().map_err(|_| bad())?,
-                len.parse().map_err(|_| bad())?,
-            )
-            .map_err(|_| bad())
+            text.parse()
+                .map_err(|e| serde::de::Error::custom(format!("{text}: {e}")))
         })
         .collect()
 }
@@ -182,8 +177,7 @@ impl Control<'_> {
 
     /// Every peer's snapshot, in table order.
     pub(crate) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
-        self.peers.iter().map(|p| self.peer_snapshot(p))
-            .collect()
+        self.peers.iter().map(|p| self.peer_snapshot(p)).collect()
     }
 
     /// Publishes a new document if a reader asked for one.

@@ -15,8 +15,11 @@ fuzz_target!(|data: &[u8]| {
     match parse(&lines) {
         Ok(Request::Set(set)) => {
             for peer in &set.peers {
-                for (addr, len) in &peer.allowed_ips {
-                    assert!(*len <= if addr.is_ipv4() { 32 } else { 128 });
+                for prefix in &peer.allowed_ips {
+                    let max = if prefix.addr().is_ipv4() { 32 } else { 128 };
+                    assert!(prefix.prefix_len() <= max);
+                    // Canonical: the text form parses back to itself.
+                    assert_eq!(prefix.to_string().parse().ok(), Some(*prefix));
                 }
                 if let Some(e) = peer.endpoint {
                     assert_ne!(e.port(), 0);

@@ -157,6 +157,39 @@ impl fmt::Display for Prefix {
     }
 }
 
+/// Text that is not `address/length` (host bits are allowed, and cleared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixParseError {
+    /// No `/length`, an address that does not parse, or a length that is
+    /// not a number.
+    Syntax,
+    /// A length too long for the family.
+    Length(PrefixError),
+}
+
+impl fmt::Display for PrefixParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrefixParseError::Syntax => f.write_str("not an address/length prefix"),
+            PrefixParseError::Length(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PrefixParseError {}
+
+impl core::str::FromStr for Prefix {
+    type Err = PrefixParseError;
+
+    /// `10.1.2.3/8` (as `wg` accepts it) is `10.0.0.0/8`.
+    fn from_str(s: &str) -> Result<Self, PrefixParseError> {
+        let (addr, len) = s.split_once('/').ok_or(PrefixParseError::Syntax)?;
+        let addr: IpAddr = addr.parse().map_err(|_| PrefixParseError::Syntax)?;
+        let len: u8 = len.parse().map_err(|_| PrefixParseError::Syntax)?;
+        Prefix::new(addr, len).map_err(PrefixParseError::Length)
+    }
+}
+
 /// The integer holding an address of one family, most significant bit first.
 trait Key: Copy + Eq + fmt::Debug {
     /// Width of the address in bits.

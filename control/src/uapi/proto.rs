@@ -7,7 +7,9 @@
 //! in `crate::live`.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+
+use protocol::allowedips::Prefix;
 
 use zeroize::Zeroizing;
 
@@ -80,7 +82,7 @@ pub struct PeerSet {
     /// Drop the peer's allowed IPs before adding `allowed_ips`.
     pub replace_allowed_ips: bool,
     /// Allowed IPs to add.
-    pub allowed_ips: Vec<(IpAddr, u8)>,
+    pub allowed_ips: Vec<Prefix>,
 }
 
 /// Why a request was refused, with the errno to answer.
@@ -166,16 +168,10 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, UapiError> 
         .map_err(|_| UapiError::invalid(key, "not a number in range"))
 }
 
-fn cidr(value: &str) -> Result<(IpAddr, u8), UapiError> {
-    let bad = || UapiError::invalid("allowed_ip", "not an address/prefix");
-    let (addr, len) = value.split_once('/').ok_or_else(bad)?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(bad());
-    }
-    Ok((addr, len))
+fn cidr(value: &str) -> Result<Prefix, UapiError> {
+    value
+        .parse()
+        .map_err(|_| UapiError::invalid("allowed_ip", "not an address/prefix"))
 }
 
 /// Parses one request: its lines without the terminating empty line.
@@ -333,8 +329,8 @@ pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
         if p.replace_allowed_ips {
             out.push_str("replace_allowed_ips=true\n");
         }
-        for (addr, len) in &p.allowed_ips {
-            let _ = writeln!(out, "allowed_ip={addr}/{len}");
+        for prefix in &p.allowed_ips {
+            let _ = writeln!(out, "allowed_ip={prefix}");
         }
     }
     out.push('\n');
@@ -430,10 +426,7 @@ mod tests {
         assert!(p.replace_allowed_ips);
         assert_eq!(
             p.allowed_ips,
-            vec![
-                ("10.9.0.2".parse().unwrap(), 32),
-                ("fd00::".parse().unwrap(), 64)
-            ]
+            vec!["10.9.0.2/32".parse().unwrap(), "fd00::/64".parse().unwrap()]
         );
     }
 
@@ -467,10 +460,7 @@ mod tests {
                 endpoint: Some("[2001:db8::1]:51820".parse().unwrap()),
                 persistent_keepalive: Some(0),
                 replace_allowed_ips: true,
-                allowed_ips: vec![
-                    ("10.9.0.2".parse().unwrap(), 32),
-                    ("fd00::".parse().unwrap(), 64),
-                ],
+                allowed_ips: vec!["10.9.0.2/32".parse().unwrap(), "fd00::/64".parse().unwrap()],
                 ..PeerSet::default()
             },
             PeerSet {
