@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, DATA_HEADER_LEN};
+use protocol::session::SessionError;
 use protocol::time::Instant;
+use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
@@ -259,6 +261,9 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let (receiver, sent) = match sealed {
             Ok(s) => s,
+            Err(SessionError::Seal(SealError::Device)) => {
+                return self.drop_packet(m, DropReason::CryptoDevice)
+            }
             Err(_) => return self.drop_packet(m, DropReason::SealFailed),
         };
         let hlen = outer::header_len(&endpoint);

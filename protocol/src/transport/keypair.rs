@@ -22,6 +22,9 @@ pub enum SealError {
     /// The message buffer cannot hold a header and a tag.
     #[error("buffer of {0} bytes cannot hold a data message")]
     BufferTooSmall(usize),
+    /// The crypto device failed the operation.
+    #[error("the crypto device failed to seal")]
+    Device,
 }
 
 /// Why a data message was refused.
@@ -42,11 +45,20 @@ pub enum OpenError {
     /// The receiver index names another keypair.
     #[error("receiver index {0:#x} is not this keypair's")]
     WrongIndex(u32),
+    /// The crypto device failed the operation (not an authentication
+    /// failure).
+    #[error("the crypto device failed to open")]
+    Device,
 }
 
 impl From<CryptoError> for OpenError {
-    fn from(_: CryptoError) -> Self {
-        OpenError::Authentication
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Device => OpenError::Device,
+            CryptoError::Authentication | CryptoError::ZeroSharedSecret => {
+                OpenError::Authentication
+            }
+        }
     }
 }
 
@@ -194,7 +206,10 @@ impl Keypair {
             return Err(SealError::CounterExhausted);
         }
         self.sending_counter = counter + 1;
-        *tag = self.sending.seal(counter, payload);
+        *tag = self
+            .sending
+            .seal(counter, payload)
+            .map_err(|_| SealError::Device)?;
         Ok(counter)
     }
 
