@@ -73,7 +73,7 @@ fn cryptodev_backend_passes_rfc8439_and_matches_ring_on_both_paths() {
         ops: ops.clone(),
     };
     assert!(!AeadBackend::Cryptodev.is_available());
-    register_provider(Box::new(provider)).expect("first provider");
+    register_provider(std::sync::Arc::new(provider)).expect("first provider");
     assert!(AeadBackend::Cryptodev.is_available());
     assert_ne!(AeadBackend::auto(), AeadBackend::Cryptodev);
     let both = || {
@@ -118,6 +118,14 @@ fn cryptodev_backend_passes_rfc8439_and_matches_ring_on_both_paths() {
             "sessions freed with the key"
         );
     }
+    assert!(protocol::crypto::provider::unregister_provider().is_some());
+    assert!(!AeadBackend::Cryptodev.is_available());
+    let k = TransportKey::with_backend(AeadBackend::Cryptodev, Zeroizing::new([3; 32]));
+    assert_eq!(
+        k.backend(),
+        AeadBackend::Ring,
+        "falls back once unregistered"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //!
 //! [`AeadBackend::Cryptodev`]: super::AeadBackend::Cryptodev
 
-use std::sync::OnceLock;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use zeroize::Zeroizing;
 
@@ -61,22 +61,41 @@ pub trait AeadKey: Send + Sync {
 #[error("{0}")]
 pub struct ProviderError(pub String);
 
-/// A provider was already registered (there is one per process).
+/// A provider was already registered (there is one at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("an AEAD provider is already registered")]
 pub struct AlreadyRegistered;
 
-static PROVIDER: OnceLock<Box<dyn AeadProvider>> = OnceLock::new();
+/// Read when a key is made (control thread), never per packet.
+static PROVIDER: RwLock<Option<Arc<dyn AeadProvider>>> = RwLock::new(None);
 
 /// Registers the process's external AEAD implementation; from then on
-/// [`AeadBackend::Cryptodev`] is available. Once per process.
-pub fn register_provider(provider: Box<dyn AeadProvider>) -> Result<(), AlreadyRegistered> {
-    PROVIDER.set(provider).map_err(|_| AlreadyRegistered)
+/// [`AeadBackend::Cryptodev`] is available. One at a time.
+pub fn register_provider(provider: Arc<dyn AeadProvider>) -> Result<(), AlreadyRegistered> {
+    let mut slot = PROVIDER.write().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_some() {
+        return Err(AlreadyRegistered);
+    }
+    *slot = Some(provider);
+    Ok(())
+}
+
+/// Removes the registered provider (at shutdown, so that the device it
+/// holds can be closed once the last key made with it is dropped); keys
+/// made from now on fall back as if none had been registered.
+pub fn unregister_provider() -> Option<Arc<dyn AeadProvider>> {
+    PROVIDER
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
 }
 
 /// The registered provider, if any.
-pub fn provider() -> Option<&'static dyn AeadProvider> {
-    PROVIDER.get().map(|p| &**p)
+pub fn provider() -> Option<Arc<dyn AeadProvider>> {
+    PROVIDER
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
 }
 
 /// A backend gave a wrong answer to the RFC 8439 vector.
