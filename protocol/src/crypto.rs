@@ -352,9 +352,9 @@ impl AeadBackend {
     }
 
     /// The fastest available backend for this CPU: ipsec-mb or ring. A
-    /// crypto device is used only when configured (on this machine its
-    /// software device measured slower than ipsec-mb called directly; see
-    /// BENCHMARKS.md).
+    /// crypto device is used only when configured (on the test machine its
+    /// software device measured no faster than ipsec-mb called directly;
+    /// see BENCHMARKS.md).
     pub fn auto() -> Self {
         Self::available()
             .into_iter()
