@@ -233,7 +233,7 @@ pub enum ConfError {
         value: String,
     },
     /// An AEAD backend name wgdp does not know.
-    #[error("{at}: {path}: {value:?} is not an AEAD backend (\"auto\", \"ring\" or \"ipsec-mb\")")]
+    #[error("{at}: {path}: {value:?} is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\" or \"cryptodev\")")]
     BadAead {
         /// Where.
         at: Location,
@@ -241,6 +241,22 @@ pub enum ConfError {
         path: String,
         /// The text given.
         value: String,
+    },
+    /// `aead = "cryptodev"` without `crypto_device`.
+    #[error("{at}: {path}: \"cryptodev\" needs dpdk.crypto_device (the crypto device's name, e.g. \"crypto_aesni_mb0\")")]
+    CryptodevWithoutDevice {
+        /// Where (the `aead` value).
+        at: Location,
+        /// The field path.
+        path: String,
+    },
+    /// `crypto_device` set while `aead` is not `"cryptodev"`.
+    #[error("{at}: {path}: set, but dpdk.aead is not \"cryptodev\"")]
+    DeviceWithoutCryptodev {
+        /// Where (the `crypto_device` value).
+        at: Location,
+        /// The field path.
+        path: String,
     },
     /// A listening address that is not `IP:PORT` with a nonzero port.
     #[error(

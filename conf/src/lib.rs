@@ -100,6 +100,9 @@ pub struct Dpdk {
     pub idle_polls: u32,
     /// The transport AEAD implementation.
     pub aead: Aead,
+    /// The DPDK crypto device `aead = "cryptodev"` uses (its name or
+    /// devargs); set exactly when `aead` is `Cryptodev`.
+    pub crypto_device: Option<String>,
 }
 
 /// `dpdk.aead`: which ChaCha20-Poly1305 implementation seals and opens
@@ -114,6 +117,9 @@ pub enum Aead {
     Ring,
     /// Intel ipsec-mb (refused at start-up where it has no AVX-512 path).
     IpsecMb,
+    /// A DPDK crypto device (`crypto_device`): a software vdev or an
+    /// accelerator such as QAT.
+    Cryptodev,
 }
 
 impl Aead {
@@ -122,6 +128,7 @@ impl Aead {
         (Aead::Auto, "auto"),
         (Aead::Ring, "ring"),
         (Aead::IpsecMb, "ipsec-mb"),
+        (Aead::Cryptodev, "cryptodev"),
     ];
 
     /// The name in the table.

@@ -75,6 +75,9 @@ impl Config {
         let _ = writeln!(out, "idle_sleep_us = {}", d.idle_sleep_us);
         let _ = writeln!(out, "idle_polls = {}", d.idle_polls);
         let _ = writeln!(out, "aead = \"{}\"", d.aead.name());
+        if let Some(device) = &d.crypto_device {
+            let _ = writeln!(out, "crypto_device = {}", quote(device));
+        }
 
         port(&mut out, "tunnel", &self.ports.tunnel);
         port(&mut out, "plaintext", &self.ports.plaintext);

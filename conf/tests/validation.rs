@@ -224,10 +224,23 @@ fn dpdk_aead() {
     ] {
         let c = parse(&with(8, &format!("aead = \"{name}\""))).expect("valid");
         assert_eq!(c.dpdk.aead, want);
+        assert_eq!(c.dpdk.crypto_device, None);
     }
+    let c = parse(&with(
+        8,
+        "aead = \"cryptodev\"\ncrypto_device = \"0000:3d:01.0_qat_sym\"",
+    ))
+    .expect("valid");
+    assert_eq!(c.dpdk.aead, conf::Aead::Cryptodev);
+    assert_eq!(
+        c.dpdk.crypto_device.as_deref(),
+        Some("0000:3d:01.0_qat_sym")
+    );
+    let again = parse(&c.to_toml_string()).expect("the rendering parses");
+    assert_eq!(again.dpdk, c.dpdk);
     assert_error(
         &with(8, "aead = \"openssl\""),
-        "wgdp.toml:8:8: dpdk.aead: \"openssl\" is not an AEAD backend (\"auto\", \"ring\" or \"ipsec-mb\")",
+        "wgdp.toml:8:8: dpdk.aead: \"openssl\" is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\" or \"cryptodev\")",
     );
 }
 

@@ -13,6 +13,7 @@ use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
+use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_run_join, Job};
@@ -20,7 +21,8 @@ use dpdk_sys::rte::{
     flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
 };
 use protocol::allowedips::Prefix;
-use protocol::crypto::PublicKey;
+use protocol::crypto::provider::{self, AeadProvider as _};
+use protocol::crypto::{AeadBackend, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::control::{Control, ControlParts, InitialPeer};
@@ -132,19 +134,70 @@ pub fn data_room(c: &Config) -> u16 {
     u16::try_from(room.max(dpdk_sys::ffi::RTE_MBUF_DEFAULT_BUF_SIZE as usize)).unwrap_or(u16::MAX)
 }
 
-/// Runs the concentrator until `stop` is set (by a signal handler).
-pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
-    let aead = match config.dpdk.aead {
-        conf::Aead::Auto => None,
-        conf::Aead::Ring => Some(protocol::crypto::AeadBackend::Ring),
-        conf::Aead::IpsecMb => Some(protocol::crypto::AeadBackend::IpsecMb),
-    };
+/// Sessions in the crypto device's pool: two per transport key, two keys
+/// per keypair, up to three keypairs per peer, for the configured peers and
+/// as many again added later; at least 4096. Keys beyond fall back to ring
+/// (with a warning).
+fn crypto_sessions(c: &Config) -> u32 {
+    let peers = u32::try_from(c.peers.len()).unwrap_or(u32::MAX);
+    peers.saturating_mul(2 * 12).clamp(4096, 1 << 22)
+}
+
+/// Chooses the transport AEAD backend (`None`: automatic) and says which.
+fn select_aead(aead: Option<AeadBackend>) -> Result<(), RunError> {
     protocol::crypto::select_transport_backend(aead)
         .map_err(|e| RunError::Setup(format!("dpdk.aead: {e}")))?;
     tracing::info!(
         aead = protocol::crypto::transport_backend().name(),
         "transport AEAD backend"
     );
+    Ok(())
+}
+
+/// The registered crypto device; unregistered on drop, so that the device
+/// closes once the last key made with it is gone.
+struct CryptoGuard;
+
+impl Drop for CryptoGuard {
+    fn drop(&mut self) {
+        provider::unregister_provider();
+    }
+}
+
+/// Opens `dpdk.crypto_device` for the workers and the control thread,
+/// registers it as the cryptodev AEAD backend and runs the RFC 8439
+/// known-answer test through it. Errors name the device.
+fn open_crypto_device(eal: &Eal, c: &Config, device: &str) -> Result<CryptoGuard, RunError> {
+    let fail =
+        |e: &dyn std::fmt::Display| RunError::Setup(format!("dpdk.crypto_device {device:?}: {e}"));
+    let mut lcores = c.dpdk.workers.clone();
+    lcores.push(eal.main_lcore());
+    let setup = CryptodevSetup {
+        device: device.to_owned(),
+        lcores,
+        sessions: crypto_sessions(c),
+        force_op_path: false,
+    };
+    let aead = CryptodevAead::open(eal, &setup).map_err(|e| fail(&e))?;
+    let describe = aead.describe();
+    provider::register_provider(std::sync::Arc::new(aead)).map_err(|e| fail(&e))?;
+    let guard = CryptoGuard;
+    provider::known_answer_test(AeadBackend::Cryptodev).map_err(|e| fail(&e))?;
+    tracing::info!(device = %describe, "crypto device passed the RFC 8439 known-answer test");
+    Ok(guard)
+}
+
+/// Runs the concentrator until `stop` is set (by a signal handler).
+pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
+    let aead = match config.dpdk.aead {
+        conf::Aead::Auto => None,
+        conf::Aead::Ring => Some(AeadBackend::Ring),
+        conf::Aead::IpsecMb => Some(AeadBackend::IpsecMb),
+        conf::Aead::Cryptodev => Some(AeadBackend::Cryptodev),
+    };
+    if aead != Some(AeadBackend::Cryptodev) {
+        select_aead(aead)?;
+    }
     let eal = Eal::init(&config.dpdk.eal_args)?;
     let available = eal.worker_lcores();
     let lcores = config.dpdk.workers.clone();
@@ -153,6 +206,14 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             "worker lcore {bad} is not a worker lcore of EAL (eal_args enable {available:?}; the main lcore {} runs the control thread)",
             eal.main_lcore()
         )));
+    }
+    // Declared after `eal`: dropped first, releasing the device.
+    let _crypto = match &config.dpdk.crypto_device {
+        Some(device) => Some(open_crypto_device(&eal, config, device)?),
+        None => None,
+    };
+    if aead == Some(AeadBackend::Cryptodev) {
+        select_aead(aead)?;
     }
     let n = lcores.len();
     let pool = Mempool::new(

@@ -96,6 +96,8 @@ counter_enum! {
         Segmented = "segmented",
         /// Staged packets freed because the handshake was given up (REKEY_ATTEMPT_TIME).
         HandshakeTimeout = "handshake_timeout",
+        /// The crypto device (`dpdk.aead = "cryptodev"`) failed a seal or open.
+        CryptoDevice = "crypto_device",
     }
 }
 

@@ -15,7 +15,7 @@ use protocol::messages::{
 use protocol::replay::ReplayError;
 use protocol::session::SessionError;
 use protocol::time::Instant;
-use protocol::transport::OpenError;
+use protocol::transport::{OpenError, SealError};
 
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
@@ -41,6 +41,9 @@ fn open_reason(e: SessionError) -> DropReason {
         SessionError::Open(OpenError::WrongIndex(_)) => DropReason::UnknownIndex,
         SessionError::Open(OpenError::Malformed(_)) | SessionError::Malformed(_) => {
             DropReason::BadMessage
+        }
+        SessionError::Open(OpenError::Device) | SessionError::Seal(SealError::Device) => {
+            DropReason::CryptoDevice
         }
         SessionError::Seal(_) => DropReason::SealFailed,
     }

@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, DATA_HEADER_LEN};
+use protocol::session::SessionError;
 use protocol::time::Instant;
+use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
@@ -223,8 +225,9 @@ impl Worker<'_> {
             None => return self.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
-        let Some((receiver, counter, endpoint, rekey)) = sealed else {
-            return self.drop_packet(m, DropReason::SealFailed);
+        let (receiver, counter, endpoint, rekey) = match sealed {
+            Ok(s) => s,
+            Err(reason) => return self.drop_packet(m, reason),
         };
         let Some(m) = self.data_header(m, &endpoint, receiver, counter) else {
             return;
@@ -370,6 +373,7 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let (receiver, sent) = match sealed {
             Ok(s) => s,
+            Err(SessionError::Seal(e)) => return self.drop_packet(m, seal_drop_reason(e)),
             Err(_) => return self.drop_packet(m, DropReason::SealFailed),
         };
         // A multi-lane peer's owner sends from its lane port as well.
@@ -452,5 +456,15 @@ impl Worker<'_> {
     pub(crate) fn pass_to_control(&mut self, side: PortSide, m: Mbuf) {
         self.counters.add(Event::ToControl, 1);
         self.emit(Out::Control(side), m);
+    }
+}
+
+/// The drop reason of a packet the keypair would not seal: the crypto
+/// device failing is its own reason, the rest (expired, exhausted) are
+/// `seal_failed`.
+pub(crate) fn seal_drop_reason(e: SealError) -> DropReason {
+    match e {
+        SealError::Device => DropReason::CryptoDevice,
+        _ => DropReason::SealFailed,
     }
 }

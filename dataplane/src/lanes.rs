@@ -43,6 +43,8 @@ use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 
 use crate::command::{Command, WorkerEvent};
+use crate::counters::DropReason;
+use crate::encap::seal_drop_reason;
 use crate::peer::{PeerId, PeerShared};
 use crate::worker::Worker;
 
@@ -248,13 +250,23 @@ impl Worker<'_> {
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Option<(u32, u64, SocketAddr, bool)> {
-        let lane = self.lanes.get_mut(id as usize).and_then(Option::as_mut)?;
-        let endpoint = lane.publish.endpoint?;
-        let kp = lane.publish.current.as_deref()?;
-        let counter = kp.seal(&mut lane.block, now, payload, tag).ok()?;
+    ) -> Result<(u32, u64, SocketAddr, bool), DropReason> {
+        let lane = self
+            .lanes
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or(DropReason::SealFailed)?;
+        let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
+        let kp = lane
+            .publish
+            .current
+            .as_deref()
+            .ok_or(DropReason::SealFailed)?;
+        let counter = kp
+            .seal(&mut lane.block, now, payload, tag)
+            .map_err(seal_drop_reason)?;
         let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Some((kp.remote_index(), counter, endpoint, rekey))
+        Ok((kp.remote_index(), counter, endpoint, rekey))
     }
 
     /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a

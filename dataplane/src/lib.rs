@@ -10,6 +10,7 @@ pub mod clock;
 pub mod command;
 #[macro_use]
 pub mod counters;
+pub mod cryptodev;
 pub mod decap;
 pub mod encap;
 pub mod forward;

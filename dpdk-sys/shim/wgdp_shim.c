@@ -100,6 +100,35 @@ unsigned wgdp_ring_dequeue_bulk(struct rte_ring *r, void **objs, unsigned n,
 
 unsigned wgdp_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
 
+struct rte_crypto_op *wgdp_crypto_op_alloc(struct rte_mempool *mp)
+{
+	return rte_crypto_op_alloc(mp, RTE_CRYPTO_OP_TYPE_SYMMETRIC);
+}
+
+void wgdp_crypto_op_free(struct rte_crypto_op *op) { rte_crypto_op_free(op); }
+
+int wgdp_crypto_op_attach_sym_session(struct rte_crypto_op *op, void *sess)
+{
+	return rte_crypto_op_attach_sym_session(op, sess);
+}
+
+uint16_t wgdp_cryptodev_enqueue_burst(uint8_t dev_id, uint16_t qp_id,
+				      struct rte_crypto_op **ops, uint16_t n)
+{
+	return rte_cryptodev_enqueue_burst(dev_id, qp_id, ops, n);
+}
+
+uint16_t wgdp_cryptodev_dequeue_burst(uint8_t dev_id, uint16_t qp_id,
+				      struct rte_crypto_op **ops, uint16_t n)
+{
+	return rte_cryptodev_dequeue_burst(dev_id, qp_id, ops, n);
+}
+
+uint64_t wgdp_mempool_virt2iova(const void *elt)
+{
+	return rte_mempool_virt2iova(elt);
+}
+
 const uint64_t wgdp_eth_rss_ipv4 = RTE_ETH_RSS_IPV4;
 const uint64_t wgdp_eth_rss_nonfrag_ipv4_udp = RTE_ETH_RSS_NONFRAG_IPV4_UDP;
 const uint64_t wgdp_eth_rss_nonfrag_ipv4_tcp = RTE_ETH_RSS_NONFRAG_IPV4_TCP;

@@ -26,6 +26,8 @@
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_telemetry.h>
+#include <rte_crypto.h>
+#include <rte_cryptodev.h>
 
 /* rte_errno is a per-lcore (thread-local) variable behind a macro. */
 int wgdp_rte_errno(void);
@@ -63,6 +65,15 @@ unsigned wgdp_ring_enqueue_bulk(struct rte_ring *r, void *const *objs,
 unsigned wgdp_ring_dequeue_bulk(struct rte_ring *r, void **objs, unsigned n,
                                 unsigned *available);
 unsigned wgdp_ring_count(const struct rte_ring *r);
+
+struct rte_crypto_op *wgdp_crypto_op_alloc(struct rte_mempool *mp);
+void wgdp_crypto_op_free(struct rte_crypto_op *op);
+int wgdp_crypto_op_attach_sym_session(struct rte_crypto_op *op, void *sess);
+uint16_t wgdp_cryptodev_enqueue_burst(uint8_t dev_id, uint16_t qp_id,
+                                      struct rte_crypto_op **ops, uint16_t n);
+uint16_t wgdp_cryptodev_dequeue_burst(uint8_t dev_id, uint16_t qp_id,
+                                      struct rte_crypto_op **ops, uint16_t n);
+uint64_t wgdp_mempool_virt2iova(const void *elt);
 
 /* Flag values DPDK defines with function-like macros (RTE_BIT64), which
  * bindgen cannot evaluate: exported as constants with a wgdp_ prefix. */

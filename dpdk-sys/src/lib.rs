@@ -5,8 +5,9 @@
 //! `wgdp_*` functions in it are out-of-line twins of DPDK's `static inline`
 //! functions, compiled from `shim/wgdp_shim.c`.
 //!
-//! [`rte`] is the safe layer over it: EAL, mempools, mbufs, ports, rings and
-//! lcores, with ownership of every mbuf explicit in the types.
+//! [`rte`] is the safe layer over it: EAL, mempools, mbufs, ports, rings,
+//! lcores and crypto devices (ChaCha20-Poly1305 only), with ownership of
+//! every mbuf explicit in the types.
 //!
 //! Poll-mode drivers are not linked: EAL loads them as plugins from DPDK's
 //! driver directory (`RTE_EAL_PMD_PATH`, on Debian

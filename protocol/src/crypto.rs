@@ -12,6 +12,10 @@
 //! `ring`'s transport key, which `ring` does not let us wipe: it is built
 //! once per keypair (rebuilding it per packet cost 20-50 ns a packet and
 //! still left unwiped copies on the stack) and dropped with the keypair.
+//!
+//! The transport AEAD has three backends ([`AeadBackend`]): ring, Intel
+//! ipsec-mb called directly, and an implementation registered from outside
+//! the crate ([`provider`]: a DPDK crypto device, set up by the dataplane).
 
 use blake2::digest::consts::U16;
 use blake2::digest::{FixedOutput, KeyInit, Mac, Update};
@@ -22,6 +26,8 @@ use rand_core::CryptoRngCore;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, HASH_LEN, KEY_LEN};
+
+pub mod provider;
 
 /// A 32-byte secret that is wiped when dropped.
 pub type SecretBytes = Zeroizing<[u8; KEY_LEN]>;
@@ -35,6 +41,10 @@ pub enum CryptoError {
     /// A Diffie-Hellman result was all zeros (low-order public key).
     #[error("Diffie-Hellman produced the all-zero value")]
     ZeroSharedSecret,
+    /// An external AEAD implementation (a crypto device) failed the
+    /// operation: not an authentication failure.
+    #[error("the crypto device failed the operation")]
+    Device,
 }
 
 /// A Curve25519 public key: plain bytes, comparable and hashable so that the
@@ -291,17 +301,26 @@ pub enum AeadBackend {
     IpsecMb,
     /// `ring`'s portable implementation (assembly per CPU family).
     Ring,
+    /// A DPDK crypto device, through the [`provider::AeadProvider`] the
+    /// dataplane registered; never chosen automatically.
+    Cryptodev,
 }
 
 impl AeadBackend {
-    /// Every backend, fastest first where the CPU supports it.
-    pub const ALL: &'static [AeadBackend] = &[AeadBackend::IpsecMb, AeadBackend::Ring];
+    /// Every backend: the ones [`auto`](Self::auto) may pick fastest first,
+    /// then the one only configuration chooses.
+    pub const ALL: &'static [AeadBackend] = &[
+        AeadBackend::IpsecMb,
+        AeadBackend::Ring,
+        AeadBackend::Cryptodev,
+    ];
 
     /// The name in configuration and reports.
     pub const fn name(self) -> &'static str {
         match self {
             AeadBackend::IpsecMb => "ipsec-mb",
             AeadBackend::Ring => "ring",
+            AeadBackend::Cryptodev => "cryptodev",
         }
     }
 
@@ -310,7 +329,8 @@ impl AeadBackend {
         Self::ALL.iter().copied().find(|b| b.name() == name)
     }
 
-    /// Whether this CPU (and this build) can use the backend.
+    /// Whether this CPU (and this build) can use the backend; for
+    /// `Cryptodev`, whether a provider is registered.
     pub fn is_available(self) -> bool {
         static IPSEC_MB_AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         match self {
@@ -318,6 +338,7 @@ impl AeadBackend {
                 ipsec_mb_sys::with_thread_manager(|m| m.is_avx512()).unwrap_or(false)
             }),
             AeadBackend::Ring => true,
+            AeadBackend::Cryptodev => provider::provider().is_some(),
         }
     }
 
@@ -330,18 +351,24 @@ impl AeadBackend {
             .collect()
     }
 
-    /// The fastest available backend for this CPU.
+    /// The fastest available backend for this CPU: ipsec-mb or ring. A
+    /// crypto device is used only when configured (on the test machine its
+    /// software device measured no faster than ipsec-mb called directly;
+    /// see BENCHMARKS.md).
     pub fn auto() -> Self {
         Self::available()
-            .first()
-            .copied()
+            .into_iter()
+            .find(|&b| b != AeadBackend::Cryptodev)
             .unwrap_or(AeadBackend::Ring)
     }
 }
 
 /// A transport AEAD backend this CPU or build cannot use was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the {} AEAD backend is not available on this CPU", .0.name())]
+#[error("the {} AEAD backend is not available ({})", .0.name(), match .0 {
+    AeadBackend::Cryptodev => "no crypto device is configured",
+    _ => "not on this CPU",
+})]
 pub struct UnavailableBackend(pub AeadBackend);
 
 /// The backend new transport keys use (index into [`AeadBackend::ALL`]).
@@ -377,7 +404,8 @@ pub fn transport_backend() -> AeadBackend {
 /// control thread), not per packet. The derived bytes are wiped at once;
 /// ring's own copy of the key cannot be wiped (it offers no way to), which
 /// is the one place key material outlives its use until the keypair is
-/// dropped.
+/// dropped. A crypto device keeps the key in its sessions until the
+/// keypair drops them (see the dataplane's provider for what it clears).
 pub struct TransportKey(TransportImpl);
 
 // Unboxed on purpose: a box would cost a pointer chase per packet, and
@@ -387,6 +415,8 @@ enum TransportImpl {
     Ring(ring::aead::LessSafeKey),
     /// ipsec-mb takes the raw key per call; it is wiped on drop.
     IpsecMb(SecretBytes),
+    /// The registered provider's handle (one indirect call per packet).
+    Cryptodev(Box<dyn provider::AeadKey>),
 }
 
 impl TransportKey {
@@ -397,13 +427,30 @@ impl TransportKey {
     }
 
     /// Prepares derived key bytes (wiped on return) for `backend`; an
-    /// unavailable backend falls back to ring.
+    /// unavailable backend, or a provider that cannot make the key (it
+    /// reports why itself), falls back to ring.
     pub fn with_backend(backend: AeadBackend, bytes: SecretBytes) -> Self {
+        Self::with_backend_aad(backend, bytes, 0)
+    }
+
+    /// [`with_backend`](Self::with_backend) for associated data of
+    /// `aad_len` bytes (a crypto device session fixes it; the others take
+    /// any).
+    fn with_backend_aad(backend: AeadBackend, bytes: SecretBytes, aad_len: usize) -> Self {
+        let external = match backend {
+            AeadBackend::Cryptodev => {
+                provider::provider().and_then(|p| p.key(&bytes, aad_len).ok())
+            }
+            _ => None,
+        };
+        if let Some(key) = external {
+            return TransportKey(TransportImpl::Cryptodev(key));
+        }
         match backend {
             AeadBackend::IpsecMb if backend.is_available() => {
                 TransportKey(TransportImpl::IpsecMb(bytes))
             }
-            AeadBackend::IpsecMb | AeadBackend::Ring => {
+            AeadBackend::IpsecMb | AeadBackend::Ring | AeadBackend::Cryptodev => {
                 match ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &bytes[..]) {
                     Ok(k) => TransportKey(TransportImpl::Ring(ring::aead::LessSafeKey::new(k))),
                     // The key is always 32 bytes, which is what ChaCha20 takes.
@@ -418,12 +465,14 @@ impl TransportKey {
         match self.0 {
             TransportImpl::Ring(_) => AeadBackend::Ring,
             TransportImpl::IpsecMb(_) => AeadBackend::IpsecMb,
+            TransportImpl::Cryptodev(_) => AeadBackend::Cryptodev,
         }
     }
 
     /// Encrypts `in_out` in place under nonce `counter`; returns the tag.
+    /// Fails only on a crypto device ([`CryptoError::Device`]).
     #[inline]
-    pub fn seal(&self, counter: u64, in_out: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
+    pub fn seal(&self, counter: u64, in_out: &mut [u8]) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
         self.seal_with_aad(counter, &[], in_out)
     }
 
@@ -442,7 +491,12 @@ impl TransportKey {
     /// [`seal`](Self::seal) with associated data (data messages have none;
     /// the RFC 8439 vectors do).
     #[inline]
-    fn seal_with_aad(&self, counter: u64, aad: &[u8], in_out: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
+    fn seal_with_aad(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
         match &self.0 {
             TransportImpl::Ring(k) => {
                 let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
@@ -450,7 +504,7 @@ impl TransportKey {
                     Ok(tag) => {
                         let mut out = [0u8; AEAD_TAG_LEN];
                         out.copy_from_slice(tag.as_ref());
-                        out
+                        Ok(out)
                     }
                     Err(_) => unreachable_aead_len(),
                 }
@@ -460,12 +514,13 @@ impl TransportKey {
                     m.chacha20_poly1305(key, &nonce(counter), aad, in_out, true)
                 });
                 match tag {
-                    Some(Ok(tag)) => tag,
+                    Some(Ok(tag)) => Ok(tag),
                     // The manager existed when the key was made (the backend
                     // was available) and the job's parameters are fixed.
                     _ => unreachable_ipsec_mb(),
                 }
             }
+            TransportImpl::Cryptodev(k) => k.seal(&nonce(counter), aad, in_out),
         }
     }
 
@@ -502,6 +557,7 @@ impl TransportKey {
                     _ => unreachable_ipsec_mb(),
                 }
             }
+            TransportImpl::Cryptodev(k) => k.open(&nonce(counter), aad, in_out, tag),
         }
     }
 }
@@ -590,7 +646,7 @@ mod tests {
         let t = TransportKey::new(Zeroizing::new(key));
         let mut a = *b"sixteen byte msg and more";
         let mut b = a;
-        let tag_a = t.seal(42, &mut a);
+        let tag_a = t.seal(42, &mut a).expect("seal");
         let tag_b = aead_seal(&key, 42, &mut b, &[]);
         assert_eq!(a, b);
         assert_eq!(tag_a, tag_b);
@@ -605,95 +661,31 @@ mod tests {
         assert_eq!(&c, b"x");
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or_default())
-            .collect()
-    }
-
-    /// RFC 8439 appendix A.5, the AEAD decryption vector: its nonce is 32
-    /// zero bits and a 64-bit little-endian counter, as WireGuard's are.
-    /// Every available backend seals the plaintext to the RFC's ciphertext
-    /// and tag, opens it back, and refuses a flipped bit.
+    /// RFC 8439 appendix A.5 through every available backend (the
+    /// cryptodev one is tested where a device exists: dataplane's
+    /// tests/cryptodev.rs).
     #[test]
     fn rfc8439_aead_vector_on_every_backend() {
-        let key = hex32("1c9240a5eb55d38af333888604f6b5f0473917c1402b80099dca5cbc207075c0");
-        let counter = u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]);
-        let aad = unhex("f33388860000000000004e91");
-        let plain = "Internet-Drafts are draft documents valid for a maximum of six months \
-            and may be updated, replaced, or obsoleted by other documents at any time. It is \
-            inappropriate to use Internet-Drafts as reference material or to cite them other \
-            than as /\u{201c}work in progress./\u{201d}";
-        let cipher = unhex(concat!(
-            "64a0861575861af460f062c79be643bd5e805cfd345cf389f108670ac76c8cb2",
-            "4c6cfc18755d43eea09ee94e382d26b0bdb7b73c321b0100d4f03b7f355894cf",
-            "332f830e710b97ce98c8a84abd0b948114ad176e008d33bd60f982b1ff37c855",
-            "9797a06ef4f0ef61c186324e2b3506383606907b6a7c02b0f9f6157b53c867e4",
-            "b9166c767b804d46a59b5216cde7a4e99040c5a40433225ee282a1b0a06c523e",
-            "af4534d7f83fa1155b0047718cbc546a0d072b04b3564eea1b422273f548271a",
-            "0bb2316053fa76991955ebd63159434ecebb4e466dae5a1073a6727627097a10",
-            "49e617d91d361094fa68f0ff77987130305beaba2eda04df997b714d6c6f2c29",
-            "a6ad5cb4022b02709b",
-        ));
-        let tag = unhex("eead9d67890cbb22392336fea1851f38");
-        assert_eq!(plain.len(), 265);
         assert!(AeadBackend::available().contains(&AeadBackend::Ring));
         for backend in AeadBackend::available() {
-            let k = TransportKey::with_backend(backend, Zeroizing::new(key));
-            assert_eq!(k.backend(), backend);
-            let mut buf = plain.as_bytes().to_vec();
-            let t = k.seal_with_aad(counter, &aad, &mut buf);
-            assert_eq!(buf, cipher, "{backend:?} ciphertext");
-            assert_eq!(&t[..], &tag[..], "{backend:?} tag");
-            let mut bad = buf.clone();
-            bad[100] ^= 1;
-            assert!(k.open_with_aad(counter, &aad, &mut bad, &t).is_err());
-            k.open_with_aad(counter, &aad, &mut buf, &t)
-                .unwrap_or_else(|e| panic!("{backend:?} open: {e}"));
-            assert_eq!(buf, plain.as_bytes());
+            provider::known_answer_test(backend).unwrap_or_else(|e| panic!("{e}"));
         }
+        assert_eq!(
+            provider::known_answer_test(AeadBackend::Cryptodev),
+            Err(provider::SelfTestError {
+                backend: AeadBackend::Cryptodev,
+                what: "the backend is not available"
+            })
+        );
     }
 
-    /// Every backend agrees with every other (and with the handshake's
-    /// RustCrypto AEAD) on random keys, counters and lengths, keepalives
-    /// included; each opens what another sealed.
+    /// Every backend agrees with ring (and with the handshake's RustCrypto
+    /// AEAD) on random keys, counters and lengths, keepalives included;
+    /// each opens what the other sealed.
     #[test]
     fn backends_agree_on_random_inputs() {
-        use rand_core::{RngCore, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8439);
-        let backends = AeadBackend::available();
-        for round in 0..200 {
-            let mut key = [0u8; 32];
-            rng.fill_bytes(&mut key);
-            let counter = rng.next_u64();
-            let len = if round < 4 {
-                round * 16
-            } else {
-                rng.next_u32() as usize % 1600
-            };
-            let mut plain = vec![0u8; len];
-            rng.fill_bytes(&mut plain);
-            let mut reference = plain.clone();
-            let want = aead_seal(&key, counter, &mut reference, &[]);
-            for &b in &backends {
-                let k = TransportKey::with_backend(b, Zeroizing::new(key));
-                let mut buf = plain.clone();
-                assert_eq!(k.seal(counter, &mut buf), want, "{b:?} tag, len {len}");
-                assert_eq!(buf, reference, "{b:?} ciphertext, len {len}");
-                for &other in &backends {
-                    let o = TransportKey::with_backend(other, Zeroizing::new(key));
-                    let mut c = reference.clone();
-                    o.open(counter, &mut c, &want).expect("opens");
-                    assert_eq!(c, plain);
-                    let mut wrong = want;
-                    wrong[round % AEAD_TAG_LEN] ^= 0x80;
-                    let mut c = reference.clone();
-                    assert!(
-                        o.open(counter, &mut c, &wrong).is_err(),
-                        "{other:?} took a bad tag"
-                    );
-                }
-            }
+        for backend in AeadBackend::available() {
+            provider::cross_check_with_ring(backend, 8439, 200).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 
@@ -704,6 +696,11 @@ mod tests {
         }
         assert_eq!(AeadBackend::from_name("openssl"), None);
         assert_eq!(AeadBackend::auto(), AeadBackend::available()[0]);
+        assert!(!AeadBackend::Cryptodev.is_available(), "no provider here");
+        assert_eq!(
+            UnavailableBackend(AeadBackend::Cryptodev).to_string(),
+            "the cryptodev AEAD backend is not available (no crypto device is configured)"
+        );
         for &b in AeadBackend::ALL {
             assert_eq!(select_transport_backend(Some(b)).is_ok(), b.is_available());
         }

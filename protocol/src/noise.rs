@@ -68,7 +68,8 @@ pub enum HandshakeError {
 impl From<CryptoError> for HandshakeError {
     fn from(e: CryptoError) -> Self {
         match e {
-            CryptoError::Authentication => HandshakeError::Decryption,
+            // The handshake AEAD is RustCrypto's, never a device.
+            CryptoError::Authentication | CryptoError::Device => HandshakeError::Decryption,
             CryptoError::ZeroSharedSecret => HandshakeError::LowOrderKey,
         }
     }

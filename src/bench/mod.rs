@@ -10,9 +10,11 @@ mod traffic;
 
 use clap::Args;
 use dataplane::clock::TscClock;
+use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::stages::{self, Stage};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{rdtsc, Eal, Mempool};
+use protocol::crypto::provider::{self, AeadProvider as _};
 use protocol::crypto::AeadBackend;
 
 use rig::Direction;
@@ -53,6 +55,16 @@ pub struct BenchArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// The AEAD backend the worker loop's keys use: auto, ring, ipsec-mb
+    /// or cryptodev (the floor is measured for every available one).
+    #[arg(long, default_value = "auto")]
+    aead: String,
+    /// The DPDK crypto device measured as the cryptodev backend (probed
+    /// here if it does not exist; a software `crypto_aesni_mb` vdev by
+    /// default). When it cannot be opened, cryptodev is left out (and
+    /// `--aead cryptodev` is an error).
+    #[arg(long, default_value = "crypto_aesni_mb0")]
+    crypto_device: String,
     /// EAL arguments, as one string split on spaces. The default puts the
     /// main lcore on CPU 0 and worker lcores 1 and 2 on CPUs 1 and 0.
     #[arg(
@@ -88,6 +100,53 @@ fn median(mut v: Vec<rig::Sample>) -> Option<rig::Sample> {
     v.get(v.len() / 2).copied()
 }
 
+/// Unregisters the bench's crypto device on drop.
+struct CryptoGuard;
+
+impl Drop for CryptoGuard {
+    fn drop(&mut self) {
+        provider::unregister_provider();
+    }
+}
+
+/// Opens `--crypto-device` and registers it as the cryptodev backend; a
+/// device that cannot be opened is a note, or an error under `--aead
+/// cryptodev`. Sessions: two per key, two keys per peer, for the most
+/// peers of a phase when the worker loop uses it.
+fn crypto_device(
+    eal: &Eal,
+    args: &BenchArgs,
+    aead: Option<AeadBackend>,
+    lcores: &[u32],
+    peer_counts: &[u32],
+    notes: &mut Vec<String>,
+) -> Result<Option<CryptoGuard>, String> {
+    let used = aead == Some(AeadBackend::Cryptodev);
+    let most = peer_counts.iter().copied().max().unwrap_or(1);
+    let mut all = lcores.to_vec();
+    all.push(eal.main_lcore());
+    let setup = CryptodevSetup {
+        device: args.crypto_device.clone(),
+        lcores: all,
+        sessions: if used { 4 * most + 64 } else { 64 },
+        force_op_path: false,
+    };
+    match CryptodevAead::open(eal, &setup) {
+        Ok(dev) => {
+            notes.push(format!("cryptodev: {}", dev.describe()));
+            provider::register_provider(std::sync::Arc::new(dev)).map_err(|e| e.to_string())?;
+            let guard = CryptoGuard;
+            provider::known_answer_test(AeadBackend::Cryptodev).map_err(|e| e.to_string())?;
+            Ok(Some(guard))
+        }
+        Err(e) if used => Err(format!("--aead cryptodev: {e}")),
+        Err(e) => {
+            notes.push(format!("cryptodev: not measured ({e})"));
+            Ok(None)
+        }
+    }
+}
+
 /// Runs the benchmark and prints its report.
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (packets, repeat, peer_counts) = if args.short {
@@ -108,6 +167,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(&p) = peer_counts.iter().find(|&&p| p == 0 || p > 1 << 17) {
         return Err(format!("--peers: {p} is not in 1..=131072").into());
     }
+    let aead =
+        match args.aead.as_str() {
+            "auto" => None,
+            name => Some(AeadBackend::from_name(name).ok_or_else(|| {
+                format!("--aead: {name:?} is not auto, ring, ipsec-mb or cryptodev")
+            })?),
+        };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let eal = Eal::init(args.eal.split_whitespace())?;
     let lcores = eal.worker_lcores();
@@ -124,6 +190,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mbufs = (2 * most * packets + 8192) as u32;
     let pool = Mempool::new(&eal, "bench_pool", mbufs, 256, 2048 + 128)?;
     let mixes = Mix::all();
+    let mut notes = Vec::new();
+    // Unregisters the device at the end, so that EAL is cleaned up.
+    let _crypto = crypto_device(&eal, args, aead, &lcores, &peer_counts, &mut notes)?;
+    protocol::crypto::select_transport_backend(aead).map_err(|e| format!("--aead: {e}"))?;
+    notes.push(format!(
+        "worker loop AEAD: {}",
+        protocol::crypto::transport_backend().name()
+    ));
     let backends = AeadBackend::available();
 
     let floor_packets = if args.short { 4_000 } else { 40_000 };
@@ -135,7 +209,6 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let mut figures = Vec::new();
-    let mut notes = Vec::new();
     for &workers in &args.workers {
         if workers + 1 > cpus {
             notes.push(format!(

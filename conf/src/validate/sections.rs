@@ -193,6 +193,7 @@ impl Ctx<'_> {
                 "idle_sleep_us",
                 "idle_polls",
                 "aead",
+                "crypto_device",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -247,6 +248,7 @@ impl Ctx<'_> {
                 a
             }),
         };
+        let crypto_device = self.crypto_device(&t, aead);
         let (eal_args, workers) = (eal_args?, workers?);
         if let (Some(eal_node), Some(workers_node)) = (t.get("eal_args"), t.get("workers")) {
             self.worker_lcores(&eal_args, eal_node, &workers, workers_node)?;
@@ -258,7 +260,40 @@ impl Ctx<'_> {
             idle_sleep_us: u32::try_from(idle_sleep_us?).ok()?,
             idle_polls: u32::try_from(idle_polls?).ok()?,
             aead: aead?,
+            crypto_device: crypto_device?,
         })
+    }
+
+    /// `dpdk.crypto_device`: a non-empty name, given exactly when `aead`
+    /// is `"cryptodev"`. `None` when wrong; `Some(None)` when rightly absent.
+    fn crypto_device(&mut self, t: &Table<'_>, aead: Option<Aead>) -> Option<Option<String>> {
+        let path = t.path("crypto_device");
+        let device = match t.get("crypto_device") {
+            None => None,
+            Some(v) => {
+                let s = self.string(v, path.clone())?;
+                self.non_empty(v, &path, s.trim().len()).then_some(())?;
+                Some((s.to_owned(), v.span()))
+            }
+        };
+        match (aead?, device) {
+            (Aead::Cryptodev, Some((name, _))) => Some(Some(name)),
+            (Aead::Cryptodev, None) => {
+                let at = t.get("aead").map(|v| self.at(&v.span()))?;
+                self.errors.push(ConfError::CryptodevWithoutDevice {
+                    at,
+                    path: t.path("aead"),
+                });
+                None
+            }
+            (_, Some((_, span))) => {
+                let at = self.at(&span);
+                self.errors
+                    .push(ConfError::DeviceWithoutCryptodev { at, path });
+                None
+            }
+            (_, None) => Some(None),
+        }
     }
 
     /// Checks that every worker is an lcore `eal_args` enables and not the

@@ -37,7 +37,7 @@ impl RteError {
     }
 
     /// An error detected on our side before calling DPDK.
-    pub(crate) fn invalid(op: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(op: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             op: op.into(),
             errno: libc_einval(),

@@ -8,10 +8,13 @@
 //!   Transmitting or enqueueing takes mbufs out of a [`Burst`]; whatever the
 //!   device or ring did not accept stays in the burst, still owned by the
 //!   caller. Nothing is ever both returned and freed.
+//! - A crypto device's [`cryptodev::Session`]s and [`cryptodev::QueuePair`]s
+//!   keep the device open; a queue pair has one handle, used by one lcore.
 //! - A queue of a port is polled through an [`RxQueue`] / [`TxQueue`] handle
 //!   that exists at most once per queue, so two lcores can never use the same
 //!   queue at once.
 
+pub mod cryptodev;
 mod eal;
 mod error;
 mod flow;

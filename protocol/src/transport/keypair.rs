@@ -26,6 +26,9 @@ pub enum SealError {
     /// The message buffer cannot hold a header and a tag.
     #[error("buffer of {0} bytes cannot hold a data message")]
     BufferTooSmall(usize),
+    /// The crypto device failed the operation.
+    #[error("the crypto device failed to seal")]
+    Device,
 }
 
 /// Why a data message was refused.
@@ -46,11 +49,20 @@ pub enum OpenError {
     /// The receiver index names another keypair.
     #[error("receiver index {0:#x} is not this keypair's")]
     WrongIndex(u32),
+    /// The crypto device failed the operation (not an authentication
+    /// failure).
+    #[error("the crypto device failed to open")]
+    Device,
 }
 
 impl From<CryptoError> for OpenError {
-    fn from(_: CryptoError) -> Self {
-        OpenError::Authentication
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Device => OpenError::Device,
+            CryptoError::Authentication | CryptoError::ZeroSharedSecret => {
+                OpenError::Authentication
+            }
+        }
     }
 }
 
@@ -300,7 +312,9 @@ impl Keypair {
                     return Err(SealError::CounterExhausted);
                 }
                 *sending_counter = counter + 1;
-                *tag = sending.seal(counter, payload);
+                *tag = sending
+                    .seal(counter, payload)
+                    .map_err(|_| SealError::Device)?;
                 Ok(counter)
             }
             Crypt::Lanes { keys, block } => keys.seal(block, now, payload, tag),

@@ -156,7 +156,10 @@ impl LaneKeypair {
             .counter
             .take(block)
             .ok_or(SealError::CounterExhausted)?;
-        *tag = self.sending.seal(counter, payload);
+        *tag = self
+            .sending
+            .seal(counter, payload)
+            .map_err(|_| SealError::Device)?;
         Ok(counter)
     }
 
