@@ -363,44 +363,7 @@ mod tests {
     /// with its limit at [`LANE_COUNTER_LIMIT`].
     #[test]
     fn kernel_table_single_thread() {
-        const LIM: u64 = COUNTER_WINDOW_SIZE + 1;
-        const R: u64 = LANE_COUNTER_LIMIT;
-        let table: &[(u64, bool)] = &[
-            (0, true),
-            (1, true),
-            (1, false),
-            (9, true),
-            (8, true),
-            (7, true),
-            (7, false),
-            (LIM, true),
-            (LIM - 1, true),
-            (LIM - 1, false),
-            (LIM - 2, true),
-            (2, true),
-            (2, false),
-            (LIM + 16, true),
-            (3, false),
-            (LIM + 16, false),
-            (LIM * 4, true),
-            (LIM * 4 - (LIM - 1), true),
-            (10, false),
-            (LIM * 4 - LIM, false),
-            (LIM * 4 - (LIM + 1), false),
-            (LIM * 4 - (LIM - 2), true),
-            (LIM * 4 + 1 - LIM, false),
-            (0, false),
-            (R, false),
-            (R - 1, true),
-            (R, false),
-            (R - 1, false),
-            (R - 2, true),
-            (R + 1, false),
-            (R + 2, false),
-            (R - 2, false),
-            (R - 3, true),
-            (0, false),
-        ];
+        let table = crate::replay::tests::kernel_table(LANE_COUNTER_LIMIT);
         let w = SharedReplayWindow::new();
         for (i, &(n, expected)) in table.iter().enumerate() {
             assert_eq!(accept(&w, n), expected, "row {} (counter {n})", i + 1);

@@ -116,7 +116,7 @@ impl ReplayWindow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The kernel's one-shot validation, expressed with check + update.
@@ -125,12 +125,13 @@ mod tests {
     }
 
     /// The table of the Linux kernel's `selftest/counter.c`, re-expressed:
-    /// each row is (counter, expected acceptance) against one window.
-    #[test]
-    fn kernel_counter_selftest_table() {
+    /// each row is (counter, expected acceptance) against one window whose
+    /// first refused counter is `reject` (the shared multi-lane window of
+    /// `crate::lanes` runs it too, with its own limit).
+    pub(crate) fn kernel_table(reject: u64) -> Vec<(u64, bool)> {
         const LIM: u64 = COUNTER_WINDOW_SIZE + 1;
-        const R: u64 = REJECT_AFTER_MESSAGES;
-        let table: &[(u64, bool)] = &[
+        let r = reject;
+        vec![
             (0, true),
             (1, true),
             (1, false),
@@ -155,19 +156,23 @@ mod tests {
             (LIM * 4 - (LIM - 2), true),
             (LIM * 4 + 1 - LIM, false),
             (0, false),
-            (R, false),
-            (R - 1, true),
-            (R, false),
-            (R - 1, false),
-            (R - 2, true),
-            (R + 1, false),
-            (R + 2, false),
-            (R - 2, false),
-            (R - 3, true),
+            (r, false),
+            (r - 1, true),
+            (r, false),
+            (r - 1, false),
+            (r - 2, true),
+            (r + 1, false),
+            (r + 2, false),
+            (r - 2, false),
+            (r - 3, true),
             (0, false),
-        ];
+        ]
+    }
+
+    #[test]
+    fn kernel_counter_selftest_table() {
         let mut w = ReplayWindow::new();
-        for (i, &(n, expected)) in table.iter().enumerate() {
+        for (i, (n, expected)) in kernel_table(REJECT_AFTER_MESSAGES).into_iter().enumerate() {
             assert_eq!(validate(&mut w, n), expected, "row {} (counter {n})", i + 1);
         }
     }
