@@ -31,18 +31,6 @@ use netns::*;
 
 const LANE_PORTS: (u16, u16) = (51840, 51841);
 
-/// Per-worker event counters of `wgdp show --json`, in worker order.
-fn worker_events(show: &Value, event: &str) -> Vec<u64> {
-    show["lcores"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| l["events"][event].as_u64().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `nstat` counter `name` in namespace `ns` (absolute value).
 fn nstat(ns: &str, name: &str) -> u64 {
     let out = run(&mut netns(ns, &["nstat", "-az", name]), secs(5));

@@ -39,18 +39,6 @@ const SEQ_PORT: u16 = 7000;
 // ---------------------------------------------------------------------------
 // Reading `wgdp show --json`.
 
-/// Per-worker event counters, in worker order.
-fn worker_events(show: &Value, event: &str) -> Vec<u64> {
-    show["lcores"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| l["events"][event].as_u64().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn worker_drops(show: &Value, reason: &str) -> u64 {
     show["lcores"]
         .as_array()

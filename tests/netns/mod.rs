@@ -814,3 +814,15 @@ pub fn iperf_udp_loss<T>(
         _ => panic!("iperf3 UDP gave no loss figures:\n{json}\n{stderr}"),
     }
 }
+
+/// Per-worker event counters of `wgdp show --json`, in worker order.
+pub fn worker_events(show: &serde_json::Value, event: &str) -> Vec<u64> {
+    show["lcores"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .map(|l| l["events"][event].as_u64().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
