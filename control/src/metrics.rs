@@ -65,7 +65,7 @@ const GROUP_FAMILIES: [GroupFamily; 2] = [
 ];
 
 /// The per-peer families, in output order.
-const PEER_FAMILIES: [PeerFamily; 4] = [
+const PEER_FAMILIES: [PeerFamily; 8] = [
     PeerFamily {
         name: "wgdp_peer_rx_bytes_total",
         help: "Plaintext bytes received from the peer.",
@@ -89,6 +89,30 @@ const PEER_FAMILIES: [PeerFamily; 4] = [
         help: "Unix time of the latest completed handshake with the peer, 0 if none.",
         kind: "gauge",
         value: |p| p.latest_handshake_secs().unwrap_or(0),
+    },
+    PeerFamily {
+        name: "wgdp_peer_lanes",
+        help: "Workers that encrypt and decrypt for the peer at once (its lanes setting).",
+        kind: "gauge",
+        value: |p| u64::from(p.lanes),
+    },
+    PeerFamily {
+        name: "wgdp_peer_plaintext_packets_total",
+        help: "Plaintext packets for the peer that reached its owner lcore.",
+        kind: "counter",
+        value: |p| p.plain_packets,
+    },
+    PeerFamily {
+        name: "wgdp_peer_plaintext_handed_off_total",
+        help: "Of those, packets another lcore received and handed off.",
+        kind: "counter",
+        value: |p| p.plain_handed_off,
+    },
+    PeerFamily {
+        name: "wgdp_peer_lanes_would_help",
+        help: "1 when a single-lane peer's plaintext mostly arrives on other lcores (at least 10k packets, a quarter handed off): lanes = N would spread it.",
+        kind: "gauge",
+        value: |p| u64::from(p.would_benefit_from_lanes()),
     },
 ];
 
@@ -785,8 +809,8 @@ mod tests {
             persistent_keepalive: None,
             owner_lcore: 5,
             lanes: 1,
-            plain_packets: 0,
-            plain_handed_off: 0,
+            plain_packets: 40_000,
+            plain_handed_off: 30_000,
         }
     }
 
@@ -895,6 +919,16 @@ mod tests {
         }
 
         let key = [("public_key", one.as_str())];
+        assert_eq!(value(&s, "wgdp_peer_lanes", &key), Some(1));
+        assert_eq!(
+            value(&s, "wgdp_peer_plaintext_packets_total", &key),
+            Some(40_000)
+        );
+        assert_eq!(
+            value(&s, "wgdp_peer_plaintext_handed_off_total", &key),
+            Some(30_000)
+        );
+        assert_eq!(value(&s, "wgdp_peer_lanes_would_help", &key), Some(1));
         assert_eq!(value(&s, "wgdp_peer_rx_bytes_total", &key), Some(10));
         assert_eq!(value(&s, "wgdp_peer_tx_bytes_total", &key), Some(20));
         assert_eq!(value(&s, "wgdp_peer_handshakes_total", &key), Some(3));
