@@ -15,14 +15,18 @@
 #                 Gbit/s at 64 B, 1420 B and IMIX (7:4:1 of 64/570/1438-byte
 #                 frames: DPDK 22.11's memif carries no frame above 1518 B,
 #                 and a 1518-byte frame needs a 1580-byte tunnel MTU)
+#   (l) lanes     (d) with 2 workers on each side (memif with 2 queue pairs,
+#                 a pcap file per source queue so both of A's workers get
+#                 plaintext), 1420 B, one tunnel: peer `lanes = 1`, then
+#                 `lanes = 2` (docs/lanes.md); the lane counters and the ratio
 #
 # and prints the figures with the ratios wgdp/wg-go and wgdp/fwd.
 #
-#   bench/side-by-side.sh [--time SECS] [--quick] [--only a,b,c,d]
+#   bench/side-by-side.sh [--time SECS] [--quick] [--only a,b,c,d,l]
 #
 #   --time SECS   seconds per iperf3 run and per memif measurement (default 10)
 #   --quick       2-second runs, 1 stream only, memif at 1420 B only: a
-#                 functional pass of every path in well under a minute
+#                 functional pass of every path in about a minute
 #   --only LIST   run only these scenarios (the summary leaves out the rest)
 #
 # Cores (this machine has 2): the device under test gets core 1 alone, the
@@ -34,7 +38,9 @@
 #   (c) dpdk-testpmd (forwarding lcore and main) on core 1; iperf3 on core 0
 #   (d) wgdp A's worker on core 0, wgdp B's worker on core 1; each control
 #       thread on the other core (they sleep when idle)
-# Workers busy-poll (idle_sleep_us = 0) in (a) and (d).
+#   (l) each core runs one worker of A and one of B: 4 busy lcores on 2
+#       cores, so the lanes ratio here cannot show scaling
+# Workers busy-poll (idle_sleep_us = 0) in (a), (d) and (l).
 #
 # Environment: WGDP_BIN (default ./target/release/wgdp), SBS_SFX (name
 # suffix, [a-z0-9]{1,4}, default from the PID), SBS_DIR (state and logs,
@@ -45,13 +51,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TIME=10 QUICK=0 ONLY=a,b,c,d
+TIME=10 QUICK=0 ONLY=a,b,c,d,l
 while (($#)); do
     case $1 in
     --time) TIME=${2:?--time needs seconds}; shift 2 ;;
     --quick) QUICK=1; TIME=2; shift ;;
     --only) ONLY=${2:?--only needs a list}; shift 2 ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 [[ $TIME =~ ^[1-9][0-9]*$ ]] || { echo "side-by-side.sh: --time wants whole seconds" >&2; exit 2; }
@@ -303,16 +309,27 @@ ev = lambda k: sum(l["events"][k] for l in d["lcores"])
 drops = sum(sum(l["drops"].values()) for l in d["lcores"])
 print(ev("decapsulated"), ev("decap_bytes"), ev("encapsulated"), drops)'
 }
-memif_config() { # side(a|b) dir size-mtu
-    local s=$1 other pt_dev tun_dev lcores
+# One side's table: side a (memif server, pcap source, one rx_pcap per
+# worker: queue q replays gen<q>.pcap) or b (memif client, pcap sink).
+# Lcores: with one worker, A's worker on core 0 and B's on core 1; with
+# two, each core runs one worker of A and one of B.
+memif_config() { # side(a|b) dir mtu workers lanes
+    local s=$1 other pt_dev tun_dev lcores workers q
     if [[ $s == a ]]; then
-        other=b lcores=0@1,1@0
+        other=b
         tun_dev="net_memif0,role=server,id=0,socket=$2/memif.sock"
-        pt_dev="net_pcap0,rx_pcap=$2/gen.pcap,tx_pcap=/dev/null,infinite_rx=1"
+        pt_dev="net_pcap0,infinite_rx=1"
+        for ((q = 0; q < $4; q++)); do pt_dev+=",rx_pcap=$2/gen$q.pcap,tx_pcap=/dev/null"; done
     else
-        other=a lcores=0@0,1@1
+        other=a
         tun_dev="net_memif0,role=client,id=0,socket=$2/memif.sock"
-        pt_dev="net_pcap0,rx_pcap=$2/arp.pcap,tx_pcap=/dev/null"
+        pt_dev="net_pcap0"
+        for ((q = 0; q < $4; q++)); do pt_dev+=",rx_pcap=$2/arp.pcap,tx_pcap=/dev/null"; done
+    fi
+    if (($4 == 1)); then
+        lcores=$([[ $s == a ]] && echo 0@1,1@0 || echo 0@0,1@1) workers=1
+    else
+        lcores=$([[ $s == a ]] && echo 0@0,1@0,2@1 || echo 0@1,1@0,2@1) workers=1,2
     fi
     cat <<EOF
 [interface]
@@ -322,7 +339,7 @@ listen_port = 51820
 
 [dpdk]
 eal_args = ["--lcores=$lcores", "--no-huge", "--no-shconf", "-m", "512", "--no-pci", "--file-prefix=wgdp-sbs-m$s$SFX"]
-workers = [1]
+workers = [$workers]
 idle_sleep_us = 0
 
 [ports.tunnel]
@@ -330,6 +347,7 @@ device = "$tun_dev"
 address = ["203.0.113.$([[ $s == a ]] && echo 1 || echo 2)/24"]
 mtu = $(($3 + 80))
 tap = "sbm${s}t$SFX"
+$( (($4 > 1)) && echo "lane_ports = \"51830-$((51829 + $4))\"")
 
 [ports.plaintext]
 device = "$pt_dev"
@@ -341,22 +359,32 @@ tap = "sbm${s}p$SFX"
 public_key = "$(wg pubkey <"$2/$other.key")"
 endpoint = "203.0.113.$([[ $s == a ]] && echo 2 || echo 1):51820"
 allowed_ips = ["$([[ $s == a ]] && echo 10.1.0.0/24 || echo 10.0.0.0/24)"]
+lanes = $5
 EOF
 }
-run_memif_size() { # size
-    local size=$1 d="$DIR/memif-$1" mtu=1420
-    log "(d) wgdp A -> memif -> wgdp B, $size"
+# The last value of "counter NAME" in a wgdp log (the report on exit).
+report_counter() { # log name
+    awk -v n="$2" '$1 == "counter" && $2 == n { v = $3 } END { print v == "" ? "-" : v }' "$1"
+}
+# One measurement of wgdp A -> memif -> wgdp B; figures in M[tag:size:...].
+run_memif_size() { # tag size workers lanes
+    local tag=$1 size=$2 workers=$3 lanes=$4 d="$DIR/memif-$1-$2" mtu=1420 q
+    log "($tag) wgdp A -> memif -> wgdp B, $size, $workers worker(s) each, peer lanes = $lanes"
     mkdir -p "$d"
     (umask 077 && wg genkey >"$d/a.key" && wg genkey >"$d/b.key")
     # net_pcap's MAC is 02:70:63:61:70:<index of the pcap vdev in the process>.
     local frame=$size
     [[ $size == 1420 ]] && frame=1434
     [[ $size == 64 ]] && frame=60
-    python3 "$PCAPGEN" udp --out "$d/gen.pcap" --dst-mac 02:70:63:61:70:00 \
-        --src-ip 10.0.0.2 --dst-net 10.1.0.2/32 --size "$frame" --imix-large 1438 --flows 16
+    # One file per source queue, each from its own address: every worker
+    # of A gets 16 inner flows of its own.
+    for ((q = 0; q < workers; q++)); do
+        python3 "$PCAPGEN" udp --out "$d/gen$q.pcap" --dst-mac 02:70:63:61:70:00 \
+            --src-ip "10.0.0.$((2 + q))" --dst-net 10.1.0.2/32 --size "$frame" --imix-large 1438 --flows 16
+    done
     python3 "$PCAPGEN" arp --out "$d/arp.pcap" --mac 02:00:00:00:0c:02 --ip 10.1.0.2
-    memif_config a "$d" $mtu >"$d/a.toml"
-    memif_config b "$d" $mtu >"$d/b.toml"
+    memif_config a "$d" $mtu "$workers" "$lanes" >"$d/a.toml"
+    memif_config b "$d" $mtu "$workers" "$lanes" >"$d/b.toml"
     chmod 600 "$d/a.toml" "$d/b.toml"
     PREFIXES+=("wgdp-sbs-ma$SFX" "wgdp-sbs-mb$SFX")
     # The memif server (A) must listen before the client (B) starts.
@@ -364,14 +392,14 @@ run_memif_size() { # size
     local apid=$!
     PIDS+=("$apid")
     wait_log "$d/a.log" '^wgdp: running' "$apid" 60
-    log "(d) A running"
+    log "($tag) A running"
     grep -q 'port plaintext .* mac 02:70:63:61:70:00 ' "$d/a.log" ||
-        die "(d) A's plaintext port MAC is not the one the pcap was built for: $(grep '^port plaintext' "$d/a.log")"
+        die "($tag) A's plaintext port MAC is not the one the pcap was built for: $(grep '^port plaintext' "$d/a.log")"
     "$WGDP" run --config "$d/b.toml" --report-interval 3600 >"$d/b.log" 2>&1 &
     local bpid=$!
     PIDS+=("$bpid")
     wait_log "$d/b.log" '^wgdp: running' "$bpid" 60
-    log "(d) B running"
+    log "($tag) B running"
     # Warm-up: the handshake, then traffic flowing.
     local i t0 t1 x0 x1
     for ((i = 0; i < 100; i++)); do
@@ -379,7 +407,7 @@ run_memif_size() { # size
         ((x0 > 0)) && break
         sleep 0.1
     done
-    ((x0 > 0)) || die "(d) $size: nothing decapsulated by B within 10 s; logs in $d"
+    ((x0 > 0)) || die "($tag) $size: nothing decapsulated by B within 10 s; logs in $d"
     sleep 1
     t0=$(date +%s.%N)
     read -r x0 b0 _ < <(wgdp_totals "sbmb$SFX")
@@ -388,25 +416,41 @@ run_memif_size() { # size
     t1=$(date +%s.%N)
     read -r x1 b1 _ < <(wgdp_totals "sbmb$SFX")
     read -r _ _ e1 dr1 < <(wgdp_totals "sbma$SFX")
-    read -r M[$size:mpps] M[$size:gbps] M[$size:encmpps] < <(python3 -c '
+    read -r M[$tag:$size:mpps] M[$tag:$size:gbps] M[$tag:$size:encmpps] < <(python3 -c '
 import sys
 t0, t1, x0, x1, b0, b1, e0, e1 = map(float, sys.argv[1:])
 t = t1 - t0
 print("%.3f %.3f %.3f" % ((x1 - x0) / t / 1e6, (b1 - b0) * 8 / t / 1e9, (e1 - e0) / t / 1e6))' \
         "$t0" "$t1" "$x0" "$x1" "$b0" "$b1" "$e0" "$e1")
-    M[$size:drops]=$((dr1 - dr0))
-    log "(d) $size: B decapsulated ${M[$size:mpps]} Mpps, ${M[$size:gbps]} Gbit/s of inner packets; A encapsulated ${M[$size:encmpps]} Mpps, A dropped ${M[$size:drops]} (source faster than the tunnel)"
+    M[$tag:$size:drops]=$((dr1 - dr0))
+    log "($tag) $size: B decapsulated ${M[$tag:$size:mpps]} Mpps, ${M[$tag:$size:gbps]} Gbit/s of inner packets; A encapsulated ${M[$tag:$size:encmpps]} Mpps, A dropped ${M[$tag:$size:drops]} (source faster than the tunnel)"
     "$WGDP" show --interface "sbma$SFX" >"$d/a.show" 2>&1 || true
     "$WGDP" show --interface "sbmb$SFX" >"$d/b.show" 2>&1 || true
     kill_pid "$bpid"
     kill_pid "$apid"
+    local c
     for i in a b; do
-        grep -q '^mbufs_in_use 0$' "$d/$i.log" || log "(d) warning: wgdp $i did not return every mbuf"
+        grep -q '^mbufs_in_use 0$' "$d/$i.log" || log "($tag) warning: wgdp $i did not return every mbuf"
+        for c in lane_encap lane_decap plaintext_handoff tunnel_handoff; do
+            M[$tag:$size:$i:$c]=$(report_counter "$d/$i.log" "event.$c")
+        done
     done
 }
 run_memif() {
     local s
-    for s in "${SIZES[@]}"; do run_memif_size "$s"; done
+    for s in "${SIZES[@]}"; do run_memif_size d "$s" 1 1; done
+}
+
+# ---------------------------------------------------------------- (l) one tunnel, 1 lane and 2 lanes
+LANE_SIZE=1420
+run_lanes() {
+    run_memif_size l1 $LANE_SIZE 2 1
+    run_memif_size l2 $LANE_SIZE 2 2
+    local c
+    for c in a:lane_encap b:lane_decap; do
+        [[ ${M[l2:$LANE_SIZE:$c]} =~ ^[1-9][0-9]*$ ]] ||
+            die "(l) lanes = 2: ${c#*:} on ${c%:*} is ${M[l2:$LANE_SIZE:$c]}: the second lane carried nothing; logs in $DIR/memif-l2-$LANE_SIZE"
+    done
 }
 
 # ---------------------------------------------------------------- run and report
@@ -415,6 +459,7 @@ want a && run_wgdp
 want b && run_wggo
 want c && run_fwd
 want d && run_memif
+want l && run_lanes
 
 ratio() { # a b
     python3 -c 'import sys; a, b = sys.argv[1:]; print("-" if a in ("", "-") or b in ("", "-") or float(b) == 0 else "%.2f" % (float(a) / float(b)))' "${1:--}" "${2:--}"
@@ -435,9 +480,29 @@ if want d; then
     echo "== wgdp -> memif -> wgdp (one worker each), ${TIME}s per size"
     printf '%-6s %12s %14s %12s\n' size "B Mpps" "B Gbit/s" "A encap Mpps"
     for s in "${SIZES[@]}"; do
-        printf '%-6s %12s %14s %12s\n' "$s" "${M[$s:mpps]}" "${M[$s:gbps]}" "${M[$s:encmpps]}"
+        printf '%-6s %12s %14s %12s\n' "$s" "${M[d:$s:mpps]}" "${M[d:$s:gbps]}" "${M[d:$s:encmpps]}"
     done
     echo "(Gbit/s: inner IP packets delivered by B; sizes are frames without FCS: 64 = 60-byte frames, 1420 = 1420-byte IP packets, imix = 7:4:1 of 64/570/1438-byte frames: net_memif in DPDK 22.11 carries at most 1518-byte frames, so the large ones are 1420-byte packets as at MTU 1420)"
+fi
+if want l; then
+    echo
+    echo "== one tunnel, wgdp -> memif (2 queues) -> wgdp, 2 workers each, $LANE_SIZE B, ${TIME}s per run"
+    printf '%-6s %8s %9s %12s %12s %12s %13s %13s\n' lanes "B Mpps" "B Gbit/s" "A encap Mpps" \
+        "A lane_encap" "B lane_decap" "A pt_handoff" "B tun_handoff"
+    for t in l1 l2; do
+        printf '%-6s %8s %9s %12s %12s %12s %13s %13s\n' "${t#l}" "${M[$t:$LANE_SIZE:mpps]}" \
+            "${M[$t:$LANE_SIZE:gbps]}" "${M[$t:$LANE_SIZE:encmpps]}" "${M[$t:$LANE_SIZE:a:lane_encap]}" \
+            "${M[$t:$LANE_SIZE:b:lane_decap]}" "${M[$t:$LANE_SIZE:a:plaintext_handoff]}" \
+            "${M[$t:$LANE_SIZE:b:tunnel_handoff]}"
+    done
+    echo "lanes ratio (B Mpps, 2 lanes / 1 lane): $(ratio "${M[l2:$LANE_SIZE:mpps]}" "${M[l1:$LANE_SIZE:mpps]}")"
+    echo "(lane_encap, lane_decap and the handoffs (pt: plaintext, tun: tunnel) are totals over each whole"
+    echo " run, from the report on exit. A's source replays one pcap per queue, 16 flows each, so both of A's"
+    echo " workers receive plaintext for the peer; with 1 lane the second hands it to the owner."
+    echo " Not a scaling figure: memif queue q of A is queue q of B, and worker q of each side runs on core q"
+    echo " here, so with 1 lane A's owner and B's worker on its queue share one core for all the crypto while"
+    echo " the other core runs a handoff loop and an idle poller; with 2 lanes both cores do crypto. The"
+    echo " target (>= 1.8x) wants 2 cores per side: 4 busy workers on $(nproc) CPUs time-share them)"
 fi
 echo
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores; other work on the machine skews these figures)"
