@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use zeroize::Zeroizing;
 
 use super::proto::{self, errno, Request};
@@ -104,7 +104,7 @@ impl UapiServer {
                             break;
                         }
                         if let Ok(conn) = conn {
-                            serve(conn, &calls, &mut persist);
+                            serve(conn, &calls, &mut persist, &stop);
                         }
                     }
                 })?
@@ -135,7 +135,7 @@ impl Drop for UapiServer {
 }
 
 /// Serves the requests of one connection until it closes.
-fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn) {
+fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn, stop: &AtomicBool) {
     let _ = conn.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = conn.set_write_timeout(Some(CLIENT_TIMEOUT));
     let Ok(write_half) = conn.try_clone() else {
@@ -170,7 +170,7 @@ fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn) {
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let text = match proto::parse(&refs) {
-            Ok(request) => ask(request, calls, persist),
+            Ok(request) => ask(request, calls, persist, stop),
             Err(e) => Zeroizing::new(proto::render_errno(e.errno)),
         };
         // Request lines may hold keys.
@@ -183,17 +183,27 @@ fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn) {
     }
 }
 
-fn ask(request: Request, calls: &Sender<Call>, persist: &mut PersistFn) -> Zeroizing<String> {
+fn ask(
+    request: Request,
+    calls: &Sender<Call>,
+    persist: &mut PersistFn,
+    stop: &AtomicBool,
+) -> Zeroizing<String> {
     let (tx, rx) = bounded(1);
     if calls.send(Call { request, reply: tx }).is_err() {
         return Zeroizing::new(proto::render_errno(errno::EIO));
     }
-    // No timeout: the control thread answers every call it takes (a
+    // No deadline: the control thread answers every call it takes (a
     // `setconf` of a million peers takes it tens of seconds), and a reply
     // given up on would report a failure for a change that is then made.
-    // If it stops, the call and its reply sender are dropped: an error.
-    let Ok(reply) = rx.recv() else {
-        return Zeroizing::new(proto::render_errno(errno::EIO));
+    // Only when the server is stopping (the control thread has ended; a
+    // call still in the channel would never be taken) is the wait given up.
+    let reply = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(reply) => break reply,
+            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => {}
+            Err(_) => return Zeroizing::new(proto::render_errno(errno::EIO)),
+        }
     };
     if !reply.persist.is_empty() {
         if let Err(e) = persist(&reply.persist) {
@@ -250,5 +260,40 @@ mod tests {
         drop((reader, conn));
         drop(server);
         assert!(!path.exists(), "socket left behind");
+    }
+
+    /// A call the control thread never takes (it has ended, the call is
+    /// still queued) does not keep the server from stopping: the client
+    /// gets EIO once the server is dropped, and the drop returns.
+    #[test]
+    fn a_call_left_in_the_queue_does_not_block_the_stop() {
+        let path = std::env::temp_dir().join(format!("wgdp-uapi-stop-{}.sock", std::process::id()));
+        let (calls, control) = bounded(4);
+        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(()))).expect("serve");
+        let client = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut conn = UnixStream::connect(&path).expect("connect");
+                conn.write_all(b"get=1\n\n").expect("send");
+                let mut reply = String::new();
+                BufReader::new(conn).read_line(&mut reply).expect("reply");
+                reply
+            })
+        };
+        // The call is queued; nobody answers it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while control.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(control.len(), 1, "the call reached the queue");
+        let t = std::time::Instant::now();
+        drop(server);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "the stop waited {:?}",
+            t.elapsed()
+        );
+        assert_eq!(client.join().expect("client").trim(), "errno=5");
+        drop(control);
     }
 }
