@@ -149,12 +149,20 @@ impl Setup<'_> {
     pub(super) fn hugepages(&mut self, config: &conf::Config, ports: &[PortPlan]) {
         let area = "hugepages";
         let args = &config.dpdk.eal_args;
-        let need = match huge_use(args) {
+        // MiB per node: `--socket-mem` names each node's share; `-m` (or
+        // the estimate) goes whole on each of the NICs' nodes.
+        let plan: Vec<(Option<u32>, u64)> = match huge_use(args) {
             Err(e) => return self.note(Outcome::Fail, area, format!("eal_args: {e}")),
             Ok(HugeUse::None) => {
                 return self.note(Outcome::Ok, area, "not used (--no-huge in eal_args)")
             }
-            Ok(need) => need,
+            Ok(HugeUse::PerNode(per_node)) => (0u32..)
+                .zip(per_node)
+                .filter(|&(_, mib)| mib > 0)
+                .map(|(node, mib)| (Some(node), mib))
+                .collect(),
+            Ok(HugeUse::Fixed(mib)) => self.nic_nodes(config, ports, mib),
+            Ok(HugeUse::Dynamic) => self.nic_nodes(config, ports, estimate_mib(config)),
         };
         let Some(size_kb) = self.host.default_hugepage_kb() else {
             return self.note(
@@ -162,41 +170,6 @@ impl Setup<'_> {
                 area,
                 "the kernel shows no hugepage size (no Hugepagesize in /proc/meminfo): it lacks CONFIG_HUGETLBFS",
             );
-        };
-        // MiB per node: `--socket-mem` names each node's share; otherwise
-        // the whole need on the NICs' nodes, and where sysfs does not know
-        // them, the workers' (dpdk-hugepages.py without --node would set
-        // every node's count, lowering a node that has more than this node
-        // needs).
-        let plan: Vec<(Option<u32>, u64)> = match need {
-            HugeUse::PerNode(per_node) => (0u32..)
-                .zip(per_node)
-                .filter(|&(_, mib)| mib > 0)
-                .map(|(node, mib)| (Some(node), mib))
-                .collect(),
-            HugeUse::Fixed(_) | HugeUse::Dynamic | HugeUse::None => {
-                let mib = match need {
-                    HugeUse::Fixed(mib) => mib,
-                    _ => estimate_mib(config),
-                };
-                let mut nodes: BTreeSet<Option<u32>> = ports
-                    .iter()
-                    .filter_map(|p| p.pci().and_then(|d| d.numa_node))
-                    .map(Some)
-                    .collect();
-                if nodes.is_empty() {
-                    nodes = self
-                        .worker_cpus(config)
-                        .iter()
-                        .filter_map(|&cpu| self.host.cpu_node(cpu))
-                        .map(Some)
-                        .collect();
-                }
-                if nodes.is_empty() {
-                    nodes.insert(None);
-                }
-                nodes.into_iter().map(|node| (node, mib)).collect()
-            }
         };
         for (node, mib) in plan {
             self.reserve(size_kb, (mib * 1024).div_ceil(size_kb), mib, node);
@@ -229,6 +202,35 @@ impl Setup<'_> {
                 Err(format!("{dir} is still not a hugetlbfs mount"))
             }
         });
+    }
+
+    /// `mib` on each of the NICs' NUMA nodes; where sysfs does not know
+    /// them, the workers' (dpdk-hugepages.py without --node would set every
+    /// node's count, lowering a node that has more than this one needs);
+    /// where it knows neither, the overall count.
+    fn nic_nodes(
+        &self,
+        config: &conf::Config,
+        ports: &[PortPlan],
+        mib: u64,
+    ) -> Vec<(Option<u32>, u64)> {
+        let mut nodes: BTreeSet<Option<u32>> = ports
+            .iter()
+            .filter_map(|p| p.pci().and_then(|d| d.numa_node))
+            .map(Some)
+            .collect();
+        if nodes.is_empty() {
+            nodes = self
+                .worker_cpus(config)
+                .iter()
+                .filter_map(|&cpu| self.host.cpu_node(cpu))
+                .map(Some)
+                .collect();
+        }
+        if nodes.is_empty() {
+            nodes.insert(None);
+        }
+        nodes.into_iter().map(|node| (node, mib)).collect()
     }
 
     /// Makes sure `pages` pages of `size_kb` are reserved on `node` (or
