@@ -609,8 +609,26 @@ pub fn iperf_server(ns: &str, ip: &str) -> Option<Proc> {
 }
 
 /// iperf3 TCP for `seconds` from `client_ns` to a server in `server_ns` on
-/// `server_ip`; the receiver's throughput in bit/s.
+/// `server_ip`; the receiver's throughput in bit/s. Fails the test when
+/// iperf3 fails.
 pub fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, seconds: u32) -> f64 {
+    match try_iperf(wgdp, server_ns, server_ip, client_ns, seconds) {
+        Ok(bps) => bps,
+        Err(out) => wgdp.fail(&format!(
+            "iperf3 {client_ns} -> {server_ip} ({server_ns}) failed:\n{out}"
+        )),
+    }
+}
+
+/// [`iperf`], with a failed or hung iperf3 client (its output) an `Err`
+/// rather than a test failure: for runs whose throughput is a figure.
+pub fn try_iperf(
+    wgdp: &Wgdp,
+    server_ns: &str,
+    server_ip: &str,
+    client_ns: &str,
+    seconds: u32,
+) -> Result<f64, String> {
     let server = iperf_server(server_ns, server_ip);
     wgdp.check(server.is_some(), || {
         format!("iperf3 server in {server_ns} not listening after 5 s")
@@ -625,15 +643,15 @@ pub fn iperf(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client_ns: &str, sec
         secs(u64::from(seconds) + 30),
     );
     let bps = iperf_received_bps(&client.stdout);
-    wgdp.check(client.ok() && bps.is_some_and(|b| b > 0.0), || {
-        format!("iperf3 {client_ns} -> {server_ip} ({server_ns}) failed:\n{client}")
-    });
     // The server exits after its one test (-1); Proc kills it otherwise.
     let deadline = Instant::now() + secs(5);
     while server.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));
     }
-    bps.unwrap_or(0.0)
+    match bps {
+        Some(b) if client.ok() && b > 0.0 => Ok(b),
+        _ => Err(client.to_string()),
+    }
 }
 
 /// Step 1 of both scenarios: topology (topology.sh's default: two peers,
