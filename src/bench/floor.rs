@@ -1,6 +1,11 @@
 //! The AEAD floor: what ChaCha20-Poly1305 alone costs per packet of each
 //! size mix, one packet per call, for every transport AEAD backend this CPU
-//! has. Measured on a worker lcore in the same run as the data path.
+//! has. Measured on a worker lcore in the same run as the data path, twice:
+//! hot (a few buffers cycled, always in cache: the cipher alone) and cold
+//! (as many buffers as the data path's batch, each touched once per pass,
+//! so every packet comes from memory as the data path's do). The gap between
+//! the two is what the working set costs; the gap between the cold floor and
+//! the data path is what the worker loop's own code costs.
 
 use protocol::crypto::{AeadBackend, TransportKey};
 use protocol::messages::padded_len;
@@ -25,6 +30,10 @@ pub struct Floor {
     pub seal_ns: f64,
     /// Nanoseconds per open (tag check + decrypt).
     pub open_ns: f64,
+    /// Nanoseconds per seal over the data path's working set.
+    pub seal_cold_ns: f64,
+    /// Nanoseconds per open over the data path's working set.
+    pub open_cold_ns: f64,
 }
 
 impl Floor {
@@ -37,14 +46,29 @@ impl Floor {
     pub fn open_mpps(&self) -> f64 {
         1e3 / self.open_ns
     }
+
+    /// Packets per second sealing the data path's working set allows.
+    pub fn seal_cold_mpps(&self) -> f64 {
+        1e3 / self.seal_cold_ns
+    }
+
+    /// Packets per second opening the data path's working set allows.
+    pub fn open_cold_mpps(&self) -> f64 {
+        1e3 / self.open_cold_ns
+    }
 }
 
+/// Bytes between cold buffers: an mbuf's data room, as in the data path.
+const COLD_STRIDE: usize = 2048 + 128;
+
 /// Measures every backend in `backends` at every mix, `packets` packets
-/// each; `rdtsc` and `tsc_hz` time it.
+/// each hot and `cold` (the data path's batch) cold; `rdtsc` and `tsc_hz`
+/// time it.
 pub fn measure(
     backends: &[AeadBackend],
     mixes: &[Mix],
     packets: usize,
+    cold: usize,
     rdtsc: fn() -> u64,
     tsc_hz: u64,
 ) -> Result<Vec<Floor>, String> {
@@ -53,6 +77,9 @@ pub fn measure(
     for (i, b) in bufs.iter_mut().enumerate() {
         b.fill(i as u8);
     }
+    let cold = cold.max(1);
+    let mut cold_bufs = vec![0x5au8; cold * COLD_STRIDE];
+    let mut tags = vec![[0u8; 16]; cold];
     for &backend in backends {
         let key = TransportKey::with_backend(backend, Zeroizing::new([7u8; 32]));
         for mix in mixes {
@@ -85,31 +112,70 @@ pub fn measure(
                 seal = seal.min(t1 - t0);
                 both = both.min(t2 - t1);
             }
+            // Cold: one pass seals every buffer (its tag kept), the next
+            // opens them in the same order; by the time a buffer comes round
+            // again the rest of the working set has pushed it out of cache.
+            let mut seal_cold = u64::MAX;
+            let mut open_cold = u64::MAX;
+            for _ in 0..ROUNDS {
+                let t0 = rdtsc();
+                for (k, tag) in tags.iter_mut().enumerate() {
+                    let b = &mut cold_bufs[k * COLD_STRIDE..][..len(k)];
+                    match key.seal(k as u64, b) {
+                        Ok(t) => *tag = t,
+                        Err(_) => failed += 1,
+                    }
+                }
+                let t1 = rdtsc();
+                for (k, tag) in tags.iter().enumerate() {
+                    let b = &mut cold_bufs[k * COLD_STRIDE..][..len(k)];
+                    failed += usize::from(key.open(k as u64, b, tag).is_err());
+                }
+                let t2 = rdtsc();
+                seal_cold = seal_cold.min(t1 - t0);
+                open_cold = open_cold.min(t2 - t1);
+            }
             if failed > 0 {
                 return Err(format!(
                     "{} failed to seal or open {failed} packets",
                     backend.name()
                 ));
             }
-            let ns = |cycles: u64| cycles as f64 * 1e9 / tsc_hz as f64 / packets as f64;
-            let seal_ns = ns(seal);
+            let ns = |cycles: u64, n: usize| cycles as f64 * 1e9 / tsc_hz as f64 / n as f64;
+            let seal_ns = ns(seal, packets);
             out.push(Floor {
                 backend,
                 mix: mix.name,
                 seal_ns,
                 // Not a number when noise made seal + open look cheaper
                 // than seal alone: no floor rather than an infinite one.
-                open_ns: Some(ns(both) - seal_ns)
+                open_ns: Some(ns(both, packets) - seal_ns)
                     .filter(|&x| x > 0.0)
                     .unwrap_or(f64::NAN),
+                seal_cold_ns: ns(seal_cold, cold),
+                open_cold_ns: ns(open_cold, cold),
             });
         }
     }
     Ok(out)
 }
 
-/// The fastest backend's floor for `mix`: (seal, open) in Mpps.
+/// The fastest backend's floor for `mix`: (seal, open) in Mpps, hot.
 pub fn fastest(floors: &[Floor], mix: &str) -> Option<(f64, f64)> {
+    fastest_of(floors, mix, Floor::seal_mpps, Floor::open_mpps)
+}
+
+/// The fastest backend's cold floor for `mix`: (seal, open) in Mpps.
+pub fn fastest_cold(floors: &[Floor], mix: &str) -> Option<(f64, f64)> {
+    fastest_of(floors, mix, Floor::seal_cold_mpps, Floor::open_cold_mpps)
+}
+
+fn fastest_of(
+    floors: &[Floor],
+    mix: &str,
+    seal: fn(&Floor) -> f64,
+    open: fn(&Floor) -> f64,
+) -> Option<(f64, f64)> {
     let of = |f: fn(&Floor) -> f64| {
         floors
             .iter()
@@ -118,5 +184,5 @@ pub fn fastest(floors: &[Floor], mix: &str) -> Option<(f64, f64)> {
             .filter(|v| v.is_finite())
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
     };
-    Some((of(Floor::seal_mpps)?, of(Floor::open_mpps)?))
+    Some((of(seal)?, of(open)?))
 }

@@ -203,7 +203,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let floor_packets = if args.short { 4_000 } else { 40_000 };
     let floors = {
         let job: Job<'_, Result<Vec<floor::Floor>, String>> =
-            Box::new(|| floor::measure(&backends, &mixes, floor_packets, rdtsc, hz));
+            Box::new(|| floor::measure(&backends, &mixes, floor_packets, packets, rdtsc, hz));
         let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
         out.ok_or("no floor result")??.map_err(|e| e.to_string())?
     };

@@ -58,7 +58,16 @@ impl Figure {
 
     /// The fastest AEAD's floor for this direction and mix, Mpps.
     fn floor(&self, floors: &[Floor]) -> Option<f64> {
-        let (seal, open) = floor::fastest(floors, self.mix.name)?;
+        self.pick(floor::fastest(floors, self.mix.name)?)
+    }
+
+    /// The fastest AEAD's cold floor (the data path's working set), Mpps.
+    fn cold_floor(&self, floors: &[Floor]) -> Option<f64> {
+        self.pick(floor::fastest_cold(floors, self.mix.name)?)
+    }
+
+    /// This direction's share of a (seal, open) floor pair.
+    fn pick(&self, (seal, open): (f64, f64)) -> Option<f64> {
         Some(match self.direction {
             Direction::Encap => seal,
             Direction::Decap => open,
@@ -114,28 +123,42 @@ impl Report<'_> {
         );
         let _ = writeln!(
             s,
-            "{:<10} {:>6} {:>9} {:>9} {:>9} {:>9}",
-            "backend", "size", "seal ns", "seal Mpps", "open ns", "open Mpps"
+            "{:<10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "backend",
+            "size",
+            "seal ns",
+            "seal Mpps",
+            "open ns",
+            "open Mpps",
+            "seal cold",
+            "open cold"
         );
         for f in self.floors {
             let _ = writeln!(
                 s,
-                "{:<10} {:>6} {:>9.1} {:>9.2} {:>9.1} {:>9.2}",
+                "{:<10} {:>6} {:>9.1} {:>9.2} {:>9.1} {:>9.2} {:>9.1} {:>9.1}",
                 f.backend.name(),
                 f.mix,
                 f.seal_ns,
                 f.seal_mpps(),
                 f.open_ns,
-                f.open_mpps()
+                f.open_mpps(),
+                f.seal_cold_ns,
+                f.open_cold_ns
             );
         }
         let _ = writeln!(
             s,
-            "\nData path (Gbit/s of inner packets; ratio: per-worker Mpps / fastest floor)"
+            "(cold: ns per packet over {} buffers, each from memory as the data path's are)",
+            self.packets
         );
         let _ = writeln!(
             s,
-            "{:>2} {:>6} {:<9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>5}",
+            "\nData path (Gbit/s of inner packets; ratio: per-worker Mpps / fastest floor; cold: / fastest cold floor)"
+        );
+        let _ = writeln!(
+            s,
+            "{:>2} {:>6} {:<9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>6} {:>5}",
             "w",
             "peers",
             "dir",
@@ -146,13 +169,17 @@ impl Report<'_> {
             "cyc/pkt",
             "floor",
             "ratio",
+            "cold",
             "drops"
         );
+        let ratio = |f: &Figure, x: Option<f64>| {
+            x.map_or("-".into(), |x| format!("{:.3}", f.mpps_per_worker() / x))
+        };
         for f in self.figures {
             let floor = f.floor(self.floors);
             let _ = writeln!(
                 s,
-                "{:>2} {:>6} {:<9} {:>5} {:>8.3} {:>8.3} {:>8.2} {:>8.0} {:>6} {:>7} {:>5}",
+                "{:>2} {:>6} {:<9} {:>5} {:>8.3} {:>8.3} {:>8.2} {:>8.0} {:>6} {:>7} {:>6} {:>5}",
                 f.workers,
                 f.peers,
                 f.direction.name(),
@@ -162,7 +189,8 @@ impl Report<'_> {
                 f.gbps(),
                 f.cycles_per_packet,
                 floor.map_or("-".into(), |x| format!("{x:.2}")),
-                floor.map_or("-".into(), |x| format!("{:.3}", f.mpps_per_worker() / x)),
+                ratio(f, floor),
+                ratio(f, f.cold_floor(self.floors)),
                 f.drops
             );
         }
@@ -246,6 +274,7 @@ impl Report<'_> {
                     "backend": f.backend.name(), "size": f.mix,
                     "seal_ns": f.seal_ns, "seal_mpps": f.seal_mpps(),
                     "open_ns": f.open_ns, "open_mpps": f.open_mpps(),
+                    "seal_cold_ns": f.seal_cold_ns, "open_cold_ns": f.open_cold_ns,
                 })
             })
             .collect();
@@ -254,6 +283,7 @@ impl Report<'_> {
             .iter()
             .map(|f| {
                 let floor = f.floor(self.floors);
+                let cold = f.cold_floor(self.floors);
                 json!({
                     "workers": f.workers, "peers": f.peers,
                     "direction": f.direction.name(), "size": f.mix.name,
@@ -261,6 +291,8 @@ impl Report<'_> {
                     "gbps": f.gbps(), "cycles_per_packet": f.cycles_per_packet,
                     "floor_mpps": floor,
                     "ratio_to_floor": floor.map(|x| f.mpps_per_worker() / x),
+                    "cold_floor_mpps": cold,
+                    "ratio_to_cold_floor": cold.map(|x| f.mpps_per_worker() / x),
                     "scaling": f.single(self.figures).filter(|_| f.workers > 1).map(|one| f.mpps / one.mpps),
                     "drops": f.drops,
                     "stage_cycles_per_packet": f.stages.map(|st| {
