@@ -1,6 +1,7 @@
 /* wgdp_shim.c - see wgdp_shim.h. Every function is a one-line forward. */
 #include "wgdp_shim.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,27 @@ char *wgdp_log_capture_end(void)
 }
 
 void wgdp_free(void *p) { free(p); }
+
+static void ignore_signal(int sig) { (void)sig; }
+
+int wgdp_claim_rt_signals(void)
+{
+	int sig, claimed = 0;
+
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+		struct sigaction old, sa;
+
+		if (sigaction(sig, NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = ignore_signal;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sig, &sa, NULL) == 0)
+			claimed++;
+	}
+	return claimed;
+}
 
 struct rte_mbuf *wgdp_pktmbuf_alloc(struct rte_mempool *mp)
 {

@@ -43,6 +43,14 @@ int wgdp_log_capture_begin(void);
 char *wgdp_log_capture_end(void);
 void wgdp_free(void *p);
 
+/* Give every real-time signal that still has its default action a handler
+ * that does nothing, so that net_tap finds none free for its RX trigger
+ * and polls instead ("No Rx trigger signal available"): the trigger queues
+ * one signal per received frame to the process, which a flood turns into
+ * tens of thousands of signal deliveries a second on whichever thread the
+ * kernel picks. Returns how many signals were claimed. */
+int wgdp_claim_rt_signals(void);
+
 struct rte_mbuf *wgdp_pktmbuf_alloc(struct rte_mempool *mp);
 int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
                             unsigned count);

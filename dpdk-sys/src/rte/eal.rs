@@ -109,8 +109,12 @@ impl Eal {
         );
         let argc = argv.len() as i32;
         // SAFETY: capture is process-global and EAL init is serialised by
-        // STATE; argv is valid and 'static.
+        // STATE; argv is valid and 'static; the signals claimed had no
+        // handler, and the one installed does nothing.
         let (ret, errno, log) = unsafe {
+            // Before any vdev is probed: net_tap then polls rather than
+            // asking for a signal per frame (see the shim).
+            ffi::wgdp_claim_rt_signals();
             let capturing = ffi::wgdp_log_capture_begin() == 0;
             let ret = ffi::rte_eal_init(argc, argv.as_mut_ptr());
             let errno = super::error::current_errno();
