@@ -39,6 +39,9 @@ const SPOOF_NET: &str = "100.64.0.0/10";
 const GENERATOR_CPU: usize = 0;
 /// Seconds of iperf3, unloaded and then under the flood.
 const IPERF_SECONDS: u32 = 5;
+/// The share of its unloaded throughput peer 1's iperf3 keeps under the
+/// flood, at least (see the check).
+const MIN_LOADED_SHARE: f64 = 0.5;
 /// Peer 2's first handshake and ping under the flood, at most: its first
 /// initiation may be answered with a cookie, and wireguard-go retries
 /// (now with mac2) after REKEY_TIMEOUT, 5 s plus up to 333 ms of jitter.
@@ -228,10 +231,6 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
             format!("not within {:.0} s", p2_time.as_secs_f64())
         }
     );
-    // The worker's tunnel_rx at each report under the flood: how often
-    // the control thread (CPU 0, beside the generator) got to report, and
-    // whether the worker kept reading. A figure: both depend on how the
-    // two CPUs are shared.
     println!("  tunnel_rx at each report under the flood: {rx_reports:?}");
     println!("==========================================================");
 
@@ -255,23 +254,33 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
             )
         },
     );
-    // Peer 2, a new peer: under the flood its time is a figure (printed
-    // above): on this 2-core machine the generator shares CPU 0 with the
-    // control thread and the kernel drops most frames at the TAP queue
-    // before the worker reads them, so its initiations often never reach
-    // wgdp (docs/testing.md has the measured runs). Asserted: once the
-    // flood ends, it gets through within a few of its handshake retries.
-    if !(p2.ok() && p2_time.as_secs_f64() <= NEWCOMER_SECONDS) {
-        let t = Instant::now();
-        let after = ping(&wan2, &lan_ip, 20);
-        println!(
-            "  peer 2: not through within {NEWCOMER_SECONDS} s under the flood; after it, in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-        wgdp.check(after.ok(), || {
-            format!("peer 2 did not get through even after the flood:\n{after}")
-        });
-    }
+    // The worker kept receiving, and the control thread kept reporting:
+    // tunnel_rx rose between every two reports printed under the flood.
+    wgdp.check(
+        rx_reports.len() >= 2 && rx_reports.windows(2).all(|w| w[1] > w[0]),
+        || format!("tunnel_rx did not rise between reports under the flood: {rx_reports:?}"),
+    );
+    // Peer 2, a new peer, handshakes under the flood: its first initiation
+    // earns a cookie, its retry 5 s later carries mac2 and is answered.
+    wgdp.check(p2.ok() && p2_time.as_secs_f64() <= NEWCOMER_SECONDS, || {
+        format!(
+            "peer 2 did not complete its handshake and ping within {NEWCOMER_SECONDS} s under the flood ({:.1} s):\n{p2}",
+            p2_time.as_secs_f64()
+        )
+    });
+    // Peer 1's iperf3 under the flood, against the same run's unloaded
+    // figure. The target is 90 %; on this 2-CPU machine the
+    // generator, the far wireguard-go and both iperf3 ends share the CPU
+    // the worker leaves free, and runs give 77-83 % (docs/testing.md).
+    // Asserted: half, which a regression such as the per-frame signal
+    // storm (3-36 %) falls below.
+    wgdp.check(ratio >= MIN_LOADED_SHARE, || {
+        format!(
+            "iperf3 under the flood kept {:.0} % of its unloaded throughput (at least {:.0} % expected)",
+            ratio * 100.0,
+            MIN_LOADED_SHARE * 100.0
+        )
+    });
     let alive = wgdp.exited().is_none();
     wgdp.check(alive, || "wgdp exited under the flood".into());
     drop(wgdp);
