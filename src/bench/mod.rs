@@ -52,6 +52,14 @@ pub struct BenchArgs {
     /// TSC reads it adds).
     #[arg(long)]
     stages: bool,
+    /// Directions measured, comma separated: encap, decap, roundtrip.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "encap,decap,roundtrip"
+    )]
+    directions: Vec<Direction>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -229,7 +237,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let clock = TscClock::new(rdtsc(), hz);
             let run = |h: &mut rig::Harness<'_>| -> Result<Vec<Figure>, String> {
                 let mut out = Vec::new();
-                for dir in [Direction::Encap, Direction::Decap, Direction::RoundTrip] {
+                for &dir in &args.directions {
                     for mix in &mixes {
                         let samples = (0..repeat)
                             .map(|_| h.run(dir, mix, packets))

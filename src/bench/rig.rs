@@ -41,13 +41,14 @@ const POLL: Duration = Duration::from_micros(200);
 const ATTEMPTS: usize = 5;
 
 /// What a run feeds the workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Direction {
     /// Plaintext from the LAN, encrypted to the peers.
     Encap,
     /// Data messages from the peers, decrypted to the LAN.
     Decap,
     /// Both at once, in equal numbers (a bidirectional tunnel).
+    #[value(name = "roundtrip")]
     RoundTrip,
 }
 
