@@ -20,8 +20,16 @@ pub fn run(args: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     let loaded = load(&args.config)?;
     let c = &loaded.config;
     let prefixes: usize = c.peers.iter().map(|p| p.allowed_ips.len()).sum();
+    // Groups only when there are some: the line of a table without them
+    // stays what scripts already read.
+    let groups = if c.groups.is_empty() {
+        String::new()
+    } else {
+        let routed: usize = c.groups.iter().map(|g| g.prefixes.len()).sum();
+        format!(", {} groups routing {routed} prefixes", c.groups.len())
+    };
     println!(
-        "{file}: ok: {} peers, {prefixes} allowed-ip prefixes, {} workers",
+        "{file}: ok: {} peers, {prefixes} allowed-ip prefixes{groups}, {} workers",
         c.peers.len(),
         c.dpdk.workers.len()
     );

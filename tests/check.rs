@@ -58,6 +58,27 @@ fn valid_file_prints_a_summary_and_exits_0() {
 }
 
 #[test]
+fn groups_are_counted_in_the_summary() {
+    let dir = TempDir::new("check-test");
+    let table = format!(
+        "{EXAMPLE}\n[[groups]]\nname = \"site-a\"\n\
+         members = [\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\", \"BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=\"]\n\
+         prefixes = [\"10.77.0.0/16\", \"10.78.0.0/16\", \"fd00:77::/48\"]\n"
+    );
+    let file = dir.write("wgdp.toml", &table, 0o600);
+    let out = check(&file);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: ok: 2 peers, 3 allowed-ip prefixes, 1 groups routing 3 prefixes, 2 workers\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
 fn warnings_are_printed_and_still_exit_0() {
     let dir = TempDir::new("check-test");
     let file = dir.write("wgdp.toml", EXAMPLE, 0o644);
