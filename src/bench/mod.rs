@@ -73,6 +73,11 @@ pub struct BenchArgs {
     /// `--aead cryptodev` is an error).
     #[arg(long, default_value = "crypto_aesni_mb0")]
     crypto_device: String,
+    /// Drive the crypto device through enqueued ops on a queue pair per
+    /// lcore (the path a hardware accelerator such as QAT takes) even where
+    /// it offers the CPU-crypto API.
+    #[arg(long)]
+    cryptodev_op_path: bool,
     /// EAL arguments, as one string split on spaces. The default puts the
     /// main lcore on CPU 0 and worker lcores 1 and 2 on CPUs 1 and 0.
     #[arg(
@@ -137,7 +142,7 @@ fn crypto_device(
         device: args.crypto_device.clone(),
         lcores: all,
         sessions: if used { 4 * most + 64 } else { 64 },
-        force_op_path: false,
+        force_op_path: args.cryptodev_op_path,
     };
     match CryptodevAead::open(eal, &setup) {
         Ok(dev) => {
