@@ -73,5 +73,5 @@ profile() {
         }'
 }
 
-profile encap plaintext_packet "plaintext_packet|one packet, from the RX burst on;classify|parse: Ethernet/IP/UDP;encapsulate|peer state, staging check, seal and send;strip_inner|trim the Ethernet header;pad_for_seal|padding and room for the tag;seal_and_send|session seal, WireGuard header, outer headers;Session::seal|keypair checks and the cipher;TransportKey::seal_with_aad|ChaCha20-Poly1305 alone;send_outer|outer routing, neighbour, headers, TX burst"
+profile encap plaintext_packet "plaintext_packet|one packet, from the RX burst on;classify|parse: Ethernet/IP/UDP;encapsulate|peer state, staging check, seal and send;strip_inner|trim the Ethernet header;pad_for_seal|padding and room for the tag;seal_and_send|session seal, WireGuard header, outer headers;Session::seal|keypair checks and the cipher;TransportKey::seal_with_aad|ChaCha20-Poly1305 alone;send_outer|outer headers from the peer's template, TX burst"
 profile decap tunnel_packet "tunnel_packet|one packet, from the RX burst on;classify|parse: Ethernet/IP/UDP;wireguard|message type, receiver index, decapsulation;Session::open_message|keypair by index, replay window, the cipher;Keypair::open|replay window and the cipher;TransportKey::open_with_aad|ChaCha20-Poly1305 alone;deliver|inner checks, allowed IPs, TTL, Ethernet header, TX burst"

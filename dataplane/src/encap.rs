@@ -9,6 +9,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use rustc_hash::FxHashMap;
+
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, DATA_HEADER_LEN};
@@ -18,8 +20,9 @@ use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
-use crate::outer::{self, Outer};
+use crate::outer::{self, Template};
 use crate::peer::{PeerId, MAX_STAGED};
+use crate::route::PortNet;
 use crate::stages::Stage;
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
 use crate::worker::{Out, Worker};
@@ -109,6 +112,59 @@ impl Sealing {
     /// The WireGuard message's length.
     fn msg_len(self) -> u64 {
         (DATA_HEADER_LEN + self.padded + AEAD_TAG_LEN) as u64
+    }
+}
+
+/// A peer's outer headers as last built: valid while its endpoint, the
+/// source port and the worker's tunnel-side neighbour table are what they
+/// were (the port's addresses and gateways do not change while it runs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OuterCache {
+    endpoint: SocketAddr,
+    src_port: u16,
+    /// The worker's [`Worker::neigh_tun_generation`] it was built at.
+    generation: u32,
+    template: Template,
+    /// Whether the next hop's MAC was known (else the frame goes to the
+    /// control thread, which resolves it).
+    resolved: bool,
+}
+
+impl OuterCache {
+    /// Routes to `endpoint` on the tunnel port `net`: our source address
+    /// for it, its next hop and that hop's MAC from `neigh`.
+    pub(crate) fn build(
+        net: &PortNet,
+        neigh: &FxHashMap<IpAddr, [u8; 6]>,
+        endpoint: SocketAddr,
+        src_port: u16,
+        generation: u32,
+    ) -> Result<Self, DropReason> {
+        let src_ip = net
+            .source_for(endpoint.ip())
+            .ok_or(DropReason::NoEndpoint)?;
+        let hop = net.next_hop(endpoint.ip()).ok_or(DropReason::NoEndpoint)?;
+        let dst_mac = neigh.get(&hop).copied();
+        let template = Template::new(
+            net.mac,
+            dst_mac.unwrap_or([0; 6]),
+            SocketAddr::new(src_ip, src_port),
+            endpoint,
+        )
+        .map_err(|_| DropReason::NoEndpoint)?;
+        Ok(Self {
+            endpoint,
+            src_port,
+            generation,
+            template,
+            resolved: dst_mac.is_some(),
+        })
+    }
+
+    /// Whether it still describes packets to `endpoint` from `src_port`.
+    #[inline]
+    fn serves(&self, endpoint: SocketAddr, src_port: u16, generation: u32) -> bool {
+        self.generation == generation && self.src_port == src_port && self.endpoint == endpoint
     }
 }
 
@@ -235,7 +291,7 @@ impl Worker<'_> {
         self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
         self.counters.add(Event::LaneEncap, 1);
         let src_port = self.cfg.lane_port();
-        self.send_outer(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
+        self.send_to(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
@@ -387,50 +443,70 @@ impl Worker<'_> {
             peer.shared.data_sent.set(now);
         }
         peer.shared.add_tx(sealing.msg_len());
+        let generation = self.neigh_tun_generation;
+        let outer = match peer.outer {
+            Some(c) if c.serves(endpoint, src_port, generation) => c,
+            _ => {
+                let built = OuterCache::build(
+                    &self.nets.tun,
+                    &self.neigh_tun,
+                    endpoint,
+                    src_port,
+                    generation,
+                );
+                match built {
+                    Ok(c) => *peer.outer.insert(c),
+                    Err(reason) => return self.drop_packet(m, reason),
+                }
+            }
+        };
         let Some(m) = self.data_header(m, &endpoint, receiver, sent.counter) else {
             return;
         };
         if sent.rekey {
             self.want_handshake(id, now);
         }
-        self.send_outer(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
+        self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
     }
 
-    /// Writes the outer headers of a sealed message to `endpoint` (from
-    /// UDP port `src_port`) and sends it, or passes it to the control
-    /// thread when the next hop's MAC is not known yet (destination MAC
-    /// left zero).
-    pub(crate) fn send_outer(
+    /// Sends a sealed message to `endpoint` from UDP port `src_port`, its
+    /// outer headers built for this packet alone (lanes, cookie replies).
+    pub(crate) fn send_to(
         &mut self,
-        mut m: Mbuf,
+        m: Mbuf,
         endpoint: SocketAddr,
         src_port: u16,
         ecn: u8,
         plain: u64,
     ) {
+        let built = OuterCache::build(
+            &self.nets.tun,
+            &self.neigh_tun,
+            endpoint,
+            src_port,
+            self.neigh_tun_generation,
+        );
+        match built {
+            Ok(outer) => self.send_outer(m, &outer, ecn, plain),
+            Err(reason) => self.drop_packet(m, reason),
+        }
+    }
+
+    /// Writes the outer headers of a sealed message (`outer`'s, with the
+    /// inner packet's `ecn`) and sends it, or passes it to the control
+    /// thread when the next hop's MAC is not known yet. `plain`: inner
+    /// bytes (0 for a keepalive or a cookie reply, which are not counted
+    /// as encapsulated).
+    fn send_outer(&mut self, mut m: Mbuf, outer: &OuterCache, ecn: u8, plain: u64) {
         let offload = self.cfg.tx_checksum_offload;
-        let Some(src_ip) = self.nets.tun.source_for(endpoint.ip()) else {
-            return self.drop_packet(m, DropReason::NoEndpoint);
-        };
-        let Some(hop) = self.nets.tun.next_hop(endpoint.ip()) else {
-            return self.drop_packet(m, DropReason::NoEndpoint);
-        };
-        let dst_mac = self.neigh_tun.get(&hop).copied();
-        let o = Outer {
-            src_mac: self.nets.tun.mac,
-            dst_mac: dst_mac.unwrap_or([0; 6]),
-            src: SocketAddr::new(src_ip, src_port),
-            dst: endpoint,
-            ecn,
-        };
-        let Ok(l3_len) = outer::write(m.data_mut(), &o, offload) else {
+        let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, offload) else {
             return self.drop_packet(m, DropReason::NoEndpoint);
         };
         if offload {
-            let family = if endpoint.is_ipv4() {
-                tx_flags::IPV4 | tx_flags::IP_CKSUM
-            } else {
+            let family = if outer.template.is_ipv6() {
                 tx_flags::IPV6
+            } else {
+                tx_flags::IPV4 | tx_flags::IP_CKSUM
             };
             m.set_tx_offload(
                 family | tx_flags::UDP_CKSUM,
@@ -444,9 +520,10 @@ impl Worker<'_> {
             self.counters.add(Event::Encapsulated, 1);
             self.counters.add(Event::EncapBytes, plain);
         }
-        match dst_mac {
-            Some(_) => self.emit(Out::TunTx, m),
-            None => self.pass_to_control(PortSide::Tunnel, m),
+        if outer.resolved {
+            self.emit(Out::TunTx, m);
+        } else {
+            self.pass_to_control(PortSide::Tunnel, m);
         }
         self.stages.lap(Stage::Build);
     }

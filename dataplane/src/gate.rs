@@ -171,6 +171,6 @@ impl Worker<'_> {
         }
         self.counters.add(Event::CookieReplySent, 1);
         // From the listen port, as the control thread answers handshakes.
-        self.send_outer(m, wg.src, self.cfg.listen_port, 0, 0);
+        self.send_to(m, wg.src, self.cfg.listen_port, 0, 0);
     }
 }

@@ -35,6 +35,9 @@ pub const fn header_len(dst: &SocketAddr) -> usize {
     }
 }
 
+/// Bytes of the longest outer headers (Ethernet, IPv6, UDP).
+pub const MAX_HEADER_LEN: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN;
+
 /// Why headers could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OuterError {
@@ -44,6 +47,134 @@ pub enum OuterError {
     BadLength,
 }
 
+/// The outer headers to one destination, built once: every field but the
+/// lengths, the ECN bits and the checksums, which [`Template::write`] fills
+/// in for each packet. The data path keeps one per peer (see
+/// `encap::OuterCache`), so that a packet's headers are a copy and four
+/// stores instead of a route, a source address and a neighbour lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    /// `bytes[..len]` are the headers with lengths, ECN and checksums 0.
+    bytes: [u8; MAX_HEADER_LEN],
+    len: u8,
+    v6: bool,
+    /// The one's-complement sum of the UDP pseudo-header without its
+    /// length (RFC 768; RFC 8200 section 8.1).
+    pseudo: u64,
+}
+
+impl Template {
+    /// The headers from `src_mac` and `src` to `dst_mac` and `dst`.
+    pub fn new(
+        src_mac: [u8; 6],
+        dst_mac: [u8; 6],
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<Self, OuterError> {
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let len = header_len(&dst);
+        let (eth, rest) = bytes.split_at_mut(ethernet::HEADER_LEN);
+        eth[ethernet::field::DST].copy_from_slice(&dst_mac);
+        eth[ethernet::field::SRC].copy_from_slice(&src_mac);
+        let (v6, pseudo, ip_len) = match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                eth[ethernet::field::ETHERTYPE]
+                    .copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+                let ip = &mut rest[..ipv4::HEADER_LEN];
+                ip[ipv4::field::VER_IHL] = 0x45;
+                ip[ipv4::field::FLAGS_FRAG].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
+                ip[ipv4::field::TTL] = OUTER_TTL;
+                ip[ipv4::field::PROTOCOL] = ip_protocol::UDP;
+                ip[ipv4::field::SRC].copy_from_slice(&s.octets());
+                ip[ipv4::field::DST].copy_from_slice(&d.octets());
+                let pseudo =
+                    checksum::pseudo_header_v4(s.octets(), d.octets(), ip_protocol::UDP, 0);
+                (false, pseudo, ipv4::HEADER_LEN)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                eth[ethernet::field::ETHERTYPE]
+                    .copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
+                let ip = &mut rest[..ipv6::HEADER_LEN];
+                ip[ipv6::field::VER_TC_FLOW].copy_from_slice(&(6u32 << 28).to_be_bytes());
+                ip[ipv6::field::NEXT_HEADER] = ip_protocol::UDP;
+                ip[ipv6::field::HOP_LIMIT] = OUTER_TTL;
+                ip[ipv6::field::SRC].copy_from_slice(&s.octets());
+                ip[ipv6::field::DST].copy_from_slice(&d.octets());
+                let pseudo =
+                    checksum::pseudo_header_v6(&s.octets(), &d.octets(), ip_protocol::UDP, 0);
+                (true, pseudo, ipv6::HEADER_LEN)
+            }
+            _ => return Err(OuterError::FamilyMismatch),
+        };
+        let dgram = &mut rest[ip_len..ip_len + udp::HEADER_LEN];
+        dgram[udp::field::SRC_PORT].copy_from_slice(&src.port().to_be_bytes());
+        dgram[udp::field::DST_PORT].copy_from_slice(&dst.port().to_be_bytes());
+        Ok(Self {
+            bytes,
+            len: len as u8,
+            v6,
+            pseudo,
+        })
+    }
+
+    /// Bytes of the headers.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether the outer packet is IPv6 (else IPv4).
+    #[inline]
+    pub fn is_ipv6(&self) -> bool {
+        self.v6
+    }
+
+    /// Writes the headers into `frame[..self.header_len()]`; the UDP payload (the
+    /// WireGuard message) is `frame[self.header_len()..]`. `ecn`: the inner
+    /// packet's ECN bits (RFC 6040 normal mode). With `offload`, the IPv4
+    /// header checksum is left 0 and the UDP checksum field holds the
+    /// pseudo-header sum, for the NIC to finish; otherwise both are
+    /// computed here. Returns the IP header length (for the offload
+    /// request).
+    #[inline]
+    pub fn write(&self, frame: &mut [u8], ecn: u8, offload: bool) -> Result<u16, OuterError> {
+        let hlen = self.header_len();
+        if frame.len() < hlen {
+            return Err(OuterError::BadLength);
+        }
+        let udp_len = u16::try_from(frame.len() - (hlen - udp::HEADER_LEN))
+            .map_err(|_| OuterError::BadLength)?;
+        frame[..hlen].copy_from_slice(&self.bytes[..hlen]);
+        let ip = &mut frame[ethernet::HEADER_LEN..hlen - udp::HEADER_LEN];
+        let ip_len = ip.len() as u16;
+        if self.v6 {
+            // Traffic class: its two low bits are the ECN field.
+            ip[1] |= (ecn & 0b11) << 4;
+            ip[ipv6::field::PAYLOAD_LEN].copy_from_slice(&udp_len.to_be_bytes());
+        } else {
+            ip[ipv4::field::DSCP_ECN] = ecn & 0b11;
+            ip[ipv4::field::LENGTH].copy_from_slice(&(udp_len + ip_len).to_be_bytes());
+            if !offload {
+                let c = checksum::checksum(ip);
+                ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        let dgram = &mut frame[hlen - udp::HEADER_LEN..];
+        dgram[udp::field::LENGTH].copy_from_slice(&udp_len.to_be_bytes());
+        let pseudo = checksum::add_u16(self.pseudo, udp_len);
+        let c = if offload {
+            checksum::fold(pseudo)
+        } else {
+            match checksum::finish(checksum::add(pseudo, dgram)) {
+                0 => 0xffff,
+                c => c,
+            }
+        };
+        dgram[udp::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        Ok(ip_len)
+    }
+}
+
 /// Writes the outer headers into `frame[..header_len(&o.dst)]`; the UDP
 /// payload (the WireGuard message) is `frame[header_len..]`. With
 /// `offload`, the IPv4 header checksum is left 0 and the UDP checksum field
@@ -51,79 +182,7 @@ pub enum OuterError {
 /// computed here. Returns the IP header length (for the offload request).
 #[inline]
 pub fn write(frame: &mut [u8], o: &Outer, offload: bool) -> Result<u16, OuterError> {
-    let hlen = header_len(&o.dst);
-    let udp_len = frame
-        .len()
-        .checked_sub(hlen - udp::HEADER_LEN)
-        .and_then(|l| u16::try_from(l).ok())
-        .ok_or(OuterError::BadLength)?;
-    let (eth, rest) = frame.split_at_mut(ethernet::HEADER_LEN);
-    eth[ethernet::field::DST].copy_from_slice(&o.dst_mac);
-    eth[ethernet::field::SRC].copy_from_slice(&o.src_mac);
-    match (o.src.ip(), o.dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let (ip, dgram) = rest.split_at_mut(ipv4::HEADER_LEN);
-            eth[ethernet::field::ETHERTYPE]
-                .copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
-            let total = udp_len + ipv4::HEADER_LEN as u16;
-            ip[ipv4::field::VER_IHL] = 0x45;
-            ip[ipv4::field::DSCP_ECN] = o.ecn & 0b11;
-            ip[ipv4::field::LENGTH].copy_from_slice(&total.to_be_bytes());
-            ip[ipv4::field::IDENT].copy_from_slice(&[0, 0]);
-            ip[ipv4::field::FLAGS_FRAG].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
-            ip[ipv4::field::TTL] = OUTER_TTL;
-            ip[ipv4::field::PROTOCOL] = ip_protocol::UDP;
-            ip[ipv4::field::CHECKSUM].copy_from_slice(&[0, 0]);
-            ip[ipv4::field::SRC].copy_from_slice(&s.octets());
-            ip[ipv4::field::DST].copy_from_slice(&d.octets());
-            if !offload {
-                let c = checksum::checksum(ip);
-                ip[ipv4::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
-            }
-            let pseudo =
-                checksum::pseudo_header_v4(s.octets(), d.octets(), ip_protocol::UDP, udp_len);
-            write_udp(dgram, o, udp_len, pseudo, offload);
-            Ok(ipv4::HEADER_LEN as u16)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let (ip, dgram) = rest.split_at_mut(ipv6::HEADER_LEN);
-            eth[ethernet::field::ETHERTYPE]
-                .copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
-            let vtf: u32 = (6 << 28) | (u32::from(o.ecn & 0b11) << 20);
-            ip[ipv6::field::VER_TC_FLOW].copy_from_slice(&vtf.to_be_bytes());
-            ip[ipv6::field::PAYLOAD_LEN].copy_from_slice(&udp_len.to_be_bytes());
-            ip[ipv6::field::NEXT_HEADER] = ip_protocol::UDP;
-            ip[ipv6::field::HOP_LIMIT] = OUTER_TTL;
-            ip[ipv6::field::SRC].copy_from_slice(&s.octets());
-            ip[ipv6::field::DST].copy_from_slice(&d.octets());
-            let pseudo = checksum::pseudo_header_v6(
-                &s.octets(),
-                &d.octets(),
-                ip_protocol::UDP,
-                u32::from(udp_len),
-            );
-            write_udp(dgram, o, udp_len, pseudo, offload);
-            Ok(ipv6::HEADER_LEN as u16)
-        }
-        _ => Err(OuterError::FamilyMismatch),
-    }
-}
-
-#[inline]
-fn write_udp(dgram: &mut [u8], o: &Outer, udp_len: u16, pseudo: u64, offload: bool) {
-    dgram[udp::field::SRC_PORT].copy_from_slice(&o.src.port().to_be_bytes());
-    dgram[udp::field::DST_PORT].copy_from_slice(&o.dst.port().to_be_bytes());
-    dgram[udp::field::LENGTH].copy_from_slice(&udp_len.to_be_bytes());
-    dgram[udp::field::CHECKSUM].copy_from_slice(&[0, 0]);
-    let c = if offload {
-        checksum::fold(pseudo)
-    } else {
-        match checksum::finish(checksum::add(pseudo, dgram)) {
-            0 => 0xffff,
-            c => c,
-        }
-    };
-    dgram[udp::field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    Template::new(o.src_mac, o.dst_mac, o.src, o.dst)?.write(frame, o.ecn, offload)
 }
 
 #[cfg(test)]
@@ -183,6 +242,53 @@ mod tests {
         let u = udp::Packet::new_checked(ip.payload()).unwrap();
         let pseudo = checksum::pseudo_header_v4(ip.src_addr(), ip.dst_addr(), 17, 40);
         assert_eq!(u.checksum(), checksum::fold(pseudo));
+    }
+
+    #[test]
+    fn one_template_serves_every_length_and_ecn() {
+        for (src, dst) in [
+            ("192.0.2.1:51820", "198.51.100.7:40000"),
+            ("[2001:db8::1]:51820", "[2001:db8::2]:1234"),
+        ] {
+            let mut o = outer(src, dst);
+            let t = Template::new(o.src_mac, o.dst_mac, o.src, o.dst).unwrap();
+            assert_eq!(t.header_len(), header_len(&o.dst));
+            assert_eq!(t.is_ipv6(), o.dst.is_ipv6());
+            for (len, ecn, offload) in [(32, 0b11, false), (1452, 0b01, true), (0, 0, false)] {
+                o.ecn = ecn;
+                let mut a = vec![0xa5u8; t.header_len() + len];
+                let mut b = a.clone();
+                let ra = t.write(&mut a, ecn, offload);
+                // Built from scratch for this packet alone.
+                let rb = write(&mut b, &o, offload);
+                assert_eq!(ra, rb);
+                assert_eq!(a, b, "{dst} len {len}");
+                let c = classify(&a).expect("parses");
+                assert_eq!(c.udp.map(|u| u.dst), Some(o.dst.port()));
+                if o.dst.is_ipv6() {
+                    let ip = ipv6::Packet::new_checked(&a[14..]).unwrap();
+                    assert_eq!(ip.payload_len(), 8 + len);
+                    assert_eq!((a[15] >> 4) & 0b11, ecn, "traffic class ECN");
+                } else {
+                    let ip = ipv4::Packet::new_checked(&a[14..]).unwrap();
+                    assert_eq!(ip.total_len(), 28 + len);
+                    assert_eq!(ip.dscp_ecn(), ecn);
+                    if offload {
+                        assert_eq!(ip.checksum(), 0, "left to the NIC");
+                    } else {
+                        assert!(ip.verify_checksum());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_shorter_than_the_headers_is_an_error() {
+        let o = outer("192.0.2.1:1", "192.0.2.2:2");
+        let t = Template::new(o.src_mac, o.dst_mac, o.src, o.dst).unwrap();
+        let mut frame = vec![0u8; t.header_len() - 1];
+        assert_eq!(t.write(&mut frame, 0, false), Err(OuterError::BadLength));
     }
 
     #[test]

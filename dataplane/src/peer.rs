@@ -15,6 +15,7 @@ use protocol::constants::REJECT_AFTER_TIME;
 use protocol::session::Session;
 use protocol::time::Instant;
 
+use crate::encap::OuterCache;
 use crate::rehome::Arrivals;
 use crate::staging::StagedList;
 
@@ -277,6 +278,8 @@ pub struct PeerState {
     pub lanes: u16,
     /// When its lanes were last republished for a new endpoint.
     pub lanes_published: Option<Instant>,
+    /// Its outer headers as this worker last built them.
+    pub(crate) outer: Option<OuterCache>,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -303,6 +306,7 @@ impl PeerState {
             installs: 0,
             lanes: 1,
             lanes_published: None,
+            outer: None,
         }
     }
 

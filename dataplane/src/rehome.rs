@@ -286,6 +286,8 @@ impl Worker<'_> {
         }
         self.moved_peers.remove(&id);
         state.staged = StagedList::default();
+        // Built against the old owner's neighbour table.
+        state.outer = None;
         for m in staged {
             if let Err(m) = self.staging.push(&mut state.staged, m) {
                 self.drop_packet(m, DropReason::StagedOverflow);

@@ -178,6 +178,9 @@ pub struct Worker<'p> {
     /// Receiver indexes of peers that moved, where to and since when.
     pub(crate) moved_indexes: FxHashMap<u32, (usize, Instant)>,
     pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
+    /// Bumped at every change of `neigh_tun`: peers' cached outer headers
+    /// (`PeerState::outer`) built at an older one are rebuilt.
+    pub(crate) neigh_tun_generation: u32,
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
     /// Checks handshake messages before they are queued.
     pub(crate) gate: HandshakeGate,
@@ -225,6 +228,7 @@ impl<'p> Worker<'p> {
             moved_peers: FxHashMap::default(),
             moved_indexes: FxHashMap::default(),
             neigh_tun: FxHashMap::default(),
+            neigh_tun_generation: 0,
             neigh_plain: FxHashMap::default(),
             gate,
             tun_out: Burst::new(),
@@ -506,12 +510,15 @@ impl<'p> Worker<'p> {
                 self.routes = routes;
                 self.forget_finished_moves(now);
             }
-            Command::Neighbour { port, ip, mac } => {
-                match port {
-                    PortSide::Tunnel => self.neigh_tun.insert(ip, mac),
-                    PortSide::Plaintext => self.neigh_plain.insert(ip, mac),
-                };
-            }
+            Command::Neighbour { port, ip, mac } => match port {
+                PortSide::Tunnel => {
+                    self.neigh_tun.insert(ip, mac);
+                    self.neigh_tun_generation = self.neigh_tun_generation.wrapping_add(1);
+                }
+                PortSide::Plaintext => {
+                    self.neigh_plain.insert(ip, mac);
+                }
+            },
             Command::SendKeepalive { id } => self.send_keepalive(id, now),
             Command::ClearSession { id } => {
                 if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {

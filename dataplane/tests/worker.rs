@@ -743,3 +743,70 @@ fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
         assert_eq!(sc.h.counters.drops(DropReason::HandshakeQueueFull), 0);
     });
 }
+
+/// Encapsulates one LAN packet to the peer and returns the outer frame.
+fn encap_one(h: &mut Harness<'_>) -> Vec<u8> {
+    let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer");
+    h.send(
+        PortSide::Plaintext,
+        &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
+    );
+    h.recv(PortSide::Tunnel).expect("encapsulated frame")
+}
+
+#[test]
+fn cached_outer_headers_follow_neighbour_changes_and_roaming() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+    };
+    scenario(setup, |sc| {
+        let h = &mut sc.h;
+        // The peer's first data packet confirms the session.
+        let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"hello");
+        h.send(PortSide::Tunnel, &sealed_frame(&mut sc.peer_kp, &inner));
+        h.recv(PortSide::Plaintext).expect("decapsulated");
+        let udp_dst = |f: &[u8]| u16::from_be_bytes([f[14 + 22], f[14 + 23]]);
+        let first = encap_one(h);
+        assert_eq!(&first[0..6], &PEER_MAC);
+        assert_eq!(udp_dst(&first), PEER_PORT);
+        // The same headers again (the cached ones), up to the UDP checksum
+        // (the message differs by its counter).
+        let second = encap_one(h);
+        assert_eq!(first[..14 + 20 + 6], second[..14 + 20 + 6]);
+
+        // The next hop's MAC changes: the next packet carries the new one.
+        let new_mac = [2, 0, 0, 0, 7, 7];
+        sc.commands
+            .send(Command::Neighbour {
+                port: PortSide::Tunnel,
+                ip: IpAddr::V4(PEER_EP),
+                mac: new_mac,
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let out = encap_one(h);
+        assert_eq!(&out[0..6], &new_mac, "rebuilt after the neighbour change");
+        let ip = ipv4::Packet::new_checked(&out[14..]).expect("outer ipv4");
+        assert!(ip.verify_checksum());
+
+        // The peer roams to another port: packets follow it.
+        let mut roamed = sealed_frame(&mut sc.peer_kp, &inner);
+        let udp = 14 + 20;
+        roamed[udp..udp + 2].copy_from_slice(&(PEER_PORT + 7).to_be_bytes());
+        roamed[udp + 6..udp + 8].copy_from_slice(&[0, 0]); // no UDP checksum
+        h.send(PortSide::Tunnel, &roamed);
+        h.recv(PortSide::Plaintext)
+            .expect("decapsulated after roaming");
+        let out = encap_one(h);
+        assert_eq!(udp_dst(&out), PEER_PORT + 7, "rebuilt for the new endpoint");
+        assert_eq!(&out[0..6], &new_mac);
+        let u = udp::Packet::new_checked(&out[udp..]).expect("outer udp");
+        assert_eq!(usize::from(u.length()), out.len() - udp);
+        assert_eq!(h.counters.total_drops(), 0);
+        assert_eq!(h.counters.events(Event::Encapsulated), 4);
+    });
+}

@@ -240,15 +240,12 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
     let mut allowed = AllowedIps::new();
     allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
     let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
-    cmd_tx[0]
-        .send(Command::AddPeer {
-            id: 0,
-            state: Box::new(PeerState {
-                lanes,
-                ..PeerState::new(Arc::new(PeerShared::default()), Some(endpoint))
-            }),
-        })
-        .unwrap();
+    let mut state = Box::new(PeerState::new(
+        Arc::new(PeerShared::default()),
+        Some(endpoint),
+    ));
+    state.lanes = lanes;
+    cmd_tx[0].send(Command::AddPeer { id: 0, state }).unwrap();
     cmd_tx[0]
         .send(Command::InstallKeypair {
             id: 0,
