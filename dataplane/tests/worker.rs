@@ -106,6 +106,18 @@ struct Setup {
     owned_elsewhere: bool,
 }
 
+impl Setup {
+    /// The peer initiated, the worker holds its keypair from the start,
+    /// rings and queues roomy.
+    const ESTABLISHED: Setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+    };
+}
+
 /// What a scenario's driver works with, while the worker runs.
 struct Scenario<'p> {
     h: Harness<'p>,
@@ -250,13 +262,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
 
 #[test]
 fn worker_decapsulates_encapsulates_and_counts_its_drops() {
-    let setup = Setup {
-        tun_ring: 1024,
-        handshake_queue: 64,
-        wgdp_initiates: false,
-        install_first: true,
-        owned_elsewhere: false,
-    };
+    let setup = Setup::ESTABLISHED;
     scenario(setup, |sc| {
         drive(
             &mut sc.h,
@@ -756,13 +762,7 @@ fn encap_one(h: &mut Harness<'_>) -> Vec<u8> {
 
 #[test]
 fn cached_outer_headers_follow_neighbour_changes_and_roaming() {
-    let setup = Setup {
-        tun_ring: 1024,
-        handshake_queue: 64,
-        wgdp_initiates: false,
-        install_first: true,
-        owned_elsewhere: false,
-    };
+    let setup = Setup::ESTABLISHED;
     scenario(setup, |sc| {
         let h = &mut sc.h;
         // The peer's first data packet confirms the session.
