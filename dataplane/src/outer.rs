@@ -250,35 +250,66 @@ mod tests {
             ("192.0.2.1:51820", "198.51.100.7:40000"),
             ("[2001:db8::1]:51820", "[2001:db8::2]:1234"),
         ] {
-            let mut o = outer(src, dst);
+            let o = outer(src, dst);
             let t = Template::new(o.src_mac, o.dst_mac, o.src, o.dst).unwrap();
             assert_eq!(t.header_len(), header_len(&o.dst));
             assert_eq!(t.is_ipv6(), o.dst.is_ipv6());
-            for (len, ecn, offload) in [(32, 0b11, false), (1452, 0b01, true), (0, 0, false)] {
-                o.ecn = ecn;
-                let mut a = vec![0xa5u8; t.header_len() + len];
-                let mut b = a.clone();
-                let ra = t.write(&mut a, ecn, offload);
-                // Built from scratch for this packet alone.
-                let rb = write(&mut b, &o, offload);
-                assert_eq!(ra, rb);
-                assert_eq!(a, b, "{dst} len {len}");
-                let c = classify(&a).expect("parses");
-                assert_eq!(c.udp.map(|u| u.dst), Some(o.dst.port()));
-                if o.dst.is_ipv6() {
-                    let ip = ipv6::Packet::new_checked(&a[14..]).unwrap();
+            let h = t.header_len();
+            // One frame written again and again: nothing of an earlier
+            // packet's lengths, ECN or checksums may survive.
+            let mut frame = vec![0xa5u8; h + 1452];
+            for (len, ecn, offload) in [(1452, 0b11, false), (32, 0b01, true), (0, 0, false)] {
+                let f = &mut frame[..h + len];
+                f[h..].fill(len as u8);
+                let ip_len = t.write(f, ecn, offload).unwrap();
+                let c = classify(f).expect("parses");
+                assert_eq!(
+                    c.udp.map(|u| (u.src, u.dst)),
+                    Some((o.src.port(), o.dst.port()))
+                );
+                assert_eq!(&f[0..6], &o.dst_mac);
+                assert_eq!(&f[6..12], &o.src_mac);
+                let (udp_at, pseudo) = if o.dst.is_ipv6() {
+                    let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+                    assert_eq!(ip_len, 40);
                     assert_eq!(ip.payload_len(), 8 + len);
-                    assert_eq!((a[15] >> 4) & 0b11, ecn, "traffic class ECN");
+                    assert_eq!((f[15] >> 4) & 0b11, ecn, "traffic class ECN");
+                    let u = udp::Packet::new_checked(ip.payload()).unwrap();
+                    assert!(offload || u.verify_checksum_v6(&ip.src_addr(), &ip.dst_addr()));
+                    let p = checksum::pseudo_header_v6(
+                        &ip.src_addr(),
+                        &ip.dst_addr(),
+                        17,
+                        8 + len as u32,
+                    );
+                    (54, p)
                 } else {
-                    let ip = ipv4::Packet::new_checked(&a[14..]).unwrap();
+                    let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+                    assert_eq!(ip_len, 20);
                     assert_eq!(ip.total_len(), 28 + len);
                     assert_eq!(ip.dscp_ecn(), ecn);
+                    assert_eq!(ip.ttl(), OUTER_TTL);
                     if offload {
                         assert_eq!(ip.checksum(), 0, "left to the NIC");
                     } else {
                         assert!(ip.verify_checksum());
                     }
+                    let u = udp::Packet::new_checked(ip.payload()).unwrap();
+                    assert!(offload || u.verify_checksum_v4(ip.src_addr(), ip.dst_addr()));
+                    let p = checksum::pseudo_header_v4(
+                        ip.src_addr(),
+                        ip.dst_addr(),
+                        17,
+                        8 + len as u16,
+                    );
+                    (34, p)
+                };
+                let u = udp::Packet::new_checked(&f[udp_at..]).unwrap();
+                assert_eq!(usize::from(u.length()), 8 + len);
+                if offload {
+                    assert_eq!(u.checksum(), checksum::fold(pseudo), "pseudo-header sum");
                 }
+                assert!(f[h..].iter().all(|&b| b == len as u8), "payload untouched");
             }
         }
     }
