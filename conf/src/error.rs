@@ -341,6 +341,16 @@ pub enum ConfError {
         /// The field path.
         path: String,
     },
+    /// An `mss_clamp` that is neither "auto", "off" nor an MSS.
+    #[error("{at}: {path}: {value} is not \"auto\", \"off\" or an MSS (536..=65495)")]
+    BadMssClamp {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// The value given.
+        value: String,
+    },
     /// A port range that does not parse.
     #[error("{at}: {path}: {value:?} is not a port range (FIRST-LAST, 1..=65535, FIRST <= LAST)")]
     BadPortRange {

@@ -103,6 +103,27 @@ pub struct Dpdk {
     /// The DPDK crypto device `aead = "cryptodev"` uses (its name or
     /// devargs); set exactly when `aead` is `Cryptodev`.
     pub crypto_device: Option<String>,
+    /// Packets staged while handshakes run, over all peers and workers
+    /// (0..=`mbufs`); `None`: [`Dpdk::staging_budget`]'s default.
+    pub staging_budget: Option<u32>,
+}
+
+impl Dpdk {
+    /// The staging budget in force: as set, else a quarter of the pool,
+    /// which leaves the rest to the RX rings and packets in flight.
+    pub fn staging_budget(&self) -> u32 {
+        self.staging_budget.unwrap_or(self.mbufs / 4)
+    }
+}
+
+/// `ports.plaintext.mss_clamp`: the MSS written into TCP SYNs crossing the
+/// tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MssClamp {
+    /// The tunnel's inner MTU minus 40 (IPv4) or 60 (IPv6): `"auto"`.
+    Auto,
+    /// This MSS for both families (536..=65495).
+    Fixed(u16),
 }
 
 /// `dpdk.aead`: which ChaCha20-Poly1305 implementation seals and opens
@@ -173,6 +194,9 @@ pub struct PortConf {
     /// Tunnel port only: the outer UDP source ports of multi-lane peers'
     /// packets, one per worker (`lane_ports = "FIRST-LAST"`).
     pub lane_ports: Option<PortRange>,
+    /// Plaintext port only: TCP MSS clamping; `None` (absent or `"off"`):
+    /// off.
+    pub mss_clamp: Option<MssClamp>,
 }
 
 /// An inclusive range of UDP ports, `FIRST-LAST` in the table.

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::keys::KeySource;
-use crate::{Config, PeerConf, PortConf};
+use crate::{Config, MssClamp, PeerConf, PortConf};
 
 /// A TOML basic string literal for `s`.
 pub(crate) fn quote(s: &str) -> String {
@@ -27,6 +27,13 @@ fn port(out: &mut String, name: &str, p: &PortConf) {
     let _ = writeln!(out, "tap = {}", quote(&p.tap));
     if let Some(range) = p.lane_ports {
         let _ = writeln!(out, "lane_ports = {}", quote(&range.to_string()));
+    }
+    match p.mss_clamp {
+        Some(MssClamp::Auto) => out.push_str("mss_clamp = \"auto\"\n"),
+        Some(MssClamp::Fixed(mss)) => {
+            let _ = writeln!(out, "mss_clamp = {mss}");
+        }
+        None => {}
     }
 }
 
@@ -77,6 +84,9 @@ impl Config {
         let _ = writeln!(out, "aead = \"{}\"", d.aead.name());
         if let Some(device) = &d.crypto_device {
             let _ = writeln!(out, "crypto_device = {}", quote(device));
+        }
+        if let Some(budget) = d.staging_budget {
+            let _ = writeln!(out, "staging_budget = {budget}");
         }
 
         port(&mut out, "tunnel", &self.ports.tunnel);

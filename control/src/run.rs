@@ -15,7 +15,7 @@ use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::route::{IfAddr, PortNet};
-use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
+use dataplane::worker::{MssClamp, Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_run_join, Job};
 use dpdk_sys::rte::{
     flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
@@ -438,20 +438,24 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         let mut workers = Vec::new();
         for (i, (commands, handoff_in)) in cmd_rx.into_iter().zip(handoff_cons).enumerate() {
             let q = i as u16;
+            // The WireGuard MTU: what the plaintext port carries, but never
+            // more than fits the tunnel port with the 80 bytes of outer
+            // IPv6, UDP and WireGuard overhead.
+            let mtu = usize::from(config.ports.plaintext.mtu)
+                .min(usize::from(config.ports.tunnel.mtu).saturating_sub(80));
             let cfg = WorkerConfig {
                 index: i,
                 workers: n,
                 listen_port: config.interface.listen_port,
-                // The WireGuard MTU: what the plaintext port carries, but
-                // never more than fits the tunnel port with the 80 bytes of
-                // outer IPv6, UDP and WireGuard overhead.
-                mtu: usize::from(config.ports.plaintext.mtu)
-                    .min(usize::from(config.ports.tunnel.mtu).saturating_sub(80)),
+                mtu,
                 tx_checksum_offload: offload,
                 idle_polls: config.dpdk.idle_polls,
                 idle_sleep: Duration::from_micros(u64::from(config.dpdk.idle_sleep_us)),
                 lane_ports: config.ports.tunnel.lane_ports.map(|r| (r.first, r.last)),
                 public_key: PublicKey::from_bytes(config.interface.private_key.public_key().0),
+                // Each worker stages for its own peers: an equal share.
+                staging_budget: config.dpdk.staging_budget() as usize / n.max(1),
+                mss_clamp: config.ports.plaintext.mss_clamp.map(|c| mss_clamp(c, mtu)),
             };
             let worker_queues = WorkerQueues {
                 tun_rx: tun_port.rx_queue(q)?,
@@ -639,5 +643,21 @@ struct StopOnDrop<'a>(&'a AtomicBool);
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The MSS ceilings of `mss_clamp` for a tunnel of inner MTU `mtu`:
+/// `"auto"` leaves room for the IPv4 (20) or IPv6 (40) header and TCP's
+/// 20, as iptables' `--clamp-mss-to-pmtu`.
+fn mss_clamp(clamp: conf::MssClamp, mtu: usize) -> MssClamp {
+    match clamp {
+        conf::MssClamp::Auto => {
+            let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+            MssClamp {
+                v4: mtu.saturating_sub(40),
+                v6: mtu.saturating_sub(60),
+            }
+        }
+        conf::MssClamp::Fixed(mss) => MssClamp { v4: mss, v6: mss },
     }
 }

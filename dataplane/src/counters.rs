@@ -54,11 +54,13 @@ counter_enum! {
         NoEndpoint = "no_endpoint",
         /// More than the per-peer staging limit waited for a handshake: the oldest went.
         StagedOverflow = "staged_overflow",
+        /// The worker's staging budget (`dpdk.staging_budget`) was spent: its oldest staged packet went.
+        StagedBudget = "staged_budget",
         /// The send key is exhausted or expired and no new one arrived in time.
         SealFailed = "seal_failed",
         /// Not enough head- or tailroom in the mbuf for the outer headers or the tag.
         NoRoom = "no_room",
-        /// The mbuf pool was empty when a packet (a keepalive) had to be built.
+        /// The mbuf pool was empty when a packet (a keepalive, an ICMP error) had to be built.
         NoMbuf = "no_mbuf",
         /// A frame for another host's MAC, or a tunnel-port packet for another IP address.
         NotForUs = "not_for_us",
@@ -80,7 +82,7 @@ counter_enum! {
         Authentication = "authentication",
         /// A data message for a keypair past REJECT_AFTER_TIME.
         KeyExpired = "key_expired",
-        /// Decrypted plaintext that is not a well-formed IPv4/IPv6 packet.
+        /// Decrypted plaintext that is not a well-formed IPv4/IPv6 packet (an IPv4 header checksum that does not verify included).
         InnerMalformed = "inner_malformed",
         /// Decrypted packet whose source is outside the sending peer's allowed IPs.
         InnerSourceSpoofed = "inner_source_spoofed",
@@ -98,6 +100,8 @@ counter_enum! {
         HandshakeTimeout = "handshake_timeout",
         /// The crypto device (`dpdk.aead = "cryptodev"`) failed a seal or open.
         CryptoDevice = "crypto_device",
+        /// Outer CE over a Not-ECT inner packet (RFC 6040 section 4.2: the congestion mark cannot be carried).
+        EcnCeNotEct = "ecn_ce_not_ect",
     }
 }
 
@@ -161,6 +165,20 @@ counter_enum! {
         LaneEncap = "lane_encap",
         /// Packets decrypted by a lane worker for another worker's multi-lane peer.
         LaneDecap = "lane_decap",
+        /// ICMP "fragmentation needed" sent (IPv4 with DF above the tunnel MTU).
+        IcmpFragNeeded = "icmp_frag_needed",
+        /// ICMPv6 Packet Too Big sent (IPv6 above the tunnel MTU).
+        IcmpPacketTooBig = "icmp_packet_too_big",
+        /// ICMP time exceeded sent (TTL or hop limit reached zero here, either direction).
+        IcmpTimeExceeded = "icmp_time_exceeded",
+        /// ICMP host / address unreachable sent (the destination's peer has no endpoint).
+        IcmpUnreachable = "icmp_unreachable",
+        /// ICMP errors not sent: the worker's token bucket was empty.
+        IcmpRateLimited = "icmp_rate_limited",
+        /// ICMP errors not sent by RFC 1812 / RFC 4443 rules (about an ICMP error, a later fragment, a broadcast or multicast address).
+        IcmpSuppressed = "icmp_suppressed",
+        /// TCP SYNs whose MSS option was lowered to `mss_clamp`.
+        MssClamped = "mss_clamped",
     }
 }
 

@@ -19,12 +19,13 @@ use protocol::transport::{OpenError, SealError};
 
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
-use crate::encap::{for_us, inner_ip, ip_header, is_link_scoped, InnerIp};
+use crate::encap::{for_us, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp};
+use crate::icmp::IcmpError;
 use crate::lanes::LANE_ROAM_EVERY;
 use crate::peer::PeerId;
 use crate::rehome::{tag_worker, DataRoute};
 use crate::stages::Stage;
-use crate::wire::{classify, ethernet, ipv4, ipv6, udp, L3Kind};
+use crate::wire::{checksum, classify, ethernet, ipv4, ipv6, udp, L3Kind};
 use crate::worker::{Out, Worker};
 
 /// Maps a failed open to its drop reason.
@@ -75,6 +76,8 @@ pub(crate) struct Wg {
     pub(crate) end: usize,
     /// The outer source address and port.
     pub(crate) src: SocketAddr,
+    /// The outer header's ECN field.
+    pub(crate) ecn: u8,
 }
 
 impl Worker<'_> {
@@ -119,6 +122,7 @@ impl Worker<'_> {
             start: l4 + udp::HEADER_LEN,
             end: l4 + udp_len,
             src: SocketAddr::new(ip.src, wg.src),
+            ecn: ip_ecn(&m.data()[cls.l3_offset..]),
         };
         self.wireguard(m, wgm, now, fresh);
     }
@@ -280,14 +284,25 @@ impl Worker<'_> {
             Some(p) => p.shared.data_received.set(now),
             None => self.lane_data_received(id),
         }
-        let Some(decremented) =
-            decrement_ttl(&mut m.data_mut()[inner_start..inner_start + total], v6)
-        else {
+        let inner = inner_start..inner_start + total;
+        if !v6
+            && !ipv4::Packet::new_checked(&m.data()[inner.clone()])
+                .is_ok_and(|p| p.verify_checksum())
+        {
+            return self.drop_packet(m, DropReason::InnerMalformed);
+        }
+        let Some(decremented) = decrement_ttl(&mut m.data_mut()[inner.clone()], v6) else {
             return self.drop_packet(m, DropReason::InnerMalformed);
         };
         if !decremented {
+            // RFC 1812 section 5.3.1: back to the sender, through the tunnel.
+            self.icmp_to_peer(id, &m.data()[inner], IcmpError::TimeExceeded, now);
             return self.drop_packet(m, DropReason::TtlExceeded);
         }
+        if decap_ecn(&mut m.data_mut()[inner.clone()], v6, wg.ecn).is_none() {
+            return self.drop_packet(m, DropReason::EcnCeNotEct);
+        }
+        self.clamp_mss(&mut m.data_mut()[inner]);
         let Some(hop) = self.nets.plain.next_hop(dst) else {
             return self.drop_packet(m, DropReason::NoRoute);
         };
@@ -323,6 +338,53 @@ impl Worker<'_> {
     }
 }
 
+/// ECN codepoints (RFC 3168 section 5).
+const NOT_ECT: u8 = 0b00;
+const ECT_1: u8 = 0b01;
+const ECT_0: u8 = 0b10;
+const CE: u8 = 0b11;
+
+/// The inner ECN field after decapsulation with outer ECN `outer`, per
+/// RFC 6040 section 4.2 (figure 4, normal mode); `None`: drop (CE over
+/// Not-ECT).
+fn ecn_after_decap(inner: u8, outer: u8) -> Option<u8> {
+    match (inner, outer) {
+        (NOT_ECT, CE) => None,
+        (NOT_ECT, _) => Some(NOT_ECT),
+        (_, CE) => Some(CE),
+        (ECT_0, ECT_1) => Some(ECT_1),
+        (inner, _) => Some(inner),
+    }
+}
+
+/// Applies [`ecn_after_decap`] to the inner packet (its IPv4 header
+/// checksum updated incrementally); `None`: drop.
+fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
+    let inner = crate::encap::ip_ecn(packet);
+    let ecn = ecn_after_decap(inner, outer & CE)?;
+    if ecn == inner {
+        return Some(());
+    }
+    if v6 {
+        // Traffic class spans bytes 0-1: ECN is bits 4-5 of byte 1.
+        let b = packet.get_mut(1)?;
+        *b = (*b & !0x30) | (ecn << 4);
+    } else {
+        let mut p = ipv4::Packet::new_checked(packet).ok()?;
+        let (ver_ihl, tos) = (p.header()[0], p.dscp_ecn());
+        let new_tos = (tos & !CE) | ecn;
+        // RFC 1624: only the word of version/IHL and TOS changed.
+        let check = checksum::update(
+            p.checksum(),
+            u16::from_be_bytes([ver_ihl, tos]),
+            u16::from_be_bytes([ver_ihl, new_tos]),
+        );
+        p.set_dscp_ecn(new_tos);
+        p.set_checksum(check);
+    }
+    Some(())
+}
+
 /// Decrements TTL / hop limit; `Some(false)` when it would reach zero.
 fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
     if v6 {
@@ -333,5 +395,63 @@ fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
         ipv4::Packet::new_checked(packet)
             .ok()
             .map(|mut p| p.decrement_ttl())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6040_figure_4_normal_mode() {
+        // Rows: arriving inner; columns: arriving outer Not-ECT, ECT(0),
+        // ECT(1), CE. `None`: drop.
+        let table = [
+            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
+            (ECT_0, [Some(ECT_0), Some(ECT_0), Some(ECT_1), Some(CE)]),
+            (ECT_1, [Some(ECT_1), Some(ECT_1), Some(ECT_1), Some(CE)]),
+            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
+        ];
+        for (inner, row) in table {
+            for (outer, want) in [NOT_ECT, ECT_0, ECT_1, CE].into_iter().zip(row) {
+                assert_eq!(ecn_after_decap(inner, outer), want, "{inner} under {outer}");
+            }
+        }
+    }
+
+    #[test]
+    fn ce_is_written_into_the_inner_header_with_its_checksum() {
+        let mut p = [0u8; 28];
+        ipv4::Repr {
+            src: [10, 0, 0, 1],
+            dst: [10, 0, 0, 2],
+            protocol: 17,
+            ttl: 9,
+            dscp_ecn: 0xb8 | ECT_0,
+            ident: 7,
+            dont_frag: true,
+            payload_len: 8,
+        }
+        .emit(&mut p)
+        .unwrap();
+        assert_eq!(decap_ecn(&mut p, false, CE), Some(()));
+        assert_eq!(p[1], 0xb8 | CE, "DSCP kept, CE set");
+        assert!(checksum::verify(&p[..20]), "header checksum updated");
+        // Recomputed from scratch: the same value.
+        let mut fresh = p;
+        fresh[10..12].fill(0);
+        assert_eq!(
+            checksum::checksum(&fresh[..20]).to_be_bytes(),
+            [p[10], p[11]]
+        );
+
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x6b; // traffic class 0xb_
+        v6[1] = 0x80 | (ECT_1 << 4);
+        assert_eq!(decap_ecn(&mut v6, true, CE), Some(()));
+        assert_eq!((v6[0], v6[1]), (0x6b, 0x80 | (CE << 4)));
+        let mut not_ect = [0x60u8; 40];
+        not_ect[1] = 0;
+        assert_eq!(decap_ecn(&mut not_ect, true, CE), None);
     }
 }

@@ -20,8 +20,9 @@ use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
+use crate::icmp::IcmpError;
 use crate::outer::{self, Template};
-use crate::peer::{PeerId, MAX_STAGED};
+use crate::peer::PeerId;
 use crate::route::PortNet;
 use crate::stages::Stage;
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
@@ -168,9 +169,9 @@ impl OuterCache {
     }
 }
 
-/// The ECN bits of an inner IP packet (its first bytes).
+/// The ECN bits of an IP packet (its first bytes).
 #[inline]
-fn inner_ecn(packet: &[u8]) -> u8 {
+pub(crate) fn ip_ecn(packet: &[u8]) -> u8 {
     match packet.first().map(|b| b >> 4) {
         Some(4) => packet.get(1).map_or(0, |tos| tos & 0b11),
         Some(6) => packet.get(1).map_or(0, |b| (b >> 4) & 0b11),
@@ -232,8 +233,39 @@ impl Worker<'_> {
 
     /// Keeps exactly the inner IP packet of a plaintext frame (Ethernet
     /// header and padding dropped) and decrements its TTL; `None` when it
-    /// was dropped.
-    fn strip_inner(&mut self, mut m: Mbuf, cls: &Classification, ip: InnerIp) -> Option<Mbuf> {
+    /// was dropped. A packet too big for the tunnel or at its last hop is
+    /// answered with an ICMP error (see [`crate::icmp`]).
+    fn strip_inner(
+        &mut self,
+        mut m: Mbuf,
+        cls: &Classification,
+        ip: InnerIp,
+        now: Instant,
+    ) -> Option<Mbuf> {
+        let l3 = m.data().get(cls.l3_offset..).unwrap_or_default();
+        if ip.len > self.cfg.mtu {
+            let dont_frag = ipv4::Packet::new_checked(l3).is_ok_and(|p| p.dont_frag());
+            if ip.v6 || dont_frag {
+                // RFC 1191 / RFC 8201: the sender learns the tunnel's MTU.
+                let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
+                self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TooBig(mtu), now);
+                self.drop_packet(m, DropReason::TooBig);
+                return None;
+            }
+            // IPv4 without DF above the MTU.
+            self.drop_packet(m, DropReason::TooBig);
+            return None;
+        }
+        let ttl = match cls.l3 {
+            L3Kind::Ipv4 => ipv4::Packet::new_checked(l3).map_or(0, |p| p.ttl()),
+            _ => ipv6::Packet::new_checked(l3).map_or(0, |p| p.hop_limit()),
+        };
+        if ttl <= 1 {
+            // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
+            self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
+            self.drop_packet(m, DropReason::TtlExceeded);
+            return None;
+        }
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
         let Ok(extra) = u16::try_from(extra) else {
             self.drop_packet(m, DropReason::Malformed);
@@ -241,10 +273,6 @@ impl Worker<'_> {
         };
         if m.trim(extra).is_err() || m.adj(cls.l3_offset as u16).is_err() {
             self.drop_packet(m, DropReason::Malformed);
-            return None;
-        }
-        if ip.len > self.cfg.mtu {
-            self.drop_packet(m, DropReason::TooBig);
             return None;
         }
         let forwarded = match cls.l3 {
@@ -257,6 +285,7 @@ impl Worker<'_> {
             self.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
+        self.clamp_mss(m.data_mut());
         Some(m)
     }
 
@@ -269,9 +298,14 @@ impl Worker<'_> {
         id: PeerId,
         now: Instant,
     ) {
-        let Some(mut m) = self.strip_inner(m, cls, ip) else {
-            return;
-        };
+        if let Some(m) = self.strip_inner(m, cls, ip, now) {
+            self.lane_seal_and_send(id, m, now);
+        }
+    }
+
+    /// Encrypts the IP packet that is the mbuf's whole data with the lane's
+    /// keypair for peer `id` and sends it from the lane port.
+    fn lane_seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
             return self.drop_packet(m, DropReason::NoRoom);
         };
@@ -295,7 +329,9 @@ impl Worker<'_> {
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
-    /// `handed`: another worker received it.
+    /// `handed`: another worker received it. A peer with no endpoint cannot
+    /// be reached: the packet is dropped and answered with an ICMP
+    /// unreachable, as the kernel's `wg_xmit` does.
     fn encapsulate(
         &mut self,
         m: Mbuf,
@@ -305,31 +341,45 @@ impl Worker<'_> {
         now: Instant,
         handed: bool,
     ) {
-        let Some(m) = self.strip_inner(m, cls, ip) else {
-            return;
-        };
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
+        if peer.endpoint.is_none() {
+            self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::Unreachable, now);
+            return self.drop_packet(m, DropReason::NoEndpoint);
+        }
         peer.shared.count_plain(handed);
+        if let Some(m) = self.strip_inner(m, cls, ip, now) {
+            self.seal_or_stage(id, m, now);
+        }
+    }
+
+    /// Sends a packet wgdp itself addresses to peer `id` through the
+    /// tunnel (an ICMP error about a packet the peer sent): sealed by the
+    /// owner, or by a lane that has a key; dropped as `seal_failed` on a
+    /// lane without one.
+    pub(crate) fn reply_to_peer(&mut self, id: PeerId, m: Mbuf, now: Instant) {
+        if self.owns(id) {
+            self.seal_or_stage(id, m, now);
+        } else if self.lane_can_send(id, now) {
+            self.lane_seal_and_send(id, m, now);
+        } else {
+            self.drop_packet(m, DropReason::SealFailed);
+        }
+    }
+
+    /// Seals and sends the IP packet that is the mbuf's whole data for a
+    /// peer this worker owns, or stages it while there is no usable
+    /// session (or older packets still wait) and asks for a handshake.
+    fn seal_or_stage(&mut self, id: PeerId, m: Mbuf, now: Instant) {
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
         }
-        // No usable session (or older packets still wait): stage, oldest
-        // out first when full, and ask for a handshake.
-        if peer.staged.len() >= MAX_STAGED {
-            if let Some(old) = self.staging.pop(&mut peer.staged) {
-                self.counters.count_drop(DropReason::StagedOverflow);
-                drop(old);
-            }
-        }
-        // The slab holds as many packets as the pool: it cannot be full
-        // while this packet exists; counted as an overflow if it were.
-        if let Err(m) = self.staging.push(&mut peer.staged, m) {
-            return self.drop_packet(m, DropReason::StagedOverflow);
-        }
-        self.counters.add(Event::Staged, 1);
+        self.stage(id, m);
         if can_send {
             self.send_staged(id, now);
         } else {
@@ -373,7 +423,7 @@ impl Worker<'_> {
     fn pad_for_seal(&self, m: &mut Mbuf) -> Option<Sealing> {
         let len = usize::from(m.data_len());
         let padded = padded_len(len, self.cfg.mtu);
-        let ecn = inner_ecn(m.data());
+        let ecn = ip_ecn(m.data());
         // Padding and tag in the tailroom; both as one append.
         let tail = u16::try_from(padded - len + AEAD_TAG_LEN).ok()?;
         m.append(tail).ok()?;

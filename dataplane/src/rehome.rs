@@ -289,8 +289,8 @@ impl Worker<'_> {
         // Built against the old owner's neighbour table.
         state.outer = None;
         for m in staged {
-            if let Err(m) = self.staging.push(&mut state.staged, m) {
-                self.drop_packet(m, DropReason::StagedOverflow);
+            if let Err(m) = self.staging.push(&mut state.staged, id, m) {
+                self.drop_packet(m, DropReason::StagedBudget);
             }
         }
         let staged = !state.staged.is_empty();

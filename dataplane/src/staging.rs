@@ -1,12 +1,22 @@
 //! Packets waiting for a session (the kernel's staged packet queue), for
 //! every peer of one worker at once.
 //!
-//! One slab of slots is allocated when the worker is built, as many as the
-//! mbuf pool holds (a staged packet is an mbuf, so the slab cannot run out
-//! before the pool does); each peer keeps only a [`StagedList`], a FIFO
-//! threaded through the slab (12 bytes). Memory follows the pool, not the
-//! number of peers, and staging never allocates. Generic over the item so
-//! that the lists are tested without EAL; the worker stages `Mbuf`s.
+//! One slab of slots is allocated when the worker is built: its staging
+//! budget (`dpdk.staging_budget`, shared out over the workers), a bound on
+//! the mbufs staged packets may hold so that the RX rings stay fed. Each
+//! peer keeps only a [`StagedList`], a FIFO threaded through the slab (12
+//! bytes); every slot is also on one list of the whole slab, oldest first,
+//! so that a full slab gives up its oldest packet, whichever peer's it is
+//! (it is always the head of its peer's list). Memory follows the budget,
+//! not the number of peers, and staging never allocates. Generic over the
+//! item so that the lists are tested without EAL; the worker stages
+//! `Mbuf`s.
+
+use dpdk_sys::rte::Mbuf;
+
+use crate::counters::{DropReason, Event};
+use crate::peer::{PeerId, MAX_STAGED};
+use crate::worker::Worker;
 
 /// End of a list.
 const NONE: u32 = u32::MAX;
@@ -45,12 +55,22 @@ struct Slot<T> {
     item: Option<T>,
     /// The next slot of the same list, or of the free list.
     next: u32,
+    /// The owner of the list the slot is on.
+    owner: u32,
+    /// The slot staged just before this one (any list).
+    older: u32,
+    /// The slot staged just after this one (any list).
+    newer: u32,
 }
 
 /// The slab of one worker.
 pub struct Staging<T> {
     slots: Vec<Slot<T>>,
     free: u32,
+    /// The oldest and newest staged slots, and how many are staged.
+    oldest: u32,
+    newest: u32,
+    len: u32,
 }
 
 impl<T> std::fmt::Debug for Staging<T> {
@@ -69,28 +89,66 @@ impl<T> Staging<T> {
             .map(|i| Slot {
                 item: None,
                 next: if i + 1 < capacity { i + 1 } else { NONE },
+                owner: NONE,
+                older: NONE,
+                newer: NONE,
             })
             .collect();
         Self {
             slots,
             free: if capacity > 0 { 0 } else { NONE },
+            oldest: NONE,
+            newest: NONE,
+            len: 0,
         }
     }
 
-    /// Appends `item` to `list`; gives it back when every slot is taken.
+    /// Items staged, over all lists.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether every slot is taken.
+    pub fn is_full(&self) -> bool {
+        self.free == NONE
+    }
+
+    /// The owner of the list that holds the oldest item (that item is
+    /// the head of its list).
+    pub fn oldest_owner(&self) -> Option<u32> {
+        self.slots.get(self.oldest as usize).map(|s| s.owner)
+    }
+
+    /// Appends `item` to `list`, which belongs to `owner`; gives it back
+    /// when every slot is taken.
     #[inline]
-    pub fn push(&mut self, list: &mut StagedList, item: T) -> Result<(), T> {
+    pub fn push(&mut self, list: &mut StagedList, owner: u32, item: T) -> Result<(), T> {
         let i = self.free;
+        let newest = self.newest;
         let Some(slot) = self.slots.get_mut(i as usize) else {
             return Err(item);
         };
         self.free = slot.next;
         slot.item = Some(item);
         slot.next = NONE;
+        slot.owner = owner;
+        slot.older = newest;
+        slot.newer = NONE;
         match self.slots.get_mut(list.tail as usize) {
             Some(tail) => tail.next = i,
             None => list.head = i,
         }
+        match self.slots.get_mut(newest as usize) {
+            Some(n) => n.newer = i,
+            None => self.oldest = i,
+        }
+        self.newest = i;
+        self.len += 1;
         list.tail = i;
         list.len += 1;
         Ok(())
@@ -102,10 +160,21 @@ impl<T> Staging<T> {
         let i = list.head;
         let slot = self.slots.get_mut(i as usize)?;
         let item = slot.item.take();
+        let (older, newer) = (slot.older, slot.newer);
         list.head = slot.next;
         slot.next = self.free;
         self.free = i;
         list.len -= 1;
+        // Off the slab's age order.
+        match self.slots.get_mut(older as usize) {
+            Some(o) => o.newer = newer,
+            None => self.oldest = newer,
+        }
+        match self.slots.get_mut(newer as usize) {
+            Some(n) => n.older = older,
+            None => self.newest = older,
+        }
+        self.len -= 1;
         if list.head == NONE {
             list.tail = NONE;
         }
@@ -122,6 +191,48 @@ impl<T> Staging<T> {
     }
 }
 
+impl Worker<'_> {
+    /// Stages a packet for peer `id` while its handshake runs: the peer's
+    /// oldest goes when it has [`MAX_STAGED`] (`staged_overflow`), the
+    /// worker's oldest when its budget is spent (`staged_budget`).
+    pub(crate) fn stage(&mut self, id: PeerId, m: Mbuf) {
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        if peer.staged.len() >= MAX_STAGED {
+            if let Some(old) = self.staging.pop(&mut peer.staged) {
+                self.counters.count_drop(DropReason::StagedOverflow);
+                drop(old);
+            }
+        }
+        if self.staging.is_full() {
+            self.drop_oldest_staged();
+        }
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return self.drop_packet(m, DropReason::PeerGone);
+        };
+        match self.staging.push(&mut peer.staged, id, m) {
+            Ok(()) => self.counters.add(Event::Staged, 1),
+            // A budget of zero stages nothing.
+            Err(m) => self.drop_packet(m, DropReason::StagedBudget),
+        }
+    }
+
+    /// Frees the oldest packet the worker has staged.
+    fn drop_oldest_staged(&mut self) {
+        let Some(owner) = self.staging.oldest_owner() else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(owner as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(old) = self.staging.pop(&mut peer.staged) {
+            self.counters.count_drop(DropReason::StagedBudget);
+            drop(old);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,15 +241,15 @@ mod tests {
     fn lists_share_the_slab_in_fifo_order() {
         let mut s = Staging::new(4);
         let (mut a, mut b) = (StagedList::default(), StagedList::default());
-        assert_eq!(s.push(&mut a, 1), Ok(()));
-        assert_eq!(s.push(&mut b, 10), Ok(()));
-        assert_eq!(s.push(&mut a, 2), Ok(()));
-        assert_eq!(s.push(&mut b, 11), Ok(()));
-        assert_eq!(s.push(&mut a, 3), Err(3), "every slot taken");
+        assert_eq!(s.push(&mut a, 0, 1), Ok(()));
+        assert_eq!(s.push(&mut b, 1, 10), Ok(()));
+        assert_eq!(s.push(&mut a, 0, 2), Ok(()));
+        assert_eq!(s.push(&mut b, 1, 11), Ok(()));
+        assert_eq!(s.push(&mut a, 0, 3), Err(3), "every slot taken");
         assert_eq!((a.len(), b.len()), (2, 2));
         assert_eq!(s.pop(&mut a), Some(1));
         // The freed slot goes to whichever list needs it.
-        assert_eq!(s.push(&mut b, 12), Ok(()));
+        assert_eq!(s.push(&mut b, 1, 12), Ok(()));
         assert_eq!(s.pop(&mut a), Some(2));
         assert_eq!(s.pop(&mut a), None);
         assert!(a.is_empty());
@@ -146,7 +257,7 @@ mod tests {
         assert_eq!(s.clear(&mut b), 3);
         assert!(b.is_empty());
         for i in 0..4 {
-            assert_eq!(s.push(&mut a, 20 + i), Ok(()), "all four free again");
+            assert_eq!(s.push(&mut a, 0, 20 + i), Ok(()), "all four free again");
         }
         assert_eq!(
             std::iter::from_fn(|| s.pop(&mut a)).collect::<Vec<_>>(),
@@ -155,10 +266,38 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_item_of_the_slab_is_the_head_of_its_owners_list() {
+        let mut s = Staging::new(5);
+        let mut lists = [StagedList::default(); 3];
+        assert_eq!(s.oldest_owner(), None);
+        for (owner, item) in [(2u32, 20), (0, 0), (2, 21), (1, 10), (0, 1)] {
+            assert_eq!(s.push(&mut lists[owner as usize], owner, item), Ok(()));
+        }
+        assert!(s.is_full());
+        assert_eq!(s.len(), 5);
+        // Oldest first, across lists, while items leave from anywhere.
+        assert_eq!(s.oldest_owner(), Some(2));
+        assert_eq!(s.pop(&mut lists[1]), Some(10), "from the middle");
+        assert_eq!(s.pop(&mut lists[2]), Some(20));
+        assert_eq!(s.oldest_owner(), Some(0));
+        assert_eq!(s.pop(&mut lists[0]), Some(0));
+        assert_eq!(s.oldest_owner(), Some(2));
+        assert_eq!(s.push(&mut lists[1], 1, 11), Ok(()));
+        assert_eq!(s.pop(&mut lists[2]), Some(21));
+        assert_eq!(s.oldest_owner(), Some(0));
+        assert_eq!(s.pop(&mut lists[0]), Some(1));
+        assert_eq!(s.oldest_owner(), Some(1), "the newest is the last");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.pop(&mut lists[1]), Some(11));
+        assert_eq!((s.oldest_owner(), s.len(), s.is_empty()), (None, 0, true));
+    }
+
+    #[test]
     fn an_empty_slab_refuses() {
         let mut s = Staging::new(0);
         let mut a = StagedList::default();
-        assert_eq!(s.push(&mut a, 1), Err(1));
+        assert_eq!(s.push(&mut a, 0, 1), Err(1));
+        assert!(s.is_full());
         assert_eq!(s.pop(&mut a), None);
     }
 }

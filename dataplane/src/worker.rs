@@ -20,6 +20,7 @@ use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::gate::HandshakeGate;
+use crate::icmp::IcmpBucket;
 use crate::idle::IdleBackoff;
 use crate::lanes::Lane;
 use crate::peer::{PeerId, PeerState};
@@ -61,6 +62,22 @@ pub struct WorkerConfig {
     /// The tunnel port's lane ports (first, last): multi-lane peers'
     /// packets leave from `first + index`, and WireGuard arrives on any.
     pub lane_ports: Option<(u16, u16)>,
+    /// Packets this worker may stage for all its peers together (its share
+    /// of `dpdk.staging_budget`).
+    pub staging_budget: usize,
+    /// The TCP MSS that SYNs crossing the tunnel are clamped to, for IPv4
+    /// and for IPv6 (`ports.plaintext.mss_clamp`); `None`: off.
+    pub mss_clamp: Option<MssClamp>,
+}
+
+/// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
+/// per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MssClamp {
+    /// For TCP over IPv4.
+    pub v4: u16,
+    /// For TCP over IPv6.
+    pub v6: u16,
 }
 
 impl WorkerConfig {
@@ -184,6 +201,10 @@ pub struct Worker<'p> {
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
     /// Checks handshake messages before they are queued.
     pub(crate) gate: HandshakeGate,
+    /// Rate-limits the ICMP errors this worker sends.
+    pub(crate) icmp_bucket: IcmpBucket,
+    /// The IPv4 identification of the last ICMP error sent.
+    pub(crate) icmp_ident: u16,
     tun_out: Burst,
     plain_out: Burst,
     ctl_tun: Burst,
@@ -209,6 +230,7 @@ impl<'p> Worker<'p> {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
         let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
         let gate = HandshakeGate::new(&cfg.public_key);
+        let staging = Staging::new(cfg.staging_budget);
         Self {
             cfg,
             queues,
@@ -219,8 +241,7 @@ impl<'p> Worker<'p> {
             nets,
             routes: Arc::new(RouteTable::default()),
             peers: Vec::new(),
-            // A staged packet is an mbuf of the pool: room for all of them.
-            staging: Staging::new((pool.available() + pool.in_use()) as usize),
+            staging,
             by_index: FxHashMap::default(),
             lanes: Vec::new(),
             lane_index: FxHashMap::default(),
@@ -231,6 +252,8 @@ impl<'p> Worker<'p> {
             neigh_tun_generation: 0,
             neigh_plain: FxHashMap::default(),
             gate,
+            icmp_bucket: IcmpBucket::new(clock.now()),
+            icmp_ident: 0,
             tun_out: Burst::new(),
             plain_out: Burst::new(),
             ctl_tun: Burst::new(),
@@ -500,9 +523,14 @@ impl<'p> Worker<'p> {
             Command::SetEndpoint { id, endpoint } => {
                 if let Some(p) = self.peer_mut(id) {
                     let moved = p.endpoint != Some(endpoint);
+                    let waiting = !p.staged.is_empty();
                     p.endpoint = Some(endpoint);
                     if moved {
                         self.publish_lanes(id, false);
+                    }
+                    // Packets staged for it go once the session is up.
+                    if waiting {
+                        self.want_handshake(id, now);
                     }
                 }
             }

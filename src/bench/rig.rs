@@ -235,6 +235,10 @@ pub fn phase<T: Send>(
                 // The benchmark sends data messages only: no handshake
                 // reaches the gate that checks mac1 with it.
                 public_key: PublicKey::from_bytes([0; 32]),
+                // As `dpdk.staging_budget`'s default for a 4096-mbuf pool
+                // (the benchmark's peers have sessions: nothing waits).
+                staging_budget: 1024,
+                mss_clamp: None,
             },
             WorkerQueues {
                 tun_rx: e(tun_w.rx_queue(qi))?,

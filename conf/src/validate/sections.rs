@@ -11,7 +11,7 @@ use crate::eal;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
-use crate::{Aead, Config, Dpdk, Interface, Metrics, PortConf, PortRange, Ports};
+use crate::{Aead, Config, Dpdk, Interface, Metrics, MssClamp, PortConf, PortRange, Ports};
 use crate::{
     DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
 };
@@ -194,6 +194,7 @@ impl Ctx<'_> {
                 "idle_polls",
                 "aead",
                 "crypto_device",
+                "staging_budget",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -249,6 +250,14 @@ impl Ctx<'_> {
             }),
         };
         let crypto_device = self.crypto_device(&t, aead);
+        let staging_budget = match (t.get("staging_budget"), mbufs) {
+            (Some(v), Some(mbufs)) => self
+                .int(v, t.path("staging_budget"), 0, mbufs)
+                .and_then(|b| u32::try_from(b).ok())
+                .map(Some),
+            (None, _) => Some(None),
+            (Some(_), None) => None,
+        };
         let (eal_args, workers) = (eal_args?, workers?);
         if let (Some(eal_node), Some(workers_node)) = (t.get("eal_args"), t.get("workers")) {
             self.worker_lcores(&eal_args, eal_node, &workers, workers_node)?;
@@ -261,6 +270,7 @@ impl Ctx<'_> {
             idle_polls: u32::try_from(idle_polls?).ok()?,
             aead: aead?,
             crypto_device: crypto_device?,
+            staging_budget: staging_budget?,
         })
     }
 
@@ -383,7 +393,7 @@ impl Ctx<'_> {
     }
 
     /// One port, and its table for the checks across ports. Only the
-    /// tunnel port takes `lane_ports`.
+    /// tunnel port takes `lane_ports`, only the plaintext port `mss_clamp`.
     fn port<'n>(
         &mut self,
         v: &'n Spanned<Node>,
@@ -393,7 +403,7 @@ impl Ctx<'_> {
         let fields: &[&str] = if tunnel {
             &["device", "address", "gateway", "mtu", "tap", "lane_ports"]
         } else {
-            &["device", "address", "gateway", "mtu", "tap"]
+            &["device", "address", "gateway", "mtu", "tap", "mss_clamp"]
         };
         let t = self.table(v, path, fields)?;
         let device = self.required(&t, "device").and_then(|v| {
@@ -439,6 +449,10 @@ impl Ctx<'_> {
             }),
             None => Some(None),
         };
+        let mss_clamp = match t.get("mss_clamp") {
+            Some(v) => self.mss_clamp(v, t.path("mss_clamp")),
+            None => Some(None),
+        };
         let port = PortConf {
             device: device?,
             address: address?,
@@ -446,8 +460,30 @@ impl Ctx<'_> {
             mtu: u16::try_from(mtu?).ok()?,
             tap: tap?,
             lane_ports: lane_ports?,
+            mss_clamp: mss_clamp?,
         };
         Some((port, t))
+    }
+
+    /// `mss_clamp`: `"auto"`, `"off"` (`Some(None)`) or an MSS of
+    /// 536..=65495 (RFC 9293's default up to the largest IPv4 payload).
+    fn mss_clamp(&mut self, v: &Spanned<Node>, path: String) -> Option<Option<MssClamp>> {
+        let value = match v.get_ref() {
+            Node::Str(s) if s == "auto" => return Some(Some(MssClamp::Auto)),
+            Node::Str(s) if s == "off" => return Some(None),
+            Node::Int(i) => match u16::try_from(*i) {
+                Ok(mss) if (536..=65495).contains(&mss) => return Some(Some(MssClamp::Fixed(mss))),
+                _ => i.to_string(),
+            },
+            Node::Str(s) => format!("{s:?}"),
+            _ => {
+                self.wrong_type(v, path, "\"auto\", \"off\" or an integer");
+                return None;
+            }
+        };
+        let at = self.at(&v.span());
+        self.errors.push(ConfError::BadMssClamp { at, path, value });
+        None
     }
 
     /// `gateway`: a string or an array; checked against `address` when known.

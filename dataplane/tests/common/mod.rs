@@ -186,5 +186,8 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         idle_sleep: Duration::ZERO,
         lane_ports: None,
         public_key: wgdp_public(),
+        // A quarter of the tests' 4095-mbuf pool, as `dpdk.staging_budget`'s default.
+        staging_budget: 1023,
+        mss_clamp: None,
     }
 }
