@@ -810,3 +810,208 @@ fn cached_outer_headers_follow_neighbour_changes_and_roaming() {
         assert_eq!(h.counters.events(Event::Encapsulated), 4);
     });
 }
+
+/// An IPv4 UDP packet like [`ipv4_udp`], `len` bytes long, with DF and
+/// the TOS byte `tos`.
+fn ipv4_sized(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, len: usize, df: bool, tos: u8) -> Vec<u8> {
+    let mut p = ipv4_udp(src, dst, ttl, &vec![0x5a; len - 28]);
+    p[1] = tos;
+    if df {
+        p[6] = 0x40;
+    }
+    p[10..12].fill(0);
+    let c = dataplane::wire::checksum::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Checks an ICMP error frame wgdp sent to the LAN host about `orig`
+/// (IPv4): Ethernet back to the host, from 10.0.0.1, the RFC fields and
+/// both checksums; returns (type, code, the 4-byte field).
+fn icmp_to_lan(frame: &[u8], orig: &[u8]) -> (u8, u8, [u8; 4]) {
+    assert_eq!(&frame[0..6], &LAN_MAC, "back to the sender's MAC");
+    assert_eq!(&frame[6..12], &WGDP_PLAIN_MAC);
+    assert_eq!(&frame[12..14], &[0x08, 0x00]);
+    let ip = ipv4::Packet::new_checked(&frame[14..]).expect("ipv4");
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.protocol(), 1);
+    assert_eq!(ip.src_addr(), [10, 0, 0, 1], "the plaintext port's address");
+    assert_eq!(ip.dst_addr(), LAN_HOST.octets());
+    let icmp = ip.payload();
+    assert!(dataplane::wire::checksum::verify(icmp), "ICMP checksum");
+    let quoted = orig.len().min(576 - 28);
+    assert_eq!(
+        &icmp[8..],
+        &orig[..quoted],
+        "the original, up to 576 bytes in all"
+    );
+    (icmp[0], icmp[1], [icmp[4], icmp[5], icmp[6], icmp[7]])
+}
+
+#[test]
+fn the_worker_answers_too_big_and_expiring_packets_with_icmp_errors() {
+    scenario(Setup::ESTABLISHED, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        let to_lan = |p: &[u8]| ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, p);
+        // 1500 bytes with DF: fragmentation needed, next-hop MTU 1420.
+        let big = ipv4_sized(LAN_HOST, PEER_INNER, 64, 1500, true, 0);
+        sc.h.send(Plaintext, &to_lan(&big));
+        let reply = sc.h.recv(Plaintext).expect("fragmentation needed");
+        assert_eq!(icmp_to_lan(&reply, &big), (3, 4, [0, 0, 0x05, 0x8c]));
+        assert_eq!(sc.h.counters.drops(DropReason::TooBig), 1);
+        assert_eq!(sc.h.counters.events(Event::IcmpFragNeeded), 1);
+        // 1420 with DF fits: no error (it is staged: no session yet).
+        let fits = ipv4_sized(LAN_HOST, PEER_INNER, 64, 1420, true, 0);
+        sc.h.send(Plaintext, &to_lan(&fits));
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 1), 1);
+        // TTL 1: time exceeded.
+        let dying = ipv4_udp(LAN_HOST, PEER_INNER, 1, b"traceroute");
+        sc.h.send(Plaintext, &to_lan(&dying));
+        let reply = sc.h.recv(Plaintext).expect("time exceeded");
+        assert_eq!(icmp_to_lan(&reply, &dying), (11, 0, [0; 4]));
+        // Never about an ICMP error: a too-big destination unreachable.
+        let mut error = ipv4_sized(LAN_HOST, PEER_INNER, 64, 1500, true, 0);
+        error[9] = 1;
+        error[20] = 3;
+        error[10..12].fill(0);
+        let c = dataplane::wire::checksum::checksum(&error[..20]);
+        error[10..12].copy_from_slice(&c.to_be_bytes());
+        sc.h.send(Plaintext, &to_lan(&error));
+        assert_eq!(sc.h.counter(|c| c.events(Event::IcmpSuppressed), 1), 1);
+        assert_eq!(sc.h.counters.drops(DropReason::TooBig), 2);
+
+        // The other way: a packet from the peer's network with TTL 1 is
+        // answered through the tunnel, sealed for the peer.
+        let dying = ipv4_udp(PEER_INNER, LAN_HOST, 1, b"from the site");
+        sc.h.send(Tunnel, &sealed_frame(&mut sc.peer_kp, &dying));
+        let out = sc.h.recv(Tunnel).expect("the staged packet or the error");
+        // The staged 1420-byte packet goes first once the session is
+        // confirmed, then the error.
+        let out = if out.len() > 1000 {
+            sc.h.recv(Tunnel).expect("the error")
+        } else {
+            out
+        };
+        let mut msg = out[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        let ip = ipv4::Packet::new_checked(&*plain).expect("ipv4");
+        let icmp_len = ip.total_len();
+        let ip = ipv4::Packet::new_checked(&plain[..icmp_len]).expect("ipv4");
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.src_addr(), [10, 0, 0, 1]);
+        assert_eq!(ip.dst_addr(), PEER_INNER.octets());
+        assert_eq!(ip.ttl(), 64, "originated by wgdp, not forwarded");
+        let icmp = ip.payload();
+        assert_eq!((icmp[0], icmp[1]), (11, 0));
+        assert!(dataplane::wire::checksum::verify(icmp));
+        assert_eq!(&icmp[8..], &dying[..]);
+        assert_eq!(sc.h.counter(|c| c.events(Event::IcmpTimeExceeded), 2), 2);
+        assert_eq!(sc.h.counters.drops(DropReason::TtlExceeded), 2);
+    });
+}
+
+#[test]
+fn an_endpointless_peer_is_unreachable_and_its_errors_are_rate_limited() {
+    scenario(Setup::ESTABLISHED, |sc| {
+        use PortSide::Plaintext;
+        // A second peer, no endpoint (an offline road warrior).
+        let offline = Ipv4Addr::new(10, 8, 0, 2);
+        let state = Box::new(PeerState::new(Arc::new(PeerShared::default()), None));
+        sc.commands.send(Command::AddPeer { id: 1, state }).unwrap();
+        let mut allowed = AllowedIps::new();
+        allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+        allowed.insert(Prefix::new(IpAddr::V4(offline), 32).unwrap(), 1);
+        let routes = RouteTable {
+            allowed,
+            owners: vec![0, 0],
+            groups: Vec::new(),
+        };
+        sc.commands
+            .send(Command::SetRoutes(Arc::new(routes)))
+            .unwrap();
+        // Commands are applied between bursts: let the routes land first.
+        std::thread::sleep(Duration::from_millis(50));
+        let one = ipv4_udp(LAN_HOST, offline, 64, b"anyone?");
+        let frame = ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &one);
+        sc.h.send(Plaintext, &frame);
+        let reply = sc.h.recv(Plaintext).expect("host unreachable");
+        assert_eq!(icmp_to_lan(&reply, &one), (3, 1, [0; 4]));
+        assert_eq!(sc.h.counters.events(Event::Staged), 0, "never staged");
+        // A spray: 400 more in a few milliseconds. The bucket holds 50 and
+        // earns one a millisecond.
+        let start = StdInstant::now();
+        for _ in 0..400 {
+            sc.h.send(Plaintext, &frame);
+        }
+        let dropped = sc.h.counter(|c| c.drops(DropReason::NoEndpoint), 401);
+        let took = start.elapsed().as_millis() as u64;
+        assert_eq!(dropped, 401);
+        let sent = sc.h.counters.events(Event::IcmpUnreachable);
+        let limited = sc.h.counters.events(Event::IcmpRateLimited);
+        assert_eq!(sent + limited, 401, "every datagram answered or limited");
+        assert!(
+            (50..=50 + took + 1).contains(&sent),
+            "{sent} errors in {took} ms"
+        );
+        let mut answered = 1;
+        while sc.h.recv(Plaintext).is_some() {
+            answered += 1;
+        }
+        assert_eq!(answered, sent, "each counted error was sent");
+        assert_eq!(sc.h.counters.events(Event::Staged), 0);
+    });
+}
+
+/// A data message from the peer whose outer IPv4 header carries `ecn`.
+fn sealed_frame_ecn(kp: &mut Keypair, inner: &[u8], ecn: u8) -> Vec<u8> {
+    let mut f = sealed_frame(kp, inner);
+    f[15] = (f[15] & !3) | ecn;
+    f[24..26].fill(0);
+    let c = dataplane::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn decap_carries_ce_per_rfc6040_and_checks_the_inner_checksum() {
+    scenario(Setup::ESTABLISHED, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        // (inner ECN, outer ECN, inner ECN delivered; None: dropped).
+        let cases = [
+            (0b10, 0b11, Some(0b11)),
+            (0b01, 0b11, Some(0b11)),
+            (0b10, 0b01, Some(0b01)),
+            (0b10, 0b00, Some(0b10)),
+            (0b00, 0b10, Some(0b00)),
+            (0b00, 0b11, None),
+        ];
+        for (inner_ecn, outer_ecn, want) in cases {
+            let inner = ipv4_sized(PEER_INNER, LAN_HOST, 64, 100, false, 0xb8 | inner_ecn);
+            sc.h.send(
+                Tunnel,
+                &sealed_frame_ecn(&mut sc.peer_kp, &inner, outer_ecn),
+            );
+            match want {
+                Some(ecn) => {
+                    let out = sc.h.recv(Plaintext).expect("delivered");
+                    let ip = ipv4::Packet::new_checked(&out[14..]).expect("ipv4");
+                    assert_eq!(ip.dscp_ecn(), 0xb8 | ecn, "{inner_ecn} under {outer_ecn}");
+                    assert!(ip.verify_checksum());
+                }
+                None => {
+                    assert_eq!(sc.h.counter(|c| c.drops(DropReason::EcnCeNotEct), 1), 1);
+                }
+            }
+        }
+        // A wrong inner IPv4 header checksum.
+        let mut bad = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"bad checksum");
+        bad[10] ^= 0x40;
+        sc.h.send(Tunnel, &sealed_frame(&mut sc.peer_kp, &bad));
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::InnerMalformed), 1), 1);
+        assert_eq!(sc.h.counters.events(Event::Decapsulated), 5);
+        assert_eq!(sc.h.counters.total_drops(), 2);
+    });
+}
