@@ -243,6 +243,18 @@ impl Worker<'_> {
         now: Instant,
     ) -> Option<Mbuf> {
         let l3 = m.data().get(cls.l3_offset..).unwrap_or_default();
+        // TTL first, as the kernel's ip_forward: traceroute with large
+        // probes sees the hop.
+        let ttl = match cls.l3 {
+            L3Kind::Ipv4 => ipv4::Packet::new_checked(l3).map_or(0, |p| p.ttl()),
+            _ => ipv6::Packet::new_checked(l3).map_or(0, |p| p.hop_limit()),
+        };
+        if ttl <= 1 {
+            // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
+            self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
+            self.drop_packet(m, DropReason::TtlExceeded);
+            return None;
+        }
         if ip.len > self.cfg.mtu {
             let dont_frag = ipv4::Packet::new_checked(l3).is_ok_and(|p| p.dont_frag());
             if ip.v6 || dont_frag {
@@ -254,16 +266,6 @@ impl Worker<'_> {
             }
             // IPv4 without DF above the MTU.
             self.drop_packet(m, DropReason::TooBig);
-            return None;
-        }
-        let ttl = match cls.l3 {
-            L3Kind::Ipv4 => ipv4::Packet::new_checked(l3).map_or(0, |p| p.ttl()),
-            _ => ipv6::Packet::new_checked(l3).map_or(0, |p| p.hop_limit()),
-        };
-        if ttl <= 1 {
-            // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
-            self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
-            self.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);

@@ -1015,3 +1015,85 @@ fn decap_carries_ce_per_rfc6040_and_checks_the_inner_checksum() {
         assert_eq!(sc.h.counters.total_drops(), 2);
     });
 }
+
+#[test]
+fn the_staging_budget_gives_up_the_oldest_packets_of_all_peers() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 64,
+        wgdp_initiates: true,
+        install_first: false,
+        owned_elsewhere: false,
+    };
+    scenario(setup, |sc| {
+        use PortSide::Plaintext;
+        // Nine more peers with an endpoint and no session yet.
+        let mut allowed = AllowedIps::new();
+        allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+        let inner = |id: u32| match id {
+            0 => PEER_INNER,
+            _ => Ipv4Addr::new(10, 20, 0, id as u8),
+        };
+        for id in 1..10u32 {
+            let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT + id as u16);
+            let state = Box::new(PeerState::new(
+                Arc::new(PeerShared::default()),
+                Some(endpoint),
+            ));
+            sc.commands.send(Command::AddPeer { id, state }).unwrap();
+            allowed.insert(Prefix::new(IpAddr::V4(inner(id)), 32).unwrap(), id);
+        }
+        let routes = RouteTable {
+            allowed,
+            owners: vec![0; 10],
+            groups: Vec::new(),
+        };
+        sc.commands
+            .send(Command::SetRoutes(Arc::new(routes)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // 128 packets for each (the per-peer limit): 1280 against the
+        // test worker's budget of 1023.
+        for id in 0..10u32 {
+            for i in 0u32..128 {
+                let p = ipv4_udp(LAN_HOST, inner(id), 64, &i.to_be_bytes());
+                sc.h.send(
+                    Plaintext,
+                    &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &p),
+                );
+            }
+            // Paced: the plaintext ring holds 1023.
+            assert_eq!(
+                sc.h.counter(|c| c.events(Event::Staged), u64::from(id + 1) * 128),
+                u64::from(id + 1) * 128
+            );
+        }
+        assert_eq!(sc.h.counters.drops(DropReason::StagedBudget), 1280 - 1023);
+        assert_eq!(sc.h.counters.drops(DropReason::StagedOverflow), 0);
+        // Peer 0's packets were the oldest: all gone. Its session comes
+        // up and nothing is sent; peer 9's would all be there.
+        let kp = sc.wgdp_kp.take().expect("wgdp's keypair");
+        sc.commands
+            .send(Command::InstallKeypair {
+                id: 0,
+                keypair: Box::new(kp),
+            })
+            .unwrap();
+        let first =
+            sc.h.recv(PortSide::Tunnel)
+                .expect("a keepalive, nothing staged");
+        let mut msg = first[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        assert!(plain.is_empty(), "peer 0 had nothing left: a keepalive");
+        assert_eq!(sc.h.counters.events(Event::KeepaliveTx), 1);
+        // Dropping the rest when the peers go.
+        for id in 1..10u32 {
+            sc.commands.send(Command::RemovePeer { id }).unwrap();
+        }
+        let gone = sc.h.counter(|c| c.drops(DropReason::PeerGone), 1023);
+        assert_eq!(gone, 1023, "every slot of the budget was in use");
+    });
+}
