@@ -14,6 +14,9 @@
 //!   big (`icmp_frag_needed` stays 0, `mss_clamped` counts the SYNs);
 //! - ECN codepoints cross the tunnel unchanged both ways, and each data
 //!   message's outer header carries its inner packet's ECN;
+//! - a peer with no endpoint is unreachable (ping says so, from wgdp's
+//!   LAN address); once `wg set` gives it one, the next packet is staged,
+//!   the handshake runs, and it goes out: one ping, one reply;
 //! - the offline-peers spray: 300 peers without an endpoint, the LAN host
 //!   sends 20 datagrams to each while bulk TCP runs to peer 1: the mbufs
 //!   in use grow by less than the staging budget, the TCP rate stays
@@ -447,4 +450,39 @@ fn offline_peers_spray_stays_bounded_and_is_answered() {
     wgdp.check(loaded > unloaded / 2.0, || {
         format!("TCP fell from {unloaded} to {loaded} bit/s under the spray")
     });
+}
+
+#[test]
+fn a_peer_without_endpoint_is_unreachable_until_wg_set_gives_it_one() {
+    let ifname = format!("wgr{}", std::process::id() % 100_000);
+    let (topo, wgdp, _, _) = bring_up('p', &format!("name = \"{ifname}\"\n"), "");
+    let lan = topo.var("NS_LAN");
+    let (peer2, wgdp_lan) = (topo.var("PEER2_IP"), topo.var("WGDP_LAN_IP"));
+    // Peer 2 has no endpoint in wgdp's table and has not sent anything.
+    let p = ping_once(lan, &[], peer2);
+    wgdp.check(
+        p.stdout.contains(&format!(
+            "From {wgdp_lan} icmp_seq=1 Destination Host Unreachable"
+        )),
+        || format!("ping to the peer without endpoint:\n{p}"),
+    );
+    let unreachable = wgdp.wait_counter(0, "event.icmp_unreachable", 1, secs(5));
+    wgdp.check(unreachable.is_some(), || {
+        "no icmp_unreachable counted".into()
+    });
+    let endpoint = format!("{}:{}", topo.var("WAN2_IP"), topo.var("PEER2_PORT"));
+    let set = wg(&[
+        "set",
+        &ifname,
+        "peer",
+        topo.var("PEER2_PUB"),
+        "endpoint",
+        &endpoint,
+    ]);
+    wgdp.check(set.ok(), || format!("wg set endpoint:\n{set}"));
+    // One echo: staged while wgdp handshakes, sent once the session is up.
+    let p = ping_once(lan, &["-W", "8"], peer2);
+    wgdp.check(p.ok(), || format!("the first ping after wg set:\n{p}"));
+    let staged = wgdp.wait_counter(0, "event.staged", 1, secs(5));
+    wgdp.check(staged.is_some(), || "the first echo was not staged".into());
 }

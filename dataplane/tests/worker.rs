@@ -1097,3 +1097,47 @@ fn the_staging_budget_gives_up_the_oldest_packets_of_all_peers() {
         assert_eq!(gone, 1023, "every slot of the budget was in use");
     });
 }
+
+#[test]
+fn staged_packets_are_dropped_when_the_handshake_is_given_up() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 64,
+        wgdp_initiates: true,
+        install_first: false,
+        owned_elsewhere: false,
+    };
+    scenario(setup, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        for i in 0u32..5 {
+            let p = ipv4_udp(LAN_HOST, PEER_INNER, 64, &i.to_be_bytes());
+            sc.h.send(
+                Plaintext,
+                &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &p),
+            );
+        }
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 5), 5);
+        // The control thread gave up (REKEY_ATTEMPT_TIME).
+        sc.commands.send(Command::DropStaged { id: 0 }).unwrap();
+        assert_eq!(
+            sc.h.counter(|c| c.drops(DropReason::HandshakeTimeout), 5),
+            5
+        );
+        // A later session has nothing of them to send: a keepalive.
+        let kp = sc.wgdp_kp.take().expect("wgdp's keypair");
+        sc.commands
+            .send(Command::InstallKeypair {
+                id: 0,
+                keypair: Box::new(kp),
+            })
+            .unwrap();
+        let first = sc.h.recv(Tunnel).expect("the confirming message");
+        let mut msg = first[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        assert!(plain.is_empty(), "a keepalive");
+        assert_eq!(sc.h.recv(Tunnel), None, "nothing staged went out");
+    });
+}
