@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
@@ -15,7 +15,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::peer::{PeerShared, PeerState};
-use dataplane::route::{make_index, RouteTable};
+use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
 use dataplane::wire::{ethernet, ipv4, udp};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::Job;
@@ -79,6 +79,22 @@ impl Harness<'_> {
         }
     }
 }
+
+/// The plaintext port: 10.0.0.1/24 and [`WGDP_LAN6`]/64 (the ICMPv6
+/// errors' source).
+fn plain_net() -> PortNet {
+    let mut n = net(WGDP_PLAIN_MAC, Ipv4Addr::new(10, 0, 0, 1));
+    n.addresses.push(IfAddr {
+        addr: IpAddr::V6(WGDP_LAN6),
+        prefix_len: 64,
+    });
+    n
+}
+
+/// wgdp's IPv6 address on the LAN, a LAN host's, and one behind the peer.
+const WGDP_LAN6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+const LAN_HOST6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+const PEER_INNER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 2);
 
 fn pair(pool: &Mempool, ring_size: u32) -> (Port, Port) {
     let (mut a, mut b) = Port::ring_pair(eal(), &unique("w"), 1, ring_size).expect("ring pair");
@@ -186,7 +202,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         WorkerNets {
             tun_port: tun_w.id(),
             tun: net(WGDP_TUN_MAC, WGDP_TUN),
-            plain: net(WGDP_PLAIN_MAC, Ipv4Addr::new(10, 0, 0, 1)),
+            plain: plain_net(),
         },
     );
     // The control thread's first command: the cookie secret.
@@ -1139,5 +1155,80 @@ fn staged_packets_are_dropped_when_the_handshake_is_given_up() {
             .expect("the peer opens it");
         assert!(plain.is_empty(), "a keepalive");
         assert_eq!(sc.h.recv(Tunnel), None, "nothing staged went out");
+    });
+}
+
+/// An IPv6 UDP packet of `len` bytes with hop limit `hops`.
+fn ipv6_udp(src: Ipv6Addr, dst: Ipv6Addr, hops: u8, len: usize) -> Vec<u8> {
+    let mut p = vec![0x5au8; len];
+    p[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 17, hops]);
+    p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+    p[8..24].copy_from_slice(&src.octets());
+    p[24..40].copy_from_slice(&dst.octets());
+    p[44..46].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+    p
+}
+
+/// The ones'-complement sum of 16-bit words, the textbook way.
+fn sum16(data: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for w in data.chunks(2) {
+        s += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+#[test]
+fn the_worker_answers_ipv6_with_packet_too_big_and_time_exceeded() {
+    scenario(Setup::ESTABLISHED, |sc| {
+        use PortSide::Plaintext;
+        let mut allowed = AllowedIps::new();
+        allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+        allowed.insert(Prefix::new(IpAddr::V6(PEER_INNER6), 128).unwrap(), 0);
+        let routes = RouteTable {
+            allowed,
+            owners: vec![0],
+            groups: Vec::new(),
+        };
+        sc.commands
+            .send(Command::SetRoutes(Arc::new(routes)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        for (hops, len, kind, field) in
+            [(64, 1500, 2u8, 1420u32.to_be_bytes()), (1, 200, 3, [0; 4])]
+        {
+            let orig = ipv6_udp(LAN_HOST6, PEER_INNER6, hops, len);
+            let frame = ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV6, &orig);
+            sc.h.send(Plaintext, &frame);
+            let reply = sc.h.recv(Plaintext).expect("an ICMPv6 error");
+            assert_eq!(&reply[0..6], &LAN_MAC);
+            assert_eq!(&reply[12..14], &[0x86, 0xdd]);
+            let ip = &reply[14..];
+            assert_eq!(ip[6], 58, "ICMPv6");
+            assert_eq!(&ip[8..24], &WGDP_LAN6.octets(), "from wgdp's LAN address");
+            assert_eq!(&ip[24..40], &LAN_HOST6.octets());
+            let icmp = &ip[40..];
+            assert_eq!(usize::from(u16::from_be_bytes([ip[4], ip[5]])), icmp.len());
+            assert_eq!(
+                (icmp[0], icmp[1], [icmp[4], icmp[5], icmp[6], icmp[7]]),
+                (kind, 0, field)
+            );
+            let quoted = orig.len().min(1280 - 48);
+            assert_eq!(&icmp[8..], &orig[..quoted]);
+            let len = (icmp.len() as u32).to_be_bytes();
+            let pseudo = [&ip[8..40], &len[..], &[0, 0, 0, 58], icmp].concat();
+            assert_eq!(
+                sum16(&pseudo),
+                0xffff,
+                "ICMPv6 checksum over the pseudo-header"
+            );
+        }
+        assert_eq!(sc.h.counters.events(Event::IcmpPacketTooBig), 1);
+        assert_eq!(sc.h.counters.events(Event::IcmpTimeExceeded), 1);
+        assert_eq!(sc.h.counters.drops(DropReason::TooBig), 1);
+        assert_eq!(sc.h.counters.drops(DropReason::TtlExceeded), 1);
     });
 }
