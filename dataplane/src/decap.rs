@@ -360,7 +360,7 @@ fn ecn_after_decap(inner: u8, outer: u8) -> Option<u8> {
 /// Applies [`ecn_after_decap`] to the inner packet (its IPv4 header
 /// checksum updated incrementally); `None`: drop.
 fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
-    let inner = crate::encap::ip_ecn(packet);
+    let inner = ip_ecn(packet);
     let ecn = ecn_after_decap(inner, outer & CE)?;
     if ecn == inner {
         return Some(());
