@@ -37,6 +37,10 @@ pub use wgquick::{import_wg_quick, import_wg_quick_file, Imported, IMPORT_DEFAUL
 pub const DEFAULT_MBUFS: u32 = 16383;
 /// Default `dpdk.idle_sleep_us` (0: pure busy polling).
 pub const DEFAULT_IDLE_SLEEP_US: u32 = 0;
+/// Default `dpdk.icmp_per_sec`: the kernel's `net.ipv4.icmp_msgs_per_sec`.
+pub const DEFAULT_ICMP_PER_SEC: u32 = 1000;
+/// Default `dpdk.icmp_burst`: the kernel's `net.ipv4.icmp_msgs_burst`.
+pub const DEFAULT_ICMP_BURST: u32 = 50;
 /// Default `dpdk.idle_polls`.
 pub const DEFAULT_IDLE_POLLS: u32 = 1024;
 /// Default port `mtu`.
@@ -106,6 +110,10 @@ pub struct Dpdk {
     /// Packets staged while handshakes run, over all peers and workers
     /// (0..=`mbufs`); `None`: [`Dpdk::staging_budget`]'s default.
     pub staging_budget: Option<u32>,
+    /// ICMP errors each worker sends a second at most (0: none).
+    pub icmp_per_sec: u32,
+    /// ICMP errors each worker may send at once (1..=10000).
+    pub icmp_burst: u32,
 }
 
 impl Dpdk {

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::keys::KeySource;
-use crate::{Config, MssClamp, PeerConf, PortConf};
+use crate::{Config, MssClamp, PeerConf, PortConf, DEFAULT_ICMP_BURST, DEFAULT_ICMP_PER_SEC};
 
 /// A TOML basic string literal for `s`.
 pub(crate) fn quote(s: &str) -> String {
@@ -87,6 +87,10 @@ impl Config {
         }
         if let Some(budget) = d.staging_budget {
             let _ = writeln!(out, "staging_budget = {budget}");
+        }
+        if (d.icmp_per_sec, d.icmp_burst) != (DEFAULT_ICMP_PER_SEC, DEFAULT_ICMP_BURST) {
+            let _ = writeln!(out, "icmp_per_sec = {}", d.icmp_per_sec);
+            let _ = writeln!(out, "icmp_burst = {}", d.icmp_burst);
         }
 
         port(&mut out, "tunnel", &self.ports.tunnel);

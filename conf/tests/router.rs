@@ -71,3 +71,21 @@ fn staging_budget_defaults_to_a_quarter_of_the_pool() {
         "wgdp.toml:9:18: dpdk.staging_budget: 8193 is out of range 0..=8192",
     );
 }
+
+#[test]
+fn icmp_rate_defaults_to_the_kernels_and_is_bounded() {
+    let c = parse(BASE).unwrap();
+    assert_eq!((c.dpdk.icmp_per_sec, c.dpdk.icmp_burst), (1000, 50));
+    assert!(!c.to_toml_string().contains("icmp_"), "defaults not written");
+    let c = parse(&dpdk("icmp_per_sec = 0\nicmp_burst = 10")).unwrap();
+    assert_eq!((c.dpdk.icmp_per_sec, c.dpdk.icmp_burst), (0, 10));
+    round_trip(&c);
+    assert_error(
+        &dpdk("icmp_burst = 0"),
+        "wgdp.toml:8:14: dpdk.icmp_burst: 0 is out of range 1..=10000",
+    );
+    assert_error(
+        &dpdk("icmp_per_sec = 1000001"),
+        "wgdp.toml:8:16: dpdk.icmp_per_sec: 1000001 is out of range 0..=1000000",
+    );
+}

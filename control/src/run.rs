@@ -14,6 +14,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
+use dataplane::icmp::IcmpRate;
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{MssClamp, Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_run_join, Job};
@@ -456,6 +457,10 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 // Each worker stages for its own peers: an equal share.
                 staging_budget: config.dpdk.staging_budget() as usize / n.max(1),
                 mss_clamp: config.ports.plaintext.mss_clamp.map(|c| mss_clamp(c, mtu)),
+                icmp_rate: IcmpRate {
+                    per_sec: config.dpdk.icmp_per_sec,
+                    burst: config.dpdk.icmp_burst,
+                },
             };
             let worker_queues = WorkerQueues {
                 tun_rx: tun_port.rx_queue(q)?,

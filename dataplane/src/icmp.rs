@@ -7,8 +7,9 @@
 //! and RFC 4443 section 2.4 (never about an ICMP error, a non-initial
 //! fragment, or a packet from or to a broadcast or multicast address), and
 //! only while the worker's token bucket has a token. The bucket refills
-//! from the instant of the burst (one TSC read per burst), at the kernel's
-//! default global rate (`net.ipv4.icmp_msgs_per_sec` 1000,
+//! from the instant of the burst (one TSC read per burst), at
+//! `dpdk.icmp_per_sec` with room for `dpdk.icmp_burst`, by default the
+//! kernel's global rate (`net.ipv4.icmp_msgs_per_sec` 1000,
 //! `icmp_msgs_burst` 50).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,13 +22,6 @@ use crate::counters::{DropReason, Event};
 use crate::peer::PeerId;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6};
 use crate::worker::{Out, Worker};
-
-/// ICMP errors per second a worker sends at most, as the kernel's
-/// `net.ipv4.icmp_msgs_per_sec` default.
-pub const ICMP_PER_SEC: u32 = 1000;
-/// Tokens the bucket holds at most (a burst), as the kernel's
-/// `net.ipv4.icmp_msgs_burst` default.
-pub const ICMP_BURST: u32 = 50;
 
 /// Longest ICMPv4 error, IP header included (RFC 1812 section 4.3.2.3:
 /// as much of the original datagram as fits in 576 bytes).
@@ -297,22 +291,45 @@ fn fill_icmp(icmp: &mut [u8], kind: u8, code: u8, field: [u8; 4], orig: &[u8]) {
     quote[..n].copy_from_slice(&orig[..n]);
 }
 
+/// How many ICMP errors a worker may send: `per_sec` a second, `burst`
+/// at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpRate {
+    /// Tokens earned a second (0: no ICMP error is ever sent).
+    pub per_sec: u32,
+    /// Tokens the bucket holds at most.
+    pub burst: u32,
+}
+
+impl IcmpRate {
+    /// The kernel's defaults: `net.ipv4.icmp_msgs_per_sec` 1000,
+    /// `net.ipv4.icmp_msgs_burst` 50.
+    pub const KERNEL: IcmpRate = IcmpRate {
+        per_sec: 1000,
+        burst: 50,
+    };
+}
+
 /// A worker's token bucket for ICMP errors.
 #[derive(Debug, Clone, Copy)]
 pub struct IcmpBucket {
     tokens: u32,
+    burst: u32,
+    /// Time for one token (`None`: none is ever earned).
+    per_token: Option<Duration>,
     /// The instant up to which tokens were credited.
     credited: Instant,
 }
 
 impl IcmpBucket {
-    /// Time for one token.
-    const PER_TOKEN: Duration = Duration::from_nanos(1_000_000_000 / ICMP_PER_SEC as u64);
-
-    /// A full bucket.
-    pub fn new(now: Instant) -> Self {
+    /// A full bucket for `rate`.
+    pub fn new(rate: IcmpRate, now: Instant) -> Self {
+        let burst = if rate.per_sec == 0 { 0 } else { rate.burst };
         Self {
-            tokens: ICMP_BURST,
+            tokens: burst,
+            burst,
+            per_token: (rate.per_sec > 0)
+                .then(|| Duration::from_nanos(1_000_000_000 / u64::from(rate.per_sec))),
             credited: now,
         }
     }
@@ -320,16 +337,19 @@ impl IcmpBucket {
     /// Takes a token at `now`, crediting those earned since the last
     /// credit; `false` when none is left.
     pub fn take(&mut self, now: Instant) -> bool {
+        let Some(per_token) = self.per_token else {
+            return false;
+        };
         let elapsed = now.saturating_since(self.credited);
-        let earned = elapsed.as_nanos() / Self::PER_TOKEN.as_nanos();
+        let earned = elapsed.as_nanos() / per_token.as_nanos().max(1);
         if earned > 0 {
             let earned = u32::try_from(earned).unwrap_or(u32::MAX);
-            self.tokens = self.tokens.saturating_add(earned).min(ICMP_BURST);
+            self.tokens = self.tokens.saturating_add(earned).min(self.burst);
             // Credit whole tokens only, so that fractions are not lost.
-            self.credited = if self.tokens == ICMP_BURST {
+            self.credited = if self.tokens == self.burst {
                 now
             } else {
-                self.credited + Self::PER_TOKEN * earned
+                self.credited + per_token * earned
             };
         }
         if self.tokens == 0 {
@@ -719,8 +739,8 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_the_rate() {
         let t0 = Instant::from_secs(10);
-        let mut b = IcmpBucket::new(t0);
-        for i in 0..ICMP_BURST {
+        let mut b = IcmpBucket::new(IcmpRate::KERNEL, t0);
+        for i in 0..IcmpRate::KERNEL.burst {
             assert!(b.take(t0), "token {i} of the burst");
         }
         assert!(!b.take(t0), "empty");
@@ -737,6 +757,35 @@ mod tests {
         // A long pause refills the burst only.
         let much_later = later + Duration::from_secs(60);
         let n = (0..1000).take_while(|_| b.take(much_later)).count();
-        assert_eq!(n, ICMP_BURST as usize);
+        assert_eq!(n, IcmpRate::KERNEL.burst as usize);
+    }
+
+    #[test]
+    fn other_rates_and_zero() {
+        let t0 = Instant::from_secs(1);
+        let mut b = IcmpBucket::new(
+            IcmpRate {
+                per_sec: 10,
+                burst: 2,
+            },
+            t0,
+        );
+        assert!(b.take(t0) && b.take(t0) && !b.take(t0));
+        assert!(!b.take(t0 + Duration::from_millis(99)));
+        assert!(
+            b.take(t0 + Duration::from_millis(100)),
+            "one token in 100 ms"
+        );
+        let mut off = IcmpBucket::new(
+            IcmpRate {
+                per_sec: 0,
+                burst: 50,
+            },
+            t0,
+        );
+        assert!(
+            !off.take(t0) && !off.take(t0 + Duration::from_secs(9)),
+            "0: never"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::gate::HandshakeGate;
-use crate::icmp::IcmpBucket;
+use crate::icmp::{IcmpBucket, IcmpRate};
 use crate::idle::IdleBackoff;
 use crate::lanes::Lane;
 use crate::peer::{PeerId, PeerState};
@@ -68,6 +68,9 @@ pub struct WorkerConfig {
     /// The TCP MSS that SYNs crossing the tunnel are clamped to, for IPv4
     /// and for IPv6 (`ports.plaintext.mss_clamp`); `None`: off.
     pub mss_clamp: Option<MssClamp>,
+    /// How many ICMP errors this worker may send (`dpdk.icmp_per_sec`,
+    /// `dpdk.icmp_burst`).
+    pub icmp_rate: IcmpRate,
 }
 
 /// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
@@ -231,6 +234,7 @@ impl<'p> Worker<'p> {
         let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
+        let icmp_rate = cfg.icmp_rate;
         Self {
             cfg,
             queues,
@@ -252,7 +256,7 @@ impl<'p> Worker<'p> {
             neigh_tun_generation: 0,
             neigh_plain: FxHashMap::default(),
             gate,
-            icmp_bucket: IcmpBucket::new(clock.now()),
+            icmp_bucket: IcmpBucket::new(icmp_rate, clock.now()),
             icmp_ident: 0,
             tun_out: Burst::new(),
             plain_out: Burst::new(),

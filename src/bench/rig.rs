@@ -18,6 +18,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
+use dataplane::icmp::IcmpRate;
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{IfAddr, PortNet, RouteTable};
 use dataplane::stages::Stage;
@@ -239,6 +240,7 @@ pub fn phase<T: Send>(
                 // (the benchmark's peers have sessions: nothing waits).
                 staging_budget: 1024,
                 mss_clamp: None,
+                icmp_rate: IcmpRate::KERNEL,
             },
             WorkerQueues {
                 tun_rx: e(tun_w.rx_queue(qi))?,

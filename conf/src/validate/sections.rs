@@ -13,7 +13,8 @@ use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
 use crate::{Aead, Config, Dpdk, Interface, Metrics, MssClamp, PortConf, PortRange, Ports};
 use crate::{
-    DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US, DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
+    DEFAULT_ICMP_BURST, DEFAULT_ICMP_PER_SEC, DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US,
+    DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
 };
 
 impl Ctx<'_> {
@@ -195,6 +196,8 @@ impl Ctx<'_> {
                 "aead",
                 "crypto_device",
                 "staging_budget",
+                "icmp_per_sec",
+                "icmp_burst",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -250,6 +253,14 @@ impl Ctx<'_> {
             }),
         };
         let crypto_device = self.crypto_device(&t, aead);
+        let icmp_per_sec = self.int_or(
+            &t,
+            "icmp_per_sec",
+            DEFAULT_ICMP_PER_SEC.into(),
+            0,
+            1_000_000,
+        );
+        let icmp_burst = self.int_or(&t, "icmp_burst", DEFAULT_ICMP_BURST.into(), 1, 10_000);
         let staging_budget = match (t.get("staging_budget"), mbufs) {
             (Some(v), Some(mbufs)) => self
                 .int(v, t.path("staging_budget"), 0, mbufs)
@@ -271,6 +282,8 @@ impl Ctx<'_> {
             aead: aead?,
             crypto_device: crypto_device?,
             staging_budget: staging_budget?,
+            icmp_per_sec: u32::try_from(icmp_per_sec?).ok()?,
+            icmp_burst: u32::try_from(icmp_burst?).ok()?,
         })
     }
 

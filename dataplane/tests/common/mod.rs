@@ -12,6 +12,7 @@ use std::time::Duration;
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{Burst, Eal, Mempool, TxQueue};
 
+use dataplane::icmp::IcmpRate;
 use dataplane::outer::{self, Outer};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::wire::checksum;
@@ -189,5 +190,6 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         // A quarter of the tests' 4095-mbuf pool, as `dpdk.staging_budget`'s default.
         staging_budget: 1023,
         mss_clamp: None,
+        icmp_rate: IcmpRate::KERNEL,
     }
 }
