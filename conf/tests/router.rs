@@ -76,7 +76,10 @@ fn staging_budget_defaults_to_a_quarter_of_the_pool() {
 fn icmp_rate_defaults_to_the_kernels_and_is_bounded() {
     let c = parse(BASE).unwrap();
     assert_eq!((c.dpdk.icmp_per_sec, c.dpdk.icmp_burst), (1000, 50));
-    assert!(!c.to_toml_string().contains("icmp_"), "defaults not written");
+    assert!(
+        !c.to_toml_string().contains("icmp_"),
+        "defaults not written"
+    );
     let c = parse(&dpdk("icmp_per_sec = 0\nicmp_burst = 10")).unwrap();
     assert_eq!((c.dpdk.icmp_per_sec, c.dpdk.icmp_burst), (0, 10));
     round_trip(&c);
