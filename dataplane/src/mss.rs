@@ -91,11 +91,14 @@ fn lower(tcp: &mut [u8], at: usize, ceiling: u16) -> bool {
     if mss <= ceiling {
         return false;
     }
+    // The two 16-bit words from the one the value starts in; a word past
+    // the segment's end is its zero padding (RFC 9293 section 3.1).
     let first = at & !1;
+    let byte = |t: &[u8], i: usize| t.get(i).copied().unwrap_or(0);
     let words = |t: &[u8]| {
         [
-            u16::from_be_bytes([t[first], t[first + 1]]),
-            u16::from_be_bytes([t[first + 2], t[first + 3]]),
+            u16::from_be_bytes([byte(t, first), byte(t, first + 1)]),
+            u16::from_be_bytes([byte(t, first + 2), byte(t, first + 3)]),
         ]
     };
     let old = words(tcp);
@@ -214,6 +217,39 @@ mod tests {
         let mut p = v4_tcp(SYN, &opts);
         assert!(clamp(&mut p, CLAMP));
         assert_eq!(mss_at(&p, 34), 1380);
+        assert!(checksum_ok(&p));
+    }
+
+    #[test]
+    fn an_option_ending_the_segment_is_updated_without_reading_past_it() {
+        // Found by the `router` fuzz target: MSS in the header's last two
+        // bytes, no payload, and a one-byte option shifting nothing.
+        let full = v4_tcp(SYN, &[1, 1, 1, 1, 2, 4, 0x05, 0xb4]);
+        let len = 20 + 28;
+        let mut p = full[..len].to_vec();
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[10..12].fill(0);
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[36..38].fill(0);
+        let sum = oracle(&v4_pseudo(28), &p[20..]);
+        p[36..38].copy_from_slice(&sum.to_be_bytes());
+        assert!(clamp(&mut p, CLAMP));
+        assert_eq!(mss_at(&p, 26), 1380);
+        assert!(checksum_ok(&p));
+        // The same at an odd offset, the segment one byte longer.
+        let full = v4_tcp(SYN, &[1, 1, 1, 2, 4, 0x05, 0xb4, 0]);
+        let len = 20 + 28 + 1;
+        let mut p = full[..len].to_vec();
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[10..12].fill(0);
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[36..38].fill(0);
+        let sum = oracle(&v4_pseudo(29), &p[20..]);
+        p[36..38].copy_from_slice(&sum.to_be_bytes());
+        assert!(clamp(&mut p, CLAMP));
+        assert_eq!(mss_at(&p, 25), 1380);
         assert!(checksum_ok(&p));
     }
 

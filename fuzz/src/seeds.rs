@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use control::neigh::{arp_request, neighbour_solicitation};
-use dataplane::wire::{arp, ethernet, ipv4, ipv6, udp};
+use dataplane::wire::{arp, checksum, ethernet, ipv4, ipv6, udp};
 use protocol::cookie::CookieChecker;
 use protocol::messages::DATA_HEADER_LEN;
 use protocol::noise::PeerHandshake;
@@ -213,6 +213,87 @@ fn answers_to_own_initiation() -> (Vec<u8>, Vec<u8>) {
     (response.to_vec(), cookie.to_vec())
 }
 
+/// A TCP SYN over IPv4 with MSS 1460 behind a NOP, its checksum right.
+fn tcp4_syn() -> Vec<u8> {
+    let tcp = tcp_syn();
+    let mut p = vec![0u8; 20 + tcp.len()];
+    ipv4::Repr {
+        src: [10, 0, 0, 2],
+        dst: [10, 9, 1, 2],
+        protocol: 6,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 9,
+        dont_frag: true,
+        payload_len: tcp.len(),
+    }
+    .emit(&mut p)
+    .expect("room");
+    p[20..].copy_from_slice(&tcp);
+    let acc = checksum::pseudo_header_v4([10, 0, 0, 2], [10, 9, 1, 2], 6, tcp.len() as u16);
+    let sum = checksum::finish(checksum::add(acc, &p[20..]));
+    p[36..38].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// The same SYN over IPv6.
+fn tcp6_syn() -> Vec<u8> {
+    let tcp = tcp_syn();
+    let (src, dst) = ([0xfd; 16], [0xfe; 16]);
+    let mut p = vec![0u8; 40 + tcp.len()];
+    ipv6::Repr {
+        src,
+        dst,
+        next_header: 6,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: tcp.len(),
+    }
+    .emit(&mut p)
+    .expect("room");
+    p[40..].copy_from_slice(&tcp);
+    let acc = checksum::pseudo_header_v6(&src, &dst, 6, tcp.len() as u32);
+    let sum = checksum::finish(checksum::add(acc, &p[40..]));
+    p[56..58].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// A TCP SYN header with options NOP, MSS 1460, NOP, NOP, SACK-permitted
+/// and padding (28 bytes), checksum zero.
+fn tcp_syn() -> Vec<u8> {
+    let mut t = vec![0u8; 28];
+    t[0..4].copy_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
+    t[12] = 7 << 4;
+    t[13] = 0x02;
+    t[14..16].copy_from_slice(&[0xff, 0xff]);
+    t[20..28].copy_from_slice(&[1, 2, 4, 0x05, 0xb4, 1, 4, 2]);
+    t
+}
+
+/// An ICMP destination unreachable about a UDP packet (never answered).
+fn icmp4_error() -> Vec<u8> {
+    let mut p = vec![0u8; 20 + 8 + 28];
+    ipv4::Repr {
+        src: [10, 0, 0, 1],
+        dst: [10, 0, 0, 2],
+        protocol: 1,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 3,
+        dont_frag: false,
+        payload_len: 36,
+    }
+    .emit(&mut p)
+    .expect("room");
+    p[20] = 3;
+    p[21] = 1;
+    p[28..].copy_from_slice(&inner_ipv4()[..28]);
+    let sum = checksum::checksum(&p[20..]);
+    p[22..24].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
@@ -269,6 +350,10 @@ pub fn all() -> Vec<Seed> {
         seed("wire_headers", "udp", cat(&[&[2], &udp4[34..]])),
         seed("wire_headers", "arp", cat(&[&[3], &arp_packet])),
         seed("wire_headers", "ethernet", cat(&[&[4], &udp4])),
+        seed("router", "tcp4-syn-mss", cat(&[&[0x80], &tcp4_syn()])),
+        seed("router", "tcp6-syn-mss", cat(&[&[0x41], &tcp6_syn()])),
+        seed("router", "udp4-short-limit", cat(&[&[1], &udp4[14..]])),
+        seed("router", "icmp4-error", cat(&[&[0], &icmp4_error()])),
         seed("neighbour", "arp-request", arp_frame.to_vec()),
         seed("neighbour", "nd-solicitation", ns_frame.to_vec()),
         seed("messages", "initiation", hs.initiation.clone()),
