@@ -14,6 +14,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
 use dpdk_sys::rte::lcore::{launch_run_join, Job};
@@ -486,6 +487,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 clock,
                 worker_counters[i].clone(),
                 nets,
+                reassembly_table(&eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT)?,
             ));
         }
         drop((hs_tx, ev_tx, handoff_prod, ctl_tun_p, ctl_plain_p));

@@ -42,7 +42,7 @@ counter_enum! {
     pub enum DropReason {
         /// A frame too short for its Ethernet/IP/UDP headers, or with bad header fields.
         Malformed = "malformed",
-        /// An IPv4 fragment or IPv6 fragment header where none is allowed.
+        /// An outer fragment that was invalid or made its datagram invalid (overlap, duplicate, more than 8 fragments, bad lengths), per mbuf freed.
         Fragment = "fragment",
         /// Plaintext to a destination no peer's allowed IPs cover.
         NoRoute = "no_route",
@@ -98,6 +98,10 @@ counter_enum! {
         HandshakeTimeout = "handshake_timeout",
         /// The crypto device (`dpdk.aead = "cryptodev"`) failed a seal or open.
         CryptoDevice = "crypto_device",
+        /// An outer fragment of a datagram not complete within the reassembly timeout, per mbuf.
+        FragmentExpired = "fragment_expired",
+        /// An outer fragment refused because the worker's reassembly table was full.
+        FragmentTableFull = "fragment_table_full",
     }
 }
 
@@ -161,6 +165,14 @@ counter_enum! {
         LaneEncap = "lane_encap",
         /// Packets decrypted by a lane worker for another worker's multi-lane peer.
         LaneDecap = "lane_decap",
+        /// Outer fragments for our tunnel addresses taken into reassembly.
+        FragmentsIn = "fragments_in",
+        /// Outer datagrams reassembled from fragments.
+        Reassembled = "reassembled",
+        /// Inner IPv4 packets (no DF) above the tunnel MTU split into fragments before encryption.
+        InnerFragmented = "inner_fragmented",
+        /// Fragments made of them (each sealed as a packet of its own).
+        InnerFragments = "inner_fragments",
     }
 }
 

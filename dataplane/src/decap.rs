@@ -106,7 +106,8 @@ impl Worker<'_> {
             Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
             // Anything else for our address is the kernel's (ping, ssh).
             _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
-            _ => return self.drop_packet(m, DropReason::Fragment),
+            // An outer fragment: reassembled first (see `fragments`).
+            _ => return self.outer_fragment(m, &cls, now, fresh),
         };
         let Some(l4) = cls.l4_offset else {
             return self.drop_packet(m, DropReason::Malformed);

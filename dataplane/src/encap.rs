@@ -20,6 +20,7 @@ use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
+use crate::fragments::may_fragment;
 use crate::outer::{self, Template};
 use crate::peer::{PeerId, MAX_STAGED};
 use crate::route::PortNet;
@@ -232,7 +233,8 @@ impl Worker<'_> {
 
     /// Keeps exactly the inner IP packet of a plaintext frame (Ethernet
     /// header and padding dropped) and decrements its TTL; `None` when it
-    /// was dropped.
+    /// was dropped. Only an IPv4 packet without DF may be left larger than
+    /// the tunnel MTU: it is fragmented next ([`Worker::each_piece`]).
     fn strip_inner(&mut self, mut m: Mbuf, cls: &Classification, ip: InnerIp) -> Option<Mbuf> {
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
         let Ok(extra) = u16::try_from(extra) else {
@@ -243,7 +245,8 @@ impl Worker<'_> {
             self.drop_packet(m, DropReason::Malformed);
             return None;
         }
-        if ip.len > self.cfg.mtu {
+        // IPv4 without DF is fragmented after this (see `fragments`).
+        if ip.len > self.cfg.mtu && !may_fragment(m.data()) {
             self.drop_packet(m, DropReason::TooBig);
             return None;
         }
@@ -269,9 +272,15 @@ impl Worker<'_> {
         id: PeerId,
         now: Instant,
     ) {
-        let Some(mut m) = self.strip_inner(m, cls, ip) else {
+        let Some(m) = self.strip_inner(m, cls, ip) else {
             return;
         };
+        self.each_piece(m, |w, piece| w.lane_encapsulate_inner(piece, id, now));
+    }
+
+    /// Encrypts an inner IP packet (the mbuf's whole data, at most the
+    /// tunnel MTU) for a peer this worker serves as a lane.
+    fn lane_encapsulate_inner(&mut self, mut m: Mbuf, id: PeerId, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
             return self.drop_packet(m, DropReason::NoRoom);
         };
@@ -308,6 +317,12 @@ impl Worker<'_> {
         let Some(m) = self.strip_inner(m, cls, ip) else {
             return;
         };
+        self.each_piece(m, |w, piece| w.encapsulate_inner(piece, id, now, handed));
+    }
+
+    /// Encrypts (or stages) an inner IP packet (the mbuf's whole data, at
+    /// most the tunnel MTU) for a peer this worker owns.
+    fn encapsulate_inner(&mut self, m: Mbuf, id: PeerId, now: Instant, handed: bool) {
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return self.drop_packet(m, DropReason::PeerGone);
         };
@@ -499,7 +514,13 @@ impl Worker<'_> {
     /// as encapsulated).
     fn send_outer(&mut self, mut m: Mbuf, outer: &OuterCache, ecn: u8, plain: u64) {
         let offload = self.cfg.tx_checksum_offload;
-        let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, offload) else {
+        // Outer IPv4 identification: a counter per worker, stepping by the
+        // number of workers from the worker's index, so that no two
+        // workers use the same one at the same time (multi-lane peers are
+        // sent to from several).
+        let ident = self.ip_ident;
+        self.ip_ident = ident.wrapping_add(self.cfg.workers as u16);
+        let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, ident, offload) else {
             return self.drop_packet(m, DropReason::NoEndpoint);
         };
         if offload {

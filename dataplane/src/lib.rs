@@ -14,6 +14,7 @@ pub mod cryptodev;
 pub mod decap;
 pub mod encap;
 pub mod forward;
+pub mod fragments;
 pub mod gate;
 pub mod group;
 pub mod idle;

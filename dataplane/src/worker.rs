@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
+use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
@@ -184,6 +185,12 @@ pub struct Worker<'p> {
     pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
     /// Checks handshake messages before they are queued.
     pub(crate) gate: HandshakeGate,
+    /// Outer fragments in reassembly (see `fragments`).
+    pub(crate) frags: FragTable,
+    /// The TSC read at the start of this round (the reassembly clock).
+    pub(crate) tsc: u64,
+    /// The next outer IPv4 identification (see `encap::send_outer`).
+    pub(crate) ip_ident: u16,
     tun_out: Burst,
     plain_out: Burst,
     ctl_tun: Burst,
@@ -196,7 +203,9 @@ pub struct Worker<'p> {
 
 impl<'p> Worker<'p> {
     /// A worker with no peers and an empty routing table; the control thread
-    /// fills both through commands.
+    /// fills both through commands. `frags`: its reassembly table for outer
+    /// fragments (`fragments::reassembly_table`), on `clock`'s TSC.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: WorkerConfig,
         queues: WorkerQueues<'p>,
@@ -205,8 +214,10 @@ impl<'p> Worker<'p> {
         clock: TscClock,
         counters: Arc<WorkerCounters>,
         nets: WorkerNets,
+        frags: FragTable,
     ) -> Self {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
+        let ip_ident = cfg.index as u16;
         let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
         let gate = HandshakeGate::new(&cfg.public_key);
         Self {
@@ -231,6 +242,9 @@ impl<'p> Worker<'p> {
             neigh_tun_generation: 0,
             neigh_plain: FxHashMap::default(),
             gate,
+            ip_ident,
+            frags,
+            tsc: 0,
             tun_out: Burst::new(),
             plain_out: Burst::new(),
             ctl_tun: Burst::new(),
@@ -247,8 +261,10 @@ impl<'p> Worker<'p> {
         self.stages.start();
         while !stop.load(Ordering::Relaxed) {
             self.apply_commands();
-            let now = self.clock.now();
+            self.tsc = dpdk_sys::rte::rdtsc();
+            let now = self.clock.instant(self.tsc);
             let mut work = 0;
+            self.expire_fragments();
             self.stages.lap(Stage::Other);
 
             let n = self.queues.tun_rx.rx_burst(&mut rx);
@@ -259,6 +275,7 @@ impl<'p> Worker<'p> {
             for m in rx.drain() {
                 self.tunnel_packet(m, now, true);
             }
+            self.free_fragments();
 
             let n = self.queues.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);

@@ -14,6 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
 use dataplane::wire::{ethernet, ipv4, udp};
@@ -188,6 +189,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             tun: net(WGDP_TUN_MAC, WGDP_TUN),
             plain: net(WGDP_PLAIN_MAC, Ipv4Addr::new(10, 0, 0, 1)),
         },
+        reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
     // The control thread's first command: the cookie secret.
     let secret = CookieChecker::new(&wgdp_public())
@@ -774,9 +776,17 @@ fn cached_outer_headers_follow_neighbour_changes_and_roaming() {
         assert_eq!(&first[0..6], &PEER_MAC);
         assert_eq!(udp_dst(&first), PEER_PORT);
         // The same headers again (the cached ones), up to the UDP checksum
-        // (the message differs by its counter).
+        // (the message differs by its counter), but for the IPv4
+        // identification, one more per packet (one worker), and so the
+        // header checksum.
         let second = encap_one(h);
-        assert_eq!(first[..14 + 20 + 6], second[..14 + 20 + 6]);
+        let ident = |f: &[u8]| u16::from_be_bytes([f[14 + 4], f[14 + 5]]);
+        assert_eq!(ident(&second), ident(&first).wrapping_add(1));
+        assert_eq!(first[..14 + 4], second[..14 + 4]);
+        assert_eq!(first[14 + 6..14 + 10], second[14 + 6..14 + 10]);
+        assert_eq!(first[14 + 12..14 + 20 + 6], second[14 + 12..14 + 20 + 6]);
+        let ip = ipv4::Packet::new_checked(&second[14..]).expect("outer ipv4");
+        assert!(ip.verify_checksum());
 
         // The next hop's MAC changes: the next packet carries the new one.
         let new_mac = [2, 0, 0, 0, 7, 7];

@@ -18,6 +18,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{IfAddr, PortNet, RouteTable};
 use dataplane::stages::Stage;
@@ -270,6 +271,7 @@ pub fn phase<T: Send>(
                     None,
                 ),
             },
+            e(reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT))?,
         );
         for cmd in [
             Command::SetRoutes(routes.clone()),

@@ -13,6 +13,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
@@ -231,9 +232,10 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
             counters[i].clone(),
             WorkerNets {
                 tun_port: tun_w.id(),
-                tun: net(WGDP_TUN_MAC, WGDP_TUN),
+                tun: dual_stack(net(WGDP_TUN_MAC, WGDP_TUN)),
                 plain: net(WGDP_PLAIN_MAC, std::net::Ipv4Addr::new(10, 0, 0, 1)),
             },
+            reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
         ));
     }
     drop((ev_tx, hs_tx, ho_p, ct_p, cp_p));
@@ -296,6 +298,15 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
     run_workers(eal, jobs, &stop, (rig, kp_peer), |(rig, kp)| drive(rig, kp));
     drop((tun_w, tun_t, plain_w, plain_t));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
+}
+
+/// `net` with [`WGDP_TUN6`]/64 as well.
+fn dual_stack(mut net: dataplane::route::PortNet) -> dataplane::route::PortNet {
+    net.addresses.push(dataplane::route::IfAddr {
+        addr: IpAddr::V6(WGDP_TUN6),
+        prefix_len: 64,
+    });
+    net
 }
 
 /// The sequence number a test packet carries (its UDP payload).

@@ -295,6 +295,36 @@ impl Mbuf {
         m.__bindgen_anon_3.tx_offload = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
     }
 
+    /// Records the lengths of the packet's L2 and L3 headers (the
+    /// `l2_len`/`l3_len` fields that IP reassembly reads), leaving the
+    /// offload flags as they are.
+    #[inline]
+    pub fn set_header_lens(&mut self, l2_len: u8, l3_len: u16) {
+        let m = self.raw_mut();
+        // SAFETY: every variant of the union is plain integers.
+        let old = unsafe { m.__bindgen_anon_3.tx_offload };
+        m.__bindgen_anon_3.tx_offload =
+            (old & !0xffff) | u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
+    }
+
+    /// Copies a segmented packet into its first segment and frees the
+    /// others (`rte_pktmbuf_linearize`). Fails, leaving the packet as it
+    /// was, when the first segment's buffer cannot hold it all.
+    pub fn linearize(&mut self) -> Result<(), MbufError> {
+        if self.is_contiguous() {
+            return Ok(());
+        }
+        // SAFETY: we own the packet and its segment chain.
+        match unsafe { ffi::wgdp_pktmbuf_linearize(self.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(MbufError::NoTailroom {
+                need: u16::try_from(self.pkt_len() - u32::from(self.data_len()))
+                    .unwrap_or(u16::MAX),
+                have: self.raw().buf_len - self.raw().data_off - self.data_len(),
+            }),
+        }
+    }
+
     /// Clears any TX offload request (software checksums).
     #[inline]
     pub fn clear_tx_offload(&mut self) {
