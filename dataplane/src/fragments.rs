@@ -90,21 +90,10 @@ impl Worker<'_> {
         now: Instant,
         fresh: bool,
     ) {
-        let l2 = cls.l3_offset as u8;
-        let (v, l3) = match cls.l3 {
-            L3Kind::Ipv4 => {
-                let ihl = m
-                    .data()
-                    .get(cls.l3_offset)
-                    .map_or(0, |b| usize::from(b & 0x0f) * 4);
-                (IpVersion::V4, ihl as u16)
-            }
-            _ => (IpVersion::V6, (ipv6::HEADER_LEN + 8) as u16),
-        };
         self.counters.add(Event::FragmentsIn, 1);
-        let Offer { outcome, expired } = self.frags.reassemble(m, v, l2, l3, self.tsc);
+        let Offer { outcome, expired } = offer(&mut self.frags, m, cls, self.tsc);
         self.count_fragment_drops(DropReason::FragmentExpired, expired);
-        let mut whole = match outcome {
+        let whole = match outcome {
             Reassembly::Complete(whole) => whole,
             Reassembly::Held => return,
             Reassembly::TableFull => {
@@ -113,19 +102,10 @@ impl Worker<'_> {
             Reassembly::Invalid(n) => return self.count_fragment_drops(DropReason::Fragment, n),
         };
         self.counters.add(Event::Reassembled, 1);
-        if whole.linearize().is_err() {
-            return self.drop_packet(whole, DropReason::Segmented);
+        match finish(whole, cls) {
+            Ok(whole) => self.tunnel_packet(whole, now, fresh),
+            Err((whole, reason)) => self.drop_packet(whole, reason),
         }
-        if v == IpVersion::V4 {
-            // The library leaves the header checksum 0 (its lengths and
-            // flags changed): the kernel, for what is not WireGuard,
-            // checks it.
-            match ipv4::Packet::new_checked(&mut whole.data_mut()[cls.l3_offset..]) {
-                Ok(mut ip) => ip.fill_checksum(),
-                Err(_) => return self.drop_packet(whole, DropReason::Malformed),
-            }
-        }
-        self.tunnel_packet(whole, now, fresh);
     }
 
     /// Passes the inner IP packet `m` (the mbuf's whole data) to `send`,
@@ -170,4 +150,45 @@ impl Worker<'_> {
 pub(crate) fn may_fragment(packet: &[u8]) -> bool {
     packet.first().is_some_and(|b| b >> 4 == 4)
         && ipv4::Packet::new_checked(packet).is_ok_and(|ip| !ip.dont_frag())
+}
+
+/// Offers the outer fragment `m`, classified as `cls` (an IPv4 fragment,
+/// or IPv6 with the fragment header first), that arrived at TSC `tsc`, to
+/// a reassembly table: what a worker does with each one.
+pub fn offer(table: &mut FragTable, m: Mbuf, cls: &Classification, tsc: u64) -> Offer {
+    let l2 = cls.l3_offset as u8;
+    let (v, l3) = match cls.l3 {
+        L3Kind::Ipv4 => {
+            let ihl = m
+                .data()
+                .get(cls.l3_offset)
+                .map_or(0, |b| u16::from(b & 0x0f) * 4);
+            (IpVersion::V4, ihl)
+        }
+        _ => (IpVersion::V6, (ipv6::HEADER_LEN + 8) as u16),
+    };
+    table.reassemble(m, v, l2, l3, tsc)
+}
+
+/// Makes a reassembled datagram (its first fragment's frame was
+/// classified as `cls`) one contiguous frame with a valid IPv4 header
+/// checksum (the library leaves it 0 after changing lengths and flags: the
+/// kernel, for what is not WireGuard, checks it). Gives it back with the
+/// drop reason when it does not fit one mbuf (`segmented`).
+pub fn finish(mut whole: Mbuf, cls: &Classification) -> Result<Mbuf, (Mbuf, DropReason)> {
+    if whole.linearize().is_err() {
+        return Err((whole, DropReason::Segmented));
+    }
+    if cls.l3 == L3Kind::Ipv4 {
+        match ipv4::Packet::new_checked(
+            whole
+                .data_mut()
+                .get_mut(cls.l3_offset..)
+                .unwrap_or_default(),
+        ) {
+            Ok(mut ip) => ip.fill_checksum(),
+            Err(_) => return Err((whole, DropReason::Malformed)),
+        }
+    }
+    Ok(whole)
 }
