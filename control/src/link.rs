@@ -404,10 +404,16 @@ impl Control<'_> {
         work
     }
 
-    /// Sends a UDP datagram from our WireGuard port (handshakes, cookie
-    /// replies) through the tunnel port.
-    pub(crate) fn send_udp(&mut self, dst: SocketAddr, payload: &[u8], now: Instant) {
-        let Some(src) = self.tun.net.source_for(dst.ip()) else {
+    /// Sends a UDP datagram from our WireGuard port (handshakes) through
+    /// the tunnel port, from `local` while that is one of its addresses.
+    pub(crate) fn send_udp(
+        &mut self,
+        dst: SocketAddr,
+        local: Option<IpAddr>,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let Some(src) = self.tun.net.source_from(dst.ip(), local) else {
             return bump(&self.counters.unresolved_drops);
         };
         let Some(mut m) = self.pool.alloc() else {

@@ -6,7 +6,7 @@
 //! inner packet is sent on the plaintext port (whitepaper section 5.4.6;
 //! kernel `receive.c`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
 use protocol::messages::{
@@ -75,6 +75,8 @@ pub(crate) struct Wg {
     pub(crate) end: usize,
     /// The outer source address and port.
     pub(crate) src: SocketAddr,
+    /// Our address it was sent to.
+    pub(crate) dst: IpAddr,
 }
 
 impl Worker<'_> {
@@ -120,6 +122,7 @@ impl Worker<'_> {
             start: l4 + udp::HEADER_LEN,
             end: l4 + udp_len,
             src: SocketAddr::new(ip.src, wg.src),
+            dst: ip.dst,
         };
         self.wireguard(m, wgm, now, fresh);
     }
@@ -187,6 +190,8 @@ impl Worker<'_> {
         if roamed {
             peer.endpoint = Some(wg.src);
         }
+        // Replies leave from the address the peer reached us at.
+        peer.local = Some(wg.dst);
         // A multi-lane peer's lanes follow its keypairs at once, and its
         // endpoint at most every second (a multi-lane far end sends from
         // several ports: any of them reaches it).

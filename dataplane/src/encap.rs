@@ -117,11 +117,13 @@ impl Sealing {
 }
 
 /// A peer's outer headers as last built: valid while its endpoint, the
-/// source port and the worker's tunnel-side neighbour table are what they
-/// were (the port's addresses and gateways do not change while it runs).
+/// local address it last reached, the source port and the worker's
+/// tunnel-side neighbour table are what they were (the port's addresses
+/// and gateways do not change while it runs).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OuterCache {
     endpoint: SocketAddr,
+    local: Option<IpAddr>,
     src_port: u16,
     /// The worker's [`Worker::neigh_tun_generation`] it was built at.
     generation: u32,
@@ -133,16 +135,18 @@ pub(crate) struct OuterCache {
 
 impl OuterCache {
     /// Routes to `endpoint` on the tunnel port `net`: our source address
-    /// for it, its next hop and that hop's MAC from `neigh`.
+    /// for it (`local`, the address it last reached, while that is ours),
+    /// its next hop and that hop's MAC from `neigh`.
     pub(crate) fn build(
         net: &PortNet,
         neigh: &FxHashMap<IpAddr, [u8; 6]>,
         endpoint: SocketAddr,
+        local: Option<IpAddr>,
         src_port: u16,
         generation: u32,
     ) -> Result<Self, DropReason> {
         let src_ip = net
-            .source_for(endpoint.ip())
+            .source_from(endpoint.ip(), local)
             .ok_or(DropReason::NoEndpoint)?;
         let hop = net.next_hop(endpoint.ip()).ok_or(DropReason::NoEndpoint)?;
         let dst_mac = neigh.get(&hop).copied();
@@ -155,6 +159,7 @@ impl OuterCache {
         .map_err(|_| DropReason::NoEndpoint)?;
         Ok(Self {
             endpoint,
+            local,
             src_port,
             generation,
             template,
@@ -162,10 +167,20 @@ impl OuterCache {
         })
     }
 
-    /// Whether it still describes packets to `endpoint` from `src_port`.
+    /// Whether it still describes packets to `endpoint` (which reached us
+    /// at `local`) from `src_port`.
     #[inline]
-    fn serves(&self, endpoint: SocketAddr, src_port: u16, generation: u32) -> bool {
-        self.generation == generation && self.src_port == src_port && self.endpoint == endpoint
+    fn serves(
+        &self,
+        endpoint: SocketAddr,
+        local: Option<IpAddr>,
+        src_port: u16,
+        generation: u32,
+    ) -> bool {
+        self.generation == generation
+            && self.src_port == src_port
+            && self.endpoint == endpoint
+            && self.local == local
     }
 }
 
@@ -300,7 +315,7 @@ impl Worker<'_> {
         self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
         self.counters.add(Event::LaneEncap, 1);
         let src_port = self.cfg.lane_port();
-        self.send_to(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
+        self.send_to(m, endpoint, None, src_port, sealing.ecn, sealing.len as u64);
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
@@ -460,12 +475,13 @@ impl Worker<'_> {
         peer.shared.add_tx(sealing.msg_len());
         let generation = self.neigh_tun_generation;
         let outer = match peer.outer {
-            Some(c) if c.serves(endpoint, src_port, generation) => c,
+            Some(c) if c.serves(endpoint, peer.local, src_port, generation) => c,
             _ => {
                 let built = OuterCache::build(
                     &self.nets.tun,
                     &self.neigh_tun,
                     endpoint,
+                    peer.local,
                     src_port,
                     generation,
                 );
@@ -484,12 +500,14 @@ impl Worker<'_> {
         self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
     }
 
-    /// Sends a sealed message to `endpoint` from UDP port `src_port`, its
-    /// outer headers built for this packet alone (lanes, cookie replies).
+    /// Sends a sealed message to `endpoint` from UDP port `src_port` (and
+    /// from `local` while that is ours), its outer headers built for this
+    /// packet alone (lanes, cookie replies).
     pub(crate) fn send_to(
         &mut self,
         m: Mbuf,
         endpoint: SocketAddr,
+        local: Option<IpAddr>,
         src_port: u16,
         ecn: u8,
         plain: u64,
@@ -498,6 +516,7 @@ impl Worker<'_> {
             &self.nets.tun,
             &self.neigh_tun,
             endpoint,
+            local,
             src_port,
             self.neigh_tun_generation,
         );

@@ -514,10 +514,15 @@ impl<'p> Worker<'p> {
             }
             Command::Lane { id, lane } => self.apply_lane(id, lane, now),
             Command::InstallKeypair { id, keypair } => self.install(id, keypair, now),
-            Command::SetEndpoint { id, endpoint } => {
+            Command::SetEndpoint {
+                id,
+                endpoint,
+                local,
+            } => {
                 if let Some(p) = self.peer_mut(id) {
                     let moved = p.endpoint != Some(endpoint);
                     p.endpoint = Some(endpoint);
+                    p.local = local;
                     if moved {
                         self.publish_lanes(id, false);
                     }

@@ -27,6 +27,8 @@ pub const WGDP_PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
 pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
 pub const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
 pub const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+/// The tunnel port's second IPv4 address in the two-worker rig (`two`).
+pub const WGDP_TUN2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 3);
 /// The tunnel port's IPv6 address in the two-worker rig (`two`).
 pub const WGDP_TUN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// The peer's IPv6 endpoint address, on the same link.

@@ -300,12 +300,12 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
 }
 
-/// `net` with [`WGDP_TUN6`]/64 as well.
+/// `net` with [`WGDP_TUN2`]/24 and [`WGDP_TUN6`]/64 as well.
 fn dual_stack(mut net: dataplane::route::PortNet) -> dataplane::route::PortNet {
-    net.addresses.push(dataplane::route::IfAddr {
-        addr: IpAddr::V6(WGDP_TUN6),
-        prefix_len: 64,
-    });
+    for (addr, prefix_len) in [(IpAddr::V4(WGDP_TUN2), 24), (IpAddr::V6(WGDP_TUN6), 64)] {
+        net.addresses
+            .push(dataplane::route::IfAddr { addr, prefix_len });
+    }
     net
 }
 
