@@ -173,6 +173,9 @@ pub struct PortConf {
     /// Tunnel port only: the outer UDP source ports of multi-lane peers'
     /// packets, one per worker (`lane_ports = "FIRST-LAST"`).
     pub lane_ports: Option<PortRange>,
+    /// The 802.1Q VLAN (1..=4094) the port runs as: frames carry this tag
+    /// on the wire, and others are dropped. `None`: untagged only.
+    pub vlan: Option<u16>,
 }
 
 /// An inclusive range of UDP ports, `FIRST-LAST` in the table.

@@ -122,6 +122,7 @@ fn port_net(p: &PortConf, mac: [u8; 6]) -> PortNet {
             IpAddr::V6(a) => Some(*a),
             IpAddr::V4(_) => None,
         }),
+        vlan: p.vlan,
     }
 }
 

@@ -102,6 +102,8 @@ counter_enum! {
         FragmentExpired = "fragment_expired",
         /// An outer fragment refused because the worker's reassembly table was full.
         FragmentTableFull = "fragment_table_full",
+        /// A frame with a VLAN tag on an untagged port, or without the port's VLAN on a tagged one (`vlan = N`).
+        Vlan = "vlan",
     }
 }
 

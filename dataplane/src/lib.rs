@@ -25,5 +25,6 @@ pub mod rehome;
 pub mod route;
 pub mod stages;
 pub mod staging;
+pub mod vlan;
 pub mod wire;
 pub mod worker;

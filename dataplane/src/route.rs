@@ -144,6 +144,10 @@ pub struct PortNet {
     pub gateway_v4: Option<Ipv4Addr>,
     /// IPv6 gateway.
     pub gateway_v6: Option<Ipv6Addr>,
+    /// The 802.1Q VLAN the port runs as (`vlan = N`): its frames carry
+    /// this tag on the wire, and frames without it are not the port's.
+    /// `None`: untagged, and tagged frames are not the port's.
+    pub vlan: Option<u16>,
 }
 
 impl PortNet {
@@ -213,6 +217,7 @@ mod tests {
             ],
             gateway_v4: Some("192.0.2.254".parse().unwrap()),
             gateway_v6: None,
+            vlan: None,
         }
     }
 

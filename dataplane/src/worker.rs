@@ -273,7 +273,9 @@ impl<'p> Worker<'p> {
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                self.tunnel_packet(m, now, true);
+                if let Some(m) = self.vlan_rx(m, self.nets.tun.vlan) {
+                    self.tunnel_packet(m, now, true);
+                }
             }
             self.free_fragments();
 
@@ -283,7 +285,9 @@ impl<'p> Worker<'p> {
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                self.plaintext_packet(m, now, true);
+                if let Some(m) = self.vlan_rx(m, self.nets.plain.vlan) {
+                    self.plaintext_packet(m, now, true);
+                }
             }
 
             let n = self.links.handoff_in.dequeue_burst(&mut rx);
@@ -361,8 +365,17 @@ impl<'p> Worker<'p> {
     }
 
     /// Queues a packet for `out`, sending the burst first if it is full.
+    /// A frame for a port that runs a VLAN gets its tag here (see `vlan`).
     #[inline]
     pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
+        let vlan = match out {
+            Out::TunTx => self.nets.tun.vlan,
+            Out::PlainTx => self.nets.plain.vlan,
+            _ => None,
+        };
+        let Some(m) = self.vlan_tx(m, vlan) else {
+            return;
+        };
         if let Err(m) = self.burst(out).push(m) {
             self.flush(out);
             if let Err(m) = self.burst(out).push(m) {

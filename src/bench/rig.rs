@@ -129,6 +129,7 @@ fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> 
         }],
         gateway_v4: gateway,
         gateway_v6: None,
+        vlan: None,
     }
 }
 

@@ -391,9 +391,17 @@ impl Ctx<'_> {
         tunnel: bool,
     ) -> Option<(PortConf, Table<'n>)> {
         let fields: &[&str] = if tunnel {
-            &["device", "address", "gateway", "mtu", "tap", "lane_ports"]
+            &[
+                "device",
+                "address",
+                "gateway",
+                "mtu",
+                "tap",
+                "vlan",
+                "lane_ports",
+            ]
         } else {
-            &["device", "address", "gateway", "mtu", "tap"]
+            &["device", "address", "gateway", "mtu", "tap", "vlan"]
         };
         let t = self.table(v, path, fields)?;
         let device = self.required(&t, "device").and_then(|v| {
@@ -424,6 +432,11 @@ impl Ctx<'_> {
             }
             ok.then(|| s.to_owned())
         });
+        // 0 (priority tags) and 4095 are reserved (IEEE 802.1Q table 9-2).
+        let vlan = match t.get("vlan") {
+            Some(v) => self.int(v, t.path("vlan"), 1, 4094).map(Some),
+            None => Some(None),
+        };
         let lane_ports = match t.get("lane_ports") {
             Some(v) => self.string(v, t.path("lane_ports")).and_then(|s| {
                 let range = s.parse::<PortRange>().ok();
@@ -446,6 +459,7 @@ impl Ctx<'_> {
             mtu: u16::try_from(mtu?).ok()?,
             tap: tap?,
             lane_ports: lane_ports?,
+            vlan: vlan?.and_then(|v| u16::try_from(v).ok()),
         };
         Some((port, t))
     }

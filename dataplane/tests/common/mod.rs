@@ -113,6 +113,7 @@ pub fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
         }],
         gateway_v4: None,
         gateway_v6: None,
+        vlan: None,
     }
 }
 

@@ -174,6 +174,15 @@ impl Rig<'_> {
 /// `lanes` above 1 the peer is a multi-lane one (its keypair shared, the
 /// workers given [`LANE_PORTS`]).
 pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + Send) {
+    two_workers_vlan(lanes, None, drive);
+}
+
+/// [`two_workers`] with both ports running as VLAN `vlan` (`vlan = N`).
+pub fn two_workers_vlan(
+    lanes: u16,
+    vlan: Option<u16>,
+    drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + Send,
+) {
     let eal = eal();
     let lcores = eal.worker_lcores();
     assert!(
@@ -232,8 +241,14 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
             counters[i].clone(),
             WorkerNets {
                 tun_port: tun_w.id(),
-                tun: dual_stack(net(WGDP_TUN_MAC, WGDP_TUN)),
-                plain: net(WGDP_PLAIN_MAC, std::net::Ipv4Addr::new(10, 0, 0, 1)),
+                tun: dataplane::route::PortNet {
+                    vlan,
+                    ..dual_stack(net(WGDP_TUN_MAC, WGDP_TUN))
+                },
+                plain: dataplane::route::PortNet {
+                    vlan,
+                    ..net(WGDP_PLAIN_MAC, std::net::Ipv4Addr::new(10, 0, 0, 1))
+                },
             },
             reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
         ));
