@@ -90,7 +90,7 @@ impl std::fmt::Debug for FragTable {
 
 impl FragTable {
     /// A table of at most `entries` datagrams in reassembly (rounded up to
-    /// a power of two, at least [`BUCKET_ENTRIES`]), each dropped when
+    /// a power of two, at least 4, the entries of a hash bucket), each dropped when
     /// `timeout_cycles` TSC cycles pass after its first fragment.
     pub fn new(eal: &Eal, entries: u32, timeout_cycles: u64) -> Result<Self, RteError> {
         let entries = entries.max(BUCKET_ENTRIES).next_power_of_two();
