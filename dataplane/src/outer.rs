@@ -193,9 +193,9 @@ impl Template {
 
 /// Writes the outer headers into `frame[..header_len(&o.dst)]`; the UDP
 /// payload (the WireGuard message) is `frame[header_len..]`, with IPv4
-/// identification 0: for handshake messages and cookie replies, at most
-/// 148 bytes of UDP payload, which no IPv4 link (576 bytes at least) needs
-/// to fragment. With
+/// identification 0: for the control thread's handshake messages, at
+/// most 148 bytes of UDP payload, which no IPv4 link (576 bytes at least)
+/// needs to fragment. With
 /// `offload`, the IPv4 header checksum is left 0 and the UDP checksum field
 /// holds the pseudo-header sum, for the NIC to finish; otherwise both are
 /// computed here. Returns the IP header length (for the offload request).
