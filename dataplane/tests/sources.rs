@@ -2,7 +2,9 @@
 //! has two IPv4 addresses): packets to a peer leave from the local address
 //! its authenticated packets last reached (the kernel's endpoint source
 //! cache), follow it when it changes, and go back to the port's default
-//! when the endpoint is configured again.
+//! when the endpoint is configured again; handshake messages reach the
+//! control thread with the address they came to, and the workers' cookie
+//! replies leave from it.
 
 mod common;
 
@@ -15,6 +17,9 @@ use dataplane::command::Command;
 use dataplane::command::PortSide::{Plaintext, Tunnel};
 use dataplane::counters::Event;
 use dataplane::wire::{checksum, ethernet, ipv4};
+use protocol::cookie::{CookieChecker, CookieJar};
+use protocol::messages::CookieReply;
+use protocol::time::Instant;
 
 /// A sealed frame from the peer to our address `to` (IPv4 header checksum
 /// recomputed, UDP checksum left out as IPv4 allows).
@@ -74,6 +79,59 @@ fn packets_to_a_peer_leave_from_the_address_it_last_reached() {
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(encap_source(rig), WGDP_TUN.octets());
         assert_eq!(rig.total(|c| c.events(Event::Encapsulated)), 5);
+        assert_eq!(rig.total(|c| c.total_drops()), 0);
+    });
+}
+
+#[test]
+fn handshake_messages_carry_the_address_they_came_to_and_cookies_leave_from_it() {
+    two_workers(1, |rig, _kp| {
+        // The control thread's first command: the cookie secret.
+        let secret = CookieChecker::new(&wgdp_public())
+            .rotate(Instant::ZERO, &mut rand_core::OsRng)
+            .expect("a secret");
+        rig.commands[0]
+            .send(Command::CookieSecret(Box::new(secret)))
+            .expect("command");
+        let mut jar = CookieJar::new(&wgdp_public());
+        let queued = |rig: &Rig<'_>| {
+            rig.handshakes
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a queued handshake message")
+        };
+        // Queued for the control thread with our address they came to,
+        // which its answer leaves from.
+        let init = udp_frame(&initiation(&mut jar, 1));
+        rig.send(Tunnel, 0, &to_address(&init, WGDP_TUN2));
+        assert_eq!(queued(rig).local, IpAddr::V4(WGDP_TUN2));
+        rig.send(Tunnel, 0, &udp_frame(&initiation(&mut jar, 2)));
+        assert_eq!(queued(rig).local, IpAddr::V4(WGDP_TUN));
+
+        // 8 waiting of 64: the next one is under load, answered by the
+        // worker with a cookie reply, from the address it came to.
+        for sender in 10..18 {
+            rig.send(Tunnel, 0, &udp_frame(&initiation(&mut jar, sender)));
+        }
+        assert_eq!(
+            rig.wait_total(|c| c.events(Event::HandshakeToControl), 10),
+            10
+        );
+        let init = udp_frame(&initiation(&mut jar, 20));
+        rig.send(Tunnel, 0, &to_address(&init, WGDP_TUN2));
+        let out = rig.collect(Tunnel, 1, Duration::from_secs(5));
+        assert_eq!(out.len(), 1, "one cookie reply");
+        let f = &out[0].1;
+        let ip = ipv4::Packet::new_checked(&f[14..]).expect("outer IPv4");
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr()),
+            (WGDP_TUN2.octets(), PEER_EP.octets())
+        );
+        let reply = CookieReply::new_checked(&f[14 + 20 + 8..]).expect("a cookie reply");
+        assert_eq!(reply.receiver(), 20);
+        jar.consume_reply(&reply, Instant::ZERO)
+            .expect("the initiator accepts it");
+        assert_eq!(rig.total(|c| c.events(Event::CookieReplySent)), 1);
         assert_eq!(rig.total(|c| c.total_drops()), 0);
     });
 }

@@ -641,17 +641,6 @@ fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
     });
 }
 
-/// An initiation from sender index `sender` with the MACs `jar` gives it
-/// (mac1 for wgdp; mac2 once the jar holds a cookie). Its Noise fields are
-/// zeros: the worker's gate reads only the MACs.
-fn initiation(jar: &mut CookieJar, sender: u32) -> Vec<u8> {
-    let mut msg = vec![0u8; INITIATION_LEN];
-    msg[0] = 1;
-    msg[4..8].copy_from_slice(&sender.to_le_bytes());
-    jar.add_macs(&mut msg, Instant::ZERO);
-    msg
-}
-
 /// The cookie reply in a frame the worker sent to the peer, after checking
 /// its outer headers: from wgdp's port to the initiation's source.
 fn cookie_reply(frame: &[u8]) -> CookieReply<&[u8]> {

@@ -16,7 +16,9 @@ use dataplane::outer::{self, Outer};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::wire::checksum;
 use dataplane::worker::WorkerConfig;
+use protocol::cookie::CookieJar;
 use protocol::crypto::{PrivateKey, PublicKey};
+use protocol::messages::INITIATION_LEN;
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
@@ -45,6 +47,17 @@ pub const WGDP_KEY: [u8; 32] = [0x31; 32];
 /// wgdp's static public key.
 pub fn wgdp_public() -> PublicKey {
     PrivateKey::from_bytes(WGDP_KEY).public_key()
+}
+
+/// An initiation from sender index `sender` with the MACs `jar` gives it
+/// (mac1 for wgdp; mac2 once the jar holds a cookie). Its Noise fields are
+/// zeros: the worker's gate reads only the MACs.
+pub fn initiation(jar: &mut CookieJar, sender: u32) -> Vec<u8> {
+    let mut msg = vec![0u8; INITIATION_LEN];
+    msg[0] = 1;
+    msg[4..8].copy_from_slice(&sender.to_le_bytes());
+    jar.add_macs(&mut msg, Instant::ZERO);
+    msg
 }
 
 /// An IPv4/UDP packet (no Ethernet) with valid checksums.

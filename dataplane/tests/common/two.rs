@@ -60,6 +60,8 @@ pub struct Rig<'p> {
     pub moves: usize,
     /// A move was asked for and not yet reported done.
     moving: bool,
+    /// The handshake messages the workers queued for the control thread.
+    pub handshakes: Receiver<dataplane::command::HandshakeMessage>,
 }
 
 impl Rig<'_> {
@@ -200,7 +202,7 @@ pub fn two_workers_vlan(
     };
 
     let (ev_tx, ev_rx) = bounded(1024);
-    let (hs_tx, _hs_rx) = bounded(64);
+    let (hs_tx, hs_rx) = bounded(64);
     let (cmd_tx, cmd_rx): (Vec<_>, Vec<_>) = (0..WORKERS).map(|_| unbounded()).unzip();
     let (ho_p, ho_c): (Vec<_>, Vec<_>) = (0..WORKERS)
         .map(|_| mbuf_ring(eal, &unique("rho"), 1024).expect("ring"))
@@ -297,6 +299,7 @@ pub fn two_workers_vlan(
         owner: 0,
         moves: 0,
         moving: false,
+        handshakes: hs_rx,
     };
     rig.routes();
 
