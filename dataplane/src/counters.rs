@@ -92,7 +92,7 @@ counter_enum! {
         TxFull = "tx_full",
         /// The peer was removed, or moved to another worker, while its packets were in flight.
         PeerGone = "peer_gone",
-        /// A frame spread over several mbufs (larger than one buffer).
+        /// A frame spread over several mbufs, or outer fragments reassembled into a datagram larger than one buffer.
         Segmented = "segmented",
         /// Staged packets freed because the handshake was given up (REKEY_ATTEMPT_TIME).
         HandshakeTimeout = "handshake_timeout",
