@@ -6,7 +6,8 @@
 //! `-march`) that DPDK itself was built for. Link flags are what pkg-config
 //! says, plus `rte_net_ring`: pkg-config leaves driver libraries out because
 //! EAL loads them as plugins, but `rte_eth_from_rings` is a driver API that
-//! the crate calls directly.
+//! the crate calls directly. (`rte_ip_frag`, for fragmentation and
+//! reassembly, is a library pkg-config does list.)
 
 use std::env;
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ fn main() {
         .allowlist_function("rte_dev_probe")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_free")
+        .allowlist_function("rte_ip_frag_(table_create|table_destroy|free_death_row|table_del_expired_entries)")
+        .allowlist_function("rte_ipv(4|6)_frag_reassemble_packet|rte_ipv4_fragment_copy_nonseg_packet")
+        .allowlist_type("rte_ip_frag_death_row")
+        .allowlist_var("RTE_LIBRTE_IP_FRAG_MAX_FRAG")
         .allowlist_function("rte_eth_(dev_info_get|dev_configure|rx_queue_setup|tx_queue_setup|dev_start|dev_stop|dev_close|macaddr_get|link_get_nowait|stats_get|stats_reset|xstats_get|xstats_get_names|dev_rss_hash_conf_get|dev_rss_reta_query|dev_get_mtu|dev_get_port_by_name|dev_socket_id|promiscuous_enable|from_rings|dev_adjust_nb_rx_tx_desc)")
         .allowlist_function("rte_ring_(create|free)")
         .allowlist_function("rte_flow_(validate|create|destroy)")

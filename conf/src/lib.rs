@@ -205,6 +205,9 @@ pub struct PortConf {
     /// Plaintext port only: TCP MSS clamping; `None` (absent or `"off"`):
     /// off.
     pub mss_clamp: Option<MssClamp>,
+    /// The 802.1Q VLAN (1..=4094) the port runs as: frames carry this tag
+    /// on the wire, and others are dropped. `None`: untagged only.
+    pub vlan: Option<u16>,
 }
 
 /// An inclusive range of UDP ports, `FIRST-LAST` in the table.

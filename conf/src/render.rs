@@ -25,6 +25,9 @@ fn port(out: &mut String, name: &str, p: &PortConf) {
     }
     let _ = writeln!(out, "mtu = {}", p.mtu);
     let _ = writeln!(out, "tap = {}", quote(&p.tap));
+    if let Some(vlan) = p.vlan {
+        let _ = writeln!(out, "vlan = {vlan}");
+    }
     if let Some(range) = p.lane_ports {
         let _ = writeln!(out, "lane_ports = {}", quote(&range.to_string()));
     }

@@ -98,6 +98,6 @@ fn lanes_errors_name_the_field() {
     // The plaintext port has no lane ports.
     assert_error(
         &with(18, "tap = \"wgdp-plain\"\nlane_ports = \"1-2\""),
-        "wgdp.toml:19:1: ports.plaintext.lane_ports: unknown field (expected one of: device, address, gateway, mtu, tap, mss_clamp)",
+        "wgdp.toml:19:1: ports.plaintext.lane_ports: unknown field (expected one of: device, address, gateway, mtu, tap, vlan, mss_clamp)",
     );
 }

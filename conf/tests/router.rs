@@ -49,7 +49,7 @@ fn mss_clamp_errors_name_the_field() {
     );
     assert_error(
         &with(13, "tap = \"wgdp-tun\"\nmss_clamp = \"auto\""),
-        "wgdp.toml:14:1: ports.tunnel.mss_clamp: unknown field (expected one of: device, address, gateway, mtu, tap, lane_ports)",
+        "wgdp.toml:14:1: ports.tunnel.mss_clamp: unknown field (expected one of: device, address, gateway, mtu, tap, vlan, lane_ports)",
     );
 }
 

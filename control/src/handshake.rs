@@ -3,7 +3,7 @@
 //! installation of each new keypair into the peer's owner lcore. The MACs
 //! and cookie replies are the workers' (`dataplane::gate`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dataplane::command::{Command, HandshakeMessage};
@@ -44,8 +44,8 @@ impl Control<'_> {
             return bump(&self.counters.handshakes_rate_limited);
         }
         match kind {
-            MessageType::Initiation => self.respond(bytes, msg.src, now),
-            MessageType::Response => self.complete(bytes, msg.src, now),
+            MessageType::Initiation => self.respond(bytes, msg.src, msg.local, now),
+            MessageType::Response => self.complete(bytes, msg.src, msg.local, now),
             MessageType::CookieReply => {
                 // Receiver: the sender index of the message it answers.
                 let id = index_at(bytes, 4).and_then(|i| self.peers.by_index(i));
@@ -64,7 +64,7 @@ impl Control<'_> {
 
     /// Responder: consume an initiation, answer it, install the keypair as
     /// the peer's `next` (section 5.4.2 and 5.4.3).
-    fn respond(&mut self, bytes: &[u8], src: SocketAddr, now: Instant) {
+    fn respond(&mut self, bytes: &[u8], src: SocketAddr, local: IpAddr, now: Instant) {
         let Ok(pending) = self.identity.open_initiation(bytes) else {
             return bump(&self.counters.handshakes_rejected);
         };
@@ -94,15 +94,17 @@ impl Control<'_> {
         peer.timers.session_derived(now);
         peer.timers.any_authenticated_packet_traversal(now);
         peer.timers.any_authenticated_packet_sent();
-        self.learn_endpoint(id, src);
+        self.learn_endpoint(id, src, local);
         self.install(id, keypair);
         bump(&self.counters.responses_sent);
-        self.send_udp(src, &response, now);
+        // From the address the initiation came to (a stateful firewall in
+        // front of the peer expects the answer from there).
+        self.send_udp(src, Some(local), &response, now);
     }
 
     /// Initiator: consume a response and install the keypair as `current`;
     /// the owner then sends its staged packets or a keepalive (5.4.3).
-    fn complete(&mut self, bytes: &[u8], src: SocketAddr, now: Instant) {
+    fn complete(&mut self, bytes: &[u8], src: SocketAddr, local: IpAddr, now: Instant) {
         // Receiver: the sender index of our initiation.
         let Some(id) = index_at(bytes, 8).and_then(|i| self.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
@@ -120,18 +122,28 @@ impl Control<'_> {
         peer.timers.any_authenticated_packet_traversal(now);
         bump(&self.counters.handshakes_completed);
         tracing::info!(peer = %conf::encode_key(peer.public_key.as_bytes()), endpoint = %src, "handshake completed (we initiated)");
-        self.learn_endpoint(id, src);
+        self.learn_endpoint(id, src, local);
         self.install(id, keypair);
     }
 
-    fn learn_endpoint(&mut self, id: PeerId, src: SocketAddr) {
+    /// An authenticated handshake message came from `src` to our `local`:
+    /// the peer's endpoint, and the address we send to it from.
+    fn learn_endpoint(&mut self, id: PeerId, src: SocketAddr, local: IpAddr) {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
-        if peer.endpoint != Some(src) {
+        if peer.endpoint != Some(src) || peer.local != Some(local) {
             peer.endpoint = Some(src);
+            peer.local = Some(local);
             let owner = peer.owner;
-            self.command(owner, Command::SetEndpoint { id, endpoint: src });
+            self.command(
+                owner,
+                Command::SetEndpoint {
+                    id,
+                    endpoint: src,
+                    local: Some(local),
+                },
+            );
         }
     }
 
@@ -165,6 +177,7 @@ impl Control<'_> {
         let Some(endpoint) = peer.endpoint else {
             return;
         };
+        let local = peer.local;
         peer.sync_activity(&mut self.rng);
         if !peer.timers.begin_initiation(now, retry) {
             return;
@@ -187,6 +200,6 @@ impl Control<'_> {
         peer.timers.initiation_sent(now, &mut self.rng);
         bump(&self.counters.initiations_sent);
         tracing::debug!(peer = %conf::encode_key(self.peers.get(id).map_or(&[0; 32], |p| p.public_key.as_bytes())), %endpoint, retry, "initiation sent");
-        self.send_udp(endpoint, &msg, now);
+        self.send_udp(endpoint, local, &msg, now);
     }
 }

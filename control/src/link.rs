@@ -6,7 +6,9 @@
 //! our addresses, learned from, replies also shown to the kernel); frames
 //! whose destination MAC is zero (their next hop is being resolved: queued
 //! until it is, bounded); everything else is for the kernel. What the
-//! kernel writes to the TAP goes out of the port as it is.
+//! kernel writes to the TAP goes out of the port as it is. On a port that
+//! runs a VLAN (`vlan = N`), the workers strip the tag of what they pass up
+//! and everything sent to the port gets it here (`push_port`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -123,7 +125,14 @@ impl<'p> PortLink<'p> {
         v
     }
 
-    fn push_port(&mut self, m: Mbuf, counters: &ControlCounters) {
+    /// Queues a frame for the port, with the port's VLAN tag when it runs
+    /// one (the workers strip it on RX: everything here is untagged).
+    fn push_port(&mut self, mut m: Mbuf, counters: &ControlCounters) {
+        if let Some(v) = self.net.vlan {
+            if m.insert_vlan(v).is_err() {
+                return bump(&counters.tx_drops);
+            }
+        }
         if let Err(m) = self.out.push(m) {
             self.flush_port(counters);
             if self.out.push(m).is_err() {
@@ -404,10 +413,16 @@ impl Control<'_> {
         work
     }
 
-    /// Sends a UDP datagram from our WireGuard port (handshakes, cookie
-    /// replies) through the tunnel port.
-    pub(crate) fn send_udp(&mut self, dst: SocketAddr, payload: &[u8], now: Instant) {
-        let Some(src) = self.tun.net.source_for(dst.ip()) else {
+    /// Sends a UDP datagram from our WireGuard port (handshakes) through
+    /// the tunnel port, from `local` while that is one of its addresses.
+    pub(crate) fn send_udp(
+        &mut self,
+        dst: SocketAddr,
+        local: Option<IpAddr>,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let Some(src) = self.tun.net.source_from(dst.ip(), local) else {
             return bump(&self.counters.unresolved_drops);
         };
         let Some(mut m) = self.pool.alloc() else {

@@ -278,9 +278,20 @@ impl Control<'_> {
                     .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))));
             }
             if let Some(endpoint) = ps.endpoint {
+                // A configured endpoint: sent to from the port's default
+                // source until the peer reaches us (as the kernel clears
+                // the endpoint's source when `wg set` gives one).
                 peer.endpoint = Some(endpoint);
+                peer.local = None;
                 peer.configured_endpoint = Some(endpoint);
-                self.command(owner, Command::SetEndpoint { id, endpoint });
+                self.command(
+                    owner,
+                    Command::SetEndpoint {
+                        id,
+                        endpoint,
+                        local: None,
+                    },
+                );
             }
             if ps.replace_allowed_ips {
                 self.clear_prefixes(id);

@@ -65,6 +65,7 @@ fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
             addresses: Vec::new(),
             gateway_v4: None,
             gateway_v6: None,
+            vlan: None,
         },
         ControlTx::Queue(port.tx_queue(1).expect("control tx queue")),
         (

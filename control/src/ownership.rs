@@ -190,6 +190,7 @@ mod tests {
             }],
             gateway_v4: Some("192.0.2.254".parse().expect("addr")),
             gateway_v6: None,
+            vlan: None,
         };
         let mut o = Ownership::new(2, Some(rss.clone()), Some(tun), 51820);
         // Load worker 0 and 1 unevenly: prediction ignores load.

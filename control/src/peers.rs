@@ -2,7 +2,7 @@
 //! endpoint it sends handshakes to, and the receiver indexes it handed out.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,6 +41,10 @@ pub struct ControlPeer {
     pub timers: Timers,
     /// Where handshakes go: configured, then learned.
     pub endpoint: Option<SocketAddr>,
+    /// Our address its last handshake message came to: initiations leave
+    /// from there (the kernel's endpoint source cache); `None` for a
+    /// configured endpoint (the port's default source).
+    pub local: Option<IpAddr>,
     /// The endpoint the tunnel table (or a UAPI change) gives; what is
     /// written back, never a learned one.
     pub configured_endpoint: Option<SocketAddr>,
@@ -253,6 +257,7 @@ impl PeerTable {
             handshake: PeerHandshake::new(new.public_key, psk),
             timers,
             endpoint: new.endpoint,
+            local: None,
             configured_endpoint: new.endpoint,
             allowed_ips: Vec::new(),
             owner,

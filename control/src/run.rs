@@ -14,6 +14,7 @@ use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::icmp::IcmpRate;
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::worker::{MssClamp, Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
@@ -122,6 +123,7 @@ fn port_net(p: &PortConf, mac: [u8; 6]) -> PortNet {
             IpAddr::V6(a) => Some(*a),
             IpAddr::V4(_) => None,
         }),
+        vlan: p.vlan,
     }
 }
 
@@ -495,6 +497,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 clock,
                 worker_counters[i].clone(),
                 nets,
+                reassembly_table(&eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT)?,
             ));
         }
         drop((hs_tx, ev_tx, handoff_prod, ctl_tun_p, ctl_plain_p));

@@ -51,12 +51,17 @@ pub enum Command {
         /// The new keypair.
         keypair: Box<Keypair>,
     },
-    /// An authenticated handshake came from this address.
+    /// An authenticated handshake came from this address (or the endpoint
+    /// was configured).
     SetEndpoint {
         /// The peer's slot.
         id: PeerId,
         /// The new endpoint.
         endpoint: SocketAddr,
+        /// Our address the handshake arrived at, which packets to the peer
+        /// leave from (`PeerState::local`); `None`: the port's default
+        /// source (a configured endpoint, a multi-lane peer).
+        local: Option<IpAddr>,
     },
     /// A new routing snapshot (allowed IPs and owners).
     SetRoutes(Arc<RouteTable>),
@@ -169,6 +174,8 @@ pub const MAX_HANDSHAKE_LEN: usize = protocol::messages::INITIATION_LEN;
 pub struct HandshakeMessage {
     /// Where it came from (outer source address and UDP port).
     pub src: SocketAddr,
+    /// Our address it was sent to: the answer leaves from there.
+    pub local: IpAddr,
     /// When the worker received it.
     pub received: Instant,
     /// The worker was under load and checked the message's mac2: the
@@ -190,7 +197,13 @@ impl std::fmt::Debug for HandshakeMessage {
 
 impl HandshakeMessage {
     /// Copies a message; `None` when it is longer than any handshake message.
-    pub fn new(src: SocketAddr, received: Instant, msg: &[u8], under_load: bool) -> Option<Self> {
+    pub fn new(
+        src: SocketAddr,
+        local: IpAddr,
+        received: Instant,
+        msg: &[u8],
+        under_load: bool,
+    ) -> Option<Self> {
         let len = u8::try_from(msg.len())
             .ok()
             .filter(|&l| usize::from(l) <= MAX_HANDSHAKE_LEN)?;
@@ -198,6 +211,7 @@ impl HandshakeMessage {
         bytes[..msg.len()].copy_from_slice(msg);
         Some(Self {
             src,
+            local,
             received,
             under_load,
             len,

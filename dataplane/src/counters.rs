@@ -42,7 +42,7 @@ counter_enum! {
     pub enum DropReason {
         /// A frame too short for its Ethernet/IP/UDP headers, or with bad header fields.
         Malformed = "malformed",
-        /// An IPv4 fragment or IPv6 fragment header where none is allowed.
+        /// An outer fragment that was invalid or made its datagram invalid (overlap, duplicate, more than 8 fragments, bad lengths), per mbuf freed.
         Fragment = "fragment",
         /// Plaintext to a destination no peer's allowed IPs cover.
         NoRoute = "no_route",
@@ -94,7 +94,7 @@ counter_enum! {
         TxFull = "tx_full",
         /// The peer was removed, or moved to another worker, while its packets were in flight.
         PeerGone = "peer_gone",
-        /// A frame spread over several mbufs (larger than one buffer).
+        /// A frame spread over several mbufs, or outer fragments reassembled into a datagram larger than one buffer.
         Segmented = "segmented",
         /// Staged packets freed because the handshake was given up (REKEY_ATTEMPT_TIME).
         HandshakeTimeout = "handshake_timeout",
@@ -102,6 +102,12 @@ counter_enum! {
         CryptoDevice = "crypto_device",
         /// Outer CE over a Not-ECT inner packet (RFC 6040 section 4.2: the congestion mark cannot be carried).
         EcnCeNotEct = "ecn_ce_not_ect",
+        /// An outer fragment of a datagram not complete within the reassembly timeout, per mbuf.
+        FragmentExpired = "fragment_expired",
+        /// An outer fragment refused because the worker's reassembly table was full.
+        FragmentTableFull = "fragment_table_full",
+        /// A frame with a VLAN tag on an untagged port, or without the port's VLAN on a tagged one (`vlan = N`).
+        Vlan = "vlan",
     }
 }
 
@@ -179,6 +185,14 @@ counter_enum! {
         IcmpSuppressed = "icmp_suppressed",
         /// TCP SYNs whose MSS option was lowered to `mss_clamp`.
         MssClamped = "mss_clamped",
+        /// Outer fragments for our tunnel addresses taken into reassembly.
+        FragmentsIn = "fragments_in",
+        /// Outer datagrams reassembled from fragments.
+        Reassembled = "reassembled",
+        /// Inner IPv4 packets (no DF) above the tunnel MTU split into fragments before encryption.
+        InnerFragmented = "inner_fragmented",
+        /// Fragments made of them (each sealed as a packet of its own).
+        InnerFragments = "inner_fragments",
     }
 }
 

@@ -6,7 +6,7 @@
 //! inner packet is sent on the plaintext port (whitepaper section 5.4.6;
 //! kernel `receive.c`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
 use protocol::messages::{
@@ -78,6 +78,8 @@ pub(crate) struct Wg {
     pub(crate) src: SocketAddr,
     /// The outer header's ECN field.
     pub(crate) ecn: u8,
+    /// Our address it was sent to.
+    pub(crate) dst: IpAddr,
 }
 
 impl Worker<'_> {
@@ -109,7 +111,8 @@ impl Worker<'_> {
             Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
             // Anything else for our address is the kernel's (ping, ssh).
             _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
-            _ => return self.drop_packet(m, DropReason::Fragment),
+            // An outer fragment: reassembled first (see `fragments`).
+            _ => return self.outer_fragment(m, &cls, now, fresh),
         };
         let Some(l4) = cls.l4_offset else {
             return self.drop_packet(m, DropReason::Malformed);
@@ -123,6 +126,7 @@ impl Worker<'_> {
             end: l4 + udp_len,
             src: SocketAddr::new(ip.src, wg.src),
             ecn: ip_ecn(&m.data()[cls.l3_offset..]),
+            dst: ip.dst,
         };
         self.wireguard(m, wgm, now, fresh);
     }
@@ -190,6 +194,8 @@ impl Worker<'_> {
         if roamed {
             peer.endpoint = Some(wg.src);
         }
+        // Replies leave from the address the peer reached us at.
+        peer.local = Some(wg.dst);
         // A multi-lane peer's lanes follow its keypairs at once, and its
         // endpoint at most every second (a multi-lane far end sends from
         // several ports: any of them reaches it).

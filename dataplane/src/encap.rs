@@ -20,6 +20,7 @@ use protocol::transport::SealError;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
+use crate::fragments::may_fragment;
 use crate::icmp::IcmpError;
 use crate::outer::{self, Template};
 use crate::peer::PeerId;
@@ -117,11 +118,13 @@ impl Sealing {
 }
 
 /// A peer's outer headers as last built: valid while its endpoint, the
-/// source port and the worker's tunnel-side neighbour table are what they
-/// were (the port's addresses and gateways do not change while it runs).
+/// local address it last reached, the source port and the worker's
+/// tunnel-side neighbour table are what they were (the port's addresses
+/// and gateways do not change while it runs).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OuterCache {
     endpoint: SocketAddr,
+    local: Option<IpAddr>,
     src_port: u16,
     /// The worker's [`Worker::neigh_tun_generation`] it was built at.
     generation: u32,
@@ -133,16 +136,18 @@ pub(crate) struct OuterCache {
 
 impl OuterCache {
     /// Routes to `endpoint` on the tunnel port `net`: our source address
-    /// for it, its next hop and that hop's MAC from `neigh`.
+    /// for it (`local`, the address it last reached, while that is ours),
+    /// its next hop and that hop's MAC from `neigh`.
     pub(crate) fn build(
         net: &PortNet,
         neigh: &FxHashMap<IpAddr, [u8; 6]>,
         endpoint: SocketAddr,
+        local: Option<IpAddr>,
         src_port: u16,
         generation: u32,
     ) -> Result<Self, DropReason> {
         let src_ip = net
-            .source_for(endpoint.ip())
+            .source_from(endpoint.ip(), local)
             .ok_or(DropReason::NoEndpoint)?;
         let hop = net.next_hop(endpoint.ip()).ok_or(DropReason::NoEndpoint)?;
         let dst_mac = neigh.get(&hop).copied();
@@ -155,6 +160,7 @@ impl OuterCache {
         .map_err(|_| DropReason::NoEndpoint)?;
         Ok(Self {
             endpoint,
+            local,
             src_port,
             generation,
             template,
@@ -162,10 +168,20 @@ impl OuterCache {
         })
     }
 
-    /// Whether it still describes packets to `endpoint` from `src_port`.
+    /// Whether it still describes packets to `endpoint` (which reached us
+    /// at `local`) from `src_port`.
     #[inline]
-    fn serves(&self, endpoint: SocketAddr, src_port: u16, generation: u32) -> bool {
-        self.generation == generation && self.src_port == src_port && self.endpoint == endpoint
+    fn serves(
+        &self,
+        endpoint: SocketAddr,
+        local: Option<IpAddr>,
+        src_port: u16,
+        generation: u32,
+    ) -> bool {
+        self.generation == generation
+            && self.src_port == src_port
+            && self.endpoint == endpoint
+            && self.local == local
     }
 }
 
@@ -234,7 +250,9 @@ impl Worker<'_> {
     /// Keeps exactly the inner IP packet of a plaintext frame (Ethernet
     /// header and padding dropped) and decrements its TTL; `None` when it
     /// was dropped. A packet too big for the tunnel or at its last hop is
-    /// answered with an ICMP error (see [`crate::icmp`]).
+    /// answered with an ICMP error (see [`crate::icmp`]); only an IPv4
+    /// packet without DF may be left larger than the tunnel MTU: it is
+    /// fragmented next ([`Worker::each_piece`]).
     fn strip_inner(
         &mut self,
         mut m: Mbuf,
@@ -256,17 +274,14 @@ impl Worker<'_> {
             return None;
         }
         if ip.len > self.cfg.mtu {
-            let dont_frag = ipv4::Packet::new_checked(l3).is_ok_and(|p| p.dont_frag());
-            if ip.v6 || dont_frag {
+            // IPv4 without DF is fragmented after this (see `fragments`).
+            if !may_fragment(l3) {
                 // RFC 1191 / RFC 8201: the sender learns the tunnel's MTU.
                 let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
                 self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TooBig(mtu), now);
                 self.drop_packet(m, DropReason::TooBig);
                 return None;
             }
-            // IPv4 without DF above the MTU.
-            self.drop_packet(m, DropReason::TooBig);
-            return None;
         }
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
         let Ok(extra) = u16::try_from(extra) else {
@@ -300,9 +315,10 @@ impl Worker<'_> {
         id: PeerId,
         now: Instant,
     ) {
-        if let Some(m) = self.strip_inner(m, cls, ip, now) {
-            self.lane_seal_and_send(id, m, now);
-        }
+        let Some(m) = self.strip_inner(m, cls, ip, now) else {
+            return;
+        };
+        self.each_piece(m, |w, piece| w.lane_seal_and_send(id, piece, now));
     }
 
     /// Encrypts the IP packet that is the mbuf's whole data with the lane's
@@ -327,7 +343,7 @@ impl Worker<'_> {
         self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
         self.counters.add(Event::LaneEncap, 1);
         let src_port = self.cfg.lane_port();
-        self.send_to(m, endpoint, src_port, sealing.ecn, sealing.len as u64);
+        self.send_to(m, endpoint, None, src_port, sealing.ecn, sealing.len as u64);
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
@@ -351,9 +367,10 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::NoEndpoint);
         }
         peer.shared.count_plain(handed);
-        if let Some(m) = self.strip_inner(m, cls, ip, now) {
-            self.seal_or_stage(id, m, now);
-        }
+        let Some(m) = self.strip_inner(m, cls, ip, now) else {
+            return;
+        };
+        self.each_piece(m, |w, piece| w.seal_or_stage(id, piece, now));
     }
 
     /// Sends a packet wgdp itself addresses to peer `id` through the
@@ -497,12 +514,13 @@ impl Worker<'_> {
         peer.shared.add_tx(sealing.msg_len());
         let generation = self.neigh_tun_generation;
         let outer = match peer.outer {
-            Some(c) if c.serves(endpoint, src_port, generation) => c,
+            Some(c) if c.serves(endpoint, peer.local, src_port, generation) => c,
             _ => {
                 let built = OuterCache::build(
                     &self.nets.tun,
                     &self.neigh_tun,
                     endpoint,
+                    peer.local,
                     src_port,
                     generation,
                 );
@@ -521,12 +539,14 @@ impl Worker<'_> {
         self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
     }
 
-    /// Sends a sealed message to `endpoint` from UDP port `src_port`, its
-    /// outer headers built for this packet alone (lanes, cookie replies).
+    /// Sends a sealed message to `endpoint` from UDP port `src_port` (and
+    /// from `local` while that is ours), its outer headers built for this
+    /// packet alone (lanes, cookie replies).
     pub(crate) fn send_to(
         &mut self,
         m: Mbuf,
         endpoint: SocketAddr,
+        local: Option<IpAddr>,
         src_port: u16,
         ecn: u8,
         plain: u64,
@@ -535,6 +555,7 @@ impl Worker<'_> {
             &self.nets.tun,
             &self.neigh_tun,
             endpoint,
+            local,
             src_port,
             self.neigh_tun_generation,
         );
@@ -551,7 +572,13 @@ impl Worker<'_> {
     /// as encapsulated).
     fn send_outer(&mut self, mut m: Mbuf, outer: &OuterCache, ecn: u8, plain: u64) {
         let offload = self.cfg.tx_checksum_offload;
-        let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, offload) else {
+        // Outer IPv4 identification: a counter per worker, stepping by the
+        // number of workers from the worker's index, so that no two
+        // workers use the same one at the same time (multi-lane peers are
+        // sent to from several).
+        let ident = self.ip_ident;
+        self.ip_ident = ident.wrapping_add(self.cfg.workers as u16);
+        let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, ident, offload) else {
             return self.drop_packet(m, DropReason::NoEndpoint);
         };
         if offload {

@@ -142,7 +142,7 @@ impl Worker<'_> {
         };
         match verdict {
             Verdict::Queue(under_load) => {
-                let Some(h) = HandshakeMessage::new(wg.src, now, msg, under_load) else {
+                let Some(h) = HandshakeMessage::new(wg.src, wg.dst, now, msg, under_load) else {
                     return self.drop_packet(m, DropReason::BadMessage);
                 };
                 drop(m);
@@ -170,7 +170,8 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::Malformed);
         }
         self.counters.add(Event::CookieReplySent, 1);
-        // From the listen port, as the control thread answers handshakes.
-        self.send_to(m, wg.src, self.cfg.listen_port, 0, 0);
+        // From the listen port and the address the message came to, as
+        // the control thread answers handshakes.
+        self.send_to(m, wg.src, Some(wg.dst), self.cfg.listen_port, 0, 0);
     }
 }

@@ -332,7 +332,12 @@ impl Worker<'_> {
         }
         if let (true, Some(owner)) = (moved, owner) {
             if let Some(tx) = self.links.to_workers.get(owner) {
-                let _ = tx.send(Command::SetEndpoint { id, endpoint: src });
+                // Lane workers send from the port's default source.
+                let _ = tx.send(Command::SetEndpoint {
+                    id,
+                    endpoint: src,
+                    local: None,
+                });
             }
         }
     }

@@ -82,7 +82,12 @@ impl Template {
                     .copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
                 let ip = &mut rest[..ipv4::HEADER_LEN];
                 ip[ipv4::field::VER_IHL] = 0x45;
-                ip[ipv4::field::FLAGS_FRAG].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
+                // No DF, as the kernel's WireGuard sends (`send4`: the
+                // tunnel transmit's df argument is 0): a router before a
+                // smaller link fragments the packet, and the peer
+                // reassembles it, instead of the packet being lost where
+                // ICMP is filtered. The identification field is therefore
+                // set per packet ([`Template::write`]).
                 ip[ipv4::field::TTL] = OUTER_TTL;
                 ip[ipv4::field::PROTOCOL] = ip_protocol::UDP;
                 ip[ipv4::field::SRC].copy_from_slice(&s.octets());
@@ -131,13 +136,23 @@ impl Template {
 
     /// Writes the headers into `frame[..self.header_len()]`; the UDP payload (the
     /// WireGuard message) is `frame[self.header_len()..]`. `ecn`: the inner
-    /// packet's ECN bits (RFC 6040 normal mode). With `offload`, the IPv4
+    /// packet's ECN bits (RFC 6040 normal mode). `ident`: the IPv4
+    /// identification (unused for IPv6); a packet that may be fragmented
+    /// on its way needs one that its sender does not reuse for this
+    /// destination within the reassembly timeout (RFC 791, RFC 6864
+    /// section 4). With `offload`, the IPv4
     /// header checksum is left 0 and the UDP checksum field holds the
     /// pseudo-header sum, for the NIC to finish; otherwise both are
     /// computed here. Returns the IP header length (for the offload
     /// request).
     #[inline]
-    pub fn write(&self, frame: &mut [u8], ecn: u8, offload: bool) -> Result<u16, OuterError> {
+    pub fn write(
+        &self,
+        frame: &mut [u8],
+        ecn: u8,
+        ident: u16,
+        offload: bool,
+    ) -> Result<u16, OuterError> {
         let hlen = self.header_len();
         if frame.len() < hlen {
             return Err(OuterError::BadLength);
@@ -153,6 +168,7 @@ impl Template {
             ip[ipv6::field::PAYLOAD_LEN].copy_from_slice(&udp_len.to_be_bytes());
         } else {
             ip[ipv4::field::DSCP_ECN] = ecn & 0b11;
+            ip[ipv4::field::IDENT].copy_from_slice(&ident.to_be_bytes());
             ip[ipv4::field::LENGTH].copy_from_slice(&(udp_len + ip_len).to_be_bytes());
             if !offload {
                 let c = checksum::checksum(ip);
@@ -176,13 +192,16 @@ impl Template {
 }
 
 /// Writes the outer headers into `frame[..header_len(&o.dst)]`; the UDP
-/// payload (the WireGuard message) is `frame[header_len..]`. With
+/// payload (the WireGuard message) is `frame[header_len..]`, with IPv4
+/// identification 0: for the control thread's handshake messages, at
+/// most 148 bytes of UDP payload, which no IPv4 link (576 bytes at least)
+/// needs to fragment. With
 /// `offload`, the IPv4 header checksum is left 0 and the UDP checksum field
 /// holds the pseudo-header sum, for the NIC to finish; otherwise both are
 /// computed here. Returns the IP header length (for the offload request).
 #[inline]
 pub fn write(frame: &mut [u8], o: &Outer, offload: bool) -> Result<u16, OuterError> {
-    Template::new(o.src_mac, o.dst_mac, o.src, o.dst)?.write(frame, o.ecn, offload)
+    Template::new(o.src_mac, o.dst_mac, o.src, o.dst)?.write(frame, o.ecn, 0, offload)
 }
 
 #[cfg(test)]
@@ -261,7 +280,7 @@ mod tests {
             for (len, ecn, offload) in [(1452, 0b11, false), (32, 0b01, true), (0, 0, false)] {
                 let f = &mut frame[..h + len];
                 f[h..].fill(len as u8);
-                let ip_len = t.write(f, ecn, offload).unwrap();
+                let ip_len = t.write(f, ecn, len as u16, offload).unwrap();
                 let c = classify(f).expect("parses");
                 assert_eq!(
                     c.udp.map(|u| (u.src, u.dst)),
@@ -289,6 +308,8 @@ mod tests {
                     assert_eq!(ip.total_len(), 28 + len);
                     assert_eq!(ip.dscp_ecn(), ecn);
                     assert_eq!(ip.ttl(), OUTER_TTL);
+                    assert_eq!(ip.ident(), len as u16);
+                    assert!(!ip.dont_frag(), "no DF, as the kernel sends");
                     if offload {
                         assert_eq!(ip.checksum(), 0, "left to the NIC");
                     } else {
@@ -319,7 +340,7 @@ mod tests {
         let o = outer("192.0.2.1:1", "192.0.2.2:2");
         let t = Template::new(o.src_mac, o.dst_mac, o.src, o.dst).unwrap();
         let mut frame = vec![0u8; t.header_len() - 1];
-        assert_eq!(t.write(&mut frame, 0, false), Err(OuterError::BadLength));
+        assert_eq!(t.write(&mut frame, 0, 0, false), Err(OuterError::BadLength));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! (when data and authenticated packets last went each way, byte counts) is
 //! published in [`PeerShared`], written by the owner only.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -268,6 +268,11 @@ pub struct PeerState {
     /// Where to send: the configured endpoint, then wherever authenticated
     /// packets last came from.
     pub endpoint: Option<SocketAddr>,
+    /// Our address its authenticated packets last arrived at (the kernel's
+    /// endpoint source, `endpoint.src4`/`src6`): packets to it leave from
+    /// there. `None` (the port's default source) until one arrives, and
+    /// again when the endpoint is set by configuration.
+    pub local: Option<IpAddr>,
     /// When this lcore last asked the control thread for a handshake.
     pub handshake_asked: Option<Instant>,
     /// Where its authenticated packets have been arriving.
@@ -301,6 +306,7 @@ impl PeerState {
             session: Session::new(),
             staged: StagedList::default(),
             endpoint,
+            local: None,
             handshake_asked: None,
             arrivals: Arrivals::default(),
             installs: 0,

@@ -144,6 +144,10 @@ pub struct PortNet {
     pub gateway_v4: Option<Ipv4Addr>,
     /// IPv6 gateway.
     pub gateway_v6: Option<Ipv6Addr>,
+    /// The 802.1Q VLAN the port runs as (`vlan = N`): its frames carry
+    /// this tag on the wire, and frames without it are not the port's.
+    /// `None`: untagged, and tagged frames are not the port's.
+    pub vlan: Option<u16>,
 }
 
 impl PortNet {
@@ -180,6 +184,18 @@ impl PortNet {
             })
             .map(|a| a.addr)
     }
+
+    /// Our source address for packets to `dst` when the other side last
+    /// reached us at `local`: `local` while it is still one of our
+    /// addresses of `dst`'s family (the kernel's endpoint source cache:
+    /// replies leave from the address the peer contacted, which a stateful
+    /// firewall in front of it expects), else [`source_for`](Self::source_for).
+    #[inline]
+    pub fn source_from(&self, dst: IpAddr, local: Option<IpAddr>) -> Option<IpAddr> {
+        local
+            .filter(|a| a.is_ipv4() == dst.is_ipv4() && self.is_local(*a))
+            .or_else(|| self.source_for(dst))
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +217,7 @@ mod tests {
             ],
             gateway_v4: Some("192.0.2.254".parse().unwrap()),
             gateway_v6: None,
+            vlan: None,
         }
     }
 
@@ -216,6 +233,35 @@ mod tests {
         assert!(!n.is_local(ip("192.0.2.2")));
         assert_eq!(n.source_for(ip("203.0.113.1")), Some(ip("192.0.2.1")));
         assert_eq!(n.source_for(ip("2001:db9::1")), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn replies_leave_from_the_address_the_peer_reached() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut n = net();
+        n.addresses.push(IfAddr {
+            addr: ip("192.0.2.3"),
+            prefix_len: 24,
+        });
+        let peer = ip("203.0.113.9");
+        assert_eq!(n.source_from(peer, None), Some(ip("192.0.2.1")), "default");
+        assert_eq!(
+            n.source_from(peer, Some(ip("192.0.2.3"))),
+            Some(ip("192.0.2.3"))
+        );
+        // Not (or no longer) ours, or of the other family: the default.
+        assert_eq!(
+            n.source_from(peer, Some(ip("192.0.2.4"))),
+            Some(ip("192.0.2.1"))
+        );
+        assert_eq!(
+            n.source_from(peer, Some(ip("2001:db8::1"))),
+            Some(ip("192.0.2.1"))
+        );
+        assert_eq!(
+            n.source_from(ip("2001:db9::1"), Some(ip("192.0.2.3"))),
+            Some(ip("2001:db8::1"))
+        );
     }
 
     #[test]

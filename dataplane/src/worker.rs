@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
+use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
@@ -208,6 +209,12 @@ pub struct Worker<'p> {
     pub(crate) icmp_bucket: IcmpBucket,
     /// The IPv4 identification of the last ICMP error sent.
     pub(crate) icmp_ident: u16,
+    /// Outer fragments in reassembly (see `fragments`).
+    pub(crate) frags: FragTable,
+    /// The TSC read at the start of this round (the reassembly clock).
+    pub(crate) tsc: u64,
+    /// The next outer IPv4 identification (see `encap::send_outer`).
+    pub(crate) ip_ident: u16,
     tun_out: Burst,
     plain_out: Burst,
     ctl_tun: Burst,
@@ -220,7 +227,9 @@ pub struct Worker<'p> {
 
 impl<'p> Worker<'p> {
     /// A worker with no peers and an empty routing table; the control thread
-    /// fills both through commands.
+    /// fills both through commands. `frags`: its reassembly table for outer
+    /// fragments (`fragments::reassembly_table`), on `clock`'s TSC.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: WorkerConfig,
         queues: WorkerQueues<'p>,
@@ -229,8 +238,10 @@ impl<'p> Worker<'p> {
         clock: TscClock,
         counters: Arc<WorkerCounters>,
         nets: WorkerNets,
+        frags: FragTable,
     ) -> Self {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
+        let ip_ident = cfg.index as u16;
         let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
@@ -258,6 +269,9 @@ impl<'p> Worker<'p> {
             gate,
             icmp_bucket: IcmpBucket::new(icmp_rate, clock.now()),
             icmp_ident: 0,
+            ip_ident,
+            frags,
+            tsc: 0,
             tun_out: Burst::new(),
             plain_out: Burst::new(),
             ctl_tun: Burst::new(),
@@ -274,8 +288,10 @@ impl<'p> Worker<'p> {
         self.stages.start();
         while !stop.load(Ordering::Relaxed) {
             self.apply_commands();
-            let now = self.clock.now();
+            self.tsc = dpdk_sys::rte::rdtsc();
+            let now = self.clock.instant(self.tsc);
             let mut work = 0;
+            self.expire_fragments();
             self.stages.lap(Stage::Other);
 
             let n = self.queues.tun_rx.rx_burst(&mut rx);
@@ -284,8 +300,11 @@ impl<'p> Worker<'p> {
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                self.tunnel_packet(m, now, true);
+                if let Some(m) = self.vlan_rx(m, self.nets.tun.vlan) {
+                    self.tunnel_packet(m, now, true);
+                }
             }
+            self.free_fragments();
 
             let n = self.queues.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);
@@ -293,7 +312,9 @@ impl<'p> Worker<'p> {
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                self.plaintext_packet(m, now, true);
+                if let Some(m) = self.vlan_rx(m, self.nets.plain.vlan) {
+                    self.plaintext_packet(m, now, true);
+                }
             }
 
             let n = self.links.handoff_in.dequeue_burst(&mut rx);
@@ -371,8 +392,17 @@ impl<'p> Worker<'p> {
     }
 
     /// Queues a packet for `out`, sending the burst first if it is full.
+    /// A frame for a port that runs a VLAN gets its tag here (see `vlan`).
     #[inline]
     pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
+        let vlan = match out {
+            Out::TunTx => self.nets.tun.vlan,
+            Out::PlainTx => self.nets.plain.vlan,
+            _ => None,
+        };
+        let Some(m) = self.vlan_tx(m, vlan) else {
+            return;
+        };
         if let Err(m) = self.burst(out).push(m) {
             self.flush(out);
             if let Err(m) = self.burst(out).push(m) {
@@ -524,11 +554,16 @@ impl<'p> Worker<'p> {
             }
             Command::Lane { id, lane } => self.apply_lane(id, lane, now),
             Command::InstallKeypair { id, keypair } => self.install(id, keypair, now),
-            Command::SetEndpoint { id, endpoint } => {
+            Command::SetEndpoint {
+                id,
+                endpoint,
+                local,
+            } => {
                 if let Some(p) = self.peer_mut(id) {
                     let moved = p.endpoint != Some(endpoint);
                     let waiting = !p.staged.is_empty();
                     p.endpoint = Some(endpoint);
+                    p.local = local;
                     if moved {
                         self.publish_lanes(id, false);
                     }

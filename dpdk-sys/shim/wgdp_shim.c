@@ -73,6 +73,7 @@ int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 }
 
 void wgdp_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+int wgdp_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
 
 unsigned wgdp_mempool_avail_count(const struct rte_mempool *mp)
 {

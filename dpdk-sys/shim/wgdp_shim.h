@@ -28,6 +28,7 @@
 #include <rte_telemetry.h>
 #include <rte_crypto.h>
 #include <rte_cryptodev.h>
+#include <rte_ip_frag.h>
 
 /* rte_errno is a per-lcore (thread-local) variable behind a macro. */
 int wgdp_rte_errno(void);
@@ -55,6 +56,9 @@ struct rte_mbuf *wgdp_pktmbuf_alloc(struct rte_mempool *mp);
 int wgdp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
                             unsigned count);
 void wgdp_pktmbuf_free(struct rte_mbuf *m);
+/* Copies a chained packet into its first segment (which must have the
+ * tailroom); 0 on success, -1 when it does not fit. */
+int wgdp_pktmbuf_linearize(struct rte_mbuf *m);
 
 unsigned wgdp_mempool_avail_count(const struct rte_mempool *mp);
 unsigned wgdp_mempool_in_use_count(const struct rte_mempool *mp);

@@ -6,8 +6,9 @@
 //! functions, compiled from `shim/wgdp_shim.c`.
 //!
 //! [`rte`] is the safe layer over it: EAL, mempools, mbufs, ports, rings,
-//! lcores and crypto devices (ChaCha20-Poly1305 only), with ownership of
-//! every mbuf explicit in the types.
+//! lcores, crypto devices (ChaCha20-Poly1305 only) and IP fragmentation and
+//! reassembly (`librte_ip_frag`), with ownership of every mbuf explicit in
+//! the types.
 //!
 //! Poll-mode drivers are not linked: EAL loads them as plugins from DPDK's
 //! driver directory (`RTE_EAL_PMD_PATH`, on Debian

@@ -112,6 +112,35 @@ fn prepend_append_adj_trim_respect_the_buffer() {
     assert_eq!(mp.in_use(), 0);
 }
 
+#[test]
+fn vlan_tags_are_inserted_and_stripped_after_the_macs() {
+    let mp = pool(4);
+    let mut m = mp.alloc().expect("alloc");
+    let frame: Vec<u8> = (0..60u8).collect();
+    m.append(60).expect("append").copy_from_slice(&frame);
+    m.set_tx_offload(0, 14, 20);
+    m.insert_vlan(0x2064).expect("insert");
+    assert_eq!(m.data_len(), 64);
+    assert_eq!(&m.data()[..12], &frame[..12], "MACs first");
+    assert_eq!(&m.data()[12..16], &[0x81, 0x00, 0x20, 0x64], "TPID and TCI");
+    assert_eq!(
+        &m.data()[16..],
+        &frame[12..],
+        "EtherType and payload after the tag"
+    );
+    m.strip_vlan().expect("strip");
+    assert_eq!(m.data(), &frame[..], "stripping undoes it");
+    let mut short = mp.alloc().expect("alloc");
+    short.append(17).expect("append");
+    assert_eq!(
+        short.strip_vlan().unwrap_err(),
+        MbufError::TooShort { need: 18, have: 17 }
+    );
+    assert_eq!(short.data_len(), 17, "left as it was");
+    drop((m, short));
+    assert_eq!(mp.in_use(), 0);
+}
+
 fn payload(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| (i * 31 + j * 7) as u8).collect()
 }

@@ -63,6 +63,13 @@ impl<'a> Reader<'a> {
         SocketAddr::new(ip, port)
     }
 
+    /// The next `n` bytes, or as many as remain.
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        let (head, rest) = self.data.split_at(n.min(self.data.len()));
+        self.data = rest;
+        head
+    }
+
     /// Whether bytes remain.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()

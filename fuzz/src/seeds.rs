@@ -298,6 +298,15 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
+/// A structured record of the `reassembly` target (see
+/// `crate::reassembly`): time step, kind, identification, source byte,
+/// offset (8-byte units), payload length, fill byte.
+fn fragment(dt: u8, kind: u8, id: u8, offset: u16, len: u16) -> Vec<u8> {
+    let [o0, o1] = offset.to_le_bytes();
+    let [l0, l1] = len.to_le_bytes();
+    vec![dt, kind, id, 7, o0, o1, l0, l1, 0xa5]
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let hs = handshake();
@@ -324,6 +333,7 @@ pub fn all() -> Vec<Seed> {
     .expect("room");
     let udp4 = udp4_frame(None, 0, &hs.data);
     let udp6 = udp6_frame(&hs.initiation);
+    let raw_fragment = udp4_frame(None, 0x2000, b"frag");
     let seed = |target, name, bytes: Vec<u8>| Seed {
         target,
         name,
@@ -400,6 +410,42 @@ pub fn all() -> Vec<Seed> {
         seed("uapi", "set", UAPI_SET.as_bytes().to_vec()),
         seed("uapi", "remove", UAPI_REMOVE.as_bytes().to_vec()),
         seed("wgquick", "wg0", WG_QUICK.as_bytes().to_vec()),
+        seed(
+            "reassembly",
+            "v4-in-order",
+            cat(&[
+                &fragment(0, 2, 1, 0, 600),
+                &fragment(1, 2, 1, 75, 600),
+                &fragment(1, 0, 1, 150, 200),
+            ]),
+        ),
+        seed(
+            "reassembly",
+            "v6-reversed",
+            cat(&[
+                &fragment(0, 1, 2, 100, 200),
+                &fragment(1, 3, 2, 50, 400),
+                &fragment(1, 3, 2, 0, 400),
+            ]),
+        ),
+        seed(
+            "reassembly",
+            "v4-duplicate-first",
+            cat(&[&fragment(0, 2, 3, 0, 600), &fragment(1, 2, 3, 0, 600)]),
+        ),
+        seed(
+            "reassembly",
+            "v4-expires",
+            cat(&[
+                &fragment(0, 2, 4, 0, 600),
+                &fragment(255, 0, 4, 75, 100),
+            ]),
+        ),
+        seed(
+            "reassembly",
+            "raw-v4-first-fragment",
+            cat(&[&[0, 4], &(raw_fragment.len() as u16).to_le_bytes(), &raw_fragment]),
+        ),
     ]
 }
 

@@ -53,3 +53,61 @@ fn raw_answers_to_our_initiation_are_consumed() {
     let out = r.handle(&raw("raw-response-to-ours"), src, false, now);
     assert!(matches!(out, Outcome::Completed { peer: 0 }), "{out:?}");
 }
+
+/// Each `reassembly` seed does what it is named for, through the harness
+/// the fuzz target runs (DPDK's reassembly, a cache-0 pool).
+#[test]
+fn reassembly_seeds_complete_refuse_and_expire_as_named() {
+    use wgdp_fuzz::reassembly::{run, Summary};
+
+    let seeds = wgdp_fuzz::seeds::all();
+    let summary = |name: &str| {
+        let s = seeds
+            .iter()
+            .find(|s| s.target == "reassembly" && s.name == name)
+            .unwrap_or_else(|| panic!("no seed {name}"));
+        run(&s.bytes)
+    };
+    assert_eq!(
+        summary("v4-in-order"),
+        Summary {
+            offered: 3,
+            completed: 1,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(
+        summary("v6-reversed"),
+        Summary {
+            offered: 3,
+            completed: 1,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(
+        summary("v4-duplicate-first"),
+        Summary {
+            offered: 2,
+            invalid: 2,
+            ..Summary::default()
+        }
+    );
+    // The first fragment times out before the last arrives; the last then
+    // waits alone and expires at the end.
+    assert_eq!(
+        summary("v4-expires"),
+        Summary {
+            offered: 2,
+            expired: 2,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(
+        summary("raw-v4-first-fragment"),
+        Summary {
+            offered: 1,
+            expired: 1,
+            ..Summary::default()
+        }
+    );
+}

@@ -18,6 +18,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::icmp::IcmpRate;
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{IfAddr, PortNet, RouteTable};
@@ -129,6 +130,7 @@ fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> 
         }],
         gateway_v4: gateway,
         gateway_v6: None,
+        vlan: None,
     }
 }
 
@@ -276,6 +278,7 @@ pub fn phase<T: Send>(
                     None,
                 ),
             },
+            e(reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT))?,
         );
         for cmd in [
             Command::SetRoutes(routes.clone()),

@@ -414,9 +414,25 @@ impl Ctx<'_> {
         tunnel: bool,
     ) -> Option<(PortConf, Table<'n>)> {
         let fields: &[&str] = if tunnel {
-            &["device", "address", "gateway", "mtu", "tap", "lane_ports"]
+            &[
+                "device",
+                "address",
+                "gateway",
+                "mtu",
+                "tap",
+                "vlan",
+                "lane_ports",
+            ]
         } else {
-            &["device", "address", "gateway", "mtu", "tap", "mss_clamp"]
+            &[
+                "device",
+                "address",
+                "gateway",
+                "mtu",
+                "tap",
+                "vlan",
+                "mss_clamp",
+            ]
         };
         let t = self.table(v, path, fields)?;
         let device = self.required(&t, "device").and_then(|v| {
@@ -447,6 +463,11 @@ impl Ctx<'_> {
             }
             ok.then(|| s.to_owned())
         });
+        // 0 (priority tags) and 4095 are reserved (IEEE 802.1Q table 9-2).
+        let vlan = match t.get("vlan") {
+            Some(v) => self.int(v, t.path("vlan"), 1, 4094).map(Some),
+            None => Some(None),
+        };
         let lane_ports = match t.get("lane_ports") {
             Some(v) => self.string(v, t.path("lane_ports")).and_then(|s| {
                 let range = s.parse::<PortRange>().ok();
@@ -474,6 +495,7 @@ impl Ctx<'_> {
             tap: tap?,
             lane_ports: lane_ports?,
             mss_clamp: mss_clamp?,
+            vlan: vlan?.and_then(|v| u16::try_from(v).ok()),
         };
         Some((port, t))
     }

@@ -5,7 +5,7 @@
 
 pub mod two;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use dataplane::outer::{self, Outer};
 use dataplane::route::{IfAddr, PortNet};
 use dataplane::wire::checksum;
 use dataplane::worker::WorkerConfig;
+use protocol::cookie::CookieJar;
 use protocol::crypto::{PrivateKey, PublicKey};
+use protocol::messages::INITIATION_LEN;
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
@@ -28,6 +30,12 @@ pub const WGDP_PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
 pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
 pub const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
 pub const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+/// The tunnel port's second IPv4 address in the two-worker rig (`two`).
+pub const WGDP_TUN2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 3);
+/// The tunnel port's IPv6 address in the two-worker rig (`two`).
+pub const WGDP_TUN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+/// The peer's IPv6 endpoint address, on the same link.
+pub const PEER_EP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 pub const PEER_EP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PEER_INNER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -40,6 +48,17 @@ pub const WGDP_KEY: [u8; 32] = [0x31; 32];
 /// wgdp's static public key.
 pub fn wgdp_public() -> PublicKey {
     PrivateKey::from_bytes(WGDP_KEY).public_key()
+}
+
+/// An initiation from sender index `sender` with the MACs `jar` gives it
+/// (mac1 for wgdp; mac2 once the jar holds a cookie). Its Noise fields are
+/// zeros: the worker's gate reads only the MACs.
+pub fn initiation(jar: &mut CookieJar, sender: u32) -> Vec<u8> {
+    let mut msg = vec![0u8; INITIATION_LEN];
+    msg[0] = 1;
+    msg[4..8].copy_from_slice(&sender.to_le_bytes());
+    jar.add_macs(&mut msg, Instant::ZERO);
+    msg
 }
 
 /// An IPv4/UDP packet (no Ethernet) with valid checksums.
@@ -72,11 +91,16 @@ pub fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<
 
 /// A WireGuard data message sealed by the peer, in its outer frame.
 pub fn sealed_frame(kp: &mut Keypair, inner: &[u8]) -> Vec<u8> {
+    udp_frame(&sealed_message(kp, inner))
+}
+
+/// A WireGuard data message sealed by the peer (padded to 16 bytes).
+pub fn sealed_message(kp: &mut Keypair, inner: &[u8]) -> Vec<u8> {
     let padded = inner.len().div_ceil(16) * 16;
     let mut msg = vec![0u8; 16 + padded + 16];
     msg[16..16 + inner.len()].copy_from_slice(inner);
     kp.seal_message(Instant::ZERO, &mut msg).expect("seal");
-    udp_frame(&msg)
+    msg
 }
 
 pub fn udp_frame(payload: &[u8]) -> Vec<u8> {
@@ -103,6 +127,7 @@ pub fn net(mac: [u8; 6], ip: Ipv4Addr) -> PortNet {
         }],
         gateway_v4: None,
         gateway_v6: None,
+        vlan: None,
     }
 }
 

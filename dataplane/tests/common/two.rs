@@ -13,6 +13,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
+use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::peer::{PeerShared, PeerState};
 use dataplane::route::{make_index, RouteTable};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerQueues};
@@ -59,6 +60,8 @@ pub struct Rig<'p> {
     pub moves: usize,
     /// A move was asked for and not yet reported done.
     moving: bool,
+    /// The handshake messages the workers queued for the control thread.
+    pub handshakes: Receiver<dataplane::command::HandshakeMessage>,
 }
 
 impl Rig<'_> {
@@ -173,6 +176,15 @@ impl Rig<'_> {
 /// `lanes` above 1 the peer is a multi-lane one (its keypair shared, the
 /// workers given [`LANE_PORTS`]).
 pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + Send) {
+    two_workers_vlan(lanes, None, drive);
+}
+
+/// [`two_workers`] with both ports running as VLAN `vlan` (`vlan = N`).
+pub fn two_workers_vlan(
+    lanes: u16,
+    vlan: Option<u16>,
+    drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + Send,
+) {
     let eal = eal();
     let lcores = eal.worker_lcores();
     assert!(
@@ -190,7 +202,7 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
     };
 
     let (ev_tx, ev_rx) = bounded(1024);
-    let (hs_tx, _hs_rx) = bounded(64);
+    let (hs_tx, hs_rx) = bounded(64);
     let (cmd_tx, cmd_rx): (Vec<_>, Vec<_>) = (0..WORKERS).map(|_| unbounded()).unzip();
     let (ho_p, ho_c): (Vec<_>, Vec<_>) = (0..WORKERS)
         .map(|_| mbuf_ring(eal, &unique("rho"), 1024).expect("ring"))
@@ -231,9 +243,16 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
             counters[i].clone(),
             WorkerNets {
                 tun_port: tun_w.id(),
-                tun: net(WGDP_TUN_MAC, WGDP_TUN),
-                plain: net(WGDP_PLAIN_MAC, std::net::Ipv4Addr::new(10, 0, 0, 1)),
+                tun: dataplane::route::PortNet {
+                    vlan,
+                    ..dual_stack(net(WGDP_TUN_MAC, WGDP_TUN))
+                },
+                plain: dataplane::route::PortNet {
+                    vlan,
+                    ..net(WGDP_PLAIN_MAC, std::net::Ipv4Addr::new(10, 0, 0, 1))
+                },
             },
+            reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
         ));
     }
     drop((ev_tx, hs_tx, ho_p, ct_p, cp_p));
@@ -280,6 +299,7 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
         owner: 0,
         moves: 0,
         moving: false,
+        handshakes: hs_rx,
     };
     rig.routes();
 
@@ -296,6 +316,15 @@ pub fn two_workers(lanes: u16, drive: impl FnOnce(&mut Rig<'_>, &mut Keypair) + 
     run_workers(eal, jobs, &stop, (rig, kp_peer), |(rig, kp)| drive(rig, kp));
     drop((tun_w, tun_t, plain_w, plain_t));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
+}
+
+/// `net` with [`WGDP_TUN2`]/24 and [`WGDP_TUN6`]/64 as well.
+fn dual_stack(mut net: dataplane::route::PortNet) -> dataplane::route::PortNet {
+    for (addr, prefix_len) in [(IpAddr::V4(WGDP_TUN2), 24), (IpAddr::V6(WGDP_TUN6), 64)] {
+        net.addresses
+            .push(dataplane::route::IfAddr { addr, prefix_len });
+    }
+    net
 }
 
 /// The sequence number a test packet carries (its UDP payload).

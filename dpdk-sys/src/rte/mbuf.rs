@@ -237,6 +237,47 @@ impl Mbuf {
         Ok(())
     }
 
+    /// Removes the 802.1Q tag of an Ethernet frame (the 4 bytes after the
+    /// MAC addresses), as DPDK's inline `rte_vlan_strip`: the MACs move 4
+    /// bytes up and the frame starts 4 bytes later. Fails, leaving the
+    /// frame as it was, when it is shorter than a tagged header.
+    #[inline]
+    pub fn strip_vlan(&mut self) -> Result<(), MbufError> {
+        const TAGGED: u16 = 18;
+        let have = self.data_len();
+        if have < TAGGED {
+            return Err(MbufError::TooShort { need: TAGGED, have });
+        }
+        self.data_mut().copy_within(0..12, 4);
+        self.adj(4)
+    }
+
+    /// Inserts an 802.1Q tag with `tci` after the MAC addresses of an
+    /// Ethernet frame, as DPDK's inline `rte_vlan_insert`; a TX offload
+    /// request's L2 length grows by the tag.
+    #[inline]
+    pub fn insert_vlan(&mut self, tci: u16) -> Result<(), MbufError> {
+        if self.data_len() < 12 {
+            return Err(MbufError::TooShort {
+                need: 12,
+                have: self.data_len(),
+            });
+        }
+        self.prepend(4)?;
+        let d = self.data_mut();
+        d.copy_within(4..16, 0);
+        d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        d[14..16].copy_from_slice(&tci.to_be_bytes());
+        let m = self.raw_mut();
+        // SAFETY: every variant of the union is plain integers.
+        let offload = unsafe { m.__bindgen_anon_3.tx_offload };
+        let l2 = offload & 0x7f;
+        if l2 != 0 {
+            m.__bindgen_anon_3.tx_offload = (offload & !0x7f) | ((l2 + 4) & 0x7f);
+        }
+        Ok(())
+    }
+
     /// The last segment (the first, for a contiguous packet).
     #[inline]
     fn last_segment(&self) -> &ffi::rte_mbuf {
@@ -293,6 +334,36 @@ impl Mbuf {
         m.ol_flags = (m.ol_flags & !tx_flags::MASK) | (tx_flags & tx_flags::MASK);
         // tx_offload packs l2_len:7, l3_len:9, l4_len:8, ... (rte_mbuf_core.h).
         m.__bindgen_anon_3.tx_offload = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
+    }
+
+    /// Records the lengths of the packet's L2 and L3 headers (the
+    /// `l2_len`/`l3_len` fields that IP reassembly reads), leaving the
+    /// offload flags as they are.
+    #[inline]
+    pub fn set_header_lens(&mut self, l2_len: u8, l3_len: u16) {
+        let m = self.raw_mut();
+        // SAFETY: every variant of the union is plain integers.
+        let old = unsafe { m.__bindgen_anon_3.tx_offload };
+        m.__bindgen_anon_3.tx_offload =
+            (old & !0xffff) | u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
+    }
+
+    /// Copies a segmented packet into its first segment and frees the
+    /// others (`rte_pktmbuf_linearize`). Fails, leaving the packet as it
+    /// was, when the first segment's buffer cannot hold it all.
+    pub fn linearize(&mut self) -> Result<(), MbufError> {
+        if self.is_contiguous() {
+            return Ok(());
+        }
+        // SAFETY: we own the packet and its segment chain.
+        match unsafe { ffi::wgdp_pktmbuf_linearize(self.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(MbufError::NoTailroom {
+                need: u16::try_from(self.pkt_len() - u32::from(self.data_len()))
+                    .unwrap_or(u16::MAX),
+                have: self.raw().buf_len - self.raw().data_off - self.data_len(),
+            }),
+        }
     }
 
     /// Clears any TX offload request (software checksums).

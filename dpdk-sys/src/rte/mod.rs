@@ -18,6 +18,7 @@ pub mod cryptodev;
 mod eal;
 mod error;
 mod flow;
+pub mod ipfrag;
 pub mod lcore;
 mod mbuf;
 mod mempool;
