@@ -380,28 +380,93 @@ fn flow_rules_are_refused_with_a_reason_where_the_device_has_none() {
     );
 }
 
+/// Runs `cmd` with `args`; its success and its output (stdout then
+/// stderr).
+fn run(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} (iproute2) is needed for this test: {e}"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Whether the kernel takes what the TAP PMD needs for a queue rule
+/// (`tap_flow.c`): a `multiq` root qdisc and an ingress qdisc on the
+/// interface (made at probe; without them the PMD disables rte_flow), and
+/// the rule itself as a tc flower filter with a `skbedit queue_mapping`
+/// action. Asked of the kernel itself, with `tc` on the loopback of a
+/// namespace of our own (deleted again), independent of DPDK.
+fn kernel_takes_flower_queue_filters() -> bool {
+    let ns = format!("wgdp-flower-{}", std::process::id());
+    let (made, text) = run("ip", &["netns", "add", &ns]);
+    assert!(made, "ip netns add {ns}: {text}");
+    let tc = |args: &str| {
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend(args.split(' '));
+        let (ok, text) = run("tc", &all);
+        eprintln!("tc {args}: {}", if ok { "ok" } else { text.trim() });
+        ok
+    };
+    let (ingress, takes) = (
+        tc("qdisc add dev lo ingress"),
+        tc("qdisc add dev lo root handle 1: multiq")
+            && tc(
+                "filter add dev lo ingress protocol ip flower dst_ip 10.9.0.0/24 \
+                   action skbedit queue_mapping 1",
+            ),
+    );
+    let (deleted, text) = run("ip", &["netns", "delete", &ns]);
+    assert!(deleted, "ip netns delete {ns}: {text}");
+    assert!(ingress, "tc qdisc add dev lo ingress failed in {ns}");
+    takes
+}
+
+/// The TAP PMD turns a queue rule into a tc flower filter. Where the kernel
+/// takes what that needs (multiq, flower, skbedit; probed with `tc`,
+/// outside DPDK), the rule must be installed, show in `tc filter show` on
+/// the TAP interface, and be gone once its handle is dropped; where it does
+/// not (this test machine's kernel has none of the three), creation must
+/// fail with the PMD's reason.
 #[test]
-fn net_tap_flow_rule_is_installed_and_destroyed_or_refused() {
+fn net_tap_flow_rule_is_installed_where_the_kernel_has_flower_else_refused() {
+    let flower = kernel_takes_flower_queue_filters();
+    eprintln!("kernel takes tc multiq, flower and skbedit: {flower}");
     let mp = pool(1024);
     let iface = unique("wf");
     let dev = format!("net_tap{},iface={iface}", std::process::id() % 100_000 + 1);
     let mut port = Port::probe(eal(), &dev).expect("probe net_tap");
     start_small(&mut port, 2, &mp);
+    let filters = || {
+        let (ok, text) = run("tc", &["filter", "show", "dev", &iface, "ingress"]);
+        assert!(ok, "tc filter show dev {iface} ingress: {text}");
+        text
+    };
     for (addr, len) in [("10.9.0.0", 24), ("fd00:9::", 64)] {
         let rule = QueueRule::new(addr.parse().expect("addr"), len, 1).expect("rule");
-        // The TAP PMD turns rules into tc flower filters: where the kernel
-        // has flower the rule is installed (and destroyed by its drop),
-        // where it has not (this test machine) creation fails with the
-        // PMD's reason. Either way no panic and no leaked rule.
-        match port.flow_create(&rule) {
-            Ok(flow) => {
+        let dst = format!("dst_ip {addr}/{len}");
+        match (flower, port.flow_create(&rule)) {
+            (true, Ok(flow)) => {
                 assert_eq!(flow.rule().queue(), 1);
+                let shown = filters();
+                assert!(shown.contains("flower") && shown.contains(&dst), "{shown}");
                 drop(flow);
+                let shown = filters();
+                assert!(!shown.contains(&dst), "destroyed, yet: {shown}");
             }
-            Err(e) => {
+            (false, Err(e)) => {
                 eprintln!("net_tap refused {addr}/{len}: {e}");
                 assert!(!e.message.is_empty() && e.errno != 0, "{e}");
             }
+            (true, Err(e)) => panic!(
+                "the kernel takes tc multiq, flower and skbedit, yet net_tap refused \
+                 {addr}/{len}: {e}"
+            ),
+            (false, Ok(_)) => panic!(
+                "net_tap installed {addr}/{len} though the kernel refused a flower \
+                 filter: the probe does not ask what the PMD needs"
+            ),
         }
     }
 }
