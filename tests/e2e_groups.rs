@@ -12,8 +12,9 @@
 //!   members that carried them (`wgdp show --json`, `groups`);
 //! - the busiest member's wireguard-go is killed (SIGKILL, by PID): wgdp
 //!   marks it not live within the kernel's rule for a dead session (data
-//!   unanswered for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT = 15 s; asserted well
-//!   inside REJECT_AFTER_TIME), its flows then arrive through the other
+//!   unanswered for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT = 15 s: asserted
+//!   between REKEY_TIMEOUT and 15 s + jitter + a 3 s margin after the
+//!   kill), its flows then arrive through the other
 //!   members, and no other flow moved;
 //! - it is started again (same key and port): wgdp's handshake retries
 //!   reach it, it is live again, and every flow is back on its first
@@ -365,6 +366,19 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
         "killed member {victim_index} ({}), pid {pid}",
         victim.ifname
     );
+    // The kernel's rule: data sent and nothing authenticated received for
+    // KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (+ up to REKEY_TIMEOUT_JITTER_MAX),
+    // counted from the member's last packet. That packet (its passive
+    // keepalive while it receives our flows) is at most KEEPALIVE_TIMEOUT
+    // older than the kill, so the member goes dead between REKEY_TIMEOUT
+    // and KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter after it. The margin
+    // on top, DETECT_MARGIN, is for the control thread's timer tick and
+    // the poll: every 250 ms, a `wgdp show` that takes up to a second or
+    // two on a loaded machine. The wait runs longer, to print the time.
+    use protocol::constants::{KEEPALIVE_TIMEOUT, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX};
+    const DETECT_MARGIN: Duration = Duration::from_secs(3);
+    let earliest = REKEY_TIMEOUT;
+    let latest = KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX + DETECT_MARGIN;
     let dead_after = wait_group(&wgdp, ifname, secs(60), |g| {
         g.get(&victim.public_key).is_some_and(|(live, _)| !live)
     });
@@ -374,8 +388,14 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
         "member {victim_index} not live {:.1} s after its wireguard-go was killed",
         dead_after.as_secs_f64()
     );
-    wgdp.check(dead_after < protocol::constants::REJECT_AFTER_TIME, || {
-        "slower than REJECT_AFTER_TIME".into()
+    wgdp.check(earliest <= dead_after && dead_after <= latest, || {
+        format!(
+            "not live {:.1} s after the kill: outside [{:.1}, {:.1}] s, the \
+             unanswered-data rule's window",
+            dead_after.as_secs_f64(),
+            earliest.as_secs_f64(),
+            latest.as_secs_f64()
+        )
     });
 
     let others = members.iter().filter(|m| m.index != victim_index);
