@@ -20,15 +20,12 @@
 
 mod netns;
 
-use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use netns::wire::udp_socket;
+use netns::seq::SeqStream;
 use netns::*;
 
 const PEERS: usize = 4;
@@ -75,115 +72,6 @@ fn delta(after: &[u64], before: &[u64]) -> Vec<u64> {
         .zip(before)
         .map(|(a, b)| a.saturating_sub(*b))
         .collect()
-}
-
-// ---------------------------------------------------------------------------
-// The test's own sequence-numbered UDP stream, from a peer's address to the
-// LAN host, with sockets opened inside the namespaces.
-
-/// What the receiver saw.
-#[derive(Debug, Default)]
-struct SeqReport {
-    sent: u64,
-    received: u64,
-    duplicates: u64,
-    /// The longest time without a datagram while the sender ran.
-    longest_gap: Duration,
-    /// When the last datagram arrived.
-    last: Option<Instant>,
-}
-
-struct SeqStream {
-    stop: Arc<AtomicBool>,
-    sender: JoinHandle<u64>,
-    receiver: JoinHandle<SeqReport>,
-}
-
-impl SeqStream {
-    /// `rate` datagrams a second from `from` (in `from_ns`) to port `port`
-    /// of the LAN host `to` (in `to_ns`), each carrying its sequence number.
-    fn start(from_ns: &str, from: &str, to_ns: &str, to: &str, port: u16, rate: u32) -> SeqStream {
-        let dst = SocketAddrV4::new(to.parse().expect("LAN address"), port);
-        let rx = udp_socket(to_ns, dst);
-        rx.set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        let tx = udp_socket(from_ns, format!("{from}:0").parse().expect("peer address"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let receiver = {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                let mut seen = Vec::<bool>::new();
-                let mut r = SeqReport::default();
-                let mut buf = [0u8; 2048];
-                let mut quiet_since = Instant::now();
-                loop {
-                    let stopping = stop.load(Ordering::Relaxed);
-                    match rx.recv(&mut buf) {
-                        Ok(n) if n >= 8 => {
-                            let now = Instant::now();
-                            r.longest_gap = r.longest_gap.max(now - quiet_since);
-                            quiet_since = now;
-                            r.last = Some(now);
-                            let seq = u64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
-                            let i = usize::try_from(seq).expect("seq");
-                            if seen.len() <= i {
-                                seen.resize(i + 1, false);
-                            }
-                            if std::mem::replace(&mut seen[i], true) {
-                                r.duplicates += 1;
-                            } else {
-                                r.received += 1;
-                            }
-                        }
-                        Ok(_) => {}
-                        // Stopped: what is in flight has 300 ms to arrive.
-                        Err(_) if stopping => {
-                            if quiet_since.elapsed() > Duration::from_millis(300) {
-                                break;
-                            }
-                        }
-                        Err(_) => {
-                            let now = Instant::now();
-                            r.longest_gap = r.longest_gap.max(now - quiet_since);
-                        }
-                    }
-                }
-                r
-            })
-        };
-        let sender = {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                let start = Instant::now();
-                let mut buf = [0u8; 512];
-                let mut seq = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    buf[..8].copy_from_slice(&seq.to_be_bytes());
-                    let _ = tx.send_to(&buf, dst);
-                    seq += 1;
-                    let due = start + Duration::from_secs_f64(seq as f64 / f64::from(rate));
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        thread::sleep(wait);
-                    }
-                }
-                seq
-            })
-        };
-        SeqStream {
-            stop,
-            sender,
-            receiver,
-        }
-    }
-
-    /// Stops sending, lets what is in flight arrive, and reports.
-    fn finish(self) -> SeqReport {
-        self.stop.store(true, Ordering::Relaxed);
-        let sent = self.sender.join().expect("sender");
-        let mut r = self.receiver.join().expect("receiver");
-        r.sent = sent;
-        r
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -7,10 +7,11 @@
 #![allow(dead_code)]
 
 pub mod peer;
+pub mod seq;
 pub mod wire;
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -843,4 +844,45 @@ pub fn worker_events(show: &serde_json::Value, event: &str) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Every drop reason's total over the workers of `wgdp show --json`.
+pub fn show_drops(show: &serde_json::Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in show["lcores"].as_array().into_iter().flatten() {
+        for (reason, n) in l["drops"].as_object().into_iter().flatten() {
+            *out.entry(reason.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// Every `counter drop.NAME VALUE` of wgdp's report lines: the latest
+/// value of each NAME.
+pub fn report_drops(lines: &[String]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in lines {
+        let mut w = l.split_whitespace();
+        if let (Some("counter"), Some(name), Some(v)) = (w.next(), w.next(), w.next()) {
+            if let (Some(reason), Ok(v)) = (name.strip_prefix("drop."), v.parse()) {
+                out.insert(reason.to_string(), v);
+            }
+        }
+    }
+    out
+}
+
+/// The drop counters that changed between two readings, by how much
+/// (a counter missing from `before` counts from 0).
+pub fn drops_changed(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, &v)| {
+            let was = before.get(k).copied().unwrap_or(0);
+            (v != was).then(|| (k.clone(), v.wrapping_sub(was)))
+        })
+        .collect()
 }
