@@ -886,3 +886,37 @@ pub fn drops_changed(
         })
         .collect()
 }
+
+/// The counters of wgdp's last complete report in `lines`: the last one
+/// another report follows, so that every one of its lines is there and
+/// all its values are of one moment (reading each counter's latest line
+/// instead may mix two reports). `None` before two reports.
+pub fn last_complete_report(lines: &[String]) -> Option<HashMap<String, u64>> {
+    // Every report starts with the same counter: the first one printed.
+    let head = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("counter "))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| counter_value(l, &head).is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let [.., from, to] = starts[..] else {
+        return None;
+    };
+    Some(
+        lines[from..to]
+            .iter()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("counter"))
+                    .then(|| Some((w.next()?.to_string(), w.next()?.parse().ok()?)))
+                    .flatten()
+            })
+            .collect(),
+    )
+}
