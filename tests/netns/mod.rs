@@ -857,19 +857,26 @@ pub fn show_drops(show: &serde_json::Value) -> BTreeMap<String, u64> {
     out
 }
 
-/// Every `counter drop.NAME VALUE` of wgdp's report lines: the latest
-/// value of each NAME.
-pub fn report_drops(lines: &[String]) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for l in lines {
-        let mut w = l.split_whitespace();
-        if let (Some("counter"), Some(name), Some(v)) = (w.next(), w.next(), w.next()) {
-            if let (Some(reason), Ok(v)) = (name.strip_prefix("drop."), v.parse()) {
-                out.insert(reason.to_string(), v);
-            }
+/// Every drop counter (`counter drop.NAME VALUE`, by NAME) of the first
+/// complete report wgdp prints from now on: all of one moment, and
+/// younger than anything that happened before the call. Fails the test
+/// (with wgdp's output) when none comes within 10 s.
+pub fn fresh_drops(wgdp: &Wgdp) -> BTreeMap<String, u64> {
+    let mark = wgdp.stdout.len();
+    let deadline = Instant::now() + secs(10);
+    loop {
+        let lines = wgdp.stdout.snapshot();
+        if let Some(r) = last_complete_report(&lines[mark.min(lines.len())..]) {
+            return r
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("drop.")?.to_string(), v)))
+                .collect();
         }
+        if Instant::now() > deadline {
+            wgdp.fail("no complete report within 10 s");
+        }
+        thread::sleep(Duration::from_millis(100));
     }
-    out
 }
 
 /// The drop counters that changed between two readings, by how much
