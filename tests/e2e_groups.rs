@@ -18,7 +18,8 @@
 //!   members, and no other flow moved;
 //! - it is started again (same key and port): wgdp's handshake retries
 //!   reach it, it is live again, and every flow is back on its first
-//!   member.
+//!   member;
+//! - no phase changes any of wgdp's drop counters.
 //!
 //! Needs root and wireguard-go, wg, ip, ping: it fails, never skips, when
 //! they are missing. Run it alone:
@@ -297,6 +298,16 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
         )
     });
 
+    // Every drop counter, from a snapshot younger than the call.
+    let drops_now = || {
+        thread::sleep(control::snapshot::MAX_AGE + Duration::from_millis(200));
+        show_drops(&wgdp.show(ifname))
+    };
+    // No phase drops anything: the flows go to a live member, or, while
+    // the dead one is not yet known dead, are sent to it (lost beyond
+    // wgdp, not dropped by it).
+    let drops_start = drops_now();
+
     // The eight flows, sent every 20 ms each until the test ends.
     let running = Arc::new(AtomicBool::new(true));
     let sockets: Vec<UdpSocket> = FLOW_PORTS
@@ -329,6 +340,11 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
     println!("all live: flows by source port -> member: {first:?}");
     wgdp.check(used.len() > 1, || {
         format!("all 8 flows on one member: {first:?}")
+    });
+    let drops_live = drops_now();
+    let changed = drops_changed(&drops_start, &drops_live);
+    wgdp.check(changed.is_empty(), || {
+        format!("wgdp dropped packets (all live): {changed:?}")
     });
     let counted = group_state(&wgdp.show(ifname));
     for m in &members {
@@ -414,6 +430,11 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
         }
     }
 
+    let drops_dead = drops_now();
+    let changed = drops_changed(&drops_live, &drops_dead);
+    wgdp.check(changed.is_empty(), || {
+        format!("wgdp dropped packets (dead): {changed:?}")
+    });
     // Bring it back: wgdp's handshake retries reach it.
     let _restarted = restart(&topo, victim);
     let back_after = wait_group(&wgdp, ifname, secs(30), |g| {
@@ -431,6 +452,11 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
         format!("flows did not return: first {first:?}, now {again:?}")
     });
 
+    let drops_back = drops_now();
+    let changed = drops_changed(&drops_dead, &drops_back);
+    wgdp.check(changed.is_empty(), || {
+        format!("wgdp dropped packets (back): {changed:?}")
+    });
     running.store(false, Ordering::Relaxed);
     let _ = sender.join();
 }

@@ -12,7 +12,8 @@
 //!   the middle of an iperf3 run until its packets arrive on the other
 //!   worker and it is re-homed there; traffic keeps flowing and no packet
 //!   is accepted twice (a sequence-numbered UDP stream of the test's own
-//!   sees no duplicate).
+//!   sees no duplicate);
+//! - no phase changes any of wgdp's drop counters.
 //!
 //! Needs root and wireguard-go, wg, ip, ping, iperf3, ethtool: it fails,
 //! never skips, when they are missing. Run it alone:
@@ -89,6 +90,12 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     );
     let peers = topo.wg_peers();
     assert_eq!(lcore_ids(&wgdp.show(&ifname)).len(), WORKERS, "two workers");
+    // Every drop counter, from a snapshot younger than the call.
+    let drops_now = || {
+        thread::sleep(control::snapshot::MAX_AGE + Duration::from_millis(200));
+        show_drops(&wgdp.show(&ifname))
+    };
+    let drops_start = drops_now();
 
     // 1. Every peer, both ways (peer 2 has no endpoint: it initiates).
     for (i, p) in peers.iter().enumerate().map(|(i, p)| (i + 1, p)) {
@@ -216,6 +223,13 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     // middle of an iperf3 run until its packets arrive on the other worker,
     // which must then own it; nothing is accepted twice.
     let p1 = &peers[0];
+    let drops_steady = drops_now();
+    // Pings, warm-up streams and steady windows: wgdp drops nothing.
+    let changed = drops_changed(&drops_start, &drops_steady);
+    assert!(
+        changed.is_empty(),
+        "wgdp dropped packets before roaming: {changed:?}"
+    );
     let start = wgdp.show(&ifname);
     let first_owner = owner(&start, &p1.public_key);
     let replay_before = worker_drops(&start, "replay");
@@ -259,6 +273,14 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
             thread::sleep(secs(2));
             (port, new_owner, moved_at, stream.finish())
         });
+    let drops_end = drops_now();
+    // Nor while peer 1 roams and is re-homed (no replay drop either: the
+    // replay window moves with it).
+    let changed = drops_changed(&drops_steady, &drops_end);
+    assert!(
+        changed.is_empty(),
+        "wgdp dropped packets while peer 1 roamed: {changed:?}"
+    );
     let end = wgdp.show(&ifname);
     let replay = worker_drops(&end, "replay") - replay_before;
     let adopted = worker_events(&end, "peers_adopted").iter().sum::<u64>() - adopted_before;
