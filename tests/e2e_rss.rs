@@ -129,7 +129,9 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     let (mut rx_total, mut inline_total, mut handoff_total) = (0u64, 0u64, 0u64);
     let settled = wgdp.show(&ifname);
     // Plaintext steering: each peer's prefix got a rule or was refused
-    // and counted (net_tap here has no tc flower: all refused).
+    // and counted. Which of the two the kernel decides (net_tap makes tc
+    // flower filters): asked of it with tc, outside DPDK.
+    let flower = dpdk_sys::rte::testing::kernel_takes_tap_flow_rules();
     let steering = |s: &Value| {
         let c = |n: &str| s["control"][n].as_u64().unwrap_or(0);
         let rules = s["steering_rules"].as_u64().unwrap_or(u64::MAX);
@@ -148,6 +150,20 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     assert!(
         installed + refused >= PEERS as u64 && rules == installed - removed,
         "every peer's prefix is steered or counted as refused: {}",
+        settled["control"]
+    );
+    // All installed where the kernel takes the rules, all refused where
+    // not (this machine): `rules == installed - removed` alone holds as
+    // 0 == 0 when every rule is refused.
+    assert!(
+        if flower {
+            refused == 0 && rules >= PEERS as u64
+        } else {
+            installed == 0 && rules == 0 && refused >= PEERS as u64
+        },
+        "the kernel {} tc flower rules, yet steering installed {installed} and \
+         refused {refused}: {}",
+        if flower { "takes" } else { "refuses" },
         settled["control"]
     );
     println!("==== steady state, 2 workers, {PEERS} wireguard-go peers ====");

@@ -1,7 +1,9 @@
 //! The safe rte layer against the real DPDK (vdevs only, no hugepages).
 
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
-use dpdk_sys::rte::testing::{eal, eal_args, start_small, unique};
+use dpdk_sys::rte::testing::{
+    eal, eal_args, kernel_takes_tap_flow_rules, start_small, tool_output, unique,
+};
 use dpdk_sys::rte::{
     flags, mbuf_ring, Burst, Eal, EalError, Mbuf, MbufError, Mempool, Port, PortConfig, QueueRule,
     BURST_SIZE,
@@ -380,49 +382,6 @@ fn flow_rules_are_refused_with_a_reason_where_the_device_has_none() {
     );
 }
 
-/// Runs `cmd` with `args`; its success and its output (stdout then
-/// stderr).
-fn run(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} (iproute2) is needed for this test: {e}"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-/// Whether the kernel takes what the TAP PMD needs for a queue rule
-/// (`tap_flow.c`): a `multiq` root qdisc and an ingress qdisc on the
-/// interface (made at probe; without them the PMD disables rte_flow), and
-/// the rule itself as a tc flower filter with a `skbedit queue_mapping`
-/// action. Asked of the kernel itself, with `tc` on the loopback of a
-/// namespace of our own (deleted again), independent of DPDK.
-fn kernel_takes_flower_queue_filters() -> bool {
-    let ns = format!("wgdp-flower-{}", std::process::id());
-    let (made, text) = run("ip", &["netns", "add", &ns]);
-    assert!(made, "ip netns add {ns}: {text}");
-    let tc = |args: &str| {
-        let mut all = vec!["-n", ns.as_str()];
-        all.extend(args.split(' '));
-        let (ok, text) = run("tc", &all);
-        eprintln!("tc {args}: {}", if ok { "ok" } else { text.trim() });
-        ok
-    };
-    let (ingress, takes) = (
-        tc("qdisc add dev lo ingress"),
-        tc("qdisc add dev lo root handle 1: multiq")
-            && tc(
-                "filter add dev lo ingress protocol ip flower dst_ip 10.9.0.0/24 \
-                   action skbedit queue_mapping 1",
-            ),
-    );
-    let (deleted, text) = run("ip", &["netns", "delete", &ns]);
-    assert!(deleted, "ip netns delete {ns}: {text}");
-    assert!(ingress, "tc qdisc add dev lo ingress failed in {ns}");
-    takes
-}
-
 /// The TAP PMD turns a queue rule into a tc flower filter. Where the kernel
 /// takes what that needs (multiq, flower, skbedit; probed with `tc`,
 /// outside DPDK), the rule must be installed, show in `tc filter show` on
@@ -431,7 +390,7 @@ fn kernel_takes_flower_queue_filters() -> bool {
 /// fail with the PMD's reason.
 #[test]
 fn net_tap_flow_rule_is_installed_where_the_kernel_has_flower_else_refused() {
-    let flower = kernel_takes_flower_queue_filters();
+    let flower = kernel_takes_tap_flow_rules();
     eprintln!("kernel takes tc multiq, flower and skbedit: {flower}");
     let mp = pool(1024);
     let iface = unique("wf");
@@ -439,7 +398,7 @@ fn net_tap_flow_rule_is_installed_where_the_kernel_has_flower_else_refused() {
     let mut port = Port::probe(eal(), &dev).expect("probe net_tap");
     start_small(&mut port, 2, &mp);
     let filters = || {
-        let (ok, text) = run("tc", &["filter", "show", "dev", &iface, "ingress"]);
+        let (ok, text) = tool_output("tc", &["filter", "show", "dev", &iface, "ingress"]);
         assert!(ok, "tc filter show dev {iface} ingress: {text}");
         text
     };
