@@ -894,36 +894,44 @@ pub fn drops_changed(
         .collect()
 }
 
-/// The counters of wgdp's last complete report in `lines`: the last one
-/// another report follows, so that every one of its lines is there and
-/// all its values are of one moment (reading each counter's latest line
-/// instead may mix two reports). `None` before two reports.
-pub fn last_complete_report(lines: &[String]) -> Option<HashMap<String, u64>> {
+/// The counters of every complete report in `lines`, oldest first: each
+/// report another one follows, so that every one of its lines is there
+/// and its values are of one reading (reading each counter's latest line
+/// instead may mix two reports). The report still being printed is left
+/// out.
+pub fn complete_reports(lines: &[String]) -> Vec<HashMap<String, u64>> {
     // Every report starts with the same counter: the first one printed.
-    let head = lines
+    let Some(head) = lines
         .iter()
-        .find_map(|l| l.strip_prefix("counter "))?
-        .split_whitespace()
-        .next()?
-        .to_string();
+        .find_map(|l| l.strip_prefix("counter "))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string)
+    else {
+        return Vec::new();
+    };
     let starts: Vec<usize> = lines
         .iter()
         .enumerate()
         .filter(|(_, l)| counter_value(l, &head).is_some())
         .map(|(i, _)| i)
         .collect();
-    let [.., from, to] = starts[..] else {
-        return None;
-    };
-    Some(
-        lines[from..to]
-            .iter()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some("counter"))
-                    .then(|| Some((w.next()?.to_string(), w.next()?.parse().ok()?)))
-                    .flatten()
-            })
-            .collect(),
-    )
+    starts
+        .windows(2)
+        .map(|w| {
+            lines[w[0]..w[1]]
+                .iter()
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    (w.next() == Some("counter"))
+                        .then(|| Some((w.next()?.to_string(), w.next()?.parse().ok()?)))
+                        .flatten()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The last of [`complete_reports`]; `None` before two reports.
+pub fn last_complete_report(lines: &[String]) -> Option<HashMap<String, u64>> {
+    complete_reports(lines).pop()
 }
