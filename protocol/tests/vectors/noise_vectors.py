@@ -7,7 +7,8 @@ and HMAC from Python's hashlib/hmac, X25519 and ChaCha20-Poly1305 from the
 `cryptography` package (OpenSSL). It prints the Rust constants that the test
 pins; rerun it to reproduce them:
 
-    python3 protocol/tests/vectors/noise_vectors.py   # needs python3-cryptography
+    python3 protocol/tests/vectors/noise_vectors.py   # needs the cryptography package
+                                                      # (Debian: python3-cryptography)
 
 The fixed inputs (keys, PSK, indexes, timestamp, payloads) are defined here
 and repeated in the test; the outputs were produced once and pasted there.
