@@ -165,6 +165,13 @@ if (( extra > 0 )); then
     figure set_peers "$n"
     [[ $n -eq $((peers + extra)) ]] || fail "after wg set: $n peers, not $((peers + extra))"
 fi
+# The table file as written back by that `wg set` (before the reply, so
+# it is there now): every peer, the extra ones included. Checked here, as
+# the `wg setconf` below restores the original peer set.
+"$bin" check --config "$dir/table.toml" >"$dir/check.out" || fail "the table written back after wg set does not load"
+n=$(sed -n 's/.*ok: \([0-9]*\) peers.*/\1/p' "$dir/check.out")
+figure written_back_set_peers "$n"
+[[ $n -eq $((peers + extra)) ]] || fail "the table written back after wg set has $n peers, not $((peers + extra))"
 
 # The first peer gets a pre-shared key, a keepalive and a second prefix;
 # `wg setconf` (replace_peers) must give it exactly its listed
@@ -176,6 +183,11 @@ wg set "$iface" peer "$first" preshared-key "$dir/psk" persistent-keepalive 25 \
 peer_line() { wg show "$iface" dump | awk -v k="$1" '$1 == k { print $2, $4, $8 }'; }
 line=$(peer_line "$first")
 [[ $line == "$(cat "$dir/psk") "*10.200.0.0/24*" 25" ]] || fail "wg set did not take: $line"
+# The first peer's entry in the table file: the three changes written back.
+peer_entry() { awk -v k="public_key = \"$first\"" '$0 == k { on = 1; next } /^\[\[peers\]\]/ { on = 0 } on' "$dir/table.toml"; }
+entry=$(peer_entry)
+[[ $entry == *'"10.200.0.0/24"'* && $entry == *preshared_key* && $entry == *'persistent_keepalive = 25'* ]] ||
+    fail "after wg set the written-back entry of the first peer is: $entry"
 
 # `wg setconf` back to the table's peers: the extra ones are removed.
 t0=$EPOCHREALTIME
@@ -200,6 +212,6 @@ grep -q "^mbufs_in_use 0$" "$dir/run.out" || fail "mbufs not all returned"
 n=$(sed -n 's/.*ok: \([0-9]*\) peers.*/\1/p' "$dir/check.out")
 figure written_back_peers "$n"
 [[ $n -eq $peers ]] || fail "written-back table has $n peers, not $peers"
-entry=$(awk -v k="public_key = \"$first\"" '$0 == k { on = 1; next } /^\[\[peers\]\]/ { on = 0 } on' "$dir/table.toml")
+entry=$(peer_entry)
 [[ $entry == *'allowed_ips = ["100.64.0.2/32"]'* && $entry != *preshared_key* && $entry != *persistent_keepalive* ]] ||
     fail "the written-back entry of the first peer is: $entry"

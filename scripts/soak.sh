@@ -6,8 +6,10 @@
 # peers added and removed every 20 s). Passes when:
 #   - the mempool's in-use count, once traffic stops, is back to its
 #     baseline (taken before any traffic), and 0 after exit;
-#   - no tunnel was lost: the pings lost at most 1 % and every wireguard-go
-#     peer handshook within the last 180 s; handshakes kept completing
+#   - no tunnel was lost: both pings reported their loss (a ping output
+#     without a "% packet loss" line fails), lost at most 1 %, and every
+#     wireguard-go peer handshook within the last 180 s; every iperf3
+#     burst succeeded (a failed one is counted and fails the run); handshakes kept completing
 #     (each peer's first, then one per peer per 125 s, less one: a rekey
 #     comes with the first packet sent after 120 s, plus the handshake);
 #   - wgdp's RSS (/proc/PID/status VmRSS) grew by at most 8 MiB after the
@@ -88,7 +90,7 @@ BG_PIDS+=($!)
 
 START=$(date +%s)
 WARM_AT=$((SECONDS_WANTED / 5 < 60 ? SECONDS_WANTED / 5 : 60))
-RSS_WARM= RSS_MAX=0 CHURNED=0 IPERFS=0
+RSS_WARM= RSS_MAX=0 CHURNED=0 IPERFS=0 IPERF_FAILED=0
 next_churn=$CHURN_EVERY next_sample=0 next_iperf=5
 while :; do
     t=$(($(date +%s) - START))
@@ -105,7 +107,10 @@ while :; do
         next_churn=$((t + CHURN_EVERY))
     fi
     if ((t >= next_iperf)); then
-        ip netns exec "$NS_WAN" iperf3 -c "$LAN_IP" -t 5 >/dev/null 2>&1 || echo "soak: iperf3 at ${t}s failed"
+        if ! ip netns exec "$NS_WAN" iperf3 -c "$LAN_IP" -t 5 >"$E2E_DIR/iperf.out" 2>&1; then
+            IPERF_FAILED=$((IPERF_FAILED + 1))
+            echo "soak: iperf3 at ${t}s failed: $(tail -3 "$E2E_DIR/iperf.out")"
+        fi
         IPERFS=$((IPERFS + 1))
         next_iperf=$((t + IPERF_EVERY))
     fi
@@ -132,7 +137,8 @@ for _ in $(seq 20); do
 done
 RSS_END=$(rss_kb)
 HANDSHAKES=$(counter control.handshakes_completed)
-loss() { grep -o '[0-9.]*% packet loss' "$1" | cut -d% -f1; }
+# Empty when the file has no such line (checked below, with the file).
+loss() { grep -o '[0-9.]*% packet loss' "$1" | cut -d% -f1 || true; }
 LOSS1=$(loss "$E2E_DIR/ping1") LOSS2=$(loss "$E2E_DIR/ping2")
 NOW=$(date +%s)
 HS1=$(ip netns exec "$NS_WAN" wg show "$WG1" latest-handshakes | awk '{print $2}')
@@ -144,7 +150,7 @@ WGDP_PID=
 LAST=$(tail -1 "$OUT")
 
 SUMMARY="soak $(date -u +%FT%TZ) ${SECONDS_WANTED}s: mbufs_in_use baseline=$BASE_IN_USE end=$END_IN_USE exit_line='$LAST' \
-rss_kB warm=$RSS_WARM end=$RSS_END max=$RSS_MAX handshakes_completed=$HANDSHAKES churned_peers=$CHURNED iperf_bursts=$IPERFS \
+rss_kB warm=$RSS_WARM end=$RSS_END max=$RSS_MAX handshakes_completed=$HANDSHAKES churned_peers=$CHURNED iperf_bursts=$IPERFS iperf_failed=$IPERF_FAILED \
 ping_loss peer1=${LOSS1}% peer2=${LOSS2}% last_handshake_age peer1=$((NOW - HS1))s peer2=$((NOW - HS2))s exit=$STATUS"
 echo "$SUMMARY"
 [[ -n ${SOAK_OUT:-} ]] && echo "$SUMMARY" >>"$SOAK_OUT"
@@ -158,7 +164,12 @@ MIN_HS=$((2 * (1 + SECONDS_WANTED / 125) - 1))
 [[ $LAST == "mbufs_in_use 0" ]] || die "exit report ends with '$LAST', not 'mbufs_in_use 0'"
 [[ $END_IN_USE == "$BASE_IN_USE" ]] || die "mbufs in use $END_IN_USE after the traffic, baseline $BASE_IN_USE"
 ((RSS_END - RSS_WARM <= RSS_SLACK_KB)) || die "RSS grew from ${RSS_WARM} kB to ${RSS_END} kB"
+# Both figures must be there: an empty one would compare as 0.
+[[ $LOSS1 =~ ^[0-9.]+$ ]] || die "no '% packet loss' line in $E2E_DIR/ping1: $(cat "$E2E_DIR/ping1")"
+[[ $LOSS2 =~ ^[0-9.]+$ ]] || die "no '% packet loss' line in $E2E_DIR/ping2: $(cat "$E2E_DIR/ping2")"
 awk -v a="$LOSS1" -v b="$LOSS2" 'BEGIN { exit !(a <= 1 && b <= 1) }' || die "ping loss ${LOSS1}% / ${LOSS2}%"
+((IPERFS > 0)) || die "no iperf3 burst ran"
+((IPERF_FAILED == 0)) || die "$IPERF_FAILED of $IPERFS iperf3 bursts failed"
 ((NOW - HS1 < 180 && NOW - HS2 < 180)) || die "a wireguard-go peer has not handshaken for 180 s"
 ((HANDSHAKES >= MIN_HS)) || die "$HANDSHAKES handshakes completed, expected >= $MIN_HS (rekeys)"
 ((CHURNED > 0)) || die "no peer churn ran"

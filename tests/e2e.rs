@@ -13,6 +13,7 @@
 
 mod netns;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
@@ -21,6 +22,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netns::*;
+
+/// iperf3 through wgdp must reach at least this (bits/s): a floor far
+/// below the figures, see its check.
+const MIN_IPERF_BPS: f64 = 100e6;
 
 #[test]
 fn parsers_read_the_formats_they_expect() {
@@ -77,6 +82,10 @@ fn wgdp_run_between_wireguard_go_peers() {
     let peer1_ip = topo.var("PEER1_IP").to_string();
     let peer2_ip = topo.var("PEER2_IP").to_string();
 
+    // Every drop counter, before the traffic: the ping and iperf3 phases
+    // must change none, and the provoked drops below exactly theirs.
+    let drops_start = fresh_drops(&wgdp);
+
     // 2. wgdp initiates: lan -> peer 1.
     let p = ping(&lan, &peer1_ip, 10);
     wgdp.check(p.ok(), || {
@@ -127,6 +136,28 @@ fn wgdp_run_between_wireguard_go_peers() {
     println!("  lan -> peer 2 ( 3 s): {:.3} Gbit/s", gbps(lan_to_p2));
     println!("  peer 2 -> lan ( 3 s): {:.3} Gbit/s", gbps(p2_to_lan));
     println!("=================================================================");
+    // A floor, far below the figures (0.5-1.2 Gbit/s on this machine,
+    // docs/testing.md): a tunnel that barely works fails it, a busy
+    // machine does not.
+    for (what, bps) in [
+        ("lan -> peer 1", lan_to_p1),
+        ("peer 1 -> lan", p1_to_lan),
+        ("lan -> peer 2", lan_to_p2),
+        ("peer 2 -> lan", p2_to_lan),
+    ] {
+        wgdp.check(bps >= MIN_IPERF_BPS, || {
+            format!(
+                "iperf3 {what}: {:.3} Gbit/s, below the floor of {:.3}",
+                gbps(bps),
+                gbps(MIN_IPERF_BPS)
+            )
+        });
+    }
+    let drops_traffic = fresh_drops(&wgdp);
+    let changed = drops_changed(&drops_start, &drops_traffic);
+    wgdp.check(changed.is_empty(), || {
+        format!("drops during the ping and iperf3 phases: {changed:?}")
+    });
 
     // 7. A decrypted packet whose source is outside peer 1's allowed IPs.
     let spoof = "10.9.0.99";
@@ -162,6 +193,17 @@ fn wgdp_run_between_wireguard_go_peers() {
             before + 3
         )
     });
+    // Exactly the three echo requests, and nothing else dropped.
+    let drops_spoofed = fresh_drops(&wgdp);
+    let changed = drops_changed(&drops_traffic, &drops_spoofed);
+    wgdp.check(
+        changed == BTreeMap::from([("inner_source_spoofed".to_string(), 3)]),
+        || {
+            format!(
+                "drops from 3 spoofed pings: {changed:?}, expected inner_source_spoofed +3 only"
+            )
+        },
+    );
     let _ = run(
         Command::new("ip").args([
             "-n",
@@ -193,6 +235,12 @@ fn wgdp_run_between_wireguard_go_peers() {
             before + 3
         )
     });
+    let drops_no_route = fresh_drops(&wgdp);
+    let changed = drops_changed(&drops_spoofed, &drops_no_route);
+    wgdp.check(
+        changed == BTreeMap::from([("no_route".to_string(), 3)]),
+        || format!("drops from 3 pings to {unknown}: {changed:?}, expected no_route +3 only"),
+    );
 
     // 9. SIGTERM: exit 0, a final report, no mbuf left.
     let mark = wgdp.stdout.len();
@@ -216,20 +264,22 @@ fn wgdp_run_between_wireguard_go_peers() {
         lines.last().map(|l| l.trim()) == Some("mbufs_in_use 0"),
         || "the last line is not 'mbufs_in_use 0'".into(),
     );
+    // One handshake per peer: wgdp's to peer 1, peer 2's to wgdp; the
+    // run is far shorter than REKEY_AFTER_TIME.
     let handshakes = last_counter(report, "control.handshakes_completed").unwrap_or(0);
-    wgdp.check(handshakes >= 2, || {
-        format!("final report: control.handshakes_completed {handshakes}, expected >= 2")
+    wgdp.check(handshakes == 2, || {
+        format!("final report: control.handshakes_completed {handshakes}, expected 2")
     });
     let expect_peer = |key: &str, endpoint: String| {
         let f = peer_fields(report, key)
             .unwrap_or_else(|| wgdp.fail(&format!("final report has no 'peer {key} ...' line")));
         let num = |k: &str| f.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         wgdp.check(
-            num("handshakes") >= 1
+            num("handshakes") == 1
                 && num("rx_bytes") > 0
                 && num("tx_bytes") > 0
                 && f.get("endpoint") == Some(&endpoint),
-            || format!("peer {key}: expected handshakes>=1, bytes both ways, endpoint={endpoint}; got {f:?}"),
+            || format!("peer {key}: expected handshakes=1, bytes both ways, endpoint={endpoint}; got {f:?}"),
         );
     };
     expect_peer(
@@ -506,6 +556,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     // Peer B added and removed 100 times while UDP flows through peer 1,
     // one round in four with `wgdp set`/`wgdp remove`: no datagram lost.
     let (_, churn_pub) = wg_keypair();
+    let drops_before_churn = fresh_drops(&wgdp);
     let mut churn_failures = Vec::new();
     let mut churn_time = Duration::ZERO;
     let ((), lost, sent) = iperf_udp_loss(&lan, topo.var("LAN_IP"), &wan, None, 9, || {
@@ -556,6 +607,11 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     });
     wgdp.check(sent > 0 && lost == 0, || {
         format!("{lost} of {sent} datagrams lost during the churn")
+    });
+    // Nor did wgdp drop anything.
+    let changed = drops_changed(&drops_before_churn, &fresh_drops(&wgdp));
+    wgdp.check(changed.is_empty(), || {
+        format!("drops during the churn: {changed:?}")
     });
 
     // A peer added live survives a restart (the table was written back).
@@ -788,10 +844,11 @@ fn check_telemetry(wgdp: &Wgdp, prefix: &str, ifname: &str, peer_pub: &str) {
             format!("{cmd} {field}: {lo:?} <= {v:?} <= {hi:?}\n{}", dump())
         });
     };
+    // Equal, and there: a field missing from both (null) is not a match.
     let same = |cmd: &str, field: &str, value: &serde_json::Value| {
         wgdp.check(
-            &before[cmd][field] == value && &after[cmd][field] == value,
-            || format!("{cmd} {field}: want {value}\n{}", dump()),
+            !value.is_null() && &before[cmd][field] == value && &after[cmd][field] == value,
+            || format!("{cmd} {field}: want {value} (not null)\n{}", dump()),
         );
     };
 

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dpdk_sys::rte::BURST_SIZE;
 use netns::peer::flood_initiations;
 use netns::wire::{if_mac, parse_mac, pin_to_cpu, udp4_frame, RawPort};
 use netns::*;
@@ -42,6 +43,14 @@ const IPERF_SECONDS: u32 = 5;
 /// The share of its unloaded throughput peer 1's iperf3 keeps under the
 /// flood, at least (see the check).
 const MIN_LOADED_SHARE: f64 = 0.5;
+/// How far the mac1 drops may be from the garbage frames the worker
+/// received (estimated as half the flood frames it received; see the
+/// check).
+const GARBAGE_TOLERANCE: f64 = 0.02;
+/// The share of the initiations handled under load that must get a cookie
+/// reply (each should; the margin is for replies the TX path could not
+/// send).
+const COOKIE_SHARE_MIN: f64 = 0.9;
 /// Peer 2's first handshake and ping under the flood, at most: its first
 /// initiation may be answered with a cookie, and wireguard-go retries
 /// (now with mac2) after REKEY_TIMEOUT, 5 s plus up to 333 ms of jitter.
@@ -157,7 +166,20 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
         "control.handshakes_rejected",
         "control.handshakes_rate_limited",
     ];
-    let before: Vec<u64> = counters.iter().map(|c| wgdp.counter_now(c)).collect();
+    // Every counter from one report (reading each counter's latest line
+    // may mix two reports, the frames in between counted on one side only).
+    let report = |lines: &[String]| -> Vec<u64> {
+        let r = last_complete_report(lines).unwrap_or_else(|| wgdp.fail("no complete report"));
+        counters
+            .iter()
+            .map(|c| {
+                r.get(*c)
+                    .copied()
+                    .unwrap_or_else(|| wgdp.fail(&format!("no {c}")))
+            })
+            .collect()
+    };
+    let before = report(&wgdp.stdout.snapshot());
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let generator = {
@@ -190,19 +212,36 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
         .collect();
     stop.store(true, Ordering::Relaxed);
     let sent = generator.join().expect("generator");
-    // The counters as of a report printed after the flood ended (the
-    // control thread, sharing CPU 0 with the generator, may have printed
-    // none during it).
+    // The counters as of a complete report printed after the flood ended
+    // (the control thread, sharing CPU 0 with the generator, may have
+    // printed none during it).
     let ended = wgdp.stdout.len();
     let deadline = Instant::now() + secs(15);
-    while Instant::now() < deadline
-        && !wgdp.stdout.snapshot()[ended..]
-            .iter()
-            .any(|l| counter_value(l, "event.tunnel_rx").is_some())
-    {
+    // Two: the counters are read one after the other while frames still
+    // arrive (peer 1's last packets), so a frame may be counted in a
+    // category read after tunnel_rx was; the next report's tunnel_rx, read
+    // after all of them, bounds them all.
+    let (after, rx_next) = loop {
+        let lines = wgdp.stdout.snapshot();
+        if let [.., r, next] = &complete_reports(&lines[ended..])[..] {
+            let rx_next = next.get("event.tunnel_rx").copied();
+            break (
+                r.clone(),
+                rx_next.unwrap_or_else(|| wgdp.fail("no event.tunnel_rx")),
+            );
+        }
+        if Instant::now() > deadline {
+            wgdp.fail("no complete report within 15 s of the flood's end");
+        }
         thread::sleep(Duration::from_millis(100));
-    }
-    let delta: [u64; 9] = std::array::from_fn(|i| wgdp.counter_now(counters[i]) - before[i]);
+    };
+    let delta: [u64; 9] = std::array::from_fn(|i| {
+        after
+            .get(counters[i])
+            .copied()
+            .unwrap_or_else(|| wgdp.fail(&format!("no {}", counters[i])))
+            - before[i]
+    });
 
     let rate = sent.frames as f64 / sent.seconds;
     let ratio = loaded / unloaded;
@@ -237,23 +276,64 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
     wgdp.check(rate >= 50_000.0, || {
         format!("the generator reached only {rate:.0}/s")
     });
-    // The workers' gates engaged: junk dropped on mac1, the rest answered
-    // with cookies under load.
-    wgdp.check(under_load > 0 && cookies > 0 && bad_mac1 > 0, || {
-        format!("the gate did not engage (under load, cookies, bad mac1): {delta:?}")
-    });
-    // Every frame the worker received is accounted for: dropped on mac1,
-    // answered with a cookie, queued for the control thread, counted as a
-    // queue drop, or peer 1's data (the rest, ARP and keepalives, is a
-    // handful).
+    // The workers' gates engaged. Junk: every second frame sent has a
+    // garbage mac1, and each that reached the worker is dropped on mac1.
+    // The kernel loses frames at the TAP queue before the worker reads
+    // them (0.6 % on a quiet machine, 7 % with builds beside), garbage and
+    // valid alike, so the garbage that reached it is half the flood frames
+    // the worker received (all it received less peer 1's data): bad_mac1
+    // within GARBAGE_TOLERANCE of that, and at most every garbage frame
+    // sent.
+    let garbage = sent.frames / 2;
+    let garbage_seen = rx.saturating_sub(decap) as f64 / 2.0;
     wgdp.check(
-        bad_mac1 + cookies + queued + queue_full + decap >= rx * 99 / 100,
+        bad_mac1 <= garbage
+            && (bad_mac1 as f64 - garbage_seen).abs() <= garbage_seen * GARBAGE_TOLERANCE,
         || {
             format!(
-                "frames received but neither dropped, answered, queued nor decapsulated: {delta:?}"
+                "{bad_mac1} dropped on mac1; {garbage} garbage frames sent, ~{garbage_seen:.0} \
+                 received (within {:.0} % expected): {delta:?}",
+                GARBAGE_TOLERANCE * 100.0
             )
         },
     );
+    // The valid-mac1 half, under load, answered with a cookie (not a
+    // Diffie-Hellman): at least COOKIE_SHARE_MIN of those under load.
+    wgdp.check(
+        under_load > 0 && cookies as f64 >= under_load as f64 * COOKIE_SHARE_MIN,
+        || {
+            format!(
+                "{cookies} cookie replies for {under_load} initiations under load \
+                 (at least {:.0} % expected): {delta:?}",
+                COOKIE_SHARE_MIN * 100.0
+            )
+        },
+    );
+    // The gates keep the flood out of the control thread's queue: it never
+    // fills (0 in every recorded run).
+    wgdp.check(queue_full == 0, || {
+        format!("{queue_full} handshake messages dropped on a full queue: {delta:?}")
+    });
+    // Every frame the worker received is accounted for, once: dropped on
+    // mac1, answered with a cookie, queued for the control thread, counted
+    // as a queue drop, or peer 1's data (the rest, ARP and keepalives, is a
+    // handful: at most 1 %). More would be double counting, less the
+    // frames the readings cut in two: a worker counts a whole RX burst in
+    // tunnel_rx before it sorts the frames, so at the first reading up to
+    // BURST_SIZE frames may be in tunnel_rx and sorted only after it
+    // (19 seen); and the counters of the second are read one after the
+    // other while frames still arrive, which the next report's tunnel_rx,
+    // read after all of them, covers.
+    let accounted = bad_mac1 + cookies + queued + queue_full + decap;
+    let rx_by_next = rx_next - (before[5]/* event.tunnel_rx */);
+    let most = rx_by_next + BURST_SIZE as u64;
+    wgdp.check(accounted >= rx * 99 / 100 && accounted <= most, || {
+        format!(
+            "{accounted} frames accounted for (dropped, answered, queued or decapsulated) \
+             of the {rx} received ({rx_by_next} by the next report; expected 99 % of it \
+             to {most}): {delta:?}"
+        )
+    });
     // The worker kept receiving, and the control thread kept reporting:
     // tunnel_rx rose between every two reports printed under the flood.
     wgdp.check(
@@ -271,9 +351,10 @@ fn handshake_flood_degrades_to_cookies_and_real_peers_go_on() {
     // Peer 1's iperf3 under the flood, against the same run's unloaded
     // figure. The issue's target is 90 %; on this 2-CPU machine the
     // generator, the far wireguard-go and both iperf3 ends share the CPU
-    // the worker leaves free, and runs give 77-83 % (docs/testing.md).
-    // Asserted: half, which a regression such as the per-frame signal
-    // storm (3-36 %) falls below.
+    // the worker leaves free, and runs give 71-83 % on a quiet machine
+    // (docs/testing.md), 32-94 % beside three other builds. Asserted:
+    // half, which a regression such as the per-frame signal storm (3-43 %)
+    // falls below; a tighter bound needs a quiet machine.
     wgdp.check(ratio >= MIN_LOADED_SHARE, || {
         format!(
             "iperf3 under the flood kept {:.0} % of its unloaded throughput (at least {:.0} % expected)",

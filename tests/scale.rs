@@ -35,6 +35,7 @@ fn scale_benchmark_runs_at_a_small_size() {
     };
     assert_eq!(count("show_peers"), 2000);
     assert_eq!(count("set_peers"), 2200);
+    assert_eq!(count("written_back_set_peers"), 2200);
     assert_eq!(count("setconf_peers"), 2000);
     assert_eq!(count("written_back_peers"), 2000);
     for timed in [

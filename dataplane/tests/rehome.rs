@@ -13,6 +13,7 @@ use common::two::*;
 use common::*;
 use dataplane::command::PortSide;
 use dataplane::counters::{DropReason, Event};
+use dataplane::rehome::REHOME_AFTER;
 use dataplane::wire::ethernet;
 use protocol::time::Instant;
 
@@ -70,11 +71,15 @@ fn a_peer_moves_to_the_worker_its_packets_arrive_on_losing_and_repeating_nothing
             .collect(Plaintext, 0, Duration::from_millis(100))
             .is_empty());
 
-        // A stray packet through worker 0 does not move the peer back.
-        let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &N.to_be_bytes());
-        rig.send(Tunnel, 0, &sealed_frame(kp, &inner));
-        let out = rig.collect(Plaintext, 1, Duration::from_secs(5));
-        assert_eq!(out.len(), 1);
+        // Stray packets through worker 0, one fewer in a row than
+        // REHOME_AFTER, do not move the peer back.
+        let strays = REHOME_AFTER - 1;
+        for i in N..N + strays {
+            let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &i.to_be_bytes());
+            rig.send(Tunnel, 0, &sealed_frame(kp, &inner));
+        }
+        let out = rig.collect(Plaintext, strays as usize, Duration::from_secs(5));
+        assert_eq!(out.len(), strays as usize);
         assert_eq!((rig.moves, rig.owner), (1, 1));
 
         // LAN traffic reaching worker 0 goes to the new owner, and the
@@ -99,5 +104,18 @@ fn a_peer_moves_to_the_worker_its_packets_arrive_on_losing_and_repeating_nothing
         }
         assert_eq!(c(0, Event::PlaintextHandoff), 2);
         assert_eq!(c(1, Event::PlaintextInline), 2);
+
+        // The REHOME_AFTER-th in a row through worker 0 does move it: the
+        // threshold is exact.
+        let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &(N + strays).to_be_bytes());
+        rig.send(Tunnel, 0, &sealed_frame(kp, &inner));
+        let out = rig.collect(Plaintext, 1, Duration::from_secs(5));
+        assert_eq!(out.len(), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while rig.moves == 1 && std::time::Instant::now() < deadline {
+            rig.control();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!((rig.moves, rig.owner), (2, 0));
     });
 }

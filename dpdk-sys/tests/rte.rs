@@ -1,7 +1,9 @@
 //! The safe rte layer against the real DPDK (vdevs only, no hugepages).
 
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
-use dpdk_sys::rte::testing::{eal, eal_args, start_small, unique};
+use dpdk_sys::rte::testing::{
+    eal, eal_args, kernel_takes_tap_flow_rules, start_small, tool_output, unique,
+};
 use dpdk_sys::rte::{
     flags, mbuf_ring, Burst, Eal, EalError, Mbuf, MbufError, Mempool, Port, PortConfig, QueueRule,
     BURST_SIZE,
@@ -409,28 +411,50 @@ fn flow_rules_are_refused_with_a_reason_where_the_device_has_none() {
     );
 }
 
+/// The TAP PMD turns a queue rule into a tc flower filter. Where the kernel
+/// takes what that needs (multiq, flower, skbedit; probed with `tc`,
+/// outside DPDK), the rule must be installed, show in `tc filter show` on
+/// the TAP interface, and be gone once its handle is dropped; where it does
+/// not (this test machine's kernel has none of the three), creation must
+/// fail with the PMD's reason.
 #[test]
-fn net_tap_flow_rule_is_installed_and_destroyed_or_refused() {
+fn net_tap_flow_rule_is_installed_where_the_kernel_has_flower_else_refused() {
+    let flower = kernel_takes_tap_flow_rules();
+    eprintln!("kernel takes tc multiq, flower and skbedit: {flower}");
     let mp = pool(1024);
     let iface = unique("wf");
     let dev = format!("net_tap{},iface={iface}", std::process::id() % 100_000 + 1);
     let mut port = Port::probe(eal(), &dev).expect("probe net_tap");
     start_small(&mut port, 2, &mp);
+    let filters = || {
+        let (ok, text) = tool_output("tc", &["filter", "show", "dev", &iface, "ingress"]);
+        assert!(ok, "tc filter show dev {iface} ingress: {text}");
+        text
+    };
     for (addr, len) in [("10.9.0.0", 24), ("fd00:9::", 64)] {
         let rule = QueueRule::new(addr.parse().expect("addr"), len, 1).expect("rule");
-        // The TAP PMD turns rules into tc flower filters: where the kernel
-        // has flower the rule is installed (and destroyed by its drop),
-        // where it has not (this test machine) creation fails with the
-        // PMD's reason. Either way no panic and no leaked rule.
-        match port.flow_create(&rule) {
-            Ok(flow) => {
+        let dst = format!("dst_ip {addr}/{len}");
+        match (flower, port.flow_create(&rule)) {
+            (true, Ok(flow)) => {
                 assert_eq!(flow.rule().queue(), 1);
+                let shown = filters();
+                assert!(shown.contains("flower") && shown.contains(&dst), "{shown}");
                 drop(flow);
+                let shown = filters();
+                assert!(!shown.contains(&dst), "destroyed, yet: {shown}");
             }
-            Err(e) => {
+            (false, Err(e)) => {
                 eprintln!("net_tap refused {addr}/{len}: {e}");
                 assert!(!e.message.is_empty() && e.errno != 0, "{e}");
             }
+            (true, Err(e)) => panic!(
+                "the kernel takes tc multiq, flower and skbedit, yet net_tap refused \
+                 {addr}/{len}: {e}"
+            ),
+            (false, Ok(_)) => panic!(
+                "net_tap installed {addr}/{len} though the kernel refused a flower \
+                 filter: the probe does not ask what the PMD needs"
+            ),
         }
     }
 }

@@ -507,7 +507,14 @@ mod tests {
             .consume_reply(&CookieReply::new_checked(&reply[..]).expect("valid"), t0)
             .expect("cookie");
         let msg = message(&mut s, 2, t0);
+        let issued_to = s.src;
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::Accept));
+        // Another port on the same address, and the same port on another
+        // address: the cookie does not verify.
         s.src.set_port(4445);
+        assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
+        s.src = issued_to;
+        s.src.set_ip("203.0.113.10".parse().expect("literal"));
         assert_eq!(verify(&mut s, &msg, true, t0), Ok(MacVerdict::SendCookie));
     }
 

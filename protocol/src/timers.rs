@@ -251,9 +251,17 @@ mod tests {
     #[test]
     fn jitter_is_below_333_ms() {
         let mut r = rng();
+        // 1000 draws, each in [0, 333 ms), spread over the whole range: every
+        // tenth of it is hit (a tenth missed by chance: 0.9^1000, about
+        // 1e-46), so a constant or a narrowed jitter fails.
+        let max = REKEY_TIMEOUT_JITTER_MAX.as_nanos();
+        let mut tenths = [0u32; 10];
         for _ in 0..1000 {
-            assert!(jitter(&mut r) < REKEY_TIMEOUT_JITTER_MAX);
+            let j = jitter(&mut r).as_nanos();
+            assert!(j < max, "{j} ns");
+            tenths[(j * 10 / max) as usize] += 1;
         }
+        assert!(tenths.iter().all(|&n| n > 0), "{tenths:?}");
     }
 
     #[test]

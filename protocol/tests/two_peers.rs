@@ -432,17 +432,27 @@ fn cookie_round_trip_under_load() {
     p.run_until(p.now + Duration::from_secs(6));
     assert!(p.a.session.current().is_some());
     assert!(p.b.session.current().is_some());
-    // A cookie from another source address is worthless.
-    let mut stranger = p.a.addr;
-    stranger.set_port(1);
+    // The cookie is bound to the address and port it was issued to: the
+    // same initiation from another port, or from another address with the
+    // same port, gets a cookie reply; from the real source it is answered.
+    let mut other_port = p.a.addr;
+    other_port.set_port(1);
+    let mut other_address = p.a.addr;
+    other_address.set_ip("192.0.2.77".parse().expect("literal"));
     p.advance(Duration::from_secs(10));
     p.a.timers = protocol::timers::Timers::new(None);
     let init = p.a.initiate(p.now, false).remove(0);
-    let out = p.b.receive(p.now, stranger, &init);
-    assert!(matches!(
-        Message::parse(&out[0]),
-        Ok(Message::CookieReply(_))
-    ));
+    for stranger in [other_port, other_address] {
+        let out = p.b.receive(p.now, stranger, &init);
+        assert_eq!(out.len(), 1, "from {stranger}");
+        assert!(
+            matches!(Message::parse(&out[0]), Ok(Message::CookieReply(_))),
+            "from {stranger}"
+        );
+    }
+    let out = p.b.receive(p.now, p.a.addr, &init);
+    assert_eq!(out.len(), 1);
+    assert!(matches!(Message::parse(&out[0]), Ok(Message::Response(_))));
 }
 
 #[test]
@@ -532,6 +542,14 @@ fn malformed_input_is_an_error_not_a_panic() {
     let mut p = established();
     let now = p.now;
     let src = p.a.addr;
+    let current = p.b.session.current().map(|k| k.local_index());
+    assert!(current.is_some());
+    let (delivered, keepalives, drops) = (
+        p.b.delivered.len(),
+        p.b.keepalives_received,
+        p.b.drops.len(),
+    );
+    let mut sent = 0usize;
     for len in [0usize, 1, 3, 4, 31, 32, 63, 64, 91, 92, 147, 148, 200] {
         for ty in 0u8..6 {
             let mut pkt = vec![0x5au8; len];
@@ -541,11 +559,27 @@ fn malformed_input_is_an_error_not_a_panic() {
             if len >= 4 {
                 pkt[1..4].fill(0);
             }
-            let _ = p.b.receive(now, src, &pkt);
-            let _ = p.b.identity.open_initiation(&pkt);
-            let _ = p.b.hs.consume_response(&p.b.identity, &pkt, now);
-            let _ = p.b.hs.consume_cookie_reply(&pkt, now);
+            let what = format!("type {ty}, {len} bytes");
+            // Nothing is sent back, and the packet is counted as dropped,
+            // exactly once.
+            let before = p.b.drops.len();
+            assert_eq!(p.b.receive(now, src, &pkt), Vec::<Vec<u8>>::new(), "{what}");
+            sent += 1;
+            assert_eq!(p.b.drops.len(), before + 1, "{what}: {:?}", p.b.drops);
+            // Each step refuses it with an error.
+            assert!(p.b.identity.open_initiation(&pkt).is_err(), "{what}");
+            assert!(
+                p.b.hs.consume_response(&p.b.identity, &pkt, now).is_err(),
+                "{what}"
+            );
+            assert!(p.b.hs.consume_cookie_reply(&pkt, now).is_err(), "{what}");
         }
     }
-    assert!(p.b.session.current().is_some());
+    assert_eq!(p.b.drops.len(), drops + sent);
+    assert_eq!(
+        (p.b.delivered.len(), p.b.keepalives_received),
+        (delivered, keepalives)
+    );
+    // The session is untouched.
+    assert_eq!(p.b.session.current().map(|k| k.local_index()), current);
 }

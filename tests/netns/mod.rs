@@ -7,10 +7,11 @@
 #![allow(dead_code)]
 
 pub mod peer;
+pub mod seq;
 pub mod wire;
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -843,4 +844,94 @@ pub fn worker_events(show: &serde_json::Value, event: &str) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Every drop reason's total over the workers of `wgdp show --json`.
+pub fn show_drops(show: &serde_json::Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in show["lcores"].as_array().into_iter().flatten() {
+        for (reason, n) in l["drops"].as_object().into_iter().flatten() {
+            *out.entry(reason.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// Every drop counter (`counter drop.NAME VALUE`, by NAME) of the first
+/// complete report wgdp prints from now on: all of one moment, and
+/// younger than anything that happened before the call. Fails the test
+/// (with wgdp's output) when none comes within 10 s.
+pub fn fresh_drops(wgdp: &Wgdp) -> BTreeMap<String, u64> {
+    let mark = wgdp.stdout.len();
+    let deadline = Instant::now() + secs(10);
+    loop {
+        let lines = wgdp.stdout.snapshot();
+        if let Some(r) = last_complete_report(&lines[mark.min(lines.len())..]) {
+            return r
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("drop.")?.to_string(), v)))
+                .collect();
+        }
+        if Instant::now() > deadline {
+            wgdp.fail("no complete report within 10 s");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The drop counters that changed between two readings, by how much
+/// (a counter missing from `before` counts from 0).
+pub fn drops_changed(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, &v)| {
+            let was = before.get(k).copied().unwrap_or(0);
+            (v != was).then(|| (k.clone(), v.wrapping_sub(was)))
+        })
+        .collect()
+}
+
+/// The counters of every complete report in `lines`, oldest first: each
+/// report another one follows, so that every one of its lines is there
+/// and its values are of one reading (reading each counter's latest line
+/// instead may mix two reports). The report still being printed is left
+/// out.
+pub fn complete_reports(lines: &[String]) -> Vec<HashMap<String, u64>> {
+    // Every report starts with the same counter: the first one printed.
+    let Some(head) = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("counter "))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string)
+    else {
+        return Vec::new();
+    };
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| counter_value(l, &head).is_some())
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .windows(2)
+        .map(|w| {
+            lines[w[0]..w[1]]
+                .iter()
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    (w.next() == Some("counter"))
+                        .then(|| Some((w.next()?.to_string(), w.next()?.parse().ok()?)))
+                        .flatten()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The last of [`complete_reports`]; `None` before two reports.
+pub fn last_complete_report(lines: &[String]) -> Option<HashMap<String, u64>> {
+    complete_reports(lines).pop()
 }

@@ -98,3 +98,46 @@ pub fn start_small(port: &mut Port, queues: u16, pool: &Mempool) {
     port.start()
         .unwrap_or_else(|e| panic!("start {}: {e}", port.name()));
 }
+
+/// Runs the tool `cmd` with `args`; its success and its output (stdout
+/// then stderr). Fails the test when the tool is missing.
+pub fn tool_output(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} (iproute2) is needed for this test: {e}"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Whether the kernel takes what the TAP PMD needs for a queue rule
+/// (`tap_flow.c`): a `multiq` root qdisc and an ingress qdisc on the
+/// interface (made at probe; without them the PMD disables rte_flow), and
+/// the rule itself as a tc flower filter with a `skbedit queue_mapping`
+/// action. Asked of the kernel itself, with `tc` on the loopback of a
+/// namespace of our own (deleted again), independent of DPDK. Root only.
+pub fn kernel_takes_tap_flow_rules() -> bool {
+    let ns = format!("wgdp-flower-{}", std::process::id());
+    let (made, text) = tool_output("ip", &["netns", "add", &ns]);
+    assert!(made, "ip netns add {ns}: {text}");
+    let tc = |args: &str| {
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend(args.split(' '));
+        let (ok, text) = tool_output("tc", &all);
+        eprintln!("tc {args}: {}", if ok { "ok" } else { text.trim() });
+        ok
+    };
+    let (ingress, takes) = (
+        tc("qdisc add dev lo ingress"),
+        tc("qdisc add dev lo root handle 1: multiq")
+            && tc(
+                "filter add dev lo ingress protocol ip flower dst_ip 10.9.0.0/24 \
+                   action skbedit queue_mapping 1",
+            ),
+    );
+    let (deleted, text) = tool_output("ip", &["netns", "delete", &ns]);
+    assert!(deleted, "ip netns delete {ns}: {text}");
+    assert!(ingress, "tc qdisc add dev lo ingress failed in {ns}");
+    takes
+}
