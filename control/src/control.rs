@@ -315,7 +315,7 @@ impl<'p> Control<'p> {
 
     /// Feeds the owners' published activity into the timers, then fires
     /// the timers that are due.
-    fn timer_round(&mut self, now: Instant) {
+    pub(crate) fn timer_round(&mut self, now: Instant) {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
         for p in self.peers.iter_mut() {

@@ -257,8 +257,9 @@ impl Control<'_> {
                 if let Some(peer) = self.peers.get_mut(id) {
                     peer.handshake.set_preshared_key(None);
                     peer.preshared_key = None;
-                    peer.persistent_keepalive = None;
-                    peer.timers.set_persistent_keepalive(None);
+                    // The keepalive interval is unset below unless the
+                    // request restates it (an unchanged interval sends no
+                    // extra keepalive).
                     peer.configured_endpoint = None;
                 }
             }
@@ -271,11 +272,12 @@ impl Control<'_> {
                 peer.handshake.set_preshared_key(psk.as_deref().copied());
                 peer.preshared_key = psk;
             }
-            if let Some(k) = ps.persistent_keepalive {
+            let restated = set.replace_peers && existing.is_some();
+            if let Some(k) = ps.persistent_keepalive.or(restated.then_some(0)) {
                 let k = (k != 0).then_some(k);
                 peer.persistent_keepalive = k;
                 peer.timers
-                    .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))));
+                    .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))), now);
             }
             if let Some(endpoint) = ps.endpoint {
                 peer.endpoint = Some(endpoint);

@@ -12,6 +12,7 @@ use dataplane::route::PortNet;
 use dpdk_sys::rte::testing::{eal, start_small, unique};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Mempool, Port};
 use protocol::allowedips::Prefix;
+use protocol::constants::REKEY_TIMEOUT;
 use protocol::crypto::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
@@ -446,4 +447,90 @@ fn every_worker_gets_the_cookie_secret_first_and_each_rotation() {
         (1, 1),
         "rotated after two minutes, to every worker"
     );
+}
+
+/// The peers the worker was told to send a keepalive to, in order.
+fn keepalives(rx: &Receiver<Command>) -> Vec<u32> {
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|cmd| match cmd {
+            Command::SendKeepalive { id } => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A peer configured with a persistent keepalive gets one as soon as the
+/// timers first run, with no traffic at all (the kernel's `wg_open`), and
+/// so does a peer whose interval a `set` turns on; an unchanged or
+/// restated interval sends none.
+#[test]
+fn persistent_keepalive_starts_without_traffic_and_when_turned_on() {
+    let p = ports();
+    let (mut c, commands) = control(&p);
+    let (two, three) = (
+        c.peers.by_key(&peer_key(2)).expect("peer 2"),
+        c.peers.by_key(&peer_key(3)).expect("peer 3"),
+    );
+    while commands.try_recv().is_ok() {}
+    let start = c.clock.now();
+    c.timer_round(start);
+    assert_eq!(keepalives(&commands), vec![two], "peer 2 has an interval");
+    c.timer_round(start + std::time::Duration::from_secs(1));
+    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "one, not one per round");
+
+    let peer2 = hex(peer_key(2).as_bytes());
+    let peer3 = hex(peer_key(3).as_bytes());
+    let ok = "errno=0\n\n";
+    let later = |c: &Control| c.clock.now() + std::time::Duration::from_millis(1);
+    let on = format!("set=1\npublic_key={peer3}\npersistent_keepalive_interval=5");
+    assert_eq!(ask(&mut c, &on), ok);
+    c.timer_round(later(&c));
+    assert_eq!(keepalives(&commands), vec![three], "0 -> 5 sends one");
+    assert_eq!(ask(&mut c, &on), ok);
+    let restate = format!(
+        "set=1\nreplace_peers=true\npublic_key={peer2}\npersistent_keepalive_interval=25\npublic_key={peer3}\npersistent_keepalive_interval=5"
+    );
+    assert_eq!(ask(&mut c, &restate), ok);
+    c.timer_round(later(&c));
+    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "5 -> 5 sends none");
+    let off = format!("set=1\npublic_key={peer3}\npersistent_keepalive_interval=0");
+    assert_eq!(ask(&mut c, &off), ok);
+    c.timer_round(later(&c) + std::time::Duration::from_secs(30));
+    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "off: none");
+}
+
+/// After answering a peer's initiation, wgdp starts no initiation of its
+/// own within REKEY_TIMEOUT, even when plaintext for the peer arrives
+/// before the initiator's first data message (the owner's
+/// `WantHandshake`): the kernel's `last_sent_handshake` rule.
+#[test]
+fn no_initiation_right_after_responding() {
+    use protocol::noise::{PeerHandshake, StaticIdentity};
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let ours = PrivateKey::from_bytes(OURS).public_key();
+    let them = StaticIdentity::new(PrivateKey::from_bytes([2; 32]));
+    let mut hs = PeerHandshake::new(ours, Some(PSK));
+    let now = c.clock.now();
+    let init = hs
+        .create_initiation(
+            &them,
+            0x1234,
+            protocol::time::Tai64N::from_unix(std::time::Duration::from_secs(1_700_000_000)),
+            now,
+            &mut rand_core::OsRng,
+        )
+        .expect("initiation");
+    let src = "192.0.2.2:51820".parse().expect("src");
+    let msg = dataplane::command::HandshakeMessage::new(src, now, &init, false).expect("msg");
+    c.on_handshake_message(&msg, now);
+    let read = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(read(&c.counters.responses_sent), 1, "answered");
+    // The owner asks for a handshake (plaintext, no confirmed session).
+    c.initiate(two, now + std::time::Duration::from_millis(10), false);
+    c.initiate(two, now + REKEY_TIMEOUT - std::time::Duration::from_millis(1), false);
+    assert_eq!(read(&c.counters.initiations_sent), 0, "within REKEY_TIMEOUT");
+    c.initiate(two, now + REKEY_TIMEOUT, false);
+    assert_eq!(read(&c.counters.initiations_sent), 1, "REKEY_TIMEOUT later");
 }
