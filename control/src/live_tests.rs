@@ -476,7 +476,11 @@ fn persistent_keepalive_starts_without_traffic_and_when_turned_on() {
     c.timer_round(start);
     assert_eq!(keepalives(&commands), vec![two], "peer 2 has an interval");
     c.timer_round(start + std::time::Duration::from_secs(1));
-    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "one, not one per round");
+    assert_eq!(
+        keepalives(&commands),
+        Vec::<u32>::new(),
+        "one, not one per round"
+    );
 
     let peer2 = hex(peer_key(2).as_bytes());
     let peer3 = hex(peer_key(3).as_bytes());
@@ -492,7 +496,11 @@ fn persistent_keepalive_starts_without_traffic_and_when_turned_on() {
     );
     assert_eq!(ask(&mut c, &restate), ok);
     c.timer_round(later(&c));
-    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "5 -> 5 sends none");
+    assert_eq!(
+        keepalives(&commands),
+        Vec::<u32>::new(),
+        "5 -> 5 sends none"
+    );
     let off = format!("set=1\npublic_key={peer3}\npersistent_keepalive_interval=0");
     assert_eq!(ask(&mut c, &off), ok);
     c.timer_round(later(&c) + std::time::Duration::from_secs(30));
@@ -529,8 +537,16 @@ fn no_initiation_right_after_responding() {
     assert_eq!(read(&c.counters.responses_sent), 1, "answered");
     // The owner asks for a handshake (plaintext, no confirmed session).
     c.initiate(two, now + std::time::Duration::from_millis(10), false);
-    c.initiate(two, now + REKEY_TIMEOUT - std::time::Duration::from_millis(1), false);
-    assert_eq!(read(&c.counters.initiations_sent), 0, "within REKEY_TIMEOUT");
+    c.initiate(
+        two,
+        now + REKEY_TIMEOUT - std::time::Duration::from_millis(1),
+        false,
+    );
+    assert_eq!(
+        read(&c.counters.initiations_sent),
+        0,
+        "within REKEY_TIMEOUT"
+    );
     c.initiate(two, now + REKEY_TIMEOUT, false);
     assert_eq!(read(&c.counters.initiations_sent), 1, "REKEY_TIMEOUT later");
 }

@@ -409,7 +409,10 @@ mod tests {
         t.response_sent(now);
         assert!(!t.begin_initiation(now, false), "right after the response");
         assert!(!t.begin_initiation(now + REKEY_TIMEOUT - Duration::from_millis(1), false));
-        assert!(t.begin_initiation(now + REKEY_TIMEOUT, false), "REKEY_TIMEOUT later");
+        assert!(
+            t.begin_initiation(now + REKEY_TIMEOUT, false),
+            "REKEY_TIMEOUT later"
+        );
         // The response is an authenticated packet: no keepalive owed.
         t.data_received(now);
         t.response_sent(now);
