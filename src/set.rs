@@ -222,7 +222,7 @@ fn explain(code: i32, key: &str, sent: &[&str]) -> String {
     match code {
         errno::EINVAL => format!(
             "wgdp refused peer {key} (errno {code}, invalid argument): one of {fields} is not \
-             acceptable, or {key} is wgdp's own public key; wgdp's log names the reason"
+             acceptable; wgdp's log names the reason"
         ),
         errno::EIO => format!(
             "peer {key}: the change of {fields} is live but wgdp could not write it to its \

@@ -74,6 +74,16 @@ impl Control<'_> {
         previous
     }
 
+    /// Takes `prefixes` away from peer `id` where it holds them
+    /// (`allowed_ip=-PREFIX`, as wireguard-go: a prefix another peer holds
+    /// stays with it).
+    fn unassign_prefixes(&mut self, id: PeerId, prefixes: &[Prefix]) {
+        if let Some(peer) = self.peers.get_mut(id) {
+            peer.allowed_ips.retain(|p| !prefixes.contains(p));
+        }
+        self.withdraw_prefixes(id, prefixes.to_vec());
+    }
+
     /// Takes every allowed IP away from peer `id`.
     fn clear_prefixes(&mut self, id: PeerId) {
         let prefixes = self
@@ -189,20 +199,14 @@ impl Control<'_> {
         if set.fwmark.is_some_and(|f| f != 0) {
             return Err(refuse(errno::EINVAL, "wgdp has no fwmark"));
         }
+        // A peer with our own public key is skipped, silently, as the
+        // kernel's `set_peer` and wireguard-go do: one configuration can
+        // then be pushed to every node of a mesh.
         let own = *self.identity.public_key();
-        if set
-            .peers
-            .iter()
-            .any(|p| PublicKey::from_bytes(p.public_key) == own)
-        {
-            return Err(refuse(
-                errno::EINVAL,
-                "a peer cannot have our own public key",
-            ));
-        }
         let requested: Vec<_> = set
             .peers
             .into_iter()
+            .filter(|p| PublicKey::from_bytes(p.public_key) != own)
             .map(|mut ps| {
                 let prefixes = std::mem::take(&mut ps.allowed_ips);
                 (ps, prefixes)
@@ -292,6 +296,7 @@ impl Control<'_> {
                     changed.push(loser);
                 }
             }
+            self.unassign_prefixes(id, &ps.removed_ips);
             changed.push(id);
         }
         if set.replace_peers {

@@ -199,7 +199,6 @@ fn refused_sets_answer_an_errno_and_change_nothing() {
         ("set=1\npublic_key=zz".into(), errno::EINVAL),
         (format!("set=1\npublic_key={}", &peer2[..62]), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}00"), errno::EINVAL),
-        (format!("set=1\npublic_key={own}\nallowed_ip=10.9.9.0/24"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\npreshared_key=12"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\nallowed_ip=10.9.1.0/33"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\nallowed_ip=fd00::/129"), errno::EINVAL),
@@ -225,7 +224,7 @@ fn refused_sets_answer_an_errno_and_change_nothing() {
             errno::EINVAL,
         ),
         (
-            format!("set=1\nreplace_peers=true\npublic_key={new}\nallowed_ip=10.9.8.0/24\npublic_key={own}"),
+            format!("set=1\nreplace_peers=true\npublic_key={new}\nallowed_ip=10.9.8.0/24\npublic_key={own}\nendpoint=bad"),
             errno::EINVAL,
         ),
         (
@@ -549,4 +548,71 @@ fn no_initiation_right_after_responding() {
     );
     c.initiate(two, now + REKEY_TIMEOUT, false);
     assert_eq!(read(&c.counters.initiations_sent), 1, "REKEY_TIMEOUT later");
+}
+
+/// A peer with our own public key is skipped, silently, with whatever it
+/// carries (as the kernel and wireguard-go do), so one configuration can be
+/// pushed to every node of a mesh: the rest of the `set` applies.
+#[test]
+fn a_peer_with_our_own_key_is_skipped_and_the_rest_applies() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let own = hex(PrivateKey::from_bytes(OURS).public_key().as_bytes());
+    let peer2 = hex(peer_key(2).as_bytes());
+    let new = hex(peer_key(9).as_bytes());
+    let ok = "errno=0\n\n";
+    let mesh = format!(
+        "set=1\npublic_key={own}\nendpoint=192.0.2.1:51820\nallowed_ip=10.9.0.1/32\n\
+         public_key={new}\nallowed_ip=10.9.8.0/24"
+    );
+    assert_eq!(ask(&mut c, &mesh), ok);
+    let after = get(&mut c);
+    assert!(after.contains(&format!("public_key={new}\n")), "{after}");
+    assert!(after.contains("allowed_ip=10.9.8.0/24"), "{after}");
+    assert!(!after.contains(&format!("public_key={own}")), "{after}");
+    assert!(!after.contains("10.9.0.1/32"), "{after}");
+    assert_eq!(c.peers.len(), 3);
+    // Removing ourselves is skipped too; replace_peers keeps the others
+    // it names.
+    let again = format!(
+        "set=1\nreplace_peers=true\npublic_key={own}\nremove=true\npublic_key={peer2}\npublic_key={new}"
+    );
+    assert_eq!(ask(&mut c, &again), ok);
+    assert_eq!(c.peers.len(), 2, "peer 3, not named, removed");
+    assert!(c.peers.by_key(&peer_key(2)).is_some() && c.peers.by_key(&peer_key(9)).is_some());
+}
+
+/// `allowed_ip=-PREFIX` (newer `wg set ... allowed-ips -PREFIX`) takes that
+/// one prefix away from the peer: its routes and what `get` lists; a
+/// prefix another peer holds stays with it, and the others of the peer
+/// stay.
+#[test]
+fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let three = c.peers.by_key(&peer_key(3)).expect("peer 3");
+    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let peer3 = hex(peer_key(3).as_bytes());
+    let ok = "errno=0\n\n";
+    assert_eq!(routed(&c, "10.9.2.1"), Some(Ok(three)));
+    assert_eq!(routed(&c, "fd00::1"), Some(Ok(three)));
+    let minus = format!(
+        "set=1\npublic_key={peer3}\nallowed_ip=-10.9.2.0/24\nallowed_ip=-10.9.1.0/24\nallowed_ip=-10.9.3.0/24"
+    );
+    assert_eq!(ask(&mut c, &minus), ok);
+    assert_eq!(routed(&c, "10.9.2.1"), None, "removed");
+    assert_eq!(routed(&c, "fd00::1"), Some(Ok(three)), "its other prefix stays");
+    assert_eq!(routed(&c, "10.9.1.1"), Some(Ok(two)), "peer 2's stays with it");
+    let listed = get(&mut c);
+    let of_three = listed
+        .split(&format!("public_key={peer3}\n"))
+        .nth(1)
+        .expect("peer 3 listed");
+    let of_three = of_three.split("public_key=").next().unwrap_or(of_three);
+    assert!(of_three.contains("allowed_ip=fd00::/64"), "{listed}");
+    assert!(!of_three.contains("allowed_ip=10.9.2.0/24"), "{listed}");
+    assert!(listed.contains("allowed_ip=10.9.1.0/24"), "{listed}");
+    // Written back as it now is.
+    let conf = c.peer_conf(three);
+    assert_eq!(conf.allowed_ips.len(), 1);
 }

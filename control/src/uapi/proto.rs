@@ -83,6 +83,9 @@ pub struct PeerSet {
     pub replace_allowed_ips: bool,
     /// Allowed IPs to add.
     pub allowed_ips: Vec<Prefix>,
+    /// Allowed IPs to remove (`allowed_ip=-PREFIX`, newer wireguard-tools'
+    /// `allowed-ips -PREFIX`), after the additions.
+    pub removed_ips: Vec<Prefix>,
 }
 
 /// Why a request was refused, with the errno to answer.
@@ -124,6 +127,7 @@ impl std::fmt::Debug for PeerSet {
             .field("persistent_keepalive", &self.persistent_keepalive)
             .field("replace_allowed_ips", &self.replace_allowed_ips)
             .field("allowed_ips", &self.allowed_ips)
+            .field("removed_ips", &self.removed_ips)
             .finish()
     }
 }
@@ -225,7 +229,10 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
                     peer.persistent_keepalive = Some(number(key, value)?)
                 }
                 "replace_allowed_ips" => peer.replace_allowed_ips = flag(key, value)?,
-                "allowed_ip" => peer.allowed_ips.push(cidr(value)?),
+                "allowed_ip" => match value.strip_prefix('-') {
+                    Some(prefix) => peer.removed_ips.push(cidr(prefix)?),
+                    None => peer.allowed_ips.push(cidr(value)?),
+                },
                 "protocol_version" if value == "1" => {}
                 _ => return Err(UapiError::invalid(key, "unknown or unsupported peer key")),
             },
@@ -332,6 +339,9 @@ pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
         for prefix in &p.allowed_ips {
             let _ = writeln!(out, "allowed_ip={prefix}");
         }
+        for prefix in &p.removed_ips {
+            let _ = writeln!(out, "allowed_ip=-{prefix}");
+        }
     }
     out.push('\n');
     out
@@ -431,6 +441,34 @@ mod tests {
     }
 
     #[test]
+    fn a_minus_allowed_ip_removes_that_prefix() {
+        let peer = format!("public_key={K2}");
+        let lines = [
+            "set=1",
+            &peer,
+            "allowed_ip=10.9.0.0/24",
+            "allowed_ip=-10.9.1.0/24",
+            "allowed_ip=-fd00::/64",
+        ];
+        let Ok(Request::Set(set)) = parse(&lines) else {
+            panic!("parses")
+        };
+        let p = &set.peers[0];
+        assert_eq!(p.allowed_ips, vec!["10.9.0.0/24".parse().unwrap()]);
+        assert_eq!(
+            p.removed_ips,
+            vec!["10.9.1.0/24".parse().unwrap(), "fd00::/64".parse().unwrap()]
+        );
+        for bad in ["allowed_ip=-", "allowed_ip=--10.9.1.0/24", "allowed_ip=-10.9.1.0/33"] {
+            assert_eq!(
+                parse(&["set=1", &peer, bad]).unwrap_err().errno,
+                errno::EINVAL,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn removal_and_errors() {
         let peer = format!("public_key={K2}");
         let Ok(Request::Set(set)) = parse(&["set=1", &peer, "remove=true"]) else {
@@ -461,6 +499,7 @@ mod tests {
                 persistent_keepalive: Some(0),
                 replace_allowed_ips: true,
                 allowed_ips: vec!["10.9.0.2/32".parse().unwrap(), "fd00::/64".parse().unwrap()],
+                removed_ips: vec!["10.9.7.0/24".parse().unwrap()],
                 ..PeerSet::default()
             },
             PeerSet {
