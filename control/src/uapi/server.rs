@@ -1,4 +1,5 @@
-//! The UAPI socket: `/var/run/wireguard/<name>.sock`, mode 0600, served by
+//! The UAPI socket: `/var/run/wireguard/<name>.sock`, bound under umask
+//! 0077 then mode 0600, served by
 //! one thread. Each request is parsed here, handed to the control thread
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
@@ -91,7 +92,7 @@ impl UapiServer {
             }
             std::fs::remove_file(path)?;
         }
-        let listener = UnixListener::bind(path)?;
+        let listener = bind_private(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -132,6 +133,19 @@ impl Drop for UapiServer {
         }
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Binds the socket under umask 0077, as wireguard-go does: it is never
+/// reachable by group or others, not even between `bind` and the chmod to
+/// 0600 that follows. The umask is the process's: it is restored at once
+/// (a file another thread creates meanwhile only gets stricter bits).
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    // SAFETY: umask(2) only swaps the process's file mode mask.
+    let old = unsafe { libc::umask(0o077) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    bound
 }
 
 /// Serves the requests of one connection until it closes.
@@ -260,6 +274,26 @@ mod tests {
         drop((reader, conn));
         drop(server);
         assert!(!path.exists(), "socket left behind");
+    }
+
+    /// The socket is created without group or other bits even under a
+    /// permissive umask: nothing can connect before the chmod to 0600.
+    #[test]
+    fn socket_is_private_from_the_moment_it_is_bound() {
+        let path = std::env::temp_dir().join(format!("wgdp-uapi-umask-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: umask(2) only swaps the process's file mode mask (each
+        // test runs in a process of its own under nextest).
+        let old = unsafe { libc::umask(0) };
+        let listener = bind_private(&path);
+        // SAFETY: as above.
+        let during = unsafe { libc::umask(old) };
+        let listener = listener.expect("bind");
+        let mode = std::fs::metadata(&path).expect("socket").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "socket mode {mode:o} right after bind");
+        assert_eq!(during, 0, "the umask is restored");
+        drop(listener);
+        std::fs::remove_file(&path).expect("remove");
     }
 
     /// A call the control thread never takes (it has ended, the call is
