@@ -175,7 +175,7 @@ impl Control<'_> {
     /// Validates, then applies, a `set`. Interface changes that need a
     /// restart (private key, listen port, fwmark) are refused unless they
     /// restate the current value.
-    fn apply_set(&mut self, set: SetRequest, now: Instant) -> Result<Persist, UapiError> {
+    fn apply_set(&mut self, set: Box<SetRequest>, now: Instant) -> Result<Persist, UapiError> {
         let refuse = |errno, message: &str| UapiError {
             errno,
             message: message.to_owned(),
@@ -203,22 +203,20 @@ impl Control<'_> {
         // kernel's `set_peer` and wireguard-go do: one configuration can
         // then be pushed to every node of a mesh.
         let own = *self.identity.public_key();
-        let requested: Vec<_> = set
+        // Read in place, never moved: the pre-shared keys are wiped where
+        // they are when `set` is dropped (a moved-out key would stay in
+        // the freed buffer of the request's peers).
+        let requested = set
             .peers
-            .into_iter()
-            .filter(|p| PublicKey::from_bytes(p.public_key) != own)
-            .map(|mut ps| {
-                let prefixes = std::mem::take(&mut ps.allowed_ips);
-                (ps, prefixes)
-            })
-            .collect();
+            .iter()
+            .filter(|p| PublicKey::from_bytes(p.public_key) != own);
         let mut persist = Persist::default();
         let mut named = HashSet::new();
         // Peers whose table entry changes, in order: the ones the request
         // names, and those that lost a prefix to another. Rendered once all
         // changes are applied, so a prefix that moved is written once.
         let mut changed: Vec<PeerId> = Vec::new();
-        for (ps, prefixes) in requested {
+        for ps in requested {
             let key = PublicKey::from_bytes(ps.public_key);
             let existing = self.peers.by_key(&key);
             if ps.remove {
@@ -271,8 +269,8 @@ impl Control<'_> {
                 continue;
             };
             let owner = peer.owner;
-            if let Some(psk) = ps.preshared_key {
-                let psk = (*psk != [0u8; 32]).then_some(psk);
+            if let Some(psk) = &ps.preshared_key {
+                let psk = (**psk != [0u8; 32]).then(|| Zeroizing::new(**psk));
                 peer.handshake.set_preshared_key(psk.as_deref().copied());
                 peer.preshared_key = psk;
             }
@@ -291,7 +289,7 @@ impl Control<'_> {
             if ps.replace_allowed_ips {
                 self.clear_prefixes(id);
             }
-            for prefix in prefixes {
+            for &prefix in &ps.allowed_ips {
                 if let Some(loser) = self.assign_prefix(prefix, id) {
                     changed.push(loser);
                 }

@@ -601,8 +601,16 @@ fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
     );
     assert_eq!(ask(&mut c, &minus), ok);
     assert_eq!(routed(&c, "10.9.2.1"), None, "removed");
-    assert_eq!(routed(&c, "fd00::1"), Some(Ok(three)), "its other prefix stays");
-    assert_eq!(routed(&c, "10.9.1.1"), Some(Ok(two)), "peer 2's stays with it");
+    assert_eq!(
+        routed(&c, "fd00::1"),
+        Some(Ok(three)),
+        "its other prefix stays"
+    );
+    assert_eq!(
+        routed(&c, "10.9.1.1"),
+        Some(Ok(two)),
+        "peer 2's stays with it"
+    );
     let listed = get(&mut c);
     let of_three = listed
         .split(&format!("public_key={peer3}\n"))

@@ -4,7 +4,7 @@
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -17,11 +17,14 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use zeroize::Zeroizing;
 
 use super::proto::{self, errno, Request};
+use super::secret::SecretBuf;
 
 /// Where `wg` looks for userspace interfaces.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
 /// How long a client may take to send a request.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes read from a connection at a time.
+const READ_CHUNK: usize = 64 << 10;
 
 /// Peers a `set` changed, for writing back to the tunnel table.
 #[derive(Debug, Default)]
@@ -148,50 +151,59 @@ fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
     bound
 }
 
-/// Serves the requests of one connection until it closes.
-fn serve(conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn, stop: &AtomicBool) {
+/// The length of the request at the front of `bytes` (its lines and the
+/// empty line that ends it), looking for the end from `from` on.
+fn request_end(bytes: &[u8], from: usize) -> Option<usize> {
+    if bytes.first() == Some(&b'\n') {
+        return Some(1);
+    }
+    let from = from.saturating_sub(1);
+    bytes
+        .get(from..)?
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|at| from + at + 2)
+}
+
+/// Serves the requests of one connection until it closes. Requests may
+/// hold keys: they are read into one [`SecretBuf`] and parsed in place
+/// (no per-line copies), and every buffer is wiped.
+fn serve(mut conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn, stop: &AtomicBool) {
     let _ = conn.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = conn.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let Ok(write_half) = conn.try_clone() else {
-        return;
-    };
-    let mut out = write_half;
-    let mut reader = BufReader::new(conn);
+    let mut chunk = Zeroizing::new(vec![0u8; READ_CHUNK]);
+    let mut pending = SecretBuf::with_capacity(READ_CHUNK);
+    // Where the search for the request's end resumes.
+    let mut scanned = 0;
     loop {
-        let mut lines: Vec<String> = Vec::new();
-        let mut size = 0usize;
-        let ended = loop {
-            let mut line = String::new();
-            // Bounded before reading: a line without a newline must not
-            // grow past the request limit.
-            let room = (proto::MAX_REQUEST + 1).saturating_sub(size) as u64;
-            match (&mut reader).take(room).read_line(&mut line) {
-                Ok(0) | Err(_) => break false,
-                Ok(n) => size += n,
-            }
-            if size > proto::MAX_REQUEST {
-                let _ = out.write_all(proto::render_errno(errno::EPROTO).as_bytes());
+        let Some(end) = request_end(pending.as_bytes(), scanned) else {
+            scanned = pending.len();
+            if pending.len() > proto::MAX_REQUEST {
+                let _ = conn.write_all(proto::render_errno(errno::EPROTO).as_bytes());
                 return;
             }
-            let line = line.trim_end_matches('\n');
-            if line.is_empty() {
-                break true;
+            // Bounded before reading: a request must not grow far past
+            // the limit.
+            let room = (proto::MAX_REQUEST + 1 - pending.len()).min(READ_CHUNK);
+            match conn.read(&mut chunk[..room]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
             }
-            lines.push(line.to_owned());
+            continue;
         };
-        if !ended {
+        let Ok(text) = std::str::from_utf8(&pending.as_bytes()[..end]) else {
             return;
-        }
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let text = match proto::parse(&refs) {
+        };
+        // The lines before the empty one.
+        let lines: Vec<&str> = text[..end.saturating_sub(2)].split('\n').collect();
+        let answer = match proto::parse(&lines) {
             Ok(request) => ask(request, calls, persist, stop),
             Err(e) => Zeroizing::new(proto::render_errno(e.errno)),
         };
-        // Request lines may hold keys.
-        for l in &mut lines {
-            zeroize::Zeroize::zeroize(l);
-        }
-        if out.write_all(text.as_bytes()).is_err() {
+        drop(lines);
+        pending.consume(end);
+        scanned = 0;
+        if conn.write_all(answer.as_bytes()).is_err() {
             return;
         }
     }
@@ -233,6 +245,19 @@ fn ask(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// A request ends at its first empty line, wherever the reads split
+    /// it; an empty first line is an (empty) request of its own.
+    #[test]
+    fn a_request_ends_at_its_empty_line() {
+        assert_eq!(request_end(b"get=1\n\nset=1\n", 0), Some(7));
+        assert_eq!(request_end(b"\nget=1\n\n", 0), Some(1));
+        assert_eq!(request_end(b"set=1\na=b\n", 0), None);
+        // Resumed after a read that ended between the two newlines.
+        assert_eq!(request_end(b"set=1\na=b\n\n", 10), Some(11));
+        assert_eq!(request_end(b"", 0), None);
+    }
 
     /// The socket is created mode 0600 (it reads and changes keys), and a
     /// malformed request is refused with an errno before it reaches the
@@ -280,7 +305,8 @@ mod tests {
     /// permissive umask: nothing can connect before the chmod to 0600.
     #[test]
     fn socket_is_private_from_the_moment_it_is_bound() {
-        let path = std::env::temp_dir().join(format!("wgdp-uapi-umask-{}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("wgdp-uapi-umask-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         // SAFETY: umask(2) only swaps the process's file mode mask (each
         // test runs in a process of its own under nextest).
@@ -289,7 +315,10 @@ mod tests {
         // SAFETY: as above.
         let during = unsafe { libc::umask(old) };
         let listener = listener.expect("bind");
-        let mode = std::fs::metadata(&path).expect("socket").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("socket")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "socket mode {mode:o} right after bind");
         assert_eq!(during, 0, "the umask is restored");
         drop(listener);
