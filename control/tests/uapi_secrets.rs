@@ -154,7 +154,8 @@ fn uapi_buffers_holding_keys_are_wiped_before_they_are_freed() {
     let want_psk = Zeroizing::new(format!("preshared_key={}", hex(PSK)));
 
     SCAN.store(true, Ordering::Relaxed);
-    let server = UapiServer::start(&name, tx, Box::new(|_| Ok(()))).expect("serve");
+    let server =
+        UapiServer::start(&name, tx, Box::new(|_| Ok(())), Default::default()).expect("serve");
     let mut conn = UnixStream::connect(server.path()).expect("connect");
     conn.write_all(set.as_bytes()).expect("send");
     let n = answer(&mut conn, &mut buf);

@@ -3,6 +3,11 @@
 //! one thread. Each request is parsed here, handed to the control thread
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
+//!
+//! A `set` that is applied but cannot be written back stays live (it is
+//! not rolled back): the answer is `errno=5` (EIO), the error is logged and
+//! counted in `uapi_sets_not_saved`, and a restart loses the change. Every
+//! other refusal changes nothing.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -18,6 +23,7 @@ use zeroize::Zeroizing;
 
 use super::proto::{self, errno, Request};
 use super::secret::SecretBuf;
+use crate::counters::{bump, ControlCounters};
 
 /// Where `wg` looks for userspace interfaces.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
@@ -72,17 +78,29 @@ pub struct UapiServer {
 
 impl UapiServer {
     /// Binds `/var/run/wireguard/<name>.sock` (refusing when another
-    /// process serves it) and starts serving.
-    pub fn start(name: &str, calls: Sender<Call>, persist: PersistFn) -> std::io::Result<Self> {
+    /// process serves it) and starts serving; sets that are live but not
+    /// written back are counted in `counters`.
+    pub fn start(
+        name: &str,
+        calls: Sender<Call>,
+        persist: PersistFn,
+        counters: Arc<ControlCounters>,
+    ) -> std::io::Result<Self> {
         Self::start_at(
             &Path::new(SOCKET_DIR).join(format!("{name}.sock")),
             calls,
             persist,
+            counters,
         )
     }
 
     /// As [`start`](Self::start), at an explicit path.
-    fn start_at(path: &Path, calls: Sender<Call>, mut persist: PersistFn) -> std::io::Result<Self> {
+    fn start_at(
+        path: &Path,
+        calls: Sender<Call>,
+        mut persist: PersistFn,
+        counters: Arc<ControlCounters>,
+    ) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -108,7 +126,7 @@ impl UapiServer {
                             break;
                         }
                         if let Ok(conn) = conn {
-                            serve(conn, &calls, &mut persist, &stop);
+                            serve(conn, &calls, &mut persist, &counters, &stop);
                         }
                     }
                 })?
@@ -168,7 +186,13 @@ fn request_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Serves the requests of one connection until it closes. Requests may
 /// hold keys: they are read into one [`SecretBuf`] and parsed in place
 /// (no per-line copies), and every buffer is wiped.
-fn serve(mut conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn, stop: &AtomicBool) {
+fn serve(
+    mut conn: UnixStream,
+    calls: &Sender<Call>,
+    persist: &mut PersistFn,
+    counters: &ControlCounters,
+    stop: &AtomicBool,
+) {
     let _ = conn.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = conn.set_write_timeout(Some(CLIENT_TIMEOUT));
     let mut chunk = Zeroizing::new(vec![0u8; READ_CHUNK]);
@@ -197,7 +221,7 @@ fn serve(mut conn: UnixStream, calls: &Sender<Call>, persist: &mut PersistFn, st
         // The lines before the empty one.
         let lines: Vec<&str> = text[..end.saturating_sub(2)].split('\n').collect();
         let answer = match proto::parse(&lines) {
-            Ok(request) => ask(request, calls, persist, stop),
+            Ok(request) => ask(request, calls, persist, counters, stop),
             Err(e) => Zeroizing::new(proto::render_errno(e.errno)),
         };
         drop(lines);
@@ -213,6 +237,7 @@ fn ask(
     request: Request,
     calls: &Sender<Call>,
     persist: &mut PersistFn,
+    counters: &ControlCounters,
     stop: &AtomicBool,
 ) -> Zeroizing<String> {
     let (tx, rx) = bounded(1);
@@ -233,9 +258,11 @@ fn ask(
     };
     if !reply.persist.is_empty() {
         if let Err(e) = persist(&reply.persist) {
+            // Live, not rolled back: the answer says it was not saved.
             tracing::error!(
-                "uapi: the change is live but was not written to the tunnel table: {e}"
+                "uapi: the change is live but was not written to the tunnel table (lost at restart): {e}"
             );
+            bump(&counters.uapi_sets_not_saved);
             return Zeroizing::new(proto::render_errno(errno::EIO));
         }
     }
@@ -266,7 +293,8 @@ mod tests {
     fn socket_is_private_and_bad_requests_never_reach_control() {
         let path = std::env::temp_dir().join(format!("wgdp-uapi-test-{}.sock", std::process::id()));
         let (calls, control) = bounded(4);
-        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(()))).expect("serve");
+        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(())), Arc::default())
+            .expect("serve");
         let mode = std::fs::metadata(server.path())
             .expect("socket")
             .permissions()
@@ -325,6 +353,72 @@ mod tests {
         std::fs::remove_file(&path).expect("remove");
     }
 
+    /// A `set` the control thread applied whose write-back fails is
+    /// answered EIO and counted, and stays applied: the server sends the
+    /// control thread nothing more (no undo), and the next request is
+    /// served as usual. A set with nothing to write back is answered as the
+    /// control thread answered it.
+    #[test]
+    fn a_set_live_but_not_written_back_answers_eio_is_counted_and_stays_live() {
+        let path = std::env::temp_dir().join(format!("wgdp-uapi-eio-{}.sock", std::process::id()));
+        let (calls, control) = bounded::<Call>(4);
+        let counters = Arc::new(ControlCounters::default());
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tries = writes.clone();
+        let server = UapiServer::start_at(
+            &path,
+            calls,
+            Box::new(move |_| {
+                tries.fetch_add(1, Ordering::Relaxed);
+                Err("read-only file system".into())
+            }),
+            counters.clone(),
+        )
+        .expect("serve");
+        // The control thread: applies each set (counted), and says what
+        // to write back only for the first.
+        let applied = std::thread::spawn(move || {
+            let mut n = 0;
+            for call in control.iter() {
+                n += 1;
+                let mut persist = Persist::default();
+                if n == 1 {
+                    persist.removed.push(conf::PublicKey([9; 32]));
+                }
+                let _ = call.reply.send(Reply {
+                    text: Zeroizing::new(proto::render_errno(errno::OK)),
+                    persist,
+                });
+            }
+            n
+        });
+        let mut conn = UnixStream::connect(&path).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut exchange = |request: &str| {
+            conn.write_all(request.as_bytes()).expect("send");
+            let mut reply = String::new();
+            reader.read_line(&mut reply).expect("reply");
+            let mut blank = String::new();
+            reader.read_line(&mut blank).expect("blank line");
+            reply
+        };
+        let key = "09".repeat(32);
+        assert_eq!(
+            exchange(&format!("set=1\npublic_key={key}\nremove=true\n\n")),
+            "errno=5\n"
+        );
+        assert_eq!(counters.uapi_sets_not_saved.load(Ordering::Relaxed), 1);
+        assert_eq!(writes.load(Ordering::Relaxed), 1, "one write-back tried");
+        assert_eq!(exchange("set=1\n\n"), "errno=0\n", "nothing to write back");
+        assert_eq!(counters.uapi_sets_not_saved.load(Ordering::Relaxed), 1);
+        assert_eq!(writes.load(Ordering::Relaxed), 1);
+        drop((reader, conn));
+        drop(server);
+        assert_eq!(applied.join().expect("control"), 2, "no undo was sent");
+    }
+
     /// A call the control thread never takes (it has ended, the call is
     /// still queued) does not keep the server from stopping: the client
     /// gets EIO once the server is dropped, and the drop returns.
@@ -332,7 +426,8 @@ mod tests {
     fn a_call_left_in_the_queue_does_not_block_the_stop() {
         let path = std::env::temp_dir().join(format!("wgdp-uapi-stop-{}.sock", std::process::id()));
         let (calls, control) = bounded(4);
-        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(()))).expect("serve");
+        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(())), Arc::default())
+            .expect("serve");
         let client = {
             let path = path.clone();
             std::thread::spawn(move || {
