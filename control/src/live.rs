@@ -141,7 +141,7 @@ impl Control<'_> {
                     persist: Persist::default(),
                 }
             }
-            Request::Set(set) => match self.apply_set(set, now) {
+            Request::Set(set) => match self.apply_set(&set, now) {
                 Ok(persist) => Reply {
                     text: Zeroizing::new(proto::render_errno(errno::OK)),
                     persist,
@@ -175,7 +175,7 @@ impl Control<'_> {
     /// Validates, then applies, a `set`. Interface changes that need a
     /// restart (private key, listen port, fwmark) are refused unless they
     /// restate the current value.
-    fn apply_set(&mut self, set: Box<SetRequest>, now: Instant) -> Result<Persist, UapiError> {
+    fn apply_set(&mut self, set: &SetRequest, now: Instant) -> Result<Persist, UapiError> {
         let refuse = |errno, message: &str| UapiError {
             errno,
             message: message.to_owned(),
