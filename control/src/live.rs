@@ -130,28 +130,26 @@ impl Control<'_> {
 
     fn answer(&mut self, request: Request, now: Instant) -> Reply {
         match request {
+            // A snapshot: the socket's thread renders it.
             Request::Get => Reply {
-                text: proto::render_get(&self.interface_info()),
-                persist: Persist::default(),
+                snapshot: Some(Box::new(self.interface_info())),
+                ..Reply::text(Zeroizing::default())
             },
             Request::WgdpShow => {
                 let json = serde_json::to_string(&self.show()).unwrap_or_default();
-                Reply {
-                    text: Zeroizing::new(format!("{json}\n{}", proto::render_errno(errno::OK))),
-                    persist: Persist::default(),
-                }
+                Reply::text(Zeroizing::new(format!(
+                    "{json}\n{}",
+                    proto::render_errno(errno::OK)
+                )))
             }
             Request::Set(set) => match self.apply_set(&set, now) {
                 Ok(persist) => Reply {
-                    text: Zeroizing::new(proto::render_errno(errno::OK)),
                     persist,
+                    ..Reply::text(Zeroizing::new(proto::render_errno(errno::OK)))
                 },
                 Err(e) => {
                     tracing::warn!(errno = e.errno, "uapi: set refused: {e}");
-                    Reply {
-                        text: Zeroizing::new(proto::render_errno(e.errno)),
-                        persist: Persist::default(),
-                    }
+                    Reply::text(Zeroizing::new(proto::render_errno(e.errno)))
                 }
             },
         }

@@ -166,14 +166,14 @@ fn ask(c: &mut Control, request: &str) -> String {
     let lines: Vec<&str> = request.lines().collect();
     let now = c.clock.now();
     match proto::parse(&lines) {
-        Ok(r) => c.answer(r, now).text.to_string(),
+        Ok(r) => c.answer(r, now).into_text().to_string(),
         Err(e) => proto::render_errno(e.errno),
     }
 }
 
 fn get(c: &mut Control) -> String {
     let now = c.clock.now();
-    c.answer(Request::Get, now).text.to_string()
+    c.answer(Request::Get, now).into_text().to_string()
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
     let (mut c, _commands) = control(&p);
     let now = c.clock.now();
     let show = c.show();
-    let json = c.answer(Request::WgdpShow, now).text.to_string();
+    let json = c.answer(Request::WgdpShow, now).into_text().to_string();
     assert!(
         json.starts_with('{') && json.contains("\"peers\""),
         "{json}"
@@ -623,4 +623,24 @@ fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
     // Written back as it now is.
     let conf = c.peer_conf(three);
     assert_eq!(conf.allowed_ips.len(), 1);
+}
+
+/// `get` is answered with a snapshot of the state, not with its text: the
+/// socket's thread renders it, off the control thread; rendered, it is the
+/// whole answer.
+#[test]
+fn get_is_a_snapshot_rendered_off_the_control_thread() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let now = c.clock.now();
+    let reply = c.answer(Request::Get, now);
+    assert!(reply.text.is_empty(), "the control thread rendered nothing");
+    let snapshot = reply.snapshot.as_deref().expect("a snapshot");
+    assert_eq!(snapshot.peers.len(), 2);
+    assert_eq!(*snapshot.private_key, OURS);
+    let text = reply.into_text();
+    assert!(text.starts_with(&format!("private_key={}\nlisten_port=51820\n", hex(&OURS))));
+    assert!(text.contains(&format!("preshared_key={}\n", hex(&PSK))));
+    assert_eq!(text.matches("public_key=").count(), 2);
+    assert!(text.ends_with("errno=0\n\n"));
 }

@@ -110,10 +110,7 @@ fn control(calls: crossbeam_channel::Receiver<Call>) {
             }
             _ => Zeroizing::new(proto::render_errno(errno::OK)),
         };
-        let _ = call.reply.send(Reply {
-            text,
-            persist: Default::default(),
-        });
+        let _ = call.reply.send(Reply::text(text));
     }
 }
 

@@ -50,10 +50,34 @@ impl Persist {
 
 /// The control thread's answer to one request.
 pub struct Reply {
-    /// The protocol text to send back.
+    /// The protocol text to send back (empty for a `get`).
     pub text: Zeroizing<String>,
+    /// A `get`'s snapshot of the interface: rendered by the socket's
+    /// thread, so that a table of 100k peers does not keep the control
+    /// thread from its handshakes and timers for the rendering (about a
+    /// second); the control thread only copies the state.
+    pub snapshot: Option<Box<proto::InterfaceInfo>>,
     /// What to write back to the tunnel table first.
     pub persist: Persist,
+}
+
+impl Reply {
+    /// A protocol text and nothing to write back.
+    pub fn text(text: Zeroizing<String>) -> Self {
+        Self {
+            text,
+            snapshot: None,
+            persist: Persist::default(),
+        }
+    }
+
+    /// The text to send back: a snapshot rendered, or the text as given.
+    pub fn into_text(self) -> Zeroizing<String> {
+        match self.snapshot {
+            Some(info) => proto::render_get(&info),
+            None => self.text,
+        }
+    }
 }
 
 /// One request on its way to the control thread.
@@ -266,7 +290,7 @@ fn ask(
             return Zeroizing::new(proto::render_errno(errno::EIO));
         }
     }
-    reply.text
+    reply.into_text()
 }
 
 #[cfg(test)]
@@ -386,8 +410,8 @@ mod tests {
                     persist.removed.push(conf::PublicKey([9; 32]));
                 }
                 let _ = call.reply.send(Reply {
-                    text: Zeroizing::new(proto::render_errno(errno::OK)),
                     persist,
+                    ..Reply::text(Zeroizing::new(proto::render_errno(errno::OK)))
                 });
             }
             n
