@@ -57,6 +57,8 @@ pub struct Control<'p> {
     pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
+    /// A large UAPI `set` being applied, a slice per round.
+    pub(crate) set_in_progress: Option<crate::live::SetJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -165,6 +167,7 @@ impl<'p> Control<'p> {
                 .map(|g| ControlGroup::new(g, parts.workers))
                 .collect(),
             uapi: parts.uapi,
+            set_in_progress: None,
             board: parts.board,
             lcores: parts.lcores,
             interface: parts.interface,

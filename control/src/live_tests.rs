@@ -644,3 +644,73 @@ fn get_is_a_snapshot_rendered_off_the_control_thread() {
     assert_eq!(text.matches("public_key=").count(), 2);
     assert!(text.ends_with("errno=0\n\n"));
 }
+
+/// A `set` of more than [`crate::live::SET_SLICE`] peers is applied a slice
+/// per control-loop round (handshakes and timers run between them) and
+/// answered once all of it is in; a request behind it waits its turn.
+#[test]
+fn a_large_set_is_applied_in_slices_between_rounds() {
+    use crate::live::SET_SLICE;
+    use crate::uapi::server::Call;
+    let p = ports();
+    let (mut c, commands) = control(&p);
+    let routes_sent = || {
+        std::iter::from_fn(|| commands.try_recv().ok())
+            .filter(|cmd| matches!(cmd, Command::SetRoutes(_)))
+            .count()
+    };
+    routes_sent();
+    let (calls, rx) = bounded(4);
+    c.uapi = Some(rx);
+    let n = 2 * SET_SLICE + 10;
+    let mut text = String::from("set=1\n");
+    for i in 0..n as u32 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        key[31] = 0x40;
+        text.push_str(&format!(
+            "public_key={}\nallowed_ip=10.{}.{}.0/24\n",
+            hex(&key),
+            100 + i / 256,
+            i % 256
+        ));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    // Room for both answers: a wrong order fails the test, never blocks.
+    let (tx, answer) = bounded(2);
+    let set = proto::parse(&lines).expect("parses");
+    calls
+        .send(Call {
+            request: set,
+            reply: tx.clone(),
+        })
+        .expect("call");
+    calls
+        .send(Call {
+            request: Request::Get,
+            reply: tx,
+        })
+        .expect("call");
+    let now = c.clock.now();
+    for round in 1..=2 {
+        assert_eq!(c.uapi_round(now), 1, "round {round}");
+        assert_eq!(c.peers.len(), 2 + round * SET_SLICE, "round {round}");
+        assert!(answer.try_recv().is_err(), "answered before it was all in");
+        assert_eq!(routes_sent(), 0, "routes published at the end");
+    }
+    assert_eq!(c.uapi_round(now), 1, "the last slice");
+    assert_eq!(c.peers.len(), 2 + n);
+    let reply = answer.try_recv().expect("answered");
+    assert_eq!(
+        reply.persist.upserted.len(),
+        n,
+        "every new peer written back"
+    );
+    assert_eq!(&*reply.into_text(), "errno=0\n\n");
+    assert!(answer.try_recv().is_err(), "the get waits its turn");
+    assert_eq!(routes_sent(), 1, "routes published once");
+    assert_eq!(routed(&c, "10.100.0.1").map(|r| r.is_ok()), Some(true));
+    assert_eq!(c.uapi_round(now), 1, "then the get");
+    let got = answer.try_recv().expect("get answered").into_text();
+    assert_eq!(got.matches("public_key=").count(), 2 + n);
+}
