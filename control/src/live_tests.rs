@@ -714,3 +714,170 @@ fn a_large_set_is_applied_in_slices_between_rounds() {
     let got = answer.try_recv().expect("get answered").into_text();
     assert_eq!(got.matches("public_key=").count(), 2 + n);
 }
+
+/// The handshake latency of new peers while a loop asks for `get` of the
+/// whole table: the control loop (`Control::run`) on this thread, the
+/// handshakes and the `get` loop (rendering its answers, as the socket's
+/// thread does) on others. Every handshake must be answered; the p50/p99
+/// latencies, with and without the loop, are printed. The table holds
+/// `WGDP_GET_LOOP_PEERS` peers (default 2000; docs/scale.md's figures are
+/// at 100000, release build).
+#[test]
+fn handshakes_are_answered_while_a_loop_runs_get() {
+    use crate::uapi::server::Call;
+    use dataplane::command::HandshakeMessage;
+    use protocol::noise::{PeerHandshake, StaticIdentity};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant as StdInstant};
+
+    const MEASURED: usize = 100;
+    let total: usize = std::env::var("WGDP_GET_LOOP_PEERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .max(MEASURED);
+    let p = ports();
+    let ids: Vec<StaticIdentity> = (0..MEASURED)
+        .map(|i| {
+            let mut k = [7u8; 32];
+            k[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            StaticIdentity::new(PrivateKey::from_bytes(k))
+        })
+        .collect();
+    let peers: Vec<InitialPeer> = (0..total)
+        .map(|i| {
+            let public_key = match ids.get(i) {
+                Some(id) => *id.public_key(),
+                None => {
+                    let mut k = [0x40u8; 32];
+                    k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    PublicKey::from_bytes(k)
+                }
+            };
+            let n = u32::try_from(i).expect("peer count");
+            InitialPeer {
+                peer: NewPeer {
+                    public_key,
+                    preshared_key: None,
+                    endpoint: Some(std::net::SocketAddr::from(([192, 0, 2, 9], 51820))),
+                    persistent_keepalive: None,
+                    lanes: 1,
+                },
+                allowed_ips: vec![Prefix::new(
+                    std::net::Ipv4Addr::from(0x6440_0000 + n).into(),
+                    32,
+                )
+                .expect("prefix")],
+            }
+        })
+        .collect();
+    let (cmd_tx, _cmd_rx) = bounded(total + 1024);
+    let (hs_tx, hs_rx) = bounded(4096);
+    let (_ev_tx, ev_rx) = bounded(16);
+    let (uapi_tx, uapi_rx) = bounded(16);
+    let counters = Arc::new(ControlCounters::default());
+    let clock = TscClock::new(rdtsc(), dpdk_sys::rte::testing::eal().tsc_hz());
+    let control = Control::new(ControlParts {
+        private_key: Zeroizing::new(OURS),
+        listen_port: 51820,
+        workers: 1,
+        peers,
+        groups: Vec::new(),
+        uapi: Some(uapi_rx),
+        board: Arc::new(SnapshotBoard::new()),
+        lcores: vec![1],
+        interface: "wgdp-lvtest".into(),
+        worker_counters: vec![Arc::new(WorkerCounters::default())],
+        handshakes: hs_rx,
+        events: ev_rx,
+        commands: vec![cmd_tx],
+        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
+        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
+        pool: &p.pool,
+        clock,
+        counters: counters.clone(),
+        rss: None,
+    });
+    let ours = PrivateKey::from_bytes(OURS).public_key();
+    let stop = AtomicBool::new(false);
+    let results = std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // One round of MEASURED handshakes; their latencies.
+                let round = || -> Vec<Duration> {
+                    let mut latencies = Vec::with_capacity(MEASURED);
+                    for id in &ids {
+                        let mut hs = PeerHandshake::new(ours, None);
+                        let since = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default();
+                        let init = hs
+                            .create_initiation(
+                                id,
+                                1,
+                                protocol::time::Tai64N::from_unix(since),
+                                clock.now(),
+                                &mut rand_core::OsRng,
+                            )
+                            .expect("initiation");
+                        let src = std::net::SocketAddr::from(([192, 0, 2, 9], 51820));
+                        let msg =
+                            HandshakeMessage::new(src, clock.now(), &init, false).expect("msg");
+                        let before = counters.responses_sent.load(Ordering::Relaxed);
+                        let t = StdInstant::now();
+                        hs_tx.send(msg).expect("queue");
+                        while counters.responses_sent.load(Ordering::Relaxed) == before {
+                            assert!(t.elapsed() < Duration::from_secs(10), "no response");
+                            std::thread::sleep(Duration::from_micros(20));
+                        }
+                        latencies.push(t.elapsed());
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    latencies.sort();
+                    latencies
+                };
+                let quiet = round();
+                let looping = AtomicBool::new(true);
+                let (loaded, gets) = std::thread::scope(|g| {
+                    let getter = g.spawn(|| {
+                        let mut gets = 0u32;
+                        while looping.load(Ordering::Relaxed) {
+                            let (tx, rx) = bounded(1);
+                            uapi_tx
+                                .send(Call {
+                                    request: Request::Get,
+                                    reply: tx,
+                                })
+                                .expect("call");
+                            let text = rx.recv().expect("answer").into_text();
+                            assert_eq!(text.matches("public_key=").count(), total);
+                            gets += 1;
+                        }
+                        gets
+                    });
+                    // Let the loop start.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let loaded = round();
+                    looping.store(false, Ordering::Relaxed);
+                    (loaded, getter.join().expect("get loop"))
+                });
+                (quiet, loaded, gets)
+            }));
+            stop.store(true, Ordering::Relaxed);
+            out
+        });
+        control.run(&stop, None, &|_| {});
+        driver.join().expect("driver")
+    });
+    let (quiet, loaded, gets) = results.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let pct = |v: &[Duration], q: usize| v[(v.len() * q / 100).min(v.len() - 1)];
+    println!(
+        "get loop, {total} peers: {gets} gets; handshake latency without the loop p50 {:?} p99 {:?}, with it p50 {:?} p99 {:?}",
+        pct(&quiet, 50),
+        pct(&quiet, 99),
+        pct(&loaded, 50),
+        pct(&loaded, 99)
+    );
+    assert_eq!((quiet.len(), loaded.len()), (MEASURED, MEASURED));
+    assert!(gets >= 1, "the get loop ran");
+}
