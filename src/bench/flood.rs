@@ -82,12 +82,13 @@ pub struct FloodFrames {
 impl Interleave for FloodFrames {
     fn after(&mut self, w: usize, k: usize) -> Vec<&[u8]> {
         let mut picks = Vec::new();
-        if let Some(owed) = self.owed.get_mut(w) {
+        let frames = self.frames.len();
+        if let Some(owed) = self.owed.get_mut(w).filter(|_| frames > 0) {
             *owed += self.per_data;
             while *owed >= 1.0 {
                 *owed -= 1.0;
                 picks.push(self.next);
-                self.next = (self.next + 1) % self.frames.len();
+                self.next = (self.next + 1) % frames;
             }
         }
         let mut out: Vec<&[u8]> = Vec::with_capacity(picks.len() + 1);
