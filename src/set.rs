@@ -222,11 +222,12 @@ fn explain(code: i32, key: &str, sent: &[&str]) -> String {
     match code {
         errno::EINVAL => format!(
             "wgdp refused peer {key} (errno {code}, invalid argument): one of {fields} is not \
-             acceptable, or {key} is wgdp's own public key; wgdp's log names the reason"
+             acceptable; wgdp's log names the reason"
         ),
         errno::EIO => format!(
-            "peer {key}: the change of {fields} is live but wgdp could not write it to its \
-             tunnel table, or wgdp did not answer in time (errno {code}); wgdp's log says which"
+            "peer {key}: the change of {fields} is live but not saved: wgdp could not write it \
+             to its tunnel table, so a restart loses it (errno {code}; unless wgdp was \
+             stopping, when nothing changed); wgdp's log says which"
         ),
         errno::EPROTO => format!(
             "wgdp did not understand the request for peer {key} (errno {code}, protocol error): \

@@ -57,6 +57,8 @@ pub struct Control<'p> {
     pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
+    /// A large UAPI `set` being applied, a slice per round.
+    pub(crate) set_in_progress: Option<crate::live::SetJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -165,6 +167,7 @@ impl<'p> Control<'p> {
                 .map(|g| ControlGroup::new(g, parts.workers))
                 .collect(),
             uapi: parts.uapi,
+            set_in_progress: None,
             board: parts.board,
             lcores: parts.lcores,
             interface: parts.interface,
@@ -315,7 +318,7 @@ impl<'p> Control<'p> {
 
     /// Feeds the owners' published activity into the timers, then fires
     /// the timers that are due.
-    fn timer_round(&mut self, now: Instant) {
+    pub(crate) fn timer_round(&mut self, now: Instant) {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
         for p in self.peers.iter_mut() {

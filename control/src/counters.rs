@@ -72,6 +72,8 @@ control_counters! {
     steering_refused,
     /// Tunnel group members removed from their group because the peer was removed (UAPI).
     group_members_removed,
+    /// UAPI sets applied but not written back to the tunnel table (answered errno=5: live until a restart, which loses them).
+    uapi_sets_not_saved,
 }
 
 /// Adds one to a counter.

@@ -92,8 +92,9 @@ impl Control<'_> {
             return bump(&self.counters.handshakes_rejected);
         };
         peer.timers.session_derived(now);
-        peer.timers.any_authenticated_packet_traversal(now);
-        peer.timers.any_authenticated_packet_sent();
+        // No initiation of ours for REKEY_TIMEOUT: the initiator's first
+        // data message confirms this keypair.
+        peer.timers.response_sent(now);
         self.learn_endpoint(id, src, local);
         self.install(id, keypair);
         bump(&self.counters.responses_sent);

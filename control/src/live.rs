@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
 use dataplane::command::Command;
 use dataplane::peer::{PeerId, PeerState};
 use dataplane::route::{RouteTable, NO_OWNER};
@@ -19,6 +20,45 @@ use crate::control::Control;
 use crate::peers::NewPeer;
 use crate::uapi::proto::{self, errno, InterfaceInfo, PeerInfo, Request, SetRequest, UapiError};
 use crate::uapi::server::{Persist, Reply};
+
+/// Peers of a `set` applied per control-loop round: a `wg setconf` of
+/// 100k peers takes the control thread about a second in one go, which
+/// would stall handshakes and timers.
+pub const SET_SLICE: usize = 1024;
+
+/// A checked `set` being applied, a slice per round.
+pub(crate) struct SetJob {
+    set: Box<SetRequest>,
+    /// Where the answer goes (none when applied in one go).
+    reply: Option<Sender<Reply>>,
+    /// The next of its peers to apply.
+    next: usize,
+    /// The peers it names (for `replace_peers`).
+    named: HashSet<PublicKey>,
+    /// Peers whose table entry changes, in order: the ones the request
+    /// names, and those that lost a prefix to another.
+    changed: Vec<PeerId>,
+    persist: Persist,
+}
+
+impl SetJob {
+    fn new(set: Box<SetRequest>, reply: Option<Sender<Reply>>) -> Self {
+        Self {
+            set,
+            reply,
+            next: 0,
+            named: HashSet::new(),
+            changed: Vec::new(),
+            persist: Persist::default(),
+        }
+    }
+}
+
+/// The answer to a refused `set` (logged).
+fn refused(e: &UapiError) -> Reply {
+    tracing::warn!(errno = e.errno, "uapi: set refused: {e}");
+    Reply::text(Zeroizing::new(proto::render_errno(e.errno)))
+}
 
 impl Control<'_> {
     /// Adds a peer: to the table, to its owner lcore, and (by the caller's
@@ -74,6 +114,16 @@ impl Control<'_> {
         previous
     }
 
+    /// Takes `prefixes` away from peer `id` where it holds them
+    /// (`allowed_ip=-PREFIX`, as wireguard-go: a prefix another peer holds
+    /// stays with it).
+    fn unassign_prefixes(&mut self, id: PeerId, prefixes: &[Prefix]) {
+        if let Some(peer) = self.peers.get_mut(id) {
+            peer.allowed_ips.retain(|p| !prefixes.contains(p));
+        }
+        self.withdraw_prefixes(id, prefixes.to_vec());
+    }
+
     /// Takes every allowed IP away from peer `id`.
     fn clear_prefixes(&mut self, id: PeerId) {
         let prefixes = self
@@ -106,43 +156,79 @@ impl Control<'_> {
         self.steer();
     }
 
-    /// Answers the UAPI requests waiting. Returns how many.
+    /// Answers the UAPI requests waiting, or goes on with a large `set`:
+    /// [`SET_SLICE`] of its peers per round, so that handshakes and timers
+    /// run between the slices; later requests wait until it is done.
+    /// Returns how many requests or slices it handled.
     pub(crate) fn uapi_round(&mut self, now: Instant) -> usize {
+        if let Some(mut job) = self.set_in_progress.take() {
+            self.apply_slice(&mut job, now);
+            self.finish_or_keep(job, now);
+            return 1;
+        }
         let mut n = 0;
         while let Some(call) = self.uapi.as_ref().and_then(|rx| rx.try_recv().ok()) {
             n += 1;
-            let reply = self.answer(call.request, now);
-            // The server may have given up waiting; nothing to do then.
-            let _ = call.reply.send(reply);
+            let Request::Set(set) = call.request else {
+                let reply = self.answer(call.request, now);
+                // The server may have given up waiting; nothing to do then.
+                let _ = call.reply.send(reply);
+                continue;
+            };
+            match self.check_set(&set) {
+                Ok(()) => {
+                    let mut job = SetJob::new(set, Some(call.reply));
+                    self.apply_slice(&mut job, now);
+                    if !self.finish_or_keep(job, now) {
+                        // The rest in the next rounds.
+                        return n;
+                    }
+                }
+                Err(e) => {
+                    let _ = call.reply.send(refused(&e));
+                }
+            }
         }
         n
     }
 
+    /// Answers a `set` whose peers are all applied (true), or keeps it
+    /// for the next round.
+    fn finish_or_keep(&mut self, mut job: SetJob, now: Instant) -> bool {
+        if job.next < job.set.peers.len() {
+            self.set_in_progress = Some(job);
+            return false;
+        }
+        let persist = self.finish_set(&mut job, now);
+        if let Some(reply) = job.reply.take() {
+            let _ = reply.send(Reply {
+                persist,
+                ..Reply::text(Zeroizing::new(proto::render_errno(errno::OK)))
+            });
+        }
+        true
+    }
+
     fn answer(&mut self, request: Request, now: Instant) -> Reply {
         match request {
+            // A snapshot: the socket's thread renders it.
             Request::Get => Reply {
-                text: proto::render_get(&self.interface_info()),
-                persist: Persist::default(),
+                snapshot: Some(Box::new(self.interface_info())),
+                ..Reply::text(Zeroizing::default())
             },
             Request::WgdpShow => {
                 let json = serde_json::to_string(&self.show()).unwrap_or_default();
-                Reply {
-                    text: Zeroizing::new(format!("{json}\n{}", proto::render_errno(errno::OK))),
-                    persist: Persist::default(),
-                }
+                Reply::text(Zeroizing::new(format!(
+                    "{json}\n{}",
+                    proto::render_errno(errno::OK)
+                )))
             }
             Request::Set(set) => match self.apply_set(set, now) {
                 Ok(persist) => Reply {
-                    text: Zeroizing::new(proto::render_errno(errno::OK)),
                     persist,
+                    ..Reply::text(Zeroizing::new(proto::render_errno(errno::OK)))
                 },
-                Err(e) => {
-                    tracing::warn!(errno = e.errno, "uapi: set refused: {e}");
-                    Reply {
-                        text: Zeroizing::new(proto::render_errno(e.errno)),
-                        persist: Persist::default(),
-                    }
-                }
+                Err(e) => refused(&e),
             },
         }
     }
@@ -162,10 +248,22 @@ impl Control<'_> {
         }
     }
 
-    /// Validates, then applies, a `set`. Interface changes that need a
-    /// restart (private key, listen port, fwmark) are refused unless they
-    /// restate the current value.
-    fn apply_set(&mut self, set: SetRequest, now: Instant) -> Result<Persist, UapiError> {
+    /// Validates, then applies, a `set` in one go. Interface changes that
+    /// need a restart (private key, listen port, fwmark) are refused
+    /// unless they restate the current value.
+    fn apply_set(&mut self, set: Box<SetRequest>, now: Instant) -> Result<Persist, UapiError> {
+        self.check_set(&set)?;
+        let mut job = SetJob::new(set, None);
+        while job.next < job.set.peers.len() {
+            self.apply_slice(&mut job, now);
+        }
+        Ok(self.finish_set(&mut job, now))
+    }
+
+    /// Refuses a `set` that changes what needs a restart (private key,
+    /// listen port) or that wgdp does not have (fwmark); the rest of a
+    /// request was checked when it was parsed.
+    fn check_set(&self, set: &SetRequest) -> Result<(), UapiError> {
         let refuse = |errno, message: &str| UapiError {
             errno,
             message: message.to_owned(),
@@ -189,125 +287,132 @@ impl Control<'_> {
         if set.fwmark.is_some_and(|f| f != 0) {
             return Err(refuse(errno::EINVAL, "wgdp has no fwmark"));
         }
-        let own = *self.identity.public_key();
-        if set
-            .peers
-            .iter()
-            .any(|p| PublicKey::from_bytes(p.public_key) == own)
-        {
-            return Err(refuse(
-                errno::EINVAL,
-                "a peer cannot have our own public key",
-            ));
+        Ok(())
+    }
+
+    /// Applies the next [`SET_SLICE`] peers of a checked `set`.
+    fn apply_slice(&mut self, job: &mut SetJob, now: Instant) {
+        let end = (job.next + SET_SLICE).min(job.set.peers.len());
+        for i in job.next..end {
+            self.apply_peer(job, i, now);
         }
-        let requested: Vec<_> = set
-            .peers
-            .into_iter()
-            .map(|mut ps| {
-                let prefixes = std::mem::take(&mut ps.allowed_ips);
-                (ps, prefixes)
-            })
-            .collect();
-        let mut persist = Persist::default();
-        let mut named = HashSet::new();
-        // Peers whose table entry changes, in order: the ones the request
-        // names, and those that lost a prefix to another. Rendered once all
-        // changes are applied, so a prefix that moved is written once.
-        let mut changed: Vec<PeerId> = Vec::new();
-        for (ps, prefixes) in requested {
-            let key = PublicKey::from_bytes(ps.public_key);
-            let existing = self.peers.by_key(&key);
-            if ps.remove {
-                if let Some(id) = existing {
-                    self.remove_peer(id, now);
-                    persist.removed.push(conf::PublicKey(ps.public_key));
-                }
-                continue;
+        job.next = end;
+    }
+
+    /// Applies peer `i` of a checked `set`.
+    fn apply_peer(&mut self, job: &mut SetJob, i: usize, now: Instant) {
+        // Read in place, never moved: the pre-shared keys are wiped where
+        // they are when the request is dropped (a moved-out key would stay
+        // in the freed buffer of the request's peers).
+        let (set, ps) = (&job.set, &job.set.peers[i]);
+        let key = PublicKey::from_bytes(ps.public_key);
+        // A peer with our own public key is skipped, silently, as the
+        // kernel's `set_peer` and wireguard-go do: one configuration can
+        // then be pushed to every node of a mesh.
+        if key == *self.identity.public_key() {
+            return;
+        }
+        let existing = self.peers.by_key(&key);
+        if ps.remove {
+            if let Some(id) = existing {
+                self.remove_peer(id, now);
+                job.persist.removed.push(conf::PublicKey(ps.public_key));
             }
-            // replace_peers removes every peer first (wireguard-go and the
-            // kernel): update_only then finds none to update.
-            if ps.update_only && (existing.is_none() || set.replace_peers) {
-                continue;
-            }
-            named.insert(key);
-            let id = match existing {
-                Some(id) => id,
-                None => {
-                    let id = self.add_peer(
-                        NewPeer {
-                            public_key: key,
-                            preshared_key: None,
-                            // Known now, so the owner can be predicted
-                            // from it (RSS); applied again below.
-                            endpoint: ps.endpoint,
-                            persistent_keepalive: None,
-                            lanes: 1,
-                        },
-                        now,
-                    );
-                    tracing::info!(peer = %conf::encode_key(&ps.public_key), slot = id, "peer added");
-                    id
-                }
-            };
-            if set.replace_peers && existing.is_some() {
-                // The peer gets exactly the listed configuration, as if
-                // created anew: what the request leaves out is unset. Its
-                // sessions and learned endpoint stay (no disruption).
-                self.clear_prefixes(id);
-                if let Some(peer) = self.peers.get_mut(id) {
-                    peer.handshake.set_preshared_key(None);
-                    peer.preshared_key = None;
-                    peer.persistent_keepalive = None;
-                    peer.timers.set_persistent_keepalive(None);
-                    peer.configured_endpoint = None;
-                }
-            }
-            let Some(peer) = self.peers.get_mut(id) else {
-                continue;
-            };
-            let owner = peer.owner;
-            if let Some(psk) = ps.preshared_key {
-                let psk = (*psk != [0u8; 32]).then_some(psk);
-                peer.handshake.set_preshared_key(psk.as_deref().copied());
-                peer.preshared_key = psk;
-            }
-            if let Some(k) = ps.persistent_keepalive {
-                let k = (k != 0).then_some(k);
-                peer.persistent_keepalive = k;
-                peer.timers
-                    .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))));
-            }
-            if let Some(endpoint) = ps.endpoint {
-                // A configured endpoint: sent to from the port's default
-                // source until the peer reaches us (as the kernel clears
-                // the endpoint's source when `wg set` gives one).
-                peer.endpoint = Some(endpoint);
-                peer.local = None;
-                peer.configured_endpoint = Some(endpoint);
-                self.command(
-                    owner,
-                    Command::SetEndpoint {
-                        id,
-                        endpoint,
-                        local: None,
+            return;
+        }
+        // replace_peers removes every peer first (wireguard-go and the
+        // kernel): update_only then finds none to update.
+        if ps.update_only && (existing.is_none() || set.replace_peers) {
+            return;
+        }
+        job.named.insert(key);
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = self.add_peer(
+                    NewPeer {
+                        public_key: key,
+                        preshared_key: None,
+                        // Known now, so the owner can be predicted
+                        // from it (RSS); applied again below.
+                        endpoint: ps.endpoint,
+                        persistent_keepalive: None,
+                        lanes: 1,
                     },
+                    now,
                 );
+                tracing::info!(peer = %conf::encode_key(&ps.public_key), slot = id, "peer added");
+                id
             }
-            if ps.replace_allowed_ips {
-                self.clear_prefixes(id);
+        };
+        if set.replace_peers && existing.is_some() {
+            // The peer gets exactly the listed configuration, as if
+            // created anew: what the request leaves out is unset. Its
+            // sessions and learned endpoint stay (no disruption).
+            self.clear_prefixes(id);
+            if let Some(peer) = self.peers.get_mut(id) {
+                peer.handshake.set_preshared_key(None);
+                peer.preshared_key = None;
+                // The keepalive interval is unset below unless the
+                // request restates it (an unchanged interval sends no
+                // extra keepalive).
+                peer.configured_endpoint = None;
             }
-            for prefix in prefixes {
-                if let Some(loser) = self.assign_prefix(prefix, id) {
-                    changed.push(loser);
-                }
-            }
-            changed.push(id);
         }
-        if set.replace_peers {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let owner = peer.owner;
+        if let Some(psk) = &ps.preshared_key {
+            let psk = (**psk != [0u8; 32]).then(|| Zeroizing::new(**psk));
+            peer.handshake.set_preshared_key(psk.as_deref().copied());
+            peer.preshared_key = psk;
+        }
+        let restated = set.replace_peers && existing.is_some();
+        if let Some(k) = ps.persistent_keepalive.or(restated.then_some(0)) {
+            let k = (k != 0).then_some(k);
+            peer.persistent_keepalive = k;
+            peer.timers
+                .set_persistent_keepalive(k.map(|s| Duration::from_secs(u64::from(s))), now);
+        }
+        if let Some(endpoint) = ps.endpoint {
+            // A configured endpoint: sent to from the port's default
+            // source until the peer reaches us (as the kernel clears
+            // the endpoint's source when `wg set` gives one).
+            peer.endpoint = Some(endpoint);
+            peer.local = None;
+            peer.configured_endpoint = Some(endpoint);
+            self.command(
+                owner,
+                Command::SetEndpoint {
+                    id,
+                    endpoint,
+                    local: None,
+                },
+            );
+        }
+        if ps.replace_allowed_ips {
+            self.clear_prefixes(id);
+        }
+        for &prefix in &ps.allowed_ips {
+            if let Some(loser) = self.assign_prefix(prefix, id) {
+                job.changed.push(loser);
+            }
+        }
+        self.unassign_prefixes(id, &ps.removed_ips);
+        job.changed.push(id);
+    }
+
+    /// Once every peer of a `set` is applied: `replace_peers` removes the
+    /// peers it did not name, the changed peers are rendered for the
+    /// write-back, and the workers get the new routes.
+    fn finish_set(&mut self, job: &mut SetJob, now: Instant) -> Persist {
+        let mut persist = std::mem::take(&mut job.persist);
+        if job.set.replace_peers {
             let gone: Vec<PeerId> = self
                 .peers
                 .iter()
-                .filter(|p| !named.contains(&p.public_key))
+                .filter(|p| !job.named.contains(&p.public_key))
                 .map(|p| p.id)
                 .collect();
             for id in gone {
@@ -319,14 +424,16 @@ impl Control<'_> {
                 self.remove_peer(id, now);
             }
         }
+        // Rendered once all changes are applied, so a prefix that moved
+        // is written once.
         let mut seen = HashSet::new();
-        for id in changed {
+        for &id in &job.changed {
             if seen.insert(id) && self.peers.get(id).is_some() {
                 persist.upserted.push(self.peer_conf(id));
             }
         }
         self.publish_routes();
-        Ok(persist)
+        persist
     }
 
     /// A peer as the tunnel table describes it: its configured endpoint,

@@ -12,6 +12,7 @@ use dataplane::route::PortNet;
 use dpdk_sys::rte::testing::{eal, start_small, unique};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Mempool, Port};
 use protocol::allowedips::Prefix;
+use protocol::constants::REKEY_TIMEOUT;
 use protocol::crypto::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
@@ -166,14 +167,14 @@ fn ask(c: &mut Control, request: &str) -> String {
     let lines: Vec<&str> = request.lines().collect();
     let now = c.clock.now();
     match proto::parse(&lines) {
-        Ok(r) => c.answer(r, now).text.to_string(),
+        Ok(r) => c.answer(r, now).into_text().to_string(),
         Err(e) => proto::render_errno(e.errno),
     }
 }
 
 fn get(c: &mut Control) -> String {
     let now = c.clock.now();
-    c.answer(Request::Get, now).text.to_string()
+    c.answer(Request::Get, now).into_text().to_string()
 }
 
 #[test]
@@ -199,7 +200,6 @@ fn refused_sets_answer_an_errno_and_change_nothing() {
         ("set=1\npublic_key=zz".into(), errno::EINVAL),
         (format!("set=1\npublic_key={}", &peer2[..62]), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}00"), errno::EINVAL),
-        (format!("set=1\npublic_key={own}\nallowed_ip=10.9.9.0/24"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\npreshared_key=12"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\nallowed_ip=10.9.1.0/33"), errno::EINVAL),
         (format!("set=1\npublic_key={peer2}\nallowed_ip=fd00::/129"), errno::EINVAL),
@@ -225,7 +225,7 @@ fn refused_sets_answer_an_errno_and_change_nothing() {
             errno::EINVAL,
         ),
         (
-            format!("set=1\nreplace_peers=true\npublic_key={new}\nallowed_ip=10.9.8.0/24\npublic_key={own}"),
+            format!("set=1\nreplace_peers=true\npublic_key={new}\nallowed_ip=10.9.8.0/24\npublic_key={own}\nendpoint=bad"),
             errno::EINVAL,
         ),
         (
@@ -280,7 +280,7 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
     let (mut c, _commands) = control(&p);
     let now = c.clock.now();
     let show = c.show();
-    let json = c.answer(Request::WgdpShow, now).text.to_string();
+    let json = c.answer(Request::WgdpShow, now).into_text().to_string();
     assert!(
         json.starts_with('{') && json.contains("\"peers\""),
         "{json}"
@@ -447,4 +447,446 @@ fn every_worker_gets_the_cookie_secret_first_and_each_rotation() {
         (1, 1),
         "rotated after two minutes, to every worker"
     );
+}
+
+/// The peers the worker was told to send a keepalive to, in order.
+fn keepalives(rx: &Receiver<Command>) -> Vec<u32> {
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .filter_map(|cmd| match cmd {
+            Command::SendKeepalive { id } => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A peer configured with a persistent keepalive gets one as soon as the
+/// timers first run, with no traffic at all (the kernel's `wg_open`), and
+/// so does a peer whose interval a `set` turns on; an unchanged or
+/// restated interval sends none.
+#[test]
+fn persistent_keepalive_starts_without_traffic_and_when_turned_on() {
+    let p = ports();
+    let (mut c, commands) = control(&p);
+    let (two, three) = (
+        c.peers.by_key(&peer_key(2)).expect("peer 2"),
+        c.peers.by_key(&peer_key(3)).expect("peer 3"),
+    );
+    while commands.try_recv().is_ok() {}
+    let start = c.clock.now();
+    c.timer_round(start);
+    assert_eq!(keepalives(&commands), vec![two], "peer 2 has an interval");
+    c.timer_round(start + std::time::Duration::from_secs(1));
+    assert_eq!(
+        keepalives(&commands),
+        Vec::<u32>::new(),
+        "one, not one per round"
+    );
+
+    let peer2 = hex(peer_key(2).as_bytes());
+    let peer3 = hex(peer_key(3).as_bytes());
+    let ok = "errno=0\n\n";
+    let later = |c: &Control| c.clock.now() + std::time::Duration::from_millis(1);
+    let on = format!("set=1\npublic_key={peer3}\npersistent_keepalive_interval=5");
+    assert_eq!(ask(&mut c, &on), ok);
+    c.timer_round(later(&c));
+    assert_eq!(keepalives(&commands), vec![three], "0 -> 5 sends one");
+    assert_eq!(ask(&mut c, &on), ok);
+    let restate = format!(
+        "set=1\nreplace_peers=true\npublic_key={peer2}\npersistent_keepalive_interval=25\npublic_key={peer3}\npersistent_keepalive_interval=5"
+    );
+    assert_eq!(ask(&mut c, &restate), ok);
+    c.timer_round(later(&c));
+    assert_eq!(
+        keepalives(&commands),
+        Vec::<u32>::new(),
+        "5 -> 5 sends none"
+    );
+    let off = format!("set=1\npublic_key={peer3}\npersistent_keepalive_interval=0");
+    assert_eq!(ask(&mut c, &off), ok);
+    c.timer_round(later(&c) + std::time::Duration::from_secs(30));
+    assert_eq!(keepalives(&commands), Vec::<u32>::new(), "off: none");
+}
+
+/// After answering a peer's initiation, wgdp starts no initiation of its
+/// own within REKEY_TIMEOUT, even when plaintext for the peer arrives
+/// before the initiator's first data message (the owner's
+/// `WantHandshake`): the kernel's `last_sent_handshake` rule.
+#[test]
+fn no_initiation_right_after_responding() {
+    use protocol::noise::{PeerHandshake, StaticIdentity};
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let ours = PrivateKey::from_bytes(OURS).public_key();
+    let them = StaticIdentity::new(PrivateKey::from_bytes([2; 32]));
+    let mut hs = PeerHandshake::new(ours, Some(PSK));
+    let now = c.clock.now();
+    let init = hs
+        .create_initiation(
+            &them,
+            0x1234,
+            protocol::time::Tai64N::from_unix(std::time::Duration::from_secs(1_700_000_000)),
+            now,
+            &mut rand_core::OsRng,
+        )
+        .expect("initiation");
+    let src = "192.0.2.2:51820".parse().expect("src");
+    let msg = dataplane::command::HandshakeMessage::new(src, local_addr(), now, &init, false)
+        .expect("msg");
+    c.on_handshake_message(&msg, now);
+    let read = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(read(&c.counters.responses_sent), 1, "answered");
+    // The owner asks for a handshake (plaintext, no confirmed session).
+    c.initiate(two, now + std::time::Duration::from_millis(10), false);
+    c.initiate(
+        two,
+        now + REKEY_TIMEOUT - std::time::Duration::from_millis(1),
+        false,
+    );
+    assert_eq!(
+        read(&c.counters.initiations_sent),
+        0,
+        "within REKEY_TIMEOUT"
+    );
+    c.initiate(two, now + REKEY_TIMEOUT, false);
+    assert_eq!(read(&c.counters.initiations_sent), 1, "REKEY_TIMEOUT later");
+}
+
+/// A peer with our own public key is skipped, silently, with whatever it
+/// carries (as the kernel and wireguard-go do), so one configuration can be
+/// pushed to every node of a mesh: the rest of the `set` applies.
+#[test]
+fn a_peer_with_our_own_key_is_skipped_and_the_rest_applies() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let own = hex(PrivateKey::from_bytes(OURS).public_key().as_bytes());
+    let peer2 = hex(peer_key(2).as_bytes());
+    let new = hex(peer_key(9).as_bytes());
+    let ok = "errno=0\n\n";
+    let mesh = format!(
+        "set=1\npublic_key={own}\nendpoint=192.0.2.1:51820\nallowed_ip=10.9.0.1/32\n\
+         public_key={new}\nallowed_ip=10.9.8.0/24"
+    );
+    assert_eq!(ask(&mut c, &mesh), ok);
+    let after = get(&mut c);
+    assert!(after.contains(&format!("public_key={new}\n")), "{after}");
+    assert!(after.contains("allowed_ip=10.9.8.0/24"), "{after}");
+    assert!(!after.contains(&format!("public_key={own}")), "{after}");
+    assert!(!after.contains("10.9.0.1/32"), "{after}");
+    assert_eq!(c.peers.len(), 3);
+    // Removing ourselves is skipped too; replace_peers keeps the others
+    // it names.
+    let again = format!(
+        "set=1\nreplace_peers=true\npublic_key={own}\nremove=true\npublic_key={peer2}\npublic_key={new}"
+    );
+    assert_eq!(ask(&mut c, &again), ok);
+    assert_eq!(c.peers.len(), 2, "peer 3, not named, removed");
+    assert!(c.peers.by_key(&peer_key(2)).is_some() && c.peers.by_key(&peer_key(9)).is_some());
+}
+
+/// `allowed_ip=-PREFIX` (newer `wg set ... allowed-ips -PREFIX`) takes that
+/// one prefix away from the peer: its routes and what `get` lists; a
+/// prefix another peer holds stays with it, and the others of the peer
+/// stay.
+#[test]
+fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let three = c.peers.by_key(&peer_key(3)).expect("peer 3");
+    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let peer3 = hex(peer_key(3).as_bytes());
+    let ok = "errno=0\n\n";
+    assert_eq!(routed(&c, "10.9.2.1"), Some(Ok(three)));
+    assert_eq!(routed(&c, "fd00::1"), Some(Ok(three)));
+    let minus = format!(
+        "set=1\npublic_key={peer3}\nallowed_ip=-10.9.2.0/24\nallowed_ip=-10.9.1.0/24\nallowed_ip=-10.9.3.0/24"
+    );
+    assert_eq!(ask(&mut c, &minus), ok);
+    assert_eq!(routed(&c, "10.9.2.1"), None, "removed");
+    assert_eq!(
+        routed(&c, "fd00::1"),
+        Some(Ok(three)),
+        "its other prefix stays"
+    );
+    assert_eq!(
+        routed(&c, "10.9.1.1"),
+        Some(Ok(two)),
+        "peer 2's stays with it"
+    );
+    let listed = get(&mut c);
+    let of_three = listed
+        .split(&format!("public_key={peer3}\n"))
+        .nth(1)
+        .expect("peer 3 listed");
+    let of_three = of_three.split("public_key=").next().unwrap_or(of_three);
+    assert!(of_three.contains("allowed_ip=fd00::/64"), "{listed}");
+    assert!(!of_three.contains("allowed_ip=10.9.2.0/24"), "{listed}");
+    assert!(listed.contains("allowed_ip=10.9.1.0/24"), "{listed}");
+    // Written back as it now is.
+    let conf = c.peer_conf(three);
+    assert_eq!(conf.allowed_ips.len(), 1);
+}
+
+/// `get` is answered with a snapshot of the state, not with its text: the
+/// socket's thread renders it, off the control thread; rendered, it is the
+/// whole answer.
+#[test]
+fn get_is_a_snapshot_rendered_off_the_control_thread() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let now = c.clock.now();
+    let reply = c.answer(Request::Get, now);
+    assert!(reply.text.is_empty(), "the control thread rendered nothing");
+    let snapshot = reply.snapshot.as_deref().expect("a snapshot");
+    assert_eq!(snapshot.peers.len(), 2);
+    assert_eq!(*snapshot.private_key, OURS);
+    let text = reply.into_text();
+    assert!(text.starts_with(&format!("private_key={}\nlisten_port=51820\n", hex(&OURS))));
+    assert!(text.contains(&format!("preshared_key={}\n", hex(&PSK))));
+    assert_eq!(text.matches("public_key=").count(), 2);
+    assert!(text.ends_with("errno=0\n\n"));
+}
+
+/// A `set` of more than [`crate::live::SET_SLICE`] peers is applied a slice
+/// per control-loop round (handshakes and timers run between them) and
+/// answered once all of it is in; a request behind it waits its turn.
+#[test]
+fn a_large_set_is_applied_in_slices_between_rounds() {
+    use crate::live::SET_SLICE;
+    use crate::uapi::server::Call;
+    let p = ports();
+    let (mut c, commands) = control(&p);
+    let routes_sent = || {
+        std::iter::from_fn(|| commands.try_recv().ok())
+            .filter(|cmd| matches!(cmd, Command::SetRoutes(_)))
+            .count()
+    };
+    routes_sent();
+    let (calls, rx) = bounded(4);
+    c.uapi = Some(rx);
+    let n = 2 * SET_SLICE + 10;
+    let mut text = String::from("set=1\n");
+    for i in 0..n as u32 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        key[31] = 0x40;
+        text.push_str(&format!(
+            "public_key={}\nallowed_ip=10.{}.{}.0/24\n",
+            hex(&key),
+            100 + i / 256,
+            i % 256
+        ));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    // Room for both answers: a wrong order fails the test, never blocks.
+    let (tx, answer) = bounded(2);
+    let set = proto::parse(&lines).expect("parses");
+    calls
+        .send(Call {
+            request: set,
+            reply: tx.clone(),
+        })
+        .expect("call");
+    calls
+        .send(Call {
+            request: Request::Get,
+            reply: tx,
+        })
+        .expect("call");
+    let now = c.clock.now();
+    for round in 1..=2 {
+        assert_eq!(c.uapi_round(now), 1, "round {round}");
+        assert_eq!(c.peers.len(), 2 + round * SET_SLICE, "round {round}");
+        assert!(answer.try_recv().is_err(), "answered before it was all in");
+        assert_eq!(routes_sent(), 0, "routes published at the end");
+    }
+    assert_eq!(c.uapi_round(now), 1, "the last slice");
+    assert_eq!(c.peers.len(), 2 + n);
+    let reply = answer.try_recv().expect("answered");
+    assert_eq!(
+        reply.persist.upserted.len(),
+        n,
+        "every new peer written back"
+    );
+    assert_eq!(&*reply.into_text(), "errno=0\n\n");
+    assert!(answer.try_recv().is_err(), "the get waits its turn");
+    assert_eq!(routes_sent(), 1, "routes published once");
+    assert_eq!(routed(&c, "10.100.0.1").map(|r| r.is_ok()), Some(true));
+    assert_eq!(c.uapi_round(now), 1, "then the get");
+    let got = answer.try_recv().expect("get answered").into_text();
+    assert_eq!(got.matches("public_key=").count(), 2 + n);
+}
+
+/// The handshake latency of new peers while a loop asks for `get` of the
+/// whole table: the control loop (`Control::run`) on this thread, the
+/// handshakes and the `get` loop (rendering its answers, as the socket's
+/// thread does) on others. Every handshake must be answered; the p50/p99
+/// latencies, with and without the loop, are printed. The table holds
+/// `WGDP_GET_LOOP_PEERS` peers (default 2000; docs/scale.md's figures are
+/// at 100000, release build).
+#[test]
+fn handshakes_are_answered_while_a_loop_runs_get() {
+    use crate::uapi::server::Call;
+    use dataplane::command::HandshakeMessage;
+    use protocol::noise::{PeerHandshake, StaticIdentity};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant as StdInstant};
+
+    const MEASURED: usize = 100;
+    let total: usize = std::env::var("WGDP_GET_LOOP_PEERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+        .max(MEASURED);
+    let p = ports();
+    let ids: Vec<StaticIdentity> = (0..MEASURED)
+        .map(|i| {
+            let mut k = [7u8; 32];
+            k[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            StaticIdentity::new(PrivateKey::from_bytes(k))
+        })
+        .collect();
+    let peers: Vec<InitialPeer> = (0..total)
+        .map(|i| {
+            let public_key = match ids.get(i) {
+                Some(id) => *id.public_key(),
+                None => {
+                    let mut k = [0x40u8; 32];
+                    k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    PublicKey::from_bytes(k)
+                }
+            };
+            let n = u32::try_from(i).expect("peer count");
+            InitialPeer {
+                peer: NewPeer {
+                    public_key,
+                    preshared_key: None,
+                    endpoint: Some(std::net::SocketAddr::from(([192, 0, 2, 9], 51820))),
+                    persistent_keepalive: None,
+                    lanes: 1,
+                },
+                allowed_ips: vec![Prefix::new(
+                    std::net::Ipv4Addr::from(0x6440_0000 + n).into(),
+                    32,
+                )
+                .expect("prefix")],
+            }
+        })
+        .collect();
+    let (cmd_tx, _cmd_rx) = bounded(total + 1024);
+    let (hs_tx, hs_rx) = bounded(4096);
+    let (_ev_tx, ev_rx) = bounded(16);
+    let (uapi_tx, uapi_rx) = bounded(16);
+    let counters = Arc::new(ControlCounters::default());
+    let clock = TscClock::new(rdtsc(), dpdk_sys::rte::testing::eal().tsc_hz());
+    let control = Control::new(ControlParts {
+        private_key: Zeroizing::new(OURS),
+        listen_port: 51820,
+        workers: 1,
+        peers,
+        groups: Vec::new(),
+        uapi: Some(uapi_rx),
+        board: Arc::new(SnapshotBoard::new()),
+        lcores: vec![1],
+        interface: "wgdp-lvtest".into(),
+        worker_counters: vec![Arc::new(WorkerCounters::default())],
+        handshakes: hs_rx,
+        events: ev_rx,
+        commands: vec![cmd_tx],
+        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
+        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
+        pool: &p.pool,
+        clock,
+        counters: counters.clone(),
+        rss: None,
+    });
+    let ours = PrivateKey::from_bytes(OURS).public_key();
+    let stop = AtomicBool::new(false);
+    let results = std::thread::scope(|s| {
+        let driver = s.spawn(|| {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // One round of MEASURED handshakes; their latencies.
+                let round = || -> Vec<Duration> {
+                    let mut latencies = Vec::with_capacity(MEASURED);
+                    for id in &ids {
+                        let mut hs = PeerHandshake::new(ours, None);
+                        let since = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default();
+                        let init = hs
+                            .create_initiation(
+                                id,
+                                1,
+                                protocol::time::Tai64N::from_unix(since),
+                                clock.now(),
+                                &mut rand_core::OsRng,
+                            )
+                            .expect("initiation");
+                        let src = std::net::SocketAddr::from(([192, 0, 2, 9], 51820));
+                        let msg =
+                            HandshakeMessage::new(src, local_addr(), clock.now(), &init, false)
+                                .expect("msg");
+                        let before = counters.responses_sent.load(Ordering::Relaxed);
+                        let t = StdInstant::now();
+                        hs_tx.send(msg).expect("queue");
+                        while counters.responses_sent.load(Ordering::Relaxed) == before {
+                            assert!(t.elapsed() < Duration::from_secs(10), "no response");
+                            std::thread::sleep(Duration::from_micros(20));
+                        }
+                        latencies.push(t.elapsed());
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    latencies.sort();
+                    latencies
+                };
+                let quiet = round();
+                let looping = AtomicBool::new(true);
+                let (loaded, gets) = std::thread::scope(|g| {
+                    let getter = g.spawn(|| {
+                        let mut gets = 0u32;
+                        while looping.load(Ordering::Relaxed) {
+                            let (tx, rx) = bounded(1);
+                            uapi_tx
+                                .send(Call {
+                                    request: Request::Get,
+                                    reply: tx,
+                                })
+                                .expect("call");
+                            let text = rx.recv().expect("answer").into_text();
+                            assert_eq!(text.matches("public_key=").count(), total);
+                            gets += 1;
+                        }
+                        gets
+                    });
+                    // Let the loop start.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let loaded = round();
+                    looping.store(false, Ordering::Relaxed);
+                    (loaded, getter.join().expect("get loop"))
+                });
+                (quiet, loaded, gets)
+            }));
+            stop.store(true, Ordering::Relaxed);
+            out
+        });
+        control.run(&stop, None, &|_| {});
+        driver.join().expect("driver")
+    });
+    let (quiet, loaded, gets) = results.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let pct = |v: &[Duration], q: usize| v[(v.len() * q / 100).min(v.len() - 1)];
+    println!(
+        "get loop, {total} peers: {gets} gets; handshake latency without the loop p50 {:?} p99 {:?}, with it p50 {:?} p99 {:?}",
+        pct(&quiet, 50),
+        pct(&quiet, 99),
+        pct(&loaded, 50),
+        pct(&loaded, 99)
+    );
+    assert_eq!((quiet.len(), loaded.len()), (MEASURED, MEASURED));
+    assert!(gets >= 1, "the get loop ran");
+}
+
+/// Our tunnel address a test's handshake messages arrive at (the test
+/// ports have none configured: any address of ours will do).
+fn local_addr() -> std::net::IpAddr {
+    std::net::IpAddr::from([192, 0, 2, 1])
 }

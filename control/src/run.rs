@@ -534,9 +534,10 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         let (uapi_tx, uapi_rx) = bounded(16);
         let uapi = match opts.persist.take() {
             Some(persist) => Some(
-                UapiServer::start(&opts.interface, uapi_tx, persist).map_err(|e| {
-                    RunError::Setup(format!("UAPI socket for {}: {e}", opts.interface))
-                })?,
+                UapiServer::start(&opts.interface, uapi_tx, persist, control_counters.clone())
+                    .map_err(|e| {
+                        RunError::Setup(format!("UAPI socket for {}: {e}", opts.interface))
+                    })?,
             ),
             None => None,
         };

@@ -22,7 +22,7 @@ use crate::counters::{DropReason, Event};
 use crate::encap::{for_us, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp};
 use crate::icmp::IcmpError;
 use crate::lanes::LANE_ROAM_EVERY;
-use crate::peer::PeerId;
+use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::{tag_worker, DataRoute};
 use crate::stages::Stage;
 use crate::wire::{checksum, classify, ethernet, ipv4, ipv6, udp, L3Kind};
@@ -190,9 +190,16 @@ impl Worker<'_> {
             return self.drop_packet(m, DropReason::PeerGone);
         };
         peer.shared.add_rx((wg.end - wg.start) as u64);
-        let roamed = peer.endpoint != Some(wg.src);
+        // Roaming (section 2.1), at most every ENDPOINT_CHANGE_EVERY: a far
+        // end that alternates source ports (a multi-lane one) would
+        // otherwise rebuild the outer headers and queue an event per packet.
+        let roamed = peer.endpoint != Some(wg.src)
+            && peer
+                .endpoint_changed
+                .is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
         if roamed {
             peer.endpoint = Some(wg.src);
+            peer.endpoint_changed = Some(now);
         }
         // Replies leave from the address the peer reached us at.
         peer.local = Some(wg.dst);
@@ -256,7 +263,7 @@ impl Worker<'_> {
             Err(e) => return self.drop_packet(m, open_reason(SessionError::Open(e))),
         };
         self.counters.add(Event::LaneDecap, 1);
-        self.lane_received(id, index, (wg.end - wg.start) as u64, wg.src, now);
+        self.lane_received(id, (wg.end - wg.start) as u64, wg.src, now);
         self.deliver(m, wg, id, plain_len, now);
     }
 

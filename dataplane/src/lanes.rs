@@ -24,10 +24,13 @@
 //!
 //! A lane worker never promotes a keypair: packets for the owner's `next`
 //! keypair are not in its index and go to the owner, which promotes and
-//! republishes. A lane worker that wants a handshake (rekey on send or
-//! receive) asks the control thread, at most every 100 ms, as the owner
-//! does; a new endpoint seen by a lane worker is sent to the owner as
-//! [`Command::SetEndpoint`].
+//! republishes. A lane worker that wants a handshake on send asks the
+//! control thread at most every 100 ms, as the owner does; on receive
+//! (an initiator's key near REJECT_AFTER_TIME) it asks once per key, as
+//! the kernel's `keep_key_fresh` does. A new endpoint (address or port)
+//! seen by a lane worker is sent to the owner as [`Command::SetEndpoint`]
+//! and to the control thread, at most every
+//! [`ENDPOINT_CHANGE_EVERY`](crate::peer::ENDPOINT_CHANGE_EVERY).
 //!
 //! Timestamps and byte counts a lane worker adds to the peer's
 //! [`PeerShared`] are tallied per round and published once per round
@@ -45,7 +48,7 @@ use protocol::transport::{Keypair, LaneKeypair};
 use crate::command::{Command, WorkerEvent};
 use crate::counters::DropReason;
 use crate::encap::seal_drop_reason;
-use crate::peer::{PeerId, PeerShared};
+use crate::peer::{PeerId, PeerShared, ENDPOINT_CHANGE_EVERY};
 use crate::worker::Worker;
 
 /// What the owner of a multi-lane peer gives its lane workers.
@@ -80,8 +83,13 @@ pub struct Lane {
     block: SendBlock,
     /// When this worker last asked for a handshake for the peer.
     handshake_asked: Option<Instant>,
+    /// It asked for the last-minute handshake of `publish.current`
+    /// (kernel `sent_lastminute_handshake`): once per key.
+    lastminute_asked: bool,
     /// The endpoint this worker last saw or told the owner about.
     seen_endpoint: Option<SocketAddr>,
+    /// When it last told the owner about a new endpoint.
+    endpoint_told: Option<Instant>,
     tally: Tally,
 }
 
@@ -104,6 +112,35 @@ const ASK_EVERY: Duration = Duration::from_millis(100);
 pub const LANE_ROAM_EVERY: Duration = Duration::from_secs(1);
 
 impl Lane {
+    /// A lane as first published.
+    fn new(publish: LanePublish) -> Self {
+        Self {
+            seen_endpoint: publish.endpoint,
+            publish,
+            block: SendBlock::default(),
+            handshake_asked: None,
+            lastminute_asked: false,
+            endpoint_told: None,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Takes the owner's new publication; a new current key starts afresh
+    /// (its own counters, its own handshake requests).
+    fn republish(&mut self, publish: LanePublish) {
+        let same_key = match (&self.publish.current, &publish.current) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same_key {
+            self.block = SendBlock::default();
+            self.handshake_asked = None;
+            self.lastminute_asked = false;
+        }
+        self.seen_endpoint = publish.endpoint;
+        self.publish = publish;
+    }
+
     /// The keypair a receiver index names, if this lane holds it.
     #[inline]
     pub(crate) fn keypair(&self, index: u32) -> Option<&LaneKeypair> {
@@ -123,6 +160,36 @@ impl Lane {
                 .current
                 .as_deref()
                 .is_some_and(|k| k.can_send(&self.block, now))
+    }
+
+    /// Whether to ask for a handshake because the current key, ours as
+    /// initiator, nears REJECT_AFTER_TIME (REKEY_ON_RECEIVE_AGE): true
+    /// once per key (kernel `receive.c: keep_key_fresh`), so that the
+    /// requests do not keep resetting the handshake's attempt count.
+    pub(crate) fn rekey_on_receive(&mut self, now: Instant) -> bool {
+        let stale =
+            self.publish.current.as_deref().is_some_and(|k| {
+                k.is_initiator() && k.birth().has_expired(REKEY_ON_RECEIVE_AGE, now)
+            });
+        let ask = stale && !self.lastminute_asked;
+        self.lastminute_asked |= ask;
+        ask
+    }
+
+    /// Notes an authenticated packet from `src`: whether to tell the owner
+    /// about a new endpoint now. Any change counts, address or port (a NAT
+    /// rebinding keeps the address); a far end that alternates ports (a
+    /// multi-lane one) is reported at most every [`ENDPOINT_CHANGE_EVERY`].
+    pub(crate) fn endpoint_moved(&mut self, src: SocketAddr, now: Instant) -> bool {
+        let moved = self.seen_endpoint != Some(src)
+            && self
+                .endpoint_told
+                .is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
+        if moved {
+            self.seen_endpoint = Some(src);
+            self.endpoint_told = Some(now);
+        }
+        moved
     }
 
     fn due(&mut self, now: Instant) -> bool {
@@ -205,25 +272,10 @@ impl Worker<'_> {
         }
         let lane = match old {
             Some(mut lane) => {
-                let same_key = match (&lane.publish.current, &publish.current) {
-                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                    _ => false,
-                };
-                if !same_key {
-                    lane.block = SendBlock::default();
-                    lane.handshake_asked = None;
-                }
-                lane.seen_endpoint = publish.endpoint;
-                lane.publish = publish;
+                lane.republish(publish);
                 lane
             }
-            None => Box::new(Lane {
-                seen_endpoint: publish.endpoint,
-                publish,
-                block: SendBlock::default(),
-                handshake_asked: None,
-                tally: Tally::default(),
-            }),
+            None => Box::new(Lane::new(publish)),
         };
         if self.lanes.len() <= slot {
             self.lanes.resize_with(slot + 1, || None);
@@ -295,18 +347,11 @@ impl Worker<'_> {
         }
     }
 
-    /// Tallies an authenticated packet a lane received from `src` with
-    /// keypair `index`: tells the owner about a new endpoint and asks for
+    /// Tallies an authenticated packet a lane received from `src`: tells
+    /// the owner and the control thread about a new endpoint and asks for
     /// a handshake when an initiator's key is getting old (kernel
     /// `receive.c: keep_key_fresh`).
-    pub(crate) fn lane_received(
-        &mut self,
-        id: PeerId,
-        index: u32,
-        len: u64,
-        src: SocketAddr,
-        now: Instant,
-    ) {
+    pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, src: SocketAddr, now: Instant) {
         let owner = self.routes.owner(id);
         let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
             return;
@@ -314,24 +359,22 @@ impl Worker<'_> {
         let fresh = Self::mark(&mut lane.tally);
         lane.tally.rx_bytes += len;
         lane.tally.auth_received = true;
-        let stale = lane
-            .keypair(index)
-            .is_some_and(|k| k.is_initiator() && k.birth().has_expired(REKEY_ON_RECEIVE_AGE, now));
-        let ask = stale && lane.due(now);
-        // Only the address matters: a multi-lane far end sends from
-        // several ports, and the owner keeps the one it sees.
-        let moved = lane.seen_endpoint.map(|e| e.ip()) != Some(src.ip());
-        if moved {
-            lane.seen_endpoint = Some(src);
-        }
+        let ask = lane.rekey_on_receive(now);
+        let moved = lane.endpoint_moved(src, now);
         if fresh {
             self.dirty_lane(id, now);
         }
         if ask {
             let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
         }
-        if let (true, Some(owner)) = (moved, owner) {
-            if let Some(tx) = self.links.to_workers.get(owner) {
+        if moved {
+            // Best effort, as the owner's own report: the control thread
+            // sends its handshakes there.
+            let _ = self
+                .links
+                .events
+                .try_send(WorkerEvent::EndpointChanged(id, src));
+            if let Some(tx) = owner.and_then(|o| self.links.to_workers.get(o)) {
                 // Lane workers send from the port's default source.
                 let _ = tx.send(Command::SetEndpoint {
                     id,
@@ -392,6 +435,71 @@ impl Worker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::constants::REJECT_AFTER_TIME;
+
+    fn publish(initiator: bool, endpoint: &str) -> LanePublish {
+        let kp = Keypair::from_raw_keys([1; 32], [2; 32], 5, 6, Instant::ZERO, initiator);
+        LanePublish {
+            shared: Arc::default(),
+            current: shared(Some(&kp.into_lanes())),
+            previous: None,
+            endpoint: Some(endpoint.parse().expect("endpoint")),
+        }
+    }
+
+    #[test]
+    fn a_lane_asks_for_the_receive_rekey_once_per_key() {
+        let mut lane = Lane::new(publish(true, "192.0.2.1:51820"));
+        let at = |ms: u64| Instant::from_millis(ms);
+        assert!(!lane.rekey_on_receive(at(164_999)), "young key");
+        assert!(lane.rekey_on_receive(at(165_000)), "REKEY_ON_RECEIVE_AGE");
+        let reject = REJECT_AFTER_TIME.as_millis() as u64;
+        let again = (165_001..reject)
+            .step_by(10)
+            .filter(|&ms| lane.rekey_on_receive(at(ms)));
+        assert_eq!(again.count(), 0, "not every 100 ms until the key dies");
+        // The same key republished (a new endpoint): still asked.
+        lane.republish(LanePublish {
+            endpoint: Some("192.0.2.1:9".parse().expect("endpoint")),
+            ..lane.publish.clone()
+        });
+        assert!(!lane.rekey_on_receive(at(170_000)));
+        // A new key (born at 0 too, so already old): asked once more.
+        lane.republish(publish(true, "192.0.2.1:51820"));
+        assert!(lane.rekey_on_receive(at(170_000)));
+        assert!(!lane.rekey_on_receive(at(170_100)));
+        // A key we responded for: never (the initiator rekeys).
+        let mut responder = Lane::new(publish(false, "192.0.2.1:51820"));
+        assert!(!responder.rekey_on_receive(at(170_000)));
+    }
+
+    #[test]
+    fn a_lane_reports_a_port_change_and_a_flapping_one_once_a_second() {
+        let mut lane = Lane::new(publish(true, "192.0.2.1:51820"));
+        let t0 = Instant::from_secs(10);
+        let addr = |s: &str| -> SocketAddr { s.parse().expect("addr") };
+        assert!(
+            !lane.endpoint_moved(addr("192.0.2.1:51820"), t0),
+            "as published"
+        );
+        assert!(
+            lane.endpoint_moved(addr("192.0.2.1:40000"), t0),
+            "a NAT rebinding keeps the address, changes the port"
+        );
+        assert!(!lane.endpoint_moved(addr("192.0.2.1:40000"), t0), "seen");
+        // A far end alternating ports for 3.5 s: one report a second.
+        let reports = (0..3500u64)
+            .filter(|&ms| {
+                let port = if ms % 2 == 0 { 40001 } else { 40002 };
+                let src = SocketAddr::new(addr("192.0.2.1:1").ip(), port);
+                lane.endpoint_moved(src, t0 + Duration::from_millis(ms + 1))
+            })
+            .count();
+        assert_eq!(reports, 3, "about 1 s, 2 s and 3 s after the first report");
+        // A new address after a quiet second: at once.
+        let later = t0 + Duration::from_secs(10);
+        assert!(lane.endpoint_moved(addr("198.51.100.7:51820"), later));
+    }
 
     #[test]
     fn lane_workers_follow_the_owner() {

@@ -26,6 +26,12 @@ pub type PeerId = u32;
 /// MAX_STAGED_PACKETS).
 pub const MAX_STAGED: usize = 128;
 
+/// How often at most a peer's endpoint changes by roaming, on its owner or
+/// as a lane worker reports it: a far end that alternates source ports (a
+/// multi-lane wgdp) is followed once a second, not per packet; a change
+/// after a quiet second is followed at once.
+pub const ENDPOINT_CHANGE_EVERY: Duration = Duration::from_secs(1);
+
 /// A timestamp cell: nanoseconds since the clock's epoch, plus one (0 means
 /// never).
 #[derive(Debug, Default)]
@@ -283,6 +289,9 @@ pub struct PeerState {
     pub lanes: u16,
     /// When its lanes were last republished for a new endpoint.
     pub lanes_published: Option<Instant>,
+    /// When its endpoint last changed by roaming (at most every
+    /// [`ENDPOINT_CHANGE_EVERY`]).
+    pub endpoint_changed: Option<Instant>,
     /// Its outer headers as this worker last built them.
     pub(crate) outer: Option<OuterCache>,
 }
@@ -312,6 +321,7 @@ impl PeerState {
             installs: 0,
             lanes: 1,
             lanes_published: None,
+            endpoint_changed: None,
             outer: None,
         }
     }

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     match parse(&lines) {
         Ok(Request::Set(set)) => {
             for peer in &set.peers {
-                for prefix in &peer.allowed_ips {
+                for prefix in peer.allowed_ips.iter().chain(&peer.removed_ips) {
                     let max = if prefix.addr().is_ipv4() { 32 } else { 128 };
                     assert!(prefix.prefix_len() <= max);
                     // Canonical: the text form parses back to itself.

@@ -12,7 +12,7 @@
 //! | `send_keepalive`             | data received (KEEPALIVE_TIMEOUT)     | send keepalive |
 //! | `new_handshake`              | data sent (KEEPALIVE+REKEY_TIMEOUT+jitter) | new initiation |
 //! | `zero_key_material`          | session derived (3 x REJECT_AFTER_TIME) | wipe keys |
-//! | `persistent_keepalive`       | any authenticated traversal (interval) | send keepalive |
+//! | `persistent_keepalive`       | any authenticated traversal (interval); at once when the peer comes up with an interval or the interval goes from 0 to N | send keepalive |
 
 use core::time::Duration;
 
@@ -75,19 +75,31 @@ pub struct Timers {
 }
 
 impl Timers {
-    /// Timers for a new peer, with an optional persistent keepalive interval.
+    /// Timers for a new peer, with an optional persistent keepalive
+    /// interval. With one, a keepalive is due at once: the kernel sends
+    /// one when the interface comes up (`wg_open`) or a peer is added with
+    /// an interval (`set_peer`), so a site-to-site link or a NAT mapping
+    /// comes up without waiting for traffic.
     pub fn new(persistent_keepalive_interval: Option<Duration>) -> Self {
+        let interval = persistent_keepalive_interval.filter(|d| !d.is_zero());
         Timers {
-            persistent_keepalive_interval: persistent_keepalive_interval.filter(|d| !d.is_zero()),
+            persistent_keepalive_interval: interval,
+            // Due whenever the first poll comes.
+            persistent_keepalive: interval.map(|_| Instant::ZERO),
             ..Timers::default()
         }
     }
 
     /// Changes the persistent keepalive interval (`None` or zero: off).
-    pub fn set_persistent_keepalive(&mut self, interval: Option<Duration>) {
+    /// Turning it on (from off) makes a keepalive due at `now`, as the
+    /// kernel's `set_peer` sends one when the interval goes from 0 to N.
+    pub fn set_persistent_keepalive(&mut self, interval: Option<Duration>, now: Instant) {
+        let was_off = self.persistent_keepalive_interval.is_none();
         self.persistent_keepalive_interval = interval.filter(|d| !d.is_zero());
         if self.persistent_keepalive_interval.is_none() {
             self.persistent_keepalive = None;
+        } else if was_off {
+            self.persistent_keepalive = Some(now);
         }
     }
 
@@ -173,6 +185,18 @@ impl Timers {
         self.any_authenticated_packet_traversal(now);
         self.any_authenticated_packet_sent();
         self.retransmit_handshake = Some(now + REKEY_TIMEOUT + jitter(rng));
+    }
+
+    /// After a handshake response was sent: it is an authenticated packet,
+    /// and it counts as our latest handshake message, so no initiation of
+    /// ours follows within REKEY_TIMEOUT (kernel
+    /// `wg_packet_send_handshake_response` sets `last_sent_handshake`):
+    /// the initiator's first data message, not our own initiation,
+    /// completes the exchange.
+    pub fn response_sent(&mut self, now: Instant) {
+        self.last_sent_handshake = Some(now);
+        self.any_authenticated_packet_traversal(now);
+        self.any_authenticated_packet_sent();
     }
 
     /// After a response was received and consumed, or the first data
@@ -355,8 +379,51 @@ mod tests {
         t.any_authenticated_packet_traversal(now);
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(25)));
         assert!(t.poll(now + Duration::from_secs(25)).send_keepalive);
-        t.set_persistent_keepalive(None);
+        t.set_persistent_keepalive(None, now);
         t.any_authenticated_packet_traversal(now);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn persistent_keepalive_starts_by_itself_at_creation_and_when_turned_on() {
+        // Created with an interval and no traffic: due at the first poll.
+        let mut t = Timers::new(Some(Duration::from_secs(2)));
+        let start = Instant::from_secs(7);
+        assert!(t.next_deadline().is_some_and(|d| d <= start));
+        let a = t.poll(start);
+        assert!(a.send_keepalive, "{a:?}");
+        assert_eq!(t.next_deadline(), None, "re-armed by the packet it causes");
+        // Without an interval nothing is due.
+        let mut off = Timers::new(None);
+        assert_eq!(off.next_deadline(), None);
+        // 0 -> N: due at once.
+        let on = Instant::from_secs(50);
+        off.set_persistent_keepalive(Some(Duration::from_secs(25)), on);
+        assert_eq!(off.next_deadline(), Some(on));
+        assert!(off.poll(on).send_keepalive);
+        // N -> M keeps the running interval's deadline (no extra keepalive).
+        off.any_authenticated_packet_traversal(on);
+        off.set_persistent_keepalive(Some(Duration::from_secs(10)), on + Duration::from_secs(1));
+        assert_eq!(off.next_deadline(), Some(on + Duration::from_secs(25)));
+        // N -> 0: nothing due.
+        off.set_persistent_keepalive(Some(Duration::ZERO), on);
+        assert_eq!(off.next_deadline(), None);
+    }
+
+    #[test]
+    fn no_initiation_within_rekey_timeout_after_sending_a_response() {
+        let mut t = Timers::new(None);
+        let now = Instant::from_secs(1000);
+        t.response_sent(now);
+        assert!(!t.begin_initiation(now, false), "right after the response");
+        assert!(!t.begin_initiation(now + REKEY_TIMEOUT - Duration::from_millis(1), false));
+        assert!(
+            t.begin_initiation(now + REKEY_TIMEOUT, false),
+            "REKEY_TIMEOUT later"
+        );
+        // The response is an authenticated packet: no keepalive owed.
+        t.data_received(now);
+        t.response_sent(now);
         assert_eq!(t.next_deadline(), None);
     }
 }

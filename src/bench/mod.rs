@@ -2,6 +2,7 @@
 //! mix, peer count and worker count, against the AEAD floor measured in the
 //! same run. See BENCHMARKS.md for how to read the figures.
 
+mod flood;
 mod floor;
 mod peers;
 mod report;
@@ -14,8 +15,11 @@ use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::stages::{self, Stage};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{rdtsc, Eal, Mempool};
+use protocol::cookie::CookieChecker;
 use protocol::crypto::provider::{self, AeadProvider as _};
-use protocol::crypto::AeadBackend;
+use protocol::crypto::{AeadBackend, PrivateKey};
+use protocol::noise::StaticIdentity;
+use rand_core::OsRng;
 
 use rig::Direction;
 use traffic::Mix;
@@ -63,6 +67,14 @@ pub struct BenchArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Measure the handshake gate under floods of spoofed initiations at
+    /// these rates per second, comma separated (e.g. 50000,500000,5000000),
+    /// instead of the usual figures: data Mpps per worker against
+    /// unloaded, the handshake queue, and a legitimate handshake's time.
+    /// With the first of `--workers` and of `--peers`. `--short` runs it
+    /// at 50000,500000 after its figures.
+    #[arg(long, value_delimiter = ',')]
+    flood: Vec<u64>,
     /// The AEAD backend the worker loop's keys use: auto, ring, ipsec-mb
     /// or cryptodev (the floor is measured for every available one).
     #[arg(long, default_value = "auto")]
@@ -221,6 +233,20 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         out.ok_or("no floor result")??.map_err(|e| e.to_string())?
     };
 
+    if !args.flood.is_empty() {
+        let report = flood_phase(
+            &eal,
+            &pool,
+            &lcores,
+            args,
+            &args.flood,
+            packets,
+            repeat,
+            cpus,
+        )?;
+        print_flood(&report, args.json)?;
+        return Ok(());
+    }
     let mut figures = Vec::new();
     for &workers in &args.workers {
         if workers + 1 > cpus {
@@ -236,7 +262,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ));
                 continue;
             }
-            let keys = peers::handshakes(p, cpus)?;
+            let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+            let keys = peers::handshakes(&wgdp, p, cpus)?;
             // The keys are born at Instant::ZERO: the phase's clock starts
             // now, as if the handshakes had just completed.
             let clock = TscClock::new(rdtsc(), hz);
@@ -268,7 +295,16 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(out)
             };
             let offload = !args.sw_checksum;
-            let out = rig::phase(&eal, &pool, &lcores[..workers], keys, clock, offload, run)?;
+            let out = rig::phase(
+                &eal,
+                &pool,
+                &lcores[..workers],
+                keys,
+                clock,
+                offload,
+                None,
+                run,
+            )?;
             figures.extend(out);
         }
     }
@@ -291,5 +327,80 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         print!("{}", r.table());
     }
+    if args.short {
+        let report = flood_phase(
+            &eal,
+            &pool,
+            &lcores,
+            args,
+            &SHORT_FLOOD,
+            packets,
+            repeat,
+            cpus,
+        )?;
+        print_flood(&report, args.json)?;
+    }
     Ok(())
+}
+
+/// The flood rates `--short` measures.
+const SHORT_FLOOD: [u64; 2] = [50_000, 500_000];
+
+/// Prints a flood report as a table or JSON.
+fn print_flood(report: &flood::FloodReport, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// One flood phase (`--flood`): the first of `--workers` workers, the
+/// first of `--peers` peers (at least one per worker), their gates armed
+/// with wgdp's key and a cookie secret, the handshake queue of `wgdp run`.
+#[allow(clippy::too_many_arguments)]
+fn flood_phase(
+    eal: &Eal,
+    pool: &Mempool,
+    lcores: &[u32],
+    args: &BenchArgs,
+    rates: &[u64],
+    packets: usize,
+    repeat: usize,
+    cpus: usize,
+) -> Result<flood::FloodReport, String> {
+    let workers = args.workers.first().copied().unwrap_or(1);
+    let peers = args.peers.first().copied().unwrap_or(1).max(workers as u32);
+    let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+    let keys = peers::handshakes(&wgdp, peers, cpus)?;
+    let clock = TscClock::new(rdtsc(), eal.tsc_hz());
+    let mut checker = CookieChecker::new(wgdp.public_key());
+    let secret = checker
+        .rotate(clock.now(), &mut OsRng)
+        .ok_or("no cookie secret was drawn")?;
+    let (tx, rx) = crossbeam_channel::bounded(control::run::HANDSHAKE_QUEUE);
+    let gate = rig::GateSetup {
+        public_key: *wgdp.public_key(),
+        secret,
+        handshakes: tx,
+    };
+    let run = flood::FloodRun {
+        rates,
+        packets,
+        repeat,
+        wgdp: &wgdp,
+        checker: &checker,
+        handshakes: rx,
+    };
+    rig::phase(
+        eal,
+        pool,
+        &lcores[..workers],
+        keys,
+        clock,
+        !args.sw_checksum,
+        Some(&gate),
+        |h| run.measure(h, peers),
+    )
 }

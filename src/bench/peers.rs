@@ -68,18 +68,16 @@ fn handshake(
     })
 }
 
-/// Handshakes for peers `0..n`, spread over `threads` threads. Every peer
-/// has its own static key pair.
+/// Handshakes of wgdp's identity `wgdp` with peers `0..n`, spread over
+/// `threads` threads. Every peer has its own static key pair.
 /// The keypairs are born at `Instant::ZERO`: the caller starts its clock
 /// when they are installed.
-pub fn handshakes(n: u32, threads: usize) -> Result<Vec<PeerKeys>, String> {
-    let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+pub fn handshakes(wgdp: &StaticIdentity, n: u32, threads: usize) -> Result<Vec<PeerKeys>, String> {
     let threads = threads.clamp(1, 64) as u32;
     let chunk = n.div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<PeerKeys>, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let wgdp = &wgdp;
                 s.spawn(move || {
                     let start = (t * chunk).min(n);
                     let end = (start + chunk).min(n);
@@ -125,7 +123,8 @@ mod tests {
 
     #[test]
     fn handshakes_give_matching_keypairs() {
-        let mut keys = handshakes(3, 2).expect("handshakes");
+        let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+        let mut keys = handshakes(&wgdp, 3, 2).expect("handshakes");
         assert_eq!(keys.len(), 3);
         let k = &mut keys[2];
         let mut msg = [0u8; 64];

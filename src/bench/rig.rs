@@ -27,6 +27,7 @@ use dataplane::worker::{Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQue
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Eal, Mbuf, Mempool, Port, PortConfig, RingConsumer};
 use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::cookie::CookieSecret;
 use protocol::crypto::PublicKey;
 use protocol::transport::Keypair;
 
@@ -75,10 +76,35 @@ impl Direction {
     }
 }
 
-/// Packets a worker did not forward: dropped, or staged for a handshake
-/// (a key expired); they count as finished so that a batch always ends.
+/// Packets a worker did not forward: dropped, staged for a handshake (a
+/// key expired), or handshake messages of a flood (answered with a cookie
+/// or queued for the control thread); they count as finished so that a
+/// batch always ends.
 fn lost(c: &WorkerCounters) -> u64 {
-    c.total_drops() + c.events(Event::Staged)
+    c.total_drops()
+        + c.events(Event::Staged)
+        + c.events(Event::CookieReplySent)
+        + c.events(Event::HandshakeToControl)
+}
+
+/// What the handshake gates of a phase's workers need for a flood
+/// (`wgdp bench --flood`): wgdp's public key (mac1), a cookie secret
+/// (mac2, cookie replies) and the control thread's handshake queue, one
+/// for all workers as in `wgdp run`.
+pub struct GateSetup {
+    /// wgdp's static public key.
+    pub public_key: PublicKey,
+    /// The cookie secret every worker gets.
+    pub secret: CookieSecret,
+    /// The handshake queue's sending end.
+    pub handshakes: Sender<HandshakeMessage>,
+}
+
+/// Handshake frames a flood run mixes into a worker's tunnel batch: asked
+/// after each data message.
+pub trait Interleave {
+    /// The frames to feed worker `w` after its data message number `k`.
+    fn after(&mut self, w: usize, k: usize) -> Vec<&[u8]>;
 }
 
 /// One timed batch.
@@ -96,9 +122,10 @@ pub struct Sample {
 }
 
 /// The harness's end of one worker's queues.
-struct Feed<'p> {
+pub(super) struct Feed<'p> {
     tun_tx: dpdk_sys::rte::TxQueue<'p>,
-    tun_rx: dpdk_sys::rte::RxQueue<'p>,
+    /// What the worker sent on the tunnel port (cookie replies included).
+    pub(super) tun_rx: dpdk_sys::rte::RxQueue<'p>,
     plain_tx: dpdk_sys::rte::TxQueue<'p>,
     plain_rx: dpdk_sys::rte::RxQueue<'p>,
 }
@@ -106,8 +133,8 @@ struct Feed<'p> {
 /// The harness: everything but the workers.
 pub struct Harness<'p> {
     pool: &'p Mempool,
-    feeds: Vec<Feed<'p>>,
-    counters: Vec<Arc<WorkerCounters>>,
+    pub(super) feeds: Vec<Feed<'p>>,
+    pub(super) counters: Vec<Arc<WorkerCounters>>,
     commands: Vec<Sender<Command>>,
     events: Vec<Receiver<WorkerEvent>>,
     control: Vec<RingConsumer>,
@@ -115,10 +142,12 @@ pub struct Harness<'p> {
     peer_keys: Vec<Keypair>,
     /// Peer ids owned by each worker.
     owned: Vec<Vec<u32>>,
-    clock: TscClock,
+    pub(super) clock: TscClock,
     tsc_hz: u64,
     /// Where the next batch starts in each worker's peer list.
     cursor: usize,
+    /// Handshake frames mixed into the tunnel batches (a flood run).
+    pub(super) interleave: Option<Box<dyn Interleave + Send>>,
 }
 
 fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> PortNet {
@@ -151,8 +180,10 @@ fn ring_pair(eal: &Eal, pool: &Mempool, name: &str, queues: u16) -> Result<(Port
 
 /// Runs one phase: builds the ports and workers, installs `keys` (one
 /// entry per peer), runs the workers (requesting checksum offload or
-/// not) on `lcores` while `drive` works the
-/// harness, then stops them. Checks that every mbuf came back.
+/// not; with `gate`, their handshake gates armed as in `wgdp run`) on
+/// `lcores` while `drive` works the harness, then stops them. Checks that
+/// every mbuf came back.
+#[allow(clippy::too_many_arguments)]
 pub fn phase<T: Send>(
     eal: &Eal,
     pool: &Mempool,
@@ -160,6 +191,7 @@ pub fn phase<T: Send>(
     keys: Vec<PeerKeys>,
     clock: TscClock,
     tx_checksum_offload: bool,
+    gate: Option<&GateSetup>,
     drive: impl FnOnce(&mut Harness<'_>) -> Result<T, String> + Send,
 ) -> Result<T, String> {
     let workers = lcores.len();
@@ -208,6 +240,7 @@ pub fn phase<T: Send>(
         clock,
         tsc_hz: eal.tsc_hz(),
         cursor: 0,
+        interleave: None,
     };
     // Every worker can send any other a command (a re-homed peer's state).
     let (cmd_txs, cmd_rxs): (Vec<Sender<Command>>, Vec<Receiver<Command>>) =
@@ -215,7 +248,10 @@ pub fn phase<T: Send>(
     for ((i, handoff_in), cmd_rx) in handoff_c.into_iter().enumerate().zip(cmd_rxs) {
         let cmd_tx = cmd_txs[i].clone();
         let (ev_tx, ev_rx) = bounded::<WorkerEvent>(1024);
-        let (hs_tx, _hs_rx) = bounded::<HandshakeMessage>(16);
+        let hs_tx = match gate {
+            Some(g) => g.handshakes.clone(),
+            None => bounded::<HandshakeMessage>(16).0,
+        };
         let (ct_p, ct_c) =
             mbuf_ring(eal, &format!("bc{tag}_{i}t"), 1024).map_err(|e| e.to_string())?;
         let (cp_p, cp_c) =
@@ -235,9 +271,9 @@ pub fn phase<T: Send>(
                 idle_polls: 0,
                 idle_sleep: Duration::ZERO,
                 lane_ports: None,
-                // The benchmark sends data messages only: no handshake
-                // reaches the gate that checks mac1 with it.
-                public_key: PublicKey::from_bytes([0; 32]),
+                // Without a flood the benchmark sends data messages only:
+                // no handshake reaches the gate that checks mac1 with it.
+                public_key: gate.map_or(PublicKey::from_bytes([0; 32]), |g| g.public_key),
                 // As `dpdk.staging_budget`'s default for a 4096-mbuf pool
                 // (the benchmark's peers have sessions: nothing waits).
                 staging_budget: 1024,
@@ -280,6 +316,11 @@ pub fn phase<T: Send>(
             },
             e(reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT))?,
         );
+        if let Some(g) = gate {
+            cmd_tx
+                .send(Command::CookieSecret(Box::new(g.secret.clone())))
+                .map_err(|_| "command channel closed")?;
+        }
         for cmd in [
             Command::SetRoutes(routes.clone()),
             Command::Neighbour {
@@ -392,7 +433,7 @@ impl Harness<'_> {
     }
 
     /// Frees everything the workers sent, and drains the event queues.
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         let mut b: Burst = Burst::new();
         for f in &mut self.feeds {
             while f.tun_rx.rx_burst(&mut b) > 0 {
@@ -422,7 +463,8 @@ impl Harness<'_> {
         self.tsc_hz
     }
 
-    /// Builds one worker's batch: `n` packets per input port.
+    /// Builds one worker's batch: `n` packets per input port, and the
+    /// flood's handshake frames among the tunnel port's.
     fn batch(
         &mut self,
         w: usize,
@@ -450,9 +492,40 @@ impl Harness<'_> {
                 let kp = &mut self.peer_keys[p as usize];
                 traffic::sealed_frame(&mut m, p, kp, len, now).map_err(|e| e.to_string())?;
                 sealed.push(m);
+                if let Some(flood) = &mut self.interleave {
+                    for frame in flood.after(w, k) {
+                        let mut m = self.pool.alloc().ok_or("the mempool is empty")?;
+                        m.append(frame.len() as u16)
+                            .map_err(|_| "an mbuf has no room for a handshake")?
+                            .copy_from_slice(frame);
+                        sealed.push(m);
+                    }
+                }
             }
         }
         Ok((plain, sealed))
+    }
+
+    /// Feeds one batch of `n` packets per worker and input port without
+    /// timing it; returns how many frames went in (see [`finished`]).
+    ///
+    /// [`finished`]: Self::finished
+    pub(super) fn feed(&mut self, dir: Direction, mix: &Mix, n: usize) -> Result<u64, String> {
+        let mut fed = 0;
+        for w in 0..self.workers() {
+            let (plain, sealed) = self.batch(w, dir, mix, n)?;
+            fed += (plain.len() + sealed.len()) as u64;
+            let f = &mut self.feeds[w];
+            send_all(&mut f.plain_tx, plain)?;
+            send_all(&mut f.tun_tx, sealed)?;
+        }
+        self.cursor = self.cursor.wrapping_add(n);
+        Ok(fed)
+    }
+
+    /// Frames the workers are done with so far, forwarded or not.
+    pub(super) fn finished(&self, dir: Direction) -> u64 {
+        self.counters.iter().map(|c| dir.done(c) + lost(c)).sum()
     }
 
     /// Times one batch of `n` packets per worker and input port. A batch
@@ -481,6 +554,15 @@ impl Harness<'_> {
         let expect: Vec<u64> = batches
             .iter()
             .map(|(a, b)| (a.len() + b.len()) as u64)
+            .collect();
+        // The data packets of each worker (the flood's frames are not).
+        let data: Vec<u64> = batches
+            .iter()
+            .map(|(a, b)| match dir {
+                Direction::Encap => a.len(),
+                Direction::Decap => n.min(b.len()),
+                Direction::RoundTrip => a.len() + n.min(b.len()),
+            } as u64)
             .collect();
         let base: Vec<u64> = self.counters.iter().map(|c| dir.done(c)).collect();
         let lost0: Vec<u64> = self.counters.iter().map(|c| lost(c)).collect();
@@ -521,8 +603,8 @@ impl Harness<'_> {
                 self.drain();
                 return Ok(None);
             }
-            let frac = |i: usize| done[i] as f64 / expect[i].max(1) as f64;
-            let busy = (0..workers).filter(|&i| expect[i] > 0);
+            let frac = |i: usize| done[i] as f64 / data[i].max(1) as f64;
+            let busy = (0..workers).filter(|&i| data[i] > 0);
             match &window {
                 None if busy.clone().all(|i| frac(i) >= 0.05) => window = Some((t, done, st)),
                 Some((t0, c0, s0)) if busy.clone().any(|i| frac(i) >= 0.85) => {

@@ -176,6 +176,23 @@ pub fn sealed_frame(
     Ok(())
 }
 
+/// A frame from `src` (behind the gateway) to wgdp's listen port carrying
+/// `payload` (a handshake message of a flood, or a legitimate one).
+pub fn udp_frame(src: SocketAddr, payload: &[u8]) -> Result<Vec<u8>, TrafficError> {
+    let o = Outer {
+        src_mac: GATEWAY_MAC,
+        dst_mac: WGDP_TUN_MAC,
+        src,
+        dst: SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN),
+        ecn: 0,
+    };
+    let hlen = outer::header_len(&o.dst);
+    let mut f = vec![0u8; hlen + payload.len()];
+    f[hlen..].copy_from_slice(payload);
+    outer::write(&mut f, &o, false).map_err(|_| TrafficError::NoRoom(f.len()))?;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use super::secret::SecretBuf;
 use super::server::SOCKET_DIR;
 
 /// How long wgdp may take to answer.
@@ -70,17 +71,17 @@ pub fn exchange(path: &Path, request: &str) -> Result<String, ClientError> {
     })?;
     conn.set_read_timeout(Some(ANSWER_TIMEOUT)).map_err(io)?;
     conn.write_all(request.as_bytes()).map_err(io)?;
-    let mut answer = Zeroizing::new(Vec::new());
+    let mut answer = SecretBuf::with_capacity(64 << 10);
     let mut buf = Zeroizing::new([0u8; 65536]);
     // The answer ends with an errno line and an empty line.
-    while !answer.ends_with(b"\n\n") {
+    while !answer.as_bytes().ends_with(b"\n\n") {
         let n = conn.read(&mut buf[..]).map_err(io)?;
         if n == 0 {
             break;
         }
         answer.extend_from_slice(&buf[..n]);
     }
-    let text = String::from_utf8_lossy(&answer);
+    let text = String::from_utf8_lossy(answer.as_bytes());
     let Some(at) = text
         .rfind("\nerrno=")
         .map(|i| i + 1)

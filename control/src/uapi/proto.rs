@@ -13,6 +13,7 @@ use protocol::allowedips::Prefix;
 
 use zeroize::Zeroizing;
 
+use super::secret::SecretBuf;
 use crate::snapshot::PeerSnapshot;
 
 /// Longest request accepted (a `set` of many peers and allowed IPs): a
@@ -40,8 +41,10 @@ pub mod errno {
 pub enum Request {
     /// `get=1`.
     Get,
-    /// `set=1` and its changes.
-    Set(SetRequest),
+    /// `set=1` and its changes, boxed: the keys stay in one place while
+    /// the request travels to the control thread (a channel's slot would
+    /// keep a copy of an unboxed one).
+    Set(Box<SetRequest>),
     /// `wgdp-show=1`: wgdp's own request for `wgdp show` (JSON answer);
     /// the `wg` tool never sends it.
     WgdpShow,
@@ -83,6 +86,9 @@ pub struct PeerSet {
     pub replace_allowed_ips: bool,
     /// Allowed IPs to add.
     pub allowed_ips: Vec<Prefix>,
+    /// Allowed IPs to remove (`allowed_ip=-PREFIX`, newer wireguard-tools'
+    /// `allowed-ips -PREFIX`), after the additions.
+    pub removed_ips: Vec<Prefix>,
 }
 
 /// Why a request was refused, with the errno to answer.
@@ -124,6 +130,7 @@ impl std::fmt::Debug for PeerSet {
             .field("persistent_keepalive", &self.persistent_keepalive)
             .field("replace_allowed_ips", &self.replace_allowed_ips)
             .field("allowed_ips", &self.allowed_ips)
+            .field("removed_ips", &self.removed_ips)
             .finish()
     }
 }
@@ -186,7 +193,15 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
         Some("set=1") => {}
         _ => return Err(proto()),
     }
-    let mut set = SetRequest::default();
+    let mut set = Box::<SetRequest>::default();
+    // Sized up front: a `Vec` that grows leaves a copy of the pre-shared
+    // keys already parsed in the memory it frees.
+    set.peers.reserve_exact(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("public_key="))
+            .count(),
+    );
     for line in &lines[1..] {
         let (key, value) = line
             .split_once('=')
@@ -225,7 +240,10 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
                     peer.persistent_keepalive = Some(number(key, value)?)
                 }
                 "replace_allowed_ips" => peer.replace_allowed_ips = flag(key, value)?,
-                "allowed_ip" => peer.allowed_ips.push(cidr(value)?),
+                "allowed_ip" => match value.strip_prefix('-') {
+                    Some(prefix) => peer.removed_ips.push(cidr(prefix)?),
+                    None => peer.allowed_ips.push(cidr(value)?),
+                },
                 "protocol_version" if value == "1" => {}
                 _ => return Err(UapiError::invalid(key, "unknown or unsupported peer key")),
             },
@@ -252,17 +270,28 @@ pub struct PeerInfo {
     pub preshared_key: Option<Zeroizing<[u8; 32]>>,
 }
 
-fn hex(out: &mut String, bytes: &[u8]) {
+fn hex(out: &mut SecretBuf, bytes: &[u8]) {
     for b in bytes {
         let _ = write!(out, "{b:02x}");
     }
 }
 
+/// Bytes of a `get=1` answer: at most this much for the interface and
+/// each peer (endpoint, counters and keys at their longest) ...
+const GET_FIXED: usize = 160;
+const GET_PER_PEER: usize = 480;
+/// ... and for each allowed IP (`allowed_ip=` and an IPv6 prefix).
+const GET_PER_PREFIX: usize = 64;
+
 /// Renders a `get=1` answer, `errno=0` and the final empty line included.
-/// The text holds the private key: it is wiped when dropped.
+/// The text holds the private key and the pre-shared keys: it is sized up
+/// front (no copy left behind by growing), and wiped when dropped.
 pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
-    out.push_str("private_key=");
+    let prefixes: usize = info.peers.iter().map(|p| p.peer.allowed_ips.len()).sum();
+    let mut out = SecretBuf::with_capacity(
+        GET_FIXED + info.peers.len() * GET_PER_PEER + prefixes * GET_PER_PREFIX,
+    );
+    let _ = out.write_str("private_key=");
     hex(&mut out, &info.private_key[..]);
     let _ = write!(out, "\nlisten_port={}\n", info.listen_port);
     for PeerInfo {
@@ -270,14 +299,14 @@ pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
         preshared_key,
     } in &info.peers
     {
-        out.push_str("public_key=");
+        let _ = out.write_str("public_key=");
         hex(&mut out, &p.public_key);
-        out.push_str("\npreshared_key=");
+        let _ = out.write_str("\npreshared_key=");
         hex(
             &mut out,
             preshared_key.as_deref().map_or(&[0u8; 32][..], |k| &k[..]),
         );
-        out.push_str("\nprotocol_version=1\n");
+        let _ = out.write_str("\nprotocol_version=1\n");
         if let Some(e) = p.endpoint {
             let _ = writeln!(out, "endpoint={e}");
         }
@@ -295,30 +324,31 @@ pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
             let _ = writeln!(out, "allowed_ip={prefix}");
         }
     }
-    out.push_str("errno=0\n\n");
-    out
+    let _ = out.write_str("errno=0\n\n");
+    out.into_string()
 }
 
 /// Renders a `set=1` request changing `peers` (what `wg set` sends), the
 /// final empty line included. The text may hold pre-shared keys: it is
 /// wiped when dropped.
 pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::from("set=1\n"));
+    let mut out = SecretBuf::with_capacity(16 + peers.len() * GET_PER_PEER);
+    let _ = out.write_str("set=1\n");
     for p in peers {
-        out.push_str("public_key=");
+        let _ = out.write_str("public_key=");
         hex(&mut out, &p.public_key);
-        out.push('\n');
+        let _ = out.write_str("\n");
         if p.remove {
-            out.push_str("remove=true\n");
+            let _ = out.write_str("remove=true\n");
             continue;
         }
         if p.update_only {
-            out.push_str("update_only=true\n");
+            let _ = out.write_str("update_only=true\n");
         }
         if let Some(psk) = &p.preshared_key {
-            out.push_str("preshared_key=");
+            let _ = out.write_str("preshared_key=");
             hex(&mut out, &psk[..]);
-            out.push('\n');
+            let _ = out.write_str("\n");
         }
         if let Some(e) = p.endpoint {
             let _ = writeln!(out, "endpoint={e}");
@@ -327,14 +357,17 @@ pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
             let _ = writeln!(out, "persistent_keepalive_interval={k}");
         }
         if p.replace_allowed_ips {
-            out.push_str("replace_allowed_ips=true\n");
+            let _ = out.write_str("replace_allowed_ips=true\n");
         }
         for prefix in &p.allowed_ips {
             let _ = writeln!(out, "allowed_ip={prefix}");
         }
+        for prefix in &p.removed_ips {
+            let _ = writeln!(out, "allowed_ip=-{prefix}");
+        }
     }
-    out.push('\n');
-    out
+    let _ = out.write_str("\n");
+    out.into_string()
 }
 
 /// The answer to a `set=1`, or to any refused request.
@@ -431,6 +464,38 @@ mod tests {
     }
 
     #[test]
+    fn a_minus_allowed_ip_removes_that_prefix() {
+        let peer = format!("public_key={K2}");
+        let lines = [
+            "set=1",
+            &peer,
+            "allowed_ip=10.9.0.0/24",
+            "allowed_ip=-10.9.1.0/24",
+            "allowed_ip=-fd00::/64",
+        ];
+        let Ok(Request::Set(set)) = parse(&lines) else {
+            panic!("parses")
+        };
+        let p = &set.peers[0];
+        assert_eq!(p.allowed_ips, vec!["10.9.0.0/24".parse().unwrap()]);
+        assert_eq!(
+            p.removed_ips,
+            vec!["10.9.1.0/24".parse().unwrap(), "fd00::/64".parse().unwrap()]
+        );
+        for bad in [
+            "allowed_ip=-",
+            "allowed_ip=--10.9.1.0/24",
+            "allowed_ip=-10.9.1.0/33",
+        ] {
+            assert_eq!(
+                parse(&["set=1", &peer, bad]).unwrap_err().errno,
+                errno::EINVAL,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn removal_and_errors() {
         let peer = format!("public_key={K2}");
         let Ok(Request::Set(set)) = parse(&["set=1", &peer, "remove=true"]) else {
@@ -461,6 +526,7 @@ mod tests {
                 persistent_keepalive: Some(0),
                 replace_allowed_ips: true,
                 allowed_ips: vec!["10.9.0.2/32".parse().unwrap(), "fd00::/64".parse().unwrap()],
+                removed_ips: vec!["10.9.7.0/24".parse().unwrap()],
                 ..PeerSet::default()
             },
             PeerSet {
