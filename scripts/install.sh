@@ -59,6 +59,7 @@ TEST_PACKAGES=(
     tcpdump            # captures in tests and debugging
     ethtool            # offload switches
     iputils-ping       # ping through the tunnel in end-to-end tests
+    traceroute         # traceroute through wgdp in tests/e2e_router.rs
     procps             # sysctl and kill in end-to-end tests
     systemd            # systemd-analyze verify of packaging/systemd (tests/packaging.rs)
     python3-venv       # the virtualenv hadolint is installed into

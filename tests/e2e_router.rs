@@ -8,7 +8,7 @@
 //!   "fragmentation needed", mtu 1420;
 //! - `ping -M do -s 1472` reports mtu 1420; `ping -t 1` from the LAN and a
 //!   TTL expiring at wgdp from the site both get time exceeded from wgdp's
-//!   LAN address;
+//!   LAN address, and `traceroute` from the LAN shows wgdp as hop 1;
 //! - with `mss_clamp = "auto"` and every ICMP packet dropped on the LAN
 //!   host's link, bulk TCP still works both ways: no segment is ever too
 //!   big (`icmp_frag_needed` stays 0, `mss_clamped` counts the SYNs);
@@ -227,6 +227,40 @@ fn site_to_site_converges_by_path_mtu_discovery_and_answers_ttl_expiry() {
     let exceeded = wgdp.wait_counter(0, "event.icmp_time_exceeded", 2, secs(5));
     wgdp.check(exceeded == Some(2), || {
         format!("icmp_time_exceeded {exceeded:?}, want 2")
+    });
+    // traceroute (UDP probes, one per hop) from the LAN: wgdp is hop 1,
+    // the last hop is the site host itself (port unreachable), and only
+    // hop 1's probe expired at wgdp.
+    let t = run(
+        &mut netns(
+            lan,
+            &[
+                "traceroute",
+                "-n",
+                "-q",
+                "1",
+                "-w",
+                "2",
+                "-m",
+                "6",
+                SITE_HOST,
+            ],
+        ),
+        secs(30),
+    );
+    let hops: Vec<&str> = t
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    wgdp.check(
+        t.ok() && hops.first() == Some(&wgdp_lan) && hops.last() == Some(&SITE_HOST),
+        || format!("traceroute from the LAN: wgdp's {wgdp_lan} first, {SITE_HOST} last:\n{t}"),
+    );
+    let exceeded = wgdp.wait_counter(0, "event.icmp_time_exceeded", 3, secs(5));
+    wgdp.check(exceeded == Some(3), || {
+        format!("icmp_time_exceeded {exceeded:?} after traceroute, want 3")
     });
 }
 
