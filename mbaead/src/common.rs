@@ -3,6 +3,10 @@
 //! lane (RFC 8439 section 2.8's padded layout), and Poly1305's clamping and
 //! final reduction, done once per packet.
 
+// Limb numbers index several arrays in step (h, g, r), as in the RFC's
+// formulas.
+#![allow(clippy::needless_range_loop)]
+
 use zeroize::Zeroize;
 
 use crate::{Lane, MAX_LANES};

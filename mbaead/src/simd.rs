@@ -12,6 +12,10 @@
 //! `rotl16`, `mul32`, `transpose`, ...) and then expands [`kernel!`], the
 //! algorithm written once over those primitives.
 
+// Limb, word and lane numbers index several arrays in step (a limb of h,
+// of r and of 5r); ranges say that more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use zeroize::Zeroize;
 
 use crate::common::{self, State, M26};
