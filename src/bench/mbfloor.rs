@@ -206,3 +206,44 @@ pub fn measure(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::crypto::AeadBackend;
+
+    fn one(backend: AeadBackend, mix: &'static str, seal_ns: f64, open_ns: f64) -> Floor {
+        Floor {
+            backend,
+            mix,
+            seal_ns,
+            open_ns,
+            seal_cold_ns: 1.0,
+            open_cold_ns: 1.0,
+        }
+    }
+
+    /// The speed-up divides by the fastest one-packet floor of the same
+    /// mix, per direction (seal and open may come from different
+    /// backends), and skips an open floor that noise made NaN.
+    #[test]
+    fn speedup_is_against_the_fastest_one_packet_floor_of_the_same_mix() {
+        let floors = [
+            one(AeadBackend::IpsecMb, "64", 150.0, f64::NAN),
+            one(AeadBackend::Ring, "64", 200.0, 160.0),
+            one(AeadBackend::Ring, "1420", 10.0, 10.0),
+        ];
+        let mb = MbFloor {
+            engine: "mb-avx512",
+            mix: "64",
+            burst: 16,
+            seal_ns: 100.0,
+            open_ns: 80.0,
+            seal_cold_ns: 1.0,
+            open_cold_ns: 1.0,
+        };
+        assert_eq!(mb.speedup(&floors), Some((1.5, 2.0)));
+        let other = MbFloor { mix: "512", ..mb };
+        assert_eq!(other.speedup(&floors), None);
+    }
+}
