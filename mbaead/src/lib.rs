@@ -180,14 +180,16 @@ enum Isa {
 }
 
 impl Engine {
-    /// The fastest implementation this CPU has, or `None` where it has
-    /// neither AVX-512 F nor AVX2: use a one-packet AEAD there.
+    /// The widest implementation this CPU has (AVX-512 with IFMA, then
+    /// AVX-512, then AVX2), or `None` where it has neither AVX-512 F nor
+    /// AVX2: use a one-packet AEAD there. Which is fastest for a given
+    /// burst size and mix is for a measurement to say (`wgdp bench`).
     pub fn detect() -> Option<Engine> {
         Self::available().into_iter().next()
     }
 
-    /// Every implementation this CPU runs, fastest first (tests and
-    /// benchmarks compare them).
+    /// Every implementation this CPU runs, widest first (tests and
+    /// benchmarks run each).
     pub fn available() -> Vec<Engine> {
         let mut out = Vec::new();
         #[cfg(target_arch = "x86_64")]
