@@ -300,8 +300,7 @@ mod tests {
     fn valid_initiation_is_answered_and_the_response_completes() {
         let now = Instant::from_secs(10);
         let who = Initiator::Peer1;
-        let mut init =
-            PeerHandshake::new(*keys().responder.public_key(), who.psk());
+        let mut init = PeerHandshake::new(*keys().responder.public_key(), who.psk());
         let mut rng = ChaCha20Rng::seed_from_u64(RNG_SEED);
         let msg = init
             .create_initiation(who.identity(), 7, timestamp(0), now, &mut rng)

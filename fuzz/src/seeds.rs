@@ -307,6 +307,19 @@ fn fragment(dt: u8, kind: u8, id: u8, offset: u16, len: u16) -> Vec<u8> {
     vec![dt, kind, id, 7, o0, o1, l0, l1, 0xa5]
 }
 
+/// A packet record of the `mbaead` target: flags, nonce, additional data
+/// length, plaintext length, then the additional data and the plaintext.
+fn mb_packet(flags: u8, nonce: u8, aad: &[u8], len: u16) -> Vec<u8> {
+    let [l0, l1] = len.to_le_bytes();
+    cat(&[
+        &[flags],
+        &[nonce; 12],
+        &[aad.len() as u8, l0, l1],
+        aad,
+        &vec![0x42; usize::from(len)],
+    ])
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let hs = handshake();
@@ -405,6 +418,18 @@ pub fn all() -> Vec<Seed> {
             include_bytes!("../../conf/example.toml").to_vec(),
         ),
         seed("conf_toml", "minimal", MINIMAL_TOML.as_bytes().to_vec()),
+        seed(
+            "mbaead",
+            "two-keys-three-packets",
+            cat(&[
+                &[1],
+                &[0x11; 32],
+                &[0x22; 32],
+                &mb_packet(0, 1, &[], 64),
+                &mb_packet(1 | 4, 2, &[0xa0; 12], 100),
+                &mb_packet(8, 3, &[], 1420),
+            ]),
+        ),
         seed("uapi", "get", b"get=1".to_vec()),
         seed("uapi", "show", b"wgdp-show=1".to_vec()),
         seed("uapi", "set", UAPI_SET.as_bytes().to_vec()),
@@ -436,15 +461,16 @@ pub fn all() -> Vec<Seed> {
         seed(
             "reassembly",
             "v4-expires",
-            cat(&[
-                &fragment(0, 2, 4, 0, 600),
-                &fragment(255, 0, 4, 75, 100),
-            ]),
+            cat(&[&fragment(0, 2, 4, 0, 600), &fragment(255, 0, 4, 75, 100)]),
         ),
         seed(
             "reassembly",
             "raw-v4-first-fragment",
-            cat(&[&[0, 4], &(raw_fragment.len() as u16).to_le_bytes(), &raw_fragment]),
+            cat(&[
+                &[0, 4],
+                &(raw_fragment.len() as u16).to_le_bytes(),
+                &raw_fragment,
+            ]),
         ),
     ]
 }

@@ -4,6 +4,7 @@
 
 mod flood;
 mod floor;
+mod mbfloor;
 mod peers;
 mod report;
 mod rig;
@@ -232,6 +233,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
         out.ok_or("no floor result")??.map_err(|e| e.to_string())?
     };
+    let mb_floors = {
+        let job: Job<'_, Result<Vec<mbfloor::MbFloor>, String>> =
+            Box::new(|| mbfloor::measure(&mixes, floor_packets, packets, rdtsc, hz));
+        let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
+        out.ok_or("no multi-buffer floor result")??
+            .map_err(|e| e.to_string())?
+    };
 
     if !args.flood.is_empty() {
         let report = flood_phase(
@@ -319,6 +327,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         packets,
         repeat,
         floors: &floors,
+        mb_floors: &mb_floors,
         figures: &figures,
         notes: &notes,
     };

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use dataplane::stages::Stage;
 
 use super::floor::{self, Floor};
+use super::mbfloor::MbFloor;
 use super::rig::Direction;
 use super::Figure;
 
@@ -26,6 +27,8 @@ pub struct Report<'a> {
     pub repeat: usize,
     /// The AEAD floors.
     pub floors: &'a [Floor],
+    /// The multi-buffer AEAD's floors (not used by the worker loop yet).
+    pub mb_floors: &'a [MbFloor],
     /// The data path figures.
     pub figures: &'a [Figure],
     /// Things the reader must know (shared CPUs, skipped runs).
@@ -152,6 +155,7 @@ impl Report<'_> {
             "(cold: ns per packet over {} buffers, each from memory as the data path's are)",
             self.packets
         );
+        self.mb_table(&mut s);
         let _ = writeln!(
             s,
             "\nData path (Gbit/s of inner packets; ratio: per-worker Mpps / fastest floor; cold: / fastest cold floor)"
@@ -264,6 +268,56 @@ impl Report<'_> {
         }
     }
 
+    /// The multi-buffer floors, and how many times faster each is than the
+    /// fastest one-packet floor at its size.
+    fn mb_table(&self, s: &mut String) {
+        if self.mb_floors.is_empty() {
+            let _ = writeln!(s, "\nMulti-buffer AEAD floor: no AVX-512 or AVX2 here");
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\nMulti-buffer AEAD floor (mbaead: a burst per call, one lane per packet, one core; not in the worker loop yet)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<15} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+            "engine",
+            "size",
+            "burst",
+            "seal ns",
+            "seal Mpps",
+            "open ns",
+            "open Mpps",
+            "seal cold",
+            "open cold",
+            "x seal",
+            "x open"
+        );
+        for f in self.mb_floors {
+            let (xs, xo) = f.speedup(self.floors).unwrap_or((f64::NAN, f64::NAN));
+            let _ = writeln!(
+                s,
+                "{:<15} {:>6} {:>5} {:>9.1} {:>9.2} {:>9.1} {:>9.2} {:>9.1} {:>9.1} {:>7.2} {:>7.2}",
+                f.engine,
+                f.mix,
+                f.burst,
+                f.seal_ns,
+                1e3 / f.seal_ns,
+                f.open_ns,
+                1e3 / f.open_ns,
+                f.seal_cold_ns,
+                f.open_cold_ns,
+                xs,
+                xo
+            );
+        }
+        let _ = writeln!(
+            s,
+            "(ns per packet; x: the fastest one-packet floor's hot ns / this one's, same size)"
+        );
+    }
+
     /// The machine-readable report.
     pub fn json(&self) -> Value {
         let floors: Vec<Value> = self
@@ -275,6 +329,19 @@ impl Report<'_> {
                     "seal_ns": f.seal_ns, "seal_mpps": f.seal_mpps(),
                     "open_ns": f.open_ns, "open_mpps": f.open_mpps(),
                     "seal_cold_ns": f.seal_cold_ns, "open_cold_ns": f.open_cold_ns,
+                })
+            })
+            .collect();
+        let mb_floors: Vec<Value> = self
+            .mb_floors
+            .iter()
+            .map(|f| {
+                let x = f.speedup(self.floors);
+                json!({
+                    "engine": f.engine, "size": f.mix, "burst": f.burst,
+                    "seal_ns": f.seal_ns, "open_ns": f.open_ns,
+                    "seal_cold_ns": f.seal_cold_ns, "open_cold_ns": f.open_cold_ns,
+                    "seal_speedup": x.map(|x| x.0), "open_speedup": x.map(|x| x.1),
                 })
             })
             .collect();
@@ -307,7 +374,8 @@ impl Report<'_> {
             "commit": env!("WGDP_GIT_COMMIT"), "eal": self.eal,
             "sw_checksum": self.sw_checksum,
             "packets": self.packets, "repeat": self.repeat,
-            "notes": self.notes, "floors": floors, "figures": figures,
+            "notes": self.notes, "floors": floors, "mb_floors": mb_floors,
+            "figures": figures,
         })
     }
 }
