@@ -9,11 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dataplane::command::{Command, HandshakeMessage};
 use dataplane::peer::PeerId;
 use protocol::messages::MessageType;
+use protocol::noise::{HandshakeError, PreparedInitiation};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
 
 use crate::control::Control;
 use crate::counters::bump;
+use crate::handshake_pool::Ready;
 
 /// TAI64N of the wall clock now (the initiation timestamp, section 5.4.2).
 fn tai64n_now() -> Tai64N {
@@ -34,17 +36,44 @@ impl Control<'_> {
     /// (`dataplane::gate`) has checked mac1, and under load mac2, or
     /// answered with a cookie itself; what is left here is the per-source
     /// rate limiter for the messages that passed mac2 under load (kernel
-    /// `wg_cookie_validate_packet`), then the handshake.
-    pub(crate) fn on_handshake_message(&mut self, msg: &HandshakeMessage, now: Instant) {
-        let bytes = msg.bytes();
-        let Ok(kind) = MessageType::of(bytes) else {
+    /// `wg_cookie_validate_packet`), then the handshake: here, or, with
+    /// handshake threads, queued to them in order
+    /// ([`Control::on_handshake_ready`]).
+    pub(crate) fn on_handshake_message(&mut self, msg: HandshakeMessage, now: Instant) {
+        let Ok(kind) = MessageType::of(msg.bytes()) else {
             return bump(&self.counters.handshakes_rejected);
         };
         if msg.under_load && !self.limiter.allow(msg.src.ip(), now) {
             return bump(&self.counters.handshakes_rate_limited);
         }
+        if let Some(pool) = self.handshake_pool.as_mut() {
+            return pool.submit(msg, kind == MessageType::Initiation);
+        }
+        self.handle(kind, &msg, None, now);
+    }
+
+    /// A message back from the handshake threads, in the order it came.
+    pub(crate) fn on_handshake_ready(&mut self, ready: Ready, now: Instant) {
+        if let Ok(kind) = MessageType::of(ready.msg.bytes()) {
+            self.handle(kind, &ready.msg, ready.prepared, now);
+        }
+    }
+
+    /// Handles a message past the rate limiter; `prepared` carries an
+    /// initiation's X25519 work when a handshake thread did it.
+    fn handle(
+        &mut self,
+        kind: MessageType,
+        msg: &HandshakeMessage,
+        prepared: Option<Result<PreparedInitiation, HandshakeError>>,
+        now: Instant,
+    ) {
+        let bytes = msg.bytes();
         match kind {
-            MessageType::Initiation => self.respond(bytes, msg.src, msg.local, now),
+            MessageType::Initiation => match prepared {
+                None => self.respond(bytes, msg.src, msg.local, now),
+                Some(prepared) => self.respond_prepared(prepared, msg.src, msg.local, now),
+            },
             MessageType::Response => self.complete(bytes, msg.src, msg.local, now),
             MessageType::CookieReply => {
                 // Receiver: the sender index of the message it answers.
@@ -77,6 +106,39 @@ impl Control<'_> {
         if peer.handshake.consume_initiation(pending, now).is_err() {
             return bump(&self.counters.handshakes_rejected);
         }
+        self.answer_initiation(id, src, local, now);
+    }
+
+    /// Responder with a handshake thread's work: the same checks and
+    /// answer as [`Control::respond`], no X25519 left.
+    fn respond_prepared(
+        &mut self,
+        prepared: Result<PreparedInitiation, HandshakeError>,
+        src: SocketAddr,
+        local: IpAddr,
+        now: Instant,
+    ) {
+        let Ok(prepared) = prepared else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(id) = self.peers.by_key(prepared.remote_static()) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.handshake.consume_prepared(prepared, now).is_err() {
+            return bump(&self.counters.handshakes_rejected);
+        }
+        self.answer_initiation(id, src, local, now);
+    }
+
+    /// The initiation from peer `id` was consumed: the response, the
+    /// keypair installed as `next` and the timers (5.4.3).
+    fn answer_initiation(&mut self, id: PeerId, src: SocketAddr, local: IpAddr, now: Instant) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
         // The initiation authenticated the peer.
         peer.sync_activity(&mut self.rng);
         peer.timers.any_authenticated_packet_received();

@@ -151,6 +151,7 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
         clock: TscClock::new(rdtsc(), 1_000_000_000),
         counters: Arc::new(ControlCounters::default()),
         rss: None,
+        handshake_pool: None,
     });
     (control, cmd_rxs)
 }
