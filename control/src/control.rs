@@ -280,7 +280,7 @@ impl<'p> Control<'p> {
         self.peer_snapshots()
     }
 
-    fn handshake_round(&mut self, now: Instant) -> usize {
+    pub(crate) fn handshake_round(&mut self, now: Instant) -> usize {
         let mut n = 0;
         while n < HANDSHAKES_PER_ROUND {
             // A full pool leaves the rest in the workers' channel.

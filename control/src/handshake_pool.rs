@@ -199,6 +199,10 @@ fn prepare_loop(
 }
 
 #[cfg(test)]
+#[path = "mass_reconnect_tests.rs"]
+mod mass_reconnect_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use protocol::noise::PeerHandshake;
