@@ -257,8 +257,8 @@ fn scenario(pool: Option<HandshakePool>) -> Outcome {
     let flooder = RECONNECTING + 1;
     let flood = inits[flooder].initiate(7, t2);
     let mut flooded = 0;
-    for i in 1..=RECONNECTING {
-        let msg = inits[i].initiate(i as u32, t2);
+    for (i, init) in inits.iter_mut().enumerate().take(flooder).skip(1) {
+        let msg = init.initiate(i as u32, t2);
         hs_tx.send(msg).expect("queued");
         if i % 3 == 0 && flooded < FLOOD {
             hs_tx.send(flood.clone()).expect("queued");
