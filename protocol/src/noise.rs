@@ -34,6 +34,9 @@ use crate::messages::{
 use crate::time::{Instant, Tai64N};
 use crate::transport::Keypair;
 
+mod response;
+pub use response::{OpenedResponse, ResponseWork};
+
 /// Why a handshake step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
@@ -95,6 +98,7 @@ impl core::fmt::Debug for StaticIdentity {
 }
 
 /// The running hash `H` and chaining key `C` of the handshake.
+#[derive(Clone)]
 struct Symmetric {
     hash: Zeroizing<[u8; KEY_LEN]>,
     chaining_key: SecretBytes,
@@ -674,50 +678,21 @@ impl PeerHandshake {
 
     /// Initiator: consumes the response to our outstanding initiation
     /// (section 5.4.3) and derives the keypair, confirmed at once. The state
-    /// is left unchanged if the response does not authenticate.
+    /// is left unchanged if the response does not authenticate. The same
+    /// three steps a handshake thread splits ([`PeerHandshake::response_work`],
+    /// [`StaticIdentity::open_response`] there, then
+    /// [`PeerHandshake::consume_opened_response`]).
     pub fn consume_response(
         &mut self,
         local: &StaticIdentity,
         msg: &[u8],
         now: Instant,
     ) -> Result<Keypair, HandshakeError> {
-        let view = Response::new_checked(msg)?;
-        let HandshakeState::CreatedInitiation {
-            local_index,
-            ephemeral,
-            sym: SymmetricState(state_sym),
-        } = &self.state
-        else {
-            return Err(HandshakeError::UnexpectedState);
-        };
-        if view.receiver() != *local_index {
-            return Err(HandshakeError::IndexMismatch {
-                expected: *local_index,
-                got: view.receiver(),
-            });
-        }
-        let mut sym = Symmetric {
-            hash: state_sym.hash.clone(),
-            chaining_key: state_sym.chaining_key.clone(),
-        };
-        let remote_ephemeral = PublicKey::from_bytes(*view.ephemeral());
-        sym.mix_hash(remote_ephemeral.as_bytes());
-        sym.mix_key(remote_ephemeral.as_bytes());
-        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
-        sym.mix_key(&local.private.dh(&remote_ephemeral)?[..]); // se
-        let key = sym.mix_psk(&self.preshared_key);
-        sym.decrypt_and_hash::<0>(&key, view.encrypted_nothing())?;
-        let local_index = *local_index;
-        self.state = HandshakeState::Zeroed;
-        let (send, recv) = sym.split(true);
-        Ok(Keypair::new(
-            send,
-            recv,
-            local_index,
-            view.sender(),
-            now,
-            true,
-        ))
+        let work = self
+            .response_work()
+            .ok_or(HandshakeError::UnexpectedState)?;
+        let opened = local.open_response(work, msg)?;
+        self.consume_opened_response(opened, msg, now)
     }
 }
 
@@ -741,6 +716,8 @@ mod tests {
         wipes::<SymmetricState>();
         wipes::<PeerHandshake>();
         wipes::<PreparedInitiation>();
+        wipes::<ResponseWork>();
+        wipes::<OpenedResponse>();
         wipes::<zeroize::Zeroizing<[u8; crate::constants::COOKIE_LEN]>>();
         // x25519-dalek's StaticSecret (inside PrivateKey) wipes itself in
         // its Drop, which no marker trait says: conf's keys tests check it
