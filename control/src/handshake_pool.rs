@@ -6,16 +6,20 @@
 //! ephemeral, `ee` and `se`), so one thread answers a few thousand
 //! handshakes a second. The kernel spreads that work over a workqueue per
 //! CPU; wgdp hands it to `dpdk.handshake_threads` threads, which run
-//! [`StaticIdentity::prepare_initiation`]: stateless, it needs only our
-//! static key. The control thread keeps everything else: the per-source
+//! [`StaticIdentity::prepare_initiation`] for initiations and
+//! [`StaticIdentity::open_response`] for responses to our own initiations
+//! (`ee`, `se`, from a copy of the outstanding initiation's state taken
+//! when the response is submitted): they need only our static key and
+//! what the message carries. The control thread keeps everything else: the per-source
 //! rate limiter and the cookie rule have been applied before a message is
 //! submitted (the workers' gates and `Control::on_handshake_message`), and
 //! peer state, timers and ordering stay its own.
 //!
 //! Ordering: every handshake message the control thread accepts takes a
 //! sequence number, initiations and the rest alike, and comes back out in
-//! that order ([`HandshakePool::next_ready`]); responses and cookie replies
-//! wait for the initiations queued before them without visiting a thread.
+//! that order ([`HandshakePool::next_ready`]); cookie replies, and
+//! responses when no initiation is outstanding, wait for the messages
+//! queued before them without visiting a thread.
 //! So the control thread sees exactly the sequence it would have seen
 //! alone, each initiation with its X25519 work done.
 
@@ -26,7 +30,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::command::HandshakeMessage;
 use protocol::crypto::PrivateKey;
-use protocol::noise::{HandshakeError, PreparedInitiation, StaticIdentity};
+use protocol::noise::{
+    HandshakeError, OpenedResponse, PreparedInitiation, ResponseWork, StaticIdentity,
+};
 use rand_core::OsRng;
 
 /// Initiations waiting for or inside the threads, per thread: enough to
@@ -43,33 +49,50 @@ pub fn default_threads(cpus: usize) -> usize {
     (cpus / 4).min(8)
 }
 
+/// What a handshake thread is asked to do with a message.
+#[derive(Debug)]
+pub enum Work {
+    /// Consume an initiation's stateless part and prepare the response.
+    Initiation,
+    /// Open a response to our outstanding initiation, whose state this is.
+    Response(ResponseWork),
+}
+
+/// The X25519 work a handshake thread did for a message.
+pub enum Prepared {
+    /// An initiation's, for the responder.
+    Initiation(Result<PreparedInitiation, HandshakeError>),
+    /// A response's, for the initiator.
+    Response(Result<OpenedResponse, HandshakeError>),
+}
+
 /// A handshake message back from the pool, in the order it was submitted.
 pub struct Ready {
     /// The message as the worker passed it.
     pub msg: HandshakeMessage,
-    /// For an initiation: the stateless part of consuming it, done by a
-    /// handshake thread. `None` for the other message types.
-    pub prepared: Option<Result<PreparedInitiation, HandshakeError>>,
+    /// What a handshake thread did for it; `None` for a message submitted
+    /// without work.
+    pub prepared: Option<Prepared>,
 }
 
-/// A prepared initiation coming back from a thread.
+/// A message's work coming back from a thread.
 struct Done {
     seq: u64,
     msg: HandshakeMessage,
-    prepared: Result<PreparedInitiation, HandshakeError>,
+    prepared: Prepared,
 }
 
 /// The handshake threads and the reorder queue in front of the control
 /// thread.
 pub struct HandshakePool {
-    jobs: Option<Sender<(u64, HandshakeMessage)>>,
+    jobs: Option<Sender<(u64, HandshakeMessage, Work)>>,
     done: Receiver<Done>,
     threads: Vec<JoinHandle<()>>,
     /// Sequence number of `slots[0]`.
     next_out: u64,
     /// Submitted messages from `next_out` on: `Some` once ready.
     slots: VecDeque<Option<Ready>>,
-    /// Initiations in the threads.
+    /// Messages in the threads.
     in_flight: usize,
     capacity: usize,
 }
@@ -91,7 +114,7 @@ impl HandshakePool {
         let threads = threads.max(1);
         let identity = Arc::new(StaticIdentity::new(PrivateKey::from_bytes(*private_key)));
         let capacity = IN_FLIGHT_PER_THREAD * threads;
-        let (jobs, job_rx) = bounded::<(u64, HandshakeMessage)>(capacity);
+        let (jobs, job_rx) = bounded::<(u64, HandshakeMessage, Work)>(capacity);
         let (done_tx, done) = unbounded();
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
@@ -124,22 +147,23 @@ impl HandshakePool {
         self.slots.len() >= self.capacity
     }
 
-    /// Queues a message behind every one before it; an initiation goes to
-    /// a thread. A full pool ([`HandshakePool::is_full`]) still takes it
-    /// (the bound is the caller's), blocking only if the threads' queue is.
-    pub fn submit(&mut self, msg: HandshakeMessage, initiation: bool) {
+    /// Queues a message behind every one before it; one with `work` goes
+    /// to a thread. A full pool ([`HandshakePool::is_full`]) still takes
+    /// it (the bound is the caller's), blocking only if the threads' queue
+    /// is.
+    pub fn submit(&mut self, msg: HandshakeMessage, work: Option<Work>) {
         let seq = self.next_out + self.slots.len() as u64;
-        if !initiation {
+        let Some(work) = work else {
             self.slots.push_back(Some(Ready {
                 msg,
                 prepared: None,
             }));
             return;
-        }
+        };
         self.slots.push_back(None);
         self.in_flight += 1;
         if let Some(jobs) = &self.jobs {
-            if jobs.send((seq, msg)).is_err() {
+            if jobs.send((seq, msg, work)).is_err() {
                 // Only after every thread ended, which drop alone does.
                 self.in_flight -= 1;
                 self.slots.pop_back();
@@ -183,15 +207,21 @@ impl Drop for HandshakePool {
     }
 }
 
-/// One handshake thread: prepares initiations until the queue closes.
+/// One handshake thread: does the X25519 work of each message until the
+/// queue closes.
 fn prepare_loop(
     identity: &StaticIdentity,
-    jobs: &Receiver<(u64, HandshakeMessage)>,
+    jobs: &Receiver<(u64, HandshakeMessage, Work)>,
     done: &Sender<Done>,
 ) {
     let mut rng = OsRng;
-    while let Ok((seq, msg)) = jobs.recv() {
-        let prepared = identity.prepare_initiation(msg.bytes(), &mut rng);
+    while let Ok((seq, msg, work)) = jobs.recv() {
+        let prepared = match work {
+            Work::Initiation => {
+                Prepared::Initiation(identity.prepare_initiation(msg.bytes(), &mut rng))
+            }
+            Work::Response(w) => Prepared::Response(identity.open_response(w, msg.bytes())),
+        };
         if done.send(Done { seq, msg, prepared }).is_err() {
             return;
         }
@@ -261,7 +291,7 @@ mod tests {
                 msg = HandshakeMessage::new(msg.src, msg.local, msg.received, &bytes, false)
                     .expect("message");
             }
-            pool.submit(msg, initiation);
+            pool.submit(msg, initiation.then_some(Work::Initiation));
             sent.push((initiation, hs, them));
         }
         let ready = drain(&mut pool, 40);
@@ -278,7 +308,10 @@ mod tests {
             }
             // The prepared initiation completes a real handshake: the
             // initiator accepts the response built from it.
-            let prepared = r.prepared.expect("prepared").expect("valid initiation");
+            let Some(Prepared::Initiation(prepared)) = r.prepared else {
+                panic!("message {index}: no initiation's work");
+            };
+            let prepared = prepared.expect("valid initiation");
             assert_eq!(prepared.remote_static(), them.public_key());
             let mut responder = PeerHandshake::new(*them.public_key(), None);
             responder
@@ -300,17 +333,60 @@ mod tests {
         forged[20] ^= 1; // inside the encrypted static key
         let forged = HandshakeMessage::new(good.src, good.local, good.received, &forged, false)
             .expect("message");
-        pool.submit(forged, true);
-        pool.submit(good, true);
+        pool.submit(forged, Some(Work::Initiation));
+        pool.submit(good, Some(Work::Initiation));
         let ready = drain(&mut pool, 2);
-        assert_eq!(
-            ready[0]
-                .prepared
-                .as_ref()
-                .map(|p| p.as_ref().err().copied()),
-            Some(Some(HandshakeError::Decryption))
-        );
-        assert!(matches!(ready[1].prepared, Some(Ok(_))));
+        assert!(matches!(
+            ready[0].prepared,
+            Some(Prepared::Initiation(Err(HandshakeError::Decryption)))
+        ));
+        assert!(matches!(
+            ready[1].prepared,
+            Some(Prepared::Initiation(Ok(_)))
+        ));
+    }
+
+    #[test]
+    fn a_response_to_our_initiation_is_opened_by_a_thread() {
+        let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+        let them = StaticIdentity::new(PrivateKey::from_bytes([5; 32]));
+        let mut hs = PeerHandshake::new(*them.public_key(), None);
+        let mut theirs = PeerHandshake::new(*ours.public_key(), None);
+        let ts = Tai64N::from_unix(Duration::from_secs(1_700_000_000));
+        let init = hs
+            .create_initiation(&ours, 0x31, ts, Instant::ZERO, &mut OsRng)
+            .expect("initiation");
+        let pending = them.open_initiation(&init).expect("open");
+        theirs
+            .consume_initiation(pending, Instant::ZERO)
+            .expect("consumed");
+        let (response, mut their_keys) = theirs
+            .create_response(0x32, Instant::ZERO, &mut OsRng)
+            .expect("response");
+        let msg = HandshakeMessage::new(
+            "192.0.2.9:51820".parse().expect("src"),
+            "192.0.2.1".parse().expect("local"),
+            Instant::ZERO,
+            &response,
+            false,
+        )
+        .expect("message");
+        let mut pool = HandshakePool::start(&OURS, 1).expect("pool");
+        let work = hs.response_work().expect("outstanding initiation");
+        pool.submit(msg, Some(Work::Response(work)));
+        let ready = drain(&mut pool, 1).pop().expect("ready");
+        let Some(Prepared::Response(Ok(opened))) = ready.prepared else {
+            panic!("the response was not opened");
+        };
+        let mut keys = hs
+            .consume_opened_response(opened, ready.msg.bytes(), Instant::ZERO)
+            .expect("keypair");
+        // Our keys talk to theirs.
+        let mut data = [0u8; 48];
+        keys.seal_message(Instant::ZERO, &mut data).expect("seal");
+        their_keys
+            .open_message(Instant::ZERO, &mut data)
+            .expect("they open what we sealed");
     }
 
     #[test]
@@ -318,10 +394,10 @@ mod tests {
         let mut pool = HandshakePool::start(&OURS, 1).expect("pool");
         let (msg, _, _) = initiation(1, 1);
         for _ in 0..IN_FLIGHT_PER_THREAD - 1 {
-            pool.submit(msg.clone(), false);
+            pool.submit(msg.clone(), None);
         }
         assert!(!pool.is_full());
-        pool.submit(msg.clone(), false);
+        pool.submit(msg.clone(), None);
         assert!(pool.is_full());
         assert!(pool.next_ready().is_some());
         assert!(!pool.is_full());

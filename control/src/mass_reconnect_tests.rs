@@ -5,7 +5,8 @@
 //! thread runs on in-process ring ports with virtual time; its responses
 //! are read off the tunnel port's far end and consumed by the initiators.
 //! The same scenario runs with the control thread alone and with two
-//! handshake threads, and must give the same outcome.
+//! handshake threads, and must give the same outcome; so does one where
+//! the control thread initiates to every peer and consumes their responses.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -192,12 +193,15 @@ fn exchange(
     got
 }
 
-/// The scenario: peer 0 handshakes first and stays established; then
-/// every other peer initiates at once, from its own address, under load,
-/// while the last peer's address sends its one initiation FLOOD times.
-fn scenario(pool: Option<HandshakePool>) -> Outcome {
-    let p = ports();
-    let mut inits: Vec<Initiator> = (0..RECONNECTING + 2).map(Initiator::new).collect();
+/// A control thread that knows every initiator (at its address when
+/// `endpoints`), with the gateway's MAC known; its handshake channel and
+/// its one worker's command channel.
+fn control<'p>(
+    p: &'p Ports,
+    inits: &[Initiator],
+    endpoints: bool,
+    pool: Option<HandshakePool>,
+) -> (Control<'p>, Sender<HandshakeMessage>, Receiver<Command>) {
     let (cmd_tx, cmd_rx) = bounded(1 << 16);
     let (hs_tx, hs_rx): (Sender<HandshakeMessage>, Receiver<HandshakeMessage>) = bounded(4096);
     let (_, events) = bounded(16);
@@ -207,7 +211,7 @@ fn scenario(pool: Option<HandshakePool>) -> Outcome {
             peer: NewPeer {
                 public_key: *i.identity.public_key(),
                 preshared_key: None,
-                endpoint: None,
+                endpoint: endpoints.then_some(i.src),
                 persistent_keepalive: None,
                 lanes: 1,
             },
@@ -236,10 +240,20 @@ fn scenario(pool: Option<HandshakePool>) -> Outcome {
         rss: None,
         handshake_pool: pool,
     });
-    let t1 = Instant::from_secs(1);
     c.tun
         .neigh
-        .learn(IpAddr::V4(GATEWAY), [2, 0, 0, 0, 0, 0xfe], t1);
+        .learn(IpAddr::V4(GATEWAY), [2, 0, 0, 0, 0, 0xfe], Instant::ZERO);
+    (c, hs_tx, cmd_rx)
+}
+
+/// The scenario: peer 0 handshakes first and stays established; then
+/// every other peer initiates at once, from its own address, under load,
+/// while the last peer's address sends its one initiation FLOOD times.
+fn scenario(pool: Option<HandshakePool>) -> Outcome {
+    let p = ports();
+    let mut inits: Vec<Initiator> = (0..RECONNECTING + 2).map(Initiator::new).collect();
+    let (mut c, hs_tx, cmd_rx) = control(&p, &inits, false, pool);
+    let t1 = Instant::from_secs(1);
     // The control thread's TX queue 1 arrives on the far end's queue 1.
     let mut rx = p.far_tun.rx_queue(1).expect("far rx");
     // Peer 0 establishes its session first.
@@ -319,4 +333,85 @@ fn mass_reconnect_completes_every_peer_alike_with_and_without_threads() {
     assert_eq!(alone.other_commands, 0);
     let threaded = scenario(Some(HandshakePool::start(&OURS, 2).expect("pool")));
     assert_eq!(threaded, alone, "the handshake threads changed the outcome");
+}
+
+/// The control thread initiates to `n` peers at once; each answers; the
+/// responses come back under load. Returns the keypairs installed by
+/// peer slot, the handshakes the control thread counted completed and
+/// the responses it refused.
+fn initiating(n: usize, pool: Option<HandshakePool>) -> (HashMap<u32, u32>, u64, u64) {
+    let p = ports();
+    let mut peers: Vec<Initiator> = (0..n).map(Initiator::new).collect();
+    let (mut c, hs_tx, cmd_rx) = control(&p, &peers, true, pool);
+    let mut rx = p.far_tun.rx_queue(1).expect("far rx");
+    let now = Instant::from_secs(3);
+    let ids: Vec<u32> = peers
+        .iter()
+        .map(|x| c.peers.by_key(x.identity.public_key()).expect("peer"))
+        .collect();
+    for &id in &ids {
+        c.initiate(id, now, false);
+    }
+    let by_dst: HashMap<IpAddr, usize> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.src.ip(), i))
+        .collect();
+    let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+    let mut burst: Burst = Burst::new();
+    let mut answered = 0;
+    let start = std::time::Instant::now();
+    while answered < n && start.elapsed() < Duration::from_secs(60) {
+        rx.rx_burst(&mut burst);
+        for m in burst.drain() {
+            let frame = m.data();
+            let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
+            let Some(&i) = by_dst.get(&IpAddr::V4(dst)) else {
+                continue;
+            };
+            let peer = &mut peers[i];
+            let pending = peer.identity.open_initiation(&frame[42..]).expect("open");
+            assert_eq!(pending.remote_static(), ours.public_key());
+            peer.handshake
+                .consume_initiation(pending, now)
+                .expect("consumed");
+            let (response, _) = peer
+                .handshake
+                .create_response(1000 + i as u32, now, &mut OsRng)
+                .expect("response");
+            let msg = HandshakeMessage::new(peer.src, IpAddr::V4(LOCAL), now, &response, true)
+                .expect("fits");
+            hs_tx.send(msg).expect("queued");
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, n, "initiations received");
+    let mut installs = HashMap::new();
+    let start = std::time::Instant::now();
+    while installs.values().sum::<u32>() < n as u32 && start.elapsed() < Duration::from_secs(60) {
+        c.handshake_round(now);
+        while let Ok(cmd) = cmd_rx.try_recv() {
+            if let Command::InstallKeypair { id, .. } = cmd {
+                *installs.entry(id).or_insert(0) += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
+    let counter = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    (
+        installs,
+        counter(&c.counters.handshakes_completed),
+        counter(&c.counters.handshakes_rejected),
+    )
+}
+
+#[test]
+fn responses_to_our_initiations_complete_alike_with_and_without_threads() {
+    const N: usize = 100;
+    let (installs, completed, rejected) = initiating(N, None);
+    assert_eq!(installs.len(), N);
+    assert!(installs.values().all(|&k| k == 1), "{installs:?}");
+    assert_eq!((completed, rejected), (N as u64, 0));
+    let threaded = initiating(N, Some(HandshakePool::start(&OURS, 2).expect("pool")));
+    assert_eq!(threaded, (installs, completed, rejected));
 }

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
 
-use control::handshake_pool::{HandshakePool, Ready};
+use control::handshake_pool::{HandshakePool, Prepared, Ready, Work};
 use dataplane::command::HandshakeMessage;
 use protocol::cookie::CookieChecker;
 use protocol::crypto::{PrivateKey, PublicKey};
@@ -140,7 +140,7 @@ impl Responder {
         match &mut self.pool {
             Some(pool) if pool.is_full() => false,
             Some(pool) => {
-                pool.submit(msg.clone(), true);
+                pool.submit(msg.clone(), Some(Work::Initiation));
                 true
             }
             None => {
@@ -169,7 +169,7 @@ impl Responder {
             self.pool.as_mut().and_then(HandshakePool::next_ready)
         {
             n += 1;
-            let Some(Ok(prepared)) = prepared else {
+            let Some(Prepared::Initiation(Ok(prepared))) = prepared else {
                 continue;
             };
             let key = *prepared.remote_static();
