@@ -26,6 +26,8 @@ echo "==> per-stage cycle counters (dataplane feature stages)"
 cargo test --locked -q -p dataplane --features stages --lib stages
 echo "==> wgdp bench --short"
 cargo run --locked -q -- bench --short
+echo "==> wgdp bench --handshakes --short"
+cargo run --locked -q -- bench --handshakes --short
 echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
 # The fuzz crate is its own workspace; its tests share the main target dir.
 cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target

@@ -114,6 +114,10 @@ pub struct Dpdk {
     pub icmp_per_sec: u32,
     /// ICMP errors each worker may send at once (1..=10000).
     pub icmp_burst: u32,
+    /// Threads doing the handshakes' X25519 work for the control thread
+    /// (0..=64; 0: the control thread does it); `None`: a default from the
+    /// machine's CPUs (`control::handshake_pool::default_threads`).
+    pub handshake_threads: Option<u32>,
 }
 
 impl Dpdk {

@@ -95,6 +95,9 @@ impl Config {
             let _ = writeln!(out, "icmp_per_sec = {}", d.icmp_per_sec);
             let _ = writeln!(out, "icmp_burst = {}", d.icmp_burst);
         }
+        if let Some(threads) = d.handshake_threads {
+            let _ = writeln!(out, "handshake_threads = {threads}");
+        }
 
         port(&mut out, "tunnel", &self.ports.tunnel);
         port(&mut out, "plaintext", &self.ports.plaintext);

@@ -92,3 +92,22 @@ fn icmp_rate_defaults_to_the_kernels_and_is_bounded() {
         "wgdp.toml:8:16: dpdk.icmp_per_sec: 1000001 is out of range 0..=1000000",
     );
 }
+
+#[test]
+fn handshake_threads_default_from_the_machine_and_are_bounded() {
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.dpdk.handshake_threads, None);
+    assert!(
+        !c.to_toml_string().contains("handshake_threads"),
+        "default not written"
+    );
+    for n in [0, 4, 64] {
+        let c = parse(&dpdk(&format!("handshake_threads = {n}"))).unwrap();
+        assert_eq!(c.dpdk.handshake_threads, Some(n));
+        round_trip(&c);
+    }
+    assert_error(
+        &dpdk("handshake_threads = 65"),
+        "wgdp.toml:8:21: dpdk.handshake_threads: 65 is out of range 0..=64",
+    );
+}

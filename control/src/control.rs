@@ -21,6 +21,7 @@ use rand_core::OsRng;
 
 use crate::counters::{bump, ControlCounters};
 use crate::groups::{ControlGroup, InitialGroup};
+use crate::handshake_pool::HandshakePool;
 use crate::link::PortLink;
 use crate::ownership::Ownership;
 use crate::peers::{NewPeer, PeerTable};
@@ -88,6 +89,9 @@ pub struct Control<'p> {
     pub(crate) ownership: Ownership,
     /// The plaintext port's rte_flow rules.
     pub(crate) steering: Steering<'p>,
+    /// The handshake threads (`dpdk.handshake_threads`); `None`: the
+    /// control thread does the X25519 work itself.
+    pub(crate) handshake_pool: Option<HandshakePool>,
 }
 
 /// A configured peer for [`ControlParts`].
@@ -138,6 +142,9 @@ pub struct ControlParts<'p> {
     pub counters: Arc<ControlCounters>,
     /// RSS prediction on the tunnel port, where the device allows it.
     pub rss: Option<RssPredictor>,
+    /// The handshake threads, started by the caller; `None` keeps the
+    /// X25519 work on the control thread.
+    pub handshake_pool: Option<HandshakePool>,
 }
 
 impl<'p> Control<'p> {
@@ -188,6 +195,7 @@ impl<'p> Control<'p> {
             counters: parts.counters,
             ownership,
             steering,
+            handshake_pool: parts.handshake_pool,
         };
         let now = control.clock.now();
         // Before any peer: the workers apply their commands in order, a
@@ -275,13 +283,21 @@ impl<'p> Control<'p> {
         self.peer_snapshots()
     }
 
-    fn handshake_round(&mut self, now: Instant) -> usize {
+    pub(crate) fn handshake_round(&mut self, now: Instant) -> usize {
         let mut n = 0;
         while n < HANDSHAKES_PER_ROUND {
+            // A full pool leaves the rest in the workers' channel.
+            if self.handshake_pool.as_ref().is_some_and(|p| p.is_full()) {
+                break;
+            }
             let Ok(msg) = self.handshakes.try_recv() else {
                 break;
             };
-            self.on_handshake_message(&msg, now);
+            self.on_handshake_message(msg, now);
+            n += 1;
+        }
+        while let Some(ready) = self.handshake_pool.as_mut().and_then(|p| p.next_ready()) {
+            self.on_handshake_ready(ready, now);
             n += 1;
         }
         n

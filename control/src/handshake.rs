@@ -9,11 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dataplane::command::{Command, HandshakeMessage};
 use dataplane::peer::PeerId;
 use protocol::messages::MessageType;
+use protocol::noise::{HandshakeError, OpenedResponse, PreparedInitiation};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
 
 use crate::control::Control;
 use crate::counters::bump;
+use crate::handshake_pool::{Prepared, Ready, Work};
 
 /// TAI64N of the wall clock now (the initiation timestamp, section 5.4.2).
 fn tai64n_now() -> Tai64N {
@@ -34,19 +36,61 @@ impl Control<'_> {
     /// (`dataplane::gate`) has checked mac1, and under load mac2, or
     /// answered with a cookie itself; what is left here is the per-source
     /// rate limiter for the messages that passed mac2 under load (kernel
-    /// `wg_cookie_validate_packet`), then the handshake.
-    pub(crate) fn on_handshake_message(&mut self, msg: &HandshakeMessage, now: Instant) {
-        let bytes = msg.bytes();
-        let Ok(kind) = MessageType::of(bytes) else {
+    /// `wg_cookie_validate_packet`), then the handshake: here, or, with
+    /// handshake threads, queued to them in order
+    /// ([`Control::on_handshake_ready`]).
+    pub(crate) fn on_handshake_message(&mut self, msg: HandshakeMessage, now: Instant) {
+        let Ok(kind) = MessageType::of(msg.bytes()) else {
             return bump(&self.counters.handshakes_rejected);
         };
         if msg.under_load && !self.limiter.allow(msg.src.ip(), now) {
             return bump(&self.counters.handshakes_rate_limited);
         }
-        match kind {
-            MessageType::Initiation => self.respond(bytes, msg.src, msg.local, now),
-            MessageType::Response => self.complete(bytes, msg.src, msg.local, now),
-            MessageType::CookieReply => {
+        if let Some(pool) = self.handshake_pool.as_mut() {
+            let work = match kind {
+                MessageType::Initiation => Some(Work::Initiation),
+                // Our outstanding initiation as it is now: should a message
+                // queued before this one replace it, the response is
+                // refused in its turn, as it would be here.
+                MessageType::Response => index_at(msg.bytes(), 8)
+                    .and_then(|i| self.peers.by_index(i))
+                    .and_then(|id| self.peers.get(id))
+                    .and_then(|p| p.handshake.response_work())
+                    .map(Work::Response),
+                MessageType::CookieReply | MessageType::Data => None,
+            };
+            return pool.submit(msg, work);
+        }
+        self.handle(kind, &msg, None, now);
+    }
+
+    /// A message back from the handshake threads, in the order it came.
+    pub(crate) fn on_handshake_ready(&mut self, ready: Ready, now: Instant) {
+        if let Ok(kind) = MessageType::of(ready.msg.bytes()) {
+            self.handle(kind, &ready.msg, ready.prepared, now);
+        }
+    }
+
+    /// Handles a message past the rate limiter; `prepared` carries its
+    /// X25519 work when a handshake thread did it.
+    fn handle(
+        &mut self,
+        kind: MessageType,
+        msg: &HandshakeMessage,
+        prepared: Option<Prepared>,
+        now: Instant,
+    ) {
+        let bytes = msg.bytes();
+        match (kind, prepared) {
+            (MessageType::Initiation, Some(Prepared::Initiation(p))) => {
+                self.respond_prepared(p, msg.src, msg.local, now)
+            }
+            (MessageType::Initiation, _) => self.respond(bytes, msg.src, msg.local, now),
+            (MessageType::Response, Some(Prepared::Response(opened))) => {
+                self.complete_opened(opened, bytes, msg.src, msg.local, now)
+            }
+            (MessageType::Response, _) => self.complete(bytes, msg.src, msg.local, now),
+            (MessageType::CookieReply, _) => {
                 // Receiver: the sender index of the message it answers.
                 let id = index_at(bytes, 4).and_then(|i| self.peers.by_index(i));
                 let ok = id
@@ -58,7 +102,7 @@ impl Control<'_> {
                     bump(&self.counters.handshakes_rejected);
                 }
             }
-            MessageType::Data => bump(&self.counters.handshakes_rejected),
+            (MessageType::Data, _) => bump(&self.counters.handshakes_rejected),
         }
     }
 
@@ -77,6 +121,39 @@ impl Control<'_> {
         if peer.handshake.consume_initiation(pending, now).is_err() {
             return bump(&self.counters.handshakes_rejected);
         }
+        self.answer_initiation(id, src, local, now);
+    }
+
+    /// Responder with a handshake thread's work: the same checks and
+    /// answer as [`Control::respond`], no X25519 left.
+    fn respond_prepared(
+        &mut self,
+        prepared: Result<PreparedInitiation, HandshakeError>,
+        src: SocketAddr,
+        local: IpAddr,
+        now: Instant,
+    ) {
+        let Ok(prepared) = prepared else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(id) = self.peers.by_key(prepared.remote_static()) else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        if peer.handshake.consume_prepared(prepared, now).is_err() {
+            return bump(&self.counters.handshakes_rejected);
+        }
+        self.answer_initiation(id, src, local, now);
+    }
+
+    /// The initiation from peer `id` was consumed: the response, the
+    /// keypair installed as `next` and the timers (5.4.3).
+    fn answer_initiation(&mut self, id: PeerId, src: SocketAddr, local: IpAddr, now: Instant) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
         // The initiation authenticated the peer.
         peer.sync_activity(&mut self.rng);
         peer.timers.any_authenticated_packet_received();
@@ -113,8 +190,45 @@ impl Control<'_> {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
-        let Ok(keypair) = peer.handshake.consume_response(&self.identity, bytes, now) else {
+        let result = peer.handshake.consume_response(&self.identity, bytes, now);
+        self.completed(id, result, src, local, now);
+    }
+
+    /// Initiator with a handshake thread's work: the same checks as
+    /// [`Control::complete`], no X25519 left.
+    fn complete_opened(
+        &mut self,
+        opened: Result<OpenedResponse, HandshakeError>,
+        bytes: &[u8],
+        src: SocketAddr,
+        local: IpAddr,
+        now: Instant,
+    ) {
+        let Some(id) = index_at(bytes, 8).and_then(|i| self.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let result = opened.and_then(|o| peer.handshake.consume_opened_response(o, bytes, now));
+        self.completed(id, result, src, local, now);
+    }
+
+    /// The response to our initiation was consumed (or refused): the
+    /// keypair installed as `current`, the timers.
+    fn completed(
+        &mut self,
+        id: PeerId,
+        result: Result<Keypair, HandshakeError>,
+        src: SocketAddr,
+        local: IpAddr,
+        now: Instant,
+    ) {
+        let Ok(keypair) = result else {
+            return bump(&self.counters.handshakes_rejected);
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
         };
         peer.sync_activity(&mut self.rng);
         peer.timers.session_derived(now);

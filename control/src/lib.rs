@@ -10,6 +10,7 @@ pub mod control;
 pub mod counters;
 pub mod groups;
 pub mod handshake;
+pub mod handshake_pool;
 pub mod link;
 pub mod live;
 pub mod metrics;

@@ -152,6 +152,7 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
         clock: TscClock::new(rdtsc(), 1_000_000_000),
         counters: Arc::new(ControlCounters::default()),
         rss: None,
+        handshake_pool: None,
     });
     (control, cmd_rxs)
 }
@@ -533,7 +534,7 @@ fn no_initiation_right_after_responding() {
     let src = "192.0.2.2:51820".parse().expect("src");
     let msg = dataplane::command::HandshakeMessage::new(src, local_addr(), now, &init, false)
         .expect("msg");
-    c.on_handshake_message(&msg, now);
+    c.on_handshake_message(msg, now);
     let read = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(read(&c.counters.responses_sent), 1, "answered");
     // The owner asks for a handshake (plaintext, no confirmed session).
@@ -799,6 +800,7 @@ fn handshakes_are_answered_while_a_loop_runs_get() {
         clock,
         counters: counters.clone(),
         rss: None,
+        handshake_pool: None,
     });
     let ours = PrivateKey::from_bytes(OURS).public_key();
     let stop = AtomicBool::new(false);

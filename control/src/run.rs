@@ -541,6 +541,25 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             ),
             None => None,
         };
+        // The responder's X25519 work (crate::handshake_pool).
+        let handshake_threads = config.dpdk.handshake_threads.map_or_else(
+            || {
+                let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+                crate::handshake_pool::default_threads(cpus)
+            },
+            |t| t as usize,
+        );
+        let handshake_pool = match handshake_threads {
+            0 => None,
+            t => Some(
+                crate::handshake_pool::HandshakePool::start(
+                    config.interface.private_key.as_bytes(),
+                    t,
+                )
+                .map_err(|e| RunError::Setup(format!("handshake threads: {e}")))?,
+            ),
+        };
+        tracing::info!(handshake_threads, "handshake threads");
         let control = Control::new(ControlParts {
             private_key: Zeroizing::new(*config.interface.private_key.as_bytes()),
             listen_port: config.interface.listen_port,
@@ -577,6 +596,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             clock,
             counters: control_counters.clone(),
             rss: tun_rss,
+            handshake_pool,
         });
 
         if let Some(server) = &uapi {

@@ -75,7 +75,9 @@ impl core::fmt::Debug for PublicKey {
 }
 
 /// A Curve25519 private key (static or ephemeral). Wiped on drop; its
-/// `Debug` output never shows the key.
+/// `Debug` output never shows the key. A clone (a handshake thread's copy
+/// of an ephemeral key) wipes itself too.
+#[derive(Clone)]
 pub struct PrivateKey(x25519_dalek::StaticSecret);
 
 // Its one field, x25519-dalek's `StaticSecret`, wipes itself on drop

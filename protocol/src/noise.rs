@@ -14,6 +14,11 @@
 //! static key, so the caller can find the peer by it), then
 //! [`PeerHandshake::consume_initiation`] and
 //! [`PeerHandshake::create_response`] -> (response, [`Keypair`]).
+//! Responder on a handshake thread: [`StaticIdentity::prepare_initiation`]
+//! does every Diffie-Hellman of consuming the initiation and of the response
+//! without any peer state; the thread that owns the peer then completes with
+//! [`PeerHandshake::consume_prepared`] and [`PeerHandshake::create_response`]
+//! (same checks, same result, no X25519 left).
 //! Local indexes always come from the caller (the dataplane encodes the owner
 //! lcore in them). mac1/mac2 are filled in on every message built here.
 
@@ -28,6 +33,9 @@ use crate::messages::{
 };
 use crate::time::{Instant, Tai64N};
 use crate::transport::Keypair;
+
+mod response;
+pub use response::{OpenedResponse, ResponseWork};
 
 /// Why a handshake step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +98,7 @@ impl core::fmt::Debug for StaticIdentity {
 }
 
 /// The running hash `H` and chaining key `C` of the handshake.
+#[derive(Clone)]
 struct Symmetric {
     hash: Zeroizing<[u8; KEY_LEN]>,
     chaining_key: SecretBytes,
@@ -210,6 +219,82 @@ impl StaticIdentity {
             sym,
         })
     }
+
+    /// Responder, the stateless part of a handshake (section 5.4.2 and
+    /// 5.4.3) for a handshake thread: opens the initiation (`es`), computes
+    /// `ss` afresh (the peer's kept copy is the owning thread's), decrypts
+    /// the timestamp, and draws the response's ephemeral and mixes `e`, `ee`
+    /// and `se`. What needs the peer (which peer, replay and flood guards,
+    /// PSK, cookie, index) is left to [`PeerHandshake::consume_prepared`].
+    /// A low-order `E_i` or `S_i` already fails `es` or `ss`, so the
+    /// response's DHs fail exactly where the two-step path's would.
+    pub fn prepare_initiation(
+        &self,
+        msg: &[u8],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<PreparedInitiation, HandshakeError> {
+        let PendingInitiation {
+            remote_static,
+            sender_index,
+            remote_ephemeral,
+            encrypted_timestamp,
+            mut sym,
+            ..
+        } = self.open_initiation(msg)?;
+        let static_static = self.private.dh(&remote_static)?;
+        let key = sym.mix_key_and_get(&static_static[..]);
+        let ts = sym.decrypt_and_hash::<12>(&key, &encrypted_timestamp)?;
+        let ephemeral = PrivateKey::generate(rng);
+        let ephemeral_public = ephemeral.public_key();
+        sym.mix_hash(ephemeral_public.as_bytes());
+        sym.mix_key(ephemeral_public.as_bytes());
+        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
+        sym.mix_key(&ephemeral.dh(&remote_static)?[..]); // se
+        Ok(PreparedInitiation {
+            local: self.public,
+            remote_static,
+            sender_index,
+            timestamp: Tai64N::from_bytes(*ts),
+            static_static,
+            ephemeral_public,
+            sym: SymmetricState(sym),
+        })
+    }
+}
+
+/// An authenticated-looking initiation with all of the responder's X25519
+/// work done ([`StaticIdentity::prepare_initiation`]); it is the peer's only
+/// once [`PeerHandshake::consume_prepared`] accepts it. Owns its data, so it
+/// can cross threads; its secrets wipe themselves on drop.
+pub struct PreparedInitiation {
+    /// The identity that prepared it.
+    local: PublicKey,
+    remote_static: PublicKey,
+    sender_index: u32,
+    timestamp: Tai64N,
+    static_static: SecretBytes,
+    ephemeral_public: PublicKey,
+    /// `H` and `C` after the response's `e`, `ee` and `se`.
+    sym: SymmetricState,
+}
+
+// The static-static DH and the symmetric state are `Zeroizing`.
+impl zeroize::ZeroizeOnDrop for PreparedInitiation {}
+
+impl core::fmt::Debug for PreparedInitiation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreparedInitiation")
+            .field("remote_static", &self.remote_static)
+            .field("sender_index", &self.sender_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedInitiation {
+    /// The static public key the initiator claims: the peer lookup key.
+    pub fn remote_static(&self) -> &PublicKey {
+        &self.remote_static
+    }
 }
 
 /// An initiation whose sender has been decrypted but which is not yet
@@ -270,6 +355,15 @@ pub enum HandshakeState {
         /// Handshake hash and chaining key after the initiation.
         sym: SymmetricState,
     },
+    /// We accepted a prepared initiation whose response's DHs are done.
+    PreparedResponse {
+        /// The initiator's index.
+        remote_index: u32,
+        /// The response's ephemeral public key.
+        ephemeral_public: PublicKey,
+        /// Handshake hash and chaining key after the response's `se`.
+        sym: SymmetricState,
+    },
 }
 
 /// Opaque, zeroized handshake hash and chaining key.
@@ -294,6 +388,9 @@ impl core::fmt::Debug for HandshakeState {
                     f,
                     "ConsumedInitiation {{ remote_index: {remote_index:#x} }}"
                 )
+            }
+            HandshakeState::PreparedResponse { remote_index, .. } => {
+                write!(f, "PreparedResponse {{ remote_index: {remote_index:#x} }}")
             }
         }
     }
@@ -461,7 +558,56 @@ impl PeerHandshake {
         } = pending;
         let key = sym.mix_key_and_get(&self.static_static(local)?[..]);
         let ts = sym.decrypt_and_hash::<12>(&key, &encrypted_timestamp)?;
-        let timestamp = Tai64N::from_bytes(*ts);
+        self.accept_timestamp(Tai64N::from_bytes(*ts), now)?;
+        self.state = HandshakeState::ConsumedInitiation {
+            remote_index: sender_index,
+            remote_ephemeral,
+            sym: SymmetricState(sym),
+        };
+        Ok(())
+    }
+
+    /// Responder, second half of consuming an initiation prepared on a
+    /// handshake thread: the same checks as
+    /// [`PeerHandshake::consume_initiation`] (peer, replay, flood), and the
+    /// prepared `ss` is kept as this peer's. On success the state is
+    /// `PreparedResponse`, and [`PeerHandshake::create_response`] needs no
+    /// X25519.
+    pub fn consume_prepared(
+        &mut self,
+        prepared: PreparedInitiation,
+        now: Instant,
+    ) -> Result<(), HandshakeError> {
+        if prepared.remote_static != self.remote_static {
+            return Err(HandshakeError::WrongPeer);
+        }
+        let PreparedInitiation {
+            local,
+            timestamp,
+            static_static,
+            sender_index,
+            ephemeral_public,
+            sym,
+            ..
+        } = prepared;
+        self.accept_timestamp(timestamp, now)?;
+        if self.static_static.as_ref().is_none_or(|c| c.local != local) {
+            self.static_static = Some(StaticStatic {
+                local,
+                shared: Some(static_static),
+            });
+        }
+        self.state = HandshakeState::PreparedResponse {
+            remote_index: sender_index,
+            ephemeral_public,
+            sym,
+        };
+        Ok(())
+    }
+
+    /// The replay (strictly increasing TAI64N) and flood (one per 20 ms)
+    /// guards of an initiation (section 5.1); records it when it passes.
+    fn accept_timestamp(&mut self, timestamp: Tai64N, now: Instant) -> Result<(), HandshakeError> {
         if self
             .latest_timestamp
             .is_some_and(|latest| timestamp <= latest)
@@ -476,11 +622,6 @@ impl PeerHandshake {
         }
         self.latest_timestamp = Some(timestamp);
         self.last_initiation_consumption = Some(now);
-        self.state = HandshakeState::ConsumedInitiation {
-            remote_index: sender_index,
-            remote_ephemeral,
-            sym: SymmetricState(sym),
-        };
         Ok(())
     }
 
@@ -495,26 +636,36 @@ impl PeerHandshake {
         now: Instant,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<([u8; RESPONSE_LEN], Keypair), HandshakeError> {
-        let HandshakeState::ConsumedInitiation {
-            remote_index,
-            remote_ephemeral,
-            sym: SymmetricState(mut sym),
-        } = core::mem::take(&mut self.state)
-        else {
-            return Err(HandshakeError::UnexpectedState);
+        let (remote_index, e_pub, mut sym) = match core::mem::take(&mut self.state) {
+            HandshakeState::ConsumedInitiation {
+                remote_index,
+                remote_ephemeral,
+                sym: SymmetricState(mut sym),
+            } => {
+                let ephemeral = PrivateKey::generate(rng);
+                let e_pub = ephemeral.public_key();
+                sym.mix_hash(e_pub.as_bytes());
+                sym.mix_key(e_pub.as_bytes());
+                sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
+                sym.mix_key(&ephemeral.dh(&self.remote_static)?[..]); // se
+                (remote_index, e_pub, sym)
+            }
+            // `e`, `ee` and `se` were mixed by `prepare_initiation`.
+            HandshakeState::PreparedResponse {
+                remote_index,
+                ephemeral_public,
+                sym: SymmetricState(sym),
+            } => (remote_index, ephemeral_public, sym),
+            HandshakeState::Zeroed | HandshakeState::CreatedInitiation { .. } => {
+                return Err(HandshakeError::UnexpectedState)
+            }
         };
         let mut out = [0u8; RESPONSE_LEN];
         let mut msg = Response::new_unchecked(&mut out);
         msg.set_message_type();
         msg.set_sender(local_index);
         msg.set_receiver(remote_index);
-        let ephemeral = PrivateKey::generate(rng);
-        let e_pub = ephemeral.public_key();
         *msg.ephemeral_mut() = *e_pub.as_bytes();
-        sym.mix_hash(e_pub.as_bytes());
-        sym.mix_key(e_pub.as_bytes());
-        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
-        sym.mix_key(&ephemeral.dh(&self.remote_static)?[..]); // se
         let key = sym.mix_psk(&self.preshared_key);
         sym.encrypt_and_hash(&key, msg.encrypted_nothing_mut());
         self.cookie.add_macs(&mut out, now);
@@ -527,50 +678,21 @@ impl PeerHandshake {
 
     /// Initiator: consumes the response to our outstanding initiation
     /// (section 5.4.3) and derives the keypair, confirmed at once. The state
-    /// is left unchanged if the response does not authenticate.
+    /// is left unchanged if the response does not authenticate. The same
+    /// three steps a handshake thread splits ([`PeerHandshake::response_work`],
+    /// [`StaticIdentity::open_response`] there, then
+    /// [`PeerHandshake::consume_opened_response`]).
     pub fn consume_response(
         &mut self,
         local: &StaticIdentity,
         msg: &[u8],
         now: Instant,
     ) -> Result<Keypair, HandshakeError> {
-        let view = Response::new_checked(msg)?;
-        let HandshakeState::CreatedInitiation {
-            local_index,
-            ephemeral,
-            sym: SymmetricState(state_sym),
-        } = &self.state
-        else {
-            return Err(HandshakeError::UnexpectedState);
-        };
-        if view.receiver() != *local_index {
-            return Err(HandshakeError::IndexMismatch {
-                expected: *local_index,
-                got: view.receiver(),
-            });
-        }
-        let mut sym = Symmetric {
-            hash: state_sym.hash.clone(),
-            chaining_key: state_sym.chaining_key.clone(),
-        };
-        let remote_ephemeral = PublicKey::from_bytes(*view.ephemeral());
-        sym.mix_hash(remote_ephemeral.as_bytes());
-        sym.mix_key(remote_ephemeral.as_bytes());
-        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
-        sym.mix_key(&local.private.dh(&remote_ephemeral)?[..]); // se
-        let key = sym.mix_psk(&self.preshared_key);
-        sym.decrypt_and_hash::<0>(&key, view.encrypted_nothing())?;
-        let local_index = *local_index;
-        self.state = HandshakeState::Zeroed;
-        let (send, recv) = sym.split(true);
-        Ok(Keypair::new(
-            send,
-            recv,
-            local_index,
-            view.sender(),
-            now,
-            true,
-        ))
+        let work = self
+            .response_work()
+            .ok_or(HandshakeError::UnexpectedState)?;
+        let opened = local.open_response(work, msg)?;
+        self.consume_opened_response(opened, msg, now)
     }
 }
 
@@ -593,6 +715,9 @@ mod tests {
         wipes::<crate::crypto::SecretBytes>();
         wipes::<SymmetricState>();
         wipes::<PeerHandshake>();
+        wipes::<PreparedInitiation>();
+        wipes::<ResponseWork>();
+        wipes::<OpenedResponse>();
         wipes::<zeroize::Zeroizing<[u8; crate::constants::COOKIE_LEN]>>();
         // x25519-dalek's StaticSecret (inside PrivateKey) wipes itself in
         // its Drop, which no marker trait says: conf's keys tests check it

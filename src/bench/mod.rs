@@ -4,6 +4,7 @@
 
 mod flood;
 mod floor;
+mod handshakes;
 mod mbfloor;
 mod peers;
 mod report;
@@ -76,6 +77,19 @@ pub struct BenchArgs {
     /// at 50000,500000 after its figures.
     #[arg(long, value_delimiter = ',')]
     flood: Vec<u64>,
+    /// Measure the handshake responder instead (no EAL): X25519 floor,
+    /// handshakes/s with the control thread alone and with handshake
+    /// threads, latency at 50 % and 90 % of capacity, the time for
+    /// `--handshake-peers` distinct peers (2000 at most with `--short`).
+    #[arg(long)]
+    handshakes: bool,
+    /// Distinct peers of `--handshakes`, one initiation each.
+    #[arg(long, default_value_t = 100_000)]
+    handshake_peers: usize,
+    /// Handshake thread counts of `--handshakes`, comma separated (0: the
+    /// control thread does the X25519 work); default 0, 1 and the CPUs.
+    #[arg(long, value_delimiter = ',')]
+    handshake_threads: Vec<usize>,
     /// The AEAD backend the worker loop's keys use: auto, ring, ipsec-mb
     /// or cryptodev (the floor is measured for every available one).
     #[arg(long, default_value = "auto")]
@@ -175,6 +189,20 @@ fn crypto_device(
 
 /// Runs the benchmark and prints its report.
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.handshakes {
+        let mut threads = args.handshake_threads.clone();
+        if threads.is_empty() {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            threads = vec![0, 1, cpus];
+            threads.dedup();
+        }
+        return Ok(handshakes::run(
+            args.short,
+            args.handshake_peers,
+            &threads,
+            args.json,
+        )?);
+    }
     let (packets, repeat, peer_counts) = if args.short {
         let peers = args.peers.iter().copied().filter(|&p| p <= 1024).collect();
         (args.packets.min(4096), 1, peers)

@@ -198,6 +198,7 @@ impl Ctx<'_> {
                 "staging_budget",
                 "icmp_per_sec",
                 "icmp_burst",
+                "handshake_threads",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -261,6 +262,13 @@ impl Ctx<'_> {
             1_000_000,
         );
         let icmp_burst = self.int_or(&t, "icmp_burst", DEFAULT_ICMP_BURST.into(), 1, 10_000);
+        let handshake_threads = match t.get("handshake_threads") {
+            None => Some(None),
+            Some(v) => self
+                .int(v, t.path("handshake_threads"), 0, 64)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some),
+        };
         let staging_budget = match (t.get("staging_budget"), mbufs) {
             (Some(v), Some(mbufs)) => self
                 .int(v, t.path("staging_budget"), 0, mbufs)
@@ -284,6 +292,7 @@ impl Ctx<'_> {
             staging_budget: staging_budget?,
             icmp_per_sec: u32::try_from(icmp_per_sec?).ok()?,
             icmp_burst: u32::try_from(icmp_burst?).ok()?,
+            handshake_threads: handshake_threads?,
         })
     }
 

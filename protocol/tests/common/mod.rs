@@ -54,6 +54,15 @@ pub struct Node {
     next_index: u32,
 }
 
+/// Whether responders take the handshake threads' path
+/// ([`StaticIdentity::prepare_initiation`] then
+/// [`PeerHandshake::consume_prepared`]) instead of the two-step one: true in
+/// the `two_peers_prepared` test binary, which runs every `two_peers`
+/// scenario again that way (its results must be the same).
+pub fn prepared_responder() -> bool {
+    env!("CARGO_CRATE_NAME") == "two_peers_prepared"
+}
+
 pub fn key(seed: u8) -> PrivateKey {
     PrivateKey::from_bytes([seed; 32])
 }
@@ -238,17 +247,31 @@ impl Node {
                     return Ok(vec![reply.to_vec()]);
                 }
                 if let Ok(Message::Initiation(_)) = Message::parse(packet) {
-                    let pending = self
-                        .identity
-                        .open_initiation(packet)
-                        .map_err(Dropped::Handshake)?;
-                    // The peer lookup by static key (one peer here).
-                    if pending.remote_static() != self.hs.remote_static() {
-                        return Err(Dropped::UnknownPeer);
+                    if prepared_responder() {
+                        // A handshake thread's part, then the owner's.
+                        let prepared = self
+                            .identity
+                            .prepare_initiation(packet, &mut self.rng)
+                            .map_err(Dropped::Handshake)?;
+                        if prepared.remote_static() != self.hs.remote_static() {
+                            return Err(Dropped::UnknownPeer);
+                        }
+                        self.hs
+                            .consume_prepared(prepared, now)
+                            .map_err(Dropped::Handshake)?;
+                    } else {
+                        let pending = self
+                            .identity
+                            .open_initiation(packet)
+                            .map_err(Dropped::Handshake)?;
+                        // The peer lookup by static key (one peer here).
+                        if pending.remote_static() != self.hs.remote_static() {
+                            return Err(Dropped::UnknownPeer);
+                        }
+                        self.hs
+                            .consume_initiation(pending, now)
+                            .map_err(Dropped::Handshake)?;
                     }
-                    self.hs
-                        .consume_initiation(pending, now)
-                        .map_err(Dropped::Handshake)?;
                     let index = self.alloc_index();
                     let (response, keypair) = self
                         .hs

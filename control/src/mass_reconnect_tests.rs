@@ -1,0 +1,417 @@
+//! A mass reconnect through the control thread (issue #25): hundreds of
+//! in-process peers initiate at once, under load (every message carries
+//! a checked mac2, so the per-source rate limiter applies), while one
+//! established peer keeps its session and one source floods. The control
+//! thread runs on in-process ring ports with virtual time; its responses
+//! are read off the tunnel port's far end and consumed by the initiators.
+//! The same scenario runs with the control thread alone and with two
+//! handshake threads, and must give the same outcome; so does one where
+//! the control thread initiates to every peer and consumes their responses.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use dataplane::clock::TscClock;
+use dataplane::command::{Command, HandshakeMessage, PortSide};
+use dataplane::counters::WorkerCounters;
+use dataplane::route::{IfAddr, PortNet};
+use dpdk_sys::rte::testing::{eal, start_small, unique};
+use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, RxQueue};
+use protocol::constants::RATELIMIT_BURST;
+use protocol::crypto::PrivateKey;
+use protocol::noise::{PeerHandshake, StaticIdentity};
+use protocol::time::{Instant, Tai64N};
+use rand_core::OsRng;
+use zeroize::Zeroizing;
+
+use crate::control::{Control, ControlParts, InitialPeer};
+use crate::counters::ControlCounters;
+use crate::handshake_pool::HandshakePool;
+use crate::link::{ControlTx, PortLink};
+use crate::neigh::{NeighbourConfig, NeighbourTable};
+use crate::peers::NewPeer;
+use crate::snapshot::SnapshotBoard;
+
+const OURS: [u8; 32] = [0x21; 32];
+/// Peers reconnecting at once.
+const RECONNECTING: usize = 300;
+/// Copies of one initiation the flooding source sends.
+const FLOOD: u64 = 100;
+/// Our tunnel address and the gateway every peer is behind.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+
+/// The ports the control thread borrows, and the tunnel port's far end.
+struct Ports {
+    pool: Mempool,
+    tun: Port,
+    plain: Port,
+    tun_tap: Port,
+    plain_tap: Port,
+    far_tun: Port,
+    _far: Vec<Port>,
+}
+
+fn ports() -> Ports {
+    let pool = Mempool::new(eal(), &unique("mr"), 2047, 0, 2176).expect("mempool");
+    let mut far = Vec::new();
+    let pair = |queues| {
+        let (mut p, mut f) = Port::ring_pair(eal(), &unique("mr"), queues, 1024).expect("pair");
+        start_small(&mut p, queues, &pool);
+        start_small(&mut f, queues, &pool);
+        (p, f)
+    };
+    let (tun, far_tun) = pair(2);
+    let mut keep = |(p, f)| {
+        far.push(f);
+        p
+    };
+    let (plain, tun_tap, plain_tap) = (keep(pair(2)), keep(pair(1)), keep(pair(1)));
+    Ports {
+        pool,
+        tun,
+        plain,
+        tun_tap,
+        plain_tap,
+        far_tun,
+        _far: far,
+    }
+}
+
+fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
+    let (_, from_workers) = mbuf_ring(eal(), &unique("mr"), 64).expect("ring");
+    PortLink::new(
+        side,
+        port,
+        PortNet {
+            mac: [2, 0, 0, 0, 0, 1],
+            addresses: vec![IfAddr {
+                addr: IpAddr::V4(LOCAL),
+                prefix_len: 24,
+            }],
+            gateway_v4: Some(GATEWAY),
+            gateway_v6: None,
+            vlan: None,
+        },
+        ControlTx::Queue(port.tx_queue(1).expect("control tx queue")),
+        (
+            tap.rx_queue(0).expect("tap rx"),
+            tap.tx_queue(0).expect("tap tx"),
+        ),
+        from_workers,
+        NeighbourTable::new(NeighbourConfig::default()),
+    )
+}
+
+/// An initiator: its identity, handshake state and source address.
+struct Initiator {
+    identity: StaticIdentity,
+    handshake: PeerHandshake,
+    src: SocketAddr,
+    completed: u32,
+}
+
+impl Initiator {
+    fn new(n: usize) -> Self {
+        let ours = PrivateKey::from_bytes(OURS).public_key();
+        Self {
+            identity: StaticIdentity::new(PrivateKey::generate(&mut OsRng)),
+            handshake: PeerHandshake::new(ours, None),
+            src: SocketAddr::from(([10, 1, (n >> 8) as u8, n as u8], 40000)),
+            completed: 0,
+        }
+    }
+
+    /// A fresh initiation, as the worker's gate passes it on under load.
+    fn initiate(&mut self, index: u32, now: Instant) -> HandshakeMessage {
+        let ts = Tai64N::from_unix(Duration::from_secs(1_700_000_000) + now.as_duration());
+        let bytes = self
+            .handshake
+            .create_initiation(&self.identity, index, ts, now, &mut OsRng)
+            .expect("initiation");
+        HandshakeMessage::new(self.src, IpAddr::V4(LOCAL), now, &bytes, true)
+            .expect("initiation fits")
+    }
+}
+
+/// What a scenario ends with, compared between the two paths.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    /// Handshakes completed, by initiator.
+    completed: Vec<u32>,
+    responses_sent: u64,
+    rejected: u64,
+    rate_limited: u64,
+    /// Keypairs installed, by peer slot.
+    installs: HashMap<u32, u32>,
+    /// Commands other than keypairs and endpoints.
+    other_commands: usize,
+}
+
+/// Runs control rounds at `now` until `want` more responses have come
+/// back to initiators (or a real-time limit), consuming them.
+fn exchange(
+    c: &mut Control<'_>,
+    rx: &mut RxQueue<'_>,
+    inits: &mut [Initiator],
+    want: usize,
+    now: Instant,
+) -> usize {
+    let by_src: HashMap<IpAddr, usize> = inits
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.src.ip(), i))
+        .collect();
+    let mut burst: Burst = Burst::new();
+    let mut got = 0;
+    let start = std::time::Instant::now();
+    while got < want && start.elapsed() < Duration::from_secs(60) {
+        c.handshake_round(now);
+        rx.rx_burst(&mut burst);
+        for m in burst.drain() {
+            // Ethernet, IPv4 (no options), UDP, then the response.
+            let frame = m.data();
+            let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
+            let Some(&i) = by_src.get(&IpAddr::V4(dst)) else {
+                continue;
+            };
+            let init = &mut inits[i];
+            if init
+                .handshake
+                .consume_response(&init.identity, &frame[42..], now)
+                .is_ok()
+            {
+                init.completed += 1;
+                got += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
+    got
+}
+
+/// A control thread that knows every initiator (at its address when
+/// `endpoints`), with the gateway's MAC known; its handshake channel and
+/// its one worker's command channel.
+fn control<'p>(
+    p: &'p Ports,
+    inits: &[Initiator],
+    endpoints: bool,
+    pool: Option<HandshakePool>,
+) -> (Control<'p>, Sender<HandshakeMessage>, Receiver<Command>) {
+    let (cmd_tx, cmd_rx) = bounded(1 << 16);
+    let (hs_tx, hs_rx): (Sender<HandshakeMessage>, Receiver<HandshakeMessage>) = bounded(4096);
+    let (_, events) = bounded(16);
+    let peers = inits
+        .iter()
+        .map(|i| InitialPeer {
+            peer: NewPeer {
+                public_key: *i.identity.public_key(),
+                preshared_key: None,
+                endpoint: endpoints.then_some(i.src),
+                persistent_keepalive: None,
+                lanes: 1,
+            },
+            allowed_ips: Vec::new(),
+        })
+        .collect();
+    let mut c = Control::new(ControlParts {
+        private_key: Zeroizing::new(OURS),
+        listen_port: 51820,
+        workers: 1,
+        peers,
+        groups: Vec::new(),
+        uapi: None,
+        board: Arc::new(SnapshotBoard::new()),
+        lcores: vec![1],
+        interface: "wgdp-mrtest".into(),
+        worker_counters: vec![Arc::new(WorkerCounters::default())],
+        handshakes: hs_rx,
+        events,
+        commands: vec![cmd_tx],
+        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
+        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
+        pool: &p.pool,
+        clock: TscClock::new(rdtsc(), 1_000_000_000),
+        counters: Arc::new(ControlCounters::default()),
+        rss: None,
+        handshake_pool: pool,
+    });
+    c.tun
+        .neigh
+        .learn(IpAddr::V4(GATEWAY), [2, 0, 0, 0, 0, 0xfe], Instant::ZERO);
+    (c, hs_tx, cmd_rx)
+}
+
+/// The scenario: peer 0 handshakes first and stays established; then
+/// every other peer initiates at once, from its own address, under load,
+/// while the last peer's address sends its one initiation FLOOD times.
+fn scenario(pool: Option<HandshakePool>) -> Outcome {
+    let p = ports();
+    let mut inits: Vec<Initiator> = (0..RECONNECTING + 2).map(Initiator::new).collect();
+    let (mut c, hs_tx, cmd_rx) = control(&p, &inits, false, pool);
+    let t1 = Instant::from_secs(1);
+    // The control thread's TX queue 1 arrives on the far end's queue 1.
+    let mut rx = p.far_tun.rx_queue(1).expect("far rx");
+    // Peer 0 establishes its session first.
+    let msg = inits[0].initiate(1, t1);
+    hs_tx.send(msg).expect("queued");
+    assert_eq!(exchange(&mut c, &mut rx, &mut inits, 1, t1), 1);
+    let established = c
+        .peers
+        .by_key(inits[0].identity.public_key())
+        .expect("peer 0");
+    while cmd_rx.try_recv().is_ok() {}
+
+    // The mass reconnect, all at once; the flood interleaved.
+    let t2 = Instant::from_secs(2);
+    let flooder = RECONNECTING + 1;
+    let flood = inits[flooder].initiate(7, t2);
+    let mut flooded = 0;
+    for (i, init) in inits.iter_mut().enumerate().take(flooder).skip(1) {
+        let msg = init.initiate(i as u32, t2);
+        hs_tx.send(msg).expect("queued");
+        if i % 3 == 0 && flooded < FLOOD {
+            hs_tx.send(flood.clone()).expect("queued");
+            flooded += 1;
+        }
+    }
+    for _ in flooded..FLOOD {
+        hs_tx.send(flood.clone()).expect("queued");
+    }
+    let want = RECONNECTING + 1;
+    assert_eq!(exchange(&mut c, &mut rx, &mut inits, want, t2), want);
+    // Nothing more is coming.
+    assert_eq!(exchange(&mut c, &mut rx, &mut inits, 0, t2), 0);
+    assert!(hs_tx.is_empty());
+
+    let mut installs = HashMap::new();
+    let mut other_commands = 0;
+    while let Ok(cmd) = cmd_rx.try_recv() {
+        match cmd {
+            Command::InstallKeypair { id, .. } => *installs.entry(id).or_insert(0) += 1,
+            Command::SetEndpoint { .. } => {}
+            _ => other_commands += 1,
+        }
+    }
+    assert_eq!(
+        installs.get(&established),
+        None,
+        "the established peer's session was touched"
+    );
+    let counter = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    Outcome {
+        completed: inits.iter().map(|i| i.completed).collect(),
+        responses_sent: counter(&c.counters.responses_sent),
+        rejected: counter(&c.counters.handshakes_rejected),
+        rate_limited: counter(&c.counters.handshakes_rate_limited),
+        installs,
+        other_commands,
+    }
+}
+
+#[test]
+fn mass_reconnect_completes_every_peer_alike_with_and_without_threads() {
+    let alone = scenario(None);
+    // Every peer completed exactly one handshake (peer 0 before the
+    // reconnect), the flooder one too.
+    assert_eq!(alone.completed, vec![1; RECONNECTING + 2]);
+    // Only the flooding source was limited: its burst passed (one
+    // accepted, the rest replays), everything after it was limited.
+    assert_eq!(alone.rate_limited, FLOOD - RATELIMIT_BURST);
+    assert_eq!(alone.rejected, RATELIMIT_BURST - 1);
+    assert_eq!(alone.responses_sent, RECONNECTING as u64 + 2);
+    assert_eq!(alone.installs.len(), RECONNECTING + 1);
+    assert!(
+        alone.installs.values().all(|&n| n == 1),
+        "{:?}",
+        alone.installs
+    );
+    assert_eq!(alone.other_commands, 0);
+    let threaded = scenario(Some(HandshakePool::start(&OURS, 2).expect("pool")));
+    assert_eq!(threaded, alone, "the handshake threads changed the outcome");
+}
+
+/// The control thread initiates to `n` peers at once; each answers; the
+/// responses come back under load. Returns the keypairs installed by
+/// peer slot, the handshakes the control thread counted completed and
+/// the responses it refused.
+fn initiating(n: usize, pool: Option<HandshakePool>) -> (HashMap<u32, u32>, u64, u64) {
+    let p = ports();
+    let mut peers: Vec<Initiator> = (0..n).map(Initiator::new).collect();
+    let (mut c, hs_tx, cmd_rx) = control(&p, &peers, true, pool);
+    let mut rx = p.far_tun.rx_queue(1).expect("far rx");
+    let now = Instant::from_secs(3);
+    let ids: Vec<u32> = peers
+        .iter()
+        .map(|x| c.peers.by_key(x.identity.public_key()).expect("peer"))
+        .collect();
+    for &id in &ids {
+        c.initiate(id, now, false);
+    }
+    let by_dst: HashMap<IpAddr, usize> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.src.ip(), i))
+        .collect();
+    let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+    let mut burst: Burst = Burst::new();
+    let mut answered = 0;
+    let start = std::time::Instant::now();
+    while answered < n && start.elapsed() < Duration::from_secs(60) {
+        rx.rx_burst(&mut burst);
+        for m in burst.drain() {
+            let frame = m.data();
+            let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
+            let Some(&i) = by_dst.get(&IpAddr::V4(dst)) else {
+                continue;
+            };
+            let peer = &mut peers[i];
+            let pending = peer.identity.open_initiation(&frame[42..]).expect("open");
+            assert_eq!(pending.remote_static(), ours.public_key());
+            peer.handshake
+                .consume_initiation(pending, now)
+                .expect("consumed");
+            let (response, _) = peer
+                .handshake
+                .create_response(1000 + i as u32, now, &mut OsRng)
+                .expect("response");
+            let msg = HandshakeMessage::new(peer.src, IpAddr::V4(LOCAL), now, &response, true)
+                .expect("fits");
+            hs_tx.send(msg).expect("queued");
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, n, "initiations received");
+    let mut installs = HashMap::new();
+    let start = std::time::Instant::now();
+    while installs.values().sum::<u32>() < n as u32 && start.elapsed() < Duration::from_secs(60) {
+        c.handshake_round(now);
+        while let Ok(cmd) = cmd_rx.try_recv() {
+            if let Command::InstallKeypair { id, .. } = cmd {
+                *installs.entry(id).or_insert(0) += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
+    let counter = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    (
+        installs,
+        counter(&c.counters.handshakes_completed),
+        counter(&c.counters.handshakes_rejected),
+    )
+}
+
+#[test]
+fn responses_to_our_initiations_complete_alike_with_and_without_threads() {
+    const N: usize = 100;
+    let (installs, completed, rejected) = initiating(N, None);
+    assert_eq!(installs.len(), N);
+    assert!(installs.values().all(|&k| k == 1), "{installs:?}");
+    assert_eq!((completed, rejected), (N as u64, 0));
+    let threaded = initiating(N, Some(HandshakePool::start(&OURS, 2).expect("pool")));
+    assert_eq!(threaded, (installs, completed, rejected));
+}
