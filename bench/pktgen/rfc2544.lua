@@ -131,8 +131,10 @@ local function trial(size, rate)
     if sent > 0 then loss = (sent - got) * 100.0 / sent end
     if loss < 0 then loss = 0 end -- stray frames (ARP, keepalives) on the RX port
     local secs = trial_ms / 1000.0
-    say("trial size=%s rate=%.3f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f\n",
-        size, rate, sent, got, loss, sent / secs, got / secs)
+    -- Gbit/s of the frames received, as DPDK counts them (no FCS).
+    say("trial size=%s rate=%.3f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f\n",
+        size, rate, sent, got, loss, sent / secs, got / secs, got / secs / 1e6,
+        srx.ibytes * 8 / secs / 1e9)
     return loss, sent / secs, got / secs
 end
 

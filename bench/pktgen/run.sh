@@ -296,7 +296,7 @@ run_peers() { # peers
 
     log "in-process: wgdp bench --peers $n --workers 1"
     "$WGDP" bench --peers "$n" --workers 1 --directions encap,decap,roundtrip --json \
-        --eal "--lcores=0@1,1@0 --in-memory --no-pci --no-huge -m 1024 --file-prefix=wgdp-pg-i$SFX --log-level=lib.eal:error" \
+        --eal "--lcores=0@1,1@0 --no-huge -m 1024 --no-pci --no-shconf --file-prefix=wgdp-pg-i$SFX --log-level=lib.eal:error" \
         >"$d/inproc.json" 2>"$d/inproc.log" || die "wgdp bench failed: $(tail -5 "$d/inproc.log")"
     PREFIXES+=("wgdp-pg-i$SFX")
     local k v
