@@ -75,23 +75,24 @@ fi
 PKTGEN_SRC=$(cd "$(dirname "$PKTGEN_BIN")/../.." && pwd) # its Pktgen.lua
 
 # --- bookkeeping: everything started is killed by PID, everything made is removed.
-PIDS=() PREFIXES=()
+PIDS=() GRANDCHILDREN=() PREFIXES=()
 mkdir -p "$DIR"
 chmod 700 "$DIR"
-kill_pid() { # SIGTERM, SIGKILL after 5 s
+kill_pid() { # pid [nowait]: SIGTERM, SIGKILL after 5 s; reaped unless not our child
     local pid=$1 i
     [[ -d /proc/$pid ]] || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 50; i++)); do
-        [[ -d /proc/$pid ]] || { wait "$pid" 2>/dev/null || true; return 0; }
+        [[ -d /proc/$pid ]] || break
         sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
+    [[ ${2:-} == nowait ]] || wait "$pid" 2>/dev/null || true
 }
 cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
+    for p in "${GRANDCHILDREN[@]}"; do kill_pid "$p" nowait; done
     for ((p = ${#PIDS[@]} - 1; p >= 0; p--)); do kill_pid "${PIDS[p]}"; done
     for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
     if [[ ${PG_KEEP:-0} == 1 || $rc -ne 0 ]]; then
@@ -249,21 +250,30 @@ run_peers() { # peers
     ((QUICK)) && res=0.01 max=0.02 loss=0 settle=500
     # pktgen: lcore 0 (main, display) on core 0, lcore 1 (both ports) on
     # core 1. It needs a terminal: script(1) gives it one.
-    local pg_cmd
-    printf -v pg_cmd '%q ' "$PKTGEN_BIN" --lcores=0@0,1@1 --no-huge -m 512 --no-pci --no-shconf \
+    # The shell under script(1) writes its PID and becomes pktgen, so that
+    # pktgen itself is killed on the way out, not only script.
+    local pg_cmd pg_args
+    printf -v pg_args '%q ' "$PKTGEN_BIN" --lcores=0@0,1@1 --no-huge -m 512 --no-pci --no-shconf \
         --file-prefix=wgdp-pg-g$SFX \
         --vdev="net_memif0,role=client,id=0,socket=$d/pa.sock,mac=$MAC_PG0" \
         --vdev="net_memif1,role=client,id=0,socket=$d/pb.sock,mac=$MAC_PG1" \
         -- -T -P -m 1.[0-1] -s "0:$d/imix.pcap" -f "$ROOT/bench/pktgen/rfc2544.lua"
+    pg_cmd="echo \$\$ >$(printf %q "$d/pktgen.pid"); exec $pg_args"
     (cd "$PKTGEN_SRC" && WGDP_BENCH_ENV=$d/env.lua RFC2544_SIZES=$(frame_sizes) RFC2544_LOSS=$loss \
         RFC2544_TRIAL_MS=$TRIAL_MS RFC2544_SETTLE_MS=$settle RFC2544_MAX=$max RFC2544_RES=$res \
         RFC2544_WARMUP_S=$warm RFC2544_OUT=$d/rfc2544.csv RFC2544_LOG=$d/trials.log RFC2544_QUIT=1 \
         script -qfec "$pg_cmd" /dev/null </dev/null >"$d/pktgen.log" 2>&1) &
-    local gpid=$!
+    local gpid=$! i
     PIDS+=("$gpid")
-    # Each trial: TRIAL_MS + 500 ms + settle; ~12 trials per search.
-    local budget=$((60 + (TRIAL_MS + 500 + settle) * 12 * 2 * $(tr , '\n' <<<"$SIZES" | wc -l) / 1000))
-    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $d/pktgen.pid ]] && break
+        sleep 0.1
+    done
+    [[ -s $d/pktgen.pid ]] || die "pktgen did not start; $d/pktgen.log"
+    GRANDCHILDREN+=("$(cat "$d/pktgen.pid")")
+    # Each trial: TRIAL_MS + 500 ms + settle, up to ~12 trials per search,
+    # under load up to twice that; plus the warm-up and start-up.
+    local budget=$((120 + (TRIAL_MS + 500 + settle) * 24 * 2 * $(tr , '\n' <<<"$SIZES" | wc -l) / 1000))
     for ((i = 0; i < budget; i++)); do
         [[ -d /proc/$gpid ]] || break
         sleep 1
@@ -295,10 +305,10 @@ run_peers() { # peers
     ((QUICK)) && return 0
 
     log "in-process: wgdp bench --peers $n --workers 1"
+    PREFIXES+=("wgdp-pg-i$SFX")
     "$WGDP" bench --peers "$n" --workers 1 --directions encap,decap,roundtrip --json \
         --eal "--lcores=0@1,1@0 --no-huge -m 1024 --no-pci --no-shconf --file-prefix=wgdp-pg-i$SFX --log-level=lib.eal:error" \
         >"$d/inproc.json" 2>"$d/inproc.log" || die "wgdp bench failed: $(tail -5 "$d/inproc.log")"
-    PREFIXES+=("wgdp-pg-i$SFX")
     local k v
     while read -r k v; do R[$n:$k]=$v; done < <(python3 -c '
 import json, sys
@@ -312,20 +322,22 @@ log "pktgen -> wgdp A -> memif -> wgdp B -> pktgen: peers $PEERS, sizes $SIZES, 
 for n in ${PEERS//,/ }; do run_peers "$n"; done
 
 echo "== RFC 2544 through wgdp A -> wgdp B (one worker each, both on core 0; pktgen on core 1), trials of ${TRIAL_MS} ms"
-printf '%-7s %-5s %-10s %-9s %-9s %-10s %-9s %-9s %-9s\n' peers size "0%:Mpps" "Gbit/s" "0.1%:Mpps" "in-proc rt" "encap" "decap" "rt/pktgen"
+printf '%-7s %-5s %-10s %-9s %-9s %-10s %-9s %-9s %-9s\n' peers size "0%:Mpps" "Gbit/s" "0.1%:Mpps" "in-proc rt" "encap" "decap" "rt/0%"
 for n in ${PEERS//,/ }; do
     for s in ${SIZES//,/ }; do
-        read -r _ _ rx0 _ <<<"${R[$n:$s:0]:-- - 0 -}"
-        read -r _ _ rx1 _ <<<"${R[$n:$s:0.1]:-- - 0 -}"
+        read -r _ _ rx0 _ <<<"${R[$n:$s:0]:-- - - -}"
+        read -r _ _ rx1 _ <<<"${R[$n:$s:0.1]:-- - - -}"
         python3 - "$n" "$s" "$rx0" "$rx1" "${R[$n:$s:inproc:roundtrip]:-}" "${R[$n:$s:inproc:encap]:-}" "${R[$n:$s:inproc:decap]:-}" <<'EOF'
 import sys
 n, s, rx0, rx1, rt, enc, dec = sys.argv[1:]
 # Gbit/s of inner IP packets (IMIX: 7:4:1 of 46/552/1420-byte packets).
 mean = (7 * 46 + 4 * 552 + 1420) / 12 if s == "imix" else float(s)
-m0, m1 = float(rx0) / 1e6, float(rx1) / 1e6
-ratio = "%.2f" % (float(rt) / m0) if rt and m0 > 0 else "-"
-print("%-7s %-5s %-10.3f %-9.3f %-9.3f %-10s %-9s %-9s %-9s" % (
-    n, s, m0, m0 * mean * 8 / 1e3, m1, rt or "-", enc or "-", dec or "-", ratio))
+mpps = lambda x: "-" if x == "-" else "%.3f" % (float(x) / 1e6)
+m0 = float(rx0) / 1e6 if rx0 != "-" else 0.0
+gbps = "%.3f" % (m0 * mean * 8 / 1e3) if rx0 != "-" else "-"
+ratio = "%.1f" % (float(rt) / m0) if rt and m0 > 0 else "-"
+print("%-7s %-5s %-10s %-9s %-9s %-10s %-9s %-9s %-9s" % (
+    n, s, mpps(rx0), gbps, mpps(rx1), rt or "-", enc or "-", dec or "-", ratio))
 EOF
     done
 done
