@@ -332,9 +332,10 @@ import sys
 n, s, rx0, rx1, rt, enc, dec = sys.argv[1:]
 # Gbit/s of inner IP packets (IMIX: 7:4:1 of 46/552/1420-byte packets).
 mean = (7 * 46 + 4 * 552 + 1420) / 12 if s == "imix" else float(s)
-mpps = lambda x: "-" if x == "-" else "%.3f" % (float(x) / 1e6)
+# A search that found no rate wrote rx_pps 0: "none".
+mpps = lambda x: "-" if x == "-" else "none" if float(x) == 0 else "%.3f" % (float(x) / 1e6)
 m0 = float(rx0) / 1e6 if rx0 != "-" else 0.0
-gbps = "%.3f" % (m0 * mean * 8 / 1e3) if rx0 != "-" else "-"
+gbps = "%.3f" % (m0 * mean * 8 / 1e3) if m0 > 0 else "-"
 ratio = "%.1f" % (float(rt) / m0) if rt and m0 > 0 else "-"
 print("%-7s %-5s %-10s %-9s %-9s %-10s %-9s %-9s %-9s" % (
     n, s, mpps(rx0), gbps, mpps(rx1), rt or "-", enc or "-", dec or "-", ratio))
