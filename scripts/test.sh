@@ -28,6 +28,11 @@ echo "==> wgdp bench --short"
 cargo run --locked -q -- bench --short
 echo "==> wgdp bench --handshakes --short"
 cargo run --locked -q -- bench --handshakes --short
+echo "==> pktgen-dpdk through wgdp A -> memif -> wgdp B (bench/pktgen/run.sh --quick)"
+# Builds pktgen (bench/pktgen/build.sh, from ../shared/vendor when present)
+# and runs a short RFC 2544 search on the debug binary: fails unless
+# pktgen's traffic crossed both wgdp processes.
+WGDP_BIN=target/debug/wgdp bench/pktgen/run.sh --quick
 echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
 # The fuzz crate is its own workspace; its tests share the main target dir.
 cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target

@@ -8,14 +8,25 @@
 -- Environment (read with os.getenv):
 --   WGDP_BENCH_ENV   DIR/pktgen-env.lua from bench/gen_tables.py (required)
 --   RFC2544_SIZES    comma-separated frame sizes and/or "imix" (default 64,1518,imix)
---   RFC2544_LOSS     accepted loss in percent (default 0.0: RFC 2544's zero loss)
+--   RFC2544_LOSS     accepted loss in percent, comma-separated: one search per
+--                    value (default 0.0: RFC 2544's zero loss)
 --   RFC2544_TRIAL_MS trial duration (default 10000; RFC 2544 asks for 60000 to confirm)
+--   RFC2544_SETTLE_MS wait after each trial before reading counters (default 2000)
+--   RFC2544_MAX      the search's upper bound and first trial, percent of line
+--                    rate (default 100; a memif port reports 100 Gbit/s)
 --   RFC2544_RES      stop when the search interval is below this many percent of
 --                    line rate (default 0.5)
+--   RFC2544_WARMUP_S before the searches, send at the lowest rate (0.01 %) for
+--                    up to this many seconds until port 1 receives (the
+--                    tunnels' handshakes); 0: no warm-up (default 0)
 --   RFC2544_OUT      CSV results (default rfc2544-wgdp.csv)
+--   RFC2544_LOG      also append the console's result lines to this file
+--                    (pktgen's screen surrounds them with escape codes)
 -- Port 0 faces the DUT's plaintext port, port 1 the peer box (bench/README.md).
 -- Every trial also prints one "trial" line; the CSV holds the final result
--- per size: size,rate_percent,tx_pps,rx_pps,loss_percent.
+-- per size and loss limit: size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent.
+-- The environment file may also set rx_ip ("A.B.C.D/len"): port 1 then
+-- takes that address and answers ARP for it (the DUT resolving its next hop).
 
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;../?.lua"
 require "Pktgen"
@@ -33,11 +44,28 @@ end
 local env = dofile(env_path)
 local env_dir = env_path:match("(.*/)") or "./"
 
-local loss_limit = tonumber(getenv("RFC2544_LOSS", "0.0"))
+local loss_limits = {}
+for l in string.gmatch(getenv("RFC2544_LOSS", "0.0"), "[^,]+") do
+    loss_limits[#loss_limits + 1] = tonumber(l)
+end
 local trial_ms = tonumber(getenv("RFC2544_TRIAL_MS", "10000"))
+local settle_ms = tonumber(getenv("RFC2544_SETTLE_MS", "2000"))
+local max_rate = tonumber(getenv("RFC2544_MAX", "100"))
 local resolution = tonumber(getenv("RFC2544_RES", "0.5"))
+local warmup_s = tonumber(getenv("RFC2544_WARMUP_S", "0"))
 local out_path = getenv("RFC2544_OUT", "rfc2544-wgdp.csv")
-local settle_ms = 2000
+local log_path = getenv("RFC2544_LOG", nil)
+local log_file = log_path and assert(io.open(log_path, "a"))
+
+-- A result line, on the console and in RFC2544_LOG.
+local function say(fmt, ...)
+    local line = string.format(fmt, ...)
+    printf("%s", line)
+    if log_file then
+        log_file:write(line)
+        log_file:flush()
+    end
+end
 
 local sizes = {}
 for s in string.gmatch(getenv("RFC2544_SIZES", "64,1518,imix"), "[^,]+") do
@@ -65,6 +93,10 @@ local function setup_range()
     pktgen.range.src_port(tx, "min", 1024)
     pktgen.range.src_port(tx, "max", 5119)
     pktgen.set(tx, "count", 0)
+    if env.rx_ip ~= nil then
+        pktgen.set_ipaddr(rx, "src", env.rx_ip)
+        pktgen.process(rx, "on")
+    end
 end
 
 -- A frame size ("64", "1518", ...) in range mode, or IMIX from the pcap
@@ -99,16 +131,35 @@ local function trial(size, rate)
     if sent > 0 then loss = (sent - got) * 100.0 / sent end
     if loss < 0 then loss = 0 end -- stray frames (ARP, keepalives) on the RX port
     local secs = trial_ms / 1000.0
-    printf("trial size=%s rate=%.2f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f\n",
-        size, rate, sent, got, loss, sent / secs, got / secs)
+    -- Gbit/s of the frames received, as DPDK counts them (no FCS).
+    say("trial size=%s rate=%.3f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f\n",
+        size, rate, sent, got, loss, sent / secs, got / secs, got / secs / 1e6,
+        srx.ibytes * 8 / secs / 1e9)
     return loss, sent / secs, got / secs
 end
 
-local function search(size)
-    select_size(size)
-    local lo, hi = 0.0, 100.0
+-- Low-rate traffic until port 1 receives: the DUT's handshakes complete
+-- (the first packets wait for them, or are dropped) before any trial counts.
+local function warmup()
+    pktgen.clr()
+    pktgen.set(tx, "rate", 0.01)
+    pktgen.start(tx)
+    local got = 0
+    for _ = 1, warmup_s * 10 do
+        pktgen.delay(100)
+        got = pktgen.portStats(rx, "port")[tonumber(rx)].ipackets
+        if got > 0 then break end
+    end
+    pktgen.stop(tx)
+    pktgen.delay(settle_ms)
+    say("warmup received=%d\n", got)
+    if got == 0 then error("warm-up: nothing arrived on port " .. rx .. " in " .. warmup_s .. " s") end
+end
+
+local function search(size, loss_limit)
+    local lo, hi = 0.0, max_rate
     local best = nil
-    local rate = 100.0
+    local rate = max_rate
     while true do
         local loss, tx_pps, rx_pps = trial(size, rate)
         if loss <= loss_limit then
@@ -117,7 +168,7 @@ local function search(size)
         else
             hi = rate
         end
-        if hi - lo < resolution or rate == 100.0 and loss <= loss_limit then break end
+        if hi - lo < resolution or rate == max_rate and loss <= loss_limit then break end
         rate = lo + (hi - lo) / 2
     end
     return best
@@ -125,25 +176,34 @@ end
 
 local function main()
     local file = assert(io.open(out_path, "w"))
-    file:write("# wgdp RFC 2544 throughput, " .. env.tunnels .. " tunnels, loss limit "
-        .. loss_limit .. "%, trials of " .. trial_ms .. " ms\n")
-    file:write("size,rate_percent,tx_pps,rx_pps,loss_percent\n")
+    file:write("# wgdp RFC 2544 throughput, " .. env.tunnels .. " tunnels, trials of "
+        .. trial_ms .. " ms\n")
+    file:write("size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent\n")
     setup_range()
+    if warmup_s > 0 then
+        select_size(sizes[1])
+        warmup()
+    end
     for _, size in ipairs(sizes) do
-        local best = search(size)
-        if best == nil then
-            printf("size %s: no rate met the loss limit\n", size)
-            file:write(size .. ",0,0,0,100\n")
-        else
-            printf("size %s: %.2f%% of line rate, %.0f pps received, loss %.4f%%\n",
-                size, best.rate, best.rx_pps, best.loss)
-            file:write(string.format("%s,%.2f,%.0f,%.0f,%.4f\n",
-                size, best.rate, best.tx_pps, best.rx_pps, best.loss))
+        select_size(size)
+        for _, loss_limit in ipairs(loss_limits) do
+            local best = search(size, loss_limit)
+            if best == nil then
+                say("size %s loss<=%g%%: no rate met the loss limit\n", size, loss_limit)
+                file:write(string.format("%s,%g,0,0,0,100\n", size, loss_limit))
+            else
+                say("size %s loss<=%g%%: %.3f%% of line rate, %.0f pps received, loss %.4f%%\n",
+                    size, loss_limit, best.rate, best.rx_pps, best.loss)
+                file:write(string.format("%s,%g,%.3f,%.0f,%.0f,%.4f\n",
+                    size, loss_limit, best.rate, best.tx_pps, best.rx_pps, best.loss))
+            end
+            file:flush()
         end
-        file:flush()
     end
     file:close()
-    printf("results in %s (tables from %s)\n", out_path, env_dir)
+    say("results in %s (tables from %s)\n", out_path, env_dir)
 end
 
-main()
+local ok, err = pcall(main)
+if not ok then say("rfc2544 error: %s\n", tostring(err)) end
+if getenv("RFC2544_QUIT", "0") == "1" then pktgen.quit() end
