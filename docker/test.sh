@@ -83,7 +83,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the engine ---------------------------------------------------------
-if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+if command -v docker >/dev/null && timeout 30 docker info >/dev/null 2>&1; then
     ENGINE=docker
 elif command -v podman >/dev/null; then
     ENGINE=podman
@@ -322,13 +322,19 @@ CTR_UP=1
 # message is left out; the check is run by hand below.)
 no_timer_noise() { grep -v 'systemd connection' >&2 || true; }
 "$ENGINE" "${RUN_ARGS[@]}" "$IMAGE" run --config /etc/wgdp/wgdp.toml >/dev/null 2> >(no_timer_noise)
+# Its log, into a file: `logs | grep -q` would fail under pipefail once grep
+# quits early and the writer gets SIGPIPE.
+running() {
+    "$ENGINE" logs "$CTR" >"$WORK/wgdp.log" 2>&1 || true
+    grep -q '^wgdp: running' "$WORK/wgdp.log"
+}
 for ((i = 0; i < 300; i++)); do
-    "$ENGINE" logs "$CTR" 2>&1 | grep -q '^wgdp: running' && break
+    running && break
     [[ $("$ENGINE" inspect --format '{{.State.Running}}' "$CTR") == true ]] || break
     sleep 0.1
 done
-if ! "$ENGINE" logs "$CTR" 2>&1 | grep -q '^wgdp: running'; then
-    "$ENGINE" logs "$CTR" 2>&1 | sed 's/^/    wgdp | /'
+if ! running; then
+    sed 's/^/    wgdp | /' "$WORK/wgdp.log"
     die "wgdp in the container did not print 'wgdp: running' within 30 s"
 fi
 "$TOPO" attach
@@ -356,8 +362,8 @@ iperf "$NS_LAN" "$LAN_IP" "$NS_WAN"
 step "wg show $IFNAME on the host, over the UAPI socket in the shared /var/run/wireguard"
 wg show "$IFNAME" | tee "$WORK/wg-show"
 for p in "$PEER1_PUB" "$PEER2_PUB"; do
-    grep -A4 "^peer: $p" "$WORK/wg-show" | grep -q 'latest handshake' ||
-        die "wg show: no handshake with peer $p"
+    block=$(grep -A4 "^peer: $p" "$WORK/wg-show" || true)
+    [[ $block == *"latest handshake"* ]] || die "wg show: no handshake with peer $p"
 done
 
 step "the image's HEALTHCHECK (wgdp show over the UAPI socket)"
