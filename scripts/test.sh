@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2, and what .ci/run calls: installs the dependencies, then
 # checks formatting and lints, and runs the whole test suite (EAL tests on
-# vdevs, end-to-end tests in network namespaces: needs root).
+# vdevs, end-to-end tests in network namespaces: needs root), then builds the
+# container image and runs wgdp from it (docker/test.sh --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --deps-only
@@ -38,3 +39,5 @@ echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
 cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target
 echo "==> fuzzing: every target briefly from its seeds (docs/fuzzing.md)"
 scripts/fuzz.sh --seconds "${WGDP_FUZZ_SECONDS:-20}"
+echo "==> container image: docker/test.sh --quick (docker/Dockerfile built and run)"
+docker/test.sh --quick

@@ -1,9 +1,11 @@
-//! Packaging for real servers, checked without a Docker engine, systemd or a
-//! NIC: the Dockerfile (hadolint, and its steps against scripts/install.sh),
-//! the runtime image's packages against what `wgdp` links and loads, the
-//! compose example, the systemd units (`systemd-analyze verify`), the mlx5
-//! example table, and the hardware guide's troubleshooting tables against
-//! every counter wgdp reports.
+//! Packaging for real servers, checked without a container engine, systemd
+//! or a NIC: the Dockerfile (hadolint, and its steps against
+//! scripts/install.sh), the runtime image's packages against what `wgdp`
+//! links and loads, the compose example (and that its settings are those
+//! docker/test.sh runs the image with: that script builds and runs the image
+//! for real), the systemd units (`systemd-analyze verify`), the mlx5 example
+//! table, and the hardware guide's troubleshooting tables against every
+//! counter wgdp reports.
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
@@ -266,6 +268,58 @@ fn compose_example_gives_the_container_what_dpdk_needs() {
     // The CPU set is the example's main lcore and workers.
     let example = read("conf/examples/mlx5-100g.toml");
     assert!(example.contains(r#""-l", "2,4-19""#));
+}
+
+/// The `wgdp` service of docker/compose.yaml gives the container what
+/// docker/test.sh gives the concentrator it runs from the image (every
+/// capability dropped but NET_ADMIN, host networking, /dev/net/tun, the table
+/// and UAPI volumes, SIGTERM with a 15 s grace period, the CPU set of the
+/// table's lcores), and scripts/test.sh (CI) runs that script.
+#[test]
+fn compose_settings_are_those_docker_test_runs() {
+    let compose = read("docker/compose.yaml");
+    let script = read("docker/test.sh");
+    for (in_compose, in_script) in [
+        (
+            "    cap_drop:\n      - ALL\n",
+            "--cap-drop ALL --cap-add NET_ADMIN",
+        ),
+        ("      - NET_ADMIN ", "--cap-add NET_ADMIN)"),
+        ("    network_mode: host\n", "--network host"),
+        ("    privileged: true\n", "(--privileged --network host"),
+        ("      - /sys:/sys\n", "-v /sys:/sys"),
+        ("      - /dev:/dev\n", "-v /dev:/dev"),
+        (
+            "      - /dev/net/tun:/dev/net/tun ",
+            "--device /dev/net/tun",
+        ),
+        ("    cpuset: ", "--cpuset-cpus 0-1"),
+        ("      - /etc/wgdp:/etc/wgdp ", "-v \"$WORK/etc:/etc/wgdp\""),
+        (
+            "      - /var/run/wireguard:/var/run/wireguard ",
+            "-v /var/run/wireguard:/var/run/wireguard",
+        ),
+        ("    stop_signal: SIGTERM\n", "--stop-signal SIGTERM"),
+        ("    stop_grace_period: 15s\n", "stop -t 15 "),
+        ("      RUST_LOG: info\n", "-e RUST_LOG=info"),
+    ] {
+        assert!(
+            compose.contains(in_compose),
+            "docker/compose.yaml lacks {in_compose:?}"
+        );
+        assert!(
+            script.contains(in_script),
+            "docker/test.sh lacks {in_script:?}"
+        );
+    }
+    // The table docker/test.sh runs pins lcores 0 and 1: its CPU set.
+    assert!(read("tests/e2e/topology.sh").contains(r#"LCORES="0@0,1@1""#));
+    assert!(
+        read("scripts/test.sh")
+            .lines()
+            .any(|l| l == "docker/test.sh --quick"),
+        "scripts/test.sh does not run docker/test.sh"
+    );
 }
 
 #[test]
