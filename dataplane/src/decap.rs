@@ -12,43 +12,22 @@ use dpdk_sys::rte::Mbuf;
 use protocol::messages::{
     COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
 };
-use protocol::replay::ReplayError;
-use protocol::session::SessionError;
 use protocol::time::Instant;
-use protocol::transport::{OpenError, SealError};
 
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
-use crate::encap::{for_us, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp};
 use crate::icmp::IcmpError;
 use crate::lanes::LANE_ROAM_EVERY;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::{tag_worker, DataRoute};
 use crate::stages::Stage;
-use crate::wire::{checksum, classify, ethernet, ipv4, ipv6, udp, L3Kind};
-use crate::worker::{Out, Worker};
-
-/// Maps a failed open to its drop reason.
-fn open_reason(e: SessionError) -> DropReason {
-    match e {
-        SessionError::UnknownIndex(_) | SessionError::NoKeypair => DropReason::UnknownIndex,
-        SessionError::Open(OpenError::Replay(ReplayError::Replayed | ReplayError::TooOld)) => {
-            DropReason::Replay
-        }
-        SessionError::Open(OpenError::Replay(ReplayError::Exhausted) | OpenError::Expired) => {
-            DropReason::KeyExpired
-        }
-        SessionError::Open(OpenError::Authentication) => DropReason::Authentication,
-        SessionError::Open(OpenError::WrongIndex(_)) => DropReason::UnknownIndex,
-        SessionError::Open(OpenError::Malformed(_)) | SessionError::Malformed(_) => {
-            DropReason::BadMessage
-        }
-        SessionError::Open(OpenError::Device) | SessionError::Seal(SealError::Device) => {
-            DropReason::CryptoDevice
-        }
-        SessionError::Seal(_) => DropReason::SealFailed,
-    }
-}
+use crate::tx::Out;
+use crate::wire::ethernet::for_us;
+use crate::wire::ip::{
+    decap_ecn, decrement_ttl, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp,
+};
+use crate::wire::{classify, ethernet, ipv4, udp, L3Kind};
+use crate::worker::Worker;
 
 /// Why a message of type `kind` and length `len` that was not accepted is
 /// dropped: a known type of the wrong length, or an unknown type.
@@ -87,25 +66,25 @@ impl Worker<'_> {
     /// received it there). `fresh`: received by this worker's RX queue.
     pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
         if !m.is_contiguous() {
-            return self.drop_packet(m, DropReason::Segmented);
+            return self.tx.drop_packet(m, DropReason::Segmented);
         }
         if !for_us(m.data(), self.nets.tun.mac) {
-            return self.drop_packet(m, DropReason::NotForUs);
+            return self.tx.drop_packet(m, DropReason::NotForUs);
         }
         let Ok(cls) = classify(m.data()) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
             return self.pass_to_control(PortSide::Tunnel, m);
         }
         let Some(ip) = inner_ip(m.data(), &cls) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if is_link_scoped(ip.dst) {
             return self.pass_to_control(PortSide::Tunnel, m);
         }
         if !self.nets.tun.is_local(ip.dst) {
-            return self.drop_packet(m, DropReason::NotForUs);
+            return self.tx.drop_packet(m, DropReason::NotForUs);
         }
         let wg = match cls.udp {
             Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
@@ -115,11 +94,11 @@ impl Worker<'_> {
             _ => return self.outer_fragment(m, &cls, now, fresh),
         };
         let Some(l4) = cls.l4_offset else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         let udp_len = udp::Packet::new_checked(&m.data()[l4..]).map(|u| usize::from(u.length()));
         let Ok(udp_len) = udp_len else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         let wgm = Wg {
             start: l4 + udp::HEADER_LEN,
@@ -162,17 +141,17 @@ impl Worker<'_> {
                     }
                     DataRoute::Owner(owner) => self.hand_off(owner, m, fresh, PortSide::Tunnel),
                     DataRoute::Moved(to) => self.forward(to, m, fresh, PortSide::Tunnel),
-                    DataRoute::Drop(reason) => self.drop_packet(m, reason),
+                    DataRoute::Drop(reason) => self.tx.drop_packet(m, reason),
                 }
             }
-            (Some(kind), len) => self.drop_packet(m, length_reason(kind, len)),
-            (None, _) => self.drop_packet(m, DropReason::Truncated),
+            (Some(kind), len) => self.tx.drop_packet(m, length_reason(kind, len)),
+            (None, _) => self.tx.drop_packet(m, DropReason::Truncated),
         }
     }
 
     fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, at: usize, now: Instant) {
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let opened = peer
             .session
@@ -181,13 +160,13 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let (plain_len, promoted, rekey) = match opened {
             Ok(r) => r,
-            Err(e) => return self.drop_packet(m, open_reason(e)),
+            Err(e) => return self.tx.drop_packet(m, DropReason::of_open(e)),
         };
         // Authenticated: from here on the packet is the peer's.
         peer.shared.auth_received.set(now);
         self.note_arrival(id, at);
         let Some(peer) = self.peer_mut(id) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         peer.shared.add_rx((wg.end - wg.start) as u64);
         // Roaming (section 2.1), at most every ENDPOINT_CHANGE_EVERY: a far
@@ -249,10 +228,10 @@ impl Worker<'_> {
     /// port) it reaches.
     fn lane_decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, index: u32, now: Instant) {
         let Some(lane) = self.lanes.get(id as usize).and_then(Option::as_ref) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let Some(kp) = lane.keypair(index) else {
-            return self.drop_packet(m, DropReason::UnknownIndex);
+            return self.tx.drop_packet(m, DropReason::UnknownIndex);
         };
         let opened = kp
             .open_message(now, &mut m.data_mut()[wg.start..wg.end])
@@ -260,7 +239,7 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let plain_len = match opened {
             Ok(n) => n,
-            Err(e) => return self.drop_packet(m, open_reason(SessionError::Open(e))),
+            Err(e) => return self.tx.drop_packet(m, e.into()),
         };
         self.counters.add(Event::LaneDecap, 1);
         self.lane_received(id, (wg.end - wg.start) as u64, wg.src, now);
@@ -283,14 +262,14 @@ impl Worker<'_> {
             v6,
         }) = ip_header(&m.data()[inner_start..inner_start + plain_len])
         else {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         };
         // Cryptokey routing: the inner source must be one of the sender's
         // allowed IPs (whitepaper section 2), or a prefix of a tunnel
         // group it is a member of.
         self.stages.lap(Stage::Build);
         if !self.routes.routes_back(src, id) {
-            return self.drop_packet(m, DropReason::InnerSourceSpoofed);
+            return self.tx.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
         self.stages.lap(Stage::Lookup);
         match self.peer_mut(id) {
@@ -302,35 +281,35 @@ impl Worker<'_> {
             && !ipv4::Packet::new_checked(&m.data()[inner.clone()])
                 .is_ok_and(|p| p.verify_checksum())
         {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         }
         let Some(decremented) = decrement_ttl(&mut m.data_mut()[inner.clone()], v6) else {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         };
         if !decremented {
             // RFC 1812 section 5.3.1: back to the sender, through the tunnel.
             self.icmp_to_peer(id, &m.data()[inner], IcmpError::TimeExceeded, now);
-            return self.drop_packet(m, DropReason::TtlExceeded);
+            return self.tx.drop_packet(m, DropReason::TtlExceeded);
         }
         if decap_ecn(&mut m.data_mut()[inner.clone()], v6, wg.ecn).is_none() {
-            return self.drop_packet(m, DropReason::EcnCeNotEct);
+            return self.tx.drop_packet(m, DropReason::EcnCeNotEct);
         }
         self.clamp_mss(&mut m.data_mut()[inner]);
         let Some(hop) = self.nets.plain.next_hop(dst) else {
-            return self.drop_packet(m, DropReason::NoRoute);
+            return self.tx.drop_packet(m, DropReason::NoRoute);
         };
-        let dst_mac = self.neigh_plain.get(&hop).copied();
+        let dst_mac = self.neighbours.plaintext(hop);
         // Strip outer headers, WireGuard header, padding and tag; put an
         // Ethernet header in front of the inner packet.
         let tail = usize::from(m.data_len()) - (inner_start + total);
         let (Ok(front), Ok(tail)) = (u16::try_from(inner_start), u16::try_from(tail)) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if m.adj(front).is_err() || m.trim(tail).is_err() {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         }
         let Ok(eth) = m.prepend(ethernet::HEADER_LEN as u16) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            return self.tx.drop_packet(m, DropReason::NoRoom);
         };
         eth[ethernet::field::DST].copy_from_slice(&dst_mac.unwrap_or([0; 6]));
         eth[ethernet::field::SRC].copy_from_slice(&self.nets.plain.mac);
@@ -344,127 +323,9 @@ impl Worker<'_> {
         self.counters.add(Event::Decapsulated, 1);
         self.counters.add(Event::DecapBytes, total as u64);
         match dst_mac {
-            Some(_) => self.emit(Out::PlainTx, m),
+            Some(_) => self.tx.emit(Out::PlainTx, m),
             None => self.pass_to_control(PortSide::Plaintext, m),
         }
         self.stages.lap(Stage::Build);
-    }
-}
-
-/// ECN codepoints (RFC 3168 section 5).
-const NOT_ECT: u8 = 0b00;
-const ECT_1: u8 = 0b01;
-const ECT_0: u8 = 0b10;
-const CE: u8 = 0b11;
-
-/// The inner ECN field after decapsulation with outer ECN `outer`, per
-/// RFC 6040 section 4.2 (figure 4, normal mode); `None`: drop (CE over
-/// Not-ECT).
-fn ecn_after_decap(inner: u8, outer: u8) -> Option<u8> {
-    match (inner, outer) {
-        (NOT_ECT, CE) => None,
-        (NOT_ECT, _) => Some(NOT_ECT),
-        (_, CE) => Some(CE),
-        (ECT_0, ECT_1) => Some(ECT_1),
-        (inner, _) => Some(inner),
-    }
-}
-
-/// Applies [`ecn_after_decap`] to the inner packet (its IPv4 header
-/// checksum updated incrementally); `None`: drop.
-fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
-    let inner = ip_ecn(packet);
-    let ecn = ecn_after_decap(inner, outer & CE)?;
-    if ecn == inner {
-        return Some(());
-    }
-    if v6 {
-        // Traffic class spans bytes 0-1: ECN is bits 4-5 of byte 1.
-        let b = packet.get_mut(1)?;
-        *b = (*b & !0x30) | (ecn << 4);
-    } else {
-        let mut p = ipv4::Packet::new_checked(packet).ok()?;
-        let (ver_ihl, tos) = (p.header()[0], p.dscp_ecn());
-        let new_tos = (tos & !CE) | ecn;
-        // RFC 1624: only the word of version/IHL and TOS changed.
-        let check = checksum::update(
-            p.checksum(),
-            u16::from_be_bytes([ver_ihl, tos]),
-            u16::from_be_bytes([ver_ihl, new_tos]),
-        );
-        p.set_dscp_ecn(new_tos);
-        p.set_checksum(check);
-    }
-    Some(())
-}
-
-/// Decrements TTL / hop limit; `Some(false)` when it would reach zero.
-fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
-    if v6 {
-        ipv6::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_hop_limit())
-    } else {
-        ipv4::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_ttl())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc6040_figure_4_normal_mode() {
-        // Rows: arriving inner; columns: arriving outer Not-ECT, ECT(0),
-        // ECT(1), CE. `None`: drop.
-        let table = [
-            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
-            (ECT_0, [Some(ECT_0), Some(ECT_0), Some(ECT_1), Some(CE)]),
-            (ECT_1, [Some(ECT_1), Some(ECT_1), Some(ECT_1), Some(CE)]),
-            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
-        ];
-        for (inner, row) in table {
-            for (outer, want) in [NOT_ECT, ECT_0, ECT_1, CE].into_iter().zip(row) {
-                assert_eq!(ecn_after_decap(inner, outer), want, "{inner} under {outer}");
-            }
-        }
-    }
-
-    #[test]
-    fn ce_is_written_into_the_inner_header_with_its_checksum() {
-        let mut p = [0u8; 28];
-        ipv4::Repr {
-            src: [10, 0, 0, 1],
-            dst: [10, 0, 0, 2],
-            protocol: 17,
-            ttl: 9,
-            dscp_ecn: 0xb8 | ECT_0,
-            ident: 7,
-            dont_frag: true,
-            payload_len: 8,
-        }
-        .emit(&mut p)
-        .unwrap();
-        assert_eq!(decap_ecn(&mut p, false, CE), Some(()));
-        assert_eq!(p[1], 0xb8 | CE, "DSCP kept, CE set");
-        assert!(checksum::verify(&p[..20]), "header checksum updated");
-        // Recomputed from scratch: the same value.
-        let mut fresh = p;
-        fresh[10..12].fill(0);
-        assert_eq!(
-            checksum::checksum(&fresh[..20]).to_be_bytes(),
-            [p[10], p[11]]
-        );
-
-        let mut v6 = [0u8; 40];
-        v6[0] = 0x6b; // traffic class 0xb_
-        v6[1] = 0x80 | (ECT_1 << 4);
-        assert_eq!(decap_ecn(&mut v6, true, CE), Some(()));
-        assert_eq!((v6[0], v6[1]), (0x6b, 0x80 | (CE << 4)));
-        let mut not_ect = [0x60u8; 40];
-        not_ect[1] = 0;
-        assert_eq!(decap_ecn(&mut not_ect, true, CE), None);
     }
 }

@@ -104,7 +104,7 @@ impl Worker<'_> {
         self.counters.add(Event::Reassembled, 1);
         match finish(whole, cls) {
             Ok(whole) => self.tunnel_packet(whole, now, fresh),
-            Err((whole, reason)) => self.drop_packet(whole, reason),
+            Err((whole, reason)) => self.tx.drop_packet(whole, reason),
         }
     }
 
@@ -125,7 +125,7 @@ impl Worker<'_> {
             } else {
                 DropReason::TooBig
             };
-            return self.drop_packet(m, reason);
+            return self.tx.drop_packet(m, reason);
         }
         drop(m);
         self.counters.add(Event::InnerFragmented, 1);
@@ -136,7 +136,7 @@ impl Worker<'_> {
             match ipv4::Packet::new_checked(piece.data_mut()) {
                 Ok(mut ip) => ip.fill_checksum(),
                 Err(_) => {
-                    self.drop_packet(piece, DropReason::Malformed);
+                    self.tx.drop_packet(piece, DropReason::Malformed);
                     continue;
                 }
             }

@@ -118,7 +118,7 @@ impl Worker<'_> {
             Verdict::Queue(false)
         } else {
             if self.gate.checker.check_mac1(msg).is_err() {
-                return self.drop_packet(m, DropReason::BadMac1);
+                return self.tx.drop_packet(m, DropReason::BadMac1);
             }
             let q = &self.links.handshakes;
             let capacity = q.capacity().unwrap_or(usize::MAX);
@@ -143,7 +143,7 @@ impl Worker<'_> {
         match verdict {
             Verdict::Queue(under_load) => {
                 let Some(h) = HandshakeMessage::new(wg.src, wg.dst, now, msg, under_load) else {
-                    return self.drop_packet(m, DropReason::BadMessage);
+                    return self.tx.drop_packet(m, DropReason::BadMessage);
                 };
                 drop(m);
                 match self.links.handshakes.try_send(h) {
@@ -163,11 +163,11 @@ impl Worker<'_> {
         let tail = usize::from(m.data_len()).checked_sub(end);
         let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
         else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         m.data_mut()[wg.start..end].copy_from_slice(reply);
         if m.trim(tail).is_err() || m.adj(front).is_err() {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         }
         self.counters.add(Event::CookieReplySent, 1);
         // From the listen port and the address the message came to, as

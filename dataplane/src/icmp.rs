@@ -20,8 +20,9 @@ use protocol::time::Instant;
 
 use crate::counters::{DropReason, Event};
 use crate::peer::PeerId;
+use crate::tx::Out;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6};
-use crate::worker::{Out, Worker};
+use crate::worker::Worker;
 
 /// Longest ICMPv4 error, IP header included (RFC 1812 section 4.3.2.3:
 /// as much of the original datagram as fits in 576 bytes).
@@ -424,7 +425,7 @@ impl Worker<'_> {
             self.counters.add(Event::IcmpSuppressed, 1);
             return;
         }
-        let Some(sender) = crate::encap::ip_header(orig).map(|ip| ip.src) else {
+        let Some(sender) = crate::wire::ip::ip_header(orig).map(|ip| ip.src) else {
             return;
         };
         let Some(src) = self.nets.plain.source_for(sender) else {
@@ -447,7 +448,7 @@ impl Worker<'_> {
         };
         out[ethernet::field::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
         self.counters.add(err.event(sender.is_ipv6()), 1);
-        self.emit(Out::PlainTx, m);
+        self.tx.emit(Out::PlainTx, m);
     }
 
     /// Answers a packet that peer `id` sent through the tunnel (`orig`, its
@@ -456,7 +457,7 @@ impl Worker<'_> {
     /// (wgdp has no tunnel interface address; the peer's allowed IPs for
     /// wgdp cover the protected networks).
     pub(crate) fn icmp_to_peer(&mut self, id: PeerId, orig: &[u8], err: IcmpError, now: Instant) {
-        let Some(sender) = crate::encap::ip_header(orig).map(|ip| ip.src) else {
+        let Some(sender) = crate::wire::ip::ip_header(orig).map(|ip| ip.src) else {
             return;
         };
         let Some(src) = self.nets.plain.source_for(sender) else {

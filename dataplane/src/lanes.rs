@@ -47,7 +47,6 @@ use protocol::transport::{Keypair, LaneKeypair};
 
 use crate::command::{Command, WorkerEvent};
 use crate::counters::DropReason;
-use crate::encap::seal_drop_reason;
 use crate::peer::{PeerId, PeerShared, ENDPOINT_CHANGE_EVERY};
 use crate::worker::Worker;
 
@@ -316,7 +315,7 @@ impl Worker<'_> {
             .ok_or(DropReason::SealFailed)?;
         let counter = kp
             .seal(&mut lane.block, now, payload, tag)
-            .map_err(seal_drop_reason)?;
+            .map_err(DropReason::from)?;
         let rekey = kp.needs_rekey_on_send(&lane.block, now);
         Ok((kp.remote_index(), counter, endpoint, rekey))
     }

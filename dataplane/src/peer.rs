@@ -15,7 +15,7 @@ use protocol::constants::REJECT_AFTER_TIME;
 use protocol::session::Session;
 use protocol::time::Instant;
 
-use crate::encap::OuterCache;
+use crate::outer::OuterCache;
 use crate::rehome::Arrivals;
 use crate::staging::StagedList;
 

@@ -36,7 +36,8 @@ use crate::counters::{DropReason, Event};
 use crate::peer::{PeerId, PeerState};
 use crate::route::index_owner;
 use crate::staging::StagedList;
-use crate::worker::{Out, Worker};
+use crate::tx::Out;
+use crate::worker::Worker;
 
 /// Authenticated packets in a row through one other worker's queue (none
 /// arriving at the owner's) before the owner asks to re-home the peer.
@@ -167,7 +168,7 @@ impl Worker<'_> {
         match self.moved_peers.get(&id) {
             Some(&to) => self.forward(to, m, fresh, PortSide::Plaintext),
             None if owner != self.cfg.index => self.hand_off(owner, m, fresh, PortSide::Plaintext),
-            None => self.drop_packet(m, DropReason::PeerGone),
+            None => self.tx.drop_packet(m, DropReason::PeerGone),
         }
     }
 
@@ -179,10 +180,10 @@ impl Worker<'_> {
             return self.hand_off(to, m, fresh, side);
         }
         if to >= self.cfg.workers || to == self.cfg.index {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         }
         self.counters.add(Event::Forwarded, 1);
-        self.emit(Out::Handoff(to), m);
+        self.tx.emit(Out::Handoff(to), m);
     }
 
     /// Counts an authenticated packet of peer `id` received by worker
@@ -290,7 +291,7 @@ impl Worker<'_> {
         state.outer = None;
         for m in staged {
             if let Err(m) = self.staging.push(&mut state.staged, id, m) {
-                self.drop_packet(m, DropReason::StagedBudget);
+                self.tx.drop_packet(m, DropReason::StagedBudget);
             }
         }
         let staged = !state.staged.is_empty();

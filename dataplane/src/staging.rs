@@ -197,7 +197,7 @@ impl Worker<'_> {
     /// worker's oldest when its budget is spent (`staged_budget`).
     pub(crate) fn stage(&mut self, id: PeerId, m: Mbuf) {
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         if peer.staged.len() >= MAX_STAGED {
             if let Some(old) = self.staging.pop(&mut peer.staged) {
@@ -209,12 +209,12 @@ impl Worker<'_> {
             self.drop_oldest_staged();
         }
         let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         match self.staging.push(&mut peer.staged, id, m) {
             Ok(()) => self.counters.add(Event::Staged, 1),
             // A budget of zero stages nothing.
-            Err(m) => self.drop_packet(m, DropReason::StagedBudget),
+            Err(m) => self.tx.drop_packet(m, DropReason::StagedBudget),
         }
     }
 
