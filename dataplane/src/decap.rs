@@ -16,8 +16,10 @@ use protocol::time::Instant;
 
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
+use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
 use crate::lanes::LANE_ROAM_EVERY;
+use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::{tag_worker, DataRoute};
 use crate::stages::Stage;
@@ -26,7 +28,7 @@ use crate::wire::ethernet::for_us;
 use crate::wire::ip::{
     decap_ecn, decrement_ttl, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp,
 };
-use crate::wire::{classify, ethernet, ipv4, udp, L3Kind};
+use crate::wire::{classify, ethernet, ipv4, udp, Classification, L3Kind};
 use crate::worker::Worker;
 
 /// Why a message of type `kind` and length `len` that was not accepted is
@@ -146,6 +148,70 @@ impl Worker<'_> {
             }
             (Some(kind), len) => self.tx.drop_packet(m, length_reason(kind, len)),
             (None, _) => self.tx.drop_packet(m, DropReason::Truncated),
+        }
+    }
+
+    /// A handshake message of type `kind` (1, 2 or 3, of its exact length)
+    /// at `wg` in `m`: through the gate (see [`crate::gate`]), then queued
+    /// for the control thread or answered with a cookie reply.
+    fn handshake_message(&mut self, m: Mbuf, kind: u32, wg: Wg, now: Instant) {
+        let msg = &m.data()[wg.start..wg.end];
+        let verdict = self.gate.judge(
+            msg,
+            kind,
+            wg.src,
+            wg.dst,
+            &self.links.handshakes,
+            &self.counters,
+            now,
+        );
+        match verdict {
+            GateVerdict::Taken => drop(m),
+            GateVerdict::Cookie(reply) => self.send_cookie(m, wg, &reply),
+            GateVerdict::Drop(reason) => self.tx.drop_packet(m, reason),
+        }
+    }
+
+    /// Turns the message's mbuf into the cookie reply to its source: the
+    /// reply replaces the message, the outer headers go in front of it.
+    fn send_cookie(&mut self, mut m: Mbuf, wg: Wg, reply: &[u8; COOKIE_REPLY_LEN]) {
+        let end = wg.start + COOKIE_REPLY_LEN;
+        let front = wg.start.checked_sub(outer::header_len(&wg.src));
+        let tail = usize::from(m.data_len()).checked_sub(end);
+        let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
+        else {
+            return self.tx.drop_packet(m, DropReason::Malformed);
+        };
+        m.data_mut()[wg.start..end].copy_from_slice(reply);
+        if m.trim(tail).is_err() || m.adj(front).is_err() {
+            return self.tx.drop_packet(m, DropReason::Malformed);
+        }
+        self.counters.add(Event::CookieReplySent, 1);
+        // From the listen port and the address the message came to, as
+        // the control thread answers handshakes.
+        self.send_to(m, wg.src, Some(wg.dst), self.cfg.listen_port, 0, 0);
+    }
+
+    /// Answers a packet that peer `id` sent through the tunnel (`orig`,
+    /// its decrypted IP packet) with `err`, through the tunnel (see
+    /// [`crate::icmp`]).
+    fn icmp_to_peer(&mut self, id: PeerId, orig: &[u8], err: IcmpError, now: Instant) {
+        let answer = self
+            .icmp
+            .answer_peer(orig, err, &self.nets.plain, self.cfg.mtu, now);
+        if let Some(m) = answer {
+            self.reply_to_peer(id, m, now);
+        }
+    }
+
+    /// An outer fragment for one of our tunnel addresses: into the
+    /// reassembly table (see [`crate::fragments`]); the datagram it
+    /// completes, if any, goes on through the tunnel path.
+    fn outer_fragment(&mut self, m: Mbuf, cls: &Classification, now: Instant, fresh: bool) {
+        match self.frags.offer(m, cls, &self.counters) {
+            None => {}
+            Some(Ok(whole)) => self.tunnel_packet(whole, now, fresh),
+            Some(Err((whole, reason))) => self.tx.drop_packet(whole, reason),
         }
     }
 
@@ -294,7 +360,7 @@ impl Worker<'_> {
         if decap_ecn(&mut m.data_mut()[inner.clone()], v6, wg.ecn).is_none() {
             return self.tx.drop_packet(m, DropReason::EcnCeNotEct);
         }
-        self.clamp_mss(&mut m.data_mut()[inner]);
+        crate::mss::clamp_counted(self.cfg.mss_clamp, &mut m.data_mut()[inner], &self.counters);
         let Some(hop) = self.nets.plain.next_hop(dst) else {
             return self.tx.drop_packet(m, DropReason::NoRoute);
         };

@@ -17,7 +17,7 @@ use protocol::time::Instant;
 
 use crate::command::PortSide;
 use crate::counters::{DropReason, Event};
-use crate::fragments::may_fragment;
+use crate::fragments::{self, may_fragment, Pieces};
 use crate::icmp::IcmpError;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
@@ -156,8 +156,36 @@ impl Worker<'_> {
             self.tx.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
-        self.clamp_mss(m.data_mut());
+        crate::mss::clamp_counted(self.cfg.mss_clamp, m.data_mut(), &self.counters);
         Some(m)
+    }
+
+    /// Passes the inner IP packet `m` (the mbuf's whole data) to `send`,
+    /// split into fragments of at most the tunnel MTU when it is larger
+    /// (see [`crate::fragments`]).
+    fn each_piece(&mut self, m: Mbuf, mut send: impl FnMut(&mut Self, Mbuf)) {
+        let mut pieces = match fragments::split(m, self.cfg.mtu, self.pool, &self.counters) {
+            Ok(Pieces::Whole(m)) => return send(self, m),
+            Ok(Pieces::Split(pieces)) => pieces,
+            Err((m, reason)) => return self.tx.drop_packet(m, reason),
+        };
+        for piece in pieces.drain() {
+            match fragments::with_checksum(piece) {
+                Ok(piece) => send(self, piece),
+                Err(piece) => self.tx.drop_packet(piece, DropReason::Malformed),
+            }
+        }
+    }
+
+    /// Answers a plaintext-port frame (`frame`, its IP header at `l3`)
+    /// with `err`, out of the plaintext port (see [`crate::icmp`]).
+    fn icmp_to_plaintext(&mut self, frame: &[u8], l3: usize, err: IcmpError, now: Instant) {
+        if let Some(m) = self
+            .icmp
+            .answer_frame(frame, l3, err, &self.nets.plain, now)
+        {
+            self.tx.emit(Out::PlainTx, m);
+        }
     }
 
     /// Encrypts a plaintext frame for a peer this worker serves as a lane.
@@ -252,7 +280,9 @@ impl Worker<'_> {
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
         }
-        self.stage(id, m);
+        if let Err((m, reason)) = self.staging.stage(&mut self.peers, id, m, &self.counters) {
+            self.tx.drop_packet(m, reason);
+        }
         if can_send {
             self.send_staged(id, now);
         } else {

@@ -20,8 +20,9 @@ use rustc_hash::FxHashMap;
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::fragments::Reassembler;
 use crate::gate::HandshakeGate;
-use crate::icmp::{IcmpBucket, IcmpRate};
+use crate::icmp::{IcmpErrors, IcmpRate};
 use crate::idle::IdleBackoff;
 use crate::lanes::Lane;
 use crate::neighbours::Neighbours;
@@ -205,14 +206,10 @@ pub struct Worker<'p> {
     pub(crate) neighbours: Neighbours,
     /// Checks handshake messages before they are queued.
     pub(crate) gate: HandshakeGate,
-    /// Rate-limits the ICMP errors this worker sends.
-    pub(crate) icmp_bucket: IcmpBucket,
-    /// The IPv4 identification of the last ICMP error sent.
-    pub(crate) icmp_ident: u16,
+    /// The ICMP errors this worker sends.
+    pub(crate) icmp: IcmpErrors<'p>,
     /// Outer fragments in reassembly (see `fragments`).
-    pub(crate) frags: FragTable,
-    /// The TSC read at the start of this round (the reassembly clock).
-    pub(crate) tsc: u64,
+    pub(crate) frags: Reassembler,
     /// The next outer IPv4 identification (see `encap::send_outer`).
     pub(crate) ip_ident: u16,
     idle: IdleBackoff,
@@ -262,7 +259,7 @@ impl<'p> Worker<'p> {
         };
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
-        let icmp_rate = cfg.icmp_rate;
+        let icmp = IcmpErrors::new(cfg.icmp_rate, clock.now(), pool, Arc::clone(&counters));
         Self {
             cfg,
             tun_rx: queues.tun_rx,
@@ -284,11 +281,9 @@ impl<'p> Worker<'p> {
             moved_indexes: FxHashMap::default(),
             neighbours: Neighbours::default(),
             gate,
-            icmp_bucket: IcmpBucket::new(icmp_rate, clock.now()),
-            icmp_ident: 0,
+            icmp,
             ip_ident,
-            frags,
-            tsc: 0,
+            frags: Reassembler::new(frags),
             idle,
             stages: StageClock::default(),
         }
@@ -300,10 +295,10 @@ impl<'p> Worker<'p> {
         self.stages.start();
         while !stop.load(Ordering::Relaxed) {
             self.apply_commands();
-            self.tsc = dpdk_sys::rte::rdtsc();
-            let now = self.clock.instant(self.tsc);
+            let tsc = dpdk_sys::rte::rdtsc();
+            let now = self.clock.instant(tsc);
             let mut work = 0;
-            self.expire_fragments();
+            self.frags.start_round(tsc, &self.counters);
             self.stages.lap(Stage::Other);
 
             let n = self.tun_rx.rx_burst(&mut rx);
@@ -316,7 +311,7 @@ impl<'p> Worker<'p> {
                     self.tunnel_packet(m, now, true);
                 }
             }
-            self.free_fragments();
+            self.frags.free_given_up();
 
             let n = self.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);
