@@ -18,10 +18,11 @@ use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
+use crate::index_table::DataRoute;
 use crate::lanes::LANE_ROAM_EVERY;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
-use crate::rehome::{tag_worker, DataRoute};
+use crate::rehome::tag_worker;
 use crate::stages::Stage;
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
@@ -124,7 +125,7 @@ impl Worker<'_> {
             (Some(4), len) if len >= DATA_MIN_LEN => {
                 let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
                 self.stages.lap(Stage::Parse);
-                let route = self.data_route(receiver);
+                let route = self.table.route_data(receiver);
                 self.stages.lap(Stage::Lookup);
                 match route {
                     DataRoute::Local(id) => {
@@ -216,7 +217,7 @@ impl Worker<'_> {
     }
 
     fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, at: usize, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let opened = peer
@@ -231,7 +232,7 @@ impl Worker<'_> {
         // Authenticated: from here on the packet is the peer's.
         peer.shared.auth_received.set(now);
         self.note_arrival(id, at);
-        let Some(peer) = self.peer_mut(id) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         peer.shared.add_rx((wg.end - wg.start) as u64);
@@ -273,9 +274,7 @@ impl Worker<'_> {
                 .try_send(WorkerEvent::EndpointChanged(id, wg.src));
         }
         if let Some(retired) = promoted {
-            for index in retired.iter() {
-                self.by_index.remove(&index);
-            }
+            self.table.forget(retired);
             let _ = self
                 .links
                 .events
@@ -293,7 +292,7 @@ impl Worker<'_> {
     /// window makes a message accepted once, whichever worker (queue, source
     /// port) it reaches.
     fn lane_decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, index: u32, now: Instant) {
-        let Some(lane) = self.lanes.get(id as usize).and_then(Option::as_ref) else {
+        let Some(lane) = self.table.lane(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let Some(kp) = lane.keypair(index) else {
@@ -338,7 +337,7 @@ impl Worker<'_> {
             return self.tx.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
         self.stages.lap(Stage::Lookup);
-        match self.peer_mut(id) {
+        match self.table.peer_mut(id) {
             Some(p) => p.shared.data_received.set(now),
             None => self.lane_data_received(id),
         }

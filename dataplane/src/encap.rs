@@ -86,7 +86,7 @@ impl Worker<'_> {
         let Some(owner) = self.routes.owner(peer) else {
             return self.tx.drop_packet(m, DropReason::NoRoute);
         };
-        let owned = self.owns(peer);
+        let owned = self.table.owns(peer);
         self.stages.lap(Stage::Lookup);
         if owned {
             self.count_inline(PortSide::Plaintext, fresh);
@@ -241,7 +241,7 @@ impl Worker<'_> {
         now: Instant,
         handed: bool,
     ) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         if peer.endpoint.is_none() {
@@ -260,7 +260,7 @@ impl Worker<'_> {
     /// owner, or by a lane that has a key; dropped as `seal_failed` on a
     /// lane without one.
     pub(crate) fn reply_to_peer(&mut self, id: PeerId, m: Mbuf, now: Instant) {
-        if self.owns(id) {
+        if self.table.owns(id) {
             self.seal_or_stage(id, m, now);
         } else if self.lane_can_send(id, now) {
             self.lane_seal_and_send(id, m, now);
@@ -273,14 +273,17 @@ impl Worker<'_> {
     /// peer this worker owns, or stages it while there is no usable
     /// session (or older packets still wait) and asks for a handshake.
     fn seal_or_stage(&mut self, id: PeerId, m: Mbuf, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
         }
-        if let Err((m, reason)) = self.staging.stage(&mut self.peers, id, m, &self.counters) {
+        if let Err((m, reason)) = self
+            .staging
+            .stage(self.table.slots_mut(), id, m, &self.counters)
+        {
             self.tx.drop_packet(m, reason);
         }
         if can_send {
@@ -293,7 +296,7 @@ impl Worker<'_> {
     /// Sends a peer's staged packets while its session can.
     pub(crate) fn send_staged(&mut self, id: PeerId, now: Instant) {
         loop {
-            let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            let Some(peer) = self.table.peer_mut(id) else {
                 return;
             };
             if !peer.session.current().is_some_and(|k| k.can_send(now)) {
@@ -309,6 +312,7 @@ impl Worker<'_> {
     /// Sends a keepalive (an empty data message) to the peer.
     pub(crate) fn send_keepalive(&mut self, id: PeerId, now: Instant) {
         let ready = self
+            .table
             .peer_mut(id)
             .is_some_and(|p| p.session.current().is_some_and(|k| k.can_send(now)));
         if !ready {
@@ -368,7 +372,7 @@ impl Worker<'_> {
             return self.tx.drop_packet(m, DropReason::NoRoom);
         };
         let lane_port = self.cfg.lane_port();
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let Some(endpoint) = peer.endpoint else {

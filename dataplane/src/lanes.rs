@@ -140,6 +140,14 @@ impl Lane {
         self.publish = publish;
     }
 
+    /// The local (receiver) indexes of the keypairs this lane holds.
+    pub(crate) fn local_indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        [&self.publish.current, &self.publish.previous]
+            .into_iter()
+            .flatten()
+            .map(|kp| kp.local_index())
+    }
+
     /// The keypair a receiver index names, if this lane holds it.
     #[inline]
     pub(crate) fn keypair(&self, index: u32) -> Option<&LaneKeypair> {
@@ -206,7 +214,7 @@ impl Worker<'_> {
     /// Owner: sends the lane workers of peer `id` what they need now (or
     /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
     pub(crate) fn publish_lanes(&mut self, id: PeerId, withdraw: bool) {
-        let Some(p) = self.peers.get(id as usize).and_then(Option::as_ref) else {
+        let Some(p) = self.table.peer(id) else {
             return;
         };
         if p.lanes <= 1 {
@@ -238,16 +246,7 @@ impl Worker<'_> {
         publish: Option<Box<LanePublish>>,
         now: Instant,
     ) {
-        let slot = id as usize;
-        let old = self.lanes.get_mut(slot).and_then(Option::take);
-        if let Some(old) = &old {
-            for kp in [&old.publish.current, &old.publish.previous]
-                .into_iter()
-                .flatten()
-            {
-                self.lane_index.remove(&kp.local_index());
-            }
-        }
+        let old = self.table.take_lane(id);
         match (publish, old) {
             (Some(publish), old) => self.take_lane(id, *publish, old),
             (None, Some(old)) => {
@@ -260,14 +259,10 @@ impl Worker<'_> {
     }
 
     fn take_lane(&mut self, id: PeerId, publish: LanePublish, old: Option<Box<Lane>>) {
-        let slot = id as usize;
-        if self.owns(id) {
+        if self.table.owns(id) {
             // A stale publication racing a move here: this worker is the
             // owner now and uses its own keypairs.
             return;
-        }
-        for kp in [&publish.current, &publish.previous].into_iter().flatten() {
-            self.lane_index.insert(kp.local_index(), id);
         }
         let lane = match old {
             Some(mut lane) => {
@@ -276,19 +271,13 @@ impl Worker<'_> {
             }
             None => Box::new(Lane::new(publish)),
         };
-        if self.lanes.len() <= slot {
-            self.lanes.resize_with(slot + 1, || None);
-        }
-        self.lanes[slot] = Some(lane);
+        self.table.put_lane(id, lane);
     }
 
     /// Whether this worker may encrypt for peer `id` as one of its lanes.
     #[inline]
     pub(crate) fn lane_can_send(&self, id: PeerId, now: Instant) -> bool {
-        self.lanes
-            .get(id as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|l| l.can_send(now))
+        self.table.lane(id).is_some_and(|l| l.can_send(now))
     }
 
     /// Seals `payload` (tag separate) for peer `id` with the lane's
@@ -302,11 +291,7 @@ impl Worker<'_> {
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
     ) -> Result<(u32, u64, SocketAddr, bool), DropReason> {
-        let lane = self
-            .lanes
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .ok_or(DropReason::SealFailed)?;
+        let lane = self.table.lane_mut(id).ok_or(DropReason::SealFailed)?;
         let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = lane
             .publish
@@ -330,7 +315,7 @@ impl Worker<'_> {
         rekey: bool,
         now: Instant,
     ) {
-        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(lane) = self.table.lane_mut(id) else {
             return;
         };
         let fresh = Self::mark(&mut lane.tally);
@@ -352,7 +337,7 @@ impl Worker<'_> {
     /// `receive.c: keep_key_fresh`).
     pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, src: SocketAddr, now: Instant) {
         let owner = self.routes.owner(id);
-        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(lane) = self.table.lane_mut(id) else {
             return;
         };
         let fresh = Self::mark(&mut lane.tally);
@@ -386,7 +371,7 @@ impl Worker<'_> {
 
     /// Notes that a lane delivered a data (not keepalive) packet.
     pub(crate) fn lane_data_received(&mut self, id: PeerId) {
-        if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
+        if let Some(lane) = self.table.lane_mut(id) {
             lane.tally.data_received = true;
         }
     }
@@ -407,7 +392,7 @@ impl Worker<'_> {
     /// Publishes the tallies of the lanes that were active this round.
     pub(crate) fn flush_lanes(&mut self, now: Instant) {
         while let Some(id) = self.lane_dirty.pop() {
-            if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
+            if let Some(lane) = self.table.lane_mut(id) {
                 let t = std::mem::take(&mut lane.tally);
                 Self::publish_tally(&lane.publish.shared, t, now);
             }

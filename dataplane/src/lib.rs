@@ -19,6 +19,7 @@ pub mod gate;
 pub mod group;
 pub mod icmp;
 pub mod idle;
+mod index_table;
 pub mod lanes;
 pub mod mss;
 mod neighbours;

@@ -25,16 +25,12 @@
 //! worker checks its own tables before the index's low bits, so the new
 //! owner handles the stale-indexed packets it receives itself.
 
-use std::time::Duration;
-
 use dpdk_sys::rte::Mbuf;
-use protocol::constants::REJECT_AFTER_TIME;
 use protocol::time::Instant;
 
 use crate::command::{Command, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::peer::{PeerId, PeerState};
-use crate::route::index_owner;
 use crate::staging::StagedList;
 use crate::tx::Out;
 use crate::worker::Worker;
@@ -42,10 +38,6 @@ use crate::worker::Worker;
 /// Authenticated packets in a row through one other worker's queue (none
 /// arriving at the owner's) before the owner asks to re-home the peer.
 pub const REHOME_AFTER: u32 = 32;
-
-/// How long a worker passes on packets for a keypair of a peer that moved
-/// away: no keypair is used longer.
-const MOVED_INDEX_TTL: Duration = REJECT_AFTER_TIME;
 
 /// The handoff tag's bit for a tunnel-port packet (clear: plaintext port).
 const TAG_TUNNEL: u32 = 1 << 31;
@@ -107,66 +99,12 @@ impl Arrivals {
     }
 }
 
-/// Where a tunnel-port data packet goes, by its receiver index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DataRoute {
-    /// This worker holds the keypair: the peer's slot.
-    Local(PeerId),
-    /// A lane of another worker's multi-lane peer holds it: the slot.
-    Lane(PeerId),
-    /// Hand it to the worker the index's low bits name.
-    Owner(usize),
-    /// The keypair's peer moved to this worker: pass it on.
-    Moved(usize),
-    /// Nobody can open it.
-    Drop(DropReason),
-}
-
 impl Worker<'_> {
-    /// Where a data message with receiver index `receiver` goes: this
-    /// worker's own keypairs first (a peer adopted here keeps the old
-    /// owner in its indexes' low bits), then peers that moved away, then
-    /// the owner the low bits name.
-    #[inline]
-    pub(crate) fn data_route(&self, receiver: u32) -> DataRoute {
-        if let Some(&id) = self.by_index.get(&receiver) {
-            return DataRoute::Local(id);
-        }
-        if let Some(&id) = self.lane_index.get(&receiver) {
-            return DataRoute::Lane(id);
-        }
-        if let Some(&(to, _)) = self.moved_indexes.get(&receiver) {
-            return DataRoute::Moved(to);
-        }
-        match index_owner(receiver, self.cfg.workers) {
-            Some(owner) if owner != self.cfg.index => DataRoute::Owner(owner),
-            _ => DataRoute::Drop(DropReason::UnknownIndex),
-        }
-    }
-
-    /// Whether this worker holds the peer's state.
-    #[inline]
-    pub(crate) fn owns(&self, id: PeerId) -> bool {
-        self.peers.get(id as usize).is_some_and(Option::is_some)
-    }
-
-    /// Drops what this worker remembers of peers that left, once the
-    /// routes no longer name it as their owner (the move is published, or
-    /// the slot went to another peer): packets then follow the routes.
-    /// Passed-on receiver indexes are kept for [`MOVED_INDEX_TTL`].
-    pub(crate) fn forget_finished_moves(&mut self, now: Instant) {
-        let (routes, me) = (&self.routes, self.cfg.index);
-        self.moved_peers
-            .retain(|&id, _| routes.owner(id) == Some(me));
-        self.moved_indexes
-            .retain(|_, (_, at)| !at.has_expired(MOVED_INDEX_TTL, now));
-    }
-
     /// Sends a plaintext packet for peer `id`, which this worker does not
     /// hold, on: to where it moved, else to the owner the routes name.
     pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, fresh: bool) {
-        match self.moved_peers.get(&id) {
-            Some(&to) => self.forward(to, m, fresh, PortSide::Plaintext),
+        match self.table.moved_to(id) {
+            Some(to) => self.forward(to, m, fresh, PortSide::Plaintext),
             None if owner != self.cfg.index => self.hand_off(owner, m, fresh, PortSide::Plaintext),
             None => self.tx.drop_packet(m, DropReason::PeerGone),
         }
@@ -192,13 +130,16 @@ impl Worker<'_> {
     pub(crate) fn note_arrival(&mut self, id: PeerId, at: usize) {
         let me = self.cfg.index;
         if at == me {
-            if let Some(p) = self.peer_mut(id) {
+            if let Some(p) = self.table.peer_mut(id) {
                 p.arrivals.note(at, me);
             }
             return;
         }
         self.counters.add(Event::ArrivedElsewhere, 1);
-        let ask = self.peer_mut(id).and_then(|p| p.arrivals.note(at, me));
+        let ask = self
+            .table
+            .peer_mut(id)
+            .and_then(|p| p.arrivals.note(at, me));
         if let Some(to) = ask {
             // Best effort: asked again after as many packets if lost.
             let _ = self.links.events.try_send(WorkerEvent::ArrivesAt(id, to));
@@ -211,20 +152,18 @@ impl Worker<'_> {
         let Some(id) = cmd.moving_peer() else {
             return Some(cmd);
         };
-        if self.owns(id) {
+        if self.table.owns(id) {
             return Some(cmd);
         }
-        let Some(&to) = self.moved_peers.get(&id) else {
+        let Some(to) = self.table.moved_to(id) else {
             return Some(cmd);
         };
         match &cmd {
             Command::InstallKeypair { keypair, .. } => {
                 // Its index names this worker: pass its packets on too.
-                self.moved_indexes.insert(keypair.local_index(), (to, now));
+                self.table.follow_index(keypair.local_index(), to, now);
             }
-            Command::RemovePeer { .. } => {
-                self.moved_peers.remove(&id);
-            }
+            Command::RemovePeer { .. } => self.table.forget_moved(id),
             _ => {}
         }
         if let Some(tx) = self.links.to_workers.get(to) {
@@ -235,7 +174,7 @@ impl Worker<'_> {
 
     /// [`Command::Release`]: hands the peer's state to worker `to`.
     pub(crate) fn release(&mut self, id: PeerId, to: usize, now: Instant) {
-        if to == self.cfg.index && self.owns(id) {
+        if to == self.cfg.index && self.table.owns(id) {
             // Already here (the control thread missed the first report).
             let _ = self.links.events.try_send(WorkerEvent::Adopted(id, to));
             return;
@@ -245,13 +184,9 @@ impl Worker<'_> {
         }
         // Lanes follow the owner: the new one publishes its own.
         self.publish_lanes(id, true);
-        let Some(mut state) = self.peers.get_mut(id as usize).and_then(Option::take) else {
+        let Some(mut state) = self.table.release(id, to, now) else {
             return;
         };
-        for index in keypair_indexes(&state) {
-            self.by_index.remove(&index);
-            self.moved_indexes.insert(index, (to, now));
-        }
         state.arrivals = Arrivals::default();
         // The staged packets leave this worker's slab with the peer (a
         // re-home is rare: the one allocation is not per packet).
@@ -259,7 +194,6 @@ impl Worker<'_> {
         while let Some(m) = self.staging.pop(&mut state.staged) {
             staged.push(m);
         }
-        self.moved_peers.insert(id, to);
         self.counters.add(Event::PeersReleased, 1);
         let adopt = Command::Adopt { id, state, staged };
         if let Some(tx) = self.links.to_workers.get(to) {
@@ -277,15 +211,6 @@ impl Worker<'_> {
         staged: Vec<Mbuf>,
         now: Instant,
     ) {
-        let slot = id as usize;
-        if self.peers.len() <= slot {
-            self.peers.resize_with(slot + 1, || None);
-        }
-        for index in keypair_indexes(&state) {
-            self.moved_indexes.remove(&index);
-            self.by_index.insert(index, id);
-        }
-        self.moved_peers.remove(&id);
         state.staged = StagedList::default();
         // Built against the old owner's neighbour table.
         state.outer = None;
@@ -295,8 +220,8 @@ impl Worker<'_> {
             }
         }
         let staged = !state.staged.is_empty();
-        if let Some(mut old) = self.peers[slot].replace(state) {
-            self.forget_peer(&mut old);
+        if let Some(mut old) = self.table.adopt(id, state) {
+            self.drop_staged(&mut old, DropReason::PeerGone);
         }
         // It owns the peer now: no lane of it here, and lanes of its own.
         self.apply_lane(id, None, now);
@@ -310,15 +235,6 @@ impl Worker<'_> {
             self.send_staged(id, now);
         }
     }
-}
-
-/// The local indexes of a peer's live keypairs.
-fn keypair_indexes(state: &PeerState) -> impl Iterator<Item = u32> + '_ {
-    let s = &state.session;
-    [s.previous(), s.current(), s.next()]
-        .into_iter()
-        .flatten()
-        .map(|k| k.local_index())
 }
 
 #[cfg(test)]

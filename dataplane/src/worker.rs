@@ -15,7 +15,6 @@ use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
-use rustc_hash::FxHashMap;
 
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
@@ -24,7 +23,7 @@ use crate::fragments::Reassembler;
 use crate::gate::HandshakeGate;
 use crate::icmp::{IcmpErrors, IcmpRate};
 use crate::idle::IdleBackoff;
-use crate::lanes::Lane;
+use crate::index_table::IndexTable;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
@@ -186,22 +185,12 @@ pub struct Worker<'p> {
     pub(crate) counters: Arc<WorkerCounters>,
     pub(crate) nets: WorkerNets,
     pub(crate) routes: Arc<RouteTable>,
-    /// By slot; boxed so that a slot this worker does not own costs a
-    /// pointer.
-    pub(crate) peers: Vec<Option<Box<PeerState>>>,
+    /// Its peers, their receiver indexes, its lanes and moved peers.
+    pub(crate) table: IndexTable,
     /// The staged packets of all its peers.
     pub(crate) staging: Staging<Mbuf>,
-    pub(crate) by_index: FxHashMap<u32, PeerId>,
-    /// Lanes of other workers' multi-lane peers, by slot (see `lanes`).
-    pub(crate) lanes: Vec<Option<Box<Lane>>>,
-    /// Receiver indexes of the keypairs those lanes hold.
-    pub(crate) lane_index: FxHashMap<u32, PeerId>,
     /// Lanes with activity to publish at the end of the round.
     pub(crate) lane_dirty: Vec<PeerId>,
-    /// Peers that moved from this worker, and where to (see `rehome`).
-    pub(crate) moved_peers: FxHashMap<PeerId, usize>,
-    /// Receiver indexes of peers that moved, where to and since when.
-    pub(crate) moved_indexes: FxHashMap<u32, (usize, Instant)>,
     /// Next hops' MACs on both ports.
     pub(crate) neighbours: Neighbours,
     /// Checks handshake messages before they are queued.
@@ -259,6 +248,7 @@ impl<'p> Worker<'p> {
         };
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
+        let table = IndexTable::new(cfg.index, cfg.workers);
         let icmp = IcmpErrors::new(cfg.icmp_rate, clock.now(), pool, Arc::clone(&counters));
         Self {
             cfg,
@@ -271,14 +261,9 @@ impl<'p> Worker<'p> {
             counters,
             nets,
             routes: Arc::new(RouteTable::default()),
-            peers: Vec::new(),
+            table,
             staging,
-            by_index: FxHashMap::default(),
-            lanes: Vec::new(),
-            lane_index: FxHashMap::default(),
             lane_dirty: Vec::with_capacity(LANE_DIRTY_MAX),
-            moved_peers: FxHashMap::default(),
-            moved_indexes: FxHashMap::default(),
             neighbours: Neighbours::default(),
             gate,
             icmp,
@@ -392,7 +377,7 @@ impl<'p> Worker<'p> {
     /// Asks the control thread for a handshake, at most every 100 ms per
     /// peer (the control thread rate-limits initiations itself).
     pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return;
         };
         let due = peer
@@ -429,22 +414,17 @@ impl<'p> Worker<'p> {
         };
         match cmd {
             Command::AddPeer { id, state } => {
-                let slot = id as usize;
-                if self.peers.len() <= slot {
-                    self.peers.resize_with(slot + 1, || None);
-                }
                 self.publish_lanes(id, true);
-                if let Some(mut old) = self.peers[slot].take() {
-                    self.forget_peer(&mut old);
-                }
-                self.moved_peers.remove(&id);
+                // No lane of a peer this worker owns.
                 self.apply_lane(id, None, now);
-                self.peers[slot] = Some(state);
+                if let Some(mut old) = self.table.insert(id, state) {
+                    self.drop_staged(&mut old, DropReason::PeerGone);
+                }
             }
             Command::RemovePeer { id } => {
                 self.publish_lanes(id, true);
-                if let Some(mut old) = self.peers.get_mut(id as usize).and_then(Option::take) {
-                    self.forget_peer(&mut old);
+                if let Some(mut old) = self.table.remove(id) {
+                    self.drop_staged(&mut old, DropReason::PeerGone);
                 }
             }
             Command::Lane { id, lane } => self.apply_lane(id, lane, now),
@@ -454,7 +434,7 @@ impl<'p> Worker<'p> {
                 endpoint,
                 local,
             } => {
-                if let Some(p) = self.peer_mut(id) {
+                if let Some(p) = self.table.peer_mut(id) {
                     let moved = p.endpoint != Some(endpoint);
                     let waiting = !p.staged.is_empty();
                     p.endpoint = Some(endpoint);
@@ -470,25 +450,19 @@ impl<'p> Worker<'p> {
             }
             Command::SetRoutes(routes) => {
                 self.routes = routes;
-                self.forget_finished_moves(now);
+                self.table.forget_finished_moves(&self.routes, now);
             }
             Command::Neighbour { port, ip, mac } => self.neighbours.learn(port, ip, mac),
             Command::SendKeepalive { id } => self.send_keepalive(id, now),
             Command::ClearSession { id } => {
-                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
-                    for index in p.session.clear().iter() {
-                        self.by_index.remove(&index);
-                    }
-                    p.publish_indexes();
+                if self.table.clear_session(id) {
                     self.publish_lanes(id, false);
                 }
             }
             Command::DropStaged { id } => {
-                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+                if let Some(p) = self.table.peer_mut(id) {
                     let n = self.staging.clear(&mut p.staged);
-                    for _ in 0..n {
-                        self.counters.count_drop(DropReason::HandshakeTimeout);
-                    }
+                    self.tx.count_drops(DropReason::HandshakeTimeout, n as u64);
                 }
             }
             Command::Release { id, to } => self.release(id, to, now),
@@ -497,43 +471,22 @@ impl<'p> Worker<'p> {
         }
     }
 
-    pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
-        self.peers
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .map(Box::as_mut)
-    }
-
-    pub(crate) fn forget_peer(&mut self, old: &mut PeerState) {
-        for index in old.session.clear().iter() {
-            self.by_index.remove(&index);
-        }
+    /// Frees the packets staged for a peer that is leaving, counted as
+    /// drops for `reason`.
+    pub(crate) fn drop_staged(&mut self, old: &mut PeerState, reason: DropReason) {
         let n = self.staging.clear(&mut old.staged);
-        for _ in 0..n {
-            self.counters.count_drop(DropReason::PeerGone);
-        }
+        self.tx.count_drops(reason, n as u64);
     }
 
     fn install(&mut self, id: PeerId, keypair: Box<protocol::transport::Keypair>, now: Instant) {
-        let index = keypair.local_index();
-        let initiator = keypair.is_initiator();
-        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(installed) = self.table.install(id, keypair) else {
             return;
         };
-        let retired = p.session.install(keypair);
-        p.installs += 1;
-        p.handshake_asked = None;
-        let staged = !p.staged.is_empty();
-        for old in retired.iter() {
-            self.by_index.remove(&old);
-        }
-        self.by_index.insert(index, id);
-        p.publish_indexes();
         self.publish_lanes(id, false);
-        if initiator {
+        if installed.initiator {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.
-            if staged {
+            if installed.staged {
                 self.send_staged(id, now);
             } else {
                 self.send_keepalive(id, now);
