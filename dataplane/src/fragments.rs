@@ -133,7 +133,7 @@ pub(crate) enum Pieces {
 
 /// Splits the inner IP packet `m` (the mbuf's whole data) into fragments
 /// of at most `mtu` when it is larger (only IPv4 without DF gets here
-/// larger: see `encap::strip_inner`), from `pool`; the packet back with
+/// larger: see `worker::send::strip_inner`), from `pool`; the packet back with
 /// the reason it is dropped when it cannot be.
 pub(crate) fn split(
     m: Mbuf,

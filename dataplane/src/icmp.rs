@@ -21,7 +21,7 @@ use dpdk_sys::rte::{Mbuf, Mempool};
 use protocol::time::Instant;
 
 use crate::counters::{DropReason, Event, WorkerCounters};
-use crate::route::PortNet;
+use crate::port::PortNet;
 use crate::wire::ip::ip_header;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6};
 

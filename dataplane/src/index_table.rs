@@ -25,10 +25,13 @@ use protocol::time::Instant;
 use protocol::transport::Keypair;
 use rustc_hash::FxHashMap;
 
-use crate::counters::DropReason;
-use crate::lanes::Lane;
-use crate::peer::{PeerId, PeerState};
+use dpdk_sys::rte::Mbuf;
+
+use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::lane::Lane;
+use crate::peer::{PeerId, PeerState, MAX_STAGED};
 use crate::route::{index_owner, RouteTable};
+use crate::staging::Staging;
 
 /// How long a worker passes on data messages for the keypairs of a peer
 /// that moved away: a keypair is not used for longer than this.
@@ -68,7 +71,7 @@ pub(crate) struct IndexTable {
     /// pointer.
     peers: Vec<Option<Box<PeerState>>>,
     by_index: FxHashMap<u32, PeerId>,
-    /// Lanes of other workers' multi-lane peers, by slot (see `lanes`).
+    /// Lanes of other workers' multi-lane peers, by slot (see `lane`).
     lanes: Vec<Option<Box<Lane>>>,
     /// Receiver indexes of the keypairs those lanes hold.
     lane_index: FxHashMap<u32, PeerId>,
@@ -138,12 +141,6 @@ impl IndexTable {
             .map(Box::as_mut)
     }
 
-    /// The peers by slot (the staging area stages into their lists).
-    #[inline]
-    pub(crate) fn slots_mut(&mut self) -> &mut [Option<Box<PeerState>>] {
-        &mut self.peers
-    }
-
     /// Takes peer `id`'s new state (`Command::AddPeer`): the peer is this
     /// worker's now, not a moved one. Returns the state it replaces, its
     /// indexes gone from the table.
@@ -205,6 +202,57 @@ impl IndexTable {
         p.publish_indexes();
         self.forget(retired);
         true
+    }
+
+    /// Stages a packet for peer `id` in `staging` while its handshake
+    /// runs: the peer's oldest goes when it has [`MAX_STAGED`]
+    /// (`staged_overflow`), the worker's oldest when its budget is spent
+    /// (`staged_budget`). The packet back with the reason it is dropped
+    /// when it cannot be staged.
+    pub(crate) fn stage(
+        &mut self,
+        staging: &mut Staging<Mbuf>,
+        id: PeerId,
+        m: Mbuf,
+        counters: &WorkerCounters,
+    ) -> Result<(), (Mbuf, DropReason)> {
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return Err((m, DropReason::PeerGone));
+        };
+        if peer.staged.len() >= MAX_STAGED {
+            if let Some(old) = staging.pop(&mut peer.staged) {
+                counters.count_drop(DropReason::StagedOverflow);
+                drop(old);
+            }
+        }
+        if staging.is_full() {
+            self.drop_oldest_staged(staging, counters);
+        }
+        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return Err((m, DropReason::PeerGone));
+        };
+        match staging.push(&mut peer.staged, id, m) {
+            Ok(()) => {
+                counters.add(Event::Staged, 1);
+                Ok(())
+            }
+            // A budget of zero stages nothing.
+            Err(m) => Err((m, DropReason::StagedBudget)),
+        }
+    }
+
+    /// Frees the oldest packet staged for any peer.
+    fn drop_oldest_staged(&mut self, staging: &mut Staging<Mbuf>, counters: &WorkerCounters) {
+        let Some(owner) = staging.oldest_owner() else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(owner as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(old) = staging.pop(&mut peer.staged) {
+            counters.count_drop(DropReason::StagedBudget);
+            drop(old);
+        }
     }
 
     /// The lane this worker serves for peer `id`, if any.

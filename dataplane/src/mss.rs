@@ -8,7 +8,6 @@
 use crate::counters::{Event, WorkerCounters};
 use crate::icmp::v6_upper_layer;
 use crate::wire::{checksum, ip_protocol, ipv4, ipv6};
-use crate::worker::MssClamp;
 
 /// TCP header bytes before the options.
 const TCP_HEADER_LEN: usize = 20;
@@ -112,6 +111,16 @@ fn lower(tcp: &mut [u8], at: usize, ceiling: u16) -> bool {
     }
     tcp[TCP_CHECKSUM..TCP_CHECKSUM + 2].copy_from_slice(&check.to_be_bytes());
     true
+}
+
+/// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
+/// per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MssClamp {
+    /// For TCP over IPv4.
+    pub v4: u16,
+    /// For TCP over IPv6.
+    pub v6: u16,
 }
 
 /// Clamps the MSS of a SYN in the IP packet `packet` when `mss_clamp` is

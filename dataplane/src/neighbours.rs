@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::command::PortSide;
+use crate::port::PortSide;
 
 /// The MACs of next hops on both ports.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::counters::DropReason;
 use crate::neighbours::Neighbours;
-use crate::route::PortNet;
+use crate::port::PortNet;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6, udp};
 
 /// Hop limit of packets we originate (the kernel's default).
@@ -53,7 +53,7 @@ pub enum OuterError {
 /// The outer headers to one destination, built once: every field but the
 /// lengths, the ECN bits and the checksums, which [`Template::write`] fills
 /// in for each packet. The data path keeps one per peer (see
-/// `encap::OuterCache`), so that a packet's headers are a copy and four
+/// `OuterCache`, below), so that a packet's headers are a copy and four
 /// stores instead of a route, a source address and a neighbour lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Template {

@@ -12,11 +12,6 @@
 //! item so that the lists are tested without EAL; the worker stages
 //! `Mbuf`s.
 
-use dpdk_sys::rte::Mbuf;
-
-use crate::counters::{DropReason, Event, WorkerCounters};
-use crate::peer::{PeerId, PeerState, MAX_STAGED};
-
 /// End of a list.
 const NONE: u32 = u32::MAX;
 
@@ -187,59 +182,6 @@ impl<T> Staging<T> {
             n += 1;
         }
         n
-    }
-}
-
-impl Staging<Mbuf> {
-    /// Stages a packet for peer `id` (of `peers`, by slot) while its
-    /// handshake runs: the peer's oldest goes when it has [`MAX_STAGED`]
-    /// (`staged_overflow`), the worker's oldest when its budget is spent
-    /// (`staged_budget`). The packet back with the reason it is dropped
-    /// when it cannot be staged.
-    pub(crate) fn stage(
-        &mut self,
-        peers: &mut [Option<Box<PeerState>>],
-        id: PeerId,
-        m: Mbuf,
-        counters: &WorkerCounters,
-    ) -> Result<(), (Mbuf, DropReason)> {
-        let Some(peer) = peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return Err((m, DropReason::PeerGone));
-        };
-        if peer.staged.len() >= MAX_STAGED {
-            if let Some(old) = self.pop(&mut peer.staged) {
-                counters.count_drop(DropReason::StagedOverflow);
-                drop(old);
-            }
-        }
-        if self.is_full() {
-            self.drop_oldest(peers, counters);
-        }
-        let Some(peer) = peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return Err((m, DropReason::PeerGone));
-        };
-        match self.push(&mut peer.staged, id, m) {
-            Ok(()) => {
-                counters.add(Event::Staged, 1);
-                Ok(())
-            }
-            // A budget of zero stages nothing.
-            Err(m) => Err((m, DropReason::StagedBudget)),
-        }
-    }
-
-    /// Frees the oldest packet staged for any of `peers`.
-    fn drop_oldest(&mut self, peers: &mut [Option<Box<PeerState>>], counters: &WorkerCounters) {
-        let Some(owner) = self.oldest_owner() else {
-            return;
-        };
-        let Some(peer) = peers.get_mut(owner as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        if let Some(old) = self.pop(&mut peer.staged) {
-            counters.count_drop(DropReason::StagedBudget);
-            drop(old);
-        }
     }
 }
 

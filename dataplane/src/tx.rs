@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use dpdk_sys::rte::{Burst, Mbuf, RingConsumer, RingProducer, TxQueue};
 
-use crate::command::PortSide;
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::port::PortSide;
 use crate::vlan;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).

@@ -1,10 +1,15 @@
 //! A worker lcore: polls its RX queue on both ports and its handoff ring,
-//! processes each packet start to finish (see [`crate::encap`] and
-//! [`crate::decap`]), applies the control thread's commands between bursts.
+//! processes each packet start to finish (see `worker/send.rs` and
+//! `worker/receive.rs`), applies the control thread's commands between bursts.
 //!
 //! Per round: one TSC read, at most one burst from each source, one TX
 //! burst per destination. No allocation, lock or system call per packet
 //! (sleeping is done only by the idle back-off, after a run of empty polls).
+
+mod lane_work;
+mod moves;
+mod receive;
+mod send;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use crate::gate::HandshakeGate;
 use crate::icmp::{IcmpErrors, IcmpRate};
 use crate::idle::IdleBackoff;
 use crate::index_table::IndexTable;
+pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
@@ -70,16 +76,6 @@ pub struct WorkerConfig {
     /// How many ICMP errors this worker may send (`dpdk.icmp_per_sec`,
     /// `dpdk.icmp_burst`).
     pub icmp_rate: IcmpRate,
-}
-
-/// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
-/// per family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MssClamp {
-    /// For TCP over IPv4.
-    pub v4: u16,
-    /// For TCP over IPv6.
-    pub v6: u16,
 }
 
 impl WorkerConfig {
@@ -199,7 +195,7 @@ pub struct Worker<'p> {
     pub(crate) icmp: IcmpErrors<'p>,
     /// Outer fragments in reassembly (see `fragments`).
     pub(crate) frags: Reassembler,
-    /// The next outer IPv4 identification (see `encap::send_outer`).
+    /// The next outer IPv4 identification (see `send::send_outer`).
     pub(crate) ip_ident: u16,
     idle: IdleBackoff,
     /// Per-stage cycle counts (a no-op without the `stages` feature).
@@ -331,7 +327,9 @@ impl<'p> Worker<'p> {
             self.tx.flush_all();
             self.flush_lanes(now);
             self.stages.lap(Stage::Tx);
-            self.stages.publish(&self.counters);
+            let counters = &self.counters;
+            self.stages
+                .publish(|stage, cycles| counters.add_stage_cycles(stage, cycles));
             self.idle.after_round(work);
         }
     }

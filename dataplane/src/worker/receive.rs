@@ -14,12 +14,13 @@ use protocol::messages::{
 };
 use protocol::time::Instant;
 
+use super::Worker;
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
-use crate::lanes::LANE_ROAM_EVERY;
+use crate::lane::LANE_ROAM_EVERY;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::tag_worker;
@@ -30,7 +31,6 @@ use crate::wire::ip::{
     decap_ecn, decrement_ttl, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp,
 };
 use crate::wire::{classify, ethernet, ipv4, udp, Classification, L3Kind};
-use crate::worker::Worker;
 
 /// Why a message of type `kind` and length `len` that was not accepted is
 /// dropped: a known type of the wrong length, or an unknown type.

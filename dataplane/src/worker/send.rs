@@ -15,18 +15,18 @@ use protocol::messages::{padded_len, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
-use crate::command::PortSide;
+use super::Worker;
 use crate::counters::{DropReason, Event};
 use crate::fragments::{self, may_fragment, Pieces};
 use crate::icmp::IcmpError;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
+use crate::port::PortSide;
 use crate::stages::Stage;
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
-use crate::worker::Worker;
 
 /// A packet being sealed: its plaintext length, padded length and ECN.
 #[derive(Debug, Clone, Copy)]
@@ -280,10 +280,7 @@ impl Worker<'_> {
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
         }
-        if let Err((m, reason)) = self
-            .staging
-            .stage(self.table.slots_mut(), id, m, &self.counters)
-        {
+        if let Err((m, reason)) = self.table.stage(&mut self.staging, id, m, &self.counters) {
             self.tx.drop_packet(m, reason);
         }
         if can_send {
