@@ -7,6 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use protocol::messages::{
+    MessageError, COOKIE_REPLY_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
+};
 use protocol::replay::ReplayError;
 use protocol::session::SessionError;
 use protocol::transport::{OpenError, SealError};
@@ -138,6 +141,34 @@ impl From<OpenError> for DropReason {
             OpenError::WrongIndex(_) => DropReason::UnknownIndex,
             OpenError::Malformed(_) => DropReason::BadMessage,
             OpenError::Device => DropReason::CryptoDevice,
+        }
+    }
+}
+
+/// A message whose type word or length is not WireGuard's: a known type
+/// shorter than its type's length is `truncated`, longer `oversized`; an
+/// unknown type is `bad_message`.
+impl From<MessageError> for DropReason {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Truncated(_) => DropReason::Truncated,
+            MessageError::BadLength {
+                message_type,
+                actual,
+            } => {
+                let need = match message_type {
+                    1 => INITIATION_LEN,
+                    2 => RESPONSE_LEN,
+                    3 => COOKIE_REPLY_LEN,
+                    _ => DATA_MIN_LEN,
+                };
+                if actual < need {
+                    DropReason::Truncated
+                } else {
+                    DropReason::Oversized
+                }
+            }
+            _ => DropReason::BadMessage,
         }
     }
 }

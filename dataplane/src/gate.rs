@@ -55,7 +55,7 @@ use std::net::{IpAddr, SocketAddr};
 use crossbeam_channel::Sender;
 use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker};
 use protocol::crypto::PublicKey;
-use protocol::messages::COOKIE_REPLY_LEN;
+use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -110,22 +110,22 @@ pub(crate) enum GateVerdict {
 }
 
 impl HandshakeGate {
-    /// A handshake message `msg` of type `kind` (1, 2 or 3, of its exact
-    /// length) from `src` to our address `dst`: checked, then queued on
+    /// A handshake message `msg` of type `kind` (initiation, response or
+    /// cookie reply, of its exact length) from `src` to our address `dst`: checked, then queued on
     /// `queue` for the control thread, or to be answered with a cookie
     /// reply.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn judge(
         &mut self,
         msg: &[u8],
-        kind: u32,
+        kind: MessageType,
         src: SocketAddr,
         dst: IpAddr,
         queue: &Sender<HandshakeMessage>,
         counters: &WorkerCounters,
         now: Instant,
     ) -> GateVerdict {
-        let under_load = if kind == 3 {
+        let under_load = if kind == MessageType::CookieReply {
             false
         } else {
             if self.checker.check_mac1(msg).is_err() {

@@ -9,9 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
-use protocol::messages::{
-    COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
-};
+use protocol::messages::{Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN};
 use protocol::time::Instant;
 
 use super::Worker;
@@ -32,26 +30,19 @@ use crate::wire::ip::{
 };
 use crate::wire::{classify, ethernet, ipv4, udp, Classification, L3Kind};
 
-/// Why a message of type `kind` and length `len` that was not accepted is
-/// dropped: a known type of the wrong length, or an unknown type.
-fn length_reason(kind: u32, len: usize) -> DropReason {
-    let need = match kind {
-        1 => INITIATION_LEN,
-        2 => RESPONSE_LEN,
-        3 => COOKIE_REPLY_LEN,
-        4 => DATA_MIN_LEN,
-        _ => return DropReason::BadMessage,
-    };
-    if len < need {
-        DropReason::Truncated
-    } else {
-        DropReason::Oversized
-    }
+/// A WireGuard message as the receive path dispatches it, read with
+/// `protocol`'s message views (type word and length checked).
+#[derive(Debug, Clone, Copy)]
+enum Incoming {
+    /// A handshake message, for the gate.
+    Handshake(MessageType),
+    /// A data message for the keypair with this receiver index.
+    Data(u32),
 }
 
 /// Where the WireGuard message lies in a frame, and where it came from.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Wg {
+pub(crate) struct MessageAt {
     /// Offset of the message (the UDP payload) in the frame.
     pub(crate) start: usize,
     /// Offset of its end.
@@ -103,7 +94,7 @@ impl Worker<'_> {
         let Ok(udp_len) = udp_len else {
             return self.tx.drop_packet(m, DropReason::Malformed);
         };
-        let wgm = Wg {
+        let wgm = MessageAt {
             start: l4 + udp::HEADER_LEN,
             end: l4 + udp_len,
             src: SocketAddr::new(ip.src, wg.src),
@@ -113,17 +104,18 @@ impl Worker<'_> {
         self.wireguard(m, wgm, now, fresh);
     }
 
-    fn wireguard(&mut self, m: Mbuf, wg: Wg, now: Instant, fresh: bool) {
+    fn wireguard(&mut self, m: Mbuf, wg: MessageAt, now: Instant, fresh: bool) {
         let msg = &m.data()[wg.start..wg.end];
-        let kind = msg
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        match (kind, msg.len()) {
-            (Some(kind @ 1), INITIATION_LEN)
-            | (Some(kind @ 2), RESPONSE_LEN)
-            | (Some(kind @ 3), COOKIE_REPLY_LEN) => self.handshake_message(m, kind, wg, now),
-            (Some(4), len) if len >= DATA_MIN_LEN => {
-                let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
+        let incoming = Message::parse(msg).map(|msg| match msg {
+            Message::Initiation(_) => Incoming::Handshake(MessageType::Initiation),
+            Message::Response(_) => Incoming::Handshake(MessageType::Response),
+            Message::CookieReply(_) => Incoming::Handshake(MessageType::CookieReply),
+            Message::Data(data) => Incoming::Data(data.receiver()),
+        });
+        match incoming {
+            Err(e) => self.tx.drop_packet(m, e.into()),
+            Ok(Incoming::Handshake(kind)) => self.handshake_message(m, kind, wg, now),
+            Ok(Incoming::Data(receiver)) => {
                 self.stages.lap(Stage::Parse);
                 let route = self.table.route_data(receiver);
                 self.stages.lap(Stage::Lookup);
@@ -147,15 +139,13 @@ impl Worker<'_> {
                     DataRoute::Drop(reason) => self.tx.drop_packet(m, reason),
                 }
             }
-            (Some(kind), len) => self.tx.drop_packet(m, length_reason(kind, len)),
-            (None, _) => self.tx.drop_packet(m, DropReason::Truncated),
         }
     }
 
-    /// A handshake message of type `kind` (1, 2 or 3, of its exact length)
+    /// A handshake message of type `kind` (of its exact length)
     /// at `wg` in `m`: through the gate (see [`crate::gate`]), then queued
     /// for the control thread or answered with a cookie reply.
-    fn handshake_message(&mut self, m: Mbuf, kind: u32, wg: Wg, now: Instant) {
+    fn handshake_message(&mut self, m: Mbuf, kind: MessageType, wg: MessageAt, now: Instant) {
         let msg = &m.data()[wg.start..wg.end];
         let verdict = self.gate.judge(
             msg,
@@ -175,7 +165,7 @@ impl Worker<'_> {
 
     /// Turns the message's mbuf into the cookie reply to its source: the
     /// reply replaces the message, the outer headers go in front of it.
-    fn send_cookie(&mut self, mut m: Mbuf, wg: Wg, reply: &[u8; COOKIE_REPLY_LEN]) {
+    fn send_cookie(&mut self, mut m: Mbuf, wg: MessageAt, reply: &[u8; COOKIE_REPLY_LEN]) {
         let end = wg.start + COOKIE_REPLY_LEN;
         let front = wg.start.checked_sub(outer::header_len(&wg.src));
         let tail = usize::from(m.data_len()).checked_sub(end);
@@ -216,7 +206,7 @@ impl Worker<'_> {
         }
     }
 
-    fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, at: usize, now: Instant) {
+    fn decapsulate(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, at: usize, now: Instant) {
         let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
@@ -291,7 +281,14 @@ impl Worker<'_> {
     /// the lane's copy of the keypair `index` names. The shared replay
     /// window makes a message accepted once, whichever worker (queue, source
     /// port) it reaches.
-    fn lane_decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, index: u32, now: Instant) {
+    fn lane_decapsulate(
+        &mut self,
+        mut m: Mbuf,
+        wg: MessageAt,
+        id: PeerId,
+        index: u32,
+        now: Instant,
+    ) {
         let Some(lane) = self.table.lane(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         };
@@ -314,7 +311,7 @@ impl Worker<'_> {
     /// The rest of decapsulation, once a message authenticated: keepalives
     /// are consumed; the inner packet is checked against the peer's allowed
     /// IPs and sent on the plaintext port.
-    fn deliver(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, plain_len: usize, now: Instant) {
+    fn deliver(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, plain_len: usize, now: Instant) {
         if plain_len == 0 {
             self.counters.add(Event::KeepaliveRx, 1);
             return drop(m);
