@@ -11,7 +11,6 @@ pub mod command;
 #[macro_use]
 pub mod counters;
 pub mod cryptodev;
-pub mod forward;
 pub mod fragments;
 pub mod gate;
 pub mod group;
@@ -26,6 +25,7 @@ pub mod peer;
 pub mod port;
 pub mod rehome;
 pub mod route;
+pub mod smoke_forward;
 pub mod stages;
 pub mod staging;
 pub mod tx;
