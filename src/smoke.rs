@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use dataplane::forward::{forward, ForwardStats};
+use dataplane::smoke_forward::{forward, ForwardStats};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{flags, Eal, Mempool, Port, PortConfig, PortStats};
 

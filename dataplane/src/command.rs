@@ -14,18 +14,10 @@ use protocol::transport::Keypair;
 
 use dpdk_sys::rte::Mbuf;
 
-use crate::lanes::LanePublish;
+use crate::lane::LanePublish;
 use crate::peer::{PeerId, PeerState};
+pub use crate::port::PortSide;
 use crate::route::RouteTable;
-
-/// Which of the two ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PortSide {
-    /// Faces the internet; carries WireGuard.
-    Tunnel,
-    /// Faces the protected networks; carries plaintext.
-    Plaintext,
-}
 
 /// An order from the control thread to one worker.
 #[derive(Debug)]

@@ -7,6 +7,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use protocol::messages::{
+    MessageError, COOKIE_REPLY_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
+};
+use protocol::replay::ReplayError;
+use protocol::session::SessionError;
+use protocol::transport::{OpenError, SealError};
+
 use crate::stages::Stage;
 
 macro_rules! counter_enum {
@@ -108,6 +115,74 @@ counter_enum! {
         FragmentTableFull = "fragment_table_full",
         /// A frame with a VLAN tag on an untagged port, or without the port's VLAN on a tagged one (`vlan = N`).
         Vlan = "vlan",
+    }
+}
+
+/// A packet the keypair would not seal: the crypto device failing is its
+/// own reason, the rest (expired, exhausted) are `seal_failed`.
+impl From<SealError> for DropReason {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Device => DropReason::CryptoDevice,
+            _ => DropReason::SealFailed,
+        }
+    }
+}
+
+/// A data message the keypair its receiver index names would not open.
+impl From<OpenError> for DropReason {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Replay(ReplayError::Replayed | ReplayError::TooOld) => DropReason::Replay,
+            OpenError::Replay(ReplayError::Exhausted) | OpenError::Expired => {
+                DropReason::KeyExpired
+            }
+            OpenError::Authentication => DropReason::Authentication,
+            OpenError::WrongIndex(_) => DropReason::UnknownIndex,
+            OpenError::Malformed(_) => DropReason::BadMessage,
+            OpenError::Device => DropReason::CryptoDevice,
+        }
+    }
+}
+
+/// A message whose type word or length is not WireGuard's: a known type
+/// shorter than its type's length is `truncated`, longer `oversized`; an
+/// unknown type is `bad_message`.
+impl From<MessageError> for DropReason {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Truncated(_) => DropReason::Truncated,
+            MessageError::BadLength {
+                message_type,
+                actual,
+            } => {
+                let need = match message_type {
+                    1 => INITIATION_LEN,
+                    2 => RESPONSE_LEN,
+                    3 => COOKIE_REPLY_LEN,
+                    _ => DATA_MIN_LEN,
+                };
+                if actual < need {
+                    DropReason::Truncated
+                } else {
+                    DropReason::Oversized
+                }
+            }
+            _ => DropReason::BadMessage,
+        }
+    }
+}
+
+impl DropReason {
+    /// A data message the peer's session would not open (the receive
+    /// side; a failed seal is [`From<SealError>`]).
+    pub fn of_open(e: SessionError) -> Self {
+        match e {
+            SessionError::UnknownIndex(_) | SessionError::NoKeypair => DropReason::UnknownIndex,
+            SessionError::Open(e) => e.into(),
+            SessionError::Malformed(_) => DropReason::BadMessage,
+            SessionError::Seal(e) => e.into(),
+        }
     }
 }
 

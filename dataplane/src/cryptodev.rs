@@ -18,14 +18,12 @@
 //!
 //! [`AeadBackend::Cryptodev`]: protocol::crypto::AeadBackend::Cryptodev
 
-use std::cell::UnsafeCell;
 use std::sync::{Arc, Mutex};
 
-use dpdk_sys::ffi::RTE_MAX_LCORE;
 use dpdk_sys::rte::cryptodev::{
     CryptoOpError, Cryptodev, CryptodevConfig, QueuePair, Session, TAG_LEN,
 };
-use dpdk_sys::rte::{lcore_id, Eal, RteError};
+use dpdk_sys::rte::{Eal, PerLcore, RteError};
 use protocol::constants::{AEAD_TAG_LEN, KEY_LEN};
 use protocol::crypto::provider::{AeadKey, AeadProvider, ProviderError, NONCE_LEN};
 use protocol::crypto::CryptoError;
@@ -43,21 +41,13 @@ pub struct CryptodevSetup {
     pub force_op_path: bool,
 }
 
-/// One lcore's queue pair, touched only by that lcore.
-struct LcoreQueue(UnsafeCell<Option<QueuePair>>);
-
 struct Inner {
     dev: Cryptodev,
-    /// Indexed by lcore id (op path only; empty on the CPU-crypto path).
-    lcores: Box<[LcoreQueue]>,
+    /// A queue pair per lcore (op path only; empty on the CPU-crypto path).
+    lcores: PerLcore<QueuePair>,
     /// For threads that are not EAL lcores (op path only).
     shared: Mutex<Option<QueuePair>>,
 }
-
-// SAFETY: `lcores[i]` is only ever accessed by the thread whose EAL lcore
-// id is `i` (EAL gives each lcore id to one thread), so no two threads
-// touch one cell; the rest is Sync.
-unsafe impl Sync for Inner {}
 
 /// The crypto-device AEAD provider.
 #[derive(Clone)]
@@ -84,23 +74,20 @@ impl CryptodevAead {
             force_op_path: setup.force_op_path,
         };
         let dev = Cryptodev::open(eal, &setup.device, &config)?;
-        let lcores: Box<[LcoreQueue]> = (0..RTE_MAX_LCORE)
-            .map(|_| LcoreQueue(UnsafeCell::new(None)))
-            .collect();
+        let mut queues = Vec::new();
         let mut shared = None;
         if !dev.uses_cpu_crypto() {
             for (qp, &l) in setup.lcores.iter().enumerate() {
-                let slot = lcores.get(l as usize).ok_or_else(|| {
-                    RteError::invalid(
-                        format!("crypto device {}", setup.device),
-                        format!("lcore {l}"),
-                    )
-                })?;
-                // SAFETY: not shared with any thread yet.
-                unsafe { *slot.0.get() = Some(dev.queue_pair(qp as u16)?) };
+                queues.push((l, dev.queue_pair(qp as u16)?));
             }
             shared = Some(dev.queue_pair(queue_pairs - 1)?);
         }
+        let lcores = PerLcore::new(queues).map_err(|l| {
+            RteError::invalid(
+                format!("crypto device {}", setup.device),
+                format!("lcore {l}"),
+            )
+        })?;
         Ok(CryptodevAead(Arc::new(Inner {
             dev,
             lcores,
@@ -164,12 +151,12 @@ impl DeviceKey {
         if self.inner.dev.uses_cpu_crypto() {
             return session.process(nonce, aad, data, tag);
         }
-        if let Some(slot) = lcore_id().and_then(|l| self.inner.lcores.get(l as usize)) {
-            // SAFETY: this thread is lcore `l`, the only one using the slot
-            // (see `Inner`); no reference to it outlives this call.
-            if let Some(qp) = unsafe { &mut *slot.0.get() } {
-                return qp.process(session, nonce, aad, data, tag);
-            }
+        if let Some(done) = self
+            .inner
+            .lcores
+            .with(|qp| qp.process(session, nonce, aad, data, tag))
+        {
+            return done;
         }
         let mut shared = self
             .inner

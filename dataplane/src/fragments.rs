@@ -31,12 +31,10 @@
 use std::time::Duration;
 
 use dpdk_sys::rte::ipfrag::{self, FragTable, IpVersion, Offer, Reassembly};
-use dpdk_sys::rte::{Burst, Eal, Mbuf, RteError};
-use protocol::time::Instant;
+use dpdk_sys::rte::{Burst, Eal, Mbuf, Mempool, RteError};
 
-use crate::counters::{DropReason, Event};
+use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::wire::{ipv4, ipv6, Classification, L3Kind};
-use crate::worker::Worker;
 
 /// Datagrams in reassembly per worker, at most.
 pub const REASSEMBLY_ENTRIES: u32 = 128;
@@ -58,90 +56,121 @@ pub fn reassembly_table(eal: &Eal, tsc_hz: u64, timeout: Duration) -> Result<Fra
     FragTable::new(eal, REASSEMBLY_ENTRIES, cycles)
 }
 
-impl Worker<'_> {
-    /// Counts `n` mbufs the reassembly table gave up, received on the
-    /// tunnel port, as drops for `reason`.
-    fn count_fragment_drops(&self, reason: DropReason, n: u32) {
-        for _ in 0..n {
-            self.counters.count_drop(reason);
-        }
-        self.counters.add(Event::TunnelDropped, u64::from(n));
+/// Counts `n` mbufs the reassembly table gave up, received on the tunnel
+/// port, as drops for `reason`.
+fn count_fragment_drops(counters: &WorkerCounters, reason: DropReason, n: u32) {
+    for _ in 0..n {
+        counters.count_drop(reason);
+    }
+    counters.add(Event::TunnelDropped, u64::from(n));
+}
+
+/// A worker's outer reassembly table, on the TSC the worker reads once
+/// per round.
+pub(crate) struct Reassembler {
+    table: FragTable,
+    /// The TSC read at the start of this round (the reassembly clock).
+    tsc: u64,
+}
+
+impl Reassembler {
+    /// Reassembles in `table` (see [`reassembly_table`]).
+    pub(crate) fn new(table: FragTable) -> Self {
+        Self { table, tsc: 0 }
     }
 
-    /// Drops the datagrams that timed out by this round's TSC, and frees
-    /// what the table gave up. Once per round, before the tunnel burst.
-    pub(crate) fn expire_fragments(&mut self) {
-        let expired = self.frags.expire(self.tsc);
-        self.count_fragment_drops(DropReason::FragmentExpired, expired);
-        self.frags.free_death_row();
+    /// Starts a round at TSC `tsc`: drops the datagrams that timed out by
+    /// then, and frees what the table gave up. Before the tunnel burst.
+    pub(crate) fn start_round(&mut self, tsc: u64, counters: &WorkerCounters) {
+        self.tsc = tsc;
+        let expired = self.table.expire(tsc);
+        count_fragment_drops(counters, DropReason::FragmentExpired, expired);
+        self.table.free_death_row();
     }
 
     /// Frees what the table gave up during the burst (counted already).
-    pub(crate) fn free_fragments(&mut self) {
-        self.frags.free_death_row();
+    pub(crate) fn free_given_up(&mut self) {
+        self.table.free_death_row();
     }
 
-    /// An outer fragment for one of our tunnel addresses: into the table;
-    /// the datagram it completes, if any, goes on through the tunnel path.
-    pub(crate) fn outer_fragment(
+    /// An outer fragment for one of our tunnel addresses, into the table:
+    /// the datagram it completes, if any (or that datagram with the reason
+    /// it is dropped). What the table refused is counted here.
+    pub(crate) fn offer(
         &mut self,
         m: Mbuf,
         cls: &Classification,
-        now: Instant,
-        fresh: bool,
-    ) {
-        self.counters.add(Event::FragmentsIn, 1);
-        let Offer { outcome, expired } = offer(&mut self.frags, m, cls, self.tsc);
-        self.count_fragment_drops(DropReason::FragmentExpired, expired);
+        counters: &WorkerCounters,
+    ) -> Option<Result<Mbuf, (Mbuf, DropReason)>> {
+        counters.add(Event::FragmentsIn, 1);
+        let Offer { outcome, expired } = offer(&mut self.table, m, cls, self.tsc);
+        count_fragment_drops(counters, DropReason::FragmentExpired, expired);
         let whole = match outcome {
             Reassembly::Complete(whole) => whole,
-            Reassembly::Held => return,
+            Reassembly::Held => return None,
             Reassembly::TableFull => {
-                return self.count_fragment_drops(DropReason::FragmentTableFull, 1)
+                count_fragment_drops(counters, DropReason::FragmentTableFull, 1);
+                return None;
             }
-            Reassembly::Invalid(n) => return self.count_fragment_drops(DropReason::Fragment, n),
+            Reassembly::Invalid(n) => {
+                count_fragment_drops(counters, DropReason::Fragment, n);
+                return None;
+            }
         };
-        self.counters.add(Event::Reassembled, 1);
-        match finish(whole, cls) {
-            Ok(whole) => self.tunnel_packet(whole, now, fresh),
-            Err((whole, reason)) => self.drop_packet(whole, reason),
-        }
+        counters.add(Event::Reassembled, 1);
+        Some(finish(whole, cls))
     }
+}
 
-    /// Passes the inner IP packet `m` (the mbuf's whole data) to `send`,
-    /// split into fragments of at most the tunnel MTU when it is larger
-    /// (only IPv4 without DF gets here larger: see `encap::strip_inner`).
-    pub(crate) fn each_piece(&mut self, m: Mbuf, mut send: impl FnMut(&mut Self, Mbuf)) {
-        if usize::from(m.data_len()) <= self.cfg.mtu {
-            return send(self, m);
+/// An inner IP packet after [`split`].
+pub(crate) enum Pieces {
+    /// It fits the tunnel MTU as it is.
+    Whole(Mbuf),
+    /// Its fragments, each at most the tunnel MTU, their IPv4 header
+    /// checksums still to fill ([`with_checksum`]).
+    Split(Burst<MAX_INNER_FRAGMENTS>),
+}
+
+/// Splits the inner IP packet `m` (the mbuf's whole data) into fragments
+/// of at most `mtu` when it is larger (only IPv4 without DF gets here
+/// larger: see `worker::send::strip_inner`), from `pool`; the packet back with
+/// the reason it is dropped when it cannot be.
+pub(crate) fn split(
+    m: Mbuf,
+    mtu: usize,
+    pool: &Mempool,
+    counters: &WorkerCounters,
+) -> Result<Pieces, (Mbuf, DropReason)> {
+    if usize::from(m.data_len()) <= mtu {
+        return Ok(Pieces::Whole(m));
+    }
+    let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+    let mut pieces: Burst<MAX_INNER_FRAGMENTS> = Burst::new();
+    if let Err(e) = ipfrag::fragment_ipv4(&m, mtu, pool, &mut pieces) {
+        // ENOMEM: the pool ran dry; anything else: more fragments than
+        // allowed.
+        let reason = if e.errno == 12 {
+            DropReason::NoMbuf
+        } else {
+            DropReason::TooBig
+        };
+        return Err((m, reason));
+    }
+    drop(m);
+    counters.add(Event::InnerFragmented, 1);
+    counters.add(Event::InnerFragments, pieces.len() as u64);
+    Ok(Pieces::Split(pieces))
+}
+
+/// A fragment [`split`] made, with its IPv4 header checksum (the library
+/// leaves it 0); the fragment back when its header does not parse.
+pub(crate) fn with_checksum(mut piece: Mbuf) -> Result<Mbuf, Mbuf> {
+    match ipv4::Packet::new_checked(piece.data_mut()) {
+        Ok(mut ip) => {
+            ip.fill_checksum();
+            Ok(piece)
         }
-        let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
-        let mut pieces: Burst<MAX_INNER_FRAGMENTS> = Burst::new();
-        if let Err(e) = ipfrag::fragment_ipv4(&m, mtu, self.pool, &mut pieces) {
-            // ENOMEM: the pool ran dry; anything else: more fragments
-            // than allowed.
-            let reason = if e.errno == 12 {
-                DropReason::NoMbuf
-            } else {
-                DropReason::TooBig
-            };
-            return self.drop_packet(m, reason);
-        }
-        drop(m);
-        self.counters.add(Event::InnerFragmented, 1);
-        self.counters
-            .add(Event::InnerFragments, pieces.len() as u64);
-        for mut piece in pieces.drain() {
-            // The library leaves each fragment's checksum 0.
-            match ipv4::Packet::new_checked(piece.data_mut()) {
-                Ok(mut ip) => ip.fill_checksum(),
-                Err(_) => {
-                    self.drop_packet(piece, DropReason::Malformed);
-                    continue;
-                }
-            }
-            send(self, piece);
-        }
+        Err(_) => Err(piece),
     }
 }
 

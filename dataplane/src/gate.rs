@@ -50,20 +50,18 @@
 //! The checks themselves are `protocol`'s [`CookieChecker`]; this module
 //! only applies them to mbufs.
 
+use std::net::{IpAddr, SocketAddr};
+
+use crossbeam_channel::Sender;
 use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker};
 use protocol::crypto::PublicKey;
-use protocol::messages::COOKIE_REPLY_LEN;
+use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use dpdk_sys::rte::Mbuf;
-
 use crate::command::HandshakeMessage;
-use crate::counters::{DropReason, Event};
-use crate::decap::Wg;
-use crate::outer;
-use crate::worker::Worker;
+use crate::counters::{DropReason, Event, WorkerCounters};
 
 /// A worker's cookie checker, its view of the load, and its nonce source.
 pub struct HandshakeGate {
@@ -100,78 +98,65 @@ impl HandshakeGate {
     }
 }
 
-/// What the gate decided for a message with a valid mac1.
-enum Verdict {
-    /// Queue it; `true` when its mac2 was checked (under load).
-    Queue(bool),
-    /// Answer with this cookie reply.
+/// What the gate did with a handshake message.
+pub(crate) enum GateVerdict {
+    /// Queued for the control thread, or counted as refused by the full
+    /// queue (`handshake_queue_full`): either way its mbuf is done with.
+    Taken,
+    /// Answer its sender with this cookie reply.
     Cookie([u8; COOKIE_REPLY_LEN]),
+    /// Drop it for this reason.
+    Drop(DropReason),
 }
 
-impl Worker<'_> {
-    /// A handshake message of type `kind` (1, 2 or 3, of its exact length)
-    /// at `wg` in `m`: checked, then queued for the control thread or
-    /// answered with a cookie reply.
-    pub(crate) fn handshake_message(&mut self, m: Mbuf, kind: u32, wg: Wg, now: Instant) {
-        let msg = &m.data()[wg.start..wg.end];
-        let verdict = if kind == 3 {
-            Verdict::Queue(false)
+impl HandshakeGate {
+    /// A handshake message `msg` of type `kind` (initiation, response or
+    /// cookie reply, of its exact length) from `src` to our address `dst`: checked, then queued on
+    /// `queue` for the control thread, or to be answered with a cookie
+    /// reply.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn judge(
+        &mut self,
+        msg: &[u8],
+        kind: MessageType,
+        src: SocketAddr,
+        dst: IpAddr,
+        queue: &Sender<HandshakeMessage>,
+        counters: &WorkerCounters,
+        now: Instant,
+    ) -> GateVerdict {
+        let under_load = if kind == MessageType::CookieReply {
+            false
         } else {
-            if self.gate.checker.check_mac1(msg).is_err() {
-                return self.drop_packet(m, DropReason::BadMac1);
+            if self.checker.check_mac1(msg).is_err() {
+                return GateVerdict::Drop(DropReason::BadMac1);
             }
-            let q = &self.links.handshakes;
-            let capacity = q.capacity().unwrap_or(usize::MAX);
-            if self.gate.load.under_load(q.len(), capacity, now) {
-                self.counters.add(Event::HandshakeUnderLoad, 1);
-                if self.gate.checker.check_mac2(msg, wg.src) {
-                    Verdict::Queue(true)
+            let capacity = queue.capacity().unwrap_or(usize::MAX);
+            if self.load.under_load(queue.len(), capacity, now) {
+                counters.add(Event::HandshakeUnderLoad, 1);
+                if self.checker.check_mac2(msg, src) {
+                    true
                 } else {
-                    match self.gate.checker.reply(msg, wg.src, &mut self.gate.rng) {
-                        Ok(reply) => Verdict::Cookie(reply),
+                    match self.checker.reply(msg, src, &mut self.rng) {
+                        Ok(reply) => return GateVerdict::Cookie(reply),
                         // No secret yet: the control thread sends it
                         // before anything else, so a worker has it before
                         // its first burst. Without it, the control thread
                         // judges the message as before there was a gate.
-                        Err(_) => Verdict::Queue(false),
+                        Err(_) => false,
                     }
                 }
             } else {
-                Verdict::Queue(false)
+                false
             }
         };
-        match verdict {
-            Verdict::Queue(under_load) => {
-                let Some(h) = HandshakeMessage::new(wg.src, wg.dst, now, msg, under_load) else {
-                    return self.drop_packet(m, DropReason::BadMessage);
-                };
-                drop(m);
-                match self.links.handshakes.try_send(h) {
-                    Ok(()) => self.counters.add(Event::HandshakeToControl, 1),
-                    Err(_) => self.counters.count_drop(DropReason::HandshakeQueueFull),
-                }
-            }
-            Verdict::Cookie(reply) => self.send_cookie(m, wg, &reply),
-        }
-    }
-
-    /// Turns the message's mbuf into the cookie reply to its source: the
-    /// reply replaces the message, the outer headers go in front of it.
-    fn send_cookie(&mut self, mut m: Mbuf, wg: Wg, reply: &[u8; COOKIE_REPLY_LEN]) {
-        let end = wg.start + COOKIE_REPLY_LEN;
-        let front = wg.start.checked_sub(outer::header_len(&wg.src));
-        let tail = usize::from(m.data_len()).checked_sub(end);
-        let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
-        else {
-            return self.drop_packet(m, DropReason::Malformed);
+        let Some(h) = HandshakeMessage::new(src, dst, now, msg, under_load) else {
+            return GateVerdict::Drop(DropReason::BadMessage);
         };
-        m.data_mut()[wg.start..end].copy_from_slice(reply);
-        if m.trim(tail).is_err() || m.adj(front).is_err() {
-            return self.drop_packet(m, DropReason::Malformed);
+        match queue.try_send(h) {
+            Ok(()) => counters.add(Event::HandshakeToControl, 1),
+            Err(_) => counters.count_drop(DropReason::HandshakeQueueFull),
         }
-        self.counters.add(Event::CookieReplySent, 1);
-        // From the listen port and the address the message came to, as
-        // the control thread answers handshakes.
-        self.send_to(m, wg.src, Some(wg.dst), self.cfg.listen_port, 0, 0);
+        GateVerdict::Taken
     }
 }

@@ -15,13 +15,15 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use dpdk_sys::rte::Mbuf;
+use std::sync::Arc;
+
+use dpdk_sys::rte::{Mbuf, Mempool};
 use protocol::time::Instant;
 
-use crate::counters::{DropReason, Event};
-use crate::peer::PeerId;
+use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::port::PortNet;
+use crate::wire::ip::ip_header;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6};
-use crate::worker::{Out, Worker};
 
 /// Longest ICMPv4 error, IP header included (RFC 1812 section 4.3.2.3:
 /// as much of the original datagram as fits in 576 bytes).
@@ -360,15 +362,41 @@ impl IcmpBucket {
     }
 }
 
-impl Worker<'_> {
+/// The ICMP errors a worker sends: built from its pool, rate-limited by
+/// its bucket, numbered by its own IPv4 identification.
+pub(crate) struct IcmpErrors<'p> {
+    bucket: IcmpBucket,
+    /// The IPv4 identification of the last error sent.
+    ident: u16,
+    pool: &'p Mempool,
+    counters: Arc<WorkerCounters>,
+}
+
+impl<'p> IcmpErrors<'p> {
+    /// Errors at `rate` from `now` on, built from `pool`, counted in
+    /// `counters`.
+    pub(crate) fn new(
+        rate: IcmpRate,
+        now: Instant,
+        pool: &'p Mempool,
+        counters: Arc<WorkerCounters>,
+    ) -> Self {
+        Self {
+            bucket: IcmpBucket::new(rate, now),
+            ident: 0,
+            pool,
+            counters,
+        }
+    }
+
     /// Whether an error about `orig` may go now: the RFC rules, then a
     /// token; counts the errors not sent.
-    fn icmp_allowed(&mut self, orig: &[u8], err: IcmpError, now: Instant) -> bool {
+    fn allowed(&mut self, orig: &[u8], err: IcmpError, now: Instant) -> bool {
         if !may_answer(orig, err) {
             self.counters.add(Event::IcmpSuppressed, 1);
             return false;
         }
-        if !self.icmp_bucket.take(now) {
+        if !self.bucket.take(now) {
             self.counters.add(Event::IcmpRateLimited, 1);
             return false;
         }
@@ -378,7 +406,7 @@ impl Worker<'_> {
     /// An mbuf of the pool holding the error about `orig` (IP header on)
     /// from `src`, at most `max` bytes, with `front` bytes before it for an
     /// Ethernet header.
-    fn icmp_mbuf(
+    fn mbuf(
         &mut self,
         err: IcmpError,
         src: IpAddr,
@@ -395,8 +423,8 @@ impl Worker<'_> {
             .ok()
             .and_then(|n| m.append(n).ok())
             .and_then(|buf| {
-                self.icmp_ident = self.icmp_ident.wrapping_add(1);
-                write(&mut buf[front..], err, src, orig, self.icmp_ident)
+                self.ident = self.ident.wrapping_add(1);
+                write(&mut buf[front..], err, src, orig, self.ident)
             });
         if built.is_none() {
             self.counters.count_drop(DropReason::NoRoom);
@@ -406,40 +434,36 @@ impl Worker<'_> {
         Some(m)
     }
 
-    /// Answers a plaintext-port frame (`frame`, its IP header at `l3`) with
-    /// `err`: back out of the plaintext port to the frame's source MAC,
-    /// from the port's address facing the sender. Nothing about a frame
-    /// sent to a link-layer group address (RFC 1812 section 4.3.2.7).
-    pub(crate) fn icmp_to_plaintext(
+    /// The answer with `err` to a plaintext-port frame (`frame`, its IP
+    /// header at `l3`), to go back out of the plaintext port `net` to the
+    /// frame's source MAC, from the port's address facing the sender.
+    /// Nothing about a frame sent to a link-layer group address (RFC 1812
+    /// section 4.3.2.7).
+    pub(crate) fn answer_frame(
         &mut self,
         frame: &[u8],
         l3: usize,
         err: IcmpError,
+        net: &PortNet,
         now: Instant,
-    ) {
-        let (Some(eth), Some(orig)) = (frame.get(..ethernet::HEADER_LEN), frame.get(l3..)) else {
-            return;
-        };
+    ) -> Option<Mbuf> {
+        let (eth, orig) = (frame.get(..ethernet::HEADER_LEN)?, frame.get(l3..)?);
         if eth[0] & 1 == 1 {
             self.counters.add(Event::IcmpSuppressed, 1);
-            return;
+            return None;
         }
-        let Some(sender) = crate::encap::ip_header(orig).map(|ip| ip.src) else {
-            return;
-        };
-        let Some(src) = self.nets.plain.source_for(sender) else {
+        let sender = ip_header(orig)?.src;
+        let Some(src) = net.source_for(sender) else {
             self.counters.add(Event::IcmpSuppressed, 1);
-            return;
+            return None;
         };
-        if !self.icmp_allowed(orig, err, now) {
-            return;
+        if !self.allowed(orig, err, now) {
+            return None;
         }
-        let Some(mut m) = self.icmp_mbuf(err, src, orig, usize::MAX, ethernet::HEADER_LEN) else {
-            return;
-        };
+        let mut m = self.mbuf(err, src, orig, usize::MAX, ethernet::HEADER_LEN)?;
         let out = m.data_mut();
         out[ethernet::field::DST].copy_from_slice(&eth[ethernet::field::SRC]);
-        out[ethernet::field::SRC].copy_from_slice(&self.nets.plain.mac);
+        out[ethernet::field::SRC].copy_from_slice(&net.mac);
         let ethertype = if sender.is_ipv6() {
             ethernet::ethertype::IPV6
         } else {
@@ -447,30 +471,34 @@ impl Worker<'_> {
         };
         out[ethernet::field::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
         self.counters.add(err.event(sender.is_ipv6()), 1);
-        self.emit(Out::PlainTx, m);
+        Some(m)
     }
 
-    /// Answers a packet that peer `id` sent through the tunnel (`orig`, its
-    /// decrypted IP packet) with `err`, sent back to the peer through the
-    /// tunnel from the plaintext port's address of the sender's family
-    /// (wgdp has no tunnel interface address; the peer's allowed IPs for
-    /// wgdp cover the protected networks).
-    pub(crate) fn icmp_to_peer(&mut self, id: PeerId, orig: &[u8], err: IcmpError, now: Instant) {
-        let Some(sender) = crate::encap::ip_header(orig).map(|ip| ip.src) else {
-            return;
-        };
-        let Some(src) = self.nets.plain.source_for(sender) else {
+    /// The answer with `err` to a packet a peer sent through the tunnel
+    /// (`orig`, its decrypted IP packet), at most `mtu` bytes, to go back
+    /// to the peer through the tunnel from the plaintext port's (`net`)
+    /// address of the sender's family (wgdp has no tunnel interface
+    /// address; the peer's allowed IPs for wgdp cover the protected
+    /// networks).
+    pub(crate) fn answer_peer(
+        &mut self,
+        orig: &[u8],
+        err: IcmpError,
+        net: &PortNet,
+        mtu: usize,
+        now: Instant,
+    ) -> Option<Mbuf> {
+        let sender = ip_header(orig)?.src;
+        let Some(src) = net.source_for(sender) else {
             self.counters.add(Event::IcmpSuppressed, 1);
-            return;
+            return None;
         };
-        if !self.icmp_allowed(orig, err, now) {
-            return;
+        if !self.allowed(orig, err, now) {
+            return None;
         }
-        let Some(m) = self.icmp_mbuf(err, src, orig, self.cfg.mtu, 0) else {
-            return;
-        };
+        let m = self.mbuf(err, src, orig, mtu, 0)?;
         self.counters.add(err.event(sender.is_ipv6()), 1);
-        self.reply_to_peer(id, m, now);
+        Some(m)
     }
 }
 

@@ -5,10 +5,9 @@
 //! --clamp-mss-to-pmtu`). The TCP checksum is updated incrementally
 //! (RFC 1624); nothing else in the segment changes.
 
-use crate::counters::Event;
+use crate::counters::{Event, WorkerCounters};
 use crate::icmp::v6_upper_layer;
 use crate::wire::{checksum, ip_protocol, ipv4, ipv6};
-use crate::worker::{MssClamp, Worker};
 
 /// TCP header bytes before the options.
 const TCP_HEADER_LEN: usize = 20;
@@ -114,15 +113,23 @@ fn lower(tcp: &mut [u8], at: usize, ceiling: u16) -> bool {
     true
 }
 
-impl Worker<'_> {
-    /// Clamps the MSS of a SYN in the IP packet `packet` when `mss_clamp`
-    /// is on, and counts it.
-    #[inline]
-    pub(crate) fn clamp_mss(&self, packet: &mut [u8]) {
-        if let Some(c) = self.cfg.mss_clamp {
-            if clamp(packet, c) {
-                self.counters.add(Event::MssClamped, 1);
-            }
+/// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
+/// per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MssClamp {
+    /// For TCP over IPv4.
+    pub v4: u16,
+    /// For TCP over IPv6.
+    pub v6: u16,
+}
+
+/// Clamps the MSS of a SYN in the IP packet `packet` when `mss_clamp` is
+/// on (`clamp`), and counts it.
+#[inline]
+pub(crate) fn clamp_counted(clamp: Option<MssClamp>, packet: &mut [u8], counters: &WorkerCounters) {
+    if let Some(c) = clamp {
+        if self::clamp(packet, c) {
+            counters.add(Event::MssClamped, 1);
         }
     }
 }

@@ -6,6 +6,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::counters::DropReason;
+use crate::neighbours::Neighbours;
+use crate::port::PortNet;
 use crate::wire::{checksum, ethernet, ip_protocol, ipv4, ipv6, udp};
 
 /// Hop limit of packets we originate (the kernel's default).
@@ -50,7 +53,7 @@ pub enum OuterError {
 /// The outer headers to one destination, built once: every field but the
 /// lengths, the ECN bits and the checksums, which [`Template::write`] fills
 /// in for each packet. The data path keeps one per peer (see
-/// `encap::OuterCache`), so that a packet's headers are a copy and four
+/// `OuterCache`, below), so that a packet's headers are a copy and four
 /// stores instead of a route, a source address and a neighbour lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Template {
@@ -202,6 +205,75 @@ impl Template {
 #[inline]
 pub fn write(frame: &mut [u8], o: &Outer, offload: bool) -> Result<u16, OuterError> {
     Template::new(o.src_mac, o.dst_mac, o.src, o.dst)?.write(frame, o.ecn, 0, offload)
+}
+
+/// A peer's outer headers as last built: valid while its endpoint, the
+/// local address it last reached, the source port and the worker's
+/// tunnel-side neighbour table are what they were (the port's addresses
+/// and gateways do not change while it runs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OuterCache {
+    endpoint: SocketAddr,
+    local: Option<IpAddr>,
+    src_port: u16,
+    /// The tunnel-side neighbours' generation it was built at
+    /// ([`Neighbours::tunnel_generation`]).
+    generation: u32,
+    pub(crate) template: Template,
+    /// Whether the next hop's MAC was known (else the frame goes to the
+    /// control thread, which resolves it).
+    pub(crate) resolved: bool,
+}
+
+impl OuterCache {
+    /// Routes to `endpoint` on the tunnel port `net`: our source address
+    /// for it (`local`, the address it last reached, while that is ours),
+    /// its next hop and that hop's MAC from `neigh`.
+    pub(crate) fn build(
+        net: &PortNet,
+        neigh: &Neighbours,
+        endpoint: SocketAddr,
+        local: Option<IpAddr>,
+        src_port: u16,
+    ) -> Result<Self, DropReason> {
+        let generation = neigh.tunnel_generation();
+        let src_ip = net
+            .source_from(endpoint.ip(), local)
+            .ok_or(DropReason::NoEndpoint)?;
+        let hop = net.next_hop(endpoint.ip()).ok_or(DropReason::NoEndpoint)?;
+        let dst_mac = neigh.tunnel(hop);
+        let template = Template::new(
+            net.mac,
+            dst_mac.unwrap_or([0; 6]),
+            SocketAddr::new(src_ip, src_port),
+            endpoint,
+        )
+        .map_err(|_| DropReason::NoEndpoint)?;
+        Ok(Self {
+            endpoint,
+            local,
+            src_port,
+            generation,
+            template,
+            resolved: dst_mac.is_some(),
+        })
+    }
+
+    /// Whether it still describes packets to `endpoint` (which reached us
+    /// at `local`) from `src_port`.
+    #[inline]
+    pub(crate) fn serves(
+        &self,
+        endpoint: SocketAddr,
+        local: Option<IpAddr>,
+        src_port: u16,
+        neigh: &Neighbours,
+    ) -> bool {
+        self.generation == neigh.tunnel_generation()
+            && self.src_port == src_port
+            && self.endpoint == endpoint
+            && self.local == local
+    }
 }
 
 #[cfg(test)]

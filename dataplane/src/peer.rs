@@ -15,7 +15,7 @@ use protocol::constants::REJECT_AFTER_TIME;
 use protocol::session::Session;
 use protocol::time::Instant;
 
-use crate::encap::OuterCache;
+use crate::outer::OuterCache;
 use crate::rehome::Arrivals;
 use crate::staging::StagedList;
 
@@ -82,7 +82,7 @@ pub struct PeerShared {
     lane_rx_bytes: AtomicU64,
     /// Plaintext packets the owner took to encrypt, and how many of them
     /// another worker received and handed off (owner only): a peer with
-    /// many handed off is one `lanes` would help (see `lanes`).
+    /// many handed off is one `lanes` would help (see `lane`).
     plain_taken: AtomicU64,
     plain_handed: AtomicU64,
     /// The receiver indexes of the keypairs the owner holds.
@@ -231,7 +231,7 @@ impl PeerShared {
         )
     }
 
-    /// Adds what a lane worker sent and received (see `lanes`).
+    /// Adds what a lane worker sent and received (see `lane`).
     pub fn add_lane_bytes(&self, tx: u64, rx: u64) {
         if tx > 0 {
             self.lane_tx_bytes.fetch_add(tx, Ordering::Relaxed);
@@ -285,7 +285,7 @@ pub struct PeerState {
     pub arrivals: Arrivals,
     /// Keypairs installed so far (published with the live indexes).
     pub installs: u64,
-    /// Workers serving it at once (see `lanes`); 1: this one only.
+    /// Workers serving it at once (see `lane`); 1: this one only.
     pub lanes: u16,
     /// When its lanes were last republished for a new endpoint.
     pub lanes_published: Option<Instant>,

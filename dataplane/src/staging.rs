@@ -12,12 +12,6 @@
 //! item so that the lists are tested without EAL; the worker stages
 //! `Mbuf`s.
 
-use dpdk_sys::rte::Mbuf;
-
-use crate::counters::{DropReason, Event};
-use crate::peer::{PeerId, MAX_STAGED};
-use crate::worker::Worker;
-
 /// End of a list.
 const NONE: u32 = u32::MAX;
 
@@ -188,48 +182,6 @@ impl<T> Staging<T> {
             n += 1;
         }
         n
-    }
-}
-
-impl Worker<'_> {
-    /// Stages a packet for peer `id` while its handshake runs: the peer's
-    /// oldest goes when it has [`MAX_STAGED`] (`staged_overflow`), the
-    /// worker's oldest when its budget is spent (`staged_budget`).
-    pub(crate) fn stage(&mut self, id: PeerId, m: Mbuf) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
-        };
-        if peer.staged.len() >= MAX_STAGED {
-            if let Some(old) = self.staging.pop(&mut peer.staged) {
-                self.counters.count_drop(DropReason::StagedOverflow);
-                drop(old);
-            }
-        }
-        if self.staging.is_full() {
-            self.drop_oldest_staged();
-        }
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
-        };
-        match self.staging.push(&mut peer.staged, id, m) {
-            Ok(()) => self.counters.add(Event::Staged, 1),
-            // A budget of zero stages nothing.
-            Err(m) => self.drop_packet(m, DropReason::StagedBudget),
-        }
-    }
-
-    /// Frees the oldest packet the worker has staged.
-    fn drop_oldest_staged(&mut self) {
-        let Some(owner) = self.staging.oldest_owner() else {
-            return;
-        };
-        let Some(peer) = self.peers.get_mut(owner as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        if let Some(old) = self.staging.pop(&mut peer.staged) {
-            self.counters.count_drop(DropReason::StagedBudget);
-            drop(old);
-        }
     }
 }
 

@@ -15,9 +15,7 @@
 
 use dpdk_sys::rte::Mbuf;
 
-use crate::counters::DropReason;
 use crate::wire::ethernet;
-use crate::worker::Worker;
 
 /// TPIDs of a VLAN tag: 802.1Q, 802.1ad (service tag), pre-standard QinQ.
 const TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
@@ -38,35 +36,33 @@ fn vlan_id(frame: &[u8]) -> Option<u16> {
     )
 }
 
-impl Worker<'_> {
-    /// A frame received on a port that runs `vlan`: the untagged frame, or
-    /// `None` when it was not the port's (dropped as `vlan`).
-    #[inline]
-    pub(crate) fn vlan_rx(&self, mut m: Mbuf, vlan: Option<u16>) -> Option<Mbuf> {
-        let keep = match (vlan_id(m.data()), vlan) {
-            (None, None) => return Some(m),
-            (Some(tag), Some(v)) => tag == v,
-            (Some(tag), None) => tag == 0,
-            (None, Some(_)) => false,
-        };
-        if !keep || m.strip_vlan().is_err() {
-            self.drop_packet(m, DropReason::Vlan);
-            return None;
-        }
-        Some(m)
+/// A frame received on a port that runs `vlan`: the untagged frame, or
+/// the frame back when it was not the port's (the caller drops it as
+/// `vlan`).
+#[inline]
+pub(crate) fn untag(mut m: Mbuf, vlan: Option<u16>) -> Result<Mbuf, Mbuf> {
+    let keep = match (vlan_id(m.data()), vlan) {
+        (None, None) => return Ok(m),
+        (Some(tag), Some(v)) => tag == v,
+        (Some(tag), None) => tag == 0,
+        (None, Some(_)) => false,
+    };
+    if !keep || m.strip_vlan().is_err() {
+        return Err(m);
     }
+    Ok(m)
+}
 
-    /// A frame about to be sent on a port that runs `vlan`, tagged for it;
-    /// `None` when there was no room for the tag (dropped as `no_room`).
-    #[inline]
-    pub(crate) fn vlan_tx(&self, mut m: Mbuf, vlan: Option<u16>) -> Option<Mbuf> {
-        let Some(v) = vlan else {
-            return Some(m);
-        };
-        if m.insert_vlan(v).is_err() {
-            self.drop_packet(m, DropReason::NoRoom);
-            return None;
-        }
-        Some(m)
+/// A frame about to be sent on a port that runs `vlan`, tagged for it;
+/// the frame back when there was no room for the tag (the caller drops it
+/// as `no_room`).
+#[inline]
+pub(crate) fn tag(mut m: Mbuf, vlan: Option<u16>) -> Result<Mbuf, Mbuf> {
+    let Some(v) = vlan else {
+        return Ok(m);
+    };
+    if m.insert_vlan(v).is_err() {
+        return Err(m);
     }
+    Ok(m)
 }

@@ -1,37 +1,41 @@
 //! A worker lcore: polls its RX queue on both ports and its handoff ring,
-//! processes each packet start to finish (see [`crate::encap`] and
-//! [`crate::decap`]), applies the control thread's commands between bursts.
+//! processes each packet start to finish (see `worker/send.rs` and
+//! `worker/receive.rs`), applies the control thread's commands between bursts.
 //!
 //! Per round: one TSC read, at most one burst from each source, one TX
 //! burst per destination. No allocation, lock or system call per packet
 //! (sleeping is done only by the idle back-off, after a run of empty polls).
 
-use std::net::IpAddr;
+mod lane_work;
+mod moves;
+mod receive;
+mod send;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::tx::{Out, Tx, TxRings};
 use crossbeam_channel::{Receiver, Sender};
 use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
-use rustc_hash::FxHashMap;
 
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::fragments::Reassembler;
 use crate::gate::HandshakeGate;
-use crate::icmp::{IcmpBucket, IcmpRate};
+use crate::icmp::{IcmpErrors, IcmpRate};
 use crate::idle::IdleBackoff;
-use crate::lanes::Lane;
+use crate::index_table::IndexTable;
+pub use crate::mss::MssClamp;
+use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
 use crate::stages::{Stage, StageClock};
 use crate::staging::Staging;
-
-/// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
-const NO_PORT: u16 = u16::MAX;
 
 /// Lanes whose activity a worker tallies before it publishes them.
 const LANE_DIRTY_MAX: usize = 256;
@@ -72,16 +76,6 @@ pub struct WorkerConfig {
     /// How many ICMP errors this worker may send (`dpdk.icmp_per_sec`,
     /// `dpdk.icmp_burst`).
     pub icmp_rate: IcmpRate,
-}
-
-/// `mss_clamp` as the worker applies it: the largest MSS a SYN may carry,
-/// per family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MssClamp {
-    /// For TCP over IPv4.
-    pub v4: u16,
-    /// For TCP over IPv6.
-    pub v6: u16,
 }
 
 impl WorkerConfig {
@@ -158,68 +152,51 @@ pub struct WorkerNets {
     pub plain: PortNet,
 }
 
-/// Where a packet leaves this worker for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Out {
-    /// The tunnel port's TX queue.
-    TunTx,
-    /// The plaintext port's TX queue.
-    PlainTx,
-    /// The control thread, from the tunnel side.
-    Control(PortSide),
-    /// Another worker.
-    Handoff(usize),
+/// The links a worker keeps for itself (the rest of [`WorkerLinks`] goes
+/// to its [`Tx`]).
+pub(crate) struct Channels {
+    /// Commands from the control thread.
+    pub(crate) commands: Receiver<Command>,
+    /// Rare events to the control thread.
+    pub(crate) events: Sender<WorkerEvent>,
+    /// Handshake messages to the control thread (bounded; full = drop).
+    pub(crate) handshakes: Sender<HandshakeMessage>,
+    /// Packets other workers handed to this one.
+    pub(crate) handoff_in: RingConsumer,
+    /// Command channels of all workers, by index.
+    pub(crate) to_workers: Vec<Sender<Command>>,
 }
 
 /// One worker lcore's state. Built by the control side, then moved to its
 /// lcore and [`run`](Worker::run) there.
 pub struct Worker<'p> {
     pub(crate) cfg: WorkerConfig,
-    pub(crate) queues: WorkerQueues<'p>,
-    pub(crate) links: WorkerLinks,
+    tun_rx: RxQueue<'p>,
+    plain_rx: RxQueue<'p>,
+    pub(crate) links: Channels,
+    /// The outgoing bursts and drop accounting.
+    pub(crate) tx: Tx<'p>,
     pub(crate) pool: &'p Mempool,
     pub(crate) clock: TscClock,
     pub(crate) counters: Arc<WorkerCounters>,
     pub(crate) nets: WorkerNets,
     pub(crate) routes: Arc<RouteTable>,
-    /// By slot; boxed so that a slot this worker does not own costs a
-    /// pointer.
-    pub(crate) peers: Vec<Option<Box<PeerState>>>,
+    /// Its peers, their receiver indexes, its lanes and moved peers.
+    pub(crate) table: IndexTable,
     /// The staged packets of all its peers.
     pub(crate) staging: Staging<Mbuf>,
-    pub(crate) by_index: FxHashMap<u32, PeerId>,
-    /// Lanes of other workers' multi-lane peers, by slot (see `lanes`).
-    pub(crate) lanes: Vec<Option<Box<Lane>>>,
-    /// Receiver indexes of the keypairs those lanes hold.
-    pub(crate) lane_index: FxHashMap<u32, PeerId>,
     /// Lanes with activity to publish at the end of the round.
     pub(crate) lane_dirty: Vec<PeerId>,
-    /// Peers that moved from this worker, and where to (see `rehome`).
-    pub(crate) moved_peers: FxHashMap<PeerId, usize>,
-    /// Receiver indexes of peers that moved, where to and since when.
-    pub(crate) moved_indexes: FxHashMap<u32, (usize, Instant)>,
-    pub(crate) neigh_tun: FxHashMap<IpAddr, [u8; 6]>,
-    /// Bumped at every change of `neigh_tun`: peers' cached outer headers
-    /// (`PeerState::outer`) built at an older one are rebuilt.
-    pub(crate) neigh_tun_generation: u32,
-    pub(crate) neigh_plain: FxHashMap<IpAddr, [u8; 6]>,
+    /// Next hops' MACs on both ports.
+    pub(crate) neighbours: Neighbours,
     /// Checks handshake messages before they are queued.
     pub(crate) gate: HandshakeGate,
-    /// Rate-limits the ICMP errors this worker sends.
-    pub(crate) icmp_bucket: IcmpBucket,
-    /// The IPv4 identification of the last ICMP error sent.
-    pub(crate) icmp_ident: u16,
+    /// The ICMP errors this worker sends.
+    pub(crate) icmp: IcmpErrors<'p>,
     /// Outer fragments in reassembly (see `fragments`).
-    pub(crate) frags: FragTable,
-    /// The TSC read at the start of this round (the reassembly clock).
-    pub(crate) tsc: u64,
-    /// The next outer IPv4 identification (see `encap::send_outer`).
+    pub(crate) frags: Reassembler,
+    /// The next outer IPv4 identification (see `send::send_outer`).
     pub(crate) ip_ident: u16,
-    tun_out: Burst,
-    plain_out: Burst,
-    ctl_tun: Burst,
-    ctl_plain: Burst,
-    handoff: Vec<Burst>,
     idle: IdleBackoff,
     /// Per-stage cycle counts (a no-op without the `stages` feature).
     pub(crate) stages: StageClock,
@@ -242,41 +219,52 @@ impl<'p> Worker<'p> {
     ) -> Self {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
         let ip_ident = cfg.index as u16;
-        let handoff = (0..cfg.workers).map(|_| Burst::new()).collect();
+        let tx = Tx::new(
+            queues.tun_tx,
+            queues.plain_tx,
+            TxRings {
+                to_control_tun: links.to_control_tun,
+                to_control_plain: links.to_control_plain,
+                handoff_out: links.handoff_out,
+                relay_tun: links.relay_tun,
+                relay_plain: links.relay_plain,
+            },
+            cfg.workers,
+            Arc::clone(&counters),
+            nets.tun_port,
+            nets.tun.vlan,
+            nets.plain.vlan,
+        );
+        let links = Channels {
+            commands: links.commands,
+            events: links.events,
+            handshakes: links.handshakes,
+            handoff_in: links.handoff_in,
+            to_workers: links.to_workers,
+        };
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
-        let icmp_rate = cfg.icmp_rate;
+        let table = IndexTable::new(cfg.index, cfg.workers);
+        let icmp = IcmpErrors::new(cfg.icmp_rate, clock.now(), pool, Arc::clone(&counters));
         Self {
             cfg,
-            queues,
+            tun_rx: queues.tun_rx,
+            plain_rx: queues.plain_rx,
             links,
+            tx,
             pool,
             clock,
             counters,
             nets,
             routes: Arc::new(RouteTable::default()),
-            peers: Vec::new(),
+            table,
             staging,
-            by_index: FxHashMap::default(),
-            lanes: Vec::new(),
-            lane_index: FxHashMap::default(),
             lane_dirty: Vec::with_capacity(LANE_DIRTY_MAX),
-            moved_peers: FxHashMap::default(),
-            moved_indexes: FxHashMap::default(),
-            neigh_tun: FxHashMap::default(),
-            neigh_tun_generation: 0,
-            neigh_plain: FxHashMap::default(),
+            neighbours: Neighbours::default(),
             gate,
-            icmp_bucket: IcmpBucket::new(icmp_rate, clock.now()),
-            icmp_ident: 0,
+            icmp,
             ip_ident,
-            frags,
-            tsc: 0,
-            tun_out: Burst::new(),
-            plain_out: Burst::new(),
-            ctl_tun: Burst::new(),
-            ctl_plain: Burst::new(),
-            handoff,
+            frags: Reassembler::new(frags),
             idle,
             stages: StageClock::default(),
         }
@@ -288,31 +276,31 @@ impl<'p> Worker<'p> {
         self.stages.start();
         while !stop.load(Ordering::Relaxed) {
             self.apply_commands();
-            self.tsc = dpdk_sys::rte::rdtsc();
-            let now = self.clock.instant(self.tsc);
+            let tsc = dpdk_sys::rte::rdtsc();
+            let now = self.clock.instant(tsc);
             let mut work = 0;
-            self.expire_fragments();
+            self.frags.start_round(tsc, &self.counters);
             self.stages.lap(Stage::Other);
 
-            let n = self.queues.tun_rx.rx_burst(&mut rx);
+            let n = self.tun_rx.rx_burst(&mut rx);
             self.counters.add(Event::TunnelRx, n as u64);
             work += n;
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                if let Some(m) = self.vlan_rx(m, self.nets.tun.vlan) {
+                if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
                     self.tunnel_packet(m, now, true);
                 }
             }
-            self.free_fragments();
+            self.frags.free_given_up();
 
-            let n = self.queues.plain_rx.rx_burst(&mut rx);
+            let n = self.plain_rx.rx_burst(&mut rx);
             self.counters.add(Event::PlaintextRx, n as u64);
             work += n;
             rx.prefetch();
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
-                if let Some(m) = self.vlan_rx(m, self.nets.plain.vlan) {
+                if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
                     self.plaintext_packet(m, now, true);
                 }
             }
@@ -334,46 +322,16 @@ impl<'p> Worker<'p> {
                 }
             }
 
-            work += self.relay();
+            work += self.tx.relay();
             self.stages.lap(Stage::Other);
-            self.flush_all();
+            self.tx.flush_all();
             self.flush_lanes(now);
             self.stages.lap(Stage::Tx);
-            self.stages.publish(&self.counters);
+            let counters = &self.counters;
+            self.stages
+                .publish(|stage, cycles| counters.add_stage_cycles(stage, cycles));
             self.idle.after_round(work);
         }
-    }
-
-    /// Moves the control thread's relayed frames into the TX bursts.
-    fn relay(&mut self) -> usize {
-        let mut n = 0;
-        if self.links.relay_tun.is_some() {
-            self.flush(Out::TunTx);
-            if let Some(r) = self.links.relay_tun.as_mut() {
-                n += r.dequeue_burst(&mut self.tun_out);
-            }
-        }
-        if self.links.relay_plain.is_some() {
-            self.flush(Out::PlainTx);
-            if let Some(r) = self.links.relay_plain.as_mut() {
-                n += r.dequeue_burst(&mut self.plain_out);
-            }
-        }
-        n
-    }
-
-    /// Counts a drop, per reason and per port the frame came from, and
-    /// frees the packet.
-    #[inline]
-    pub(crate) fn drop_packet(&self, m: Mbuf, reason: DropReason) {
-        self.counters.count_drop(reason);
-        match m.port() {
-            p if p == self.nets.tun_port => self.counters.add(Event::TunnelDropped, 1),
-            // Allocated here (keepalives): no port.
-            NO_PORT => {}
-            _ => self.counters.add(Event::PlaintextDropped, 1),
-        }
-        drop(m);
     }
 
     /// Counts a packet handled on the worker that received it.
@@ -391,86 +349,6 @@ impl<'p> Worker<'p> {
         }
     }
 
-    /// Queues a packet for `out`, sending the burst first if it is full.
-    /// A frame for a port that runs a VLAN gets its tag here (see `vlan`).
-    #[inline]
-    pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
-        let vlan = match out {
-            Out::TunTx => self.nets.tun.vlan,
-            Out::PlainTx => self.nets.plain.vlan,
-            _ => None,
-        };
-        let Some(m) = self.vlan_tx(m, vlan) else {
-            return;
-        };
-        if let Err(m) = self.burst(out).push(m) {
-            self.flush(out);
-            if let Err(m) = self.burst(out).push(m) {
-                // Unreachable after a flush, which empties the burst.
-                self.drop_packet(m, DropReason::TxFull);
-            }
-        }
-    }
-
-    fn burst(&mut self, out: Out) -> &mut Burst {
-        match out {
-            Out::TunTx => &mut self.tun_out,
-            Out::PlainTx => &mut self.plain_out,
-            Out::Control(PortSide::Tunnel) => &mut self.ctl_tun,
-            Out::Control(PortSide::Plaintext) => &mut self.ctl_plain,
-            Out::Handoff(i) => &mut self.handoff[i],
-        }
-    }
-
-    fn flush(&mut self, out: Out) {
-        if self.burst(out).is_empty() {
-            return;
-        }
-        let (left, reason) = match out {
-            Out::TunTx => {
-                self.queues.tun_tx.tx_burst(&mut self.tun_out);
-                (&mut self.tun_out, DropReason::TxFull)
-            }
-            Out::PlainTx => {
-                self.queues.plain_tx.tx_burst(&mut self.plain_out);
-                (&mut self.plain_out, DropReason::TxFull)
-            }
-            Out::Control(PortSide::Tunnel) => {
-                self.links.to_control_tun.enqueue_burst(&mut self.ctl_tun);
-                (&mut self.ctl_tun, DropReason::ExceptionFull)
-            }
-            Out::Control(PortSide::Plaintext) => {
-                self.links
-                    .to_control_plain
-                    .enqueue_burst(&mut self.ctl_plain);
-                (&mut self.ctl_plain, DropReason::ExceptionFull)
-            }
-            Out::Handoff(i) => {
-                if let Some(ring) = self.links.handoff_out.get(i).and_then(Option::as_ref) {
-                    ring.enqueue_burst(&mut self.handoff[i]);
-                }
-                (&mut self.handoff[i], DropReason::HandoffFull)
-            }
-        };
-        let refused = left.len() as u64;
-        if refused > 0 {
-            left.clear();
-            for _ in 0..refused {
-                self.counters.count_drop(reason);
-            }
-        }
-    }
-
-    fn flush_all(&mut self) {
-        self.flush(Out::TunTx);
-        self.flush(Out::PlainTx);
-        self.flush(Out::Control(PortSide::Tunnel));
-        self.flush(Out::Control(PortSide::Plaintext));
-        for i in 0..self.handoff.len() {
-            self.flush(Out::Handoff(i));
-        }
-    }
-
     /// Hands a packet to the worker that owns its peer. A packet that was
     /// handed off once is not passed on again: while a route change
     /// propagates two workers may briefly disagree on the owner, and a
@@ -479,7 +357,7 @@ impl<'p> Worker<'p> {
     /// from it where the peer's packets arrive (see `rehome`).
     pub(crate) fn hand_off(&mut self, owner: usize, mut m: Mbuf, fresh: bool, side: PortSide) {
         if !fresh || owner >= self.cfg.workers || owner == self.cfg.index {
-            return self.drop_packet(m, DropReason::PeerGone);
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         }
         m.set_user_tag(handoff_tag(self.cfg.index, side));
         self.counters.add(Event::HandoffOut, 1);
@@ -490,14 +368,14 @@ impl<'p> Worker<'p> {
             },
             1,
         );
-        self.emit(Out::Handoff(owner), m);
+        self.tx.emit(Out::Handoff(owner), m);
         self.stages.lap(Stage::Handoff);
     }
 
     /// Asks the control thread for a handshake, at most every 100 ms per
     /// peer (the control thread rate-limits initiations itself).
     pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(peer) = self.table.peer_mut(id) else {
             return;
         };
         let due = peer
@@ -534,22 +412,17 @@ impl<'p> Worker<'p> {
         };
         match cmd {
             Command::AddPeer { id, state } => {
-                let slot = id as usize;
-                if self.peers.len() <= slot {
-                    self.peers.resize_with(slot + 1, || None);
-                }
                 self.publish_lanes(id, true);
-                if let Some(mut old) = self.peers[slot].take() {
-                    self.forget_peer(&mut old);
-                }
-                self.moved_peers.remove(&id);
+                // No lane of a peer this worker owns.
                 self.apply_lane(id, None, now);
-                self.peers[slot] = Some(state);
+                if let Some(mut old) = self.table.insert(id, state) {
+                    self.drop_staged(&mut old, DropReason::PeerGone);
+                }
             }
             Command::RemovePeer { id } => {
                 self.publish_lanes(id, true);
-                if let Some(mut old) = self.peers.get_mut(id as usize).and_then(Option::take) {
-                    self.forget_peer(&mut old);
+                if let Some(mut old) = self.table.remove(id) {
+                    self.drop_staged(&mut old, DropReason::PeerGone);
                 }
             }
             Command::Lane { id, lane } => self.apply_lane(id, lane, now),
@@ -559,7 +432,7 @@ impl<'p> Worker<'p> {
                 endpoint,
                 local,
             } => {
-                if let Some(p) = self.peer_mut(id) {
+                if let Some(p) = self.table.peer_mut(id) {
                     let moved = p.endpoint != Some(endpoint);
                     let waiting = !p.staged.is_empty();
                     p.endpoint = Some(endpoint);
@@ -575,33 +448,19 @@ impl<'p> Worker<'p> {
             }
             Command::SetRoutes(routes) => {
                 self.routes = routes;
-                self.forget_finished_moves(now);
+                self.table.forget_finished_moves(&self.routes, now);
             }
-            Command::Neighbour { port, ip, mac } => match port {
-                PortSide::Tunnel => {
-                    self.neigh_tun.insert(ip, mac);
-                    self.neigh_tun_generation = self.neigh_tun_generation.wrapping_add(1);
-                }
-                PortSide::Plaintext => {
-                    self.neigh_plain.insert(ip, mac);
-                }
-            },
+            Command::Neighbour { port, ip, mac } => self.neighbours.learn(port, ip, mac),
             Command::SendKeepalive { id } => self.send_keepalive(id, now),
             Command::ClearSession { id } => {
-                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
-                    for index in p.session.clear().iter() {
-                        self.by_index.remove(&index);
-                    }
-                    p.publish_indexes();
+                if self.table.clear_session(id) {
                     self.publish_lanes(id, false);
                 }
             }
             Command::DropStaged { id } => {
-                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+                if let Some(p) = self.table.peer_mut(id) {
                     let n = self.staging.clear(&mut p.staged);
-                    for _ in 0..n {
-                        self.counters.count_drop(DropReason::HandshakeTimeout);
-                    }
+                    self.tx.count_drops(DropReason::HandshakeTimeout, n as u64);
                 }
             }
             Command::Release { id, to } => self.release(id, to, now),
@@ -610,43 +469,22 @@ impl<'p> Worker<'p> {
         }
     }
 
-    pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
-        self.peers
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .map(Box::as_mut)
-    }
-
-    pub(crate) fn forget_peer(&mut self, old: &mut PeerState) {
-        for index in old.session.clear().iter() {
-            self.by_index.remove(&index);
-        }
+    /// Frees the packets staged for a peer that is leaving, counted as
+    /// drops for `reason`.
+    pub(crate) fn drop_staged(&mut self, old: &mut PeerState, reason: DropReason) {
         let n = self.staging.clear(&mut old.staged);
-        for _ in 0..n {
-            self.counters.count_drop(DropReason::PeerGone);
-        }
+        self.tx.count_drops(reason, n as u64);
     }
 
     fn install(&mut self, id: PeerId, keypair: Box<protocol::transport::Keypair>, now: Instant) {
-        let index = keypair.local_index();
-        let initiator = keypair.is_initiator();
-        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        let Some(installed) = self.table.install(id, keypair) else {
             return;
         };
-        let retired = p.session.install(keypair);
-        p.installs += 1;
-        p.handshake_asked = None;
-        let staged = !p.staged.is_empty();
-        for old in retired.iter() {
-            self.by_index.remove(&old);
-        }
-        self.by_index.insert(index, id);
-        p.publish_indexes();
         self.publish_lanes(id, false);
-        if initiator {
+        if installed.initiator {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.
-            if staged {
+            if installed.staged {
                 self.send_staged(id, now);
             } else {
                 self.send_keepalive(id, now);

@@ -193,6 +193,16 @@ impl Repr {
     }
 }
 
+/// Whether a frame's destination MAC is ours or a group address (ports
+/// are promiscuous: a switch may flood frames meant for other hosts).
+#[inline]
+pub(crate) fn for_us(frame: &[u8], mac: [u8; 6]) -> bool {
+    match frame.get(..6) {
+        Some(dst) => dst[0] & 1 == 1 || dst == mac,
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

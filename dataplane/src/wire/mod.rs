@@ -19,6 +19,7 @@ use core::ops::Range;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
 pub mod udp;

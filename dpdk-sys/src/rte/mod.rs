@@ -22,6 +22,7 @@ pub mod ipfrag;
 pub mod lcore;
 mod mbuf;
 mod mempool;
+mod per_lcore;
 mod port;
 mod ring;
 pub mod telemetry;
@@ -33,6 +34,7 @@ pub use error::RteError;
 pub use flow::{DstMatch, Flow, QueueRule};
 pub use mbuf::{tx_flags, Burst, Mbuf, MbufError, BURST_SIZE};
 pub use mempool::Mempool;
+pub use per_lcore::PerLcore;
 pub use port::{flags, Link, Port, PortConfig, PortLimits, PortSetup, PortStats, RxQueue, TxQueue};
 pub use ring::{mbuf_ring, RingConsumer, RingProducer};
 

@@ -45,11 +45,7 @@ use protocol::lanes::SendBlock;
 use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 
-use crate::command::{Command, WorkerEvent};
-use crate::counters::DropReason;
-use crate::encap::seal_drop_reason;
-use crate::peer::{PeerId, PeerShared, ENDPOINT_CHANGE_EVERY};
-use crate::worker::Worker;
+use crate::peer::{PeerShared, ENDPOINT_CHANGE_EVERY};
 
 /// What the owner of a multi-lane peer gives its lane workers.
 #[derive(Debug, Clone)]
@@ -66,31 +62,55 @@ pub struct LanePublish {
 
 /// Activity of a lane worker for one peer since the last flush.
 #[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    tx_bytes: u64,
-    rx_bytes: u64,
-    data_sent: bool,
-    data_received: bool,
-    auth_sent: bool,
-    auth_received: bool,
+pub(crate) struct Tally {
+    pub(crate) tx_bytes: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) data_sent: bool,
+    pub(crate) data_received: bool,
+    pub(crate) auth_sent: bool,
+    pub(crate) auth_received: bool,
 }
 
 /// A lane worker's copy of another worker's multi-lane peer.
 #[derive(Debug)]
 pub struct Lane {
-    publish: LanePublish,
+    pub(crate) publish: LanePublish,
     /// This worker's reserved send counters of `publish.current`.
-    block: SendBlock,
+    pub(crate) block: SendBlock,
     /// When this worker last asked for a handshake for the peer.
-    handshake_asked: Option<Instant>,
+    pub(crate) handshake_asked: Option<Instant>,
     /// It asked for the last-minute handshake of `publish.current`
     /// (kernel `sent_lastminute_handshake`): once per key.
-    lastminute_asked: bool,
+    pub(crate) lastminute_asked: bool,
     /// The endpoint this worker last saw or told the owner about.
-    seen_endpoint: Option<SocketAddr>,
+    pub(crate) seen_endpoint: Option<SocketAddr>,
     /// When it last told the owner about a new endpoint.
-    endpoint_told: Option<Instant>,
-    tally: Tally,
+    pub(crate) endpoint_told: Option<Instant>,
+    pub(crate) tally: Tally,
+}
+
+impl Tally {
+    /// Whether the tally was empty (the lane is not yet on the dirty list).
+    pub(crate) fn mark(tally: &mut Tally) -> bool {
+        !(tally.auth_sent || tally.auth_received)
+    }
+
+    /// Adds a tally to the peer's shared stats.
+    pub(crate) fn publish(shared: &PeerShared, t: Tally, now: Instant) {
+        shared.add_lane_bytes(t.tx_bytes, t.rx_bytes);
+        if t.auth_sent {
+            shared.auth_sent.set(now);
+        }
+        if t.data_sent {
+            shared.data_sent.set(now);
+        }
+        if t.auth_received {
+            shared.auth_received.set(now);
+        }
+        if t.data_received {
+            shared.data_received.set(now);
+        }
+    }
 }
 
 /// The workers after `owner` that serve a peer with `lanes` lanes.
@@ -100,7 +120,7 @@ pub fn lane_workers(owner: usize, lanes: u16, workers: usize) -> impl Iterator<I
 }
 
 /// The shared half of a session slot's keypair.
-fn shared(kp: Option<&Keypair>) -> Option<Arc<LaneKeypair>> {
+pub(crate) fn shared(kp: Option<&Keypair>) -> Option<Arc<LaneKeypair>> {
     kp.and_then(Keypair::lanes).cloned()
 }
 
@@ -113,7 +133,7 @@ pub const LANE_ROAM_EVERY: Duration = Duration::from_secs(1);
 
 impl Lane {
     /// A lane as first published.
-    fn new(publish: LanePublish) -> Self {
+    pub(crate) fn new(publish: LanePublish) -> Self {
         Self {
             seen_endpoint: publish.endpoint,
             publish,
@@ -127,7 +147,7 @@ impl Lane {
 
     /// Takes the owner's new publication; a new current key starts afresh
     /// (its own counters, its own handshake requests).
-    fn republish(&mut self, publish: LanePublish) {
+    pub(crate) fn republish(&mut self, publish: LanePublish) {
         let same_key = match (&self.publish.current, &publish.current) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
@@ -139,6 +159,14 @@ impl Lane {
         }
         self.seen_endpoint = publish.endpoint;
         self.publish = publish;
+    }
+
+    /// The local (receiver) indexes of the keypairs this lane holds.
+    pub(crate) fn local_indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        [&self.publish.current, &self.publish.previous]
+            .into_iter()
+            .flatten()
+            .map(|kp| kp.local_index())
     }
 
     /// The keypair a receiver index names, if this lane holds it.
@@ -192,7 +220,7 @@ impl Lane {
         moved
     }
 
-    fn due(&mut self, now: Instant) -> bool {
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
         let due = self
             .handshake_asked
             .is_none_or(|t| now.saturating_since(t) >= ASK_EVERY);
@@ -200,235 +228,6 @@ impl Lane {
             self.handshake_asked = Some(now);
         }
         due
-    }
-}
-
-impl Worker<'_> {
-    /// Owner: sends the lane workers of peer `id` what they need now (or
-    /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
-    pub(crate) fn publish_lanes(&mut self, id: PeerId, withdraw: bool) {
-        let Some(p) = self.peers.get(id as usize).and_then(Option::as_ref) else {
-            return;
-        };
-        if p.lanes <= 1 {
-            return;
-        }
-        let publish = (!withdraw).then(|| {
-            Box::new(LanePublish {
-                shared: p.shared.clone(),
-                current: shared(p.session.current()),
-                previous: shared(p.session.previous()),
-                endpoint: p.endpoint,
-            })
-        });
-        for w in lane_workers(self.cfg.index, p.lanes, self.cfg.workers) {
-            if let Some(tx) = self.links.to_workers.get(w) {
-                // Unbounded; fails only when the workers are stopping.
-                let _ = tx.send(Command::Lane {
-                    id,
-                    lane: publish.clone(),
-                });
-            }
-        }
-    }
-
-    /// [`Command::Lane`]: takes (or drops) a lane of another worker's peer.
-    pub(crate) fn apply_lane(
-        &mut self,
-        id: PeerId,
-        publish: Option<Box<LanePublish>>,
-        now: Instant,
-    ) {
-        let slot = id as usize;
-        let old = self.lanes.get_mut(slot).and_then(Option::take);
-        if let Some(old) = &old {
-            for kp in [&old.publish.current, &old.publish.previous]
-                .into_iter()
-                .flatten()
-            {
-                self.lane_index.remove(&kp.local_index());
-            }
-        }
-        match (publish, old) {
-            (Some(publish), old) => self.take_lane(id, *publish, old),
-            (None, Some(old)) => {
-                // Withdrawn: what it did this round still counts.
-                Self::publish_tally(&old.publish.shared, old.tally, now);
-                self.lane_dirty.retain(|&d| d != id);
-            }
-            (None, None) => {}
-        }
-    }
-
-    fn take_lane(&mut self, id: PeerId, publish: LanePublish, old: Option<Box<Lane>>) {
-        let slot = id as usize;
-        if self.owns(id) {
-            // A stale publication racing a move here: this worker is the
-            // owner now and uses its own keypairs.
-            return;
-        }
-        for kp in [&publish.current, &publish.previous].into_iter().flatten() {
-            self.lane_index.insert(kp.local_index(), id);
-        }
-        let lane = match old {
-            Some(mut lane) => {
-                lane.republish(publish);
-                lane
-            }
-            None => Box::new(Lane::new(publish)),
-        };
-        if self.lanes.len() <= slot {
-            self.lanes.resize_with(slot + 1, || None);
-        }
-        self.lanes[slot] = Some(lane);
-    }
-
-    /// Whether this worker may encrypt for peer `id` as one of its lanes.
-    #[inline]
-    pub(crate) fn lane_can_send(&self, id: PeerId, now: Instant) -> bool {
-        self.lanes
-            .get(id as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|l| l.can_send(now))
-    }
-
-    /// Seals `payload` (tag separate) for peer `id` with the lane's
-    /// current keypair. Returns (receiver index, counter, endpoint,
-    /// rekey wanted).
-    #[inline]
-    pub(crate) fn lane_seal(
-        &mut self,
-        id: PeerId,
-        now: Instant,
-        payload: &mut [u8],
-        tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<(u32, u64, SocketAddr, bool), DropReason> {
-        let lane = self
-            .lanes
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .ok_or(DropReason::SealFailed)?;
-        let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
-        let kp = lane
-            .publish
-            .current
-            .as_deref()
-            .ok_or(DropReason::SealFailed)?;
-        let counter = kp
-            .seal(&mut lane.block, now, payload, tag)
-            .map_err(seal_drop_reason)?;
-        let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Ok((kp.remote_index(), counter, endpoint, rekey))
-    }
-
-    /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a
-    /// keepalive), asks for a handshake when the keypair wants one.
-    pub(crate) fn lane_sent(
-        &mut self,
-        id: PeerId,
-        len: u64,
-        data: bool,
-        rekey: bool,
-        now: Instant,
-    ) {
-        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        let fresh = Self::mark(&mut lane.tally);
-        lane.tally.tx_bytes += len;
-        lane.tally.auth_sent = true;
-        lane.tally.data_sent |= data;
-        let ask = rekey && lane.due(now);
-        if fresh {
-            self.dirty_lane(id, now);
-        }
-        if ask {
-            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
-        }
-    }
-
-    /// Tallies an authenticated packet a lane received from `src`: tells
-    /// the owner and the control thread about a new endpoint and asks for
-    /// a handshake when an initiator's key is getting old (kernel
-    /// `receive.c: keep_key_fresh`).
-    pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, src: SocketAddr, now: Instant) {
-        let owner = self.routes.owner(id);
-        let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        let fresh = Self::mark(&mut lane.tally);
-        lane.tally.rx_bytes += len;
-        lane.tally.auth_received = true;
-        let ask = lane.rekey_on_receive(now);
-        let moved = lane.endpoint_moved(src, now);
-        if fresh {
-            self.dirty_lane(id, now);
-        }
-        if ask {
-            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
-        }
-        if moved {
-            // Best effort, as the owner's own report: the control thread
-            // sends its handshakes there.
-            let _ = self
-                .links
-                .events
-                .try_send(WorkerEvent::EndpointChanged(id, src));
-            if let Some(tx) = owner.and_then(|o| self.links.to_workers.get(o)) {
-                // Lane workers send from the port's default source.
-                let _ = tx.send(Command::SetEndpoint {
-                    id,
-                    endpoint: src,
-                    local: None,
-                });
-            }
-        }
-    }
-
-    /// Notes that a lane delivered a data (not keepalive) packet.
-    pub(crate) fn lane_data_received(&mut self, id: PeerId) {
-        if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
-            lane.tally.data_received = true;
-        }
-    }
-
-    /// Whether the tally was empty (the lane is not yet on the dirty list).
-    fn mark(tally: &mut Tally) -> bool {
-        !(tally.auth_sent || tally.auth_received)
-    }
-
-    fn dirty_lane(&mut self, id: PeerId, now: Instant) {
-        if self.lane_dirty.len() == self.lane_dirty.capacity() {
-            // Never grows on the fast path: publish what is there first.
-            self.flush_lanes(now);
-        }
-        self.lane_dirty.push(id);
-    }
-
-    /// Publishes the tallies of the lanes that were active this round.
-    pub(crate) fn flush_lanes(&mut self, now: Instant) {
-        while let Some(id) = self.lane_dirty.pop() {
-            if let Some(lane) = self.lanes.get_mut(id as usize).and_then(Option::as_mut) {
-                let t = std::mem::take(&mut lane.tally);
-                Self::publish_tally(&lane.publish.shared, t, now);
-            }
-        }
-    }
-
-    fn publish_tally(shared: &PeerShared, t: Tally, now: Instant) {
-        shared.add_lane_bytes(t.tx_bytes, t.rx_bytes);
-        if t.auth_sent {
-            shared.auth_sent.set(now);
-        }
-        if t.data_sent {
-            shared.data_sent.set(now);
-        }
-        if t.auth_received {
-            shared.auth_received.set(now);
-        }
-        if t.data_received {
-            shared.data_received.set(now);
-        }
     }
 }
 

@@ -9,67 +9,40 @@
 use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
-use protocol::messages::{
-    COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, RESPONSE_LEN,
-};
-use protocol::replay::ReplayError;
-use protocol::session::SessionError;
+use protocol::messages::{Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN};
 use protocol::time::Instant;
-use protocol::transport::{OpenError, SealError};
 
+use super::Worker;
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
-use crate::encap::{for_us, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp};
+use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
-use crate::lanes::LANE_ROAM_EVERY;
+use crate::index_table::DataRoute;
+use crate::lane::LANE_ROAM_EVERY;
+use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
-use crate::rehome::{tag_worker, DataRoute};
+use crate::rehome::tag_worker;
 use crate::stages::Stage;
-use crate::wire::{checksum, classify, ethernet, ipv4, ipv6, udp, L3Kind};
-use crate::worker::{Out, Worker};
+use crate::tx::Out;
+use crate::wire::ethernet::for_us;
+use crate::wire::ip::{
+    decap_ecn, decrement_ttl, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp,
+};
+use crate::wire::{classify, ethernet, ipv4, udp, Classification, L3Kind};
 
-/// Maps a failed open to its drop reason.
-fn open_reason(e: SessionError) -> DropReason {
-    match e {
-        SessionError::UnknownIndex(_) | SessionError::NoKeypair => DropReason::UnknownIndex,
-        SessionError::Open(OpenError::Replay(ReplayError::Replayed | ReplayError::TooOld)) => {
-            DropReason::Replay
-        }
-        SessionError::Open(OpenError::Replay(ReplayError::Exhausted) | OpenError::Expired) => {
-            DropReason::KeyExpired
-        }
-        SessionError::Open(OpenError::Authentication) => DropReason::Authentication,
-        SessionError::Open(OpenError::WrongIndex(_)) => DropReason::UnknownIndex,
-        SessionError::Open(OpenError::Malformed(_)) | SessionError::Malformed(_) => {
-            DropReason::BadMessage
-        }
-        SessionError::Open(OpenError::Device) | SessionError::Seal(SealError::Device) => {
-            DropReason::CryptoDevice
-        }
-        SessionError::Seal(_) => DropReason::SealFailed,
-    }
-}
-
-/// Why a message of type `kind` and length `len` that was not accepted is
-/// dropped: a known type of the wrong length, or an unknown type.
-fn length_reason(kind: u32, len: usize) -> DropReason {
-    let need = match kind {
-        1 => INITIATION_LEN,
-        2 => RESPONSE_LEN,
-        3 => COOKIE_REPLY_LEN,
-        4 => DATA_MIN_LEN,
-        _ => return DropReason::BadMessage,
-    };
-    if len < need {
-        DropReason::Truncated
-    } else {
-        DropReason::Oversized
-    }
+/// A WireGuard message as the receive path dispatches it, read with
+/// `protocol`'s message views (type word and length checked).
+#[derive(Debug, Clone, Copy)]
+enum Incoming {
+    /// A handshake message, for the gate.
+    Handshake(MessageType),
+    /// A data message for the keypair with this receiver index.
+    Data(u32),
 }
 
 /// Where the WireGuard message lies in a frame, and where it came from.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Wg {
+pub(crate) struct MessageAt {
     /// Offset of the message (the UDP payload) in the frame.
     pub(crate) start: usize,
     /// Offset of its end.
@@ -87,25 +60,25 @@ impl Worker<'_> {
     /// received it there). `fresh`: received by this worker's RX queue.
     pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
         if !m.is_contiguous() {
-            return self.drop_packet(m, DropReason::Segmented);
+            return self.tx.drop_packet(m, DropReason::Segmented);
         }
         if !for_us(m.data(), self.nets.tun.mac) {
-            return self.drop_packet(m, DropReason::NotForUs);
+            return self.tx.drop_packet(m, DropReason::NotForUs);
         }
         let Ok(cls) = classify(m.data()) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
             return self.pass_to_control(PortSide::Tunnel, m);
         }
         let Some(ip) = inner_ip(m.data(), &cls) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if is_link_scoped(ip.dst) {
             return self.pass_to_control(PortSide::Tunnel, m);
         }
         if !self.nets.tun.is_local(ip.dst) {
-            return self.drop_packet(m, DropReason::NotForUs);
+            return self.tx.drop_packet(m, DropReason::NotForUs);
         }
         let wg = match cls.udp {
             Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
@@ -115,13 +88,13 @@ impl Worker<'_> {
             _ => return self.outer_fragment(m, &cls, now, fresh),
         };
         let Some(l4) = cls.l4_offset else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         let udp_len = udp::Packet::new_checked(&m.data()[l4..]).map(|u| usize::from(u.length()));
         let Ok(udp_len) = udp_len else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
-        let wgm = Wg {
+        let wgm = MessageAt {
             start: l4 + udp::HEADER_LEN,
             end: l4 + udp_len,
             src: SocketAddr::new(ip.src, wg.src),
@@ -131,19 +104,20 @@ impl Worker<'_> {
         self.wireguard(m, wgm, now, fresh);
     }
 
-    fn wireguard(&mut self, m: Mbuf, wg: Wg, now: Instant, fresh: bool) {
+    fn wireguard(&mut self, m: Mbuf, wg: MessageAt, now: Instant, fresh: bool) {
         let msg = &m.data()[wg.start..wg.end];
-        let kind = msg
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        match (kind, msg.len()) {
-            (Some(kind @ 1), INITIATION_LEN)
-            | (Some(kind @ 2), RESPONSE_LEN)
-            | (Some(kind @ 3), COOKIE_REPLY_LEN) => self.handshake_message(m, kind, wg, now),
-            (Some(4), len) if len >= DATA_MIN_LEN => {
-                let receiver = u32::from_le_bytes([msg[4], msg[5], msg[6], msg[7]]);
+        let incoming = Message::parse(msg).map(|msg| match msg {
+            Message::Initiation(_) => Incoming::Handshake(MessageType::Initiation),
+            Message::Response(_) => Incoming::Handshake(MessageType::Response),
+            Message::CookieReply(_) => Incoming::Handshake(MessageType::CookieReply),
+            Message::Data(data) => Incoming::Data(data.receiver()),
+        });
+        match incoming {
+            Err(e) => self.tx.drop_packet(m, e.into()),
+            Ok(Incoming::Handshake(kind)) => self.handshake_message(m, kind, wg, now),
+            Ok(Incoming::Data(receiver)) => {
                 self.stages.lap(Stage::Parse);
-                let route = self.data_route(receiver);
+                let route = self.table.route_data(receiver);
                 self.stages.lap(Stage::Lookup);
                 match route {
                     DataRoute::Local(id) => {
@@ -162,17 +136,79 @@ impl Worker<'_> {
                     }
                     DataRoute::Owner(owner) => self.hand_off(owner, m, fresh, PortSide::Tunnel),
                     DataRoute::Moved(to) => self.forward(to, m, fresh, PortSide::Tunnel),
-                    DataRoute::Drop(reason) => self.drop_packet(m, reason),
+                    DataRoute::Drop(reason) => self.tx.drop_packet(m, reason),
                 }
             }
-            (Some(kind), len) => self.drop_packet(m, length_reason(kind, len)),
-            (None, _) => self.drop_packet(m, DropReason::Truncated),
         }
     }
 
-    fn decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, at: usize, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+    /// A handshake message of type `kind` (of its exact length)
+    /// at `wg` in `m`: through the gate (see [`crate::gate`]), then queued
+    /// for the control thread or answered with a cookie reply.
+    fn handshake_message(&mut self, m: Mbuf, kind: MessageType, wg: MessageAt, now: Instant) {
+        let msg = &m.data()[wg.start..wg.end];
+        let verdict = self.gate.judge(
+            msg,
+            kind,
+            wg.src,
+            wg.dst,
+            &self.links.handshakes,
+            &self.counters,
+            now,
+        );
+        match verdict {
+            GateVerdict::Taken => drop(m),
+            GateVerdict::Cookie(reply) => self.send_cookie(m, wg, &reply),
+            GateVerdict::Drop(reason) => self.tx.drop_packet(m, reason),
+        }
+    }
+
+    /// Turns the message's mbuf into the cookie reply to its source: the
+    /// reply replaces the message, the outer headers go in front of it.
+    fn send_cookie(&mut self, mut m: Mbuf, wg: MessageAt, reply: &[u8; COOKIE_REPLY_LEN]) {
+        let end = wg.start + COOKIE_REPLY_LEN;
+        let front = wg.start.checked_sub(outer::header_len(&wg.src));
+        let tail = usize::from(m.data_len()).checked_sub(end);
+        let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
+        else {
+            return self.tx.drop_packet(m, DropReason::Malformed);
+        };
+        m.data_mut()[wg.start..end].copy_from_slice(reply);
+        if m.trim(tail).is_err() || m.adj(front).is_err() {
+            return self.tx.drop_packet(m, DropReason::Malformed);
+        }
+        self.counters.add(Event::CookieReplySent, 1);
+        // From the listen port and the address the message came to, as
+        // the control thread answers handshakes.
+        self.send_to(m, wg.src, Some(wg.dst), self.cfg.listen_port, 0, 0);
+    }
+
+    /// Answers a packet that peer `id` sent through the tunnel (`orig`,
+    /// its decrypted IP packet) with `err`, through the tunnel (see
+    /// [`crate::icmp`]).
+    fn icmp_to_peer(&mut self, id: PeerId, orig: &[u8], err: IcmpError, now: Instant) {
+        let answer = self
+            .icmp
+            .answer_peer(orig, err, &self.nets.plain, self.cfg.mtu, now);
+        if let Some(m) = answer {
+            self.reply_to_peer(id, m, now);
+        }
+    }
+
+    /// An outer fragment for one of our tunnel addresses: into the
+    /// reassembly table (see [`crate::fragments`]); the datagram it
+    /// completes, if any, goes on through the tunnel path.
+    fn outer_fragment(&mut self, m: Mbuf, cls: &Classification, now: Instant, fresh: bool) {
+        match self.frags.offer(m, cls, &self.counters) {
+            None => {}
+            Some(Ok(whole)) => self.tunnel_packet(whole, now, fresh),
+            Some(Err((whole, reason))) => self.tx.drop_packet(whole, reason),
+        }
+    }
+
+    fn decapsulate(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, at: usize, now: Instant) {
+        let Some(peer) = self.table.peer_mut(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let opened = peer
             .session
@@ -181,13 +217,13 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let (plain_len, promoted, rekey) = match opened {
             Ok(r) => r,
-            Err(e) => return self.drop_packet(m, open_reason(e)),
+            Err(e) => return self.tx.drop_packet(m, DropReason::of_open(e)),
         };
         // Authenticated: from here on the packet is the peer's.
         peer.shared.auth_received.set(now);
         self.note_arrival(id, at);
-        let Some(peer) = self.peer_mut(id) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+        let Some(peer) = self.table.peer_mut(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         peer.shared.add_rx((wg.end - wg.start) as u64);
         // Roaming (section 2.1), at most every ENDPOINT_CHANGE_EVERY: a far
@@ -228,9 +264,7 @@ impl Worker<'_> {
                 .try_send(WorkerEvent::EndpointChanged(id, wg.src));
         }
         if let Some(retired) = promoted {
-            for index in retired.iter() {
-                self.by_index.remove(&index);
-            }
+            self.table.forget(retired);
             let _ = self
                 .links
                 .events
@@ -247,12 +281,19 @@ impl Worker<'_> {
     /// the lane's copy of the keypair `index` names. The shared replay
     /// window makes a message accepted once, whichever worker (queue, source
     /// port) it reaches.
-    fn lane_decapsulate(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, index: u32, now: Instant) {
-        let Some(lane) = self.lanes.get(id as usize).and_then(Option::as_ref) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+    fn lane_decapsulate(
+        &mut self,
+        mut m: Mbuf,
+        wg: MessageAt,
+        id: PeerId,
+        index: u32,
+        now: Instant,
+    ) {
+        let Some(lane) = self.table.lane(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let Some(kp) = lane.keypair(index) else {
-            return self.drop_packet(m, DropReason::UnknownIndex);
+            return self.tx.drop_packet(m, DropReason::UnknownIndex);
         };
         let opened = kp
             .open_message(now, &mut m.data_mut()[wg.start..wg.end])
@@ -260,7 +301,7 @@ impl Worker<'_> {
         self.stages.lap(Stage::Crypto);
         let plain_len = match opened {
             Ok(n) => n,
-            Err(e) => return self.drop_packet(m, open_reason(SessionError::Open(e))),
+            Err(e) => return self.tx.drop_packet(m, e.into()),
         };
         self.counters.add(Event::LaneDecap, 1);
         self.lane_received(id, (wg.end - wg.start) as u64, wg.src, now);
@@ -270,7 +311,7 @@ impl Worker<'_> {
     /// The rest of decapsulation, once a message authenticated: keepalives
     /// are consumed; the inner packet is checked against the peer's allowed
     /// IPs and sent on the plaintext port.
-    fn deliver(&mut self, mut m: Mbuf, wg: Wg, id: PeerId, plain_len: usize, now: Instant) {
+    fn deliver(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, plain_len: usize, now: Instant) {
         if plain_len == 0 {
             self.counters.add(Event::KeepaliveRx, 1);
             return drop(m);
@@ -283,17 +324,17 @@ impl Worker<'_> {
             v6,
         }) = ip_header(&m.data()[inner_start..inner_start + plain_len])
         else {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         };
         // Cryptokey routing: the inner source must be one of the sender's
         // allowed IPs (whitepaper section 2), or a prefix of a tunnel
         // group it is a member of.
         self.stages.lap(Stage::Build);
         if !self.routes.routes_back(src, id) {
-            return self.drop_packet(m, DropReason::InnerSourceSpoofed);
+            return self.tx.drop_packet(m, DropReason::InnerSourceSpoofed);
         }
         self.stages.lap(Stage::Lookup);
-        match self.peer_mut(id) {
+        match self.table.peer_mut(id) {
             Some(p) => p.shared.data_received.set(now),
             None => self.lane_data_received(id),
         }
@@ -302,35 +343,35 @@ impl Worker<'_> {
             && !ipv4::Packet::new_checked(&m.data()[inner.clone()])
                 .is_ok_and(|p| p.verify_checksum())
         {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         }
         let Some(decremented) = decrement_ttl(&mut m.data_mut()[inner.clone()], v6) else {
-            return self.drop_packet(m, DropReason::InnerMalformed);
+            return self.tx.drop_packet(m, DropReason::InnerMalformed);
         };
         if !decremented {
             // RFC 1812 section 5.3.1: back to the sender, through the tunnel.
             self.icmp_to_peer(id, &m.data()[inner], IcmpError::TimeExceeded, now);
-            return self.drop_packet(m, DropReason::TtlExceeded);
+            return self.tx.drop_packet(m, DropReason::TtlExceeded);
         }
         if decap_ecn(&mut m.data_mut()[inner.clone()], v6, wg.ecn).is_none() {
-            return self.drop_packet(m, DropReason::EcnCeNotEct);
+            return self.tx.drop_packet(m, DropReason::EcnCeNotEct);
         }
-        self.clamp_mss(&mut m.data_mut()[inner]);
+        crate::mss::clamp_counted(self.cfg.mss_clamp, &mut m.data_mut()[inner], &self.counters);
         let Some(hop) = self.nets.plain.next_hop(dst) else {
-            return self.drop_packet(m, DropReason::NoRoute);
+            return self.tx.drop_packet(m, DropReason::NoRoute);
         };
-        let dst_mac = self.neigh_plain.get(&hop).copied();
+        let dst_mac = self.neighbours.plaintext(hop);
         // Strip outer headers, WireGuard header, padding and tag; put an
         // Ethernet header in front of the inner packet.
         let tail = usize::from(m.data_len()) - (inner_start + total);
         let (Ok(front), Ok(tail)) = (u16::try_from(inner_start), u16::try_from(tail)) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if m.adj(front).is_err() || m.trim(tail).is_err() {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         }
         let Ok(eth) = m.prepend(ethernet::HEADER_LEN as u16) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            return self.tx.drop_packet(m, DropReason::NoRoom);
         };
         eth[ethernet::field::DST].copy_from_slice(&dst_mac.unwrap_or([0; 6]));
         eth[ethernet::field::SRC].copy_from_slice(&self.nets.plain.mac);
@@ -344,127 +385,9 @@ impl Worker<'_> {
         self.counters.add(Event::Decapsulated, 1);
         self.counters.add(Event::DecapBytes, total as u64);
         match dst_mac {
-            Some(_) => self.emit(Out::PlainTx, m),
+            Some(_) => self.tx.emit(Out::PlainTx, m),
             None => self.pass_to_control(PortSide::Plaintext, m),
         }
         self.stages.lap(Stage::Build);
-    }
-}
-
-/// ECN codepoints (RFC 3168 section 5).
-const NOT_ECT: u8 = 0b00;
-const ECT_1: u8 = 0b01;
-const ECT_0: u8 = 0b10;
-const CE: u8 = 0b11;
-
-/// The inner ECN field after decapsulation with outer ECN `outer`, per
-/// RFC 6040 section 4.2 (figure 4, normal mode); `None`: drop (CE over
-/// Not-ECT).
-fn ecn_after_decap(inner: u8, outer: u8) -> Option<u8> {
-    match (inner, outer) {
-        (NOT_ECT, CE) => None,
-        (NOT_ECT, _) => Some(NOT_ECT),
-        (_, CE) => Some(CE),
-        (ECT_0, ECT_1) => Some(ECT_1),
-        (inner, _) => Some(inner),
-    }
-}
-
-/// Applies [`ecn_after_decap`] to the inner packet (its IPv4 header
-/// checksum updated incrementally); `None`: drop.
-fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
-    let inner = ip_ecn(packet);
-    let ecn = ecn_after_decap(inner, outer & CE)?;
-    if ecn == inner {
-        return Some(());
-    }
-    if v6 {
-        // Traffic class spans bytes 0-1: ECN is bits 4-5 of byte 1.
-        let b = packet.get_mut(1)?;
-        *b = (*b & !0x30) | (ecn << 4);
-    } else {
-        let mut p = ipv4::Packet::new_checked(packet).ok()?;
-        let (ver_ihl, tos) = (p.header()[0], p.dscp_ecn());
-        let new_tos = (tos & !CE) | ecn;
-        // RFC 1624: only the word of version/IHL and TOS changed.
-        let check = checksum::update(
-            p.checksum(),
-            u16::from_be_bytes([ver_ihl, tos]),
-            u16::from_be_bytes([ver_ihl, new_tos]),
-        );
-        p.set_dscp_ecn(new_tos);
-        p.set_checksum(check);
-    }
-    Some(())
-}
-
-/// Decrements TTL / hop limit; `Some(false)` when it would reach zero.
-fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
-    if v6 {
-        ipv6::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_hop_limit())
-    } else {
-        ipv4::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_ttl())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc6040_figure_4_normal_mode() {
-        // Rows: arriving inner; columns: arriving outer Not-ECT, ECT(0),
-        // ECT(1), CE. `None`: drop.
-        let table = [
-            (NOT_ECT, [Some(NOT_ECT), Some(NOT_ECT), Some(NOT_ECT), None]),
-            (ECT_0, [Some(ECT_0), Some(ECT_0), Some(ECT_1), Some(CE)]),
-            (ECT_1, [Some(ECT_1), Some(ECT_1), Some(ECT_1), Some(CE)]),
-            (CE, [Some(CE), Some(CE), Some(CE), Some(CE)]),
-        ];
-        for (inner, row) in table {
-            for (outer, want) in [NOT_ECT, ECT_0, ECT_1, CE].into_iter().zip(row) {
-                assert_eq!(ecn_after_decap(inner, outer), want, "{inner} under {outer}");
-            }
-        }
-    }
-
-    #[test]
-    fn ce_is_written_into_the_inner_header_with_its_checksum() {
-        let mut p = [0u8; 28];
-        ipv4::Repr {
-            src: [10, 0, 0, 1],
-            dst: [10, 0, 0, 2],
-            protocol: 17,
-            ttl: 9,
-            dscp_ecn: 0xb8 | ECT_0,
-            ident: 7,
-            dont_frag: true,
-            payload_len: 8,
-        }
-        .emit(&mut p)
-        .unwrap();
-        assert_eq!(decap_ecn(&mut p, false, CE), Some(()));
-        assert_eq!(p[1], 0xb8 | CE, "DSCP kept, CE set");
-        assert!(checksum::verify(&p[..20]), "header checksum updated");
-        // Recomputed from scratch: the same value.
-        let mut fresh = p;
-        fresh[10..12].fill(0);
-        assert_eq!(
-            checksum::checksum(&fresh[..20]).to_be_bytes(),
-            [p[10], p[11]]
-        );
-
-        let mut v6 = [0u8; 40];
-        v6[0] = 0x6b; // traffic class 0xb_
-        v6[1] = 0x80 | (ECT_1 << 4);
-        assert_eq!(decap_ecn(&mut v6, true, CE), Some(()));
-        assert_eq!((v6[0], v6[1]), (0x6b, 0x80 | (CE << 4)));
-        let mut not_ect = [0x60u8; 40];
-        not_ect[1] = 0;
-        assert_eq!(decap_ecn(&mut not_ect, true, CE), None);
     }
 }

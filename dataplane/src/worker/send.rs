@@ -7,94 +7,26 @@
 //! tailroom, and the WireGuard data header and outer Ethernet/IP/UDP headers
 //! in the headroom. No payload byte is copied.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
-use rustc_hash::FxHashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
-use protocol::transport::SealError;
 
-use crate::command::PortSide;
+use super::Worker;
 use crate::counters::{DropReason, Event};
-use crate::fragments::may_fragment;
+use crate::fragments::{self, may_fragment, Pieces};
 use crate::icmp::IcmpError;
-use crate::outer::{self, Template};
+use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
-use crate::route::PortNet;
+use crate::port::PortSide;
 use crate::stages::Stage;
+use crate::tx::Out;
+use crate::wire::ethernet::for_us;
+use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
-use crate::worker::{Out, Worker};
-
-/// An IP packet's addresses and length, read from its header.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct InnerIp {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// IP total length (header and payload; Ethernet padding excluded).
-    pub len: usize,
-    /// IPv6 (else IPv4).
-    pub v6: bool,
-}
-
-/// Reads the header of the IPv4 or IPv6 packet at the start of `packet`,
-/// by its version nibble.
-#[inline]
-pub(crate) fn ip_header(packet: &[u8]) -> Option<InnerIp> {
-    match packet.first()? >> 4 {
-        4 => {
-            let ip = ipv4::Packet::new_checked(packet).ok()?;
-            Some(InnerIp {
-                src: IpAddr::V4(Ipv4Addr::from(ip.src_addr())),
-                dst: IpAddr::V4(Ipv4Addr::from(ip.dst_addr())),
-                len: ip.total_len(),
-                v6: false,
-            })
-        }
-        6 => {
-            let ip = ipv6::Packet::new_checked(packet).ok()?;
-            Some(InnerIp {
-                src: IpAddr::V6(Ipv6Addr::from(ip.src_addr())),
-                dst: IpAddr::V6(Ipv6Addr::from(ip.dst_addr())),
-                len: ip.total_len(),
-                v6: true,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The IP header of a classified IPv4/IPv6 frame.
-#[inline]
-pub(crate) fn inner_ip(frame: &[u8], cls: &Classification) -> Option<InnerIp> {
-    match cls.l3 {
-        L3Kind::Ipv4 | L3Kind::Ipv6 => ip_header(frame.get(cls.l3_offset..)?),
-        _ => None,
-    }
-}
-
-/// Addresses the data path never routes into a tunnel: they are for the
-/// concentrator's own stack (multicast, broadcast, IPv6 link-local).
-#[inline]
-pub(crate) fn is_link_scoped(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
-        IpAddr::V6(a) => a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80,
-    }
-}
-
-/// Whether a frame's destination MAC is ours or a group address (ports
-/// are promiscuous: a switch may flood frames meant for other hosts).
-#[inline]
-pub(crate) fn for_us(frame: &[u8], mac: [u8; 6]) -> bool {
-    match frame.get(..6) {
-        Some(dst) => dst[0] & 1 == 1 || dst == mac,
-        None => false,
-    }
-}
 
 /// A packet being sealed: its plaintext length, padded length and ECN.
 #[derive(Debug, Clone, Copy)]
@@ -117,122 +49,44 @@ impl Sealing {
     }
 }
 
-/// A peer's outer headers as last built: valid while its endpoint, the
-/// local address it last reached, the source port and the worker's
-/// tunnel-side neighbour table are what they were (the port's addresses
-/// and gateways do not change while it runs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OuterCache {
-    endpoint: SocketAddr,
-    local: Option<IpAddr>,
-    src_port: u16,
-    /// The worker's [`Worker::neigh_tun_generation`] it was built at.
-    generation: u32,
-    template: Template,
-    /// Whether the next hop's MAC was known (else the frame goes to the
-    /// control thread, which resolves it).
-    resolved: bool,
-}
-
-impl OuterCache {
-    /// Routes to `endpoint` on the tunnel port `net`: our source address
-    /// for it (`local`, the address it last reached, while that is ours),
-    /// its next hop and that hop's MAC from `neigh`.
-    pub(crate) fn build(
-        net: &PortNet,
-        neigh: &FxHashMap<IpAddr, [u8; 6]>,
-        endpoint: SocketAddr,
-        local: Option<IpAddr>,
-        src_port: u16,
-        generation: u32,
-    ) -> Result<Self, DropReason> {
-        let src_ip = net
-            .source_from(endpoint.ip(), local)
-            .ok_or(DropReason::NoEndpoint)?;
-        let hop = net.next_hop(endpoint.ip()).ok_or(DropReason::NoEndpoint)?;
-        let dst_mac = neigh.get(&hop).copied();
-        let template = Template::new(
-            net.mac,
-            dst_mac.unwrap_or([0; 6]),
-            SocketAddr::new(src_ip, src_port),
-            endpoint,
-        )
-        .map_err(|_| DropReason::NoEndpoint)?;
-        Ok(Self {
-            endpoint,
-            local,
-            src_port,
-            generation,
-            template,
-            resolved: dst_mac.is_some(),
-        })
-    }
-
-    /// Whether it still describes packets to `endpoint` (which reached us
-    /// at `local`) from `src_port`.
-    #[inline]
-    fn serves(
-        &self,
-        endpoint: SocketAddr,
-        local: Option<IpAddr>,
-        src_port: u16,
-        generation: u32,
-    ) -> bool {
-        self.generation == generation
-            && self.src_port == src_port
-            && self.endpoint == endpoint
-            && self.local == local
-    }
-}
-
-/// The ECN bits of an IP packet (its first bytes).
-#[inline]
-pub(crate) fn ip_ecn(packet: &[u8]) -> u8 {
-    match packet.first().map(|b| b >> 4) {
-        Some(4) => packet.get(1).map_or(0, |tos| tos & 0b11),
-        Some(6) => packet.get(1).map_or(0, |b| (b >> 4) & 0b11),
-        _ => 0,
-    }
-}
-
 impl Worker<'_> {
     /// One frame from the plaintext port (or handed off from a worker that
     /// received it there). `fresh`: received by this worker's RX queue.
     pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
         if !m.is_contiguous() {
-            return self.drop_packet(m, DropReason::Segmented);
+            return self.tx.drop_packet(m, DropReason::Segmented);
         }
         if !for_us(m.data(), self.nets.plain.mac) {
-            return self.drop_packet(m, DropReason::NotForUs);
+            return self.tx.drop_packet(m, DropReason::NotForUs);
         }
         let Ok(cls) = classify(m.data()) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
             // ARP, unknown EtherTypes: the control thread and the kernel.
             return self.pass_to_control(PortSide::Plaintext, m);
         }
         let Some(ip) = inner_ip(m.data(), &cls) else {
-            return self.drop_packet(m, DropReason::Malformed);
+            return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if self.nets.plain.is_local(ip.dst) || is_link_scoped(ip.dst) {
             return self.pass_to_control(PortSide::Plaintext, m);
         }
         self.stages.lap(Stage::Parse);
         let Some(target) = self.routes.allowed.lookup(ip.dst) else {
-            return self.drop_packet(m, DropReason::NoRoute);
+            return self.tx.drop_packet(m, DropReason::NoRoute);
         };
         // A tunnel group: the member its flow hashes to (counted once, by
         // the worker that received the packet).
         let count = fresh.then_some(self.cfg.index);
         let packet = m.data().get(cls.l3_offset..).unwrap_or_default();
         let Some(peer) = self.routes.resolve(target, packet, now, count) else {
-            return self.drop_packet(m, DropReason::NoRoute);
+            return self.tx.drop_packet(m, DropReason::NoRoute);
         };
         let Some(owner) = self.routes.owner(peer) else {
-            return self.drop_packet(m, DropReason::NoRoute);
+            return self.tx.drop_packet(m, DropReason::NoRoute);
         };
-        let owned = self.owns(peer);
+        let owned = self.table.owns(peer);
         self.stages.lap(Stage::Lookup);
         if owned {
             self.count_inline(PortSide::Plaintext, fresh);
@@ -270,7 +124,7 @@ impl Worker<'_> {
         if ttl <= 1 {
             // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
             self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
-            self.drop_packet(m, DropReason::TtlExceeded);
+            self.tx.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
         if ip.len > self.cfg.mtu {
@@ -279,17 +133,17 @@ impl Worker<'_> {
                 // RFC 1191 / RFC 8201: the sender learns the tunnel's MTU.
                 let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
                 self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TooBig(mtu), now);
-                self.drop_packet(m, DropReason::TooBig);
+                self.tx.drop_packet(m, DropReason::TooBig);
                 return None;
             }
         }
         let extra = usize::from(m.data_len()).saturating_sub(cls.l3_offset + ip.len);
         let Ok(extra) = u16::try_from(extra) else {
-            self.drop_packet(m, DropReason::Malformed);
+            self.tx.drop_packet(m, DropReason::Malformed);
             return None;
         };
         if m.trim(extra).is_err() || m.adj(cls.l3_offset as u16).is_err() {
-            self.drop_packet(m, DropReason::Malformed);
+            self.tx.drop_packet(m, DropReason::Malformed);
             return None;
         }
         let forwarded = match cls.l3 {
@@ -299,11 +153,39 @@ impl Worker<'_> {
             _ => ipv6::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_hop_limit()),
         };
         if !forwarded {
-            self.drop_packet(m, DropReason::TtlExceeded);
+            self.tx.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
-        self.clamp_mss(m.data_mut());
+        crate::mss::clamp_counted(self.cfg.mss_clamp, m.data_mut(), &self.counters);
         Some(m)
+    }
+
+    /// Passes the inner IP packet `m` (the mbuf's whole data) to `send`,
+    /// split into fragments of at most the tunnel MTU when it is larger
+    /// (see [`crate::fragments`]).
+    fn each_piece(&mut self, m: Mbuf, mut send: impl FnMut(&mut Self, Mbuf)) {
+        let mut pieces = match fragments::split(m, self.cfg.mtu, self.pool, &self.counters) {
+            Ok(Pieces::Whole(m)) => return send(self, m),
+            Ok(Pieces::Split(pieces)) => pieces,
+            Err((m, reason)) => return self.tx.drop_packet(m, reason),
+        };
+        for piece in pieces.drain() {
+            match fragments::with_checksum(piece) {
+                Ok(piece) => send(self, piece),
+                Err(piece) => self.tx.drop_packet(piece, DropReason::Malformed),
+            }
+        }
+    }
+
+    /// Answers a plaintext-port frame (`frame`, its IP header at `l3`)
+    /// with `err`, out of the plaintext port (see [`crate::icmp`]).
+    fn icmp_to_plaintext(&mut self, frame: &[u8], l3: usize, err: IcmpError, now: Instant) {
+        if let Some(m) = self
+            .icmp
+            .answer_frame(frame, l3, err, &self.nets.plain, now)
+        {
+            self.tx.emit(Out::PlainTx, m);
+        }
     }
 
     /// Encrypts a plaintext frame for a peer this worker serves as a lane.
@@ -325,17 +207,17 @@ impl Worker<'_> {
     /// keypair for peer `id` and sends it from the lane port.
     fn lane_seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            return self.tx.drop_packet(m, DropReason::NoRoom);
         };
         self.stages.lap(Stage::Build);
         let sealed = match sealing.split(&mut m) {
             Some((payload, tag)) => self.lane_seal(id, now, payload, tag),
-            None => return self.drop_packet(m, DropReason::NoRoom),
+            None => return self.tx.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
         let (receiver, counter, endpoint, rekey) = match sealed {
             Ok(s) => s,
-            Err(reason) => return self.drop_packet(m, reason),
+            Err(reason) => return self.tx.drop_packet(m, reason),
         };
         let Some(m) = self.data_header(m, &endpoint, receiver, counter) else {
             return;
@@ -359,12 +241,12 @@ impl Worker<'_> {
         now: Instant,
         handed: bool,
     ) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+        let Some(peer) = self.table.peer_mut(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         if peer.endpoint.is_none() {
             self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::Unreachable, now);
-            return self.drop_packet(m, DropReason::NoEndpoint);
+            return self.tx.drop_packet(m, DropReason::NoEndpoint);
         }
         peer.shared.count_plain(handed);
         let Some(m) = self.strip_inner(m, cls, ip, now) else {
@@ -378,12 +260,12 @@ impl Worker<'_> {
     /// owner, or by a lane that has a key; dropped as `seal_failed` on a
     /// lane without one.
     pub(crate) fn reply_to_peer(&mut self, id: PeerId, m: Mbuf, now: Instant) {
-        if self.owns(id) {
+        if self.table.owns(id) {
             self.seal_or_stage(id, m, now);
         } else if self.lane_can_send(id, now) {
             self.lane_seal_and_send(id, m, now);
         } else {
-            self.drop_packet(m, DropReason::SealFailed);
+            self.tx.drop_packet(m, DropReason::SealFailed);
         }
     }
 
@@ -391,14 +273,16 @@ impl Worker<'_> {
     /// peer this worker owns, or stages it while there is no usable
     /// session (or older packets still wait) and asks for a handshake.
     fn seal_or_stage(&mut self, id: PeerId, m: Mbuf, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+        let Some(peer) = self.table.peer_mut(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(id, m, now);
         }
-        self.stage(id, m);
+        if let Err((m, reason)) = self.table.stage(&mut self.staging, id, m, &self.counters) {
+            self.tx.drop_packet(m, reason);
+        }
         if can_send {
             self.send_staged(id, now);
         } else {
@@ -409,7 +293,7 @@ impl Worker<'_> {
     /// Sends a peer's staged packets while its session can.
     pub(crate) fn send_staged(&mut self, id: PeerId, now: Instant) {
         loop {
-            let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            let Some(peer) = self.table.peer_mut(id) else {
                 return;
             };
             if !peer.session.current().is_some_and(|k| k.can_send(now)) {
@@ -425,6 +309,7 @@ impl Worker<'_> {
     /// Sends a keepalive (an empty data message) to the peer.
     pub(crate) fn send_keepalive(&mut self, id: PeerId, now: Instant) {
         let ready = self
+            .table
             .peer_mut(id)
             .is_some_and(|p| p.session.current().is_some_and(|k| k.can_send(now)));
         if !ready {
@@ -461,11 +346,11 @@ impl Worker<'_> {
     ) -> Option<Mbuf> {
         let hlen = outer::header_len(endpoint);
         let Ok(front) = u16::try_from(DATA_HEADER_LEN + hlen) else {
-            self.drop_packet(m, DropReason::NoRoom);
+            self.tx.drop_packet(m, DropReason::NoRoom);
             return None;
         };
         let Ok(hdr) = m.prepend(front) else {
-            self.drop_packet(m, DropReason::NoRoom);
+            self.tx.drop_packet(m, DropReason::NoRoom);
             return None;
         };
         // Message type 4 and three reserved zero bytes, receiver, counter
@@ -481,25 +366,25 @@ impl Worker<'_> {
     /// keepalive) for peer `id` and sends it to the peer's endpoint.
     fn seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
-            return self.drop_packet(m, DropReason::NoRoom);
+            return self.tx.drop_packet(m, DropReason::NoRoom);
         };
         let lane_port = self.cfg.lane_port();
-        let Some(peer) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
-            return self.drop_packet(m, DropReason::PeerGone);
+        let Some(peer) = self.table.peer_mut(id) else {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
         };
         let Some(endpoint) = peer.endpoint else {
-            return self.drop_packet(m, DropReason::NoEndpoint);
+            return self.tx.drop_packet(m, DropReason::NoEndpoint);
         };
         self.stages.lap(Stage::Build);
         let sealed = match sealing.split(&mut m) {
             Some((payload, tag)) => peer.session.seal(now, payload, tag),
-            None => return self.drop_packet(m, DropReason::NoRoom),
+            None => return self.tx.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
         let (receiver, sent) = match sealed {
             Ok(s) => s,
-            Err(SessionError::Seal(e)) => return self.drop_packet(m, seal_drop_reason(e)),
-            Err(_) => return self.drop_packet(m, DropReason::SealFailed),
+            Err(SessionError::Seal(e)) => return self.tx.drop_packet(m, e.into()),
+            Err(_) => return self.tx.drop_packet(m, DropReason::SealFailed),
         };
         // A multi-lane peer's owner sends from its lane port as well.
         let src_port = if peer.lanes > 1 {
@@ -512,21 +397,19 @@ impl Worker<'_> {
             peer.shared.data_sent.set(now);
         }
         peer.shared.add_tx(sealing.msg_len());
-        let generation = self.neigh_tun_generation;
         let outer = match peer.outer {
-            Some(c) if c.serves(endpoint, peer.local, src_port, generation) => c,
+            Some(c) if c.serves(endpoint, peer.local, src_port, &self.neighbours) => c,
             _ => {
                 let built = OuterCache::build(
                     &self.nets.tun,
-                    &self.neigh_tun,
+                    &self.neighbours,
                     endpoint,
                     peer.local,
                     src_port,
-                    generation,
                 );
                 match built {
                     Ok(c) => *peer.outer.insert(c),
-                    Err(reason) => return self.drop_packet(m, reason),
+                    Err(reason) => return self.tx.drop_packet(m, reason),
                 }
             }
         };
@@ -551,17 +434,10 @@ impl Worker<'_> {
         ecn: u8,
         plain: u64,
     ) {
-        let built = OuterCache::build(
-            &self.nets.tun,
-            &self.neigh_tun,
-            endpoint,
-            local,
-            src_port,
-            self.neigh_tun_generation,
-        );
+        let built = OuterCache::build(&self.nets.tun, &self.neighbours, endpoint, local, src_port);
         match built {
             Ok(outer) => self.send_outer(m, &outer, ecn, plain),
-            Err(reason) => self.drop_packet(m, reason),
+            Err(reason) => self.tx.drop_packet(m, reason),
         }
     }
 
@@ -579,7 +455,7 @@ impl Worker<'_> {
         let ident = self.ip_ident;
         self.ip_ident = ident.wrapping_add(self.cfg.workers as u16);
         let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, ident, offload) else {
-            return self.drop_packet(m, DropReason::NoEndpoint);
+            return self.tx.drop_packet(m, DropReason::NoEndpoint);
         };
         if offload {
             let family = if outer.template.is_ipv6() {
@@ -600,7 +476,7 @@ impl Worker<'_> {
             self.counters.add(Event::EncapBytes, plain);
         }
         if outer.resolved {
-            self.emit(Out::TunTx, m);
+            self.tx.emit(Out::TunTx, m);
         } else {
             self.pass_to_control(PortSide::Tunnel, m);
         }
@@ -611,16 +487,6 @@ impl Worker<'_> {
     #[inline]
     pub(crate) fn pass_to_control(&mut self, side: PortSide, m: Mbuf) {
         self.counters.add(Event::ToControl, 1);
-        self.emit(Out::Control(side), m);
-    }
-}
-
-/// The drop reason of a packet the keypair would not seal: the crypto
-/// device failing is its own reason, the rest (expired, exhausted) are
-/// `seal_failed`.
-pub(crate) fn seal_drop_reason(e: SealError) -> DropReason {
-    match e {
-        SealError::Device => DropReason::CryptoDevice,
-        _ => DropReason::SealFailed,
+        self.tx.emit(Out::Control(side), m);
     }
 }

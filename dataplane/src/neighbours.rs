@@ -1,0 +1,82 @@
+//! A worker's copy of the control thread's neighbour tables (ARP/ND
+//! results), one per port, pushed by `Command::Neighbour`.
+//!
+//! The tunnel side carries a generation, bumped at every change: peers'
+//! cached outer headers (`outer::OuterCache`) remember the generation they
+//! were built at and are rebuilt when it moved on, so that a next hop's new
+//! MAC is used from the next packet on without a lookup per packet.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::port::PortSide;
+
+/// The MACs of next hops on both ports.
+#[derive(Debug, Default)]
+pub(crate) struct Neighbours {
+    tun: FxHashMap<IpAddr, [u8; 6]>,
+    /// Bumped at every change of `tun`.
+    tun_generation: u32,
+    plain: FxHashMap<IpAddr, [u8; 6]>,
+}
+
+impl Neighbours {
+    /// Learns that `ip` on the port of `side` is at `mac`.
+    pub(crate) fn learn(&mut self, side: PortSide, ip: IpAddr, mac: [u8; 6]) {
+        match side {
+            PortSide::Tunnel => {
+                self.tun.insert(ip, mac);
+                self.tun_generation = self.tun_generation.wrapping_add(1);
+            }
+            PortSide::Plaintext => {
+                self.plain.insert(ip, mac);
+            }
+        }
+    }
+
+    /// The MAC of next hop `ip` on the tunnel port, if known.
+    #[inline]
+    pub(crate) fn tunnel(&self, ip: IpAddr) -> Option<[u8; 6]> {
+        self.tun.get(&ip).copied()
+    }
+
+    /// The MAC of next hop `ip` on the plaintext port, if known.
+    #[inline]
+    pub(crate) fn plaintext(&self, ip: IpAddr) -> Option<[u8; 6]> {
+        self.plain.get(&ip).copied()
+    }
+
+    /// The tunnel side's generation: it changes whenever a tunnel-side
+    /// MAC is learnt.
+    #[inline]
+    pub(crate) fn tunnel_generation(&self) -> u32 {
+        self.tun_generation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tunnel_changes_move_the_generation() {
+        let mut n = Neighbours::default();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "fd00::1".parse().unwrap());
+        assert_eq!(
+            (n.tunnel(a), n.plaintext(a), n.tunnel_generation()),
+            (None, None, 0)
+        );
+        n.learn(PortSide::Plaintext, a, [1; 6]);
+        assert_eq!(
+            (n.tunnel(a), n.plaintext(a), n.tunnel_generation()),
+            (None, Some([1; 6]), 0)
+        );
+        n.learn(PortSide::Tunnel, b, [2; 6]);
+        n.learn(PortSide::Tunnel, b, [3; 6]);
+        assert_eq!(
+            (n.tunnel(b), n.plaintext(b), n.tunnel_generation()),
+            (Some([3; 6]), None, 2)
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! A worker's ports: which role a port plays ([`PortSide`]) and its
+//! layer-2/3 identity ([`PortNet`]: MAC, addresses, gateways, VLAN).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Which of the two ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortSide {
+    /// Faces the internet; carries WireGuard.
+    Tunnel,
+    /// Faces the protected networks; carries plaintext.
+    Plaintext,
+}
+
+/// One interface address with its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The on-link prefix length.
+    pub prefix_len: u8,
+}
+
+impl IfAddr {
+    /// Whether `ip` is on this address's link.
+    pub fn on_link(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let bits = u32::from(self.prefix_len.min(32));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let bits = u32::from(self.prefix_len.min(128));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A port's layer-2/3 identity: its MAC, addresses and gateways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortNet {
+    /// The port's MAC address.
+    pub mac: [u8; 6],
+    /// Its addresses.
+    pub addresses: Vec<IfAddr>,
+    /// IPv4 gateway.
+    pub gateway_v4: Option<Ipv4Addr>,
+    /// IPv6 gateway.
+    pub gateway_v6: Option<Ipv6Addr>,
+    /// The 802.1Q VLAN the port runs as (`vlan = N`): its frames carry
+    /// this tag on the wire, and frames without it are not the port's.
+    /// `None`: untagged, and tagged frames are not the port's.
+    pub vlan: Option<u16>,
+}
+
+impl PortNet {
+    /// Whether `ip` is one of the port's own addresses.
+    #[inline]
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|a| a.addr == ip)
+    }
+
+    /// The address to send to on the link for destination `dst`: `dst`
+    /// itself when on-link, else the gateway of its family.
+    #[inline]
+    pub fn next_hop(&self, dst: IpAddr) -> Option<IpAddr> {
+        if self.addresses.iter().any(|a| a.on_link(dst)) {
+            return Some(dst);
+        }
+        match dst {
+            IpAddr::V4(_) => self.gateway_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.gateway_v6.map(IpAddr::V6),
+        }
+    }
+
+    /// Our source address for packets to `dst`: the first address on
+    /// `dst`'s link, else the first of its family.
+    #[inline]
+    pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        self.addresses
+            .iter()
+            .find(|a| a.on_link(dst))
+            .or_else(|| {
+                self.addresses
+                    .iter()
+                    .find(|a| a.addr.is_ipv4() == dst.is_ipv4())
+            })
+            .map(|a| a.addr)
+    }
+
+    /// Our source address for packets to `dst` when the other side last
+    /// reached us at `local`: `local` while it is still one of our
+    /// addresses of `dst`'s family (the kernel's endpoint source cache:
+    /// replies leave from the address the peer contacted, which a stateful
+    /// firewall in front of it expects), else [`source_for`](Self::source_for).
+    #[inline]
+    pub fn source_from(&self, dst: IpAddr, local: Option<IpAddr>) -> Option<IpAddr> {
+        local
+            .filter(|a| a.is_ipv4() == dst.is_ipv4() && self.is_local(*a))
+            .or_else(|| self.source_for(dst))
+    }
+}
