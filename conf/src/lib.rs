@@ -65,6 +65,9 @@ pub struct Config {
     pub groups: Vec<GroupConf>,
     /// `[metrics]`: the metrics endpoint; `None` (section absent) serves none.
     pub metrics: Option<Metrics>,
+    /// `[cluster]`: export of live routes for a routing daemon; `None`
+    /// (section absent) exports nothing (docs/cluster.md).
+    pub cluster: Option<Cluster>,
 }
 
 /// `[interface]`.
@@ -87,6 +90,16 @@ pub struct Interface {
 pub struct Metrics {
     /// The TCP address the metrics endpoint listens on (port nonzero).
     pub listen: SocketAddr,
+}
+
+/// `[cluster]`: running as one of several instances behind ECMP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// The kernel routing table the allowed IPs of the peers with a live
+    /// session are exported to, as routes on the plaintext exception TAP
+    /// (1..=252: the kernel's reserved default, main and local tables and
+    /// the unspecified 0 are refused).
+    pub export_table: u8,
 }
 
 /// `[dpdk]`.

@@ -106,6 +106,10 @@ impl Config {
             out.push_str("\n[metrics]\n");
             let _ = writeln!(out, "listen = {}", quote(&metrics.listen.to_string()));
         }
+        if let Some(cluster) = &self.cluster {
+            out.push_str("\n[cluster]\n");
+            let _ = writeln!(out, "export_table = {}", cluster.export_table);
+        }
 
         for peer in &self.peers {
             out.push_str("\n[[peers]]\n");

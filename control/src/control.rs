@@ -92,6 +92,8 @@ pub struct Control<'p> {
     /// The handshake threads (`dpdk.handshake_threads`); `None`: the
     /// control thread does the X25519 work itself.
     pub(crate) handshake_pool: Option<HandshakePool>,
+    /// The live-route export (`[cluster]`), if configured.
+    pub(crate) route_export: Option<crate::route_export::RouteExport>,
 }
 
 /// A configured peer for [`ControlParts`].
@@ -196,6 +198,7 @@ impl<'p> Control<'p> {
             ownership,
             steering,
             handshake_pool: parts.handshake_pool,
+            route_export: None,
         };
         let now = control.clock.now();
         // Before any peer: the workers apply their commands in order, a
@@ -269,6 +272,7 @@ impl<'p> Control<'p> {
             }
             work += self.link_round(PortSide::Tunnel, now);
             work += self.link_round(PortSide::Plaintext, now);
+            work += self.export_round(now);
             if let (Some(at), Some(every)) = (next_report, report_every) {
                 if now >= at {
                     report(&self.peer_snapshots());
@@ -279,6 +283,7 @@ impl<'p> Control<'p> {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
+        self.withdraw_routes();
         self.board.close();
         self.peer_snapshots()
     }

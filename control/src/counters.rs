@@ -74,6 +74,12 @@ control_counters! {
     group_members_removed,
     /// UAPI sets applied but not written back to the tunnel table (answered errno=5: live until a restart, which loses them).
     uapi_sets_not_saved,
+    /// Routes exported to the kernel's `[cluster] export_table` (a peer's session went live, or a live peer got a prefix).
+    routes_exported,
+    /// Exported routes withdrawn (a session died, a peer or prefix was removed, or wgdp stopped).
+    routes_withdrawn,
+    /// Route export requests the kernel refused (retried at the next scan).
+    route_export_failures,
 }
 
 /// Adds one to a counter.

@@ -170,6 +170,26 @@ impl Control<'_> {
         });
     }
 
+    /// Whether the member `key` carries flows at `now` (a fresh session,
+    /// data answered).
+    fn member_live(&self, key: &PublicKey, now: Instant) -> bool {
+        self.peers
+            .by_key(key)
+            .and_then(|id| self.peers.get(id))
+            .is_some_and(|p| p.shared.liveness.is_live(now))
+    }
+
+    /// Adds to `out` the prefixes of the groups with a live member at
+    /// `now`: what the live-route export announces for them
+    /// (crate::route_export).
+    pub(crate) fn live_group_prefixes(&self, now: Instant, out: &mut impl Extend<Prefix>) {
+        for g in &self.groups {
+            if g.members.iter().any(|m| self.member_live(&m.key, now)) {
+                out.extend(g.prefixes.iter().copied());
+            }
+        }
+    }
+
     /// The groups for `wgdp show` and the metrics.
     pub(crate) fn groups_show(&self, now: Instant) -> Vec<GroupShow> {
         self.groups
@@ -182,11 +202,7 @@ impl Control<'_> {
                     .iter()
                     .map(|m| GroupMemberShow {
                         public_key: conf::encode_key(m.key.as_bytes()),
-                        live: self
-                            .peers
-                            .by_key(&m.key)
-                            .and_then(|id| self.peers.get(id))
-                            .is_some_and(|p| p.shared.liveness.is_live(now)),
+                        live: self.member_live(&m.key, now),
                         packets: m.counts.total(),
                     })
                     .collect(),

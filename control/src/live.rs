@@ -460,4 +460,4 @@ impl Control<'_> {
 
 #[cfg(test)]
 #[path = "live_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -26,7 +26,7 @@ use crate::snapshot::SnapshotBoard;
 use crate::uapi::proto::{self, errno, Request};
 
 /// What the ports borrowed by the control thread are made of.
-struct Ports {
+pub(crate) struct Ports {
     pool: Mempool,
     tun: Port,
     plain: Port,
@@ -36,7 +36,7 @@ struct Ports {
     _far: Vec<Port>,
 }
 
-fn ports() -> Ports {
+pub(crate) fn ports() -> Ports {
     let pool = Mempool::new(eal(), &unique("lv"), 1023, 0, 2176).expect("mempool");
     let mut far = Vec::new();
     let mut port = |queues| {
@@ -82,18 +82,18 @@ fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
 const OURS: [u8; 32] = [1; 32];
 const PSK: [u8; 32] = [7; 32];
 
-fn peer_key(n: u8) -> PublicKey {
+pub(crate) fn peer_key(n: u8) -> PublicKey {
     PrivateKey::from_bytes([n; 32]).public_key()
 }
 
-fn prefix(s: &str) -> Prefix {
+pub(crate) fn prefix(s: &str) -> Prefix {
     let (addr, len) = s.split_once('/').expect("prefix");
     Prefix::new(addr.parse().expect("address"), len.parse().expect("length")).expect("prefix")
 }
 
 /// A control thread with two peers; the worker's command channel is
 /// returned so that its commands can be counted.
-fn control(p: &Ports) -> (Control<'_>, Receiver<Command>) {
+pub(crate) fn control(p: &Ports) -> (Control<'_>, Receiver<Command>) {
     let (c, mut rx) = control_with(p, 1);
     (c, rx.remove(0))
 }
@@ -157,14 +157,14 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
     (control, cmd_rxs)
 }
 
-fn hex(key: &[u8; 32]) -> String {
+pub(crate) fn hex(key: &[u8; 32]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Answers `request` (its lines, without the blank line) as the socket
 /// server does: a request that does not parse never reaches the control
 /// thread.
-fn ask(c: &mut Control, request: &str) -> String {
+pub(crate) fn ask(c: &mut Control, request: &str) -> String {
     let lines: Vec<&str> = request.lines().collect();
     let now = c.clock.now();
     match proto::parse(&lines) {

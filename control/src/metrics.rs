@@ -253,7 +253,7 @@ pub fn render(
 }
 
 /// Writes the `# HELP` and `# TYPE` lines of a family.
-fn header(out: &mut String, family: &str, help: &str, kind: &str) {
+pub(crate) fn header(out: &mut String, family: &str, help: &str, kind: &str) {
     out.push_str("# HELP ");
     out.push_str(family);
     out.push(' ');
@@ -269,7 +269,7 @@ fn header(out: &mut String, family: &str, help: &str, kind: &str) {
 }
 
 /// Writes one sample line.
-fn sample(out: &mut String, family: &str, labels: &[(&str, &str)], value: u64) {
+pub(crate) fn sample(out: &mut String, family: &str, labels: &[(&str, &str)], value: u64) {
     out.push_str(family);
     if !labels.is_empty() {
         out.push('{');

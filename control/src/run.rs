@@ -34,6 +34,7 @@ use crate::link::{ControlTx, PortLink};
 use crate::metrics::{self, MetricsServer};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
+use crate::route_export::RouteExport;
 use crate::rss::RssPredictor;
 use crate::snapshot::{PeerSnapshot, SnapshotBoard};
 use crate::uapi::server::{PersistFn, UapiServer};
@@ -81,6 +82,9 @@ pub enum RunError {
     /// A worker lcore failed.
     #[error("worker: {0}")]
     Worker(String),
+    /// The live-route export (`[cluster]`) could not start.
+    #[error("route export: {0}")]
+    RouteExport(#[from] crate::kernel_routes::KernelRouteError),
 }
 
 /// Options of `wgdp run` beyond the tunnel table.
@@ -522,7 +526,11 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     let show = board.get(crate::snapshot::MAX_AGE, crate::snapshot::WAIT);
                     let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
                     let groups = show.as_ref().map_or(&[][..], |s| &s.groups[..]);
-                    metrics::render(&workers, &lcores, &control, peers, groups)
+                    let mut text = metrics::render(&workers, &lcores, &control, peers, groups);
+                    if let Some(export) = show.as_ref().and_then(|s| s.route_export.as_ref()) {
+                        crate::route_export::render_metrics(&mut text, export);
+                    }
+                    text
                 });
                 let server = MetricsServer::start(m.listen, source)
                     .map_err(|e| RunError::Setup(format!("metrics on {}: {e}", m.listen)))?;
@@ -560,7 +568,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             ),
         };
         tracing::info!(handshake_threads, "handshake threads");
-        let control = Control::new(ControlParts {
+        let mut control = Control::new(ControlParts {
             private_key: Zeroizing::new(*config.interface.private_key.as_bytes()),
             listen_port: config.interface.listen_port,
             workers: n,
@@ -599,6 +607,16 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             handshake_pool,
         });
 
+        // The plaintext exception TAP is up: a previous run's routes go,
+        // and the live ones follow from the first scan.
+        if let Some(cluster) = &config.cluster {
+            let export = RouteExport::open(cluster.export_table, &config.ports.plaintext.tap)?;
+            println!(
+                "route export: table {} dev {}",
+                cluster.export_table, config.ports.plaintext.tap
+            );
+            control.set_route_export(export);
+        }
         if let Some(server) = &uapi {
             println!(
                 "uapi {} (wg show {})",

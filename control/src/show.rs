@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::Control;
 use crate::groups::GroupShow;
+use crate::route_export::RouteExportShow;
 use crate::snapshot::PeerSnapshot;
 
 /// The whole document.
@@ -32,6 +33,9 @@ pub struct Show {
     /// Plaintext-port rte_flow rules installed now (see `steering_*` in
     /// `control`).
     pub steering_rules: u64,
+    /// The live-route export (`[cluster]`), absent when not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_export: Option<RouteExportShow>,
 }
 
 /// The interface.
@@ -133,6 +137,7 @@ impl Control<'_> {
                 .map(|(n, v)| (n.to_owned(), v))
                 .collect(),
             steering_rules: self.steering.installed() as u64,
+            route_export: self.route_export_show(),
         }
     }
 }
@@ -231,6 +236,23 @@ pub fn render_text(s: &Show) -> String {
         );
     }
     let _ = writeln!(out, "\nsteering rules: {}", s.steering_rules);
+    if let Some(e) = &s.route_export {
+        let _ = writeln!(
+            out,
+            "\nexported routes (table {}, dev {}): {}{}",
+            e.table,
+            e.interface,
+            e.routes.len(),
+            if e.pending > 0 {
+                format!(", {} changes pending", e.pending)
+            } else {
+                String::new()
+            }
+        );
+        for r in &e.routes {
+            let _ = writeln!(out, "  {r}");
+        }
+    }
     let _ = writeln!(out, "\ncontrol:");
     for (name, v) in s.control.iter().filter(|(_, v)| **v > 0) {
         let _ = writeln!(out, "  {name}: {v}");

@@ -290,6 +290,7 @@ mod tests {
             ports: Vec::new(),
             control: BTreeMap::new(),
             steering_rules: 0,
+            route_export: None,
         }
     }
 

@@ -339,6 +339,7 @@ mod tests {
                 .collect(),
             control: BTreeMap::from([("initiations_sent".to_owned(), 4)]),
             steering_rules: 0,
+            route_export: None,
         }
     }
 

@@ -11,7 +11,9 @@ use crate::eal;
 use crate::error::ConfError;
 use crate::keys::{KeySource, PrivateKey};
 use crate::schema::Node;
-use crate::{Aead, Config, Dpdk, Interface, Metrics, MssClamp, PortConf, PortRange, Ports};
+use crate::{
+    Aead, Cluster, Config, Dpdk, Interface, Metrics, MssClamp, PortConf, PortRange, Ports,
+};
 use crate::{
     DEFAULT_ICMP_BURST, DEFAULT_ICMP_PER_SEC, DEFAULT_IDLE_POLLS, DEFAULT_IDLE_SLEEP_US,
     DEFAULT_INTERFACE_NAME, DEFAULT_MBUFS, DEFAULT_MTU,
@@ -26,7 +28,15 @@ impl Ctx<'_> {
         let t = self.table(
             root,
             String::new(),
-            &["interface", "dpdk", "ports", "peers", "groups", "metrics"],
+            &[
+                "interface",
+                "dpdk",
+                "ports",
+                "peers",
+                "groups",
+                "metrics",
+                "cluster",
+            ],
         )?;
         let interface = self
             .required(&t, "interface")
@@ -70,6 +80,10 @@ impl Ctx<'_> {
             Some(v) => self.metrics(v).map(Some),
             None => Some(None),
         };
+        let cluster = match t.get("cluster") {
+            Some(v) => self.cluster(v).map(Some),
+            None => Some(None),
+        };
         Some(Config {
             interface: interface?,
             dpdk: dpdk?,
@@ -77,6 +91,7 @@ impl Ctx<'_> {
             peers: peers?,
             groups: groups?,
             metrics: metrics?,
+            cluster: cluster?,
         })
     }
 
@@ -152,6 +167,17 @@ impl Ctx<'_> {
             });
         }
         Some(Metrics { listen: listen? })
+    }
+
+    fn cluster(&mut self, v: &Spanned<Node>) -> Option<Cluster> {
+        let t = self.table(v, "cluster".into(), &["export_table"])?;
+        let v = self.required(&t, "export_table")?;
+        // Tables 253..=255 are the kernel's default, main and local: routes
+        // to the exception TAP there would route the box itself.
+        let table = self.int(v, t.path("export_table"), 1, 252)?;
+        Some(Cluster {
+            export_table: u8::try_from(table).ok()?,
+        })
     }
 
     fn key_file(
