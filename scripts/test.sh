@@ -34,6 +34,11 @@ echo "==> pktgen-dpdk through wgdp A -> memif -> wgdp B (bench/pktgen/run.sh --q
 # and runs a short RFC 2544 search on the debug binary: fails unless
 # pktgen's traffic crossed both wgdp processes.
 WGDP_BIN=target/debug/wgdp bench/pktgen/run.sh --quick
+echo "==> cluster of two wgdp instances behind ECMP, BGP by BIRD (scripts/cluster-demo.sh --test)"
+# Fails unless every peer flows again after an instance is killed, the
+# routes move in the LAN router, and no peer of the surviving instance
+# moves (docs/cluster.md).
+WGDP_BIN=target/debug/wgdp scripts/cluster-demo.sh --test
 echo "==> fuzz seeds (fuzz/tests/seeds.rs)"
 # The fuzz crate is its own workspace; its tests share the main target dir.
 cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target
