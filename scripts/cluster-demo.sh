@@ -152,7 +152,7 @@ trap 'exit 130' INT TERM
 # --- configuration -----------------------------------------------------------
 
 # BIRD beside instance $1: learns the export table, announces it to the
-# LAN router over eBGP, with BFD to notice a dead neighbour in 1 s.
+# LAN router over eBGP, with BFD to notice a dead neighbour in 2 s.
 bird_instance_conf() {
     local x=$1 net
     net=$(lan_net "$x")
@@ -160,6 +160,7 @@ bird_instance_conf() {
 # BIRD beside wgdp instance $x (docs/cluster.md)
 router id $net.2;
 log "$DIR/bird-$x.log" all;
+debug protocols { states };
 
 protocol device {
     scan time 10;
@@ -181,7 +182,7 @@ protocol bfd {
     interface "$(exc_pt "$x")" {
         min rx interval 200 ms;
         min tx interval 200 ms;
-        multiplier 5;
+        multiplier 10;
     };
 }
 
@@ -189,8 +190,8 @@ protocol bgp lan {
     local $net.2 as 65001;
     neighbor $net.1 as 65000;
     bfd on;
-    hold time 3;
-    keepalive time 1;
+    hold time 6;
+    keepalive time 2;
     connect retry time 1;
     error wait time 1, 5;
     ipv4 {
@@ -226,15 +227,15 @@ protocol bfd {
     interface "$(lan_far a)", "$(lan_far b)" {
         min rx interval 200 ms;
         min tx interval 200 ms;
-        multiplier 5;
+        multiplier 10;
     };
 }
 
 template bgp wgdp_instance {
     local as 65000;
     bfd on;
-    hold time 3;
-    keepalive time 1;
+    hold time 6;
+    keepalive time 2;
     connect retry time 1;
     error wait time 1, 5;
     ipv4 {
@@ -605,8 +606,12 @@ for i in 1 2; do
     # The first reply after the kill, from the ping's own timestamps.
     T_FLOW[$i]=$(awk -v t="$T_KILL" -F'[][]' '/bytes from/ && $2 > t + 0.3 { print $2; exit }' "$DIR/ping-$i.log")
 done
-say "upstream next hop of A gone (its link vanished with the process): +$(since "$T_KILL" "${T_NH:-$T_KILL}") s"
-say "A's routes withdrawn from the LAN router (BFD, then BGP):     +$(since "$T_KILL" "${T_WITHDRAWN:-$T_KILL}") s"
+say "upstream next hop of A gone (its link went with the process): +$(since "$T_KILL" "${T_NH:-$T_KILL}") s"
+# The LAN router's BIRD logs the session's end (debug protocols { states }).
+bgp_down=$(awk '/inst_a: State changed to stop/ { t = $1 " " $2 } END { print t }' "$DIR/bird-lan.log")
+[[ -n $bgp_down ]] || die "the LAN router's session to A never went down"
+say "LAN router's BGP session to A down (BFD timeout):            +$(since "$T_KILL" "$(date -d "$bgp_down" +%s.%N)") s"
+say "A's routes gone from the LAN router's kernel table:          +$(since "$T_KILL" "${T_WITHDRAWN:-$T_KILL}") s"
 for i in 1 2; do
     [[ -n ${T_ROUTE[$i]:-} ]] || die "peer $i's route never re-announced via B"
     [[ -n ${T_FLOW[$i]} ]] || die "peer $i never flowed again"

@@ -61,7 +61,6 @@ pub enum KernelRouteError {
 pub struct KernelRoutes {
     socket: Socket,
     table: u8,
-    interface: String,
     ifindex: u32,
     sequence: u32,
     buf: Vec<u8>,
@@ -85,21 +84,10 @@ impl KernelRoutes {
         Ok(Self {
             socket,
             table,
-            interface: interface.to_owned(),
             ifindex,
             sequence: 0,
             buf: vec![0; 64 * 1024],
         })
-    }
-
-    /// The table the routes go to.
-    pub fn table(&self) -> u8 {
-        self.table
-    }
-
-    /// The interface the routes point at.
-    pub fn interface(&self) -> &str {
-        &self.interface
     }
 
     /// Adds (or replaces) the route to `prefix`.
@@ -149,19 +137,6 @@ impl KernelRoutes {
             }
         }
         Ok(n)
-    }
-
-    /// The prefixes of our routes in the table now (as the kernel has
-    /// them, for `wgdp show` checks and tests).
-    pub fn list(&mut self) -> Result<Vec<Prefix>, KernelRouteError> {
-        let mut out = Vec::new();
-        let table = u32::from(self.table);
-        self.dump(|m| {
-            if m.header.protocol == RouteProtocol::Other(RTPROT_WGDP) && table_of(m) == table {
-                out.extend(destination(m));
-            }
-        })?;
-        Ok(out)
     }
 
     fn route(&self, prefix: Prefix) -> RouteMessage {

@@ -364,14 +364,10 @@ fn kernel_routes_are_added_listed_deleted_and_flushed_by_protocol() {
         assert_eq!(table77(), ["10.2.0.0/24 dev lo scope link"]);
 
         let mut k = KernelRoutes::open(77, "lo").expect("socket");
-        assert_eq!((k.table(), k.interface()), (77, "lo"));
         k.add(prefix("10.1.0.0/24")).expect("add v4");
         k.add(prefix("fd00:1::/64")).expect("add v6");
         // Adding again replaces, no error.
         k.add(prefix("10.1.0.0/24")).expect("add again");
-        let mut listed = k.list().expect("list");
-        listed.sort_by_key(|p| p.to_string());
-        assert_eq!(listed, [prefix("10.1.0.0/24"), prefix("fd00:1::/64")]);
         // Global scope (BIRD learns no link-scope route), protocol 201.
         assert_eq!(
             table77(),
