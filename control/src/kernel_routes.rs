@@ -150,8 +150,9 @@ impl KernelRoutes {
             destination_prefix_length: prefix.prefix_len(),
             table: self.table,
             protocol: RouteProtocol::Other(RTPROT_WGDP),
-            // Universe, not link: BIRD's kernel protocol learns only
-            // routes of global scope.
+            // Universe, like any route learned from a routing daemon
+            // (scripts/cluster-demo.sh checks BIRD learns and announces
+            // them).
             scope: RouteScope::Universe,
             kind: RouteType::Unicast,
             ..RouteHeader::default()

@@ -368,7 +368,7 @@ fn kernel_routes_are_added_listed_deleted_and_flushed_by_protocol() {
         k.add(prefix("fd00:1::/64")).expect("add v6");
         // Adding again replaces, no error.
         k.add(prefix("10.1.0.0/24")).expect("add again");
-        // Global scope (BIRD learns no link-scope route), protocol 201.
+        // Global scope, protocol 201 (ours: the foreign route is proto boot).
         assert_eq!(
             table77(),
             [
