@@ -303,7 +303,8 @@ impl<'p> Control<'p> {
         n
     }
 
-    fn event_round(&mut self, now: Instant) -> usize {
+    /// Acts on the workers' events (see [`WorkerEvent`]); how many.
+    pub(crate) fn event_round(&mut self, now: Instant) -> usize {
         let mut n = 0;
         while let Ok(ev) = self.events.try_recv() {
             n += 1;
@@ -320,9 +321,12 @@ impl<'p> Control<'p> {
                         );
                     }
                 }
-                WorkerEvent::EndpointChanged(id, endpoint) => {
+                WorkerEvent::EndpointChanged(id, endpoint, local) => {
+                    // Handshake messages to the peer (responses,
+                    // initiations) go there, from the address it reached.
                     if let Some(p) = self.peers.get_mut(id) {
                         p.endpoint = Some(endpoint);
+                        p.local = Some(local);
                     }
                 }
                 WorkerEvent::ArrivesAt(id, worker) => self.arrives_at(id, worker, now),
