@@ -58,8 +58,9 @@ pub struct Control<'p> {
     pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
-    /// A large UAPI `set` being applied, a slice per round.
-    pub(crate) set_in_progress: Option<crate::live::SetJob>,
+    /// A large UAPI `set` being applied, or a `get`'s snapshot being
+    /// taken, a slice per round.
+    pub(crate) uapi_job: Option<crate::live::UapiJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -174,7 +175,7 @@ impl<'p> Control<'p> {
                 .map(|g| ControlGroup::new(g, parts.workers))
                 .collect(),
             uapi: parts.uapi,
-            set_in_progress: None,
+            uapi_job: None,
             board: parts.board,
             lcores: parts.lcores,
             interface: parts.interface,

@@ -319,6 +319,12 @@ impl PeerTable {
         self.peers.iter().flatten()
     }
 
+    /// The peers in slots `from..to` (clamped to the table), in order.
+    pub fn in_slots(&self, from: usize, to: usize) -> impl Iterator<Item = &ControlPeer> {
+        let to = to.min(self.peers.len());
+        self.peers[from.min(to)..to].iter().flatten()
+    }
+
     /// Every peer, mutable.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ControlPeer> {
         self.peers.iter_mut().flatten()
