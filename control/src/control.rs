@@ -58,8 +58,9 @@ pub struct Control<'p> {
     pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
-    /// A large UAPI `set` being applied, a slice per round.
-    pub(crate) set_in_progress: Option<crate::live::SetJob>,
+    /// A large UAPI `set` being applied, or a `get`'s snapshot being
+    /// taken, a slice per round.
+    pub(crate) uapi_job: Option<crate::live::UapiJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -176,7 +177,7 @@ impl<'p> Control<'p> {
                 .map(|g| ControlGroup::new(g, parts.workers))
                 .collect(),
             uapi: parts.uapi,
-            set_in_progress: None,
+            uapi_job: None,
             board: parts.board,
             lcores: parts.lcores,
             interface: parts.interface,
@@ -308,7 +309,8 @@ impl<'p> Control<'p> {
         n
     }
 
-    fn event_round(&mut self, now: Instant) -> usize {
+    /// Acts on the workers' events (see [`WorkerEvent`]); how many.
+    pub(crate) fn event_round(&mut self, now: Instant) -> usize {
         let mut n = 0;
         while let Ok(ev) = self.events.try_recv() {
             n += 1;
@@ -325,9 +327,12 @@ impl<'p> Control<'p> {
                         );
                     }
                 }
-                WorkerEvent::EndpointChanged(id, endpoint) => {
+                WorkerEvent::EndpointChanged(id, endpoint, local) => {
+                    // Handshake messages to the peer (responses,
+                    // initiations) go there, from the address it reached.
                     if let Some(p) = self.peers.get_mut(id) {
                         p.endpoint = Some(endpoint);
+                        p.local = Some(local);
                     }
                 }
                 WorkerEvent::ArrivesAt(id, worker) => self.arrives_at(id, worker, now),

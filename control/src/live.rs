@@ -1,7 +1,10 @@
 //! Live changes and inspection through the UAPI: the control thread answers
 //! `get` from its own state and applies `set` without a restart and without
 //! touching other peers: a new peer is handed to its owner lcore, a removed
-//! one is taken away, and the workers get a new routing snapshot.
+//! one is taken away, and the workers get a new routing snapshot. Large
+//! requests are served a slice per control-loop round (handshakes and
+//! timers run between the slices): a `set` [`SET_SLICE`] peers at a time,
+//! a `get`'s snapshot [`GET_SLICE`] slots at a time.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +28,33 @@ use crate::uapi::server::{Persist, Reply};
 /// 100k peers takes the control thread about a second in one go, which
 /// would stall handshakes and timers.
 pub const SET_SLICE: usize = 1024;
+
+/// Peer slots a `get` copies per control-loop round: a snapshot of 100k
+/// peers in one go held the control thread for 30-120 ms (docs/scale.md);
+/// 4096 of them take a few milliseconds.
+pub const GET_SLICE: usize = 4096;
+
+/// A UAPI request served over several control-loop rounds; requests behind
+/// it wait until it is done.
+pub(crate) enum UapiJob {
+    /// A `set` being applied.
+    Set(SetJob),
+    /// A `get`'s snapshot being taken.
+    Get(GetJob),
+}
+
+/// A `get` whose snapshot is taken a slice of the table per round. Each
+/// peer is copied whole within one round (its keys, endpoint, counters and
+/// allowed IPs as they were together); the configuration cannot change
+/// before the last slice, as `set`s wait behind it. The socket's thread
+/// renders the finished snapshot. Keys held are wiped when it drops.
+pub(crate) struct GetJob {
+    info: Box<InterfaceInfo>,
+    /// The next peer slot to copy.
+    next: usize,
+    /// Where the answer goes (none when taken in one go).
+    reply: Option<Sender<Reply>>,
+}
 
 /// A checked `set` being applied, a slice per round.
 pub(crate) struct SetJob {
@@ -156,24 +186,46 @@ impl Control<'_> {
         self.steer();
     }
 
-    /// Answers the UAPI requests waiting, or goes on with a large `set`:
-    /// [`SET_SLICE`] of its peers per round, so that handshakes and timers
-    /// run between the slices; later requests wait until it is done.
-    /// Returns how many requests or slices it handled.
+    /// Answers the UAPI requests waiting, or goes on with a large `set`
+    /// ([`SET_SLICE`] of its peers per round) or a `get`'s snapshot
+    /// ([`GET_SLICE`] slots per round), so that handshakes and timers run
+    /// between the slices; later requests wait until it is done. Returns
+    /// how many requests or slices it handled.
     pub(crate) fn uapi_round(&mut self, now: Instant) -> usize {
-        if let Some(mut job) = self.set_in_progress.take() {
-            self.apply_slice(&mut job, now);
-            self.finish_or_keep(job, now);
-            return 1;
+        match self.uapi_job.take() {
+            Some(UapiJob::Set(mut job)) => {
+                self.apply_slice(&mut job, now);
+                self.finish_or_keep(job, now);
+                return 1;
+            }
+            Some(UapiJob::Get(mut job)) => {
+                self.snapshot_slice(&mut job);
+                self.answer_get_or_keep(job);
+                return 1;
+            }
+            None => {}
         }
         let mut n = 0;
         while let Some(call) = self.uapi.as_ref().and_then(|rx| rx.try_recv().ok()) {
             n += 1;
-            let Request::Set(set) = call.request else {
-                let reply = self.answer(call.request, now);
-                // The server may have given up waiting; nothing to do then.
-                let _ = call.reply.send(reply);
-                continue;
+            let set = match call.request {
+                Request::Set(set) => set,
+                Request::Get => {
+                    let mut job = self.start_get(Some(call.reply));
+                    self.snapshot_slice(&mut job);
+                    if !self.answer_get_or_keep(job) {
+                        // The rest in the next rounds.
+                        return n;
+                    }
+                    continue;
+                }
+                request => {
+                    let reply = self.answer(request, now);
+                    // The server may have given up waiting; nothing to do
+                    // then.
+                    let _ = call.reply.send(reply);
+                    continue;
+                }
             };
             match self.check_set(&set) {
                 Ok(()) => {
@@ -196,7 +248,7 @@ impl Control<'_> {
     /// for the next round.
     fn finish_or_keep(&mut self, mut job: SetJob, now: Instant) -> bool {
         if job.next < job.set.peers.len() {
-            self.set_in_progress = Some(job);
+            self.uapi_job = Some(UapiJob::Set(job));
             return false;
         }
         let persist = self.finish_set(&mut job, now);
@@ -233,19 +285,54 @@ impl Control<'_> {
         }
     }
 
+    /// The whole snapshot for a `get`, in one go.
     fn interface_info(&self) -> InterfaceInfo {
-        InterfaceInfo {
-            private_key: self.private_key.clone(),
-            listen_port: self.listen_port,
-            peers: self
-                .peers
-                .iter()
-                .map(|p| PeerInfo {
-                    peer: self.peer_snapshot(p),
-                    preshared_key: p.preshared_key.clone(),
-                })
-                .collect(),
+        let mut job = self.start_get(None);
+        while job.next < self.peers.slots() {
+            self.snapshot_slice(&mut job);
         }
+        *job.info
+    }
+
+    /// A `get` with nothing copied yet.
+    fn start_get(&self, reply: Option<Sender<Reply>>) -> GetJob {
+        GetJob {
+            info: Box::new(InterfaceInfo {
+                private_key: self.private_key.clone(),
+                listen_port: self.listen_port,
+                peers: Vec::with_capacity(self.peers.len()),
+            }),
+            next: 0,
+            reply,
+        }
+    }
+
+    /// Copies the peers of the next [`GET_SLICE`] slots into a `get`.
+    fn snapshot_slice(&self, job: &mut GetJob) {
+        let end = job.next + GET_SLICE;
+        let peers = self.peers.in_slots(job.next, end).map(|p| PeerInfo {
+            peer: self.peer_snapshot(p),
+            preshared_key: p.preshared_key.clone(),
+        });
+        job.info.peers.extend(peers);
+        job.next = end;
+    }
+
+    /// Sends a `get` whose every slot is copied its snapshot (true), or
+    /// keeps it for the next round.
+    fn answer_get_or_keep(&mut self, mut job: GetJob) -> bool {
+        if job.next < self.peers.slots() {
+            self.uapi_job = Some(UapiJob::Get(job));
+            return false;
+        }
+        if let Some(reply) = job.reply.take() {
+            // The server may have given up waiting; nothing to do then.
+            let _ = reply.send(Reply {
+                snapshot: Some(job.info),
+                ..Reply::text(Zeroizing::default())
+            });
+        }
+        true
     }
 
     /// Validates, then applies, a `set` in one go. Interface changes that

@@ -718,6 +718,106 @@ fn a_large_set_is_applied_in_slices_between_rounds() {
     assert_eq!(got.matches("public_key=").count(), 2 + n);
 }
 
+/// A `get` of more than [`crate::live::GET_SLICE`] slots is copied a slice
+/// per control-loop round (the workers' events are handled between the
+/// slices) and answered once whole; each peer shows the state it had in
+/// the round it was copied; a `set` behind it waits its turn.
+#[test]
+fn a_get_is_snapshotted_in_slices_between_rounds() {
+    use crate::live::GET_SLICE;
+    use crate::uapi::server::Call;
+    use dataplane::command::WorkerEvent;
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let n = 2 * GET_SLICE + 10;
+    let key = |i: usize| {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&(i as u32).to_le_bytes());
+        key[31] = 0x40;
+        key
+    };
+    let mut text = String::from("set=1\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "public_key={}\nendpoint=192.0.2.9:51820\nallowed_ip=10.{}.{}.0/24\n",
+            hex(&key(i)),
+            100 + i / 256,
+            i % 256
+        ));
+    }
+    assert_eq!(ask(&mut c, text.trim_end()), "errno=0\n\n");
+    let (events_tx, events) = bounded(4);
+    c.events = events;
+    let (calls, rx) = bounded(4);
+    c.uapi = Some(rx);
+    let (tx, answer) = bounded(2);
+    calls
+        .send(Call {
+            request: Request::Get,
+            reply: tx.clone(),
+        })
+        .expect("call");
+    let set = format!(
+        "set=1\npublic_key={}\npersistent_keepalive_interval=7",
+        hex(&key(0))
+    );
+    let lines: Vec<&str> = set.lines().collect();
+    calls
+        .send(Call {
+            request: proto::parse(&lines).expect("parses"),
+            reply: tx,
+        })
+        .expect("call");
+    let now = c.clock.now();
+    for round in 1..=2 {
+        assert_eq!(c.uapi_round(now), 1, "round {round}");
+        assert!(answer.try_recv().is_err(), "answered before it was whole");
+    }
+    // Between the slices: the first peer (copied in the first round) and
+    // the last (not yet copied) roam.
+    let first = c
+        .peers
+        .by_key(&PublicKey::from_bytes(key(0)))
+        .expect("first");
+    let last = c
+        .peers
+        .by_key(&PublicKey::from_bytes(key(n - 1)))
+        .expect("last");
+    assert!(first < GET_SLICE as u32 && last >= 2 * GET_SLICE as u32);
+    for id in [first, last] {
+        let moved = "198.51.100.7:4000".parse().expect("endpoint");
+        events_tx
+            .send(WorkerEvent::EndpointChanged(id, moved, local_addr()))
+            .expect("event");
+    }
+    c.event_round(now);
+    assert_eq!(c.uapi_round(now), 1, "the last slice");
+    let got = answer.try_recv().expect("answered").into_text();
+    assert!(got.ends_with("errno=0\n\n"));
+    assert_eq!(got.matches("public_key=").count(), 2 + n);
+    let block = |i: usize| -> String {
+        let start = got
+            .find(&format!("public_key={}", hex(&key(i))))
+            .expect("the peer");
+        let rest = &got[start + 1..];
+        let end = rest.find("public_key=").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    assert!(block(0).contains("endpoint=192.0.2.9:51820\n"), "as copied");
+    assert!(block(n - 1).contains("endpoint=198.51.100.7:4000\n"));
+    assert!(block(0).contains("persistent_keepalive_interval=0\n"));
+    assert!(answer.try_recv().is_err(), "the set waits its turn");
+    assert_eq!(c.uapi_round(now), 1, "then the set");
+    assert_eq!(
+        &*answer.try_recv().expect("set answered").into_text(),
+        "errno=0\n\n"
+    );
+    assert_eq!(
+        c.peers.get(first).and_then(|p| p.persistent_keepalive),
+        Some(7)
+    );
+}
+
 /// The handshake latency of new peers while a loop asks for `get` of the
 /// whole table: the control loop (`Control::run`) on this thread, the
 /// handshakes and the `get` loop (rendering its answers, as the socket's

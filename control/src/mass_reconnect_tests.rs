@@ -7,6 +7,8 @@
 //! The same scenario runs with the control thread alone and with two
 //! handshake threads, and must give the same outcome; so does one where
 //! the control thread initiates to every peer and consumes their responses.
+//! Initiations leave from our address the workers last reported the peer
+//! reached (`WorkerEvent::EndpointChanged`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, PortSide};
+use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::WorkerCounters;
 use dataplane::route::{IfAddr, PortNet};
 use dpdk_sys::rte::testing::{eal, start_small, unique};
@@ -42,6 +44,8 @@ const RECONNECTING: usize = 300;
 const FLOOD: u64 = 100;
 /// Our tunnel address and the gateway every peer is behind.
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// Our second tunnel address (the first is the default source).
+const LOCAL2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 
 /// The ports the control thread borrows, and the tunnel port's far end.
@@ -88,10 +92,16 @@ fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
         port,
         PortNet {
             mac: [2, 0, 0, 0, 0, 1],
-            addresses: vec![IfAddr {
-                addr: IpAddr::V4(LOCAL),
-                prefix_len: 24,
-            }],
+            addresses: vec![
+                IfAddr {
+                    addr: IpAddr::V4(LOCAL),
+                    prefix_len: 24,
+                },
+                IfAddr {
+                    addr: IpAddr::V4(LOCAL2),
+                    prefix_len: 24,
+                },
+            ],
             gateway_v4: Some(GATEWAY),
             gateway_v6: None,
             vlan: None,
@@ -414,4 +424,49 @@ fn responses_to_our_initiations_complete_alike_with_and_without_threads() {
     assert_eq!((completed, rejected), (N as u64, 0));
     let threaded = initiating(N, Some(HandshakePool::start(&OURS, 2).expect("pool")));
     assert_eq!(threaded, (installs, completed, rejected));
+}
+
+/// The control thread's initiations to a peer leave from our address the
+/// workers report its data reached (`EndpointChanged`), not from the
+/// port's default: a stateful firewall in front of the peer passes only
+/// answers from the address it contacted.
+#[test]
+fn initiations_leave_from_the_address_the_workers_report_the_peer_reached() {
+    let p = ports();
+    let peer = Initiator::new(0);
+    let (mut c, _hs_tx, _cmd_rx) = control(&p, std::slice::from_ref(&peer), true, None);
+    let (events_tx, events) = bounded(4);
+    c.events = events;
+    let mut rx = p.far_tun.rx_queue(1).expect("far rx");
+    let id = c.peers.by_key(peer.identity.public_key()).expect("peer");
+    // The initiation's outer source address and destination.
+    let mut initiation_from = |c: &mut Control<'_>, now: Instant| {
+        c.initiate(id, now, false);
+        let mut burst: Burst = Burst::new();
+        let start = std::time::Instant::now();
+        while burst.is_empty() && start.elapsed() < Duration::from_secs(5) {
+            rx.rx_burst(&mut burst);
+        }
+        let frames: Vec<Vec<u8>> = burst.drain().map(|m| m.data().to_vec()).collect();
+        assert_eq!(frames.len(), 1, "one initiation");
+        let f = &frames[0];
+        (
+            Ipv4Addr::new(f[26], f[27], f[28], f[29]),
+            SocketAddr::from((
+                [f[30], f[31], f[32], f[33]],
+                u16::from_be_bytes([f[36], f[37]]),
+            )),
+        )
+    };
+    // A configured endpoint: the port's default source.
+    let t = Instant::from_secs(3);
+    assert_eq!(initiation_from(&mut c, t), (LOCAL, peer.src));
+    // The peer's data reached our second address, from a new port.
+    let moved = SocketAddr::new(peer.src.ip(), 40001);
+    events_tx
+        .send(WorkerEvent::EndpointChanged(id, moved, IpAddr::V4(LOCAL2)))
+        .expect("event");
+    c.event_round(t);
+    let t = t + protocol::constants::REKEY_TIMEOUT;
+    assert_eq!(initiation_from(&mut c, t), (LOCAL2, moved));
 }

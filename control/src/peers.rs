@@ -41,9 +41,11 @@ pub struct ControlPeer {
     pub timers: Timers,
     /// Where handshakes go: configured, then learned.
     pub endpoint: Option<SocketAddr>,
-    /// Our address its last handshake message came to: initiations leave
-    /// from there (the kernel's endpoint source cache); `None` for a
-    /// configured endpoint (the port's default source).
+    /// Our address its last handshake message came to, or its data as the
+    /// workers report it (`WorkerEvent::EndpointChanged`): handshake
+    /// messages leave from there (the kernel's endpoint source cache);
+    /// `None` for a configured endpoint (the port's default source) until
+    /// the peer reaches us.
     pub local: Option<IpAddr>,
     /// The endpoint the tunnel table (or a UAPI change) gives; what is
     /// written back, never a learned one.
@@ -315,6 +317,12 @@ impl PeerTable {
     /// Every peer.
     pub fn iter(&self) -> impl Iterator<Item = &ControlPeer> {
         self.peers.iter().flatten()
+    }
+
+    /// The peers in slots `from..to` (clamped to the table), in order.
+    pub fn in_slots(&self, from: usize, to: usize) -> impl Iterator<Item = &ControlPeer> {
+        let to = to.min(self.peers.len());
+        self.peers[from.min(to)..to].iter().flatten()
     }
 
     /// Every peer, mutable.

@@ -44,15 +44,16 @@ pub enum Command {
         keypair: Box<Keypair>,
     },
     /// An authenticated handshake came from this address (or the endpoint
-    /// was configured).
+    /// was configured, or a lane worker saw the peer's data arrive from
+    /// there).
     SetEndpoint {
         /// The peer's slot.
         id: PeerId,
         /// The new endpoint.
         endpoint: SocketAddr,
-        /// Our address the handshake arrived at, which packets to the peer
-        /// leave from (`PeerState::local`); `None`: the port's default
-        /// source (a configured endpoint, a multi-lane peer).
+        /// Our address the peer's handshake or data arrived at, which
+        /// packets to the peer leave from (`PeerState::local`); `None`: the
+        /// port's default source (a configured endpoint).
         local: Option<IpAddr>,
     },
     /// A new routing snapshot (allowed IPs and owners).
@@ -147,8 +148,13 @@ pub enum WorkerEvent {
     WantHandshake(PeerId),
     /// The responder's `next` keypair was confirmed by a data packet.
     SessionConfirmed(PeerId),
-    /// Authenticated data arrived from a new address (roaming).
-    EndpointChanged(PeerId, SocketAddr),
+    /// Authenticated data arrived from a new address (roaming), or at
+    /// another of our addresses: the peer's endpoint and our address it
+    /// reached, which the control thread's handshake messages to it leave
+    /// from (at most every
+    /// [`ENDPOINT_CHANGE_EVERY`](crate::peer::ENDPOINT_CHANGE_EVERY) per
+    /// peer and worker).
+    EndpointChanged(PeerId, SocketAddr, IpAddr),
     /// The owner keeps receiving the peer's authenticated packets through
     /// this other worker's RX queue: re-home the peer there.
     ArrivesAt(PeerId, usize),

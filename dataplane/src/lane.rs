@@ -14,7 +14,8 @@
 //! cleared, the endpoint moved, the peer released or removed) the owner
 //! sends each lane worker a [`Command::Lane`] with a fresh [`LanePublish`]:
 //! `Arc`s of the current (send and receive) and previous (receive) shared
-//! keypairs and the endpoint. A lane worker applies it between bursts, as
+//! keypairs, the endpoint and our address it reached (which the lane
+//! worker sends from, as the owner does). A lane worker applies it between bursts, as
 //! it applies a new routing table, and drops its old copy there: the
 //! fast path reads its own `Arc`s without a lock or an atomic, and a
 //! keypair's keys are wiped when the last worker drops it. Commands from
@@ -27,16 +28,18 @@
 //! republishes. A lane worker that wants a handshake on send asks the
 //! control thread at most every 100 ms, as the owner does; on receive
 //! (an initiator's key near REJECT_AFTER_TIME) it asks once per key, as
-//! the kernel's `keep_key_fresh` does. A new endpoint (address or port)
-//! seen by a lane worker is sent to the owner as [`Command::SetEndpoint`]
+//! the kernel's `keep_key_fresh` does. A new endpoint (address or port),
+//! or a packet to another of our addresses, seen by a lane worker is sent
+//! to the owner as [`Command::SetEndpoint`] (with our address it reached)
 //! and to the control thread, at most every
-//! [`ENDPOINT_CHANGE_EVERY`](crate::peer::ENDPOINT_CHANGE_EVERY).
+//! [`ENDPOINT_CHANGE_EVERY`](crate::peer::ENDPOINT_CHANGE_EVERY); the
+//! owner republishes, so every lane then sends from that address.
 //!
 //! Timestamps and byte counts a lane worker adds to the peer's
 //! [`PeerShared`] are tallied per round and published once per round
 //! ([`Worker::flush_lanes`]): no shared cache line is written per packet.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +61,10 @@ pub struct LanePublish {
     pub previous: Option<Arc<LaneKeypair>>,
     /// Where to send.
     pub endpoint: Option<SocketAddr>,
+    /// Our address the peer last reached (the owner's
+    /// `PeerState::local`): lane packets leave from there; `None`: the
+    /// port's default source.
+    pub local: Option<IpAddr>,
 }
 
 /// Activity of a lane worker for one peer since the last flush.
@@ -84,8 +91,13 @@ pub struct Lane {
     pub(crate) lastminute_asked: bool,
     /// The endpoint this worker last saw or told the owner about.
     pub(crate) seen_endpoint: Option<SocketAddr>,
+    /// Our address the peer's packets last reached, as this worker last
+    /// saw it or told the owner about it.
+    pub(crate) seen_local: Option<IpAddr>,
     /// When it last told the owner about a new endpoint.
     pub(crate) endpoint_told: Option<Instant>,
+    /// When it last told the owner about our other address reached.
+    pub(crate) local_told: Option<Instant>,
     pub(crate) tally: Tally,
 }
 
@@ -127,20 +139,18 @@ pub(crate) fn shared(kp: Option<&Keypair>) -> Option<Arc<LaneKeypair>> {
 /// How long a lane worker waits between handshake requests for one peer.
 const ASK_EVERY: Duration = Duration::from_millis(100);
 
-/// How often at most the owner republishes a multi-lane peer's lanes for a
-/// new endpoint alone.
-pub const LANE_ROAM_EVERY: Duration = Duration::from_secs(1);
-
 impl Lane {
     /// A lane as first published.
     pub(crate) fn new(publish: LanePublish) -> Self {
         Self {
             seen_endpoint: publish.endpoint,
+            seen_local: publish.local,
             publish,
             block: SendBlock::default(),
             handshake_asked: None,
             lastminute_asked: false,
             endpoint_told: None,
+            local_told: None,
             tally: Tally::default(),
         }
     }
@@ -158,6 +168,7 @@ impl Lane {
             self.lastminute_asked = false;
         }
         self.seen_endpoint = publish.endpoint;
+        self.seen_local = publish.local;
         self.publish = publish;
     }
 
@@ -204,20 +215,45 @@ impl Lane {
         ask
     }
 
-    /// Notes an authenticated packet from `src`: whether to tell the owner
-    /// about a new endpoint now. Any change counts, address or port (a NAT
-    /// rebinding keeps the address); a far end that alternates ports (a
-    /// multi-lane one) is reported at most every [`ENDPOINT_CHANGE_EVERY`].
-    pub(crate) fn endpoint_moved(&mut self, src: SocketAddr, now: Instant) -> bool {
-        let moved = self.seen_endpoint != Some(src)
-            && self
-                .endpoint_told
-                .is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
-        if moved {
+    /// Notes an authenticated packet from `src` to our address `dst`:
+    /// the endpoint and our address to tell the owner about now, if any.
+    /// Any change of the endpoint counts, address or port (a NAT rebinding
+    /// keeps the address), and so does reaching another of our addresses
+    /// than the one published (else the port's `default` source for the
+    /// endpoint): replies leave from there. Each is followed at most every
+    /// [`ENDPOINT_CHANGE_EVERY`], so a far end that alternates ports (a
+    /// multi-lane one) or our addresses is reported once a second.
+    pub(crate) fn endpoint_moved(
+        &mut self,
+        src: SocketAddr,
+        dst: IpAddr,
+        default: impl FnOnce() -> Option<IpAddr>,
+        now: Instant,
+    ) -> Option<(SocketAddr, IpAddr)> {
+        let every =
+            |t: Option<Instant>| t.is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
+        let roamed = self.seen_endpoint != Some(src) && every(self.endpoint_told);
+        if roamed {
             self.seen_endpoint = Some(src);
             self.endpoint_told = Some(now);
         }
-        moved
+        let mut relocal = false;
+        if self.seen_local != Some(dst) {
+            let theirs = self.seen_local.or_else(default);
+            relocal = theirs != Some(dst) && every(self.local_told);
+            if relocal {
+                self.local_told = Some(now);
+            }
+            if relocal || theirs == Some(dst) {
+                self.seen_local = Some(dst);
+            }
+        }
+        (roamed || relocal).then(|| {
+            (
+                self.seen_endpoint.unwrap_or(src),
+                self.seen_local.unwrap_or(dst),
+            )
+        })
     }
 
     pub(crate) fn due(&mut self, now: Instant) -> bool {
@@ -243,7 +279,18 @@ mod tests {
             current: shared(Some(&kp.into_lanes())),
             previous: None,
             endpoint: Some(endpoint.parse().expect("endpoint")),
+            local: Some(ours()),
         }
+    }
+
+    /// No default source (the tests' lanes are published with one).
+    fn none() -> Option<IpAddr> {
+        None
+    }
+
+    /// Our address the test peers reach.
+    fn ours() -> IpAddr {
+        "203.0.113.1".parse().expect("address")
     }
 
     #[test]
@@ -277,27 +324,90 @@ mod tests {
         let mut lane = Lane::new(publish(true, "192.0.2.1:51820"));
         let t0 = Instant::from_secs(10);
         let addr = |s: &str| -> SocketAddr { s.parse().expect("addr") };
-        assert!(
-            !lane.endpoint_moved(addr("192.0.2.1:51820"), t0),
+        assert_eq!(
+            lane.endpoint_moved(addr("192.0.2.1:51820"), ours(), none, t0),
+            None,
             "as published"
         );
-        assert!(
-            lane.endpoint_moved(addr("192.0.2.1:40000"), t0),
+        assert_eq!(
+            lane.endpoint_moved(addr("192.0.2.1:40000"), ours(), none, t0),
+            Some((addr("192.0.2.1:40000"), ours())),
             "a NAT rebinding keeps the address, changes the port"
         );
-        assert!(!lane.endpoint_moved(addr("192.0.2.1:40000"), t0), "seen");
+        assert_eq!(
+            lane.endpoint_moved(addr("192.0.2.1:40000"), ours(), none, t0),
+            None,
+            "seen"
+        );
         // A far end alternating ports for 3.5 s: one report a second.
         let reports = (0..3500u64)
             .filter(|&ms| {
                 let port = if ms % 2 == 0 { 40001 } else { 40002 };
                 let src = SocketAddr::new(addr("192.0.2.1:1").ip(), port);
-                lane.endpoint_moved(src, t0 + Duration::from_millis(ms + 1))
+                lane.endpoint_moved(src, ours(), none, t0 + Duration::from_millis(ms + 1))
+                    .is_some()
             })
             .count();
         assert_eq!(reports, 3, "about 1 s, 2 s and 3 s after the first report");
         // A new address after a quiet second: at once.
         let later = t0 + Duration::from_secs(10);
-        assert!(lane.endpoint_moved(addr("198.51.100.7:51820"), later));
+        assert_eq!(
+            lane.endpoint_moved(addr("198.51.100.7:51820"), ours(), none, later),
+            Some((addr("198.51.100.7:51820"), ours()))
+        );
+    }
+
+    #[test]
+    fn a_lane_reports_our_other_address_reached_and_a_flapping_one_once_a_second() {
+        let mut lane = Lane::new(publish(true, "192.0.2.1:51820"));
+        let src: SocketAddr = "192.0.2.1:51820".parse().expect("addr");
+        let second: IpAddr = "203.0.113.3".parse().expect("address");
+        let t0 = Instant::from_secs(10);
+        assert_eq!(
+            lane.endpoint_moved(src, ours(), none, t0),
+            None,
+            "as published"
+        );
+        assert_eq!(
+            lane.endpoint_moved(src, second, none, t0),
+            Some((src, second)),
+            "same endpoint, our second address: replies must leave from it"
+        );
+        assert_eq!(lane.endpoint_moved(src, second, none, t0), None, "seen");
+        // A NAT rebinding right after: reported at once (its own limit).
+        let rebound: SocketAddr = "192.0.2.1:40000".parse().expect("addr");
+        let t1 = t0 + Duration::from_millis(1);
+        assert_eq!(
+            lane.endpoint_moved(rebound, second, none, t1),
+            Some((rebound, second))
+        );
+        // A far end alternating between our addresses for 3.5 s: one
+        // report a second.
+        let reports = (0..3500u64)
+            .filter(|&ms| {
+                let dst = if ms % 2 == 0 { ours() } else { second };
+                lane.endpoint_moved(rebound, dst, none, t0 + Duration::from_millis(ms + 2))
+                    .is_some()
+            })
+            .count();
+        assert_eq!(reports, 3, "about 1 s, 2 s and 3 s after the first report");
+        // Published without one (a configured endpoint): the port's
+        // default source is what the owner and the control thread use; a
+        // packet to it needs no report, one to another address does.
+        let mut fresh = Lane::new(LanePublish {
+            local: None,
+            ..publish(true, "192.0.2.1:51820")
+        });
+        assert_eq!(fresh.endpoint_moved(src, ours(), || Some(ours()), t0), None);
+        assert_eq!(fresh.seen_local, Some(ours()));
+        let mut fresh = Lane::new(LanePublish {
+            local: None,
+            ..publish(true, "192.0.2.1:51820")
+        });
+        assert_eq!(
+            fresh.endpoint_moved(src, second, || Some(ours()), t0),
+            Some((src, second))
+        );
     }
 
     #[test]

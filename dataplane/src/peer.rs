@@ -287,11 +287,16 @@ pub struct PeerState {
     pub installs: u64,
     /// Workers serving it at once (see `lane`); 1: this one only.
     pub lanes: u16,
-    /// When its lanes were last republished for a new endpoint.
-    pub lanes_published: Option<Instant>,
     /// When its endpoint last changed by roaming (at most every
     /// [`ENDPOINT_CHANGE_EVERY`]).
     pub endpoint_changed: Option<Instant>,
+    /// Our address the control thread last heard of (with the endpoint)
+    /// or set: a data packet arriving at another one is reported as an
+    /// endpoint change, so that handshake messages follow `local`.
+    pub local_reported: Option<IpAddr>,
+    /// When `local_reported` last changed that way (at most every
+    /// [`ENDPOINT_CHANGE_EVERY`], apart from the endpoint's own changes).
+    pub local_changed: Option<Instant>,
     /// Its outer headers as this worker last built them.
     pub(crate) outer: Option<OuterCache>,
 }
@@ -320,8 +325,9 @@ impl PeerState {
             arrivals: Arrivals::default(),
             installs: 0,
             lanes: 1,
-            lanes_published: None,
             endpoint_changed: None,
+            local_reported: None,
+            local_changed: None,
             outer: None,
         }
     }

@@ -433,10 +433,15 @@ impl<'p> Worker<'p> {
                 local,
             } => {
                 if let Some(p) = self.table.peer_mut(id) {
-                    let moved = p.endpoint != Some(endpoint);
+                    // The lanes follow the endpoint and our address (a
+                    // lane worker's report of one it saw included).
+                    let moved = p.endpoint != Some(endpoint)
+                        || p.local != local
+                        || p.local_reported != local;
                     let waiting = !p.staged.is_empty();
                     p.endpoint = Some(endpoint);
                     p.local = local;
+                    p.local_reported = local;
                     if moved {
                         self.publish_lanes(id, false);
                     }

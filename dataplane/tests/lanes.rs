@@ -25,15 +25,6 @@ fn ports(frame: &[u8]) -> (u16, u16) {
     )
 }
 
-/// The frame sent to our UDP port `port` instead (checksum left out, as
-/// IPv4 allows).
-fn to_port(frame: &[u8], port: u16) -> Vec<u8> {
-    let mut f = frame.to_vec();
-    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
-    f[14 + 20 + 6..14 + 20 + 8].fill(0);
-    f
-}
-
 #[test]
 fn both_workers_encrypt_and_decrypt_one_peer_and_replays_across_lanes_are_refused() {
     two_workers(2, |rig, kp| {

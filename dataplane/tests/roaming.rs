@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant as StdInstant};
 
 use common::two::*;
@@ -16,7 +16,6 @@ use dataplane::counters::{DropReason, Event};
 use dataplane::rehome::REHOME_AFTER;
 use dataplane::route::make_index;
 use dataplane::wire::ethernet;
-use dpdk_sys::rte::Burst;
 
 /// The frame sent from the peer's UDP port `port` instead (checksum left
 /// out, as IPv4 allows).
@@ -27,47 +26,9 @@ fn from_port(frame: &[u8], port: u16) -> Vec<u8> {
     f
 }
 
-/// The frame sent to our UDP port `port` instead.
-fn to_port(frame: &[u8], port: u16) -> Vec<u8> {
-    let mut f = frame.to_vec();
-    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
-    f[14 + 20 + 6..14 + 20 + 8].fill(0);
-    f
-}
-
 /// The outer destination port of a frame (IPv4, no options).
 fn dst_port(frame: &[u8]) -> u16 {
     u16::from_be_bytes([frame[14 + 20 + 2], frame[14 + 20 + 3]])
-}
-
-/// Plaintext frames taken off the test's ends, without playing the
-/// control thread (its events stay in the channel for the test to read).
-fn drain_plain(rig: &mut Rig<'_>) -> usize {
-    let mut b: Burst = Burst::new();
-    let mut n = 0;
-    for rx in &mut rig.plain_rx {
-        rx.rx_burst(&mut b);
-        n += b.drain().count();
-    }
-    n
-}
-
-/// Waits (draining plaintext, leaving the events) until the workers'
-/// `read` counters sum to `want`; returns the sum.
-fn wait_quietly(
-    rig: &mut Rig<'_>,
-    read: impl Fn(&dataplane::counters::WorkerCounters) -> u64,
-    want: u64,
-) -> u64 {
-    let deadline = StdInstant::now() + Duration::from_secs(10);
-    loop {
-        drain_plain(rig);
-        let got = rig.total(&read);
-        if got >= want || StdInstant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn lan_frame(n: u32) -> Vec<u8> {
@@ -91,19 +52,23 @@ fn a_lane_worker_learns_a_nat_port_change() {
         let f = to_port(&from_port(&sealed_frame(kp, &inner), rebound), LANE_PORTS.1);
         rig.send(Tunnel, 1, &f);
         assert_eq!(
-            wait_quietly(rig, |c| c.events(Event::LaneDecap), 1),
+            rig.wait_quietly(|c| c.events(Event::LaneDecap), 1),
             1,
             "the lane opened it"
         );
         std::thread::sleep(Duration::from_millis(100));
-        let reported: Vec<SocketAddr> = std::iter::from_fn(|| rig.events.try_recv().ok())
+        let reported: Vec<(SocketAddr, IpAddr)> = std::iter::from_fn(|| rig.events.try_recv().ok())
             .filter_map(|e| match e {
-                WorkerEvent::EndpointChanged(0, at) => Some(at),
+                WorkerEvent::EndpointChanged(0, at, local) => Some((at, local)),
                 _ => None,
             })
             .collect();
-        let new = SocketAddr::new(std::net::IpAddr::V4(PEER_EP), rebound);
-        assert_eq!(reported, vec![new], "the control thread hears of it once");
+        let new = SocketAddr::new(IpAddr::V4(PEER_EP), rebound);
+        assert_eq!(
+            reported,
+            vec![(new, IpAddr::V4(WGDP_TUN))],
+            "the control thread hears of it once"
+        );
 
         // The owner now sends there.
         rig.send(Plaintext, 0, &lan_frame(2));
@@ -128,11 +93,11 @@ fn a_flapping_endpoint_never_crowds_out_session_handshake_and_move_events() {
             rig.send(Tunnel, 0, &f);
             if i % 256 == 255 {
                 // Never more in flight than the rings hold.
-                wait_quietly(rig, |c| c.events(Event::Decapsulated), u64::from(i + 1));
+                rig.wait_quietly(|c| c.events(Event::Decapsulated), u64::from(i + 1));
             }
         }
         assert_eq!(
-            wait_quietly(rig, |c| c.events(Event::Decapsulated), u64::from(N)),
+            rig.wait_quietly(|c| c.events(Event::Decapsulated), u64::from(N)),
             u64::from(N),
             "every packet delivered"
         );
@@ -155,7 +120,7 @@ fn a_flapping_endpoint_never_crowds_out_session_handshake_and_move_events() {
         }
         let want = u64::from(N + 1 + REHOME_AFTER);
         assert_eq!(
-            wait_quietly(rig, |c| c.events(Event::Decapsulated), want),
+            rig.wait_quietly(|c| c.events(Event::Decapsulated), want),
             want
         );
         // The session is cleared; LAN traffic wants a handshake.
@@ -173,7 +138,7 @@ fn a_flapping_endpoint_never_crowds_out_session_handshake_and_move_events() {
                 WorkerEvent::SessionConfirmed(0) => confirmed += 1,
                 WorkerEvent::WantHandshake(0) => wanted += 1,
                 WorkerEvent::ArrivesAt(0, 1) => arrives += 1,
-                WorkerEvent::EndpointChanged(0, _) => endpoint += 1,
+                WorkerEvent::EndpointChanged(0, _, _) => endpoint += 1,
                 _ => {}
             }
         }

@@ -2,9 +2,12 @@
 //! has two IPv4 addresses): packets to a peer leave from the local address
 //! its authenticated packets last reached (the kernel's endpoint source
 //! cache), follow it when it changes, and go back to the port's default
-//! when the endpoint is configured again; handshake messages reach the
-//! control thread with the address they came to, and the workers' cookie
-//! replies leave from it.
+//! when the endpoint is configured again; a multi-lane peer's lane worker
+//! sends from it too, and tells the owner when the peer reaches another
+//! address; the control thread hears of our address reached (for its
+//! handshake messages), at most once a second; handshake messages reach
+//! the control thread with the address they came to, and the workers'
+//! cookie replies leave from it.
 
 mod common;
 
@@ -13,8 +16,8 @@ use std::time::Duration;
 
 use common::two::*;
 use common::*;
-use dataplane::command::Command;
 use dataplane::command::PortSide::{Plaintext, Tunnel};
+use dataplane::command::{Command, WorkerEvent};
 use dataplane::counters::Event;
 use dataplane::wire::{checksum, ethernet, ipv4};
 use protocol::cookie::{CookieChecker, CookieJar};
@@ -35,14 +38,21 @@ fn to_address(frame: &[u8], to: std::net::Ipv4Addr) -> Vec<u8> {
 
 /// Sends one LAN packet to the peer; the outer source address it left from.
 fn encap_source(rig: &mut Rig<'_>) -> [u8; 4] {
+    encap_source_via(rig, 0)
+}
+
+/// Sends one LAN packet to the peer through worker `queue`, which
+/// encrypts it (owner or lane); the outer source address it left from.
+fn encap_source_via(rig: &mut Rig<'_>, queue: usize) -> [u8; 4] {
     let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer");
     rig.send(
         Plaintext,
-        0,
+        queue,
         &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
     );
     let out = rig.collect(Tunnel, 1, Duration::from_secs(5));
     assert_eq!(out.len(), 1, "one encapsulated frame");
+    assert_eq!(out[0].0, queue, "sent by worker {queue}");
     let ip = ipv4::Packet::new_checked(&out[0].1[14..]).expect("outer IPv4");
     assert!(ip.verify_checksum());
     assert_eq!(ip.dst_addr(), PEER_EP.octets());
@@ -132,6 +142,125 @@ fn handshake_messages_carry_the_address_they_came_to_and_cookies_leave_from_it()
         jar.consume_reply(&reply, Instant::ZERO)
             .expect("the initiator accepts it");
         assert_eq!(rig.total(|c| c.events(Event::CookieReplySent)), 1);
+        assert_eq!(rig.total(|c| c.total_drops()), 0);
+    });
+}
+
+/// The endpoint changes (endpoint, our address) the workers reported to
+/// the control thread since the last call.
+fn endpoint_events(rig: &Rig<'_>) -> Vec<(SocketAddr, IpAddr)> {
+    std::iter::from_fn(|| rig.events.try_recv().ok())
+        .filter_map(|e| match e {
+            WorkerEvent::EndpointChanged(0, at, local) => Some((at, local)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lane_worker_sends_from_the_address_the_peer_reached_and_tells_the_owner() {
+    two_workers(2, |rig, kp| {
+        let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+        // The session is confirmed on the owner, at our first address,
+        // and published to the lane.
+        let inner = |n: u32| ipv4_udp(PEER_INNER, LAN_HOST, 64, &n.to_be_bytes());
+        rig.send(Tunnel, 0, &sealed_frame(kp, &inner(0)));
+        assert_eq!(rig.collect(Plaintext, 1, Duration::from_secs(5)).len(), 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(encap_source_via(rig, 1), WGDP_TUN.octets(), "the lane");
+        while rig.events.try_recv().is_ok() {}
+
+        // The peer's packets now reach our second address, on the lane
+        // (worker 1's lane port).
+        let f = to_port(
+            &to_address(&sealed_frame(kp, &inner(1)), WGDP_TUN2),
+            LANE_PORTS.1,
+        );
+        rig.send(Tunnel, 1, &f);
+        assert_eq!(rig.wait_quietly(|c| c.events(Event::LaneDecap), 1), 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            endpoint_events(rig),
+            vec![(endpoint, IpAddr::V4(WGDP_TUN2))],
+            "the control thread hears of it once, with our address"
+        );
+        // The lane told the owner, which republished: both send from it.
+        assert_eq!(encap_source_via(rig, 1), WGDP_TUN2.octets(), "the lane");
+        assert_eq!(encap_source_via(rig, 0), WGDP_TUN2.octets(), "the owner");
+        assert_eq!(rig.total(|c| c.events(Event::LaneEncap)), 2);
+        assert_eq!(rig.total(|c| c.total_drops()), 0);
+    });
+}
+
+#[test]
+fn the_owner_reports_our_address_the_peer_reached_at_most_once_a_second() {
+    two_workers(1, |rig, kp| {
+        let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+        let mut sent = 0u64;
+        let mut send_to = |rig: &mut Rig<'_>, kp: &mut _, to| {
+            let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &(sent as u32).to_be_bytes());
+            rig.send(Tunnel, 0, &to_address(&sealed_frame(kp, &inner), to));
+            sent += 1;
+            sent
+        };
+        // The configured endpoint's first packets, to the port's default
+        // source (which the control thread sends from): nothing to report.
+        for _ in 0..2 {
+            let n = send_to(rig, kp, WGDP_TUN);
+            assert_eq!(rig.wait_quietly(|c| c.events(Event::Decapsulated), n), n);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(endpoint_events(rig), vec![]);
+
+        // The same endpoint reaches our second address: the control thread
+        // hears of it (with the endpoint), once.
+        for _ in 0..2 {
+            let n = send_to(rig, kp, WGDP_TUN2);
+            assert_eq!(rig.wait_quietly(|c| c.events(Event::Decapsulated), n), n);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            endpoint_events(rig),
+            vec![(endpoint, IpAddr::V4(WGDP_TUN2))]
+        );
+
+        // A quiet second later, back to the first: reported too.
+        std::thread::sleep(Duration::from_millis(1100));
+        let n = send_to(rig, kp, WGDP_TUN);
+        assert_eq!(rig.wait_quietly(|c| c.events(Event::Decapsulated), n), n);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(endpoint_events(rig), vec![(endpoint, IpAddr::V4(WGDP_TUN))]);
+
+        // Packets alternating between our addresses for 2.5 s: reported at
+        // most once a second (and at least once), not per packet.
+        let start = std::time::Instant::now();
+        let mut flapped = 0;
+        while start.elapsed() < Duration::from_millis(2500) {
+            let to = if flapped % 2 == 0 {
+                WGDP_TUN
+            } else {
+                WGDP_TUN2
+            };
+            let n = send_to(rig, kp, to);
+            flapped += 1;
+            if flapped % 32 == 0 {
+                assert_eq!(rig.wait_quietly(|c| c.events(Event::Decapsulated), n), n);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        assert_eq!(
+            rig.wait_quietly(|c| c.events(Event::Decapsulated), sent),
+            sent
+        );
+        let elapsed = start.elapsed();
+        let reports = endpoint_events(rig);
+        assert!(flapped > 256, "{flapped} packets");
+        assert!(
+            (1..=1 + elapsed.as_secs() as usize).contains(&reports.len()),
+            "{} reports of {flapped} packets in {elapsed:?}",
+            reports.len()
+        );
+        assert!(reports.iter().all(|&(at, _)| at == endpoint));
         assert_eq!(rig.total(|c| c.total_drops()), 0);
     });
 }

@@ -378,16 +378,45 @@ pub struct Wgdp {
     pub dumped: Cell<bool>,
 }
 
+/// How a test starts `wgdp run`.
+pub struct Launch {
+    /// Its `--report-interval`, seconds (`None`: no periodic report).
+    pub report_interval: Option<u32>,
+    /// `RUST_LOG`.
+    pub log: &'static str,
+    /// How long it may take to print `wgdp: running` (its table loaded).
+    pub ready: Duration,
+}
+
+impl Launch {
+    /// What most tests use: a report every second, and everything wgdp
+    /// can log, so the secrets check sees it all.
+    pub const DEFAULT: Launch = Launch {
+        report_interval: Some(1),
+        log: "trace",
+        ready: Duration::from_secs(30),
+    };
+}
+
 impl Wgdp {
     pub fn start(config: &Path) -> Wgdp {
+        Self::launch(config, &Launch::DEFAULT)
+    }
+
+    /// `wgdp run` on `config`, as `how` says.
+    pub fn launch(config: &Path, how: &Launch) -> Wgdp {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_wgdp"));
+        let interval = how.report_interval.map(|s| s.to_string());
         let mut child = Command::new(&bin)
             .arg("run")
             .arg("--config")
             .arg(config)
-            .args(["--report-interval", "1"])
-            // Everything wgdp can log, so the secrets check sees it all.
-            .env("RUST_LOG", "trace")
+            .args(
+                interval
+                    .iter()
+                    .flat_map(|s| ["--report-interval", s.as_str()]),
+            )
+            .env("RUST_LOG", how.log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -696,6 +725,17 @@ pub fn bring_up_edited(
     workers: usize,
     edit: impl FnOnce(&Topology, String) -> String,
 ) -> (Topology, Wgdp, PathBuf, String) {
+    bring_up_launched(tag, peers, workers, &Launch::DEFAULT, edit)
+}
+
+/// `bring_up_edited` with wgdp started as `how` says.
+pub fn bring_up_launched(
+    tag: char,
+    peers: usize,
+    workers: usize,
+    how: &Launch,
+    edit: impl FnOnce(&Topology, String) -> String,
+) -> (Topology, Wgdp, PathBuf, String) {
     preflight();
     let sfx = format!("{tag}{}", std::process::id() % 100_000);
     let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
@@ -708,8 +748,8 @@ pub fn bring_up_edited(
     fs::write(&config_path, &text).expect("write wgdp.toml");
     fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).expect("chmod wgdp.toml");
 
-    let mut wgdp = Wgdp::start(&config_path);
-    wait_running(&mut wgdp, &config_path, &text);
+    let mut wgdp = Wgdp::launch(&config_path, how);
+    wait_running_within(&mut wgdp, &config_path, &text, how.ready);
     let started = wgdp.stdout.snapshot();
     let pt_mac = port_mac(&started, "plaintext").unwrap_or_else(|| {
         wgdp.fail("no 'port plaintext DEVICE mac MAC' line before 'wgdp: running'")
@@ -726,17 +766,24 @@ pub fn bring_up_edited(
 
 /// Waits for `wgdp: running`, failing with wgdp's output if it does not come.
 pub fn wait_running(wgdp: &mut Wgdp, config_path: &Path, config: &str) {
+    wait_running_within(wgdp, config_path, config, Launch::DEFAULT.ready);
+}
+
+/// [`wait_running`] for at most `limit`.
+pub fn wait_running_within(wgdp: &mut Wgdp, config_path: &Path, config: &str, limit: Duration) {
     let running = wgdp
         .stdout
-        .wait_for(0, secs(30), |l| l.starts_with("wgdp: running"))
+        .wait_for(0, limit, |l| l.starts_with("wgdp: running"))
         .is_some();
     if !running {
         let why = match wgdp.exited() {
             Some(s) => format!(" (it exited: {s})"),
             None => String::new(),
         };
+        // A large table's config is cut short.
+        let shown: String = config.chars().take(8192).collect();
         wgdp.fail(&format!(
-            "wgdp did not print 'wgdp: running' within 30 s{why}; config {}:\n{config}",
+            "wgdp did not print 'wgdp: running' within {limit:?}{why}; config {}:\n{shown}",
             config_path.display()
         ));
     }

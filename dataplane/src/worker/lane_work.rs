@@ -2,10 +2,11 @@
 //! a multi-lane peer's keypairs to its lane workers, and each lane worker
 //! seals with its own block of counters and tallies what it did.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use protocol::time::Instant;
 
+use super::receive::MessageAt;
 use super::Worker;
 use crate::command::{Command, WorkerEvent};
 use crate::counters::DropReason;
@@ -28,6 +29,7 @@ impl Worker<'_> {
                 current: shared(p.session.current()),
                 previous: shared(p.session.previous()),
                 endpoint: p.endpoint,
+                local: p.local,
             })
         });
         for w in lane_workers(self.cfg.index, p.lanes, self.cfg.workers) {
@@ -83,8 +85,8 @@ impl Worker<'_> {
     }
 
     /// Seals `payload` (tag separate) for peer `id` with the lane's
-    /// current keypair. Returns (receiver index, counter, endpoint,
-    /// rekey wanted).
+    /// current keypair. Returns (receiver index, counter, endpoint, our
+    /// address to send from, rekey wanted).
     #[inline]
     pub(crate) fn lane_seal(
         &mut self,
@@ -92,7 +94,7 @@ impl Worker<'_> {
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<(u32, u64, SocketAddr, bool), DropReason> {
+    ) -> Result<(u32, u64, SocketAddr, Option<IpAddr>, bool), DropReason> {
         let lane = self.table.lane_mut(id).ok_or(DropReason::SealFailed)?;
         let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = lane
@@ -104,7 +106,13 @@ impl Worker<'_> {
             .seal(&mut lane.block, now, payload, tag)
             .map_err(DropReason::from)?;
         let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Ok((kp.remote_index(), counter, endpoint, rekey))
+        Ok((
+            kp.remote_index(),
+            counter,
+            endpoint,
+            lane.publish.local,
+            rekey,
+        ))
     }
 
     /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a
@@ -133,11 +141,12 @@ impl Worker<'_> {
         }
     }
 
-    /// Tallies an authenticated packet a lane received from `src`: tells
-    /// the owner and the control thread about a new endpoint and asks for
-    /// a handshake when an initiator's key is getting old (kernel
+    /// Tallies an authenticated packet a lane received (`wg`: from where,
+    /// to which of our addresses): tells the owner and the control thread
+    /// about a new endpoint or our other address reached, and asks for a
+    /// handshake when an initiator's key is getting old (kernel
     /// `receive.c: keep_key_fresh`).
-    pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, src: SocketAddr, now: Instant) {
+    pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, wg: &MessageAt, now: Instant) {
         let owner = self.routes.owner(id);
         let Some(lane) = self.table.lane_mut(id) else {
             return;
@@ -146,26 +155,28 @@ impl Worker<'_> {
         lane.tally.rx_bytes += len;
         lane.tally.auth_received = true;
         let ask = lane.rekey_on_receive(now);
-        let moved = lane.endpoint_moved(src, now);
+        let tun = &self.nets.tun;
+        let moved = lane.endpoint_moved(wg.src, wg.dst, || tun.source_for(wg.src.ip()), now);
         if fresh {
             self.dirty_lane(id, now);
         }
         if ask {
             let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
         }
-        if moved {
+        if let Some((endpoint, local)) = moved {
             // Best effort, as the owner's own report: the control thread
-            // sends its handshakes there.
+            // sends its handshakes there, from `local`.
             let _ = self
                 .links
                 .events
-                .try_send(WorkerEvent::EndpointChanged(id, src));
+                .try_send(WorkerEvent::EndpointChanged(id, endpoint, local));
             if let Some(tx) = owner.and_then(|o| self.links.to_workers.get(o)) {
-                // Lane workers send from the port's default source.
+                // The owner sends from `local` and republishes it to every
+                // lane, this one included.
                 let _ = tx.send(Command::SetEndpoint {
                     id,
-                    endpoint: src,
-                    local: None,
+                    endpoint,
+                    local: Some(local),
                 });
             }
         }

@@ -18,7 +18,6 @@ use crate::counters::{DropReason, Event};
 use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
-use crate::lane::LANE_ROAM_EVERY;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::tag_worker;
@@ -229,39 +228,44 @@ impl Worker<'_> {
         // Roaming (section 2.1), at most every ENDPOINT_CHANGE_EVERY: a far
         // end that alternates source ports (a multi-lane one) would
         // otherwise rebuild the outer headers and queue an event per packet.
-        let roamed = peer.endpoint != Some(wg.src)
-            && peer
-                .endpoint_changed
-                .is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
+        let every =
+            |t: Option<Instant>| t.is_none_or(|t| t.has_expired(ENDPOINT_CHANGE_EVERY, now));
+        let roamed = peer.endpoint != Some(wg.src) && every(peer.endpoint_changed);
         if roamed {
             peer.endpoint = Some(wg.src);
             peer.endpoint_changed = Some(now);
         }
-        // Replies leave from the address the peer reached us at.
+        let endpoint = peer.endpoint.unwrap_or(wg.src);
+        // Reaching another of our addresses than the control thread sends
+        // from (the one it heard of, else the port's default) is reported
+        // too, as often at most: its handshake messages follow it.
+        let mut relocal = false;
+        if peer.local_reported != Some(wg.dst) {
+            let theirs = peer
+                .local_reported
+                .or_else(|| self.nets.tun.source_for(endpoint.ip()));
+            relocal = theirs != Some(wg.dst) && every(peer.local_changed);
+            if relocal {
+                peer.local_changed = Some(now);
+            }
+            if relocal || theirs == Some(wg.dst) {
+                peer.local_reported = Some(wg.dst);
+            }
+        }
+        let changed = roamed || relocal;
+        // Data replies leave from the address the peer reached us at, from
+        // this packet on (the kernel's endpoint source cache).
         peer.local = Some(wg.dst);
         // A multi-lane peer's lanes follow its keypairs at once, and its
-        // endpoint at most every second (a multi-lane far end sends from
-        // several ports: any of them reaches it).
-        let republish = peer.lanes > 1
-            && (promoted.is_some()
-                || (roamed
-                    && peer
-                        .lanes_published
-                        .is_none_or(|t| t.has_expired(LANE_ROAM_EVERY, now))));
+        // endpoint and our address as they change (so at most every
+        // ENDPOINT_CHANGE_EVERY: a multi-lane far end sends from several
+        // ports, any of which reaches it).
+        let republish = peer.lanes > 1 && (promoted.is_some() || changed);
         if promoted.is_some() {
             peer.publish_indexes();
         }
         if republish {
-            peer.lanes_published = Some(now);
             self.publish_lanes(id, false);
-        }
-        if roamed {
-            // Best effort: a full event queue only delays the control
-            // thread's copy; the data path already uses the new endpoint.
-            let _ = self
-                .links
-                .events
-                .try_send(WorkerEvent::EndpointChanged(id, wg.src));
         }
         if let Some(retired) = promoted {
             self.table.forget(retired);
@@ -270,6 +274,14 @@ impl Worker<'_> {
                 .events
                 .try_send(WorkerEvent::SessionConfirmed(id));
             self.send_staged(id, now);
+        }
+        if changed {
+            // Best effort: a full event queue only delays the control
+            // thread's copy; the data path already uses the new endpoint.
+            let _ = self
+                .links
+                .events
+                .try_send(WorkerEvent::EndpointChanged(id, endpoint, wg.dst));
         }
         if rekey {
             self.want_handshake(id, now);
@@ -304,7 +316,7 @@ impl Worker<'_> {
             Err(e) => return self.tx.drop_packet(m, e.into()),
         };
         self.counters.add(Event::LaneDecap, 1);
-        self.lane_received(id, (wg.end - wg.start) as u64, wg.src, now);
+        self.lane_received(id, (wg.end - wg.start) as u64, &wg, now);
         self.deliver(m, wg, id, plain_len, now);
     }
 

@@ -204,7 +204,8 @@ impl Worker<'_> {
     }
 
     /// Encrypts the IP packet that is the mbuf's whole data with the lane's
-    /// keypair for peer `id` and sends it from the lane port.
+    /// keypair for peer `id` and sends it from the lane port, and from our
+    /// address the peer last reached (as the owner published it).
     fn lane_seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
             return self.tx.drop_packet(m, DropReason::NoRoom);
@@ -215,7 +216,7 @@ impl Worker<'_> {
             None => return self.tx.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
-        let (receiver, counter, endpoint, rekey) = match sealed {
+        let (receiver, counter, endpoint, local, rekey) = match sealed {
             Ok(s) => s,
             Err(reason) => return self.tx.drop_packet(m, reason),
         };
@@ -225,7 +226,14 @@ impl Worker<'_> {
         self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
         self.counters.add(Event::LaneEncap, 1);
         let src_port = self.cfg.lane_port();
-        self.send_to(m, endpoint, None, src_port, sealing.ecn, sealing.len as u64);
+        self.send_to(
+            m,
+            endpoint,
+            local,
+            src_port,
+            sealing.ecn,
+            sealing.len as u64,
+        );
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;

@@ -157,6 +157,33 @@ impl Rig<'_> {
         self.counters.iter().map(|c| read(c)).sum()
     }
 
+    /// Plaintext frames taken off the test's ends, without playing the
+    /// control thread (its events stay in the channel for the test to
+    /// read).
+    pub fn drain_plain(&mut self) -> usize {
+        let mut b: Burst = Burst::new();
+        let mut n = 0;
+        for rx in &mut self.plain_rx {
+            rx.rx_burst(&mut b);
+            n += b.drain().count();
+        }
+        n
+    }
+
+    /// Waits (draining plaintext, leaving the events) until the workers'
+    /// `read` counters sum to `want`; returns the sum.
+    pub fn wait_quietly(&mut self, read: impl Fn(&WorkerCounters) -> u64, want: u64) -> u64 {
+        let deadline = StdInstant::now() + Duration::from_secs(10);
+        loop {
+            self.drain_plain();
+            let got = self.total(&read);
+            if got >= want || StdInstant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Waits until the sum of a counter over the workers reaches `want`.
     pub fn wait_total(&mut self, read: impl Fn(&WorkerCounters) -> u64, want: u64) -> u64 {
         let deadline = StdInstant::now() + Duration::from_secs(10);
@@ -325,6 +352,15 @@ fn dual_stack(mut net: dataplane::route::PortNet) -> dataplane::route::PortNet {
             .push(dataplane::route::IfAddr { addr, prefix_len });
     }
     net
+}
+
+/// The frame sent to our UDP port `port` instead (a lane port, say;
+/// checksum left out, as IPv4 allows).
+pub fn to_port(frame: &[u8], port: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
+    f[14 + 20 + 6..14 + 20 + 8].fill(0);
+    f
 }
 
 /// The sequence number a test packet carries (its UDP payload).
