@@ -3,8 +3,9 @@
 //! This crate owns everything that is not per-packet work: the WireGuard
 //! handshakes and timers, installing keypairs into the owner lcores, the TAP
 //! exception path to the kernel, ARP/ND resolution, the UAPI socket served
-//! to the standard `wg` tool, and metrics. [`run::run`] assembles the whole
-//! concentrator from a tunnel table.
+//! to the standard `wg` tool, and the metrics' exposition text. The `wgdp`
+//! binary (src/daemon.rs) assembles the concentrator around it: ports,
+//! workers, the metrics HTTP server, DPDK telemetry and the report.
 
 pub mod control;
 pub mod counters;

@@ -416,7 +416,7 @@ fn flood_phase(
     let secret = checker
         .rotate(clock.now(), &mut OsRng)
         .ok_or("no cookie secret was drawn")?;
-    let (tx, rx) = crossbeam_channel::bounded(control::run::HANDSHAKE_QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded(crate::daemon::HANDSHAKE_QUEUE);
     let gate = rig::GateSetup {
         public_key: *wgdp.public_key(),
         secret,
