@@ -24,6 +24,7 @@ use protocol::time::Instant;
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::cycle_profile::{Stage, StageClock};
 use crate::fragments::Reassembler;
 use crate::gate::HandshakeGate;
 use crate::icmp::{IcmpErrors, IcmpRate};
@@ -34,7 +35,6 @@ use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::rehome::{handoff_tag, tag_side};
 use crate::route::{PortNet, RouteTable};
-use crate::stages::{Stage, StageClock};
 use crate::staging::Staging;
 
 /// Lanes whose activity a worker tallies before it publishes them.

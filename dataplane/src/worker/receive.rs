@@ -15,6 +15,7 @@ use protocol::time::Instant;
 use super::Worker;
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
+use crate::cycle_profile::Stage;
 use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
@@ -22,7 +23,6 @@ use crate::lane::LANE_ROAM_EVERY;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::tag_worker;
-use crate::stages::Stage;
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{

@@ -17,12 +17,12 @@ use protocol::time::Instant;
 
 use super::Worker;
 use crate::counters::{DropReason, Event};
+use crate::cycle_profile::Stage;
 use crate::fragments::{self, may_fragment, Pieces};
 use crate::icmp::IcmpError;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
 use crate::port::PortSide;
-use crate::stages::Stage;
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
