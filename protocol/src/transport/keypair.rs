@@ -7,7 +7,7 @@ use crate::constants::{
 };
 use std::sync::Arc;
 
-use super::lanes::{KeyHalves, LaneKeypair};
+use super::lane_keypair::{KeyHalves, LaneKeypair};
 use crate::crypto::{CryptoError, TransportKey};
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN, DATA_MIN_LEN};
 use crate::replay::{ReplayError, ReplayWindow};
