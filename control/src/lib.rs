@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod neigh;
 pub mod ownership;
+mod peer_lifecycle;
 pub mod peers;
 pub mod queues;
 pub mod rss;
