@@ -12,18 +12,6 @@ use crate::counters::DropReason;
 use crate::lane::{lane_workers, shared, Lane, LanePublish, Tally};
 use crate::peer::PeerId;
 
-/// A packet a lane sealed: what its data header and outer headers need.
-pub(crate) struct LaneSealed {
-    /// The peer's index for the keypair (the data header's receiver).
-    pub(crate) receiver: u32,
-    /// The nonce counter the packet was sealed with.
-    pub(crate) counter: u64,
-    /// Where the peer is.
-    pub(crate) endpoint: SocketAddr,
-    /// The keypair is old enough that a new handshake is wanted.
-    pub(crate) rekey: bool,
-}
-
 impl Worker<'_> {
     /// Owner: sends the lane workers of peer `id` what they need now (or
     /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
@@ -95,7 +83,8 @@ impl Worker<'_> {
     }
 
     /// Seals `payload` (tag separate) for peer `id` with the lane's
-    /// current keypair.
+    /// current keypair. Returns (receiver index, counter, endpoint,
+    /// rekey wanted).
     #[inline]
     pub(crate) fn lane_seal(
         &mut self,
@@ -103,7 +92,7 @@ impl Worker<'_> {
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<LaneSealed, DropReason> {
+    ) -> Result<(u32, u64, SocketAddr, bool), DropReason> {
         let lane = self.table.lane_mut(id).ok_or(DropReason::SealFailed)?;
         let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = lane
@@ -115,12 +104,7 @@ impl Worker<'_> {
             .seal(&mut lane.block, now, payload, tag)
             .map_err(DropReason::from)?;
         let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Ok(LaneSealed {
-            receiver: kp.remote_index(),
-            counter,
-            endpoint,
-            rekey,
-        })
+        Ok((kp.remote_index(), counter, endpoint, rekey))
     }
 
     /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a
