@@ -50,7 +50,7 @@ use control::peers::NewPeer;
 use control::rss::RssPredictor;
 use control::snapshot::{PeerSnapshot, SnapshotBoard};
 use control::uapi::server::{PersistFn, UapiServer};
-use control::{handshake_pool, queues, tap};
+use control::{queues, tap};
 use metrics_http::MetricsServer;
 
 /// Capacity of the handshake queue from the workers (the kernel's
@@ -559,15 +559,18 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         let handshake_threads = config.dpdk.handshake_threads.map_or_else(
             || {
                 let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-                handshake_pool::default_threads(cpus)
+                control::handshake_pool::default_threads(cpus)
             },
             |t| t as usize,
         );
         let handshake_pool = match handshake_threads {
             0 => None,
             t => Some(
-                handshake_pool::HandshakePool::start(config.interface.private_key.as_bytes(), t)
-                    .map_err(|e| RunError::Setup(format!("handshake threads: {e}")))?,
+                control::handshake_pool::HandshakePool::start(
+                    config.interface.private_key.as_bytes(),
+                    t,
+                )
+                .map_err(|e| RunError::Setup(format!("handshake threads: {e}")))?,
             ),
         };
         tracing::info!(handshake_threads, "handshake threads");

@@ -1,8 +1,7 @@
 //! Live changes and inspection through the UAPI: the control thread answers
 //! `get` from its own state and applies `set` without a restart and without
 //! touching other peers: a new peer is handed to its owner lcore, a removed
-//! one is taken away, and the workers get a new routing snapshot (the peer
-//! life cycle itself is `peer_lifecycle.rs`).
+//! one is taken away, and the workers get a new routing snapshot.
 
 use std::collections::HashSet;
 use std::time::Duration;
