@@ -1,6 +1,8 @@
 //! A peer's life cycle on the control thread: added (to the table and
-//! its owner lcore), given or losing allowed IPs, removed, and the routes
-//! the workers forward by published as a new snapshot. The UAPI
+//! its owner lcore), given or losing allowed IPs, re-homed to the worker
+//! its packets arrive at, removed, and the routes the workers forward by
+//! published as a new snapshot and as the plaintext port's steering
+//! rules. The UAPI
 //! (`live.rs`) and start-up call these; they keep the peer table, the
 //! allowed-IPs trie, the owner list and the workers' copies in step.
 
@@ -109,6 +111,60 @@ impl Control<'_> {
         });
         self.broadcast(|| Command::SetRoutes(table.clone()));
         self.steer();
+    }
+
+    /// Brings the plaintext port's rules in line with the routes: each
+    /// allowed-IP prefix to its owner's queue.
+    pub(crate) fn steer(&mut self) {
+        let owners = &self.owners;
+        let want = self.allowed.iter().filter_map(|(prefix, id)| {
+            let owner = *owners.get(id as usize)?;
+            (owner != NO_OWNER).then_some((prefix, owner))
+        });
+        self.steering.sync(want, &self.counters);
+    }
+
+    /// The owner keeps receiving peer `id`'s packets through worker `to`:
+    /// starts moving it there, unless a move is already under way. A move
+    /// unanswered for a while is asked for again ([`Ownership::ask_move`](crate::ownership::Ownership::ask_move)):
+    /// the old owner passes the request on to the worker that took the
+    /// peer, which answers again.
+    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize, now: Instant) {
+        let Some(owner) = self.peers.get(id).map(|p| p.owner) else {
+            return;
+        };
+        if to == owner || to >= self.workers {
+            return;
+        }
+        let Some(to) = self.ownership.ask_move(id, to, now) else {
+            return;
+        };
+        self.command(owner, Command::Release { id, to });
+    }
+
+    /// Worker `at` now holds peer `id`'s state: new receiver indexes and
+    /// the routes name it.
+    pub(crate) fn adopted(&mut self, id: PeerId, at: usize) {
+        self.ownership.settled(id);
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        let from = std::mem::replace(&mut p.owner, at);
+        if from == at {
+            return;
+        }
+        tracing::info!(
+            peer = %conf::encode_key(p.public_key.as_bytes()),
+            from = self.lcores.get(from).copied().unwrap_or(u32::MAX),
+            to = self.lcores.get(at).copied().unwrap_or(u32::MAX),
+            "peer re-homed to the lcore its packets arrive on"
+        );
+        self.ownership.removed(id, from);
+        self.ownership.added(at);
+        if let Some(o) = self.owners.get_mut(id as usize) {
+            *o = u16::try_from(at).unwrap_or(NO_OWNER);
+        }
+        self.publish_routes();
     }
 
     /// A peer as the tunnel table describes it: its configured endpoint,
