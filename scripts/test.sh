@@ -24,7 +24,7 @@ fi
 # The benchmark in its short mode: figures only, no threshold (the figures
 # of a debug build say little; BENCHMARKS.md has the release ones).
 echo "==> per-stage cycle counters (dataplane feature stages)"
-cargo test --locked -q -p dataplane --features stages --lib stages
+cargo test --locked -q -p dataplane --features stages --lib cycle_profile
 echo "==> wgdp bench --short"
 cargo run --locked -q -- bench --short
 echo "==> wgdp bench --handshakes --short"

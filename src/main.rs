@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod daemon;
 mod genkeys;
 mod import;
 mod run;

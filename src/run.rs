@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use control::run::{run as run_concentrator, RunOptions};
 use control::uapi::server::{Persist, PersistFn};
+
+use crate::daemon::{run as run_concentrator, RunOptions};
 
 /// Options of `wgdp run`.
 #[derive(Debug, Args)]

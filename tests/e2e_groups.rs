@@ -25,6 +25,10 @@
 //! they are missing. Run it alone:
 //! `cargo nextest run -p wgdp --test e2e_groups --no-capture`.
 
+// The test's own traffic talks to the kernel through libc (setns,
+// AF_PACKET sockets): unsafe code, allowed in the namespace tests only.
+#![allow(unsafe_code)]
+
 mod netns;
 
 use std::collections::{BTreeMap, BTreeSet};

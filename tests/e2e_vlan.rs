@@ -17,6 +17,10 @@
 //! Needs root and wireguard-go, wg, ip, ping: it fails, never skips, when
 //! they are missing.
 
+// The test's own traffic talks to the kernel through libc (setns,
+// AF_PACKET sockets): unsafe code, allowed in the namespace tests only.
+#![allow(unsafe_code)]
+
 mod netns;
 
 use std::ffi::CString;

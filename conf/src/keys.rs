@@ -167,6 +167,8 @@ mod tests {
     /// The configuration's secrets wipe themselves: the types say so,
     /// and dropping one in place leaves zeros where the key was.
     #[test]
+    // Reading a value's bytes after its drop has run takes unsafe code.
+    #[allow(unsafe_code)]
     fn secrets_zeroize_on_drop() {
         fn wipes<T: ZeroizeOnDrop>() {}
         wipes::<PrivateKey>();

@@ -2,6 +2,7 @@
 //! exception path of both ports. It runs beside the workers (on the EAL
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -244,6 +245,52 @@ impl<'p> Control<'p> {
         for w in 0..self.commands.len() {
             self.command(w, make());
         }
+    }
+
+    /// One round of a port's exception path; the neighbours it learned go
+    /// to every worker. Returns the frames handled.
+    pub(crate) fn link_round(&mut self, side: PortSide, now: Instant) -> usize {
+        let link = match side {
+            PortSide::Tunnel => &mut self.tun,
+            PortSide::Plaintext => &mut self.plain,
+        };
+        let (work, learned) = link.round(now, self.pool, &self.counters);
+        for (ip, mac) in learned {
+            self.broadcast(|| Command::Neighbour {
+                port: side,
+                ip,
+                mac,
+            });
+        }
+        work
+    }
+
+    /// Starts resolving the gateways and the configured endpoints' next
+    /// hops, so that the first packets need not wait.
+    pub(crate) fn prime_neighbours(&mut self) {
+        let mut hops: Vec<IpAddr> = self
+            .peers
+            .iter()
+            .filter_map(|p| p.endpoint)
+            .map(|e| e.ip())
+            .collect();
+        hops.extend(self.tun.net.gateway_v4.map(IpAddr::V4));
+        hops.extend(self.tun.net.gateway_v6.map(IpAddr::V6));
+        let mut tun_hops: Vec<IpAddr> = hops
+            .iter()
+            .filter_map(|h| self.tun.net.next_hop(*h))
+            .collect();
+        tun_hops.sort();
+        tun_hops.dedup();
+        let plain_hops: Vec<IpAddr> = [
+            self.plain.net.gateway_v4.map(IpAddr::V4),
+            self.plain.net.gateway_v6.map(IpAddr::V6),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.tun.prime(&tun_hops, self.pool, &self.counters);
+        self.plain.prime(&plain_hops, self.pool, &self.counters);
     }
 
     /// Runs until `stop` is set; `report` is called every `report_every`.

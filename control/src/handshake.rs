@@ -177,7 +177,15 @@ impl Control<'_> {
         bump(&self.counters.responses_sent);
         // From the address the initiation came to (a stateful firewall in
         // front of the peer expects the answer from there).
-        self.send_udp(src, Some(local), &response, now);
+        self.tun.send_udp(
+            src,
+            Some(local),
+            self.listen_port,
+            &response,
+            now,
+            self.pool,
+            &self.counters,
+        );
     }
 
     /// Initiator: consume a response and install the keypair as `current`;
@@ -315,6 +323,14 @@ impl Control<'_> {
         peer.timers.initiation_sent(now, &mut self.rng);
         bump(&self.counters.initiations_sent);
         tracing::debug!(peer = %conf::encode_key(self.peers.get(id).map_or(&[0; 32], |p| p.public_key.as_bytes())), %endpoint, retry, "initiation sent");
-        self.send_udp(endpoint, local, &msg, now);
+        self.tun.send_udp(
+            endpoint,
+            local,
+            self.listen_port,
+            &msg,
+            now,
+            self.pool,
+            &self.counters,
+        );
     }
 }

@@ -69,13 +69,8 @@ pub struct KernelRoutes {
 impl KernelRoutes {
     /// An rtnetlink socket for routes in `table` on `interface`.
     pub fn open(table: u8, interface: &str) -> Result<Self, KernelRouteError> {
-        let name = std::ffi::CString::new(interface)
+        let ifindex = nix::net::if_::if_nametoindex(interface)
             .map_err(|_| KernelRouteError::NoInterface(interface.to_owned()))?;
-        // SAFETY: a NUL-terminated string, read only.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(KernelRouteError::NoInterface(interface.to_owned()));
-        }
         let mut socket = Socket::new(NETLINK_ROUTE).map_err(KernelRouteError::Socket)?;
         socket.bind_auto().map_err(KernelRouteError::Socket)?;
         socket
@@ -105,7 +100,9 @@ impl KernelRoutes {
     pub fn delete(&mut self, prefix: Prefix) -> Result<(), KernelRouteError> {
         let msg = self.route(prefix);
         match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
-            Err(Answer::Errno(e)) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(Answer::Errno(e)) if e.raw_os_error() == Some(nix::errno::Errno::ESRCH as i32) => {
+                Ok(())
+            }
             other => other.map_err(|e| self.refused("delete", prefix, e)),
         }
     }
@@ -126,7 +123,8 @@ impl KernelRoutes {
         for m in stale {
             let prefix = destination(&m);
             match self.request(RouteNetlinkMessage::DelRoute(m), 0) {
-                Err(Answer::Errno(e)) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(Answer::Errno(e))
+                    if e.raw_os_error() == Some(nix::errno::Errno::ESRCH as i32) => {}
                 Err(e) => {
                     return Err(match prefix {
                         Some(p) => self.refused("delete", p, e),

@@ -3,8 +3,9 @@
 //! This crate owns everything that is not per-packet work: the WireGuard
 //! handshakes and timers, installing keypairs into the owner lcores, the TAP
 //! exception path to the kernel, ARP/ND resolution, the UAPI socket served
-//! to the standard `wg` tool, and metrics. [`run::run`] assembles the whole
-//! concentrator from a tunnel table.
+//! to the standard `wg` tool, and the metrics' exposition text. The `wgdp`
+//! binary (src/daemon.rs) assembles the concentrator around it: ports,
+//! workers, the metrics HTTP server, DPDK telemetry and the report.
 
 pub mod control;
 pub mod counters;
@@ -17,15 +18,13 @@ pub mod live;
 pub mod metrics;
 pub mod neigh;
 pub mod ownership;
+mod peer_lifecycle;
 pub mod peers;
 pub mod queues;
-pub mod report;
 pub mod route_export;
 pub mod rss;
-pub mod run;
 pub mod show;
 pub mod snapshot;
 pub mod steering;
 pub mod tap;
-pub mod telemetry;
 pub mod uapi;

@@ -12,14 +12,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use dataplane::command::{Command, PortSide};
+use dataplane::command::PortSide;
 use dataplane::outer::{self, Outer};
 use dataplane::route::PortNet;
 use dataplane::wire::{classify, ethernet, ip_protocol, ipv4, ipv6, L3Kind};
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, Port, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::time::Instant;
 
-use crate::control::Control;
 use crate::counters::{bump, ControlCounters};
 use crate::neigh::{self, Mac, NeighbourTable, Probe, Resolve};
 
@@ -363,128 +362,92 @@ fn ip_destination(frame: &[u8]) -> Option<IpAddr> {
     }
 }
 
-impl Control<'_> {
-    /// One round of a port's exception path. Returns the frames handled.
-    pub(crate) fn link_round(&mut self, side: PortSide, now: Instant) -> usize {
-        let Control {
-            tun,
-            plain,
-            counters,
-            pool,
-            ..
-        } = self;
-        let link = match side {
-            PortSide::Tunnel => tun,
-            PortSide::Plaintext => plain,
-        };
-        let pool: &Mempool = pool;
-        let counters: &ControlCounters = counters;
+impl PortLink<'_> {
+    /// One round of the port's exception path: frames the workers passed
+    /// up, frames from the kernel, neighbour probes and expiries. Returns
+    /// the frames handled and the neighbours learned (every worker is to
+    /// hear of them).
+    pub(crate) fn round(
+        &mut self,
+        now: Instant,
+        pool: &Mempool,
+        counters: &ControlCounters,
+    ) -> (usize, Vec<(IpAddr, Mac)>) {
         let mut learned = Vec::new();
         let mut rx: Burst = Burst::new();
-        let mut work = link.from_workers.dequeue_burst(&mut rx);
+        let mut work = self.from_workers.dequeue_burst(&mut rx);
         for m in rx.drain() {
-            if let Some(n) = link.handle_frame(m, now, pool, counters) {
+            if let Some(n) = self.handle_frame(m, now, pool, counters) {
                 learned.push(n);
             }
         }
-        let n = link.tap_rx.rx_burst(&mut rx);
+        let n = self.tap_rx.rx_burst(&mut rx);
         work += n;
         for m in rx.drain() {
             bump(&counters.from_kernel);
-            link.push_port(m, counters);
+            self.push_port(m, counters);
         }
-        let poll = link.neigh.poll(now);
+        let poll = self.neigh.poll(now);
         for probe in poll.probes {
-            link.probe(probe, pool, counters);
+            self.probe(probe, pool, counters);
         }
         for m in poll.expired {
             drop(m);
             bump(&counters.unresolved_drops);
         }
-        link.flush_port(counters);
-        link.flush_tap(counters);
-        for (ip, mac) in learned {
-            self.broadcast(|| Command::Neighbour {
-                port: side,
-                ip,
-                mac,
-            });
-        }
-        work
+        self.flush_port(counters);
+        self.flush_tap(counters);
+        (work, learned)
     }
 
-    /// Sends a UDP datagram from our WireGuard port (handshakes) through
-    /// the tunnel port, from `local` while that is one of its addresses.
+    /// Sends a UDP datagram from our WireGuard port `listen_port`
+    /// (handshakes) through this (the tunnel) port, from `local` while that
+    /// is one of its addresses.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_udp(
         &mut self,
         dst: SocketAddr,
         local: Option<IpAddr>,
+        listen_port: u16,
         payload: &[u8],
         now: Instant,
+        pool: &Mempool,
+        counters: &ControlCounters,
     ) {
-        let Some(src) = self.tun.net.source_from(dst.ip(), local) else {
-            return bump(&self.counters.unresolved_drops);
+        let Some(src) = self.net.source_from(dst.ip(), local) else {
+            return bump(&counters.unresolved_drops);
         };
-        let Some(mut m) = self.pool.alloc() else {
-            return bump(&self.counters.alloc_failures);
+        let Some(mut m) = pool.alloc() else {
+            return bump(&counters.alloc_failures);
         };
         let hlen = outer::header_len(&dst);
         let Ok(len) = u16::try_from(hlen + payload.len()) else {
             return;
         };
         let Ok(buf) = m.append(len) else {
-            return bump(&self.counters.alloc_failures);
+            return bump(&counters.alloc_failures);
         };
         buf[hlen..].copy_from_slice(payload);
         let o = Outer {
-            src_mac: self.tun.net.mac,
+            src_mac: self.net.mac,
             dst_mac: [0; 6],
-            src: SocketAddr::new(src, self.listen_port),
+            src: SocketAddr::new(src, listen_port),
             dst,
             ecn: 0,
         };
         if outer::write(m.data_mut(), &o, false).is_err() {
-            return bump(&self.counters.unresolved_drops);
+            return bump(&counters.unresolved_drops);
         }
-        let counters = self.counters.clone();
-        self.tun.route_out(m, now, self.pool, &counters);
-        self.tun.flush_port(&counters);
+        self.route_out(m, now, pool, counters);
+        self.flush_port(counters);
     }
 
-    /// Starts resolving the gateways and the configured endpoints' next
-    /// hops, so that the first packets need not wait.
-    pub(crate) fn prime_neighbours(&mut self) {
-        let mut hops: Vec<IpAddr> = self
-            .peers
-            .iter()
-            .filter_map(|p| p.endpoint)
-            .map(|e| e.ip())
-            .collect();
-        hops.extend(self.tun.net.gateway_v4.map(IpAddr::V4));
-        hops.extend(self.tun.net.gateway_v6.map(IpAddr::V6));
-        let counters = self.counters.clone();
-        let mut tun_hops: Vec<IpAddr> = hops
-            .iter()
-            .filter_map(|h| self.tun.net.next_hop(*h))
-            .collect();
-        tun_hops.sort();
-        tun_hops.dedup();
-        for ip in tun_hops {
-            self.tun
-                .probe(Probe { ip, unicast: None }, self.pool, &counters);
+    /// Starts resolving `hops` (next hops on this port, each once), so
+    /// that the first packets need not wait.
+    pub(crate) fn prime(&mut self, hops: &[IpAddr], pool: &Mempool, counters: &ControlCounters) {
+        for &ip in hops {
+            self.probe(Probe { ip, unicast: None }, pool, counters);
         }
-        let plain_hops: Vec<IpAddr> = [
-            self.plain.net.gateway_v4.map(IpAddr::V4),
-            self.plain.net.gateway_v6.map(IpAddr::V6),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for ip in plain_hops {
-            self.plain
-                .probe(Probe { ip, unicast: None }, self.pool, &counters);
-        }
-        self.tun.flush_port(&counters);
-        self.plain.flush_port(&counters);
+        self.flush_port(counters);
     }
 }

@@ -7,14 +7,11 @@
 //! a `get`'s snapshot [`GET_SLICE`] slots at a time.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use dataplane::command::Command;
-use dataplane::peer::{PeerId, PeerState};
-use dataplane::route::{RouteTable, NO_OWNER};
-use protocol::allowedips::Prefix;
+use dataplane::peer::PeerId;
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 use zeroize::Zeroizing;
@@ -91,101 +88,6 @@ fn refused(e: &UapiError) -> Reply {
 }
 
 impl Control<'_> {
-    /// Adds a peer: to the table, to its owner lcore, and (by the caller's
-    /// next [`publish_routes`](Self::publish_routes)) to the routes.
-    pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
-        let key = conf::encode_key(new.public_key.as_bytes());
-        let owner = self.ownership.choose(new.endpoint);
-        let id = self.peers.add(new, owner, now);
-        tracing::debug!(peer = %key, slot = id, owner, "peer added");
-        if let Some(p) = self.peers.get_mut(id) {
-            self.ownership.added(owner);
-            let mut state = Box::new(PeerState::new(p.shared.clone(), p.endpoint));
-            state.lanes = p.lanes;
-            let slot = id as usize;
-            if self.owners.len() <= slot {
-                self.owners.resize(slot + 1, NO_OWNER);
-            }
-            self.owners[slot] = u16::try_from(owner).unwrap_or(NO_OWNER);
-            self.command(owner, Command::AddPeer { id, state });
-        }
-        id
-    }
-
-    /// Removes a peer from the table, its owner lcore and the routes.
-    pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
-        if let Some(p) = self.peers.remove(id, now) {
-            tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
-            self.ownership.removed(id, p.owner);
-            self.command(p.owner, Command::RemovePeer { id });
-            self.withdraw_prefixes(id, p.allowed_ips);
-            self.leave_groups(&p.public_key);
-        }
-        if let Some(o) = self.owners.get_mut(id as usize) {
-            *o = NO_OWNER;
-        }
-    }
-
-    /// Routes `prefix` to peer `id`. A prefix another peer held moves, as
-    /// in the kernel; that peer is returned. Costs the length of the
-    /// prefix and of the losing peer's list, never a scan of the table.
-    pub(crate) fn assign_prefix(&mut self, prefix: Prefix, id: PeerId) -> Option<PeerId> {
-        self.take_from_groups(prefix);
-        let previous = self.allowed.insert(prefix, id);
-        if previous == Some(id) {
-            return None;
-        }
-        if let Some(loser) = previous.and_then(|prev| self.peers.get_mut(prev)) {
-            loser.allowed_ips.retain(|p| *p != prefix);
-        }
-        if let Some(peer) = self.peers.get_mut(id) {
-            peer.allowed_ips.push(prefix);
-        }
-        previous
-    }
-
-    /// Takes `prefixes` away from peer `id` where it holds them
-    /// (`allowed_ip=-PREFIX`, as wireguard-go: a prefix another peer holds
-    /// stays with it).
-    fn unassign_prefixes(&mut self, id: PeerId, prefixes: &[Prefix]) {
-        if let Some(peer) = self.peers.get_mut(id) {
-            peer.allowed_ips.retain(|p| !prefixes.contains(p));
-        }
-        self.withdraw_prefixes(id, prefixes.to_vec());
-    }
-
-    /// Takes every allowed IP away from peer `id`.
-    fn clear_prefixes(&mut self, id: PeerId) {
-        let prefixes = self
-            .peers
-            .get_mut(id)
-            .map(|p| std::mem::take(&mut p.allowed_ips))
-            .unwrap_or_default();
-        self.withdraw_prefixes(id, prefixes);
-    }
-
-    /// Removes `prefixes` from the routes where peer `id` still holds them.
-    fn withdraw_prefixes(&mut self, id: PeerId, prefixes: Vec<Prefix>) {
-        for prefix in prefixes {
-            if self.allowed.get(prefix) == Some(id) {
-                self.allowed.remove(prefix);
-            }
-        }
-    }
-
-    /// Sends every worker the current routes as a new snapshot, and
-    /// steers the plaintext port by them.
-    pub(crate) fn publish_routes(&mut self) {
-        let (allowed, groups) = self.group_routes();
-        let table = Arc::new(RouteTable {
-            allowed,
-            owners: self.owners.clone(),
-            groups,
-        });
-        self.broadcast(|| Command::SetRoutes(table.clone()));
-        self.steer();
-    }
-
     /// Answers the UAPI requests waiting, or goes on with a large `set`
     /// ([`SET_SLICE`] of its peers per round) or a `get`'s snapshot
     /// ([`GET_SLICE`] slots per round), so that handshakes and timers run
@@ -521,27 +423,6 @@ impl Control<'_> {
         }
         self.publish_routes();
         persist
-    }
-
-    /// A peer as the tunnel table describes it: its configured endpoint,
-    /// not one learned from its packets.
-    pub(crate) fn peer_conf(&self, id: PeerId) -> conf::PeerConf {
-        let p = self.peers.get(id);
-        conf::PeerConf {
-            public_key: conf::PublicKey(p.map_or([0; 32], |p| *p.public_key.as_bytes())),
-            preshared_key: p
-                .and_then(|p| p.preshared_key.as_deref())
-                .map(|k| conf::PresharedKey::from_bytes(*k)),
-            endpoint: p.and_then(|p| p.configured_endpoint),
-            allowed_ips: p
-                .map(|p| p.allowed_ips.as_slice())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|pfx| conf::Cidr::new(pfx.addr(), pfx.prefix_len()))
-                .collect(),
-            persistent_keepalive: p.and_then(|p| p.persistent_keepalive),
-            lanes: p.map_or(1, |p| p.lanes),
-        }
     }
 }
 

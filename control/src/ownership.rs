@@ -16,12 +16,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dataplane::command::Command;
 use dataplane::peer::PeerId;
-use dataplane::route::{PortNet, NO_OWNER};
+use dataplane::route::PortNet;
 use protocol::time::Instant;
 
-use crate::control::Control;
 use crate::rss::RssPredictor;
 
 /// How long a move may go unanswered before it is asked for again.
@@ -91,6 +89,26 @@ impl Ownership {
         }
     }
 
+    /// Whether to ask now for peer `id` to move to worker `to`: yes when
+    /// no move is under way, or one has gone unanswered for
+    /// `MOVE_RETRY` (its `Adopted` event may have met a full event
+    /// queue), and then to the worker asked for first. Returns the worker
+    /// to ask for, noted as asked at `now`.
+    pub fn ask_move(&mut self, id: PeerId, to: usize, now: Instant) -> Option<usize> {
+        let to = match self.moving.get(&id) {
+            Some(&(_, asked)) if !asked.has_expired(MOVE_RETRY, now) => return None,
+            Some(&(pending, _)) => pending,
+            None => to,
+        };
+        self.moving.insert(id, (to, now));
+        Some(to)
+    }
+
+    /// Peer `id`'s move is over (a worker adopted it).
+    pub fn settled(&mut self, id: PeerId) {
+        self.moving.remove(&id);
+    }
+
     /// A peer no longer counts on `worker`.
     pub fn removed(&mut self, id: PeerId, worker: usize) {
         self.moving.remove(&id);
@@ -102,54 +120,6 @@ impl Ownership {
     /// Peers per worker.
     pub fn load(&self) -> &[usize] {
         &self.load
-    }
-}
-
-impl Control<'_> {
-    /// The owner keeps receiving peer `id`'s packets through worker `to`:
-    /// starts moving it there, unless a move is already under way. A move
-    /// unanswered for [`MOVE_RETRY`] is asked for again (its `Adopted`
-    /// event may have met a full event queue): the old owner passes the
-    /// request on to the worker that took the peer, which answers again.
-    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize, now: Instant) {
-        let Some(owner) = self.peers.get(id).map(|p| p.owner) else {
-            return;
-        };
-        if to == owner || to >= self.workers {
-            return;
-        }
-        let to = match self.ownership.moving.get(&id) {
-            Some(&(_, asked)) if !asked.has_expired(MOVE_RETRY, now) => return,
-            Some(&(pending, _)) => pending,
-            None => to,
-        };
-        self.ownership.moving.insert(id, (to, now));
-        self.command(owner, Command::Release { id, to });
-    }
-
-    /// Worker `at` now holds peer `id`'s state: new receiver indexes and
-    /// the routes name it.
-    pub(crate) fn adopted(&mut self, id: PeerId, at: usize) {
-        self.ownership.moving.remove(&id);
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        let from = std::mem::replace(&mut p.owner, at);
-        if from == at {
-            return;
-        }
-        tracing::info!(
-            peer = %conf::encode_key(p.public_key.as_bytes()),
-            from = self.lcores.get(from).copied().unwrap_or(u32::MAX),
-            to = self.lcores.get(at).copied().unwrap_or(u32::MAX),
-            "peer re-homed to the lcore its packets arrive on"
-        );
-        self.ownership.removed(id, from);
-        self.ownership.added(at);
-        if let Some(o) = self.owners.get_mut(id as usize) {
-            *o = u16::try_from(at).unwrap_or(NO_OWNER);
-        }
-        self.publish_routes();
     }
 }
 

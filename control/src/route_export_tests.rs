@@ -294,14 +294,10 @@ fn requests_are_paced_per_round_withdrawals_first() {
 /// up (commands it spawns run there too).
 fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(move || {
-        // SAFETY: unshare(2) of this thread's network namespace only.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET) (needs root): {}",
-            std::io::Error::last_os_error()
-        );
+        // unshare(2) of this thread's network namespace only.
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+            panic!("unshare(CLONE_NEWNET) (needs root): {e}");
+        }
         ip(&["link", "set", "lo", "up"]);
         f()
     })

@@ -15,11 +15,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dataplane::route::NO_OWNER;
 use dpdk_sys::rte::{Flow, Port, QueueRule, RteError};
 use protocol::allowedips::Prefix;
 
-use crate::control::Control;
 use crate::counters::{bump, ControlCounters};
 
 /// What steering needs of a port: to take a queue rule, returning a handle
@@ -159,19 +157,6 @@ impl<P: RulePort> SteeringOn<P> {
                 Rule::Refused { queue }
             }
         }
-    }
-}
-
-impl Control<'_> {
-    /// Brings the plaintext port's rules in line with the routes: each
-    /// allowed-IP prefix to its owner's queue.
-    pub(crate) fn steer(&mut self) {
-        let owners = &self.owners;
-        let want = self.allowed.iter().filter_map(|(prefix, id)| {
-            let owner = *owners.get(id as usize)?;
-            (owner != NO_OWNER).then_some((prefix, owner))
-        });
-        self.steering.sync(want, &self.counters);
     }
 }
 

@@ -14,7 +14,7 @@ use protocol::replay::ReplayError;
 use protocol::session::SessionError;
 use protocol::transport::{OpenError, SealError};
 
-use crate::stages::Stage;
+use crate::cycle_profile::Stage;
 
 macro_rules! counter_enum {
     ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[doc = $doc:literal])* $var:ident = $label:literal,)* }) => {

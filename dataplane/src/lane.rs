@@ -6,7 +6,7 @@
 //! keypair rotation, promotion of the responder's `next` keypair, staging,
 //! the endpoint. Its keypairs are shared ([`Keypair::into_lanes`]): the
 //! keys are read-only, the send counter is reserved in blocks, the replay
-//! window takes concurrent writers ([`protocol::lanes`]).
+//! window takes concurrent writers ([`protocol::shared_counters`]).
 //!
 //! # Publication (RCU by message passing)
 //!
@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::constants::REKEY_ON_RECEIVE_AGE;
-use protocol::lanes::SendBlock;
+use protocol::shared_counters::SendBlock;
 use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 

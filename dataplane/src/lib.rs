@@ -11,6 +11,7 @@ pub mod command;
 #[macro_use]
 pub mod counters;
 pub mod cryptodev;
+pub mod cycle_profile;
 pub mod fragments;
 pub mod gate;
 pub mod group;
@@ -26,7 +27,6 @@ pub mod port;
 pub mod rehome;
 pub mod route;
 pub mod smoke_forward;
-pub mod stages;
 pub mod staging;
 pub mod tx;
 pub mod vlan;

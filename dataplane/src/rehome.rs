@@ -55,6 +55,17 @@ pub(crate) fn tag_side(tag: u32) -> PortSide {
     }
 }
 
+/// How a packet reached the worker handling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// This worker's own RX queue received it: counted here, and it may
+    /// be handed on once.
+    OwnQueue,
+    /// Another worker received it and handed it off (its index is in the
+    /// mbuf's [`handoff_tag`]).
+    Handoff,
+}
+
 /// The worker that received a handed-off packet, by its tag.
 #[inline]
 pub(crate) fn tag_worker(tag: u32) -> usize {

@@ -24,6 +24,7 @@ use protocol::time::Instant;
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::cycle_profile::{Stage, StageClock};
 use crate::fragments::Reassembler;
 use crate::gate::HandshakeGate;
 use crate::icmp::{IcmpErrors, IcmpRate};
@@ -32,9 +33,8 @@ use crate::index_table::IndexTable;
 pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
-use crate::rehome::{handoff_tag, tag_side};
+use crate::rehome::{handoff_tag, tag_side, Via};
 use crate::route::{PortNet, RouteTable};
-use crate::stages::{Stage, StageClock};
 use crate::staging::Staging;
 
 /// Lanes whose activity a worker tallies before it publishes them.
@@ -289,7 +289,7 @@ impl<'p> Worker<'p> {
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
-                    self.tunnel_packet(m, now, true);
+                    self.tunnel_packet(m, now, Via::OwnQueue);
                 }
             }
             self.frags.free_given_up();
@@ -301,7 +301,7 @@ impl<'p> Worker<'p> {
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
-                    self.plaintext_packet(m, now, true);
+                    self.plaintext_packet(m, now, Via::OwnQueue);
                 }
             }
 
@@ -317,8 +317,8 @@ impl<'p> Worker<'p> {
             self.stages.lap(Stage::Rx);
             for m in rx.drain() {
                 match tag_side(m.user_tag()) {
-                    PortSide::Tunnel => self.tunnel_packet(m, now, false),
-                    PortSide::Plaintext => self.plaintext_packet(m, now, false),
+                    PortSide::Tunnel => self.tunnel_packet(m, now, Via::Handoff),
+                    PortSide::Plaintext => self.plaintext_packet(m, now, Via::Handoff),
                 }
             }
 
@@ -336,8 +336,8 @@ impl<'p> Worker<'p> {
 
     /// Counts a packet handled on the worker that received it.
     #[inline]
-    pub(crate) fn count_inline(&self, side: PortSide, fresh: bool) {
-        if fresh {
+    pub(crate) fn count_inline(&self, side: PortSide, via: Via) {
+        if via == Via::OwnQueue {
             self.counters.add(Event::Local, 1);
             self.counters.add(
                 match side {
@@ -355,8 +355,8 @@ impl<'p> Worker<'p> {
     /// packet must not bounce between them. It is dropped as in flight.
     /// The packet is tagged with this worker's index: the owner learns
     /// from it where the peer's packets arrive (see `rehome`).
-    pub(crate) fn hand_off(&mut self, owner: usize, mut m: Mbuf, fresh: bool, side: PortSide) {
-        if !fresh || owner >= self.cfg.workers || owner == self.cfg.index {
+    pub(crate) fn hand_off(&mut self, owner: usize, mut m: Mbuf, via: Via, side: PortSide) {
+        if via == Via::Handoff || owner >= self.cfg.workers || owner == self.cfg.index {
             return self.tx.drop_packet(m, DropReason::PeerGone);
         }
         m.set_user_tag(handoff_tag(self.cfg.index, side));

@@ -24,7 +24,8 @@
     dead_code,
     missing_docs,
     clippy::all,
-    clippy::pedantic
+    clippy::pedantic,
+    clippy::undocumented_unsafe_blocks
 )]
 pub mod ffi {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

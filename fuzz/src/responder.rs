@@ -27,7 +27,7 @@ use protocol::transport::Keypair;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-/// The handshake queue's capacity in wgdp (`control::run::HANDSHAKE_QUEUE`).
+/// The handshake queue's capacity in wgdp (`HANDSHAKE_QUEUE` in src/daemon.rs).
 pub const QUEUE_CAPACITY: usize = 4096;
 /// The rate limiter's entries (as in `control::control`).
 const LIMITER_ENTRIES: usize = 64;

@@ -18,6 +18,7 @@
 //! | [`cookie`] | mac1/mac2, cookie replies, "under load" |
 //! | [`ratelimit`] | the bounded per-source token buckets |
 //! | [`replay`] | the 8192-bit anti-replay window |
+//! | [`shared_counters`] | a multi-lane keypair's send counter (reserved in blocks) and replay window (concurrent writers) |
 //! | [`transport`] | [`transport::Keypair`]: in-place seal/open of data messages |
 //! | [`session`] | previous/current/next keypair rotation of a peer |
 //! | [`timers`] | the per-peer timer rules as pure state |
@@ -70,12 +71,12 @@ pub mod allowedips;
 pub mod constants;
 pub mod cookie;
 pub mod crypto;
-pub mod lanes;
 pub mod messages;
 pub mod noise;
 pub mod ratelimit;
 pub mod replay;
 pub mod session;
+pub mod shared_counters;
 pub mod time;
 pub mod timers;
 pub mod transport;

@@ -14,7 +14,7 @@ mod traffic;
 use clap::Args;
 use dataplane::clock::TscClock;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
-use dataplane::stages::{self, Stage};
+use dataplane::cycle_profile::{self, Stage};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{rdtsc, Eal, Mempool};
 use protocol::cookie::CookieChecker;
@@ -209,7 +209,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         (args.packets, args.repeat.max(1), args.peers.clone())
     };
-    if args.stages && !stages::ENABLED {
+    if args.stages && !cycle_profile::ENABLED {
         return Err("--stages needs a build with the stages feature: cargo build --release --features stages".into());
     }
     if packets == 0 || packets >= rig::RING_SIZE as usize {
@@ -416,7 +416,7 @@ fn flood_phase(
     let secret = checker
         .rotate(clock.now(), &mut OsRng)
         .ok_or("no cookie secret was drawn")?;
-    let (tx, rx) = crossbeam_channel::bounded(control::run::HANDSHAKE_QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded(crate::daemon::HANDSHAKE_QUEUE);
     let gate = rig::GateSetup {
         public_key: *wgdp.public_key(),
         secret,

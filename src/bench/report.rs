@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use dataplane::stages::Stage;
+use dataplane::cycle_profile::Stage;
 
 use super::floor::{self, Floor};
 use super::mbfloor::MbFloor;
@@ -240,7 +240,7 @@ impl Report<'_> {
         }
         let _ = writeln!(
             s,
-            "\nPer-stage cycles per packet (worker TSC, all workers; see dataplane/src/stages.rs)"
+            "\nPer-stage cycles per packet (worker TSC, all workers; see dataplane/src/cycle_profile.rs)"
         );
         let _ = write!(
             s,

@@ -109,7 +109,7 @@ pub fn classify_ports(host: &Host, config: &conf::Config) -> Vec<PortPlan> {
 
 /// The hugepage memory wgdp needs without `-m`/`--socket-mem`, in MiB.
 fn estimate_mib(config: &conf::Config) -> u64 {
-    let per_mbuf = u64::from(control::run::data_room(config)) + MBUF_OVERHEAD;
+    let per_mbuf = u64::from(crate::daemon::data_room(config)) + MBUF_OVERHEAD;
     (u64::from(config.dpdk.mbufs) * per_mbuf).div_ceil(1 << 20) + BASE_MIB
 }
 

@@ -3,6 +3,10 @@
 //! whole Ethernet frames (spoofed sources included) in `sendmmsg` batches
 //! and captures what the interface carries, and the frame builders.
 
+// The test's own traffic talks to the kernel through libc (setns,
+// AF_PACKET sockets): unsafe code, allowed in the namespace tests only.
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 use std::fs::File;
 use std::io;

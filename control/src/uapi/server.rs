@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use nix::sys::stat::{umask, Mode};
 use zeroize::Zeroizing;
 
 use super::proto::{self, errno, Request};
@@ -185,11 +186,9 @@ impl Drop for UapiServer {
 /// 0600 that follows. The umask is the process's: it is restored at once
 /// (a file another thread creates meanwhile only gets stricter bits).
 fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
-    // SAFETY: umask(2) only swaps the process's file mode mask.
-    let old = unsafe { libc::umask(0o077) };
+    let old = umask(Mode::from_bits_truncate(0o077));
     let bound = UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
+    umask(old);
     bound
 }
 
@@ -360,19 +359,18 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("wgdp-uapi-umask-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        // SAFETY: umask(2) only swaps the process's file mode mask (each
-        // test runs in a process of its own under nextest).
-        let old = unsafe { libc::umask(0) };
+        // The umask is the process's: each test runs in a process of its
+        // own under nextest.
+        let old = umask(Mode::empty());
         let listener = bind_private(&path);
-        // SAFETY: as above.
-        let during = unsafe { libc::umask(old) };
+        let during = umask(old);
         let listener = listener.expect("bind");
         let mode = std::fs::metadata(&path)
             .expect("socket")
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "socket mode {mode:o} right after bind");
-        assert_eq!(during, 0, "the umask is restored");
+        assert_eq!(during.bits(), 0, "the umask is restored");
         drop(listener);
         std::fs::remove_file(&path).expect("remove");
     }

@@ -10,17 +10,17 @@ use super::Worker;
 use crate::command::{Command, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::peer::{PeerId, PeerState};
-use crate::rehome::Arrivals;
+use crate::rehome::{Arrivals, Via};
 use crate::staging::StagedList;
 use crate::tx::Out;
 
 impl Worker<'_> {
     /// Sends a plaintext packet for peer `id`, which this worker does not
     /// hold, on: to where it moved, else to the owner the routes name.
-    pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, fresh: bool) {
+    pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, via: Via) {
         match self.table.moved_to(id) {
-            Some(to) => self.forward(to, m, fresh, PortSide::Plaintext),
-            None if owner != self.cfg.index => self.hand_off(owner, m, fresh, PortSide::Plaintext),
+            Some(to) => self.forward(to, m, via, PortSide::Plaintext),
+            None if owner != self.cfg.index => self.hand_off(owner, m, via, PortSide::Plaintext),
             None => self.tx.drop_packet(m, DropReason::PeerGone),
         }
     }
@@ -28,9 +28,9 @@ impl Worker<'_> {
     /// Passes a packet on for a peer that moved to worker `to`, even if
     /// it was handed here: it cannot bounce, since a worker forwards only
     /// to where the peer went after it left.
-    pub(crate) fn forward(&mut self, to: usize, m: Mbuf, fresh: bool, side: PortSide) {
-        if fresh {
-            return self.hand_off(to, m, fresh, side);
+    pub(crate) fn forward(&mut self, to: usize, m: Mbuf, via: Via, side: PortSide) {
+        if via == Via::OwnQueue {
+            return self.hand_off(to, m, via, side);
         }
         if to >= self.cfg.workers || to == self.cfg.index {
             return self.tx.drop_packet(m, DropReason::PeerGone);

@@ -15,13 +15,13 @@ use protocol::time::Instant;
 use super::Worker;
 use crate::command::{PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
+use crate::cycle_profile::Stage;
 use crate::gate::GateVerdict;
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
-use crate::rehome::tag_worker;
-use crate::stages::Stage;
+use crate::rehome::{tag_worker, Via};
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{
@@ -56,8 +56,8 @@ pub(crate) struct MessageAt {
 
 impl Worker<'_> {
     /// One frame from the tunnel port (or handed off from a worker that
-    /// received it there). `fresh`: received by this worker's RX queue.
-    pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
+    /// received it there: `via`).
+    pub(crate) fn tunnel_packet(&mut self, m: Mbuf, now: Instant, via: Via) {
         if !m.is_contiguous() {
             return self.tx.drop_packet(m, DropReason::Segmented);
         }
@@ -84,7 +84,7 @@ impl Worker<'_> {
             // Anything else for our address is the kernel's (ping, ssh).
             _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
             // An outer fragment: reassembled first (see `fragments`).
-            _ => return self.outer_fragment(m, &cls, now, fresh),
+            _ => return self.outer_fragment(m, &cls, now, via),
         };
         let Some(l4) = cls.l4_offset else {
             return self.tx.drop_packet(m, DropReason::Malformed);
@@ -100,10 +100,10 @@ impl Worker<'_> {
             ecn: ip_ecn(&m.data()[cls.l3_offset..]),
             dst: ip.dst,
         };
-        self.wireguard(m, wgm, now, fresh);
+        self.wireguard(m, wgm, now, via);
     }
 
-    fn wireguard(&mut self, m: Mbuf, wg: MessageAt, now: Instant, fresh: bool) {
+    fn wireguard(&mut self, m: Mbuf, wg: MessageAt, now: Instant, via: Via) {
         let msg = &m.data()[wg.start..wg.end];
         let incoming = Message::parse(msg).map(|msg| match msg {
             Message::Initiation(_) => Incoming::Handshake(MessageType::Initiation),
@@ -120,21 +120,20 @@ impl Worker<'_> {
                 self.stages.lap(Stage::Lookup);
                 match route {
                     DataRoute::Local(id) => {
-                        self.count_inline(PortSide::Tunnel, fresh);
+                        self.count_inline(PortSide::Tunnel, via);
                         // Where it arrived: here, or the worker that handed it on.
-                        let at = if fresh {
-                            self.cfg.index
-                        } else {
-                            tag_worker(m.user_tag())
+                        let at = match via {
+                            Via::OwnQueue => self.cfg.index,
+                            Via::Handoff => tag_worker(m.user_tag()),
                         };
                         self.decapsulate(m, wg, id, at, now);
                     }
                     DataRoute::Lane(id) => {
-                        self.count_inline(PortSide::Tunnel, fresh);
+                        self.count_inline(PortSide::Tunnel, via);
                         self.lane_decapsulate(m, wg, id, receiver, now);
                     }
-                    DataRoute::Owner(owner) => self.hand_off(owner, m, fresh, PortSide::Tunnel),
-                    DataRoute::Moved(to) => self.forward(to, m, fresh, PortSide::Tunnel),
+                    DataRoute::Owner(owner) => self.hand_off(owner, m, via, PortSide::Tunnel),
+                    DataRoute::Moved(to) => self.forward(to, m, via, PortSide::Tunnel),
                     DataRoute::Drop(reason) => self.tx.drop_packet(m, reason),
                 }
             }
@@ -197,10 +196,10 @@ impl Worker<'_> {
     /// An outer fragment for one of our tunnel addresses: into the
     /// reassembly table (see [`crate::fragments`]); the datagram it
     /// completes, if any, goes on through the tunnel path.
-    fn outer_fragment(&mut self, m: Mbuf, cls: &Classification, now: Instant, fresh: bool) {
+    fn outer_fragment(&mut self, m: Mbuf, cls: &Classification, now: Instant, via: Via) {
         match self.frags.offer(m, cls, &self.counters) {
             None => {}
-            Some(Ok(whole)) => self.tunnel_packet(whole, now, fresh),
+            Some(Ok(whole)) => self.tunnel_packet(whole, now, via),
             Some(Err((whole, reason))) => self.tx.drop_packet(whole, reason),
         }
     }

@@ -17,12 +17,13 @@ use protocol::time::Instant;
 
 use super::Worker;
 use crate::counters::{DropReason, Event};
+use crate::cycle_profile::Stage;
 use crate::fragments::{self, may_fragment, Pieces};
 use crate::icmp::IcmpError;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
 use crate::port::PortSide;
-use crate::stages::Stage;
+use crate::rehome::Via;
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
@@ -51,8 +52,8 @@ impl Sealing {
 
 impl Worker<'_> {
     /// One frame from the plaintext port (or handed off from a worker that
-    /// received it there). `fresh`: received by this worker's RX queue.
-    pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, fresh: bool) {
+    /// received it there: `via`).
+    pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, via: Via) {
         if !m.is_contiguous() {
             return self.tx.drop_packet(m, DropReason::Segmented);
         }
@@ -78,7 +79,7 @@ impl Worker<'_> {
         };
         // A tunnel group: the member its flow hashes to (counted once, by
         // the worker that received the packet).
-        let count = fresh.then_some(self.cfg.index);
+        let count = (via == Via::OwnQueue).then_some(self.cfg.index);
         let packet = m.data().get(cls.l3_offset..).unwrap_or_default();
         let Some(peer) = self.routes.resolve(target, packet, now, count) else {
             return self.tx.drop_packet(m, DropReason::NoRoute);
@@ -89,16 +90,16 @@ impl Worker<'_> {
         let owned = self.table.owns(peer);
         self.stages.lap(Stage::Lookup);
         if owned {
-            self.count_inline(PortSide::Plaintext, fresh);
-            return self.encapsulate(m, &cls, ip, peer, now, !fresh);
+            self.count_inline(PortSide::Plaintext, via);
+            return self.encapsulate(m, &cls, ip, peer, now, via);
         }
         // A lane of another worker's peer encrypts here, unless it has no
         // usable key: then the owner stages the packet and asks for one.
         if self.lane_can_send(peer, now) {
-            self.count_inline(PortSide::Plaintext, fresh);
+            self.count_inline(PortSide::Plaintext, via);
             return self.lane_encapsulate(m, &cls, ip, peer, now);
         }
-        self.send_to_owner(peer, owner, m, fresh)
+        self.send_to_owner(peer, owner, m, via)
     }
 
     /// Keeps exactly the inner IP packet of a plaintext frame (Ethernet
@@ -237,7 +238,7 @@ impl Worker<'_> {
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
-    /// `handed`: another worker received it. A peer with no endpoint cannot
+    /// `via`: whether another worker received it. A peer with no endpoint cannot
     /// be reached: the packet is dropped and answered with an ICMP
     /// unreachable, as the kernel's `wg_xmit` does.
     fn encapsulate(
@@ -247,7 +248,7 @@ impl Worker<'_> {
         ip: InnerIp,
         id: PeerId,
         now: Instant,
-        handed: bool,
+        via: Via,
     ) {
         let Some(peer) = self.table.peer_mut(id) else {
             return self.tx.drop_packet(m, DropReason::PeerGone);
@@ -256,7 +257,7 @@ impl Worker<'_> {
             self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::Unreachable, now);
             return self.tx.drop_packet(m, DropReason::NoEndpoint);
         }
-        peer.shared.count_plain(handed);
+        peer.shared.count_plain(via == Via::Handoff);
         let Some(m) = self.strip_inner(m, cls, ip, now) else {
             return;
         };

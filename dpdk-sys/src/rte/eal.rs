@@ -164,8 +164,8 @@ impl Eal {
     pub fn runtime_dir(&self) -> Option<std::path::PathBuf> {
         // SAFETY: EAL is initialised; the string is EAL's own and is copied.
         let p = unsafe { ffi::rte_eal_get_runtime_dir() };
-        // SAFETY: non-NULL, NUL-terminated.
         (!p.is_null()).then(|| {
+            // SAFETY: non-NULL, NUL-terminated.
             unsafe { CStr::from_ptr(p) }
                 .to_string_lossy()
                 .into_owned()

@@ -277,13 +277,12 @@ unsafe extern "C" fn dispatch(
     }
     // SAFETY: DPDK passes NUL-terminated strings, params possibly NULL.
     let cmd = unsafe { CStr::from_ptr(cmd) }.to_string_lossy();
-    let params = (!params.is_null())
+    let params = (!params.is_null()).then(|| {
         // SAFETY: as above.
-        .then(|| {
-            unsafe { CStr::from_ptr(params) }
-                .to_string_lossy()
-                .into_owned()
-        });
+        unsafe { CStr::from_ptr(params) }
+            .to_string_lossy()
+            .into_owned()
+    });
     let handler = {
         let commands = COMMANDS.lock().unwrap_or_else(PoisonError::into_inner);
         commands
@@ -331,16 +330,20 @@ fn ok(code: c_int) -> Result<(), c_int> {
 /// with `keep = 0` (DPDK frees it) or freed here on failure.
 unsafe fn array_container(value: &Value) -> Result<*mut ffi::rte_tel_data, c_int> {
     const ENOMEM: c_int = 12;
+    // SAFETY: allocates a fresh data object (NULL on failure, checked).
     let c = unsafe { ffi::rte_tel_data_alloc() };
     if c.is_null() {
         return Err(-ENOMEM);
     }
     let filled = match value {
+        // SAFETY: `c` is the valid, empty object just allocated.
         Value::U64s(v) => unsafe { write_u64s(c, v) },
+        // SAFETY: as above.
         Value::Strings(v) => unsafe { write_strings(c, v) },
         Value::U64(_) | Value::String(_) => Ok(()),
     };
     if let Err(code) = filled {
+        // SAFETY: ours, not handed to DPDK; freed once.
         unsafe { ffi::rte_tel_data_free(c) };
         return Err(code);
     }
@@ -350,8 +353,10 @@ unsafe fn array_container(value: &Value) -> Result<*mut ffi::rte_tel_data, c_int
 /// # Safety
 /// `d` is a valid, empty telemetry data object.
 unsafe fn write_u64s(d: *mut ffi::rte_tel_data, v: &[u64]) -> Result<(), c_int> {
+    // SAFETY: `d` is valid and empty (the caller's contract).
     ok(unsafe { ffi::rte_tel_data_start_array(d, ffi::rte_tel_value_type::RTE_TEL_U64_VAL) })?;
     for x in v {
+        // SAFETY: `d` is the array just started; DPDK checks its capacity.
         ok(unsafe { ffi::rte_tel_data_add_array_u64(d, *x) })?;
     }
     Ok(())
@@ -360,8 +365,11 @@ unsafe fn write_u64s(d: *mut ffi::rte_tel_data, v: &[u64]) -> Result<(), c_int> 
 /// # Safety
 /// `d` is a valid, empty telemetry data object.
 unsafe fn write_strings(d: *mut ffi::rte_tel_data, v: &[String]) -> Result<(), c_int> {
+    // SAFETY: `d` is valid and empty (the caller's contract).
     ok(unsafe { ffi::rte_tel_data_start_array(d, ffi::rte_tel_value_type::RTE_TEL_STRING_VAL) })?;
     for s in v {
+        // SAFETY: `d` is the array just started; the C string lives
+        // through the call and DPDK copies it.
         ok(unsafe { ffi::rte_tel_data_add_array_string(d, c_string(s).as_ptr()) })?;
     }
     Ok(())
@@ -373,26 +381,37 @@ unsafe fn write_strings(d: *mut ffi::rte_tel_data, v: &[String]) -> Result<(), c
 /// `d` is the data object DPDK passed to the callback.
 unsafe fn write(d: *mut ffi::rte_tel_data, reply: &Reply) -> Result<(), c_int> {
     match reply {
+        // SAFETY: `d` is DPDK's fresh reply object (the caller's contract).
         Reply::U64s(v) => unsafe { write_u64s(d, v) },
+        // SAFETY: as above.
         Reply::Strings(v) => unsafe { write_strings(d, v) },
+        // SAFETY: as above; the C string lives through the call (copied).
         Reply::String(s) => ok(unsafe { ffi::rte_tel_data_string(d, c_string(s).as_ptr()) }),
         Reply::Dict(entries) => {
+            // SAFETY: as above.
             ok(unsafe { ffi::rte_tel_data_start_dict(d) })?;
             for (name, value) in entries {
                 let name = c_string(name);
                 let code = match value {
+                    // SAFETY: `d` is the dictionary just started; `name`
+                    // lives through the call (DPDK copies it).
                     Value::U64(x) => unsafe {
                         ffi::rte_tel_data_add_dict_u64(d, name.as_ptr(), *x)
                     },
+                    // SAFETY: as above, and the value's C string too.
                     Value::String(s) => unsafe {
                         ffi::rte_tel_data_add_dict_string(d, name.as_ptr(), c_string(s).as_ptr())
                     },
                     Value::U64s(_) | Value::Strings(_) => {
+                        // SAFETY: `c` goes to DPDK below or is freed here.
                         let c = unsafe { array_container(value) }?;
                         // keep = 0: DPDK frees the container with the reply.
+                        // SAFETY: `d` is the dictionary just started, `c` a
+                        // filled container, `name` lives through the call.
                         let code =
                             unsafe { ffi::rte_tel_data_add_dict_container(d, name.as_ptr(), c, 0) };
                         if code < 0 {
+                            // SAFETY: DPDK refused `c`: still ours, freed once.
                             unsafe { ffi::rte_tel_data_free(c) };
                         }
                         code

@@ -7,11 +7,11 @@ use crate::constants::{
 };
 use std::sync::Arc;
 
-use super::lanes::{KeyHalves, LaneKeypair};
+use super::lane_keypair::{KeyHalves, LaneKeypair};
 use crate::crypto::{CryptoError, TransportKey};
-use crate::lanes::SendBlock;
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN, DATA_MIN_LEN};
 use crate::replay::{ReplayError, ReplayWindow};
+use crate::shared_counters::SendBlock;
 use crate::time::Instant;
 
 /// Why a packet could not be sealed.

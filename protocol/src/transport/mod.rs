@@ -8,7 +8,7 @@
 //! [`LaneKeypair`]): any of its workers seals and opens with it.
 
 mod keypair;
-mod lanes;
+mod lane_keypair;
 
 pub use keypair::{Keypair, OpenError, SealError};
-pub use lanes::LaneKeypair;
+pub use lane_keypair::LaneKeypair;

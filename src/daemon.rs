@@ -1,6 +1,19 @@
-//! `wgdp run`: brings up EAL, the pool, both ports and their kernel
-//! exception interfaces, the workers and the control thread from a tunnel
-//! table; runs until told to stop; tears everything down and reports.
+//! `wgdp run`'s daemon: brings up EAL, the pool, both ports and their
+//! kernel exception interfaces, the workers and the control thread from a
+//! tunnel table; runs until told to stop; tears everything down and
+//! reports.
+//!
+//! Beside the control thread (crate `control`) it starts what serves the
+//! operator: the metrics HTTP server ([`metrics_http`]), the DPDK
+//! telemetry commands ([`telemetry`]) and the counters report
+//! ([`report`]). Its start-up lines on stdout (`port ...`, `telemetry
+//! ...`, `metrics ...`, `uapi ...`, `wgdp: running`) and the reports are
+//! the output `wgdp run` exists to give (scripts and the tests read
+//! them); everything else is logged through `tracing`.
+
+mod metrics_http;
+mod report;
+mod telemetry;
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -27,18 +40,19 @@ use protocol::crypto::provider::{self, AeadProvider as _};
 use protocol::crypto::{AeadBackend, PublicKey};
 use zeroize::Zeroizing;
 
-use crate::control::{Control, ControlParts, InitialPeer};
-use crate::counters::ControlCounters;
-use crate::groups::InitialGroup;
-use crate::link::{ControlTx, PortLink};
-use crate::metrics::{self, MetricsServer};
-use crate::neigh::{NeighbourConfig, NeighbourTable};
-use crate::peers::NewPeer;
-use crate::route_export::RouteExport;
-use crate::rss::RssPredictor;
-use crate::snapshot::{PeerSnapshot, SnapshotBoard};
-use crate::uapi::server::{PersistFn, UapiServer};
-use crate::{queues, report, tap, telemetry};
+use control::control::{Control, ControlParts, InitialPeer};
+use control::counters::ControlCounters;
+use control::groups::InitialGroup;
+use control::link::{ControlTx, PortLink};
+use control::metrics;
+use control::neigh::{NeighbourConfig, NeighbourTable};
+use control::peers::NewPeer;
+use control::route_export::RouteExport;
+use control::rss::RssPredictor;
+use control::snapshot::{PeerSnapshot, SnapshotBoard};
+use control::uapi::server::{PersistFn, UapiServer};
+use control::{queues, tap};
+use metrics_http::MetricsServer;
 
 /// Capacity of the handshake queue from the workers (the kernel's
 /// MAX_QUEUED_INCOMING_HANDSHAKES); the workers' gates are "under load"
@@ -84,7 +98,7 @@ pub enum RunError {
     Worker(String),
     /// The live-route export (`[cluster]`) could not start.
     #[error("route export: {0}")]
-    RouteExport(#[from] crate::kernel_routes::KernelRouteError),
+    RouteExport(#[from] control::kernel_routes::KernelRouteError),
 }
 
 /// Options of `wgdp run` beyond the tunnel table.
@@ -514,7 +528,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         if let Some(socket) = eal.telemetry_socket() {
             println!("telemetry {}", socket.display());
         }
-        let _metrics_server = match &config.metrics {
+        let metrics_server = match &config.metrics {
             Some(m) => {
                 let (workers, control, board, lcores) = (
                     worker_counters.clone(),
@@ -523,12 +537,12 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     lcores.clone(),
                 );
                 let source = Arc::new(move || {
-                    let show = board.get(crate::snapshot::MAX_AGE, crate::snapshot::WAIT);
+                    let show = board.get(control::snapshot::MAX_AGE, control::snapshot::WAIT);
                     let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
                     let groups = show.as_ref().map_or(&[][..], |s| &s.groups[..]);
                     let mut text = metrics::render(&workers, &lcores, &control, peers, groups);
                     if let Some(export) = show.as_ref().and_then(|s| s.route_export.as_ref()) {
-                        crate::route_export::render_metrics(&mut text, export);
+                        control::route_export::render_metrics(&mut text, export);
                     }
                     text
                 });
@@ -549,18 +563,18 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             ),
             None => None,
         };
-        // The responder's X25519 work (crate::handshake_pool).
+        // The responder's X25519 work (control::handshake_pool).
         let handshake_threads = config.dpdk.handshake_threads.map_or_else(
             || {
                 let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-                crate::handshake_pool::default_threads(cpus)
+                control::handshake_pool::default_threads(cpus)
             },
             |t| t as usize,
         );
         let handshake_pool = match handshake_threads {
             0 => None,
             t => Some(
-                crate::handshake_pool::HandshakePool::start(
+                control::handshake_pool::HandshakePool::start(
                     config.interface.private_key.as_bytes(),
                     t,
                 )
@@ -659,6 +673,10 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             let _stop_all = StopOnDrop(stop);
             control.run(stop, opts.report_interval, &print_report)
         });
+        // The page reads the control thread's snapshots: it ends with it.
+        if let Some(server) = metrics_server {
+            server.stop();
+        }
         for r in results {
             r.map_err(|e| RunError::Worker(e.to_string()))?;
         }

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 
-use crate::counters::ControlCounters;
-use crate::snapshot::PeerSnapshot;
+use control::counters::ControlCounters;
+use control::snapshot::PeerSnapshot;
 
 /// Renders the report.
 pub fn render(

@@ -12,8 +12,8 @@ use crate::constants::{
     AEAD_TAG_LEN, COUNTER_BITS_TOTAL, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME,
 };
 use crate::crypto::TransportKey;
-use crate::lanes::{SendBlock, SendCounter, SharedReplayWindow};
 use crate::replay::{ReplayError, ReplayWindow};
+use crate::shared_counters::{SendBlock, SendCounter, SharedReplayWindow};
 use crate::time::Instant;
 
 /// What a keypair is made of, moved into a [`LaneKeypair`].

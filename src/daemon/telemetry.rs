@@ -28,8 +28,8 @@ use std::sync::Arc;
 use dataplane::counters::DropReason;
 use dpdk_sys::rte::telemetry::{self, Registration, Reply, TelemetryError, Value};
 
-use crate::show::Show;
-use crate::snapshot::{PeerSnapshot, SnapshotBoard, MAX_AGE, WAIT};
+use control::show::Show;
+use control::snapshot::{PeerSnapshot, SnapshotBoard, MAX_AGE, WAIT};
 
 /// Public keys per `/wgdp/peers` page (each takes 47 bytes of JSON).
 pub const PEERS_PER_PAGE: usize = 128;
@@ -270,7 +270,7 @@ mod tests {
     use protocol::allowedips::Prefix;
 
     use super::*;
-    use crate::show::{InterfaceShow, LcoreShow, PortShow};
+    use control::show::{InterfaceShow, LcoreShow, PortShow};
 
     fn snapshot(key: u8) -> PeerSnapshot {
         PeerSnapshot {
