@@ -383,7 +383,12 @@ fn seal_reply(
     *reply.nonce_mut() = nonce;
     let field = reply.encrypted_cookie_mut();
     field[..COOKIE_LEN].copy_from_slice(&cookie[..]);
-    let tag = crypto::xaead_seal(cookie_key, &nonce, &mut field[..COOKIE_LEN], &msg[mac1_range]);
+    let tag = crypto::xaead_seal(
+        cookie_key,
+        &nonce,
+        &mut field[..COOKIE_LEN],
+        &msg[mac1_range],
+    );
     field[COOKIE_LEN..].copy_from_slice(&tag);
     Ok(out)
 }
@@ -625,7 +630,9 @@ mod tests {
         };
         let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
         assert_eq!(view.receiver(), 1, "to the message's sender index");
-        s.jar.consume_reply(&view, t0).expect("the initiator takes it");
+        s.jar
+            .consume_reply(&view, t0)
+            .expect("the initiator takes it");
         let msg = message(&mut s, 2, t0);
         assert!(user.check_mac2(&msg, s.src));
         assert_eq!(

@@ -27,12 +27,12 @@ use chacha20poly1305::ChaCha20Poly1305;
 use rand_core::CryptoRngCore;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, HASH_LEN, KEY_LEN};
+use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, HASH_LEN, KEY_LEN};
 
-mod mac;
+mod cookie_primitives;
 pub mod provider;
 
-pub use mac::MacKey;
+pub use cookie_primitives::{xaead_open, xaead_seal, MacKey};
 
 /// A 32-byte secret that is wiped when dropped.
 pub type SecretBytes = Zeroizing<[u8; KEY_LEN]>;
@@ -269,74 +269,6 @@ pub fn aead_open(
     cipher
         .decrypt_in_place_detached(&nonce(counter).into(), aad, in_out, tag.into())
         .map_err(|_| CryptoError::Authentication)
-}
-
-/// XChaCha20-Poly1305 as its definition builds it (draft-irtf-cfrg-xchacha
-/// section 2.3): ChaCha20-Poly1305 under the subkey `HChaCha20(key,
-/// nonce[..16])`, with the 96-bit nonce `0^32 || nonce[16..]`. The subkey
-/// comes from `chacha20`'s HChaCha20, the AEAD from `ring` (the transport's
-/// assembly, about six times faster than RustCrypto's XChaCha20-Poly1305
-/// on a 16-byte cookie: a worker seals one per cookie reply under a
-/// flood). The key is `HASH(LABEL_COOKIE || S^pub)`, derived from a public
-/// key, so ring's key copy that cannot be wiped (see the module comment)
-/// holds nothing secret; the intermediate subkey is wiped.
-fn xchacha_key(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; COOKIE_NONCE_LEN],
-) -> (ring::aead::LessSafeKey, ring::aead::Nonce) {
-    let (prefix, suffix) = nonce.split_at(16);
-    let mut subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(
-        key.into(),
-        chacha20::cipher::generic_array::GenericArray::from_slice(prefix),
-    );
-    let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &subkey[..]);
-    subkey.zeroize();
-    let key = match unbound {
-        Ok(k) => ring::aead::LessSafeKey::new(k),
-        // A 32-byte key is always accepted.
-        Err(_) => unreachable_aead_len(),
-    };
-    let mut n = [0u8; 12];
-    n[4..].copy_from_slice(suffix);
-    (key, ring::aead::Nonce::assume_unique_for_key(n))
-}
-
-/// `XAEAD(key, nonce, plaintext, aad)` for cookie replies, in place.
-pub fn xaead_seal(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; COOKIE_NONCE_LEN],
-    in_out: &mut [u8],
-    aad: &[u8],
-) -> [u8; AEAD_TAG_LEN] {
-    let (key, nonce) = xchacha_key(key, nonce);
-    match key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), in_out) {
-        Ok(tag) => {
-            let mut out = [0u8; AEAD_TAG_LEN];
-            out.copy_from_slice(tag.as_ref());
-            out
-        }
-        Err(_) => unreachable_aead_len(),
-    }
-}
-
-/// XChaCha20-Poly1305 decryption of a cookie, in place.
-pub fn xaead_open(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; COOKIE_NONCE_LEN],
-    in_out: &mut [u8],
-    tag: &[u8; AEAD_TAG_LEN],
-    aad: &[u8],
-) -> Result<(), CryptoError> {
-    let (key, nonce) = xchacha_key(key, nonce);
-    key.open_in_place_separate_tag(
-        nonce,
-        ring::aead::Aad::from(aad),
-        ring::aead::Tag::from(*tag),
-        in_out,
-        0..,
-    )
-    .map(|_| ())
-    .map_err(|_| CryptoError::Authentication)
 }
 
 /// A transport AEAD implementation (ChaCha20-Poly1305 for data messages).
@@ -706,63 +638,6 @@ mod tests {
         assert!(xaead_open(&key, &[1u8; 24], &mut wrong, &tag, b"bad").is_err());
         xaead_open(&key, &[1u8; 24], &mut c, &tag, b"aad").expect("the right AAD opens it");
         assert_eq!(&c, b"x");
-    }
-
-    /// draft-irtf-cfrg-xchacha-03 appendix A.3.1: the XChaCha20-Poly1305
-    /// test vector's tag, and a round trip of its plaintext.
-    #[test]
-    fn xchacha_draft_vector() {
-        let key: [u8; 32] = core::array::from_fn(|i| 0x80 + i as u8);
-        let nonce: [u8; 24] = core::array::from_fn(|i| 0x40 + i as u8);
-        let aad = [0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7];
-        let plain = *b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
-        let mut text = plain;
-        let tag = xaead_seal(&key, &nonce, &mut text, &aad);
-        assert_eq!(&text[..8], &[0xbd, 0x6d, 0x17, 0x9d, 0x3e, 0x83, 0xd4, 0x3b]);
-        assert_eq!(
-            tag,
-            [
-                0xc0, 0x87, 0x59, 0x24, 0xc1, 0xc7, 0x98, 0x79, 0x47, 0xde, 0xaf, 0xd8, 0x78,
-                0x0a, 0xcf, 0x49
-            ]
-        );
-        xaead_open(&key, &nonce, &mut text, &tag, &aad).expect("opens");
-        assert_eq!(text, plain);
-    }
-
-    /// The XAEAD agrees with RustCrypto's XChaCha20-Poly1305 on random
-    /// keys, nonces, AADs and lengths, and each opens what the other
-    /// sealed.
-    #[test]
-    fn xaead_agrees_with_rustcrypto_xchacha() {
-        use chacha20poly1305::XChaCha20Poly1305;
-        use rand_core::{RngCore, SeedableRng};
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(53);
-        for len in 0..80usize {
-            let mut key = [0u8; 32];
-            let mut nonce = [0u8; 24];
-            let mut aad = [0u8; 16];
-            let mut plain = vec![0u8; len];
-            rng.fill_bytes(&mut key);
-            rng.fill_bytes(&mut nonce);
-            rng.fill_bytes(&mut aad);
-            rng.fill_bytes(&mut plain);
-            let aad = &aad[..len % 17];
-            let other = XChaCha20Poly1305::new((&key).into());
-            let mut ours = plain.clone();
-            let tag = xaead_seal(&key, &nonce, &mut ours, aad);
-            let mut theirs = plain.clone();
-            let their_tag = other
-                .encrypt_in_place_detached((&nonce).into(), aad, &mut theirs)
-                .expect("seal");
-            assert_eq!((&ours, &tag[..]), (&theirs, &their_tag[..]), "length {len}");
-            other
-                .decrypt_in_place_detached((&nonce).into(), aad, &mut ours, (&tag).into())
-                .expect("RustCrypto opens ours");
-            assert_eq!(ours, plain);
-            xaead_open(&key, &nonce, &mut theirs, &tag, aad).expect("we open theirs");
-            assert_eq!(theirs, plain);
-        }
     }
 
     /// RFC 8439 appendix A.5 through every available backend (the
