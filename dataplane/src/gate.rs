@@ -47,13 +47,22 @@
 //! have to refuse or admit new sources once spoofed ones fill it; refusing
 //! would deny cookies to the real peers a flood is meant to keep out.
 //!
+//! **Cost per flood frame.** mac1 is checked with its key's BLAKE2s block
+//! compressed once, when the gate is built (`protocol::crypto::MacKey`: two
+//! compressions for an initiation instead of three), and the cookie
+//! `MAC(R_m, source)` with the secret's block compressed once per secret.
+//! Under load the cookie for a message's source is computed once for both
+//! the mac2 check and the reply ([`CookieChecker::mac2_or_reply`]), and the
+//! reply is sealed with ring's ChaCha20-Poly1305 under an HChaCha20
+//! subkey. BENCHMARKS.md's flood section has the figures.
+//!
 //! The checks themselves are `protocol`'s [`CookieChecker`]; this module
 //! only applies them to mbufs.
 
 use std::net::{IpAddr, SocketAddr};
 
 use crossbeam_channel::Sender;
-use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker};
+use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, UnderLoad};
 use protocol::crypto::PublicKey;
 use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
@@ -134,17 +143,14 @@ impl HandshakeGate {
             let capacity = queue.capacity().unwrap_or(usize::MAX);
             if self.load.under_load(queue.len(), capacity, now) {
                 counters.add(Event::HandshakeUnderLoad, 1);
-                if self.checker.check_mac2(msg, src) {
-                    true
-                } else {
-                    match self.checker.reply(msg, src, &mut self.rng) {
-                        Ok(reply) => return GateVerdict::Cookie(reply),
-                        // No secret yet: the control thread sends it
-                        // before anything else, so a worker has it before
-                        // its first burst. Without it, the control thread
-                        // judges the message as before there was a gate.
-                        Err(_) => false,
-                    }
+                match self.checker.mac2_or_reply(msg, src, &mut self.rng) {
+                    Ok(UnderLoad::Mac2) => true,
+                    Ok(UnderLoad::Reply(reply)) => return GateVerdict::Cookie(reply),
+                    // No secret yet: the control thread sends it before
+                    // anything else, so a worker has it before its first
+                    // burst. Without it, the control thread judges the
+                    // message as before there was a gate.
+                    Err(_) => false,
                 }
             } else {
                 false

@@ -16,7 +16,7 @@ use crate::constants::{
     AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, COOKIE_SECRET_LATENCY, COOKIE_SECRET_MAX_AGE,
     KEY_LEN, LABEL_COOKIE, LABEL_MAC1, UNDER_LOAD_DIVISOR, UNDER_LOAD_STICKY,
 };
-use crate::crypto::{self, PublicKey};
+use crate::crypto::{self, MacKey, PublicKey};
 use crate::messages::{mac_ranges, CookieReply, MessageError, MessageType, COOKIE_REPLY_LEN};
 use crate::ratelimit::RateLimiter;
 use crate::time::Instant;
@@ -176,18 +176,20 @@ impl core::fmt::Debug for CookieSecret {
 /// parts: [`check_mac1`](Self::check_mac1), [`check_mac2`](Self::check_mac2)
 /// and [`reply`](Self::reply).
 pub struct CookieChecker {
-    /// `HASH(LABEL_MAC1 || S_local^pub)`.
-    mac1_key: Zeroizing<[u8; KEY_LEN]>,
+    /// `HASH(LABEL_MAC1 || S_local^pub)`, its block compressed once.
+    mac1_key: MacKey,
     /// `HASH(LABEL_COOKIE || S_local^pub)`.
     cookie_key: Zeroizing<[u8; KEY_LEN]>,
-    /// The rotating random secret `R_m`, once drawn or received.
-    secret: Option<CookieSecret>,
+    /// The rotating random secret `R_m`, once drawn or received, and its
+    /// MAC key (the cookie is `MAC(R_m, ...)`: its block compressed once
+    /// per secret, not per cookie).
+    secret: Option<(CookieSecret, MacKey)>,
 }
 
 impl core::fmt::Debug for CookieChecker {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CookieChecker")
-            .field("secret_birth", &self.secret.as_ref().map(|s| s.birth))
+            .field("secret_birth", &self.secret.as_ref().map(|(s, _)| s.birth))
             .finish_non_exhaustive()
     }
 }
@@ -196,7 +198,7 @@ impl CookieChecker {
     /// A checker for the interface whose static public key is `local`.
     pub fn new(local: &PublicKey) -> Self {
         CookieChecker {
-            mac1_key: derive_key(LABEL_MAC1, local),
+            mac1_key: MacKey::new(&derive_key(LABEL_MAC1, local)),
             cookie_key: derive_key(LABEL_COOKIE, local),
             secret: None,
         }
@@ -209,30 +211,31 @@ impl CookieChecker {
         let stale = self
             .secret
             .as_ref()
-            .is_none_or(|s| s.birth.has_expired(COOKIE_SECRET_MAX_AGE, now));
+            .is_none_or(|(s, _)| s.birth.has_expired(COOKIE_SECRET_MAX_AGE, now));
         if !stale {
             return None;
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         rng.fill_bytes(&mut bytes[..]);
         let secret = CookieSecret { bytes, birth: now };
-        self.secret = Some(secret.clone());
+        self.set_secret(secret.clone());
         Some(secret)
     }
 
     /// Uses `secret`, rotated by another checker, from now on.
     pub fn set_secret(&mut self, secret: CookieSecret) {
-        self.secret = Some(secret);
+        let key = MacKey::new(&secret.bytes);
+        self.secret = Some((secret, key));
     }
 
     /// `cookie = MAC(R_m, source IP || source port)` under the current
     /// secret; `None` before there is one.
     fn cookie_for(&self, src: SocketAddr) -> Option<Zeroizing<[u8; COOKIE_LEN]>> {
-        let secret = &self.secret.as_ref()?.bytes;
+        let (_, secret) = self.secret.as_ref()?;
         let port = src.port().to_be_bytes();
         Some(Zeroizing::new(match src.ip() {
-            IpAddr::V4(a) => crypto::mac(secret, &[&a.octets(), &port]),
-            IpAddr::V6(a) => crypto::mac(secret, &[&a.octets(), &port]),
+            IpAddr::V4(a) => secret.mac(&[&a.octets(), &port]),
+            IpAddr::V6(a) => secret.mac(&[&a.octets(), &port]),
         }))
     }
 
@@ -242,7 +245,7 @@ impl CookieChecker {
     pub fn check_mac1(&self, msg: &[u8]) -> Result<(), CookieError> {
         MessageType::of(msg)?;
         let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-        let mac1 = crypto::mac(&self.mac1_key, &[&msg[..mac1_range.start]]);
+        let mac1 = self.mac1_key.mac(&[&msg[..mac1_range.start]]);
         if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
             return Err(CookieError::InvalidMac1);
         }
@@ -254,11 +257,29 @@ impl CookieChecker {
     /// a handshake message, or no secret was drawn or received yet). Does
     /// not look at mac1: call [`check_mac1`](Self::check_mac1) first.
     pub fn check_mac2(&self, msg: &[u8], src: SocketAddr) -> bool {
-        let (Some((_, mac2_range)), Some(cookie)) = (mac_ranges(msg), self.cookie_for(src)) else {
-            return false;
-        };
-        let mac2 = crypto::mac(&cookie, &[&msg[..mac2_range.start]]);
-        crypto::constant_time_eq(&mac2, &msg[mac2_range])
+        self.cookie_for(src)
+            .is_some_and(|cookie| mac2_matches(msg, &cookie))
+    }
+
+    /// Under load, for a handshake message `msg` from `src` whose mac1 was
+    /// checked ([`check_mac1`](Self::check_mac1)): [`UnderLoad::Mac2`]
+    /// when its mac2 is the one the current secret's cookie for `src`
+    /// gives, otherwise [`UnderLoad::Reply`] with the cookie reply to send
+    /// (as [`check_mac2`](Self::check_mac2) then [`reply`](Self::reply)
+    /// would, with the cookie computed once for both).
+    /// [`CookieError::NoSecret`] before a secret was drawn or received;
+    /// [`CookieError::NotHandshake`] when `msg` is not a handshake message.
+    pub fn mac2_or_reply(
+        &self,
+        msg: &[u8],
+        src: SocketAddr,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<UnderLoad, CookieError> {
+        let cookie = self.cookie_for(src).ok_or(CookieError::NoSecret)?;
+        if mac2_matches(msg, &cookie) {
+            return Ok(UnderLoad::Mac2);
+        }
+        seal_reply(&self.cookie_key, msg, &cookie, rng).map(UnderLoad::Reply)
     }
 
     /// Checks the MACs of a received handshake message (type 1 or 2) from
@@ -314,29 +335,62 @@ impl CookieChecker {
         src: SocketAddr,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
-        let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+        mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
         let cookie = self.cookie_for(src).ok_or(CookieError::NoSecret)?;
-        // Sender index: bytes 4..8 in both initiation and response.
-        let mut sender = [0u8; 4];
-        sender.copy_from_slice(&msg[4..8]);
-        let mut out = [0u8; COOKIE_REPLY_LEN];
-        let mut reply = CookieReply::new_unchecked(&mut out);
-        reply.set_message_type();
-        reply.set_receiver(u32::from_le_bytes(sender));
-        let mut nonce = [0u8; COOKIE_NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        *reply.nonce_mut() = nonce;
-        let field = reply.encrypted_cookie_mut();
-        field[..COOKIE_LEN].copy_from_slice(&cookie[..]);
-        let tag = crypto::xaead_seal(
-            &self.cookie_key,
-            &nonce,
-            &mut field[..COOKIE_LEN],
-            &msg[mac1_range],
-        );
-        field[COOKIE_LEN..].copy_from_slice(&tag);
-        Ok(out)
+        seal_reply(&self.cookie_key, msg, &cookie, rng)
     }
+}
+
+/// What a message under load gets ([`CookieChecker::mac2_or_reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnderLoad {
+    /// Its mac2 is valid: it goes on (to the per-source rate limit).
+    Mac2,
+    /// Its mac2 is not valid: answer with this cookie reply, nothing else.
+    Reply([u8; COOKIE_REPLY_LEN]),
+}
+
+/// Whether the mac2 of handshake message `msg` is `MAC(cookie, msg up to
+/// mac2)` (false when `msg` is not a handshake message).
+fn mac2_matches(msg: &[u8], cookie: &[u8; COOKIE_LEN]) -> bool {
+    let Some((_, mac2_range)) = mac_ranges(msg) else {
+        return false;
+    };
+    let mac2 = crypto::mac(cookie, &[&msg[..mac2_range.start]]);
+    crypto::constant_time_eq(&mac2, &msg[mac2_range])
+}
+
+/// The cookie reply carrying `cookie` to the sender of handshake message
+/// `msg` (section 5.4.7): receiver = the message's sender index, a random
+/// 24-byte nonce from `rng`, the cookie sealed under `cookie_key` with the
+/// message's mac1 as AAD.
+fn seal_reply(
+    cookie_key: &[u8; KEY_LEN],
+    msg: &[u8],
+    cookie: &[u8; COOKIE_LEN],
+    rng: &mut dyn CryptoRngCore,
+) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
+    let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
+    // Sender index: bytes 4..8 in both initiation and response.
+    let mut sender = [0u8; 4];
+    sender.copy_from_slice(&msg[4..8]);
+    let mut out = [0u8; COOKIE_REPLY_LEN];
+    let mut reply = CookieReply::new_unchecked(&mut out);
+    reply.set_message_type();
+    reply.set_receiver(u32::from_le_bytes(sender));
+    let mut nonce = [0u8; COOKIE_NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    *reply.nonce_mut() = nonce;
+    let field = reply.encrypted_cookie_mut();
+    field[..COOKIE_LEN].copy_from_slice(&cookie[..]);
+    let tag = crypto::xaead_seal(
+        cookie_key,
+        &nonce,
+        &mut field[..COOKIE_LEN],
+        &msg[mac1_range],
+    );
+    field[COOKIE_LEN..].copy_from_slice(&tag);
+    Ok(out)
 }
 
 /// Decides whether the interface is under load (kernel `receive.c`): the
@@ -554,6 +608,50 @@ mod tests {
         bad[140] ^= 1;
         assert!(!user.check_mac2(&bad, s.src));
         assert_eq!(user.check_mac1(&bad[..100]), Err(CookieError::NotHandshake));
+    }
+
+    /// The gate's one-call form under load gives what `check_mac2` and
+    /// `reply` give: mac2 valid for the cookie's source only, otherwise a
+    /// reply the initiator accepts; no secret, no verdict.
+    #[test]
+    fn mac2_or_reply_agrees_with_check_mac2_and_reply() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(10);
+        let responder = PrivateKey::from_bytes([4u8; 32]).public_key();
+        let mut user = CookieChecker::new(&responder);
+        let msg = message(&mut s, 1, t0);
+        assert_eq!(
+            user.mac2_or_reply(&msg, s.src, &mut s.rng),
+            Err(CookieError::NoSecret)
+        );
+        user.set_secret(s.checker.rotate(t0, &mut s.rng).expect("secret"));
+        let Ok(UnderLoad::Reply(reply)) = user.mac2_or_reply(&msg, s.src, &mut s.rng) else {
+            panic!("no mac2 yet: a cookie reply");
+        };
+        let view = CookieReply::new_checked(&reply[..]).expect("valid reply");
+        assert_eq!(view.receiver(), 1, "to the message's sender index");
+        s.jar
+            .consume_reply(&view, t0)
+            .expect("the initiator takes it");
+        let msg = message(&mut s, 2, t0);
+        assert!(user.check_mac2(&msg, s.src));
+        assert_eq!(
+            user.mac2_or_reply(&msg, s.src, &mut s.rng),
+            Ok(UnderLoad::Mac2)
+        );
+        // From another port the cookie is not valid: a reply, as
+        // check_mac2 says.
+        let mut other = s.src;
+        other.set_port(4445);
+        assert!(!user.check_mac2(&msg, other));
+        assert!(matches!(
+            user.mac2_or_reply(&msg, other, &mut s.rng),
+            Ok(UnderLoad::Reply(_))
+        ));
+        assert_eq!(
+            user.mac2_or_reply(&msg[..100], s.src, &mut s.rng),
+            Err(CookieError::NotHandshake)
+        );
     }
 
     #[test]

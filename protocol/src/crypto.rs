@@ -6,7 +6,9 @@
 //! `HMAC` is HMAC-BLAKE2s-256 (`blake2`), `AEAD` is ChaCha20-Poly1305 with a
 //! 96-bit nonce of 32 zero bits and a little-endian 64-bit counter (`ring` for
 //! the transport fast path, `chacha20poly1305` for the handshake), `XAEAD` is
-//! XChaCha20-Poly1305 (`chacha20poly1305`) for cookie replies.
+//! XChaCha20-Poly1305 (`chacha20`'s HChaCha20, then ring's
+//! ChaCha20-Poly1305) for cookie replies. A `MAC` under a key used for many
+//! messages keeps its key block compressed ([`MacKey`]).
 //!
 //! Every secret lives in a zeroize-on-drop container. The one exception is
 //! `ring`'s transport key, which `ring` does not let us wipe: it is built
@@ -21,13 +23,16 @@ use blake2::digest::consts::U16;
 use blake2::digest::{FixedOutput, KeyInit, Mac, Update};
 use blake2::{Blake2s256, Blake2sMac, Digest};
 use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
+use chacha20poly1305::ChaCha20Poly1305;
 use rand_core::CryptoRngCore;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, HASH_LEN, KEY_LEN};
+use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, HASH_LEN, KEY_LEN};
 
+mod cookie_primitives;
 pub mod provider;
+
+pub use cookie_primitives::{xaead_open, xaead_seal, MacKey};
 
 /// A 32-byte secret that is wiped when dropped.
 pub type SecretBytes = Zeroizing<[u8; KEY_LEN]>;
@@ -263,34 +268,6 @@ pub fn aead_open(
     let cipher = ChaCha20Poly1305::new(key.into());
     cipher
         .decrypt_in_place_detached(&nonce(counter).into(), aad, in_out, tag.into())
-        .map_err(|_| CryptoError::Authentication)
-}
-
-/// `XAEAD(key, nonce, plaintext, aad)` for cookie replies, in place.
-pub fn xaead_seal(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; COOKIE_NONCE_LEN],
-    in_out: &mut [u8],
-    aad: &[u8],
-) -> [u8; AEAD_TAG_LEN] {
-    let cipher = XChaCha20Poly1305::new(key.into());
-    match cipher.encrypt_in_place_detached(nonce.into(), aad, in_out) {
-        Ok(tag) => tag.into(),
-        Err(_) => unreachable_aead_len(),
-    }
-}
-
-/// XChaCha20-Poly1305 decryption of a cookie, in place.
-pub fn xaead_open(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8; COOKIE_NONCE_LEN],
-    in_out: &mut [u8],
-    tag: &[u8; AEAD_TAG_LEN],
-    aad: &[u8],
-) -> Result<(), CryptoError> {
-    let cipher = XChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt_in_place_detached(nonce.into(), aad, in_out, tag.into())
         .map_err(|_| CryptoError::Authentication)
 }
 
