@@ -11,6 +11,7 @@ pub mod counters;
 pub mod groups;
 pub mod handshake;
 pub mod handshake_pool;
+pub mod inproc;
 pub mod link;
 pub mod live;
 pub mod metrics;
