@@ -58,6 +58,8 @@ const GATEWAY_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
 /// wgdp's MAC on the plaintext port, and the LAN host's.
 const PLAIN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
 const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+/// How long the given next hops stay reachable: longer than any run.
+const NEXT_HOPS_KNOWN_FOR: Duration = Duration::from_secs(365 * 86_400);
 /// Mbufs of the pool: the rings below full, and room for what is in flight.
 const POOL_MBUFS: u32 = 16_383;
 /// Slots of each port ring: four times the descriptors `wgdp run` gives a
@@ -160,7 +162,14 @@ fn link<'p>(
         ControlTx::Queue(e(port.tx_queue(1))?),
         (e(tap.rx_queue(0))?, e(tap.tx_queue(0))?),
         from_workers,
-        NeighbourTable::new(NeighbourConfig::default()),
+        // The next hops are given, and nothing on the rings answers ARP:
+        // they stay reachable for the whole run (with the default 30 s
+        // an entry goes stale, its probes go unanswered, and the control
+        // thread's responses wait for a resolution that never comes).
+        NeighbourTable::new(NeighbourConfig {
+            reachable_time: NEXT_HOPS_KNOWN_FOR,
+            ..NeighbourConfig::default()
+        }),
     ))
 }
 
@@ -281,7 +290,13 @@ pub fn run<T: Send>(
         events: ev_rx,
         commands: vec![cmd_tx.clone()],
         tun: link(PortSide::Tunnel, &tun, &tun_tap, tun_net, ctl_tun_c)?,
-        plain: link(PortSide::Plaintext, &plain, &plain_tap, plain_net, ctl_plain_c)?,
+        plain: link(
+            PortSide::Plaintext,
+            &plain,
+            &plain_tap,
+            plain_net,
+            ctl_plain_c,
+        )?,
         pool: &pool,
         clock,
         counters: control_counters.clone(),

@@ -544,6 +544,8 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         // The responder's X25519 work (crate::handshake_pool).
         let handshake_threads = config.dpdk.handshake_threads.map_or_else(
             || {
+                // After EAL's init: the main lcore's CPUs, which the
+                // threads started from this thread inherit.
                 let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
                 crate::handshake_pool::default_threads(cpus)
             },

@@ -249,7 +249,10 @@ fn mass_reconnect_loses_no_data_of_an_established_peer() {
             let mut completed = 0;
             let mut done_at = None;
             loop {
-                assert!(start.elapsed() < LIMIT, "{completed} of {RECONNECTING} completed");
+                assert!(
+                    start.elapsed() < LIMIT,
+                    "{completed} of {RECONNECTING} completed"
+                );
                 if WallInstant::now() >= next {
                     send_data(net, &mut flow, &mut seq);
                     next += PACE;
@@ -266,7 +269,8 @@ fn mass_reconnect_loses_no_data_of_an_established_peer() {
             let window = done_at.map_or(0, |(_, s)| s) - before;
             // The last datagrams drain.
             let quiet = WallInstant::now();
-            while flow.received + flow.refused < flow.sent && quiet.elapsed() < Duration::from_secs(2)
+            while flow.received + flow.refused < flow.sent
+                && quiet.elapsed() < Duration::from_secs(2)
             {
                 flow.take(net, &mut burst);
             }
@@ -292,8 +296,15 @@ fn mass_reconnect_loses_no_data_of_an_established_peer() {
     assert!(window > 0, "no datagram was sent during the reconnect");
     let counts = (flow.sent, flow.refused, flow.received);
     assert_eq!(flow.refused, 0, "sent, refused, received: {counts:?}");
-    assert_eq!(flow.received, flow.sent, "sent, refused, received: {counts:?}");
-    assert_eq!((flow.duplicates, flow.inversions), (0, 0), "duplicates, inversions");
+    assert_eq!(
+        flow.received, flow.sent,
+        "sent, refused, received: {counts:?}"
+    );
+    assert_eq!(
+        (flow.duplicates, flow.inversions),
+        (0, 0),
+        "duplicates, inversions"
+    );
     eprintln!(
         "{} datagrams, {window} of them while {RECONNECTING} peers handshook",
         flow.sent
