@@ -72,8 +72,8 @@ const RING_SLOTS: u32 = 4096;
 
 /// What to run.
 pub struct Setup {
-    /// wgdp's private key.
-    pub private_key: [u8; 32],
+    /// wgdp's private key (wiped on drop).
+    pub private_key: Zeroizing<[u8; 32]>,
     /// The configured peers.
     pub peers: Vec<InitialPeer>,
     /// Handshake threads (`dpdk.handshake_threads`); 0: the control
@@ -92,8 +92,8 @@ pub struct Network<'p> {
     pub tun_control_out: RxQueue<'p>,
     /// Out of the plaintext port from the worker (decrypted packets).
     pub plain_out: RxQueue<'p>,
-    /// The mbuf pool, for the caller's frames.
-    pub pool: &'p Mempool,
+    /// The mbuf pool the frames sent are taken from.
+    pool: &'p Mempool,
     /// The worker's counters.
     pub worker: Arc<WorkerCounters>,
     /// The control thread's counters.
@@ -220,7 +220,7 @@ pub fn run<T: Send>(
     let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(HANDSHAKE_QUEUE);
     let (ev_tx, ev_rx) = bounded(4096);
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
-    let public_key = PrivateKey::from_bytes(setup.private_key).public_key();
+    let public_key = PrivateKey::from_bytes(*setup.private_key).public_key();
     let worker_counters = Arc::new(WorkerCounters::default());
     let control_counters = Arc::new(ControlCounters::default());
     let tun_net = port_net(TUN_MAC, WGDP_TUN, Some(GATEWAY));
@@ -276,7 +276,7 @@ pub fn run<T: Send>(
         ),
     };
     let mut control = Control::new(ControlParts {
-        private_key: Zeroizing::new(setup.private_key),
+        private_key: setup.private_key,
         listen_port: LISTEN,
         workers: 1,
         peers: setup.peers,

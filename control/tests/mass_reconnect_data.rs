@@ -27,6 +27,7 @@ use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
 use rand_core::OsRng;
+use zeroize::Zeroizing;
 
 const OURS: [u8; 32] = [0x5a; 32];
 /// Peers reconnecting at once, beside the established one.
@@ -183,7 +184,7 @@ fn mass_reconnect_loses_no_data_of_an_established_peer() {
         })
         .collect();
     let setup = Setup {
-        private_key: OURS,
+        private_key: Zeroizing::new(OURS),
         peers: peers
             .iter()
             .enumerate()

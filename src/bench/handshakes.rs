@@ -37,6 +37,7 @@ use protocol::messages::{COOKIE_REPLY_LEN, RESPONSE_LEN};
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use rand_core::OsRng;
+use zeroize::Zeroizing;
 
 /// Our static key in the bench.
 const OURS: [u8; 32] = [0x42; 32];
@@ -129,7 +130,7 @@ fn index_at(msg: &[u8], at: usize) -> usize {
 /// threads.
 fn setup(inits: &[Initiator], threads: usize) -> Setup {
     Setup {
-        private_key: OURS,
+        private_key: Zeroizing::new(OURS),
         peers: inits
             .iter()
             .map(|i| InitialPeer {
