@@ -44,7 +44,7 @@ RUNTIME_PACKAGES=(
 )
 # What building wgdp needs besides the runtime packages.
 BUILD_PACKAGES=(
-    build-essential    # cc for the DPDK shim
+    build-essential    # cc for the DPDK shim and for AWS-LC (aws-lc-rs: X25519)
     pkg-config         # finds DPDK
     libdpdk-dev        # DPDK 22.11 LTS headers and libraries (and its PMDs)
     clang libclang-dev # bindgen

@@ -43,6 +43,7 @@ use zeroize::Zeroizing;
 use control::control::{Control, ControlParts, InitialPeer};
 use control::counters::ControlCounters;
 use control::groups::InitialGroup;
+use control::handshake::HANDSHAKE_QUEUE;
 use control::link::{ControlTx, PortLink};
 use control::metrics;
 use control::neigh::{NeighbourConfig, NeighbourTable};
@@ -54,10 +55,6 @@ use control::uapi::server::{PersistFn, UapiServer};
 use control::{queues, tap};
 use metrics_http::MetricsServer;
 
-/// Capacity of the handshake queue from the workers (the kernel's
-/// MAX_QUEUED_INCOMING_HANDSHAKES); the workers' gates are "under load"
-/// from 1/8 of it.
-pub const HANDSHAKE_QUEUE: usize = 4096;
 /// Capacity of the event channel from the workers.
 const EVENT_QUEUE: usize = 4096;
 /// Slots of each mbuf ring (handoff, exception path).
@@ -566,6 +563,8 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         // The responder's X25519 work (control::handshake_pool).
         let handshake_threads = config.dpdk.handshake_threads.map_or_else(
             || {
+                // After EAL's init: the main lcore's CPUs, which the
+                // threads started from this thread inherit.
                 let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
                 control::handshake_pool::default_threads(cpus)
             },

@@ -182,9 +182,10 @@ mod tests {
         // SAFETY: as above.
         unsafe { std::ptr::drop_in_place(&mut *psk) };
         assert_eq!(psk.as_bytes(), &[0; 32]);
-        // x25519-dalek's StaticSecret (protocol's and the public key's
-        // derivation here) wipes itself in its Drop (`zeroize(drop)`,
-        // which implements no marker trait).
+        // x25519-dalek's StaticSecret (the public key's derivation here;
+        // protocol's X25519 is AWS-LC's, which cleanses its key when it
+        // frees it) wipes itself in its Drop (`zeroize(drop)`, which
+        // implements no marker trait).
         let mut secret = std::mem::ManuallyDrop::new(x25519_dalek::StaticSecret::from([9; 32]));
         // SAFETY: as above.
         unsafe { std::ptr::drop_in_place(&mut *secret) };

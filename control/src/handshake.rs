@@ -17,6 +17,11 @@ use crate::control::Control;
 use crate::counters::bump;
 use crate::handshake_pool::{Prepared, Ready, Work};
 
+/// Capacity of the handshake queue from the workers (the kernel's
+/// MAX_QUEUED_INCOMING_HANDSHAKES); the workers' gates are "under load"
+/// from 1/8 of it.
+pub const HANDSHAKE_QUEUE: usize = 4096;
+
 /// TAI64N of the wall clock now (the initiation timestamp, section 5.4.2).
 fn tai64n_now() -> Tai64N {
     let since = SystemTime::now()

@@ -43,8 +43,9 @@ use rand_core::OsRng;
 const IN_FLIGHT_PER_THREAD: usize = 256;
 
 /// Threads `dpdk.handshake_threads` defaults to when not set: one per four
-/// CPUs (the rest are the workers', the control thread's and the system's),
-/// at most 8; none below 4 CPUs, where the control thread does it itself.
+/// of `cpus`, the CPUs they may run on (the main lcore's: threads started
+/// by the control thread inherit its CPU set), at most 8; none below 4,
+/// where the control thread does it itself.
 pub fn default_threads(cpus: usize) -> usize {
     (cpus / 4).min(8)
 }

@@ -12,6 +12,7 @@ pub mod counters;
 pub mod groups;
 pub mod handshake;
 pub mod handshake_pool;
+pub mod inproc;
 pub mod kernel_routes;
 pub mod link;
 pub mod live;

@@ -2,7 +2,7 @@
 //! performance work can swap a backend without touching the protocol.
 //!
 //! WireGuard's primitives (whitepaper section 5.4): `DH` is X25519
-//! (`x25519-dalek`), `HASH` is BLAKE2s-256, `MAC` is keyed BLAKE2s-128,
+//! (aws-lc-rs, [`x25519`]), `HASH` is BLAKE2s-256, `MAC` is keyed BLAKE2s-128,
 //! `HMAC` is HMAC-BLAKE2s-256 (`blake2`), `AEAD` is ChaCha20-Poly1305 with a
 //! 96-bit nonce of 32 zero bits and a little-endian 64-bit counter (`ring` for
 //! the transport fast path, `chacha20poly1305` for the handshake), `XAEAD` is
@@ -31,6 +31,7 @@ use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, HASH_LEN, KEY_LEN};
 
 mod cookie_primitives;
 pub mod provider;
+mod x25519;
 
 pub use cookie_primitives::{xaead_open, xaead_seal, MacKey};
 
@@ -81,18 +82,18 @@ impl core::fmt::Debug for PublicKey {
 
 /// A Curve25519 private key (static or ephemeral). Wiped on drop; its
 /// `Debug` output never shows the key. A clone (a handshake thread's copy
-/// of an ephemeral key) wipes itself too.
+/// of an ephemeral key) shares the one key, wiped when the last goes.
 #[derive(Clone)]
-pub struct PrivateKey(x25519_dalek::StaticSecret);
+pub struct PrivateKey(x25519::Secret);
 
-// Its one field, x25519-dalek's `StaticSecret`, wipes itself on drop
-// (its `zeroize(drop)` Drop; tested in conf's keys.rs).
+// Its one field holds the key in aws-lc's allocation, which aws-lc wipes
+// when it frees it (`OPENSSL_free` cleanses every allocation).
 impl zeroize::ZeroizeOnDrop for PrivateKey {}
 
 impl PrivateKey {
     /// The key from 32 bytes (clamped by X25519 itself when used).
     pub fn from_bytes(mut bytes: [u8; KEY_LEN]) -> Self {
-        let key = PrivateKey(x25519_dalek::StaticSecret::from(bytes));
+        let key = PrivateKey(x25519::Secret::from_bytes(&bytes));
         bytes.zeroize();
         key
     }
@@ -101,25 +102,21 @@ impl PrivateKey {
     pub fn generate(rng: &mut dyn CryptoRngCore) -> Self {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         rng.fill_bytes(&mut bytes[..]);
-        PrivateKey(x25519_dalek::StaticSecret::from(*bytes))
+        PrivateKey(x25519::Secret::from_bytes(&bytes))
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+        PublicKey(self.0.public())
     }
 
     /// `DH(self, public)`; refuses the all-zero result of a low-order point
     /// (kernel `noise.c: mix_dh` / `curve25519` returning false).
     pub fn dh(&self, public: &PublicKey) -> Result<SecretBytes, CryptoError> {
-        let shared = self
-            .0
-            .diffie_hellman(&x25519_dalek::PublicKey::from(public.0));
-        let out = Zeroizing::new(shared.to_bytes());
-        if is_all_zero(&out[..]) {
-            return Err(CryptoError::ZeroSharedSecret);
+        match self.0.dh(&public.0) {
+            Some(out) if !is_all_zero(&out[..]) => Ok(out),
+            _ => Err(CryptoError::ZeroSharedSecret),
         }
-        Ok(out)
     }
 }
 

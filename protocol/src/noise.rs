@@ -719,9 +719,9 @@ mod tests {
         wipes::<ResponseWork>();
         wipes::<OpenedResponse>();
         wipes::<zeroize::Zeroizing<[u8; crate::constants::COOKIE_LEN]>>();
-        // x25519-dalek's StaticSecret (inside PrivateKey) wipes itself in
-        // its Drop, which no marker trait says: conf's keys tests check it
-        // (this crate has no unsafe code).
+        // aws-lc wipes the key inside PrivateKey when it frees it
+        // (`OPENSSL_free` cleanses every allocation), which no marker
+        // trait says.
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! rate limiter and a Diffie-Hellman).
 //!
 //! A thread plays the control thread's handshake work: it drains the
-//! workers' shared handshake queue (`crate::daemon::HANDSHAKE_QUEUE`
+//! workers' shared handshake queue (`control::handshake::HANDSHAKE_QUEUE`
 //! slots, as in `wgdp run`), applies the per-source rate limiter to what
 //! passed mac2 under load, and runs the responder (one Diffie-Hellman for
 //! a spoofed initiation, the whole handshake for the legitimate one). It
@@ -601,7 +601,7 @@ impl FloodReport {
             self.mix,
             self.workers,
             self.peers,
-            crate::daemon::HANDSHAKE_QUEUE
+            control::handshake::HANDSHAKE_QUEUE
         );
         let _ = writeln!(
             t,
@@ -648,7 +648,7 @@ impl FloodReport {
             "workers": self.workers,
             "peers": self.peers,
             "mix": self.mix,
-            "handshake_queue": crate::daemon::HANDSHAKE_QUEUE,
+            "handshake_queue": control::handshake::HANDSHAKE_QUEUE,
             "unloaded_mpps_per_worker": self.unloaded,
             "rates": self.figures.iter().map(|f| json!({
                 "asked_per_s": f.asked,

@@ -3,21 +3,24 @@
 //!
 //! Every initiation is a distinct peer's first since a restart (so the
 //! static-static DH is not cached), built beforehand by the initiators on
-//! all CPUs. The timed part is what wgdp does with it, on one thread
-//! standing for the control thread: the workers' gate check (mac1, the
-//! `CookieChecker` the gate calls), then either the control thread's own
-//! X25519 work (`open_initiation`, `consume_initiation`, `create_response`)
-//! or the handshake threads' (`control::handshake_pool`, then
-//! `consume_prepared` and `create_response`), in the order the messages
-//! came, with the control thread's bound on what is in flight. A response
-//! is built for each (its keypair derived); a sample of them is checked
-//! by its initiator afterwards, outside the timing.
+//! all CPUs. Each run starts wgdp in one process (`control::inproc`: the
+//! real worker on a worker lcore, the real control thread and its
+//! handshake threads, every peer configured) and sends the initiations
+//! into its tunnel port: the worker's gate checks mac1 and queues them,
+//! the control thread takes them (with handshake threads: hands the
+//! X25519 work out and takes the results back in order), answers, and the
+//! responses come out of the tunnel port, where they are timed. A sample
+//! of them is accepted by its initiator afterwards, outside the timing.
 //!
 //! Figures:
-//! - the X25519 floor of each implementation available here, and the
-//!   issue's target derived from the fastest (0.8 / (4 DH) per thread);
+//! - the X25519 floor of every implementation available here (the one in
+//!   use, aws-lc-rs, and x25519-dalek and ring), and the target
+//!   derived from the one in use (0.8 / (4 DH) per thread);
 //! - handshakes/s and the time for all peers with 0 (the control thread
-//!   alone), 1 and N handshake threads;
+//!   alone), 1 and N handshake threads: initiations are sent as fast as
+//!   wgdp answers, at most WINDOW unanswered, so that the gate's queue
+//!   stays below its under-load mark (an eighth of 4096) and no peer is
+//!   sent a cookie (which would add a round trip, not work);
 //! - latency p50 and p99 at 50 % and 90 % of the best rate, messages
 //!   offered at a steady pace (open loop: latency counts from the time a
 //!   message was due, so a backlog shows).
@@ -25,25 +28,41 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
 
-use control::handshake_pool::{HandshakePool, Prepared, Ready, Work};
-use dataplane::command::HandshakeMessage;
-use protocol::cookie::CookieChecker;
-use protocol::crypto::{PrivateKey, PublicKey};
-use protocol::messages::RESPONSE_LEN;
+use control::control::InitialPeer;
+use control::inproc::{self, Network, Setup};
+use control::peers::NewPeer;
+use dpdk_sys::rte::{Burst, Eal};
+use protocol::crypto::PrivateKey;
+use protocol::messages::{COOKIE_REPLY_LEN, RESPONSE_LEN};
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use rand_core::OsRng;
+use zeroize::Zeroizing;
 
 /// Our static key in the bench.
 const OURS: [u8; 32] = [0x42; 32];
 /// Responses checked by their initiators after each run.
 const CHECKED: usize = 64;
+/// Initiations sent and not yet answered, at most, in a capacity run:
+/// below the gate's under-load mark (512 of the 4096-message queue).
+const WINDOW: usize = 384;
+/// Before the first initiation: the worker applies the peers' commands.
+const SETTLE: Duration = Duration::from_millis(300);
+/// The longest a run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(900);
+/// How often a run says how far it is (on stderr).
+const PROGRESS: Duration = Duration::from_secs(10);
+/// The driver's sleep when it has nothing to send or take.
+const IDLE: Duration = Duration::from_micros(50);
+/// Seconds of offered load per latency run (at least 200 peers).
+const LATENCY_SECONDS: f64 = 3.0;
 
-/// One initiator: its identity, its handshake state, its initiation.
+/// One initiator: its identity, its handshake state, its initiation's
+/// frame.
 struct Initiator {
     identity: StaticIdentity,
     handshake: PeerHandshake,
-    msg: HandshakeMessage,
+    frame: Vec<u8>,
 }
 
 /// Builds `n` initiators and their initiations on `cpus` threads.
@@ -64,14 +83,15 @@ fn initiators(n: usize, cpus: usize) -> Vec<Initiator> {
                 &mut OsRng,
             )
             .expect("an initiation to a valid key");
-        let src =
-            std::net::SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 51820));
-        let msg = HandshakeMessage::new(src, [192, 0, 2, 1].into(), Instant::ZERO, &bytes, false)
-            .expect("an initiation fits");
+        // 198.18.0.0/15 (RFC 2544's benchmark range), behind the gateway.
+        let ip =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + i as u32);
+        let src = std::net::SocketAddr::from((ip, 51820));
+        let frame = inproc::frame_to_wgdp(src, &bytes).expect("an initiation's frame");
         Initiator {
             identity,
             handshake,
-            msg,
+            frame,
         }
     };
     let per = n.div_ceil(cpus.max(1));
@@ -89,188 +109,167 @@ fn initiators(n: usize, cpus: usize) -> Vec<Initiator> {
     })
 }
 
-/// The responder side: what the control thread holds for this.
-struct Responder {
-    identity: StaticIdentity,
-    checker: CookieChecker,
-    peers: HashMap<PublicKey, PeerHandshake>,
-    pool: Option<HandshakePool>,
-    next_index: u32,
-    /// Responses by initiator index, for the check.
-    responses: Vec<Option<[u8; RESPONSE_LEN]>>,
+/// What one run gave.
+struct Timed {
+    /// From the first initiation sent to the last response out.
+    elapsed: Duration,
+    /// Per handshake: from when its initiation was due (sent, in a
+    /// capacity run) to its response.
+    latencies: Vec<Duration>,
+    /// Initiations answered with a cookie reply (the gate was under load):
+    /// not counted as handshakes.
+    cookies: usize,
 }
 
-impl Responder {
-    /// A responder that knows every initiator (no handshake yet), with
-    /// `threads` handshake threads (0: none).
-    fn new(inits: &[Initiator], threads: usize) -> Result<Self, String> {
-        let identity = StaticIdentity::new(PrivateKey::from_bytes(OURS));
-        let checker = CookieChecker::new(identity.public_key());
-        let peers = inits
+/// The little-endian index at `at` of a message whose length was checked.
+fn index_at(msg: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([msg[at], msg[at + 1], msg[at + 2], msg[at + 3]]) as usize
+}
+
+/// wgdp's configuration: every initiator a peer, `threads` handshake
+/// threads.
+fn setup(inits: &[Initiator], threads: usize) -> Setup {
+    Setup {
+        private_key: Zeroizing::new(OURS),
+        peers: inits
             .iter()
-            .map(|i| {
-                (
-                    *i.identity.public_key(),
-                    PeerHandshake::new(*i.identity.public_key(), None),
-                )
+            .map(|i| InitialPeer {
+                peer: NewPeer {
+                    public_key: *i.identity.public_key(),
+                    preshared_key: None,
+                    endpoint: None,
+                    persistent_keepalive: None,
+                    lanes: 1,
+                },
+                allowed_ips: Vec::new(),
             })
-            .collect();
-        let pool = match threads {
-            0 => None,
-            t => Some(
-                HandshakePool::start(&OURS, t).map_err(|e| format!("handshake threads: {e}"))?,
-            ),
-        };
-        Ok(Self {
-            identity,
-            checker,
-            peers,
-            pool,
-            next_index: 0,
-            responses: vec![None; inits.len()],
-        })
-    }
-
-    /// Takes one message as the control thread does; `false` when the
-    /// pool is full (the message stays where it was).
-    fn take(&mut self, msg: &HandshakeMessage) -> bool {
-        if self.checker.check_mac1(msg.bytes()).is_err() {
-            return true;
-        }
-        match &mut self.pool {
-            Some(pool) if pool.is_full() => false,
-            Some(pool) => {
-                pool.submit(msg.clone(), Some(Work::Initiation));
-                true
-            }
-            None => {
-                let consumed =
-                    self.identity
-                        .open_initiation(msg.bytes())
-                        .ok()
-                        .and_then(|pending| {
-                            let key = *pending.remote_static();
-                            let peer = self.peers.get_mut(&key)?;
-                            peer.consume_initiation(pending, Instant::ZERO).ok()?;
-                            Some(key)
-                        });
-                if let Some(key) = consumed {
-                    self.answer(&key, msg);
-                }
-                true
-            }
-        }
-    }
-
-    /// Handles what the threads have finished, in order; returns how many.
-    fn drain(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(Ready { msg, prepared }) =
-            self.pool.as_mut().and_then(HandshakePool::next_ready)
-        {
-            n += 1;
-            let Some(Prepared::Initiation(Ok(prepared))) = prepared else {
-                continue;
-            };
-            let key = *prepared.remote_static();
-            let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
-            };
-            if peer.consume_prepared(prepared, Instant::ZERO).is_ok() {
-                self.answer(&key, &msg);
-            }
-        }
-        n
-    }
-
-    /// Builds the response (and keypair) of a consumed initiation.
-    fn answer(&mut self, key: &PublicKey, msg: &HandshakeMessage) {
-        self.next_index += 1;
-        let index = self.next_index;
-        let Some(peer) = self.peers.get_mut(key) else {
-            return;
-        };
-        if let Ok((response, _keypair)) = peer.create_response(index, Instant::ZERO, &mut OsRng) {
-            // The initiation's sender index is the initiator's number.
-            let sender = u32::from_le_bytes([
-                msg.bytes()[4],
-                msg.bytes()[5],
-                msg.bytes()[6],
-                msg.bytes()[7],
-            ]);
-            if let Some(slot) = self.responses.get_mut(sender as usize) {
-                *slot = Some(response);
-            }
-        }
+            .collect(),
+        handshake_threads: threads,
     }
 }
 
-/// One timed run: every initiation offered at `rate` a second (`None`: all
-/// at once). Returns the elapsed time and, per handshake, its latency.
+/// Sends the first `n` initiations into wgdp at `rate` a second (`None`:
+/// as fast as it answers, at most WINDOW unanswered) and times their
+/// responses; keeps those of the initiators `sampled` picks.
+fn drive(
+    net: &mut Network<'_>,
+    inits: &[Initiator],
+    n: usize,
+    rate: Option<f64>,
+    sampled: impl Fn(usize) -> bool,
+) -> Result<(Timed, HashMap<usize, [u8; RESPONSE_LEN]>), String> {
+    std::thread::sleep(SETTLE);
+    let mut due = vec![Duration::ZERO; n];
+    let mut done: Vec<Option<Duration>> = vec![None; n];
+    let mut cookied = vec![false; n];
+    let mut kept = HashMap::new();
+    let mut burst: Burst = Burst::new();
+    let (mut sent, mut answered) = (0, 0);
+    let start = WallInstant::now();
+    let mut next_progress = PROGRESS;
+    let due_at = |i: usize| rate.map(|r| Duration::from_secs_f64(i as f64 / r));
+    while answered < n {
+        if start.elapsed() > RUN_LIMIT {
+            return Err(format!(
+                "{answered} of {n} answered ({sent} sent) in {RUN_LIMIT:?}"
+            ));
+        }
+        if start.elapsed() >= next_progress {
+            eprintln!("  ... {answered} of {n} answered, {sent} sent");
+            next_progress += PROGRESS;
+        }
+        let mut took = 0;
+        while sent < n && took < 64 {
+            let now = start.elapsed();
+            let go = match due_at(sent) {
+                Some(d) => d <= now,
+                None => sent - answered < WINDOW,
+            };
+            if !go || !net.send(&inits[sent].frame) {
+                break;
+            }
+            due[sent] = due_at(sent).unwrap_or(now);
+            sent += 1;
+            took += 1;
+        }
+        let at = start.elapsed();
+        // Responses come from the control thread, cookie replies from the
+        // worker's gate.
+        net.tun_control_out.rx_burst(&mut burst);
+        net.tun_out.rx_burst(&mut burst);
+        let got = burst.len();
+        for m in burst.drain() {
+            let Some((_, payload)) = inproc::from_wgdp(m.data()) else {
+                continue;
+            };
+            let (response, i) = match (payload.first(), payload.len()) {
+                // A response's receiver index is the initiation's sender
+                // index, which is the initiator's number.
+                (Some(2), RESPONSE_LEN) => (true, index_at(payload, 8)),
+                (Some(3), COOKIE_REPLY_LEN) => (false, index_at(payload, 4)),
+                _ => continue,
+            };
+            if i >= n || done[i].is_some() || cookied[i] {
+                continue;
+            }
+            answered += 1;
+            if !response {
+                cookied[i] = true;
+                continue;
+            }
+            done[i] = Some(at.saturating_sub(due[i]));
+            if sampled(i) {
+                if let Ok(r) = <[u8; RESPONSE_LEN]>::try_from(payload) {
+                    kept.insert(i, r);
+                }
+            }
+        }
+        if took == 0 && got == 0 {
+            // Give the CPUs to wgdp's threads (this is a 2-CPU machine's
+            // neighbour of them): a poll every IDLE at most.
+            std::thread::sleep(IDLE);
+        }
+    }
+    let timed = Timed {
+        elapsed: start.elapsed(),
+        latencies: done.into_iter().flatten().collect(),
+        cookies: cookied.iter().filter(|&&c| c).count(),
+    };
+    Ok((timed, kept))
+}
+
+/// One run through a fresh wgdp with `threads` handshake threads: the
+/// first `n` initiators at `rate`; `run` picks which initiators check
+/// their responses afterwards (each initiator once: accepting ends its
+/// initiation).
 fn run_once(
+    eal: &Eal,
     inits: &mut [Initiator],
+    n: usize,
     threads: usize,
     rate: Option<f64>,
     run: usize,
-) -> Result<(Duration, Vec<Duration>), String> {
-    let mut r = Responder::new(inits, threads)?;
-    let n = inits.len();
-    let mut due = Vec::with_capacity(n);
-    let mut latencies = Vec::with_capacity(n);
-    let start = WallInstant::now();
-    let due_at = |i: usize| match rate {
-        Some(rate) => Duration::from_secs_f64(i as f64 / rate),
-        None => Duration::ZERO,
-    };
-    let (mut offered, mut finished) = (0, 0);
-    while finished < n {
-        let now = start.elapsed();
-        // The control thread's round: take what has arrived, then hand
-        // back what the threads finished.
-        let mut took = 0;
-        while offered < n && took < 64 && due_at(offered) <= now {
-            if !r.take(&inits[offered].msg) {
-                break;
-            }
-            due.push(due_at(offered));
-            offered += 1;
-            took += 1;
-            if r.pool.is_none() {
-                latencies.push(start.elapsed().saturating_sub(due_at(offered - 1)));
-                finished += 1;
-            }
-        }
-        let done = r.drain();
-        let at = start.elapsed();
-        for _ in 0..done {
-            latencies.push(at.saturating_sub(due[finished]));
-            finished += 1;
-        }
-        if took == 0 && done == 0 {
-            // As the control thread, give the CPU up when idle (it sleeps;
-            // a yield keeps the latency figures the threads' own).
-            std::thread::yield_now();
-        }
-    }
-    let elapsed = start.elapsed();
-    // Outside the timing: a sample of initiators accept their responses
-    // (each initiator once: accepting ends its initiation; `run` picks a
-    // different sample each time).
+) -> Result<Timed, String> {
+    let lcore = *eal
+        .worker_lcores()
+        .first()
+        .ok_or("EAL has no worker lcore for the worker")?;
     let step = (n / CHECKED).max(1);
-    for (i, init) in inits.iter_mut().enumerate().skip(run % step).step_by(step) {
+    let sampled = |i: usize| i % step == run % step;
+    let shared: &[Initiator] = inits;
+    let (timed, kept) = inproc::run(eal, lcore, setup(shared, threads), |net| {
+        drive(net, &shared[..n], n, rate, sampled)
+    })??;
+    for (i, response) in kept {
+        let init = &mut inits[i];
         if init.handshake.pending_initiation_index().is_none() {
             continue;
         }
-        let response = r.responses[i].ok_or_else(|| format!("no response for initiator {i}"))?;
         init.handshake
             .consume_response(&init.identity, &response, Instant::ZERO)
             .map_err(|e| format!("initiator {i} refused its response: {e}"))?;
     }
-    let answered = r.responses.iter().filter(|x| x.is_some()).count();
-    if answered != n {
-        return Err(format!("{answered} of {n} initiations answered"));
-    }
-    Ok((elapsed, latencies))
+    Ok(timed)
 }
 
 /// Percentile `p` (0..=100) of sorted durations, in microseconds.
@@ -294,71 +293,120 @@ fn per_call(iters: usize, mut f: impl FnMut()) -> f64 {
     rounds[2]
 }
 
-/// The X25519 floor: (name, microseconds per operation).
-fn x25519_floor(iters: usize) -> Vec<(&'static str, f64)> {
-    let a = PrivateKey::generate(&mut OsRng);
-    let b = PrivateKey::generate(&mut OsRng).public_key();
-    let dalek_dh = per_call(iters, || {
-        std::hint::black_box(a.dh(std::hint::black_box(&b)).ok());
+/// The X25519 floor of each implementation: (name, nanoseconds per DH,
+/// nanoseconds per public key from a private key).
+type Floor = Vec<(&'static str, f64, f64)>;
+
+/// Measures every X25519 implementation here, the one in use first.
+fn x25519_floor(iters: usize) -> Floor {
+    let ns = |f: &mut dyn FnMut()| per_call(iters, f) * 1e3;
+    let peer = PrivateKey::generate(&mut OsRng).public_key();
+    // In use: aws-lc-rs, through protocol::crypto (a static key, as the
+    // responder's `es` and `ss` need).
+    let ours = PrivateKey::from_bytes(OURS);
+    let aws_dh = ns(&mut || {
+        std::hint::black_box(ours.dh(std::hint::black_box(&peer)).ok());
     });
-    let dalek_base = per_call(iters, || {
+    let aws_public = ns(&mut || {
         std::hint::black_box(PrivateKey::from_bytes(std::hint::black_box(OURS)).public_key());
     });
-    // ring: X25519 only with an ephemeral key, which agree_ephemeral
-    // consumes (no static-key DH: not usable for `es`/`ss`/`se`); the
-    // figure is a key generation, its public key and one DH.
-    let rng = ring::rand::SystemRandom::new();
-    let peer = ring::agreement::UnparsedPublicKey::new(&ring::agreement::X25519, *b.as_bytes());
-    let ring_all = per_call(iters, || {
-        let Ok(k) = ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &rng)
-        else {
-            return;
-        };
-        let _ = std::hint::black_box(k.compute_public_key());
-        let _ = ring::agreement::agree_ephemeral(k, &peer, |s| s[0]);
+    // x25519-dalek's static secret.
+    let dalek = x25519_dalek::StaticSecret::from(OURS);
+    let dalek_peer = x25519_dalek::PublicKey::from(*peer.as_bytes());
+    let dalek_dh = ns(&mut || {
+        std::hint::black_box(dalek.diffie_hellman(std::hint::black_box(&dalek_peer)));
     });
-    let dalek_all = per_call(iters, || {
-        let k = PrivateKey::generate(&mut OsRng);
-        std::hint::black_box(k.public_key());
-        std::hint::black_box(k.dh(&b).ok());
+    let dalek_public = ns(&mut || {
+        let s = x25519_dalek::StaticSecret::from(std::hint::black_box(OURS));
+        std::hint::black_box(x25519_dalek::PublicKey::from(&s));
+    });
+    // ring: X25519 only with an EphemeralPrivateKey that it generates
+    // itself and agree_ephemeral consumes: no static key can be loaded,
+    // so `es`/`ss` (responder) and `se` (initiator) cannot use it. Its
+    // DH is the time of a generation plus one agreement, less a
+    // generation alone.
+    let rng = ring::rand::SystemRandom::new();
+    let x = &ring::agreement::X25519;
+    let ring_peer = ring::agreement::UnparsedPublicKey::new(x, *peer.as_bytes());
+    let ring_gen = ns(&mut || {
+        std::hint::black_box(ring::agreement::EphemeralPrivateKey::generate(x, &rng).ok());
+    });
+    let ring_gen_dh = ns(&mut || {
+        if let Ok(k) = ring::agreement::EphemeralPrivateKey::generate(x, &rng) {
+            std::hint::black_box(ring::agreement::agree_ephemeral(k, &ring_peer, |s| s[0]).ok());
+        }
+    });
+    let ring_gen_public = ns(&mut || {
+        if let Ok(k) = ring::agreement::EphemeralPrivateKey::generate(x, &rng) {
+            std::hint::black_box(k.compute_public_key().ok());
+        }
     });
     vec![
-        ("x25519-dalek DH (in use)", dalek_dh),
-        ("x25519-dalek public key (base point)", dalek_base),
-        ("x25519-dalek keygen + public + DH", dalek_all),
-        ("ring keygen + public + DH (ephemeral only)", ring_all),
+        ("aws-lc-rs (in use)", aws_dh, aws_public),
+        ("x25519-dalek", dalek_dh, dalek_public),
+        (
+            "ring (ephemeral keys only: no static DH)",
+            (ring_gen_dh - ring_gen).max(0.0),
+            (ring_gen_public - ring_gen).max(0.0),
+        ),
     ]
 }
 
-/// Runs `wgdp bench --handshakes` and prints its report.
-pub fn run(short: bool, peers: usize, threads: &[usize], json: bool) -> Result<(), String> {
+/// Runs `wgdp bench --handshakes` on `eal` and prints its report.
+pub fn run(
+    eal: &Eal,
+    short: bool,
+    peers: usize,
+    threads: &[usize],
+    json: bool,
+) -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
     let n = if short { peers.min(2000) } else { peers };
-    if n == 0 {
-        return Err("--handshake-peers must be at least 1".into());
+    if n == 0 || n > 1 << 17 {
+        return Err("--handshake-peers must be in 1..=131072".into());
     }
     let floor = x25519_floor(if short { 200 } else { 2000 });
-    let dh = floor[0].1;
-    let target = 0.8 / (4.0 * dh * 1e-6);
+    let dh_us = floor[0].1 / 1e3;
+    let target = 0.8 / (4.0 * dh_us * 1e-6);
     let t0 = WallInstant::now();
     let mut inits = initiators(n, cpus);
     let prep = t0.elapsed();
 
-    // Capacity: every peer at once.
+    // Capacity: every peer, as fast as wgdp answers.
     let mut capacity = Vec::new();
     for (run, &t) in threads.iter().enumerate() {
-        let (elapsed, _) = run_once(&mut inits, t, None, run)?;
-        capacity.push((t, elapsed, n as f64 / elapsed.as_secs_f64()));
+        let timed = run_once(eal, &mut inits, n, t, None, run)?;
+        let completed = n - timed.cookies;
+        capacity.push((
+            t,
+            timed.elapsed,
+            completed as f64 / timed.elapsed.as_secs_f64(),
+            timed.cookies,
+        ));
     }
     let best = capacity.iter().map(|c| c.2).fold(0.0, f64::max);
     let best_threads = capacity.iter().find(|c| c.2 == best).map_or(0, |c| c.0);
     // Latency at a steady 50 % and 90 % of the best rate.
+    let offered = n.min(((best * LATENCY_SECONDS) as usize).max(200));
     let mut latency = Vec::new();
     for (k, share) in [0.5, 0.9].into_iter().enumerate() {
         let run = threads.len() + k;
-        let (_, mut l) = run_once(&mut inits, best_threads, Some(best * share), run)?;
+        let timed = run_once(
+            eal,
+            &mut inits,
+            offered,
+            best_threads,
+            Some(best * share),
+            run,
+        )?;
+        let mut l = timed.latencies;
         l.sort();
-        latency.push((share, percentile(&l, 50.0), percentile(&l, 99.0)));
+        latency.push((
+            share,
+            percentile(&l, 50.0),
+            percentile(&l, 99.0),
+            timed.cookies,
+        ));
     }
 
     if json {
@@ -366,14 +414,17 @@ pub fn run(short: bool, peers: usize, threads: &[usize], json: bool) -> Result<(
             "cpus": cpus,
             "peers": n,
             "initiations_built_s": prep.as_secs_f64(),
-            "x25519_us": floor.iter().map(|(k, v)| (k.to_string(), *v)).collect::<HashMap<_, _>>(),
+            "x25519": floor.iter().map(|(k, dh, public)| serde_json::json!({
+                "implementation": k, "dh_ns": dh, "public_key_ns": public
+            })).collect::<Vec<_>>(),
             "target_per_thread": target,
-            "capacity": capacity.iter().map(|(t, e, r)| serde_json::json!({
-                "threads": t, "seconds": e.as_secs_f64(), "handshakes_per_s": r
+            "capacity": capacity.iter().map(|(t, e, r, c)| serde_json::json!({
+                "threads": t, "seconds": e.as_secs_f64(), "handshakes_per_s": r, "cookies": c
             })).collect::<Vec<_>>(),
             "latency_threads": best_threads,
-            "latency": latency.iter().map(|(s, p50, p99)| serde_json::json!({
-                "load": s, "p50_us": p50, "p99_us": p99
+            "latency_peers": offered,
+            "latency": latency.iter().map(|(s, p50, p99, c)| serde_json::json!({
+                "load": s, "p50_us": p50, "p99_us": p99, "cookies": c
             })).collect::<Vec<_>>(),
         });
         println!(
@@ -382,20 +433,24 @@ pub fn run(short: bool, peers: usize, threads: &[usize], json: bool) -> Result<(
         );
         return Ok(());
     }
-    println!("== X25519, microseconds per operation (one thread)");
-    for (name, us) in &floor {
-        println!("  {name:<44} {us:8.1}");
-    }
-    println!("  target: 0.8 / (4 x {dh:.1} us) = {target:.0} handshakes/s per handshake thread");
+    println!("== X25519, nanoseconds per operation (one thread)");
     println!(
-        "== {n} distinct peers, one initiation each, all at once ({cpus} CPUs; initiations built in {:.1} s)",
+        "  {:<44} {:>8} {:>10}",
+        "implementation", "DH", "public key"
+    );
+    for (name, dh, public) in &floor {
+        println!("  {name:<44} {dh:8.0} {public:10.0}");
+    }
+    println!("  target: 0.8 / (4 x {dh_us:.1} us) = {target:.0} handshakes/s per handshake thread");
+    println!(
+        "== {n} distinct peers, one initiation each, through wgdp in one process ({cpus} CPUs; initiations built in {:.1} s; at most {WINDOW} unanswered)",
         prep.as_secs_f64()
     );
-    println!("  threads  seconds  handshakes/s  per thread  of target");
-    for (t, e, r) in &capacity {
+    println!("  threads  seconds  handshakes/s  per thread  of target  cookies");
+    for (t, e, r, c) in &capacity {
         let per = r / (*t).max(1) as f64;
         println!(
-            "  {:>7}  {:>7.2}  {:>12.0}  {:>10.0}  {:>8.2}{}",
+            "  {:>7}  {:>7.2}  {:>12.0}  {:>10.0}  {:>9.2}  {c:>7}{}",
             if *t == 0 {
                 "control".to_string()
             } else {
@@ -412,10 +467,10 @@ pub fn run(short: bool, peers: usize, threads: &[usize], json: bool) -> Result<(
             }
         );
     }
-    println!("== latency at a steady share of {best:.0}/s ({best_threads} threads), microseconds");
-    println!("  load  p50  p99");
-    for (s, p50, p99) in &latency {
-        println!("  {:>3.0} %  {p50:.0}  {p99:.0}", s * 100.0);
+    println!("== latency at a steady share of {best:.0}/s ({best_threads} threads, {offered} peers), microseconds");
+    println!("  load  p50  p99  cookies");
+    for (s, p50, p99, c) in &latency {
+        println!("  {:>3.0} %  {p50:.0}  {p99:.0}  {c}", s * 100.0);
     }
     Ok(())
 }

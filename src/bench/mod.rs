@@ -77,10 +77,13 @@ pub struct BenchArgs {
     /// at 50000,500000 after its figures.
     #[arg(long, value_delimiter = ',')]
     flood: Vec<u64>,
-    /// Measure the handshake responder instead (no EAL): X25519 floor,
-    /// handshakes/s with the control thread alone and with handshake
-    /// threads, latency at 50 % and 90 % of capacity, the time for
-    /// `--handshake-peers` distinct peers (2000 at most with `--short`).
+    /// Measure the handshake responder instead: every X25519 backend's
+    /// floor, then initiations through wgdp in one process (the real
+    /// worker's gate, the control thread and its handshake threads,
+    /// `control::inproc`): handshakes/s with the control thread alone and
+    /// with handshake threads, latency at 50 % and 90 % of capacity, the
+    /// time for `--handshake-peers` distinct peers (2000 at most with
+    /// `--short`).
     #[arg(long)]
     handshakes: bool,
     /// Distinct peers of `--handshakes`, one initiation each.
@@ -105,15 +108,17 @@ pub struct BenchArgs {
     /// it offers the CPU-crypto API.
     #[arg(long)]
     cryptodev_op_path: bool,
-    /// EAL arguments, as one string split on spaces. The default puts the
-    /// main lcore on CPU 0 and worker lcores 1 and 2 on CPUs 1 and 0.
-    #[arg(
-        long,
-        default_value = "--lcores=0@0,1@1,2@0 --in-memory --no-pci --log-level=lib.eal:error",
-        allow_hyphen_values = true
-    )]
-    eal: String,
+    /// EAL arguments, as one string split on spaces. The default for the
+    /// packet figures puts the main lcore on CPU 0 and worker lcores 1 and
+    /// 2 on CPUs 1 and 0; for `--handshakes` the main lcore (the control
+    /// thread, whose CPUs the handshake threads share) floats over every
+    /// CPU and worker lcore 1 runs on the last one.
+    #[arg(long, allow_hyphen_values = true)]
+    eal: Option<String>,
 }
+
+/// EAL options every default shares.
+const EAL_COMMON: &str = "--in-memory --no-pci --log-level=lib.eal:error";
 
 /// One figure: a direction and size mix through `workers` workers.
 #[derive(Debug, Clone)]
@@ -196,7 +201,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             threads = vec![0, 1, cpus];
             threads.dedup();
         }
+        let last = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+        let eal = args
+            .eal
+            .clone()
+            .unwrap_or_else(|| format!("--lcores=0@(0-{last}),1@{last} {EAL_COMMON}"));
+        let eal = Eal::init(eal.split_whitespace())?;
         return Ok(handshakes::run(
+            &eal,
             args.short,
             args.handshake_peers,
             &threads,
@@ -229,7 +241,11 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             })?),
         };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let eal = Eal::init(args.eal.split_whitespace())?;
+    let eal_args = args
+        .eal
+        .clone()
+        .unwrap_or_else(|| format!("--lcores=0@0,1@1,2@0 {EAL_COMMON}"));
+    let eal = Eal::init(eal_args.split_whitespace())?;
     let lcores = eal.worker_lcores();
     let most = args.workers.iter().copied().max().unwrap_or(1);
     if lcores.len() < most {
@@ -348,7 +364,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         notes.push(format!("{} mbufs not back in the pool", pool.in_use()));
     }
     let r = report::Report {
-        eal: &args.eal,
+        eal: &eal_args,
         sw_checksum: args.sw_checksum,
         cpus,
         tsc_hz: hz,
@@ -416,7 +432,7 @@ fn flood_phase(
     let secret = checker
         .rotate(clock.now(), &mut OsRng)
         .ok_or("no cookie secret was drawn")?;
-    let (tx, rx) = crossbeam_channel::bounded(crate::daemon::HANDSHAKE_QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded(control::handshake::HANDSHAKE_QUEUE);
     let gate = rig::GateSetup {
         public_key: *wgdp.public_key(),
         secret,
