@@ -263,14 +263,25 @@ impl PeerShared {
 }
 
 /// A peer's fast-path state on its owner lcore.
+///
+/// Laid out for the cache (`repr(C)`, from a line boundary): what every
+/// decapsulated packet reads or writes (keypairs, published state,
+/// endpoint and its change time, arrivals, local address, lanes) fills the
+/// first two 64-byte lines; the staged list and the outer header cache,
+/// which only encapsulation reads, follow; the rarely touched fields come
+/// last. With a thousand peers and more these lines come from L2 or
+/// memory, so each packet should need as few of them as it can.
+#[repr(C, align(64))]
 pub struct PeerState {
-    /// What is published to the control thread.
-    pub shared: Arc<PeerShared>,
     /// Previous/current/next keypairs.
     pub session: Session,
-    /// Packets waiting for a session, oldest first (in the worker's
-    /// [`Staging`](crate::staging::Staging)).
-    pub staged: StagedList,
+    /// What is published to the control thread.
+    pub shared: Arc<PeerShared>,
+    /// When its endpoint last changed by roaming (at most every
+    /// [`ENDPOINT_CHANGE_EVERY`]).
+    pub endpoint_changed: Option<Instant>,
+    /// Where its authenticated packets have been arriving.
+    pub arrivals: Arrivals,
     /// Where to send: the configured endpoint, then wherever authenticated
     /// packets last came from.
     pub endpoint: Option<SocketAddr>,
@@ -279,21 +290,19 @@ pub struct PeerState {
     /// there. `None` (the port's default source) until one arrives, and
     /// again when the endpoint is set by configuration.
     pub local: Option<IpAddr>,
-    /// When this lcore last asked the control thread for a handshake.
-    pub handshake_asked: Option<Instant>,
-    /// Where its authenticated packets have been arriving.
-    pub arrivals: Arrivals,
-    /// Keypairs installed so far (published with the live indexes).
-    pub installs: u64,
     /// Workers serving it at once (see `lane`); 1: this one only.
     pub lanes: u16,
-    /// When its lanes were last republished for a new endpoint.
-    pub lanes_published: Option<Instant>,
-    /// When its endpoint last changed by roaming (at most every
-    /// [`ENDPOINT_CHANGE_EVERY`]).
-    pub endpoint_changed: Option<Instant>,
+    /// Packets waiting for a session, oldest first (in the worker's
+    /// [`Staging`](crate::staging::Staging)).
+    pub staged: StagedList,
     /// Its outer headers as this worker last built them.
     pub(crate) outer: Option<OuterCache>,
+    /// When its lanes were last republished for a new endpoint.
+    pub lanes_published: Option<Instant>,
+    /// When this lcore last asked the control thread for a handshake.
+    pub handshake_asked: Option<Instant>,
+    /// Keypairs installed so far (published with the live indexes).
+    pub installs: u64,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -342,6 +351,50 @@ impl PeerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_decapsulation_touches_fills_the_first_two_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<PeerState>(), 64);
+        let hot = [
+            (
+                "session",
+                offset_of!(PeerState, session),
+                size_of::<Session>(),
+            ),
+            (
+                "shared",
+                offset_of!(PeerState, shared),
+                size_of::<Arc<PeerShared>>(),
+            ),
+            (
+                "endpoint_changed",
+                offset_of!(PeerState, endpoint_changed),
+                size_of::<Option<Instant>>(),
+            ),
+            (
+                "arrivals",
+                offset_of!(PeerState, arrivals),
+                size_of::<Arrivals>(),
+            ),
+            (
+                "endpoint",
+                offset_of!(PeerState, endpoint),
+                size_of::<Option<SocketAddr>>(),
+            ),
+            (
+                "local",
+                offset_of!(PeerState, local),
+                size_of::<Option<IpAddr>>(),
+            ),
+            ("lanes", offset_of!(PeerState, lanes), size_of::<u16>()),
+        ];
+        for (name, offset, size) in hot {
+            assert!(offset + size <= 128, "{name} ends at {}", offset + size);
+        }
+        // The outer header cache (encapsulation only) comes after them.
+        assert!(offset_of!(PeerState, outer) >= 128);
+    }
 
     #[test]
     fn live_indexes_round_trip() {
