@@ -316,7 +316,7 @@ impl std::fmt::Debug for PeerState {
 
 impl PeerState {
     /// A peer with no session and nothing staged. Built by the control
-    /// thread (the owner worker allocates nothing for it): about a hundred
+    /// thread (the owner worker allocates nothing for it): a few hundred
     /// bytes, keypairs and staged packets come later.
     pub fn new(shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
         Self {
