@@ -135,6 +135,7 @@ pub(crate) enum Pieces {
 /// of at most `mtu` when it is larger (only IPv4 without DF gets here
 /// larger: see `worker::send::strip_inner`), from `pool`; the packet back with
 /// the reason it is dropped when it cannot be.
+#[inline]
 pub(crate) fn split(
     m: Mbuf,
     mtu: usize,
@@ -144,6 +145,18 @@ pub(crate) fn split(
     if usize::from(m.data_len()) <= mtu {
         return Ok(Pieces::Whole(m));
     }
+    split_larger(m, mtu, pool, counters)
+}
+
+/// [`split`] of a packet larger than `mtu`: out of line, as it is rare.
+#[cold]
+#[inline(never)]
+fn split_larger(
+    m: Mbuf,
+    mtu: usize,
+    pool: &Mempool,
+    counters: &WorkerCounters,
+) -> Result<Pieces, (Mbuf, DropReason)> {
     let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
     let mut pieces: Burst<MAX_INNER_FRAGMENTS> = Burst::new();
     if let Err(e) = ipfrag::fragment_ipv4(&m, mtu, pool, &mut pieces) {
@@ -172,13 +185,6 @@ pub(crate) fn with_checksum(mut piece: Mbuf) -> Result<Mbuf, Mbuf> {
         }
         Err(_) => Err(piece),
     }
-}
-
-/// Whether an inner IP packet (`packet` starts with its header) over the
-/// tunnel MTU is fragmented rather than refused: IPv4 without DF.
-pub(crate) fn may_fragment(packet: &[u8]) -> bool {
-    packet.first().is_some_and(|b| b >> 4 == 4)
-        && ipv4::Packet::new_checked(packet).is_ok_and(|ip| !ip.dont_frag())
 }
 
 /// Offers the outer fragment `m`, classified as `cls` (an IPv4 fragment,

@@ -261,7 +261,7 @@ impl OuterCache {
 
     /// Whether it still describes packets to `endpoint` (which reached us
     /// at `local`) from `src_port`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn serves(
         &self,
         endpoint: SocketAddr,

@@ -263,14 +263,22 @@ impl PeerShared {
 }
 
 /// A peer's fast-path state on its owner lcore.
+///
+/// Laid out for the cache (`repr(C)`, from a line boundary): what every
+/// decapsulated packet reads or writes (keypairs, published state,
+/// arrivals, endpoint, local address and the one last reported, lanes) fills the
+/// first two 64-byte lines; the staged list and the outer header cache,
+/// which only encapsulation reads, follow; the rarely touched fields come
+/// last. With a thousand peers and more these lines come from L2 or
+/// memory, so each packet should need as few of them as it can.
+#[repr(C, align(64))]
 pub struct PeerState {
-    /// What is published to the control thread.
-    pub shared: Arc<PeerShared>,
     /// Previous/current/next keypairs.
     pub session: Session,
-    /// Packets waiting for a session, oldest first (in the worker's
-    /// [`Staging`](crate::staging::Staging)).
-    pub staged: StagedList,
+    /// What is published to the control thread.
+    pub shared: Arc<PeerShared>,
+    /// Where its authenticated packets have been arriving.
+    pub arrivals: Arrivals,
     /// Where to send: the configured endpoint, then wherever authenticated
     /// packets last came from.
     pub endpoint: Option<SocketAddr>,
@@ -279,26 +287,28 @@ pub struct PeerState {
     /// there. `None` (the port's default source) until one arrives, and
     /// again when the endpoint is set by configuration.
     pub local: Option<IpAddr>,
-    /// When this lcore last asked the control thread for a handshake.
-    pub handshake_asked: Option<Instant>,
-    /// Where its authenticated packets have been arriving.
-    pub arrivals: Arrivals,
-    /// Keypairs installed so far (published with the live indexes).
-    pub installs: u64,
     /// Workers serving it at once (see `lane`); 1: this one only.
     pub lanes: u16,
-    /// When its endpoint last changed by roaming (at most every
-    /// [`ENDPOINT_CHANGE_EVERY`]).
-    pub endpoint_changed: Option<Instant>,
     /// Our address the control thread last heard of (with the endpoint)
     /// or set: a data packet arriving at another one is reported as an
     /// endpoint change, so that handshake messages follow `local`.
     pub local_reported: Option<IpAddr>,
+    /// When its endpoint last changed by roaming (at most every
+    /// [`ENDPOINT_CHANGE_EVERY`]); read only when a packet comes from
+    /// another endpoint, so it sits just past the hot lines.
+    pub endpoint_changed: Option<Instant>,
+    /// Packets waiting for a session, oldest first (in the worker's
+    /// [`Staging`](crate::staging::Staging)).
+    pub staged: StagedList,
+    /// Its outer headers as this worker last built them.
+    pub(crate) outer: Option<OuterCache>,
     /// When `local_reported` last changed that way (at most every
     /// [`ENDPOINT_CHANGE_EVERY`], apart from the endpoint's own changes).
     pub local_changed: Option<Instant>,
-    /// Its outer headers as this worker last built them.
-    pub(crate) outer: Option<OuterCache>,
+    /// When this lcore last asked the control thread for a handshake.
+    pub handshake_asked: Option<Instant>,
+    /// Keypairs installed so far (published with the live indexes).
+    pub installs: u64,
 }
 
 impl std::fmt::Debug for PeerState {
@@ -312,7 +322,7 @@ impl std::fmt::Debug for PeerState {
 
 impl PeerState {
     /// A peer with no session and nothing staged. Built by the control
-    /// thread (the owner worker allocates nothing for it): about a hundred
+    /// thread (the owner worker allocates nothing for it): a few hundred
     /// bytes, keypairs and staged packets come later.
     pub fn new(shared: Arc<PeerShared>, endpoint: Option<SocketAddr>) -> Self {
         Self {
@@ -348,6 +358,50 @@ impl PeerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_decapsulation_touches_fills_the_first_two_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<PeerState>(), 64);
+        let hot = [
+            (
+                "session",
+                offset_of!(PeerState, session),
+                size_of::<Session>(),
+            ),
+            (
+                "shared",
+                offset_of!(PeerState, shared),
+                size_of::<Arc<PeerShared>>(),
+            ),
+            (
+                "arrivals",
+                offset_of!(PeerState, arrivals),
+                size_of::<Arrivals>(),
+            ),
+            (
+                "endpoint",
+                offset_of!(PeerState, endpoint),
+                size_of::<Option<SocketAddr>>(),
+            ),
+            (
+                "local",
+                offset_of!(PeerState, local),
+                size_of::<Option<IpAddr>>(),
+            ),
+            ("lanes", offset_of!(PeerState, lanes), size_of::<u16>()),
+            (
+                "local_reported",
+                offset_of!(PeerState, local_reported),
+                size_of::<Option<IpAddr>>(),
+            ),
+        ];
+        for (name, offset, size) in hot {
+            assert!(offset + size <= 128, "{name} ends at {}", offset + size);
+        }
+        // The outer header cache (encapsulation only) comes after them.
+        assert!(offset_of!(PeerState, outer) >= 128);
+    }
 
     #[test]
     fn live_indexes_round_trip() {

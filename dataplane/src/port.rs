@@ -23,6 +23,7 @@ pub struct IfAddr {
 
 impl IfAddr {
     /// Whether `ip` is on this address's link.
+    #[inline]
     pub fn on_link(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {

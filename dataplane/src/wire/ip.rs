@@ -93,22 +93,53 @@ pub(crate) fn ecn_after_decap(inner: u8, outer: u8) -> Option<u8> {
     }
 }
 
-/// Applies [`ecn_after_decap`] to the inner packet (its IPv4 header
-/// checksum updated incrementally); `None`: drop.
-pub(crate) fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
-    let inner = ip_ecn(packet);
-    let ecn = ecn_after_decap(inner, outer & CE)?;
-    if ecn == inner {
-        return Some(());
-    }
+/// Why [`forward_decapsulated`] refused an inner packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InnerFault {
+    /// Its header does not parse, or its IPv4 header checksum is wrong.
+    Malformed,
+    /// Its TTL / hop limit would reach zero (RFC 1812 section 5.3.1); the
+    /// packet is left as it arrived, to be quoted in the ICMP error.
+    TtlExceeded,
+    /// CE arrived over a Not-ECT packet (RFC 6040 section 4.2): dropped.
+    CeNotEct,
+}
+
+/// The forwarding checks and rewrites of a decapsulated inner packet (the
+/// whole IP packet, IPv6 when `v6`, that arrived under outer ECN field
+/// `outer`), on one parse of its header: the IPv4 header checksum is
+/// verified, the TTL / hop limit decremented (RFC 1812 section 5.3.1), and
+/// the ECN field set per [`ecn_after_decap`] (RFC 6040), the IPv4 header
+/// checksum updated incrementally for both changes.
+#[inline]
+pub(crate) fn forward_decapsulated(
+    packet: &mut [u8],
+    v6: bool,
+    outer: u8,
+) -> Result<(), InnerFault> {
     if v6 {
+        let mut p = ipv6::Packet::new_checked(&mut *packet).map_err(|_| InnerFault::Malformed)?;
+        if !p.decrement_hop_limit() {
+            return Err(InnerFault::TtlExceeded);
+        }
         // Traffic class spans bytes 0-1: ECN is bits 4-5 of byte 1.
-        let b = packet.get_mut(1)?;
+        let b = packet.get_mut(1).ok_or(InnerFault::Malformed)?;
+        let inner = (*b >> 4) & CE;
+        let ecn = ecn_after_decap(inner, outer & CE).ok_or(InnerFault::CeNotEct)?;
         *b = (*b & !0x30) | (ecn << 4);
-    } else {
-        let mut p = ipv4::Packet::new_checked(packet).ok()?;
-        let (ver_ihl, tos) = (p.header()[0], p.dscp_ecn());
-        let new_tos = (tos & !CE) | ecn;
+        return Ok(());
+    }
+    let mut p = ipv4::Packet::new_checked(packet).map_err(|_| InnerFault::Malformed)?;
+    if !p.verify_checksum() {
+        return Err(InnerFault::Malformed);
+    }
+    if !p.decrement_ttl() {
+        return Err(InnerFault::TtlExceeded);
+    }
+    let (ver_ihl, tos) = (p.header()[0], p.dscp_ecn());
+    let ecn = ecn_after_decap(tos & CE, outer & CE).ok_or(InnerFault::CeNotEct)?;
+    let new_tos = (tos & !CE) | ecn;
+    if new_tos != tos {
         // RFC 1624: only the word of version/IHL and TOS changed.
         let check = checksum::update(
             p.checksum(),
@@ -118,20 +149,7 @@ pub(crate) fn decap_ecn(packet: &mut [u8], v6: bool, outer: u8) -> Option<()> {
         p.set_dscp_ecn(new_tos);
         p.set_checksum(check);
     }
-    Some(())
-}
-
-/// Decrements TTL / hop limit; `Some(false)` when it would reach zero.
-pub(crate) fn decrement_ttl(packet: &mut [u8], v6: bool) -> Option<bool> {
-    if v6 {
-        ipv6::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_hop_limit())
-    } else {
-        ipv4::Packet::new_checked(packet)
-            .ok()
-            .map(|mut p| p.decrement_ttl())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,8 +188,10 @@ mod tests {
         }
         .emit(&mut p)
         .unwrap();
-        assert_eq!(decap_ecn(&mut p, false, CE), Some(()));
+        let arrived = p;
+        assert_eq!(forward_decapsulated(&mut p, false, CE), Ok(()));
         assert_eq!(p[1], 0xb8 | CE, "DSCP kept, CE set");
+        assert_eq!(p[8], 8, "TTL decremented");
         assert!(checksum::verify(&p[..20]), "header checksum updated");
         // Recomputed from scratch: the same value.
         let mut fresh = p;
@@ -181,13 +201,53 @@ mod tests {
             [p[10], p[11]]
         );
 
+        // At its last hop: refused, and left as it arrived (it is quoted
+        // in the ICMP error).
+        let mut last = arrived;
+        last[8] = 1;
+        last[10..12].fill(0);
+        let check = checksum::checksum(&last[..20]);
+        last[10..12].copy_from_slice(&check.to_be_bytes());
+        let before = last;
+        assert_eq!(
+            forward_decapsulated(&mut last, false, CE),
+            Err(InnerFault::TtlExceeded)
+        );
+        assert_eq!(last, before);
+        // A wrong header checksum, or CE over Not-ECT: refused.
+        let mut bad = arrived;
+        bad[10] ^= 1;
+        assert_eq!(
+            forward_decapsulated(&mut bad, false, ECT_0),
+            Err(InnerFault::Malformed)
+        );
+        let mut not_ect4 = arrived;
+        not_ect4[1] = 0xb8;
+        not_ect4[10..12].fill(0);
+        let check = checksum::checksum(&not_ect4[..20]);
+        not_ect4[10..12].copy_from_slice(&check.to_be_bytes());
+        assert_eq!(
+            forward_decapsulated(&mut not_ect4, false, CE),
+            Err(InnerFault::CeNotEct)
+        );
+
         let mut v6 = [0u8; 40];
         v6[0] = 0x6b; // traffic class 0xb_
         v6[1] = 0x80 | (ECT_1 << 4);
-        assert_eq!(decap_ecn(&mut v6, true, CE), Some(()));
-        assert_eq!((v6[0], v6[1]), (0x6b, 0x80 | (CE << 4)));
+        v6[7] = 5; // hop limit
+        assert_eq!(forward_decapsulated(&mut v6, true, CE), Ok(()));
+        assert_eq!((v6[0], v6[1], v6[7]), (0x6b, 0x80 | (CE << 4), 4));
         let mut not_ect = [0x60u8; 40];
         not_ect[1] = 0;
-        assert_eq!(decap_ecn(&mut not_ect, true, CE), None);
+        not_ect[4..6].fill(0); // payload length
+        assert_eq!(
+            forward_decapsulated(&mut not_ect, true, CE),
+            Err(InnerFault::CeNotEct)
+        );
+        not_ect[7] = 1;
+        assert_eq!(
+            forward_decapsulated(&mut not_ect, true, ECT_0),
+            Err(InnerFault::TtlExceeded)
+        );
     }
 }

@@ -25,9 +25,9 @@ use crate::rehome::{tag_worker, Via};
 use crate::tx::Out;
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{
-    decap_ecn, decrement_ttl, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerIp,
+    forward_decapsulated, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerFault, InnerIp,
 };
-use crate::wire::{classify, ethernet, ipv4, udp, Classification, L3Kind};
+use crate::wire::{classify, ethernet, udp, Classification, L3Kind};
 
 /// A WireGuard message as the receive path dispatches it, read with
 /// `protocol`'s message views (type word and length checked).
@@ -350,22 +350,18 @@ impl Worker<'_> {
             None => self.lane_data_received(id),
         }
         let inner = inner_start..inner_start + total;
-        if !v6
-            && !ipv4::Packet::new_checked(&m.data()[inner.clone()])
-                .is_ok_and(|p| p.verify_checksum())
-        {
-            return self.tx.drop_packet(m, DropReason::InnerMalformed);
-        }
-        let Some(decremented) = decrement_ttl(&mut m.data_mut()[inner.clone()], v6) else {
-            return self.tx.drop_packet(m, DropReason::InnerMalformed);
-        };
-        if !decremented {
-            // RFC 1812 section 5.3.1: back to the sender, through the tunnel.
-            self.icmp_to_peer(id, &m.data()[inner], IcmpError::TimeExceeded, now);
-            return self.tx.drop_packet(m, DropReason::TtlExceeded);
-        }
-        if decap_ecn(&mut m.data_mut()[inner.clone()], v6, wg.ecn).is_none() {
-            return self.tx.drop_packet(m, DropReason::EcnCeNotEct);
+        // Header checksum, TTL and ECN (RFC 6040) on one parse.
+        match forward_decapsulated(&mut m.data_mut()[inner.clone()], v6, wg.ecn) {
+            Ok(()) => {}
+            Err(InnerFault::Malformed) => {
+                return self.tx.drop_packet(m, DropReason::InnerMalformed);
+            }
+            Err(InnerFault::TtlExceeded) => {
+                // RFC 1812 section 5.3.1: back to the sender, through the tunnel.
+                self.icmp_to_peer(id, &m.data()[inner], IcmpError::TimeExceeded, now);
+                return self.tx.drop_packet(m, DropReason::TtlExceeded);
+            }
+            Err(InnerFault::CeNotEct) => return self.tx.drop_packet(m, DropReason::EcnCeNotEct),
         }
         crate::mss::clamp_counted(self.cfg.mss_clamp, &mut m.data_mut()[inner], &self.counters);
         let Some(hop) = self.nets.plain.next_hop(dst) else {

@@ -18,7 +18,7 @@ use protocol::time::Instant;
 use super::Worker;
 use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
-use crate::fragments::{self, may_fragment, Pieces};
+use crate::fragments::{self, Pieces};
 use crate::icmp::IcmpError;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
@@ -48,6 +48,18 @@ impl Sealing {
     fn msg_len(self) -> u64 {
         (DATA_HEADER_LEN + self.padded + AEAD_TAG_LEN) as u64
     }
+}
+
+/// What forwarding makes of a plaintext packet's TTL / hop limit and size
+/// ([`Worker::strip_inner`]).
+#[derive(Debug, Clone, Copy)]
+enum Hop {
+    /// Decremented: on into the tunnel.
+    Forward,
+    /// At its last hop (or unreadable): time exceeded.
+    Expired,
+    /// Larger than the tunnel MTU and not to be fragmented.
+    TooBig,
 }
 
 impl Worker<'_> {
@@ -115,22 +127,44 @@ impl Worker<'_> {
         ip: InnerIp,
         now: Instant,
     ) -> Option<Mbuf> {
-        let l3 = m.data().get(cls.l3_offset..).unwrap_or_default();
-        // TTL first, as the kernel's ip_forward: traceroute with large
-        // probes sees the hop.
-        let ttl = match cls.l3 {
-            L3Kind::Ipv4 => ipv4::Packet::new_checked(l3).map_or(0, |p| p.ttl()),
-            _ => ipv6::Packet::new_checked(l3).map_or(0, |p| p.hop_limit()),
+        // One parse of the IP header: the TTL first, as the kernel's
+        // ip_forward (traceroute with large probes sees the hop), then the
+        // size; only then is the TTL decremented, so that an ICMP error
+        // quotes the packet as it arrived.
+        let too_big = ip.len > self.cfg.mtu;
+        let l3 = m.data_mut().get_mut(cls.l3_offset..).unwrap_or_default();
+        let hop = match cls.l3 {
+            L3Kind::Ipv4 => ipv4::Packet::new_checked(l3).map_or(Hop::Expired, |mut p| {
+                if p.ttl() <= 1 {
+                    Hop::Expired
+                } else if too_big && p.dont_frag() {
+                    // IPv4 without DF is fragmented after this (see `fragments`).
+                    Hop::TooBig
+                } else {
+                    p.decrement_ttl();
+                    Hop::Forward
+                }
+            }),
+            _ => ipv6::Packet::new_checked(l3).map_or(Hop::Expired, |mut p| {
+                if p.hop_limit() <= 1 {
+                    Hop::Expired
+                } else if too_big {
+                    Hop::TooBig
+                } else {
+                    p.decrement_hop_limit();
+                    Hop::Forward
+                }
+            }),
         };
-        if ttl <= 1 {
-            // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
-            self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
-            self.tx.drop_packet(m, DropReason::TtlExceeded);
-            return None;
-        }
-        if ip.len > self.cfg.mtu {
-            // IPv4 without DF is fragmented after this (see `fragments`).
-            if !may_fragment(l3) {
+        match hop {
+            Hop::Forward => {}
+            Hop::Expired => {
+                // RFC 1812 section 5.3.1 / RFC 8200 section 3: time exceeded.
+                self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TimeExceeded, now);
+                self.tx.drop_packet(m, DropReason::TtlExceeded);
+                return None;
+            }
+            Hop::TooBig => {
                 // RFC 1191 / RFC 8201: the sender learns the tunnel's MTU.
                 let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
                 self.icmp_to_plaintext(m.data(), cls.l3_offset, IcmpError::TooBig(mtu), now);
@@ -145,16 +179,6 @@ impl Worker<'_> {
         };
         if m.trim(extra).is_err() || m.adj(cls.l3_offset as u16).is_err() {
             self.tx.drop_packet(m, DropReason::Malformed);
-            return None;
-        }
-        let forwarded = match cls.l3 {
-            L3Kind::Ipv4 => {
-                ipv4::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_ttl())
-            }
-            _ => ipv6::Packet::new_checked(m.data_mut()).is_ok_and(|mut p| p.decrement_hop_limit()),
-        };
-        if !forwarded {
-            self.tx.drop_packet(m, DropReason::TtlExceeded);
             return None;
         }
         crate::mss::clamp_counted(self.cfg.mss_clamp, m.data_mut(), &self.counters);
