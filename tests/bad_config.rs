@@ -218,7 +218,7 @@ const CASES: &[Case] = &[
     case(41, "prefixes = [\"10.10.0.0/16\"]\n\n[[groups]]\nname = \"other\"\nmembers = [\"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\"]\nprefixes = [\"10.10.0.0/16\"]", "46:13: groups[1].prefixes[0]: 10.10.0.0/16 is already routed to groups[0] (nested prefixes are fine: the longest match wins)"),
     case(41, "prefixes = [\"10.10.0.0/16\"]\nweight = 2", "42:1: groups[0].weight: unknown field (expected one of: name, members, prefixes)"),
     // The document itself.
-    case(35, "[metrix]", "35:2: metrix: unknown field (expected one of: interface, dpdk, ports, peers, groups, metrics)"),
+    case(35, "[metrix]", "35:2: metrix: unknown field (expected one of: interface, dpdk, ports, peers, groups, metrics, cluster)"),
     case(3, "listen_port = ", "3:15: TOML syntax error: ..."),
     case(3, "listen_port = 51820\nlisten_port = 51821", "4:1: TOML syntax error: ..."),
 ];
