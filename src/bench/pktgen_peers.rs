@@ -128,7 +128,11 @@ fn read_keys(path: &PathBuf) -> Result<Vec<(Zeroizing<[u8; 32]>, String)>, Strin
         let line = Zeroizing::new(line.map_err(|e| format!("{}: {e}", path.display()))?);
         let mut it = line.split_whitespace();
         let (Some(private), Some(public)) = (it.next(), it.next()) else {
-            return Err(format!("{}:{}: want `PRIVATE PUBLIC`", path.display(), i + 1));
+            return Err(format!(
+                "{}:{}: want `PRIVATE PUBLIC`",
+                path.display(),
+                i + 1
+            ));
         };
         let private = conf::decode_key(private)
             .ok_or_else(|| format!("{}:{}: bad private key", path.display(), i + 1))?;
@@ -186,7 +190,11 @@ impl Wire<'_> {
 /// Wall-clock TAI64N for initiations (strictly increasing per peer, as wgdp's
 /// replay guard on initiations wants).
 fn tai64n_now() -> Tai64N {
-    Tai64N::from_unix(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+    Tai64N::from_unix(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
 }
 
 fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -197,7 +205,9 @@ fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
         None => None,
         Some("imix") => Some(Mix::imix_with_large(1420)),
         Some(s) => {
-            let n: usize = s.parse().map_err(|_| format!("--size: {s:?} is not a size"))?;
+            let n: usize = s
+                .parse()
+                .map_err(|_| format!("--size: {s:?} is not a size"))?;
             if !(28..=1420).contains(&n) {
                 return Err(format!("--size: {n} is not in 28..=1420").into());
             }
@@ -274,10 +284,7 @@ fn exchange(
     let n = peers.len() as u32;
     while done < peers.len() {
         if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "{done} of {n} handshakes after {} s",
-                a.timeout_s
-            ));
+            return Err(format!("{done} of {n} handshakes after {} s", a.timeout_s));
         }
         let (completed, cookies) = poll(peers, wire, now)?;
         done += completed;
@@ -422,9 +429,8 @@ fn classify(f: &[u8]) -> Option<Received> {
     match eth.ethertype() {
         ethernet::ethertype::ARP => {
             let req = arp::Repr::parse(&arp::Packet::new_checked(payload).ok()?);
-            (req.operation == arp::operation::REQUEST
-                && req.target_ip == traffic::GATEWAY.octets())
-            .then_some(Received::ArpRequest(req))
+            (req.operation == arp::operation::REQUEST && req.target_ip == traffic::GATEWAY.octets())
+                .then_some(Received::ArpRequest(req))
         }
         ethernet::ethertype::IPV4 => {
             let ihl = usize::from(payload.first()? & 0x0f) * 4;
@@ -484,6 +490,68 @@ fn write_pcap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pcap_holds_distinct_messages_that_wgdp_opens_once_each() {
+        let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
+        let keys = super::super::peers::handshakes(&wgdp, 3, 1).expect("handshakes");
+        let (mut opener, mut peers): (Vec<Keypair>, Vec<Peer>) = keys
+            .into_iter()
+            .map(|k| {
+                let peer = Peer {
+                    identity: StaticIdentity::new(PrivateKey::generate(&mut OsRng)),
+                    handshake: PeerHandshake::new(*wgdp.public_key(), None),
+                    keypair: Some(k.peer),
+                    tries: 0,
+                };
+                (k.wgdp, peer)
+            })
+            .unzip();
+        let mix = Mix::imix_with_large(1420);
+        let path = std::env::temp_dir().join(format!("bench-peers-{}.pcap", std::process::id()));
+        write_pcap(&path, &mut peers, &mix, 30, Instant::ZERO).expect("pcap");
+        let bytes = std::fs::read(&path).expect("read the pcap");
+        std::fs::remove_file(&path).expect("remove the pcap");
+        assert_eq!(bytes[..4], 0xa1b2_c3d4u32.to_le_bytes(), "magic");
+        assert_eq!(bytes[20..24], 1u32.to_le_bytes(), "Ethernet");
+        let mut at = 24;
+        let mut i = 0;
+        while at < bytes.len() {
+            let len =
+                u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+            let frame = &bytes[at + 16..at + 16 + len];
+            at += 16 + len;
+            let (p, inner) = (i % 3, mix.size(i));
+            assert_eq!(len, 42 + traffic::data_message_len(inner), "frame {i}");
+            assert_eq!(
+                frame[26..30],
+                traffic::peer_endpoint(p as u32)
+                    .ip()
+                    .to_string()
+                    .parse::<Ipv4Addr>()
+                    .expect("v4")
+                    .octets(),
+                "frame {i}: from peer {p}'s endpoint"
+            );
+            let mut msg = frame[42..].to_vec();
+            let opened = opener[p]
+                .open_message(Instant::ZERO, &mut msg)
+                .unwrap_or_else(|e| panic!("frame {i}: wgdp's keypair of peer {p} opens it: {e}"));
+            assert_eq!(opened[0], 0x45, "frame {i}: an IPv4 packet");
+            assert_eq!(
+                opened[12..16],
+                traffic::peer_inner(p as u32).octets(),
+                "frame {i}: from peer {p}'s allowed IP"
+            );
+            let mut again = frame[42..].to_vec();
+            assert!(
+                opener[p].open_message(Instant::ZERO, &mut again).is_err(),
+                "frame {i}: a second copy is a replay"
+            );
+            i += 1;
+        }
+        assert_eq!(i, 30, "every message written");
+    }
 
     #[test]
     fn classify_takes_wgdp_udp_and_arp_for_the_gateway_only() {
