@@ -16,7 +16,9 @@
 //!
 //! Addresses are those of the in-process bench ([`traffic`]): peer `p`'s
 //! endpoint `198.18.0.0 + p`, its allowed IP `10.128.0.0 + p`, wgdp's tunnel
-//! address 203.0.113.1 behind gateway 203.0.113.254, the LAN host 10.0.0.2.
+//! address 203.0.113.1 behind gateway 203.0.113.254, the LAN host 10.0.0.2;
+//! the MACs too unless given (`--mac`, `--wgdp-mac`: on a traffic generator
+//! with NICs, docs/hardware.md section 12).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -69,9 +71,17 @@ pub struct HandshakeArgs {
     wgdp_key: String,
     /// The device facing wgdp's tunnel port, e.g.
     /// `net_memif0,role=client,id=0,socket=S,mac=02:00:00:00:01:02` (the
-    /// gateway's MAC, which pktgen's port takes over afterwards).
+    /// gateway's MAC, which pktgen's port takes over afterwards), or a
+    /// NIC's PCI address on a traffic generator.
     #[arg(long)]
     device: String,
+    /// The peers' side's MAC (the gateway's, 203.0.113.254): the source of
+    /// the frames, the answer to wgdp's ARP. On a NIC: the generator port's.
+    #[arg(long, value_parser = parse_mac, default_value = "02:00:00:00:01:02")]
+    mac: [u8; 6],
+    /// wgdp's tunnel-port MAC, the frames' destination.
+    #[arg(long, value_parser = parse_mac, default_value = "02:00:00:00:01:01")]
+    wgdp_mac: [u8; 6],
     /// EAL arguments, as one string split on spaces.
     #[arg(
         long,
@@ -159,6 +169,7 @@ struct Wire<'p> {
     rx: RxQueue<'p>,
     tx: TxQueue<'p>,
     out: Burst,
+    macs: Macs,
 }
 
 impl Wire<'_> {
@@ -185,6 +196,28 @@ impl Wire<'_> {
     fn flush(&mut self) {
         self.tx.tx_burst(&mut self.out);
     }
+}
+
+/// A MAC address written `aa:bb:cc:dd:ee:ff`.
+fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(format!("{text:?} is not a MAC address"));
+    }
+    for (b, part) in mac.iter_mut().zip(parts) {
+        *b = u8::from_str_radix(part, 16).map_err(|_| format!("{text:?} is not a MAC address"))?;
+    }
+    Ok(mac)
+}
+
+/// The two ends' MACs on the tunnel link.
+#[derive(Debug, Clone, Copy)]
+struct Macs {
+    /// The peers' side (the gateway).
+    ours: [u8; 6],
+    /// wgdp's tunnel port.
+    wgdp: [u8; 6],
 }
 
 /// Wall-clock TAI64N for initiations (strictly increasing per peer, as wgdp's
@@ -241,6 +274,10 @@ fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
         rx: port.rx_queue(0)?,
         tx: port.tx_queue(0)?,
         out: Burst::new(),
+        macs: Macs {
+            ours: a.mac,
+            wgdp: a.wgdp_mac,
+        },
     };
     let clock = std::time::Instant::now();
     let now = || Instant::from_duration(clock.elapsed());
@@ -250,7 +287,7 @@ fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
         clock.elapsed().as_secs_f64()
     );
     if let (Some(path), Some(mix)) = (&a.pcap, &mix) {
-        write_pcap(path, &mut peers, mix, a.frames, now())?;
+        write_pcap(path, &mut peers, mix, a.frames, wire.macs, now())?;
         eprintln!("bench-peers: {} messages in {}", a.frames, path.display());
     }
     // Answer ARP a little longer while wgdp takes in the last keepalives.
@@ -327,14 +364,15 @@ fn initiate(peer: &mut Peer, p: u32, wire: &mut Wire<'_>, now: Instant) -> Resul
         .create_initiation(&peer.identity, p, tai64n_now(), now, &mut OsRng)
         .map_err(|e| format!("peer {p}: initiation: {e}"))?;
     peer.tries += 1;
-    wire.send(&frame_from(p, &init)?)
+    let f = frame_from(wire.macs, p, &init)?;
+    wire.send(&f)
 }
 
 /// A frame from peer `p`'s endpoint to wgdp carrying `payload`.
-fn frame_from(p: u32, payload: &[u8]) -> Result<Vec<u8>, String> {
+fn frame_from(macs: Macs, p: u32, payload: &[u8]) -> Result<Vec<u8>, String> {
     let o = Outer {
-        src_mac: traffic::GATEWAY_MAC,
-        dst_mac: traffic::WGDP_TUN_MAC,
+        src_mac: macs.ours,
+        dst_mac: macs.wgdp,
         src: traffic::peer_endpoint(p),
         dst: SocketAddr::new(IpAddr::V4(traffic::WGDP_TUN), traffic::LISTEN),
         ecn: 0,
@@ -360,10 +398,10 @@ fn poll(
             Some(Received::ArpRequest(req)) => {
                 let mut reply = [0u8; 60];
                 reply[ethernet::field::DST].copy_from_slice(&req.sender_hw);
-                reply[ethernet::field::SRC].copy_from_slice(&traffic::GATEWAY_MAC);
+                reply[ethernet::field::SRC].copy_from_slice(&wire.macs.ours);
                 reply[ethernet::field::ETHERTYPE]
                     .copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
-                req.reply(traffic::GATEWAY_MAC)
+                req.reply(wire.macs.ours)
                     .emit(&mut reply[ethernet::HEADER_LEN..])
                     .map_err(|e| format!("ARP reply: {e:?}"))?;
                 wire.send(&reply)?;
@@ -393,7 +431,8 @@ fn poll(
                         let mut keepalive = vec![0u8; traffic::data_message_len(0)];
                         kp.seal_message(t, &mut keepalive)
                             .map_err(|e| format!("peer {p}: keepalive: {e}"))?;
-                        wire.send(&frame_from(p, &keepalive)?)?;
+                        let f = frame_from(wire.macs, p, &keepalive)?;
+                        wire.send(&f)?;
                         peer.keypair = Some(kp);
                         completed += 1;
                     }
@@ -457,6 +496,7 @@ fn write_pcap(
     peers: &mut [Peer],
     mix: &Mix,
     frames: usize,
+    macs: Macs,
     now: Instant,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = BufWriter::new(File::create(path)?);
@@ -476,7 +516,7 @@ fn write_pcap(
             .ok_or_else(|| format!("peer {p} has no session"))?;
         let mut msg = vec![0u8; traffic::data_message_len(len)];
         traffic::seal_data(&mut msg, p as u32, kp, len, now)?;
-        let f = frame_from(p as u32, &msg)?;
+        let f = frame_from(macs, p as u32, &msg)?;
         out.write_all(&((i / 1_000_000) as u32).to_le_bytes())?;
         out.write_all(&((i % 1_000_000) as u32).to_le_bytes())?;
         out.write_all(&(f.len() as u32).to_le_bytes())?;
@@ -509,7 +549,11 @@ mod tests {
             .unzip();
         let mix = Mix::imix_with_large(1420);
         let path = std::env::temp_dir().join(format!("bench-peers-{}.pcap", std::process::id()));
-        write_pcap(&path, &mut peers, &mix, 30, Instant::ZERO).expect("pcap");
+        let macs = Macs {
+            ours: traffic::GATEWAY_MAC,
+            wgdp: traffic::WGDP_TUN_MAC,
+        };
+        write_pcap(&path, &mut peers, &mix, 30, macs, Instant::ZERO).expect("pcap");
         let bytes = std::fs::read(&path).expect("read the pcap");
         std::fs::remove_file(&path).expect("remove the pcap");
         assert_eq!(bytes[..4], 0xa1b2_c3d4u32.to_le_bytes(), "magic");
@@ -523,6 +567,8 @@ mod tests {
             at += 16 + len;
             let (p, inner) = (i % 3, mix.size(i));
             assert_eq!(len, 42 + traffic::data_message_len(inner), "frame {i}");
+            assert_eq!(frame[..6], macs.wgdp, "frame {i}: to wgdp's MAC");
+            assert_eq!(frame[6..12], macs.ours, "frame {i}: from the gateway's");
             assert_eq!(
                 frame[26..30],
                 traffic::peer_endpoint(p as u32)
@@ -551,6 +597,14 @@ mod tests {
             i += 1;
         }
         assert_eq!(i, 30, "every message written");
+    }
+
+    #[test]
+    fn parse_mac_takes_six_hex_bytes_only() {
+        assert_eq!(parse_mac("02:00:00:00:01:0a"), Ok([2, 0, 0, 0, 1, 10]));
+        assert!(parse_mac("02:00:00:00:01").is_err());
+        assert!(parse_mac("02:00:00:00:01:0g").is_err());
+        assert!(parse_mac("02:00:00:00:01:02:03").is_err());
     }
 
     #[test]
