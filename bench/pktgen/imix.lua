@@ -45,8 +45,7 @@ local function main()
     pktgen.pcap(tx, "on")
     pktgen.set(tx, "rate", rate)
     pktgen.set(tx, "count", count)
-    pktgen.clr()
-    local arp0 = pktgen.pktStats(rx)[tonumber(rx)].arp_pkts
+    pktgen.clr() -- zeroes the ARP count too
     pktgen.delay(500)
     pktgen.start(tx)
     local last_rx, last_bytes = 0, 0
@@ -61,7 +60,7 @@ local function main()
     pktgen.delay(2000)
     local t, r = stats(tx), stats(rx)
     -- What arrived less the ARP frames port rx saw (the DUT resolving it).
-    local got = r.ipackets - (pktgen.pktStats(rx)[tonumber(rx)].arp_pkts - arp0)
+    local got = r.ipackets - pktgen.pktStats(rx)[tonumber(rx)].arp_pkts
     local loss = 0
     if t.opackets > 0 then loss = (t.opackets - got) * 100.0 / t.opackets end
     local summary = string.format(
