@@ -130,8 +130,12 @@ pub fn run(args: &BenchPeersArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// The key file's lines: private key (zeroized on drop) and public key text.
-fn read_keys(path: &PathBuf) -> Result<Vec<(Zeroizing<[u8; 32]>, String)>, String> {
+/// One line of a key file: the private key (zeroized on drop) and the
+/// public key's text.
+type KeyLine = (Zeroizing<[u8; 32]>, String);
+
+/// The key file's lines.
+fn read_keys(path: &PathBuf) -> Result<Vec<KeyLine>, String> {
     let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(f).lines().enumerate() {
@@ -437,11 +441,11 @@ fn poll(
                         completed += 1;
                     }
                     // Cookie reply (section 5.4.7).
-                    3 if peer.keypair.is_none() => {
-                        if peer.handshake.consume_cookie_reply(&msg, now()).is_ok() {
-                            peer.tries = 0;
-                            cookies.push(p);
-                        }
+                    3 if peer.keypair.is_none()
+                        && peer.handshake.consume_cookie_reply(&msg, now()).is_ok() =>
+                    {
+                        peer.tries = 0;
+                        cookies.push(p);
                     }
                     _ => {}
                 }
