@@ -29,8 +29,8 @@
 # For each case, peer count and size, bench/pktgen/rfc2544.lua searches for
 # the highest rate the receiving port gets with zero loss and with at most
 # 0.1 % loss; bench/pktgen/imix.lua then sends IMIX at a fixed rate for a
-# few seconds; the in-process `wgdp bench` figures of the same binary, same
-# run, one worker, are printed beside them.
+# few seconds (when the sizes include imix); the in-process `wgdp bench`
+# figures of the same binary, same run, one worker, are printed beside them.
 #
 #   bench/pktgen/run.sh [--quick] [--cases LIST] [--peers LIST] [--sizes LIST]
 #                       [--trial-ms MS]
@@ -72,7 +72,7 @@ while (($#)); do
     --peers) PEERS=${2:?--peers needs a list}; shift 2 ;;
     --sizes) SIZES=${2:?--sizes needs a list}; shift 2 ;;
     --trial-ms) TRIAL_MS=${2:?--trial-ms needs milliseconds}; shift 2 ;;
-    *) sed -n '2,60p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,62p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 if ((QUICK)); then PEERS=1,1024 SIZES=1420 TRIAL_MS=1000; fi
@@ -333,12 +333,13 @@ EOF
 # first of each search), which the decap pcap must cover.
 RES=0.01 MAX=3 LOSS=0,0.1 SETTLE=1000 WARM=20 MAX_TRIALS=22
 ((QUICK)) && RES=0.01 MAX=0.02 LOSS=0 SETTLE=500 MAX_TRIALS=4
-# imix.lua: the fixed rate (percent of line rate) and seconds; --quick
-# runs it once per case, with the last peer count.
+# imix.lua: the fixed rate (percent of line rate) and seconds, after the
+# searches when the sizes include imix; --quick runs it once per case,
+# with the last peer count.
 IMIX_RATE=0.01 IMIX_S=5
 ((QUICK)) && IMIX_S=2
 imix_pass() { # peers
-    ! ((QUICK)) || [[ $1 == "${PEERS##*,}" ]]
+    if ((QUICK)); then [[ $1 == "${PEERS##*,}" ]]; else [[ ,$SIZES, == *,imix,* ]]; fi
 }
 
 declare -A R # R[case:peers:size:loss] = "rate_percent tx_pps rx_pps loss"; R[peers:size:inproc:dir] = Mpps; R[case:peers:imix] = "tx rx"
@@ -461,7 +462,9 @@ run_tunnel() { # peers
         pktgen_run tunnel "$n" "$s" "$d" 512
     done
     # (--quick runs the tunnel case once, so its IMIX pass too.)
-    PG_SCRIPT=imix IMIX_RATE=$IMIX_RATE IMIX_SECONDS=$IMIX_S pktgen_run tunnel "$n" imix "$d" 512
+    if ((QUICK)) || imix_pass "$n"; then
+        PG_SCRIPT=imix IMIX_RATE=$IMIX_RATE IMIX_SECONDS=$IMIX_S pktgen_run tunnel "$n" imix "$d" 512
+    fi
     "$WGDP" show --interface "pga$SFX" >"$d/a.show" 2>&1 || true
     "$WGDP" show --interface "pgb$SFX" >"$d/b.show" 2>&1 || true
     kill_pid "$bpid"
