@@ -61,11 +61,13 @@ local function main()
     local t, r = stats(tx), stats(rx)
     -- What arrived less the ARP frames port rx saw (the DUT resolving it).
     local got = r.ipackets - pktgen.pktStats(rx)[tonumber(rx)].arp_pkts
+    -- Sent less the TX port's ARP replies (one per request it received).
+    local sent = t.opackets - (env.tx_ip and pktgen.pktStats(tx)[tonumber(tx)].arp_pkts or 0)
     local loss = 0
-    if t.opackets > 0 then loss = (t.opackets - got) * 100.0 / t.opackets end
+    if sent > 0 then loss = (sent - got) * 100.0 / sent end
     local summary = string.format(
         "imix %d tunnels, %g%% of line rate, %ds: tx %d rx %d (%.3f Mpps, %.3f Gbit/s), loss %.4f%%\n",
-        env.tunnels, rate, seconds, t.opackets, got, got / seconds / 1e6,
+        env.tunnels, rate, seconds, sent, got, got / seconds / 1e6,
         r.ibytes * 8 / seconds / 1e9, loss)
     printf("%s", summary)
     if log_path ~= nil and log_path ~= "" then

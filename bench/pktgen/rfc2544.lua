@@ -207,7 +207,9 @@ local function attempt(size, rate)
     local srx = port_stats(rx)
     -- ARP frames since the clear (pktgen.clr() zeroes them too).
     local other = rx_other() - other0 + arp_frames(rx)
-    local sent = stx.opackets
+    -- What the TX port sent less its ARP replies (one per request it
+    -- received, when it has an address).
+    local sent = stx.opackets - (env.tx_ip and arp_frames(tx) or 0)
     tx_used = tx_used + sent
     local got = srx.ipackets - other
     local secs = ms / 1000.0

@@ -529,8 +529,14 @@ run_single() { # peers
 EOF
         chmod +x "$d/other-$c.sh"
     done
-    PG_VDEV0="net_memif0,role=client,id=0,socket=$d/pt.sock,mac=$MAC_LAN"
-    PG_VDEV1="net_memif1,role=client,id=0,socket=$d/tun.sock,mac=$MAC_GW"
+    # pktgen's rings to and from wgdp: 16,384 slots (rsize=14; the memif
+    # client sets the size), where DPDK's default is 1,024. pktgen polls
+    # both ports from one lcore and spins on a full TX ring without
+    # polling RX, and on this shared machine either process can be off
+    # its CPU for tens of milliseconds: 1,024 frames do not ride that out
+    # even at 10-20 kpps (wgdp counted the overflow as tx_full).
+    PG_VDEV0="net_memif0,role=client,id=0,socket=$d/pt.sock,mac=$MAC_LAN,rsize=14"
+    PG_VDEV1="net_memif1,role=client,id=0,socket=$d/tun.sock,mac=$MAC_GW,rsize=14"
     local s
     if has_case encap; then
         env_encap "$n" >"$d/env.lua"
@@ -551,9 +557,10 @@ EOF
         local len frames per mem
         for s in ${SIZES//,/ }; do
             # The pcap: as many distinct messages as pktgen's memory allows
-            # (~600 MB of pool; 1M at most), MAX_TRIALS trials' worth, plus
-            # the warm-up's 64. --quick: 4096 a trial.
-            len=$(sealed_len "$s")
+            # (~600 MB of pool, whose elements hold the largest frame; 1M
+            # at most), MAX_TRIALS trials' worth, plus the warm-up's 64.
+            # --quick: 4096 a trial.
+            len=$(sealed_len "$([[ $s == imix ]] && echo 1420 || echo "$s")")
             frames=$((600 * 1024 * 1024 / (len + 400)))
             ((frames > 1048576)) && frames=1048576
             ((QUICK)) && frames=$((4096 * MAX_TRIALS + 64))
@@ -574,7 +581,7 @@ EOF
                 "$IMIX_RATE" "$IMIX_S" "$(sealed_len imix)")
             handshakes "$d" "$n" "$d/decap.pcap" imix "$frames"
             PG_PCAP="1:$d/decap.pcap" PG_SCRIPT=imix IMIX_RATE=$IMIX_RATE IMIX_SECONDS=$IMIX_S IMIX_COUNT=$frames \
-                pktgen_run decap "$n" imix "$d" 768
+                pktgen_run decap "$n" imix "$d" $((512 + frames * (1498 + 400) / 1048576))
             rm -f "$d/decap.pcap"
         fi
     fi

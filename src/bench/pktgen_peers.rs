@@ -31,6 +31,7 @@ use clap::{Args, Subcommand};
 use dataplane::outer::Outer;
 use dataplane::wire::{arp, ethernet};
 use dpdk_sys::rte::{Burst, Eal, Mempool, Port, PortConfig, RxQueue, TxQueue};
+use protocol::constants::REKEY_TIMEOUT;
 use protocol::crypto::{PrivateKey, PublicKey};
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
@@ -90,7 +91,7 @@ pub struct HandshakeArgs {
     )]
     eal: String,
     /// Handshakes in flight at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     window: usize,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
@@ -165,6 +166,8 @@ struct Peer {
     keypair: Option<Keypair>,
     /// Initiations sent for the current attempt.
     tries: u32,
+    /// When the latest initiation went out.
+    sent: Option<std::time::Instant>,
 }
 
 /// The DPDK side: the port's queues, a pool and the frames waiting for room.
@@ -258,6 +261,7 @@ fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
             handshake: PeerHandshake::new(wgdp_key, None),
             keypair: None,
             tries: 0,
+            sent: None,
         })
         .collect();
 
@@ -296,8 +300,9 @@ fn handshake(a: &HandshakeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     // Answer ARP a little longer while wgdp takes in the last keepalives.
     let linger = std::time::Instant::now();
+    let mut unused = Duration::ZERO;
     while linger.elapsed() < Duration::from_millis(500) {
-        poll(&mut peers, &mut wire, &now)?;
+        poll(&mut peers, &mut wire, &now, &mut unused)?;
         wire.flush();
     }
     drop(wire);
@@ -316,44 +321,49 @@ fn exchange(
     a: &HandshakeArgs,
     now: &dyn Fn() -> Instant,
 ) -> Result<usize, String> {
-    const RETRY: Duration = Duration::from_secs(2);
     let deadline = std::time::Instant::now() + Duration::from_secs(a.timeout_s);
-    // (when to retry, peer) in sending order.
+    // (sent at, peer) in sending order; an entry is stale once the peer
+    // has its session or a newer initiation.
     let mut in_flight: VecDeque<(std::time::Instant, u32)> = VecDeque::new();
     let mut next = 0u32;
     let mut done = 0usize;
+    let mut slowest = Duration::ZERO;
     let n = peers.len() as u32;
     while done < peers.len() {
         if std::time::Instant::now() > deadline {
             return Err(format!("{done} of {n} handshakes after {} s", a.timeout_s));
         }
-        let (completed, cookies) = poll(peers, wire, now)?;
+        let (completed, cookies) = poll(peers, wire, now, &mut slowest)?;
         done += completed;
         for p in cookies {
             // A cookie reply (wgdp under load): the next initiation carries
             // mac2 (section 5.4.7); send it at once.
-            initiate(&mut peers[p as usize], p, wire, now())?;
-            in_flight.push_back((std::time::Instant::now() + RETRY, p));
+            in_flight.push_back((initiate(&mut peers[p as usize], p, wire, now())?, p));
         }
-        while let Some(&(when, p)) = in_flight.front() {
+        // A retry replaces the initiation wgdp may still be answering (one
+        // handshake state per peer), so it waits REKEY_TIMEOUT, or three
+        // times the slowest answer so far when wgdp has a backlog.
+        let retry = REKEY_TIMEOUT.max(slowest * 3);
+        while let Some(&(sent, p)) = in_flight.front() {
             let peer = &peers[p as usize];
-            if peer.keypair.is_some() {
+            if peer.keypair.is_some() || peer.sent != Some(sent) {
                 in_flight.pop_front();
                 continue;
             }
-            if when > std::time::Instant::now() {
+            if sent + retry > std::time::Instant::now() {
                 break;
             }
             in_flight.pop_front();
             if peer.tries >= 20 {
                 return Err(format!("peer {p}: no response to 20 initiations"));
             }
-            initiate(&mut peers[p as usize], p, wire, now())?;
-            in_flight.push_back((std::time::Instant::now() + RETRY, p));
+            in_flight.push_back((initiate(&mut peers[p as usize], p, wire, now())?, p));
         }
         while next < n && in_flight.len() < a.window {
-            initiate(&mut peers[next as usize], next, wire, now())?;
-            in_flight.push_back((std::time::Instant::now() + RETRY, next));
+            in_flight.push_back((
+                initiate(&mut peers[next as usize], next, wire, now())?,
+                next,
+            ));
             next += 1;
         }
         wire.flush();
@@ -361,15 +371,24 @@ fn exchange(
     Ok(done)
 }
 
-/// Sends peer `p`'s initiation (sender index `p`) from its endpoint.
-fn initiate(peer: &mut Peer, p: u32, wire: &mut Wire<'_>, now: Instant) -> Result<(), String> {
+/// Sends peer `p`'s initiation (sender index `p`) from its endpoint;
+/// returns when.
+fn initiate(
+    peer: &mut Peer,
+    p: u32,
+    wire: &mut Wire<'_>,
+    now: Instant,
+) -> Result<std::time::Instant, String> {
     let init = peer
         .handshake
         .create_initiation(&peer.identity, p, tai64n_now(), now, &mut OsRng)
         .map_err(|e| format!("peer {p}: initiation: {e}"))?;
     peer.tries += 1;
     let f = frame_from(wire.macs, p, &init)?;
-    wire.send(&f)
+    wire.send(&f)?;
+    let sent = std::time::Instant::now();
+    peer.sent = Some(sent);
+    Ok(sent)
 }
 
 /// A frame from peer `p`'s endpoint to wgdp carrying `payload`.
@@ -391,6 +410,7 @@ fn poll(
     peers: &mut [Peer],
     wire: &mut Wire<'_>,
     now: &dyn Fn() -> Instant,
+    slowest: &mut Duration,
 ) -> Result<(usize, Vec<u32>), String> {
     let mut burst: Burst = Burst::new();
     wire.rx.rx_burst(&mut burst);
@@ -438,6 +458,9 @@ fn poll(
                         let f = frame_from(wire.macs, p, &keepalive)?;
                         wire.send(&f)?;
                         peer.keypair = Some(kp);
+                        if let Some(sent) = peer.sent {
+                            *slowest = (*slowest).max(sent.elapsed());
+                        }
                         completed += 1;
                     }
                     // Cookie reply (section 5.4.7).
@@ -547,6 +570,7 @@ mod tests {
                     handshake: PeerHandshake::new(*wgdp.public_key(), None),
                     keypair: Some(k.peer),
                     tries: 0,
+                    sent: None,
                 };
                 (k.wgdp, peer)
             })
