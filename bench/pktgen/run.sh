@@ -369,9 +369,11 @@ pktgen_run() { # case peers size dir mem_mb
     done
     [[ -s $d/pktgen.pid ]] || die "pktgen did not start; $d/pktgen-$tag.log"
     GRANDCHILDREN+=("$(cat "$d/pktgen.pid")")
-    # Each trial: TRIAL_MS + 500 ms + settle, up to MAX_TRIALS, under load
-    # up to twice that (and the RX_OTHER command); plus warm-up and start-up.
-    local budget=$((120 + (TRIAL_MS + 1500 + SETTLE) * MAX_TRIALS * 2 / 1000))
+    # Each trial: TRIAL_MS + 500 ms + settle and two RX_OTHER commands
+    # (`wgdp show`, which lists every peer: ~1 s + 0.1 ms a peer, ~5 s at
+    # 100,000 here), up to MAX_TRIALS, under load up to twice that; plus
+    # warm-up and start-up.
+    local budget=$((120 + (TRIAL_MS + 1500 + SETTLE + 2 * (1000 + n / 10)) * MAX_TRIALS * 2 / 1000))
     for ((i = 0; i < budget; i++)); do
         [[ -d /proc/$gpid ]] || break
         sleep 1
