@@ -29,10 +29,12 @@ echo "==> wgdp bench --short"
 cargo run --locked -q -- bench --short
 echo "==> wgdp bench --handshakes --short"
 cargo run --locked -q -- bench --handshakes --short
-echo "==> pktgen-dpdk through wgdp A -> memif -> wgdp B (bench/pktgen/run.sh --quick)"
+echo "==> pktgen-dpdk against wgdp over memif: encap, decap, tunnel (bench/pktgen/run.sh --quick)"
 # Builds pktgen (bench/pktgen/build.sh, from ../shared/vendor when present)
-# and runs a short RFC 2544 search on the debug binary: fails unless
-# pktgen's traffic crossed both wgdp processes.
+# and runs a short RFC 2544 search and an IMIX pass per case on the debug
+# binary: one wgdp's encap and decap (1 and 1024 peers, handshakes by
+# `wgdp bench-peers`), and wgdp A -> memif -> wgdp B; fails unless every
+# case moved traffic.
 WGDP_BIN=target/debug/wgdp bench/pktgen/run.sh --quick
 echo "==> cluster of two wgdp instances behind ECMP, BGP by BIRD (scripts/cluster-demo.sh --test)"
 # Fails unless every peer flows again after an instance is killed, the

@@ -97,6 +97,11 @@ enum Command {
     /// Measure the data path: the worker loop on vdevs, per direction,
     /// packet size, peer count and worker count, against the AEAD floor.
     Bench(bench::BenchArgs),
+    /// The peers of a single wgdp driven by pktgen-dpdk
+    /// (bench/pktgen/run.sh): their table entries, and real handshakes with
+    /// wgdp over its tunnel port before pktgen takes the port over.
+    #[command(hide = true)]
+    BenchPeers(bench::pktgen_peers::BenchPeersArgs),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup::run(&args),
         Command::GenKeys(args) => genkeys::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchPeers(args) => bench::pktgen_peers::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,11 +22,26 @@
 --   RFC2544_OUT      CSV results (default rfc2544-wgdp.csv)
 --   RFC2544_LOG      also append the console's result lines to this file
 --                    (pktgen's screen surrounds them with escape codes)
+--   RFC2544_TX_BUDGET the most frames the TX port may send in the whole run
+--                    (warm-up and every trial): the distinct frames of a
+--                    pcap that must not be replayed (sealed data messages:
+--                    the DUT drops a repeated counter). Each trial then sends
+--                    at most RFC2544_TRIAL_COUNT frames (pktgen's `count`)
+--                    and ends when they are out; the script stops with an
+--                    error rather than send past the budget. Unset: no bound.
+--   RFC2544_TRIAL_COUNT frames per trial under RFC2544_TX_BUDGET
+--   RFC2544_RX_OTHER_CMD a shell command printing one number: the frames the
+--                    DUT sent towards the RX port on its own (handshake
+--                    initiations, keepalives), run before and after each
+--                    trial; the difference is taken off the RX count, as are
+--                    the ARP frames port RX counted
 -- Port 0 faces the DUT's plaintext port, port 1 the peer box (bench/README.md).
 -- Every trial also prints one "trial" line; the CSV holds the final result
 -- per size and loss limit: size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent.
--- The environment file may also set rx_ip ("A.B.C.D/len"): port 1 then
--- takes that address and answers ARP for it (the DUT resolving its next hop).
+-- The environment file may also set rx_ip and tx_ip ("A.B.C.D/len"): the
+-- port takes that address and answers ARP for it (the DUT resolving its
+-- next hop), and pcap_only = true: the TX port sends its pcap (-s) at every
+-- size (the size is then only the results' label).
 
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;../?.lua"
 require "Pktgen"
@@ -56,6 +71,10 @@ local warmup_s = tonumber(getenv("RFC2544_WARMUP_S", "0"))
 local out_path = getenv("RFC2544_OUT", "rfc2544-wgdp.csv")
 local log_path = getenv("RFC2544_LOG", nil)
 local log_file = log_path and assert(io.open(log_path, "a"))
+local tx_budget = tonumber(getenv("RFC2544_TX_BUDGET", "0"))
+local trial_count = tonumber(getenv("RFC2544_TRIAL_COUNT", "0"))
+local rx_other_cmd = getenv("RFC2544_RX_OTHER_CMD", nil)
+local tx_used = 0 -- frames sent so far, against RFC2544_TX_BUDGET
 
 -- A result line, on the console and in RFC2544_LOG.
 local function say(fmt, ...)
@@ -97,12 +116,16 @@ local function setup_range()
         pktgen.set_ipaddr(rx, "src", env.rx_ip)
         pktgen.process(rx, "on")
     end
+    if env.tx_ip ~= nil then
+        pktgen.set_ipaddr(tx, "src", env.tx_ip)
+        pktgen.process(tx, "on")
+    end
 end
 
 -- A frame size ("64", "1518", ...) in range mode, or IMIX from the pcap
 -- (pktgen -s 0:DIR/imix.pcap, same tunnels, 7:4:1 of 64/570/1518).
 local function select_size(size)
-    if size == "imix" then
+    if size == "imix" or env.pcap_only then
         pktgen.set_range(tx, "off")
         pktgen.pcap(tx, "on")
     else
@@ -116,26 +139,101 @@ local function select_size(size)
     end
 end
 
-local function trial(size, rate)
+local function port_stats(port)
+    return pktgen.portStats(port, "port")[tonumber(port)]
+end
+
+local function arp_frames(port)
+    return pktgen.pktStats(port)[tonumber(port)].arp_pkts
+end
+
+-- RFC2544_RX_OTHER_CMD's number (0 without one).
+local function rx_other()
+    if rx_other_cmd == nil then return 0 end
+    local h = assert(io.popen(rx_other_cmd))
+    local n = h:read("*n")
+    h:close()
+    if n == nil then error("RFC2544_RX_OTHER_CMD printed no number") end
+    return n
+end
+
+-- Under a TX budget: sets pktgen's count for the next send (at most
+-- `want` frames) and returns it; without one, sends until stopped.
+local function arm_count(want)
+    if tx_budget <= 0 then
+        pktgen.set(tx, "count", 0)
+        return nil
+    end
+    local n = math.min(want, tx_budget - tx_used)
+    if n <= 0 then
+        error(string.format("TX budget of %d frames spent (the pcap's distinct frames)", tx_budget))
+    end
+    pktgen.set(tx, "count", n)
+    return n
+end
+
+-- Sends for `ms` or, with a count, until the count is out; returns the
+-- milliseconds sent (20 ms resolution with a count).
+local function send_for(ms, count)
+    if count == nil then
+        pktgen.delay(ms)
+        return ms
+    end
+    local t = 0
+    while t < ms do
+        pktgen.delay(20)
+        t = t + 20
+        if port_stats(tx).opackets >= count then break end
+    end
+    return t
+end
+
+-- One trial at `rate`: loss, TX and RX packets per second, or nil when the
+-- generator sent nothing (its lcore did not run: nothing was measured).
+local function attempt(size, rate)
+    -- RFC2544_RX_OTHER_CMD is read before the counters are cleared and
+    -- after they are read, so that what the DUT sends on its own around
+    -- the edges is taken off too: the loss is never understated.
+    local other0 = rx_other()
     pktgen.clr()
     pktgen.set(tx, "rate", rate)
+    local count = arm_count(trial_count)
     pktgen.delay(500)
     pktgen.start(tx)
-    pktgen.delay(trial_ms)
+    local ms = send_for(trial_ms, count)
     pktgen.stop(tx)
     pktgen.delay(settle_ms) -- let queued packets drain through the DUT
-    local stx = pktgen.portStats(tx, "port")[tonumber(tx)]
-    local srx = pktgen.portStats(rx, "port")[tonumber(rx)]
-    local sent, got = stx.opackets, srx.ipackets
-    local loss = 100.0
-    if sent > 0 then loss = (sent - got) * 100.0 / sent end
-    if loss < 0 then loss = 0 end -- stray frames (ARP, keepalives) on the RX port
-    local secs = trial_ms / 1000.0
+    local stx = port_stats(tx)
+    local srx = port_stats(rx)
+    -- ARP frames since the clear (pktgen.clr() zeroes them too).
+    local other = rx_other() - other0 + arp_frames(rx)
+    -- What the TX port sent less its ARP replies (one per request it
+    -- received, when it has an address).
+    local sent = stx.opackets - (env.tx_ip and arp_frames(tx) or 0)
+    tx_used = tx_used + sent
+    local got = srx.ipackets - other
+    local secs = ms / 1000.0
+    if sent == 0 then
+        say("trial size=%s rate=%.3f%% tx=0: the generator sent nothing, not counted\n", size, rate)
+        return nil
+    end
+    local loss = (sent - got) * 100.0 / sent
+    if loss < 0 then loss = 0 end -- stray frames on the RX port
     -- Gbit/s of the frames received, as DPDK counts them (no FCS).
-    say("trial size=%s rate=%.3f%% tx=%d rx=%d loss=%.4f%% tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f\n",
-        size, rate, sent, got, loss, sent / secs, got / secs, got / secs / 1e6,
+    say("trial size=%s rate=%.3f%% tx=%d rx=%d other=%d loss=%.4f%% secs=%.2f tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f\n",
+        size, rate, sent, got, other, loss, secs, sent / secs, got / secs, got / secs / 1e6,
         srx.ibytes * 8 / secs / 1e9)
     return loss, sent / secs, got / secs
+end
+
+-- A trial, repeated (three times at most) while the generator sent
+-- nothing; three empty attempts count as 100 % loss.
+local function trial(size, rate)
+    for _ = 1, 3 do
+        local loss, tx_pps, rx_pps = attempt(size, rate)
+        if loss ~= nil then return loss, tx_pps, rx_pps end
+    end
+    return 100.0, 0, 0
 end
 
 -- Low-rate traffic until port 1 receives: the DUT's handshakes complete
@@ -143,15 +241,17 @@ end
 local function warmup()
     pktgen.clr()
     pktgen.set(tx, "rate", 0.01)
+    arm_count(64)
     pktgen.start(tx)
     local got = 0
     for _ = 1, warmup_s * 10 do
         pktgen.delay(100)
-        got = pktgen.portStats(rx, "port")[tonumber(rx)].ipackets
+        got = port_stats(rx).ipackets - arp_frames(rx)
         if got > 0 then break end
     end
     pktgen.stop(tx)
     pktgen.delay(settle_ms)
+    tx_used = tx_used + port_stats(tx).opackets
     say("warmup received=%d\n", got)
     if got == 0 then error("warm-up: nothing arrived on port " .. rx .. " in " .. warmup_s .. " s") end
 end

@@ -7,6 +7,7 @@ mod floor;
 mod handshakes;
 mod mbfloor;
 mod peers;
+pub mod pktgen_peers;
 mod report;
 mod rig;
 mod traffic;

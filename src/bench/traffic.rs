@@ -69,7 +69,14 @@ impl Mix {
     /// included) in the ratio 7:4:1, i.e. inner IP packets of 46, 552 and
     /// 1500 bytes, interleaved.
     pub fn imix() -> Self {
-        let (s, m, l) = (46, 552, 1500);
+        Self::imix_with_large(1500)
+    }
+
+    /// IMIX with its large packets at `large` bytes of inner IP packet
+    /// (1420 where a frame cannot exceed 1518 bytes once sealed, as over
+    /// memif in `bench/pktgen/run.sh`).
+    pub fn imix_with_large(large: usize) -> Self {
+        let (s, m, l) = (46, 552, large);
         Self {
             name: "imix",
             sizes: vec![s, m, s, m, s, s, m, s, l, s, m, s],
@@ -140,6 +147,32 @@ pub fn plaintext_frame(m: &mut Mbuf, p: u32, len: usize) -> Result<(), TrafficEr
     Ok(())
 }
 
+/// Bytes of the data message that carries an inner packet of `len` bytes.
+pub fn data_message_len(len: usize) -> usize {
+    DATA_HEADER_LEN + padded_len(len, MTU) + AEAD_TAG_LEN
+}
+
+/// Writes into `msg` (of [`data_message_len`]`(len)` bytes) a WireGuard data
+/// message from peer `p`, sealed with its keypair `kp`: the inner packet is
+/// an IPv4/UDP packet of `len` bytes from the peer to the LAN host.
+pub fn seal_data(
+    msg: &mut [u8],
+    p: u32,
+    kp: &mut Keypair,
+    len: usize,
+    now: Instant,
+) -> Result<(), TrafficError> {
+    msg.fill(0);
+    write_ipv4_udp(
+        &mut msg[DATA_HEADER_LEN..DATA_HEADER_LEN + len],
+        peer_inner(p),
+        LAN_HOST,
+    );
+    kp.seal_message(now, msg)
+        .map_err(|e| TrafficError::Seal(e.to_string()))?;
+    Ok(())
+}
+
 /// Fills `m` (empty) with a WireGuard data message from peer `p` (sealed
 /// with its keypair `kp`) to wgdp, in its outer frame; the inner packet is
 /// an IPv4/UDP packet of `len` bytes from the peer to the LAN host.
@@ -158,22 +191,23 @@ pub fn sealed_frame(
         ecn: 0,
     };
     let hlen = outer::header_len(&o.dst);
-    let msg_len = DATA_HEADER_LEN + padded_len(len, MTU) + AEAD_TAG_LEN;
-    let total = hlen + msg_len;
+    let total = hlen + data_message_len(len);
     let f = m
         .append(total as u16)
         .map_err(|_| TrafficError::NoRoom(total))?;
-    let msg = &mut f[hlen..];
-    msg.fill(0);
-    write_ipv4_udp(
-        &mut msg[DATA_HEADER_LEN..DATA_HEADER_LEN + len],
-        peer_inner(p),
-        LAN_HOST,
-    );
-    kp.seal_message(now, msg)
-        .map_err(|e| TrafficError::Seal(e.to_string()))?;
+    seal_data(&mut f[hlen..], p, kp, len, now)?;
     outer::write(f, &o, false).map_err(|_| TrafficError::NoRoom(total))?;
     Ok(())
+}
+
+/// A frame with the outer headers `o` carrying `payload` (a WireGuard
+/// message), checksums computed.
+pub fn outer_frame(o: &Outer, payload: &[u8]) -> Result<Vec<u8>, TrafficError> {
+    let hlen = outer::header_len(&o.dst);
+    let mut f = vec![0u8; hlen + payload.len()];
+    f[hlen..].copy_from_slice(payload);
+    outer::write(&mut f, o, false).map_err(|_| TrafficError::NoRoom(f.len()))?;
+    Ok(f)
 }
 
 /// A frame from `src` (behind the gateway) to wgdp's listen port carrying
@@ -186,11 +220,7 @@ pub fn udp_frame(src: SocketAddr, payload: &[u8]) -> Result<Vec<u8>, TrafficErro
         dst: SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN),
         ecn: 0,
     };
-    let hlen = outer::header_len(&o.dst);
-    let mut f = vec![0u8; hlen + payload.len()];
-    f[hlen..].copy_from_slice(payload);
-    outer::write(&mut f, &o, false).map_err(|_| TrafficError::NoRoom(f.len()))?;
-    Ok(f)
+    outer_frame(&o, payload)
 }
 
 #[cfg(test)]
