@@ -302,7 +302,18 @@ fn scenario(pool: Option<HandshakePool>) -> Outcome {
     let mut other_commands = 0;
     while let Ok(cmd) = cmd_rx.try_recv() {
         match cmd {
-            Command::InstallKeypair { id, .. } => *installs.entry(id).or_insert(0) += 1,
+            Command::InstallKeypair { id, keypair } => {
+                // A responder's keypair, born when the round that answered
+                // derived it (its REJECT_AFTER_TIME counts from there,
+                // whitepaper section 6.2), not when a thread or a worker
+                // got to it.
+                assert_eq!(
+                    (keypair.birth(), keypair.is_initiator()),
+                    (t2, false),
+                    "peer {id}"
+                );
+                *installs.entry(id).or_insert(0) += 1;
+            }
             Command::SetEndpoint { .. } => {}
             _ => other_commands += 1,
         }

@@ -25,6 +25,7 @@ use dpdk_sys::rte::{
     mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue, TxQueue,
 };
 use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::constants::REJECT_AFTER_TIME;
 use protocol::cookie::{CookieChecker, CookieJar};
 use protocol::crypto::PrivateKey;
 use protocol::messages::{CookieReply, COOKIE_REPLY_LEN, INITIATION_LEN};
@@ -121,6 +122,9 @@ struct Setup {
     /// The peer belongs to a second worker that never runs: the test
     /// holds that worker's end of the handoff ring (`Scenario::handoff`).
     owned_elsewhere: bool,
+    /// Where the worker's clock starts: the time since the handshake that
+    /// derived the scenario's keypairs (born at the clock's epoch).
+    clock_at: Duration,
 }
 
 impl Setup {
@@ -132,6 +136,7 @@ impl Setup {
         wgdp_initiates: false,
         install_first: true,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
 }
 
@@ -147,6 +152,8 @@ struct Scenario<'p> {
     shared: Arc<PeerShared>,
     /// The absent second worker's handoff ring (`owned_elsewhere`).
     handoff: RingConsumer,
+    /// The worker's clock (its epoch: the keypairs' birth).
+    clock: TscClock,
 }
 
 /// Runs a worker on a worker lcore, configured with one peer (endpoint,
@@ -177,6 +184,10 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (ctl_tun_p, _ctl_tun_c) = mbuf_ring(eal, &unique("ct"), 64).expect("ring");
     let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
     let counters = Arc::new(WorkerCounters::default());
+    let hz = eal.tsc_hz();
+    let ahead = u64::try_from(setup.clock_at.as_nanos() * u128::from(hz) / 1_000_000_000)
+        .expect("clock_at within range");
+    let clock = TscClock::new(rdtsc() - ahead, hz);
     let worker = Worker::new(
         worker_config(0, workers),
         WorkerQueues {
@@ -198,7 +209,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             relay_plain: None,
         },
         &pool,
-        TscClock::new(rdtsc(), eal.tsc_hz()),
+        clock,
         counters.clone(),
         WorkerNets {
             tun_port: tun_w.id(),
@@ -271,6 +282,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         ctl_plain: ctl_plain_c,
         shared,
         handoff: elsewhere_c,
+        clock,
     };
     let jobs: Vec<(u32, Job<'_, ()>)> = vec![(lcore, Box::new(|| worker.run(&stop)))];
     run_workers(eal, jobs, &stop, sc, drive);
@@ -462,6 +474,7 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -522,6 +535,85 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
     });
 }
 
+/// Sleeps until the worker's clock reads `at`.
+fn sleep_until(clock: &TscClock, at: Instant) {
+    while clock.now() < at {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whitepaper section 6.2: a keypair sends nothing once it is
+/// REJECT_AFTER_TIME old, counted from the handshake that derived it (its
+/// birth, kernel `noise.c: keypair_create`), on the worker's own clock.
+/// wgdp is the responder and the peer's first data message confirms the
+/// session: LAN traffic just before 180 s is sealed, just after it is
+/// staged and a handshake asked (kernel `send.c: wg_packet_send_staged_packets`),
+/// and nothing is sealed with the old keys.
+#[test]
+fn a_responder_session_seals_until_reject_after_time_then_stages_and_asks_for_a_handshake() {
+    let setup = Setup {
+        clock_at: REJECT_AFTER_TIME - Duration::from_secs(5),
+        ..Setup::ESTABLISHED
+    };
+    scenario(setup, |sc| {
+        use PortSide::{Plaintext, Tunnel};
+        let reject = Instant::ZERO + REJECT_AFTER_TIME;
+        let to_peer = |n: u8| {
+            let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, &[n]);
+            ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner)
+        };
+        // The initiator's first data message promotes wgdp's keypair from
+        // `next` to `current`.
+        let hello = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"hello");
+        sc.h.send(Tunnel, &sealed_frame(&mut sc.peer_kp, &hello));
+        assert!(
+            sc.h.recv(Plaintext).is_some(),
+            "the peer's data is decapsulated"
+        );
+        assert_eq!(
+            sc.events.recv_timeout(Duration::from_secs(2)),
+            Ok(WorkerEvent::SessionConfirmed(0))
+        );
+
+        // Half a second before REJECT_AFTER_TIME: sealed and sent.
+        sleep_until(&sc.clock, reject - Duration::from_millis(500));
+        sc.h.send(Plaintext, &to_peer(1));
+        let out = sc.h.recv(Tunnel).expect("sealed before REJECT_AFTER_TIME");
+        let seen = sc.clock.now();
+        assert!(
+            seen < reject,
+            "sealed by {seen:?}, so before 180 s (else the machine was too slow for this test)"
+        );
+        let mut msg = out[14 + 20 + 8..].to_vec();
+        let plain = sc
+            .peer_kp
+            .open_message(Instant::ZERO, &mut msg)
+            .expect("the peer opens it");
+        assert_eq!(plain[28], 1, "the packet sent before 180 s");
+
+        // 100 ms after: staged, not sealed, and a handshake asked.
+        sleep_until(&sc.clock, reject + Duration::from_millis(100));
+        sc.h.send(Plaintext, &to_peer(2));
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 1), 1);
+        assert_eq!(
+            sc.events.recv_timeout(Duration::from_secs(2)),
+            Ok(WorkerEvent::WantHandshake(0))
+        );
+        assert_eq!(
+            sc.h.recv(Tunnel),
+            None,
+            "nothing sealed with the expired keypair"
+        );
+        assert_eq!(sc.h.counters.events(Event::Encapsulated), 1);
+        assert_eq!(sc.h.counters.events(Event::KeepaliveTx), 0);
+        assert_eq!(
+            sc.h.counters.drops(DropReason::KeyExpired),
+            0,
+            "the expiry is seen before sealing, not by a failed seal"
+        );
+    });
+}
+
 #[test]
 fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
     let setup = Setup {
@@ -530,6 +622,7 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
         wgdp_initiates: true,
         install_first: true,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -624,6 +717,7 @@ fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: true,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         let lan_packet = |i: u32| {
@@ -684,6 +778,7 @@ fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
         wgdp_initiates: false,
         install_first: true,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         use PortSide::Tunnel;
@@ -1039,6 +1134,7 @@ fn the_staging_budget_gives_up_the_oldest_packets_of_all_peers() {
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         use PortSide::Plaintext;
@@ -1121,6 +1217,7 @@ fn staged_packets_are_dropped_when_the_handshake_is_given_up() {
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
+        clock_at: Duration::ZERO,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
