@@ -212,6 +212,8 @@ counter_enum! {
         Staged = "staged",
         /// Handshake messages passed to the control thread.
         HandshakeToControl = "handshake_to_control",
+        /// Handshake requests (a peer without a usable session) the full event channel to the control thread refused; the next is tried 100 ms later.
+        HandshakeAskLost = "handshake_ask_lost",
         /// Handshake messages with a valid mac1 checked for mac2 (handshake queue past 1/8 full, sticky 1 s).
         HandshakeUnderLoad = "handshake_under_load",
         /// Cookie replies sent by the worker (under load, to a message without a valid mac2).

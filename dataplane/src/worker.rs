@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::tx::{Out, Tx, TxRings};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
@@ -373,7 +373,10 @@ impl<'p> Worker<'p> {
     }
 
     /// Asks the control thread for a handshake, at most every 100 ms per
-    /// peer (the control thread rate-limits initiations itself).
+    /// peer (the control thread rate-limits initiations itself). The time
+    /// is noted whether or not the request got through: while the event
+    /// channel is full, the peer's packets do not each try again, the next
+    /// try comes 100 ms later.
     pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
         let Some(peer) = self.table.peer_mut(id) else {
             return;
@@ -381,14 +384,20 @@ impl<'p> Worker<'p> {
         let due = peer
             .handshake_asked
             .is_none_or(|t| now.saturating_since(t) >= std::time::Duration::from_millis(100));
-        if due
-            && self
-                .links
-                .events
-                .try_send(WorkerEvent::WantHandshake(id))
-                .is_ok()
-        {
+        if due {
             peer.handshake_asked = Some(now);
+            self.ask_control_for_handshake(id);
+        }
+    }
+
+    /// Sends one handshake request to the control thread; one the full
+    /// event channel refuses is counted (`handshake_ask_lost`), not queued:
+    /// the caller's 100 ms rate limit brings the next.
+    pub(crate) fn ask_control_for_handshake(&mut self, id: PeerId) {
+        if let Err(TrySendError::Full(_)) =
+            self.links.events.try_send(WorkerEvent::WantHandshake(id))
+        {
+            self.counters.add(Event::HandshakeAskLost, 1);
         }
     }
 

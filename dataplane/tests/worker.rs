@@ -114,6 +114,8 @@ struct Setup {
     tun_ring: u32,
     /// Capacity of the handshake queue to the (absent) control thread.
     handshake_queue: usize,
+    /// Capacity of the worker's event channel to the control thread.
+    event_queue: usize,
     /// Which side initiated the handshake whose keys the worker gets.
     wgdp_initiates: bool,
     /// Install wgdp's keypair before the worker starts (else the driver
@@ -133,6 +135,7 @@ impl Setup {
     const ESTABLISHED: Setup = Setup {
         tun_ring: 1024,
         handshake_queue: 64,
+        event_queue: 64,
         wgdp_initiates: false,
         install_first: true,
         owned_elsewhere: false,
@@ -168,7 +171,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates, make_index(0x1234_5678, 0, 1));
 
     let (cmd_tx, cmd_rx) = bounded::<Command>(64);
-    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
+    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(setup.event_queue);
     let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(setup.handshake_queue);
     let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
     let (elsewhere_p, elsewhere_c) = mbuf_ring(eal, &unique("hx"), 64).expect("ring");
@@ -471,6 +474,7 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
         // The tunnel side takes 63 frames; nobody drains it until the end.
         tun_ring: 64,
         handshake_queue: 64,
+        event_queue: 64,
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
@@ -532,6 +536,62 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
             0,
             "staged data confirmed the session"
         );
+    });
+}
+
+/// A handshake request the full event channel refuses is counted
+/// (`handshake_ask_lost`) and the peer's time of asking noted all the same:
+/// while the channel stays full, a burst of packets for the peer tries
+/// again at most once per 100 ms, not once per packet; once the channel
+/// has room, the next due request gets through.
+#[test]
+fn a_full_event_channel_loses_one_handshake_request_per_100_ms_not_one_per_packet() {
+    let setup = Setup {
+        event_queue: 1,
+        wgdp_initiates: true,
+        install_first: false,
+        ..Setup::ESTABLISHED
+    };
+    scenario(setup, |sc| {
+        use PortSide::Plaintext;
+        let to_peer = |i: u32| {
+            let inner = ipv4_udp(LAN_HOST, PEER_INNER, 64, &i.to_be_bytes());
+            ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &inner)
+        };
+        // No session: the first packet is staged and its request fills
+        // the one-slot channel (left undrained).
+        sc.h.send(Plaintext, &to_peer(0));
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 1), 1);
+        let asked = sc.clock.now();
+        assert_eq!(sc.h.counters.events(Event::HandshakeAskLost), 0);
+        assert_eq!(sc.events.len(), 1, "the first request took the slot");
+
+        // Past the 100 ms rate limit, a quick burst of 50 for the peer.
+        sleep_until(&sc.clock, asked + Duration::from_millis(150));
+        let start = StdInstant::now();
+        for i in 1u32..=50 {
+            sc.h.send(Plaintext, &to_peer(i));
+        }
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 51), 51);
+        let elapsed = start.elapsed().as_millis() as u64;
+        let lost = sc.h.counters.events(Event::HandshakeAskLost);
+        assert!(
+            (1..=1 + elapsed / 100).contains(&lost),
+            "{lost} requests lost in a {elapsed} ms burst: one per 100 ms at most, at least the first"
+        );
+        assert_eq!(sc.events.len(), 1, "nothing more queued");
+
+        // Room again: the next request due gets through and loses nothing.
+        assert_eq!(sc.events.try_recv(), Ok(WorkerEvent::WantHandshake(0)));
+        sleep_until(&sc.clock, sc.clock.now() + Duration::from_millis(150));
+        sc.h.send(Plaintext, &to_peer(51));
+        assert_eq!(sc.h.counter(|c| c.events(Event::Staged), 52), 52);
+        assert_eq!(
+            sc.events.recv_timeout(Duration::from_secs(2)),
+            Ok(WorkerEvent::WantHandshake(0))
+        );
+        assert_eq!(sc.h.counters.events(Event::HandshakeAskLost), lost);
+        assert_eq!(sc.h.counters.drops(DropReason::StagedOverflow), 0);
     });
 }
 
@@ -619,6 +679,7 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
     let setup = Setup {
         tun_ring: 64,
         handshake_queue: 2,
+        event_queue: 64,
         wgdp_initiates: true,
         install_first: true,
         owned_elsewhere: false,
@@ -714,6 +775,7 @@ fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
     let setup = Setup {
         tun_ring: 1024,
         handshake_queue: 4,
+        event_queue: 64,
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: true,
@@ -775,6 +837,7 @@ fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
         tun_ring: 1024,
         // Under load from a backlog of 1 (8 / 8).
         handshake_queue: 8,
+        event_queue: 64,
         wgdp_initiates: false,
         install_first: true,
         owned_elsewhere: false,
@@ -1131,6 +1194,7 @@ fn the_staging_budget_gives_up_the_oldest_packets_of_all_peers() {
     let setup = Setup {
         tun_ring: 1024,
         handshake_queue: 64,
+        event_queue: 64,
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,
@@ -1214,6 +1278,7 @@ fn staged_packets_are_dropped_when_the_handshake_is_given_up() {
     let setup = Setup {
         tun_ring: 1024,
         handshake_queue: 64,
+        event_queue: 64,
         wgdp_initiates: true,
         install_first: false,
         owned_elsewhere: false,

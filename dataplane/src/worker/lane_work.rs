@@ -137,7 +137,7 @@ impl Worker<'_> {
             self.dirty_lane(id, now);
         }
         if ask {
-            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
+            self.ask_control_for_handshake(id);
         }
     }
 
@@ -161,7 +161,7 @@ impl Worker<'_> {
             self.dirty_lane(id, now);
         }
         if ask {
-            let _ = self.links.events.try_send(WorkerEvent::WantHandshake(id));
+            self.ask_control_for_handshake(id);
         }
         if let Some((endpoint, local)) = moved {
             // Best effort, as the owner's own report: the control thread
