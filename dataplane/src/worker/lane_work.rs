@@ -13,6 +13,23 @@ use crate::counters::DropReason;
 use crate::lane::{lane_workers, shared, Lane, LanePublish, Tally};
 use crate::peer::PeerId;
 
+/// What [`Worker::lane_seal`] made of a packet: the data message's header
+/// fields and where it goes (whitepaper section 5.4.6).
+pub(crate) struct LaneSealed {
+    /// The peer's index for the keypair: the message's receiver field.
+    pub(crate) receiver: u32,
+    /// The nonce counter the packet was sealed with, from the lane's block.
+    pub(crate) counter: u64,
+    /// The peer's endpoint, as the owner published it.
+    pub(crate) endpoint: SocketAddr,
+    /// Our address the peer last reached, to send from (`None`: the
+    /// port's default source).
+    pub(crate) local: Option<IpAddr>,
+    /// The keypair wants a new handshake (REKEY_AFTER_MESSAGES or, for an
+    /// initiator, REKEY_AFTER_TIME; kernel `send.c: keep_key_fresh`).
+    pub(crate) rekey: bool,
+}
+
 impl Worker<'_> {
     /// Owner: sends the lane workers of peer `id` what they need now (or
     /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
@@ -85,8 +102,7 @@ impl Worker<'_> {
     }
 
     /// Seals `payload` (tag separate) for peer `id` with the lane's
-    /// current keypair. Returns (receiver index, counter, endpoint, our
-    /// address to send from, rekey wanted).
+    /// current keypair.
     #[inline]
     pub(crate) fn lane_seal(
         &mut self,
@@ -94,7 +110,7 @@ impl Worker<'_> {
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<(u32, u64, SocketAddr, Option<IpAddr>, bool), DropReason> {
+    ) -> Result<LaneSealed, DropReason> {
         let lane = self.table.lane_mut(id).ok_or(DropReason::SealFailed)?;
         let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = lane
@@ -106,13 +122,13 @@ impl Worker<'_> {
             .seal(&mut lane.block, now, payload, tag)
             .map_err(DropReason::from)?;
         let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Ok((
-            kp.remote_index(),
+        Ok(LaneSealed {
+            receiver: kp.remote_index(),
             counter,
             endpoint,
-            lane.publish.local,
+            local: lane.publish.local,
             rekey,
-        ))
+        })
     }
 
     /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a

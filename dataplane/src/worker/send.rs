@@ -15,6 +15,7 @@ use protocol::messages::{padded_len, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
+use super::lane_work::LaneSealed;
 use super::Worker;
 use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
@@ -241,7 +242,13 @@ impl Worker<'_> {
             None => return self.tx.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
-        let (receiver, counter, endpoint, local, rekey) = match sealed {
+        let LaneSealed {
+            receiver,
+            counter,
+            endpoint,
+            local,
+            rekey,
+        } = match sealed {
             Ok(s) => s,
             Err(reason) => return self.tx.drop_packet(m, reason),
         };
