@@ -50,7 +50,8 @@ use control::neigh::{NeighbourConfig, NeighbourTable};
 use control::peers::NewPeer;
 use control::route_export::RouteExport;
 use control::rss::RssPredictor;
-use control::snapshot::{PeerSnapshot, SnapshotBoard};
+use control::show::SnapshotBoard;
+use control::snapshot::PeerSnapshot;
 use control::uapi::server::{PersistFn, UapiServer};
 use control::{queues, tap};
 use metrics_http::MetricsServer;
@@ -534,7 +535,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     lcores.clone(),
                 );
                 let source = Arc::new(move || {
-                    let show = board.get(control::snapshot::MAX_AGE, control::snapshot::WAIT);
+                    let show = board.get(control::show::MAX_AGE, control::show::WAIT);
                     let peers = show.as_ref().map_or(&[][..], |s| &s.peers[..]);
                     let groups = show.as_ref().map_or(&[][..], |s| &s.groups[..]);
                     let mut text = metrics::render(&workers, &lcores, &control, peers, groups);

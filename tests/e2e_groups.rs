@@ -304,7 +304,7 @@ fn group_spreads_flows_and_follows_a_member_that_dies_and_returns() {
 
     // Every drop counter, from a snapshot younger than the call.
     let drops_now = || {
-        thread::sleep(control::snapshot::MAX_AGE + Duration::from_millis(200));
+        thread::sleep(control::show::MAX_AGE + Duration::from_millis(200));
         show_drops(&wgdp.show(ifname))
     };
     // No phase drops anything: the flows go to a live member, or, while

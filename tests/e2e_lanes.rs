@@ -141,7 +141,7 @@ fn wireguard_go_takes_a_two_lane_peer_without_replay_drops_or_reordering() {
     // wgdp's figures after wireguard-go's, from a snapshot younger than
     // the read above (`wgdp show` may serve one up to MAX_AGE old): all
     // wireguard-go counted, wgdp had sent.
-    std::thread::sleep(control::snapshot::MAX_AGE + std::time::Duration::from_millis(200));
+    std::thread::sleep(control::show::MAX_AGE + std::time::Duration::from_millis(200));
     let after = wgdp.show(&ifname);
 
     let lane_encap: Vec<u64> = worker_events(&after, "lane_encap")

@@ -92,7 +92,7 @@ fn two_workers_own_the_peers_whose_packets_they_receive_and_rehome_roaming_ones(
     assert_eq!(lcore_ids(&wgdp.show(&ifname)).len(), WORKERS, "two workers");
     // Every drop counter, from a snapshot younger than the call.
     let drops_now = || {
-        thread::sleep(control::snapshot::MAX_AGE + Duration::from_millis(200));
+        thread::sleep(control::show::MAX_AGE + Duration::from_millis(200));
         show_drops(&wgdp.show(&ifname))
     };
     let drops_start = drops_now();

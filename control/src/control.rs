@@ -2,6 +2,7 @@
 //! exception path of both ports. It runs beside the workers (on the EAL
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
-use dataplane::counters::WorkerCounters;
+use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::peer::PeerId;
 use dpdk_sys::rte::Mempool;
 use protocol::allowedips::{AllowedIps, Prefix};
@@ -25,11 +26,16 @@ use crate::groups::{ControlGroup, InitialGroup};
 use crate::handshake_pool::HandshakePool;
 use crate::link::PortLink;
 use crate::ownership::Ownership;
-use crate::peers::{NewPeer, PeerTable};
+use crate::peers::{ControlPeer, NewPeer, PeerTable};
+use crate::route_export::{RouteExport, RouteExportShow};
 use crate::rss::RssPredictor;
-use crate::snapshot::{PeerSnapshot, SnapshotBoard};
+use crate::show::{InterfaceShow, LcoreShow, PortShow, Show, SnapshotBoard};
+use crate::snapshot::{lcore_of, PeerSnapshot};
 use crate::steering::Steering;
 use crate::uapi::server::Call;
+
+pub mod handshake;
+pub(crate) mod live;
 
 /// Handshake messages handled per round, so the exception path and the
 /// timers keep running under a flood.
@@ -61,7 +67,7 @@ pub struct Control<'p> {
     pub(crate) uapi: Option<Receiver<Call>>,
     /// A large UAPI `set` being applied, or a `get`'s snapshot being
     /// taken, a slice per round.
-    pub(crate) uapi_job: Option<crate::live::UapiJob>,
+    pub(crate) uapi_job: Option<live::UapiJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -95,7 +101,7 @@ pub struct Control<'p> {
     /// control thread does the X25519 work itself.
     pub(crate) handshake_pool: Option<HandshakePool>,
     /// The live-route export (`[cluster]`), if configured.
-    pub(crate) route_export: Option<crate::route_export::RouteExport>,
+    pub(crate) route_export: Option<RouteExport>,
 }
 
 /// A configured peer for [`ControlParts`].
@@ -432,5 +438,142 @@ impl<'p> Control<'p> {
                 self.command(owner, Command::DropStaged { id });
             }
         }
+    }
+}
+
+/// The state as other threads and reports see it (see [`crate::snapshot`]
+/// and [`crate::show`]).
+impl Control<'_> {
+    /// The lcore of worker `index`.
+    pub(crate) fn lcore_of(&self, index: usize) -> u32 {
+        lcore_of(&self.lcores, index)
+    }
+
+    /// One peer's snapshot (its allowed IPs are the list the peer keeps
+    /// beside the routing table, in the order they were given).
+    pub(crate) fn peer_snapshot(&self, p: &ControlPeer) -> PeerSnapshot {
+        PeerSnapshot::of(p, p.allowed_ips.clone(), &self.lcores)
+    }
+
+    /// Every peer's snapshot, in table order.
+    pub(crate) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
+        self.peers.iter().map(|p| self.peer_snapshot(p)).collect()
+    }
+
+    /// Publishes a new document if a reader asked for one.
+    pub(crate) fn serve_snapshot_requests(&self) -> usize {
+        if self.board.take_request() {
+            self.board.publish(self.show());
+            1
+        } else {
+            0
+        }
+    }
+}
+
+impl Control<'_> {
+    /// The document, now.
+    pub(crate) fn show(&self) -> Show {
+        Show {
+            interface: InterfaceShow {
+                name: self.interface.clone(),
+                public_key: conf::encode_key(self.identity.public_key().as_bytes()),
+                listen_port: self.listen_port,
+            },
+            peers: self.peer_snapshots(),
+            groups: self.groups_show(self.clock.now()),
+            lcores: self
+                .worker_counters
+                .iter()
+                .enumerate()
+                .map(|(w, c)| LcoreShow {
+                    lcore: self.lcore_of(w),
+                    drops: DropReason::ALL
+                        .iter()
+                        .map(|r| (r.label().to_owned(), c.drops(*r)))
+                        .collect(),
+                    events: Event::ALL
+                        .iter()
+                        .map(|e| (e.label().to_owned(), c.events(*e)))
+                        .collect(),
+                })
+                .collect(),
+            ports: [("tunnel", &self.tun), ("plaintext", &self.plain)]
+                .into_iter()
+                .map(|(role, link)| {
+                    let s = link.port.stats().unwrap_or_default();
+                    PortShow {
+                        role: role.to_owned(),
+                        device: link.port.name().to_owned(),
+                        rx_packets: s.rx_packets,
+                        tx_packets: s.tx_packets,
+                        rx_bytes: s.rx_bytes,
+                        tx_bytes: s.tx_bytes,
+                        rx_missed: s.rx_missed,
+                        rx_errors: s.rx_errors,
+                        tx_errors: s.tx_errors,
+                        rx_nombuf: s.rx_nombuf,
+                    }
+                })
+                .collect(),
+            control: self
+                .counters
+                .snapshot()
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect(),
+            steering_rules: self.steering.installed() as u64,
+            route_export: self.route_export_show(),
+        }
+    }
+}
+
+/// The live-route export's share of the control thread (see
+/// [`crate::route_export`]).
+impl Control<'_> {
+    /// Exports the live routes from now on (`[cluster] export_table`).
+    pub fn set_route_export(&mut self, export: RouteExport) {
+        self.route_export = Some(export);
+    }
+
+    /// The prefixes to export at `now` into `want` (cleared first): the
+    /// allowed IPs of every live peer and the prefixes of every group with
+    /// a live member.
+    fn live_prefixes(&self, now: Instant, want: &mut HashSet<Prefix>) {
+        want.clear();
+        for p in self.peers.iter() {
+            if p.shared.liveness.is_live(now) {
+                want.extend(p.allowed_ips.iter().copied());
+            }
+        }
+        self.live_group_prefixes(now, want);
+    }
+
+    /// The export's share of a control-loop round (see
+    /// [`RouteExport::round`]). Returns the requests made (work done).
+    pub(crate) fn export_round(&mut self, now: Instant) -> usize {
+        let Some(mut export) = self.route_export.take() else {
+            return 0;
+        };
+        let n = export.round(
+            now,
+            |want| self.live_prefixes(now, want),
+            || self.clock.now(),
+            &self.counters,
+        );
+        self.route_export = Some(export);
+        n
+    }
+
+    /// Withdraws every exported route (the control thread is stopping).
+    pub(crate) fn withdraw_routes(&mut self) {
+        if let Some(export) = self.route_export.as_mut() {
+            export.withdraw_all(&self.counters);
+        }
+    }
+
+    /// The export for `wgdp show`, if there is one.
+    pub(crate) fn route_export_show(&self) -> Option<RouteExportShow> {
+        self.route_export.as_ref().map(RouteExport::show)
     }
 }

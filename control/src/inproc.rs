@@ -39,7 +39,7 @@ use crate::handshake::HANDSHAKE_QUEUE;
 use crate::handshake_pool::HandshakePool;
 use crate::link::{ControlTx, PortLink};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
-use crate::snapshot::SnapshotBoard;
+use crate::show::SnapshotBoard;
 
 /// wgdp's tunnel address (the peers' initiations go to it).
 pub const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);

@@ -10,12 +10,10 @@
 pub mod control;
 pub mod counters;
 pub mod groups;
-pub mod handshake;
 pub mod handshake_pool;
 pub mod inproc;
 pub mod kernel_routes;
 pub mod link;
-pub mod live;
 pub mod metrics;
 pub mod neigh;
 pub mod ownership;
@@ -29,3 +27,5 @@ pub mod snapshot;
 pub mod steering;
 pub mod tap;
 pub mod uapi;
+
+pub use control::handshake;

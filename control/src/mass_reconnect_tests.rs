@@ -35,7 +35,7 @@ use crate::handshake_pool::HandshakePool;
 use crate::link::{ControlTx, PortLink};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
-use crate::snapshot::SnapshotBoard;
+use crate::show::SnapshotBoard;
 
 const OURS: [u8; 32] = [0x21; 32];
 /// Peers reconnecting at once.

@@ -34,7 +34,6 @@ use protocol::allowedips::Prefix;
 use protocol::time::Instant;
 use serde::{Deserialize, Serialize};
 
-use crate::control::Control;
 use crate::counters::{bump, ControlCounters};
 use crate::kernel_routes::{KernelRouteError, KernelRoutes};
 
@@ -149,6 +148,28 @@ impl RouteExport {
         &self.installed
     }
 
+    /// The export's share of a control-loop round: when a scan is due,
+    /// `live` fills the wanted set (cleared first) and the difference is
+    /// planned, `clock` timing the scan; then up to [`OPS_PER_ROUND`]
+    /// kernel requests. Returns the requests made (work done).
+    pub(crate) fn round(
+        &mut self,
+        now: Instant,
+        live: impl FnOnce(&mut HashSet<Prefix>),
+        clock: impl FnOnce() -> Instant,
+        counters: &ControlCounters,
+    ) -> usize {
+        if self.scan_due(now) {
+            let mut want = std::mem::take(&mut self.want);
+            live(&mut want);
+            self.want = want;
+            self.plan();
+            let took = clock().saturating_since(now);
+            self.next_scan = Some(now + EXPORT_EVERY.max(took * SCAN_SHARE));
+        }
+        self.apply(OPS_PER_ROUND, counters)
+    }
+
     /// Whether a scan is due at `now`.
     fn scan_due(&self, now: Instant) -> bool {
         self.next_scan.is_none_or(|at| now >= at)
@@ -236,58 +257,6 @@ pub fn render_metrics(out: &mut String, show: &RouteExportShow) {
         &[("table", &table)],
         u64::try_from(show.routes.len()).unwrap_or(u64::MAX),
     );
-}
-
-impl Control<'_> {
-    /// Exports the live routes from now on (`[cluster] export_table`).
-    pub fn set_route_export(&mut self, export: RouteExport) {
-        self.route_export = Some(export);
-    }
-
-    /// The prefixes to export at `now` into `want` (cleared first): the
-    /// allowed IPs of every live peer and the prefixes of every group with
-    /// a live member.
-    fn live_prefixes(&self, now: Instant, want: &mut HashSet<Prefix>) {
-        want.clear();
-        for p in self.peers.iter() {
-            if p.shared.liveness.is_live(now) {
-                want.extend(p.allowed_ips.iter().copied());
-            }
-        }
-        self.live_group_prefixes(now, want);
-    }
-
-    /// The export's share of a control-loop round: a scan when one is
-    /// due, then up to [`OPS_PER_ROUND`] kernel requests. Returns the
-    /// requests made (work done).
-    pub(crate) fn export_round(&mut self, now: Instant) -> usize {
-        let Some(mut export) = self.route_export.take() else {
-            return 0;
-        };
-        if export.scan_due(now) {
-            let mut want = std::mem::take(&mut export.want);
-            self.live_prefixes(now, &mut want);
-            export.want = want;
-            export.plan();
-            let took = self.clock.now().saturating_since(now);
-            export.next_scan = Some(now + EXPORT_EVERY.max(took * SCAN_SHARE));
-        }
-        let n = export.apply(OPS_PER_ROUND, &self.counters);
-        self.route_export = Some(export);
-        n
-    }
-
-    /// Withdraws every exported route (the control thread is stopping).
-    pub(crate) fn withdraw_routes(&mut self) {
-        if let Some(export) = self.route_export.as_mut() {
-            export.withdraw_all(&self.counters);
-        }
-    }
-
-    /// The export for `wgdp show`, if there is one.
-    pub(crate) fn route_export_show(&self) -> Option<RouteExportShow> {
-        self.route_export.as_ref().map(RouteExport::show)
-    }
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use protocol::constants::REJECT_AFTER_TIME;
 use protocol::time::Instant;
 
 use super::{RouteExport, RouteSink, EXPORT_EVERY, OPS_PER_ROUND};
+use crate::control::live::tests::{ask, control, hex, peer_key, ports, prefix};
 use crate::counters::ControlCounters;
 use crate::kernel_routes::{KernelRouteError, KernelRoutes, RTPROT_WGDP};
-use crate::live::tests::{ask, control, hex, peer_key, ports, prefix};
 
 /// What the fake kernel holds, and the prefixes whose next add fails.
 #[derive(Debug, Default)]

@@ -4,30 +4,16 @@
 //! control thread from its peer table and allowed IPs, and rendered by the
 //! counters report, `wgdp show` (its JSON form is this type's), the UAPI
 //! `get`, the Prometheus metrics and DPDK telemetry.
-//!
-//! [`SnapshotBoard`] is how other threads (the metrics server, DPDK's
-//! telemetry threads) get the whole [`Show`] document without touching the
-//! control thread's state: a reader asks for one no older than some age;
-//! the control thread, which checks for such a request once per round,
-//! builds it and publishes it. Nothing is built while nobody asks.
+//! The whole document other threads read is [`crate::show::Show`], on
+//! the [`crate::show::SnapshotBoard`].
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protocol::allowedips::Prefix;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::control::Control;
 use crate::peers::ControlPeer;
-
-/// The oldest state document a reader (a metrics scrape, a telemetry
-/// command) is answered from.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// How long a reader waits for the control thread to publish one.
-pub const WAIT: Duration = Duration::from_secs(2);
-use crate::show::Show;
 
 /// One peer's state, as every report shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,136 +149,9 @@ impl PeerSnapshot {
     }
 }
 
-impl Control<'_> {
-    /// The lcore of worker `index`.
-    pub(crate) fn lcore_of(&self, index: usize) -> u32 {
-        lcore_of(&self.lcores, index)
-    }
-
-    /// One peer's snapshot (its allowed IPs are the list the peer keeps
-    /// beside the routing table, in the order they were given).
-    pub(crate) fn peer_snapshot(&self, p: &ControlPeer) -> PeerSnapshot {
-        PeerSnapshot::of(p, p.allowed_ips.clone(), &self.lcores)
-    }
-
-    /// Every peer's snapshot, in table order.
-    pub(crate) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
-        self.peers.iter().map(|p| self.peer_snapshot(p)).collect()
-    }
-
-    /// Publishes a new document if a reader asked for one.
-    pub(crate) fn serve_snapshot_requests(&self) -> usize {
-        if self.board.take_request() {
-            self.board.publish(self.show());
-            1
-        } else {
-            0
-        }
-    }
-}
-
-/// What the board holds.
-#[derive(Default)]
-struct Latest {
-    /// The latest document and when it was published.
-    show: Option<(Instant, Arc<Show>)>,
-    /// The control thread has stopped: no new document will come.
-    closed: bool,
-}
-
-/// Where the control thread publishes the [`Show`] document for readers on
-/// other threads (see the module doc).
-#[derive(Default)]
-pub struct SnapshotBoard {
-    latest: Mutex<Latest>,
-    published: Condvar,
-    wanted: AtomicBool,
-}
-
-impl std::fmt::Debug for SnapshotBoard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotBoard").finish_non_exhaustive()
-    }
-}
-
-impl SnapshotBoard {
-    /// An empty board.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A document published at most `max_age` ago: the latest one, or a
-    /// new one the control thread is asked for, waiting up to `wait`.
-    /// Should the control thread not answer in time, the latest one, however
-    /// old; `None` if there is none or the control thread has stopped.
-    pub fn get(&self, max_age: Duration, wait: Duration) -> Option<Arc<Show>> {
-        let deadline = Instant::now() + wait;
-        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if latest.closed {
-                return None;
-            }
-            if let Some((at, show)) = &latest.show {
-                if at.elapsed() <= max_age {
-                    return Some(show.clone());
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return latest.show.as_ref().map(|(_, s)| s.clone());
-            }
-            self.wanted.store(true, Ordering::Release);
-            latest = self
-                .published
-                .wait_timeout(latest, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// Whether a reader is waiting for a document; clears the request.
-    pub(crate) fn take_request(&self) -> bool {
-        self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::AcqRel)
-    }
-
-    /// Publishes a document and wakes the readers waiting for one.
-    pub(crate) fn publish(&self, show: Show) {
-        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        latest.show = Some((Instant::now(), Arc::new(show)));
-        self.published.notify_all();
-    }
-
-    /// The control thread has stopped: readers get `None` from now on.
-    pub fn close(&self) {
-        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        latest.closed = true;
-        self.published.notify_all();
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::show::InterfaceShow;
-
-    fn show(name: &str) -> Show {
-        Show {
-            interface: InterfaceShow {
-                name: name.into(),
-                public_key: conf::encode_key(&[1; 32]),
-                listen_port: 51820,
-            },
-            peers: Vec::new(),
-            groups: Vec::new(),
-            lcores: Vec::new(),
-            ports: Vec::new(),
-            control: BTreeMap::new(),
-            steering_rules: 0,
-            route_export: None,
-        }
-    }
 
     #[test]
     fn peer_snapshot_json_is_the_wgdp_show_format() {
@@ -420,59 +279,5 @@ mod tests {
         assert!(PeerSnapshot::of(p, Vec::new(), &[3, 9])
             .latest_handshake_secs()
             .is_some_and(|t| t > 1_600_000_000));
-    }
-
-    #[test]
-    fn the_board_asks_the_publisher_and_serves_fresh_documents() {
-        let board = Arc::new(SnapshotBoard::new());
-        // Nobody publishes: the reader gives up after `wait`.
-        assert!(board
-            .get(Duration::from_secs(1), Duration::from_millis(20))
-            .is_none());
-        assert!(board.take_request(), "the reader asked");
-        assert!(!board.take_request(), "a request is taken once");
-
-        let publisher = {
-            let board = board.clone();
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while n < 2 {
-                    if board.take_request() {
-                        n += 1;
-                        board.publish(show(&format!("v{n}")));
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        };
-        let first = board.get(Duration::from_secs(60), Duration::from_secs(10));
-        assert_eq!(
-            first.map(|s| s.interface.name.clone()).as_deref(),
-            Some("v1")
-        );
-        // Young enough: served without asking.
-        let again = board.get(Duration::from_secs(60), Duration::from_secs(10));
-        assert_eq!(
-            again.map(|s| s.interface.name.clone()).as_deref(),
-            Some("v1")
-        );
-        // Too old: a new one is asked for.
-        std::thread::sleep(Duration::from_millis(5));
-        let fresh = board.get(Duration::from_millis(1), Duration::from_secs(10));
-        assert_eq!(
-            fresh.map(|s| s.interface.name.clone()).as_deref(),
-            Some("v2")
-        );
-        publisher.join().unwrap();
-        // No answer in time: the latest, however old.
-        let stale = board.get(Duration::ZERO, Duration::from_millis(10));
-        assert_eq!(
-            stale.map(|s| s.interface.name.clone()).as_deref(),
-            Some("v2")
-        );
-        board.close();
-        assert!(board
-            .get(Duration::from_secs(60), Duration::from_secs(1))
-            .is_none());
     }
 }

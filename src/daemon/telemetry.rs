@@ -29,7 +29,8 @@ use dataplane::counters::DropReason;
 use dpdk_sys::rte::telemetry::{self, Registration, Reply, TelemetryError, Value};
 
 use control::show::Show;
-use control::snapshot::{PeerSnapshot, SnapshotBoard, MAX_AGE, WAIT};
+use control::show::{SnapshotBoard, MAX_AGE, WAIT};
+use control::snapshot::PeerSnapshot;
 
 /// Public keys per `/wgdp/peers` page (each takes 47 bytes of JSON).
 pub const PEERS_PER_PAGE: usize = 128;

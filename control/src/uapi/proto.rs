@@ -4,7 +4,7 @@
 //! line, answered by `key=value` lines and `errno=N`. Keys are hex here.
 //!
 //! Pure parsing and rendering; the socket is in `server`, applying a `set`
-//! in `crate::live`.
+//! in `crate::control::live`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

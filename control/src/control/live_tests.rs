@@ -22,7 +22,7 @@ use crate::groups::InitialGroup;
 use crate::link::{ControlTx, PortLink};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
-use crate::snapshot::SnapshotBoard;
+use crate::show::SnapshotBoard;
 use crate::uapi::proto::{self, errno, Request};
 
 /// What the ports borrowed by the control thread are made of.
@@ -648,12 +648,12 @@ fn get_is_a_snapshot_rendered_off_the_control_thread() {
     assert!(text.ends_with("errno=0\n\n"));
 }
 
-/// A `set` of more than [`crate::live::SET_SLICE`] peers is applied a slice
+/// A `set` of more than [`crate::control::live::SET_SLICE`] peers is applied a slice
 /// per control-loop round (handshakes and timers run between them) and
 /// answered once all of it is in; a request behind it waits its turn.
 #[test]
 fn a_large_set_is_applied_in_slices_between_rounds() {
-    use crate::live::SET_SLICE;
+    use crate::control::live::SET_SLICE;
     use crate::uapi::server::Call;
     let p = ports();
     let (mut c, commands) = control(&p);
@@ -718,13 +718,13 @@ fn a_large_set_is_applied_in_slices_between_rounds() {
     assert_eq!(got.matches("public_key=").count(), 2 + n);
 }
 
-/// A `get` of more than [`crate::live::GET_SLICE`] slots is copied a slice
+/// A `get` of more than [`crate::control::live::GET_SLICE`] slots is copied a slice
 /// per control-loop round (the workers' events are handled between the
 /// slices) and answered once whole; each peer shows the state it had in
 /// the round it was copied; a `set` behind it waits its turn.
 #[test]
 fn a_get_is_snapshotted_in_slices_between_rounds() {
-    use crate::live::GET_SLICE;
+    use crate::control::live::GET_SLICE;
     use crate::uapi::server::Call;
     use dataplane::command::WorkerEvent;
     let p = ports();
