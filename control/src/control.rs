@@ -2,7 +2,6 @@
 //! exception path of both ports. It runs beside the workers (on the EAL
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::peer::PeerId;
 use dpdk_sys::rte::Mempool;
-use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::allowedips::Prefix;
 use protocol::cookie::CookieChecker;
 use protocol::noise::StaticIdentity;
 use protocol::ratelimit::RateLimiter;
@@ -22,17 +21,19 @@ use protocol::time::Instant;
 use rand_core::OsRng;
 
 use crate::counters::{bump, ControlCounters};
-use crate::groups::{ControlGroup, InitialGroup};
+use crate::groups::InitialGroup;
 use crate::handshake_pool::HandshakePool;
 use crate::link::PortLink;
 use crate::ownership::Ownership;
-use crate::peers::{ControlPeer, NewPeer, PeerTable};
+use crate::peers::{ControlPeer, NewPeer};
 use crate::route_export::{RouteExport, RouteExportShow};
 use crate::rss::RssPredictor;
 use crate::show::{InterfaceShow, LcoreShow, PortShow, Show, SnapshotBoard};
 use crate::snapshot::{lcore_of, PeerSnapshot};
 use crate::steering::Steering;
+use crate::tunnel_table::TunnelTable;
 use crate::uapi::server::Call;
+use crate::worker_commands::WorkerCommands;
 
 pub mod handshake;
 pub(crate) mod live;
@@ -57,12 +58,8 @@ pub struct Control<'p> {
     pub(crate) identity: StaticIdentity,
     /// Our private key, for the UAPI's `get` (wiped on drop).
     pub(crate) private_key: zeroize::Zeroizing<[u8; 32]>,
-    /// The master copy of the allowed IPs; workers get snapshots.
-    pub(crate) allowed: AllowedIps<PeerId>,
-    /// Peer slot -> owner worker, as published.
-    pub(crate) owners: Vec<u16>,
-    /// Tunnel groups; their prefixes join the allowed IPs in the snapshot.
-    pub(crate) groups: Vec<ControlGroup>,
+    /// The peers, their allowed IPs, owners and the tunnel groups.
+    pub(crate) table: TunnelTable,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
     /// A large UAPI `set` being applied, or a `get`'s snapshot being
@@ -79,14 +76,14 @@ pub struct Control<'p> {
     pub(crate) worker_counters: Vec<Arc<WorkerCounters>>,
     pub(crate) listen_port: u16,
     pub(crate) workers: usize,
-    pub(crate) peers: PeerTable,
     /// Draws the cookie secret every COOKIE_SECRET_MAX_AGE and hands it
     /// to the workers, whose gates check mac2 and make cookies with it.
     pub(crate) checker: CookieChecker,
     pub(crate) limiter: RateLimiter,
     pub(crate) handshakes: Receiver<HandshakeMessage>,
     pub(crate) events: Receiver<WorkerEvent>,
-    pub(crate) commands: Vec<Sender<Command>>,
+    /// The command channels to the workers.
+    pub(crate) commands: WorkerCommands,
     pub(crate) tun: PortLink<'p>,
     pub(crate) plain: PortLink<'p>,
     pub(crate) pool: &'p Mempool,
@@ -176,13 +173,7 @@ impl<'p> Control<'p> {
         let mut control = Self {
             identity,
             private_key: parts.private_key,
-            allowed: AllowedIps::new(),
-            owners: Vec::new(),
-            groups: parts
-                .groups
-                .into_iter()
-                .map(|g| ControlGroup::new(g, parts.workers))
-                .collect(),
+            table: TunnelTable::new(parts.groups, parts.workers),
             uapi: parts.uapi,
             uapi_job: None,
             board: parts.board,
@@ -191,12 +182,11 @@ impl<'p> Control<'p> {
             worker_counters: parts.worker_counters,
             listen_port: parts.listen_port,
             workers: parts.workers,
-            peers: PeerTable::default(),
             checker,
             limiter: RateLimiter::new(RATE_LIMITER_ENTRIES, &mut rng),
             handshakes: parts.handshakes,
             events: parts.events,
-            commands: parts.commands,
+            commands: WorkerCommands::new(parts.commands, Arc::clone(&parts.counters)),
             tun: parts.tun,
             plain: parts.plain,
             pool: parts.pool,
@@ -216,25 +206,17 @@ impl<'p> Control<'p> {
         for initial in parts.peers {
             let id = control.add_peer(initial.peer, now);
             for prefix in initial.allowed_ips {
-                control.assign_prefix(prefix, id);
+                control.table.assign_prefix(prefix, id);
             }
         }
         tracing::info!(
-            peers = control.peers.len(),
-            prefixes = control.allowed.len(),
-            groups = control.groups.len(),
+            peers = control.table.peers.len(),
+            prefixes = control.table.allowed.len(),
+            groups = control.table.groups.len(),
             "tunnel table loaded"
         );
         control.publish_routes();
         control
-    }
-
-    /// Sends a command to a worker; a full channel is counted.
-    pub(crate) fn command(&self, worker: usize, cmd: Command) {
-        match self.commands.get(worker) {
-            Some(tx) if tx.try_send(cmd).is_ok() => {}
-            _ => bump(&self.counters.command_drops),
-        }
     }
 
     /// Draws a new cookie secret when the current one is
@@ -242,14 +224,45 @@ impl<'p> Control<'p> {
     /// worker.
     pub(crate) fn rotate_cookie_secret(&mut self, now: Instant) {
         if let Some(secret) = self.checker.rotate(now, &mut self.rng) {
-            self.broadcast(|| Command::CookieSecret(Box::new(secret.clone())));
+            self.commands
+                .broadcast(|| Command::CookieSecret(Box::new(secret.clone())));
         }
     }
 
-    /// Sends a command to every worker.
-    pub(crate) fn broadcast(&self, make: impl Fn() -> Command) {
-        for w in 0..self.commands.len() {
-            self.command(w, make());
+    /// Adds a peer (see [`TunnelTable::add_peer`]).
+    pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
+        self.table
+            .add_peer(new, now, &mut self.ownership, &self.commands)
+    }
+
+    /// Removes a peer (see [`TunnelTable::remove_peer`]).
+    pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
+        self.table
+            .remove_peer(id, now, &mut self.ownership, &self.commands, &self.counters);
+    }
+
+    /// Sends every worker the current routes, and steers the plaintext
+    /// port by them (see [`TunnelTable::publish_routes`]).
+    pub(crate) fn publish_routes(&mut self) {
+        self.table
+            .publish_routes(&self.commands, &mut self.steering, &self.counters);
+    }
+
+    /// [`WorkerEvent::ArrivesAt`]: see [`TunnelTable::arrives_at`].
+    pub(crate) fn arrives_at(&mut self, id: PeerId, to: usize, now: Instant) {
+        let workers = self.workers;
+        self.table
+            .arrives_at(id, to, now, &mut self.ownership, &self.commands, workers);
+    }
+
+    /// [`WorkerEvent::Adopted`]: see [`TunnelTable::adopted`]; the routes
+    /// name the new owner.
+    pub(crate) fn adopted(&mut self, id: PeerId, at: usize) {
+        if self
+            .table
+            .adopted(id, at, &mut self.ownership, &self.lcores)
+        {
+            self.publish_routes();
         }
     }
 
@@ -262,7 +275,7 @@ impl<'p> Control<'p> {
         };
         let (work, learned) = link.round(now, self.pool, &self.counters);
         for (ip, mac) in learned {
-            self.broadcast(|| Command::Neighbour {
+            self.commands.broadcast(|| Command::Neighbour {
                 port: side,
                 ip,
                 mac,
@@ -275,6 +288,7 @@ impl<'p> Control<'p> {
     /// hops, so that the first packets need not wait.
     pub(crate) fn prime_neighbours(&mut self) {
         let mut hops: Vec<IpAddr> = self
+            .table
             .peers
             .iter()
             .filter_map(|p| p.endpoint)
@@ -370,7 +384,7 @@ impl<'p> Control<'p> {
             match ev {
                 WorkerEvent::WantHandshake(id) => self.initiate(id, now, false),
                 WorkerEvent::SessionConfirmed(id) => {
-                    if let Some(p) = self.peers.get_mut(id) {
+                    if let Some(p) = self.table.peers.get_mut(id) {
                         p.sync_activity(&mut self.rng);
                         p.handshake_completed();
                         bump(&self.counters.handshakes_completed);
@@ -383,7 +397,7 @@ impl<'p> Control<'p> {
                 WorkerEvent::EndpointChanged(id, endpoint, local) => {
                     // Handshake messages to the peer (responses,
                     // initiations) go there, from the address it reached.
-                    if let Some(p) = self.peers.get_mut(id) {
+                    if let Some(p) = self.table.peers.get_mut(id) {
                         p.endpoint = Some(endpoint);
                         p.local = Some(local);
                     }
@@ -400,20 +414,20 @@ impl<'p> Control<'p> {
     pub(crate) fn timer_round(&mut self, now: Instant) {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
-        for p in self.peers.iter_mut() {
+        for p in self.table.peers.iter_mut() {
             p.sync_activity(rng);
             if p.timers.next_deadline().is_some_and(|d| d <= now) {
                 due.push((p.id, p.timers.poll(now)));
             }
         }
         for (id, actions) in due {
-            let Some(owner) = self.peers.get_mut(id).map(|p| p.owner) else {
+            let Some(owner) = self.table.peers.get_mut(id).map(|p| p.owner) else {
                 continue;
             };
             if actions.data_unanswered {
                 // The kernel's rule for a dead session: tunnel groups move
                 // its flows to the other members until it answers again.
-                if let Some(p) = self.peers.get(id) {
+                if let Some(p) = self.table.peers.get(id) {
                     p.shared.liveness.set_unanswered(true);
                     tracing::debug!(peer = %conf::encode_key(p.public_key.as_bytes()), "data unanswered: presumed dead until it answers");
                 }
@@ -424,18 +438,18 @@ impl<'p> Control<'p> {
             }
             if actions.send_keepalive {
                 bump(&self.counters.keepalives_requested);
-                self.command(owner, Command::SendKeepalive { id });
+                self.commands.send(owner, Command::SendKeepalive { id });
             }
             if actions.zero_key_material {
-                if let Some(p) = self.peers.get_mut(id) {
+                if let Some(p) = self.table.peers.get_mut(id) {
                     p.handshake.clear();
                 }
                 bump(&self.counters.sessions_zeroed);
-                self.command(owner, Command::ClearSession { id });
+                self.commands.send(owner, Command::ClearSession { id });
             }
             if actions.gave_up {
                 bump(&self.counters.handshakes_given_up);
-                self.command(owner, Command::DropStaged { id });
+                self.commands.send(owner, Command::DropStaged { id });
             }
         }
     }
@@ -457,7 +471,11 @@ impl Control<'_> {
 
     /// Every peer's snapshot, in table order.
     pub(crate) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
-        self.peers.iter().map(|p| self.peer_snapshot(p)).collect()
+        self.table
+            .peers
+            .iter()
+            .map(|p| self.peer_snapshot(p))
+            .collect()
     }
 
     /// Publishes a new document if a reader asked for one.
@@ -481,7 +499,7 @@ impl Control<'_> {
                 listen_port: self.listen_port,
             },
             peers: self.peer_snapshots(),
-            groups: self.groups_show(self.clock.now()),
+            groups: self.table.groups_show(self.clock.now()),
             lcores: self
                 .worker_counters
                 .iter()
@@ -536,19 +554,6 @@ impl Control<'_> {
         self.route_export = Some(export);
     }
 
-    /// The prefixes to export at `now` into `want` (cleared first): the
-    /// allowed IPs of every live peer and the prefixes of every group with
-    /// a live member.
-    fn live_prefixes(&self, now: Instant, want: &mut HashSet<Prefix>) {
-        want.clear();
-        for p in self.peers.iter() {
-            if p.shared.liveness.is_live(now) {
-                want.extend(p.allowed_ips.iter().copied());
-            }
-        }
-        self.live_group_prefixes(now, want);
-    }
-
     /// The export's share of a control-loop round (see
     /// [`RouteExport::round`]). Returns the requests made (work done).
     pub(crate) fn export_round(&mut self, now: Instant) -> usize {
@@ -557,7 +562,7 @@ impl Control<'_> {
         };
         let n = export.round(
             now,
-            |want| self.live_prefixes(now, want),
+            |want| self.table.live_prefixes(now, want),
             || self.clock.now(),
             &self.counters,
         );

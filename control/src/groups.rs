@@ -19,8 +19,8 @@ use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 use serde::{Deserialize, Serialize};
 
-use crate::control::Control;
-use crate::counters::bump;
+use crate::counters::{bump, ControlCounters};
+use crate::peers::PeerTable;
 
 /// A configured group, as [`crate::control::ControlParts`] takes it.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ struct Member {
 
 /// A group as the control thread holds it.
 #[derive(Debug)]
-pub(crate) struct ControlGroup {
+struct ControlGroup {
     name: String,
     members: Vec<Member>,
     prefixes: Vec<Prefix>,
@@ -52,7 +52,7 @@ pub(crate) struct ControlGroup {
 
 impl ControlGroup {
     /// The group of `initial`, counting for `workers` workers.
-    pub(crate) fn new(initial: InitialGroup, workers: usize) -> Self {
+    fn new(initial: InitialGroup, workers: usize) -> Self {
         Self {
             name: initial.name,
             members: initial
@@ -91,14 +91,39 @@ pub struct GroupMemberShow {
     pub packets: u64,
 }
 
-impl Control<'_> {
-    /// The routing snapshot's view of the groups: the allowed IPs with the
+/// The tunnel groups the control thread holds (see the module doc).
+#[derive(Debug)]
+pub(crate) struct Groups {
+    list: Vec<ControlGroup>,
+}
+
+impl Groups {
+    /// The configured groups, counting for `workers` workers.
+    pub(crate) fn new(initial: Vec<InitialGroup>, workers: usize) -> Self {
+        Self {
+            list: initial
+                .into_iter()
+                .map(|g| ControlGroup::new(g, workers))
+                .collect(),
+        }
+    }
+
+    /// How many groups there are.
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The routing snapshot's view of the groups: `allowed` with the
     /// group prefixes merged in, and the groups with their members
-    /// resolved to slots.
-    pub(crate) fn group_routes(&self) -> (AllowedIps<PeerId>, Vec<GroupRoute>) {
-        let mut allowed = self.allowed.clone();
-        let mut routes = Vec::with_capacity(self.groups.len());
-        for (index, group) in self.groups.iter().enumerate() {
+    /// resolved to slots of `peers`.
+    pub(crate) fn routes(
+        &self,
+        allowed: &AllowedIps<PeerId>,
+        peers: &PeerTable,
+    ) -> (AllowedIps<PeerId>, Vec<GroupRoute>) {
+        let mut allowed = allowed.clone();
+        let mut routes = Vec::with_capacity(self.list.len());
+        for (index, group) in self.list.iter().enumerate() {
             for &prefix in &group.prefixes {
                 // A peer holding the very same prefix keeps it (the
                 // assignment takes it from the group first; this only
@@ -111,8 +136,8 @@ impl Control<'_> {
                 .members
                 .iter()
                 .filter_map(|m| {
-                    let id = self.peers.by_key(&m.key)?;
-                    let peer = self.peers.get(id)?;
+                    let id = peers.by_key(&m.key)?;
+                    let peer = peers.get(id)?;
                     Some(GroupMember {
                         id,
                         seed: m.seed,
@@ -127,12 +152,12 @@ impl Control<'_> {
     }
 
     /// A peer is gone: it leaves every group it was in.
-    pub(crate) fn leave_groups(&mut self, key: &PublicKey) {
-        for group in &mut self.groups {
+    pub(crate) fn leave(&mut self, key: &PublicKey, counters: &ControlCounters) {
+        for group in &mut self.list {
             let before = group.members.len();
             group.members.retain(|m| m.key != *key);
             if group.members.len() != before {
-                bump(&self.counters.group_members_removed);
+                bump(&counters.group_members_removed);
                 tracing::warn!(
                     group = %group.name,
                     peer = %conf::encode_key(key.as_bytes()),
@@ -141,12 +166,12 @@ impl Control<'_> {
                 );
             }
         }
-        self.drop_empty_groups();
+        self.drop_empty();
     }
 
     /// `prefix` was given to a peer: a group that routed it gives it up.
-    pub(crate) fn take_from_groups(&mut self, prefix: Prefix) {
-        for group in &mut self.groups {
+    pub(crate) fn take_prefix(&mut self, prefix: Prefix) {
+        for group in &mut self.list {
             let before = group.prefixes.len();
             group.prefixes.retain(|p| *p != prefix);
             if group.prefixes.len() != before {
@@ -157,11 +182,11 @@ impl Control<'_> {
                 );
             }
         }
-        self.drop_empty_groups();
+        self.drop_empty();
     }
 
-    fn drop_empty_groups(&mut self) {
-        self.groups.retain(|g| {
+    fn drop_empty(&mut self) {
+        self.list.retain(|g| {
             let empty = g.members.is_empty() || g.prefixes.is_empty();
             if empty {
                 tracing::warn!(group = %g.name, "group without members or prefixes: removed");
@@ -170,29 +195,25 @@ impl Control<'_> {
         });
     }
 
-    /// Whether the member `key` carries flows at `now` (a fresh session,
-    /// data answered).
-    fn member_live(&self, key: &PublicKey, now: Instant) -> bool {
-        self.peers
-            .by_key(key)
-            .and_then(|id| self.peers.get(id))
-            .is_some_and(|p| p.shared.liveness.is_live(now))
-    }
-
     /// Adds to `out` the prefixes of the groups with a live member at
     /// `now`: what the live-route export announces for them
     /// (crate::route_export).
-    pub(crate) fn live_group_prefixes(&self, now: Instant, out: &mut impl Extend<Prefix>) {
-        for g in &self.groups {
-            if g.members.iter().any(|m| self.member_live(&m.key, now)) {
+    pub(crate) fn live_prefixes(
+        &self,
+        peers: &PeerTable,
+        now: Instant,
+        out: &mut impl Extend<Prefix>,
+    ) {
+        for g in &self.list {
+            if g.members.iter().any(|m| member_live(peers, &m.key, now)) {
                 out.extend(g.prefixes.iter().copied());
             }
         }
     }
 
     /// The groups for `wgdp show` and the metrics.
-    pub(crate) fn groups_show(&self, now: Instant) -> Vec<GroupShow> {
-        self.groups
+    pub(crate) fn show(&self, peers: &PeerTable, now: Instant) -> Vec<GroupShow> {
+        self.list
             .iter()
             .map(|g| GroupShow {
                 name: g.name.clone(),
@@ -202,11 +223,20 @@ impl Control<'_> {
                     .iter()
                     .map(|m| GroupMemberShow {
                         public_key: conf::encode_key(m.key.as_bytes()),
-                        live: self.member_live(&m.key, now),
+                        live: member_live(peers, &m.key, now),
                         packets: m.counts.total(),
                     })
                     .collect(),
             })
             .collect()
     }
+}
+
+/// Whether the member `key` carries flows at `now` (a fresh session,
+/// data answered).
+fn member_live(peers: &PeerTable, key: &PublicKey, now: Instant) -> bool {
+    peers
+        .by_key(key)
+        .and_then(|id| peers.get(id))
+        .is_some_and(|p| p.shared.liveness.is_live(now))
 }

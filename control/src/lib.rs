@@ -17,7 +17,6 @@ pub mod link;
 pub mod metrics;
 pub mod neigh;
 pub mod ownership;
-mod peer_lifecycle;
 pub mod peers;
 pub mod queues;
 pub mod route_export;
@@ -26,6 +25,8 @@ pub mod show;
 pub mod snapshot;
 pub mod steering;
 pub mod tap;
+mod tunnel_table;
 pub mod uapi;
+mod worker_commands;
 
 pub use control::handshake;

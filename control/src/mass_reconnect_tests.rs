@@ -271,6 +271,7 @@ fn scenario(pool: Option<HandshakePool>) -> Outcome {
     hs_tx.send(msg).expect("queued");
     assert_eq!(exchange(&mut c, &mut rx, &mut inits, 1, t1), 1);
     let established = c
+        .table
         .peers
         .by_key(inits[0].identity.public_key())
         .expect("peer 0");
@@ -368,7 +369,7 @@ fn initiating(n: usize, pool: Option<HandshakePool>) -> (HashMap<u32, u32>, u64,
     let now = Instant::from_secs(3);
     let ids: Vec<u32> = peers
         .iter()
-        .map(|x| c.peers.by_key(x.identity.public_key()).expect("peer"))
+        .map(|x| c.table.peers.by_key(x.identity.public_key()).expect("peer"))
         .collect();
     for &id in &ids {
         c.initiate(id, now, false);
@@ -449,7 +450,11 @@ fn initiations_leave_from_the_address_the_workers_report_the_peer_reached() {
     let (events_tx, events) = bounded(4);
     c.events = events;
     let mut rx = p.far_tun.rx_queue(1).expect("far rx");
-    let id = c.peers.by_key(peer.identity.public_key()).expect("peer");
+    let id = c
+        .table
+        .peers
+        .by_key(peer.identity.public_key())
+        .expect("peer");
     // The initiation's outer source address and destination.
     let mut initiation_from = |c: &mut Control<'_>, now: Instant| {
         c.initiate(id, now, false);

@@ -83,8 +83,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
     let (mut c, _commands) = control(&p);
     let (export, kernel) = recorded();
     c.set_route_export(export);
-    let id2 = c.peers.by_key(&peer_key(2)).unwrap();
-    let id3 = c.peers.by_key(&peer_key(3)).unwrap();
+    let id2 = c.table.peers.by_key(&peer_key(2)).unwrap();
+    let id3 = c.table.peers.by_key(&peer_key(3)).unwrap();
     let mut now = c.clock.now();
 
     // No session: nothing exported.
@@ -94,7 +94,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
     // Peer 2's session goes live: its allowed IP and the group's prefixes
     // (it is a member of "site").
     let live_at = scan(&mut c, &mut now);
-    c.peers
+    c.table
+        .peers
         .get(id2)
         .unwrap()
         .shared
@@ -137,7 +138,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
     assert_eq!(kernel.lock().unwrap().requests, before);
 
     // Peer 3 too (an IPv6 prefix among its allowed IPs).
-    c.peers
+    c.table
+        .peers
         .get(id3)
         .unwrap()
         .shared
@@ -157,7 +159,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
 
     // Peer 2 leaves data unanswered: its prefix goes, the group's stay
     // (peer 3 is live).
-    c.peers
+    c.table
+        .peers
         .get(id2)
         .unwrap()
         .shared
@@ -181,7 +184,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
     assert_eq!(count(&c.counters), (5, 5, 0));
 
     // Peer 2 answers again: back.
-    c.peers
+    c.table
+        .peers
         .get(id2)
         .unwrap()
         .shared
@@ -200,7 +204,8 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
 
     // Live again, then a clean shutdown withdraws everything.
     let again: Instant = now;
-    c.peers
+    c.table
+        .peers
         .get(id2)
         .unwrap()
         .shared
@@ -217,9 +222,10 @@ fn routes_follow_liveness_peer_removal_and_shutdown() {
 fn without_a_cluster_section_nothing_is_exported_or_shown() {
     let p = ports();
     let (mut c, _commands) = control(&p);
-    let id2 = c.peers.by_key(&peer_key(2)).unwrap();
+    let id2 = c.table.peers.by_key(&peer_key(2)).unwrap();
     let now = c.clock.now();
-    c.peers
+    c.table
+        .peers
         .get(id2)
         .unwrap()
         .shared

@@ -58,8 +58,8 @@ impl Control<'_> {
                 // queued before this one replace it, the response is
                 // refused in its turn, as it would be here.
                 MessageType::Response => index_at(msg.bytes(), 8)
-                    .and_then(|i| self.peers.by_index(i))
-                    .and_then(|id| self.peers.get(id))
+                    .and_then(|i| self.table.peers.by_index(i))
+                    .and_then(|id| self.table.peers.get(id))
                     .and_then(|p| p.handshake.response_work())
                     .map(Work::Response),
                 MessageType::CookieReply | MessageType::Data => None,
@@ -97,9 +97,9 @@ impl Control<'_> {
             (MessageType::Response, _) => self.complete(bytes, msg.src, msg.local, now),
             (MessageType::CookieReply, _) => {
                 // Receiver: the sender index of the message it answers.
-                let id = index_at(bytes, 4).and_then(|i| self.peers.by_index(i));
+                let id = index_at(bytes, 4).and_then(|i| self.table.peers.by_index(i));
                 let ok = id
-                    .and_then(|id| self.peers.get_mut(id))
+                    .and_then(|id| self.table.peers.get_mut(id))
                     .is_some_and(|p| p.handshake.consume_cookie_reply(bytes, now).is_ok());
                 if ok {
                     bump(&self.counters.cookie_replies_accepted);
@@ -117,10 +117,10 @@ impl Control<'_> {
         let Ok(pending) = self.identity.open_initiation(bytes) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(id) = self.peers.by_key(pending.remote_static()) else {
+        let Some(id) = self.table.peers.by_key(pending.remote_static()) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         if peer.handshake.consume_initiation(pending, now).is_err() {
@@ -141,10 +141,10 @@ impl Control<'_> {
         let Ok(prepared) = prepared else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(id) = self.peers.by_key(prepared.remote_static()) else {
+        let Some(id) = self.table.peers.by_key(prepared.remote_static()) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         if peer.handshake.consume_prepared(prepared, now).is_err() {
@@ -156,17 +156,21 @@ impl Control<'_> {
     /// The initiation from peer `id` was consumed: the response, the
     /// keypair installed as `next` and the timers (5.4.3).
     fn answer_initiation(&mut self, id: PeerId, src: SocketAddr, local: IpAddr, now: Instant) {
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         // The initiation authenticated the peer.
         peer.sync_activity(&mut self.rng);
         peer.timers.any_authenticated_packet_received();
         peer.timers.any_authenticated_packet_traversal(now);
-        let Some(index) = self.peers.allocate_index(id, self.workers, &mut self.rng) else {
+        let Some(index) = self
+            .table
+            .peers
+            .allocate_index(id, self.workers, &mut self.rng)
+        else {
             return;
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let Ok((response, keypair)) = peer.handshake.create_response(index, now, &mut self.rng)
@@ -197,10 +201,10 @@ impl Control<'_> {
     /// the owner then sends its staged packets or a keepalive (5.4.3).
     fn complete(&mut self, bytes: &[u8], src: SocketAddr, local: IpAddr, now: Instant) {
         // Receiver: the sender index of our initiation.
-        let Some(id) = index_at(bytes, 8).and_then(|i| self.peers.by_index(i)) else {
+        let Some(id) = index_at(bytes, 8).and_then(|i| self.table.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let result = peer.handshake.consume_response(&self.identity, bytes, now);
@@ -217,10 +221,10 @@ impl Control<'_> {
         local: IpAddr,
         now: Instant,
     ) {
-        let Some(id) = index_at(bytes, 8).and_then(|i| self.peers.by_index(i)) else {
+        let Some(id) = index_at(bytes, 8).and_then(|i| self.table.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let result = opened.and_then(|o| peer.handshake.consume_opened_response(o, bytes, now));
@@ -240,7 +244,7 @@ impl Control<'_> {
         let Ok(keypair) = result else {
             return bump(&self.counters.handshakes_rejected);
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         peer.sync_activity(&mut self.rng);
@@ -257,14 +261,14 @@ impl Control<'_> {
     /// An authenticated handshake message came from `src` to our `local`:
     /// the peer's endpoint, and the address we send to it from.
     fn learn_endpoint(&mut self, id: PeerId, src: SocketAddr, local: IpAddr) {
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         if peer.endpoint != Some(src) || peer.local != Some(local) {
             peer.endpoint = Some(src);
             peer.local = Some(local);
             let owner = peer.owner;
-            self.command(
+            self.commands.send(
                 owner,
                 Command::SetEndpoint {
                     id,
@@ -276,7 +280,7 @@ impl Control<'_> {
     }
 
     fn install(&mut self, id: PeerId, keypair: Keypair) {
-        let Some((owner, lanes)) = self.peers.get_mut(id).map(|p| (p.owner, p.lanes)) else {
+        let Some((owner, lanes)) = self.table.peers.get_mut(id).map(|p| (p.owner, p.lanes)) else {
             return;
         };
         // A multi-lane peer's workers share its keypairs (dataplane `lanes`).
@@ -285,8 +289,8 @@ impl Control<'_> {
         } else {
             keypair
         };
-        self.peers.keypair_sent(id, keypair.local_index());
-        self.command(
+        self.table.peers.keypair_sent(id, keypair.local_index());
+        self.commands.send(
             owner,
             Command::InstallKeypair {
                 id,
@@ -299,7 +303,7 @@ impl Control<'_> {
     /// REKEY_TIMEOUT rate limit allows (kernel
     /// `wg_packet_send_handshake_initiation`).
     pub(crate) fn initiate(&mut self, id: PeerId, now: Instant, retry: bool) {
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let Some(endpoint) = peer.endpoint else {
@@ -310,10 +314,14 @@ impl Control<'_> {
         if !peer.timers.begin_initiation(now, retry) {
             return;
         }
-        let Some(index) = self.peers.allocate_index(id, self.workers, &mut self.rng) else {
+        let Some(index) = self
+            .table
+            .peers
+            .allocate_index(id, self.workers, &mut self.rng)
+        else {
             return;
         };
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let Ok(msg) = peer.handshake.create_initiation(
@@ -327,7 +335,7 @@ impl Control<'_> {
         };
         peer.timers.initiation_sent(now, &mut self.rng);
         bump(&self.counters.initiations_sent);
-        tracing::debug!(peer = %conf::encode_key(self.peers.get(id).map_or(&[0; 32], |p| p.public_key.as_bytes())), %endpoint, retry, "initiation sent");
+        tracing::debug!(peer = %conf::encode_key(self.table.peers.get(id).map_or(&[0; 32], |p| p.public_key.as_bytes())), %endpoint, retry, "initiation sent");
         self.tun.send_udp(
             endpoint,
             local,

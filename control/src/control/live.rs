@@ -190,7 +190,7 @@ impl Control<'_> {
     /// The whole snapshot for a `get`, in one go.
     fn interface_info(&self) -> InterfaceInfo {
         let mut job = self.start_get(None);
-        while job.next < self.peers.slots() {
+        while job.next < self.table.peers.slots() {
             self.snapshot_slice(&mut job);
         }
         *job.info
@@ -202,7 +202,7 @@ impl Control<'_> {
             info: Box::new(InterfaceInfo {
                 private_key: self.private_key.clone(),
                 listen_port: self.listen_port,
-                peers: Vec::with_capacity(self.peers.len()),
+                peers: Vec::with_capacity(self.table.peers.len()),
             }),
             next: 0,
             reply,
@@ -212,7 +212,7 @@ impl Control<'_> {
     /// Copies the peers of the next [`GET_SLICE`] slots into a `get`.
     fn snapshot_slice(&self, job: &mut GetJob) {
         let end = job.next + GET_SLICE;
-        let peers = self.peers.in_slots(job.next, end).map(|p| PeerInfo {
+        let peers = self.table.peers.in_slots(job.next, end).map(|p| PeerInfo {
             peer: self.peer_snapshot(p),
             preshared_key: p.preshared_key.clone(),
         });
@@ -223,7 +223,7 @@ impl Control<'_> {
     /// Sends a `get` whose every slot is copied its snapshot (true), or
     /// keeps it for the next round.
     fn answer_get_or_keep(&mut self, mut job: GetJob) -> bool {
-        if job.next < self.peers.slots() {
+        if job.next < self.table.peers.slots() {
             self.uapi_job = Some(UapiJob::Get(job));
             return false;
         }
@@ -301,7 +301,7 @@ impl Control<'_> {
         if key == *self.identity.public_key() {
             return;
         }
-        let existing = self.peers.by_key(&key);
+        let existing = self.table.peers.by_key(&key);
         if ps.remove {
             if let Some(id) = existing {
                 self.remove_peer(id, now);
@@ -338,8 +338,8 @@ impl Control<'_> {
             // The peer gets exactly the listed configuration, as if
             // created anew: what the request leaves out is unset. Its
             // sessions and learned endpoint stay (no disruption).
-            self.clear_prefixes(id);
-            if let Some(peer) = self.peers.get_mut(id) {
+            self.table.clear_prefixes(id);
+            if let Some(peer) = self.table.peers.get_mut(id) {
                 peer.handshake.set_preshared_key(None);
                 peer.preshared_key = None;
                 // The keepalive interval is unset below unless the
@@ -348,7 +348,7 @@ impl Control<'_> {
                 peer.configured_endpoint = None;
             }
         }
-        let Some(peer) = self.peers.get_mut(id) else {
+        let Some(peer) = self.table.peers.get_mut(id) else {
             return;
         };
         let owner = peer.owner;
@@ -371,7 +371,7 @@ impl Control<'_> {
             peer.endpoint = Some(endpoint);
             peer.local = None;
             peer.configured_endpoint = Some(endpoint);
-            self.command(
+            self.commands.send(
                 owner,
                 Command::SetEndpoint {
                     id,
@@ -381,14 +381,14 @@ impl Control<'_> {
             );
         }
         if ps.replace_allowed_ips {
-            self.clear_prefixes(id);
+            self.table.clear_prefixes(id);
         }
         for &prefix in &ps.allowed_ips {
-            if let Some(loser) = self.assign_prefix(prefix, id) {
+            if let Some(loser) = self.table.assign_prefix(prefix, id) {
                 job.changed.push(loser);
             }
         }
-        self.unassign_prefixes(id, &ps.removed_ips);
+        self.table.unassign_prefixes(id, &ps.removed_ips);
         job.changed.push(id);
     }
 
@@ -399,13 +399,14 @@ impl Control<'_> {
         let mut persist = std::mem::take(&mut job.persist);
         if job.set.replace_peers {
             let gone: Vec<PeerId> = self
+                .table
                 .peers
                 .iter()
                 .filter(|p| !job.named.contains(&p.public_key))
                 .map(|p| p.id)
                 .collect();
             for id in gone {
-                if let Some(p) = self.peers.get(id) {
+                if let Some(p) = self.table.peers.get(id) {
                     persist
                         .removed
                         .push(conf::PublicKey(*p.public_key.as_bytes()));
@@ -417,8 +418,8 @@ impl Control<'_> {
         // is written once.
         let mut seen = HashSet::new();
         for &id in &job.changed {
-            if seen.insert(id) && self.peers.get(id).is_some() {
-                persist.upserted.push(self.peer_conf(id));
+            if seen.insert(id) && self.table.peers.get(id).is_some() {
+                persist.upserted.push(self.table.peer_conf(id));
             }
         }
         self.publish_routes();

@@ -299,7 +299,7 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
                 &show.groups,
             ),
         ),
-        ("Debug of the peers", format!("{:?}", c.peers)),
+        ("Debug of the peers", format!("{:?}", c.table.peers)),
         ("Debug of the identity", format!("{:?}", c.identity)),
     ];
     let own_public = conf::encode_key(PrivateKey::from_bytes(OURS).public_key().as_bytes());
@@ -323,6 +323,7 @@ fn an_unanswered_move_is_asked_for_again() {
     let p = ports();
     let (mut c, commands) = control_with(&p, 2);
     let id = c
+        .table
         .peers
         .iter()
         .find(|q| q.owner == 0)
@@ -345,7 +346,7 @@ fn an_unanswered_move_is_asked_for_again() {
     c.arrives_at(id, 1, t0 + std::time::Duration::from_millis(1500));
     assert_eq!(releases(&commands[0]), 1, "asked for again");
     c.adopted(id, 1);
-    assert_eq!(c.peers.get(id).map(|q| q.owner), Some(1));
+    assert_eq!(c.table.peers.get(id).map(|q| q.owner), Some(1));
     c.arrives_at(id, 1, t0 + std::time::Duration::from_secs(3));
     assert_eq!(
         releases(&commands[0]) + releases(&commands[1]),
@@ -357,7 +358,7 @@ fn an_unanswered_move_is_asked_for_again() {
 /// What the routing snapshot makes of `ip`: a peer's slot, or the members
 /// (slots) of the group it routes to.
 fn routed(c: &Control, ip: &str) -> Option<Result<u32, Vec<u32>>> {
-    let (allowed, groups) = c.group_routes();
+    let (allowed, groups) = c.table.group_routes();
     let target = allowed.lookup(ip.parse().expect("ip"))?;
     Some(match dataplane::group::as_group(target) {
         Some(g) => Err(groups[g].members.iter().map(|m| m.id).collect()),
@@ -373,8 +374,8 @@ fn groups_follow_uapi_changes() {
     let p = ports();
     let (mut c, _commands) = control(&p);
     let (two, three) = (
-        c.peers.by_key(&peer_key(2)).expect("peer 2"),
-        c.peers.by_key(&peer_key(3)).expect("peer 3"),
+        c.table.peers.by_key(&peer_key(2)).expect("peer 2"),
+        c.table.peers.by_key(&peer_key(3)).expect("peer 3"),
     );
     assert_eq!(routed(&c, "10.77.1.1"), Some(Err(vec![two, three])));
     assert_eq!(routed(&c, "10.78.1.1"), Some(Err(vec![two, three])));
@@ -469,8 +470,8 @@ fn persistent_keepalive_starts_without_traffic_and_when_turned_on() {
     let p = ports();
     let (mut c, commands) = control(&p);
     let (two, three) = (
-        c.peers.by_key(&peer_key(2)).expect("peer 2"),
-        c.peers.by_key(&peer_key(3)).expect("peer 3"),
+        c.table.peers.by_key(&peer_key(2)).expect("peer 2"),
+        c.table.peers.by_key(&peer_key(3)).expect("peer 3"),
     );
     while commands.try_recv().is_ok() {}
     let start = c.clock.now();
@@ -517,7 +518,7 @@ fn no_initiation_right_after_responding() {
     use protocol::noise::{PeerHandshake, StaticIdentity};
     let p = ports();
     let (mut c, _commands) = control(&p);
-    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let two = c.table.peers.by_key(&peer_key(2)).expect("peer 2");
     let ours = PrivateKey::from_bytes(OURS).public_key();
     let them = StaticIdentity::new(PrivateKey::from_bytes([2; 32]));
     let mut hs = PeerHandshake::new(ours, Some(PSK));
@@ -574,15 +575,18 @@ fn a_peer_with_our_own_key_is_skipped_and_the_rest_applies() {
     assert!(after.contains("allowed_ip=10.9.8.0/24"), "{after}");
     assert!(!after.contains(&format!("public_key={own}")), "{after}");
     assert!(!after.contains("10.9.0.1/32"), "{after}");
-    assert_eq!(c.peers.len(), 3);
+    assert_eq!(c.table.peers.len(), 3);
     // Removing ourselves is skipped too; replace_peers keeps the others
     // it names.
     let again = format!(
         "set=1\nreplace_peers=true\npublic_key={own}\nremove=true\npublic_key={peer2}\npublic_key={new}"
     );
     assert_eq!(ask(&mut c, &again), ok);
-    assert_eq!(c.peers.len(), 2, "peer 3, not named, removed");
-    assert!(c.peers.by_key(&peer_key(2)).is_some() && c.peers.by_key(&peer_key(9)).is_some());
+    assert_eq!(c.table.peers.len(), 2, "peer 3, not named, removed");
+    assert!(
+        c.table.peers.by_key(&peer_key(2)).is_some()
+            && c.table.peers.by_key(&peer_key(9)).is_some()
+    );
 }
 
 /// `allowed_ip=-PREFIX` (newer `wg set ... allowed-ips -PREFIX`) takes that
@@ -593,8 +597,8 @@ fn a_peer_with_our_own_key_is_skipped_and_the_rest_applies() {
 fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
     let p = ports();
     let (mut c, _commands) = control(&p);
-    let three = c.peers.by_key(&peer_key(3)).expect("peer 3");
-    let two = c.peers.by_key(&peer_key(2)).expect("peer 2");
+    let three = c.table.peers.by_key(&peer_key(3)).expect("peer 3");
+    let two = c.table.peers.by_key(&peer_key(2)).expect("peer 2");
     let peer3 = hex(peer_key(3).as_bytes());
     let ok = "errno=0\n\n";
     assert_eq!(routed(&c, "10.9.2.1"), Some(Ok(three)));
@@ -624,7 +628,7 @@ fn a_minus_allowed_ip_removes_only_that_prefix_of_that_peer() {
     assert!(!of_three.contains("allowed_ip=10.9.2.0/24"), "{listed}");
     assert!(listed.contains("allowed_ip=10.9.1.0/24"), "{listed}");
     // Written back as it now is.
-    let conf = c.peer_conf(three);
+    let conf = c.table.peer_conf(three);
     assert_eq!(conf.allowed_ips.len(), 1);
 }
 
@@ -697,12 +701,12 @@ fn a_large_set_is_applied_in_slices_between_rounds() {
     let now = c.clock.now();
     for round in 1..=2 {
         assert_eq!(c.uapi_round(now), 1, "round {round}");
-        assert_eq!(c.peers.len(), 2 + round * SET_SLICE, "round {round}");
+        assert_eq!(c.table.peers.len(), 2 + round * SET_SLICE, "round {round}");
         assert!(answer.try_recv().is_err(), "answered before it was all in");
         assert_eq!(routes_sent(), 0, "routes published at the end");
     }
     assert_eq!(c.uapi_round(now), 1, "the last slice");
-    assert_eq!(c.peers.len(), 2 + n);
+    assert_eq!(c.table.peers.len(), 2 + n);
     let reply = answer.try_recv().expect("answered");
     assert_eq!(
         reply.persist.upserted.len(),
@@ -776,10 +780,12 @@ fn a_get_is_snapshotted_in_slices_between_rounds() {
     // Between the slices: the first peer (copied in the first round) and
     // the last (not yet copied) roam.
     let first = c
+        .table
         .peers
         .by_key(&PublicKey::from_bytes(key(0)))
         .expect("first");
     let last = c
+        .table
         .peers
         .by_key(&PublicKey::from_bytes(key(n - 1)))
         .expect("last");
@@ -813,7 +819,10 @@ fn a_get_is_snapshotted_in_slices_between_rounds() {
         "errno=0\n\n"
     );
     assert_eq!(
-        c.peers.get(first).and_then(|p| p.persistent_keepalive),
+        c.table
+            .peers
+            .get(first)
+            .and_then(|p| p.persistent_keepalive),
         Some(7)
     );
 }
