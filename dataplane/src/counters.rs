@@ -344,6 +344,7 @@ impl WorkerCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cycle_profile::{StageClock, ENABLED};
 
     #[test]
     fn labels_are_unique_and_indexes_dense() {
@@ -371,5 +372,27 @@ mod tests {
         assert_eq!(c.drops(DropReason::Authentication), 0);
         assert_eq!(c.total_drops(), 3);
         assert_eq!(c.events(Event::EncapBytes), 1500);
+    }
+
+    #[test]
+    fn laps_add_up_when_enabled_and_cost_nothing_when_not() {
+        let counters = WorkerCounters::default();
+        let mut clock = StageClock::default();
+        clock.start();
+        std::hint::black_box((0..1000u64).sum::<u64>());
+        clock.lap(Stage::Parse);
+        clock.lap(Stage::Crypto);
+        clock.publish(|s, c| counters.add_stage_cycles(s, c));
+        let parse = counters.stage_cycles(Stage::Parse);
+        let total: u64 = Stage::ALL.iter().map(|&s| counters.stage_cycles(s)).sum();
+        if ENABLED {
+            assert!(parse > 0, "the TSC moved during the first lap");
+            assert_eq!(total, parse + counters.stage_cycles(Stage::Crypto));
+            // Published sums start again from zero.
+            clock.publish(|s, c| counters.add_stage_cycles(s, c));
+            assert_eq!(counters.stage_cycles(Stage::Parse), parse);
+        } else {
+            assert_eq!(total, 0);
+        }
     }
 }

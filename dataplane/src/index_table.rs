@@ -264,6 +264,12 @@ impl IndexTable {
             .map(Box::as_ref)
     }
 
+    /// Whether this worker may encrypt for peer `id` as one of its lanes.
+    #[inline]
+    pub(crate) fn lane_can_send(&self, id: PeerId, now: Instant) -> bool {
+        self.lane(id).is_some_and(|l| l.can_send(now))
+    }
+
     /// The lane this worker serves for peer `id`, if any.
     #[inline]
     pub(crate) fn lane_mut(&mut self, id: PeerId) -> Option<&mut Lane> {

@@ -48,6 +48,7 @@ use protocol::shared_counters::SendBlock;
 use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 
+use crate::counters::DropReason;
 use crate::peer::{PeerShared, ENDPOINT_CHANGE_EVERY};
 
 /// What the owner of a multi-lane peer gives its lane workers.
@@ -99,6 +100,23 @@ pub struct Lane {
     /// When it last told the owner about our other address reached.
     pub(crate) local_told: Option<Instant>,
     pub(crate) tally: Tally,
+}
+
+/// What [`Lane::seal`] made of a packet: the data message's header
+/// fields and where it goes (whitepaper section 5.4.6).
+pub(crate) struct LaneSealed {
+    /// The peer's index for the keypair: the message's receiver field.
+    pub(crate) receiver: u32,
+    /// The nonce counter the packet was sealed with, from the lane's block.
+    pub(crate) counter: u64,
+    /// The peer's endpoint, as the owner published it.
+    pub(crate) endpoint: SocketAddr,
+    /// Our address the peer last reached, to send from (`None`: the
+    /// port's default source).
+    pub(crate) local: Option<IpAddr>,
+    /// The keypair wants a new handshake (REKEY_AFTER_MESSAGES or, for an
+    /// initiator, REKEY_AFTER_TIME; kernel `send.c: keep_key_fresh`).
+    pub(crate) rekey: bool,
 }
 
 impl Tally {
@@ -188,6 +206,34 @@ impl Lane {
             .flatten()
             .map(Arc::as_ref)
             .find(|k| k.local_index() == index)
+    }
+
+    /// Seals `payload` (tag separate) with the lane's current keypair,
+    /// from its own block of counters (whitepaper section 5.4.6).
+    #[inline]
+    pub(crate) fn seal(
+        &mut self,
+        now: Instant,
+        payload: &mut [u8],
+        tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
+    ) -> Result<LaneSealed, DropReason> {
+        let endpoint = self.publish.endpoint.ok_or(DropReason::SealFailed)?;
+        let kp = self
+            .publish
+            .current
+            .as_deref()
+            .ok_or(DropReason::SealFailed)?;
+        let counter = kp
+            .seal(&mut self.block, now, payload, tag)
+            .map_err(DropReason::from)?;
+        let rekey = kp.needs_rekey_on_send(&self.block, now);
+        Ok(LaneSealed {
+            receiver: kp.remote_index(),
+            counter,
+            endpoint,
+            local: self.publish.local,
+            rekey,
+        })
     }
 
     /// Whether it may send now.

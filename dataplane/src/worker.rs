@@ -7,7 +7,6 @@
 //! (sleeping is done only by the idle back-off, after a run of empty polls).
 
 mod lane_work;
-mod moves;
 mod receive;
 mod send;
 
@@ -33,12 +32,10 @@ use crate::index_table::IndexTable;
 pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
-use crate::rehome::{handoff_tag, tag_side, Via};
+use crate::rehome::{handoff_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
-use crate::staging::Staging;
-
-/// Lanes whose activity a worker tallies before it publishes them.
-const LANE_DIRTY_MAX: usize = 256;
+use crate::staging::{StagedList, Staging};
+use lane_work::LaneWork;
 
 /// Commands applied per round at most, so a flood of them cannot starve
 /// the data path.
@@ -185,8 +182,8 @@ pub struct Worker<'p> {
     pub(crate) table: IndexTable,
     /// The staged packets of all its peers.
     pub(crate) staging: Staging<Mbuf>,
-    /// Lanes with activity to publish at the end of the round.
-    pub(crate) lane_dirty: Vec<PeerId>,
+    /// The lanes it publishes and serves.
+    pub(crate) lanes: LaneWork,
     /// Next hops' MACs on both ports.
     pub(crate) neighbours: Neighbours,
     /// Checks handshake messages before they are queued.
@@ -245,6 +242,7 @@ impl<'p> Worker<'p> {
         let gate = HandshakeGate::new(&cfg.public_key);
         let staging = Staging::new(cfg.staging_budget);
         let table = IndexTable::new(cfg.index, cfg.workers);
+        let lanes = LaneWork::new(cfg.index, cfg.workers);
         let icmp = IcmpErrors::new(cfg.icmp_rate, clock.now(), pool, Arc::clone(&counters));
         Self {
             cfg,
@@ -259,7 +257,7 @@ impl<'p> Worker<'p> {
             routes: Arc::new(RouteTable::default()),
             table,
             staging,
-            lane_dirty: Vec::with_capacity(LANE_DIRTY_MAX),
+            lanes,
             neighbours: Neighbours::default(),
             gate,
             icmp,
@@ -325,7 +323,7 @@ impl<'p> Worker<'p> {
             work += self.tx.relay();
             self.stages.lap(Stage::Other);
             self.tx.flush_all();
-            self.flush_lanes(now);
+            self.lanes.flush(&mut self.table, now);
             self.stages.lap(Stage::Tx);
             let counters = &self.counters;
             self.stages
@@ -503,6 +501,153 @@ impl<'p> Worker<'p> {
             } else {
                 self.send_keepalive(id, now);
             }
+        }
+    }
+
+    /// Owner: sends the lane workers of peer `id` what they need now, or
+    /// withdraws the lanes (see [`LaneWork::publish`]).
+    pub(crate) fn publish_lanes(&mut self, id: PeerId, withdraw: bool) {
+        self.lanes
+            .publish(&self.table, id, withdraw, &self.links.to_workers);
+    }
+
+    /// [`Command::Lane`]: takes (or drops) a lane of another worker's peer.
+    fn apply_lane(
+        &mut self,
+        id: PeerId,
+        publish: Option<Box<crate::lane::LanePublish>>,
+        now: Instant,
+    ) {
+        self.lanes.apply(&mut self.table, id, publish, now);
+    }
+
+    /// Sends a plaintext packet for peer `id`, which this worker does not
+    /// hold, on: to where it moved, else to the owner the routes name.
+    pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, via: Via) {
+        match self.table.moved_to(id) {
+            Some(to) => self.forward(to, m, via, PortSide::Plaintext),
+            None if owner != self.cfg.index => self.hand_off(owner, m, via, PortSide::Plaintext),
+            None => self.tx.drop_packet(m, DropReason::PeerGone),
+        }
+    }
+
+    /// Passes a packet on for a peer that moved to worker `to`, even if
+    /// it was handed here: it cannot bounce, since a worker forwards only
+    /// to where the peer went after it left.
+    pub(crate) fn forward(&mut self, to: usize, m: Mbuf, via: Via, side: PortSide) {
+        if via == Via::OwnQueue {
+            return self.hand_off(to, m, via, side);
+        }
+        if to >= self.cfg.workers || to == self.cfg.index {
+            return self.tx.drop_packet(m, DropReason::PeerGone);
+        }
+        self.counters.add(Event::Forwarded, 1);
+        self.tx.emit(Out::Handoff(to), m);
+    }
+
+    /// Counts an authenticated packet of peer `id` received by worker
+    /// `at`, and asks for a re-home when they keep arriving elsewhere.
+    #[inline]
+    pub(crate) fn note_arrival(&mut self, id: PeerId, at: usize) {
+        let me = self.cfg.index;
+        if at == me {
+            if let Some(p) = self.table.peer_mut(id) {
+                p.arrivals.note(at, me);
+            }
+            return;
+        }
+        self.counters.add(Event::ArrivedElsewhere, 1);
+        let ask = self
+            .table
+            .peer_mut(id)
+            .and_then(|p| p.arrivals.note(at, me));
+        if let Some(to) = ask {
+            // Best effort: asked again after as many packets if lost.
+            let _ = self.links.events.try_send(WorkerEvent::ArrivesAt(id, to));
+        }
+    }
+
+    /// Applies a per-peer command for a peer that moved away: sends it on
+    /// to the new owner. Returns the command when it is this worker's.
+    fn follow_moved(&mut self, cmd: Command, now: Instant) -> Option<Command> {
+        let Some(id) = cmd.moving_peer() else {
+            return Some(cmd);
+        };
+        if self.table.owns(id) {
+            return Some(cmd);
+        }
+        let Some(to) = self.table.moved_to(id) else {
+            return Some(cmd);
+        };
+        match &cmd {
+            Command::InstallKeypair { keypair, .. } => {
+                // Its index names this worker: pass its packets on too.
+                self.table.follow_index(keypair.local_index(), to, now);
+            }
+            Command::RemovePeer { .. } => self.table.forget_moved(id),
+            _ => {}
+        }
+        if let Some(tx) = self.links.to_workers.get(to) {
+            let _ = tx.send(cmd);
+        }
+        None
+    }
+
+    /// [`Command::Release`]: hands the peer's state to worker `to`.
+    fn release(&mut self, id: PeerId, to: usize, now: Instant) {
+        if to == self.cfg.index && self.table.owns(id) {
+            // Already here (the control thread missed the first report).
+            let _ = self.links.events.try_send(WorkerEvent::Adopted(id, to));
+            return;
+        }
+        if to >= self.cfg.workers || to == self.cfg.index {
+            return;
+        }
+        // Lanes follow the owner: the new one publishes its own.
+        self.publish_lanes(id, true);
+        let Some(mut state) = self.table.release(id, to, now) else {
+            return;
+        };
+        state.arrivals = Arrivals::default();
+        // The staged packets leave this worker's slab with the peer (a
+        // re-home is rare: the one allocation is not per packet).
+        let mut staged = Vec::with_capacity(state.staged.len());
+        while let Some(m) = self.staging.pop(&mut state.staged) {
+            staged.push(m);
+        }
+        self.counters.add(Event::PeersReleased, 1);
+        let adopt = Command::Adopt { id, state, staged };
+        if let Some(tx) = self.links.to_workers.get(to) {
+            // Unbounded: fails only when the workers are stopping, and
+            // dropping the command then frees the staged packets.
+            let _ = tx.send(adopt);
+        }
+    }
+
+    /// [`Command::Adopt`]: takes over a peer's state from its old owner.
+    fn adopt(&mut self, id: PeerId, mut state: Box<PeerState>, staged: Vec<Mbuf>, now: Instant) {
+        state.staged = StagedList::default();
+        // Built against the old owner's neighbour table.
+        state.outer = None;
+        for m in staged {
+            if let Err(m) = self.staging.push(&mut state.staged, id, m) {
+                self.tx.drop_packet(m, DropReason::StagedBudget);
+            }
+        }
+        let staged = !state.staged.is_empty();
+        if let Some(mut old) = self.table.adopt(id, state) {
+            self.drop_staged(&mut old, DropReason::PeerGone);
+        }
+        // It owns the peer now: no lane of it here, and lanes of its own.
+        self.apply_lane(id, None, now);
+        self.publish_lanes(id, false);
+        self.counters.add(Event::PeersAdopted, 1);
+        let _ = self
+            .links
+            .events
+            .try_send(WorkerEvent::Adopted(id, self.cfg.index));
+        if staged {
+            self.send_staged(id, now);
         }
     }
 }

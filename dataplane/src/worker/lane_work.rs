@@ -1,40 +1,72 @@
-//! The lanes a worker serves (see [`crate::lane`]): the owner publishes
-//! a multi-lane peer's keypairs to its lane workers, and each lane worker
-//! seals with its own block of counters and tallies what it did.
+//! The lanes a worker serves (see [`crate::lane`]), as a component of the
+//! worker: the owner publishes a multi-lane peer's keypairs to its lane
+//! workers; each lane worker takes (or drops) the lanes published to it,
+//! seals with its own block of counters ([`crate::lane::Lane::seal`]) and
+//! tallies what it did, publishing the tallies once per round.
+//!
+//! Its methods take the worker's [`IndexTable`] (which holds the lanes)
+//! and return what the worker must do next: ask the control thread for a
+//! handshake, or tell the owner about a new endpoint.
 
 use std::net::{IpAddr, SocketAddr};
 
+use crossbeam_channel::Sender;
 use protocol::time::Instant;
 
-use super::receive::MessageAt;
-use super::Worker;
-use crate::command::{Command, WorkerEvent};
-use crate::counters::DropReason;
+use crate::command::Command;
+use crate::index_table::IndexTable;
 use crate::lane::{lane_workers, shared, Lane, LanePublish, Tally};
 use crate::peer::PeerId;
+use crate::route::PortNet;
 
-/// What [`Worker::lane_seal`] made of a packet: the data message's header
-/// fields and where it goes (whitepaper section 5.4.6).
-pub(crate) struct LaneSealed {
-    /// The peer's index for the keypair: the message's receiver field.
-    pub(crate) receiver: u32,
-    /// The nonce counter the packet was sealed with, from the lane's block.
-    pub(crate) counter: u64,
-    /// The peer's endpoint, as the owner published it.
-    pub(crate) endpoint: SocketAddr,
-    /// Our address the peer last reached, to send from (`None`: the
-    /// port's default source).
-    pub(crate) local: Option<IpAddr>,
-    /// The keypair wants a new handshake (REKEY_AFTER_MESSAGES or, for an
-    /// initiator, REKEY_AFTER_TIME; kernel `send.c: keep_key_fresh`).
-    pub(crate) rekey: bool,
+/// Lanes whose activity a worker tallies before it publishes them.
+const LANE_DIRTY_MAX: usize = 256;
+
+/// What a lane made of an authenticated packet it received
+/// ([`LaneWork::received`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaneReceived {
+    /// Ask the control thread for a handshake: an initiator's key is
+    /// getting old (kernel `receive.c: keep_key_fresh`).
+    pub(crate) ask_handshake: bool,
+    /// The endpoint and our address to tell the owner and the control
+    /// thread about (roaming, or our other address reached).
+    pub(crate) moved: Option<(SocketAddr, IpAddr)>,
 }
 
-impl Worker<'_> {
+/// A worker's lane duties: publishing its own multi-lane peers, and the
+/// tallies of the lanes it serves for other workers' peers.
+#[derive(Debug)]
+pub(crate) struct LaneWork {
+    /// This worker's index.
+    me: usize,
+    /// Number of workers.
+    workers: usize,
+    /// Lanes with activity to publish at the end of the round.
+    dirty: Vec<PeerId>,
+}
+
+impl LaneWork {
+    /// Worker `me` of `workers`, serving no lane yet.
+    pub(crate) fn new(me: usize, workers: usize) -> Self {
+        Self {
+            me,
+            workers,
+            dirty: Vec::with_capacity(LANE_DIRTY_MAX),
+        }
+    }
+
     /// Owner: sends the lane workers of peer `id` what they need now (or
-    /// withdraws the lanes when `withdraw`). A no-op for a single-lane peer.
-    pub(crate) fn publish_lanes(&mut self, id: PeerId, withdraw: bool) {
-        let Some(p) = self.table.peer(id) else {
+    /// withdraws the lanes when `withdraw`), through `to_workers` (every
+    /// worker's command channel). A no-op for a single-lane peer.
+    pub(crate) fn publish(
+        &self,
+        table: &IndexTable,
+        id: PeerId,
+        withdraw: bool,
+        to_workers: &[Sender<Command>],
+    ) {
+        let Some(p) = table.peer(id) else {
             return;
         };
         if p.lanes <= 1 {
@@ -49,8 +81,8 @@ impl Worker<'_> {
                 local: p.local,
             })
         });
-        for w in lane_workers(self.cfg.index, p.lanes, self.cfg.workers) {
-            if let Some(tx) = self.links.to_workers.get(w) {
+        for w in lane_workers(self.me, p.lanes, self.workers) {
+            if let Some(tx) = to_workers.get(w) {
                 // Unbounded; fails only when the workers are stopping.
                 let _ = tx.send(Command::Lane {
                     id,
@@ -61,88 +93,40 @@ impl Worker<'_> {
     }
 
     /// [`Command::Lane`]: takes (or drops) a lane of another worker's peer.
-    pub(crate) fn apply_lane(
+    pub(crate) fn apply(
         &mut self,
+        table: &mut IndexTable,
         id: PeerId,
         publish: Option<Box<LanePublish>>,
         now: Instant,
     ) {
-        let old = self.table.take_lane(id);
+        let old = table.take_lane(id);
         match (publish, old) {
-            (Some(publish), old) => self.take_lane(id, *publish, old),
+            (Some(publish), old) => take_lane(table, id, *publish, old),
             (None, Some(old)) => {
                 // Withdrawn: what it did this round still counts.
                 Tally::publish(&old.publish.shared, old.tally, now);
-                self.lane_dirty.retain(|&d| d != id);
+                self.dirty.retain(|&d| d != id);
             }
             (None, None) => {}
         }
     }
 
-    fn take_lane(&mut self, id: PeerId, publish: LanePublish, old: Option<Box<Lane>>) {
-        if self.table.owns(id) {
-            // A stale publication racing a move here: this worker is the
-            // owner now and uses its own keypairs.
-            return;
-        }
-        let lane = match old {
-            Some(mut lane) => {
-                lane.republish(publish);
-                lane
-            }
-            None => Box::new(Lane::new(publish)),
-        };
-        self.table.put_lane(id, lane);
-    }
-
-    /// Whether this worker may encrypt for peer `id` as one of its lanes.
-    #[inline]
-    pub(crate) fn lane_can_send(&self, id: PeerId, now: Instant) -> bool {
-        self.table.lane(id).is_some_and(|l| l.can_send(now))
-    }
-
-    /// Seals `payload` (tag separate) for peer `id` with the lane's
-    /// current keypair.
-    #[inline]
-    pub(crate) fn lane_seal(
-        &mut self,
-        id: PeerId,
-        now: Instant,
-        payload: &mut [u8],
-        tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<LaneSealed, DropReason> {
-        let lane = self.table.lane_mut(id).ok_or(DropReason::SealFailed)?;
-        let endpoint = lane.publish.endpoint.ok_or(DropReason::SealFailed)?;
-        let kp = lane
-            .publish
-            .current
-            .as_deref()
-            .ok_or(DropReason::SealFailed)?;
-        let counter = kp
-            .seal(&mut lane.block, now, payload, tag)
-            .map_err(DropReason::from)?;
-        let rekey = kp.needs_rekey_on_send(&lane.block, now);
-        Ok(LaneSealed {
-            receiver: kp.remote_index(),
-            counter,
-            endpoint,
-            local: lane.publish.local,
-            rekey,
-        })
-    }
-
     /// Tallies a packet a lane sent (`len`: message bytes, `data`: not a
-    /// keepalive), asks for a handshake when the keypair wants one.
-    pub(crate) fn lane_sent(
+    /// keepalive). Returns whether to ask the control thread for a
+    /// handshake: the keypair wants one (`rekey`) and the lane has not
+    /// asked lately.
+    pub(crate) fn sent(
         &mut self,
+        table: &mut IndexTable,
         id: PeerId,
         len: u64,
         data: bool,
         rekey: bool,
         now: Instant,
-    ) {
-        let Some(lane) = self.table.lane_mut(id) else {
-            return;
+    ) -> bool {
+        let Some(lane) = table.lane_mut(id) else {
+            return false;
         };
         let fresh = Tally::mark(&mut lane.tally);
         lane.tally.tx_bytes += len;
@@ -150,76 +134,76 @@ impl Worker<'_> {
         lane.tally.data_sent |= data;
         let ask = rekey && lane.due(now);
         if fresh {
-            self.dirty_lane(id, now);
+            self.dirty_lane(table, id, now);
         }
-        if ask {
-            self.ask_control_for_handshake(id);
-        }
+        ask
     }
 
-    /// Tallies an authenticated packet a lane received (`wg`: from where,
-    /// to which of our addresses): tells the owner and the control thread
-    /// about a new endpoint or our other address reached, and asks for a
-    /// handshake when an initiator's key is getting old (kernel
-    /// `receive.c: keep_key_fresh`).
-    pub(crate) fn lane_received(&mut self, id: PeerId, len: u64, wg: &MessageAt, now: Instant) {
-        let owner = self.routes.owner(id);
-        let Some(lane) = self.table.lane_mut(id) else {
-            return;
+    /// Tallies an authenticated packet a lane received (`len`: message
+    /// bytes) from `src` to our address `dst` (`tun`: the tunnel port, for
+    /// its default source): whether to ask for a handshake, and the new
+    /// endpoint or our other address reached, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn received(
+        &mut self,
+        table: &mut IndexTable,
+        id: PeerId,
+        len: u64,
+        src: SocketAddr,
+        dst: IpAddr,
+        tun: &PortNet,
+        now: Instant,
+    ) -> LaneReceived {
+        let Some(lane) = table.lane_mut(id) else {
+            return LaneReceived::default();
         };
         let fresh = Tally::mark(&mut lane.tally);
         lane.tally.rx_bytes += len;
         lane.tally.auth_received = true;
-        let ask = lane.rekey_on_receive(now);
-        let tun = &self.nets.tun;
-        let moved = lane.endpoint_moved(wg.src, wg.dst, || tun.source_for(wg.src.ip()), now);
+        let ask_handshake = lane.rekey_on_receive(now);
+        let moved = lane.endpoint_moved(src, dst, || tun.source_for(src.ip()), now);
         if fresh {
-            self.dirty_lane(id, now);
+            self.dirty_lane(table, id, now);
         }
-        if ask {
-            self.ask_control_for_handshake(id);
-        }
-        if let Some((endpoint, local)) = moved {
-            // Best effort, as the owner's own report: the control thread
-            // sends its handshakes there, from `local`.
-            let _ = self
-                .links
-                .events
-                .try_send(WorkerEvent::EndpointChanged(id, endpoint, local));
-            if let Some(tx) = owner.and_then(|o| self.links.to_workers.get(o)) {
-                // The owner sends from `local` and republishes it to every
-                // lane, this one included.
-                let _ = tx.send(Command::SetEndpoint {
-                    id,
-                    endpoint,
-                    local: Some(local),
-                });
-            }
+        LaneReceived {
+            ask_handshake,
+            moved,
         }
     }
 
-    /// Notes that a lane delivered a data (not keepalive) packet.
-    pub(crate) fn lane_data_received(&mut self, id: PeerId) {
-        if let Some(lane) = self.table.lane_mut(id) {
-            lane.tally.data_received = true;
-        }
-    }
-
-    fn dirty_lane(&mut self, id: PeerId, now: Instant) {
-        if self.lane_dirty.len() == self.lane_dirty.capacity() {
+    fn dirty_lane(&mut self, table: &mut IndexTable, id: PeerId, now: Instant) {
+        if self.dirty.len() == self.dirty.capacity() {
             // Never grows on the fast path: publish what is there first.
-            self.flush_lanes(now);
+            self.flush(table, now);
         }
-        self.lane_dirty.push(id);
+        self.dirty.push(id);
     }
 
     /// Publishes the tallies of the lanes that were active this round.
-    pub(crate) fn flush_lanes(&mut self, now: Instant) {
-        while let Some(id) = self.lane_dirty.pop() {
-            if let Some(lane) = self.table.lane_mut(id) {
+    pub(crate) fn flush(&mut self, table: &mut IndexTable, now: Instant) {
+        while let Some(id) = self.dirty.pop() {
+            if let Some(lane) = table.lane_mut(id) {
                 let t = std::mem::take(&mut lane.tally);
                 Tally::publish(&lane.publish.shared, t, now);
             }
         }
     }
+}
+
+/// Puts a lane of peer `id` (published `publish`; `old`: the one it
+/// replaces) into the table.
+fn take_lane(table: &mut IndexTable, id: PeerId, publish: LanePublish, old: Option<Box<Lane>>) {
+    if table.owns(id) {
+        // A stale publication racing a move here: this worker is the
+        // owner now and uses its own keypairs.
+        return;
+    }
+    let lane = match old {
+        Some(mut lane) => {
+            lane.republish(publish);
+            lane
+        }
+        None => Box::new(Lane::new(publish)),
+    };
+    table.put_lane(id, lane);
 }

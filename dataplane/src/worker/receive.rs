@@ -12,8 +12,9 @@ use dpdk_sys::rte::Mbuf;
 use protocol::messages::{Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN};
 use protocol::time::Instant;
 
+use super::lane_work::LaneReceived;
 use super::Worker;
-use crate::command::{PortSide, WorkerEvent};
+use crate::command::{Command, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
 use crate::gate::GateVerdict;
@@ -319,6 +320,47 @@ impl Worker<'_> {
         self.deliver(m, wg, id, plain_len, now);
     }
 
+    /// Tallies an authenticated packet a lane received (`wg`: from where,
+    /// to which of our addresses): tells the owner and the control thread
+    /// about a new endpoint or our other address reached, and asks for a
+    /// handshake when an initiator's key is getting old (kernel
+    /// `receive.c: keep_key_fresh`).
+    fn lane_received(&mut self, id: PeerId, len: u64, wg: &MessageAt, now: Instant) {
+        let owner = self.routes.owner(id);
+        let LaneReceived {
+            ask_handshake,
+            moved,
+        } = self.lanes.received(
+            &mut self.table,
+            id,
+            len,
+            wg.src,
+            wg.dst,
+            &self.nets.tun,
+            now,
+        );
+        if ask_handshake {
+            self.ask_control_for_handshake(id);
+        }
+        if let Some((endpoint, local)) = moved {
+            // Best effort, as the owner's own report: the control thread
+            // sends its handshakes there, from `local`.
+            let _ = self
+                .links
+                .events
+                .try_send(WorkerEvent::EndpointChanged(id, endpoint, local));
+            if let Some(tx) = owner.and_then(|o| self.links.to_workers.get(o)) {
+                // The owner sends from `local` and republishes it to every
+                // lane, this one included.
+                let _ = tx.send(Command::SetEndpoint {
+                    id,
+                    endpoint,
+                    local: Some(local),
+                });
+            }
+        }
+    }
+
     /// The rest of decapsulation, once a message authenticated: keepalives
     /// are consumed; the inner packet is checked against the peer's allowed
     /// IPs and sent on the plaintext port.
@@ -347,7 +389,12 @@ impl Worker<'_> {
         self.stages.lap(Stage::Lookup);
         match self.table.peer_mut(id) {
             Some(p) => p.shared.data_received.set(now),
-            None => self.lane_data_received(id),
+            None => {
+                // A lane's packet: noted in its tally.
+                if let Some(lane) = self.table.lane_mut(id) {
+                    lane.tally.data_received = true;
+                }
+            }
         }
         let inner = inner_start..inner_start + total;
         // Header checksum, TTL and ECN (RFC 6040) on one parse.

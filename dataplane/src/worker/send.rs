@@ -15,12 +15,12 @@ use protocol::messages::{padded_len, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
-use super::lane_work::LaneSealed;
 use super::Worker;
 use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
 use crate::fragments::{self, Pieces};
 use crate::icmp::IcmpError;
+use crate::lane::LaneSealed;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
 use crate::port::PortSide;
@@ -108,7 +108,7 @@ impl Worker<'_> {
         }
         // A lane of another worker's peer encrypts here, unless it has no
         // usable key: then the owner stages the packet and asks for one.
-        if self.lane_can_send(peer, now) {
+        if self.table.lane_can_send(peer, now) {
             self.count_inline(PortSide::Plaintext, via);
             return self.lane_encapsulate(m, &cls, ip, peer, now);
         }
@@ -238,7 +238,10 @@ impl Worker<'_> {
         };
         self.stages.lap(Stage::Build);
         let sealed = match sealing.split(&mut m) {
-            Some((payload, tag)) => self.lane_seal(id, now, payload, tag),
+            Some((payload, tag)) => match self.table.lane_mut(id) {
+                Some(lane) => lane.seal(now, payload, tag),
+                None => Err(DropReason::SealFailed),
+            },
             None => return self.tx.drop_packet(m, DropReason::NoRoom),
         };
         self.stages.lap(Stage::Crypto);
@@ -255,7 +258,17 @@ impl Worker<'_> {
         let Some(m) = self.data_header(m, &endpoint, receiver, counter) else {
             return;
         };
-        self.lane_sent(id, sealing.msg_len(), sealing.len > 0, rekey, now);
+        let ask = self.lanes.sent(
+            &mut self.table,
+            id,
+            sealing.msg_len(),
+            sealing.len > 0,
+            rekey,
+            now,
+        );
+        if ask {
+            self.ask_control_for_handshake(id);
+        }
         self.counters.add(Event::LaneEncap, 1);
         let src_port = self.cfg.lane_port();
         self.send_to(
@@ -302,7 +315,7 @@ impl Worker<'_> {
     pub(crate) fn reply_to_peer(&mut self, id: PeerId, m: Mbuf, now: Instant) {
         if self.table.owns(id) {
             self.seal_or_stage(id, m, now);
-        } else if self.lane_can_send(id, now) {
+        } else if self.table.lane_can_send(id, now) {
             self.lane_seal_and_send(id, m, now);
         } else {
             self.tx.drop_packet(m, DropReason::SealFailed);
