@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README command 2, and what .ci/run calls: installs the dependencies, then
-# checks formatting and lints, and runs the whole test suite (EAL tests on
+# checks formatting, lints and import circles, and runs the whole test suite (EAL tests on
 # vdevs, end-to-end tests in network namespaces: needs root), then builds the
 # container image and runs wgdp from it (docker/test.sh --quick).
 set -euo pipefail
@@ -12,6 +12,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> no import circle among the files of dataplane and control"
+scripts/import-cycles.py dataplane control
 echo "==> tests"
 if command -v cargo-nextest >/dev/null; then
     # One process per test: each test gets its own EAL.
