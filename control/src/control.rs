@@ -1,6 +1,11 @@
 //! The control thread: handshakes, timers, keypair installation, and the
 //! exception path of both ports. It runs beside the workers (on the EAL
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
+//!
+//! `Control` holds the components that keep their own rules (the
+//! [`TunnelTable`], [`Ownership`], [`Steering`], the [`PortLink`]s, the
+//! [`WorkerCommands`]) and hands each what it needs; its own code is this
+//! file, `handshake` (handshake messages) and `live` (the UAPI).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

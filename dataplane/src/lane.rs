@@ -37,7 +37,8 @@
 //!
 //! Timestamps and byte counts a lane worker adds to the peer's
 //! [`PeerShared`] are tallied per round and published once per round
-//! ([`Worker::flush_lanes`]): no shared cache line is written per packet.
+//! (`LaneWork::flush`, worker/lane_work.rs): no shared cache line is
+//! written per packet.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
