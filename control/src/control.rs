@@ -3,8 +3,8 @@
 //! main thread's side), polls its inputs, and sleeps briefly when idle.
 //!
 //! `Control` holds the components that keep their own rules (the
-//! [`TunnelTable`], [`Ownership`], [`Steering`], the [`PortLink`]s, the
-//! [`WorkerCommands`]) and hands each what it needs; its own code is this
+//! `TunnelTable`, [`Ownership`], [`Steering`], the [`PortLink`]s, the
+//! `WorkerCommands`) and hands each what it needs; its own code is this
 //! file, `handshake` (handshake messages) and `live` (the UAPI).
 
 use std::net::IpAddr;
