@@ -41,3 +41,44 @@ impl WorkerCommands {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crossbeam_channel::{bounded, Receiver};
+
+    use super::*;
+
+    #[test]
+    fn a_full_channel_or_a_missing_worker_is_counted_not_waited_for() {
+        let counters = Arc::new(ControlCounters::default());
+        let (tx0, rx0) = bounded(1);
+        let (tx1, rx1) = bounded(2);
+        let workers = WorkerCommands::new(vec![tx0, tx1], Arc::clone(&counters));
+        let drops = || counters.command_drops.load(Ordering::Relaxed);
+
+        workers.send(0, Command::SendKeepalive { id: 7 });
+        assert_eq!(drops(), 0);
+        // Worker 0's channel holds one: the next is refused and counted.
+        workers.send(0, Command::SendKeepalive { id: 8 });
+        assert_eq!(drops(), 1);
+        // No worker 2.
+        workers.send(2, Command::SendKeepalive { id: 9 });
+        assert_eq!(drops(), 2);
+        // A broadcast reaches every worker with room: only worker 0's is
+        // refused.
+        workers.broadcast(|| Command::ClearSession { id: 3 });
+        assert_eq!(drops(), 3);
+        let ids = |rx: &Receiver<Command>| {
+            rx.try_iter()
+                .map(|c| match c {
+                    Command::SendKeepalive { id } | Command::ClearSession { id } => id,
+                    _ => u32::MAX,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&rx0), vec![7]);
+        assert_eq!(ids(&rx1), vec![3]);
+    }
+}
