@@ -26,6 +26,7 @@ pub mod route_export;
 pub mod rss;
 pub mod show;
 pub mod snapshot;
+pub mod static_statics;
 pub mod steering;
 pub mod tap;
 pub mod uapi;

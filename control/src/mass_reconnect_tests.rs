@@ -481,3 +481,35 @@ fn initiations_leave_from_the_address_the_workers_report_the_peer_reached() {
     let t = t + protocol::constants::REKEY_TIMEOUT;
     assert_eq!(initiation_from(&mut c, t), (LOCAL2, moved));
 }
+
+/// With handshake threads, every configured peer's static-static DH is
+/// computed ahead once the control thread has loaded them, and removing
+/// a peer wipes its DH.
+#[test]
+fn configured_peers_static_statics_are_computed_ahead_and_wiped_on_removal() {
+    const N: usize = 20;
+    let p = ports();
+    let inits: Vec<Initiator> = (0..N).map(Initiator::new).collect();
+    let pool = HandshakePool::start(&OURS, 1).expect("pool");
+    let ahead = pool.static_statics();
+    let (mut c, _hs_tx, _cmd_rx) = control(&p, &inits, false, Some(pool));
+    let start = std::time::Instant::now();
+    while ahead.computed() < N {
+        assert!(start.elapsed() < Duration::from_secs(30), "not computed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(ahead.computed(), N);
+    let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+    for i in &inits {
+        let key = i.identity.public_key();
+        assert_eq!(
+            ahead.get(key).as_deref(),
+            Some(&*ours.static_static(key).expect("ss"))
+        );
+    }
+    let gone = *inits[0].identity.public_key();
+    let id = c.peers.by_key(&gone).expect("peer");
+    c.remove_peer(id, Instant::from_secs(1));
+    assert_eq!((ahead.get(&gone), ahead.computed()), (None, N - 1));
+    assert!(ahead.get(inits[1].identity.public_key()).is_some());
+}

@@ -23,6 +23,10 @@ impl Control<'_> {
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
         let key = conf::encode_key(new.public_key.as_bytes());
         let owner = self.ownership.choose(new.endpoint);
+        if let Some(pool) = &self.handshake_pool {
+            // Its static-static DH, on a handshake thread when one is idle.
+            pool.peer_added(new.public_key);
+        }
         let id = self.peers.add(new, owner, now);
         tracing::debug!(peer = %key, slot = id, owner, "peer added");
         if let Some(p) = self.peers.get_mut(id) {
@@ -44,6 +48,9 @@ impl Control<'_> {
         if let Some(p) = self.peers.remove(id, now) {
             tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
             self.ownership.removed(id, p.owner);
+            if let Some(pool) = &self.handshake_pool {
+                pool.peer_removed(&p.public_key);
+            }
             self.command(p.owner, Command::RemovePeer { id });
             self.withdraw_prefixes(id, p.allowed_ips);
             self.leave_groups(&p.public_key);
