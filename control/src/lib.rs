@@ -29,4 +29,6 @@ pub mod snapshot;
 pub mod static_statics;
 pub mod steering;
 pub mod tap;
+#[cfg(test)]
+mod test_rig;
 pub mod uapi;
