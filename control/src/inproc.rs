@@ -371,6 +371,14 @@ pub fn run<T: Send>(
     })
 }
 
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`),
+/// to time work apart from whatever else shares the machine's CPUs;
+/// `None` where the clock cannot be read.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    Some(Duration::from(t))
+}
+
 impl Network<'_> {
     /// Sends `frame` into the tunnel port (the worker's RX ring); `false`
     /// when the ring is full or the pool empty: the frame is lost, as a
