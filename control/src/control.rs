@@ -236,14 +236,22 @@ impl<'p> Control<'p> {
 
     /// Adds a peer (see [`TunnelTable::add_peer`]).
     pub(crate) fn add_peer(&mut self, new: NewPeer, now: Instant) -> PeerId {
+        if let Some(pool) = &self.handshake_pool {
+            // Its static-static DH, on a handshake thread when one is idle.
+            pool.peer_added(new.public_key);
+        }
         self.table
             .add_peer(new, now, &mut self.ownership, &self.commands)
     }
 
     /// Removes a peer (see [`TunnelTable::remove_peer`]).
     pub(crate) fn remove_peer(&mut self, id: PeerId, now: Instant) {
-        self.table
-            .remove_peer(id, now, &mut self.ownership, &self.commands, &self.counters);
+        let removed =
+            self.table
+                .remove_peer(id, now, &mut self.ownership, &self.commands, &self.counters);
+        if let (Some(key), Some(pool)) = (removed, &self.handshake_pool) {
+            pool.peer_removed(&key);
+        }
     }
 
     /// Sends every worker the current routes, and steers the plaintext

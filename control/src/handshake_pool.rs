@@ -22,18 +22,27 @@
 //! queued before them without visiting a thread.
 //! So the control thread sees exactly the sequence it would have seen
 //! alone, each initiation with its X25519 work done.
+//!
+//! Between messages the threads compute the configured peers'
+//! static-static DHs ahead ([`crate::static_statics`]): the control thread
+//! reports each peer added ([`HandshakePool::peer_added`]) and removed
+//! ([`HandshakePool::peer_removed`]); a thread takes such a job only when
+//! no message waits, and an initiation whose peer's DH is kept costs three
+//! X25519 instead of four.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError};
 use dataplane::command::HandshakeMessage;
-use protocol::crypto::PrivateKey;
+use protocol::crypto::{PrivateKey, PublicKey};
 use protocol::noise::{
     HandshakeError, OpenedResponse, PreparedInitiation, ResponseWork, StaticIdentity,
 };
-use rand_core::OsRng;
+use rand_core::{CryptoRngCore, OsRng};
+
+use crate::static_statics::StaticStatics;
 
 /// Initiations waiting for or inside the threads, per thread: enough to
 /// keep every thread busy while the control thread is on its other rounds
@@ -87,6 +96,10 @@ struct Done {
 /// thread.
 pub struct HandshakePool {
     jobs: Option<Sender<(u64, HandshakeMessage, Work)>>,
+    /// Peers whose static-static DH is to be computed ahead.
+    ahead: Option<Sender<PublicKey>>,
+    /// The configured peers' static-static DHs.
+    static_statics: Arc<StaticStatics>,
     done: Receiver<Done>,
     threads: Vec<JoinHandle<()>>,
     /// Sequence number of `slots[0]`.
@@ -116,17 +129,27 @@ impl HandshakePool {
         let identity = Arc::new(StaticIdentity::new(PrivateKey::from_bytes(*private_key)));
         let capacity = IN_FLIGHT_PER_THREAD * threads;
         let (jobs, job_rx) = bounded::<(u64, HandshakeMessage, Work)>(capacity);
+        let (ahead, ahead_rx) = unbounded();
+        let static_statics = Arc::new(StaticStatics::default());
         let (done_tx, done) = unbounded();
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
-            let (identity, job_rx, done_tx) = (identity.clone(), job_rx.clone(), done_tx.clone());
+            let thread = Thread {
+                identity: identity.clone(),
+                static_statics: static_statics.clone(),
+                jobs: job_rx.clone(),
+                ahead: ahead_rx.clone(),
+                done: done_tx.clone(),
+            };
             let handle = std::thread::Builder::new()
                 .name(format!("wgdp-hs{n}"))
-                .spawn(move || prepare_loop(&identity, &job_rx, &done_tx))?;
+                .spawn(move || thread.run())?;
             handles.push(handle);
         }
         Ok(Self {
             jobs: Some(jobs),
+            ahead: Some(ahead),
+            static_statics,
             done,
             threads: handles,
             next_out: 0,
@@ -139,6 +162,29 @@ impl HandshakePool {
     /// Number of threads.
     pub fn threads(&self) -> usize {
         self.threads.len()
+    }
+
+    /// A peer was configured: a thread computes its static-static DH when
+    /// no message waits (or at its first initiation, if that comes first).
+    pub fn peer_added(&self, peer: PublicKey) {
+        if self.static_statics.want(peer) {
+            if let Some(ahead) = &self.ahead {
+                // Only fails after every thread ended, which drop alone does.
+                let _ = ahead.send(peer);
+            }
+        }
+    }
+
+    /// A peer was removed: its static-static DH is wiped, and a thread no
+    /// longer keeps one for its key.
+    pub fn peer_removed(&self, peer: &PublicKey) {
+        self.static_statics.forget(peer);
+    }
+
+    /// The configured peers' static-static DHs, to see how many are
+    /// computed.
+    pub fn static_statics(&self) -> Arc<StaticStatics> {
+        self.static_statics.clone()
     }
 
     /// Whether the pool takes no more messages now: the caller leaves them
@@ -200,32 +246,97 @@ impl HandshakePool {
 
 impl Drop for HandshakePool {
     fn drop(&mut self) {
-        // Closing the queue ends every thread after its current message.
+        // Closing the queues ends every thread after its current job.
         self.jobs = None;
+        self.ahead = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-/// One handshake thread: does the X25519 work of each message until the
-/// queue closes.
-fn prepare_loop(
-    identity: &StaticIdentity,
-    jobs: &Receiver<(u64, HandshakeMessage, Work)>,
-    done: &Sender<Done>,
-) {
-    let mut rng = OsRng;
-    while let Ok((seq, msg, work)) = jobs.recv() {
-        let prepared = match work {
-            Work::Initiation => {
-                Prepared::Initiation(identity.prepare_initiation(msg.bytes(), &mut rng))
+/// One handshake thread's share of the pool.
+struct Thread {
+    identity: Arc<StaticIdentity>,
+    static_statics: Arc<StaticStatics>,
+    jobs: Receiver<(u64, HandshakeMessage, Work)>,
+    ahead: Receiver<PublicKey>,
+    done: Sender<Done>,
+}
+
+impl Thread {
+    /// Does the X25519 work of each message, and between messages the
+    /// static-static DHs of the peers queued ahead, until the queues close.
+    fn run(self) {
+        let mut rng = OsRng;
+        loop {
+            // A waiting message first; a peer's DH ahead only when none
+            // waits.
+            let (seq, msg, work) = match self.jobs.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {
+                    if let Ok(peer) = self.ahead.try_recv() {
+                        self.compute_ahead(&peer);
+                        continue;
+                    }
+                    select! {
+                        recv(self.jobs) -> job => match job {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        },
+                        recv(self.ahead) -> peer => match peer {
+                            Ok(peer) => {
+                                self.compute_ahead(&peer);
+                                continue;
+                            }
+                            Err(_) => return,
+                        },
+                    }
+                }
+            };
+            let prepared = match work {
+                Work::Initiation => Prepared::Initiation(self.prepare(msg.bytes(), &mut rng)),
+                Work::Response(w) => {
+                    Prepared::Response(self.identity.open_response(w, msg.bytes()))
+                }
+            };
+            if self.done.send(Done { seq, msg, prepared }).is_err() {
+                return;
             }
-            Work::Response(w) => Prepared::Response(identity.open_response(w, msg.bytes())),
-        };
-        if done.send(Done { seq, msg, prepared }).is_err() {
-            return;
         }
+    }
+
+    /// A configured peer's static-static DH, unless it was removed or
+    /// computed at its first initiation since it was queued.
+    fn compute_ahead(&self, peer: &PublicKey) {
+        if self.static_statics.missing(peer) {
+            if let Ok(ss) = self.identity.static_static(peer) {
+                self.static_statics.fill(peer, &ss);
+            }
+        }
+    }
+
+    /// An initiation's X25519 work (section 5.4.2 and 5.4.3): `es` opens
+    /// it, `ss` is the peer's kept one when computed (else computed now
+    /// and kept, for a configured peer), then the response's `e`, `ee`
+    /// and `se`.
+    fn prepare(
+        &self,
+        msg: &[u8],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<PreparedInitiation, HandshakeError> {
+        let pending = self.identity.open_initiation(msg)?;
+        let peer = *pending.remote_static();
+        let ss = match self.static_statics.get(&peer) {
+            Some(ss) => ss,
+            None => {
+                let ss = self.identity.static_static(&peer)?;
+                self.static_statics.fill(&peer, &ss);
+                ss
+            }
+        };
+        pending.prepare(ss, rng)
     }
 }
 
@@ -388,6 +499,82 @@ mod tests {
         their_keys
             .open_message(Instant::ZERO, &mut data)
             .expect("they open what we sealed");
+    }
+
+    /// Waits until the pool has computed `n` peers' DHs ahead.
+    fn computed(pool: &HandshakePool, n: usize) {
+        let start = std::time::Instant::now();
+        while pool.static_statics().computed() != n {
+            assert!(start.elapsed() < Duration::from_secs(30), "not computed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A configured peer's static-static DH is computed ahead by an idle
+    /// thread and is the one its initiation is prepared with (a wrong one
+    /// kept in its place fails the timestamp); removing the peer wipes it,
+    /// and the peer's next initiation is prepared with a DH computed
+    /// afresh, which is not kept for a key no longer configured.
+    #[test]
+    fn a_peers_static_static_is_computed_ahead_used_and_wiped_on_removal() {
+        let mut pool = HandshakePool::start(&OURS, 2).expect("pool");
+        let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+        let (peer, other) = (PrivateKey::from_bytes([1; 32]), [2u8; 32]);
+        let (peer, other) = (
+            peer.public_key(),
+            PrivateKey::from_bytes(other).public_key(),
+        );
+        pool.peer_added(peer);
+        pool.peer_added(peer);
+        computed(&pool, 1);
+        let kept = pool.static_statics().get(&peer).expect("kept");
+        assert_eq!(*kept, *ours.static_static(&peer).expect("ss"));
+        // The kept DH is used: replaced by another peer's (a stand-in for a
+        // stale one), the initiation does not decrypt.
+        let s = pool.static_statics();
+        s.forget(&peer);
+        assert!(s.want(peer));
+        s.fill(&peer, &ours.static_static(&other).expect("ss"));
+        let (msg, _, _) = initiation(1, 1);
+        pool.submit(msg, Some(Work::Initiation));
+        let r = drain(&mut pool, 1).pop().expect("ready");
+        assert!(matches!(
+            r.prepared,
+            Some(Prepared::Initiation(Err(HandshakeError::Decryption)))
+        ));
+        // Removed: wiped, and an initiation with the key is prepared with
+        // the right DH, computed afresh and not kept.
+        pool.peer_removed(&peer);
+        assert_eq!((s.get(&peer), s.computed()), (None, 0));
+        let (msg, _, _) = initiation(1, 2);
+        pool.submit(msg, Some(Work::Initiation));
+        let r = drain(&mut pool, 1).pop().expect("ready");
+        assert!(matches!(r.prepared, Some(Prepared::Initiation(Ok(_)))));
+        assert_eq!((s.get(&peer), s.computed()), (None, 0));
+        // Added again: computed ahead again.
+        pool.peer_added(peer);
+        computed(&pool, 1);
+        assert_eq!(s.get(&peer).as_deref(), Some(&*kept));
+    }
+
+    /// An initiation that arrives before its peer's DH was computed ahead
+    /// is prepared at once, and the DH it computed is kept.
+    #[test]
+    fn an_initiation_first_computes_and_keeps_its_peers_static_static() {
+        let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+        let peer = PrivateKey::from_bytes([3; 32]).public_key();
+        let mut pool = HandshakePool::start(&OURS, 1).expect("pool");
+        // Wanted, but its computation ahead not queued: only the
+        // initiation can compute it.
+        assert!(pool.static_statics().want(peer));
+        let (msg, _, _) = initiation(3, 1);
+        pool.submit(msg, Some(Work::Initiation));
+        let r = drain(&mut pool, 1).pop().expect("ready");
+        assert!(matches!(r.prepared, Some(Prepared::Initiation(Ok(_)))));
+        assert_eq!(
+            pool.static_statics().get(&peer).as_deref(),
+            Some(&*ours.static_static(&peer).expect("ss"))
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::handshake_pool::HandshakePool;
 use crate::link::{ControlTx, PortLink};
 use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::show::SnapshotBoard;
+use crate::static_statics::StaticStatics;
 
 /// wgdp's tunnel address (the peers' initiations go to it).
 pub const WGDP_TUN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -98,6 +99,9 @@ pub struct Network<'p> {
     pub worker: Arc<WorkerCounters>,
     /// The control thread's counters.
     pub control: Arc<ControlCounters>,
+    /// The configured peers' static-static DHs the handshake threads have
+    /// computed ahead; `None` without threads.
+    pub static_statics: Option<Arc<StaticStatics>>,
 }
 
 /// A frame from `src` (behind the gateway) to wgdp's WireGuard port
@@ -335,6 +339,10 @@ pub fn run<T: Send>(
         pool: &pool,
         worker: worker_counters,
         control: control_counters,
+        static_statics: control
+            .handshake_pool
+            .as_ref()
+            .map(HandshakePool::static_statics),
     };
     let stop = AtomicBool::new(false);
     let stop_ref = &stop;
@@ -361,6 +369,14 @@ pub fn run<T: Send>(
             .join()
             .map_err(|_| "the network's driver panicked".to_string())
     })
+}
+
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`),
+/// to time work apart from whatever else shares the machine's CPUs;
+/// `None` where the clock cannot be read.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    Some(Duration::from(t))
 }
 
 impl Network<'_> {

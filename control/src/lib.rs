@@ -23,8 +23,11 @@ pub mod route_export;
 pub mod rss;
 pub mod show;
 pub mod snapshot;
+pub mod static_statics;
 pub mod steering;
 pub mod tap;
+#[cfg(test)]
+mod test_rig;
 mod tunnel_table;
 pub mod uapi;
 mod worker_commands;

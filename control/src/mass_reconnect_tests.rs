@@ -12,30 +12,22 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
-use dataplane::counters::WorkerCounters;
-use dataplane::route::{IfAddr, PortNet};
-use dpdk_sys::rte::testing::{eal, start_small, unique};
-use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, RxQueue};
+use dataplane::command::{Command, HandshakeMessage, WorkerEvent};
+use dataplane::route::IfAddr;
+use dpdk_sys::rte::{Burst, RxQueue};
 use protocol::constants::RATELIMIT_BURST;
 use protocol::crypto::PrivateKey;
 use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::{Instant, Tai64N};
 use rand_core::OsRng;
-use zeroize::Zeroizing;
 
-use crate::control::{Control, ControlParts, InitialPeer};
-use crate::counters::ControlCounters;
+use crate::control::{Control, InitialPeer};
 use crate::handshake_pool::HandshakePool;
-use crate::link::{ControlTx, PortLink};
-use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
-use crate::show::SnapshotBoard;
+use crate::test_rig::{self, Fixture, Ports};
 
 const OURS: [u8; 32] = [0x21; 32];
 /// Peers reconnecting at once.
@@ -49,71 +41,8 @@ const LOCAL2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 
 /// The ports the control thread borrows, and the tunnel port's far end.
-struct Ports {
-    pool: Mempool,
-    tun: Port,
-    plain: Port,
-    tun_tap: Port,
-    plain_tap: Port,
-    far_tun: Port,
-    _far: Vec<Port>,
-}
-
 fn ports() -> Ports {
-    let pool = Mempool::new(eal(), &unique("mr"), 2047, 0, 2176).expect("mempool");
-    let mut far = Vec::new();
-    let pair = |queues| {
-        let (mut p, mut f) = Port::ring_pair(eal(), &unique("mr"), queues, 1024).expect("pair");
-        start_small(&mut p, queues, &pool);
-        start_small(&mut f, queues, &pool);
-        (p, f)
-    };
-    let (tun, far_tun) = pair(2);
-    let mut keep = |(p, f)| {
-        far.push(f);
-        p
-    };
-    let (plain, tun_tap, plain_tap) = (keep(pair(2)), keep(pair(1)), keep(pair(1)));
-    Ports {
-        pool,
-        tun,
-        plain,
-        tun_tap,
-        plain_tap,
-        far_tun,
-        _far: far,
-    }
-}
-
-fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
-    let (_, from_workers) = mbuf_ring(eal(), &unique("mr"), 64).expect("ring");
-    PortLink::new(
-        side,
-        port,
-        PortNet {
-            mac: [2, 0, 0, 0, 0, 1],
-            addresses: vec![
-                IfAddr {
-                    addr: IpAddr::V4(LOCAL),
-                    prefix_len: 24,
-                },
-                IfAddr {
-                    addr: IpAddr::V4(LOCAL2),
-                    prefix_len: 24,
-                },
-            ],
-            gateway_v4: Some(GATEWAY),
-            gateway_v6: None,
-            vlan: None,
-        },
-        ControlTx::Queue(port.tx_queue(1).expect("control tx queue")),
-        (
-            tap.rx_queue(0).expect("tap rx"),
-            tap.tx_queue(0).expect("tap tx"),
-        ),
-        from_workers,
-        NeighbourTable::new(NeighbourConfig::default()),
-    )
+    test_rig::ports(2047, 1024)
 }
 
 /// An initiator: its identity, handshake state and source address.
@@ -228,28 +157,17 @@ fn control<'p>(
             allowed_ips: Vec::new(),
         })
         .collect();
-    let mut c = Control::new(ControlParts {
-        private_key: Zeroizing::new(OURS),
-        listen_port: 51820,
-        workers: 1,
-        peers,
-        groups: Vec::new(),
-        uapi: None,
-        board: Arc::new(SnapshotBoard::new()),
-        lcores: vec![1],
-        interface: "wgdp-mrtest".into(),
-        worker_counters: vec![Arc::new(WorkerCounters::default())],
-        handshakes: hs_rx,
-        events,
-        commands: vec![cmd_tx],
-        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
-        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
-        pool: &p.pool,
-        clock: TscClock::new(rdtsc(), 1_000_000_000),
-        counters: Arc::new(ControlCounters::default()),
-        rss: None,
-        handshake_pool: pool,
-    });
+    let mut f = Fixture::new(OURS, vec![cmd_tx], hs_rx, events);
+    f.peers = peers;
+    f.tun_addresses = [LOCAL, LOCAL2]
+        .map(|a| IfAddr {
+            addr: IpAddr::V4(a),
+            prefix_len: 24,
+        })
+        .to_vec();
+    f.gateway_v4 = Some(GATEWAY);
+    f.handshake_pool = pool;
+    let mut c = test_rig::control(p, f);
     c.tun
         .neigh
         .learn(IpAddr::V4(GATEWAY), [2, 0, 0, 0, 0, 0xfe], Instant::ZERO);
@@ -485,4 +403,36 @@ fn initiations_leave_from_the_address_the_workers_report_the_peer_reached() {
     c.event_round(t);
     let t = t + protocol::constants::REKEY_TIMEOUT;
     assert_eq!(initiation_from(&mut c, t), (LOCAL2, moved));
+}
+
+/// With handshake threads, every configured peer's static-static DH is
+/// computed ahead once the control thread has loaded them, and removing
+/// a peer wipes its DH.
+#[test]
+fn configured_peers_static_statics_are_computed_ahead_and_wiped_on_removal() {
+    const N: usize = 20;
+    let p = ports();
+    let inits: Vec<Initiator> = (0..N).map(Initiator::new).collect();
+    let pool = HandshakePool::start(&OURS, 1).expect("pool");
+    let ahead = pool.static_statics();
+    let (mut c, _hs_tx, _cmd_rx) = control(&p, &inits, false, Some(pool));
+    let start = std::time::Instant::now();
+    while ahead.computed() < N {
+        assert!(start.elapsed() < Duration::from_secs(30), "not computed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(ahead.computed(), N);
+    let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+    for i in &inits {
+        let key = i.identity.public_key();
+        assert_eq!(
+            ahead.get(key).as_deref(),
+            Some(&*ours.static_static(key).expect("ss"))
+        );
+    }
+    let gone = *inits[0].identity.public_key();
+    let id = c.table.peers.by_key(&gone).expect("peer");
+    c.remove_peer(id, Instant::from_secs(1));
+    assert_eq!((ahead.get(&gone), ahead.computed()), (None, N - 1));
+    assert!(ahead.get(inits[1].identity.public_key()).is_some());
 }

@@ -15,6 +15,7 @@ use dataplane::group::GroupRoute;
 use dataplane::peer::{PeerId, PeerState};
 use dataplane::route::{RouteTable, NO_OWNER};
 use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 
 use crate::counters::ControlCounters;
@@ -77,7 +78,7 @@ impl TunnelTable {
     }
 
     /// Removes a peer from the table, its owner lcore, the routes and its
-    /// groups.
+    /// groups; returns its public key if it was there.
     pub(crate) fn remove_peer(
         &mut self,
         id: PeerId,
@@ -85,17 +86,19 @@ impl TunnelTable {
         ownership: &mut Ownership,
         workers: &WorkerCommands,
         counters: &ControlCounters,
-    ) {
-        if let Some(p) = self.peers.remove(id, now) {
+    ) -> Option<PublicKey> {
+        let removed = self.peers.remove(id, now).map(|p| {
             tracing::info!(peer = %conf::encode_key(p.public_key.as_bytes()), slot = id, "peer removed");
             ownership.removed(id, p.owner);
             workers.send(p.owner, Command::RemovePeer { id });
             self.withdraw_prefixes(id, p.allowed_ips);
             self.groups.leave(&p.public_key, counters);
-        }
+            p.public_key
+        });
         if let Some(o) = self.owners.get_mut(id as usize) {
             *o = NO_OWNER;
         }
+        removed
     }
 
     /// Routes `prefix` to peer `id`. A prefix another peer held moves, as

@@ -15,6 +15,8 @@
 //! [`PeerHandshake::consume_initiation`] and
 //! [`PeerHandshake::create_response`] -> (response, [`Keypair`]).
 //! Responder on a handshake thread: [`StaticIdentity::prepare_initiation`]
+//! (or [`StaticIdentity::open_initiation`] then [`PendingInitiation::prepare`]
+//! with a static-static DH computed ahead by [`StaticIdentity::static_static`])
 //! does every Diffie-Hellman of consuming the initiation and of the response
 //! without any peer state; the thread that owns the peer then completes with
 //! [`PeerHandshake::consume_prepared`] and [`PeerHandshake::create_response`]
@@ -220,45 +222,27 @@ impl StaticIdentity {
         })
     }
 
+    /// `DH(S^priv, remote)`: the static-static DH with a peer (section
+    /// 5.4.2, `ss`), for a caller that computes it ahead of the peer's
+    /// handshake (a handshake thread when idle) and hands it to
+    /// [`PendingInitiation::prepare`].
+    pub fn static_static(&self, remote: &PublicKey) -> Result<SecretBytes, HandshakeError> {
+        Ok(self.private.dh(remote)?)
+    }
+
     /// Responder, the stateless part of a handshake (section 5.4.2 and
-    /// 5.4.3) for a handshake thread: opens the initiation (`es`), computes
-    /// `ss` afresh (the peer's kept copy is the owning thread's), decrypts
-    /// the timestamp, and draws the response's ephemeral and mixes `e`, `ee`
-    /// and `se`. What needs the peer (which peer, replay and flood guards,
-    /// PSK, cookie, index) is left to [`PeerHandshake::consume_prepared`].
-    /// A low-order `E_i` or `S_i` already fails `es` or `ss`, so the
-    /// response's DHs fail exactly where the two-step path's would.
+    /// 5.4.3) for a handshake thread: [`StaticIdentity::open_initiation`]
+    /// (`es`), `ss` computed afresh, then [`PendingInitiation::prepare`].
+    /// A thread that keeps the configured peers' `ss` calls the two steps
+    /// itself with the kept one.
     pub fn prepare_initiation(
         &self,
         msg: &[u8],
         rng: &mut dyn CryptoRngCore,
     ) -> Result<PreparedInitiation, HandshakeError> {
-        let PendingInitiation {
-            remote_static,
-            sender_index,
-            remote_ephemeral,
-            encrypted_timestamp,
-            mut sym,
-            ..
-        } = self.open_initiation(msg)?;
-        let static_static = self.private.dh(&remote_static)?;
-        let key = sym.mix_key_and_get(&static_static[..]);
-        let ts = sym.decrypt_and_hash::<12>(&key, &encrypted_timestamp)?;
-        let ephemeral = PrivateKey::generate(rng);
-        let ephemeral_public = ephemeral.public_key();
-        sym.mix_hash(ephemeral_public.as_bytes());
-        sym.mix_key(ephemeral_public.as_bytes());
-        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
-        sym.mix_key(&ephemeral.dh(&remote_static)?[..]); // se
-        Ok(PreparedInitiation {
-            local: self.public,
-            remote_static,
-            sender_index,
-            timestamp: Tai64N::from_bytes(*ts),
-            static_static,
-            ephemeral_public,
-            sym: SymmetricState(sym),
-        })
+        let pending = self.open_initiation(msg)?;
+        let static_static = self.static_static(&pending.remote_static)?;
+        pending.prepare(static_static, rng)
     }
 }
 
@@ -328,6 +312,47 @@ impl PendingInitiation<'_> {
     /// The initiator's sender index.
     pub fn sender_index(&self) -> u32 {
         self.sender_index
+    }
+
+    /// Responder, the rest of the stateless part for a handshake thread
+    /// (section 5.4.2 and 5.4.3): mixes `static_static` (`ss`, which must
+    /// be [`StaticIdentity::static_static`] of the claimed sender: a wrong
+    /// one fails the timestamp's decryption), decrypts the timestamp, and
+    /// draws the response's ephemeral and mixes `e`, `ee` and `se`. What
+    /// needs the peer (which peer, replay and flood guards, PSK, cookie,
+    /// index) is left to [`PeerHandshake::consume_prepared`]. A low-order
+    /// `E_i` or `S_i` already failed `es` or `ss`, so the response's DHs
+    /// fail exactly where the two-step path's would.
+    pub fn prepare(
+        self,
+        static_static: SecretBytes,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<PreparedInitiation, HandshakeError> {
+        let PendingInitiation {
+            local,
+            remote_static,
+            sender_index,
+            remote_ephemeral,
+            encrypted_timestamp,
+            mut sym,
+        } = self;
+        let key = sym.mix_key_and_get(&static_static[..]);
+        let ts = sym.decrypt_and_hash::<12>(&key, &encrypted_timestamp)?;
+        let ephemeral = PrivateKey::generate(rng);
+        let ephemeral_public = ephemeral.public_key();
+        sym.mix_hash(ephemeral_public.as_bytes());
+        sym.mix_key(ephemeral_public.as_bytes());
+        sym.mix_key(&ephemeral.dh(&remote_ephemeral)?[..]); // ee
+        sym.mix_key(&ephemeral.dh(&remote_static)?[..]); // se
+        Ok(PreparedInitiation {
+            local: local.public,
+            remote_static,
+            sender_index,
+            timestamp: Tai64N::from_bytes(*ts),
+            static_static,
+            ephemeral_public,
+            sym: SymmetricState(sym),
+        })
     }
 }
 
@@ -402,7 +427,9 @@ pub struct PeerHandshake {
     remote_static: PublicKey,
     /// `DH(S_i^priv, S_r^pub)`, computed at the first handshake (an X25519
     /// costs tens of microseconds: precomputing it for 100k peers would
-    /// take seconds at startup) and kept.
+    /// take seconds at startup) and kept. With handshake threads, they
+    /// compute it ahead in the background instead (control
+    /// `static_statics`) and a prepared initiation brings it here.
     static_static: Option<StaticStatic>,
     preshared_key: SecretBytes,
     latest_timestamp: Option<Tai64N>,
@@ -776,6 +803,42 @@ mod tests {
             rh.consume_initiation(pending, Instant::ZERO)
                 .expect("consumed with the current local key");
         }
+    }
+
+    /// A static-static DH computed ahead and handed to
+    /// `PendingInitiation::prepare` gives a response the initiator
+    /// accepts; another peer's DH in its place fails the timestamp, so the
+    /// one handed in is the one used.
+    #[test]
+    fn a_static_static_computed_ahead_is_the_one_prepare_uses() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(14);
+        let (i, r, other) = (identity(1), identity(2), identity(4));
+        let ts = Tai64N::from_unix(core::time::Duration::from_secs(1_700_000_000));
+        let mut ih = PeerHandshake::new(*r.public_key(), Some([5u8; 32]));
+        let init = ih
+            .create_initiation(&i, 0x10, ts, Instant::ZERO, &mut rng)
+            .expect("initiation");
+        let ahead = r.static_static(i.public_key()).expect("ss");
+        assert_eq!(*ahead, *i.static_static(r.public_key()).expect("ss"));
+        let wrong = r.static_static(other.public_key()).expect("ss");
+        let refused = r
+            .open_initiation(&init)
+            .expect("open")
+            .prepare(wrong, &mut rng);
+        assert_eq!(refused.err(), Some(HandshakeError::Decryption));
+        let prepared = r
+            .open_initiation(&init)
+            .expect("open")
+            .prepare(ahead, &mut rng)
+            .expect("prepared");
+        let mut rh = PeerHandshake::new(*i.public_key(), Some([5u8; 32]));
+        rh.consume_prepared(prepared, Instant::ZERO)
+            .expect("consumed");
+        let (resp, _) = rh
+            .create_response(0x11, Instant::ZERO, &mut rng)
+            .expect("response");
+        ih.consume_response(&i, &resp, Instant::ZERO)
+            .expect("the initiator accepts the response");
     }
 
     #[test]

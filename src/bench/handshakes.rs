@@ -1,9 +1,13 @@
 //! `wgdp bench --handshakes`: the responder's handshake capacity (issue
 //! #25, a mass reconnect), with in-process initiators.
 //!
-//! Every initiation is a distinct peer's first since a restart (so the
-//! static-static DH is not cached), built beforehand by the initiators on
-//! all CPUs. Each run starts wgdp in one process (`control::inproc`: the
+//! Every initiation is a distinct peer's first since a restart, built
+//! beforehand by the initiators on all CPUs. With handshake threads, each
+//! run waits until they have computed every configured peer's
+//! static-static DH ahead (`control::static_statics`, timed and reported)
+//! before the first initiation, as a standby instance or a restart some
+//! seconds before the peers' reconnect would have; the control thread
+//! alone (0 threads) computes it at each peer's first handshake. Each run starts wgdp in one process (`control::inproc`: the
 //! real worker on a worker lcore, the real control thread and its
 //! handshake threads, every peer configured) and sends the initiations
 //! into its tunnel port: the worker's gate checks mac1 and queues them,
@@ -21,6 +25,12 @@
 //!   wgdp answers, at most WINDOW unanswered, so that the gate's queue
 //!   stays below its under-load mark (an eighth of 4096) and no peer is
 //!   sent a cookie (which would add a round trip, not work);
+//! - the CPU time per handshake of the handshake threads and of the
+//!   control thread (from `/proc/self/task/*/schedstat`, over the timed
+//!   part of a capacity run): what a thread does per handshake on a core
+//!   of its own, whatever else shares the machine's CPUs, hence the rate
+//!   a handshake thread gives (compared with the target) and the one at
+//!   which the control thread's share becomes the limit;
 //! - latency p50 and p99 at 50 % and 90 % of the best rate, messages
 //!   offered at a steady pace (open loop: latency counts from the time a
 //!   message was due, so a backlog shows).
@@ -111,6 +121,9 @@ fn initiators(n: usize, cpus: usize) -> Vec<Initiator> {
 
 /// What one run gave.
 struct Timed {
+    /// From the start of wgdp to every configured peer's static-static DH
+    /// computed by the handshake threads; `None` without threads.
+    ahead: Option<Duration>,
     /// From the first initiation sent to the last response out.
     elapsed: Duration,
     /// Per handshake: from when its initiation was due (sent, in a
@@ -119,6 +132,52 @@ struct Timed {
     /// Initiations answered with a cookie reply (the gate was under load):
     /// not counted as handshakes.
     cookies: usize,
+    /// CPU time of the handshake threads and of the control thread over
+    /// `elapsed`.
+    cpu: ThreadCpu,
+}
+
+/// CPU time of wgdp's handshake threads (together) and control thread.
+#[derive(Clone, Copy, Default)]
+struct ThreadCpu {
+    handshake_threads: Duration,
+    control: Duration,
+}
+
+impl ThreadCpu {
+    /// Now, from `/proc/self/task/*/schedstat` (nanoseconds on a CPU): the
+    /// handshake threads by name (`wgdp-hs*`), the control thread by its
+    /// id (`control`: the thread that runs wgdp's main lcore).
+    fn now(control: i32) -> Self {
+        let mut cpu = Self::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(Duration::ZERO, Duration::from_nanos);
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.starts_with("wgdp-hs") {
+                cpu.handshake_threads += on_cpu;
+            } else if task.file_name().to_str().and_then(|t| t.parse().ok()) == Some(control) {
+                cpu.control = on_cpu;
+            }
+        }
+        cpu
+    }
+
+    /// What was spent since `before`.
+    fn since(self, before: Self) -> Self {
+        Self {
+            handshake_threads: self
+                .handshake_threads
+                .saturating_sub(before.handshake_threads),
+            control: self.control.saturating_sub(before.control),
+        }
+    }
 }
 
 /// The little-endian index at `at` of a message whose length was checked.
@@ -157,7 +216,25 @@ fn drive(
     n: usize,
     rate: Option<f64>,
     sampled: impl Fn(usize) -> bool,
+    control: i32,
 ) -> Result<(Timed, HashMap<usize, [u8; RESPONSE_LEN]>), String> {
+    let started = WallInstant::now();
+    let ahead = match &net.static_statics {
+        Some(s) => {
+            while s.computed() < inits.len() {
+                if started.elapsed() > RUN_LIMIT {
+                    return Err(format!(
+                        "{} of {} static-static DHs computed in {RUN_LIMIT:?}",
+                        s.computed(),
+                        inits.len()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Some(started.elapsed())
+        }
+        None => None,
+    };
     std::thread::sleep(SETTLE);
     let mut due = vec![Duration::ZERO; n];
     let mut done: Vec<Option<Duration>> = vec![None; n];
@@ -165,6 +242,7 @@ fn drive(
     let mut kept = HashMap::new();
     let mut burst: Burst = Burst::new();
     let (mut sent, mut answered) = (0, 0);
+    let cpu_before = ThreadCpu::now(control);
     let start = WallInstant::now();
     let mut next_progress = PROGRESS;
     let due_at = |i: usize| rate.map(|r| Duration::from_secs_f64(i as f64 / r));
@@ -230,8 +308,12 @@ fn drive(
             std::thread::sleep(IDLE);
         }
     }
+    let elapsed = start.elapsed();
+    let cpu = ThreadCpu::now(control).since(cpu_before);
     let timed = Timed {
-        elapsed: start.elapsed(),
+        ahead,
+        cpu,
+        elapsed,
         latencies: done.into_iter().flatten().collect(),
         cookies: cookied.iter().filter(|&&c| c).count(),
     };
@@ -257,8 +339,14 @@ fn run_once(
     let step = (n / CHECKED).max(1);
     let sampled = |i: usize| i % step == run % step;
     let shared: &[Initiator] = inits;
+    // wgdp's control thread is this one (`inproc::run` runs it here):
+    // `/proc/thread-self` is `PID/task/TID`.
+    let control = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|l| l.file_name()?.to_str()?.parse().ok())
+        .ok_or("no /proc/thread-self: the control thread's CPU time is not measurable")?;
     let (timed, kept) = inproc::run(eal, lcore, setup(shared, threads), |net| {
-        drive(net, &shared[..n], n, rate, sampled)
+        drive(net, shared, n, rate, sampled, control)
     })??;
     for (i, response) in kept {
         let init = &mut inits[i];
@@ -278,15 +366,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
-/// Microseconds per call of `f`, the median of 5 rounds of `iters`.
+/// Microseconds of this thread's CPU time per call of `f`, the median of
+/// 5 rounds of `iters` (CPU time, not wall time: other processes on the
+/// machine's CPUs do not count, as they do not in the threads' CPU time
+/// per handshake it is compared with).
 fn per_call(iters: usize, mut f: impl FnMut()) -> f64 {
+    let cpu = || inproc::thread_cpu_time().unwrap_or_default();
     let mut rounds: Vec<f64> = (0..5)
         .map(|_| {
-            let t = WallInstant::now();
+            let t = cpu();
             for _ in 0..iters {
                 f();
             }
-            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+            cpu().saturating_sub(t).as_secs_f64() * 1e6 / iters as f64
         })
         .collect();
     rounds.sort_by(f64::total_cmp);
@@ -352,6 +444,46 @@ fn x25519_floor(iters: usize) -> Floor {
     ]
 }
 
+/// One capacity run's figures.
+struct Capacity {
+    threads: usize,
+    seconds: f64,
+    /// Handshakes completed a second.
+    rate: f64,
+    cookies: usize,
+    /// The time the threads took to compute every peer's static-static DH.
+    ahead: Option<Duration>,
+    /// CPU microseconds per handshake completed: all handshake threads
+    /// together, and the control thread.
+    threads_us: f64,
+    control_us: f64,
+}
+
+impl Capacity {
+    fn of(threads: usize, n: usize, timed: &Timed) -> Self {
+        let completed = (n - timed.cookies).max(1) as f64;
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / completed;
+        Self {
+            threads,
+            seconds: timed.elapsed.as_secs_f64(),
+            rate: completed / timed.elapsed.as_secs_f64(),
+            cookies: timed.cookies,
+            ahead: timed.ahead,
+            threads_us: us(timed.cpu.handshake_threads),
+            control_us: us(timed.cpu.control),
+        }
+    }
+
+    /// The threads column: "control" for none.
+    fn label(&self) -> String {
+        if self.threads == 0 {
+            "control".to_string()
+        } else {
+            self.threads.to_string()
+        }
+    }
+}
+
 /// Runs `wgdp bench --handshakes` on `eal` and prints its report.
 pub fn run(
     eal: &Eal,
@@ -365,32 +497,36 @@ pub fn run(
     if n == 0 || n > 1 << 17 {
         return Err("--handshake-peers must be in 1..=131072".into());
     }
-    let floor = x25519_floor(if short { 200 } else { 2000 });
-    let dh_us = floor[0].1 / 1e3;
-    let target = 0.8 / (4.0 * dh_us * 1e-6);
+    let iters = if short { 200 } else { 2000 };
+    let mut floor = x25519_floor(iters);
     let t0 = WallInstant::now();
     let mut inits = initiators(n, cpus);
     let prep = t0.elapsed();
 
     // Capacity: every peer, as fast as wgdp answers.
     let mut capacity = Vec::new();
-    for (run, &t) in threads.iter().enumerate() {
-        let timed = run_once(eal, &mut inits, n, t, None, run)?;
-        let completed = n - timed.cookies;
-        capacity.push((
-            t,
-            timed.elapsed,
-            completed as f64 / timed.elapsed.as_secs_f64(),
-            timed.cookies,
-        ));
+    for (run, &threads) in threads.iter().enumerate() {
+        let timed = run_once(eal, &mut inits, n, threads, None, run)?;
+        capacity.push(Capacity::of(threads, n, &timed));
     }
-    let best = capacity.iter().map(|c| c.2).fold(0.0, f64::max);
-    let best_threads = capacity.iter().find(|c| c.2 == best).map_or(0, |c| c.0);
+    // The floor again after the capacity runs: the faster of the two
+    // (the machine's load moves it) sets the target.
+    for (f, again) in floor.iter_mut().zip(x25519_floor(iters)) {
+        f.1 = f.1.min(again.1);
+        f.2 = f.2.min(again.2);
+    }
+    let dh_us = floor[0].1 / 1e3;
+    let target = 0.8 / (4.0 * dh_us * 1e-6);
+    let best = capacity.iter().map(|c| c.rate).fold(0.0, f64::max);
+    let best_threads = capacity
+        .iter()
+        .find(|c| c.rate == best)
+        .map_or(0, |c| c.threads);
     // Latency at a steady 50 % and 90 % of the best rate.
     let offered = n.min(((best * LATENCY_SECONDS) as usize).max(200));
     let mut latency = Vec::new();
     for (k, share) in [0.5, 0.9].into_iter().enumerate() {
-        let run = threads.len() + k;
+        let run = capacity.len() + k;
         let timed = run_once(
             eal,
             &mut inits,
@@ -418,8 +554,12 @@ pub fn run(
                 "implementation": k, "dh_ns": dh, "public_key_ns": public
             })).collect::<Vec<_>>(),
             "target_per_thread": target,
-            "capacity": capacity.iter().map(|(t, e, r, c)| serde_json::json!({
-                "threads": t, "seconds": e.as_secs_f64(), "handshakes_per_s": r, "cookies": c
+            "capacity": capacity.iter().map(|c| serde_json::json!({
+                "threads": c.threads, "seconds": c.seconds, "handshakes_per_s": c.rate,
+                "cookies": c.cookies,
+                "static_statics_ahead_s": c.ahead.map(|a| a.as_secs_f64()),
+                "handshake_threads_cpu_us_per_handshake": c.threads_us,
+                "control_cpu_us_per_handshake": c.control_us,
             })).collect::<Vec<_>>(),
             "latency_threads": best_threads,
             "latency_peers": offered,
@@ -433,7 +573,7 @@ pub fn run(
         );
         return Ok(());
     }
-    println!("== X25519, nanoseconds per operation (one thread)");
+    println!("== X25519, nanoseconds of CPU time per operation (one thread; the faster of a measurement before and after the capacity runs)");
     println!(
         "  {:<44} {:>8} {:>10}",
         "implementation", "DH", "public key"
@@ -446,25 +586,52 @@ pub fn run(
         "== {n} distinct peers, one initiation each, through wgdp in one process ({cpus} CPUs; initiations built in {:.1} s; at most {WINDOW} unanswered)",
         prep.as_secs_f64()
     );
-    println!("  threads  seconds  handshakes/s  per thread  of target  cookies");
-    for (t, e, r, c) in &capacity {
-        let per = r / (*t).max(1) as f64;
+    println!("  threads  seconds  handshakes/s  per thread  of target  cookies  ss ahead, s");
+    for c in &capacity {
+        let per = c.rate / c.threads.max(1) as f64;
         println!(
-            "  {:>7}  {:>7.2}  {:>12.0}  {:>10.0}  {:>9.2}  {c:>7}{}",
-            if *t == 0 {
-                "control".to_string()
-            } else {
-                t.to_string()
-            },
-            e.as_secs_f64(),
-            r,
+            "  {:>7}  {:>7.2}  {:>12.0}  {:>10.0}  {:>9.2}  {:>7}  {:>11}{}",
+            c.label(),
+            c.seconds,
+            c.rate,
             per,
             per / target,
-            if *t > cpus {
+            c.cookies,
+            c.ahead
+                .map_or("-".to_string(), |a| format!("{:.2}", a.as_secs_f64())),
+            if c.threads > cpus {
                 "  (more threads than CPUs)"
             } else {
                 ""
             }
+        );
+    }
+    println!("== CPU time per handshake, microseconds (what each thread would give on a core of its own)");
+    println!(
+        "  threads  handshake threads  a thread's rate  of target  control thread  its limit, /s"
+    );
+    for c in &capacity {
+        let own = 1e6 / c.threads_us;
+        println!(
+            "  {:>7}  {:>17}  {:>15}  {:>9}  {:>14.1}  {:>13.0}",
+            c.label(),
+            if c.threads == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}", c.threads_us)
+            },
+            if c.threads == 0 {
+                "-".to_string()
+            } else {
+                format!("{own:.0}")
+            },
+            if c.threads == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.2}", own / target)
+            },
+            c.control_us,
+            1e6 / c.control_us,
         );
     }
     println!("== latency at a steady share of {best:.0}/s ({best_threads} threads, {offered} peers), microseconds");

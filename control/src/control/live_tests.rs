@@ -2,80 +2,22 @@
 //! control thread on in-process ring ports (no TAP, no namespace), asked
 //! `get=1` before and after each refused request.
 
-use std::sync::Arc;
-
 use crossbeam_channel::{bounded, Receiver};
-use dataplane::clock::TscClock;
-use dataplane::command::{Command, PortSide};
-use dataplane::counters::WorkerCounters;
-use dataplane::route::PortNet;
-use dpdk_sys::rte::testing::{eal, start_small, unique};
-use dpdk_sys::rte::{mbuf_ring, rdtsc, Mempool, Port};
+use dataplane::command::Command;
 use protocol::allowedips::Prefix;
 use protocol::constants::REKEY_TIMEOUT;
 use protocol::crypto::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
-use crate::control::{Control, ControlParts, InitialPeer};
-use crate::counters::ControlCounters;
+use crate::control::{Control, InitialPeer};
 use crate::groups::InitialGroup;
-use crate::link::{ControlTx, PortLink};
-use crate::neigh::{NeighbourConfig, NeighbourTable};
 use crate::peers::NewPeer;
-use crate::show::SnapshotBoard;
+use crate::test_rig::{self, Fixture, Ports};
 use crate::uapi::proto::{self, errno, Request};
 
-/// What the ports borrowed by the control thread are made of.
-pub(crate) struct Ports {
-    pool: Mempool,
-    tun: Port,
-    plain: Port,
-    tun_tap: Port,
-    plain_tap: Port,
-    /// The far ends of the ring pairs, kept alive.
-    _far: Vec<Port>,
-}
-
+/// The ports the control thread borrows.
 pub(crate) fn ports() -> Ports {
-    let pool = Mempool::new(eal(), &unique("lv"), 1023, 0, 2176).expect("mempool");
-    let mut far = Vec::new();
-    let mut port = |queues| {
-        let (mut p, f) = Port::ring_pair(eal(), &unique("lv"), queues, 64).expect("ring pair");
-        start_small(&mut p, queues, &pool);
-        far.push(f);
-        p
-    };
-    let (tun, plain, tun_tap, plain_tap) = (port(2), port(2), port(1), port(1));
-    Ports {
-        pool,
-        tun,
-        plain,
-        tun_tap,
-        plain_tap,
-        _far: far,
-    }
-}
-
-fn link<'p>(side: PortSide, port: &'p Port, tap: &'p Port) -> PortLink<'p> {
-    let (_, from_workers) = mbuf_ring(eal(), &unique("lv"), 64).expect("ring");
-    PortLink::new(
-        side,
-        port,
-        PortNet {
-            mac: [2, 0, 0, 0, 0, 1],
-            addresses: Vec::new(),
-            gateway_v4: None,
-            gateway_v6: None,
-            vlan: None,
-        },
-        ControlTx::Queue(port.tx_queue(1).expect("control tx queue")),
-        (
-            tap.rx_queue(0).expect("tap rx"),
-            tap.tx_queue(0).expect("tap tx"),
-        ),
-        from_workers,
-        NeighbourTable::new(NeighbourConfig::default()),
-    )
+    test_rig::ports(1023, 64)
 }
 
 /// Our private key, the two configured peers' keys and their PSK.
@@ -126,34 +68,14 @@ fn control_with(p: &Ports, workers: usize) -> (Control<'_>, Vec<Receiver<Command
             allowed_ips: vec![prefix("10.9.2.0/24"), prefix("fd00::/64")],
         },
     ];
-    let control = Control::new(ControlParts {
-        private_key: Zeroizing::new(OURS),
-        listen_port: 51820,
-        workers,
-        peers,
-        groups: vec![InitialGroup {
-            name: "site".into(),
-            members: vec![peer_key(2), peer_key(3)],
-            prefixes: vec![prefix("10.77.0.0/16"), prefix("10.78.0.0/16")],
-        }],
-        uapi: None,
-        board: Arc::new(SnapshotBoard::new()),
-        lcores: (1..=workers as u32).collect(),
-        interface: "wgdp-lvtest".into(),
-        worker_counters: (0..workers)
-            .map(|_| Arc::new(WorkerCounters::default()))
-            .collect(),
-        handshakes,
-        events,
-        commands: cmd_txs,
-        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
-        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
-        pool: &p.pool,
-        clock: TscClock::new(rdtsc(), 1_000_000_000),
-        counters: Arc::new(ControlCounters::default()),
-        rss: None,
-        handshake_pool: None,
-    });
+    let mut f = Fixture::new(OURS, cmd_txs, handshakes, events);
+    f.peers = peers;
+    f.groups = vec![InitialGroup {
+        name: "site".into(),
+        members: vec![peer_key(2), peer_key(3)],
+        prefixes: vec![prefix("10.77.0.0/16"), prefix("10.78.0.0/16")],
+    }];
+    let control = test_rig::control(p, f);
     (control, cmd_rxs)
 }
 
@@ -887,30 +809,12 @@ fn handshakes_are_answered_while_a_loop_runs_get() {
     let (hs_tx, hs_rx) = bounded(4096);
     let (_ev_tx, ev_rx) = bounded(16);
     let (uapi_tx, uapi_rx) = bounded(16);
-    let counters = Arc::new(ControlCounters::default());
-    let clock = TscClock::new(rdtsc(), dpdk_sys::rte::testing::eal().tsc_hz());
-    let control = Control::new(ControlParts {
-        private_key: Zeroizing::new(OURS),
-        listen_port: 51820,
-        workers: 1,
-        peers,
-        groups: Vec::new(),
-        uapi: Some(uapi_rx),
-        board: Arc::new(SnapshotBoard::new()),
-        lcores: vec![1],
-        interface: "wgdp-lvtest".into(),
-        worker_counters: vec![Arc::new(WorkerCounters::default())],
-        handshakes: hs_rx,
-        events: ev_rx,
-        commands: vec![cmd_tx],
-        tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
-        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
-        pool: &p.pool,
-        clock,
-        counters: counters.clone(),
-        rss: None,
-        handshake_pool: None,
-    });
+    let mut f = Fixture::new(OURS, vec![cmd_tx], hs_rx, ev_rx);
+    f.peers = peers;
+    f.uapi = Some(uapi_rx);
+    f.tsc_hz = dpdk_sys::rte::testing::eal().tsc_hz();
+    let control = test_rig::control(&p, f);
+    let (counters, clock) = (control.counters.clone(), control.clock);
     let ours = PrivateKey::from_bytes(OURS).public_key();
     let stop = AtomicBool::new(false);
     let results = std::thread::scope(|s| {
