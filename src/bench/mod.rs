@@ -27,9 +27,6 @@ use rand_core::OsRng;
 use rig::Direction;
 use traffic::Mix;
 
-/// The most workers a phase runs (the receiver indexes carry one owner bit).
-pub const MAX_WORKERS: usize = 2;
-
 /// Options of `wgdp bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -40,7 +37,8 @@ pub struct BenchArgs {
     /// Peer counts, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,1024,100000")]
     peers: Vec<u32>,
-    /// Worker counts, comma separated (1 or 2).
+    /// Worker counts, comma separated: 1 up to this machine's CPUs (with
+    /// `--eal`, up to its worker lcores).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// Packets per worker, input port and batch.
@@ -110,8 +108,10 @@ pub struct BenchArgs {
     #[arg(long)]
     cryptodev_op_path: bool,
     /// EAL arguments, as one string split on spaces. The default for the
-    /// packet figures puts the main lcore on CPU 0 and worker lcores 1 and
-    /// 2 on CPUs 1 and 0; for `--handshakes` the main lcore (the control
+    /// packet figures puts the main lcore on CPU 0 and worker lcore i (one
+    /// per worker of the largest `--workers`) on CPU i mod the CPUs, so
+    /// that with as many workers as CPUs the last shares CPU 0 with the
+    /// main lcore; for `--handshakes` the main lcore (the control
     /// thread, whose CPUs the handshake threads share) floats over every
     /// CPU and worker lcore 1 runs on the last one.
     #[arg(long, allow_hyphen_values = true)]
@@ -120,6 +120,36 @@ pub struct BenchArgs {
 
 /// EAL options every default shares.
 const EAL_COMMON: &str = "--in-memory --no-pci --log-level=lib.eal:error";
+
+/// The default `--lcores` of the packet figures for `workers` workers on
+/// `cpus` CPUs: the main lcore 0 on CPU 0, worker lcore i on CPU i mod
+/// `cpus` (`0@0,1@1,2@0` for two workers on two CPUs).
+fn default_lcores(workers: usize, cpus: usize) -> String {
+    let mut s = String::from("0@0");
+    for i in 1..=workers {
+        s.push_str(&format!(",{i}@{}", i % cpus.max(1)));
+    }
+    s
+}
+
+/// Checks `--workers`: every count at least 1 and, where `cpus` is given
+/// (the default EAL, one worker lcore per CPU), at most `cpus`.
+fn check_workers(workers: &[usize], cpus: Option<usize>) -> Result<(), String> {
+    if workers.is_empty() {
+        return Err("--workers: no worker count".into());
+    }
+    for &w in workers {
+        if w == 0 {
+            return Err("--workers: 0 is not a worker count (1 at least)".into());
+        }
+        if let Some(cpus) = cpus.filter(|&c| w > c) {
+            return Err(format!(
+                "--workers: {w} workers is more than this machine's {cpus} lcores (one per CPU; give --eal with more lcores to oversubscribe)"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// One figure: a direction and size mix through `workers` workers.
 #[derive(Debug, Clone)]
@@ -228,9 +258,9 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if packets == 0 || packets >= rig::RING_SIZE as usize {
         return Err(format!("--packets must be in 1..{}", rig::RING_SIZE).into());
     }
-    if let Some(&w) = args.workers.iter().find(|&&w| w == 0 || w > MAX_WORKERS) {
-        return Err(format!("--workers: {w} is not in 1..={MAX_WORKERS}").into());
-    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // With `--eal` the EAL's worker lcores are the limit (checked below).
+    check_workers(&args.workers, args.eal.is_none().then_some(cpus))?;
     if let Some(&p) = peer_counts.iter().find(|&&p| p == 0 || p > 1 << 17) {
         return Err(format!("--peers: {p} is not in 1..=131072").into());
     }
@@ -241,14 +271,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 format!("--aead: {name:?} is not auto, ring, ipsec-mb or cryptodev")
             })?),
         };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = args.workers.iter().copied().max().unwrap_or(1);
     let eal_args = args
         .eal
         .clone()
-        .unwrap_or_else(|| format!("--lcores=0@0,1@1,2@0 {EAL_COMMON}"));
+        .unwrap_or_else(|| format!("--lcores={} {EAL_COMMON}", default_lcores(most, cpus)));
     let eal = Eal::init(eal_args.split_whitespace())?;
     let lcores = eal.worker_lcores();
-    let most = args.workers.iter().copied().max().unwrap_or(1);
     if lcores.len() < most {
         return Err(format!(
             "{most} workers need {most} worker lcores; EAL has {}",
@@ -316,7 +345,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-            let keys = peers::handshakes(&wgdp, p, cpus)?;
+            let keys = peers::handshakes(&wgdp, p, workers, cpus)?;
             // The keys are born at Instant::ZERO: the phase's clock starts
             // now, as if the handshakes had just completed.
             let clock = TscClock::new(rdtsc(), hz);
@@ -427,7 +456,7 @@ fn flood_phase(
     let workers = args.workers.first().copied().unwrap_or(1);
     let peers = args.peers.first().copied().unwrap_or(1).max(workers as u32);
     let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let keys = peers::handshakes(&wgdp, peers, cpus)?;
+    let keys = peers::handshakes(&wgdp, peers, workers, cpus)?;
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let mut checker = CookieChecker::new(wgdp.public_key());
     let secret = checker
@@ -457,4 +486,31 @@ fn flood_phase(
         Some(&gate),
         |h| run.measure(h, peers),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_lcores_put_worker_i_on_cpu_i_mod_cpus() {
+        assert_eq!(default_lcores(1, 2), "0@0,1@1");
+        assert_eq!(default_lcores(2, 2), "0@0,1@1,2@0");
+        assert_eq!(default_lcores(3, 8), "0@0,1@1,2@2,3@3");
+        assert_eq!(default_lcores(4, 4), "0@0,1@1,2@2,3@3,4@0");
+        assert_eq!(default_lcores(2, 1), "0@0,1@0,2@0");
+    }
+
+    #[test]
+    fn workers_up_to_the_cpus_are_taken_and_more_refused() {
+        assert_eq!(check_workers(&[1, 2], Some(2)), Ok(()));
+        assert_eq!(check_workers(&[1, 2, 4, 8, 15], Some(16)), Ok(()));
+        let e = check_workers(&[1, 3], Some(2)).expect_err("3 workers on 2 CPUs");
+        assert!(e.contains("3 workers") && e.contains("2 lcores"), "{e}");
+        assert!(check_workers(&[0], Some(2)).is_err());
+        assert!(check_workers(&[], Some(2)).is_err());
+        // With --eal the EAL's lcores decide, not the CPUs.
+        assert_eq!(check_workers(&[3], None), Ok(()));
+        assert!(check_workers(&[0], None).is_err());
+    }
 }
