@@ -11,6 +11,7 @@ pub mod pktgen_peers;
 mod report;
 mod rig;
 mod traffic;
+mod warm;
 
 use clap::Args;
 use dataplane::clock::TscClock;
@@ -26,6 +27,7 @@ use rand_core::OsRng;
 
 use rig::Direction;
 use traffic::Mix;
+use warm::WorkingSet;
 
 /// Options of `wgdp bench`.
 #[derive(Debug, Args)]
@@ -41,9 +43,20 @@ pub struct BenchArgs {
     /// `--eal`, up to its worker lcores).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
-    /// Packets per worker, input port and batch.
+    /// Packets per worker, input port and batch (warm or cold).
     #[arg(long, default_value_t = 32_768)]
     packets: usize,
+    /// Working sets measured, comma separated: warm (`--packets` packets
+    /// recycled through `--warm-set` mbufs, in cache as a NIC with DDIO
+    /// delivers them; the figure the targets use), cold (a fresh batch of
+    /// `--packets` mbufs, from DRAM).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "warm,cold")]
+    sets: Vec<WorkingSet>,
+    /// Mbufs per worker and input port that warm runs recycle (a NIC's RX
+    /// ring; 64 up to a quarter of `--packets`); the warm AEAD floor
+    /// cycles as many buffers.
+    #[arg(long, default_value_t = 1024)]
+    warm_set: usize,
     /// Batches per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -157,6 +170,8 @@ pub struct Figure {
     workers: usize,
     peers: u32,
     direction: Direction,
+    /// Warm (recycled mbufs) or cold (a fresh batch).
+    set: WorkingSet,
     mix: Mix,
     /// Packets per second, all workers, in millions.
     mpps: f64,
@@ -258,6 +273,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if packets == 0 || packets >= rig::RING_SIZE as usize {
         return Err(format!("--packets must be in 1..{}", rig::RING_SIZE).into());
     }
+    warm::check_set(args.warm_set, packets)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // With `--eal` the EAL's worker lcores are the limit (checked below).
     check_workers(&args.workers, args.eal.is_none().then_some(cpus))?;
@@ -289,6 +305,15 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Two input ports per worker at most, plus what is in flight.
     let mbufs = (2 * most * packets + 8192) as u32;
     let pool = Mempool::new(&eal, "bench_pool", mbufs, 256, 2048 + 128)?;
+    // The warm runs' working sets: no cache, so that every mbuf takes its
+    // turn (see warm.rs).
+    let warm_pool = Mempool::new(
+        &eal,
+        "bench_warm",
+        warm::pool_size(most, args.warm_set),
+        0,
+        2048 + 128,
+    )?;
     let mixes = Mix::all();
     let mut notes = Vec::new();
     // Unregisters the device at the end, so that EAL is cleaned up.
@@ -302,8 +327,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let floor_packets = if args.short { 4_000 } else { 40_000 };
     let floors = {
-        let job: Job<'_, Result<Vec<floor::Floor>, String>> =
-            Box::new(|| floor::measure(&backends, &mixes, floor_packets, packets, rdtsc, hz));
+        let job: Job<'_, Result<Vec<floor::Floor>, String>> = Box::new(|| {
+            let warm = args.warm_set;
+            floor::measure(&backends, &mixes, floor_packets, packets, warm, rdtsc, hz)
+        });
         let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
         out.ok_or("no floor result")??.map_err(|e| e.to_string())?
     };
@@ -349,29 +376,41 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             // The keys are born at Instant::ZERO: the phase's clock starts
             // now, as if the handshakes had just completed.
             let clock = TscClock::new(rdtsc(), hz);
+            let warm_pool = &warm_pool;
             let run = |h: &mut rig::Harness<'_>| -> Result<Vec<Figure>, String> {
+                // The harness runs on the main lcore's CPU: it spins there
+                // unless a worker shares that CPU (see default_lcores).
+                h.spin = workers < cpus;
                 let mut out = Vec::new();
                 for &dir in &args.directions {
                     for mix in &mixes {
-                        let samples = (0..repeat)
-                            .map(|_| h.run(dir, mix, packets))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        let drops = samples.iter().map(|s| s.drops).sum();
-                        let s = median(samples).ok_or("no sample")?;
-                        let secs = s.cycles as f64 / h.tsc_hz() as f64;
-                        out.push(Figure {
-                            workers,
-                            peers: p,
-                            direction: dir,
-                            mix: mix.clone(),
-                            mpps: s.packets as f64 / secs / 1e6,
-                            cycles_per_packet: (s.cycles * workers as u64) as f64
-                                / s.packets.max(1) as f64,
-                            drops,
-                            stages: args
-                                .stages
-                                .then(|| s.stages.map(|c| c as f64 / s.packets.max(1) as f64)),
-                        });
+                        for &set in &args.sets {
+                            let samples = (0..repeat)
+                                .map(|_| match set {
+                                    WorkingSet::Warm => {
+                                        h.run_warm(warm_pool, dir, mix, packets, args.warm_set)
+                                    }
+                                    WorkingSet::Cold => h.run(dir, mix, packets),
+                                })
+                                .collect::<Result<Vec<_>, _>>()?;
+                            let drops = samples.iter().map(|s| s.drops).sum();
+                            let s = median(samples).ok_or("no sample")?;
+                            let secs = s.cycles as f64 / h.tsc_hz() as f64;
+                            out.push(Figure {
+                                workers,
+                                peers: p,
+                                direction: dir,
+                                set,
+                                mix: mix.clone(),
+                                mpps: s.packets as f64 / secs / 1e6,
+                                cycles_per_packet: (s.cycles * workers as u64) as f64
+                                    / s.packets.max(1) as f64,
+                                drops,
+                                stages: args
+                                    .stages
+                                    .then(|| s.stages.map(|c| c as f64 / s.packets.max(1) as f64)),
+                            });
+                        }
                     }
                 }
                 Ok(out)
@@ -390,8 +429,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             figures.extend(out);
         }
     }
-    if pool.in_use() != 0 {
-        notes.push(format!("{} mbufs not back in the pool", pool.in_use()));
+    for p in [&pool, &warm_pool] {
+        if p.in_use() != 0 {
+            notes.push(format!("{} mbufs not back in {}", p.in_use(), p.name()));
+        }
     }
     let r = report::Report {
         eal: &eal_args,
@@ -399,6 +440,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         cpus,
         tsc_hz: hz,
         packets,
+        warm_set: args.warm_set,
         repeat,
         floors: &floors,
         mb_floors: &mb_floors,

@@ -1,0 +1,242 @@
+//! Warm-cache runs (`wgdp bench`, issue #20): the worker loop fed as a NIC
+//! with DDIO feeds it. Such a NIC writes each received packet into the L3
+//! (Intel DDIO, AMD's equivalent), into RX buffers that the driver recycles
+//! through a ring of a few thousand descriptors, so the worker finds the
+//! packet's lines in cache, not in DRAM. A cold batch (the default figures)
+//! is the opposite case: tens of megabytes of packets written long before
+//! the worker reads them.
+//!
+//! Here the harness plays the NIC: every worker and input port has a
+//! working set of `set` mbufs from a pool of exactly those mbufs (a ring
+//! without a cache: each freed mbuf waits its turn behind the others). The
+//! harness primes the worker's RX ring with `set` packets; each mbuf the
+//! worker sends back out (the net_ring TX side returns the very mbuf) is
+//! freed to the pool and taken again for the next packet, which the
+//! harness writes into it just before it goes in: the plaintext frame in
+//! place (encap), or a copy of a data message sealed before the run
+//! (decap: each needs its own counter, so `n` of them are sealed ahead).
+//! `n` packets pass per worker and port, however small the set, so a set
+//! of a few hundred mbufs is timed over as many packets as a cold batch.
+//! The harness's writes leave the lines in its own core's cache, from which
+//! the worker's core reads them: the stand-in for DDIO's L3.
+
+use dpdk_sys::rte::{Burst, Mbuf, Mempool};
+
+use super::rig::{flush, Direction, Harness, Sample, Window, TIMEOUT};
+use super::traffic::{self, Mix};
+
+/// Where a figure's packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkingSet {
+    /// Recycled through `--warm-set` mbufs per worker and port (in cache,
+    /// as a NIC with DDIO delivers them): the figure the targets use.
+    Warm,
+    /// A fresh batch of `--packets` mbufs per worker and port, written
+    /// long before the worker reads them (from DRAM).
+    Cold,
+}
+
+impl WorkingSet {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkingSet::Warm => "warm",
+            WorkingSet::Cold => "cold",
+        }
+    }
+}
+
+/// The warm pool's size for `workers` workers and a working set of `set`
+/// mbufs per worker and input port (a round trip feeds both ports).
+pub fn pool_size(workers: usize, set: usize) -> u32 {
+    (2 * workers * set) as u32
+}
+
+/// Why `--warm-set` cannot be used with `packets` packets per batch, if
+/// it cannot: it needs at least two bursts, and at most a quarter of the
+/// packets (the run recycles each mbuf four times or more, and the timing
+/// window, 5 % to 85 % of the packets, falls after the priming).
+pub fn check_set(set: usize, packets: usize) -> Result<(), String> {
+    if set < MIN_SET {
+        return Err(format!(
+            "--warm-set: {set} mbufs is fewer than {MIN_SET} (two bursts)"
+        ));
+    }
+    if set > packets / 4 {
+        return Err(format!(
+            "--warm-set: {set} mbufs is more than a quarter of --packets ({packets}): the run would barely recycle them"
+        ));
+    }
+    Ok(())
+}
+
+/// The smallest working set: two bursts.
+const MIN_SET: usize = 64;
+
+/// One input port of one worker in a warm run.
+struct Input {
+    /// Packets fed so far (the next one's number).
+    fed: usize,
+    /// Mbufs that came back from the worker, not yet fed again.
+    owed: usize,
+    /// The tunnel port's data messages, sealed ahead in their outer
+    /// frames; none for the plaintext port (its frames are written in
+    /// place).
+    sealed: Option<Vec<Vec<u8>>>,
+}
+
+impl Harness<'_> {
+    /// Times `n` packets per worker and input port recycled through `set`
+    /// mbufs each from `warm` (a pool of [`pool_size`] mbufs, all free).
+    pub fn run_warm(
+        &mut self,
+        warm: &Mempool,
+        dir: Direction,
+        mix: &Mix,
+        n: usize,
+        set: usize,
+    ) -> Result<Sample, String> {
+        let workers = self.workers();
+        let now = self.clock.now();
+        let mut inputs: Vec<[Option<Input>; 2]> = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let owned = self.owned[w].clone();
+            let peer = |k: usize| owned[(self.cursor + k) % owned.len()];
+            let live = !owned.is_empty();
+            let plain = (live && dir != Direction::Decap).then_some(Input {
+                fed: 0,
+                owed: set,
+                sealed: None,
+            });
+            let sealed = if live && dir != Direction::Encap {
+                let mut frames = Vec::with_capacity(n);
+                for k in 0..n {
+                    let (p, len) = (peer(k), mix.size(k));
+                    let mut f = vec![0; traffic::sealed_frame_len(len)];
+                    let kp = &mut self.peer_keys[p as usize];
+                    traffic::write_sealed_frame(&mut f, p, kp, len, now)
+                        .map_err(|e| e.to_string())?;
+                    frames.push(f);
+                }
+                Some(Input {
+                    fed: 0,
+                    owed: set,
+                    sealed: Some(frames),
+                })
+            } else {
+                None
+            };
+            inputs.push([plain, sealed]);
+        }
+        let data: Vec<u64> = inputs
+            .iter()
+            .map(|i| i.iter().flatten().count() as u64 * n as u64)
+            .collect();
+        let expect: u64 = data.iter().sum();
+        // The pool is a FIFO ring (no cache): every free mbuf takes its turn.
+        // Hold those this run does not use (a port idle in this direction),
+        // so that the ones cycled are exactly `set` per worker and port.
+        let used = inputs.iter().flatten().flatten().count() * set;
+        let spare = (warm.available() as usize)
+            .checked_sub(used)
+            .ok_or("the warm pool is smaller than the working set")?;
+        let held: Vec<Mbuf> = (0..spare).map_while(|_| warm.alloc()).collect();
+        let mark = self.mark(dir);
+        let start = std::time::Instant::now();
+        let mut window = Window::new(data);
+        let mut b: Burst = Burst::new();
+        loop {
+            for (w, input) in inputs.iter_mut().enumerate() {
+                // What the worker sent out: the tunnel port carries the
+                // plaintext input's packets sealed, and the other way round.
+                let f = &mut self.feeds[w];
+                for (out, i) in [(&mut f.tun_rx, 0), (&mut f.plain_rx, 1)] {
+                    while out.rx_burst(&mut b) > 0 {
+                        if let Some(input) = &mut input[i] {
+                            input.owed += b.len();
+                        }
+                        b.clear();
+                    }
+                }
+                for (i, input) in input.iter_mut().enumerate() {
+                    let Some(input) = input else { continue };
+                    let owned = &self.owned[w];
+                    let tx = if i == 0 {
+                        &mut f.plain_tx
+                    } else {
+                        &mut f.tun_tx
+                    };
+                    while input.owed > 0 && input.fed < n {
+                        let Some(mut m) = warm.alloc() else { break };
+                        let k = input.fed;
+                        match &input.sealed {
+                            None => {
+                                let p = owned[(self.cursor + k) % owned.len()];
+                                traffic::plaintext_frame(&mut m, p, mix.size(k))
+                            }
+                            Some(frames) => copy_frame(&mut m, &frames[k]),
+                        }
+                        .map_err(|e| e.to_string())?;
+                        input.fed += 1;
+                        input.owed -= 1;
+                        if let Err(m) = b.push(m) {
+                            flush(tx, &mut b)?;
+                            b.push(m)
+                                .map_err(|_| "a burst refused an mbuf after a flush")?;
+                        }
+                    }
+                    flush(tx, &mut b)?;
+                }
+            }
+            if self.finished_since(&mark) >= expect {
+                break;
+            }
+            window.observe(self, &mark);
+            if start.elapsed() > TIMEOUT {
+                return Err(format!(
+                    "warm {} run not done after {:?}",
+                    dir.name(),
+                    TIMEOUT
+                ));
+            }
+            self.pause();
+        }
+        self.cursor = self.cursor.wrapping_add(n);
+        self.drain();
+        drop(held);
+        window
+            .sample(self.lost_since(&mark))
+            .map_err(|e| format!("warm {} run: {e}", dir.name()))
+    }
+}
+
+/// Fills `m` (empty) with a copy of `frame`.
+fn copy_frame(m: &mut Mbuf, frame: &[u8]) -> Result<(), traffic::TrafficError> {
+    m.append(frame.len() as u16)
+        .map_err(|_| traffic::TrafficError::NoRoom(frame.len()))?
+        .copy_from_slice(frame);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_is_two_bursts_to_a_quarter_of_the_packets() {
+        assert_eq!(check_set(64, 4096), Ok(()));
+        assert_eq!(check_set(1024, 4096), Ok(()));
+        assert_eq!(check_set(2048, 32_768), Ok(()));
+        let e = check_set(63, 4096).expect_err("below two bursts");
+        assert!(e.contains("63") && e.contains("64"), "{e}");
+        let e = check_set(1025, 4096).expect_err("above a quarter");
+        assert!(e.contains("1025") && e.contains("4096"), "{e}");
+        assert!(check_set(64, 255).is_err(), "255 / 4 = 63 < 64");
+    }
+
+    #[test]
+    fn the_pool_holds_a_set_per_worker_and_port() {
+        assert_eq!(pool_size(1, 1024), 2048);
+        assert_eq!(pool_size(3, 64), 384);
+    }
+}
