@@ -44,7 +44,7 @@ const POLL: Duration = Duration::from_micros(200);
 /// own (it spins: a batch of a few thousand packets is timed too).
 const SPIN_US: u64 = 2;
 /// Tries per batch before giving up on timing it.
-const ATTEMPTS: usize = 5;
+pub(super) const ATTEMPTS: usize = 5;
 
 /// What a run feeds the workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -637,7 +637,16 @@ impl Harness<'_> {
 
     /// Packets the workers are done with since `mark`, forwarded or lost.
     pub(super) fn finished_since(&self, mark: &Mark) -> u64 {
-        self.progress(mark).iter().sum::<u64>() + self.lost_since(mark)
+        self.finished_each(mark).iter().sum()
+    }
+
+    /// Packets each worker is done with since `mark`, forwarded or lost.
+    pub(super) fn finished_each(&self, mark: &Mark) -> Vec<u64> {
+        self.progress(mark)
+            .iter()
+            .zip(self.counters.iter().zip(&mark.lost))
+            .map(|(done, (c, l))| done + lost(c) - l)
+            .collect()
     }
 
     /// TSC cycles per worker-loop stage so far, all workers.
@@ -691,6 +700,16 @@ impl Window {
             open: None,
             closed: None,
         }
+    }
+
+    /// Whether the window has opened (every worker warmed up).
+    pub(super) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Whether the window has closed (its figure is known).
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.is_some()
     }
 
     /// Looks at the workers' progress since `mark`; true once closed.

@@ -19,10 +19,16 @@
 //! of a few hundred mbufs is timed over as many packets as a cold batch.
 //! The harness's writes leave the lines in its own core's cache, from which
 //! the worker's core reads them: the stand-in for DDIO's L3.
+//!
+//! A worker must never wait for the harness inside the timing window: the
+//! harness checks at every look that each worker still has packets it has
+//! not finished (nothing is added between looks, so its ring never ran
+//! empty); a run in which one ran dry (the harness was descheduled for
+//! longer than the set lasts) is run again, as an untimeable cold batch is.
 
 use dpdk_sys::rte::{Burst, Mbuf, Mempool};
 
-use super::rig::{flush, Direction, Harness, Sample, Window, TIMEOUT};
+use super::rig::{flush, Direction, Harness, Sample, Window, ATTEMPTS, TIMEOUT};
 use super::traffic::{self, Mix};
 
 /// Where a figure's packets come from.
@@ -88,6 +94,9 @@ struct Input {
 impl Harness<'_> {
     /// Times `n` packets per worker and input port recycled through `set`
     /// mbufs each from `warm` (a pool of [`pool_size`] mbufs, all free).
+    /// A run the harness could not time, or in which a worker ran out of
+    /// packets inside the window (the harness, descheduled, did not refill
+    /// its ring in time), is run again, a few times.
     pub fn run_warm(
         &mut self,
         warm: &Mempool,
@@ -96,6 +105,27 @@ impl Harness<'_> {
         n: usize,
         set: usize,
     ) -> Result<Sample, String> {
+        for _ in 0..ATTEMPTS {
+            if let Some(s) = self.try_run_warm(warm, dir, mix, n, set)? {
+                return Ok(s);
+            }
+        }
+        Err(format!(
+            "warm {} run: none of {ATTEMPTS} tries could be timed with every worker fed throughout (the harness was descheduled; is the machine overloaded? a larger --warm-set gives it more slack)",
+            dir.name()
+        ))
+    }
+
+    /// One warm run; `None` when it could not be timed, or a worker ran
+    /// dry inside the timing window.
+    fn try_run_warm(
+        &mut self,
+        warm: &Mempool,
+        dir: Direction,
+        mix: &Mix,
+        n: usize,
+        set: usize,
+    ) -> Result<Option<Sample>, String> {
         let workers = self.workers();
         let now = self.clock.now();
         let mut inputs: Vec<[Option<Input>; 2]> = Vec::with_capacity(workers);
@@ -145,7 +175,17 @@ impl Harness<'_> {
         let start = std::time::Instant::now();
         let mut window = Window::new(data);
         let mut b: Burst = Burst::new();
+        let mut fed = vec![0u64; workers];
+        let mut dry = false;
         loop {
+            // Nothing is added to a worker's ring between two looks: if
+            // packets are still unfinished now, its ring never ran empty
+            // since the last look; if none are, the worker may have idled
+            // for as long as the harness was away.
+            if window.is_open() && !window.is_closed() {
+                let done = self.finished_each(&mark);
+                dry |= (0..workers).any(|w| fed[w] > 0 && done[w] >= fed[w]);
+            }
             for (w, input) in inputs.iter_mut().enumerate() {
                 // What the worker sent out: the tunnel port carries the
                 // plaintext input's packets sealed, and the other way round.
@@ -179,6 +219,7 @@ impl Harness<'_> {
                         .map_err(|e| e.to_string())?;
                         input.fed += 1;
                         input.owed -= 1;
+                        fed[w] += 1;
                         if let Err(m) = b.push(m) {
                             flush(tx, &mut b)?;
                             b.push(m)
@@ -204,9 +245,10 @@ impl Harness<'_> {
         self.cursor = self.cursor.wrapping_add(n);
         self.drain();
         drop(held);
-        window
-            .sample(self.lost_since(&mark))
-            .map_err(|e| format!("warm {} run: {e}", dir.name()))
+        if dry || !window.is_closed() {
+            return Ok(None);
+        }
+        window.sample(self.lost_since(&mark)).map(Some)
     }
 }
 
