@@ -133,17 +133,28 @@ pub enum TrafficError {
     Seal(String),
 }
 
-/// Fills `m` (empty) with a LAN frame from the LAN host to peer `p`'s inner
-/// address, carrying an IPv4/UDP packet of `len` bytes.
-pub fn plaintext_frame(m: &mut Mbuf, p: u32, len: usize) -> Result<(), TrafficError> {
-    let total = ethernet::HEADER_LEN + len;
-    let f = m
-        .append(total as u16)
-        .map_err(|_| TrafficError::NoRoom(total))?;
+/// Bytes of the LAN frame that carries an inner packet of `len` bytes.
+pub fn plaintext_frame_len(len: usize) -> usize {
+    ethernet::HEADER_LEN + len
+}
+
+/// Writes into `f` (of [`plaintext_frame_len`]`(len)` bytes) a LAN frame
+/// from the LAN host to peer `p`'s inner address, carrying an IPv4/UDP
+/// packet of `len` bytes.
+pub fn write_plaintext_frame(f: &mut [u8], p: u32) {
     f[ethernet::field::DST].copy_from_slice(&WGDP_PLAIN_MAC);
     f[ethernet::field::SRC].copy_from_slice(&LAN_MAC);
     f[ethernet::field::ETHERTYPE].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
     write_ipv4_udp(&mut f[ethernet::HEADER_LEN..], LAN_HOST, peer_inner(p));
+}
+
+/// Fills `m` (empty) with [`write_plaintext_frame`]'s frame.
+pub fn plaintext_frame(m: &mut Mbuf, p: u32, len: usize) -> Result<(), TrafficError> {
+    let total = plaintext_frame_len(len);
+    let f = m
+        .append(total as u16)
+        .map_err(|_| TrafficError::NoRoom(total))?;
+    write_plaintext_frame(f, p);
     Ok(())
 }
 
