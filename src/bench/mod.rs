@@ -377,11 +377,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             // now, as if the handshakes had just completed.
             let clock = TscClock::new(rdtsc(), hz);
             let warm_pool = &warm_pool;
-            let run = |h: &mut rig::Harness<'_>| -> Result<Vec<Figure>, String> {
+            type Out = (Vec<Figure>, Vec<String>);
+            let run = |h: &mut rig::Harness<'_>| -> Result<Out, String> {
                 // The harness runs on the main lcore's CPU: it spins there
                 // unless a worker shares that CPU (see default_lcores).
                 h.spin = workers < cpus;
                 let mut out = Vec::new();
+                let mut untimed = Vec::new();
                 for &dir in &args.directions {
                     for mix in &mixes {
                         for &set in &args.sets {
@@ -390,9 +392,20 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                                     WorkingSet::Warm => {
                                         h.run_warm(warm_pool, dir, mix, packets, args.warm_set)
                                     }
-                                    WorkingSet::Cold => h.run(dir, mix, packets),
+                                    WorkingSet::Cold => h.run(dir, mix, packets).map(Some),
                                 })
-                                .collect::<Result<Vec<_>, _>>()?;
+                                .collect::<Result<Option<Vec<_>>, _>>()?;
+                            // A warm run the harness could not keep fed is
+                            // left out, not figured (see warm.rs).
+                            let Some(samples) = samples else {
+                                untimed.push(format!(
+                                    "{workers} workers, {p} peers, {} {} warm: not timed: in each of {} tries a worker ran dry inside the window (the harness, descheduled, did not refill its ring in time; a busy machine? a larger --warm-set gives it more slack)",
+                                    dir.name(),
+                                    mix.name,
+                                    rig::ATTEMPTS
+                                ));
+                                continue;
+                            };
                             let drops = samples.iter().map(|s| s.drops).sum();
                             let s = median(samples).ok_or("no sample")?;
                             let secs = s.cycles as f64 / h.tsc_hz() as f64;
@@ -413,7 +426,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                         }
                     }
                 }
-                Ok(out)
+                Ok((out, untimed))
             };
             let offload = !args.sw_checksum;
             let out = rig::phase(
@@ -426,7 +439,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 None,
                 run,
             )?;
-            figures.extend(out);
+            figures.extend(out.0);
+            notes.extend(out.1);
         }
     }
     for p in [&pool, &warm_pool] {
