@@ -218,6 +218,8 @@ mod tests {
             mix,
             seal_ns,
             open_ns,
+            seal_warm_ns: 1.0,
+            open_warm_ns: 1.0,
             seal_cold_ns: 1.0,
             open_cold_ns: 1.0,
         }

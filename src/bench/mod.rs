@@ -11,6 +11,7 @@ pub mod pktgen_peers;
 mod report;
 mod rig;
 mod traffic;
+mod warm;
 
 use clap::Args;
 use dataplane::clock::TscClock;
@@ -26,9 +27,7 @@ use rand_core::OsRng;
 
 use rig::Direction;
 use traffic::Mix;
-
-/// The most workers a phase runs (the receiver indexes carry one owner bit).
-pub const MAX_WORKERS: usize = 2;
+use warm::WorkingSet;
 
 /// Options of `wgdp bench`.
 #[derive(Debug, Args)]
@@ -40,12 +39,24 @@ pub struct BenchArgs {
     /// Peer counts, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,1024,100000")]
     peers: Vec<u32>,
-    /// Worker counts, comma separated (1 or 2).
+    /// Worker counts, comma separated: 1 up to this machine's CPUs (with
+    /// `--eal`, up to its worker lcores).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
-    /// Packets per worker, input port and batch.
+    /// Packets per worker, input port and batch (warm or cold).
     #[arg(long, default_value_t = 32_768)]
     packets: usize,
+    /// Working sets measured, comma separated: warm (`--packets` packets
+    /// recycled through `--warm-set` mbufs, in cache as a NIC with DDIO
+    /// delivers them; the figure the targets use), cold (a fresh batch of
+    /// `--packets` mbufs, from DRAM).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "warm,cold")]
+    sets: Vec<WorkingSet>,
+    /// Mbufs per worker and input port that warm runs recycle (a NIC's RX
+    /// ring; 64 up to a quarter of `--packets`); the warm AEAD floor
+    /// cycles as many buffers.
+    #[arg(long, default_value_t = 1024)]
+    warm_set: usize,
     /// Batches per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -110,8 +121,10 @@ pub struct BenchArgs {
     #[arg(long)]
     cryptodev_op_path: bool,
     /// EAL arguments, as one string split on spaces. The default for the
-    /// packet figures puts the main lcore on CPU 0 and worker lcores 1 and
-    /// 2 on CPUs 1 and 0; for `--handshakes` the main lcore (the control
+    /// packet figures puts the main lcore on CPU 0 and worker lcore i (one
+    /// per worker of the largest `--workers`) on CPU i mod the CPUs, so
+    /// that with as many workers as CPUs the last shares CPU 0 with the
+    /// main lcore; for `--handshakes` the main lcore (the control
     /// thread, whose CPUs the handshake threads share) floats over every
     /// CPU and worker lcore 1 runs on the last one.
     #[arg(long, allow_hyphen_values = true)]
@@ -121,12 +134,44 @@ pub struct BenchArgs {
 /// EAL options every default shares.
 const EAL_COMMON: &str = "--in-memory --no-pci --log-level=lib.eal:error";
 
+/// The default `--lcores` of the packet figures for `workers` workers on
+/// `cpus` CPUs: the main lcore 0 on CPU 0, worker lcore i on CPU i mod
+/// `cpus` (`0@0,1@1,2@0` for two workers on two CPUs).
+fn default_lcores(workers: usize, cpus: usize) -> String {
+    let mut s = String::from("0@0");
+    for i in 1..=workers {
+        s.push_str(&format!(",{i}@{}", i % cpus.max(1)));
+    }
+    s
+}
+
+/// Checks `--workers`: every count at least 1 and, where `cpus` is given
+/// (the default EAL, one worker lcore per CPU), at most `cpus`.
+fn check_workers(workers: &[usize], cpus: Option<usize>) -> Result<(), String> {
+    if workers.is_empty() {
+        return Err("--workers: no worker count".into());
+    }
+    for &w in workers {
+        if w == 0 {
+            return Err("--workers: 0 is not a worker count (1 at least)".into());
+        }
+        if let Some(cpus) = cpus.filter(|&c| w > c) {
+            return Err(format!(
+                "--workers: {w} workers is more than this machine's {cpus} lcores (one per CPU; give --eal with more lcores to oversubscribe)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One figure: a direction and size mix through `workers` workers.
 #[derive(Debug, Clone)]
 pub struct Figure {
     workers: usize,
     peers: u32,
     direction: Direction,
+    /// Warm (recycled mbufs) or cold (a fresh batch).
+    set: WorkingSet,
     mix: Mix,
     /// Packets per second, all workers, in millions.
     mpps: f64,
@@ -228,9 +273,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if packets == 0 || packets >= rig::RING_SIZE as usize {
         return Err(format!("--packets must be in 1..{}", rig::RING_SIZE).into());
     }
-    if let Some(&w) = args.workers.iter().find(|&&w| w == 0 || w > MAX_WORKERS) {
-        return Err(format!("--workers: {w} is not in 1..={MAX_WORKERS}").into());
-    }
+    warm::check_set(args.warm_set, packets)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // With `--eal` the EAL's worker lcores are the limit (checked below).
+    check_workers(&args.workers, args.eal.is_none().then_some(cpus))?;
     if let Some(&p) = peer_counts.iter().find(|&&p| p == 0 || p > 1 << 17) {
         return Err(format!("--peers: {p} is not in 1..=131072").into());
     }
@@ -241,14 +287,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 format!("--aead: {name:?} is not auto, ring, ipsec-mb or cryptodev")
             })?),
         };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = args.workers.iter().copied().max().unwrap_or(1);
     let eal_args = args
         .eal
         .clone()
-        .unwrap_or_else(|| format!("--lcores=0@0,1@1,2@0 {EAL_COMMON}"));
+        .unwrap_or_else(|| format!("--lcores={} {EAL_COMMON}", default_lcores(most, cpus)));
     let eal = Eal::init(eal_args.split_whitespace())?;
     let lcores = eal.worker_lcores();
-    let most = args.workers.iter().copied().max().unwrap_or(1);
     if lcores.len() < most {
         return Err(format!(
             "{most} workers need {most} worker lcores; EAL has {}",
@@ -260,6 +305,15 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Two input ports per worker at most, plus what is in flight.
     let mbufs = (2 * most * packets + 8192) as u32;
     let pool = Mempool::new(&eal, "bench_pool", mbufs, 256, 2048 + 128)?;
+    // The warm runs' working sets: no cache, so that every mbuf takes its
+    // turn (see warm.rs).
+    let warm_pool = Mempool::new(
+        &eal,
+        "bench_warm",
+        warm::pool_size(most, args.warm_set),
+        0,
+        2048 + 128,
+    )?;
     let mixes = Mix::all();
     let mut notes = Vec::new();
     // Unregisters the device at the end, so that EAL is cleaned up.
@@ -273,8 +327,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let floor_packets = if args.short { 4_000 } else { 40_000 };
     let floors = {
-        let job: Job<'_, Result<Vec<floor::Floor>, String>> =
-            Box::new(|| floor::measure(&backends, &mixes, floor_packets, packets, rdtsc, hz));
+        let job: Job<'_, Result<Vec<floor::Floor>, String>> = Box::new(|| {
+            let warm = args.warm_set;
+            floor::measure(&backends, &mixes, floor_packets, packets, warm, rdtsc, hz)
+        });
         let out = launch_and_join(&eal, vec![(lcores[0], job)]).pop();
         out.ok_or("no floor result")??.map_err(|e| e.to_string())?
     };
@@ -316,36 +372,61 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-            let keys = peers::handshakes(&wgdp, p, cpus)?;
+            let keys = peers::handshakes(&wgdp, p, workers, cpus)?;
             // The keys are born at Instant::ZERO: the phase's clock starts
             // now, as if the handshakes had just completed.
             let clock = TscClock::new(rdtsc(), hz);
-            let run = |h: &mut rig::Harness<'_>| -> Result<Vec<Figure>, String> {
+            let warm_pool = &warm_pool;
+            type Out = (Vec<Figure>, Vec<String>);
+            let run = |h: &mut rig::Harness<'_>| -> Result<Out, String> {
+                // The harness runs on the main lcore's CPU: it spins there
+                // unless a worker shares that CPU (see default_lcores).
+                h.spin = workers < cpus;
                 let mut out = Vec::new();
+                let mut untimed = Vec::new();
                 for &dir in &args.directions {
                     for mix in &mixes {
-                        let samples = (0..repeat)
-                            .map(|_| h.run(dir, mix, packets))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        let drops = samples.iter().map(|s| s.drops).sum();
-                        let s = median(samples).ok_or("no sample")?;
-                        let secs = s.cycles as f64 / h.tsc_hz() as f64;
-                        out.push(Figure {
-                            workers,
-                            peers: p,
-                            direction: dir,
-                            mix: mix.clone(),
-                            mpps: s.packets as f64 / secs / 1e6,
-                            cycles_per_packet: (s.cycles * workers as u64) as f64
-                                / s.packets.max(1) as f64,
-                            drops,
-                            stages: args
-                                .stages
-                                .then(|| s.stages.map(|c| c as f64 / s.packets.max(1) as f64)),
-                        });
+                        for &set in &args.sets {
+                            let samples = (0..repeat)
+                                .map(|_| match set {
+                                    WorkingSet::Warm => {
+                                        h.run_warm(warm_pool, dir, mix, packets, args.warm_set)
+                                    }
+                                    WorkingSet::Cold => h.run(dir, mix, packets).map(Some),
+                                })
+                                .collect::<Result<Option<Vec<_>>, _>>()?;
+                            // A warm run the harness could not keep fed is
+                            // left out, not figured (see warm.rs).
+                            let Some(samples) = samples else {
+                                untimed.push(format!(
+                                    "{workers} workers, {p} peers, {} {} warm: not timed: in each of {} tries a worker ran dry inside the window (the harness, descheduled, did not refill its ring in time; a busy machine? a larger --warm-set gives it more slack)",
+                                    dir.name(),
+                                    mix.name,
+                                    rig::ATTEMPTS
+                                ));
+                                continue;
+                            };
+                            let drops = samples.iter().map(|s| s.drops).sum();
+                            let s = median(samples).ok_or("no sample")?;
+                            let secs = s.cycles as f64 / h.tsc_hz() as f64;
+                            out.push(Figure {
+                                workers,
+                                peers: p,
+                                direction: dir,
+                                set,
+                                mix: mix.clone(),
+                                mpps: s.packets as f64 / secs / 1e6,
+                                cycles_per_packet: (s.cycles * workers as u64) as f64
+                                    / s.packets.max(1) as f64,
+                                drops,
+                                stages: args
+                                    .stages
+                                    .then(|| s.stages.map(|c| c as f64 / s.packets.max(1) as f64)),
+                            });
+                        }
                     }
                 }
-                Ok(out)
+                Ok((out, untimed))
             };
             let offload = !args.sw_checksum;
             let out = rig::phase(
@@ -358,11 +439,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 None,
                 run,
             )?;
-            figures.extend(out);
+            figures.extend(out.0);
+            notes.extend(out.1);
         }
     }
-    if pool.in_use() != 0 {
-        notes.push(format!("{} mbufs not back in the pool", pool.in_use()));
+    for p in [&pool, &warm_pool] {
+        if p.in_use() != 0 {
+            notes.push(format!("{} mbufs not back in {}", p.in_use(), p.name()));
+        }
     }
     let r = report::Report {
         eal: &eal_args,
@@ -370,6 +454,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         cpus,
         tsc_hz: hz,
         packets,
+        warm_set: args.warm_set,
         repeat,
         floors: &floors,
         mb_floors: &mb_floors,
@@ -427,7 +512,7 @@ fn flood_phase(
     let workers = args.workers.first().copied().unwrap_or(1);
     let peers = args.peers.first().copied().unwrap_or(1).max(workers as u32);
     let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-    let keys = peers::handshakes(&wgdp, peers, cpus)?;
+    let keys = peers::handshakes(&wgdp, peers, workers, cpus)?;
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let mut checker = CookieChecker::new(wgdp.public_key());
     let secret = checker
@@ -457,4 +542,31 @@ fn flood_phase(
         Some(&gate),
         |h| run.measure(h, peers),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_lcores_put_worker_i_on_cpu_i_mod_cpus() {
+        assert_eq!(default_lcores(1, 2), "0@0,1@1");
+        assert_eq!(default_lcores(2, 2), "0@0,1@1,2@0");
+        assert_eq!(default_lcores(3, 8), "0@0,1@1,2@2,3@3");
+        assert_eq!(default_lcores(4, 4), "0@0,1@1,2@2,3@3,4@0");
+        assert_eq!(default_lcores(2, 1), "0@0,1@0,2@0");
+    }
+
+    #[test]
+    fn workers_up_to_the_cpus_are_taken_and_more_refused() {
+        assert_eq!(check_workers(&[1, 2], Some(2)), Ok(()));
+        assert_eq!(check_workers(&[1, 2, 4, 8, 15], Some(16)), Ok(()));
+        let e = check_workers(&[1, 3], Some(2)).expect_err("3 workers on 2 CPUs");
+        assert!(e.contains("3 workers") && e.contains("2 lcores"), "{e}");
+        assert!(check_workers(&[0], Some(2)).is_err());
+        assert!(check_workers(&[], Some(2)).is_err());
+        // With --eal the EAL's lcores decide, not the CPUs.
+        assert_eq!(check_workers(&[3], None), Ok(()));
+        assert!(check_workers(&[0], None).is_err());
+    }
 }

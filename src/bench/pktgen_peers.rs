@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn the_pcap_holds_distinct_messages_that_wgdp_opens_once_each() {
         let wgdp = StaticIdentity::new(PrivateKey::generate(&mut OsRng));
-        let keys = super::super::peers::handshakes(&wgdp, 3, 1).expect("handshakes");
+        let keys = super::super::peers::handshakes(&wgdp, 3, 1, 1).expect("handshakes");
         let (mut opener, mut peers): (Vec<Keypair>, Vec<Peer>) = keys
             .into_iter()
             .map(|k| {

@@ -37,11 +37,14 @@ use super::traffic::{self, Mix};
 /// Slots of each RX/TX ring between the harness and a worker.
 pub const RING_SIZE: u32 = 65_536;
 /// How long the harness waits for a batch or the key installation.
-const TIMEOUT: Duration = Duration::from_secs(300);
-/// The harness's polling interval.
+pub(super) const TIMEOUT: Duration = Duration::from_secs(300);
+/// The harness's polling interval where it shares a CPU with a worker.
 const POLL: Duration = Duration::from_micros(200);
+/// The harness's polling interval, microseconds, where it has a CPU of its
+/// own (it spins: a batch of a few thousand packets is timed too).
+const SPIN_US: u64 = 2;
 /// Tries per batch before giving up on timing it.
-const ATTEMPTS: usize = 5;
+pub(super) const ATTEMPTS: usize = 5;
 
 /// What a run feeds the workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -123,11 +126,14 @@ pub struct Sample {
 
 /// The harness's end of one worker's queues.
 pub(super) struct Feed<'p> {
-    tun_tx: dpdk_sys::rte::TxQueue<'p>,
+    /// Into the worker's tunnel port.
+    pub(super) tun_tx: dpdk_sys::rte::TxQueue<'p>,
     /// What the worker sent on the tunnel port (cookie replies included).
     pub(super) tun_rx: dpdk_sys::rte::RxQueue<'p>,
-    plain_tx: dpdk_sys::rte::TxQueue<'p>,
-    plain_rx: dpdk_sys::rte::RxQueue<'p>,
+    /// Into the worker's plaintext port.
+    pub(super) plain_tx: dpdk_sys::rte::TxQueue<'p>,
+    /// What the worker sent on the plaintext port.
+    pub(super) plain_rx: dpdk_sys::rte::RxQueue<'p>,
 }
 
 /// The harness: everything but the workers.
@@ -139,15 +145,18 @@ pub struct Harness<'p> {
     events: Vec<Receiver<WorkerEvent>>,
     control: Vec<RingConsumer>,
     /// The peers' halves of the sessions, by peer id.
-    peer_keys: Vec<Keypair>,
+    pub(super) peer_keys: Vec<Keypair>,
     /// Peer ids owned by each worker.
-    owned: Vec<Vec<u32>>,
+    pub(super) owned: Vec<Vec<u32>>,
     pub(super) clock: TscClock,
     tsc_hz: u64,
     /// Where the next batch starts in each worker's peer list.
-    cursor: usize,
+    pub(super) cursor: usize,
     /// Handshake frames mixed into the tunnel batches (a flood run).
     pub(super) interleave: Option<Box<dyn Interleave + Send>>,
+    /// Whether the harness spins between looks at the counters (it has a
+    /// CPU of its own) rather than sleeping.
+    pub(super) spin: bool,
 }
 
 fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> PortNet {
@@ -241,6 +250,7 @@ pub fn phase<T: Send>(
         tsc_hz: eal.tsc_hz(),
         cursor: 0,
         interleave: None,
+        spin: false,
     };
     // Every worker can send any other a command (a re-homed peer's state).
     let (cmd_txs, cmd_rxs): (Vec<Sender<Command>>, Vec<Receiver<Command>>) =
@@ -551,10 +561,10 @@ impl Harness<'_> {
             batches.push(self.batch(w, dir, mix, n)?);
         }
         self.cursor = self.cursor.wrapping_add(n);
-        let expect: Vec<u64> = batches
+        let expect: u64 = batches
             .iter()
             .map(|(a, b)| (a.len() + b.len()) as u64)
-            .collect();
+            .sum();
         // The data packets of each worker (the flood's frames are not).
         let data: Vec<u64> = batches
             .iter()
@@ -564,80 +574,175 @@ impl Harness<'_> {
                 Direction::RoundTrip => a.len() + n.min(b.len()),
             } as u64)
             .collect();
-        let base: Vec<u64> = self.counters.iter().map(|c| dir.done(c)).collect();
-        let lost0: Vec<u64> = self.counters.iter().map(|c| lost(c)).collect();
+        let mark = self.mark(dir);
         for (f, (plain, sealed)) in self.feeds.iter_mut().zip(batches) {
             send_all(&mut f.plain_tx, plain)?;
             send_all(&mut f.tun_tx, sealed)?;
         }
-        // Forwarded packets; `finished` adds the lost ones.
-        let progress = |h: &Self| -> Vec<u64> {
-            h.counters
-                .iter()
-                .zip(&base)
-                .map(|(c, b)| dir.done(c) - b)
-                .collect()
-        };
-        let lost_now = |h: &Self| -> u64 {
-            h.counters
-                .iter()
-                .zip(&lost0)
-                .map(|(c, l)| lost(c) - l)
-                .sum()
-        };
-        let stages = |h: &Self| -> [u64; Stage::COUNT] {
-            std::array::from_fn(|i| {
-                h.counters
-                    .iter()
-                    .map(|c| c.stage_cycles(Stage::ALL[i]))
-                    .sum()
-            })
-        };
         let start = std::time::Instant::now();
-        let mut window: Option<(u64, Vec<u64>, [u64; Stage::COUNT])> = None;
-        let (t1, c1, s1, t0, c0, s0) = loop {
-            let t = rdtsc();
-            let done = progress(self);
-            let st = stages(self);
-            if done.iter().sum::<u64>() + lost_now(self) >= expect.iter().sum::<u64>() {
+        let mut window = Window::new(data);
+        loop {
+            if self.finished_since(&mark) >= expect {
                 self.drain();
                 return Ok(None);
             }
-            let frac = |i: usize| done[i] as f64 / data[i].max(1) as f64;
-            let busy = (0..workers).filter(|&i| data[i] > 0);
-            match &window {
-                None if busy.clone().all(|i| frac(i) >= 0.05) => window = Some((t, done, st)),
-                Some((t0, c0, s0)) if busy.clone().any(|i| frac(i) >= 0.85) => {
-                    break (t, done, st, *t0, c0.clone(), *s0)
-                }
-                _ => {}
+            if window.observe(self, &mark) {
+                break;
             }
             if start.elapsed() > TIMEOUT {
                 return Err(format!("{} batch not done after {TIMEOUT:?}", dir.name()));
             }
-            std::thread::sleep(POLL);
-        };
+            self.pause();
+        }
         // Wait for the rest, counting drops as done.
-        loop {
-            let done = progress(self);
-            let drops = lost_now(self);
-            if done.iter().sum::<u64>() + drops >= expect.iter().sum::<u64>() {
-                self.drain();
-                return Ok(Some(Sample {
-                    packets: c1.iter().zip(&c0).map(|(a, b)| a - b).sum(),
-                    cycles: t1 - t0,
-                    drops,
-                    stages: std::array::from_fn(|i| s1[i] - s0[i]),
-                }));
-            }
+        while self.finished_since(&mark) < expect {
             if start.elapsed() > TIMEOUT {
                 return Err(format!(
                     "{} batch not drained after {TIMEOUT:?}",
                     dir.name()
                 ));
             }
+            self.pause();
+        }
+        self.drain();
+        window.sample(self.lost_since(&mark)).map(Some)
+    }
+
+    /// The workers' counters before a batch of `dir`, to measure it from.
+    pub(super) fn mark(&self, dir: Direction) -> Mark {
+        Mark {
+            dir,
+            done: self.counters.iter().map(|c| dir.done(c)).collect(),
+            lost: self.counters.iter().map(|c| lost(c)).collect(),
+        }
+    }
+
+    /// Data packets each worker forwarded since `mark`.
+    fn progress(&self, mark: &Mark) -> Vec<u64> {
+        self.counters
+            .iter()
+            .zip(&mark.done)
+            .map(|(c, b)| mark.dir.done(c) - b)
+            .collect()
+    }
+
+    /// Packets the workers lost (see [`lost`]) since `mark`.
+    pub(super) fn lost_since(&self, mark: &Mark) -> u64 {
+        self.counters
+            .iter()
+            .zip(&mark.lost)
+            .map(|(c, l)| lost(c) - l)
+            .sum()
+    }
+
+    /// Packets the workers are done with since `mark`, forwarded or lost.
+    pub(super) fn finished_since(&self, mark: &Mark) -> u64 {
+        self.finished_each(mark).iter().sum()
+    }
+
+    /// Packets each worker is done with since `mark`, forwarded or lost.
+    pub(super) fn finished_each(&self, mark: &Mark) -> Vec<u64> {
+        self.progress(mark)
+            .iter()
+            .zip(self.counters.iter().zip(&mark.lost))
+            .map(|(done, (c, l))| done + lost(c) - l)
+            .collect()
+    }
+
+    /// TSC cycles per worker-loop stage so far, all workers.
+    fn stages(&self) -> [u64; Stage::COUNT] {
+        std::array::from_fn(|i| {
+            self.counters
+                .iter()
+                .map(|c| c.stage_cycles(Stage::ALL[i]))
+                .sum()
+        })
+    }
+
+    /// Waits between two looks at the counters: a short spin where the
+    /// harness has a CPU of its own (`spin`), else a sleep of [`POLL`]
+    /// that leaves the CPU to the worker sharing it.
+    pub(super) fn pause(&self) {
+        if self.spin {
+            let until = rdtsc() + self.tsc_hz / 1_000_000 * SPIN_US;
+            while rdtsc() < until {
+                std::hint::spin_loop();
+            }
+        } else {
             std::thread::sleep(POLL);
         }
+    }
+}
+
+/// The counters a batch is measured from.
+pub(super) struct Mark {
+    dir: Direction,
+    done: Vec<u64>,
+    lost: Vec<u64>,
+}
+
+/// The timing window of one batch: it opens when every worker with data
+/// packets is 5 % through them (warmed up) and closes when the first is
+/// 85 % through (all still busy); the figure is the packets forwarded
+/// inside it over its TSC cycles.
+pub(super) struct Window {
+    /// Data packets each worker gets in the batch.
+    data: Vec<u64>,
+    open: Option<(u64, Vec<u64>, [u64; Stage::COUNT])>,
+    closed: Option<(u64, Vec<u64>, [u64; Stage::COUNT])>,
+}
+
+impl Window {
+    /// A window over batches of `data` data packets per worker.
+    pub(super) fn new(data: Vec<u64>) -> Self {
+        Self {
+            data,
+            open: None,
+            closed: None,
+        }
+    }
+
+    /// Whether the window has opened (every worker warmed up).
+    pub(super) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Whether the window has closed (its figure is known).
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Looks at the workers' progress since `mark`; true once closed.
+    pub(super) fn observe(&mut self, h: &Harness<'_>, mark: &Mark) -> bool {
+        if self.closed.is_some() {
+            return true;
+        }
+        let t = rdtsc();
+        let done = h.progress(mark);
+        let frac = |i: usize| done[i] as f64 / self.data[i].max(1) as f64;
+        let mut busy = (0..self.data.len()).filter(|&i| self.data[i] > 0);
+        match self.open {
+            None if busy.all(|i| frac(i) >= 0.05) => self.open = Some((t, done, h.stages())),
+            Some(_) if busy.any(|i| frac(i) >= 0.85) => {
+                self.closed = Some((t, done, h.stages()));
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// The sample of a closed window, `drops` packets lost in the batch.
+    pub(super) fn sample(&self, drops: u64) -> Result<Sample, String> {
+        let (Some((t0, c0, s0)), Some((t1, c1, s1))) = (&self.open, &self.closed) else {
+            return Err("the timing window never closed".into());
+        };
+        Ok(Sample {
+            packets: c1.iter().zip(c0).map(|(a, b)| a - b).sum(),
+            cycles: t1 - t0,
+            drops,
+            stages: std::array::from_fn(|i| s1[i] - s0[i]),
+        })
     }
 }
 
@@ -659,7 +764,8 @@ fn send_all(q: &mut dpdk_sys::rte::TxQueue<'_>, mbufs: Vec<Mbuf>) -> Result<(), 
     flush(q, &mut b)
 }
 
-fn flush(q: &mut dpdk_sys::rte::TxQueue<'_>, b: &mut Burst) -> Result<(), String> {
+/// Transmits a whole burst into a harness TX queue, or fails.
+pub(super) fn flush(q: &mut dpdk_sys::rte::TxQueue<'_>, b: &mut Burst) -> Result<(), String> {
     let want = b.len();
     let sent = q.tx_burst(b);
     if sent < want {

@@ -133,17 +133,28 @@ pub enum TrafficError {
     Seal(String),
 }
 
-/// Fills `m` (empty) with a LAN frame from the LAN host to peer `p`'s inner
-/// address, carrying an IPv4/UDP packet of `len` bytes.
-pub fn plaintext_frame(m: &mut Mbuf, p: u32, len: usize) -> Result<(), TrafficError> {
-    let total = ethernet::HEADER_LEN + len;
-    let f = m
-        .append(total as u16)
-        .map_err(|_| TrafficError::NoRoom(total))?;
+/// Bytes of the LAN frame that carries an inner packet of `len` bytes.
+pub fn plaintext_frame_len(len: usize) -> usize {
+    ethernet::HEADER_LEN + len
+}
+
+/// Writes into `f` (of [`plaintext_frame_len`]`(len)` bytes) a LAN frame
+/// from the LAN host to peer `p`'s inner address, carrying an IPv4/UDP
+/// packet of `len` bytes.
+pub fn write_plaintext_frame(f: &mut [u8], p: u32) {
     f[ethernet::field::DST].copy_from_slice(&WGDP_PLAIN_MAC);
     f[ethernet::field::SRC].copy_from_slice(&LAN_MAC);
     f[ethernet::field::ETHERTYPE].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
     write_ipv4_udp(&mut f[ethernet::HEADER_LEN..], LAN_HOST, peer_inner(p));
+}
+
+/// Fills `m` (empty) with [`write_plaintext_frame`]'s frame.
+pub fn plaintext_frame(m: &mut Mbuf, p: u32, len: usize) -> Result<(), TrafficError> {
+    let total = plaintext_frame_len(len);
+    let f = m
+        .append(total as u16)
+        .map_err(|_| TrafficError::NoRoom(total))?;
+    write_plaintext_frame(f, p);
     Ok(())
 }
 
@@ -173,11 +184,18 @@ pub fn seal_data(
     Ok(())
 }
 
-/// Fills `m` (empty) with a WireGuard data message from peer `p` (sealed
-/// with its keypair `kp`) to wgdp, in its outer frame; the inner packet is
-/// an IPv4/UDP packet of `len` bytes from the peer to the LAN host.
-pub fn sealed_frame(
-    m: &mut Mbuf,
+/// Bytes of the frame that [`sealed_frame`] builds for an inner packet of
+/// `len` bytes (outer headers to wgdp's IPv4 address).
+pub fn sealed_frame_len(len: usize) -> usize {
+    outer::header_len(&SocketAddr::new(IpAddr::V4(WGDP_TUN), LISTEN)) + data_message_len(len)
+}
+
+/// Writes into `f` (of [`sealed_frame_len`]`(len)` bytes) a WireGuard
+/// data message from peer `p` (sealed with its keypair `kp`) to wgdp, in
+/// its outer frame; the inner packet is an IPv4/UDP packet of `len` bytes
+/// from the peer to the LAN host.
+pub fn write_sealed_frame(
+    f: &mut [u8],
     p: u32,
     kp: &mut Keypair,
     len: usize,
@@ -191,13 +209,25 @@ pub fn sealed_frame(
         ecn: 0,
     };
     let hlen = outer::header_len(&o.dst);
-    let total = hlen + data_message_len(len);
-    let f = m
-        .append(total as u16)
-        .map_err(|_| TrafficError::NoRoom(total))?;
+    let total = f.len();
     seal_data(&mut f[hlen..], p, kp, len, now)?;
     outer::write(f, &o, false).map_err(|_| TrafficError::NoRoom(total))?;
     Ok(())
+}
+
+/// Fills `m` (empty) with [`write_sealed_frame`]'s frame.
+pub fn sealed_frame(
+    m: &mut Mbuf,
+    p: u32,
+    kp: &mut Keypair,
+    len: usize,
+    now: Instant,
+) -> Result<(), TrafficError> {
+    let total = sealed_frame_len(len);
+    let f = m
+        .append(total as u16)
+        .map_err(|_| TrafficError::NoRoom(total))?;
+    write_sealed_frame(f, p, kp, len, now)
 }
 
 /// A frame with the outer headers `o` carrying `payload` (a WireGuard

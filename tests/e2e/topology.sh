@@ -51,8 +51,12 @@
 #   E2E_NETS     0 (default): the networks above; 1: 172.31.113.0/24 (tunnel),
 #            10.100.0.0/24 (LAN), 172.31.100.0/24 (wan2), 10.109.0.0/24
 #            (peers), 10.155.0.0/24 (unknown), for a run beside the tests.
-#   E2E_WORKERS  wgdp worker lcores, 1..2 (default 1); with 2, both ports
-#            get 2 queues and the kernel picks the TAP queue per flow.
+#   E2E_WORKERS  wgdp worker lcores, 1 up to this machine's CPUs (`nproc`;
+#            net_tap's 16 queues at most) (default 1): worker lcore i runs
+#            on CPU i mod nproc, the main lcore on CPU 0 (so with as many
+#            workers as CPUs the last shares CPU 0 with the main lcore).
+#            With N workers both ports get N queues and the kernel picks
+#            the TAP queue per flow.
 #   Give `up`, `config`, `env` and `down` the same values.
 set -euo pipefail
 
@@ -79,8 +83,14 @@ VETH_WAN2=veth-x$SFX
 FILE_PREFIX=wgdp-e2e$SFX
 PEERS=${E2E_PEERS:-2}
 WORKERS=${E2E_WORKERS:-1}
-if ! [[ $PEERS =~ ^[2-8]$ && $WORKERS =~ ^[12]$ ]]; then
-    echo "topology.sh: E2E_PEERS must be 2..8 and E2E_WORKERS 1..2" >&2
+CPUS=$(nproc)
+MAX_WORKERS=$((CPUS < 16 ? CPUS : 16))
+if ! [[ $PEERS =~ ^[2-8]$ ]]; then
+    echo "topology.sh: E2E_PEERS must be 2..8" >&2
+    exit 2
+fi
+if ! [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || ((WORKERS > MAX_WORKERS)); then
+    echo "topology.sh: E2E_WORKERS must be 1..$MAX_WORKERS (this machine has $CPUS CPUs, net_tap 16 queues at most)" >&2
     exit 2
 fi
 LETTERS=(_ a b c d e f g h)
@@ -273,10 +283,12 @@ cmd_attach() {
 }
 
 cmd_config() {
-    local LCORES="0@0,1@1" WORKER_LIST="1"
-    if [[ $WORKERS == 2 ]]; then
-        LCORES="0@0,1@1,2@0" WORKER_LIST="1, 2"
-    fi
+    # Main lcore 0 on CPU 0; worker lcore i on CPU i mod nproc.
+    local LCORES="0@0" WORKER_LIST="" i
+    for ((i = 1; i <= WORKERS; i++)); do
+        LCORES+=",$i@$((i % CPUS))"
+        WORKER_LIST+="${WORKER_LIST:+, }$i"
+    done
     [[ -f $DIR/wgdp.key && -f $DIR/peer1.pub && -f $DIR/peer2.pub ]] ||
         die "no keys in $DIR: run 'topology.sh up' first"
     cat <<EOF

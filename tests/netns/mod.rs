@@ -164,7 +164,7 @@ pub struct Topology {
     pub dir: PathBuf,
     /// `E2E_PEERS`: wireguard-go peers (2..8).
     pub peers: usize,
-    /// `E2E_WORKERS`: wgdp worker lcores (1..2).
+    /// `E2E_WORKERS`: wgdp worker lcores (1 up to the CPUs, 16 at most).
     pub workers: usize,
     pub env: HashMap<String, String>,
     pub is_down: bool,
