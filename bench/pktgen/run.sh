@@ -204,18 +204,16 @@ mtu = 1420
 tap = "pg$1p$SFX"
 EOF
 }
+# One [[peers]] entry: the other wgdp of the tunnel case.
+peer_entry() { # key_pair_file endpoint allowed_ip
+    printf '\n[[peers]]\npublic_key = "%s"\nendpoint = "%s"\nallowed_ips = ["%s"]\n' "$(cut -d' ' -f2 "$1")" "$2" "$3"
+}
 # wgdp A's table: memif server of pktgen port 0 (plaintext) and of B's
 # tunnel port; B and PEERS-1 idle peers, one /24 each in 16.0.0.0/8+.
 table_a() { # dir peers
     table_head a "$1" $(($2 > 10000 ? 1024 : 512)) "net_memif0,role=server,id=0,socket=$1/tun.sock,mac=$MAC_A_TUN" \
         203.0.113.1/24 "net_memif1,role=server,id=0,socket=$1/pa.sock,mac=$MAC_A_PT" 10.0.0.1/24
-    cat <<EOF
-
-[[peers]]
-public_key = "$(cut -d' ' -f2 "$1/b.pair")"
-endpoint = "203.0.113.2:51820"
-allowed_ips = ["10.1.0.0/24"]
-EOF
+    peer_entry "$1/b.pair" 203.0.113.2:51820 10.1.0.0/24
     # Idle peers: peer k owns 16.0.0.0/8 + k * 256 (a /24), behind an
     # endpoint on the tunnel subnet that never answers.
     "$WGDP" gen-keys --count $(($2 - 1)) | awk '{
@@ -229,13 +227,7 @@ EOF
 table_b() { # dir
     table_head b "$1" 512 "net_memif0,role=client,id=0,socket=$1/tun.sock,mac=$MAC_B_TUN" \
         203.0.113.2/24 "net_memif1,role=server,id=0,socket=$1/pb.sock,mac=$MAC_B_PT" 10.1.0.1/24
-    cat <<EOF
-
-[[peers]]
-public_key = "$(cut -d' ' -f2 "$1/a.pair")"
-endpoint = "203.0.113.1:51820"
-allowed_ips = ["10.0.0.0/24"]
-EOF
+    peer_entry "$1/a.pair" 203.0.113.1:51820 10.0.0.0/24
 }
 # The single wgdp of encap and decap: memif server of pktgen port 0
 # (plaintext) and of port 1 (tunnel, where `wgdp bench-peers` connects
@@ -246,55 +238,36 @@ table_s() { # dir peers
         203.0.113.1/24 "net_memif1,role=server,id=0,socket=$1/pt.sock,mac=$MAC_S_PT" 10.0.0.1/24 203.0.113.254
     "$WGDP" bench-peers table --keys "$1/peers.keys"
 }
-# What rfc2544.lua reads (the format bench/gen_tables.py writes).
-env_tunnel() { # peers
+# What rfc2544.lua reads (the format bench/gen_tables.py writes): the
+# sending port, the receiving one, the MAC the frames go to, the source,
+# the destinations (range mode: min, max, increment), the receiving port's
+# address; for decap also the sending port's address and pcap_only.
+env_lua() { # peers tx rx dut_mac src_ip dst_min dst_max dst_inc rx_ip [tx_ip]
     cat <<EOF
 return {
     tunnels = $1,
-    tx_port = "0",
-    rx_port = "1",
-    dut_plaintext_mac = "$MAC_A_PT",
-    src_ip = "10.0.0.2/24",
-    dst_min = "10.1.0.2",
-    dst_max = "10.1.0.2",
-    dst_inc = "0.0.0.0",
-    rx_ip = "10.1.0.2/24",
-}
+    tx_port = "$2",
+    rx_port = "$3",
+    dut_plaintext_mac = "$4",
+    src_ip = "$5",
+    dst_min = "$6",
+    dst_max = "$7",
+    dst_inc = "$8",
+    rx_ip = "$9",
 EOF
+    [[ -n ${10:-} ]] && printf '    tx_ip = "%s",\n    pcap_only = true,\n' "${10}"
+    echo "}"
+}
+env_tunnel() { # peers: to B's side through A
+    env_lua "$1" 0 1 "$MAC_A_PT" 10.0.0.2/24 10.1.0.2 10.1.0.2 0.0.0.0 10.1.0.2/24
 }
 env_encap() { # peers: plaintext to every peer's allowed IP in turn
     local last
     last=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address("10.128.0.0") + int(sys.argv[1]) - 1)' "$1")
-    cat <<EOF
-return {
-    tunnels = $1,
-    tx_port = "0",
-    rx_port = "1",
-    dut_plaintext_mac = "$MAC_S_PT",
-    src_ip = "10.0.0.2/24",
-    dst_min = "10.128.0.0",
-    dst_max = "$last",
-    dst_inc = "0.0.0.1",
-    rx_ip = "203.0.113.254/24",
-}
-EOF
+    env_lua "$1" 0 1 "$MAC_S_PT" 10.0.0.2/24 10.128.0.0 "$last" 0.0.0.1 203.0.113.254/24
 }
 env_decap() { # peers: port 1 replays the sealed pcap, port 0 receives
-    cat <<EOF
-return {
-    tunnels = $1,
-    tx_port = "1",
-    rx_port = "0",
-    dut_plaintext_mac = "$MAC_S_TUN",
-    src_ip = "203.0.113.254/24",
-    dst_min = "203.0.113.1",
-    dst_max = "203.0.113.1",
-    dst_inc = "0.0.0.0",
-    rx_ip = "10.0.0.2/24",
-    tx_ip = "203.0.113.254/24",
-    pcap_only = true,
-}
-EOF
+    env_lua "$1" 1 0 "$MAC_S_TUN" 203.0.113.254/24 203.0.113.1 203.0.113.1 0.0.0.0 10.0.0.2/24 203.0.113.254/24
 }
 # pktgen frame size (FCS included) for a `wgdp bench` inner IP size.
 frame_size() { if [[ $1 == imix ]]; then echo imix; else echo $(($1 + 18)); fi; }
