@@ -187,7 +187,11 @@ impl Wire<'_> {
             .map_err(|_| format!("no room for a {}-byte frame", frame.len()))?
             .copy_from_slice(frame);
         let mut m = Some(m);
-        for _ in 0..100_000 {
+        // wgdp's worker may be off its CPU for a while on a loaded
+        // machine (or take 100,000 keepalives at once): wait for it by
+        // time, not by a count of tries.
+        let since = std::time::Instant::now();
+        loop {
             match self.out.push(m.take().ok_or("lost an mbuf")?) {
                 Ok(()) => return Ok(()),
                 Err(back) => {
@@ -195,8 +199,10 @@ impl Wire<'_> {
                     self.flush();
                 }
             }
+            if since.elapsed() > Duration::from_secs(5) {
+                return Err("the tunnel port took no frame for 5 s".into());
+            }
         }
-        Err("the tunnel port takes no frames".into())
     }
 
     /// Sends what the device takes; the rest waits for the next flush.
