@@ -22,7 +22,7 @@
 # pcap's frames). Fresh sessions for each size; a search ends where the
 # first of them reaches REJECT_AFTER_TIME (180 s), after which wgdp may
 # not use it (rfc2544.lua's RFC2544_DEADLINE; at 100,000 peers, whose
-# round takes most of that, the searches are cut there, marked *). In
+# round can take most of that, a search may be cut there, marked *). In
 # encap, wgdp hears nothing back from its peers, so 15 s after it starts
 # sending it begins handshake initiations towards port 1 (WireGuard's
 # new_handshake timer): port 1's
@@ -442,7 +442,7 @@ print(json.load(sys.stdin)["control"][sys.argv[1]])' "$1"
 # The sessions may carry data until REJECT_AFTER_TIME (180 s) after their
 # handshake, the first of which comes after the round's start: that is
 # the next search's RFC2544_DEADLINE ($DEADLINE). (A round of 100,000
-# peers takes 90-160 s here, so their searches are cut there; see
+# peers takes 25-165 s here, so their searches may be cut; see
 # BENCHMARKS.md.)
 handshakes() { # dir peers [pcap size frames]
     local d=$1 n=$2 before after extra=()
