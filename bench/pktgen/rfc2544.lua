@@ -35,9 +35,16 @@
 --                    initiations, keepalives), run before and after each
 --                    trial; the difference is taken off the RX count, as are
 --                    the ARP frames port RX counted
+--   RFC2544_DEADLINE unix time after which no trial may still be running (the
+--                    DUT's sessions expire then: WireGuard's
+--                    REJECT_AFTER_TIME after the emulated peers' handshakes).
+--                    A trial that could not end before it is not started:
+--                    the search ends there with the best rate found so far,
+--                    marked cut. Unset: no bound.
 -- Port 0 faces the DUT's plaintext port, port 1 the peer box (bench/README.md).
 -- Every trial also prints one "trial" line; the CSV holds the final result
--- per size and loss limit: size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent.
+-- per size and loss limit: size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent,cut
+-- (cut: 1 when RFC2544_DEADLINE ended the search before its resolution).
 -- The environment file may also set rx_ip and tx_ip ("A.B.C.D/len"): the
 -- port takes that address and answers ARP for it (the DUT resolving its
 -- next hop), and pcap_only = true: the TX port sends its pcap (-s) at every
@@ -74,6 +81,7 @@ local log_file = log_path and assert(io.open(log_path, "a"))
 local tx_budget = tonumber(getenv("RFC2544_TX_BUDGET", "0"))
 local trial_count = tonumber(getenv("RFC2544_TRIAL_COUNT", "0"))
 local rx_other_cmd = getenv("RFC2544_RX_OTHER_CMD", nil)
+local deadline = tonumber(getenv("RFC2544_DEADLINE", "0"))
 local tx_used = 0 -- frames sent so far, against RFC2544_TX_BUDGET
 
 -- A result line, on the console and in RFC2544_LOG.
@@ -220,9 +228,9 @@ local function attempt(size, rate)
     local loss = (sent - got) * 100.0 / sent
     if loss < 0 then loss = 0 end -- stray frames on the RX port
     -- Gbit/s of the frames received, as DPDK counts them (no FCS).
-    say("trial size=%s rate=%.3f%% tx=%d rx=%d other=%d loss=%.4f%% secs=%.2f tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f\n",
+    say("trial size=%s rate=%.3f%% tx=%d rx=%d other=%d loss=%.4f%% secs=%.2f tx_pps=%.0f rx_pps=%.0f rx_mpps=%.3f rx_gbps=%.3f at=%d\n",
         size, rate, sent, got, other, loss, secs, sent / secs, got / secs, got / secs / 1e6,
-        srx.ibytes * 8 / secs / 1e9)
+        srx.ibytes * 8 / secs / 1e9, os.time())
     return loss, sent / secs, got / secs
 end
 
@@ -256,11 +264,24 @@ local function warmup()
     if got == 0 then error("warm-up: nothing arrived on port " .. rx .. " in " .. warmup_s .. " s") end
 end
 
+-- Whether a trial started now could end after RFC2544_DEADLINE: its
+-- send, settle and 0.5 s lead-in, and 2 s for the counters and commands.
+local function past_deadline()
+    return deadline > 0 and os.time() + (500 + trial_ms + settle_ms) / 1000.0 + 2 > deadline
+end
+
+-- The binary search; its result (nil when no rate met the limit) and
+-- whether RFC2544_DEADLINE cut it short.
 local function search(size, loss_limit)
     local lo, hi = 0.0, max_rate
     local best = nil
     local rate = max_rate
     while true do
+        if past_deadline() then
+            say("size %s loss<=%g%%: search cut at RFC2544_DEADLINE (between %.3f%% and %.3f%%)\n",
+                size, loss_limit, lo, hi)
+            return best, true
+        end
         local loss, tx_pps, rx_pps = trial(size, rate)
         if loss <= loss_limit then
             lo = rate
@@ -271,14 +292,14 @@ local function search(size, loss_limit)
         if hi - lo < resolution or rate == max_rate and loss <= loss_limit then break end
         rate = lo + (hi - lo) / 2
     end
-    return best
+    return best, false
 end
 
 local function main()
     local file = assert(io.open(out_path, "w"))
     file:write("# wgdp RFC 2544 throughput, " .. env.tunnels .. " tunnels, trials of "
         .. trial_ms .. " ms\n")
-    file:write("size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent\n")
+    file:write("size,loss_limit,rate_percent,tx_pps,rx_pps,loss_percent,cut\n")
     setup_range()
     if warmup_s > 0 then
         select_size(sizes[1])
@@ -287,15 +308,15 @@ local function main()
     for _, size in ipairs(sizes) do
         select_size(size)
         for _, loss_limit in ipairs(loss_limits) do
-            local best = search(size, loss_limit)
+            local best, cut = search(size, loss_limit)
             if best == nil then
                 say("size %s loss<=%g%%: no rate met the loss limit\n", size, loss_limit)
-                file:write(string.format("%s,%g,0,0,0,100\n", size, loss_limit))
+                file:write(string.format("%s,%g,0,0,0,100,%d\n", size, loss_limit, cut and 1 or 0))
             else
                 say("size %s loss<=%g%%: %.3f%% of line rate, %.0f pps received, loss %.4f%%\n",
                     size, loss_limit, best.rate, best.rx_pps, best.loss)
-                file:write(string.format("%s,%g,%.3f,%.0f,%.0f,%.4f\n",
-                    size, loss_limit, best.rate, best.tx_pps, best.rx_pps, best.loss))
+                file:write(string.format("%s,%g,%.3f,%.0f,%.0f,%.4f,%d\n",
+                    size, loss_limit, best.rate, best.tx_pps, best.rx_pps, best.loss, cut and 1 or 0))
             end
             file:flush()
         end

@@ -19,10 +19,13 @@
 # the fresh keypairs, each counter once (wgdp's replay window drops a
 # repeated counter, so the decap run is bounded to one pass of the pcap:
 # every trial sends at most RFC2544_TRIAL_COUNT frames, the run at most the
-# pcap's frames). Fresh sessions for each size keep every measurement well
-# inside REJECT_AFTER_TIME (180 s). In encap, wgdp hears nothing back from
-# its peers, so 15 s after it starts sending it begins handshake
-# initiations towards port 1 (WireGuard's new_handshake timer): port 1's
+# pcap's frames). Fresh sessions for each size; a search ends where the
+# first of them reaches REJECT_AFTER_TIME (180 s), after which wgdp may
+# not use it (rfc2544.lua's RFC2544_DEADLINE; at 100,000 peers, whose
+# round can take most of that, a search may be cut there, marked *). In
+# encap, wgdp hears nothing back from its peers, so 15 s after it starts
+# sending it begins handshake initiations towards port 1 (WireGuard's
+# new_handshake timer): port 1's
 # count is taken less the initiations and keepalives wgdp sent (its control
 # counters) and the ARP frames port 1 saw.
 #
@@ -72,7 +75,7 @@ while (($#)); do
     --peers) PEERS=${2:?--peers needs a list}; shift 2 ;;
     --sizes) SIZES=${2:?--sizes needs a list}; shift 2 ;;
     --trial-ms) TRIAL_MS=${2:?--trial-ms needs milliseconds}; shift 2 ;;
-    *) sed -n '2,62p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,65p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 if ((QUICK)); then PEERS=1,1024 SIZES=1420 TRIAL_MS=1000; fi
@@ -161,37 +164,56 @@ MAC_PG0=02:00:00:00:0c:00 MAC_PG1=02:00:00:00:0c:01
 MAC_S_TUN=02:00:00:00:01:01 MAC_GW=02:00:00:00:01:02
 MAC_S_PT=02:00:00:00:02:01 MAC_LAN=02:00:00:00:02:02
 
-# wgdp A's table: memif server of pktgen port 0 (plaintext) and of B's
-# tunnel port; B and PEERS-1 idle peers, one /24 each in 16.0.0.0/8+.
-table_a() { # dir peers
+# The sections every wgdp table here starts with: wgdp X (a, b or s) is
+# interface pgX<sfx> with key DIR/X.key, one worker on CPU 0, and TAPs
+# pgXt<sfx> (tunnel) and pgXp<sfx> (plaintext) beside its memif ports.
+# idle_sleep_us: DPDK 22.11's memif server unmaps a port's rings when its
+# client leaves (pktgen quitting, `bench-peers` handing the tunnel port to
+# pktgen) without waiting for an rx_burst in progress on a worker; a
+# worker that busy-polls is nearly always inside one, and under this
+# machine's load it is preempted there often enough that wgdp died of
+# SIGSEGV in librte_net_memif in three --quick runs out of three (core
+# dump: the worker in memif's rx, EAL's interrupt thread in munmap). A
+# worker that sleeps 100 us between polls once idle (1,024 empty polls,
+# as between two pktgen runs) is rarely inside a burst when the client
+# leaves; under traffic it never sleeps.
+table_head() { # x dir mem_mb tunnel_device tunnel_address plaintext_device plaintext_address [gateway]
+    local gw=
+    [[ -n ${8:-} ]] && gw=$'\ngateway = "'$8'"'
     cat <<EOF
 [interface]
-name = "pga$SFX"
-private_key_file = "$1/a.key"
+name = "pg$1$SFX"
+private_key_file = "$2/$1.key"
 listen_port = 51820
 
 [dpdk]
-eal_args = ["--lcores=0@1,1@0", "--no-huge", "--no-shconf", "-m", "$(($2 > 10000 ? 1024 : 512))", "--no-pci", "--file-prefix=wgdp-pg-a$SFX"]
+eal_args = ["--lcores=0@1,1@0", "--no-huge", "--no-shconf", "-m", "$3", "--no-pci", "--file-prefix=wgdp-pg-$1$SFX"]
 workers = [1]
-idle_sleep_us = 0
+idle_sleep_us = 100
 
 [ports.tunnel]
-device = "net_memif0,role=server,id=0,socket=$1/tun.sock,mac=$MAC_A_TUN"
-address = ["203.0.113.1/24"]
+device = "$4"
+address = ["$5"]$gw
 mtu = 1500
-tap = "pgat$SFX"
+tap = "pg$1t$SFX"
 
 [ports.plaintext]
-device = "net_memif1,role=server,id=0,socket=$1/pa.sock,mac=$MAC_A_PT"
-address = ["10.0.0.1/24"]
+device = "$6"
+address = ["$7"]
 mtu = 1420
-tap = "pgap$SFX"
-
-[[peers]]
-public_key = "$(cut -d' ' -f2 "$1/b.pair")"
-endpoint = "203.0.113.2:51820"
-allowed_ips = ["10.1.0.0/24"]
+tap = "pg$1p$SFX"
 EOF
+}
+# One [[peers]] entry: the other wgdp of the tunnel case.
+peer_entry() { # key_pair_file endpoint allowed_ip
+    printf '\n[[peers]]\npublic_key = "%s"\nendpoint = "%s"\nallowed_ips = ["%s"]\n' "$(cut -d' ' -f2 "$1")" "$2" "$3"
+}
+# wgdp A's table: memif server of pktgen port 0 (plaintext) and of B's
+# tunnel port; B and PEERS-1 idle peers, one /24 each in 16.0.0.0/8+.
+table_a() { # dir peers
+    table_head a "$1" $(($2 > 10000 ? 1024 : 512)) "net_memif0,role=server,id=0,socket=$1/tun.sock,mac=$MAC_A_TUN" \
+        203.0.113.1/24 "net_memif1,role=server,id=0,socket=$1/pa.sock,mac=$MAC_A_PT" 10.0.0.1/24
+    peer_entry "$1/b.pair" 203.0.113.2:51820 10.1.0.0/24
     # Idle peers: peer k owns 16.0.0.0/8 + k * 256 (a /24), behind an
     # endpoint on the tunnel subnet that never answers.
     "$WGDP" gen-keys --count $(($2 - 1)) | awk '{
@@ -203,115 +225,49 @@ EOF
 # wgdp B's table: memif client of A's tunnel port, memif server of pktgen
 # port 1; one peer, A.
 table_b() { # dir
-    cat <<EOF
-[interface]
-name = "pgb$SFX"
-private_key_file = "$1/b.key"
-listen_port = 51820
-
-[dpdk]
-eal_args = ["--lcores=0@1,1@0", "--no-huge", "--no-shconf", "-m", "512", "--no-pci", "--file-prefix=wgdp-pg-b$SFX"]
-workers = [1]
-idle_sleep_us = 0
-
-[ports.tunnel]
-device = "net_memif0,role=client,id=0,socket=$1/tun.sock,mac=$MAC_B_TUN"
-address = ["203.0.113.2/24"]
-mtu = 1500
-tap = "pgbt$SFX"
-
-[ports.plaintext]
-device = "net_memif1,role=server,id=0,socket=$1/pb.sock,mac=$MAC_B_PT"
-address = ["10.1.0.1/24"]
-mtu = 1420
-tap = "pgbp$SFX"
-
-[[peers]]
-public_key = "$(cut -d' ' -f2 "$1/a.pair")"
-endpoint = "203.0.113.1:51820"
-allowed_ips = ["10.0.0.0/24"]
-EOF
+    table_head b "$1" 512 "net_memif0,role=client,id=0,socket=$1/tun.sock,mac=$MAC_B_TUN" \
+        203.0.113.2/24 "net_memif1,role=server,id=0,socket=$1/pb.sock,mac=$MAC_B_PT" 10.1.0.1/24
+    peer_entry "$1/a.pair" 203.0.113.1:51820 10.0.0.0/24
 }
 # The single wgdp of encap and decap: memif server of pktgen port 0
 # (plaintext) and of port 1 (tunnel, where `wgdp bench-peers` connects
 # first); N peers from `wgdp bench-peers table`, endpoints behind the
 # gateway, allowed IPs 10.128.0.0 + p.
 table_s() { # dir peers
-    cat <<EOF
-[interface]
-name = "pgs$SFX"
-private_key_file = "$1/s.key"
-listen_port = 51820
-
-[dpdk]
-eal_args = ["--lcores=0@1,1@0", "--no-huge", "--no-shconf", "-m", "$(($2 > 10000 ? 1024 : 512))", "--no-pci", "--file-prefix=wgdp-pg-s$SFX"]
-workers = [1]
-idle_sleep_us = 0
-
-[ports.tunnel]
-device = "net_memif0,role=server,id=0,socket=$1/tun.sock,mac=$MAC_S_TUN"
-address = ["203.0.113.1/24"]
-gateway = "203.0.113.254"
-mtu = 1500
-tap = "pgst$SFX"
-
-[ports.plaintext]
-device = "net_memif1,role=server,id=0,socket=$1/pt.sock,mac=$MAC_S_PT"
-address = ["10.0.0.1/24"]
-mtu = 1420
-tap = "pgsp$SFX"
-EOF
+    table_head s "$1" $(($2 > 10000 ? 1024 : 512)) "net_memif0,role=server,id=0,socket=$1/tun.sock,mac=$MAC_S_TUN" \
+        203.0.113.1/24 "net_memif1,role=server,id=0,socket=$1/pt.sock,mac=$MAC_S_PT" 10.0.0.1/24 203.0.113.254
     "$WGDP" bench-peers table --keys "$1/peers.keys"
 }
-# What rfc2544.lua reads (the format bench/gen_tables.py writes).
-env_tunnel() { # peers
+# What rfc2544.lua reads (the format bench/gen_tables.py writes): the
+# sending port, the receiving one, the MAC the frames go to, the source,
+# the destinations (range mode: min, max, increment), the receiving port's
+# address; for decap also the sending port's address and pcap_only.
+env_lua() { # peers tx rx dut_mac src_ip dst_min dst_max dst_inc rx_ip [tx_ip]
     cat <<EOF
 return {
     tunnels = $1,
-    tx_port = "0",
-    rx_port = "1",
-    dut_plaintext_mac = "$MAC_A_PT",
-    src_ip = "10.0.0.2/24",
-    dst_min = "10.1.0.2",
-    dst_max = "10.1.0.2",
-    dst_inc = "0.0.0.0",
-    rx_ip = "10.1.0.2/24",
-}
+    tx_port = "$2",
+    rx_port = "$3",
+    dut_plaintext_mac = "$4",
+    src_ip = "$5",
+    dst_min = "$6",
+    dst_max = "$7",
+    dst_inc = "$8",
+    rx_ip = "$9",
 EOF
+    [[ -n ${10:-} ]] && printf '    tx_ip = "%s",\n    pcap_only = true,\n' "${10}"
+    echo "}"
+}
+env_tunnel() { # peers: to B's side through A
+    env_lua "$1" 0 1 "$MAC_A_PT" 10.0.0.2/24 10.1.0.2 10.1.0.2 0.0.0.0 10.1.0.2/24
 }
 env_encap() { # peers: plaintext to every peer's allowed IP in turn
     local last
     last=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address("10.128.0.0") + int(sys.argv[1]) - 1)' "$1")
-    cat <<EOF
-return {
-    tunnels = $1,
-    tx_port = "0",
-    rx_port = "1",
-    dut_plaintext_mac = "$MAC_S_PT",
-    src_ip = "10.0.0.2/24",
-    dst_min = "10.128.0.0",
-    dst_max = "$last",
-    dst_inc = "0.0.0.1",
-    rx_ip = "203.0.113.254/24",
-}
-EOF
+    env_lua "$1" 0 1 "$MAC_S_PT" 10.0.0.2/24 10.128.0.0 "$last" 0.0.0.1 203.0.113.254/24
 }
 env_decap() { # peers: port 1 replays the sealed pcap, port 0 receives
-    cat <<EOF
-return {
-    tunnels = $1,
-    tx_port = "1",
-    rx_port = "0",
-    dut_plaintext_mac = "$MAC_S_TUN",
-    src_ip = "203.0.113.254/24",
-    dst_min = "203.0.113.1",
-    dst_max = "203.0.113.1",
-    dst_inc = "0.0.0.0",
-    rx_ip = "10.0.0.2/24",
-    tx_ip = "203.0.113.254/24",
-    pcap_only = true,
-}
-EOF
+    env_lua "$1" 1 0 "$MAC_S_TUN" 203.0.113.254/24 203.0.113.1 203.0.113.1 0.0.0.0 10.0.0.2/24 203.0.113.254/24
 }
 # pktgen frame size (FCS included) for a `wgdp bench` inner IP size.
 frame_size() { if [[ $1 == imix ]]; then echo imix; else echo $(($1 + 18)); fi; }
@@ -342,7 +298,7 @@ imix_pass() { # peers
     if ((QUICK)); then [[ $1 == "${PEERS##*,}" ]]; else [[ ,$SIZES, == *,imix,* ]]; fi
 }
 
-declare -A R # R[case:peers:size:loss] = "rate_percent tx_pps rx_pps loss"; R[peers:size:inproc:dir] = Mpps; R[case:peers:imix] = "tx rx"
+declare -A R # R[case:peers:size:loss] = "rate_percent tx_pps rx_pps loss cut"; R[peers:size:inproc:dir] = Mpps; R[case:peers:imix] = "tx rx"
 # One pktgen run: waits for it, checks its output, fills R. The caller has
 # set PG_VDEV0/PG_VDEV1 (ports 0 and 1), PG_PCAP (-s argument) and
 # PG_SCRIPT (rfc2544 or imix), and exports the scripts' environment.
@@ -395,10 +351,10 @@ pktgen_run() { # case peers size dir mem_mb
     if grep -q '^rfc2544 error' "$d/$tag.log"; then die "pktgen: $(grep '^rfc2544 error' "$d/$tag.log"); $d"; fi
     [[ -s $d/$tag.csv ]] || die "pktgen wrote no results; $d/pktgen-$tag.log"
     while read -r line; do log "$c, $n peers: $line"; done <"$d/$tag.log"
-    local sz loss_l rate txp rxp lossp
-    while IFS=, read -r sz loss_l rate txp rxp lossp; do
+    local sz loss_l rate txp rxp lossp cut
+    while IFS=, read -r sz loss_l rate txp rxp lossp cut; do
         [[ $sz == \#* || $sz == size ]] && continue
-        R[$c:$n:$size:$loss_l]="$rate $txp $rxp $lossp"
+        R[$c:$n:$size:$loss_l]="$rate $txp $rxp $lossp $cut"
     done <"$d/$tag.csv"
     # Traffic crossed wgdp in the trials (figures are printed, not asserted:
     # this machine is shared).
@@ -475,16 +431,24 @@ run_tunnel() { # peers
 }
 
 # --- encap and decap: one wgdp, its peers emulated by `wgdp bench-peers`.
+# (--no-peers: with 100,000 peers the whole document takes seconds to
+# build, and rfc2544.lua reads the counters twice a trial.)
 control_counter() { # name: wgdp S's control counter
-    "$WGDP" show --interface "pgs$SFX" --json | python3 -c '
+    "$WGDP" show --interface "pgs$SFX" --json --no-peers | python3 -c '
 import json, sys
 print(json.load(sys.stdin)["control"][sys.argv[1]])' "$1"
 }
 # Fresh sessions for every peer; with a pcap path, the decap pcap too.
+# The sessions may carry data until REJECT_AFTER_TIME (180 s) after their
+# handshake, the first of which comes after the round's start: that is
+# the next search's RFC2544_DEADLINE ($DEADLINE). (A round of 100,000
+# peers takes 25-165 s here, so their searches may be cut; see
+# BENCHMARKS.md.)
 handshakes() { # dir peers [pcap size frames]
     local d=$1 n=$2 before after extra=()
     [[ $# -gt 2 ]] && extra=(--pcap "$3" --size "$4" --frames "$5")
     before=$(control_counter handshakes_completed)
+    DEADLINE=$(($(date +%s) + 180))
     PREFIXES+=("wgdp-pg-e$SFX")
     "$WGDP" bench-peers handshake --keys "$d/peers.keys" --wgdp-key "$(cut -d' ' -f2 "$d/s.pair")" \
         --device "net_memif0,role=client,id=0,socket=$d/tun.sock,mac=$MAC_GW" \
@@ -527,7 +491,7 @@ run_single() { # peers
         [[ $c == encap ]] && sum='c["initiations_sent"] + c["keepalives_requested"] + c["from_kernel"]'
         cat >"$d/other-$c.sh" <<EOF
 #!/bin/sh
-"$WGDP" show --interface "pgs$SFX" --json | python3 -c 'import json, sys; c = json.load(sys.stdin)["control"]; print($sum)'
+"$WGDP" show --interface "pgs$SFX" --json --no-peers | python3 -c 'import json, sys; c = json.load(sys.stdin)["control"]; print($sum)'
 EOF
         chmod +x "$d/other-$c.sh"
     done
@@ -547,7 +511,7 @@ EOF
             handshakes "$d" "$n"
             PG_SCRIPT=rfc2544
             rfc2544_env "$s"
-            RFC2544_RX_OTHER_CMD=$d/other-encap.sh pktgen_run encap "$n" "$s" "$d" 512
+            RFC2544_DEADLINE=$DEADLINE RFC2544_RX_OTHER_CMD=$d/other-encap.sh pktgen_run encap "$n" "$s" "$d" 512
         done
         if imix_pass "$n"; then
             handshakes "$d" "$n"
@@ -571,7 +535,7 @@ EOF
             handshakes "$d" "$n" "$d/decap.pcap" "$s" "$frames"
             PG_PCAP="1:$d/decap.pcap" PG_SCRIPT=rfc2544
             rfc2544_env "$s"
-            RFC2544_TX_BUDGET=$frames RFC2544_TRIAL_COUNT=$per RFC2544_RX_OTHER_CMD=$d/other-decap.sh \
+            RFC2544_DEADLINE=$DEADLINE RFC2544_TX_BUDGET=$frames RFC2544_TRIAL_COUNT=$per RFC2544_RX_OTHER_CMD=$d/other-decap.sh \
                 pktgen_run decap "$n" "$s" "$d" "$mem"
             rm -f "$d/decap.pcap"
         done
@@ -600,31 +564,31 @@ for n in ${PEERS//,/ }; do
 done
 
 # The tables: one row per case, peer count and size.
-report() { # case inproc_dirs...
+report() { # case
     local c=$1 n s
-    shift
     echo "== RFC 2544, $c (one worker per wgdp on core 0, pktgen on core 1), trials of ${TRIAL_MS} ms"
     printf '%-7s %-5s %-10s %-9s %-10s %-9s %-11s %-8s\n' peers size "0%:Mpps" "Gbit/s" "0.1%:Mpps" "loss@0.1%" "in-process" "ratio"
     for n in ${PEERS//,/ }; do
         [[ $c == tunnel ]] && ((QUICK && n > 1)) && continue
         for s in ${SIZES//,/ }; do
-            read -r _ _ rx0 _ <<<"${R[$c:$n:$s:0]:-- - - -}"
-            read -r _ _ rx1 l1 <<<"${R[$c:$n:$s:0.1]:-- - - -}"
-            python3 - "$n" "$s" "$rx0" "$rx1" "$l1" "$c" "$@" \
+            read -r _ _ rx0 _ cut0 <<<"${R[$c:$n:$s:0]:-- - - - 0}"
+            read -r _ _ rx1 l1 cut1 <<<"${R[$c:$n:$s:0.1]:-- - - - 0}"
+            python3 - "$n" "$s" "$rx0" "$rx1" "$l1" "$c" "$cut0" "$cut1" \
                 "${R[$n:$s:inproc:encap]:-}" "${R[$n:$s:inproc:decap]:-}" "${R[$n:$s:inproc:roundtrip]:-}" <<'EOF'
 import sys
-n, s, rx0, rx1, l1, case = sys.argv[1:7]
+n, s, rx0, rx1, l1, case, cut0, cut1 = sys.argv[1:9]
 enc, dec, rt = sys.argv[-3:]
 inproc = {"encap": enc, "decap": dec, "tunnel": rt}[case]
 # Gbit/s of inner IP packets (IMIX: 7:4:1 of 46/552/1420-byte packets).
 mean = (7 * 46 + 4 * 552 + 1420) / 12 if s == "imix" else float(s)
 # A search that found no rate wrote rx_pps 0: "none".
-mpps = lambda x: "-" if x == "-" else "none" if float(x) == 0 else "%.3f" % (float(x) / 1e6)
+# A search the sessions' lifetime cut short (RFC2544_DEADLINE): "*".
+mpps = lambda x, cut: ("-" if x == "-" else "none" if float(x) == 0 else "%.3f" % (float(x) / 1e6)) + ("*" if cut == "1" else "")
 m0 = float(rx0) / 1e6 if rx0 != "-" else 0.0
 gbps = "%.3f" % (m0 * mean * 8 / 1e3) if m0 > 0 else "-"
 ratio = "%.1fx" % (float(inproc) / m0) if inproc and m0 > 0 else "-"
 print("%-7s %-5s %-10s %-9s %-10s %-9s %-11s %-8s" % (
-    n, s, mpps(rx0), gbps, mpps(rx1), (l1 + "%") if l1 != "-" else "-", inproc or "-", ratio))
+    n, s, mpps(rx0, cut0), gbps, mpps(rx1, cut1), (l1 + "%") if l1 != "-" else "-", inproc or "-", ratio))
 EOF
         done
         if [[ -n ${R[$c:$n:imix]:-} ]]; then
@@ -634,4 +598,4 @@ EOF
     done
 }
 for c in encap decap tunnel; do has_case "$c" && report "$c"; done
-echo "(Mpps: what the receiving port got at the highest rate with zero loss (0%) and with at most 0.1 % loss, and that search's loss; Gbit/s: inner IP packets at the zero-loss rate; in-process: \`wgdp bench --workers 1\` of the same binary in the same run, Mpps of the same direction (tunnel: roundtrip, encap and decap on one worker, the closest case to A and B sharing core 0); ratio: in-process over zero-loss)"
+echo "(Mpps: what the receiving port got at the highest rate with zero loss (0%) and with at most 0.1 % loss, and that search's loss (*: the search was cut short where the sessions of \`bench-peers\` reach REJECT_AFTER_TIME, 180 s after its round began: the best rate found until then); Gbit/s: inner IP packets at the zero-loss rate; in-process: \`wgdp bench --workers 1\` of the same binary in the same run, Mpps of the same direction (tunnel: roundtrip, encap and decap on one worker, the closest case to A and B sharing core 0); ratio: in-process over zero-loss)"

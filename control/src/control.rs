@@ -506,12 +506,22 @@ impl Control<'_> {
     /// The document, now.
     pub(crate) fn show(&self) -> Show {
         Show {
+            peers: self.peer_snapshots(),
+            ..self.show_without_peers()
+        }
+    }
+
+    /// The document less its peers, now: the counters, in time independent
+    /// of the peer count (`wgdp show --no-peers`, which bench/pktgen/run.sh
+    /// reads twice a trial at 100k peers).
+    pub(crate) fn show_without_peers(&self) -> Show {
+        Show {
             interface: InterfaceShow {
                 name: self.interface.clone(),
                 public_key: conf::encode_key(self.identity.public_key().as_bytes()),
                 listen_port: self.listen_port,
             },
-            peers: self.peer_snapshots(),
+            peers: Vec::new(),
             groups: self.table.groups_show(self.clock.now()),
             lcores: self
                 .worker_counters

@@ -26,7 +26,8 @@ use crate::snapshot::PeerSnapshot;
 pub struct Show {
     /// The interface.
     pub interface: InterfaceShow,
-    /// Every peer.
+    /// Every peer; none when the request left them out (`wgdp show
+    /// --no-peers`).
     pub peers: Vec<PeerSnapshot>,
     /// Every tunnel group, with its members' liveness and packet counts.
     #[serde(default)]

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Ok(Request::Get | Request::WgdpShow) => assert_eq!(lines.len(), 1),
+        Ok(Request::Get | Request::WgdpShow { .. }) => assert_eq!(lines.len(), 1),
         Err(e) => {
             assert!(e.errno > 0, "errno {}", e.errno);
             assert!(render_errno(e.errno).ends_with("\n\n"));

@@ -432,6 +432,7 @@ pub fn all() -> Vec<Seed> {
         ),
         seed("uapi", "get", b"get=1".to_vec()),
         seed("uapi", "show", b"wgdp-show=1".to_vec()),
+        seed("uapi", "show-counters", b"wgdp-show=counters".to_vec()),
         seed("uapi", "set", UAPI_SET.as_bytes().to_vec()),
         seed("uapi", "remove", UAPI_REMOVE.as_bytes().to_vec()),
         seed("wgquick", "wg0", WG_QUICK.as_bytes().to_vec()),

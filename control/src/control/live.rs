@@ -170,8 +170,13 @@ impl Control<'_> {
                 snapshot: Some(Box::new(self.interface_info())),
                 ..Reply::text(Zeroizing::default())
             },
-            Request::WgdpShow => {
-                let json = serde_json::to_string(&self.show()).unwrap_or_default();
+            Request::WgdpShow { peers } => {
+                let show = if peers {
+                    self.show()
+                } else {
+                    self.show_without_peers()
+                };
+                let json = serde_json::to_string(&show).unwrap_or_default();
                 Reply::text(Zeroizing::new(format!(
                     "{json}\n{}",
                     proto::render_errno(errno::OK)

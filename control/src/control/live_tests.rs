@@ -203,7 +203,10 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
     let (mut c, _commands) = control(&p);
     let now = c.clock.now();
     let show = c.show();
-    let json = c.answer(Request::WgdpShow, now).into_text().to_string();
+    let json = c
+        .answer(Request::WgdpShow { peers: true }, now)
+        .into_text()
+        .to_string();
     assert!(
         json.starts_with('{') && json.contains("\"peers\""),
         "{json}"
@@ -238,6 +241,35 @@ fn show_and_metrics_never_hold_the_private_key_or_a_psk() {
     }
     let get = get(&mut c);
     assert!(get.contains(&hex(&OURS)) && get.contains(&hex(&PSK)));
+}
+
+/// `wgdp-show=counters` answers the whole document less the peers: the
+/// same interface and counters as `wgdp-show=1`, which lists every peer.
+#[test]
+fn show_without_peers_has_the_counters_and_no_peers() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    let now = c.clock.now();
+    let parse = |c: &mut Control<'_>, peers: bool| -> crate::show::Show {
+        let text = c
+            .answer(Request::WgdpShow { peers }, now)
+            .into_text()
+            .to_string();
+        let json = text.lines().next().expect("a JSON line");
+        serde_json::from_str(json).expect("a show document")
+    };
+    let full = parse(&mut c, true);
+    let bare = parse(&mut c, false);
+    assert_eq!(full.peers.len(), c.table.peers.len());
+    assert!(!full.peers.is_empty(), "the fixture has peers");
+    assert!(bare.peers.is_empty());
+    assert_eq!(
+        crate::show::Show {
+            peers: full.peers.clone(),
+            ..bare
+        },
+        full
+    );
 }
 
 #[test]

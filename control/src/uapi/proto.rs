@@ -46,8 +46,13 @@ pub enum Request {
     /// keep a copy of an unboxed one).
     Set(Box<SetRequest>),
     /// `wgdp-show=1`: wgdp's own request for `wgdp show` (JSON answer);
-    /// the `wg` tool never sends it.
-    WgdpShow,
+    /// the `wg` tool never sends it. `wgdp-show=counters` asks for the
+    /// same document less its peers (`wgdp show --no-peers`): with 100k
+    /// peers the full one takes seconds to build.
+    WgdpShow {
+        /// Whether the answer lists the peers.
+        peers: bool,
+    },
 }
 
 /// The changes of a `set=1`. `Debug` shows whether a private key is set,
@@ -189,7 +194,10 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
     };
     match lines.first().copied() {
         Some("get=1") if lines.len() == 1 => return Ok(Request::Get),
-        Some("wgdp-show=1") if lines.len() == 1 => return Ok(Request::WgdpShow),
+        Some("wgdp-show=1") if lines.len() == 1 => return Ok(Request::WgdpShow { peers: true }),
+        Some("wgdp-show=counters") if lines.len() == 1 => {
+            return Ok(Request::WgdpShow { peers: false })
+        }
         Some("set=1") => {}
         _ => return Err(proto()),
     }
@@ -422,7 +430,19 @@ mod tests {
     #[test]
     fn get_is_get() {
         assert_eq!(parse(&["get=1"]), Ok(Request::Get));
-        assert_eq!(parse(&["wgdp-show=1"]), Ok(Request::WgdpShow));
+        assert_eq!(
+            parse(&["wgdp-show=1"]),
+            Ok(Request::WgdpShow { peers: true })
+        );
+        assert_eq!(
+            parse(&["wgdp-show=counters"]),
+            Ok(Request::WgdpShow { peers: false })
+        );
+        assert_eq!(parse(&["wgdp-show=0"]).unwrap_err().errno, errno::EPROTO);
+        assert_eq!(
+            parse(&["wgdp-show=counters", "x=1"]).unwrap_err().errno,
+            errno::EPROTO
+        );
         assert_eq!(parse(&["get=1", "x=1"]).unwrap_err().errno, errno::EPROTO);
         assert_eq!(parse(&["hello"]).unwrap_err().errno, errno::EPROTO);
         assert_eq!(parse(&[]).unwrap_err().errno, errno::EPROTO);
