@@ -413,6 +413,24 @@ impl<'p> Worker<'p> {
         }
     }
 
+    /// Applies every command queued when called, for a data message whose
+    /// receiver index this worker does not know; returns whether there was
+    /// any. The control thread sends a handshake response right after
+    /// queueing the command that installs its keypair, so behind a queue of
+    /// other commands (a handshake wave) the initiator's first data message
+    /// can arrive first: the kernel installs the keypair before it sends
+    /// the response.
+    pub(crate) fn apply_queued_commands(&mut self, now: Instant) -> bool {
+        let queued = self.links.commands.len();
+        for _ in 0..queued {
+            let Ok(cmd) = self.links.commands.try_recv() else {
+                break;
+            };
+            self.apply(cmd, now);
+        }
+        queued > 0
+    }
+
     fn apply(&mut self, cmd: Command, now: Instant) {
         let Some(cmd) = self.follow_moved(cmd, now) else {
             return;

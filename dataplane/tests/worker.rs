@@ -127,6 +127,12 @@ struct Setup {
     /// Where the worker's clock starts: the time since the handshake that
     /// derived the scenario's keypairs (born at the clock's epoch).
     clock_at: Duration,
+    /// Commands queued ahead of the keypair's install (`install_first`), as
+    /// a control thread in a handshake wave leaves them.
+    commands_ahead: usize,
+    /// A data message of the peer's waits on the tunnel port when the
+    /// worker starts (sealed with the scenario's keypair, counter 0).
+    data_waiting: bool,
 }
 
 impl Setup {
@@ -140,6 +146,8 @@ impl Setup {
         install_first: true,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
 }
 
@@ -170,7 +178,7 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (plain_w, plain_t) = pair(&pool, 1024);
     let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates, make_index(0x1234_5678, 0, 1));
 
-    let (cmd_tx, cmd_rx) = bounded::<Command>(64);
+    let (cmd_tx, cmd_rx) = bounded::<Command>(64 + setup.commands_ahead);
     let (ev_tx, ev_rx) = bounded::<WorkerEvent>(setup.event_queue);
     let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(setup.handshake_queue);
     let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
@@ -255,6 +263,15 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     ] {
         cmd_tx.send(cmd).unwrap();
     }
+    for _ in 0..setup.commands_ahead {
+        cmd_tx
+            .send(Command::Neighbour {
+                port: PortSide::Tunnel,
+                ip: IpAddr::V4(PEER_EP),
+                mac: PEER_MAC,
+            })
+            .unwrap();
+    }
     let wgdp_kp = if setup.install_first {
         cmd_tx
             .send(Command::InstallKeypair {
@@ -267,11 +284,18 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         Some(kp_wgdp)
     };
 
+    let mut tun_tx = tun_t.tx_queue(0).unwrap();
+    let mut kp_peer = kp_peer;
+    if setup.data_waiting {
+        let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"waiting");
+        inject(&pool, &mut tun_tx, &sealed_frame(&mut kp_peer, &inner));
+    }
+
     let stop = AtomicBool::new(false);
     let sc = Scenario {
         h: Harness {
             pool: &pool,
-            tun_tx: tun_t.tx_queue(0).unwrap(),
+            tun_tx,
             tun_rx: tun_t.rx_queue(0).unwrap(),
             plain_tx: plain_t.tx_queue(0).unwrap(),
             plain_rx: plain_t.rx_queue(0).unwrap(),
@@ -291,6 +315,31 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     run_workers(eal, jobs, &stop, sc, drive);
     drop((tun_w, tun_t, plain_w, plain_t));
     assert_eq!(pool.in_use(), 0, "every mbuf back in the pool");
+}
+
+/// The control thread sends a handshake response right after queueing the
+/// command that installs its keypair, so behind a queue of other commands
+/// (a handshake wave) the initiator's first data message can reach the
+/// worker before the install does. The worker then applies what is queued
+/// and looks again, rather than dropping the message as `unknown_index`.
+#[test]
+fn a_data_message_that_beats_its_keypairs_install_command_is_decrypted_not_dropped() {
+    let setup = Setup {
+        // More than a round's worth of commands ahead of the install.
+        commands_ahead: 1000,
+        data_waiting: true,
+        ..Setup::ESTABLISHED
+    };
+    scenario(setup, |sc| {
+        let out =
+            sc.h.recv(PortSide::Plaintext)
+                .expect("the waiting message, decrypted");
+        let ip = ipv4::Packet::new_checked(&out[14..]).expect("inner ipv4");
+        assert_eq!(ip.ttl(), 63);
+        assert!(out.ends_with(b"waiting"));
+        assert_eq!(sc.h.counters.drops(DropReason::UnknownIndex), 0);
+        assert_eq!(sc.h.counters.events(Event::Decapsulated), 1);
+    });
 }
 
 #[test]
@@ -479,6 +528,8 @@ fn worker_stages_until_a_session_then_sends_in_order_and_counts_refusals() {
         install_first: false,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -684,6 +735,8 @@ fn worker_degrades_under_exhaustion_and_recovers_when_it_ends() {
         install_first: true,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};
@@ -780,6 +833,8 @@ fn a_full_handoff_ring_is_counted_and_passes_again_once_drained() {
         install_first: false,
         owned_elsewhere: true,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         let lan_packet = |i: u32| {
@@ -842,6 +897,8 @@ fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
         install_first: true,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         use PortSide::Tunnel;
@@ -1199,6 +1256,8 @@ fn the_staging_budget_gives_up_the_oldest_packets_of_all_peers() {
         install_first: false,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         use PortSide::Plaintext;
@@ -1283,6 +1342,8 @@ fn staged_packets_are_dropped_when_the_handshake_is_given_up() {
         install_first: false,
         owned_elsewhere: false,
         clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
     };
     scenario(setup, |sc| {
         use PortSide::{Plaintext, Tunnel};

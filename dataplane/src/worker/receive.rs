@@ -117,7 +117,11 @@ impl Worker<'_> {
             Ok(Incoming::Handshake(kind)) => self.handshake_message(m, kind, wg, now),
             Ok(Incoming::Data(receiver)) => {
                 self.stages.lap(Stage::Parse);
-                let route = self.table.route_data(receiver);
+                let mut route = self.table.route_data(receiver);
+                if matches!(route, DataRoute::Drop(_)) && self.apply_queued_commands(now) {
+                    // Its keypair's install may have been queued behind.
+                    route = self.table.route_data(receiver);
+                }
                 self.stages.lap(Stage::Lookup);
                 match route {
                     DataRoute::Local(id) => {
