@@ -243,7 +243,7 @@ fn control<'p>(
         events,
         commands: vec![cmd_tx],
         tun: link(PortSide::Tunnel, &p.tun, &p.tun_tap),
-        plain: link(PortSide::Plaintext, &p.plain, &p.plain_tap),
+        plain: Some(link(PortSide::Plaintext, &p.plain, &p.plain_tap)),
         pool: &p.pool,
         clock: TscClock::new(rdtsc(), 1_000_000_000),
         counters: Arc::new(ControlCounters::default()),
