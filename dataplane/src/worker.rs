@@ -1,4 +1,5 @@
-//! A worker lcore: polls its RX queue on both ports and its handoff ring,
+//! A worker lcore: polls its RX queue on each port (two, or one carrying
+//! both roles: see `PortRoles`) and its handoff ring,
 //! processes each packet start to finish (see `worker/send.rs` and
 //! `worker/receive.rs`), applies the control thread's commands between bursts.
 //!
@@ -161,17 +162,18 @@ pub struct WorkerLinks {
     /// Frames for the control thread from the tunnel port (ARP/ND, the
     /// kernel's traffic, frames waiting for next-hop resolution).
     pub to_control_tun: RingProducer,
-    /// Frames for the control thread from the plaintext port.
+    /// Frames for the control thread from the plaintext port (unused in
+    /// one-armed mode: the one port's frames all go to `to_control_tun`).
     pub to_control_plain: RingProducer,
     /// Frames the control thread sends out of the tunnel port through this
     /// worker's TX queue, for devices that cannot give it a queue of its
     /// own (see `control::link::ControlTx`).
     pub relay_tun: Option<RingConsumer>,
-    /// The same for the plaintext port.
+    /// The same for the plaintext port (unused in one-armed mode).
     pub relay_plain: Option<RingConsumer>,
 }
 
-/// The two ports' identities as the worker needs them.
+/// The two ports' identities (in one-armed mode the one port's, twice) as the worker needs them.
 #[derive(Debug, Clone)]
 pub struct WorkerNets {
     /// DPDK port id of the tunnel port (to count drops per port).
