@@ -30,7 +30,9 @@ use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::icmp::IcmpRate;
 use dataplane::route::{IfAddr, PortNet};
-use dataplane::worker::{MssClamp, Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerQueues};
+use dataplane::worker::{
+    MssClamp, Worker, WorkerConfig, WorkerLinks, WorkerNets, WorkerPorts, WorkerQueues,
+};
 use dpdk_sys::rte::lcore::{launch_run_join, Job};
 use dpdk_sys::rte::{
     flags, mbuf_ring, rdtsc, Eal, EalError, Mempool, Port, PortConfig, RingProducer, RteError,
@@ -243,19 +245,27 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         data_room(config),
     )?;
 
+    // One-armed mode (`[ports.both]`): the tunnel port carries the
+    // plaintext role too, and there is no second port (docs/one-armed.md).
+    let one_armed = config.ports.one_armed();
     let mut tun_port = Port::probe(&eal, &config.ports.tunnel.device)?;
-    let mut plain_port = Port::probe(&eal, &config.ports.plaintext.device)?;
+    let mut plain_port = match one_armed {
+        true => None,
+        false => Some(Port::probe(&eal, &config.ports.plaintext.device)?),
+    };
     let mut offload = false;
     // Whether the control thread has a TX queue of its own on each port.
     let mut own_tx = [true, true];
     let mut tun_setup = None;
-    for (i, (name, port, pc)) in [
-        ("tunnel", &mut tun_port, &config.ports.tunnel),
-        ("plaintext", &mut plain_port, &config.ports.plaintext),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let mut roles = vec![(
+        if one_armed { "both" } else { "tunnel" },
+        &mut tun_port,
+        &config.ports.tunnel,
+    )];
+    if let Some(plain_port) = plain_port.as_mut() {
+        roles.push(("plaintext", plain_port, &config.ports.plaintext));
+    }
+    for (i, (name, port, pc)) in roles.into_iter().enumerate() {
         let plan = queues::plan(name, &pc.device, n, &port.limits()?)?;
         let want_tx = if i == 0 {
             flags::tx_ipv4_cksum() | flags::tx_udp_cksum()
@@ -320,7 +330,10 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     // queues::plan to fit in u16).
     let control_queue = u16::try_from(n).map_err(|_| RunError::Setup("too many workers".into()))?;
     let tun_net = port_net(&config.ports.tunnel, tun_port.mac()?);
-    let plain_net = port_net(&config.ports.plaintext, plain_port.mac()?);
+    let plain_net = match &plain_port {
+        Some(p) => port_net(&config.ports.plaintext, p.mac()?),
+        None => tun_net.clone(),
+    };
 
     // Kernel exception interfaces, with the ports' MACs and addresses.
     let mut taps = Vec::new();
@@ -329,6 +342,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         (&config.ports.plaintext, &plain_net),
     ]
     .into_iter()
+    .take(if one_armed { 1 } else { 2 })
     .enumerate()
     {
         let mut t = Port::probe(&eal, &tap::devargs(i, &pc.tap))?;
@@ -414,7 +428,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let (ctl_tun_p, ctl_tun_c) = mbuf_ring(&eal, "wgdp_ctl_tun", RING_SLOTS)?;
     let (ctl_plain_p, ctl_plain_c) = mbuf_ring(&eal, "wgdp_ctl_plain", RING_SLOTS)?;
     let mut relays = Vec::new();
-    for (i, own) in own_tx.iter().enumerate() {
+    for (i, own) in own_tx.iter().enumerate().take(taps.len()) {
         relays.push(if *own {
             None
         } else {
@@ -422,14 +436,16 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
         });
     }
     let relay_tun = relays[0].take();
-    let relay_plain = relays[1].take();
+    let relay_plain = relays.get_mut(1).and_then(Option::take);
     let (relay_tun_p, mut relay_tun_c) =
         relay_tun.map_or((None, None), |(p, c)| (Some(p), Some(c)));
     let (relay_plain_p, mut relay_plain_c) =
         relay_plain.map_or((None, None), |(p, c)| (Some(p), Some(c)));
 
     tun_port.start()?;
-    plain_port.start()?;
+    if let Some(p) = plain_port.as_mut() {
+        p.start()?;
+    }
     // The key and table as the started port holds them: some drivers fill
     // their default RETA only at start.
     let tun_rss = match tun_setup {
@@ -480,11 +496,15 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     burst: config.dpdk.icmp_burst,
                 },
             };
-            let worker_queues = WorkerQueues {
-                tun_rx: tun_port.rx_queue(q)?,
-                tun_tx: tun_port.tx_queue(q)?,
-                plain_rx: plain_port.rx_queue(q)?,
-                plain_tx: plain_port.tx_queue(q)?,
+            let worker_ports = match &plain_port {
+                Some(plain_port) => WorkerQueues {
+                    tun_rx: tun_port.rx_queue(q)?,
+                    tun_tx: tun_port.tx_queue(q)?,
+                    plain_rx: plain_port.rx_queue(q)?,
+                    plain_tx: plain_port.tx_queue(q)?,
+                }
+                .into(),
+                None => WorkerPorts::one_armed(tun_port.rx_queue(q)?, tun_port.tx_queue(q)?),
             };
             let links = WorkerLinks {
                 commands,
@@ -507,7 +527,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             };
             workers.push(Worker::new(
                 cfg,
-                worker_queues,
+                worker_ports,
                 links,
                 &pool,
                 clock,
@@ -605,15 +625,19 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 ctl_tun_c,
                 NeighbourTable::new(NeighbourConfig::default()),
             ),
-            plain: PortLink::new(
-                PortSide::Plaintext,
-                &plain_port,
-                plain_net,
-                control_tx(&plain_port, control_queue, relay_plain_p)?,
-                (taps[1].rx_queue(0)?, taps[1].tx_queue(0)?),
-                ctl_plain_c,
-                NeighbourTable::new(NeighbourConfig::default()),
-            ),
+            // One-armed: the tunnel link serves the one port.
+            plain: match &plain_port {
+                Some(plain_port) => Some(PortLink::new(
+                    PortSide::Plaintext,
+                    plain_port,
+                    plain_net,
+                    control_tx(plain_port, control_queue, relay_plain_p)?,
+                    (taps[1].rx_queue(0)?, taps[1].tx_queue(0)?),
+                    ctl_plain_c,
+                    NeighbourTable::new(NeighbourConfig::default()),
+                )),
+                None => None,
+            },
             pool: &pool,
             clock,
             counters: control_counters.clone(),

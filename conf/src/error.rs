@@ -395,6 +395,17 @@ pub enum ConfError {
         /// The workers configured.
         workers: usize,
     },
+    /// A role given twice: `[ports.both]` beside `[ports.tunnel]` or
+    /// `[ports.plaintext]`.
+    #[error("{at}: {path}: [ports.both] already carries the {role} role: give [ports.both] alone (one port, both roles) or [ports.tunnel] and [ports.plaintext]")]
+    RoleTwice {
+        /// Where.
+        at: Location,
+        /// The field path of the second table.
+        path: String,
+        /// The role, `tunnel` or `plaintext`.
+        role: String,
+    },
     /// A value that must be unique appears twice.
     #[error("{at}: {path}: duplicate of {first} ({value})")]
     Duplicate {

@@ -57,7 +57,7 @@ pub struct Config {
     pub interface: Interface,
     /// `[dpdk]`: EAL and worker lcores.
     pub dpdk: Dpdk,
-    /// `[ports.tunnel]` and `[ports.plaintext]`.
+    /// `[ports.tunnel]` and `[ports.plaintext]`, or `[ports.both]`.
     pub ports: Ports,
     /// `[[peers]]`, in file order.
     pub peers: Vec<PeerConf>,
@@ -194,7 +194,10 @@ impl Aead {
     }
 }
 
-/// `[ports]`: the two ports.
+/// `[ports]`: the port of each role. `[ports.tunnel]` and
+/// `[ports.plaintext]` are two ports; `[ports.both]` is one port carrying
+/// both roles (one-armed mode, docs/one-armed.md), given here as the same
+/// port in both fields ([`Ports::one_armed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports {
     /// Faces the internet: carries the encrypted UDP.
@@ -203,7 +206,15 @@ pub struct Ports {
     pub plaintext: PortConf,
 }
 
-/// `[ports.tunnel]` or `[ports.plaintext]`.
+impl Ports {
+    /// Whether one port carries both roles (`[ports.both]`): two ports
+    /// never share a device, so equal ports are one.
+    pub fn one_armed(&self) -> bool {
+        self.tunnel == self.plaintext
+    }
+}
+
+/// `[ports.tunnel]`, `[ports.plaintext]` or `[ports.both]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortConf {
     /// PCI address or DPDK vdev string.
@@ -216,10 +227,10 @@ pub struct PortConf {
     pub mtu: u16,
     /// The kernel exception TAP interface name.
     pub tap: String,
-    /// Tunnel port only: the outer UDP source ports of multi-lane peers'
+    /// Tunnel role only: the outer UDP source ports of multi-lane peers'
     /// packets, one per worker (`lane_ports = "FIRST-LAST"`).
     pub lane_ports: Option<PortRange>,
-    /// Plaintext port only: TCP MSS clamping; `None` (absent or `"off"`):
+    /// Plaintext role only: TCP MSS clamping; `None` (absent or `"off"`):
     /// off.
     pub mss_clamp: Option<MssClamp>,
     /// The 802.1Q VLAN (1..=4094) the port runs as: frames carry this tag

@@ -99,8 +99,12 @@ impl Config {
             let _ = writeln!(out, "handshake_threads = {threads}");
         }
 
-        port(&mut out, "tunnel", &self.ports.tunnel);
-        port(&mut out, "plaintext", &self.ports.plaintext);
+        if self.ports.one_armed() {
+            port(&mut out, "both", &self.ports.tunnel);
+        } else {
+            port(&mut out, "tunnel", &self.ports.tunnel);
+            port(&mut out, "plaintext", &self.ports.plaintext);
+        }
 
         if let Some(metrics) = &self.metrics {
             out.push_str("\n[metrics]\n");

@@ -90,7 +90,8 @@ pub struct Control<'p> {
     /// The command channels to the workers.
     pub(crate) commands: WorkerCommands,
     pub(crate) tun: PortLink<'p>,
-    pub(crate) plain: PortLink<'p>,
+    /// `None` in one-armed mode: `tun` serves both roles.
+    pub(crate) plain: Option<PortLink<'p>>,
     pub(crate) pool: &'p Mempool,
     pub(crate) clock: TscClock,
     pub(crate) rng: OsRng,
@@ -144,8 +145,10 @@ pub struct ControlParts<'p> {
     pub commands: Vec<Sender<Command>>,
     /// The tunnel port's control link.
     pub tun: PortLink<'p>,
-    /// The plaintext port's control link.
-    pub plain: PortLink<'p>,
+    /// The plaintext port's control link; `None` in one-armed mode (one
+    /// port carries both roles, and `tun` is its link: the workers send
+    /// it every exception of that port).
+    pub plain: Option<PortLink<'p>>,
     /// The shared mbuf pool.
     pub pool: &'p Mempool,
     /// The clock shared with the workers.
@@ -174,7 +177,10 @@ impl<'p> Control<'p> {
             Some(parts.tun.net.clone()),
             parts.listen_port,
         );
-        let steering = Steering::new(parts.plain.port, parts.workers);
+        let steering = match &parts.plain {
+            Some(plain) => Steering::new(plain.port, parts.workers),
+            None => Steering::off(),
+        };
         let mut control = Self {
             identity,
             private_key: parts.private_key,
@@ -282,9 +288,11 @@ impl<'p> Control<'p> {
     /// One round of a port's exception path; the neighbours it learned go
     /// to every worker. Returns the frames handled.
     pub(crate) fn link_round(&mut self, side: PortSide, now: Instant) -> usize {
-        let link = match side {
-            PortSide::Tunnel => &mut self.tun,
-            PortSide::Plaintext => &mut self.plain,
+        let link = match (side, self.plain.as_mut()) {
+            (PortSide::Tunnel, _) => &mut self.tun,
+            (PortSide::Plaintext, Some(plain)) => plain,
+            // One-armed: the tunnel link's round serves the port.
+            (PortSide::Plaintext, None) => return 0,
         };
         let (work, learned) = link.round(now, self.pool, &self.counters);
         for (ip, mac) in learned {
@@ -315,15 +323,17 @@ impl<'p> Control<'p> {
             .collect();
         tun_hops.sort();
         tun_hops.dedup();
-        let plain_hops: Vec<IpAddr> = [
-            self.plain.net.gateway_v4.map(IpAddr::V4),
-            self.plain.net.gateway_v6.map(IpAddr::V6),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         self.tun.prime(&tun_hops, self.pool, &self.counters);
-        self.plain.prime(&plain_hops, self.pool, &self.counters);
+        if let Some(plain) = self.plain.as_mut() {
+            let plain_hops: Vec<IpAddr> = [
+                plain.net.gateway_v4.map(IpAddr::V4),
+                plain.net.gateway_v6.map(IpAddr::V6),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            plain.prime(&plain_hops, self.pool, &self.counters);
+        }
     }
 
     /// Runs until `stop` is set; `report` is called every `report_every`.
@@ -539,24 +549,27 @@ impl Control<'_> {
                         .collect(),
                 })
                 .collect(),
-            ports: [("tunnel", &self.tun), ("plaintext", &self.plain)]
-                .into_iter()
-                .map(|(role, link)| {
-                    let s = link.port.stats().unwrap_or_default();
-                    PortShow {
-                        role: role.to_owned(),
-                        device: link.port.name().to_owned(),
-                        rx_packets: s.rx_packets,
-                        tx_packets: s.tx_packets,
-                        rx_bytes: s.rx_bytes,
-                        tx_bytes: s.tx_bytes,
-                        rx_missed: s.rx_missed,
-                        rx_errors: s.rx_errors,
-                        tx_errors: s.tx_errors,
-                        rx_nombuf: s.rx_nombuf,
-                    }
-                })
-                .collect(),
+            ports: match &self.plain {
+                Some(plain) => vec![("tunnel", &self.tun), ("plaintext", plain)],
+                None => vec![("both", &self.tun)],
+            }
+            .into_iter()
+            .map(|(role, link)| {
+                let s = link.port.stats().unwrap_or_default();
+                PortShow {
+                    role: role.to_owned(),
+                    device: link.port.name().to_owned(),
+                    rx_packets: s.rx_packets,
+                    tx_packets: s.tx_packets,
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    rx_missed: s.rx_missed,
+                    rx_errors: s.rx_errors,
+                    tx_errors: s.tx_errors,
+                    rx_nombuf: s.rx_nombuf,
+                }
+            })
+            .collect(),
             control: self
                 .counters
                 .snapshot()

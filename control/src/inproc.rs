@@ -294,13 +294,13 @@ pub fn run<T: Send>(
         events: ev_rx,
         commands: vec![cmd_tx.clone()],
         tun: link(PortSide::Tunnel, &tun, &tun_tap, tun_net, ctl_tun_c)?,
-        plain: link(
+        plain: Some(link(
             PortSide::Plaintext,
             &plain,
             &plain_tap,
             plain_net,
             ctl_plain_c,
-        )?,
+        )?),
         pool: &pool,
         clock,
         counters: control_counters.clone(),
@@ -314,10 +314,9 @@ pub fn run<T: Send>(
         .tun
         .neigh
         .learn(IpAddr::V4(GATEWAY), GATEWAY_MAC, now);
-    control
-        .plain
-        .neigh
-        .learn(IpAddr::V4(LAN_HOST), LAN_MAC, now);
+    if let Some(plain) = control.plain.as_mut() {
+        plain.neigh.learn(IpAddr::V4(LAN_HOST), LAN_MAC, now);
+    }
     for (port, ip, mac) in [
         (PortSide::Tunnel, GATEWAY, GATEWAY_MAC),
         (PortSide::Plaintext, LAN_HOST, LAN_MAC),

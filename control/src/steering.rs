@@ -84,6 +84,17 @@ impl<P: RulePort> SteeringOn<P> {
         }
     }
 
+    /// No steering: one-armed mode, where the tunnel's own traffic
+    /// arrives on the same port and a rule for a peer's allowed IPs (a
+    /// default route) would steer it too.
+    pub fn off() -> Self {
+        Self {
+            port: None,
+            rules: HashMap::new(),
+            warned: false,
+        }
+    }
+
     /// Rules installed now.
     pub fn installed(&self) -> usize {
         self.rules

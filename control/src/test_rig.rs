@@ -139,13 +139,13 @@ pub(crate) fn control(p: &Ports, f: Fixture) -> Control<'_> {
             f.tun_addresses,
             f.gateway_v4,
         ),
-        plain: link(
+        plain: Some(link(
             PortSide::Plaintext,
             &p.plain,
             &p.plain_tap,
             Vec::new(),
             None,
-        ),
+        )),
         pool: &p.pool,
         clock: TscClock::new(rdtsc(), f.tsc_hz),
         counters: Arc::new(ControlCounters::default()),

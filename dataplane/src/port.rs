@@ -1,5 +1,7 @@
-//! A worker's ports: which role a port plays ([`PortSide`]) and its
-//! layer-2/3 identity ([`PortNet`]: MAC, addresses, gateways, VLAN).
+//! A worker's ports: the roles a port plays ([`PortSide`], [`PortRoles`]:
+//! the tunnel and plaintext roles on two ports, or both on one in
+//! one-armed mode) and its layer-2/3 identity ([`PortNet`]: MAC,
+//! addresses, gateways, VLAN).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -10,6 +12,58 @@ pub enum PortSide {
     Tunnel,
     /// Faces the protected networks; carries plaintext.
     Plaintext,
+}
+
+/// Which port carries each role. Ports are numbered by index in the
+/// worker's arrays of port state: the tunnel role is on port 0; the
+/// plaintext role on port 1, or on port 0 too in one-armed mode, where
+/// one port carries both and frames are told apart by their destination
+/// (our address and WireGuard ports: the tunnel role; see
+/// `Worker::one_armed_side`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRoles {
+    /// The index of the port carrying the plaintext role.
+    plaintext: usize,
+}
+
+impl PortRoles {
+    /// A tunnel port and a plaintext port.
+    pub const TWO_PORTS: PortRoles = PortRoles { plaintext: 1 };
+    /// One port carrying both roles.
+    pub const ONE_ARMED: PortRoles = PortRoles { plaintext: 0 };
+
+    /// How many ports.
+    #[inline]
+    pub fn ports(self) -> usize {
+        self.plaintext + 1
+    }
+
+    /// Whether one port carries both roles.
+    #[inline]
+    pub fn one_armed(self) -> bool {
+        self.plaintext == 0
+    }
+
+    /// The index of the port carrying `side`'s role.
+    #[inline]
+    pub fn port(self, side: PortSide) -> usize {
+        match side {
+            PortSide::Tunnel => 0,
+            PortSide::Plaintext => self.plaintext,
+        }
+    }
+
+    /// The role port `i` is polled for: the tunnel port's frames, the
+    /// plaintext port's, or `None` for a port carrying both (each frame
+    /// is classified).
+    #[inline]
+    pub fn polled_as(self, i: usize) -> Option<PortSide> {
+        match (i, self.one_armed()) {
+            (_, true) => None,
+            (0, false) => Some(PortSide::Tunnel),
+            _ => Some(PortSide::Plaintext),
+        }
+    }
 }
 
 /// One interface address with its prefix.

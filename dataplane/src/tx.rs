@@ -1,5 +1,5 @@
-//! Where a worker's packets leave it: one burst per destination (the two
-//! ports' TX queues, the control thread's rings, the other workers'
+//! Where a worker's packets leave it: one burst per destination (each
+//! port's TX queue and control thread ring, the other workers'
 //! handoff rings), sent once per round or when full, and the drop
 //! accounting every stage of the data path uses.
 //!
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use dpdk_sys::rte::{Burst, Mbuf, RingConsumer, RingProducer, TxQueue};
 
 use crate::counters::{DropReason, Event, WorkerCounters};
-use crate::port::PortSide;
+use crate::port::{PortRoles, PortSide};
 use crate::vlan;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
@@ -38,62 +38,79 @@ pub(crate) enum Out {
 pub(crate) struct TxRings {
     /// Frames for the control thread from the tunnel port.
     pub(crate) to_control_tun: RingProducer,
-    /// Frames for the control thread from the plaintext port.
+    /// Frames for the control thread from the plaintext port (unused in
+    /// one-armed mode: the one port's frames all go to `to_control_tun`).
     pub(crate) to_control_plain: RingProducer,
     /// Handoff rings of the other workers, by index (`None` for this one).
     pub(crate) handoff_out: Vec<Option<RingProducer>>,
     /// Frames the control thread sends out of the tunnel port through
     /// this worker's TX queue (see `control::link::ControlTx`).
     pub(crate) relay_tun: Option<RingConsumer>,
-    /// The same for the plaintext port.
+    /// The same for the plaintext port (unused in one-armed mode).
     pub(crate) relay_plain: Option<RingConsumer>,
+}
+
+/// What a [`Tx`] keeps per port: its TX queue and burst, the control
+/// thread's ring for the port's exceptions and their burst, the port's
+/// VLAN and the control thread's relayed frames.
+struct PortTx<'p> {
+    queue: TxQueue<'p>,
+    out: Burst,
+    to_control: RingProducer,
+    ctl: Burst,
+    relay: Option<RingConsumer>,
+    vlan: Option<u16>,
 }
 
 /// A worker's outgoing bursts and drop accounting.
 pub(crate) struct Tx<'p> {
-    tun_tx: TxQueue<'p>,
-    plain_tx: TxQueue<'p>,
-    rings: TxRings,
-    tun_out: Burst,
-    plain_out: Burst,
-    ctl_tun: Burst,
-    ctl_plain: Burst,
+    /// By port index (`PortRoles`): one port in one-armed mode, else the
+    /// tunnel port then the plaintext port.
+    ports: Vec<PortTx<'p>>,
+    /// Which port each role leaves on.
+    roles: PortRoles,
+    handoff_out: Vec<Option<RingProducer>>,
     handoff: Vec<Burst>,
     counters: Arc<WorkerCounters>,
     /// DPDK port id of the tunnel port (to count drops per port).
     tun_port: u16,
-    /// The ports' VLANs (`PortNet::vlan`).
-    tun_vlan: Option<u16>,
-    plain_vlan: Option<u16>,
 }
 
 impl<'p> Tx<'p> {
     /// Bursts for `workers` workers' handoff rings, sending into the given
-    /// queues and rings, counting into `counters`.
-    #[allow(clippy::too_many_arguments)]
+    /// queues (by port index, with each port's VLAN) and rings, counting
+    /// into `counters`.
     pub(crate) fn new(
-        tun_tx: TxQueue<'p>,
-        plain_tx: TxQueue<'p>,
+        queues: Vec<(TxQueue<'p>, Option<u16>)>,
+        roles: PortRoles,
         rings: TxRings,
         workers: usize,
         counters: Arc<WorkerCounters>,
         tun_port: u16,
-        tun_vlan: Option<u16>,
-        plain_vlan: Option<u16>,
     ) -> Self {
+        let per_port = [
+            (rings.to_control_tun, rings.relay_tun),
+            (rings.to_control_plain, rings.relay_plain),
+        ];
+        let ports = queues
+            .into_iter()
+            .zip(per_port)
+            .map(|((queue, vlan), (to_control, relay))| PortTx {
+                queue,
+                out: Burst::new(),
+                to_control,
+                ctl: Burst::new(),
+                relay,
+                vlan,
+            })
+            .collect();
         Self {
-            tun_tx,
-            plain_tx,
-            rings,
-            tun_out: Burst::new(),
-            plain_out: Burst::new(),
-            ctl_tun: Burst::new(),
-            ctl_plain: Burst::new(),
+            ports,
+            roles,
+            handoff_out: rings.handoff_out,
             handoff: (0..workers).map(|_| Burst::new()).collect(),
             counters,
             tun_port,
-            tun_vlan,
-            plain_vlan,
         }
     }
 
@@ -123,10 +140,7 @@ impl<'p> Tx<'p> {
     /// `None` when it was not the port's VLAN (dropped as `vlan`).
     #[inline]
     pub(crate) fn vlan_rx(&self, m: Mbuf, side: PortSide) -> Option<Mbuf> {
-        let port_vlan = match side {
-            PortSide::Tunnel => self.tun_vlan,
-            PortSide::Plaintext => self.plain_vlan,
-        };
+        let port_vlan = self.ports[self.roles.port(side)].vlan;
         vlan::untag(m, port_vlan)
             .map_err(|m| self.drop_packet(m, DropReason::Vlan))
             .ok()
@@ -136,8 +150,8 @@ impl<'p> Tx<'p> {
     #[inline]
     pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
         let port_vlan = match out {
-            Out::TunTx => self.tun_vlan,
-            Out::PlainTx => self.plain_vlan,
+            Out::TunTx => self.ports[self.roles.port(PortSide::Tunnel)].vlan,
+            Out::PlainTx => self.ports[self.roles.port(PortSide::Plaintext)].vlan,
             _ => None,
         };
         let m = match vlan::tag(m, port_vlan) {
@@ -155,10 +169,9 @@ impl<'p> Tx<'p> {
 
     fn burst(&mut self, out: Out) -> &mut Burst {
         match out {
-            Out::TunTx => &mut self.tun_out,
-            Out::PlainTx => &mut self.plain_out,
-            Out::Control(PortSide::Tunnel) => &mut self.ctl_tun,
-            Out::Control(PortSide::Plaintext) => &mut self.ctl_plain,
+            Out::TunTx => &mut self.ports[self.roles.port(PortSide::Tunnel)].out,
+            Out::PlainTx => &mut self.ports[self.roles.port(PortSide::Plaintext)].out,
+            Out::Control(side) => &mut self.ports[self.roles.port(side)].ctl,
             Out::Handoff(i) => &mut self.handoff[i],
         }
     }
@@ -170,26 +183,23 @@ impl<'p> Tx<'p> {
             return;
         }
         let (left, reason) = match out {
-            Out::TunTx => {
-                self.tun_tx.tx_burst(&mut self.tun_out);
-                (&mut self.tun_out, DropReason::TxFull)
+            Out::TunTx | Out::PlainTx => {
+                let side = if out == Out::TunTx {
+                    PortSide::Tunnel
+                } else {
+                    PortSide::Plaintext
+                };
+                let port = &mut self.ports[self.roles.port(side)];
+                port.queue.tx_burst(&mut port.out);
+                (&mut port.out, DropReason::TxFull)
             }
-            Out::PlainTx => {
-                self.plain_tx.tx_burst(&mut self.plain_out);
-                (&mut self.plain_out, DropReason::TxFull)
-            }
-            Out::Control(PortSide::Tunnel) => {
-                self.rings.to_control_tun.enqueue_burst(&mut self.ctl_tun);
-                (&mut self.ctl_tun, DropReason::ExceptionFull)
-            }
-            Out::Control(PortSide::Plaintext) => {
-                self.rings
-                    .to_control_plain
-                    .enqueue_burst(&mut self.ctl_plain);
-                (&mut self.ctl_plain, DropReason::ExceptionFull)
+            Out::Control(side) => {
+                let port = &mut self.ports[self.roles.port(side)];
+                port.to_control.enqueue_burst(&mut port.ctl);
+                (&mut port.ctl, DropReason::ExceptionFull)
             }
             Out::Handoff(i) => {
-                if let Some(ring) = self.rings.handoff_out.get(i).and_then(Option::as_ref) {
+                if let Some(ring) = self.handoff_out.get(i).and_then(Option::as_ref) {
                     ring.enqueue_burst(&mut self.handoff[i]);
                 }
                 (&mut self.handoff[i], DropReason::HandoffFull)
@@ -204,29 +214,42 @@ impl<'p> Tx<'p> {
 
     /// Sends every burst (once per round).
     pub(crate) fn flush_all(&mut self) {
-        self.flush(Out::TunTx);
-        self.flush(Out::PlainTx);
-        self.flush(Out::Control(PortSide::Tunnel));
-        self.flush(Out::Control(PortSide::Plaintext));
+        for i in 0..self.ports.len() {
+            self.flush_port(i);
+        }
         for i in 0..self.handoff.len() {
             self.flush(Out::Handoff(i));
         }
+    }
+
+    /// Port `i`'s TX burst and control burst, by the role it is first
+    /// (the tunnel role is on port 0, see `PortRoles`).
+    fn outs(i: usize) -> (Out, Out) {
+        if i == 0 {
+            (Out::TunTx, Out::Control(PortSide::Tunnel))
+        } else {
+            (Out::PlainTx, Out::Control(PortSide::Plaintext))
+        }
+    }
+
+    /// Sends port `i`'s TX and control bursts.
+    fn flush_port(&mut self, i: usize) {
+        let (tx, ctl) = Self::outs(i);
+        self.flush(tx);
+        self.flush(ctl);
     }
 
     /// Moves the control thread's relayed frames into the TX bursts;
     /// returns how many.
     pub(crate) fn relay(&mut self) -> usize {
         let mut n = 0;
-        if self.rings.relay_tun.is_some() {
-            self.flush(Out::TunTx);
-            if let Some(r) = self.rings.relay_tun.as_mut() {
-                n += r.dequeue_burst(&mut self.tun_out);
-            }
-        }
-        if self.rings.relay_plain.is_some() {
-            self.flush(Out::PlainTx);
-            if let Some(r) = self.rings.relay_plain.as_mut() {
-                n += r.dequeue_burst(&mut self.plain_out);
+        for i in 0..self.ports.len() {
+            if self.ports[i].relay.is_some() {
+                self.flush(Self::outs(i).0);
+                let port = &mut self.ports[i];
+                if let Some(r) = port.relay.as_mut() {
+                    n += r.dequeue_burst(&mut port.out);
+                }
             }
         }
         n

@@ -1,4 +1,5 @@
-//! A worker lcore: polls its RX queue on both ports and its handoff ring,
+//! A worker lcore: polls its RX queue on each port (two, or one carrying
+//! both roles: see `PortRoles`) and its handoff ring,
 //! processes each packet start to finish (see `worker/send.rs` and
 //! `worker/receive.rs`), applies the control thread's commands between bursts.
 //!
@@ -32,9 +33,12 @@ use crate::index_table::IndexTable;
 pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
+use crate::port::PortRoles;
 use crate::rehome::{handoff_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
 use crate::staging::{StagedList, Staging};
+use crate::wire::ip::{inner_ip, is_link_scoped};
+use crate::wire::{classify, L3Kind};
 use lane_work::LaneWork;
 
 /// Commands applied per round at most, so a flood of them cannot starve
@@ -98,7 +102,7 @@ impl WorkerConfig {
     }
 }
 
-/// A worker's four queues.
+/// A worker's four queues on two ports (see [`WorkerPorts`] for one).
 pub struct WorkerQueues<'p> {
     /// RX queue on the tunnel port.
     pub tun_rx: RxQueue<'p>,
@@ -108,6 +112,36 @@ pub struct WorkerQueues<'p> {
     pub plain_rx: RxQueue<'p>,
     /// TX queue on the plaintext port.
     pub plain_tx: TxQueue<'p>,
+}
+
+/// A worker's queues by port index, and which port carries each role
+/// ([`PortRoles`]): two ports ([`WorkerQueues`]), or one carrying both
+/// roles ([`WorkerPorts::one_armed`]).
+pub struct WorkerPorts<'p> {
+    queues: Vec<(RxQueue<'p>, TxQueue<'p>)>,
+    roles: PortRoles,
+}
+
+impl<'p> WorkerPorts<'p> {
+    /// One-armed mode: one port carries both roles, its frames told apart
+    /// by their destination (see `Worker::one_armed_side`). The worker's
+    /// [`WorkerNets`] then names the port twice (`tun` and `plain` alike),
+    /// and its frames for the control thread all go to `to_control_tun`.
+    pub fn one_armed(rx: RxQueue<'p>, tx: TxQueue<'p>) -> Self {
+        Self {
+            queues: vec![(rx, tx)],
+            roles: PortRoles::ONE_ARMED,
+        }
+    }
+}
+
+impl<'p> From<WorkerQueues<'p>> for WorkerPorts<'p> {
+    fn from(q: WorkerQueues<'p>) -> Self {
+        Self {
+            queues: vec![(q.tun_rx, q.tun_tx), (q.plain_rx, q.plain_tx)],
+            roles: PortRoles::TWO_PORTS,
+        }
+    }
 }
 
 /// A worker's links to the control thread and the other workers.
@@ -128,17 +162,18 @@ pub struct WorkerLinks {
     /// Frames for the control thread from the tunnel port (ARP/ND, the
     /// kernel's traffic, frames waiting for next-hop resolution).
     pub to_control_tun: RingProducer,
-    /// Frames for the control thread from the plaintext port.
+    /// Frames for the control thread from the plaintext port (unused in
+    /// one-armed mode: the one port's frames all go to `to_control_tun`).
     pub to_control_plain: RingProducer,
     /// Frames the control thread sends out of the tunnel port through this
     /// worker's TX queue, for devices that cannot give it a queue of its
     /// own (see `control::link::ControlTx`).
     pub relay_tun: Option<RingConsumer>,
-    /// The same for the plaintext port.
+    /// The same for the plaintext port (unused in one-armed mode).
     pub relay_plain: Option<RingConsumer>,
 }
 
-/// The two ports' identities as the worker needs them.
+/// The two ports' identities (in one-armed mode the one port's, twice) as the worker needs them.
 #[derive(Debug, Clone)]
 pub struct WorkerNets {
     /// DPDK port id of the tunnel port (to count drops per port).
@@ -168,8 +203,10 @@ pub(crate) struct Channels {
 /// lcore and [`run`](Worker::run) there.
 pub struct Worker<'p> {
     pub(crate) cfg: WorkerConfig,
-    tun_rx: RxQueue<'p>,
-    plain_rx: RxQueue<'p>,
+    /// Its RX queue on each port, by port index.
+    rx: Vec<RxQueue<'p>>,
+    /// Which port carries each role.
+    pub(crate) roles: PortRoles,
     pub(crate) links: Channels,
     /// The outgoing bursts and drop accounting.
     pub(crate) tx: Tx<'p>,
@@ -206,7 +243,7 @@ impl<'p> Worker<'p> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: WorkerConfig,
-        queues: WorkerQueues<'p>,
+        ports: impl Into<WorkerPorts<'p>>,
         links: WorkerLinks,
         pool: &'p Mempool,
         clock: TscClock,
@@ -216,9 +253,16 @@ impl<'p> Worker<'p> {
     ) -> Self {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
         let ip_ident = cfg.index as u16;
+        let WorkerPorts { queues, roles } = ports.into();
+        let vlans = [nets.tun.vlan, nets.plain.vlan];
+        let (rx, tx_queues): (Vec<_>, Vec<_>) = queues
+            .into_iter()
+            .zip(vlans)
+            .map(|((rx, tx), vlan)| (rx, (tx, vlan)))
+            .unzip();
         let tx = Tx::new(
-            queues.tun_tx,
-            queues.plain_tx,
+            tx_queues,
+            roles,
             TxRings {
                 to_control_tun: links.to_control_tun,
                 to_control_plain: links.to_control_plain,
@@ -229,8 +273,6 @@ impl<'p> Worker<'p> {
             cfg.workers,
             Arc::clone(&counters),
             nets.tun_port,
-            nets.tun.vlan,
-            nets.plain.vlan,
         );
         let links = Channels {
             commands: links.commands,
@@ -246,8 +288,8 @@ impl<'p> Worker<'p> {
         let icmp = IcmpErrors::new(cfg.icmp_rate, clock.now(), pool, Arc::clone(&counters));
         Self {
             cfg,
-            tun_rx: queues.tun_rx,
-            plain_rx: queues.plain_rx,
+            rx,
+            roles,
             links,
             tx,
             pool,
@@ -258,7 +300,7 @@ impl<'p> Worker<'p> {
             table,
             staging,
             lanes,
-            neighbours: Neighbours::default(),
+            neighbours: Neighbours::new(roles),
             gate,
             icmp,
             ip_ident,
@@ -280,27 +322,8 @@ impl<'p> Worker<'p> {
             self.frags.start_round(tsc, &self.counters);
             self.stages.lap(Stage::Other);
 
-            let n = self.tun_rx.rx_burst(&mut rx);
-            self.counters.add(Event::TunnelRx, n as u64);
-            work += n;
-            rx.prefetch();
-            self.stages.lap(Stage::Rx);
-            for m in rx.drain() {
-                if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
-                    self.tunnel_packet(m, now, Via::OwnQueue);
-                }
-            }
-            self.frags.free_given_up();
-
-            let n = self.plain_rx.rx_burst(&mut rx);
-            self.counters.add(Event::PlaintextRx, n as u64);
-            work += n;
-            rx.prefetch();
-            self.stages.lap(Stage::Rx);
-            for m in rx.drain() {
-                if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
-                    self.plaintext_packet(m, now, Via::OwnQueue);
-                }
+            for port in 0..self.rx.len() {
+                work += self.poll_port(port, &mut rx, now);
             }
 
             let n = self.links.handoff_in.dequeue_burst(&mut rx);
@@ -329,6 +352,73 @@ impl<'p> Worker<'p> {
             self.stages
                 .publish(|stage, cycles| counters.add_stage_cycles(stage, cycles));
             self.idle.after_round(work);
+        }
+    }
+
+    /// One RX burst from port `port`, each frame through the path of its
+    /// role: one branch per burst on the port's role; a port carrying both
+    /// roles classifies each frame (`one_armed_side`). Returns the frames.
+    fn poll_port(&mut self, port: usize, rx: &mut Burst, now: Instant) -> usize {
+        let n = self.rx[port].rx_burst(rx);
+        rx.prefetch();
+        self.stages.lap(Stage::Rx);
+        match self.roles.polled_as(port) {
+            Some(PortSide::Tunnel) => {
+                self.counters.add(Event::TunnelRx, n as u64);
+                for m in rx.drain() {
+                    if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
+                        self.tunnel_packet(m, now, Via::OwnQueue);
+                    }
+                }
+                self.frags.free_given_up();
+            }
+            Some(PortSide::Plaintext) => {
+                self.counters.add(Event::PlaintextRx, n as u64);
+                for m in rx.drain() {
+                    if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
+                        self.plaintext_packet(m, now, Via::OwnQueue);
+                    }
+                }
+            }
+            None => {
+                // Counted as the tunnel port's: it is one port.
+                self.counters.add(Event::TunnelRx, n as u64);
+                for m in rx.drain() {
+                    let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) else {
+                        continue;
+                    };
+                    match self.one_armed_side(&m) {
+                        PortSide::Tunnel => self.tunnel_packet(m, now, Via::OwnQueue),
+                        PortSide::Plaintext => self.plaintext_packet(m, now, Via::OwnQueue),
+                    }
+                }
+                self.frags.free_given_up();
+            }
+        }
+        n
+    }
+
+    /// One-armed mode: which role a frame from the one port is for. Our
+    /// own addresses' traffic (WireGuard on the listen or lane ports,
+    /// outer fragments, and the rest, which `tunnel_packet` passes to the
+    /// exception TAP), link-scoped destinations and what is not IP take
+    /// the tunnel path; every other IP packet is plaintext to route into
+    /// a tunnel. A frame the classifier cannot read goes the tunnel way,
+    /// which drops it as `malformed`.
+    #[inline]
+    pub(crate) fn one_armed_side(&self, m: &Mbuf) -> PortSide {
+        let data = m.data();
+        let Ok(cls) = classify(data) else {
+            return PortSide::Tunnel;
+        };
+        if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
+            return PortSide::Tunnel;
+        }
+        match inner_ip(data, &cls) {
+            Some(ip) if !self.nets.tun.is_local(ip.dst) && !is_link_scoped(ip.dst) => {
+                PortSide::Plaintext
+            }
+            _ => PortSide::Tunnel,
         }
     }
 

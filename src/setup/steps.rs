@@ -86,25 +86,30 @@ pub fn pci_address(name: &str) -> Option<String> {
     ok.then(|| full.to_ascii_lowercase())
 }
 
-/// Both ports, classified against the host.
+/// The ports (both, or the one of one-armed mode), classified against
+/// the host.
 pub fn classify_ports(host: &Host, config: &conf::Config) -> Vec<PortPlan> {
-    [
-        ("tunnel", &config.ports.tunnel),
-        ("plaintext", &config.ports.plaintext),
-    ]
-    .into_iter()
-    .map(|(role, p)| {
-        let name = p.device.split(',').next().unwrap_or_default().to_owned();
-        let kind = match pci_address(&name) {
-            Some(addr) => {
-                let dev = host.pci_device(&addr);
-                PortKind::Pci(addr, dev)
-            }
-            None => PortKind::Vdev,
-        };
-        PortPlan { role, name, kind }
-    })
-    .collect()
+    let ports = match config.ports.one_armed() {
+        true => vec![("both", &config.ports.tunnel)],
+        false => vec![
+            ("tunnel", &config.ports.tunnel),
+            ("plaintext", &config.ports.plaintext),
+        ],
+    };
+    ports
+        .into_iter()
+        .map(|(role, p)| {
+            let name = p.device.split(',').next().unwrap_or_default().to_owned();
+            let kind = match pci_address(&name) {
+                Some(addr) => {
+                    let dev = host.pci_device(&addr);
+                    PortKind::Pci(addr, dev)
+                }
+                None => PortKind::Vdev,
+            };
+            PortPlan { role, name, kind }
+        })
+        .collect()
 }
 
 /// The hugepage memory wgdp needs without `-m`/`--socket-mem`, in MiB.

@@ -70,7 +70,11 @@ impl Ctx<'_> {
                 let at = self.at(&span);
                 self.errors.push(ConfError::LanePortsTooFew {
                     at,
-                    path: "ports.tunnel.lane_ports".into(),
+                    path: if ports.as_ref().is_some_and(Ports::one_armed) {
+                        "ports.both.lane_ports".into()
+                    } else {
+                        "ports.tunnel.lane_ports".into()
+                    },
                     ports: range.len(),
                     workers: d.workers.len(),
                 });
@@ -403,13 +407,34 @@ impl Ctx<'_> {
     }
 
     fn ports(&mut self, v: &Spanned<Node>) -> Option<Ports> {
-        let t = self.table(v, "ports".into(), &["tunnel", "plaintext"])?;
+        let t = self.table(v, "ports".into(), &["tunnel", "plaintext", "both"])?;
+        if let Some(both) = t.get("both") {
+            // One-armed: one port, both roles; the two-port tables may
+            // not be given too.
+            let mut ok = true;
+            for role in ["tunnel", "plaintext"] {
+                if let Some(other) = t.get(role) {
+                    let at = self.at(&other.span());
+                    self.errors.push(ConfError::RoleTwice {
+                        at,
+                        path: t.path(role),
+                        role: role.to_owned(),
+                    });
+                    ok = false;
+                }
+            }
+            let (port, _) = self.port(both, t.path("both"), Role::Both)?;
+            return ok.then(|| Ports {
+                tunnel: port.clone(),
+                plaintext: port,
+            });
+        }
         let tunnel = self
             .required(&t, "tunnel")
-            .and_then(|v| self.port(v, t.path("tunnel"), true));
+            .and_then(|v| self.port(v, t.path("tunnel"), Role::Tunnel));
         let plaintext = self
             .required(&t, "plaintext")
-            .and_then(|v| self.port(v, t.path("plaintext"), false));
+            .and_then(|v| self.port(v, t.path("plaintext"), Role::Plaintext));
         let ((tunnel, _), (plaintext, plaintext_table)) = (tunnel?, plaintext?);
         let mut ok = true;
         for (field, same) in [
@@ -440,35 +465,23 @@ impl Ctx<'_> {
         ok.then_some(Ports { tunnel, plaintext })
     }
 
-    /// One port, and its table for the checks across ports. Only the
-    /// tunnel port takes `lane_ports`, only the plaintext port `mss_clamp`.
+    /// One port, and its table for the checks across ports. Only a port
+    /// with the tunnel role takes `lane_ports`, only one with the
+    /// plaintext role `mss_clamp`.
     fn port<'n>(
         &mut self,
         v: &'n Spanned<Node>,
         path: String,
-        tunnel: bool,
+        role: Role,
     ) -> Option<(PortConf, Table<'n>)> {
-        let fields: &[&str] = if tunnel {
-            &[
-                "device",
-                "address",
-                "gateway",
-                "mtu",
-                "tap",
-                "vlan",
-                "lane_ports",
-            ]
-        } else {
-            &[
-                "device",
-                "address",
-                "gateway",
-                "mtu",
-                "tap",
-                "vlan",
-                "mss_clamp",
-            ]
+        const COMMON: [&str; 6] = ["device", "address", "gateway", "mtu", "tap", "vlan"];
+        let own: &[&str] = match role {
+            Role::Tunnel => &["lane_ports"],
+            Role::Plaintext => &["mss_clamp"],
+            Role::Both => &["lane_ports", "mss_clamp"],
         };
+        let fields: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+        let fields = fields.as_slice();
         let t = self.table(v, path, fields)?;
         let device = self.required(&t, "device").and_then(|v| {
             let s = self.string(v, t.path("device"))?;
@@ -615,7 +628,19 @@ impl Ctx<'_> {
     }
 }
 
-/// The span of `tunnel.lane_ports` inside the `[ports]` table node.
+/// The roles a `[ports.*]` table gives its port.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// `[ports.tunnel]`.
+    Tunnel,
+    /// `[ports.plaintext]`.
+    Plaintext,
+    /// `[ports.both]`: one-armed mode.
+    Both,
+}
+
+/// The span of `tunnel.lane_ports` (or `both.lane_ports`) inside the
+/// `[ports]` table node.
 fn lane_ports_span(ports: &Spanned<Node>) -> Option<crate::schema::Span> {
     let find = |node: &Spanned<Node>, key: &str| match node.get_ref() {
         Node::Table(entries) => entries
@@ -624,6 +649,6 @@ fn lane_ports_span(ports: &Spanned<Node>) -> Option<crate::schema::Span> {
             .map(|(_, v)| v.clone()),
         _ => None,
     };
-    let tunnel = find(ports, "tunnel")?;
+    let tunnel = find(ports, "tunnel").or_else(|| find(ports, "both"))?;
     find(&tunnel, "lane_ports").map(|v| v.span())
 }
