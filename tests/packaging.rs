@@ -312,8 +312,17 @@ fn compose_settings_are_those_docker_test_runs() {
             "docker/test.sh lacks {in_script:?}"
         );
     }
-    // The table docker/test.sh runs pins lcores 0 and 1: its CPU set.
-    assert!(read("tests/e2e/topology.sh").contains(r#"LCORES="0@0,1@1""#));
+    // The table docker/test.sh runs pins lcores 0 and 1: its CPU set. The
+    // topology's default is one worker, lcore i on CPU i mod the CPUs, after
+    // the main lcore 0 on CPU 0: "0@0,1@1".
+    let topology = read("tests/e2e/topology.sh");
+    for piece in [
+        "WORKERS=${E2E_WORKERS:-1}",
+        r#"local LCORES="0@0""#,
+        r#"LCORES+=",$i@$((i % CPUS))""#,
+    ] {
+        assert!(topology.contains(piece), "topology.sh lacks {piece:?}");
+    }
     assert!(
         read("scripts/test.sh")
             .lines()
