@@ -7,3 +7,4 @@ pub mod client;
 pub mod proto;
 pub mod secret;
 pub mod server;
+mod text;
