@@ -59,12 +59,14 @@ pub struct Control<'p> {
     pub(crate) groups: Vec<ControlGroup>,
     /// Requests from the UAPI socket, if it is served.
     pub(crate) uapi: Option<Receiver<Call>>,
-    /// A large UAPI `set` being applied, or a `get`'s snapshot being
-    /// taken, a slice per round.
+    /// A large UAPI `set` being applied, or a `get`'s or `wgdp show`'s
+    /// snapshot being taken, a slice per round.
     pub(crate) uapi_job: Option<crate::live::UapiJob>,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
+    /// The board's next document, its peers copied a slice per round.
+    pub(crate) board_job: Option<crate::show::ShowJob>,
     /// Worker index -> lcore id.
     pub(crate) lcores: Vec<u32>,
     /// The interface name (`wg show <name>`).
@@ -180,6 +182,7 @@ impl<'p> Control<'p> {
             uapi: parts.uapi,
             uapi_job: None,
             board: parts.board,
+            board_job: None,
             lcores: parts.lcores,
             interface: parts.interface,
             worker_counters: parts.worker_counters,

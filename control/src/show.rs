@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::Control;
 use crate::groups::GroupShow;
+use crate::live::GET_SLICE;
 use crate::route_export::RouteExportShow;
 use crate::snapshot::PeerSnapshot;
 
@@ -85,16 +86,57 @@ pub struct PortShow {
     pub rx_nombuf: u64,
 }
 
+/// A [`Show`] being built a slice of the peer table per control-loop
+/// round ([`GET_SLICE`] slots): a document of 100k peers in one go holds
+/// the control thread for tens of milliseconds. Each peer is copied whole
+/// in one round; the rest of the document (counters, ports, groups) is
+/// read in the round of the last slice. For `wgdp show` (its JSON is
+/// rendered by the UAPI socket's thread) and the board (metrics,
+/// telemetry).
+pub(crate) struct ShowJob {
+    peers: Vec<PeerSnapshot>,
+    /// The next peer slot to copy.
+    next: usize,
+}
+
 impl Control<'_> {
-    /// The document, now.
+    /// The document, now, in one go (the tests'; the control loop builds
+    /// it in slices: [`ShowJob`]).
+    #[cfg(test)]
     pub(crate) fn show(&self) -> Show {
+        self.show_with(self.peer_snapshots())
+    }
+
+    /// A [`Show`] with nothing copied yet.
+    pub(crate) fn start_show(&self) -> ShowJob {
+        ShowJob {
+            peers: Vec::with_capacity(self.peers.len()),
+            next: 0,
+        }
+    }
+
+    /// Copies the peers of the next [`GET_SLICE`] slots; the document
+    /// once every slot is copied.
+    pub(crate) fn show_slice(&self, job: &mut ShowJob) -> Option<Show> {
+        let end = job.next + GET_SLICE;
+        job.peers.extend(
+            self.peers
+                .in_slots(job.next, end)
+                .map(|p| self.peer_snapshot(p)),
+        );
+        job.next = end;
+        (job.next >= self.peers.slots()).then(|| self.show_with(std::mem::take(&mut job.peers)))
+    }
+
+    /// The document, with `peers` as its peers.
+    fn show_with(&self, peers: Vec<PeerSnapshot>) -> Show {
         Show {
             interface: InterfaceShow {
                 name: self.interface.clone(),
                 public_key: conf::encode_key(self.identity.public_key().as_bytes()),
                 listen_port: self.listen_port,
             },
-            peers: self.peer_snapshots(),
+            peers,
             groups: self.groups_show(self.clock.now()),
             lcores: self
                 .worker_counters
@@ -258,4 +300,96 @@ pub fn render_text(s: &Show) -> String {
         let _ = writeln!(out, "  {name}: {v}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossbeam_channel::bounded;
+
+    use crate::control::Control;
+    use crate::live::tests::{ask, control, hex, ports};
+    use crate::live::GET_SLICE;
+    use crate::uapi::proto::Request;
+    use crate::uapi::server::Call;
+
+    /// Peers added on top of the test table's two: more than two slices.
+    const ADDED: usize = 2 * GET_SLICE + 10;
+
+    /// Adds [`ADDED`] peers through the UAPI.
+    fn add_peers(c: &mut Control) {
+        let mut text = String::from("set=1\n");
+        for i in 0..ADDED {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&(i as u32).to_le_bytes());
+            key[31] = 0x40;
+            text.push_str(&format!(
+                "public_key={}\nallowed_ip=10.{}.{}.0/24\n",
+                hex(&key),
+                100 + i / 256,
+                i % 256
+            ));
+        }
+        assert_eq!(ask(c, text.trim_end()), "errno=0\n\n");
+    }
+
+    /// `wgdp show` over the UAPI copies the peers a slice per round, is
+    /// answered with the document once whole (its JSON rendered by the
+    /// socket's thread, not the control thread), and a request behind it
+    /// waits its turn.
+    #[test]
+    fn a_wgdp_show_is_built_in_slices_between_rounds() {
+        let p = ports();
+        let (mut c, _commands) = control(&p);
+        add_peers(&mut c);
+        let (calls, rx) = bounded(4);
+        c.uapi = Some(rx);
+        let (tx, answer) = bounded(2);
+        for request in [Request::WgdpShow, Request::Get] {
+            calls
+                .send(Call {
+                    request,
+                    reply: tx.clone(),
+                })
+                .expect("call");
+        }
+        let now = c.clock.now();
+        for round in 1..=2 {
+            assert_eq!(c.uapi_round(now), 1, "round {round}");
+            assert!(answer.try_recv().is_err(), "answered before it was whole");
+        }
+        assert_eq!(c.uapi_round(now), 1, "the last slice");
+        let reply = answer.try_recv().expect("answered");
+        assert!(reply.text.is_empty(), "the control thread rendered nothing");
+        assert_eq!(reply.show.as_ref().map(|s| s.peers.len()), Some(2 + ADDED));
+        let text = reply.into_text();
+        let (json, errno) = text.split_once('\n').expect("JSON, then errno");
+        assert_eq!(errno, "errno=0\n\n");
+        let doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        assert_eq!(doc["peers"].as_array().map(Vec::len), Some(2 + ADDED));
+        assert!(answer.try_recv().is_err(), "the get waits its turn");
+        assert_eq!(c.uapi_round(now), 1, "the get's first slice");
+    }
+
+    /// The board's document (metrics, telemetry) is built a slice per
+    /// round once asked for, published only when whole, and nothing is
+    /// built while nobody asks.
+    #[test]
+    fn the_board_document_is_built_in_slices_between_rounds() {
+        let p = ports();
+        let (mut c, _commands) = control(&p);
+        add_peers(&mut c);
+        let latest = |c: &Control| c.board.get(Duration::from_secs(3600), Duration::ZERO);
+        assert_eq!(c.serve_snapshot_requests(), 0, "nobody asked");
+        c.board.request();
+        for round in 1..=2 {
+            assert_eq!(c.serve_snapshot_requests(), 1, "round {round}");
+            assert!(latest(&c).is_none(), "published before it was whole");
+        }
+        assert_eq!(c.serve_snapshot_requests(), 1, "the last slice");
+        let show = latest(&c).expect("published");
+        assert_eq!(show.peers.len(), 2 + ADDED);
+        assert_eq!(c.serve_snapshot_requests(), 0, "nothing more asked");
+    }
 }

@@ -9,7 +9,8 @@
 //! telemetry threads) get the whole [`Show`] document without touching the
 //! control thread's state: a reader asks for one no older than some age;
 //! the control thread, which checks for such a request once per round,
-//! builds it and publishes it. Nothing is built while nobody asks.
+//! builds it, a slice of the peer table per round, and publishes it.
+//! Nothing is built while nobody asks.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -180,14 +181,20 @@ impl Control<'_> {
         self.peers.iter().map(|p| self.peer_snapshot(p)).collect()
     }
 
-    /// Publishes a new document if a reader asked for one.
-    pub(crate) fn serve_snapshot_requests(&self) -> usize {
-        if self.board.take_request() {
-            self.board.publish(self.show());
-            1
-        } else {
-            0
+    /// Builds a new document a slice per round ([`crate::show::ShowJob`])
+    /// once a reader asks for one, and publishes it when whole; how many
+    /// slices it copied (0 or 1).
+    pub(crate) fn serve_snapshot_requests(&mut self) -> usize {
+        let mut job = match self.board_job.take() {
+            Some(job) => job,
+            None if self.board.take_request() => self.start_show(),
+            None => return 0,
+        };
+        match self.show_slice(&mut job) {
+            Some(show) => self.board.publish(show),
+            None => self.board_job = Some(job),
         }
+        1
     }
 }
 
@@ -241,13 +248,18 @@ impl SnapshotBoard {
             if now >= deadline {
                 return latest.show.as_ref().map(|(_, s)| s.clone());
             }
-            self.wanted.store(true, Ordering::Release);
+            self.request();
             latest = self
                 .published
                 .wait_timeout(latest, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// Asks the control thread for a new document (without waiting).
+    pub(crate) fn request(&self) {
+        self.wanted.store(true, Ordering::Release);
     }
 
     /// Whether a reader is waiting for a document; clears the request.

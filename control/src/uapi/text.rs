@@ -234,7 +234,7 @@ mod tests {
         }
         for v6 in v6_cases(&mut values) {
             assert_eq!(text(|o| ipv6(o, v6)), v6.to_string(), "{:?}", v6.segments());
-            let scope = if values.next() % 2 == 0 {
+            let scope = if values.next().is_multiple_of(2) {
                 0
             } else {
                 values.next() as u32
