@@ -1,7 +1,6 @@
 //! The UAPI socket: `/var/run/wireguard/<name>.sock`, bound under umask
 //! 0077 then mode 0600, served by
-//! one thread, at the lowest priority (`SCHED_IDLE`: it shares the
-//! control thread's CPU and renders `get`s of tens of megabytes). Each request is parsed here, handed to the control thread
+//! one thread. Each request is parsed here, handed to the control thread
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
 //!
@@ -20,7 +19,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
-use dpdk_sys::rte::lcore::run_at_idle_priority;
 use nix::sys::stat::{umask, Mode};
 use zeroize::Zeroizing;
 
@@ -160,14 +158,6 @@ impl UapiServer {
             std::thread::Builder::new()
                 .name("wgdp-uapi".into())
                 .spawn(move || {
-                    // Renders `get`s of up to tens of megabytes and writes
-                    // the table back, on the CPU the control thread runs
-                    // on (the main lcore's: threads inherit its affinity);
-                    // the control thread's handshakes and timers come
-                    // first.
-                    if let Err(e) = run_at_idle_priority() {
-                        tracing::warn!("uapi: cannot lower the socket thread to SCHED_IDLE: {e}");
-                    }
                     for conn in listener.incoming() {
                         if stop.load(Ordering::Relaxed) {
                             break;
@@ -372,61 +362,6 @@ mod tests {
         drop((reader, conn));
         drop(server);
         assert!(!path.exists(), "socket left behind");
-    }
-
-    /// SCHED_OTHER's and SCHED_IDLE's numbers (Linux's uapi/linux/sched.h).
-    const SCHED_OTHER: u32 = 0;
-    const SCHED_IDLE: u32 = 5;
-
-    /// The `policy` field (41) of a `/proc/.../stat` line; the fields are
-    /// counted from the parenthesised name's closing parenthesis (field 3,
-    /// the state, comes first after it).
-    fn policy_in_stat(stat: &str) -> Option<u32> {
-        stat[stat.rfind(')')? + 2..]
-            .split(' ')
-            .nth(41 - 3)?
-            .parse()
-            .ok()
-    }
-
-    /// The scheduling policy of this process's thread named `name`.
-    fn policy_of_thread(name: &str) -> Option<u32> {
-        std::fs::read_dir("/proc/self/task")
-            .ok()?
-            .flatten()
-            .find(|task| {
-                std::fs::read_to_string(task.path().join("comm"))
-                    .is_ok_and(|comm| comm.trim_end() == name)
-            })
-            .and_then(|task| std::fs::read_to_string(task.path().join("stat")).ok())
-            .and_then(|stat| policy_in_stat(&stat))
-    }
-
-    /// The socket's thread (which renders `get`s beside the control
-    /// thread) runs at SCHED_IDLE; the thread that started it keeps its
-    /// policy.
-    #[test]
-    fn the_socket_thread_runs_at_idle_priority() {
-        let path = std::env::temp_dir().join(format!("wgdp-uapi-idle-{}.sock", std::process::id()));
-        let (calls, control) = bounded(4);
-        let server = UapiServer::start_at(&path, calls, Box::new(|_| Ok(())), Arc::default())
-            .expect("serve");
-        // The policy is set first thing in the thread: wait until it runs.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut policy = policy_of_thread("wgdp-uapi");
-        while policy != Some(SCHED_IDLE) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-            policy = policy_of_thread("wgdp-uapi");
-        }
-        assert_eq!(policy, Some(SCHED_IDLE), "wgdp-uapi's policy");
-        let mine = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
-        assert_eq!(
-            policy_in_stat(&mine),
-            Some(SCHED_OTHER),
-            "the caller's policy"
-        );
-        drop(server);
-        drop(control);
     }
 
     /// The socket is created without group or other bits even under a

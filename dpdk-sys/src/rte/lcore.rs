@@ -1,5 +1,4 @@
-//! Running closures on worker lcores, and lowering a helper thread that
-//! shares the main lcore's CPU below it.
+//! Running closures on worker lcores.
 
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -129,27 +128,6 @@ pub fn launch_run_join<'a, T: Send, R>(
         })
         .collect();
     (main, results)
-}
-
-/// Lowers the calling thread to Linux's `SCHED_IDLE` policy: it then runs
-/// only while no normal thread wants its CPU, and a normal thread that
-/// wakes preempts it at once. For bulk work on a thread that shares the
-/// main lcore's CPU with the control thread and must not delay it (the
-/// UAPI socket's thread rendering a `get` of 100k peers, tens of
-/// megabytes). Only the calling thread changes (Linux schedules threads,
-/// not processes); threads it spawns later inherit the policy. Lowering
-/// needs no privilege.
-pub fn run_at_idle_priority() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread; `param` is a valid
-    // `sched_param` (priority 0, the only one SCHED_IDLE takes) that
-    // outlives the call, which only reads it.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
