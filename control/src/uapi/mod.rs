@@ -7,4 +7,3 @@ pub mod client;
 pub mod proto;
 pub mod secret;
 pub mod server;
-mod text;

@@ -6,6 +6,7 @@
 //! Pure parsing and rendering; the socket is in `server`, applying a `set`
 //! in `crate::live`.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use protocol::allowedips::Prefix;
@@ -13,7 +14,6 @@ use protocol::allowedips::Prefix;
 use zeroize::Zeroizing;
 
 use super::secret::SecretBuf;
-use super::text;
 use crate::snapshot::PeerSnapshot;
 
 /// Longest request accepted (a `set` of many peers and allowed IPs): a
@@ -286,6 +286,12 @@ pub struct PeerInfo {
     pub preshared_key: Option<Zeroizing<[u8; 32]>>,
 }
 
+fn hex(out: &mut SecretBuf, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
 /// Bytes of a `get=1` answer: at most this much for the interface and
 /// each peer (endpoint, counters and keys at their longest) ...
 const GET_FIXED: usize = 160;
@@ -293,59 +299,48 @@ const GET_PER_PEER: usize = 480;
 /// ... and for each allowed IP (`allowed_ip=` and an IPv6 prefix).
 const GET_PER_PREFIX: usize = 64;
 
-/// Appends `name`, `value` written by `write`, and the line's end.
-fn line(out: &mut SecretBuf, name: &[u8], write: impl FnOnce(&mut SecretBuf)) {
-    out.extend_from_slice(name);
-    write(out);
-    out.extend_from_slice(b"\n");
-}
-
 /// Renders a `get=1` answer, `errno=0` and the final empty line included.
 /// The text holds the private key and the pre-shared keys: it is sized up
-/// front (no copy left behind by growing), and wiped when dropped. Every
-/// field is written by [`text`] (no `core::fmt`): at 100k peers this is
-/// the rendering of a `wg show dump`, tens of megabytes.
+/// front (no copy left behind by growing), and wiped when dropped.
 pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
     let prefixes: usize = info.peers.iter().map(|p| p.peer.allowed_ips.len()).sum();
     let mut out = SecretBuf::with_capacity(
         GET_FIXED + info.peers.len() * GET_PER_PEER + prefixes * GET_PER_PREFIX,
     );
-    line(&mut out, b"private_key=", |o| {
-        text::hex(o, &info.private_key[..])
-    });
-    line(&mut out, b"listen_port=", |o| {
-        text::decimal(o, u64::from(info.listen_port))
-    });
+    let _ = out.write_str("private_key=");
+    hex(&mut out, &info.private_key[..]);
+    let _ = write!(out, "\nlisten_port={}\n", info.listen_port);
     for PeerInfo {
         peer: p,
         preshared_key,
     } in &info.peers
     {
-        line(&mut out, b"public_key=", |o| text::hex(o, &p.public_key));
-        line(&mut out, b"preshared_key=", |o| {
-            text::hex(o, preshared_key.as_deref().map_or(&[0u8; 32], |k| k))
-        });
-        out.extend_from_slice(b"protocol_version=1\n");
+        let _ = out.write_str("public_key=");
+        hex(&mut out, &p.public_key);
+        let _ = out.write_str("\npreshared_key=");
+        hex(
+            &mut out,
+            preshared_key.as_deref().map_or(&[0u8; 32][..], |k| &k[..]),
+        );
+        let _ = out.write_str("\nprotocol_version=1\n");
         if let Some(e) = p.endpoint {
-            line(&mut out, b"endpoint=", |o| text::socket_addr(o, e));
+            let _ = writeln!(out, "endpoint={e}");
         }
         let hs = p.latest_handshake.unwrap_or_default();
-        line(&mut out, b"last_handshake_time_sec=", |o| {
-            text::decimal(o, hs.as_secs())
-        });
-        line(&mut out, b"last_handshake_time_nsec=", |o| {
-            text::decimal(o, u64::from(hs.subsec_nanos()))
-        });
-        line(&mut out, b"tx_bytes=", |o| text::decimal(o, p.tx_bytes));
-        line(&mut out, b"rx_bytes=", |o| text::decimal(o, p.rx_bytes));
-        line(&mut out, b"persistent_keepalive_interval=", |o| {
-            text::decimal(o, u64::from(p.persistent_keepalive.unwrap_or(0)))
-        });
+        let _ = write!(
+            out,
+            "last_handshake_time_sec={}\nlast_handshake_time_nsec={}\ntx_bytes={}\nrx_bytes={}\npersistent_keepalive_interval={}\n",
+            hs.as_secs(),
+            hs.subsec_nanos(),
+            p.tx_bytes,
+            p.rx_bytes,
+            p.persistent_keepalive.unwrap_or(0)
+        );
         for prefix in &p.allowed_ips {
-            line(&mut out, b"allowed_ip=", |o| text::prefix(o, prefix));
+            let _ = writeln!(out, "allowed_ip={prefix}");
         }
     }
-    out.extend_from_slice(b"errno=0\n\n");
+    let _ = out.write_str("errno=0\n\n");
     out.into_string()
 }
 
@@ -354,38 +349,40 @@ pub fn render_get(info: &InterfaceInfo) -> Zeroizing<String> {
 /// wiped when dropped.
 pub fn render_set(peers: &[PeerSet]) -> Zeroizing<String> {
     let mut out = SecretBuf::with_capacity(16 + peers.len() * GET_PER_PEER);
-    out.extend_from_slice(b"set=1\n");
+    let _ = out.write_str("set=1\n");
     for p in peers {
-        line(&mut out, b"public_key=", |o| text::hex(o, &p.public_key));
+        let _ = out.write_str("public_key=");
+        hex(&mut out, &p.public_key);
+        let _ = out.write_str("\n");
         if p.remove {
-            out.extend_from_slice(b"remove=true\n");
+            let _ = out.write_str("remove=true\n");
             continue;
         }
         if p.update_only {
-            out.extend_from_slice(b"update_only=true\n");
+            let _ = out.write_str("update_only=true\n");
         }
         if let Some(psk) = &p.preshared_key {
-            line(&mut out, b"preshared_key=", |o| text::hex(o, &psk[..]));
+            let _ = out.write_str("preshared_key=");
+            hex(&mut out, &psk[..]);
+            let _ = out.write_str("\n");
         }
         if let Some(e) = p.endpoint {
-            line(&mut out, b"endpoint=", |o| text::socket_addr(o, e));
+            let _ = writeln!(out, "endpoint={e}");
         }
         if let Some(k) = p.persistent_keepalive {
-            line(&mut out, b"persistent_keepalive_interval=", |o| {
-                text::decimal(o, u64::from(k))
-            });
+            let _ = writeln!(out, "persistent_keepalive_interval={k}");
         }
         if p.replace_allowed_ips {
-            out.extend_from_slice(b"replace_allowed_ips=true\n");
+            let _ = out.write_str("replace_allowed_ips=true\n");
         }
         for prefix in &p.allowed_ips {
-            line(&mut out, b"allowed_ip=", |o| text::prefix(o, prefix));
+            let _ = writeln!(out, "allowed_ip={prefix}");
         }
         for prefix in &p.removed_ips {
-            line(&mut out, b"allowed_ip=-", |o| text::prefix(o, prefix));
+            let _ = writeln!(out, "allowed_ip=-{prefix}");
         }
     }
-    out.extend_from_slice(b"\n");
+    let _ = out.write_str("\n");
     out.into_string()
 }
 
@@ -567,156 +564,6 @@ mod tests {
         };
         assert_eq!(set.peers, peers);
         assert_eq!(&*render_set(&[]), "set=1\n\n");
-    }
-
-    /// `render_get` as it was written with `core::fmt` (a `write!` per
-    /// field): the oracle the direct writers are checked against.
-    fn render_get_with_fmt(info: &InterfaceInfo) -> String {
-        use std::fmt::Write as _;
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "private_key={}\nlisten_port={}\n",
-            hex(&info.private_key[..]),
-            info.listen_port
-        );
-        for PeerInfo {
-            peer: p,
-            preshared_key,
-        } in &info.peers
-        {
-            let psk = preshared_key.as_deref().map_or([0u8; 32], |k| *k);
-            let _ = write!(
-                out,
-                "public_key={}\npreshared_key={}\nprotocol_version=1\n",
-                hex(&p.public_key),
-                hex(&psk)
-            );
-            if let Some(e) = p.endpoint {
-                let _ = writeln!(out, "endpoint={e}");
-            }
-            let hs = p.latest_handshake.unwrap_or_default();
-            let _ = write!(
-                out,
-                "last_handshake_time_sec={}\nlast_handshake_time_nsec={}\ntx_bytes={}\nrx_bytes={}\npersistent_keepalive_interval={}\n",
-                hs.as_secs(),
-                hs.subsec_nanos(),
-                p.tx_bytes,
-                p.rx_bytes,
-                p.persistent_keepalive.unwrap_or(0)
-            );
-            for prefix in &p.allowed_ips {
-                let _ = writeln!(out, "allowed_ip={prefix}");
-            }
-        }
-        out.push_str("errno=0\n\n");
-        out
-    }
-
-    /// A table of `n` peers with every kind of field: IPv4 and IPv6
-    /// endpoints (one with a scope) or none, with and without a handshake,
-    /// a pre-shared key, a keepalive, zero to three prefixes of both
-    /// families, counters up to `u64::MAX`.
-    fn varied_table(n: usize) -> InterfaceInfo {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let peers = (0..n)
-            .map(|i| {
-                let r = next();
-                let mut key = [0u8; 32];
-                key.iter_mut().for_each(|b| *b = next() as u8);
-                let endpoint = match r % 4 {
-                    0 => None,
-                    1 => Some(SocketAddr::from((
-                        (next() as u32).to_be_bytes(),
-                        next() as u16,
-                    ))),
-                    2 => Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                        std::net::Ipv6Addr::from(
-                            (u128::from(next()) << 64) | u128::from(r & 0xffff),
-                        ),
-                        next() as u16,
-                        0,
-                        (i % 3) as u32,
-                    ))),
-                    _ => Some(SocketAddr::from((
-                        [198, 18, (i >> 8) as u8, i as u8],
-                        51820,
-                    ))),
-                };
-                let allowed_ips = (0..(r >> 8) % 4)
-                    .map(|k| {
-                        let addr: std::net::IpAddr = if k % 2 == 0 {
-                            std::net::Ipv4Addr::from(next() as u32).into()
-                        } else {
-                            std::net::Ipv6Addr::from(u128::from(next()) << 64).into()
-                        };
-                        let max = if addr.is_ipv4() { 33 } else { 129 };
-                        Prefix::new(addr, (next() % max) as u8).expect("prefix")
-                    })
-                    .collect();
-                PeerInfo {
-                    peer: PeerSnapshot {
-                        public_key: key,
-                        endpoint,
-                        latest_handshake: (r & 16 != 0).then(|| {
-                            std::time::Duration::new(next() >> 30, (next() % 1_000_000_000) as u32)
-                        }),
-                        handshakes: 1,
-                        rx_bytes: if r & 32 != 0 {
-                            u64::MAX
-                        } else {
-                            next() >> (r % 64)
-                        },
-                        tx_bytes: next() >> (r % 61),
-                        allowed_ips,
-                        persistent_keepalive: (r & 64 != 0).then_some(next() as u16),
-                        owner_lcore: 1,
-                        lanes: 1,
-                        plain_packets: 0,
-                        plain_handed_off: 0,
-                    },
-                    preshared_key: (r & 128 != 0).then(|| Zeroizing::new([next() as u8; 32])),
-                }
-            })
-            .collect();
-        InterfaceInfo {
-            private_key: Zeroizing::new([0x5a; 32]),
-            listen_port: 51820,
-            peers,
-        }
-    }
-
-    /// The `get` answer is byte for byte what the `core::fmt` rendering
-    /// gives, over a table with every kind of field. With
-    /// `WGDP_RENDER_PEERS=100000` (release build, `--nocapture`) it prints
-    /// both renderings' times: the figure in docs/scale.md.
-    #[test]
-    fn get_render_is_byte_identical_to_the_fmt_rendering() {
-        let n = std::env::var("WGDP_RENDER_PEERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000);
-        let info = varied_table(n);
-        let t = std::time::Instant::now();
-        let reference = render_get_with_fmt(&info);
-        let with_fmt = t.elapsed();
-        let t = std::time::Instant::now();
-        let text = render_get(&info);
-        let direct = t.elapsed();
-        println!(
-            "render_get of {n} peers ({} bytes): {direct:?}; with core::fmt: {with_fmt:?}",
-            text.len()
-        );
-        assert_eq!(text.len(), reference.len());
-        assert!(*text == reference, "the renderings differ");
-        assert_eq!(reference.matches("public_key=").count(), n);
     }
 
     #[test]
