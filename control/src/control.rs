@@ -33,7 +33,7 @@ use crate::ownership::Ownership;
 use crate::peers::{ControlPeer, NewPeer};
 use crate::route_export::{RouteExport, RouteExportShow};
 use crate::rss::RssPredictor;
-use crate::show::{InterfaceShow, LcoreShow, PortShow, Show, SnapshotBoard};
+use crate::show::{InterfaceShow, LcoreShow, PortShow, Show, ShowJob, SnapshotBoard};
 use crate::snapshot::{lcore_of, PeerSnapshot};
 use crate::steering::Steering;
 use crate::tunnel_table::TunnelTable;
@@ -73,6 +73,8 @@ pub struct Control<'p> {
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
+    /// The board's next document, its peers copied a slice per round.
+    pub(crate) board_job: Option<ShowJob>,
     /// Worker index -> lcore id.
     pub(crate) lcores: Vec<u32>,
     /// The interface name (`wg show <name>`).
@@ -188,6 +190,7 @@ impl<'p> Control<'p> {
             uapi: parts.uapi,
             uapi_job: None,
             board: parts.board,
+            board_job: None,
             lcores: parts.lcores,
             interface: parts.interface,
             worker_counters: parts.worker_counters,
@@ -501,24 +504,54 @@ impl Control<'_> {
             .collect()
     }
 
-    /// Publishes a new document if a reader asked for one.
-    pub(crate) fn serve_snapshot_requests(&self) -> usize {
-        if self.board.take_request() {
-            self.board.publish(self.show());
-            1
-        } else {
-            0
+    /// Builds a new document a slice per round ([`ShowJob`]) once a reader
+    /// asks for one, and publishes it when whole; how many slices it
+    /// copied (0 or 1).
+    pub(crate) fn serve_snapshot_requests(&mut self) -> usize {
+        let mut job = match self.board_job.take() {
+            Some(job) => job,
+            None if self.board.take_request() => self.start_show(),
+            None => return 0,
+        };
+        match self.show_slice(&mut job) {
+            Some(show) => self.board.publish(show),
+            None => self.board_job = Some(job),
         }
+        1
     }
 }
 
 impl Control<'_> {
-    /// The document, now.
+    /// The document, now, in one go (the tests'; the control loop builds
+    /// it in slices: [`ShowJob`]).
+    #[cfg(test)]
     pub(crate) fn show(&self) -> Show {
         Show {
             peers: self.peer_snapshots(),
             ..self.show_without_peers()
         }
+    }
+
+    /// A [`Show`] with no peer copied yet.
+    pub(crate) fn start_show(&self) -> ShowJob {
+        ShowJob::new(self.table.peers.len())
+    }
+
+    /// Copies the peers of the next [`GET_SLICE`](live::GET_SLICE) slots;
+    /// the document once every slot is copied.
+    pub(crate) fn show_slice(&self, job: &mut ShowJob) -> Option<Show> {
+        let end = job.next + live::GET_SLICE;
+        job.peers.extend(
+            self.table
+                .peers
+                .in_slots(job.next, end)
+                .map(|p| self.peer_snapshot(p)),
+        );
+        job.next = end;
+        (job.next >= self.table.peers.slots()).then(|| Show {
+            peers: std::mem::take(&mut job.peers),
+            ..self.show_without_peers()
+        })
     }
 
     /// The document less its peers, now: the counters, in time independent

@@ -93,6 +93,30 @@ pub struct PortShow {
     pub rx_nombuf: u64,
 }
 
+/// A [`Show`] being built a slice of the peer table per control-loop
+/// round (`GET_SLICE` slots, as a `get`'s snapshot): a document of 100k
+/// peers in one go holds the control thread for tens of milliseconds. Each
+/// peer is copied whole in one round; the rest of the document (counters,
+/// ports, groups) is read in the round of the last slice. For `wgdp show`
+/// (its JSON is rendered by the UAPI socket's thread) and the board
+/// (metrics, telemetry).
+pub(crate) struct ShowJob {
+    /// The peers copied so far.
+    pub(crate) peers: Vec<PeerSnapshot>,
+    /// The next peer slot to copy.
+    pub(crate) next: usize,
+}
+
+impl ShowJob {
+    /// Nothing copied yet, room for `peers`.
+    pub(crate) fn new(peers: usize) -> Self {
+        Self {
+            peers: Vec::with_capacity(peers),
+            next: 0,
+        }
+    }
+}
+
 /// The oldest state document a reader (a metrics scrape, a telemetry
 /// command) is answered from.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -149,13 +173,18 @@ impl SnapshotBoard {
             if now >= deadline {
                 return latest.show.as_ref().map(|(_, s)| s.clone());
             }
-            self.wanted.store(true, Ordering::Release);
+            self.request();
             latest = self
                 .published
                 .wait_timeout(latest, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// Asks the control thread for a new document (without waiting).
+    pub(crate) fn request(&self) {
+        self.wanted.store(true, Ordering::Release);
     }
 
     /// Whether a reader is waiting for a document; clears the request.

@@ -4,7 +4,7 @@
 //! one is taken away, and the workers get a new routing snapshot. Large
 //! requests are served a slice per control-loop round (handshakes and
 //! timers run between the slices): a `set` [`SET_SLICE`] peers at a time,
-//! a `get`'s snapshot [`GET_SLICE`] slots at a time.
+//! a `get`'s or `wgdp show`'s snapshot [`GET_SLICE`] slots at a time.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::control::Control;
 use crate::peers::NewPeer;
+use crate::show::{Show, ShowJob};
 use crate::uapi::proto::{self, errno, InterfaceInfo, PeerInfo, Request, SetRequest, UapiError};
 use crate::uapi::server::{Persist, Reply};
 
@@ -38,6 +39,8 @@ pub(crate) enum UapiJob {
     Set(SetJob),
     /// A `get`'s snapshot being taken.
     Get(GetJob),
+    /// A `wgdp show` document being built, and where it goes.
+    Show(ShowJob, Sender<Reply>),
 }
 
 /// A `get` whose snapshot is taken a slice of the table per round. Each
@@ -81,6 +84,15 @@ impl SetJob {
     }
 }
 
+/// The answer to `wgdp show`: the document, whose JSON the socket's
+/// thread renders.
+fn show_reply(show: Show) -> Reply {
+    Reply {
+        show: Some(Box::new(show)),
+        ..Reply::text(Zeroizing::default())
+    }
+}
+
 /// The answer to a refused `set` (logged).
 fn refused(e: &UapiError) -> Reply {
     tracing::warn!(errno = e.errno, "uapi: set refused: {e}");
@@ -105,6 +117,10 @@ impl Control<'_> {
                 self.answer_get_or_keep(job);
                 return 1;
             }
+            Some(UapiJob::Show(job, reply)) => {
+                self.answer_show_or_keep(job, reply);
+                return 1;
+            }
             None => {}
         }
         let mut n = 0;
@@ -121,11 +137,17 @@ impl Control<'_> {
                     }
                     continue;
                 }
-                request => {
-                    let reply = self.answer(request, now);
+                Request::WgdpShow { peers: true } => {
+                    if !self.answer_show_or_keep(self.start_show(), call.reply) {
+                        // The rest in the next rounds.
+                        return n;
+                    }
+                    continue;
+                }
+                Request::WgdpShow { peers: false } => {
                     // The server may have given up waiting; nothing to do
                     // then.
-                    let _ = call.reply.send(reply);
+                    let _ = call.reply.send(show_reply(self.show_without_peers()));
                     continue;
                 }
             };
@@ -163,6 +185,9 @@ impl Control<'_> {
         true
     }
 
+    /// Answers a request in one go, as [`Self::uapi_round`] does over
+    /// several rounds: the path the tests drive one request at a time.
+    #[cfg(test)]
     fn answer(&mut self, request: Request, now: Instant) -> Reply {
         match request {
             // A snapshot: the socket's thread renders it.
@@ -170,18 +195,9 @@ impl Control<'_> {
                 snapshot: Some(Box::new(self.interface_info())),
                 ..Reply::text(Zeroizing::default())
             },
-            Request::WgdpShow { peers } => {
-                let show = if peers {
-                    self.show()
-                } else {
-                    self.show_without_peers()
-                };
-                let json = serde_json::to_string(&show).unwrap_or_default();
-                Reply::text(Zeroizing::new(format!(
-                    "{json}\n{}",
-                    proto::render_errno(errno::OK)
-                )))
-            }
+            // The document: the socket's thread renders its JSON.
+            Request::WgdpShow { peers: true } => show_reply(self.show()),
+            Request::WgdpShow { peers: false } => show_reply(self.show_without_peers()),
             Request::Set(set) => match self.apply_set(set, now) {
                 Ok(persist) => Reply {
                     persist,
@@ -193,6 +209,7 @@ impl Control<'_> {
     }
 
     /// The whole snapshot for a `get`, in one go.
+    #[cfg(test)]
     fn interface_info(&self) -> InterfaceInfo {
         let mut job = self.start_get(None);
         while job.next < self.table.peers.slots() {
@@ -242,9 +259,22 @@ impl Control<'_> {
         true
     }
 
+    /// Copies the next slice of a `wgdp show` document and sends the
+    /// document once whole (true), or keeps it for the next round.
+    fn answer_show_or_keep(&mut self, mut job: ShowJob, reply: Sender<Reply>) -> bool {
+        let Some(show) = self.show_slice(&mut job) else {
+            self.uapi_job = Some(UapiJob::Show(job, reply));
+            return false;
+        };
+        // The server may have given up waiting; nothing to do then.
+        let _ = reply.send(show_reply(show));
+        true
+    }
+
     /// Validates, then applies, a `set` in one go. Interface changes that
     /// need a restart (private key, listen port, fwmark) are refused
     /// unless they restate the current value.
+    #[cfg(test)]
     fn apply_set(&mut self, set: Box<SetRequest>, now: Instant) -> Result<Persist, UapiError> {
         self.check_set(&set)?;
         let mut job = SetJob::new(set, None);

@@ -14,6 +14,9 @@ use crate::groups::InitialGroup;
 use crate::peers::NewPeer;
 use crate::test_rig::{self, Fixture, Ports};
 use crate::uapi::proto::{self, errno, Request};
+use crate::uapi::server::Call;
+
+use super::GET_SLICE;
 
 /// The ports the control thread borrows.
 pub(crate) fn ports() -> Ports {
@@ -936,4 +939,90 @@ fn handshakes_are_answered_while_a_loop_runs_get() {
 /// ports have none configured: any address of ours will do).
 fn local_addr() -> std::net::IpAddr {
     std::net::IpAddr::from([192, 0, 2, 1])
+}
+
+// The `wgdp show` and board documents, built a slice per round.
+
+/// Peers added on top of the test table's two: more than two slices.
+const ADDED: usize = 2 * GET_SLICE + 10;
+
+/// Adds [`ADDED`] peers through the UAPI.
+fn add_peers(c: &mut Control) {
+    let mut text = String::from("set=1\n");
+    for i in 0..ADDED {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&(i as u32).to_le_bytes());
+        key[31] = 0x40;
+        text.push_str(&format!(
+            "public_key={}\nallowed_ip=10.{}.{}.0/24\n",
+            hex(&key),
+            100 + i / 256,
+            i % 256
+        ));
+    }
+    assert_eq!(ask(c, text.trim_end()), "errno=0\n\n");
+}
+
+/// `wgdp show` over the UAPI copies the peers a slice per round, is
+/// answered with the document once whole (its JSON rendered by the
+/// socket's thread, not the control thread), and a request behind it
+/// waits its turn.
+#[test]
+fn a_wgdp_show_is_built_in_slices_between_rounds() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    add_peers(&mut c);
+    let (calls, rx) = bounded(4);
+    c.uapi = Some(rx);
+    let (tx, answer) = bounded(2);
+    for request in [Request::WgdpShow { peers: true }, Request::Get] {
+        calls
+            .send(Call {
+                request,
+                reply: tx.clone(),
+            })
+            .expect("call");
+    }
+    let now = c.clock.now();
+    for round in 1..=2 {
+        assert_eq!(c.uapi_round(now), 1, "round {round}");
+        assert!(answer.try_recv().is_err(), "answered before it was whole");
+    }
+    assert_eq!(c.uapi_round(now), 1, "the last slice");
+    let reply = answer.try_recv().expect("answered");
+    assert!(reply.text.is_empty(), "the control thread rendered nothing");
+    assert_eq!(reply.show.as_ref().map(|s| s.peers.len()), Some(2 + ADDED));
+    let text = reply.into_text();
+    let (json, errno) = text.split_once('\n').expect("JSON, then errno");
+    assert_eq!(errno, "errno=0\n\n");
+    let doc: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    assert_eq!(doc["peers"].as_array().map(Vec::len), Some(2 + ADDED));
+    assert!(answer.try_recv().is_err(), "the get waits its turn");
+    assert_eq!(c.uapi_round(now), 1, "the get's first slice");
+}
+
+/// The board's document (metrics, telemetry) is built a slice per
+/// round once asked for, published only when whole, and nothing is
+/// built while nobody asks.
+#[test]
+fn the_board_document_is_built_in_slices_between_rounds() {
+    let p = ports();
+    let (mut c, _commands) = control(&p);
+    add_peers(&mut c);
+    let latest = |c: &Control| {
+        c.board.get(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::ZERO,
+        )
+    };
+    assert_eq!(c.serve_snapshot_requests(), 0, "nobody asked");
+    c.board.request();
+    for round in 1..=2 {
+        assert_eq!(c.serve_snapshot_requests(), 1, "round {round}");
+        assert!(latest(&c).is_none(), "published before it was whole");
+    }
+    assert_eq!(c.serve_snapshot_requests(), 1, "the last slice");
+    let show = latest(&c).expect("published");
+    assert_eq!(show.peers.len(), 2 + ADDED);
+    assert_eq!(c.serve_snapshot_requests(), 0, "nothing more asked");
 }

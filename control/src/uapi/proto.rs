@@ -149,12 +149,17 @@ impl UapiError {
     }
 }
 
-fn hex_key(key: &str, value: &str) -> Result<Zeroizing<[u8; 32]>, UapiError> {
+/// Decodes a key's 64 hex digits into `out`, where the key is kept: a
+/// key decoded into a local and moved there would leave its bytes in the
+/// stack frame, for a later copy of uninitialised padding to carry into
+/// the heap (seen: a channel's cache-line padding, copied from the stack
+/// by `Box::new`). On error `out` holds part of a key: the caller's
+/// request is dropped, which wipes it.
+fn hex_key_into(key: &str, value: &str, out: &mut [u8; 32]) -> Result<(), UapiError> {
     let bytes = value.as_bytes();
     if bytes.len() != 64 {
         return Err(UapiError::invalid(key, "not 64 hex digits"));
     }
-    let mut out = Zeroizing::new([0u8; 32]);
     for (i, pair) in bytes.chunks_exact(2).enumerate() {
         let hi = (pair[0] as char).to_digit(16);
         let lo = (pair[1] as char).to_digit(16);
@@ -163,7 +168,18 @@ fn hex_key(key: &str, value: &str) -> Result<Zeroizing<[u8; 32]>, UapiError> {
             _ => return Err(UapiError::invalid(key, "not 64 hex digits")),
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Decodes a key into a new wiped-on-drop slot of `slot` (the request's
+/// own memory).
+fn secret_key_into(
+    key: &str,
+    value: &str,
+    slot: &mut Option<Zeroizing<[u8; 32]>>,
+) -> Result<(), UapiError> {
+    let out = slot.insert(Zeroizing::new([0u8; 32]));
+    hex_key_into(key, value, out)
 }
 
 fn flag(key: &str, value: &str) -> Result<bool, UapiError> {
@@ -215,15 +231,15 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
             .split_once('=')
             .ok_or_else(|| UapiError::invalid("request", "a line is not key=value"))?;
         if key == "public_key" {
-            set.peers.push(PeerSet {
-                public_key: *hex_key(key, value)?,
-                ..PeerSet::default()
-            });
+            set.peers.push(PeerSet::default());
+            if let Some(peer) = set.peers.last_mut() {
+                hex_key_into(key, value, &mut peer.public_key)?;
+            }
             continue;
         }
         match set.peers.last_mut() {
             None => match key {
-                "private_key" => set.private_key = Some(hex_key(key, value)?),
+                "private_key" => secret_key_into(key, value, &mut set.private_key)?,
                 "listen_port" => set.listen_port = Some(number(key, value)?),
                 "fwmark" => set.fwmark = Some(number(key, value)?),
                 "replace_peers" => set.replace_peers = flag(key, value)?,
@@ -232,7 +248,7 @@ pub fn parse(lines: &[&str]) -> Result<Request, UapiError> {
             Some(peer) => match key {
                 "remove" => peer.remove = flag(key, value)?,
                 "update_only" => peer.update_only = flag(key, value)?,
-                "preshared_key" => peer.preshared_key = Some(hex_key(key, value)?),
+                "preshared_key" => secret_key_into(key, value, &mut peer.preshared_key)?,
                 "endpoint" => {
                     let endpoint: SocketAddr = value
                         .parse()

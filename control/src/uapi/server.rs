@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use super::proto::{self, errno, Request};
 use super::secret::SecretBuf;
 use crate::counters::{bump, ControlCounters};
+use crate::show::Show;
 
 /// Where `wg` looks for userspace interfaces.
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
@@ -58,6 +59,9 @@ pub struct Reply {
     /// thread from its handshakes and timers for the rendering (about a
     /// second); the control thread only copies the state.
     pub snapshot: Option<Box<proto::InterfaceInfo>>,
+    /// A `wgdp show` document: its JSON (megabytes at 100k peers) is
+    /// rendered by the socket's thread too.
+    pub show: Option<Box<Show>>,
     /// What to write back to the tunnel table first.
     pub persist: Persist,
 }
@@ -68,14 +72,22 @@ impl Reply {
         Self {
             text,
             snapshot: None,
+            show: None,
             persist: Persist::default(),
         }
     }
 
-    /// The text to send back: a snapshot rendered, or the text as given.
+    /// The text to send back: a snapshot or a document rendered, or the
+    /// text as given.
     pub fn into_text(self) -> Zeroizing<String> {
-        match self.snapshot {
-            Some(info) => proto::render_get(&info),
+        if let Some(info) = self.snapshot {
+            return proto::render_get(&info);
+        }
+        match self.show {
+            Some(show) => {
+                let json = serde_json::to_string(&show).unwrap_or_default();
+                Zeroizing::new(format!("{json}\n{}", proto::render_errno(errno::OK)))
+            }
             None => self.text,
         }
     }
