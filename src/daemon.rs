@@ -266,7 +266,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let mut roles = vec![(
         match (one_armed, vlan_split) {
             (true, _) => "both",
-            (_, true) => "tunnel+plaintext (by vlan)",
+            (_, true) => "tunnel+plaintext",
             _ => "tunnel",
         },
         &mut tun_port,
