@@ -66,16 +66,6 @@ impl PortRoles {
         self.plaintext + 1
     }
 
-    /// How many physical ports, each with its RX and TX queue.
-    #[inline]
-    pub fn queues(self) -> usize {
-        if self.by_vlan {
-            1
-        } else {
-            self.ports()
-        }
-    }
-
     /// Whether one port carries both roles.
     #[inline]
     pub fn one_armed(self) -> bool {
@@ -215,5 +205,50 @@ impl PortNet {
         local
             .filter(|a| a.is_ipv4() == dst.is_ipv4() && self.is_local(*a))
             .or_else(|| self.source_for(dst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_layout_maps_roles_to_ports_queues_and_how_they_are_polled() {
+        use PortSide::{Plaintext, Tunnel};
+        // (roles, logical ports, plaintext's port, TX queue of each port,
+        // how each RX queue (one per physical port) is polled)
+        let cases = [
+            (
+                PortRoles::TWO_PORTS,
+                2,
+                1,
+                vec![0, 1],
+                vec![Polled::As(Tunnel), Polled::As(Plaintext)],
+            ),
+            (
+                PortRoles::ONE_ARMED,
+                1,
+                0,
+                vec![0],
+                vec![Polled::ByDestination],
+            ),
+            (
+                PortRoles::VLAN_SPLIT,
+                2,
+                1,
+                vec![0, 0],
+                vec![Polled::ByVlan],
+            ),
+        ];
+        for (roles, ports, plain, tx, polled) in cases {
+            assert_eq!(roles.ports(), ports, "{roles:?}");
+            assert_eq!(roles.port(Tunnel), 0, "{roles:?}");
+            assert_eq!(roles.port(Plaintext), plain, "{roles:?}");
+            assert_eq!(roles.one_armed(), plain == 0, "{roles:?}");
+            let got: Vec<_> = (0..ports).map(|i| roles.queue(i)).collect();
+            assert_eq!(got, tx, "{roles:?}");
+            let got: Vec<_> = (0..polled.len()).map(|i| roles.polled_as(i)).collect();
+            assert_eq!(got, polled, "{roles:?}");
+        }
     }
 }
