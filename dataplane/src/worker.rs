@@ -115,8 +115,9 @@ pub struct WorkerQueues<'p> {
 }
 
 /// A worker's queues by port index, and which port carries each role
-/// ([`PortRoles`]): two ports ([`WorkerQueues`]), or one carrying both
-/// roles ([`WorkerPorts::one_armed`]).
+/// ([`PortRoles`]): two ports ([`WorkerQueues`]), one carrying both
+/// roles ([`WorkerPorts::one_armed`]), or one whose VLANs carry one role
+/// each ([`WorkerPorts::vlan_split`]).
 pub struct WorkerPorts<'p> {
     queues: Vec<(RxQueue<'p>, TxQueue<'p>)>,
     roles: PortRoles,
