@@ -247,18 +247,28 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
 
     // One-armed mode (`[ports.both]`): the tunnel port carries the
     // plaintext role too, and there is no second port (docs/one-armed.md).
+    // Split by VLAN, the two roles are two VLANs of the tunnel port: two
+    // logical ports, each with its exception TAP and control link.
     let one_armed = config.ports.one_armed();
+    let vlan_split = config.ports.vlan_split();
     let mut tun_port = Port::probe(&eal, &config.ports.tunnel.device)?;
-    let mut plain_port = match one_armed {
+    let mut plain_port = match one_armed || vlan_split {
         true => None,
         false => Some(Port::probe(&eal, &config.ports.plaintext.device)?),
     };
     let mut offload = false;
     // Whether the control thread has a TX queue of its own on each port.
-    let mut own_tx = [true, true];
+    // Split by VLAN, the plaintext link has none: the port's one control
+    // queue is the tunnel link's, and worker 0 relays the plaintext link's
+    // frames onto its queue.
+    let mut own_tx = [true, !vlan_split];
     let mut tun_setup = None;
     let mut roles = vec![(
-        if one_armed { "both" } else { "tunnel" },
+        match (one_armed, vlan_split) {
+            (true, _) => "both",
+            (_, true) => "tunnel+plaintext",
+            _ => "tunnel",
+        },
         &mut tun_port,
         &config.ports.tunnel,
     )];
@@ -332,6 +342,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     let tun_net = port_net(&config.ports.tunnel, tun_port.mac()?);
     let plain_net = match &plain_port {
         Some(p) => port_net(&config.ports.plaintext, p.mac()?),
+        None if vlan_split => port_net(&config.ports.plaintext, tun_port.mac()?),
         None => tun_net.clone(),
     };
 
@@ -504,6 +515,9 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     plain_tx: plain_port.tx_queue(q)?,
                 }
                 .into(),
+                None if vlan_split => {
+                    WorkerPorts::vlan_split(tun_port.rx_queue(q)?, tun_port.tx_queue(q)?)
+                }
                 None => WorkerPorts::one_armed(tun_port.rx_queue(q)?, tun_port.tx_queue(q)?),
             };
             let links = WorkerLinks {
@@ -625,8 +639,9 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                 ctl_tun_c,
                 NeighbourTable::new(NeighbourConfig::default()),
             ),
-            // One-armed: the tunnel link serves the one port.
-            plain: match &plain_port {
+            // One-armed: the tunnel link serves the one port. Split by
+            // VLAN: the plaintext link is on the tunnel's port too.
+            plain: match plain_port.as_ref().or(vlan_split.then_some(&tun_port)) {
                 Some(plain_port) => Some(PortLink::new(
                     PortSide::Plaintext,
                     plain_port,

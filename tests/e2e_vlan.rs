@@ -13,6 +13,13 @@
 //!   and pushing it towards wgdp. ARP, the exception path (ping to wgdp's
 //!   own address) and the tunnel to wireguard-go peer 1 all pass, every
 //!   frame wgdp sent carried tag 100, and wgdp dropped nothing as `vlan`.
+//! - The two roles on two VLANs of one device (`[ports.tunnel]` on VLAN
+//!   10, `[ports.plaintext]` on VLAN 20, one `device`): the relay demuxes
+//!   the one TAP by tag onto a veth per VLAN, both to the wan namespace,
+//!   which is the router in front of wireguard-go peer 2 and the LAN host.
+//!   Each role's exception path answers its own address, peer 2 and the
+//!   LAN host ping each other through the tunnel, every frame wgdp sent
+//!   carried one of the two tags, and it dropped nothing as `vlan`.
 //!
 //! Needs root and wireguard-go, wg, ip, ping: it fails, never skips, when
 //! they are missing.
@@ -215,54 +222,68 @@ impl Drop for NsGuard {
     }
 }
 
-/// The trunk: a TAP relayed to a veth with tag [`VLAN`], both in one
-/// namespace.
+/// The trunk: a TAP relayed to veths, one per VLAN, all in one namespace.
+/// wgdp's frames with a leg's tag go to its veth untagged; what a veth
+/// receives goes to wgdp with its leg's tag.
 struct Relay {
     stop: Arc<AtomicBool>,
-    /// wgdp's frames with tag 100, passed on untagged.
-    tagged_out: Arc<AtomicU64>,
-    /// wgdp's frames without it (an error: counted, not passed).
+    /// wgdp's frames with each leg's tag, passed on untagged.
+    tagged_out: Vec<Arc<AtomicU64>>,
+    /// wgdp's frames with no leg's tag (an error: counted, not passed).
     untagged_out: Arc<AtomicU64>,
-    /// Frames towards wgdp, tagged.
-    tagged_in: Arc<AtomicU64>,
+    /// Frames towards wgdp, tagged, per leg.
+    tagged_in: Vec<Arc<AtomicU64>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Relay {
-    fn start(ns: &str, tap: &str, veth: &str) -> Relay {
-        let (tap, veth) = (tap.to_string(), veth.to_string());
-        let (a, b) = in_netns(ns, move || (TagSocket::open(&tap), TagSocket::open(&veth)));
-        let (tap, veth) = (Arc::new(a), Arc::new(b));
+    /// Relays `tap` in namespace `ns` to each leg's veth (VLAN, name).
+    fn start(ns: &str, tap: &str, legs: &[(u16, &str)]) -> Relay {
+        let tap_name = tap.to_string();
+        let names: Vec<String> = legs.iter().map(|(_, v)| v.to_string()).collect();
+        let (tap, veths) = in_netns(ns, move || {
+            let veths: Vec<TagSocket> = names.iter().map(|v| TagSocket::open(v)).collect();
+            (TagSocket::open(&tap_name), veths)
+        });
+        let tap = Arc::new(tap);
+        let veths: Vec<(u16, Arc<TagSocket>)> = legs
+            .iter()
+            .zip(veths)
+            .map(|((vid, _), s)| (*vid, Arc::new(s)))
+            .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let counts = || Arc::new(AtomicU64::new(0));
-        let (tagged_out, untagged_out, tagged_in) = (counts(), counts(), counts());
+        let untagged_out = counts();
+        let tagged_out: Vec<_> = legs.iter().map(|_| counts()).collect();
+        let tagged_in: Vec<_> = legs.iter().map(|_| counts()).collect();
         let mut threads = Vec::new();
         {
-            let (tap, veth, stop) = (tap.clone(), veth.clone(), stop.clone());
+            let (tap, veths, stop) = (tap.clone(), veths.clone(), stop.clone());
             let (ok, bad) = (tagged_out.clone(), untagged_out.clone());
             threads.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    match tap.recv() {
-                        Some((frame, Some(VLAN))) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                            veth.send(&frame);
+                    let Some((frame, vid)) = tap.recv() else {
+                        continue;
+                    };
+                    match veths.iter().position(|(v, _)| Some(*v) == vid) {
+                        Some(i) => {
+                            ok[i].fetch_add(1, Ordering::Relaxed);
+                            veths[i].1.send(&frame);
                         }
-                        Some(_) => {
+                        None => {
                             bad.fetch_add(1, Ordering::Relaxed);
                         }
-                        None => {}
                     }
                 }
             }));
         }
-        {
-            let stop = stop.clone();
-            let n = tagged_in.clone();
+        for ((vid, veth), n) in veths.into_iter().zip(tagged_in.clone()) {
+            let (tap, stop) = (tap.clone(), stop.clone());
             threads.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     if let Some((frame, None)) = veth.recv() {
                         n.fetch_add(1, Ordering::Relaxed);
-                        tap.send(&tagged(&frame, VLAN));
+                        tap.send(&tagged(&frame, vid));
                     }
                 }
             }));
@@ -362,7 +383,7 @@ fn a_tunnel_port_on_vlan_100_passes_arp_the_exception_path_and_the_tunnel() {
             &veth_wan,
         ],
     );
-    let relay = Relay::start(&ns, &tap, &veth_relay);
+    let relay = Relay::start(&ns, &tap, &[(VLAN, &veth_relay)]);
     // Untagged frames the wan kernel sent before the trunk was in place
     // were wgdp's to drop (`vlan`): from here on there are none.
     std::thread::sleep(Duration::from_millis(1500));
@@ -385,9 +406,9 @@ fn a_tunnel_port_on_vlan_100_passes_arp_the_exception_path_and_the_tunnel() {
     });
 
     let (ok, bad, inbound) = (
-        relay.tagged_out.load(Ordering::Relaxed),
+        relay.tagged_out[0].load(Ordering::Relaxed),
         relay.untagged_out.load(Ordering::Relaxed),
-        relay.tagged_in.load(Ordering::Relaxed),
+        relay.tagged_in[0].load(Ordering::Relaxed),
     );
     println!("relay: {ok} frames from wgdp tagged {VLAN}, {bad} not; {inbound} tagged towards it");
     drop(relay);
@@ -397,6 +418,206 @@ fn a_tunnel_port_on_vlan_100_passes_arp_the_exception_path_and_the_tunnel() {
     wgdp.check(ok >= 9 && inbound >= 9, || {
         format!("too few frames relayed: {ok} out, {inbound} in")
     });
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped = wgdp.counter_now("drop.vlan") - dropped_before;
+    wgdp.check(dropped == 0, || {
+        format!("drop.vlan +{dropped} with every frame tagged")
+    });
+    drop(wgdp);
+    drop(topo);
+}
+
+/// A veth pair `a` (in `ns_a`) and `b` (in `ns_b`), both up, without the
+/// offloads a raw relay cannot pass on.
+fn veth_pair(wgdp: &Wgdp, (ns_a, a): (&str, &str), (ns_b, b): (&str, &str)) {
+    ip(
+        wgdp,
+        &[
+            "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b,
+        ],
+    );
+    for (n, dev) in [(ns_a, a), (ns_b, b)] {
+        let _ = run(
+            &mut netns(
+                n,
+                &[
+                    "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+                ],
+            ),
+            secs(5),
+        );
+        ip(wgdp, &["-n", n, "link", "set", dev, "up"]);
+    }
+}
+
+/// The tunnel port's VLAN and the plaintext port's, on one device.
+const SPLIT: (u16, u16) = (10, 20);
+
+/// topology.sh's config with the plaintext port moved onto the tunnel
+/// port's device: the tunnel port on VLAN 10, the plaintext port on VLAN
+/// 20 with the tunnel port's MTU (one device has one).
+fn split_config(text: &str) -> String {
+    let device = text
+        .lines()
+        .find(|l| l.starts_with("device = "))
+        .expect("the tunnel port's device")
+        .to_string();
+    let mut out = Vec::new();
+    let mut section = "";
+    for line in text.lines() {
+        if line.starts_with('[') {
+            section = if line == "[ports.tunnel]" || line == "[ports.plaintext]" {
+                line
+            } else {
+                ""
+            };
+        }
+        match (section, line) {
+            ("[ports.plaintext]", l) if l.starts_with("device = ") => out.push(device.clone()),
+            ("[ports.plaintext]", l) if l.starts_with("mtu = ") => out.push("mtu = 1500".into()),
+            _ => out.push(line.to_string()),
+        }
+        match line {
+            "[ports.tunnel]" => out.push(format!("vlan = {}", SPLIT.0)),
+            "[ports.plaintext]" => out.push(format!("vlan = {}", SPLIT.1)),
+            _ => {}
+        }
+    }
+    let text = out.join("\n") + "\n";
+    assert_eq!(text.matches(&device).count(), 2, "{text}");
+    assert!(text.contains("mtu = 1500\ntap"), "{text}");
+    text
+}
+
+#[test]
+fn the_roles_on_two_vlans_of_one_port_pass_both_exception_paths_and_the_tunnel() {
+    preflight();
+    let sfx = format!("s{}", std::process::id() % 100_000);
+    let dir = std::env::temp_dir().join(format!("wgdp-e2e-{sfx}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let topo = Topology::up(&sfx, dir.clone(), 2, 1);
+    let config = topo.sh("config");
+    assert!(config.ok(), "topology.sh config failed:\n{config}");
+    let text = split_config(&config.stdout);
+    let config_path = dir.join("wgdp.toml");
+    std::fs::write(&config_path, &text).expect("write wgdp.toml");
+    std::fs::set_permissions(
+        &config_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod wgdp.toml");
+    let mut wgdp = Wgdp::launch(&config_path, &Launch::DEFAULT);
+    wait_running_within(&mut wgdp, &config_path, &text, Launch::DEFAULT.ready);
+    let started = wgdp.stdout.snapshot();
+    wgdp.check(port_mac(&started, "tunnel+plaintext").is_some(), || {
+        "no 'port tunnel+plaintext DEVICE mac MAC' line before 'wgdp: running'".into()
+    });
+    wgdp.check(port_mac(&started, "plaintext").is_none(), || {
+        "a second device was opened for the plaintext VLAN".into()
+    });
+
+    // The trunk's namespace holds the one port's kernel end; a veth per
+    // VLAN leads to wan, which is at once the router in front of peer 2
+    // (its wan address on VLAN 10's veth) and the LAN host (its LAN
+    // address on VLAN 20's), with its route to peer 2 via wgdp's LAN
+    // address and none over peer 1's tunnel.
+    let v = |k: &str| topo.var(k).to_string();
+    let (wan, wan2, tap) = (v("NS_WAN"), v("NS_WAN2"), v("TAP_WAN"));
+    let (lan_ip, peer2_ip) = (v("LAN_IP"), v("PEER2_IP"));
+    let ns = format!("vs-{}", v("SFX"));
+    ip(&wgdp, &["netns", "add", &ns]);
+    let _ns_guard = NsGuard(ns.clone());
+    ip(&wgdp, &["link", "set", "dev", &tap, "netns", &ns]);
+    let sysctl = format!("net.ipv6.conf.{tap}.disable_ipv6=1");
+    let out = run(&mut netns(&ns, &["sysctl", "-qw", &sysctl]), secs(5));
+    wgdp.check(out.ok(), || format!("sysctl {sysctl}:\n{out}"));
+    ip(&wgdp, &["-n", &ns, "link", "set", &tap, "up"]);
+    let sx = v("SFX");
+    let (wt, rt, wp, rp) = (
+        format!("wt{sx}"),
+        format!("rt{sx}"),
+        format!("wp{sx}"),
+        format!("rp{sx}"),
+    );
+    veth_pair(&wgdp, (&wan, &wt), (&ns, &rt));
+    veth_pair(&wgdp, (&wan, &wp), (&ns, &rp));
+    ip(
+        &wgdp,
+        &["-n", &wan, "route", "del", &v("LAN_NET"), "dev", &v("WG1")],
+    );
+    for (addr, dev) in [(v("WAN_IP"), &wt), (lan_ip.clone(), &wp)] {
+        ip(
+            &wgdp,
+            &["-n", &wan, "addr", "add", &format!("{addr}/24"), "dev", dev],
+        );
+    }
+    ip(
+        &wgdp,
+        &[
+            "-n",
+            &wan,
+            "route",
+            "replace",
+            &format!("{peer2_ip}/32"),
+            "via",
+            &v("WGDP_LAN_IP"),
+            "dev",
+            &wp,
+        ],
+    );
+    let relay = Relay::start(&ns, &tap, &[(SPLIT.0, &rt), (SPLIT.1, &rp)]);
+    // Untagged frames sent before the trunk was in place were wgdp's to
+    // drop (`vlan`): from here on there are none.
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped_before = wgdp.counter_now("drop.vlan");
+
+    // Each role's exception path: ARP and ping to wgdp's own address on
+    // each VLAN, answered by the kernel behind that role's TAP.
+    for (addr, vlan) in [(v("WGDP_WAN_IP"), SPLIT.0), (v("WGDP_LAN_IP"), SPLIT.1)] {
+        let out = ping(&wan, &addr, 15);
+        wgdp.check(out.ok(), || {
+            format!("ping wgdp's address {addr} on VLAN {vlan}:\n{out}")
+        });
+    }
+    // The tunnel: peer 2 (it initiates) to the LAN host, then back.
+    let out = ping_from(&wan2, &lan_ip, Some(&peer2_ip), 15);
+    wgdp.check(out.ok(), || {
+        format!("ping peer 2 -> LAN host {lan_ip}:\n{out}")
+    });
+    let out = ping_from(&wan, &peer2_ip, Some(&lan_ip), 10);
+    wgdp.check(out.ok(), || {
+        format!("ping LAN host {lan_ip} -> peer 2:\n{out}")
+    });
+    for name in ["event.decapsulated", "event.encapsulated"] {
+        let got = wgdp.wait_counter(0, name, 6, secs(5));
+        wgdp.check(got.is_some(), || format!("{name} below 6"));
+    }
+
+    let count = |c: &Arc<AtomicU64>| c.load(Ordering::Relaxed);
+    let (out_t, out_p, bad) = (
+        count(&relay.tagged_out[0]),
+        count(&relay.tagged_out[1]),
+        count(&relay.untagged_out),
+    );
+    let (in_t, in_p) = (count(&relay.tagged_in[0]), count(&relay.tagged_in[1]));
+    println!(
+        "relay: from wgdp {out_t} on VLAN {}, {out_p} on VLAN {}, {bad} on neither; to it {in_t} and {in_p}",
+        SPLIT.0, SPLIT.1
+    );
+    drop(relay);
+    wgdp.check(bad == 0, || {
+        format!("{bad} frames from wgdp with neither VLAN's tag")
+    });
+    // Each VLAN carried at least its ping's 3 echoes and 3 replies, and
+    // the tunnel's 6 (VLAN 10: sealed; VLAN 20: plaintext) each way.
+    wgdp.check([out_t, out_p, in_t, in_p].iter().all(|&n| n >= 9), || {
+        format!("too few frames relayed: out {out_t}/{out_p}, in {in_t}/{in_p}")
+    });
+    // Frames counted as their role's: both ports' RX counters moved.
+    for name in ["event.tunnel_rx", "event.plaintext_rx"] {
+        let got = wgdp.wait_counter(0, name, 9, secs(5));
+        wgdp.check(got.is_some(), || format!("{name} below 9"));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     let dropped = wgdp.counter_now("drop.vlan") - dropped_before;
     wgdp.check(dropped == 0, || {

@@ -406,6 +406,18 @@ pub enum ConfError {
         /// The role, `tunnel` or `plaintext`.
         role: String,
     },
+    /// `[ports.tunnel]` and `[ports.plaintext]` on one device, which is
+    /// allowed only as two VLANs of it: each port with its own `vlan`,
+    /// and one MTU.
+    #[error("{at}: {path}: {problem}")]
+    SharedDevice {
+        /// Where.
+        at: Location,
+        /// The field path.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A value that must be unique appears twice.
     #[error("{at}: {path}: duplicate of {first} ({value})")]
     Duplicate {

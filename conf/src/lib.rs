@@ -195,9 +195,10 @@ impl Aead {
 }
 
 /// `[ports]`: the port of each role. `[ports.tunnel]` and
-/// `[ports.plaintext]` are two ports; `[ports.both]` is one port carrying
-/// both roles (one-armed mode, docs/one-armed.md), given here as the same
-/// port in both fields ([`Ports::one_armed`]).
+/// `[ports.plaintext]` are two ports, or two VLANs of one device
+/// ([`Ports::vlan_split`]); `[ports.both]` is one port carrying both
+/// roles (one-armed mode, docs/one-armed.md), given here as the same port
+/// in both fields ([`Ports::one_armed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports {
     /// Faces the internet: carries the encrypted UDP.
@@ -211,6 +212,17 @@ impl Ports {
     /// never share a device, so equal ports are one.
     pub fn one_armed(&self) -> bool {
         self.tunnel == self.plaintext
+    }
+
+    /// Whether the two roles are two VLANs of one device (`[ports.tunnel]`
+    /// and `[ports.plaintext]` naming the same `device`, each with its own
+    /// `vlan`; docs/one-armed.md).
+    pub fn vlan_split(&self) -> bool {
+        !self.one_armed()
+            && self
+                .tunnel
+                .device
+                .eq_ignore_ascii_case(&self.plaintext.device)
     }
 }
 

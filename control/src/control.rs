@@ -180,8 +180,13 @@ impl<'p> Control<'p> {
             parts.listen_port,
         );
         let steering = match &parts.plain {
-            Some(plain) => Steering::new(plain.port, parts.workers),
-            None => Steering::off(),
+            // The roles split by VLAN share the tunnel's port: a rule (by
+            // destination) would catch the tunnel's own traffic too, as
+            // in one-armed mode.
+            Some(plain) if plain.port.id() != parts.tun.port.id() => {
+                Steering::new(plain.port, parts.workers)
+            }
+            _ => Steering::off(),
         };
         let mut control = Self {
             identity,

@@ -1,6 +1,6 @@
 //! A worker's ports: the roles a port plays ([`PortSide`], [`PortRoles`]:
-//! the tunnel and plaintext roles on two ports, or both on one in
-//! one-armed mode) and its layer-2/3 identity ([`PortNet`]: MAC,
+//! the tunnel and plaintext roles on two ports, both on one in one-armed
+//! mode, or each on its VLAN of one port) and its layer-2/3 identity ([`PortNet`]: MAC,
 //! addresses, gateways, VLAN).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,20 +19,48 @@ pub enum PortSide {
 /// plaintext role on port 1, or on port 0 too in one-armed mode, where
 /// one port carries both and frames are told apart by their destination
 /// (our address and WireGuard ports: the tunnel role; see
-/// `Worker::one_armed_side`).
+/// `Worker::one_armed_side`). Split by VLAN, the two roles are two
+/// logical ports (each with its VLAN, addresses, neighbours and exception
+/// path) over one physical port, whose one RX and TX queue they share:
+/// frames are told apart by their tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRoles {
     /// The index of the port carrying the plaintext role.
     plaintext: usize,
+    /// Whether the two ports are VLANs of one physical port.
+    by_vlan: bool,
+}
+
+/// How the frames of a port's RX queue are handled (one decision per
+/// burst, [`PortRoles::polled_as`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// All as this role's.
+    As(PortSide),
+    /// Each by its destination (one-armed mode).
+    ByDestination,
+    /// Each by its VLAN tag (the roles split by VLAN).
+    ByVlan,
 }
 
 impl PortRoles {
     /// A tunnel port and a plaintext port.
-    pub const TWO_PORTS: PortRoles = PortRoles { plaintext: 1 };
+    pub const TWO_PORTS: PortRoles = PortRoles {
+        plaintext: 1,
+        by_vlan: false,
+    };
     /// One port carrying both roles.
-    pub const ONE_ARMED: PortRoles = PortRoles { plaintext: 0 };
+    pub const ONE_ARMED: PortRoles = PortRoles {
+        plaintext: 0,
+        by_vlan: false,
+    };
+    /// One physical port carrying each role on its own VLAN.
+    pub const VLAN_SPLIT: PortRoles = PortRoles {
+        plaintext: 1,
+        by_vlan: true,
+    };
 
-    /// How many ports.
+    /// How many (logical) ports.
     #[inline]
     pub fn ports(self) -> usize {
         self.plaintext + 1
@@ -53,15 +81,27 @@ impl PortRoles {
         }
     }
 
-    /// The role port `i` is polled for: the tunnel port's frames, the
-    /// plaintext port's, or `None` for a port carrying both (each frame
-    /// is classified).
+    /// The index of the TX queue (by physical port) logical port `i`
+    /// sends into.
     #[inline]
-    pub fn polled_as(self, i: usize) -> Option<PortSide> {
-        match (i, self.one_armed()) {
-            (_, true) => None,
-            (0, false) => Some(PortSide::Tunnel),
-            _ => Some(PortSide::Plaintext),
+    pub fn queue(self, i: usize) -> usize {
+        if self.by_vlan {
+            0
+        } else {
+            i
+        }
+    }
+
+    /// How the frames of RX queue `i` are handled: as the tunnel port's,
+    /// the plaintext port's, each by destination (one port carrying both
+    /// roles) or each by VLAN (the roles split by VLAN).
+    #[inline]
+    pub fn polled_as(self, i: usize) -> Polled {
+        match (i, self.one_armed(), self.by_vlan) {
+            (_, true, _) => Polled::ByDestination,
+            (_, _, true) => Polled::ByVlan,
+            (0, false, false) => Polled::As(PortSide::Tunnel),
+            _ => Polled::As(PortSide::Plaintext),
         }
     }
 }
@@ -165,5 +205,50 @@ impl PortNet {
         local
             .filter(|a| a.is_ipv4() == dst.is_ipv4() && self.is_local(*a))
             .or_else(|| self.source_for(dst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_layout_maps_roles_to_ports_queues_and_how_they_are_polled() {
+        use PortSide::{Plaintext, Tunnel};
+        // (roles, logical ports, plaintext's port, TX queue of each port,
+        // how each RX queue (one per physical port) is polled)
+        let cases = [
+            (
+                PortRoles::TWO_PORTS,
+                2,
+                1,
+                vec![0, 1],
+                vec![Polled::As(Tunnel), Polled::As(Plaintext)],
+            ),
+            (
+                PortRoles::ONE_ARMED,
+                1,
+                0,
+                vec![0],
+                vec![Polled::ByDestination],
+            ),
+            (
+                PortRoles::VLAN_SPLIT,
+                2,
+                1,
+                vec![0, 0],
+                vec![Polled::ByVlan],
+            ),
+        ];
+        for (roles, ports, plain, tx, polled) in cases {
+            assert_eq!(roles.ports(), ports, "{roles:?}");
+            assert_eq!(roles.port(Tunnel), 0, "{roles:?}");
+            assert_eq!(roles.port(Plaintext), plain, "{roles:?}");
+            assert_eq!(roles.one_armed(), plain == 0, "{roles:?}");
+            let got: Vec<_> = (0..ports).map(|i| roles.queue(i)).collect();
+            assert_eq!(got, tx, "{roles:?}");
+            let got: Vec<_> = (0..polled.len()).map(|i| roles.polled_as(i)).collect();
+            assert_eq!(got, polled, "{roles:?}");
+        }
     }
 }

@@ -50,11 +50,10 @@ pub(crate) struct TxRings {
     pub(crate) relay_plain: Option<RingConsumer>,
 }
 
-/// What a [`Tx`] keeps per port: its TX queue and burst, the control
+/// What a [`Tx`] keeps per (logical) port: its TX burst, the control
 /// thread's ring for the port's exceptions and their burst, the port's
 /// VLAN and the control thread's relayed frames.
-struct PortTx<'p> {
-    queue: TxQueue<'p>,
+struct PortTx {
     out: Burst,
     to_control: RingProducer,
     ctl: Burst,
@@ -64,9 +63,11 @@ struct PortTx<'p> {
 
 /// A worker's outgoing bursts and drop accounting.
 pub(crate) struct Tx<'p> {
+    /// The TX queue on each physical port (`PortRoles::queue`).
+    queues: Vec<TxQueue<'p>>,
     /// By port index (`PortRoles`): one port in one-armed mode, else the
     /// tunnel port then the plaintext port.
-    ports: Vec<PortTx<'p>>,
+    ports: Vec<PortTx>,
     /// Which port each role leaves on.
     roles: PortRoles,
     handoff_out: Vec<Option<RingProducer>>,
@@ -78,10 +79,11 @@ pub(crate) struct Tx<'p> {
 
 impl<'p> Tx<'p> {
     /// Bursts for `workers` workers' handoff rings, sending into the given
-    /// queues (by port index, with each port's VLAN) and rings, counting
-    /// into `counters`.
+    /// queues (by physical port) and rings, counting into `counters`;
+    /// `vlans`: the tunnel port's VLAN and the plaintext port's.
     pub(crate) fn new(
-        queues: Vec<(TxQueue<'p>, Option<u16>)>,
+        queues: Vec<TxQueue<'p>>,
+        vlans: [Option<u16>; 2],
         roles: PortRoles,
         rings: TxRings,
         workers: usize,
@@ -92,11 +94,11 @@ impl<'p> Tx<'p> {
             (rings.to_control_tun, rings.relay_tun),
             (rings.to_control_plain, rings.relay_plain),
         ];
-        let ports = queues
+        let ports = vlans
             .into_iter()
             .zip(per_port)
-            .map(|((queue, vlan), (to_control, relay))| PortTx {
-                queue,
+            .take(roles.ports())
+            .map(|(vlan, (to_control, relay))| PortTx {
                 out: Burst::new(),
                 to_control,
                 ctl: Burst::new(),
@@ -105,6 +107,7 @@ impl<'p> Tx<'p> {
             })
             .collect();
         Self {
+            queues,
             ports,
             roles,
             handoff_out: rings.handoff_out,
@@ -144,6 +147,20 @@ impl<'p> Tx<'p> {
         vlan::untag(m, port_vlan)
             .map_err(|m| self.drop_packet(m, DropReason::Vlan))
             .ok()
+    }
+
+    /// The roles split by VLAN (`PortRoles::VLAN_SPLIT`): the role of a
+    /// frame from the one physical port, by its tag. The plaintext port's
+    /// VLAN is the plaintext role's; anything else is the tunnel port's,
+    /// whose [`vlan_rx`](Self::vlan_rx) drops it unless it has that VLAN.
+    #[inline]
+    pub(crate) fn vlan_side(&self, m: &Mbuf) -> PortSide {
+        let plain = self.ports[self.roles.port(PortSide::Plaintext)].vlan;
+        if plain.is_some() && vlan::vlan_id(m.data()) == plain {
+            PortSide::Plaintext
+        } else {
+            PortSide::Tunnel
+        }
     }
 
     /// Queues a packet for `out`, sending the burst first if it is full.
@@ -189,8 +206,9 @@ impl<'p> Tx<'p> {
                 } else {
                     PortSide::Plaintext
                 };
-                let port = &mut self.ports[self.roles.port(side)];
-                port.queue.tx_burst(&mut port.out);
+                let i = self.roles.port(side);
+                let port = &mut self.ports[i];
+                self.queues[self.roles.queue(i)].tx_burst(&mut port.out);
                 (&mut port.out, DropReason::TxFull)
             }
             Out::Control(side) => {

@@ -11,7 +11,9 @@
 //! trunk: no other VLAN's traffic is tunnelled. On TX the port's tag goes
 //! back in after the MAC addresses. In between, the worker and the control
 //! thread (which tags what it sends itself, `control::link`) handle
-//! untagged frames only, so nothing else knows about VLANs.
+//! untagged frames only, so nothing else knows about VLANs. When the two
+//! roles are VLANs of one physical port, the tag also picks the role
+//! (`Tx::vlan_side`).
 
 use dpdk_sys::rte::Mbuf;
 
@@ -23,7 +25,7 @@ const TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 /// The VLAN id of a frame's outer tag, if it has one (`Some(0)`: a
 /// priority tag).
 #[inline]
-fn vlan_id(frame: &[u8]) -> Option<u16> {
+pub(crate) fn vlan_id(frame: &[u8]) -> Option<u16> {
     let tpid = frame.get(ethernet::field::ETHERTYPE)?;
     if !TPIDS.contains(&u16::from_be_bytes([tpid[0], tpid[1]])) {
         return None;

@@ -33,7 +33,7 @@ use crate::index_table::IndexTable;
 pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
-use crate::port::PortRoles;
+use crate::port::{Polled, PortRoles};
 use crate::rehome::{handoff_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
 use crate::staging::{StagedList, Staging};
@@ -115,8 +115,9 @@ pub struct WorkerQueues<'p> {
 }
 
 /// A worker's queues by port index, and which port carries each role
-/// ([`PortRoles`]): two ports ([`WorkerQueues`]), or one carrying both
-/// roles ([`WorkerPorts::one_armed`]).
+/// ([`PortRoles`]): two ports ([`WorkerQueues`]), one carrying both
+/// roles ([`WorkerPorts::one_armed`]), or one whose VLANs carry one role
+/// each ([`WorkerPorts::vlan_split`]).
 pub struct WorkerPorts<'p> {
     queues: Vec<(RxQueue<'p>, TxQueue<'p>)>,
     roles: PortRoles,
@@ -131,6 +132,18 @@ impl<'p> WorkerPorts<'p> {
         Self {
             queues: vec![(rx, tx)],
             roles: PortRoles::ONE_ARMED,
+        }
+    }
+
+    /// The roles split by VLAN over one physical port: the tunnel port and
+    /// the plaintext port are its VLANs (the [`WorkerNets`]' `tun.vlan` and
+    /// `plain.vlan`, both set and different), told apart by their tag on
+    /// RX; each role keeps its addresses, neighbours and control rings,
+    /// and sends with its own tag into the one TX queue.
+    pub fn vlan_split(rx: RxQueue<'p>, tx: TxQueue<'p>) -> Self {
+        Self {
+            queues: vec![(rx, tx)],
+            roles: PortRoles::VLAN_SPLIT,
         }
     }
 }
@@ -254,14 +267,10 @@ impl<'p> Worker<'p> {
         let idle = IdleBackoff::new(cfg.idle_polls, cfg.idle_sleep);
         let ip_ident = cfg.index as u16;
         let WorkerPorts { queues, roles } = ports.into();
-        let vlans = [nets.tun.vlan, nets.plain.vlan];
-        let (rx, tx_queues): (Vec<_>, Vec<_>) = queues
-            .into_iter()
-            .zip(vlans)
-            .map(|((rx, tx), vlan)| (rx, (tx, vlan)))
-            .unzip();
+        let (rx, tx_queues): (Vec<_>, Vec<_>) = queues.into_iter().unzip();
         let tx = Tx::new(
             tx_queues,
+            [nets.tun.vlan, nets.plain.vlan],
             roles,
             TxRings {
                 to_control_tun: links.to_control_tun,
@@ -357,13 +366,15 @@ impl<'p> Worker<'p> {
 
     /// One RX burst from port `port`, each frame through the path of its
     /// role: one branch per burst on the port's role; a port carrying both
-    /// roles classifies each frame (`one_armed_side`). Returns the frames.
+    /// roles classifies each frame (`one_armed_side`), a port whose VLANs
+    /// carry the two roles each frame by its tag (`Tx::vlan_side`).
+    /// Returns the frames.
     fn poll_port(&mut self, port: usize, rx: &mut Burst, now: Instant) -> usize {
         let n = self.rx[port].rx_burst(rx);
         rx.prefetch();
         self.stages.lap(Stage::Rx);
         match self.roles.polled_as(port) {
-            Some(PortSide::Tunnel) => {
+            Polled::As(PortSide::Tunnel) => {
                 self.counters.add(Event::TunnelRx, n as u64);
                 for m in rx.drain() {
                     if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
@@ -372,7 +383,7 @@ impl<'p> Worker<'p> {
                 }
                 self.frags.free_given_up();
             }
-            Some(PortSide::Plaintext) => {
+            Polled::As(PortSide::Plaintext) => {
                 self.counters.add(Event::PlaintextRx, n as u64);
                 for m in rx.drain() {
                     if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
@@ -380,7 +391,29 @@ impl<'p> Worker<'p> {
                     }
                 }
             }
-            None => {
+            Polled::ByVlan => {
+                // Each frame counted as its role's; one of neither VLAN
+                // as the tunnel port's, and dropped (`vlan`).
+                for m in rx.drain() {
+                    let side = self.tx.vlan_side(&m);
+                    self.counters.add(
+                        match side {
+                            PortSide::Tunnel => Event::TunnelRx,
+                            PortSide::Plaintext => Event::PlaintextRx,
+                        },
+                        1,
+                    );
+                    let Some(m) = self.tx.vlan_rx(m, side) else {
+                        continue;
+                    };
+                    match side {
+                        PortSide::Tunnel => self.tunnel_packet(m, now, Via::OwnQueue),
+                        PortSide::Plaintext => self.plaintext_packet(m, now, Via::OwnQueue),
+                    }
+                }
+                self.frags.free_given_up();
+            }
+            Polled::ByDestination => {
                 // Counted as the tunnel port's: it is one port.
                 self.counters.add(Event::TunnelRx, n as u64);
                 for m in rx.drain() {

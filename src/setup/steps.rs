@@ -86,10 +86,10 @@ pub fn pci_address(name: &str) -> Option<String> {
     ok.then(|| full.to_ascii_lowercase())
 }
 
-/// The ports (both, or the one of one-armed mode), classified against
-/// the host.
+/// The ports (both, or the one of one-armed mode or of the roles split
+/// by VLAN), classified against the host.
 pub fn classify_ports(host: &Host, config: &conf::Config) -> Vec<PortPlan> {
-    let ports = match config.ports.one_armed() {
+    let ports = match config.ports.one_armed() || config.ports.vlan_split() {
         true => vec![("both", &config.ports.tunnel)],
         false => vec![
             ("tunnel", &config.ports.tunnel),

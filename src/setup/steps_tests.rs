@@ -369,3 +369,26 @@ fn socket_mem_reserves_each_nodes_share_on_that_node() {
         "node 0 untouched: {out:?}"
     );
 }
+
+#[test]
+fn one_device_split_by_vlan_is_bound_once() {
+    let f = FakeRoot::new(1024, 4);
+    f.pci("0000:5e:00.0", "0x8086", Some("ice"), 0);
+    f.dir("sys/kernel/iommu_groups/12");
+    f.file("proc/mounts", "nodev /dev/hugepages hugetlbfs rw 0 0\n");
+    let text = config(r#""-l", "0-1""#, "1", "0000:5e:00.0", "0000:5e:00.1")
+        .to_toml_string()
+        .replace("0000:5e:00.1", "0000:5e:00.0")
+        .replacen("[ports.tunnel]\n", "[ports.tunnel]\nvlan = 10\n", 1)
+        .replacen("[ports.plaintext]\n", "[ports.plaintext]\nvlan = 20\n", 1);
+    let c = conf::Config::from_str(&text, "test.toml").expect("valid split config");
+    assert!(c.ports.vlan_split());
+
+    let mut rec = Recorder::default();
+    let out = setup(&f, true, &mut rec, &c);
+    let would: Vec<String> = lines(&out, Outcome::Would, "");
+    assert_eq!(would.len(), 2, "{out:#?}");
+    assert!(would[0].contains("`modprobe vfio-pci`"));
+    assert!(would[1].contains("`dpdk-devbind.py --bind vfio-pci 0000:5e:00.0`"));
+    assert!(lines(&out, Outcome::Fail, "").is_empty(), "{out:#?}");
+}

@@ -436,33 +436,72 @@ impl Ctx<'_> {
             .required(&t, "plaintext")
             .and_then(|v| self.port(v, t.path("plaintext"), Role::Plaintext));
         let ((tunnel, _), (plaintext, plaintext_table)) = (tunnel?, plaintext?);
-        let mut ok = true;
-        for (field, same) in [
-            (
-                "device",
-                // PCI addresses are hexadecimal: 3B and 3b are one device.
-                tunnel.device.eq_ignore_ascii_case(&plaintext.device),
-            ),
-            ("tap", tunnel.tap == plaintext.tap),
-        ] {
-            if same {
-                let span = plaintext_table
-                    .get(field)
-                    .map_or_else(|| plaintext_table.span.clone(), |n| n.span());
-                let value = match field {
-                    "device" => &plaintext.device,
-                    _ => &plaintext.tap,
-                };
-                self.duplicate(
-                    &span,
-                    format!("ports.plaintext.{field}"),
-                    &format!("ports.tunnel.{field}"),
-                    value.escape_debug().to_string(),
-                );
-                ok = false;
-            }
+        // PCI addresses are hexadecimal: 3B and 3b are one device.
+        let mut ok = !tunnel.device.eq_ignore_ascii_case(&plaintext.device)
+            || self.vlan_split(&tunnel, &plaintext, &plaintext_table);
+        if tunnel.tap == plaintext.tap {
+            let span = plaintext_table
+                .get("tap")
+                .map_or_else(|| plaintext_table.span.clone(), |n| n.span());
+            self.duplicate(
+                &span,
+                "ports.plaintext.tap".into(),
+                "ports.tunnel.tap",
+                plaintext.tap.escape_debug().to_string(),
+            );
+            ok = false;
         }
         ok.then_some(Ports { tunnel, plaintext })
+    }
+
+    /// The tunnel and plaintext ports on one device: allowed as two of its
+    /// VLANs, each port with its own `vlan`, and one `mtu` (the device's).
+    /// Errors are reported at `table`, the plaintext port's.
+    fn vlan_split(&mut self, tunnel: &PortConf, plaintext: &PortConf, table: &Table<'_>) -> bool {
+        let (field, problem) = match (tunnel.vlan, plaintext.vlan) {
+            (Some(t), Some(p)) if t == p => (
+                "vlan",
+                format!("the same VLAN ({p}) as ports.tunnel.vlan on the same device: give each role its own VLAN"),
+            ),
+            (Some(_), Some(_)) if tunnel.mtu != plaintext.mtu => (
+                "mtu",
+                format!(
+                    "{} differs from ports.tunnel.mtu ({}) on the same device: one port has one MTU",
+                    plaintext.mtu, tunnel.mtu
+                ),
+            ),
+            (Some(_), Some(_)) => return true,
+            (None, None) => {
+                // Not meant as VLANs: two ports given one device.
+                let span = table
+                    .get("device")
+                    .map_or_else(|| table.span.clone(), |n| n.span());
+                self.duplicate(
+                    &span,
+                    "ports.plaintext.device".into(),
+                    "ports.tunnel.device",
+                    plaintext.device.escape_debug().to_string(),
+                );
+                return false;
+            }
+            (t, _) => (
+                "device",
+                format!(
+                    "the same device as ports.tunnel.device: two roles on one device are two of its VLANs, give ports.{}.vlan too",
+                    if t.is_none() { "tunnel" } else { "plaintext" }
+                ),
+            ),
+        };
+        let span = table
+            .get(field)
+            .map_or_else(|| table.span.clone(), |n| n.span());
+        let at = self.at(&span);
+        self.errors.push(ConfError::SharedDevice {
+            at,
+            path: format!("ports.plaintext.{field}"),
+            problem,
+        });
+        false
     }
 
     /// One port, and its table for the checks across ports. Only a port
