@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
-use protocol::messages::{padded_len, DATA_HEADER_LEN};
+use protocol::messages::{padded_len, Data, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
@@ -406,12 +406,8 @@ impl Worker<'_> {
             self.tx.drop_packet(m, DropReason::NoRoom);
             return None;
         };
-        // Message type 4 and three reserved zero bytes, receiver, counter
-        // (little endian), as kernel `messages.h: message_data`.
-        let wg = &mut hdr[hlen..];
-        wg[..4].copy_from_slice(&4u32.to_le_bytes());
-        wg[4..8].copy_from_slice(&receiver.to_le_bytes());
-        wg[8..16].copy_from_slice(&counter.to_le_bytes());
+        // The 16 header bytes after the outer headers' room.
+        Data::new_unchecked(&mut hdr[hlen..]).set_header(receiver, counter);
         Some(m)
     }
 
