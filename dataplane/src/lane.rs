@@ -5,8 +5,9 @@
 //! The owner keeps everything that changes state: handshakes and timers,
 //! keypair rotation, promotion of the responder's `next` keypair, staging,
 //! the endpoint. Its keypairs are shared ([`Keypair::into_lanes`]): the
-//! keys are read-only, the send counter is reserved in blocks, the replay
-//! window takes concurrent writers ([`protocol::shared_counters`]).
+//! keys are read-only, the send counter is reserved in blocks
+//! ([`protocol::send_block`]), the replay window takes concurrent writers
+//! ([`protocol::shared_replay`]).
 //!
 //! # Publication (RCU by message passing)
 //!
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::constants::REKEY_ON_RECEIVE_AGE;
-use protocol::shared_counters::SendBlock;
+use protocol::send_block::SendBlock;
 use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 

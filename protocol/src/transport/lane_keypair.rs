@@ -13,7 +13,8 @@ use crate::constants::{
 };
 use crate::crypto::TransportKey;
 use crate::replay::{ReplayError, ReplayWindow};
-use crate::shared_counters::{SendBlock, SendCounter, SharedReplayWindow};
+use crate::send_block::{SendBlock, SendCounter};
+use crate::shared_replay::SharedReplayWindow;
 use crate::time::Instant;
 
 /// What a keypair is made of, moved into a [`LaneKeypair`].
