@@ -5,8 +5,9 @@
 //! The owner keeps everything that changes state: handshakes and timers,
 //! keypair rotation, promotion of the responder's `next` keypair, staging,
 //! the endpoint. Its keypairs are shared ([`Keypair::into_lanes`]): the
-//! keys are read-only, the send counter is reserved in blocks, the replay
-//! window takes concurrent writers ([`protocol::shared_counters`]).
+//! keys are read-only, the send counter is reserved in blocks
+//! ([`protocol::send_block`]), the replay window takes concurrent writers
+//! ([`protocol::shared_replay`]).
 //!
 //! # Publication (RCU by message passing)
 //!
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::constants::REKEY_ON_RECEIVE_AGE;
-use protocol::shared_counters::SendBlock;
+use protocol::send_block::SendBlock;
 use protocol::time::Instant;
 use protocol::transport::{Keypair, LaneKeypair};
 
@@ -103,14 +104,16 @@ pub struct Lane {
     pub(crate) tally: Tally,
 }
 
-/// What [`Lane::seal`] made of a packet: the data message's header
-/// fields and where it goes (whitepaper section 5.4.6).
-pub(crate) struct LaneSealed {
+/// What a send key (the owner's session or [`Lane::seal`]) made of a
+/// packet: the data message's header fields and where it goes (whitepaper
+/// section 5.4.6).
+pub(crate) struct Sealed {
     /// The peer's index for the keypair: the message's receiver field.
     pub(crate) receiver: u32,
-    /// The nonce counter the packet was sealed with, from the lane's block.
+    /// The nonce counter the packet was sealed with (a lane's: from its
+    /// block).
     pub(crate) counter: u64,
-    /// The peer's endpoint, as the owner published it.
+    /// The peer's endpoint (a lane's: as the owner published it).
     pub(crate) endpoint: SocketAddr,
     /// Our address the peer last reached, to send from (`None`: the
     /// port's default source).
@@ -217,7 +220,7 @@ impl Lane {
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
-    ) -> Result<LaneSealed, DropReason> {
+    ) -> Result<Sealed, DropReason> {
         let endpoint = self.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = self
             .publish
@@ -228,7 +231,7 @@ impl Lane {
             .seal(&mut self.block, now, payload, tag)
             .map_err(DropReason::from)?;
         let rekey = kp.needs_rekey_on_send(&self.block, now);
-        Ok(LaneSealed {
+        Ok(Sealed {
             receiver: kp.remote_index(),
             counter,
             endpoint,

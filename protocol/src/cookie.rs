@@ -17,7 +17,9 @@ use crate::constants::{
     KEY_LEN, LABEL_COOKIE, LABEL_MAC1, UNDER_LOAD_DIVISOR, UNDER_LOAD_STICKY,
 };
 use crate::crypto::{self, MacKey, PublicKey};
-use crate::messages::{mac_ranges, CookieReply, MessageError, MessageType, COOKIE_REPLY_LEN};
+use crate::messages::{
+    mac_ranges, CookieReply, Message, MessageError, MessageType, COOKIE_REPLY_LEN,
+};
 use crate::ratelimit::RateLimiter;
 use crate::time::Instant;
 
@@ -371,13 +373,14 @@ fn seal_reply(
     rng: &mut dyn CryptoRngCore,
 ) -> Result<[u8; COOKIE_REPLY_LEN], CookieError> {
     let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-    // Sender index: bytes 4..8 in both initiation and response.
-    let mut sender = [0u8; 4];
-    sender.copy_from_slice(&msg[4..8]);
+    let sender = Message::parse(msg)
+        .ok()
+        .and_then(|m| m.sender())
+        .ok_or(CookieError::NotHandshake)?;
     let mut out = [0u8; COOKIE_REPLY_LEN];
     let mut reply = CookieReply::new_unchecked(&mut out);
     reply.set_message_type();
-    reply.set_receiver(u32::from_le_bytes(sender));
+    reply.set_receiver(sender);
     let mut nonce = [0u8; COOKIE_NONCE_LEN];
     rng.fill_bytes(&mut nonce);
     *reply.nonce_mut() = nonce;

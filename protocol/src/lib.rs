@@ -18,7 +18,8 @@
 //! | [`cookie`] | mac1/mac2, cookie replies, "under load" |
 //! | [`ratelimit`] | the bounded per-source token buckets |
 //! | [`replay`] | the 8192-bit anti-replay window |
-//! | [`shared_counters`] | a multi-lane keypair's send counter (reserved in blocks) and replay window (concurrent writers) |
+//! | [`send_block`] | a multi-lane keypair's send counter, reserved in blocks by each worker |
+//! | [`shared_replay`] | a multi-lane keypair's replay window, safe under concurrent writers |
 //! | [`transport`] | [`transport::Keypair`]: in-place seal/open of data messages |
 //! | [`session`] | previous/current/next keypair rotation of a peer |
 //! | [`timers`] | the per-peer timer rules as pure state |
@@ -75,8 +76,9 @@ pub mod messages;
 pub mod noise;
 pub mod ratelimit;
 pub mod replay;
+pub mod send_block;
 pub mod session;
-pub mod shared_counters;
+pub mod shared_replay;
 pub mod time;
 pub mod timers;
 pub mod transport;

@@ -461,6 +461,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Data<T> {
         *array_mut::<8>(self.buffer.as_mut(), field::data::COUNTER) = counter.to_le_bytes();
     }
 
+    /// Writes the whole 16-byte header in front of a sealed payload: the
+    /// type word (4 and three reserved zero bytes), the receiver index and
+    /// the counter (kernel `messages.h: message_data`). The buffer may be
+    /// just the [`DATA_HEADER_LEN`] header bytes.
+    #[inline]
+    pub fn set_header(&mut self, receiver: u32, counter: u64) {
+        self.set_message_type();
+        self.set_receiver(receiver);
+        self.set_counter(counter);
+    }
+
     /// The ciphertext (or plaintext, before sealing) and the tag, split so
     /// that both can be borrowed at once for in-place sealing or opening.
     pub fn payload_and_tag_mut(&mut self) -> (&mut [u8], &mut [u8; AEAD_TAG_LEN]) {
@@ -496,6 +507,31 @@ impl<'a> Message<'a> {
             MessageType::CookieReply => Message::CookieReply(CookieReply::new_checked(buf)?),
             MessageType::Data => Message::Data(Data::new_checked(buf)?),
         })
+    }
+}
+
+impl Message<'_> {
+    /// The index the message is addressed to, one its receiver chose: the
+    /// echoed initiator index of a response, the answered sender's index
+    /// of a cookie reply, the keypair index of data. `None` for an
+    /// initiation, which is addressed by static key.
+    pub fn receiver(&self) -> Option<u32> {
+        match self {
+            Message::Initiation(_) => None,
+            Message::Response(r) => Some(r.receiver()),
+            Message::CookieReply(c) => Some(c.receiver()),
+            Message::Data(d) => Some(d.receiver()),
+        }
+    }
+
+    /// The sender's index of a handshake message (initiation or response),
+    /// the one a cookie reply or response echoes. `None` for the others.
+    pub fn sender(&self) -> Option<u32> {
+        match self {
+            Message::Initiation(i) => Some(i.sender()),
+            Message::Response(r) => Some(r.sender()),
+            Message::CookieReply(_) | Message::Data(_) => None,
+        }
     }
 }
 
@@ -619,6 +655,53 @@ mod tests {
         assert_eq!((v.sender(), v.receiver(), v.ephemeral()[0]), (7, 9, 1));
         assert_eq!(mac_ranges(&r), Some((60..76, 76..92)));
         assert_eq!(mac_ranges(&buf), None);
+    }
+
+    #[test]
+    fn data_header_is_written_in_wire_order() {
+        // Kernel `messages.h: message_data`: le32 type 4, le32 receiver,
+        // le64 counter; written over just the 16 header bytes.
+        let mut hdr = [0xffu8; DATA_HEADER_LEN];
+        Data::new_unchecked(&mut hdr).set_header(0x0a0b_0c0d, 0x1122_3344_5566_7788);
+        assert_eq!(
+            hdr,
+            [4, 0, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]
+        );
+        // Read back through the checked view once a tag follows.
+        let mut msg = [0u8; DATA_MIN_LEN];
+        msg[..DATA_HEADER_LEN].copy_from_slice(&hdr);
+        let d = Data::new_checked(&msg[..]).expect("valid data message");
+        assert_eq!(
+            (d.receiver(), d.counter()),
+            (0x0a0b_0c0d, 0x1122_3344_5566_7788)
+        );
+    }
+
+    #[test]
+    fn receiver_and_sender_indexes_by_message_type() {
+        let mut init = [0u8; INITIATION_LEN];
+        let mut v = Initiation::new_unchecked(&mut init);
+        v.set_message_type();
+        v.set_sender(11);
+        let mut resp = [0u8; RESPONSE_LEN];
+        let mut v = Response::new_unchecked(&mut resp);
+        v.set_message_type();
+        v.set_sender(21);
+        v.set_receiver(22);
+        let mut cookie = [0u8; COOKIE_REPLY_LEN];
+        let mut v = CookieReply::new_unchecked(&mut cookie);
+        v.set_message_type();
+        v.set_receiver(32);
+        let mut data = [0u8; DATA_MIN_LEN];
+        Data::new_unchecked(&mut data).set_header(42, 7);
+        let indexes = |b: &[u8]| {
+            let m = Message::parse(b).expect("valid message");
+            (m.sender(), m.receiver())
+        };
+        assert_eq!(indexes(&init), (Some(11), None));
+        assert_eq!(indexes(&resp), (Some(21), Some(22)));
+        assert_eq!(indexes(&cookie), (None, Some(32)));
+        assert_eq!(indexes(&data), (None, Some(42)));
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub(crate) mod tests {
     /// The table of the Linux kernel's `selftest/counter.c`, re-expressed:
     /// each row is (counter, expected acceptance) against one window whose
     /// first refused counter is `reject` (the shared multi-lane window of
-    /// `crate::shared_counters` runs it too, with its own limit).
+    /// `crate::shared_replay` runs it too, with its own limit).
     pub(crate) fn kernel_table(reject: u64) -> Vec<(u64, bool)> {
         const LIM: u64 = COUNTER_WINDOW_SIZE + 1;
         let r = reject;

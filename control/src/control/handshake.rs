@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use dataplane::command::{Command, HandshakeMessage};
 use dataplane::peer::PeerId;
-use protocol::messages::MessageType;
+use protocol::messages::{Message, MessageType};
 use protocol::noise::{HandshakeError, OpenedResponse, PreparedInitiation};
 use protocol::time::{Instant, Tai64N};
 use protocol::transport::Keypair;
@@ -30,10 +30,10 @@ fn tai64n_now() -> Tai64N {
     Tai64N::from_unix_whitened(since)
 }
 
-/// Reads a little-endian index at `at` of a message whose length was checked.
-fn index_at(msg: &[u8], at: usize) -> Option<u32> {
-    msg.get(at..at + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// The index a response or cookie reply is addressed to: one of ours, the
+/// sender index of our initiation (section 5.4.3, 5.4.7).
+fn receiver_of(msg: &[u8]) -> Option<u32> {
+    Message::parse(msg).ok().and_then(|m| m.receiver())
 }
 
 impl Control<'_> {
@@ -57,7 +57,7 @@ impl Control<'_> {
                 // Our outstanding initiation as it is now: should a message
                 // queued before this one replace it, the response is
                 // refused in its turn, as it would be here.
-                MessageType::Response => index_at(msg.bytes(), 8)
+                MessageType::Response => receiver_of(msg.bytes())
                     .and_then(|i| self.table.peers.by_index(i))
                     .and_then(|id| self.table.peers.get(id))
                     .and_then(|p| p.handshake.response_work())
@@ -97,7 +97,7 @@ impl Control<'_> {
             (MessageType::Response, _) => self.complete(bytes, msg.src, msg.local, now),
             (MessageType::CookieReply, _) => {
                 // Receiver: the sender index of the message it answers.
-                let id = index_at(bytes, 4).and_then(|i| self.table.peers.by_index(i));
+                let id = receiver_of(bytes).and_then(|i| self.table.peers.by_index(i));
                 let ok = id
                     .and_then(|id| self.table.peers.get_mut(id))
                     .is_some_and(|p| p.handshake.consume_cookie_reply(bytes, now).is_ok());
@@ -201,7 +201,7 @@ impl Control<'_> {
     /// the owner then sends its staged packets or a keepalive (5.4.3).
     fn complete(&mut self, bytes: &[u8], src: SocketAddr, local: IpAddr, now: Instant) {
         // Receiver: the sender index of our initiation.
-        let Some(id) = index_at(bytes, 8).and_then(|i| self.table.peers.by_index(i)) else {
+        let Some(id) = receiver_of(bytes).and_then(|i| self.table.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
         };
         let Some(peer) = self.table.peers.get_mut(id) else {
@@ -221,7 +221,7 @@ impl Control<'_> {
         local: IpAddr,
         now: Instant,
     ) {
-        let Some(id) = index_at(bytes, 8).and_then(|i| self.table.peers.by_index(i)) else {
+        let Some(id) = receiver_of(bytes).and_then(|i| self.table.peers.by_index(i)) else {
             return bump(&self.counters.handshakes_rejected);
         };
         let Some(peer) = self.table.peers.get_mut(id) else {

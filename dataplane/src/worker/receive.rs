@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
 use protocol::messages::{Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN};
+use protocol::session::Retired;
 use protocol::time::Instant;
 
 use super::lane_work::LaneReceived;
@@ -38,6 +39,24 @@ enum Incoming {
     Handshake(MessageType),
     /// A data message for the keypair with this receiver index.
     Data(u32),
+}
+
+/// Which key opens a data message: a lane is a kind of key, not a second
+/// pipeline ([`Worker::decapsulate`] serves both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenKey {
+    /// The peer's owner: its session; `at`, the worker the message
+    /// arrived at (re-homing).
+    Owner {
+        /// The receiving worker.
+        at: usize,
+    },
+    /// A lane of a multi-lane peer: its copy of the keypair `index` names,
+    /// with the shared replay window.
+    Lane {
+        /// The message's receiver index.
+        index: u32,
+    },
 }
 
 /// Where the WireGuard message lies in a frame, and where it came from.
@@ -131,11 +150,12 @@ impl Worker<'_> {
                             Via::OwnQueue => self.cfg.index,
                             Via::Handoff => tag_worker(m.user_tag()),
                         };
-                        self.decapsulate(m, wg, id, at, now);
+                        self.decapsulate(m, wg, id, OpenKey::Owner { at }, now);
                     }
                     DataRoute::Lane(id) => {
                         self.count_inline(PortSide::Tunnel, via);
-                        self.lane_decapsulate(m, wg, id, receiver, now);
+                        let key = OpenKey::Lane { index: receiver };
+                        self.decapsulate(m, wg, id, key, now);
                     }
                     DataRoute::Owner(owner) => self.hand_off(owner, m, via, PortSide::Tunnel),
                     DataRoute::Moved(to) => self.forward(to, m, via, PortSide::Tunnel),
@@ -209,25 +229,74 @@ impl Worker<'_> {
         }
     }
 
-    fn decapsulate(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, at: usize, now: Instant) {
-        let Some(peer) = self.table.peer_mut(id) else {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
+    /// Opens a data message for peer `id` in place with `key`, one path
+    /// for the owner's session and a lane's keypair: the key's own
+    /// bookkeeping once it authenticated, then [`Worker::deliver`].
+    fn decapsulate(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, key: OpenKey, now: Instant) {
+        let msg = wg.start..wg.end;
+        let opened = match key {
+            OpenKey::Owner { .. } => {
+                let Some(peer) = self.table.peer_mut(id) else {
+                    return self.tx.drop_packet(m, DropReason::PeerGone);
+                };
+                let opened = peer
+                    .session
+                    .open_message(now, &mut m.data_mut()[msg])
+                    .map(|r| (r.plaintext.len(), r.promoted, r.rekey))
+                    .map_err(DropReason::of_open);
+                if opened.is_ok() {
+                    // Authenticated: from here on the packet is the peer's.
+                    peer.shared.auth_received.set(now);
+                }
+                opened
+            }
+            // The shared replay window makes a message accepted once,
+            // whichever worker (queue, source port) it reaches.
+            OpenKey::Lane { index } => {
+                let Some(lane) = self.table.lane(id) else {
+                    return self.tx.drop_packet(m, DropReason::PeerGone);
+                };
+                let Some(kp) = lane.keypair(index) else {
+                    return self.tx.drop_packet(m, DropReason::UnknownIndex);
+                };
+                kp.open_message(now, &mut m.data_mut()[msg])
+                    .map(|p| (p.len(), None, false))
+                    .map_err(DropReason::from)
+            }
         };
-        let opened = peer
-            .session
-            .open_message(now, &mut m.data_mut()[wg.start..wg.end])
-            .map(|r| (r.plaintext.len(), r.promoted, r.rekey));
         self.stages.lap(Stage::Crypto);
         let (plain_len, promoted, rekey) = match opened {
             Ok(r) => r,
-            Err(e) => return self.tx.drop_packet(m, DropReason::of_open(e)),
+            Err(reason) => return self.tx.drop_packet(m, reason),
         };
-        // Authenticated: from here on the packet is the peer's.
-        peer.shared.auth_received.set(now);
+        let received = match key {
+            OpenKey::Owner { at } => self.owner_received(id, &wg, at, promoted, rekey, now),
+            OpenKey::Lane { .. } => {
+                self.counters.add(Event::LaneDecap, 1);
+                self.lane_received(id, (wg.end - wg.start) as u64, &wg, now);
+                Ok(())
+            }
+        };
+        match received {
+            Ok(()) => self.deliver(m, wg, id, plain_len, now),
+            Err(reason) => self.tx.drop_packet(m, reason),
+        }
+    }
+
+    /// Tallies an authenticated packet the owner received (`at`: the
+    /// worker it arrived at): re-homing, roaming, our address reached, a
+    /// promoted keypair (section 5.4.6 confirmation) and a receive rekey.
+    fn owner_received(
+        &mut self,
+        id: PeerId,
+        wg: &MessageAt,
+        at: usize,
+        promoted: Option<Retired>,
+        rekey: bool,
+        now: Instant,
+    ) -> Result<(), DropReason> {
         self.note_arrival(id, at);
-        let Some(peer) = self.table.peer_mut(id) else {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
-        };
+        let peer = self.table.peer_mut(id).ok_or(DropReason::PeerGone)?;
         peer.shared.add_rx((wg.end - wg.start) as u64);
         // Roaming (section 2.1), at most every ENDPOINT_CHANGE_EVERY: a far
         // end that alternates source ports (a multi-lane one) would
@@ -290,38 +359,7 @@ impl Worker<'_> {
         if rekey {
             self.want_handshake(id, now);
         }
-        self.deliver(m, wg, id, plain_len, now);
-    }
-
-    /// Decrypts a data message for another worker's multi-lane peer with
-    /// the lane's copy of the keypair `index` names. The shared replay
-    /// window makes a message accepted once, whichever worker (queue, source
-    /// port) it reaches.
-    fn lane_decapsulate(
-        &mut self,
-        mut m: Mbuf,
-        wg: MessageAt,
-        id: PeerId,
-        index: u32,
-        now: Instant,
-    ) {
-        let Some(lane) = self.table.lane(id) else {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
-        };
-        let Some(kp) = lane.keypair(index) else {
-            return self.tx.drop_packet(m, DropReason::UnknownIndex);
-        };
-        let opened = kp
-            .open_message(now, &mut m.data_mut()[wg.start..wg.end])
-            .map(|p| p.len());
-        self.stages.lap(Stage::Crypto);
-        let plain_len = match opened {
-            Ok(n) => n,
-            Err(e) => return self.tx.drop_packet(m, e.into()),
-        };
-        self.counters.add(Event::LaneDecap, 1);
-        self.lane_received(id, (wg.end - wg.start) as u64, &wg, now);
-        self.deliver(m, wg, id, plain_len, now);
+        Ok(())
     }
 
     /// Tallies an authenticated packet a lane received (`wg`: from where,

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::{tx_flags, Mbuf};
 use protocol::constants::AEAD_TAG_LEN;
-use protocol::messages::{padded_len, DATA_HEADER_LEN};
+use protocol::messages::{padded_len, Data, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
@@ -20,7 +20,7 @@ use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
 use crate::fragments::{self, Pieces};
 use crate::icmp::IcmpError;
-use crate::lane::LaneSealed;
+use crate::lane::Sealed;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
 use crate::port::PortSide;
@@ -49,6 +49,17 @@ impl Sealing {
     fn msg_len(self) -> u64 {
         (DATA_HEADER_LEN + self.padded + AEAD_TAG_LEN) as u64
     }
+}
+
+/// Which key seals a packet for a peer: a lane is a kind of key, not a
+/// second pipeline ([`Worker::seal_and_send`] serves both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendKey {
+    /// The peer's owner: its session's current keypair, its counter.
+    Owner,
+    /// A lane of a multi-lane peer: the owner's keypair shared, counters
+    /// from this worker's own block, sent from the lane port.
+    Lane,
 }
 
 /// What forwarding makes of a plaintext packet's TTL / hop limit and size
@@ -226,59 +237,7 @@ impl Worker<'_> {
         let Some(m) = self.strip_inner(m, cls, ip, now) else {
             return;
         };
-        self.each_piece(m, |w, piece| w.lane_seal_and_send(id, piece, now));
-    }
-
-    /// Encrypts the IP packet that is the mbuf's whole data with the lane's
-    /// keypair for peer `id` and sends it from the lane port, and from our
-    /// address the peer last reached (as the owner published it).
-    fn lane_seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
-        let Some(sealing) = self.pad_for_seal(&mut m) else {
-            return self.tx.drop_packet(m, DropReason::NoRoom);
-        };
-        self.stages.lap(Stage::Build);
-        let sealed = match sealing.split(&mut m) {
-            Some((payload, tag)) => match self.table.lane_mut(id) {
-                Some(lane) => lane.seal(now, payload, tag),
-                None => Err(DropReason::SealFailed),
-            },
-            None => return self.tx.drop_packet(m, DropReason::NoRoom),
-        };
-        self.stages.lap(Stage::Crypto);
-        let LaneSealed {
-            receiver,
-            counter,
-            endpoint,
-            local,
-            rekey,
-        } = match sealed {
-            Ok(s) => s,
-            Err(reason) => return self.tx.drop_packet(m, reason),
-        };
-        let Some(m) = self.data_header(m, &endpoint, receiver, counter) else {
-            return;
-        };
-        let ask = self.lanes.sent(
-            &mut self.table,
-            id,
-            sealing.msg_len(),
-            sealing.len > 0,
-            rekey,
-            now,
-        );
-        if ask {
-            self.ask_control_for_handshake(id);
-        }
-        self.counters.add(Event::LaneEncap, 1);
-        let src_port = self.cfg.lane_port();
-        self.send_to(
-            m,
-            endpoint,
-            local,
-            src_port,
-            sealing.ecn,
-            sealing.len as u64,
-        );
+        self.each_piece(m, |w, piece| w.seal_and_send(SendKey::Lane, id, piece, now));
     }
 
     /// Encrypts (or stages) a plaintext frame for a peer this worker owns;
@@ -316,7 +275,7 @@ impl Worker<'_> {
         if self.table.owns(id) {
             self.seal_or_stage(id, m, now);
         } else if self.table.lane_can_send(id, now) {
-            self.lane_seal_and_send(id, m, now);
+            self.seal_and_send(SendKey::Lane, id, m, now);
         } else {
             self.tx.drop_packet(m, DropReason::SealFailed);
         }
@@ -331,7 +290,7 @@ impl Worker<'_> {
         };
         let can_send = peer.session.current().is_some_and(|k| k.can_send(now));
         if can_send && peer.staged.is_empty() {
-            return self.seal_and_send(id, m, now);
+            return self.seal_and_send(SendKey::Owner, id, m, now);
         }
         if let Err((m, reason)) = self.table.stage(&mut self.staging, id, m, &self.counters) {
             self.tx.drop_packet(m, reason);
@@ -355,7 +314,7 @@ impl Worker<'_> {
             let Some(m) = self.staging.pop(&mut peer.staged) else {
                 return;
             };
-            self.seal_and_send(id, m, now);
+            self.seal_and_send(SendKey::Owner, id, m, now);
         }
     }
 
@@ -372,7 +331,7 @@ impl Worker<'_> {
             return self.counters.count_drop(DropReason::NoMbuf);
         };
         self.counters.add(Event::KeepaliveTx, 1);
-        self.seal_and_send(id, m, now);
+        self.seal_and_send(SendKey::Owner, id, m, now);
     }
 
     /// Pads the IP packet that is the mbuf's whole data (empty: a
@@ -406,38 +365,89 @@ impl Worker<'_> {
             self.tx.drop_packet(m, DropReason::NoRoom);
             return None;
         };
-        // Message type 4 and three reserved zero bytes, receiver, counter
-        // (little endian), as kernel `messages.h: message_data`.
-        let wg = &mut hdr[hlen..];
-        wg[..4].copy_from_slice(&4u32.to_le_bytes());
-        wg[4..8].copy_from_slice(&receiver.to_le_bytes());
-        wg[8..16].copy_from_slice(&counter.to_le_bytes());
+        // The 16 header bytes after the outer headers' room.
+        Data::new_unchecked(&mut hdr[hlen..]).set_header(receiver, counter);
         Some(m)
     }
 
     /// Encrypts the IP packet that is the mbuf's whole data (empty: a
-    /// keepalive) for peer `id` and sends it to the peer's endpoint.
-    fn seal_and_send(&mut self, id: PeerId, mut m: Mbuf, now: Instant) {
+    /// keepalive) for peer `id` with `key` and sends it to the peer's
+    /// endpoint: one path for the owner's session and a lane's keypair.
+    fn seal_and_send(&mut self, key: SendKey, id: PeerId, mut m: Mbuf, now: Instant) {
         let Some(sealing) = self.pad_for_seal(&mut m) else {
             return self.tx.drop_packet(m, DropReason::NoRoom);
         };
+        let sealed = match key {
+            SendKey::Owner => self
+                .seal_owned(id, &mut m, sealing, now)
+                .map(|(s, outer)| (s, Some(outer))),
+            SendKey::Lane => self.seal_lane(id, &mut m, sealing, now).map(|s| (s, None)),
+        };
+        let (sealed, outer) = match sealed {
+            Ok(s) => s,
+            Err(reason) => return self.tx.drop_packet(m, reason),
+        };
+        let Some(m) = self.data_header(m, &sealed.endpoint, sealed.receiver, sealed.counter) else {
+            return;
+        };
+        match outer {
+            // The owner: the peer's cached outer headers.
+            Some(outer) => {
+                if sealed.rekey {
+                    self.want_handshake(id, now);
+                }
+                self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
+            }
+            // A lane: its tally, and outer headers for this packet alone,
+            // from the lane port and the address the owner published.
+            None => {
+                let ask = self.lanes.sent(
+                    &mut self.table,
+                    id,
+                    sealing.msg_len(),
+                    sealing.len > 0,
+                    sealed.rekey,
+                    now,
+                );
+                if ask {
+                    self.ask_control_for_handshake(id);
+                }
+                self.counters.add(Event::LaneEncap, 1);
+                let src_port = self.cfg.lane_port();
+                self.send_to(
+                    m,
+                    sealed.endpoint,
+                    sealed.local,
+                    src_port,
+                    sealing.ecn,
+                    sealing.len as u64,
+                );
+            }
+        }
+    }
+
+    /// Seals with the session of a peer this worker owns (whitepaper
+    /// section 5.4.6), counts the message as sent and returns the peer's
+    /// outer headers (cached, rebuilt when its endpoint, address, source
+    /// port or next hop changed).
+    fn seal_owned(
+        &mut self,
+        id: PeerId,
+        m: &mut Mbuf,
+        sealing: Sealing,
+        now: Instant,
+    ) -> Result<(Sealed, OuterCache), DropReason> {
         let lane_port = self.cfg.lane_port();
-        let Some(peer) = self.table.peer_mut(id) else {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
-        };
-        let Some(endpoint) = peer.endpoint else {
-            return self.tx.drop_packet(m, DropReason::NoEndpoint);
-        };
+        let peer = self.table.peer_mut(id).ok_or(DropReason::PeerGone)?;
+        let endpoint = peer.endpoint.ok_or(DropReason::NoEndpoint)?;
         self.stages.lap(Stage::Build);
-        let sealed = match sealing.split(&mut m) {
-            Some((payload, tag)) => peer.session.seal(now, payload, tag),
-            None => return self.tx.drop_packet(m, DropReason::NoRoom),
-        };
+        let (payload, tag) = sealing.split(m).ok_or(DropReason::NoRoom)?;
+        let sealed = peer.session.seal(now, payload, tag);
         self.stages.lap(Stage::Crypto);
         let (receiver, sent) = match sealed {
             Ok(s) => s,
-            Err(SessionError::Seal(e)) => return self.tx.drop_packet(m, e.into()),
-            Err(_) => return self.tx.drop_packet(m, DropReason::SealFailed),
+            Err(SessionError::Seal(e)) => return Err(e.into()),
+            Err(_) => return Err(DropReason::SealFailed),
         };
         // A multi-lane peer's owner sends from its lane port as well.
         let src_port = if peer.lanes > 1 {
@@ -452,27 +462,41 @@ impl Worker<'_> {
         peer.shared.add_tx(sealing.msg_len());
         let outer = match peer.outer {
             Some(c) if c.serves(endpoint, peer.local, src_port, &self.neighbours) => c,
-            _ => {
-                let built = OuterCache::build(
-                    &self.nets.tun,
-                    &self.neighbours,
-                    endpoint,
-                    peer.local,
-                    src_port,
-                );
-                match built {
-                    Ok(c) => *peer.outer.insert(c),
-                    Err(reason) => return self.tx.drop_packet(m, reason),
-                }
-            }
+            _ => *peer.outer.insert(OuterCache::build(
+                &self.nets.tun,
+                &self.neighbours,
+                endpoint,
+                peer.local,
+                src_port,
+            )?),
         };
-        let Some(m) = self.data_header(m, &endpoint, receiver, sent.counter) else {
-            return;
+        let sealed = Sealed {
+            receiver,
+            counter: sent.counter,
+            endpoint,
+            local: peer.local,
+            rekey: sent.rekey,
         };
-        if sent.rekey {
-            self.want_handshake(id, now);
-        }
-        self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
+        Ok((sealed, outer))
+    }
+
+    /// Seals with this worker's lane of peer `id`: the owner's keypair,
+    /// counters from the lane's own block ([`Lane::seal`](crate::lane::Lane::seal)).
+    fn seal_lane(
+        &mut self,
+        id: PeerId,
+        m: &mut Mbuf,
+        sealing: Sealing,
+        now: Instant,
+    ) -> Result<Sealed, DropReason> {
+        self.stages.lap(Stage::Build);
+        let (payload, tag) = sealing.split(m).ok_or(DropReason::NoRoom)?;
+        let sealed = match self.table.lane_mut(id) {
+            Some(lane) => lane.seal(now, payload, tag),
+            None => Err(DropReason::SealFailed),
+        };
+        self.stages.lap(Stage::Crypto);
+        sealed
     }
 
     /// Sends a sealed message to `endpoint` from UDP port `src_port` (and

@@ -11,7 +11,7 @@ use super::lane_keypair::{KeyHalves, LaneKeypair};
 use crate::crypto::{CryptoError, TransportKey};
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN, DATA_MIN_LEN};
 use crate::replay::{ReplayError, ReplayWindow};
-use crate::shared_counters::SendBlock;
+use crate::send_block::SendBlock;
 use crate::time::Instant;
 
 /// Why a packet could not be sealed.

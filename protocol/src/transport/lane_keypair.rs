@@ -13,7 +13,8 @@ use crate::constants::{
 };
 use crate::crypto::TransportKey;
 use crate::replay::{ReplayError, ReplayWindow};
-use crate::shared_counters::{SendBlock, SendCounter, SharedReplayWindow};
+use crate::send_block::{SendBlock, SendCounter};
+use crate::shared_replay::SharedReplayWindow;
 use crate::time::Instant;
 
 /// What a keypair is made of, moved into a [`LaneKeypair`].
@@ -200,7 +201,7 @@ impl LaneKeypair {
 mod tests {
     use super::super::Keypair;
     use super::*;
-    use crate::messages::DATA_MIN_LEN;
+    use crate::messages::{Data, DATA_MIN_LEN};
 
     fn pair() -> (Keypair, Keypair) {
         let now = Instant::ZERO;
@@ -228,9 +229,7 @@ mod tests {
             let (payload, tag) = msg[16..].split_at_mut(16);
             let tag = <&mut [u8; 16]>::try_from(tag).expect("tag");
             let counter = keys_a.seal(block, now, payload, tag).expect("seal");
-            msg[..4].copy_from_slice(&4u32.to_le_bytes());
-            msg[4..8].copy_from_slice(&20u32.to_le_bytes());
-            msg[8..16].copy_from_slice(&counter.to_le_bytes());
+            Data::new_unchecked(&mut msg[..]).set_header(20, counter);
             sealed.push((counter, msg));
         }
         let mut counters: Vec<u64> = sealed.iter().map(|(c, _)| *c).collect();
