@@ -379,14 +379,19 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let warm_pool = &warm_pool;
             type Out = (Vec<Figure>, Vec<String>);
             let run = |h: &mut rig::Harness<'_>| -> Result<Out, String> {
-                // The harness runs on the main lcore's CPU: it spins there
-                // unless a worker shares that CPU (see default_lcores).
-                h.spin = workers < cpus;
+                // The harness runs on the main lcore's CPU. A warm run spins
+                // there, unless a worker shares that CPU (see
+                // default_lcores): it must refill the rings in time. A cold
+                // run sleeps between looks, as it always has: spinning beside
+                // a worker (an SMT sibling on a VM, and the counters' cache
+                // lines) cost the worker about a tenth of its rate here.
+                let spin = workers < cpus;
                 let mut out = Vec::new();
                 let mut untimed = Vec::new();
                 for &dir in &args.directions {
                     for mix in &mixes {
                         for &set in &args.sets {
+                            h.spin = spin && set == WorkingSet::Warm;
                             let samples = (0..repeat)
                                 .map(|_| match set {
                                     WorkingSet::Warm => {
