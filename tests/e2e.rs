@@ -356,6 +356,8 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
     );
     let peer1_ip = topo.var("PEER1_IP").to_string();
     let peer1_pub = topo.var("PEER1_PUB").to_string();
+    // Where wgdp sees peer 1 (the WAN namespace's address, peer 1's port).
+    let peer1_endpoint = format!("{}:{}", topo.var("WAN_IP"), topo.var("PEER1_PORT"));
     let p = ping(&lan, &peer1_ip, 10);
     wgdp.check(p.ok(), || format!("ping lan -> peer 1 failed:\n{p}"));
 
@@ -366,7 +368,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         format!("interface: {ifname}"),
         "listening port: 51820".to_string(),
         format!("peer: {peer1_pub}"),
-        "allowed ips: 10.9.0.2/32".to_string(),
+        format!("allowed ips: {peer1_ip}/32"),
         "latest handshake:".to_string(),
         "transfer:".to_string(),
     ] {
@@ -386,7 +388,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         .get(&peer1_pub)
         .unwrap_or_else(|| wgdp.fail(&format!("peer 1 not in dump: {dump:?}")));
     wgdp.check(
-        p1.get(1).map(String::as_str) == Some("203.0.113.2:51821"),
+        p1.get(1).map(String::as_str) == Some(peer1_endpoint.as_str()),
         || format!("endpoint: {p1:?}"),
     );
     wgdp.check(p1.get(3).is_some_and(|t| t != "0"), || {
@@ -522,7 +524,7 @@ fn wg_tool_inspects_and_changes_a_running_wgdp() {
         "peer",
         &peer1_pub,
         "allowed-ips",
-        "10.9.0.2/32,10.9.0.51/32",
+        &format!("{peer1_ip}/32,10.9.0.51/32"),
     ]);
     wgdp.check(moved.ok(), || format!("wg set (move):\n{moved}"));
     let file = fs::read_to_string(&config_path).expect("read config");
