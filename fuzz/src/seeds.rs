@@ -454,6 +454,18 @@ pub fn all() -> Vec<Seed> {
                 &fragment(1, 3, 2, 0, 400),
             ]),
         ),
+        // The crash input that found a miscount: lengths that add up
+        // around a hole, so DPDK gives the set up partly chained.
+        seed(
+            "reassembly",
+            "v6-hole-behind-overlap",
+            cat(&[
+                &fragment(0, 1, 2, 100, 200),
+                &fragment(1, 3, 2, 50, 144),
+                &fragment(1, 3, 2, 0, 256),
+                &fragment(1, 3, 2, 50, 400),
+            ]),
+        ),
         seed(
             "reassembly",
             "v4-duplicate-first",

@@ -223,6 +223,16 @@ fn reassembly_seeds_complete_refuse_and_expire_as_named() {
             ..Summary::default()
         }
     );
+    // Four fragments whose lengths add up to the datagram's around a
+    // hole: the set is given up, partly chained, and every mbuf counted.
+    assert_eq!(
+        summary("v6-hole-behind-overlap"),
+        Summary {
+            offered: 4,
+            invalid: 4,
+            ..Summary::default()
+        }
+    );
     assert_eq!(
         summary("v4-duplicate-first"),
         Summary {

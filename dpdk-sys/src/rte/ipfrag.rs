@@ -151,7 +151,9 @@ impl FragTable {
                 tsc,
             )
         };
-        self.death_row.cnt - before
+        let added = &self.death_row.row[before as usize..self.death_row.cnt as usize];
+        // SAFETY: as in `reassemble`: chains the library gave up.
+        unsafe { given_up(added, std::ptr::null_mut()) }.0
     }
 
     /// Offers the fragment `m` that arrived at TSC `tsc`: its IP header
@@ -215,7 +217,9 @@ impl FragTable {
             }
         };
         let added = &self.death_row.row[before..self.death_row.cnt as usize];
-        let freed = added.len() as u32;
+        // SAFETY: what the call added to the death row are mbuf chains the
+        // library gave up and no one else holds until they are freed.
+        let (freed, offered_freed) = unsafe { given_up(added, raw) };
         // SAFETY: a non-NULL result is a packet the library gave back.
         if let Some(whole) = unsafe { Mbuf::from_raw(done) } {
             return Offer {
@@ -227,8 +231,12 @@ impl FragTable {
         // row alone when no entry could be had (the table is full), with
         // the datagram's others when the set is invalid; a lookup that
         // finds a timed-out entry frees that entry's fragments and keeps
-        // the offered one.
-        let outcome = match (added.contains(&raw), freed) {
+        // the offered one. A set that fails to reassemble (a hole behind
+        // fragments whose lengths add up, as overlaps make) is given up
+        // partly chained, so the offered fragment may be a segment inside
+        // another's chain, and one death-row entry may be several mbufs:
+        // both are counted by walking the chains.
+        let outcome = match (offered_freed, freed) {
             (false, _) => Reassembly::Held,
             (true, 1) => Reassembly::TableFull,
             (true, n) => Reassembly::Invalid(n),
@@ -249,6 +257,29 @@ impl Drop for FragTable {
         // still holds.
         unsafe { ffi::rte_ip_frag_table_destroy(self.raw.as_ptr()) };
     }
+}
+
+/// The mbufs in the chains `added` to a death row, and whether `offered`
+/// is one of them (the head of a chain or a segment inside one).
+///
+/// # Safety
+///
+/// Every entry of `added` is a valid mbuf chain (`next` links ending in
+/// NULL) that nothing changes during the call.
+unsafe fn given_up(added: &[*mut ffi::rte_mbuf], offered: *mut ffi::rte_mbuf) -> (u32, bool) {
+    let mut mbufs = 0;
+    let mut found = false;
+    for &head in added {
+        let mut seg = head;
+        while !seg.is_null() {
+            mbufs += 1;
+            found |= seg == offered;
+            // SAFETY: `seg` is a segment of a valid chain (the caller's
+            // promise).
+            seg = unsafe { (*seg).next };
+        }
+    }
+    (mbufs, found)
 }
 
 /// A fragment's payload length and offset (bytes), read from its IP
