@@ -55,6 +55,11 @@ const TIMERS_EVERY: Duration = Duration::from_millis(5);
 /// one waits at least this many times as long, so the scans take at most
 /// a tenth of the control thread.
 const TIMER_SCAN_SHARE: u32 = 10;
+/// Static-static DHs the control thread computes ahead in one idle round
+/// when it has no handshake threads (about 20 us each: a round stays
+/// well under a millisecond, and a message that arrives meanwhile waits
+/// at most that).
+pub(crate) const STATIC_STATICS_PER_ROUND: usize = 16;
 /// Entries of the per-source rate limiter.
 const RATE_LIMITER_ENTRIES: usize = 8192;
 
@@ -379,12 +384,33 @@ impl<'p> Control<'p> {
                 }
             }
             if work == 0 {
+                work = self.static_statics_ahead();
+            }
+            if work == 0 {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
         self.withdraw_routes();
         self.board.close();
         self.peer_snapshots()
+    }
+
+    /// Idle work without handshake threads: the next configured peers'
+    /// static-static DHs, so that a reconnect wave finds them computed
+    /// (with threads, the threads do it: `crate::static_statics`); how
+    /// many it computed.
+    pub(crate) fn static_statics_ahead(&mut self) -> usize {
+        if self.handshake_pool.is_some() {
+            return 0;
+        }
+        let n = self
+            .table
+            .peers
+            .static_statics_ahead(&self.identity, STATIC_STATICS_PER_ROUND);
+        self.counters
+            .static_statics_ahead
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
     }
 
     pub(crate) fn handshake_round(&mut self, now: Instant) -> usize {

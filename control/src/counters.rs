@@ -38,6 +38,8 @@ control_counters! {
     cookie_replies_accepted,
     /// Handshake messages refused past the workers' mac1 check: failed decryption, unknown peer, replayed timestamp, or a cookie reply nobody asked for.
     handshakes_rejected,
+    /// Static-static DHs computed ahead by the control thread while idle, without handshake threads (with threads, they compute them).
+    static_statics_ahead,
     /// Handshake messages with a valid mac2 refused by the per-source rate limiter under load.
     handshakes_rate_limited,
     /// Keepalives requested from the owner lcores by the timers.

@@ -436,3 +436,63 @@ fn configured_peers_static_statics_are_computed_ahead_and_wiped_on_removal() {
     assert_eq!((ahead.get(&gone), ahead.computed()), (None, N - 1));
     assert!(ahead.get(inits[1].identity.public_key()).is_some());
 }
+
+/// Without handshake threads, the idle control thread computes every
+/// configured peer's static-static DH ahead, a few per round and each
+/// once; a peer added later gets its own; the handshakes then complete
+/// with the kept DHs.
+#[test]
+fn without_threads_the_idle_control_thread_computes_static_statics_ahead() {
+    const N: usize = 40;
+    let p = ports();
+    let mut inits: Vec<Initiator> = (0..N + 1).map(Initiator::new).collect();
+    let (mut c, hs_tx, _cmd_rx) = control(&p, &inits[..N], false, None);
+    let mut rounds = Vec::new();
+    loop {
+        match c.static_statics_ahead() {
+            0 => break,
+            n => rounds.push(n),
+        }
+    }
+    assert_eq!(rounds.iter().sum::<usize>(), N, "{rounds:?}");
+    assert!(rounds
+        .iter()
+        .all(|&n| n <= crate::control::STATIC_STATICS_PER_ROUND));
+    let ahead = |c: &Control<'_>| {
+        c.counters
+            .static_statics_ahead
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(ahead(&c), N as u64);
+    // Each is kept: computing it again finds nothing to do.
+    let ours = StaticIdentity::new(PrivateKey::from_bytes(OURS));
+    let kept = |c: &mut Control<'_>, i: &Initiator| {
+        let id = c.table.peers.by_key(i.identity.public_key()).expect("peer");
+        let p = c.table.peers.get_mut(id).expect("slot");
+        !p.handshake.precompute_static_static(&ours)
+    };
+    assert!(inits[..N].iter().all(|i| kept(&mut c, i)));
+
+    // A peer added later is computed at the next idle round, alone.
+    let late = &inits[N];
+    c.add_peer(
+        NewPeer {
+            public_key: *late.identity.public_key(),
+            preshared_key: None,
+            endpoint: None,
+            persistent_keepalive: None,
+            lanes: 1,
+        },
+        Instant::from_secs(1),
+    );
+    assert_eq!((c.static_statics_ahead(), c.static_statics_ahead()), (1, 0));
+    assert_eq!(ahead(&c), N as u64 + 1);
+
+    // Every peer's handshake completes with its kept DH.
+    let t = Instant::from_secs(2);
+    let mut rx = p.far_tun.rx_queue(1).expect("far rx");
+    for (k, i) in inits.iter_mut().enumerate() {
+        hs_tx.send(i.initiate(k as u32 + 1, t)).expect("queued");
+    }
+    assert_eq!(exchange(&mut c, &mut rx, &mut inits, N + 1, t), N + 1);
+}

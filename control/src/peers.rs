@@ -10,7 +10,7 @@ use dataplane::peer::{PeerId, PeerShared};
 use dataplane::route::make_index;
 use protocol::allowedips::Prefix;
 use protocol::crypto::PublicKey;
-use protocol::noise::PeerHandshake;
+use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::time::Instant;
 use protocol::timers::Timers;
 use protocol::CryptoRngCore;
@@ -227,6 +227,9 @@ pub struct PeerTable {
     free: VecDeque<(PeerId, Instant)>,
     by_key: HashMap<PublicKey, PeerId>,
     by_index: HashMap<u32, PeerId>,
+    /// The first slot whose peer may still lack its static-static DH
+    /// ([`PeerTable::static_statics_ahead`]).
+    ss_from: usize,
 }
 
 impl PeerTable {
@@ -276,6 +279,7 @@ impl PeerTable {
         };
         self.by_key.insert(new.public_key, id);
         self.peers[id as usize] = Some(peer);
+        self.ss_from = self.ss_from.min(id as usize);
         id
     }
 
@@ -323,6 +327,23 @@ impl PeerTable {
     pub fn in_slots(&self, from: usize, to: usize) -> impl Iterator<Item = &ControlPeer> {
         let to = to.min(self.peers.len());
         self.peers[from.min(to)..to].iter().flatten()
+    }
+
+    /// Computes the static-static DH ahead for up to `most` peers, from
+    /// the first slot that may lack it (the control thread's idle work
+    /// when it has no handshake threads; with threads they do it, see
+    /// `crate::static_statics`); how many it computed. A slot is looked
+    /// at once per peer added there, so a table whose DHs are all kept
+    /// costs nothing.
+    pub fn static_statics_ahead(&mut self, local: &StaticIdentity, most: usize) -> usize {
+        let mut done = 0;
+        while done < most && self.ss_from < self.peers.len() {
+            if let Some(p) = &mut self.peers[self.ss_from] {
+                done += usize::from(p.handshake.precompute_static_static(local));
+            }
+            self.ss_from += 1;
+        }
+        done
     }
 
     /// Every peer, mutable.

@@ -425,11 +425,13 @@ impl core::fmt::Debug for HandshakeState {
 /// peer's cookie state).
 pub struct PeerHandshake {
     remote_static: PublicKey,
-    /// `DH(S_i^priv, S_r^pub)`, computed at the first handshake (an X25519
-    /// costs tens of microseconds: precomputing it for 100k peers would
-    /// take seconds at startup) and kept. With handshake threads, they
-    /// compute it ahead in the background instead (control
-    /// `static_statics`) and a prepared initiation brings it here.
+    /// `DH(S_i^priv, S_r^pub)`, computed ahead when the control thread is
+    /// idle ([`PeerHandshake::precompute_static_static`]; an X25519 costs
+    /// tens of microseconds, so doing it for 100k peers at start-up would
+    /// hold the start up for seconds), or at the first handshake if that
+    /// comes first, and kept. With handshake threads, they compute it
+    /// ahead instead (control `static_statics`) and a prepared initiation
+    /// brings it here.
     static_static: Option<StaticStatic>,
     preshared_key: SecretBytes,
     latest_timestamp: Option<Tai64N>,
@@ -506,6 +508,23 @@ impl PeerHandshake {
     pub fn consume_cookie_reply(&mut self, msg: &[u8], now: Instant) -> Result<(), CookieError> {
         let view = CookieReply::new_checked(msg)?;
         self.cookie.consume_reply(&view, now)
+    }
+
+    /// Computes `DH(local, remote_static)` now unless it is kept already
+    /// (the kernel's `wg_noise_precompute_static_static`, which runs when
+    /// a peer is added): the control thread's idle work when it has no
+    /// handshake threads, so that the peer's next initiation costs one
+    /// X25519 fewer. `true` when it computed it.
+    pub fn precompute_static_static(&mut self, local: &StaticIdentity) -> bool {
+        let missing = self
+            .static_static
+            .as_ref()
+            .is_none_or(|c| c.local != local.public);
+        if missing {
+            // A low-order key is kept as such; its handshakes fail later.
+            let _ = self.static_static(local);
+        }
+        missing
     }
 
     /// `DH(local, remote_static)`, computed on first use and kept while
@@ -839,6 +858,41 @@ mod tests {
             .expect("response");
         ih.consume_response(&i, &resp, Instant::ZERO)
             .expect("the initiator accepts the response");
+    }
+
+    /// `precompute_static_static` computes the DH once per local key (a
+    /// second call, or a handshake after it, computes nothing more), and
+    /// the handshakes that follow use it on both sides; a low-order key
+    /// is kept as such and its handshake still refused.
+    #[test]
+    fn a_precomputed_static_static_is_computed_once_and_used() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(15);
+        let (i, r, i2) = (identity(1), identity(2), identity(3));
+        let ts = Tai64N::from_unix(core::time::Duration::from_secs(1_700_000_000));
+        let mut ih = PeerHandshake::new(*r.public_key(), None);
+        let mut rh = PeerHandshake::new(*i.public_key(), None);
+        assert!(ih.precompute_static_static(&i));
+        assert!(rh.precompute_static_static(&r));
+        assert!(!ih.precompute_static_static(&i), "kept");
+        assert!(!rh.precompute_static_static(&r), "kept");
+        let init = ih
+            .create_initiation(&i, 1, ts, Instant::ZERO, &mut rng)
+            .expect("initiation");
+        rh.consume_initiation(r.open_initiation(&init).expect("open"), Instant::ZERO)
+            .expect("consumed with the precomputed DH");
+        let (resp, _) = rh
+            .create_response(2, Instant::ZERO, &mut rng)
+            .expect("response");
+        ih.consume_response(&i, &resp, Instant::ZERO)
+            .expect("the initiator accepts");
+        assert!(!rh.precompute_static_static(&r), "still kept");
+        // Another local key: computed again for it.
+        assert!(ih.precompute_static_static(&i2));
+        let mut low = PeerHandshake::new(PublicKey::from_bytes([0u8; 32]), None);
+        assert!(low.precompute_static_static(&i));
+        assert!(!low.precompute_static_static(&i), "kept as low order");
+        let refused = low.create_initiation(&i, 3, ts, Instant::ZERO, &mut rng);
+        assert_eq!(refused.err(), Some(HandshakeError::LowOrderKey));
     }
 
     #[test]

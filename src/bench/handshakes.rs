@@ -2,12 +2,12 @@
 //! #25, a mass reconnect), with in-process initiators.
 //!
 //! Every initiation is a distinct peer's first since a restart, built
-//! beforehand by the initiators on all CPUs. With handshake threads, each
-//! run waits until they have computed every configured peer's
-//! static-static DH ahead (`control::static_statics`, timed and reported)
-//! before the first initiation, as a standby instance or a restart some
-//! seconds before the peers' reconnect would have; the control thread
-//! alone (0 threads) computes it at each peer's first handshake. Each run starts wgdp in one process (`control::inproc`: the
+//! beforehand by the initiators on all CPUs. Each run waits until every
+//! configured peer's static-static DH is computed ahead (by the handshake
+//! threads, `control::static_statics`, or by the idle control thread when
+//! there are none; timed and reported) before the first initiation, as a
+//! standby instance or a restart some seconds before the peers' reconnect
+//! would have. Each run starts wgdp in one process (`control::inproc`: the
 //! real worker on a worker lcore, the real control thread and its
 //! handshake threads, every peer configured) and sends the initiations
 //! into its tunnel port: the worker's gate checks mac1 and queues them,
@@ -36,6 +36,7 @@
 //!   message was due, so a backlog shows).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
 
 use control::control::InitialPeer;
@@ -122,8 +123,9 @@ fn initiators(n: usize, cpus: usize) -> Vec<Initiator> {
 /// What one run gave.
 struct Timed {
     /// From the start of wgdp to every configured peer's static-static DH
-    /// computed by the handshake threads; `None` without threads.
-    ahead: Option<Duration>,
+    /// computed ahead (by the handshake threads, or by the control thread
+    /// without them).
+    ahead: Duration,
     /// From the first initiation sent to the last response out.
     elapsed: Duration,
     /// Per handshake: from when its initiation was due (sent, in a
@@ -219,22 +221,23 @@ fn drive(
     control: i32,
 ) -> Result<(Timed, HashMap<usize, [u8; RESPONSE_LEN]>), String> {
     let started = WallInstant::now();
-    let ahead = match &net.static_statics {
-        Some(s) => {
-            while s.computed() < inits.len() {
-                if started.elapsed() > RUN_LIMIT {
-                    return Err(format!(
-                        "{} of {} static-static DHs computed in {RUN_LIMIT:?}",
-                        s.computed(),
-                        inits.len()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Some(started.elapsed())
-        }
-        None => None,
+    // Every configured peer's static-static DH computed ahead: by the
+    // handshake threads, or by the control thread when it has none.
+    let computed = || match &net.static_statics {
+        Some(s) => s.computed(),
+        None => net.control.static_statics_ahead.load(Ordering::Relaxed) as usize,
     };
+    while computed() < inits.len() {
+        if started.elapsed() > RUN_LIMIT {
+            return Err(format!(
+                "{} of {} static-static DHs computed in {RUN_LIMIT:?}",
+                computed(),
+                inits.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let ahead = started.elapsed();
     std::thread::sleep(SETTLE);
     let mut due = vec![Duration::ZERO; n];
     let mut done: Vec<Option<Duration>> = vec![None; n];
@@ -451,8 +454,8 @@ struct Capacity {
     /// Handshakes completed a second.
     rate: f64,
     cookies: usize,
-    /// The time the threads took to compute every peer's static-static DH.
-    ahead: Option<Duration>,
+    /// The time wgdp took to compute every peer's static-static DH.
+    ahead: Duration,
     /// CPU microseconds per handshake completed: all handshake threads
     /// together, and the control thread.
     threads_us: f64,
@@ -557,7 +560,7 @@ pub fn run(
             "capacity": capacity.iter().map(|c| serde_json::json!({
                 "threads": c.threads, "seconds": c.seconds, "handshakes_per_s": c.rate,
                 "cookies": c.cookies,
-                "static_statics_ahead_s": c.ahead.map(|a| a.as_secs_f64()),
+                "static_statics_ahead_s": c.ahead.as_secs_f64(),
                 "handshake_threads_cpu_us_per_handshake": c.threads_us,
                 "control_cpu_us_per_handshake": c.control_us,
             })).collect::<Vec<_>>(),
@@ -597,8 +600,7 @@ pub fn run(
             per,
             per / target,
             c.cookies,
-            c.ahead
-                .map_or("-".to_string(), |a| format!("{:.2}", a.as_secs_f64())),
+            format!("{:.2}", c.ahead.as_secs_f64()),
             if c.threads > cpus {
                 "  (more threads than CPUs)"
             } else {
