@@ -72,6 +72,13 @@ impl PortRoles {
         self.plaintext == 0
     }
 
+    /// Whether the two roles are two VLANs of one physical port (their
+    /// frames share its port id, told apart by their tag).
+    #[inline]
+    pub fn by_vlan(self) -> bool {
+        self.by_vlan
+    }
+
     /// The index of the port carrying `side`'s role.
     #[inline]
     pub fn port(self, side: PortSide) -> usize {

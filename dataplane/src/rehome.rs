@@ -46,6 +46,15 @@ pub(crate) fn handoff_tag(worker: usize, side: PortSide) -> u32 {
     port | (worker as u32 & !TAG_TUNNEL)
 }
 
+/// The tag of a frame received where the two roles share one physical
+/// port, split by VLAN: the role of the link it arrived on, which
+/// [`tag_side`] reads back (its drop counts as that link's). A handoff
+/// replaces it with the [`handoff_tag`], which keeps the role.
+#[inline]
+pub(crate) fn link_tag(side: PortSide) -> u32 {
+    handoff_tag(0, side)
+}
+
 /// The port a handed-off packet came from, by its tag.
 #[inline]
 pub(crate) fn tag_side(tag: u32) -> PortSide {

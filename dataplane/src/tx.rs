@@ -15,7 +15,7 @@ use dpdk_sys::rte::{Burst, Mbuf, RingConsumer, RingProducer, TxQueue};
 
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::port::{PortRoles, PortSide};
-use crate::rehome::{handoff_tag, Via};
+use crate::rehome::{handoff_tag, tag_side, Via};
 use crate::vlan;
 
 /// `mbuf.port` of an mbuf no port received (`RTE_MBUF_PORT_INVALID`).
@@ -125,12 +125,27 @@ impl<'p> Tx<'p> {
     }
 
     /// Counts a drop, per reason and per port the frame came from, and
-    /// frees the packet.
+    /// frees the packet. Where the roles are two VLANs of one port, they
+    /// share its port id: the frame's [`link_tag`](crate::rehome::link_tag)
+    /// (or handoff tag) names the VLAN's role.
     #[inline]
     pub(crate) fn drop_packet(&self, m: Mbuf, reason: DropReason) {
         self.counters.count_drop(reason);
         match m.port() {
-            p if p == self.tun_port => self.counters.add(Event::TunnelDropped, 1),
+            p if p == self.tun_port => {
+                let link = if self.roles.by_vlan() {
+                    tag_side(m.user_tag())
+                } else {
+                    PortSide::Tunnel
+                };
+                self.counters.add(
+                    match link {
+                        PortSide::Tunnel => Event::TunnelDropped,
+                        PortSide::Plaintext => Event::PlaintextDropped,
+                    },
+                    1,
+                );
+            }
             // Allocated here (keepalives): no port.
             NO_PORT => {}
             _ => self.counters.add(Event::PlaintextDropped, 1),

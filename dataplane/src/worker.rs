@@ -34,7 +34,7 @@ pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::port::{Polled, PortRoles};
-use crate::rehome::{tag_side, Arrivals, Via};
+use crate::rehome::{link_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
 use crate::staging::{StagedList, Staging};
 use crate::wire::ip::{inner_ip, is_link_scoped};
@@ -398,8 +398,10 @@ impl<'p> Worker<'p> {
             Polled::ByVlan => {
                 // Each frame counted as its role's; one of neither VLAN
                 // as the tunnel port's, and dropped (`vlan`).
-                for m in rx.drain() {
+                for mut m in rx.drain() {
                     let side = self.tx.vlan_side(&m);
+                    // Its drops count as its link's too (see `Tx::drop_packet`).
+                    m.set_user_tag(link_tag(side));
                     self.counters.add(
                         match side {
                             PortSide::Tunnel => Event::TunnelRx,

@@ -83,6 +83,8 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
     let lcore = eal.worker_lcores()[0];
     let pool = Mempool::new(eal, &unique("oa"), 2047, 0, 2176).expect("pool");
     let (mut w, mut t) = Port::ring_pair(eal, &unique("oa"), 1, 1024).expect("ring pair");
+    // The frames are marked as the port received them (see `inject_on`).
+    let port = w.id();
     for p in [&mut w, &mut t] {
         p.configure(&PortConfig::default(), &pool)
             .expect("configure");
@@ -116,7 +118,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         clock,
         counters.clone(),
         WorkerNets {
-            tun_port: w.id(),
+            tun_port: port,
             tun: one_net(),
             plain: one_net(),
         },
@@ -174,7 +176,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // tunnel path decrypts it, and the inner packet leaves on the same
         // port to the LAN host.
         let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"from the peer");
-        inject(pool_ref, tx, &sealed_frame(&mut kp_peer, &inner));
+        inject_on(pool_ref, tx, port, &sealed_frame(&mut kp_peer, &inner));
         let out = recv(rx).expect("decapsulated frame");
         assert_eq!(&out[0..6], &LAN_MAC);
         assert_eq!(&out[6..12], &WGDP_TUN_MAC);
@@ -190,9 +192,10 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // same port: the plaintext path seals it to the peer's endpoint,
         // out of the same port.
         let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer, please");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
         );
         let out = recv(rx).expect("encapsulated frame");
@@ -238,7 +241,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
             ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &ping),
             arp,
         ] {
-            inject(pool_ref, tx, &f);
+            inject_on(pool_ref, tx, port, &f);
         }
         assert_eq!(counter(c, |c| c.events(Event::TunnelRx), 5), 5);
         let deadline = StdInstant::now() + Duration::from_secs(2);
@@ -255,14 +258,15 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // The plaintext path's drop: no tunnel routes there. The tunnel
         // path's: a data message with a receiver index nobody has.
         let stray = ipv4_udp(LAN_HOST, Ipv4Addr::new(10, 55, 0, 1), 64, b"nowhere");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &stray),
         );
         let mut unknown = sealed_message(&mut kp_peer, &inner);
         unknown[4..8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
-        inject(pool_ref, tx, &udp_frame(&unknown));
+        inject_on(pool_ref, tx, port, &udp_frame(&unknown));
         assert_eq!(counter(c, |c| c.drops(DropReason::NoRoute), 1), 1);
         assert_eq!(counter(c, |c| c.drops(DropReason::UnknownIndex), 1), 1);
 
@@ -274,6 +278,10 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         assert_eq!(c.events(Event::Decapsulated), 1);
         assert_eq!(c.events(Event::Encapsulated), 1);
         assert_eq!(c.total_drops(), 2);
+        // One port, one link: its drops, the plaintext role's `no_route`
+        // included, count as the tunnel port's, as its RX does.
+        assert_eq!(c.events(Event::TunnelDropped), 2);
+        assert_eq!(c.events(Event::PlaintextDropped), 0);
         assert!(take(ctl_plain).is_empty());
         assert!(take(ctl_tun).is_empty());
         assert!(recv(rx).is_none());

@@ -3,7 +3,8 @@
 //! VLAN 10 is the tunnel port and VLAN 20 the plaintext port, each with
 //! its own MAC, addresses, neighbours and control ring. Frames are told
 //! apart by their tag and leave with their role's tag; untagged frames and
-//! other VLANs' are dropped and counted. The pool has no cache, so the
+//! other VLANs' are dropped and counted, and each role's drops count as
+//! its own (`tunnel_dropped`, `plaintext_dropped`). The pool has no cache, so the
 //! final count proves no mbuf leaked.
 
 mod common;
@@ -122,11 +123,13 @@ fn who_has(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 }
 
 #[test]
-fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
+fn one_port_splits_the_roles_by_vlan_tags_each_roles_frames_and_counts_its_drops() {
     let eal = eal();
     let lcore = eal.worker_lcores()[0];
     let pool = Mempool::new(eal, &unique("vs"), 2047, 0, 2176).expect("pool");
     let (mut w, mut t) = Port::ring_pair(eal, &unique("vs"), 1, 1024).expect("ring pair");
+    // The frames are marked as the port received them (see `inject_on`).
+    let port = w.id();
     for p in [&mut w, &mut t] {
         p.configure(&PortConfig::default(), &pool)
             .expect("configure");
@@ -160,7 +163,7 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         clock,
         counters.clone(),
         WorkerNets {
-            tun_port: w.id(),
+            tun_port: port,
             tun: vlan_net(WGDP_TUN_MAC, WGDP_TUN, TUN_VLAN),
             plain: vlan_net(WGDP_PLAIN_MAC, WGDP_LAN, PLAIN_VLAN),
         },
@@ -218,9 +221,10 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // packet leaves on the plaintext VLAN, from the plaintext port's
         // MAC to the LAN host.
         let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"from the peer");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&sealed_frame(&mut kp_peer, &inner), TUN_VLAN),
         );
         let out = recv(rx).expect("decapsulated frame");
@@ -240,9 +244,10 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // peer's endpoint, leaving on the tunnel VLAN from the tunnel
         // port's MAC and address.
         let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer, please");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(
                 &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
                 PLAIN_VLAN,
@@ -263,14 +268,16 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         assert_eq!(&plain[20..lan.len()], &lan[20..]);
 
         // ARP on each VLAN: to that role's exception ring, untagged.
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&who_has(PEER_MAC, PEER_EP, WGDP_TUN), TUN_VLAN),
         );
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&who_has(LAN_MAC, LAN_HOST, WGDP_LAN), PLAIN_VLAN),
         );
         let tun_arp = take(ctl_tun, 1);
@@ -284,7 +291,7 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // (VLAN 0: the untagged network's). Dropped as `vlan`.
         let stray = ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan);
         for f in [stray.clone(), tagged(&stray, 30), tagged(&stray, 0)] {
-            inject(pool_ref, tx, &f);
+            inject_on(pool_ref, tx, port, &f);
         }
         assert_eq!(counter(c, |c| c.drops(DropReason::Vlan), 3), 3);
 
@@ -297,6 +304,34 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         assert_eq!(c.events(Event::Decapsulated), 1);
         assert_eq!(c.events(Event::Encapsulated), 1);
         assert_eq!(c.total_drops(), 3);
+        assert!(take(ctl_plain, 0).is_empty());
+        assert!(take(ctl_tun, 0).is_empty());
+        assert!(recv(rx).is_none());
+
+        // A drop counts as the link's its frame arrived on, as its RX
+        // does: the plaintext VLAN's packet without a route as the
+        // plaintext port's, the tunnel VLAN's data message for an unknown
+        // receiver index as the tunnel port's (as the 3 of neither VLAN).
+        let nowhere = ipv4_udp(LAN_HOST, Ipv4Addr::new(192, 0, 2, 99), 64, b"no route");
+        inject_on(
+            pool_ref,
+            tx,
+            port,
+            &tagged(
+                &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &nowhere),
+                PLAIN_VLAN,
+            ),
+        );
+        let mut unknown = sealed_message(&mut kp_peer, &inner);
+        unknown[4..8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+        inject_on(pool_ref, tx, port, &tagged(&udp_frame(&unknown), TUN_VLAN));
+        assert_eq!(counter(c, |c| c.drops(DropReason::NoRoute), 1), 1);
+        assert_eq!(counter(c, |c| c.drops(DropReason::UnknownIndex), 1), 1);
+        assert_eq!(c.events(Event::TunnelRx), 6);
+        assert_eq!(c.events(Event::PlaintextRx), 3);
+        assert_eq!(c.events(Event::TunnelDropped), 4);
+        assert_eq!(c.events(Event::PlaintextDropped), 1);
+        assert_eq!(c.total_drops(), 5);
         assert!(take(ctl_plain, 0).is_empty());
         assert!(take(ctl_tun, 0).is_empty());
         assert!(recv(rx).is_none());

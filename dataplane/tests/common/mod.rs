@@ -191,7 +191,21 @@ pub fn run_workers<S: Send>(
 
 /// Transmits one frame, in an mbuf from `pool`, on the test's end `q`.
 pub fn inject(pool: &Mempool, q: &mut TxQueue<'_>, frame: &[u8]) {
+    send_frame(pool, q, frame, None);
+}
+
+/// Transmits one frame as [`inject`] does, marked as received on DPDK
+/// port `port`, as a NIC's PMD marks what it receives (`net_ring` passes
+/// the mbuf on as it is): the worker counts its drop as that port's.
+pub fn inject_on(pool: &Mempool, q: &mut TxQueue<'_>, port: u16, frame: &[u8]) {
+    send_frame(pool, q, frame, Some(port));
+}
+
+fn send_frame(pool: &Mempool, q: &mut TxQueue<'_>, frame: &[u8], port: Option<u16>) {
     let mut m = pool.alloc().expect("alloc");
+    if let Some(port) = port {
+        m.set_port(port);
+    }
     m.append(frame.len() as u16)
         .expect("room")
         .copy_from_slice(frame);
