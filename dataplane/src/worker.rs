@@ -187,6 +187,35 @@ pub struct WorkerLinks {
     pub relay_plain: Option<RingConsumer>,
 }
 
+impl WorkerLinks {
+    /// The links of a worker that works alone: its own command channel
+    /// (`commands`, both ends) is the only worker's, it has no other
+    /// worker to hand packets to, and the control thread has TX queues of
+    /// its own (no relay rings).
+    pub fn alone(
+        commands: (Sender<Command>, Receiver<Command>),
+        events: Sender<WorkerEvent>,
+        handshakes: Sender<HandshakeMessage>,
+        handoff_in: RingConsumer,
+        to_control_tun: RingProducer,
+        to_control_plain: RingProducer,
+    ) -> Self {
+        let (to_self, commands) = commands;
+        Self {
+            commands,
+            events,
+            handshakes,
+            handoff_in,
+            handoff_out: vec![None],
+            to_workers: vec![to_self],
+            to_control_tun,
+            to_control_plain,
+            relay_tun: None,
+            relay_plain: None,
+        }
+    }
+}
+
 /// The two ports' identities (in one-armed mode the one port's, twice) as the worker needs them.
 #[derive(Debug, Clone)]
 pub struct WorkerNets {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
@@ -17,18 +17,16 @@ use std::time::{Duration, Instant as StdInstant};
 use common::*;
 use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::command::{Command, HandshakeMessage, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
-use dataplane::peer::{PeerShared, PeerState};
-use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
+use dataplane::peer::PeerShared;
+use dataplane::route::{make_index, IfAddr, PortNet};
 use dataplane::wire::{arp, ethernet, ipv4};
 use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerPorts};
 use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
 use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
-use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::cookie::CookieChecker;
 use protocol::time::Instant;
 
 /// wgdp's address on the LAN side of the one link (next to `WGDP_TUN`).
@@ -102,18 +100,14 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
     let worker = Worker::new(
         worker_config(0, 1),
         WorkerPorts::one_armed(w.rx_queue(0).unwrap(), w.tx_queue(0).unwrap()),
-        WorkerLinks {
-            commands: cmd_rx,
-            events: ev_tx,
-            handshakes: hs_tx,
-            handoff_in: ho_c,
-            handoff_out: vec![None],
-            to_workers: vec![cmd_tx.clone()],
-            to_control_tun: ctl_tun_p,
-            to_control_plain: ctl_plain_p,
-            relay_tun: None,
-            relay_plain: None,
-        },
+        WorkerLinks::alone(
+            (cmd_tx.clone(), cmd_rx),
+            ev_tx,
+            hs_tx,
+            ho_c,
+            ctl_tun_p,
+            ctl_plain_p,
+        ),
         &pool,
         clock,
         counters.clone(),
@@ -124,40 +118,14 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    let secret = CookieChecker::new(&wgdp_public())
-        .rotate(Instant::ZERO, &mut rand_core::OsRng)
-        .expect("a first secret");
-    let mut allowed = AllowedIps::new();
-    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
-    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
-    let shared = Arc::new(PeerShared::default());
-    for cmd in [
-        Command::CookieSecret(Box::new(secret)),
-        Command::AddPeer {
-            id: 0,
-            state: Box::new(PeerState::new(shared, Some(endpoint))),
-        },
-        Command::SetRoutes(Arc::new(RouteTable {
-            allowed,
-            owners: vec![0],
-            groups: Vec::new(),
-        })),
-        // Each role's neighbour, learnt into the one port's table.
-        Command::Neighbour {
-            port: PortSide::Tunnel,
-            ip: IpAddr::V4(PEER_EP),
-            mac: PEER_MAC,
-        },
-        Command::Neighbour {
-            port: PortSide::Plaintext,
-            ip: IpAddr::V4(LAN_HOST),
-            mac: LAN_MAC,
-        },
-        Command::InstallKeypair {
-            id: 0,
-            keypair: Box::new(kp_wgdp),
-        },
-    ] {
+    // Peer 0 with its route, and each role's neighbour, learnt into the one port's table;
+    // then its keypair.
+    let mut cmds = one_peer_commands(Arc::new(PeerShared::default()), 0);
+    cmds.push(Command::InstallKeypair {
+        id: 0,
+        keypair: Box::new(kp_wgdp),
+    });
+    for cmd in cmds {
         cmd_tx.send(cmd).unwrap();
     }
 

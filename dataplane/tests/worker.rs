@@ -207,17 +207,18 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             plain_rx: plain_w.rx_queue(0).unwrap(),
             plain_tx: plain_w.tx_queue(0).unwrap(),
         },
+        // Alone, but for the absent owner's handoff ring (`owned_elsewhere`).
         WorkerLinks {
-            commands: cmd_rx,
-            events: ev_tx,
-            handshakes: hs_tx,
-            handoff_in: ho_c,
             handoff_out,
             to_workers: vec![cmd_tx.clone(); workers],
-            to_control_tun: ctl_tun_p,
-            to_control_plain: ctl_plain_p,
-            relay_tun: None,
-            relay_plain: None,
+            ..WorkerLinks::alone(
+                (cmd_tx.clone(), cmd_rx),
+                ev_tx,
+                hs_tx,
+                ho_c,
+                ctl_tun_p,
+                ctl_plain_p,
+            )
         },
         &pool,
         clock,
@@ -229,38 +230,10 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    // The control thread's first command: the cookie secret.
-    let secret = CookieChecker::new(&wgdp_public())
-        .rotate(Instant::ZERO, &mut rand_core::OsRng)
-        .expect("a first secret");
-    cmd_tx
-        .send(Command::CookieSecret(Box::new(secret)))
-        .unwrap();
+    // The control thread's first commands: the cookie secret, the peer
+    // (unless another worker owns it), its route and the neighbours.
     let shared = Arc::new(PeerShared::default());
-    let mut allowed = AllowedIps::new();
-    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
-    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
-    if !setup.owned_elsewhere {
-        let state = Box::new(PeerState::new(shared.clone(), Some(endpoint)));
-        cmd_tx.send(Command::AddPeer { id: 0, state }).unwrap();
-    }
-    for cmd in [
-        Command::SetRoutes(Arc::new(RouteTable {
-            allowed,
-            owners: vec![owner],
-            groups: Vec::new(),
-        })),
-        Command::Neighbour {
-            port: PortSide::Tunnel,
-            ip: IpAddr::V4(PEER_EP),
-            mac: PEER_MAC,
-        },
-        Command::Neighbour {
-            port: PortSide::Plaintext,
-            ip: IpAddr::V4(LAN_HOST),
-            mac: LAN_MAC,
-        },
-    ] {
+    for cmd in one_peer_commands(shared.clone(), owner) {
         cmd_tx.send(cmd).unwrap();
     }
     for _ in 0..setup.commands_ahead {

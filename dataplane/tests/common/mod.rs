@@ -12,12 +12,17 @@ use std::time::Duration;
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
 use dpdk_sys::rte::{Burst, Eal, Mempool, TxQueue};
 
+use std::sync::Arc;
+
+use dataplane::command::{Command, PortSide};
 use dataplane::icmp::IcmpRate;
 use dataplane::outer::{self, Outer};
-use dataplane::route::{IfAddr, PortNet};
+use dataplane::peer::{PeerShared, PeerState};
+use dataplane::route::{IfAddr, PortNet, RouteTable};
 use dataplane::wire::checksum;
 use dataplane::worker::WorkerConfig;
-use protocol::cookie::CookieJar;
+use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::cookie::{CookieChecker, CookieJar};
 use protocol::crypto::{PrivateKey, PublicKey};
 use protocol::messages::INITIATION_LEN;
 use protocol::noise::{PeerHandshake, StaticIdentity};
@@ -231,4 +236,45 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         mss_clamp: None,
         icmp_rate: IcmpRate::KERNEL,
     }
+}
+
+/// The commands that set a worker up with the tests' one peer, in the
+/// order the control thread sends them: the cookie secret; peer 0 (its
+/// counters `shared`, its endpoint `PEER_EP`:`PEER_PORT`) when the worker
+/// owns it (`owner` 0; another worker's peer is not added here); the
+/// routes (`PEER_INNER`/32 to peer 0, owned by worker `owner`); and each
+/// role's next hop, `PEER_EP` on the tunnel side and `LAN_HOST` on the
+/// plaintext side. The keypair is the test's to install.
+pub fn one_peer_commands(shared: Arc<PeerShared>, owner: u16) -> Vec<Command> {
+    let secret = CookieChecker::new(&wgdp_public())
+        .rotate(Instant::ZERO, &mut OsRng)
+        .expect("a first secret");
+    let mut allowed = AllowedIps::new();
+    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    let mut cmds = vec![Command::CookieSecret(Box::new(secret))];
+    if owner == 0 {
+        cmds.push(Command::AddPeer {
+            id: 0,
+            state: Box::new(PeerState::new(shared, Some(endpoint))),
+        });
+    }
+    cmds.extend([
+        Command::SetRoutes(Arc::new(RouteTable {
+            allowed,
+            owners: vec![owner],
+            groups: Vec::new(),
+        })),
+        Command::Neighbour {
+            port: PortSide::Tunnel,
+            ip: IpAddr::V4(PEER_EP),
+            mac: PEER_MAC,
+        },
+        Command::Neighbour {
+            port: PortSide::Plaintext,
+            ip: IpAddr::V4(LAN_HOST),
+            mac: LAN_MAC,
+        },
+    ]);
+    cmds
 }
