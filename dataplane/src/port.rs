@@ -168,8 +168,10 @@ pub struct PortNet {
 }
 
 impl PortNet {
-    /// Whether `ip` is one of the port's own addresses.
-    #[inline]
+    /// Whether `ip` is one of the port's own addresses. Always inlined:
+    /// every frame asks it, and as a call it cost a decapsulated packet
+    /// 15 instructions (callgrind).
+    #[inline(always)]
     pub fn is_local(&self, ip: IpAddr) -> bool {
         self.addresses.iter().any(|a| a.addr == ip)
     }

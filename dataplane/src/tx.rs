@@ -249,6 +249,10 @@ impl<'p> Tx<'p> {
         self.emit(Out::Handoff(to), m);
     }
 
+    /// The burst for `out`. Always inlined: where `out` is known (every
+    /// `emit` but the handoff's) the match folds away; as a call it cost a
+    /// packet 19 instructions (callgrind).
+    #[inline(always)]
     fn burst(&mut self, out: Out) -> &mut Burst {
         match out {
             Out::TunTx => &mut self.ports[self.roles.port(PortSide::Tunnel)].out,
