@@ -186,7 +186,10 @@ impl<'p> Tx<'p> {
     }
 
     /// Queues a packet for `out`, sending the burst first if it is full.
-    #[inline]
+    /// Always inlined: at each call `out` is known, and its VLAN and burst
+    /// are found without the match (callgrind: 10 to 14 instructions a
+    /// packet fewer than as a call).
+    #[inline(always)]
     pub(crate) fn emit(&mut self, out: Out, m: Mbuf) {
         let port_vlan = match out {
             Out::TunTx => self.ports[self.roles.port(PortSide::Tunnel)].vlan,
