@@ -15,18 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
-use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, WorkerEvent};
+use dataplane::command::WorkerEvent;
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
 use dataplane::peer::PeerShared;
 use dataplane::route::{make_index, IfAddr, PortNet};
 use dataplane::wire::{arp, ethernet, ipv4};
-use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerPorts};
+use dataplane::worker::{Worker, WorkerNets, WorkerPorts};
 use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
-use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
+use dpdk_sys::rte::{rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
 use protocol::time::Instant;
 
 /// wgdp's address on the LAN side of the one link (next to `WGDP_TUN`).
@@ -89,25 +88,13 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         p.start().expect("start");
     }
     let (kp_wgdp, mut kp_peer) = handshake(false, make_index(0x1234_5678, 0, 1));
-    let (cmd_tx, cmd_rx) = bounded::<Command>(64);
-    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
-    let (hs_tx, _hs_rx) = bounded::<HandshakeMessage>(64);
-    let (_ho_p, ho_c) = mbuf_ring(eal, &unique("oh"), 64).expect("ring");
-    let (ctl_tun_p, ctl_tun_c) = mbuf_ring(eal, &unique("ot"), 64).expect("ring");
-    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("op"), 64).expect("ring");
+    let (links, ends) = lone_links(eal, [64; 3]);
     let counters = Arc::new(WorkerCounters::default());
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let worker = Worker::new(
         worker_config(0, 1),
         WorkerPorts::one_armed(w.rx_queue(0).unwrap(), w.tx_queue(0).unwrap()),
-        WorkerLinks::alone(
-            (cmd_tx.clone(), cmd_rx),
-            ev_tx,
-            hs_tx,
-            ho_c,
-            ctl_tun_p,
-            ctl_plain_p,
-        ),
+        links,
         &pool,
         clock,
         counters.clone(),
@@ -118,24 +105,20 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    // Peer 0 with its route, and each role's neighbour, learnt into the one port's table;
-    // then its keypair.
-    let mut cmds = one_peer_commands(Arc::new(PeerShared::default()), 0);
-    cmds.push(Command::InstallKeypair {
-        id: 0,
-        keypair: Box::new(kp_wgdp),
-    });
-    for cmd in cmds {
-        cmd_tx.send(cmd).unwrap();
+    // Peer 0 with its route and keypair, and each role's neighbour,
+    // learnt into the one port's table.
+    let shared = Arc::new(PeerShared::default());
+    for cmd in one_peer_commands(shared, 0, Some(kp_wgdp)) {
+        ends.commands.send(cmd).unwrap();
     }
 
     let stop = AtomicBool::new(false);
     let state = (
         t.tx_queue(0).unwrap(),
         t.rx_queue(0).unwrap(),
-        ctl_tun_c,
-        ctl_plain_c,
-        cmd_tx,
+        ends.ctl_tun,
+        ends.ctl_plain,
+        ends.commands,
     );
     let pool_ref = &pool;
     let c = &*counters;
@@ -152,7 +135,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         assert_eq!(ip.ttl(), 63);
         assert_eq!(&out[14 + 20..], &inner[20..], "payload unchanged");
         assert_eq!(
-            ev_rx.recv_timeout(Duration::from_secs(2)),
+            ends.events.recv_timeout(Duration::from_secs(2)),
             Ok(WorkerEvent::SessionConfirmed(0))
         );
 
