@@ -72,6 +72,13 @@ impl PortRoles {
         self.plaintext == 0
     }
 
+    /// Whether the two roles are two VLANs of one physical port (their
+    /// frames share its port id, told apart by their tag).
+    #[inline]
+    pub fn by_vlan(self) -> bool {
+        self.by_vlan
+    }
+
     /// The index of the port carrying `side`'s role.
     #[inline]
     pub fn port(self, side: PortSide) -> usize {
@@ -161,8 +168,10 @@ pub struct PortNet {
 }
 
 impl PortNet {
-    /// Whether `ip` is one of the port's own addresses.
-    #[inline]
+    /// Whether `ip` is one of the port's own addresses. Always inlined:
+    /// every frame asks it, and as a call it cost a decapsulated packet
+    /// 15 instructions (callgrind).
+    #[inline(always)]
     pub fn is_local(&self, ip: IpAddr) -> bool {
         self.addresses.iter().any(|a| a.addr == ip)
     }

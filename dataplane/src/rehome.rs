@@ -25,6 +25,7 @@
 //! worker checks its own tables before the index's low bits, so the new
 //! owner handles the stale-indexed packets it receives itself.
 
+use crate::counters::{Event, WorkerCounters};
 use crate::port::PortSide;
 
 /// Authenticated packets in a row through one other worker's queue (none
@@ -43,6 +44,15 @@ pub(crate) fn handoff_tag(worker: usize, side: PortSide) -> u32 {
         PortSide::Plaintext => 0,
     };
     port | (worker as u32 & !TAG_TUNNEL)
+}
+
+/// The tag of a frame received where the two roles share one physical
+/// port, split by VLAN: the role of the link it arrived on, which
+/// [`tag_side`] reads back (its drop counts as that link's). A handoff
+/// replaces it with the [`handoff_tag`], which keeps the role.
+#[inline]
+pub(crate) fn link_tag(side: PortSide) -> u32 {
+    handoff_tag(0, side)
 }
 
 /// The port a handed-off packet came from, by its tag.
@@ -64,6 +74,25 @@ pub(crate) enum Via {
     /// Another worker received it and handed it off (its index is in the
     /// mbuf's [`handoff_tag`]).
     Handoff,
+}
+
+impl Via {
+    /// Counts a packet of the port of `side` as handled inline, on the
+    /// worker that received it (nothing for a handed-off one: its
+    /// receiver counted the handoff).
+    #[inline]
+    pub(crate) fn count_inline(self, side: PortSide, counters: &WorkerCounters) {
+        if self == Via::OwnQueue {
+            counters.add(Event::Local, 1);
+            counters.add(
+                match side {
+                    PortSide::Tunnel => Event::TunnelInline,
+                    PortSide::Plaintext => Event::PlaintextInline,
+                },
+                1,
+            );
+        }
+    }
 }
 
 /// The worker that received a handed-off packet, by its tag.

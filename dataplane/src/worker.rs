@@ -14,8 +14,8 @@ mod send;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::tx::{Out, Tx, TxRings};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crate::tx::{Tx, TxRings};
+use crossbeam_channel::{Receiver, Sender};
 use dpdk_sys::rte::ipfrag::FragTable;
 use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
 use protocol::crypto::PublicKey;
@@ -34,12 +34,13 @@ pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
 use crate::peer::{PeerId, PeerState};
 use crate::port::{Polled, PortRoles};
-use crate::rehome::{handoff_tag, tag_side, Arrivals, Via};
+use crate::rehome::{link_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
 use crate::staging::{StagedList, Staging};
 use crate::wire::ip::{inner_ip, is_link_scoped};
 use crate::wire::{classify, L3Kind};
 use lane_work::LaneWork;
+use send::SendPath;
 
 /// Commands applied per round at most, so a flood of them cannot starve
 /// the data path.
@@ -186,6 +187,35 @@ pub struct WorkerLinks {
     pub relay_plain: Option<RingConsumer>,
 }
 
+impl WorkerLinks {
+    /// The links of a worker that works alone: its own command channel
+    /// (`commands`, both ends) is the only worker's, it has no other
+    /// worker to hand packets to, and the control thread has TX queues of
+    /// its own (no relay rings).
+    pub fn alone(
+        commands: (Sender<Command>, Receiver<Command>),
+        events: Sender<WorkerEvent>,
+        handshakes: Sender<HandshakeMessage>,
+        handoff_in: RingConsumer,
+        to_control_tun: RingProducer,
+        to_control_plain: RingProducer,
+    ) -> Self {
+        let (to_self, commands) = commands;
+        Self {
+            commands,
+            events,
+            handshakes,
+            handoff_in,
+            handoff_out: vec![None],
+            to_workers: vec![to_self],
+            to_control_tun,
+            to_control_plain,
+            relay_tun: None,
+            relay_plain: None,
+        }
+    }
+}
+
 /// The two ports' identities (in one-armed mode the one port's, twice) as the worker needs them.
 #[derive(Debug, Clone)]
 pub struct WorkerNets {
@@ -242,7 +272,7 @@ pub struct Worker<'p> {
     pub(crate) icmp: IcmpErrors<'p>,
     /// Outer fragments in reassembly (see `fragments`).
     pub(crate) frags: Reassembler,
-    /// The next outer IPv4 identification (see `send::send_outer`).
+    /// The next outer IPv4 identification (see `SendPath::send_outer`).
     pub(crate) ip_ident: u16,
     idle: IdleBackoff,
     /// Per-stage cycle counts (a no-op without the `stages` feature).
@@ -279,6 +309,7 @@ impl<'p> Worker<'p> {
                 relay_tun: links.relay_tun,
                 relay_plain: links.relay_plain,
             },
+            cfg.index,
             cfg.workers,
             Arc::clone(&counters),
             nets.tun_port,
@@ -348,7 +379,7 @@ impl<'p> Worker<'p> {
             for m in rx.drain() {
                 match tag_side(m.user_tag()) {
                     PortSide::Tunnel => self.tunnel_packet(m, now, Via::Handoff),
-                    PortSide::Plaintext => self.plaintext_packet(m, now, Via::Handoff),
+                    PortSide::Plaintext => self.send_path().plaintext_packet(m, now, Via::Handoff),
                 }
             }
 
@@ -385,17 +416,21 @@ impl<'p> Worker<'p> {
             }
             Polled::As(PortSide::Plaintext) => {
                 self.counters.add(Event::PlaintextRx, n as u64);
+                // The send path's components, lent once for the burst.
+                let mut send = self.send_path();
                 for m in rx.drain() {
-                    if let Some(m) = self.tx.vlan_rx(m, PortSide::Plaintext) {
-                        self.plaintext_packet(m, now, Via::OwnQueue);
+                    if let Some(m) = send.tx.vlan_rx(m, PortSide::Plaintext) {
+                        send.plaintext_packet(m, now, Via::OwnQueue);
                     }
                 }
             }
             Polled::ByVlan => {
                 // Each frame counted as its role's; one of neither VLAN
                 // as the tunnel port's, and dropped (`vlan`).
-                for m in rx.drain() {
+                for mut m in rx.drain() {
                     let side = self.tx.vlan_side(&m);
+                    // Its drops count as its link's too (see `Tx::drop_packet`).
+                    m.set_user_tag(link_tag(side));
                     self.counters.add(
                         match side {
                             PortSide::Tunnel => Event::TunnelRx,
@@ -408,7 +443,9 @@ impl<'p> Worker<'p> {
                     };
                     match side {
                         PortSide::Tunnel => self.tunnel_packet(m, now, Via::OwnQueue),
-                        PortSide::Plaintext => self.plaintext_packet(m, now, Via::OwnQueue),
+                        PortSide::Plaintext => {
+                            self.send_path().plaintext_packet(m, now, Via::OwnQueue)
+                        }
                     }
                 }
                 self.frags.free_given_up();
@@ -422,7 +459,9 @@ impl<'p> Worker<'p> {
                     };
                     match self.one_armed_side(&m) {
                         PortSide::Tunnel => self.tunnel_packet(m, now, Via::OwnQueue),
-                        PortSide::Plaintext => self.plaintext_packet(m, now, Via::OwnQueue),
+                        PortSide::Plaintext => {
+                            self.send_path().plaintext_packet(m, now, Via::OwnQueue)
+                        }
                     }
                 }
                 self.frags.free_given_up();
@@ -455,70 +494,25 @@ impl<'p> Worker<'p> {
         }
     }
 
-    /// Counts a packet handled on the worker that received it.
-    #[inline]
-    pub(crate) fn count_inline(&self, side: PortSide, via: Via) {
-        if via == Via::OwnQueue {
-            self.counters.add(Event::Local, 1);
-            self.counters.add(
-                match side {
-                    PortSide::Tunnel => Event::TunnelInline,
-                    PortSide::Plaintext => Event::PlaintextInline,
-                },
-                1,
-            );
-        }
-    }
-
-    /// Hands a packet to the worker that owns its peer. A packet that was
-    /// handed off once is not passed on again: while a route change
-    /// propagates two workers may briefly disagree on the owner, and a
-    /// packet must not bounce between them. It is dropped as in flight.
-    /// The packet is tagged with this worker's index: the owner learns
-    /// from it where the peer's packets arrive (see `rehome`).
-    pub(crate) fn hand_off(&mut self, owner: usize, mut m: Mbuf, via: Via, side: PortSide) {
-        if via == Via::Handoff || owner >= self.cfg.workers || owner == self.cfg.index {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
-        }
-        m.set_user_tag(handoff_tag(self.cfg.index, side));
-        self.counters.add(Event::HandoffOut, 1);
-        self.counters.add(
-            match side {
-                PortSide::Tunnel => Event::TunnelHandoff,
-                PortSide::Plaintext => Event::PlaintextHandoff,
-            },
-            1,
-        );
-        self.tx.emit(Out::Handoff(owner), m);
-        self.stages.lap(Stage::Handoff);
-    }
-
-    /// Asks the control thread for a handshake, at most every 100 ms per
-    /// peer (the control thread rate-limits initiations itself). The time
-    /// is noted whether or not the request got through: while the event
-    /// channel is full, the peer's packets do not each try again, the next
-    /// try comes 100 ms later.
-    pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
-        let Some(peer) = self.table.peer_mut(id) else {
-            return;
-        };
-        let due = peer
-            .handshake_asked
-            .is_none_or(|t| now.saturating_since(t) >= std::time::Duration::from_millis(100));
-        if due {
-            peer.handshake_asked = Some(now);
-            self.ask_control_for_handshake(id);
-        }
-    }
-
-    /// Sends one handshake request to the control thread; one the full
-    /// event channel refuses is counted (`handshake_ask_lost`), not queued:
-    /// the caller's 100 ms rate limit brings the next.
-    pub(crate) fn ask_control_for_handshake(&mut self, id: PeerId) {
-        if let Err(TrySendError::Full(_)) =
-            self.links.events.try_send(WorkerEvent::WantHandshake(id))
-        {
-            self.counters.add(Event::HandshakeAskLost, 1);
+    /// The plaintext-to-tunnel path over this worker's components (see
+    /// `worker/send.rs`), borrowed for one call.
+    #[inline(always)]
+    pub(crate) fn send_path(&mut self) -> SendPath<'_, 'p> {
+        SendPath {
+            cfg: &self.cfg,
+            pool: self.pool,
+            counters: &self.counters,
+            nets: &self.nets,
+            routes: &self.routes,
+            table: &mut self.table,
+            staging: &mut self.staging,
+            lanes: &mut self.lanes,
+            neighbours: &self.neighbours,
+            icmp: &mut self.icmp,
+            tx: &mut self.tx,
+            ip_ident: &mut self.ip_ident,
+            events: &self.links.events,
+            stages: &mut self.stages,
         }
     }
 
@@ -595,7 +589,7 @@ impl<'p> Worker<'p> {
                     }
                     // Packets staged for it go once the session is up.
                     if waiting {
-                        self.want_handshake(id, now);
+                        self.send_path().want_handshake(id, now);
                     }
                 }
             }
@@ -604,7 +598,7 @@ impl<'p> Worker<'p> {
                 self.table.forget_finished_moves(&self.routes, now);
             }
             Command::Neighbour { port, ip, mac } => self.neighbours.learn(port, ip, mac),
-            Command::SendKeepalive { id } => self.send_keepalive(id, now),
+            Command::SendKeepalive { id } => self.send_path().send_keepalive(id, now),
             Command::ClearSession { id } => {
                 if self.table.clear_session(id) {
                     self.publish_lanes(id, false);
@@ -638,9 +632,9 @@ impl<'p> Worker<'p> {
             // The initiator confirms the session: with its staged packets,
             // or with a keepalive when it has nothing to send.
             if installed.staged {
-                self.send_staged(id, now);
+                self.send_path().send_staged(id, now);
             } else {
-                self.send_keepalive(id, now);
+                self.send_path().send_keepalive(id, now);
             }
         }
     }
@@ -660,30 +654,6 @@ impl<'p> Worker<'p> {
         now: Instant,
     ) {
         self.lanes.apply(&mut self.table, id, publish, now);
-    }
-
-    /// Sends a plaintext packet for peer `id`, which this worker does not
-    /// hold, on: to where it moved, else to the owner the routes name.
-    pub(crate) fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, via: Via) {
-        match self.table.moved_to(id) {
-            Some(to) => self.forward(to, m, via, PortSide::Plaintext),
-            None if owner != self.cfg.index => self.hand_off(owner, m, via, PortSide::Plaintext),
-            None => self.tx.drop_packet(m, DropReason::PeerGone),
-        }
-    }
-
-    /// Passes a packet on for a peer that moved to worker `to`, even if
-    /// it was handed here: it cannot bounce, since a worker forwards only
-    /// to where the peer went after it left.
-    pub(crate) fn forward(&mut self, to: usize, m: Mbuf, via: Via, side: PortSide) {
-        if via == Via::OwnQueue {
-            return self.hand_off(to, m, via, side);
-        }
-        if to >= self.cfg.workers || to == self.cfg.index {
-            return self.tx.drop_packet(m, DropReason::PeerGone);
-        }
-        self.counters.add(Event::Forwarded, 1);
-        self.tx.emit(Out::Handoff(to), m);
     }
 
     /// Counts an authenticated packet of peer `id` received by worker
@@ -788,7 +758,7 @@ impl<'p> Worker<'p> {
             .events
             .try_send(WorkerEvent::Adopted(id, self.cfg.index));
         if staged {
-            self.send_staged(id, now);
+            self.send_path().send_staged(id, now);
         }
     }
 }

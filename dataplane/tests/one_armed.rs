@@ -9,26 +9,23 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
-use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::command::WorkerEvent;
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
-use dataplane::peer::{PeerShared, PeerState};
-use dataplane::route::{make_index, IfAddr, PortNet, RouteTable};
+use dataplane::peer::PeerShared;
+use dataplane::route::{make_index, IfAddr, PortNet};
 use dataplane::wire::{arp, ethernet, ipv4};
-use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerPorts};
+use dataplane::worker::{Worker, WorkerNets, WorkerPorts};
 use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
-use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
-use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::cookie::CookieChecker;
+use dpdk_sys::rte::{rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
 use protocol::time::Instant;
 
 /// wgdp's address on the LAN side of the one link (next to `WGDP_TUN`).
@@ -83,89 +80,45 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
     let lcore = eal.worker_lcores()[0];
     let pool = Mempool::new(eal, &unique("oa"), 2047, 0, 2176).expect("pool");
     let (mut w, mut t) = Port::ring_pair(eal, &unique("oa"), 1, 1024).expect("ring pair");
+    // The frames are marked as the port received them (see `inject_on`).
+    let port = w.id();
     for p in [&mut w, &mut t] {
         p.configure(&PortConfig::default(), &pool)
             .expect("configure");
         p.start().expect("start");
     }
     let (kp_wgdp, mut kp_peer) = handshake(false, make_index(0x1234_5678, 0, 1));
-    let (cmd_tx, cmd_rx) = bounded::<Command>(64);
-    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
-    let (hs_tx, _hs_rx) = bounded::<HandshakeMessage>(64);
-    let (_ho_p, ho_c) = mbuf_ring(eal, &unique("oh"), 64).expect("ring");
-    let (ctl_tun_p, ctl_tun_c) = mbuf_ring(eal, &unique("ot"), 64).expect("ring");
-    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("op"), 64).expect("ring");
+    let (links, ends) = lone_links(eal, [64; 3]);
     let counters = Arc::new(WorkerCounters::default());
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let worker = Worker::new(
         worker_config(0, 1),
         WorkerPorts::one_armed(w.rx_queue(0).unwrap(), w.tx_queue(0).unwrap()),
-        WorkerLinks {
-            commands: cmd_rx,
-            events: ev_tx,
-            handshakes: hs_tx,
-            handoff_in: ho_c,
-            handoff_out: vec![None],
-            to_workers: vec![cmd_tx.clone()],
-            to_control_tun: ctl_tun_p,
-            to_control_plain: ctl_plain_p,
-            relay_tun: None,
-            relay_plain: None,
-        },
+        links,
         &pool,
         clock,
         counters.clone(),
         WorkerNets {
-            tun_port: w.id(),
+            tun_port: port,
             tun: one_net(),
             plain: one_net(),
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    let secret = CookieChecker::new(&wgdp_public())
-        .rotate(Instant::ZERO, &mut rand_core::OsRng)
-        .expect("a first secret");
-    let mut allowed = AllowedIps::new();
-    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
-    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    // Peer 0 with its route and keypair, and each role's neighbour,
+    // learnt into the one port's table.
     let shared = Arc::new(PeerShared::default());
-    for cmd in [
-        Command::CookieSecret(Box::new(secret)),
-        Command::AddPeer {
-            id: 0,
-            state: Box::new(PeerState::new(shared, Some(endpoint))),
-        },
-        Command::SetRoutes(Arc::new(RouteTable {
-            allowed,
-            owners: vec![0],
-            groups: Vec::new(),
-        })),
-        // Each role's neighbour, learnt into the one port's table.
-        Command::Neighbour {
-            port: PortSide::Tunnel,
-            ip: IpAddr::V4(PEER_EP),
-            mac: PEER_MAC,
-        },
-        Command::Neighbour {
-            port: PortSide::Plaintext,
-            ip: IpAddr::V4(LAN_HOST),
-            mac: LAN_MAC,
-        },
-        Command::InstallKeypair {
-            id: 0,
-            keypair: Box::new(kp_wgdp),
-        },
-    ] {
-        cmd_tx.send(cmd).unwrap();
+    for cmd in one_peer_commands(shared, 0, Some(kp_wgdp)) {
+        ends.commands.send(cmd).unwrap();
     }
 
     let stop = AtomicBool::new(false);
     let state = (
         t.tx_queue(0).unwrap(),
         t.rx_queue(0).unwrap(),
-        ctl_tun_c,
-        ctl_plain_c,
-        cmd_tx,
+        ends.ctl_tun,
+        ends.ctl_plain,
+        ends.commands,
     );
     let pool_ref = &pool;
     let c = &*counters;
@@ -174,7 +127,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // tunnel path decrypts it, and the inner packet leaves on the same
         // port to the LAN host.
         let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"from the peer");
-        inject(pool_ref, tx, &sealed_frame(&mut kp_peer, &inner));
+        inject_on(pool_ref, tx, port, &sealed_frame(&mut kp_peer, &inner));
         let out = recv(rx).expect("decapsulated frame");
         assert_eq!(&out[0..6], &LAN_MAC);
         assert_eq!(&out[6..12], &WGDP_TUN_MAC);
@@ -182,7 +135,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         assert_eq!(ip.ttl(), 63);
         assert_eq!(&out[14 + 20..], &inner[20..], "payload unchanged");
         assert_eq!(
-            ev_rx.recv_timeout(Duration::from_secs(2)),
+            ends.events.recv_timeout(Duration::from_secs(2)),
             Ok(WorkerEvent::SessionConfirmed(0))
         );
 
@@ -190,9 +143,10 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // same port: the plaintext path seals it to the peer's endpoint,
         // out of the same port.
         let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer, please");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
         );
         let out = recv(rx).expect("encapsulated frame");
@@ -238,7 +192,7 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
             ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &ping),
             arp,
         ] {
-            inject(pool_ref, tx, &f);
+            inject_on(pool_ref, tx, port, &f);
         }
         assert_eq!(counter(c, |c| c.events(Event::TunnelRx), 5), 5);
         let deadline = StdInstant::now() + Duration::from_secs(2);
@@ -255,14 +209,15 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         // The plaintext path's drop: no tunnel routes there. The tunnel
         // path's: a data message with a receiver index nobody has.
         let stray = ipv4_udp(LAN_HOST, Ipv4Addr::new(10, 55, 0, 1), 64, b"nowhere");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &ether(WGDP_TUN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &stray),
         );
         let mut unknown = sealed_message(&mut kp_peer, &inner);
         unknown[4..8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
-        inject(pool_ref, tx, &udp_frame(&unknown));
+        inject_on(pool_ref, tx, port, &udp_frame(&unknown));
         assert_eq!(counter(c, |c| c.drops(DropReason::NoRoute), 1), 1);
         assert_eq!(counter(c, |c| c.drops(DropReason::UnknownIndex), 1), 1);
 
@@ -274,6 +229,10 @@ fn one_port_carries_both_roles_told_apart_by_destination() {
         assert_eq!(c.events(Event::Decapsulated), 1);
         assert_eq!(c.events(Event::Encapsulated), 1);
         assert_eq!(c.total_drops(), 2);
+        // One port, one link: its drops, the plaintext role's `no_route`
+        // included, count as the tunnel port's, as its RX does.
+        assert_eq!(c.events(Event::TunnelDropped), 2);
+        assert_eq!(c.events(Event::PlaintextDropped), 0);
         assert!(take(ctl_plain).is_empty());
         assert!(take(ctl_tun).is_empty());
         assert!(recv(rx).is_none());

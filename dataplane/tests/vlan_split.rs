@@ -3,31 +3,29 @@
 //! VLAN 10 is the tunnel port and VLAN 20 the plaintext port, each with
 //! its own MAC, addresses, neighbours and control ring. Frames are told
 //! apart by their tag and leave with their role's tag; untagged frames and
-//! other VLANs' are dropped and counted. The pool has no cache, so the
+//! other VLANs' are dropped and counted, and each role's drops count as
+//! its own (`tunnel_dropped`, `plaintext_dropped`). The pool has no cache, so the
 //! final count proves no mbuf leaked.
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
-use crossbeam_channel::bounded;
 use dataplane::clock::TscClock;
-use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
+use dataplane::command::WorkerEvent;
 use dataplane::counters::{DropReason, Event, WorkerCounters};
 use dataplane::fragments::{reassembly_table, REASSEMBLY_TIMEOUT};
-use dataplane::peer::{PeerShared, PeerState};
-use dataplane::route::{make_index, PortNet, RouteTable};
+use dataplane::peer::PeerShared;
+use dataplane::route::{make_index, PortNet};
 use dataplane::wire::{arp, ethernet, ipv4};
-use dataplane::worker::{Worker, WorkerLinks, WorkerNets, WorkerPorts};
+use dataplane::worker::{Worker, WorkerNets, WorkerPorts};
 use dpdk_sys::rte::lcore::Job;
 use dpdk_sys::rte::testing::{eal, unique};
-use dpdk_sys::rte::{mbuf_ring, rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
-use protocol::allowedips::{AllowedIps, Prefix};
-use protocol::cookie::CookieChecker;
+use dpdk_sys::rte::{rdtsc, Burst, Mempool, Port, PortConfig, RingConsumer, RxQueue};
 use protocol::time::Instant;
 
 /// The tunnel port's VLAN.
@@ -122,94 +120,50 @@ fn who_has(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 }
 
 #[test]
-fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
+fn one_port_splits_the_roles_by_vlan_tags_each_roles_frames_and_counts_its_drops() {
     let eal = eal();
     let lcore = eal.worker_lcores()[0];
     let pool = Mempool::new(eal, &unique("vs"), 2047, 0, 2176).expect("pool");
     let (mut w, mut t) = Port::ring_pair(eal, &unique("vs"), 1, 1024).expect("ring pair");
+    // The frames are marked as the port received them (see `inject_on`).
+    let port = w.id();
     for p in [&mut w, &mut t] {
         p.configure(&PortConfig::default(), &pool)
             .expect("configure");
         p.start().expect("start");
     }
     let (kp_wgdp, mut kp_peer) = handshake(false, make_index(0x1234_5678, 0, 1));
-    let (cmd_tx, cmd_rx) = bounded::<Command>(64);
-    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(64);
-    let (hs_tx, _hs_rx) = bounded::<HandshakeMessage>(64);
-    let (_ho_p, ho_c) = mbuf_ring(eal, &unique("vh"), 64).expect("ring");
-    let (ctl_tun_p, ctl_tun_c) = mbuf_ring(eal, &unique("vt"), 64).expect("ring");
-    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("vp"), 64).expect("ring");
+    let (links, ends) = lone_links(eal, [64; 3]);
     let counters = Arc::new(WorkerCounters::default());
     let clock = TscClock::new(rdtsc(), eal.tsc_hz());
     let worker = Worker::new(
         worker_config(0, 1),
         WorkerPorts::vlan_split(w.rx_queue(0).unwrap(), w.tx_queue(0).unwrap()),
-        WorkerLinks {
-            commands: cmd_rx,
-            events: ev_tx,
-            handshakes: hs_tx,
-            handoff_in: ho_c,
-            handoff_out: vec![None],
-            to_workers: vec![cmd_tx.clone()],
-            to_control_tun: ctl_tun_p,
-            to_control_plain: ctl_plain_p,
-            relay_tun: None,
-            relay_plain: None,
-        },
+        links,
         &pool,
         clock,
         counters.clone(),
         WorkerNets {
-            tun_port: w.id(),
+            tun_port: port,
             tun: vlan_net(WGDP_TUN_MAC, WGDP_TUN, TUN_VLAN),
             plain: vlan_net(WGDP_PLAIN_MAC, WGDP_LAN, PLAIN_VLAN),
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    let secret = CookieChecker::new(&wgdp_public())
-        .rotate(Instant::ZERO, &mut rand_core::OsRng)
-        .expect("a first secret");
-    let mut allowed = AllowedIps::new();
-    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
-    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    // Peer 0 with its route and keypair, and each role's neighbour,
+    // in its own port's table.
     let shared = Arc::new(PeerShared::default());
-    for cmd in [
-        Command::CookieSecret(Box::new(secret)),
-        Command::AddPeer {
-            id: 0,
-            state: Box::new(PeerState::new(shared, Some(endpoint))),
-        },
-        Command::SetRoutes(Arc::new(RouteTable {
-            allowed,
-            owners: vec![0],
-            groups: Vec::new(),
-        })),
-        // Each role's neighbour, in its own port's table.
-        Command::Neighbour {
-            port: PortSide::Tunnel,
-            ip: IpAddr::V4(PEER_EP),
-            mac: PEER_MAC,
-        },
-        Command::Neighbour {
-            port: PortSide::Plaintext,
-            ip: IpAddr::V4(LAN_HOST),
-            mac: LAN_MAC,
-        },
-        Command::InstallKeypair {
-            id: 0,
-            keypair: Box::new(kp_wgdp),
-        },
-    ] {
-        cmd_tx.send(cmd).unwrap();
+    for cmd in one_peer_commands(shared, 0, Some(kp_wgdp)) {
+        ends.commands.send(cmd).unwrap();
     }
 
     let stop = AtomicBool::new(false);
     let state = (
         t.tx_queue(0).unwrap(),
         t.rx_queue(0).unwrap(),
-        ctl_tun_c,
-        ctl_plain_c,
-        cmd_tx,
+        ends.ctl_tun,
+        ends.ctl_plain,
+        ends.commands,
     );
     let pool_ref = &pool;
     let c = &*counters;
@@ -218,9 +172,10 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // packet leaves on the plaintext VLAN, from the plaintext port's
         // MAC to the LAN host.
         let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, b"from the peer");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&sealed_frame(&mut kp_peer, &inner), TUN_VLAN),
         );
         let out = recv(rx).expect("decapsulated frame");
@@ -232,7 +187,7 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         assert_eq!(ip.ttl(), 63);
         assert_eq!(&out[14 + 20..], &inner[20..], "payload unchanged");
         assert_eq!(
-            ev_rx.recv_timeout(Duration::from_secs(2)),
+            ends.events.recv_timeout(Duration::from_secs(2)),
             Ok(WorkerEvent::SessionConfirmed(0))
         );
 
@@ -240,9 +195,10 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // peer's endpoint, leaving on the tunnel VLAN from the tunnel
         // port's MAC and address.
         let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer, please");
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(
                 &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan),
                 PLAIN_VLAN,
@@ -263,14 +219,16 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         assert_eq!(&plain[20..lan.len()], &lan[20..]);
 
         // ARP on each VLAN: to that role's exception ring, untagged.
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&who_has(PEER_MAC, PEER_EP, WGDP_TUN), TUN_VLAN),
         );
-        inject(
+        inject_on(
             pool_ref,
             tx,
+            port,
             &tagged(&who_has(LAN_MAC, LAN_HOST, WGDP_LAN), PLAIN_VLAN),
         );
         let tun_arp = take(ctl_tun, 1);
@@ -284,7 +242,7 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         // (VLAN 0: the untagged network's). Dropped as `vlan`.
         let stray = ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &lan);
         for f in [stray.clone(), tagged(&stray, 30), tagged(&stray, 0)] {
-            inject(pool_ref, tx, &f);
+            inject_on(pool_ref, tx, port, &f);
         }
         assert_eq!(counter(c, |c| c.drops(DropReason::Vlan), 3), 3);
 
@@ -297,6 +255,34 @@ fn one_port_splits_the_roles_by_vlan_and_tags_each_roles_frames() {
         assert_eq!(c.events(Event::Decapsulated), 1);
         assert_eq!(c.events(Event::Encapsulated), 1);
         assert_eq!(c.total_drops(), 3);
+        assert!(take(ctl_plain, 0).is_empty());
+        assert!(take(ctl_tun, 0).is_empty());
+        assert!(recv(rx).is_none());
+
+        // A drop counts as the link's its frame arrived on, as its RX
+        // does: the plaintext VLAN's packet without a route as the
+        // plaintext port's, the tunnel VLAN's data message for an unknown
+        // receiver index as the tunnel port's (as the 3 of neither VLAN).
+        let nowhere = ipv4_udp(LAN_HOST, Ipv4Addr::new(192, 0, 2, 99), 64, b"no route");
+        inject_on(
+            pool_ref,
+            tx,
+            port,
+            &tagged(
+                &ether(WGDP_PLAIN_MAC, LAN_MAC, ethernet::ethertype::IPV4, &nowhere),
+                PLAIN_VLAN,
+            ),
+        );
+        let mut unknown = sealed_message(&mut kp_peer, &inner);
+        unknown[4..8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+        inject_on(pool_ref, tx, port, &tagged(&udp_frame(&unknown), TUN_VLAN));
+        assert_eq!(counter(c, |c| c.drops(DropReason::NoRoute), 1), 1);
+        assert_eq!(counter(c, |c| c.drops(DropReason::UnknownIndex), 1), 1);
+        assert_eq!(c.events(Event::TunnelRx), 6);
+        assert_eq!(c.events(Event::PlaintextRx), 3);
+        assert_eq!(c.events(Event::TunnelDropped), 4);
+        assert_eq!(c.events(Event::PlaintextDropped), 1);
+        assert_eq!(c.total_drops(), 5);
         assert!(take(ctl_plain, 0).is_empty());
         assert!(take(ctl_tun, 0).is_empty());
         assert!(recv(rx).is_none());

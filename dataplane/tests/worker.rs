@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{DropReason, Event, WorkerCounters};
@@ -178,10 +178,22 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     let (plain_w, plain_t) = pair(&pool, 1024);
     let (kp_wgdp, kp_peer) = handshake(setup.wgdp_initiates, make_index(0x1234_5678, 0, 1));
 
-    let (cmd_tx, cmd_rx) = bounded::<Command>(64 + setup.commands_ahead);
-    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(setup.event_queue);
-    let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(setup.handshake_queue);
-    let (_ho_p, ho_c) = mbuf_ring(eal, &unique("ho"), 64).expect("ring");
+    let (links, ends) = lone_links(
+        eal,
+        [
+            64 + setup.commands_ahead,
+            setup.event_queue,
+            setup.handshake_queue,
+        ],
+    );
+    let LoneEnds {
+        commands: cmd_tx,
+        events: ev_rx,
+        handshakes: hs_rx,
+        handoff: _ho_p,
+        ctl_tun: _ctl_tun_c,
+        ctl_plain: ctl_plain_c,
+    } = ends;
     let (elsewhere_p, elsewhere_c) = mbuf_ring(eal, &unique("hx"), 64).expect("ring");
     let (workers, owner) = if setup.owned_elsewhere {
         (2, 1)
@@ -192,8 +204,6 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
     if setup.owned_elsewhere {
         handoff_out.push(Some(elsewhere_p));
     }
-    let (ctl_tun_p, _ctl_tun_c) = mbuf_ring(eal, &unique("ct"), 64).expect("ring");
-    let (ctl_plain_p, ctl_plain_c) = mbuf_ring(eal, &unique("cp"), 64).expect("ring");
     let counters = Arc::new(WorkerCounters::default());
     let hz = eal.tsc_hz();
     let ahead = u64::try_from(setup.clock_at.as_nanos() * u128::from(hz) / 1_000_000_000)
@@ -207,17 +217,11 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
             plain_rx: plain_w.rx_queue(0).unwrap(),
             plain_tx: plain_w.tx_queue(0).unwrap(),
         },
+        // Alone, but for the absent owner's handoff ring (`owned_elsewhere`).
         WorkerLinks {
-            commands: cmd_rx,
-            events: ev_tx,
-            handshakes: hs_tx,
-            handoff_in: ho_c,
             handoff_out,
             to_workers: vec![cmd_tx.clone(); workers],
-            to_control_tun: ctl_tun_p,
-            to_control_plain: ctl_plain_p,
-            relay_tun: None,
-            relay_plain: None,
+            ..links
         },
         &pool,
         clock,
@@ -229,38 +233,10 @@ fn scenario(setup: Setup, drive: impl FnOnce(&mut Scenario<'_>) + Send) {
         },
         reassembly_table(eal, eal.tsc_hz(), REASSEMBLY_TIMEOUT).expect("reassembly table"),
     );
-    // The control thread's first command: the cookie secret.
-    let secret = CookieChecker::new(&wgdp_public())
-        .rotate(Instant::ZERO, &mut rand_core::OsRng)
-        .expect("a first secret");
-    cmd_tx
-        .send(Command::CookieSecret(Box::new(secret)))
-        .unwrap();
+    // The control thread's first commands: the cookie secret, the peer
+    // (unless another worker owns it), its route and the neighbours.
     let shared = Arc::new(PeerShared::default());
-    let mut allowed = AllowedIps::new();
-    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
-    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
-    if !setup.owned_elsewhere {
-        let state = Box::new(PeerState::new(shared.clone(), Some(endpoint)));
-        cmd_tx.send(Command::AddPeer { id: 0, state }).unwrap();
-    }
-    for cmd in [
-        Command::SetRoutes(Arc::new(RouteTable {
-            allowed,
-            owners: vec![owner],
-            groups: Vec::new(),
-        })),
-        Command::Neighbour {
-            port: PortSide::Tunnel,
-            ip: IpAddr::V4(PEER_EP),
-            mac: PEER_MAC,
-        },
-        Command::Neighbour {
-            port: PortSide::Plaintext,
-            ip: IpAddr::V4(LAN_HOST),
-            mac: LAN_MAC,
-        },
-    ] {
+    for cmd in one_peer_commands(shared.clone(), owner, None) {
         cmd_tx.send(cmd).unwrap();
     }
     for _ in 0..setup.commands_ahead {

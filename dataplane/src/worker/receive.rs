@@ -88,13 +88,13 @@ impl Worker<'_> {
             return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
-            return self.pass_to_control(PortSide::Tunnel, m);
+            return self.tx.pass_to_control(PortSide::Tunnel, m);
         }
         let Some(ip) = inner_ip(m.data(), &cls) else {
             return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if is_link_scoped(ip.dst) {
-            return self.pass_to_control(PortSide::Tunnel, m);
+            return self.tx.pass_to_control(PortSide::Tunnel, m);
         }
         if !self.nets.tun.is_local(ip.dst) {
             return self.tx.drop_packet(m, DropReason::NotForUs);
@@ -102,7 +102,7 @@ impl Worker<'_> {
         let wg = match cls.udp {
             Some(p) if self.cfg.is_wireguard_port(p.dst) => p,
             // Anything else for our address is the kernel's (ping, ssh).
-            _ if !cls.fragment => return self.pass_to_control(PortSide::Tunnel, m),
+            _ if !cls.fragment => return self.tx.pass_to_control(PortSide::Tunnel, m),
             // An outer fragment: reassembled first (see `fragments`).
             _ => return self.outer_fragment(m, &cls, now, via),
         };
@@ -144,7 +144,7 @@ impl Worker<'_> {
                 self.stages.lap(Stage::Lookup);
                 match route {
                     DataRoute::Local(id) => {
-                        self.count_inline(PortSide::Tunnel, via);
+                        via.count_inline(PortSide::Tunnel, &self.counters);
                         // Where it arrived: here, or the worker that handed it on.
                         let at = match via {
                             Via::OwnQueue => self.cfg.index,
@@ -153,12 +153,15 @@ impl Worker<'_> {
                         self.decapsulate(m, wg, id, OpenKey::Owner { at }, now);
                     }
                     DataRoute::Lane(id) => {
-                        self.count_inline(PortSide::Tunnel, via);
+                        via.count_inline(PortSide::Tunnel, &self.counters);
                         let key = OpenKey::Lane { index: receiver };
                         self.decapsulate(m, wg, id, key, now);
                     }
-                    DataRoute::Owner(owner) => self.hand_off(owner, m, via, PortSide::Tunnel),
-                    DataRoute::Moved(to) => self.forward(to, m, via, PortSide::Tunnel),
+                    DataRoute::Owner(owner) => {
+                        self.tx.hand_off(owner, m, via, PortSide::Tunnel);
+                        self.stages.lap(Stage::Handoff);
+                    }
+                    DataRoute::Moved(to) => self.tx.forward(to, m, via, PortSide::Tunnel),
                     DataRoute::Drop(reason) => self.tx.drop_packet(m, reason),
                 }
             }
@@ -203,7 +206,9 @@ impl Worker<'_> {
         self.counters.add(Event::CookieReplySent, 1);
         // From the listen port and the address the message came to, as
         // the control thread answers handshakes.
-        self.send_to(m, wg.src, Some(wg.dst), self.cfg.listen_port, 0, 0);
+        let port = self.cfg.listen_port;
+        self.send_path()
+            .send_to(m, wg.src, Some(wg.dst), port, 0, 0);
     }
 
     /// Answers a packet that peer `id` sent through the tunnel (`orig`,
@@ -214,7 +219,7 @@ impl Worker<'_> {
             .icmp
             .answer_peer(orig, err, &self.nets.plain, self.cfg.mtu, now);
         if let Some(m) = answer {
-            self.reply_to_peer(id, m, now);
+            self.send_path().reply_to_peer(id, m, now);
         }
     }
 
@@ -346,7 +351,7 @@ impl Worker<'_> {
                 .links
                 .events
                 .try_send(WorkerEvent::SessionConfirmed(id));
-            self.send_staged(id, now);
+            self.send_path().send_staged(id, now);
         }
         if changed {
             // Best effort: a full event queue only delays the control
@@ -357,7 +362,7 @@ impl Worker<'_> {
                 .try_send(WorkerEvent::EndpointChanged(id, endpoint, wg.dst));
         }
         if rekey {
-            self.want_handshake(id, now);
+            self.send_path().want_handshake(id, now);
         }
         Ok(())
     }
@@ -382,7 +387,7 @@ impl Worker<'_> {
             now,
         );
         if ask_handshake {
-            self.ask_control_for_handshake(id);
+            self.send_path().ask_control_for_handshake(id);
         }
         if let Some((endpoint, local)) = moved {
             // Best effort, as the owner's own report: the control thread
@@ -482,7 +487,7 @@ impl Worker<'_> {
         self.counters.add(Event::DecapBytes, total as u64);
         match dst_mac {
             Some(_) => self.tx.emit(Out::PlainTx, m),
-            None => self.pass_to_control(PortSide::Plaintext, m),
+            None => self.tx.pass_to_control(PortSide::Plaintext, m),
         }
         self.stages.lap(Stage::Build);
     }

@@ -2,6 +2,13 @@
 //! looked up in the allowed IPs, then encrypted in place and sent to their
 //! peer's endpoint (whitepaper section 5.4.6; kernel `send.c`).
 //!
+//! [`SendPath`] is this direction as a component: the worker lends it the
+//! components the path reads and changes (`Worker::send_path`), and it
+//! reads top to bottom from [`SendPath::plaintext_packet`]. Each packet
+//! ends in one place: a TX burst (the tunnel port's, another worker's
+//! handoff ring, the control thread's ring, see [`Tx`]), the staging slab
+//! while a handshake is under way, or a counted drop.
+//!
 //! In the mbuf: the Ethernet header is stripped, the inner packet stays
 //! where it is and is encrypted in place, padding and the tag go in the
 //! tailroom, and the WireGuard data header and outer Ethernet/IP/UDP headers
@@ -9,26 +16,68 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use dpdk_sys::rte::{tx_flags, Mbuf};
+use crossbeam_channel::{Sender, TrySendError};
+use dpdk_sys::rte::{tx_flags, Mbuf, Mempool};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, Data, DATA_HEADER_LEN};
 use protocol::session::SessionError;
 use protocol::time::Instant;
 
-use super::Worker;
-use crate::counters::{DropReason, Event};
-use crate::cycle_profile::Stage;
+use super::lane_work::LaneWork;
+use super::{WorkerConfig, WorkerNets};
+use crate::command::WorkerEvent;
+use crate::counters::{DropReason, Event, WorkerCounters};
+use crate::cycle_profile::{Stage, StageClock};
 use crate::fragments::{self, Pieces};
-use crate::icmp::IcmpError;
+use crate::icmp::{IcmpError, IcmpErrors};
+use crate::index_table::IndexTable;
 use crate::lane::Sealed;
+use crate::neighbours::Neighbours;
 use crate::outer::{self, OuterCache};
 use crate::peer::PeerId;
 use crate::port::PortSide;
 use crate::rehome::Via;
-use crate::tx::Out;
+use crate::route::RouteTable;
+use crate::staging::Staging;
+use crate::tx::{Out, Tx};
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
 use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
+
+/// The plaintext-to-tunnel path of a worker: the components it reads and
+/// changes, borrowed from the worker (`Worker::send_path`) for one call.
+/// Everything a packet meets from the plaintext port to the tunnel port's
+/// TX burst is a method here, in the order it meets them.
+pub(crate) struct SendPath<'w, 'p> {
+    /// The worker's settings.
+    pub(super) cfg: &'w WorkerConfig,
+    /// The packet pool (keepalives, fragments).
+    pub(super) pool: &'p Mempool,
+    /// The worker's counters.
+    pub(super) counters: &'w WorkerCounters,
+    /// The two ports' addresses.
+    pub(super) nets: &'w WorkerNets,
+    /// The allowed IPs and owners.
+    pub(super) routes: &'w RouteTable,
+    /// The worker's peers and lanes.
+    pub(super) table: &'w mut IndexTable,
+    /// The staged packets of all its peers.
+    pub(super) staging: &'w mut Staging<Mbuf>,
+    /// The lanes it serves (their tallies).
+    pub(super) lanes: &'w mut LaneWork,
+    /// Next hops' MACs (the outer headers' destination).
+    pub(super) neighbours: &'w Neighbours,
+    /// The ICMP errors it sends.
+    pub(super) icmp: &'w mut IcmpErrors<'p>,
+    /// The outgoing bursts and drop accounting.
+    pub(super) tx: &'w mut Tx<'p>,
+    /// The next outer IPv4 identification (see [`SendPath::send_outer`]).
+    pub(super) ip_ident: &'w mut u16,
+    /// Rare events to the control thread (handshake requests).
+    pub(super) events: &'w Sender<WorkerEvent>,
+    /// Per-stage cycle counts.
+    pub(super) stages: &'w mut StageClock,
+}
 
 /// A packet being sealed: its plaintext length, padded length and ECN.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +101,7 @@ impl Sealing {
 }
 
 /// Which key seals a packet for a peer: a lane is a kind of key, not a
-/// second pipeline ([`Worker::seal_and_send`] serves both).
+/// second pipeline ([`SendPath::seal_and_send`] serves both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SendKey {
     /// The peer's owner: its session's current keypair, its counter.
@@ -63,7 +112,7 @@ enum SendKey {
 }
 
 /// What forwarding makes of a plaintext packet's TTL / hop limit and size
-/// ([`Worker::strip_inner`]).
+/// ([`SendPath::strip_inner`]).
 #[derive(Debug, Clone, Copy)]
 enum Hop {
     /// Decremented: on into the tunnel.
@@ -74,7 +123,7 @@ enum Hop {
     TooBig,
 }
 
-impl Worker<'_> {
+impl<'p> SendPath<'_, 'p> {
     /// One frame from the plaintext port (or handed off from a worker that
     /// received it there: `via`).
     pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, via: Via) {
@@ -89,13 +138,13 @@ impl Worker<'_> {
         };
         if !matches!(cls.l3, L3Kind::Ipv4 | L3Kind::Ipv6) {
             // ARP, unknown EtherTypes: the control thread and the kernel.
-            return self.pass_to_control(PortSide::Plaintext, m);
+            return self.tx.pass_to_control(PortSide::Plaintext, m);
         }
         let Some(ip) = inner_ip(m.data(), &cls) else {
             return self.tx.drop_packet(m, DropReason::Malformed);
         };
         if self.nets.plain.is_local(ip.dst) || is_link_scoped(ip.dst) {
-            return self.pass_to_control(PortSide::Plaintext, m);
+            return self.tx.pass_to_control(PortSide::Plaintext, m);
         }
         self.stages.lap(Stage::Parse);
         let Some(target) = self.routes.allowed.lookup(ip.dst) else {
@@ -114,13 +163,13 @@ impl Worker<'_> {
         let owned = self.table.owns(peer);
         self.stages.lap(Stage::Lookup);
         if owned {
-            self.count_inline(PortSide::Plaintext, via);
+            via.count_inline(PortSide::Plaintext, self.counters);
             return self.encapsulate(m, &cls, ip, peer, now, via);
         }
         // A lane of another worker's peer encrypts here, unless it has no
         // usable key: then the owner stages the packet and asks for one.
         if self.table.lane_can_send(peer, now) {
-            self.count_inline(PortSide::Plaintext, via);
+            via.count_inline(PortSide::Plaintext, self.counters);
             return self.lane_encapsulate(m, &cls, ip, peer, now);
         }
         self.send_to_owner(peer, owner, m, via)
@@ -131,7 +180,7 @@ impl Worker<'_> {
     /// was dropped. A packet too big for the tunnel or at its last hop is
     /// answered with an ICMP error (see [`crate::icmp`]); only an IPv4
     /// packet without DF may be left larger than the tunnel MTU: it is
-    /// fragmented next ([`Worker::each_piece`]).
+    /// fragmented next ([`SendPath::each_piece`]).
     fn strip_inner(
         &mut self,
         mut m: Mbuf,
@@ -193,7 +242,7 @@ impl Worker<'_> {
             self.tx.drop_packet(m, DropReason::Malformed);
             return None;
         }
-        crate::mss::clamp_counted(self.cfg.mss_clamp, m.data_mut(), &self.counters);
+        crate::mss::clamp_counted(self.cfg.mss_clamp, m.data_mut(), self.counters);
         Some(m)
     }
 
@@ -201,7 +250,7 @@ impl Worker<'_> {
     /// split into fragments of at most the tunnel MTU when it is larger
     /// (see [`crate::fragments`]).
     fn each_piece(&mut self, m: Mbuf, mut send: impl FnMut(&mut Self, Mbuf)) {
-        let mut pieces = match fragments::split(m, self.cfg.mtu, self.pool, &self.counters) {
+        let mut pieces = match fragments::split(m, self.cfg.mtu, self.pool, self.counters) {
             Ok(Pieces::Whole(m)) => return send(self, m),
             Ok(Pieces::Split(pieces)) => pieces,
             Err((m, reason)) => return self.tx.drop_packet(m, reason),
@@ -292,7 +341,7 @@ impl Worker<'_> {
         if can_send && peer.staged.is_empty() {
             return self.seal_and_send(SendKey::Owner, id, m, now);
         }
-        if let Err((m, reason)) = self.table.stage(&mut self.staging, id, m, &self.counters) {
+        if let Err((m, reason)) = self.table.stage(self.staging, id, m, self.counters) {
             self.tx.drop_packet(m, reason);
         }
         if can_send {
@@ -402,7 +451,7 @@ impl Worker<'_> {
             // from the lane port and the address the owner published.
             None => {
                 let ask = self.lanes.sent(
-                    &mut self.table,
+                    self.table,
                     id,
                     sealing.msg_len(),
                     sealing.len > 0,
@@ -461,10 +510,10 @@ impl Worker<'_> {
         }
         peer.shared.add_tx(sealing.msg_len());
         let outer = match peer.outer {
-            Some(c) if c.serves(endpoint, peer.local, src_port, &self.neighbours) => c,
+            Some(c) if c.serves(endpoint, peer.local, src_port, self.neighbours) => c,
             _ => *peer.outer.insert(OuterCache::build(
                 &self.nets.tun,
-                &self.neighbours,
+                self.neighbours,
                 endpoint,
                 peer.local,
                 src_port,
@@ -511,7 +560,7 @@ impl Worker<'_> {
         ecn: u8,
         plain: u64,
     ) {
-        let built = OuterCache::build(&self.nets.tun, &self.neighbours, endpoint, local, src_port);
+        let built = OuterCache::build(&self.nets.tun, self.neighbours, endpoint, local, src_port);
         match built {
             Ok(outer) => self.send_outer(m, &outer, ecn, plain),
             Err(reason) => self.tx.drop_packet(m, reason),
@@ -529,8 +578,8 @@ impl Worker<'_> {
         // number of workers from the worker's index, so that no two
         // workers use the same one at the same time (multi-lane peers are
         // sent to from several).
-        let ident = self.ip_ident;
-        self.ip_ident = ident.wrapping_add(self.cfg.workers as u16);
+        let ident = *self.ip_ident;
+        *self.ip_ident = ident.wrapping_add(self.cfg.workers as u16);
         let Ok(l3_len) = outer.template.write(m.data_mut(), ecn, ident, offload) else {
             return self.tx.drop_packet(m, DropReason::NoEndpoint);
         };
@@ -555,15 +604,48 @@ impl Worker<'_> {
         if outer.resolved {
             self.tx.emit(Out::TunTx, m);
         } else {
-            self.pass_to_control(PortSide::Tunnel, m);
+            self.tx.pass_to_control(PortSide::Tunnel, m);
         }
         self.stages.lap(Stage::Build);
     }
 
-    /// Passes a frame to the control thread.
-    #[inline]
-    pub(crate) fn pass_to_control(&mut self, side: PortSide, m: Mbuf) {
-        self.counters.add(Event::ToControl, 1);
-        self.tx.emit(Out::Control(side), m);
+    /// Sends a plaintext packet for peer `id`, which this worker does not
+    /// hold, on: to where it moved, else to the owner the routes name.
+    fn send_to_owner(&mut self, id: PeerId, owner: usize, m: Mbuf, via: Via) {
+        match self.table.moved_to(id) {
+            Some(to) => self.tx.forward(to, m, via, PortSide::Plaintext),
+            None if owner != self.cfg.index => {
+                self.tx.hand_off(owner, m, via, PortSide::Plaintext);
+                self.stages.lap(Stage::Handoff);
+            }
+            None => self.tx.drop_packet(m, DropReason::PeerGone),
+        }
+    }
+
+    /// Asks the control thread for a handshake, at most every 100 ms per
+    /// peer (the control thread rate-limits initiations itself). The time
+    /// is noted whether or not the request got through: while the event
+    /// channel is full, the peer's packets do not each try again, the next
+    /// try comes 100 ms later.
+    pub(crate) fn want_handshake(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.table.peer_mut(id) else {
+            return;
+        };
+        let due = peer
+            .handshake_asked
+            .is_none_or(|t| now.saturating_since(t) >= std::time::Duration::from_millis(100));
+        if due {
+            peer.handshake_asked = Some(now);
+            self.ask_control_for_handshake(id);
+        }
+    }
+
+    /// Sends one handshake request to the control thread; one the full
+    /// event channel refuses is counted (`handshake_ask_lost`), not queued:
+    /// the caller's 100 ms rate limit brings the next.
+    pub(crate) fn ask_control_for_handshake(&mut self, id: PeerId) {
+        if let Err(TrySendError::Full(_)) = self.events.try_send(WorkerEvent::WantHandshake(id)) {
+            self.counters.add(Event::HandshakeAskLost, 1);
+        }
     }
 }

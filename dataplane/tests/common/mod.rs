@@ -9,15 +9,22 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use dpdk_sys::rte::lcore::{launch_and_join, Job};
-use dpdk_sys::rte::{Burst, Eal, Mempool, TxQueue};
+use dpdk_sys::rte::testing::unique;
+use dpdk_sys::rte::{mbuf_ring, Burst, Eal, Mempool, RingConsumer, RingProducer, TxQueue};
 
+use std::sync::Arc;
+
+use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::icmp::IcmpRate;
 use dataplane::outer::{self, Outer};
-use dataplane::route::{IfAddr, PortNet};
+use dataplane::peer::{PeerShared, PeerState};
+use dataplane::route::{IfAddr, PortNet, RouteTable};
 use dataplane::wire::checksum;
-use dataplane::worker::WorkerConfig;
-use protocol::cookie::CookieJar;
+use dataplane::worker::{WorkerConfig, WorkerLinks};
+use protocol::allowedips::{AllowedIps, Prefix};
+use protocol::cookie::{CookieChecker, CookieJar};
 use protocol::crypto::{PrivateKey, PublicKey};
 use protocol::messages::INITIATION_LEN;
 use protocol::noise::{PeerHandshake, StaticIdentity};
@@ -191,7 +198,21 @@ pub fn run_workers<S: Send>(
 
 /// Transmits one frame, in an mbuf from `pool`, on the test's end `q`.
 pub fn inject(pool: &Mempool, q: &mut TxQueue<'_>, frame: &[u8]) {
+    send_frame(pool, q, frame, None);
+}
+
+/// Transmits one frame as [`inject`] does, marked as received on DPDK
+/// port `port`, as a NIC's PMD marks what it receives (`net_ring` passes
+/// the mbuf on as it is): the worker counts its drop as that port's.
+pub fn inject_on(pool: &Mempool, q: &mut TxQueue<'_>, port: u16, frame: &[u8]) {
+    send_frame(pool, q, frame, Some(port));
+}
+
+fn send_frame(pool: &Mempool, q: &mut TxQueue<'_>, frame: &[u8], port: Option<u16>) {
     let mut m = pool.alloc().expect("alloc");
+    if let Some(port) = port {
+        m.set_port(port);
+    }
     m.append(frame.len() as u16)
         .expect("room")
         .copy_from_slice(frame);
@@ -217,4 +238,102 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         mss_clamp: None,
         icmp_rate: IcmpRate::KERNEL,
     }
+}
+
+/// The commands that set a worker up with the tests' one peer, in the
+/// order the control thread sends them: the cookie secret; peer 0 (its
+/// counters `shared`, its endpoint `PEER_EP`:`PEER_PORT`) when the worker
+/// owns it (`owner` 0; another worker's peer is not added here); the
+/// routes (`PEER_INNER`/32 to peer 0, owned by worker `owner`); and each
+/// role's next hop, `PEER_EP` on the tunnel side and `LAN_HOST` on the
+/// plaintext side; then `keypair`'s install, if given.
+pub fn one_peer_commands(
+    shared: Arc<PeerShared>,
+    owner: u16,
+    keypair: Option<Keypair>,
+) -> Vec<Command> {
+    let secret = CookieChecker::new(&wgdp_public())
+        .rotate(Instant::ZERO, &mut OsRng)
+        .expect("a first secret");
+    let mut allowed = AllowedIps::new();
+    allowed.insert(Prefix::new(IpAddr::V4(PEER_INNER), 32).unwrap(), 0);
+    let endpoint = SocketAddr::new(IpAddr::V4(PEER_EP), PEER_PORT);
+    let mut cmds = vec![Command::CookieSecret(Box::new(secret))];
+    if owner == 0 {
+        cmds.push(Command::AddPeer {
+            id: 0,
+            state: Box::new(PeerState::new(shared, Some(endpoint))),
+        });
+    }
+    cmds.extend([
+        Command::SetRoutes(Arc::new(RouteTable {
+            allowed,
+            owners: vec![owner],
+            groups: Vec::new(),
+        })),
+        Command::Neighbour {
+            port: PortSide::Tunnel,
+            ip: IpAddr::V4(PEER_EP),
+            mac: PEER_MAC,
+        },
+        Command::Neighbour {
+            port: PortSide::Plaintext,
+            ip: IpAddr::V4(LAN_HOST),
+            mac: LAN_MAC,
+        },
+    ]);
+    cmds.extend(keypair.map(|kp| Command::InstallKeypair {
+        id: 0,
+        keypair: Box::new(kp),
+    }));
+    cmds
+}
+
+/// The test's ends of a lone worker's links ([`lone_links`]).
+pub struct LoneEnds {
+    /// The worker's command channel.
+    pub commands: Sender<Command>,
+    /// Its events.
+    pub events: Receiver<WorkerEvent>,
+    /// The handshake messages it queues.
+    pub handshakes: Receiver<HandshakeMessage>,
+    /// Its handoff ring's producer (no other worker to use it).
+    pub handoff: RingProducer,
+    /// Its frames for the control thread from the tunnel port.
+    pub ctl_tun: RingConsumer,
+    /// The same from the plaintext port.
+    pub ctl_plain: RingConsumer,
+}
+
+/// A lone worker's links ([`WorkerLinks::alone`]) over new channels of
+/// the given capacities (commands, events, handshakes) and rings of 64,
+/// and the test's ends of them.
+pub fn lone_links(
+    eal: &Eal,
+    [commands, events, handshakes]: [usize; 3],
+) -> (WorkerLinks, LoneEnds) {
+    let (cmd_tx, cmd_rx) = bounded::<Command>(commands);
+    let (ev_tx, ev_rx) = bounded::<WorkerEvent>(events);
+    let (hs_tx, hs_rx) = bounded::<HandshakeMessage>(handshakes);
+    let ring = |name: &str| mbuf_ring(eal, &unique(name), 64).expect("ring");
+    let (ho_p, ho_c) = ring("lh");
+    let (ctl_tun_p, ctl_tun_c) = ring("lt");
+    let (ctl_plain_p, ctl_plain_c) = ring("lp");
+    let links = WorkerLinks::alone(
+        (cmd_tx.clone(), cmd_rx),
+        ev_tx,
+        hs_tx,
+        ho_c,
+        ctl_tun_p,
+        ctl_plain_p,
+    );
+    let ends = LoneEnds {
+        commands: cmd_tx,
+        events: ev_rx,
+        handshakes: hs_rx,
+        handoff: ho_p,
+        ctl_tun: ctl_tun_c,
+        ctl_plain: ctl_plain_c,
+    };
+    (links, ends)
 }

@@ -309,6 +309,13 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// Records `port` as the input port, as a PMD does on receive (a
+    /// test's frames, which `net_ring` passes on as they are).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.raw_mut().port = port;
+    }
+
     /// A 32-bit tag for the application, kept in the mbuf's hash field
     /// (`hash.usr`, which overwrites the RSS hash the PMD may have stored).
     #[inline]
