@@ -47,14 +47,31 @@
 //! have to refuse or admit new sources once spoofed ones fill it; refusing
 //! would deny cookies to the real peers a flood is meant to keep out.
 //!
+//! **Held, then judged together.** A worker does not judge a handshake
+//! message when its frame is parsed: the gate holds it (up to [`HELD`],
+//! two SIMD passes) and the worker judges what it holds at the end of the
+//! round, so that the round's mac1s are computed in one AVX-512 pass of
+//! up to 16 (`protocol::crypto::MacKey::mac_many`, the `mbmac` crate:
+//! about 32 ns a mac1 with 16 lanes full, 80 ns with 5, against 200 ns one
+//! at a time). Under a flood the RX bursts come back full and a round
+//! brings only a few handshake messages among the data, so while a round
+//! was saturated the gate keeps holding until a pass is full (16): a
+//! message then waits a few bursts, microseconds. A round that brought no
+//! full burst judges at once (a worker with spare time adds no latency),
+//! as does a hold that is full mid-burst. Each held message is then judged
+//! exactly as alone, in arrival order (the load, mac2, the reply, the
+//! queue); one still held when the worker stops is freed with it.
+//!
 //! **Cost per flood frame.** mac1 is checked with its key's BLAKE2s block
 //! compressed once, when the gate is built (`protocol::crypto::MacKey`: two
-//! compressions for an initiation instead of three), and the cookie
-//! `MAC(R_m, source)` with the secret's block compressed once per secret.
-//! Under load the cookie for a message's source is computed once for both
-//! the mac2 check and the reply ([`CookieChecker::mac2_or_reply`]), and the
-//! reply is sealed with ring's ChaCha20-Poly1305 under an HChaCha20
-//! subkey. BENCHMARKS.md's flood section has the figures.
+//! compressions for an initiation instead of three), 16 messages at a
+//! time (above), and the cookie `MAC(R_m, source)` with the secret's block
+//! compressed once per secret. Under load the cookie for a message's
+//! source is computed once for both the mac2 check and the reply
+//! ([`CookieChecker::mac2_or_reply`]), and the reply is sealed with ring's
+//! ChaCha20-Poly1305 under an HChaCha20 subkey. What a flood frame costs
+//! besides the cryptography (receiving it, its headers, its cold mbuf,
+//! freeing it) and the figures are in BENCHMARKS.md's flood section.
 //!
 //! The checks themselves are `protocol`'s [`CookieChecker`]; this module
 //! only applies them to mbufs.
@@ -62,8 +79,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crossbeam_channel::Sender;
+use dpdk_sys::rte::Mbuf;
 use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, UnderLoad};
-use protocol::crypto::PublicKey;
+use protocol::crypto::{PublicKey, MAC_LANES};
 use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
 use rand_chacha::rand_core::SeedableRng;
@@ -72,11 +90,40 @@ use rand_chacha::ChaCha20Rng;
 use crate::command::HandshakeMessage;
 use crate::counters::{DropReason, Event, WorkerCounters};
 
-/// A worker's cookie checker, its view of the load, and its nonce source.
+/// The most handshake messages a gate holds before it must judge them:
+/// two SIMD passes, a whole RX burst.
+pub(crate) const HELD: usize = 2 * MAC_LANES;
+
+/// A handshake message held by the gate, and where it lies in its mbuf.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// The frame.
+    pub(crate) m: Mbuf,
+    /// Initiation, response or cookie reply, of its exact length.
+    pub(crate) kind: MessageType,
+    /// Offset of the message (the UDP payload) in the frame.
+    pub(crate) start: usize,
+    /// Offset of its end.
+    pub(crate) end: usize,
+    /// The outer source address and port.
+    pub(crate) src: SocketAddr,
+    /// Our address it was sent to.
+    pub(crate) dst: IpAddr,
+}
+
+/// A worker's cookie checker, its view of the load, its nonce source, and
+/// the handshake messages it holds until their mac1s are checked together.
 pub struct HandshakeGate {
     checker: CookieChecker,
     load: LoadTracker,
     rng: ChaCha20Rng,
+    /// Held messages, `held[next..len]` not handed back yet.
+    held: [Option<Held>; HELD],
+    /// Whether each held message's mac1 checked ([`Self::check_held`]).
+    mac1_ok: [bool; HELD],
+    len: usize,
+    /// The next to hand back; `None` until the mac1s were checked.
+    next: Option<usize>,
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -84,6 +131,7 @@ impl std::fmt::Debug for HandshakeGate {
         f.debug_struct("HandshakeGate")
             .field("checker", &self.checker)
             .field("load", &self.load)
+            .field("held", &self.len)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +146,10 @@ impl HandshakeGate {
             // Seeded once, from the operating system (as `OsRng` is used
             // for every key wgdp draws).
             rng: ChaCha20Rng::from_entropy(),
+            held: [const { None }; HELD],
+            mac1_ok: [false; HELD],
+            len: 0,
+            next: None,
         }
     }
 
@@ -119,15 +171,84 @@ pub(crate) enum GateVerdict {
 }
 
 impl HandshakeGate {
+    /// Holds handshake message `h` until the worker judges what the gate
+    /// holds ([`Self::check_held`], then [`Self::next_judged`]); gives it
+    /// back when [`HELD`] are held already (judge those first).
+    pub(crate) fn hold(&mut self, h: Held) -> Result<(), Held> {
+        if self.len == HELD || self.next.is_some() {
+            return Err(h);
+        }
+        self.held[self.len] = Some(h);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Whether the worker should judge what is held at the end of this
+    /// round: when a SIMD pass is full, or when the round was not
+    /// `saturated` (no RX burst came back full, so nothing is gained by
+    /// waiting for more: an unloaded worker answers at once).
+    pub(crate) fn due(&self, saturated: bool) -> bool {
+        self.len > 0 && (!saturated || self.len >= MAC_LANES)
+    }
+
+    /// Checks the mac1s of every held message, [`MAC_LANES`] per SIMD pass
+    /// (cookie replies carry none: theirs fail and are not looked at).
+    pub(crate) fn check_held(&mut self) {
+        let mut msgs: [&[u8]; HELD] = [&[]; HELD];
+        for (msg, h) in msgs.iter_mut().zip(self.held[..self.len].iter().flatten()) {
+            *msg = h.m.data().get(h.start..h.end).unwrap_or_default();
+        }
+        self.checker
+            .check_mac1_many(&msgs[..self.len], &mut self.mac1_ok[..self.len]);
+        self.next = Some(0);
+    }
+
+    /// The next held message, in arrival order, with what the gate did with
+    /// it: checked, then queued on `queue` for the control thread, or to be
+    /// answered with a cookie reply; `None` when all were handed back (the
+    /// gate then holds nothing).
+    pub(crate) fn next_judged(
+        &mut self,
+        queue: &Sender<HandshakeMessage>,
+        counters: &WorkerCounters,
+        now: Instant,
+    ) -> Option<(Held, GateVerdict)> {
+        let i = self.next?;
+        let Some(h) = self
+            .held
+            .get_mut(i)
+            .filter(|_| i < self.len)
+            .and_then(Option::take)
+        else {
+            self.len = 0;
+            self.next = None;
+            return None;
+        };
+        self.next = Some(i + 1);
+        let msg = h.m.data().get(h.start..h.end).unwrap_or_default();
+        let verdict = self.judge(
+            msg,
+            h.kind,
+            self.mac1_ok[i],
+            h.src,
+            h.dst,
+            queue,
+            counters,
+            now,
+        );
+        Some((h, verdict))
+    }
+
     /// A handshake message `msg` of type `kind` (initiation, response or
-    /// cookie reply, of its exact length) from `src` to our address `dst`: checked, then queued on
-    /// `queue` for the control thread, or to be answered with a cookie
-    /// reply.
+    /// cookie reply, of its exact length) from `src` to our address `dst`,
+    /// whose mac1 checked or not (`mac1_ok`): queued on `queue` for the
+    /// control thread, or to be answered with a cookie reply.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn judge(
+    fn judge(
         &mut self,
         msg: &[u8],
         kind: MessageType,
+        mac1_ok: bool,
         src: SocketAddr,
         dst: IpAddr,
         queue: &Sender<HandshakeMessage>,
@@ -137,7 +258,7 @@ impl HandshakeGate {
         let under_load = if kind == MessageType::CookieReply {
             false
         } else {
-            if self.checker.check_mac1(msg).is_err() {
+            if !mac1_ok {
                 return GateVerdict::Drop(DropReason::BadMac1);
             }
             let capacity = queue.capacity().unwrap_or(usize::MAX);

@@ -16,7 +16,7 @@ use crate::constants::{
     AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, COOKIE_SECRET_LATENCY, COOKIE_SECRET_MAX_AGE,
     KEY_LEN, LABEL_COOKIE, LABEL_MAC1, UNDER_LOAD_DIVISOR, UNDER_LOAD_STICKY,
 };
-use crate::crypto::{self, MacKey, PublicKey};
+use crate::crypto::{self, MacJob, MacKey, PublicKey, MAC_LANES};
 use crate::messages::{
     mac_ranges, CookieReply, Message, MessageError, MessageType, COOKIE_REPLY_LEN,
 };
@@ -246,12 +246,40 @@ impl CookieChecker {
     /// msg up to mac1)`.
     pub fn check_mac1(&self, msg: &[u8]) -> Result<(), CookieError> {
         MessageType::of(msg)?;
-        let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-        let mac1 = self.mac1_key.mac(&[&msg[..mac1_range.start]]);
-        if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
+        let mac1_at = mac1_offset(msg).ok_or(CookieError::NotHandshake)?;
+        let mac1 = self.mac1_key.mac(&[&msg[..mac1_at]]);
+        if !mac1_matches(msg, mac1_at, &mac1) {
             return Err(CookieError::InvalidMac1);
         }
         Ok(())
+    }
+
+    /// [`check_mac1`](Self::check_mac1) of a burst's messages at once:
+    /// `ok[i]` is whether `msgs[i]` passes (up to `ok.len()` messages).
+    /// The mac1s of up to [`MAC_LANES`] messages are computed in one SIMD
+    /// pass ([`MacKey::mac_many`]): the handshake gate's cost per message
+    /// under a flood.
+    pub fn check_mac1_many(&self, msgs: &[&[u8]], ok: &mut [bool]) {
+        let n = msgs.len().min(ok.len());
+        for (msgs, ok) in msgs[..n].chunks(MAC_LANES).zip(ok.chunks_mut(MAC_LANES)) {
+            let mut jobs = [MacJob::default(); MAC_LANES];
+            // Each job's message and where its mac1 lies.
+            let mut of = [(0usize, 0usize); MAC_LANES];
+            let mut queued = 0;
+            for (i, msg) in msgs.iter().enumerate() {
+                ok[i] = false;
+                let at = MessageType::of(msg).ok().and_then(|_| mac1_offset(msg));
+                if let Some(at) = at {
+                    jobs[queued] = MacJob::new(&msg[..at]);
+                    of[queued] = (i, at);
+                    queued += 1;
+                }
+            }
+            self.mac1_key.mac_many(&mut jobs[..queued]);
+            for (job, &(i, at)) in jobs[..queued].iter().zip(&of) {
+                ok[i] = mac1_matches(msgs[i], at, &job.mac);
+            }
+        }
     }
 
     /// Whether the mac2 of handshake message `msg` from `src` is the one
@@ -350,6 +378,18 @@ pub enum UnderLoad {
     Mac2,
     /// Its mac2 is not valid: answer with this cookie reply, nothing else.
     Reply([u8; COOKIE_REPLY_LEN]),
+}
+
+/// Where mac1 begins in handshake message `msg` (the MAC covers what comes
+/// before); `None` when `msg` is not a handshake message of its length.
+fn mac1_offset(msg: &[u8]) -> Option<usize> {
+    mac_ranges(msg).map(|(mac1, _)| mac1.start)
+}
+
+/// Whether the mac1 of `msg`, at `at`, is `mac1` (constant time).
+fn mac1_matches(msg: &[u8], at: usize, mac1: &[u8; COOKIE_LEN]) -> bool {
+    msg.get(at..at + COOKIE_LEN)
+        .is_some_and(|m| crypto::constant_time_eq(mac1, m))
 }
 
 /// Whether the mac2 of handshake message `msg` is `MAC(cookie, msg up to
@@ -470,6 +510,47 @@ mod tests {
     ) -> Result<MacVerdict, CookieError> {
         s.checker
             .verify(msg, s.src, under_load, now, &mut s.rng, &mut s.limiter)
+    }
+
+    /// A burst of 37 messages (more than one SIMD pass) checked at once:
+    /// valid initiations and responses pass; a flipped bit, a truncated
+    /// message, a cookie reply and a data message fail; each verdict is
+    /// [`CookieChecker::check_mac1`]'s; `ok` past the messages is untouched.
+    #[test]
+    fn check_mac1_many_agrees_with_check_mac1_on_a_mixed_burst() {
+        let mut s = setup();
+        let t0 = Instant::from_secs(1);
+        let mut response = [0u8; 92];
+        response[0] = 2;
+        s.jar.add_macs(&mut response, t0);
+        let mut msgs: Vec<Vec<u8>> = Vec::new();
+        for i in 0..37u32 {
+            let mut m = message(&mut s, i, t0).to_vec();
+            match i % 6 {
+                0 => m[4 + (i as usize * 7) % 112] ^= 1 << (i % 8),
+                1 => m.truncate(100),
+                2 => m = response.to_vec(),
+                3 => m = vec![3; 64],
+                4 => m = [&4u32.to_le_bytes()[..], &[0u8; 28]].concat(),
+                _ => {}
+            }
+            msgs.push(m);
+        }
+        let views: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let mut ok = [true; 40];
+        s.checker.check_mac1_many(&views, &mut ok);
+        for (i, m) in views.iter().enumerate() {
+            let want = matches!(i % 6, 2 | 5);
+            assert_eq!(ok[i], want, "message {i}");
+            assert_eq!(s.checker.check_mac1(m).is_ok(), want, "message {i}");
+        }
+        assert_eq!(ok[37..], [true; 3], "past the messages");
+        // Fewer verdicts than messages: only the first ones are checked.
+        let mut two = [false; 2];
+        s.checker.check_mac1_many(&views, &mut two);
+        assert_eq!(two, [false, false]);
+        s.checker.check_mac1_many(&views[2..], &mut two);
+        assert_eq!(two, [true, false]);
     }
 
     #[test]
