@@ -48,17 +48,18 @@
 //! would deny cookies to the real peers a flood is meant to keep out.
 //!
 //! **Held, then judged together.** A worker does not judge a handshake
-//! message when its frame is parsed: the gate holds it (up to [`HELD`],
+//! message when its frame is parsed: the gate holds it (up to `HELD`, 32:
 //! two SIMD passes) and the worker judges what it holds at the end of the
 //! round, so that the round's mac1s are computed in one AVX-512 pass of
 //! up to 16 (`protocol::crypto::MacKey::mac_many`, the `mbmac` crate:
 //! about 32 ns a mac1 with 16 lanes full, 80 ns with 5, against 200 ns one
 //! at a time). Under a flood the RX bursts come back full and a round
 //! brings only a few handshake messages among the data, so while a round
-//! was saturated the gate keeps holding until a pass is full (16): a
-//! message then waits a few bursts, microseconds. A round that brought no
-//! full burst judges at once (a worker with spare time adds no latency),
-//! as does a hold that is full mid-burst. Each held message is then judged
+//! was saturated the gate keeps holding until a pass is full (16), for at
+//! most `HOLD_ROUNDS` (8) rounds: a message waits a few bursts,
+//! microseconds. A round that brought no full burst judges at once (a
+//! worker with spare time adds no latency), as does a hold that is full
+//! mid-burst. Each held message is then judged
 //! exactly as alone, in arrival order (the load, mac2, the reply, the
 //! queue); one still held when the worker stops is freed with it.
 //!
@@ -124,6 +125,8 @@ pub struct HandshakeGate {
     len: usize,
     /// The next to hand back; `None` until the mac1s were checked.
     next: Option<usize>,
+    /// When to judge what is held.
+    policy: HoldPolicy,
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -150,12 +153,47 @@ impl HandshakeGate {
             mac1_ok: [false; HELD],
             len: 0,
             next: None,
+            policy: HoldPolicy::default(),
         }
     }
 
     /// Uses the control thread's new cookie secret from now on.
     pub fn set_secret(&mut self, secret: CookieSecret) {
         self.checker.set_secret(secret);
+    }
+}
+
+/// Rounds a saturated worker holds handshake messages at most, waiting
+/// for a full SIMD pass: under a flood of 500k/s among 3 Mpps of data a
+/// round brings 4 to 5, so 16 come within about 4 rounds; a handshake
+/// among saturating data and no flood waits 8 rounds, tens of
+/// microseconds.
+const HOLD_ROUNDS: u32 = 8;
+
+/// When the worker judges what the gate holds, at the end of a round: when
+/// a SIMD pass is full ([`MAC_LANES`]); when the round was not `saturated`
+/// (no RX burst came back full, so nothing is gained by waiting for more:
+/// a worker with spare time answers at once); or when the oldest held
+/// message has waited `HOLD_ROUNDS` (8) rounds.
+#[derive(Debug, Default)]
+struct HoldPolicy {
+    /// Rounds since the oldest held message arrived.
+    waited: u32,
+}
+
+impl HoldPolicy {
+    /// Whether to judge the `held` messages at the end of this round.
+    fn due(&mut self, held: usize, saturated: bool) -> bool {
+        if held == 0 {
+            self.waited = 0;
+            return false;
+        }
+        self.waited += 1;
+        let due = !saturated || held >= MAC_LANES || self.waited >= HOLD_ROUNDS;
+        if due {
+            self.waited = 0;
+        }
+        due
     }
 }
 
@@ -184,11 +222,9 @@ impl HandshakeGate {
     }
 
     /// Whether the worker should judge what is held at the end of this
-    /// round: when a SIMD pass is full, or when the round was not
-    /// `saturated` (no RX burst came back full, so nothing is gained by
-    /// waiting for more: an unloaded worker answers at once).
-    pub(crate) fn due(&self, saturated: bool) -> bool {
-        self.len > 0 && (!saturated || self.len >= MAC_LANES)
+    /// round (see [`HoldPolicy`]).
+    pub(crate) fn due(&mut self, saturated: bool) -> bool {
+        self.policy.due(self.len, saturated)
     }
 
     /// Checks the mac1s of every held message, [`MAC_LANES`] per SIMD pass
@@ -285,5 +321,33 @@ impl HandshakeGate {
             Err(_) => counters.count_drop(DropReason::HandshakeQueueFull),
         }
         GateVerdict::Taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing held: never due. Held in unsaturated rounds: due at once.
+    /// In saturated rounds: due once a SIMD pass is full, or after
+    /// HOLD_ROUNDS rounds, and the count starts over after each judgement.
+    #[test]
+    fn held_messages_are_judged_when_a_pass_is_full_the_round_is_not_saturated_or_they_waited() {
+        let mut p = HoldPolicy::default();
+        assert!(!p.due(0, false));
+        assert!(!p.due(0, true));
+        assert!(p.due(1, false), "a worker with spare time answers at once");
+        assert!(p.due(MAC_LANES, true), "a full pass");
+        assert!(p.due(HELD, true));
+        for round in 1..HOLD_ROUNDS {
+            assert!(!p.due(3, true), "round {round}: still waiting");
+        }
+        assert!(p.due(3, true), "waited HOLD_ROUNDS rounds");
+        assert!(!p.due(3, true), "the count started over");
+        assert!(!p.due(0, true));
+        for _ in 1..HOLD_ROUNDS {
+            assert!(!p.due(1, true));
+        }
+        assert!(p.due(1, true), "held again: counted from its first round");
     }
 }
