@@ -21,8 +21,10 @@
 //! decides it, when the message is handled: the handshake queue holds at
 //! least 1/8 of its capacity, and the state sticks for one second after
 //! that was last seen ([`LoadTracker`]). Each worker reads the queue's
-//! length itself (`Sender::len`: two atomic loads, no lock, and only for
-//! handshake messages) and keeps its own one-second memory. A flag
+//! length itself (`Sender::len`: two atomic loads, no lock), once per
+//! judgement of what its gate held (when a message with a valid mac1 first
+//! needs it; the messages it queues after that are counted on), and keeps
+//! its own one-second memory. A flag
 //! published by the control thread would lag by the control thread's own
 //! backlog, which under a flood is exactly what is behind.
 //!
@@ -127,6 +129,10 @@ pub struct HandshakeGate {
     next: Option<usize>,
     /// When to judge what is held.
     policy: HoldPolicy,
+    /// The handshake queue's length, read once per judgement (when a
+    /// message with a valid mac1 first needs it), plus what this gate
+    /// queued since.
+    backlog: Option<usize>,
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -154,6 +160,7 @@ impl HandshakeGate {
             len: 0,
             next: None,
             policy: HoldPolicy::default(),
+            backlog: None,
         }
     }
 
@@ -237,6 +244,7 @@ impl HandshakeGate {
         self.checker
             .check_mac1_many(&msgs[..self.len], &mut self.mac1_ok[..self.len]);
         self.next = Some(0);
+        self.backlog = None;
     }
 
     /// The next held message, in arrival order, with what the gate did with
@@ -298,7 +306,10 @@ impl HandshakeGate {
                 return GateVerdict::Drop(DropReason::BadMac1);
             }
             let capacity = queue.capacity().unwrap_or(usize::MAX);
-            if self.load.under_load(queue.len(), capacity, now) {
+            // One read of the queue's length per judgement: its lines are
+            // the control thread's, a cache miss each time.
+            let backlog = *self.backlog.get_or_insert_with(|| queue.len());
+            if self.load.under_load(backlog, capacity, now) {
                 counters.add(Event::HandshakeUnderLoad, 1);
                 match self.checker.mac2_or_reply(msg, src, &mut self.rng) {
                     Ok(UnderLoad::Mac2) => true,
@@ -317,7 +328,10 @@ impl HandshakeGate {
             return GateVerdict::Drop(DropReason::BadMessage);
         };
         match queue.try_send(h) {
-            Ok(()) => counters.add(Event::HandshakeToControl, 1),
+            Ok(()) => {
+                counters.add(Event::HandshakeToControl, 1);
+                self.backlog = self.backlog.map(|b| b + 1);
+            }
             Err(_) => counters.count_drop(DropReason::HandshakeQueueFull),
         }
         GateVerdict::Taken

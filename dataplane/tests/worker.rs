@@ -1019,6 +1019,46 @@ fn a_burst_of_handshake_messages_is_judged_message_by_message_in_order() {
     });
 }
 
+/// Four initiations with a valid mac1 and no mac2, sent as one burst to a
+/// worker whose handshake queue holds 8 (under load from a backlog of 1)
+/// and is never drained: the first is queued, and each later one finds
+/// the queue at least 1/8 full, whether it is judged in the same round
+/// (the gate counts what it queued since it read the queue's length) or a
+/// later one, so it is answered with a cookie reply.
+#[test]
+fn handshakes_judged_together_count_the_ones_queued_before_them_toward_load() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 8,
+        event_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+        clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
+    };
+    scenario(setup, |sc| {
+        let mut jar = CookieJar::new(&wgdp_public());
+        let mut b: Burst = Burst::new();
+        for i in 0..4u32 {
+            let f = udp_frame(&initiation(&mut jar, i));
+            let mut m = sc.h.pool.alloc().expect("alloc");
+            m.append(f.len() as u16).expect("room").copy_from_slice(&f);
+            b.push(m).expect("room");
+        }
+        assert_eq!(sc.h.tun_tx.tx_burst(&mut b), 4);
+        assert_eq!(sc.h.counter(|c| c.events(Event::CookieReplySent), 3), 3);
+        assert_eq!(sc.h.counters.events(Event::HandshakeToControl), 1);
+        let queued: Vec<u8> = sc.handshakes.try_iter().map(|h| h.bytes()[4]).collect();
+        assert_eq!(queued, vec![0]);
+        for sender in 1..4u32 {
+            let frame = sc.h.recv(PortSide::Tunnel).expect("a cookie reply");
+            assert_eq!(cookie_reply(&frame).receiver(), sender);
+        }
+    });
+}
+
 /// Encapsulates one LAN packet to the peer and returns the outer frame.
 fn encap_one(h: &mut Harness<'_>) -> Vec<u8> {
     let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer");
