@@ -71,19 +71,22 @@
 //! time (above), and the cookie `MAC(R_m, source)` with the secret's block
 //! compressed once per secret. Under load the cookie for a message's
 //! source is computed once for both the mac2 check and the reply
-//! ([`CookieChecker::mac2_or_reply`]), and the reply is sealed with ring's
-//! ChaCha20-Poly1305 under an HChaCha20 subkey. What a flood frame costs
+//! ([`CookieChecker::mac2_or_reply`]); when the worker is under load as it
+//! judges what it held, the cookies of the messages whose mac1 checked are
+//! computed 16 per pass, and their mac2s too, each lane under its own
+//! cookie ([`CookieChecker::mac2_checks`]). The reply is sealed with
+//! ring's ChaCha20-Poly1305 under an HChaCha20 subkey. What a flood frame costs
 //! besides the cryptography (receiving it, its headers, its cold mbuf,
 //! freeing it) and the figures are in BENCHMARKS.md's flood section.
 //!
 //! The checks themselves are `protocol`'s [`CookieChecker`]; this module
 //! only applies them to mbufs.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crossbeam_channel::Sender;
 use dpdk_sys::rte::Mbuf;
-use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, UnderLoad};
+use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, Mac2Check, UnderLoad};
 use protocol::crypto::{PublicKey, MAC_LANES};
 use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
@@ -96,6 +99,9 @@ use crate::counters::{DropReason, Event, WorkerCounters};
 /// The most handshake messages a gate holds before it must judge them:
 /// two SIMD passes, a whole RX burst.
 pub(crate) const HELD: usize = 2 * MAC_LANES;
+
+/// The source in the unused slots of [`HandshakeGate::check_held`]'s arrays.
+const NO_SOURCE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// A handshake message held by the gate, and where it lies in its mbuf.
 #[derive(Debug)]
@@ -124,6 +130,9 @@ pub struct HandshakeGate {
     held: [Option<Held>; HELD],
     /// Whether each held message's mac1 checked ([`Self::check_held`]).
     mac1_ok: [bool; HELD],
+    /// Under load, each held message's cookie and mac2 comparison, made
+    /// together ([`Self::check_held`]).
+    checks: [Option<Mac2Check>; HELD],
     len: usize,
     /// The next to hand back; `None` until the mac1s were checked.
     next: Option<usize>,
@@ -157,6 +166,7 @@ impl HandshakeGate {
             rng: ChaCha20Rng::from_entropy(),
             held: [const { None }; HELD],
             mac1_ok: [false; HELD],
+            checks: [const { None }; HELD],
             len: 0,
             next: None,
             policy: HoldPolicy::default(),
@@ -235,8 +245,11 @@ impl HandshakeGate {
     }
 
     /// Checks the mac1s of every held message, [`MAC_LANES`] per SIMD pass
-    /// (cookie replies carry none: theirs fail and are not looked at).
-    pub(crate) fn check_held(&mut self) {
+    /// (cookie replies carry none: theirs fail and are not looked at); then,
+    /// when the worker is under load now (as the first of them will find
+    /// it, from the handshake `queue`'s length), the cookies and mac2s of
+    /// those whose mac1 checked, 16 per pass too.
+    pub(crate) fn check_held(&mut self, queue: &Sender<HandshakeMessage>, now: Instant) {
         let mut msgs: [&[u8]; HELD] = [&[]; HELD];
         for (msg, h) in msgs.iter_mut().zip(self.held[..self.len].iter().flatten()) {
             *msg = h.m.data().get(h.start..h.end).unwrap_or_default();
@@ -245,6 +258,30 @@ impl HandshakeGate {
             .check_mac1_many(&msgs[..self.len], &mut self.mac1_ok[..self.len]);
         self.next = Some(0);
         self.backlog = None;
+        if !self.mac1_ok[..self.len].contains(&true) {
+            return;
+        }
+        let capacity = queue.capacity().unwrap_or(usize::MAX);
+        let backlog = *self.backlog.get_or_insert_with(|| queue.len());
+        if !self.load.under_load(backlog, capacity, now) {
+            return;
+        }
+        // The messages whose mac1 checked, and where each is held.
+        let mut valid: [(&[u8], SocketAddr); HELD] = [(&[], NO_SOURCE); HELD];
+        let mut at = [0usize; HELD];
+        let mut n = 0;
+        for (i, h) in self.held[..self.len].iter().enumerate() {
+            if let (Some(h), true) = (h, self.mac1_ok[i]) {
+                valid[n] = (msgs[i], h.src);
+                at[n] = i;
+                n += 1;
+            }
+        }
+        let mut found: [Option<Mac2Check>; HELD] = [const { None }; HELD];
+        self.checker.mac2_checks(&valid[..n], &mut found[..n]);
+        for (check, &i) in found[..n].iter_mut().zip(&at) {
+            self.checks[i] = check.take();
+        }
     }
 
     /// The next held message, in arrival order, with what the gate did with
@@ -270,10 +307,12 @@ impl HandshakeGate {
         };
         self.next = Some(i + 1);
         let msg = h.m.data().get(h.start..h.end).unwrap_or_default();
+        let check = self.checks[i].take();
         let verdict = self.judge(
             msg,
             h.kind,
             self.mac1_ok[i],
+            check,
             h.src,
             h.dst,
             queue,
@@ -285,14 +324,16 @@ impl HandshakeGate {
 
     /// A handshake message `msg` of type `kind` (initiation, response or
     /// cookie reply, of its exact length) from `src` to our address `dst`,
-    /// whose mac1 checked or not (`mac1_ok`): queued on `queue` for the
-    /// control thread, or to be answered with a cookie reply.
+    /// whose mac1 checked or not (`mac1_ok`), and whose cookie and mac2
+    /// comparison may have been made already (`check`): queued on `queue`
+    /// for the control thread, or to be answered with a cookie reply.
     #[allow(clippy::too_many_arguments)]
     fn judge(
         &mut self,
         msg: &[u8],
         kind: MessageType,
         mac1_ok: bool,
+        check: Option<Mac2Check>,
         src: SocketAddr,
         dst: IpAddr,
         queue: &Sender<HandshakeMessage>,
@@ -311,7 +352,11 @@ impl HandshakeGate {
             let backlog = *self.backlog.get_or_insert_with(|| queue.len());
             if self.load.under_load(backlog, capacity, now) {
                 counters.add(Event::HandshakeUnderLoad, 1);
-                match self.checker.mac2_or_reply(msg, src, &mut self.rng) {
+                let under = match &check {
+                    Some(c) => self.checker.mac2_or_reply_checked(msg, c, &mut self.rng),
+                    None => self.checker.mac2_or_reply(msg, src, &mut self.rng),
+                };
+                match under {
                     Ok(UnderLoad::Mac2) => true,
                     Ok(UnderLoad::Reply(reply)) => return GateVerdict::Cookie(reply),
                     // No secret yet: the control thread sends it before

@@ -2,7 +2,9 @@
 //! BLAKE2s-128, on every implementation this CPU has: a burst of inputs
 //! with fuzzed lengths under one fuzzed key, their MACs computed in one
 //! call and compared with `blake2`'s input by input, and with the scalar
-//! `Key::mac` of the input split in two.
+//! `Key::mac` of the input split in two; then the same inputs under a
+//! 16-byte key each (`mac_many_keyed`, the mac2s under their cookies),
+//! derived from the fuzzed key and the input's position.
 //!
 //! Input: the key length (a byte, mod 33; 0 must be refused) and the key;
 //! then per input, while input remains and at most 40 inputs: its length
@@ -15,7 +17,7 @@ use blake2::digest::consts::U16;
 use blake2::digest::{KeyInit, Mac};
 use blake2::Blake2sMac;
 use libfuzzer_sys::fuzz_target;
-use mbmac::{Isa, Job, Key};
+use mbmac::{mac_many_keyed_with, Isa, Job, Key};
 use wgdp_fuzz::input::Reader;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,14 +36,12 @@ fuzz_target!(|data: &[u8]| {
         input.resize(len, 0);
         inputs.push(input);
     }
-    let want: Vec<[u8; 16]> = inputs
-        .iter()
-        .map(|input| {
-            let mut m = <Blake2sMac<U16> as KeyInit>::new_from_slice(&raw).expect("key length");
-            m.update(input);
-            m.finalize().into_bytes().into()
-        })
-        .collect();
+    let oracle = |key: &[u8], input: &[u8]| -> [u8; 16] {
+        let mut m = <Blake2sMac<U16> as KeyInit>::new_from_slice(key).expect("key length");
+        m.update(input);
+        m.finalize().into_bytes().into()
+    };
+    let want: Vec<[u8; 16]> = inputs.iter().map(|input| oracle(&raw, input)).collect();
     for isa in Isa::available() {
         let mut jobs: Vec<Job<'_>> = inputs.iter().map(|i| Job::new(i)).collect();
         key.mac_many_with(isa, &mut jobs);
@@ -52,5 +52,15 @@ fuzz_target!(|data: &[u8]| {
     for (input, want) in inputs.iter().zip(&want) {
         let (a, b) = input.split_at(input.len() / 2);
         assert_eq!(&key.mac(&[a, b]), want, "scalar, split");
+    }
+    let keys: Vec<[u8; 16]> = (0..inputs.len())
+        .map(|i| core::array::from_fn(|j| raw[(i + j) % key_len] ^ i as u8))
+        .collect();
+    for isa in Isa::available() {
+        let mut jobs: Vec<Job<'_>> = inputs.iter().map(|i| Job::new(i)).collect();
+        mac_many_keyed_with(isa, &keys, &mut jobs);
+        for (i, ((job, input), k)) in jobs.iter().zip(&inputs).zip(&keys).enumerate() {
+            assert_eq!(job.mac, oracle(k, input), "{isa:?}, keyed, input {i}");
+        }
     }
 });

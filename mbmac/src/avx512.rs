@@ -118,24 +118,32 @@ fn transpose(r: &[__m512i; 16]) -> [__m512i; 16] {
     c
 }
 
-/// One pass: the MACs of up to [`MAX_LANES`] jobs from the state after the
-/// key block `keyed`. Jobs with an empty input are left alone (the caller
+/// One pass: the MACs of up to [`MAX_LANES`] jobs from the state `start`:
+/// with `key_blocks`, each job's own key block comes first (`start` is the
+/// state before any block); without, `start` is the state after the one
+/// key's block, and jobs with an empty input are left alone (the caller
 /// runs them: their last block is the key block).
 ///
 /// # Safety
 ///
 /// The CPU must have AVX-512 F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn pass(keyed: &[u32; 8], jobs: &mut [Job<'_>]) {
+pub(super) unsafe fn pass(
+    start: &[u32; 8],
+    key_blocks: Option<&[[u8; BLOCK]; MAX_LANES]>,
+    jobs: &mut [Job<'_>],
+) {
     let lanes = jobs.len().min(MAX_LANES);
     let jobs = &mut jobs[..lanes];
+    // Blocks before the input: the key block, when it is each job's own.
+    let first = usize::from(key_blocks.is_some());
     let mut blocks = [0usize; MAX_LANES];
     for (b, j) in blocks.iter_mut().zip(jobs.iter()) {
-        *b = j.input.len().div_ceil(BLOCK);
+        *b = first + j.input.len().div_ceil(BLOCK);
     }
     let most = blocks.iter().copied().max().unwrap_or(0);
     let mut h = [_mm512_setzero_si512(); 8];
-    for (v, w) in h.iter_mut().zip(keyed) {
+    for (v, w) in h.iter_mut().zip(start) {
         *v = _mm512_set1_epi32(*w as i32);
     }
     let mut tail = [0u8; BLOCK];
@@ -148,6 +156,17 @@ pub(super) unsafe fn pass(keyed: &[u32; 8], jobs: &mut [Job<'_>]) {
                 continue;
             }
             active |= 1 << l;
+            if let (Some(keys), true) = (key_blocks, k < first) {
+                // SAFETY: a key block is 64 readable bytes.
+                rows[l] = unsafe { _mm512_loadu_si512(keys[l].as_ptr().cast()) };
+                t_lo[l] = BLOCK as u32;
+                if blocks[l] == 1 {
+                    // An empty input: the key block is the last.
+                    last[l] = u32::MAX;
+                }
+                continue;
+            }
+            let k = k - first;
             let rest = &job.input[k * BLOCK..];
             rows[l] = if let Some(block) = rest.get(..BLOCK) {
                 // SAFETY: `block` is 64 readable bytes; the load is
@@ -164,7 +183,7 @@ pub(super) unsafe fn pass(keyed: &[u32; 8], jobs: &mut [Job<'_>]) {
             let t = (BLOCK + k * BLOCK + rest.len().min(BLOCK)) as u64;
             t_lo[l] = t as u32;
             t_hi[l] = (t >> 32) as u32;
-            if k + 1 == blocks[l] {
+            if first + k + 1 == blocks[l] {
                 last[l] = u32::MAX;
             }
         }

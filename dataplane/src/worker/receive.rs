@@ -190,7 +190,7 @@ impl Worker<'_> {
     /// together: each is queued for the control thread, dropped, or
     /// answered with a cookie reply.
     pub(crate) fn judge_handshakes(&mut self, now: Instant) {
-        self.gate.check_held();
+        self.gate.check_held(&self.links.handshakes, now);
         while let Some((h, verdict)) =
             self.gate
                 .next_judged(&self.links.handshakes, &self.counters, now)

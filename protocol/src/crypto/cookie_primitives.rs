@@ -41,6 +41,12 @@ impl core::fmt::Debug for MacKey {
 /// One input of [`MacKey::mac_many`] and, once it ran, its MAC.
 pub type MacJob<'a> = mbmac::Job<'a>;
 
+/// Every job's `MAC(keys[i], jobs[i].input)`, a key per job (cookies):
+/// up to [`MAC_LANES`] per SIMD pass where the CPU has AVX-512.
+pub fn mac_many_keyed<const N: usize>(keys: &[[u8; N]], jobs: &mut [MacJob<'_>]) {
+    mbmac::mac_many_keyed(keys, jobs);
+}
+
 /// The most inputs [`MacKey::mac_many`] takes in one SIMD pass.
 pub const MAC_LANES: usize = mbmac::MAX_LANES;
 
