@@ -21,8 +21,10 @@
 //! decides it, when the message is handled: the handshake queue holds at
 //! least 1/8 of its capacity, and the state sticks for one second after
 //! that was last seen ([`LoadTracker`]). Each worker reads the queue's
-//! length itself (`Sender::len`: two atomic loads, no lock, and only for
-//! handshake messages) and keeps its own one-second memory. A flag
+//! length itself (`Sender::len`: two atomic loads, no lock), once per
+//! judgement of what its gate held (when a message with a valid mac1 first
+//! needs it; the messages it queues after that are counted on), and keeps
+//! its own one-second memory. A flag
 //! published by the control thread would lag by the control thread's own
 //! backlog, which under a flood is exactly what is behind.
 //!
@@ -47,23 +49,45 @@
 //! have to refuse or admit new sources once spoofed ones fill it; refusing
 //! would deny cookies to the real peers a flood is meant to keep out.
 //!
+//! **Held, then judged together.** A worker does not judge a handshake
+//! message when its frame is parsed: the gate holds it (up to `HELD`, 32:
+//! two SIMD passes) and the worker judges what it holds at the end of the
+//! round, so that the round's mac1s are computed in one AVX-512 pass of
+//! up to 16 (`protocol::crypto::MacKey::mac_many`, the `mbmac` crate:
+//! about 32 ns a mac1 with 16 lanes full, 80 ns with 5, against 200 ns one
+//! at a time). Under a flood the RX bursts come back full and a round
+//! brings only a few handshake messages among the data, so while a round
+//! was saturated the gate keeps holding until a pass is full (16), for at
+//! most `HOLD_ROUNDS` (8) rounds: a message waits a few bursts,
+//! microseconds. A round that brought no full burst judges at once (a
+//! worker with spare time adds no latency), as does a hold that is full
+//! mid-burst. Each held message is then judged
+//! exactly as alone, in arrival order (the load, mac2, the reply, the
+//! queue); one still held when the worker stops is freed with it.
+//!
 //! **Cost per flood frame.** mac1 is checked with its key's BLAKE2s block
 //! compressed once, when the gate is built (`protocol::crypto::MacKey`: two
-//! compressions for an initiation instead of three), and the cookie
-//! `MAC(R_m, source)` with the secret's block compressed once per secret.
-//! Under load the cookie for a message's source is computed once for both
-//! the mac2 check and the reply ([`CookieChecker::mac2_or_reply`]), and the
-//! reply is sealed with ring's ChaCha20-Poly1305 under an HChaCha20
-//! subkey. BENCHMARKS.md's flood section has the figures.
+//! compressions for an initiation instead of three), 16 messages at a
+//! time (above), and the cookie `MAC(R_m, source)` with the secret's block
+//! compressed once per secret. Under load the cookie for a message's
+//! source is computed once for both the mac2 check and the reply
+//! ([`CookieChecker::mac2_or_reply`]); when the worker is under load as it
+//! judges what it held, the cookies of the messages whose mac1 checked are
+//! computed 16 per pass, and their mac2s too, each lane under its own
+//! cookie ([`CookieChecker::mac2_checks`]). The reply is sealed with
+//! ring's ChaCha20-Poly1305 under an HChaCha20 subkey. What a flood frame costs
+//! besides the cryptography (receiving it, its headers, its cold mbuf,
+//! freeing it) and the figures are in BENCHMARKS.md's flood section.
 //!
 //! The checks themselves are `protocol`'s [`CookieChecker`]; this module
 //! only applies them to mbufs.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crossbeam_channel::Sender;
-use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, UnderLoad};
-use protocol::crypto::PublicKey;
+use dpdk_sys::rte::Mbuf;
+use protocol::cookie::{CookieChecker, CookieSecret, LoadTracker, Mac2Check, UnderLoad};
+use protocol::crypto::{PublicKey, MAC_LANES};
 use protocol::messages::{MessageType, COOKIE_REPLY_LEN};
 use protocol::time::Instant;
 use rand_chacha::rand_core::SeedableRng;
@@ -72,11 +96,52 @@ use rand_chacha::ChaCha20Rng;
 use crate::command::HandshakeMessage;
 use crate::counters::{DropReason, Event, WorkerCounters};
 
-/// A worker's cookie checker, its view of the load, and its nonce source.
+/// The most handshake messages a gate holds before it must judge them:
+/// two SIMD passes, a whole RX burst.
+pub(crate) const HELD: usize = 2 * MAC_LANES;
+
+/// The source in the unused slots of [`HandshakeGate::check_held`]'s arrays.
+const NO_SOURCE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// A handshake message held by the gate, and where it lies in its mbuf.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// The frame.
+    pub(crate) m: Mbuf,
+    /// Initiation, response or cookie reply, of its exact length.
+    pub(crate) kind: MessageType,
+    /// Offset of the message (the UDP payload) in the frame.
+    pub(crate) start: usize,
+    /// Offset of its end.
+    pub(crate) end: usize,
+    /// The outer source address and port.
+    pub(crate) src: SocketAddr,
+    /// Our address it was sent to.
+    pub(crate) dst: IpAddr,
+}
+
+/// A worker's cookie checker, its view of the load, its nonce source, and
+/// the handshake messages it holds until their mac1s are checked together.
 pub struct HandshakeGate {
     checker: CookieChecker,
     load: LoadTracker,
     rng: ChaCha20Rng,
+    /// Held messages, `held[next..len]` not handed back yet.
+    held: [Option<Held>; HELD],
+    /// Whether each held message's mac1 checked ([`Self::check_held`]).
+    mac1_ok: [bool; HELD],
+    /// Under load, each held message's cookie and mac2 comparison, made
+    /// together ([`Self::check_held`]).
+    checks: [Option<Mac2Check>; HELD],
+    len: usize,
+    /// The next to hand back; `None` until the mac1s were checked.
+    next: Option<usize>,
+    /// When to judge what is held.
+    policy: HoldPolicy,
+    /// The handshake queue's length, read once per judgement (when a
+    /// message with a valid mac1 first needs it), plus what this gate
+    /// queued since.
+    backlog: Option<usize>,
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -84,6 +149,7 @@ impl std::fmt::Debug for HandshakeGate {
         f.debug_struct("HandshakeGate")
             .field("checker", &self.checker)
             .field("load", &self.load)
+            .field("held", &self.len)
             .finish_non_exhaustive()
     }
 }
@@ -98,12 +164,53 @@ impl HandshakeGate {
             // Seeded once, from the operating system (as `OsRng` is used
             // for every key wgdp draws).
             rng: ChaCha20Rng::from_entropy(),
+            held: [const { None }; HELD],
+            mac1_ok: [false; HELD],
+            checks: [const { None }; HELD],
+            len: 0,
+            next: None,
+            policy: HoldPolicy::default(),
+            backlog: None,
         }
     }
 
     /// Uses the control thread's new cookie secret from now on.
     pub fn set_secret(&mut self, secret: CookieSecret) {
         self.checker.set_secret(secret);
+    }
+}
+
+/// Rounds a saturated worker holds handshake messages at most, waiting
+/// for a full SIMD pass: under a flood of 500k/s among 3 Mpps of data a
+/// round brings 4 to 5, so 16 come within about 4 rounds; a handshake
+/// among saturating data and no flood waits 8 rounds, tens of
+/// microseconds.
+const HOLD_ROUNDS: u32 = 8;
+
+/// When the worker judges what the gate holds, at the end of a round: when
+/// a SIMD pass is full ([`MAC_LANES`]); when the round was not `saturated`
+/// (no RX burst came back full, so nothing is gained by waiting for more:
+/// a worker with spare time answers at once); or when the oldest held
+/// message has waited `HOLD_ROUNDS` (8) rounds.
+#[derive(Debug, Default)]
+struct HoldPolicy {
+    /// Rounds since the oldest held message arrived.
+    waited: u32,
+}
+
+impl HoldPolicy {
+    /// Whether to judge the `held` messages at the end of this round.
+    fn due(&mut self, held: usize, saturated: bool) -> bool {
+        if held == 0 {
+            self.waited = 0;
+            return false;
+        }
+        self.waited += 1;
+        let due = !saturated || held >= MAC_LANES || self.waited >= HOLD_ROUNDS;
+        if due {
+            self.waited = 0;
+        }
+        due
     }
 }
 
@@ -119,15 +226,114 @@ pub(crate) enum GateVerdict {
 }
 
 impl HandshakeGate {
+    /// Holds handshake message `h` until the worker judges what the gate
+    /// holds ([`Self::check_held`], then [`Self::next_judged`]); gives it
+    /// back when [`HELD`] are held already (judge those first).
+    pub(crate) fn hold(&mut self, h: Held) -> Result<(), Held> {
+        if self.len == HELD || self.next.is_some() {
+            return Err(h);
+        }
+        self.held[self.len] = Some(h);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Whether the worker should judge what is held at the end of this
+    /// round (see [`HoldPolicy`]).
+    pub(crate) fn due(&mut self, saturated: bool) -> bool {
+        self.policy.due(self.len, saturated)
+    }
+
+    /// Checks the mac1s of every held message, [`MAC_LANES`] per SIMD pass
+    /// (cookie replies carry none: theirs fail and are not looked at); then,
+    /// when the worker is under load now (as the first of them will find
+    /// it, from the handshake `queue`'s length), the cookies and mac2s of
+    /// those whose mac1 checked, 16 per pass too.
+    pub(crate) fn check_held(&mut self, queue: &Sender<HandshakeMessage>, now: Instant) {
+        let mut msgs: [&[u8]; HELD] = [&[]; HELD];
+        for (msg, h) in msgs.iter_mut().zip(self.held[..self.len].iter().flatten()) {
+            *msg = h.m.data().get(h.start..h.end).unwrap_or_default();
+        }
+        self.checker
+            .check_mac1_many(&msgs[..self.len], &mut self.mac1_ok[..self.len]);
+        self.next = Some(0);
+        self.backlog = None;
+        if !self.mac1_ok[..self.len].contains(&true) {
+            return;
+        }
+        let capacity = queue.capacity().unwrap_or(usize::MAX);
+        let backlog = *self.backlog.get_or_insert_with(|| queue.len());
+        if !self.load.under_load(backlog, capacity, now) {
+            return;
+        }
+        // The messages whose mac1 checked, and where each is held.
+        let mut valid: [(&[u8], SocketAddr); HELD] = [(&[], NO_SOURCE); HELD];
+        let mut at = [0usize; HELD];
+        let mut n = 0;
+        for (i, h) in self.held[..self.len].iter().enumerate() {
+            if let (Some(h), true) = (h, self.mac1_ok[i]) {
+                valid[n] = (msgs[i], h.src);
+                at[n] = i;
+                n += 1;
+            }
+        }
+        let mut found: [Option<Mac2Check>; HELD] = [const { None }; HELD];
+        self.checker.mac2_checks(&valid[..n], &mut found[..n]);
+        for (check, &i) in found[..n].iter_mut().zip(&at) {
+            self.checks[i] = check.take();
+        }
+    }
+
+    /// The next held message, in arrival order, with what the gate did with
+    /// it: checked, then queued on `queue` for the control thread, or to be
+    /// answered with a cookie reply; `None` when all were handed back (the
+    /// gate then holds nothing).
+    pub(crate) fn next_judged(
+        &mut self,
+        queue: &Sender<HandshakeMessage>,
+        counters: &WorkerCounters,
+        now: Instant,
+    ) -> Option<(Held, GateVerdict)> {
+        let i = self.next?;
+        let Some(h) = self
+            .held
+            .get_mut(i)
+            .filter(|_| i < self.len)
+            .and_then(Option::take)
+        else {
+            self.len = 0;
+            self.next = None;
+            return None;
+        };
+        self.next = Some(i + 1);
+        let msg = h.m.data().get(h.start..h.end).unwrap_or_default();
+        let check = self.checks[i].take();
+        let verdict = self.judge(
+            msg,
+            h.kind,
+            self.mac1_ok[i],
+            check,
+            h.src,
+            h.dst,
+            queue,
+            counters,
+            now,
+        );
+        Some((h, verdict))
+    }
+
     /// A handshake message `msg` of type `kind` (initiation, response or
-    /// cookie reply, of its exact length) from `src` to our address `dst`: checked, then queued on
-    /// `queue` for the control thread, or to be answered with a cookie
-    /// reply.
+    /// cookie reply, of its exact length) from `src` to our address `dst`,
+    /// whose mac1 checked or not (`mac1_ok`), and whose cookie and mac2
+    /// comparison may have been made already (`check`): queued on `queue`
+    /// for the control thread, or to be answered with a cookie reply.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn judge(
+    fn judge(
         &mut self,
         msg: &[u8],
         kind: MessageType,
+        mac1_ok: bool,
+        check: Option<Mac2Check>,
         src: SocketAddr,
         dst: IpAddr,
         queue: &Sender<HandshakeMessage>,
@@ -137,13 +343,20 @@ impl HandshakeGate {
         let under_load = if kind == MessageType::CookieReply {
             false
         } else {
-            if self.checker.check_mac1(msg).is_err() {
+            if !mac1_ok {
                 return GateVerdict::Drop(DropReason::BadMac1);
             }
             let capacity = queue.capacity().unwrap_or(usize::MAX);
-            if self.load.under_load(queue.len(), capacity, now) {
+            // One read of the queue's length per judgement: its lines are
+            // the control thread's, a cache miss each time.
+            let backlog = *self.backlog.get_or_insert_with(|| queue.len());
+            if self.load.under_load(backlog, capacity, now) {
                 counters.add(Event::HandshakeUnderLoad, 1);
-                match self.checker.mac2_or_reply(msg, src, &mut self.rng) {
+                let under = match &check {
+                    Some(c) => self.checker.mac2_or_reply_checked(msg, c, &mut self.rng),
+                    None => self.checker.mac2_or_reply(msg, src, &mut self.rng),
+                };
+                match under {
                     Ok(UnderLoad::Mac2) => true,
                     Ok(UnderLoad::Reply(reply)) => return GateVerdict::Cookie(reply),
                     // No secret yet: the control thread sends it before
@@ -160,9 +373,40 @@ impl HandshakeGate {
             return GateVerdict::Drop(DropReason::BadMessage);
         };
         match queue.try_send(h) {
-            Ok(()) => counters.add(Event::HandshakeToControl, 1),
+            Ok(()) => {
+                counters.add(Event::HandshakeToControl, 1);
+                self.backlog = self.backlog.map(|b| b + 1);
+            }
             Err(_) => counters.count_drop(DropReason::HandshakeQueueFull),
         }
         GateVerdict::Taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing held: never due. Held in unsaturated rounds: due at once.
+    /// In saturated rounds: due once a SIMD pass is full, or after
+    /// HOLD_ROUNDS rounds, and the count starts over after each judgement.
+    #[test]
+    fn held_messages_are_judged_when_a_pass_is_full_the_round_is_not_saturated_or_they_waited() {
+        let mut p = HoldPolicy::default();
+        assert!(!p.due(0, false));
+        assert!(!p.due(0, true));
+        assert!(p.due(1, false), "a worker with spare time answers at once");
+        assert!(p.due(MAC_LANES, true), "a full pass");
+        assert!(p.due(HELD, true));
+        for round in 1..HOLD_ROUNDS {
+            assert!(!p.due(3, true), "round {round}: still waiting");
+        }
+        assert!(p.due(3, true), "waited HOLD_ROUNDS rounds");
+        assert!(!p.due(3, true), "the count started over");
+        assert!(!p.due(0, true));
+        for _ in 1..HOLD_ROUNDS {
+            assert!(!p.due(1, true));
+        }
+        assert!(p.due(1, true), "held again: counted from its first round");
     }
 }

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use crate::tx::{Tx, TxRings};
 use crossbeam_channel::{Receiver, Sender};
 use dpdk_sys::rte::ipfrag::FragTable;
-use dpdk_sys::rte::{Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue};
+use dpdk_sys::rte::{
+    Burst, Mbuf, Mempool, RingConsumer, RingProducer, RxQueue, TxQueue, BURST_SIZE,
+};
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 
@@ -359,15 +361,21 @@ impl<'p> Worker<'p> {
             let tsc = dpdk_sys::rte::rdtsc();
             let now = self.clock.instant(tsc);
             let mut work = 0;
+            // Whether an RX burst came back full (the gate then holds its
+            // handshake messages for a fuller SIMD pass).
+            let mut saturated = false;
             self.frags.start_round(tsc, &self.counters);
             self.stages.lap(Stage::Other);
 
             for port in 0..self.rx.len() {
-                work += self.poll_port(port, &mut rx, now);
+                let got = self.poll_port(port, &mut rx, now);
+                saturated |= got == BURST_SIZE;
+                work += got;
             }
 
             let n = self.links.handoff_in.dequeue_burst(&mut rx);
             self.counters.add(Event::HandoffIn, n as u64);
+            saturated |= n == BURST_SIZE;
             work += n;
             if n > 0 {
                 // A peer's state (Adopt) is sent before the packets its old
@@ -383,6 +391,9 @@ impl<'p> Worker<'p> {
                 }
             }
 
+            if self.gate.due(saturated) {
+                self.judge_handshakes(now);
+            }
             work += self.tx.relay();
             self.stages.lap(Stage::Other);
             self.tx.flush_all();

@@ -948,6 +948,93 @@ fn the_gate_drops_bad_mac1_and_answers_with_cookies_under_load() {
     });
 }
 
+/// 40 handshake messages sent as a full RX burst of 32 and 8 more: the
+/// gate holds them (more than one SIMD pass of mac1 checks, more than it
+/// holds at once), and judges each as alone: every odd one, whose mac1 is
+/// for another key, is dropped as `bad_mac1`; every even one is queued for
+/// the control thread, in the order sent; no cookie (not under load).
+#[test]
+fn a_burst_of_handshake_messages_is_judged_message_by_message_in_order() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 1024,
+        event_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+        clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
+    };
+    scenario(setup, |sc| {
+        let mut ours = CookieJar::new(&wgdp_public());
+        let stranger = PrivateKey::from_bytes([9; 32]).public_key();
+        let mut theirs = CookieJar::new(&stranger);
+        let frames: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| {
+                let jar = if i % 2 == 0 { &mut ours } else { &mut theirs };
+                udp_frame(&initiation(jar, i))
+            })
+            .collect();
+        for chunk in frames.chunks(32) {
+            let mut b: Burst = Burst::new();
+            for f in chunk {
+                let mut m = sc.h.pool.alloc().expect("alloc");
+                m.append(f.len() as u16).expect("room").copy_from_slice(f);
+                b.push(m).expect("room");
+            }
+            assert_eq!(sc.h.tun_tx.tx_burst(&mut b), chunk.len());
+        }
+        let queued = sc.h.counter(|c| c.events(Event::HandshakeToControl), 20);
+        assert_eq!(queued, 20);
+        assert_eq!(sc.h.counter(|c| c.drops(DropReason::BadMac1), 20), 20);
+        let senders: Vec<u8> = sc.handshakes.try_iter().map(|h| h.bytes()[4]).collect();
+        assert_eq!(senders, (0..40).step_by(2).collect::<Vec<u8>>());
+        assert_eq!(sc.h.counters.events(Event::CookieReplySent), 0);
+        assert_eq!(sc.h.counters.drops(DropReason::HandshakeQueueFull), 0);
+    });
+}
+
+/// Four initiations with a valid mac1 and no mac2, sent as one burst to a
+/// worker whose handshake queue holds 8 (under load from a backlog of 1)
+/// and is never drained: the first is queued, and each later one finds
+/// the queue at least 1/8 full, whether it is judged in the same round
+/// (the gate counts what it queued since it read the queue's length) or a
+/// later one, so it is answered with a cookie reply.
+#[test]
+fn handshakes_judged_together_count_the_ones_queued_before_them_toward_load() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 8,
+        event_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+        clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
+    };
+    scenario(setup, |sc| {
+        let mut jar = CookieJar::new(&wgdp_public());
+        let mut b: Burst = Burst::new();
+        for i in 0..4u32 {
+            let f = udp_frame(&initiation(&mut jar, i));
+            let mut m = sc.h.pool.alloc().expect("alloc");
+            m.append(f.len() as u16).expect("room").copy_from_slice(&f);
+            b.push(m).expect("room");
+        }
+        assert_eq!(sc.h.tun_tx.tx_burst(&mut b), 4);
+        assert_eq!(sc.h.counter(|c| c.events(Event::CookieReplySent), 3), 3);
+        assert_eq!(sc.h.counters.events(Event::HandshakeToControl), 1);
+        let queued: Vec<u8> = sc.handshakes.try_iter().map(|h| h.bytes()[4]).collect();
+        assert_eq!(queued, vec![0]);
+        for sender in 1..4u32 {
+            let frame = sc.h.recv(PortSide::Tunnel).expect("a cookie reply");
+            assert_eq!(cookie_reply(&frame).receiver(), sender);
+        }
+    });
+}
+
 /// Encapsulates one LAN packet to the peer and returns the outer frame.
 fn encap_one(h: &mut Harness<'_>) -> Vec<u8> {
     let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer");

@@ -320,6 +320,11 @@ fn mb_packet(flags: u8, nonce: u8, aad: &[u8], len: u16) -> Vec<u8> {
     ])
 }
 
+/// An input record of the `mbmac` target: its length, then its bytes.
+fn mb_input(len: u16) -> Vec<u8> {
+    cat(&[&len.to_le_bytes(), &vec![0x5a; usize::from(len)]])
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let hs = handshake();
@@ -428,6 +433,19 @@ pub fn all() -> Vec<Seed> {
                 &mb_packet(0, 1, &[], 64),
                 &mb_packet(1 | 4, 2, &[0xa0; 12], 100),
                 &mb_packet(8, 3, &[], 1420),
+            ]),
+        ),
+        seed(
+            "mbmac",
+            "mac1-and-mac2-lengths",
+            cat(&[
+                &[32],
+                &[0x33; 32],
+                &mb_input(116),
+                &mb_input(132),
+                &mb_input(60),
+                &mb_input(0),
+                &mb_input(64),
             ]),
         ),
         seed("uapi", "get", b"get=1".to_vec()),

@@ -23,6 +23,8 @@ use crate::messages::{
 use crate::ratelimit::RateLimiter;
 use crate::time::Instant;
 
+mod batch;
+
 /// A cookie or MAC check failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CookieError {
@@ -234,11 +236,9 @@ impl CookieChecker {
     /// secret; `None` before there is one.
     fn cookie_for(&self, src: SocketAddr) -> Option<Zeroizing<[u8; COOKIE_LEN]>> {
         let (_, secret) = self.secret.as_ref()?;
-        let port = src.port().to_be_bytes();
-        Some(Zeroizing::new(match src.ip() {
-            IpAddr::V4(a) => secret.mac(&[&a.octets(), &port]),
-            IpAddr::V6(a) => secret.mac(&[&a.octets(), &port]),
-        }))
+        let mut bytes = [0u8; 18];
+        let len = source_bytes(src, &mut bytes);
+        Some(Zeroizing::new(secret.mac(&[&bytes[..len]])))
     }
 
     /// Checks that `msg` is a handshake message (type 1 or 2, of its exact
@@ -246,9 +246,9 @@ impl CookieChecker {
     /// msg up to mac1)`.
     pub fn check_mac1(&self, msg: &[u8]) -> Result<(), CookieError> {
         MessageType::of(msg)?;
-        let (mac1_range, _) = mac_ranges(msg).ok_or(CookieError::NotHandshake)?;
-        let mac1 = self.mac1_key.mac(&[&msg[..mac1_range.start]]);
-        if !crypto::constant_time_eq(&mac1, &msg[mac1_range]) {
+        let mac1_at = mac1_offset(msg).ok_or(CookieError::NotHandshake)?;
+        let mac1 = self.mac1_key.mac(&[&msg[..mac1_at]]);
+        if !mac1_matches(msg, mac1_at, &mac1) {
             return Err(CookieError::InvalidMac1);
         }
         Ok(())
@@ -278,10 +278,22 @@ impl CookieChecker {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<UnderLoad, CookieError> {
         let cookie = self.cookie_for(src).ok_or(CookieError::NoSecret)?;
-        if mac2_matches(msg, &cookie) {
+        let matches = mac2_matches(msg, &cookie);
+        self.mac2_or_reply_checked(msg, &Mac2Check { cookie, matches }, rng)
+    }
+
+    /// [`mac2_or_reply`](Self::mac2_or_reply) with the cookie and the mac2
+    /// comparison already made ([`mac2_checks`](Self::mac2_checks)).
+    pub fn mac2_or_reply_checked(
+        &self,
+        msg: &[u8],
+        check: &Mac2Check,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<UnderLoad, CookieError> {
+        if check.matches {
             return Ok(UnderLoad::Mac2);
         }
-        seal_reply(&self.cookie_key, msg, &cookie, rng).map(UnderLoad::Reply)
+        seal_reply(&self.cookie_key, msg, &check.cookie, rng).map(UnderLoad::Reply)
     }
 
     /// Checks the MACs of a received handshake message (type 1 or 2) from
@@ -343,6 +355,38 @@ impl CookieChecker {
     }
 }
 
+/// `source IP || source port` (the cookie's input) into `out`; its length.
+fn source_bytes(src: SocketAddr, out: &mut [u8; 18]) -> usize {
+    let ip_len = match src.ip() {
+        IpAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.octets());
+            16
+        }
+    };
+    out[ip_len..ip_len + 2].copy_from_slice(&src.port().to_be_bytes());
+    ip_len + 2
+}
+
+/// A message's cookie under the current secret, and whether its mac2 is
+/// the one the cookie gives ([`CookieChecker::mac2_checks`]). The cookie
+/// is wiped on drop; `Debug` shows only the comparison.
+pub struct Mac2Check {
+    cookie: Zeroizing<[u8; COOKIE_LEN]>,
+    matches: bool,
+}
+
+impl core::fmt::Debug for Mac2Check {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Mac2Check")
+            .field("matches", &self.matches)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a message under load gets ([`CookieChecker::mac2_or_reply`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnderLoad {
@@ -350,6 +394,18 @@ pub enum UnderLoad {
     Mac2,
     /// Its mac2 is not valid: answer with this cookie reply, nothing else.
     Reply([u8; COOKIE_REPLY_LEN]),
+}
+
+/// Where mac1 begins in handshake message `msg` (the MAC covers what comes
+/// before); `None` when `msg` is not a handshake message of its length.
+fn mac1_offset(msg: &[u8]) -> Option<usize> {
+    mac_ranges(msg).map(|(mac1, _)| mac1.start)
+}
+
+/// Whether the mac1 of `msg`, at `at`, is `mac1` (constant time).
+fn mac1_matches(msg: &[u8], at: usize, mac1: &[u8; COOKIE_LEN]) -> bool {
+    msg.get(at..at + COOKIE_LEN)
+        .is_some_and(|m| crypto::constant_time_eq(mac1, m))
 }
 
 /// Whether the mac2 of handshake message `msg` is `MAC(cookie, msg up to
@@ -433,15 +489,15 @@ mod tests {
     use core::time::Duration;
     use rand_chacha::rand_core::SeedableRng;
 
-    struct Setup {
-        jar: CookieJar,
-        checker: CookieChecker,
+    pub(super) struct Setup {
+        pub(super) jar: CookieJar,
+        pub(super) checker: CookieChecker,
         limiter: RateLimiter,
-        rng: rand_chacha::ChaCha20Rng,
-        src: SocketAddr,
+        pub(super) rng: rand_chacha::ChaCha20Rng,
+        pub(super) src: SocketAddr,
     }
 
-    fn setup() -> Setup {
+    pub(super) fn setup() -> Setup {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let responder = PrivateKey::from_bytes([4u8; 32]).public_key();
         Setup {
@@ -453,7 +509,7 @@ mod tests {
         }
     }
 
-    fn message(s: &mut Setup, sender: u32, now: Instant) -> [u8; INITIATION_LEN] {
+    pub(super) fn message(s: &mut Setup, sender: u32, now: Instant) -> [u8; INITIATION_LEN] {
         let mut msg = [0u8; INITIATION_LEN];
         let mut v = Initiation::new_unchecked(&mut msg);
         v.set_message_type();

@@ -33,7 +33,7 @@ mod cookie_primitives;
 pub mod provider;
 mod x25519;
 
-pub use cookie_primitives::{xaead_open, xaead_seal, MacKey};
+pub use cookie_primitives::{mac_many_keyed, xaead_open, xaead_seal, MacJob, MacKey, MAC_LANES};
 
 /// A 32-byte secret that is wiped when dropped.
 pub type SecretBytes = Zeroizing<[u8; KEY_LEN]>;

@@ -18,7 +18,7 @@ use super::Worker;
 use crate::command::{Command, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event};
 use crate::cycle_profile::Stage;
-use crate::gate::GateVerdict;
+use crate::gate::{GateVerdict, Held};
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
 use crate::outer;
@@ -169,37 +169,61 @@ impl Worker<'_> {
     }
 
     /// A handshake message of type `kind` (of its exact length)
-    /// at `wg` in `m`: through the gate (see [`crate::gate`]), then queued
-    /// for the control thread or answered with a cookie reply.
+    /// at `wg` in `m`: held by the gate (see [`crate::gate`]) until the
+    /// worker judges what it holds ([`Self::judge_handshakes`]).
     fn handshake_message(&mut self, m: Mbuf, kind: MessageType, wg: MessageAt, now: Instant) {
-        let msg = &m.data()[wg.start..wg.end];
-        let verdict = self.gate.judge(
-            msg,
+        let held = Held {
+            m,
             kind,
-            wg.src,
-            wg.dst,
-            &self.links.handshakes,
-            &self.counters,
-            now,
-        );
-        match verdict {
-            GateVerdict::Taken => drop(m),
-            GateVerdict::Cookie(reply) => self.send_cookie(m, wg, &reply),
-            GateVerdict::Drop(reason) => self.tx.drop_packet(m, reason),
+            start: wg.start,
+            end: wg.end,
+            src: wg.src,
+            dst: wg.dst,
+        };
+        if let Err(held) = self.gate.hold(held) {
+            // The gate is full: judge what it holds, then this one.
+            self.judge_handshakes(now);
+            if let Err(h) = self.gate.hold(held) {
+                self.tx.drop_packet(h.m, DropReason::HandshakeQueueFull);
+            }
+        }
+    }
+
+    /// Judges every handshake message the gate holds, their mac1s checked
+    /// together: each is queued for the control thread, dropped, or
+    /// answered with a cookie reply.
+    pub(crate) fn judge_handshakes(&mut self, now: Instant) {
+        self.gate.check_held(&self.links.handshakes, now);
+        while let Some((h, verdict)) =
+            self.gate
+                .next_judged(&self.links.handshakes, &self.counters, now)
+        {
+            match verdict {
+                GateVerdict::Taken => drop(h.m),
+                GateVerdict::Cookie(reply) => self.send_cookie(h, &reply),
+                GateVerdict::Drop(reason) => self.tx.drop_packet(h.m, reason),
+            }
         }
     }
 
     /// Turns the message's mbuf into the cookie reply to its source: the
     /// reply replaces the message, the outer headers go in front of it.
-    fn send_cookie(&mut self, mut m: Mbuf, wg: MessageAt, reply: &[u8; COOKIE_REPLY_LEN]) {
-        let end = wg.start + COOKIE_REPLY_LEN;
-        let front = wg.start.checked_sub(outer::header_len(&wg.src));
+    fn send_cookie(&mut self, h: Held, reply: &[u8; COOKIE_REPLY_LEN]) {
+        let Held {
+            mut m,
+            start,
+            src,
+            dst,
+            ..
+        } = h;
+        let end = start + COOKIE_REPLY_LEN;
+        let front = start.checked_sub(outer::header_len(&src));
         let tail = usize::from(m.data_len()).checked_sub(end);
         let (Some(Ok(front)), Some(Ok(tail))) = (front.map(u16::try_from), tail.map(u16::try_from))
         else {
             return self.tx.drop_packet(m, DropReason::Malformed);
         };
-        m.data_mut()[wg.start..end].copy_from_slice(reply);
+        m.data_mut()[start..end].copy_from_slice(reply);
         if m.trim(tail).is_err() || m.adj(front).is_err() {
             return self.tx.drop_packet(m, DropReason::Malformed);
         }
@@ -207,8 +231,7 @@ impl Worker<'_> {
         // From the listen port and the address the message came to, as
         // the control thread answers handshakes.
         let port = self.cfg.listen_port;
-        self.send_path()
-            .send_to(m, wg.src, Some(wg.dst), port, 0, 0);
+        self.send_path().send_to(m, src, Some(dst), port, 0, 0);
     }
 
     /// Answers a packet that peer `id` sent through the tunnel (`orig`,

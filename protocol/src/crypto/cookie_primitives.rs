@@ -15,14 +15,12 @@
 //! computes a cookie for each one under load, so this is its cost per
 //! flood frame.
 //!
-//! The compressions themselves are `blake2`'s (its `Blake2sVarCore`, the
-//! same core that [`super::mac`] runs): only where the key block's
-//! compression happens changes, and the tests check every MAC against
-//! [`super::mac`].
+//! The BLAKE2s code is the `mbmac` crate's (tested there against
+//! `blake2`, and here against [`super::mac`]): one input at a time, or up
+//! to 16 under the same key in one AVX-512 pass ([`MacKey::mac_many`]),
+//! which is how the gate checks the mac1s of a burst's handshake messages.
 
-use blake2::digest::core_api::{Block, Buffer, UpdateCore, VariableOutputCore};
-use blake2::Blake2sVarCore;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use super::{unreachable_aead_len, CryptoError};
 use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, KEY_LEN};
@@ -30,18 +28,9 @@ use crate::constants::{AEAD_TAG_LEN, COOKIE_LEN, COOKIE_NONCE_LEN, KEY_LEN};
 /// A `MAC` key of 1 to 32 bytes with its key block already compressed.
 ///
 /// The kept state is as good as the key for computing MACs, so it is
-/// wiped on drop like the key (overwritten with a key-less state);
-/// `Debug` shows nothing of it.
+/// wiped on drop like the key; `Debug` shows nothing of it.
 #[derive(Clone)]
-pub struct MacKey {
-    /// The BLAKE2s state after the key block, as input begins.
-    keyed: Blake2sVarCore,
-    /// The padded key block, for the one input that needs it as its last
-    /// block: the empty one.
-    block: Zeroizing<[u8; 64]>,
-    /// The key's length (BLAKE2s's parameter block carries it).
-    key_len: usize,
-}
+pub struct MacKey(mbmac::Key);
 
 impl core::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -49,66 +38,35 @@ impl core::fmt::Debug for MacKey {
     }
 }
 
-/// A BLAKE2s-128 state for a key of `key_len` bytes, before its key block.
-fn unkeyed(key_len: usize) -> Blake2sVarCore {
-    Blake2sVarCore::new_with_params(&[], &[], key_len, COOKIE_LEN)
+/// One input of [`MacKey::mac_many`] and, once it ran, its MAC.
+pub type MacJob<'a> = mbmac::Job<'a>;
+
+/// Every job's `MAC(keys[i], jobs[i].input)`, a key per job (cookies):
+/// up to [`MAC_LANES`] per SIMD pass where the CPU has AVX-512.
+pub fn mac_many_keyed<const N: usize>(keys: &[[u8; N]], jobs: &mut [MacJob<'_>]) {
+    mbmac::mac_many_keyed(keys, jobs);
 }
+
+/// The most inputs [`MacKey::mac_many`] takes in one SIMD pass.
+pub const MAC_LANES: usize = mbmac::MAX_LANES;
 
 impl MacKey {
     /// The MAC key `key` (1 to 32 bytes, checked at compile time), its
     /// block compressed.
     pub fn new<const N: usize>(key: &[u8; N]) -> Self {
-        const { assert!(N > 0 && N <= KEY_LEN, "BLAKE2s keys are 1 to 32 bytes") };
-        let mut block = Zeroizing::new([0u8; 64]);
-        block[..N].copy_from_slice(key);
-        let mut keyed = unkeyed(N);
-        keyed.update_blocks(&[Block::<Blake2sVarCore>::clone_from_slice(&block[..])]);
-        Self {
-            keyed,
-            block,
-            key_len: N,
-        }
+        MacKey(mbmac::Key::new(key))
     }
 
     /// `MAC(key, parts[0] || parts[1] || ...)`, equal to [`super::mac`]
     /// under the same key.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; COOKIE_LEN] {
-        let mut buffer = Buffer::<Blake2sVarCore>::default();
-        let mut core = if parts.iter().all(|p| p.is_empty()) {
-            // No input: the key block is the last block, finalized as
-            // such (RFC 7693 section 3.3), so it cannot have been
-            // compressed ahead.
-            buffer = Buffer::<Blake2sVarCore>::new(&self.block[..]);
-            unkeyed(self.key_len)
-        } else {
-            self.keyed.clone()
-        };
-        for p in parts {
-            buffer.digest_blocks(p, |blocks| core.update_blocks(blocks));
-        }
-        let mut out = Default::default();
-        core.finalize_variable_core(&mut buffer, &mut out);
-        let mut mac = [0u8; COOKIE_LEN];
-        mac.copy_from_slice(&out[..COOKIE_LEN]);
-        // The rest of the state is a 32-byte BLAKE2s output of the key and
-        // the input: wiped with the state.
-        out.zeroize();
-        wipe(&mut core, self.key_len);
-        mac
+        self.0.mac(parts)
     }
-}
 
-/// Overwrites a state derived from a key with a key-less one (the
-/// `blake2` core has no `Zeroize`), kept by the compiler: the state is
-/// passed to `black_box` after the store, so the store is not dead.
-fn wipe(core: &mut Blake2sVarCore, key_len: usize) {
-    *core = unkeyed(key_len);
-    core::hint::black_box(core);
-}
-
-impl Drop for MacKey {
-    fn drop(&mut self) {
-        wipe(&mut self.keyed, self.key_len);
+    /// Every job's `MAC(key, input)`, up to [`MAC_LANES`] inputs per SIMD
+    /// pass where the CPU has AVX-512 (one at a time elsewhere).
+    pub fn mac_many(&self, jobs: &mut [MacJob<'_>]) {
+        self.0.mac_many(jobs);
     }
 }
 
@@ -185,6 +143,7 @@ mod tests {
     use super::*;
     use crate::crypto::mac;
     use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use rand_core::{RngCore, SeedableRng};
 
     /// Every input length from empty to four blocks, in one part and in
     /// two, under keys of 1, 16 and 32 bytes: the same MAC as the plain
@@ -219,6 +178,36 @@ mod tests {
         drop(k);
         assert_eq!(copy.mac(&[&input]), mac(&key, &[&input]));
         assert_eq!(format!("{copy:?}"), "MacKey(<redacted>)");
+    }
+
+    /// A burst's MACs at once equal [`mac`]'s one by one: 0 to 40 inputs
+    /// of the lengths mac1 and mac2 cover (60, 76, 116, 132 bytes) and
+    /// random ones, under a random key.
+    #[test]
+    fn mac_many_equals_the_plain_keyed_mac_one_by_one() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x6d61_6331);
+        for n in 0..=40usize {
+            let mut key = [0u8; 32];
+            rng.fill_bytes(&mut key);
+            let inputs: Vec<Vec<u8>> = (0..n)
+                .map(|i| {
+                    let len = [60, 76, 116, 132][i % 4] + (rng.next_u32() as usize % 3) * (i % 2);
+                    let mut v = vec![0u8; len];
+                    rng.fill_bytes(&mut v);
+                    v
+                })
+                .collect();
+            let mut jobs: Vec<MacJob<'_>> = inputs.iter().map(|i| MacJob::new(i)).collect();
+            MacKey::new(&key).mac_many(&mut jobs);
+            for (j, input) in jobs.iter().zip(&inputs) {
+                assert_eq!(
+                    j.mac,
+                    mac(&key, &[input]),
+                    "{n} inputs, length {}",
+                    input.len()
+                );
+            }
+        }
     }
 
     /// draft-irtf-cfrg-xchacha-03 appendix A.3.1: the XChaCha20-Poly1305
