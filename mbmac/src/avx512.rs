@@ -58,22 +58,7 @@ fn compress(
     v[12] = _mm512_xor_si512(v[12], t_lo);
     v[13] = _mm512_xor_si512(v[13], t_hi);
     v[14] = _mm512_xor_si512(v[14], last);
-    // The ten rounds unrolled, so that every message word is indexed
-    // by a constant.
-    macro_rules! round {
-        ($($r:literal)*) => {$({
-            const S: [usize; 16] = SIGMA[$r];
-            g(&mut v, [0, 4, 8, 12], m[S[0]], m[S[1]]);
-            g(&mut v, [1, 5, 9, 13], m[S[2]], m[S[3]]);
-            g(&mut v, [2, 6, 10, 14], m[S[4]], m[S[5]]);
-            g(&mut v, [3, 7, 11, 15], m[S[6]], m[S[7]]);
-            g(&mut v, [0, 5, 10, 15], m[S[8]], m[S[9]]);
-            g(&mut v, [1, 6, 11, 12], m[S[10]], m[S[11]]);
-            g(&mut v, [2, 7, 8, 13], m[S[12]], m[S[13]]);
-            g(&mut v, [3, 4, 9, 14], m[S[14]], m[S[15]]);
-        })*};
-    }
-    round!(0 1 2 3 4 5 6 7 8 9);
+    ten_rounds!(g, v, m);
     for i in 0..8 {
         let new = _mm512_xor_si512(h[i], _mm512_xor_si512(v[i], v[i + 8]));
         h[i] = _mm512_mask_mov_epi32(h[i], active, new);

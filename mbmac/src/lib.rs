@@ -36,6 +36,27 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// BLAKE2s's ten rounds (RFC 7693 section 3.2) over the working vector
+/// `$v` and the message words `$m`, with `$g` the G function of the lane
+/// width (one message in `compress`, sixteen in `avx512::compress`);
+/// unrolled, so that every message word is indexed by a constant.
+macro_rules! ten_rounds {
+    ($g:ident, $v:ident, $m:ident) => {
+        ten_rounds!(@ $g, $v, $m, 0 1 2 3 4 5 6 7 8 9)
+    };
+    (@ $g:ident, $v:ident, $m:ident, $($r:literal)*) => {$({
+        const S: [usize; 16] = SIGMA[$r];
+        $g(&mut $v, [0, 4, 8, 12], $m[S[0]], $m[S[1]]);
+        $g(&mut $v, [1, 5, 9, 13], $m[S[2]], $m[S[3]]);
+        $g(&mut $v, [2, 6, 10, 14], $m[S[4]], $m[S[5]]);
+        $g(&mut $v, [3, 7, 11, 15], $m[S[6]], $m[S[7]]);
+        $g(&mut $v, [0, 5, 10, 15], $m[S[8]], $m[S[9]]);
+        $g(&mut $v, [1, 6, 11, 12], $m[S[10]], $m[S[11]]);
+        $g(&mut $v, [2, 7, 8, 13], $m[S[12]], $m[S[13]]);
+        $g(&mut $v, [3, 4, 9, 14], $m[S[14]], $m[S[15]]);
+    })*};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -100,22 +121,7 @@ fn compress(h: &mut [u32; 8], block: &[u8; BLOCK], t: u64, last: bool) {
     if last {
         v[14] = !v[14];
     }
-    // The ten rounds unrolled, so that every message word is indexed
-    // by a constant.
-    macro_rules! round {
-        ($($r:literal)*) => {$({
-            const S: [usize; 16] = SIGMA[$r];
-            g(&mut v, [0, 4, 8, 12], m[S[0]], m[S[1]]);
-            g(&mut v, [1, 5, 9, 13], m[S[2]], m[S[3]]);
-            g(&mut v, [2, 6, 10, 14], m[S[4]], m[S[5]]);
-            g(&mut v, [3, 7, 11, 15], m[S[6]], m[S[7]]);
-            g(&mut v, [0, 5, 10, 15], m[S[8]], m[S[9]]);
-            g(&mut v, [1, 6, 11, 12], m[S[10]], m[S[11]]);
-            g(&mut v, [2, 7, 8, 13], m[S[12]], m[S[13]]);
-            g(&mut v, [3, 4, 9, 14], m[S[14]], m[S[15]]);
-        })*};
-    }
-    round!(0 1 2 3 4 5 6 7 8 9);
+    ten_rounds!(g, v, m);
     for i in 0..8 {
         h[i] ^= v[i] ^ v[i + 8];
     }
