@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use conf::{Config, PortConf};
 use crossbeam_channel::bounded;
+use dataplane::batch_policy::{self, BatchPolicy};
 use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
@@ -175,6 +176,51 @@ fn select_aead(aead: Option<AeadBackend>) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Which packets the workers seal in multi-buffer passes (`dpdk.aead`):
+/// `auto` measures it on this CPU against the one-packet backend just
+/// chosen, `multibuffer` takes every burst; transport keys then keep
+/// their bytes for the passes. Says what it chose, and why.
+fn batch_policy(aead: conf::Aead) -> Result<Option<BatchPolicy>, RunError> {
+    let policy = match aead {
+        conf::Aead::Auto => {
+            let measured = batch_policy::measure(protocol::crypto::transport_backend());
+            for s in &measured.samples {
+                tracing::debug!(
+                    len = s.len,
+                    burst = s.burst,
+                    batched_ns = s.batched_ns,
+                    single_ns = s.single_ns,
+                    "multi-buffer AEAD measure"
+                );
+            }
+            if measured.policy.is_none() {
+                tracing::info!(
+                    against = measured.against.name(),
+                    "multi-buffer AEAD: not used (no faster than one packet a call here)"
+                );
+            }
+            measured.policy
+        }
+        conf::Aead::Multibuffer => Some(BatchPolicy::always().ok_or_else(|| {
+            RunError::Setup(
+                "dpdk.aead: \"multibuffer\" needs AVX-512 or AVX2, which this CPU does not have"
+                    .into(),
+            )
+        })?),
+        conf::Aead::Ring | conf::Aead::IpsecMb | conf::Aead::Cryptodev => None,
+    };
+    if let Some(p) = policy {
+        tracing::info!(
+            engine = p.engine.name(),
+            max_len = p.max_len,
+            min_burst = p.min_burst,
+            "multi-buffer AEAD: bursts of at least min_burst packets seal those up to max_len bytes together"
+        );
+    }
+    protocol::crypto::set_batch_keys(policy.is_some());
+    Ok(policy)
+}
+
 /// The registered crypto device; unregistered on drop, so that the device
 /// closes once the last key made with it is gone.
 struct CryptoGuard;
@@ -211,7 +257,7 @@ fn open_crypto_device(eal: &Eal, c: &Config, device: &str) -> Result<CryptoGuard
 /// Runs the concentrator until `stop` is set (by a signal handler).
 pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<Finished, RunError> {
     let aead = match config.dpdk.aead {
-        conf::Aead::Auto => None,
+        conf::Aead::Auto | conf::Aead::Multibuffer => None,
         conf::Aead::Ring => Some(AeadBackend::Ring),
         conf::Aead::IpsecMb => Some(AeadBackend::IpsecMb),
         conf::Aead::Cryptodev => Some(AeadBackend::Cryptodev),
@@ -219,6 +265,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
     if aead != Some(AeadBackend::Cryptodev) {
         select_aead(aead)?;
     }
+    let batch = batch_policy(config.dpdk.aead)?;
     let eal = Eal::init(&config.dpdk.eal_args)?;
     let available = eal.worker_lcores();
     let lcores = config.dpdk.workers.clone();
@@ -506,6 +553,7 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
                     per_sec: config.dpdk.icmp_per_sec,
                     burst: config.dpdk.icmp_burst,
                 },
+                batch,
             };
             let worker_ports = match &plain_port {
                 Some(plain_port) => WorkerQueues {

@@ -114,7 +114,7 @@ const CASES: &[Case] = &[
     case(9, "mbufs = 1048576", "9:9: dpdk.mbufs: 1048576 is out of range 1024..=1048575"),
     case(9, "idle_sleep_us = 10001", "9:17: dpdk.idle_sleep_us: 10001 is out of range 0..=10000"),
     case(9, "idle_polls = 0", "9:14: dpdk.idle_polls: 0 is out of range 1..=4294967295"),
-    case(10, r#"aead = "openssl""#, r#"10:8: dpdk.aead: "openssl" is not an AEAD backend ("auto", "ring", "ipsec-mb" or "cryptodev")"#),
+    case(10, r#"aead = "openssl""#, r#"10:8: dpdk.aead: "openssl" is not an AEAD backend ("auto", "ring", "ipsec-mb", "cryptodev" or "multibuffer")"#),
     case(10, r#"aead = "cryptodev""#, r#"10:8: dpdk.aead: "cryptodev" needs dpdk.crypto_device (the crypto device's name, e.g. "crypto_aesni_mb0")"#),
     case(10, r#"crypto_device = "crypto_aesni_mb0""#, r#"10:17: dpdk.crypto_device: set, but dpdk.aead is not "cryptodev""#),
     case(10, "aead = \"cryptodev\"\ncrypto_device = \"\"", "11:17: dpdk.crypto_device: must not be empty"),

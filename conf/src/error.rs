@@ -233,7 +233,7 @@ pub enum ConfError {
         value: String,
     },
     /// An AEAD backend name wgdp does not know.
-    #[error("{at}: {path}: {value:?} is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\" or \"cryptodev\")")]
+    #[error("{at}: {path}: {value:?} is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\", \"cryptodev\" or \"multibuffer\")")]
     BadAead {
         /// Where.
         at: Location,

@@ -221,6 +221,7 @@ fn dpdk_aead() {
         ("auto", conf::Aead::Auto),
         ("ring", conf::Aead::Ring),
         ("ipsec-mb", conf::Aead::IpsecMb),
+        ("multibuffer", conf::Aead::Multibuffer),
     ] {
         let c = parse(&with(8, &format!("aead = \"{name}\""))).expect("valid");
         assert_eq!(c.dpdk.aead, want);
@@ -240,7 +241,7 @@ fn dpdk_aead() {
     assert_eq!(again.dpdk, c.dpdk);
     assert_error(
         &with(8, "aead = \"openssl\""),
-        "wgdp.toml:8:8: dpdk.aead: \"openssl\" is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\" or \"cryptodev\")",
+        "wgdp.toml:8:8: dpdk.aead: \"openssl\" is not an AEAD backend (\"auto\", \"ring\", \"ipsec-mb\", \"cryptodev\" or \"multibuffer\")",
     );
 }
 

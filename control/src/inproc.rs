@@ -243,6 +243,7 @@ pub fn run<T: Send>(
             staging_budget: 1024,
             mss_clamp: None,
             icmp_rate: IcmpRate::KERNEL,
+            batch: None,
         },
         WorkerQueues {
             tun_rx: e(tun.rx_queue(0))?,

@@ -270,6 +270,10 @@ counter_enum! {
         InnerFragmented = "inner_fragmented",
         /// Fragments made of them (each sealed as a packet of its own).
         InnerFragments = "inner_fragments",
+        /// Data messages sealed in multi-buffer passes (`dpdk.aead` batching; see `batch_policy`).
+        BatchSealed = "batch_sealed",
+        /// Multi-buffer seal passes run (up to 16 or 8 messages each).
+        BatchSealPasses = "batch_seal_passes",
     }
 }
 

@@ -52,6 +52,7 @@ use protocol::transport::{Keypair, LaneKeypair};
 
 use crate::counters::DropReason;
 use crate::peer::{PeerShared, ENDPOINT_CHANGE_EVERY};
+use crate::seal_batch::SealBatch;
 
 /// What the owner of a multi-lane peer gives its lane workers.
 #[derive(Debug, Clone)]
@@ -213,13 +214,15 @@ impl Lane {
     }
 
     /// Seals `payload` (tag separate) with the lane's current keypair,
-    /// from its own block of counters (whitepaper section 5.4.6).
+    /// from its own block of counters (whitepaper section 5.4.6), through
+    /// `batch` (at once, or in the burst's pass).
     #[inline]
     pub(crate) fn seal(
         &mut self,
         now: Instant,
         payload: &mut [u8],
         tag: &mut [u8; protocol::constants::AEAD_TAG_LEN],
+        batch: &mut SealBatch,
     ) -> Result<Sealed, DropReason> {
         let endpoint = self.publish.endpoint.ok_or(DropReason::SealFailed)?;
         let kp = self
@@ -227,9 +230,8 @@ impl Lane {
             .current
             .as_deref()
             .ok_or(DropReason::SealFailed)?;
-        let counter = kp
-            .seal(&mut self.block, now, payload, tag)
-            .map_err(DropReason::from)?;
+        let (counter, key) = kp.reserve(&mut self.block, now).map_err(DropReason::from)?;
+        batch.seal(key, counter, payload, tag)?;
         let rekey = kp.needs_rekey_on_send(&self.block, now);
         Ok(Sealed {
             receiver: kp.remote_index(),

@@ -6,6 +6,7 @@
 //! and the per-lcore drop-reason counters. It moves buffers; the protocol
 //! logic comes from `protocol`, the DPDK access from `dpdk-sys`.
 
+pub mod batch_policy;
 pub mod clock;
 pub mod command;
 #[macro_use]
@@ -26,6 +27,7 @@ pub mod peer;
 pub mod port;
 pub mod rehome;
 pub mod route;
+mod seal_batch;
 pub mod smoke_forward;
 pub mod staging;
 pub mod tx;

@@ -23,6 +23,7 @@ use dpdk_sys::rte::{
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 
+use crate::batch_policy::BatchPolicy;
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
@@ -38,6 +39,7 @@ use crate::peer::{PeerId, PeerState};
 use crate::port::{Polled, PortRoles};
 use crate::rehome::{link_tag, tag_side, Arrivals, Via};
 use crate::route::{PortNet, RouteTable};
+use crate::seal_batch::SealBatch;
 use crate::staging::{StagedList, Staging};
 use crate::wire::ip::{inner_ip, is_link_scoped};
 use crate::wire::{classify, L3Kind};
@@ -80,6 +82,10 @@ pub struct WorkerConfig {
     /// How many ICMP errors this worker may send (`dpdk.icmp_per_sec`,
     /// `dpdk.icmp_burst`).
     pub icmp_rate: IcmpRate,
+    /// Which packets it seals in multi-buffer passes (`dpdk.aead`; `None`:
+    /// one at a time). Keys join passes only when made while
+    /// `protocol::crypto::set_batch_keys` is on.
+    pub batch: Option<BatchPolicy>,
 }
 
 impl WorkerConfig {
@@ -279,6 +285,8 @@ pub struct Worker<'p> {
     idle: IdleBackoff,
     /// Per-stage cycle counts (a no-op without the `stages` feature).
     pub(crate) stages: StageClock,
+    /// The plaintext burst's seals waiting for a multi-buffer pass.
+    seal_batch: SealBatch,
 }
 
 impl<'p> Worker<'p> {
@@ -324,6 +332,7 @@ impl<'p> Worker<'p> {
             to_workers: links.to_workers,
         };
         let gate = HandshakeGate::new(&cfg.public_key);
+        let seal_batch = SealBatch::new(cfg.batch);
         let staging = Staging::new(cfg.staging_budget);
         let table = IndexTable::new(cfg.index, cfg.workers);
         let lanes = LaneWork::new(cfg.index, cfg.workers);
@@ -349,6 +358,7 @@ impl<'p> Worker<'p> {
             frags: Reassembler::new(frags),
             idle,
             stages: StageClock::default(),
+            seal_batch,
         }
     }
 
@@ -427,13 +437,16 @@ impl<'p> Worker<'p> {
             }
             Polled::As(PortSide::Plaintext) => {
                 self.counters.add(Event::PlaintextRx, n as u64);
-                // The send path's components, lent once for the burst.
+                // The send path's components, lent once for the burst,
+                // whose seals may share multi-buffer passes.
                 let mut send = self.send_path();
+                send.begin_burst(n);
                 for m in rx.drain() {
                     if let Some(m) = send.tx.vlan_rx(m, PortSide::Plaintext) {
                         send.plaintext_packet(m, now, Via::OwnQueue);
                     }
                 }
+                send.flush_batch();
             }
             Polled::ByVlan => {
                 // Each frame counted as its role's; one of neither VLAN
@@ -524,6 +537,7 @@ impl<'p> Worker<'p> {
             ip_ident: &mut self.ip_ident,
             events: &self.links.events,
             stages: &mut self.stages,
+            batch: &mut self.seal_batch,
         }
     }
 

@@ -228,7 +228,8 @@ pub fn kdf3(key: &[u8; KEY_LEN], input: &[u8]) -> (SecretBytes, SecretBytes, Sec
 
 /// The 96-bit ChaCha20-Poly1305 nonce for `counter`: 32 zero bits then the
 /// counter little-endian (whitepaper section 5.4.6).
-fn nonce(counter: u64) -> [u8; 12] {
+#[inline]
+pub fn nonce(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_le_bytes());
     n
@@ -382,7 +383,25 @@ pub fn transport_backend() -> AeadBackend {
 /// is the one place key material outlives its use until the keypair is
 /// dropped. A crypto device keeps the key in its sessions until the
 /// keypair drops them (see the dataplane's provider for what it clears).
-pub struct TransportKey(TransportImpl);
+pub struct TransportKey {
+    imp: TransportImpl,
+    /// The key bytes for a multi-buffer pass (the dataplane's batches seal
+    /// and open a burst's packets together, `mbaead`): kept, wiped on drop,
+    /// only while [`set_batch_keys`] is on and the backend does not keep
+    /// them itself (ipsec-mb does).
+    batch: Option<SecretBytes>,
+}
+
+/// Whether transport keys made from now on keep their bytes for
+/// multi-buffer passes ([`TransportKey::batch_key`]).
+static BATCH_KEYS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Makes transport keys made from now on keep their bytes for multi-buffer
+/// passes (start-up configuration: the dataplane turns it on when it
+/// batches a burst's seals and opens), or stop keeping them.
+pub fn set_batch_keys(on: bool) {
+    BATCH_KEYS.store(on, core::sync::atomic::Ordering::Relaxed);
+}
 
 // Unboxed on purpose: a box would cost a pointer chase per packet, and
 // keypairs are moved to the workers boxed already.
@@ -420,15 +439,26 @@ impl TransportKey {
             _ => None,
         };
         if let Some(key) = external {
-            return TransportKey(TransportImpl::Cryptodev(key));
+            // A crypto device seals every packet itself: no batch copy.
+            return TransportKey {
+                imp: TransportImpl::Cryptodev(key),
+                batch: None,
+            };
         }
         match backend {
-            AeadBackend::IpsecMb if backend.is_available() => {
-                TransportKey(TransportImpl::IpsecMb(bytes))
-            }
+            AeadBackend::IpsecMb if backend.is_available() => TransportKey {
+                imp: TransportImpl::IpsecMb(bytes),
+                batch: None,
+            },
             AeadBackend::IpsecMb | AeadBackend::Ring | AeadBackend::Cryptodev => {
+                let batch = BATCH_KEYS
+                    .load(core::sync::atomic::Ordering::Relaxed)
+                    .then(|| bytes.clone());
                 match ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &bytes[..]) {
-                    Ok(k) => TransportKey(TransportImpl::Ring(ring::aead::LessSafeKey::new(k))),
+                    Ok(k) => TransportKey {
+                        imp: TransportImpl::Ring(ring::aead::LessSafeKey::new(k)),
+                        batch,
+                    },
                     // The key is always 32 bytes, which is what ChaCha20 takes.
                     Err(_) => panic!("ChaCha20-Poly1305 key length"),
                 }
@@ -436,9 +466,23 @@ impl TransportKey {
         }
     }
 
+    /// The key's bytes for a multi-buffer pass, where this key may join
+    /// one: made while [`set_batch_keys`] was on, or with ipsec-mb (which
+    /// keeps them anyway); `None` on a crypto device, whose packets it
+    /// seals and opens itself. The caller copies them into its pass and
+    /// wipes that copy after it.
+    #[inline]
+    pub fn batch_key(&self) -> Option<&[u8; KEY_LEN]> {
+        match &self.imp {
+            TransportImpl::IpsecMb(bytes) => Some(bytes),
+            TransportImpl::Ring(_) => self.batch.as_deref(),
+            TransportImpl::Cryptodev(_) => None,
+        }
+    }
+
     /// The backend this key uses.
     pub fn backend(&self) -> AeadBackend {
-        match self.0 {
+        match self.imp {
             TransportImpl::Ring(_) => AeadBackend::Ring,
             TransportImpl::IpsecMb(_) => AeadBackend::IpsecMb,
             TransportImpl::Cryptodev(_) => AeadBackend::Cryptodev,
@@ -473,7 +517,7 @@ impl TransportKey {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], CryptoError> {
-        match &self.0 {
+        match &self.imp {
             TransportImpl::Ring(k) => {
                 let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
                 match k.seal_in_place_separate_tag(n, ring::aead::Aad::from(aad), in_out) {
@@ -509,7 +553,7 @@ impl TransportKey {
         in_out: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), CryptoError> {
-        match &self.0 {
+        match &self.imp {
             TransportImpl::Ring(k) => {
                 let n = ring::aead::Nonce::assume_unique_for_key(nonce(counter));
                 k.open_in_place_separate_tag(
@@ -640,6 +684,23 @@ mod tests {
     /// RFC 8439 appendix A.5 through every available backend (the
     /// cryptodev one is tested where a device exists: dataplane's
     /// tests/cryptodev.rs).
+    #[test]
+    fn a_key_keeps_its_bytes_for_passes_only_while_batch_keys_is_on() {
+        let bytes = [0x42u8; 32];
+        set_batch_keys(false);
+        let ring = TransportKey::with_backend(AeadBackend::Ring, Zeroizing::new(bytes));
+        assert_eq!(ring.batch_key(), None, "ring keeps none unless asked");
+        set_batch_keys(true);
+        let ring = TransportKey::with_backend(AeadBackend::Ring, Zeroizing::new(bytes));
+        assert_eq!(ring.batch_key(), Some(&bytes));
+        set_batch_keys(false);
+        if AeadBackend::IpsecMb.is_available() {
+            // ipsec-mb takes the bytes per call anyway.
+            let mb = TransportKey::with_backend(AeadBackend::IpsecMb, Zeroizing::new(bytes));
+            assert_eq!(mb.batch_key(), Some(&bytes));
+        }
+    }
+
     #[test]
     fn rfc8439_aead_vector_on_every_backend() {
         assert!(AeadBackend::available().contains(&AeadBackend::Ring));

@@ -17,6 +17,7 @@
 //! box a keypair is derived into on the control thread moves in whole.
 
 use crate::constants::{AEAD_TAG_LEN, REKEY_ON_RECEIVE_AGE};
+use crate::crypto::TransportKey;
 use crate::messages::{Data, MessageError, DATA_HEADER_LEN};
 use crate::time::Instant;
 use crate::transport::{Keypair, OpenError, SealError};
@@ -219,13 +220,30 @@ impl Session {
         payload: &mut [u8],
         tag: &mut [u8; AEAD_TAG_LEN],
     ) -> Result<(u32, Sent), SessionError> {
+        let (receiver, sent, key) = self.reserve(now)?;
+        *tag = key
+            .seal(sent.counter, payload)
+            .map_err(|_| SealError::Device)?;
+        Ok((receiver, sent))
+    }
+
+    /// [`seal`](Self::seal) without the encryption: takes the current
+    /// keypair's next counter and returns it with the receiver index, the
+    /// rekey verdict and the key that must seal the message (a caller
+    /// sealing a burst's messages together, [`TransportKey::batch_key`]).
+    #[inline]
+    pub fn reserve(&mut self, now: Instant) -> Result<(u32, Sent, &TransportKey), SessionError> {
         let kp = self.current.as_mut().ok_or(SessionError::NoKeypair)?;
         if !kp.can_send(now) {
             return Err(SessionError::NoKeypair);
         }
-        let counter = kp.seal(now, payload, tag)?;
+        let remote = kp.remote_index();
+        // The verdict after this message, as `seal` gives it: the counter
+        // taken counts.
+        let (counter, _) = kp.reserve(now)?;
         let rekey = kp.needs_rekey_on_send(now);
-        Ok((kp.remote_index(), Sent { counter, rekey }))
+        let key = kp.sending_key();
+        Ok((remote, Sent { counter, rekey }, key))
     }
 
     /// Seals a whole data message (header, padded plaintext, tag room) in

@@ -2,14 +2,15 @@
 //! whole burst in one SIMD pass) costs per packet, for every SIMD path this
 //! CPU has, at every size mix and at bursts of 8 and 16, hot and cold as
 //! the one-packet floor (`floor.rs`) is measured, on the same lcore in the
-//! same run, so the two compare directly. The worker loop does not use it
-//! yet (issue #20: it will batch a burst's seals and opens); this is the
-//! ceiling it would raise.
+//! same run, so the two compare directly. The worker loop seals a burst's
+//! packets with it where `--aead` (`dpdk.aead`) says so; this is its
+//! ceiling.
 
 use mbaead::{Engine, Open, Seal};
 
 use super::floor::Floor;
 use super::traffic::{Mix, MTU};
+use protocol::crypto::nonce;
 use protocol::messages::padded_len;
 
 /// Bursts measured: AVX2's pass and AVX-512's.
@@ -58,13 +59,6 @@ impl MbFloor {
     }
 }
 
-/// The WireGuard nonce of packet `k`: four zero bytes, the counter LE.
-fn nonce(k: usize) -> [u8; 12] {
-    let mut n = [0u8; 12];
-    n[4..].copy_from_slice(&(k as u64).to_le_bytes());
-    n
-}
-
 /// One figure's engine, key, size mix and burst.
 struct Run<'a> {
     engine: Engine,
@@ -91,7 +85,7 @@ impl Run<'_> {
             let mut jobs: [Seal<'_>; 16] = std::array::from_fn(|_| match it.next() {
                 Some((i, buf)) => {
                     let k = b * self.burst + i;
-                    Seal::new(self.key, nonce(k), &[], &mut buf[..self.len(k)])
+                    Seal::new(self.key, nonce(k as u64), &[], &mut buf[..self.len(k)])
                 }
                 None => Seal::new(self.key, [0; 12], &[], &mut []),
             });
@@ -116,7 +110,13 @@ impl Run<'_> {
             let mut jobs: [Open<'_>; 16] = std::array::from_fn(|_| match it.next() {
                 Some((i, (buf, tag))) => {
                     let k = b * self.burst + i;
-                    Open::new(self.key, nonce(k), &[], &mut buf[..self.len(k)], *tag)
+                    Open::new(
+                        self.key,
+                        nonce(k as u64),
+                        &[],
+                        &mut buf[..self.len(k)],
+                        *tag,
+                    )
                 }
                 None => Open::new(self.key, [0; 12], &[], &mut [], [0; 16]),
             });

@@ -14,6 +14,7 @@ mod traffic;
 mod warm;
 
 use clap::Args;
+use dataplane::batch_policy::{self, BatchPolicy};
 use dataplane::clock::TscClock;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::cycle_profile::{self, Stage};
@@ -105,8 +106,10 @@ pub struct BenchArgs {
     /// control thread does the X25519 work); default 0, 1 and the CPUs.
     #[arg(long, value_delimiter = ',')]
     handshake_threads: Vec<usize>,
-    /// The AEAD backend the worker loop's keys use: auto, ring, ipsec-mb
-    /// or cryptodev (the floor is measured for every available one).
+    /// The AEAD backend the worker loop's keys use: auto, ring, ipsec-mb,
+    /// cryptodev or multibuffer (as `dpdk.aead`: auto measures whether
+    /// multi-buffer passes win here; the floor is measured for every
+    /// available one).
     #[arg(long, default_value = "auto")]
     aead: String,
     /// The DPDK crypto device measured as the cryptodev backend (probed
@@ -280,13 +283,12 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(&p) = peer_counts.iter().find(|&&p| p == 0 || p > 1 << 17) {
         return Err(format!("--peers: {p} is not in 1..=131072").into());
     }
-    let aead =
-        match args.aead.as_str() {
-            "auto" => None,
-            name => Some(AeadBackend::from_name(name).ok_or_else(|| {
-                format!("--aead: {name:?} is not auto, ring, ipsec-mb or cryptodev")
-            })?),
-        };
+    let aead = match args.aead.as_str() {
+        "auto" | "multibuffer" => None,
+        name => Some(AeadBackend::from_name(name).ok_or_else(|| {
+            format!("--aead: {name:?} is not auto, ring, ipsec-mb, cryptodev or multibuffer")
+        })?),
+    };
     let most = args.workers.iter().copied().max().unwrap_or(1);
     let eal_args = args
         .eal
@@ -323,6 +325,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         "worker loop AEAD: {}",
         protocol::crypto::transport_backend().name()
     ));
+    let batch = batch_policy(&args.aead, &mut notes)?;
     let backends = AeadBackend::available();
 
     let floor_packets = if args.short { 4_000 } else { 40_000 };
@@ -441,6 +444,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 keys,
                 clock,
                 offload,
+                batch,
                 None,
                 run,
             )?;
@@ -544,9 +548,56 @@ fn flood_phase(
         keys,
         clock,
         !args.sw_checksum,
+        // The flood's figures compare data with and without a flood on
+        // one-packet sealing.
+        None,
         Some(&gate),
         |h| run.measure(h, peers),
     )
+}
+
+/// The worker loop's multi-buffer policy for `--aead` (`auto`: measured
+/// on this CPU as `wgdp run` does at start-up; `multibuffer`: every burst),
+/// noted in the report; transport keys made from here on keep their bytes
+/// for the passes when there is one.
+fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Option<BatchPolicy>, String> {
+    let policy = match aead {
+        "auto" => {
+            let m = batch_policy::measure(protocol::crypto::transport_backend());
+            let seen: Vec<String> = m
+                .samples
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} B x{}: {:.0} vs {:.0} ns",
+                        s.len, s.burst, s.batched_ns, s.single_ns
+                    )
+                })
+                .collect();
+            notes.push(format!(
+                "multi-buffer start-up measure (per packet, a pass vs {} one at a time): {}",
+                m.against.name(),
+                seen.join(", ")
+            ));
+            m.policy
+        }
+        "multibuffer" => Some(
+            BatchPolicy::always()
+                .ok_or("--aead multibuffer: this CPU has neither AVX-512 nor AVX2")?,
+        ),
+        _ => None,
+    };
+    notes.push(match policy {
+        Some(p) => format!(
+            "worker loop multi-buffer: {}, bursts of at least {} packets seal those up to {} bytes together",
+            p.engine.name(),
+            p.min_burst,
+            p.max_len
+        ),
+        None => "worker loop multi-buffer: off (one packet a call)".into(),
+    });
+    protocol::crypto::set_batch_keys(policy.is_some());
+    Ok(policy)
 }
 
 #[cfg(test)]

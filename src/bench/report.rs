@@ -30,7 +30,8 @@ pub struct Report<'a> {
     pub repeat: usize,
     /// The AEAD floors.
     pub floors: &'a [Floor],
-    /// The multi-buffer AEAD's floors (not used by the worker loop yet).
+    /// The multi-buffer AEAD's floors (the worker loop uses it where the
+    /// notes say so: `--aead`).
     pub mb_floors: &'a [MbFloor],
     /// The data path figures.
     pub figures: &'a [Figure],
@@ -303,7 +304,7 @@ impl Report<'_> {
         }
         let _ = writeln!(
             s,
-            "\nMulti-buffer AEAD floor (mbaead: a burst per call, one lane per packet, one core; not in the worker loop yet)"
+            "\nMulti-buffer AEAD floor (mbaead: a burst per call, one lane per packet, one core; the worker loop's use of it: the notes)"
         );
         let _ = writeln!(
             s,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use dataplane::batch_policy::BatchPolicy;
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
@@ -189,7 +190,8 @@ fn ring_pair(eal: &Eal, pool: &Mempool, name: &str, queues: u16) -> Result<(Port
 
 /// Runs one phase: builds the ports and workers, installs `keys` (one
 /// entry per peer), runs the workers (requesting checksum offload or
-/// not; with `gate`, their handshake gates armed as in `wgdp run`) on
+/// not; sealing in multi-buffer passes by `batch`; with `gate`, their
+/// handshake gates armed as in `wgdp run`) on
 /// `lcores` while `drive` works the harness, then stops them. Checks that
 /// every mbuf came back.
 #[allow(clippy::too_many_arguments)]
@@ -200,6 +202,7 @@ pub fn phase<T: Send>(
     keys: Vec<PeerKeys>,
     clock: TscClock,
     tx_checksum_offload: bool,
+    batch: Option<BatchPolicy>,
     gate: Option<&GateSetup>,
     drive: impl FnOnce(&mut Harness<'_>) -> Result<T, String> + Send,
 ) -> Result<T, String> {
@@ -289,6 +292,7 @@ pub fn phase<T: Send>(
                 staging_budget: 1024,
                 mss_clamp: None,
                 icmp_rate: IcmpRate::KERNEL,
+                batch,
             },
             WorkerQueues {
                 tun_rx: e(tun_w.rx_queue(qi))?,

@@ -38,6 +38,7 @@ use crate::peer::PeerId;
 use crate::port::PortSide;
 use crate::rehome::Via;
 use crate::route::RouteTable;
+use crate::seal_batch::{SealBatch, Sealing as Pass};
 use crate::staging::Staging;
 use crate::tx::{Out, Tx};
 use crate::wire::ethernet::for_us;
@@ -77,6 +78,8 @@ pub(crate) struct SendPath<'w, 'p> {
     pub(super) events: &'w Sender<WorkerEvent>,
     /// Per-stage cycle counts.
     pub(super) stages: &'w mut StageClock,
+    /// The burst's messages waiting for a multi-buffer pass.
+    pub(super) batch: &'w mut SealBatch,
 }
 
 /// A packet being sealed: its plaintext length, padded length and ECN.
@@ -445,7 +448,7 @@ impl<'p> SendPath<'_, 'p> {
                 if sealed.rekey {
                     self.want_handshake(id, now);
                 }
-                self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
+                self.send_sealed(m, outer, sealing, &sealed.endpoint);
             }
             // A lane: its tally, and outer headers for this packet alone,
             // from the lane port and the address the owner published.
@@ -463,14 +466,17 @@ impl<'p> SendPath<'_, 'p> {
                 }
                 self.counters.add(Event::LaneEncap, 1);
                 let src_port = self.cfg.lane_port();
-                self.send_to(
-                    m,
+                let built = OuterCache::build(
+                    &self.nets.tun,
+                    self.neighbours,
                     sealed.endpoint,
                     sealed.local,
                     src_port,
-                    sealing.ecn,
-                    sealing.len as u64,
                 );
+                match built {
+                    Ok(outer) => self.send_sealed(m, outer, sealing, &sealed.endpoint),
+                    Err(reason) => self.tx.drop_packet(m, reason),
+                }
             }
         }
     }
@@ -491,13 +497,15 @@ impl<'p> SendPath<'_, 'p> {
         let endpoint = peer.endpoint.ok_or(DropReason::NoEndpoint)?;
         self.stages.lap(Stage::Build);
         let (payload, tag) = sealing.split(m).ok_or(DropReason::NoRoom)?;
-        let sealed = peer.session.seal(now, payload, tag);
-        self.stages.lap(Stage::Crypto);
-        let (receiver, sent) = match sealed {
-            Ok(s) => s,
+        let (receiver, sent) = match peer.session.reserve(now) {
+            Ok((receiver, sent, key)) => {
+                self.batch.seal(key, sent.counter, payload, tag)?;
+                (receiver, sent)
+            }
             Err(SessionError::Seal(e)) => return Err(e.into()),
             Err(_) => return Err(DropReason::SealFailed),
         };
+        self.stages.lap(Stage::Crypto);
         // A multi-lane peer's owner sends from its lane port as well.
         let src_port = if peer.lanes > 1 {
             lane_port
@@ -541,16 +549,64 @@ impl<'p> SendPath<'_, 'p> {
         self.stages.lap(Stage::Build);
         let (payload, tag) = sealing.split(m).ok_or(DropReason::NoRoom)?;
         let sealed = match self.table.lane_mut(id) {
-            Some(lane) => lane.seal(now, payload, tag),
+            Some(lane) => lane.seal(now, payload, tag, self.batch),
             None => Err(DropReason::SealFailed),
         };
         self.stages.lap(Stage::Crypto);
         sealed
     }
 
+    /// Sends a sealed message with `outer`, or holds it for the burst's
+    /// multi-buffer pass (see [`crate::seal_batch`]): when its payload waits
+    /// for the pass, or earlier messages still wait.
+    fn send_sealed(&mut self, m: Mbuf, outer: OuterCache, sealing: Sealing, to: &SocketAddr) {
+        if !self.batch.must_hold() {
+            return self.send_outer(m, &outer, sealing.ecn, sealing.len as u64);
+        }
+        let off = outer::header_len(to) + DATA_HEADER_LEN;
+        let full = self.batch.hold(
+            m,
+            outer,
+            sealing.ecn,
+            sealing.len as u64,
+            off,
+            sealing.padded,
+        );
+        if full {
+            self.flush_batch();
+        }
+    }
+
+    /// Starts a burst of `n` plaintext packets: whether their seals wait
+    /// for a multi-buffer pass ([`flush_batch`](Self::flush_batch) ends it).
+    pub(crate) fn begin_burst(&mut self, n: usize) {
+        self.batch.begin(n);
+    }
+
+    /// Runs the burst's multi-buffer pass and sends every held message in
+    /// the order it was sealed; one the pass could not take is dropped
+    /// (`seal_failed`), never sent unsealed. Later packets are sealed at
+    /// once until the next [`begin_burst`](Self::begin_burst).
+    pub(crate) fn flush_batch(&mut self) {
+        let (sealed, passes) = self.batch.seal_waiting();
+        if passes > 0 {
+            self.counters.add(Event::BatchSealed, sealed);
+            self.counters.add(Event::BatchSealPasses, passes);
+            self.stages.lap(Stage::Crypto);
+        }
+        while let Some(w) = self.batch.next_waiting() {
+            match w.seal {
+                Pass::Done => self.send_outer(w.m, &w.outer, w.ecn, w.plain),
+                Pass::Pass { .. } | Pass::Failed => {
+                    self.tx.drop_packet(w.m, DropReason::SealFailed)
+                }
+            }
+        }
+    }
+
     /// Sends a sealed message to `endpoint` from UDP port `src_port` (and
     /// from `local` while that is ours), its outer headers built for this
-    /// packet alone (lanes, cookie replies).
+    /// packet alone (cookie replies).
     pub(crate) fn send_to(
         &mut self,
         m: Mbuf,

@@ -237,6 +237,7 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         staging_budget: 1023,
         mss_clamp: None,
         icmp_rate: IcmpRate::KERNEL,
+        batch: None,
     }
 }
 

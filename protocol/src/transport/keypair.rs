@@ -188,6 +188,15 @@ impl Keypair {
         }
     }
 
+    /// The key that seals what this keypair sends.
+    #[inline]
+    pub fn sending_key(&self) -> &TransportKey {
+        match &self.crypt {
+            Crypt::Single { sending, .. } => sending,
+            Crypt::Lanes { keys, .. } => keys.sending_key(),
+        }
+    }
+
     /// Our index: the receiver index peers put on data messages for us.
     pub fn local_index(&self) -> u32 {
         self.local_index
@@ -298,6 +307,19 @@ impl Keypair {
         payload: &mut [u8],
         tag: &mut [u8; AEAD_TAG_LEN],
     ) -> Result<u64, SealError> {
+        let (counter, key) = self.reserve(now)?;
+        *tag = key.seal(counter, payload).map_err(|_| SealError::Device)?;
+        Ok(counter)
+    }
+
+    /// Takes the next send counter, with the key that must seal the message
+    /// carrying it: [`seal`](Self::seal) without the encryption, for a
+    /// caller that seals a burst's messages together (see
+    /// [`TransportKey::batch_key`]). The counter is used up whether or not
+    /// the message is sent (kernel `send.c`: the nonce is taken before
+    /// encryption).
+    #[inline]
+    pub fn reserve(&mut self, now: Instant) -> Result<(u64, &TransportKey), SealError> {
         if self.birth.has_expired(REJECT_AFTER_TIME, now) {
             return Err(SealError::Expired);
         }
@@ -312,12 +334,9 @@ impl Keypair {
                     return Err(SealError::CounterExhausted);
                 }
                 *sending_counter = counter + 1;
-                *tag = sending
-                    .seal(counter, payload)
-                    .map_err(|_| SealError::Device)?;
-                Ok(counter)
+                Ok((counter, sending))
             }
-            Crypt::Lanes { keys, block } => keys.seal(block, now, payload, tag),
+            Crypt::Lanes { keys, block } => keys.reserve(block, now),
         }
     }
 
@@ -452,6 +471,36 @@ mod tests {
             b.open_message(now, &mut wrong).err(),
             Some(OpenError::WrongIndex(99))
         );
+    }
+
+    #[test]
+    fn a_reserved_counter_sealed_later_with_its_key_opens_at_the_peer_in_any_order() {
+        let (mut a, mut b) = pair();
+        let now = Instant::from_secs(1);
+        // Two counters taken first, the messages sealed after, the second
+        // before the first (a multi-buffer pass seals them together).
+        let (c0, _) = a.reserve(now).expect("reserve");
+        let (c1, _) = a.reserve(now).expect("reserve");
+        assert_eq!((c0, c1, a.sending_counter()), (0, 1, 2));
+        for (counter, fill) in [(c1, 9u8), (c0, 8u8)] {
+            let mut msg = [0u8; 16 + 16 + 16];
+            msg[16..32].fill(fill);
+            let mut view = Data::new_unchecked(&mut msg[..]);
+            view.set_message_type();
+            view.set_receiver(a.remote_index());
+            view.set_counter(counter);
+            let (payload, tag) = view.payload_and_tag_mut();
+            *tag = a.sending_key().seal(counter, payload).expect("seal");
+            assert_eq!(
+                b.open_message(now, &mut msg).map(|p| p.to_vec()),
+                Ok(vec![fill; 16])
+            );
+        }
+        // Reserving obeys the sealing limits.
+        a.set_sending_counter(REJECT_AFTER_MESSAGES);
+        assert_eq!(a.reserve(now).err(), Some(SealError::CounterExhausted));
+        let late = Instant::ZERO + REJECT_AFTER_TIME;
+        assert_eq!(a.reserve(late).err(), Some(SealError::Expired));
     }
 
     #[test]

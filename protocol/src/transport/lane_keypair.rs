@@ -107,6 +107,12 @@ impl LaneKeypair {
         self.initiator
     }
 
+    /// The key that seals what the holders send.
+    #[inline]
+    pub fn sending_key(&self) -> &TransportKey {
+        &self.sending
+    }
+
     /// Counters reserved by all holders so far.
     pub fn reserved(&self) -> u64 {
         self.counter.reserved()
@@ -150,6 +156,20 @@ impl LaneKeypair {
         payload: &mut [u8],
         tag: &mut [u8; AEAD_TAG_LEN],
     ) -> Result<u64, SealError> {
+        let (counter, key) = self.reserve(block, now)?;
+        *tag = key.seal(counter, payload).map_err(|_| SealError::Device)?;
+        Ok(counter)
+    }
+
+    /// Takes the next counter of `block` (reserving a new block when it is
+    /// used up) with the key that seals it: [`seal`](Self::seal) without
+    /// the encryption (see [`Keypair::reserve`](super::Keypair::reserve)).
+    #[inline]
+    pub fn reserve(
+        &self,
+        block: &mut SendBlock,
+        now: Instant,
+    ) -> Result<(u64, &TransportKey), SealError> {
         if self.birth.has_expired(REJECT_AFTER_TIME, now) {
             return Err(SealError::Expired);
         }
@@ -157,11 +177,7 @@ impl LaneKeypair {
             .counter
             .take(block)
             .ok_or(SealError::CounterExhausted)?;
-        *tag = self
-            .sending
-            .seal(counter, payload)
-            .map_err(|_| SealError::Device)?;
-        Ok(counter)
+        Ok((counter, &self.sending))
     }
 
     /// Decrypts `payload` in place as message `counter`: the shared window
