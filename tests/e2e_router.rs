@@ -137,9 +137,15 @@ fn lan_at_1500(topo: &Topology) {
 }
 
 /// The topology with the plaintext port at 1500 (`mss_clamp` = `clamp`
-/// when given), the site routed to peer 1, `tail` appended to the config,
+/// when given, `dpdk.aead` = `aead` when given), the site routed to peer
+/// 1, `tail` appended to the config,
 /// and the site up; the first ping brings peer 1's session up.
-fn site_to_site(tag: char, clamp: Option<&str>, tail: &str) -> (Topology, Wgdp, Site) {
+fn site_to_site(
+    tag: char,
+    clamp: Option<&str>,
+    aead: Option<&str>,
+    tail: &str,
+) -> (Topology, Wgdp, Site) {
     let (topo, wgdp, _, _) = bring_up_edited(tag, 2, 1, |topo, text| {
         let peer1 = format!("allowed_ips = [\"{}/32\"]", topo.var("PEER1_IP"));
         let routed = format!(
@@ -156,7 +162,12 @@ fn site_to_site(tag: char, clamp: Option<&str>, tail: &str) -> (Topology, Wgdp, 
             "[interface]\nname = \"wgr{tag}{}\"\n",
             std::process::id() % 100_000
         );
+        let dpdk = match aead {
+            Some(a) => format!("[dpdk]\naead = \"{a}\"\n"),
+            None => "[dpdk]\n".to_string(),
+        };
         text.replacen("[interface]\n", &name, 1)
+            .replacen("[dpdk]\n", &dpdk, 1)
             .replacen("mtu = 1420\n", &mtu, 1)
             .replacen(&peer1, &routed, 1)
             + tail
@@ -189,7 +200,12 @@ fn bulk(wgdp: &Wgdp, server_ns: &str, server_ip: &str, client: &str, mbit: f64) 
 
 #[test]
 fn site_to_site_converges_by_path_mtu_discovery_and_answers_ttl_expiry() {
-    let (topo, wgdp, site) = site_to_site('m', None, "");
+    // Every burst sealed and opened in multi-buffer passes where the CPU
+    // has them (`dpdk.aead = "multibuffer"`): the passes carry real TCP,
+    // ICMP and path MTU discovery against wireguard-go.
+    let batched = is_x86_feature_detected!("avx2") || is_x86_feature_detected!("avx512f");
+    let aead = batched.then_some("multibuffer");
+    let (topo, wgdp, site) = site_to_site('m', None, aead, "");
     let lan = topo.var("NS_LAN");
     let wgdp_lan = topo.var("WGDP_LAN_IP");
     // Bulk TCP both ways, mss_clamp off: both ends say MSS 1460.
@@ -199,6 +215,14 @@ fn site_to_site_converges_by_path_mtu_discovery_and_answers_ttl_expiry() {
         "the LAN host's full-size segments got no fragmentation needed".into()
     });
     bulk(&wgdp, lan, topo.var("LAN_IP"), &site.ns, 5.0);
+    if batched {
+        for name in ["event.batch_sealed", "event.batch_opened"] {
+            let n = wgdp.wait_counter(0, name, 100, secs(5));
+            wgdp.check(n.is_some(), || {
+                format!("{name} below 100: the bulk transfers did not go through passes")
+            });
+        }
+    }
 
     // ping -M do -s 1472: fragmentation needed, mtu 1420 (the route cache
     // forgot what TCP learned).
@@ -292,7 +316,7 @@ fn filter_icmp(topo: &Topology) {
 
 #[test]
 fn mss_clamp_auto_carries_tcp_with_icmp_filtered_on_the_lan_host() {
-    let (topo, wgdp, site) = site_to_site('c', Some("\"auto\""), "");
+    let (topo, wgdp, site) = site_to_site('c', Some("\"auto\""), None, "");
     let lan = topo.var("NS_LAN");
     filter_icmp(&topo);
     // The filter works: an echo reply no longer reaches the host.
@@ -375,7 +399,7 @@ fn mbufs_in_use(lines: &[String]) -> Vec<u64> {
 
 #[test]
 fn ecn_codepoints_cross_the_tunnel_both_ways() {
-    let (topo, wgdp, site) = site_to_site('e', None, "");
+    let (topo, wgdp, site) = site_to_site('e', None, None, "");
     let lan = topo.var("NS_LAN");
     let wan = topo.var("NS_WAN");
     let b = format!("vt-{}", topo.sfx);
@@ -423,7 +447,7 @@ fn offline_peers_spray_stays_bounded_and_is_answered() {
             i % 200 + 1
         );
     }
-    let (topo, wgdp, _site) = site_to_site('s', None, &tail);
+    let (topo, wgdp, _site) = site_to_site('s', None, None, &tail);
     let lan = topo.var("NS_LAN");
     let (wan, peer1) = (topo.var("NS_WAN"), topo.var("PEER1_IP"));
     let out = run(

@@ -274,6 +274,10 @@ counter_enum! {
         BatchSealed = "batch_sealed",
         /// Multi-buffer seal passes run (up to 16 or 8 messages each).
         BatchSealPasses = "batch_seal_passes",
+        /// Data messages opened in multi-buffer passes (their tags checked together).
+        BatchOpened = "batch_opened",
+        /// Multi-buffer open passes run.
+        BatchOpenPasses = "batch_open_passes",
     }
 }
 

@@ -7,6 +7,7 @@
 //! logic comes from `protocol`, the DPDK access from `dpdk-sys`.
 
 pub mod batch_policy;
+mod batch_queue;
 pub mod clock;
 pub mod command;
 #[macro_use]
@@ -22,6 +23,7 @@ mod index_table;
 pub mod lane;
 pub mod mss;
 mod neighbours;
+mod open_batch;
 pub mod outer;
 pub mod peer;
 pub mod port;

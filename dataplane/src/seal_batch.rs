@@ -10,26 +10,21 @@
 //! device) are sealed at once, and still wait here behind the earlier ones
 //! while the batch holds any, so that a flow's packets leave in order.
 //!
-//! The key of each waiting packet is copied into the batch (32 bytes; the
-//! keypair may be replaced before the pass otherwise) and wiped after the
-//! pass and on drop.
+//! The key of each waiting packet is copied into the batch and wiped after
+//! the pass ([`crate::batch_queue`]).
 
-use dpdk_sys::rte::{Mbuf, BURST_SIZE};
+use dpdk_sys::rte::Mbuf;
 use mbaead::Seal;
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::crypto::{nonce, TransportKey};
 use smallvec::SmallVec;
-use zeroize::Zeroize;
 
 use crate::batch_policy::BatchPolicy;
+use crate::batch_queue::{BatchQueue, CAPACITY};
 use crate::counters::DropReason;
 use crate::outer::OuterCache;
 
-/// Messages a batch holds at most: one RX burst's.
-pub(crate) const CAPACITY: usize = BURST_SIZE;
-
-/// A sealed message waiting to be sent, and, when it waits for the pass,
-/// where its payload is.
+/// A sealed message waiting to be sent, and where its encryption stands.
 pub(crate) struct Waiting {
     /// The message: outer headers' room, WireGuard header, payload, tag.
     pub(crate) m: Mbuf,
@@ -66,17 +61,10 @@ pub(crate) struct SealBatch {
     /// Whether the current burst's packets join passes.
     on: bool,
     /// Waiting messages in the order they were sealed.
-    waiting: [Option<Waiting>; CAPACITY],
-    len: usize,
-    /// The next to send, while [`SealBatch::next_waiting`] empties it.
-    head: usize,
-    /// `keys[i]` seals `waiting[i]` (when it has a job).
-    keys: [[u8; 32]; CAPACITY],
-    /// The counter whose key `keys[len]` holds, reserved for the message
+    queue: BatchQueue<Waiting>,
+    /// The counter whose key the queue holds for the message
     /// [`SealBatch::hold`] takes next.
     reserved: Option<u64>,
-    /// Whether a key was copied since the last wipe.
-    dirty: bool,
 }
 
 impl SealBatch {
@@ -86,12 +74,8 @@ impl SealBatch {
         SealBatch {
             policy,
             on: false,
-            waiting: std::array::from_fn(|_| None),
-            len: 0,
-            head: 0,
-            keys: [[0; 32]; CAPACITY],
+            queue: BatchQueue::new(),
             reserved: None,
-            dirty: false,
         }
     }
 
@@ -115,8 +99,7 @@ impl SealBatch {
         self.reserved = None;
         if self.on && payload.len() <= self.policy.map_or(0, |p| p.max_len) {
             if let Some(bytes) = key.batch_key() {
-                self.keys[self.len] = *bytes;
-                self.dirty = true;
+                self.queue.set_next_key(bytes);
                 self.reserved = Some(counter);
                 return Ok(());
             }
@@ -132,7 +115,7 @@ impl SealBatch {
     /// or earlier ones still wait).
     #[inline]
     pub(crate) fn must_hold(&self) -> bool {
-        self.reserved.is_some() || self.len > 0
+        self.reserved.is_some() || !self.queue.is_empty()
     }
 
     /// Takes a message to send after the pass; its payload (`len` padded
@@ -151,15 +134,13 @@ impl SealBatch {
             Some(counter) => Sealing::Pass { counter, off, len },
             None => Sealing::Done,
         };
-        self.waiting[self.len] = Some(Waiting {
+        self.queue.push(Waiting {
             m,
             outer,
             ecn,
             plain,
             seal,
-        });
-        self.len += 1;
-        self.len == CAPACITY
+        })
     }
 
     /// Runs the passes over every waiting message that waits for one: each
@@ -173,10 +154,9 @@ impl SealBatch {
         let Some(policy) = self.policy else {
             return (0, 0);
         };
-        let keys = &self.keys;
         let mut jobs: SmallVec<[Seal<'_>; CAPACITY]> = SmallVec::new();
         let mut tags: SmallVec<[(&mut [u8], &mut Sealing); CAPACITY]> = SmallVec::new();
-        for (w, key) in self.waiting[..self.len].iter_mut().flatten().zip(keys) {
+        for (w, key) in self.queue.with_keys() {
             let Sealing::Pass { counter, off, len } = w.seal else {
                 continue;
             };
@@ -213,27 +193,10 @@ impl SealBatch {
     /// at once until the next [`begin`](Self::begin). Call after
     /// [`seal_waiting`](Self::seal_waiting).
     pub(crate) fn next_waiting(&mut self) -> Option<Waiting> {
-        if self.head < self.len {
-            self.head += 1;
-            return self.waiting[self.head - 1].take();
+        let next = self.queue.pop();
+        if next.is_none() {
+            self.on = false;
         }
-        self.head = 0;
-        self.len = 0;
-        self.on = false;
-        self.wipe();
-        None
-    }
-
-    /// Wipes the keys copied since the last wipe.
-    fn wipe(&mut self) {
-        if std::mem::take(&mut self.dirty) {
-            self.keys.zeroize();
-        }
-    }
-}
-
-impl Drop for SealBatch {
-    fn drop(&mut self) {
-        self.wipe();
+        next
     }
 }

@@ -35,6 +35,7 @@ use crate::idle::IdleBackoff;
 use crate::index_table::IndexTable;
 pub use crate::mss::MssClamp;
 use crate::neighbours::Neighbours;
+use crate::open_batch::OpenBatch;
 use crate::peer::{PeerId, PeerState};
 use crate::port::{Polled, PortRoles};
 use crate::rehome::{link_tag, tag_side, Arrivals, Via};
@@ -44,6 +45,7 @@ use crate::staging::{StagedList, Staging};
 use crate::wire::ip::{inner_ip, is_link_scoped};
 use crate::wire::{classify, L3Kind};
 use lane_work::LaneWork;
+use receive::DataAt;
 use send::SendPath;
 
 /// Commands applied per round at most, so a flood of them cannot starve
@@ -287,6 +289,8 @@ pub struct Worker<'p> {
     pub(crate) stages: StageClock,
     /// The plaintext burst's seals waiting for a multi-buffer pass.
     seal_batch: SealBatch,
+    /// The tunnel burst's data messages waiting for a multi-buffer pass.
+    pub(crate) open_batch: OpenBatch<DataAt>,
 }
 
 impl<'p> Worker<'p> {
@@ -333,6 +337,7 @@ impl<'p> Worker<'p> {
         };
         let gate = HandshakeGate::new(&cfg.public_key);
         let seal_batch = SealBatch::new(cfg.batch);
+        let cfg_batch = cfg.batch;
         let staging = Staging::new(cfg.staging_budget);
         let table = IndexTable::new(cfg.index, cfg.workers);
         let lanes = LaneWork::new(cfg.index, cfg.workers);
@@ -359,6 +364,7 @@ impl<'p> Worker<'p> {
             idle,
             stages: StageClock::default(),
             seal_batch,
+            open_batch: OpenBatch::new(cfg_batch),
         }
     }
 
@@ -428,11 +434,14 @@ impl<'p> Worker<'p> {
         match self.roles.polled_as(port) {
             Polled::As(PortSide::Tunnel) => {
                 self.counters.add(Event::TunnelRx, n as u64);
+                // Its data messages may share multi-buffer passes.
+                self.begin_open_burst(n);
                 for m in rx.drain() {
                     if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
                         self.tunnel_packet(m, now, Via::OwnQueue);
                     }
                 }
+                self.open_held(now);
                 self.frags.free_given_up();
             }
             Polled::As(PortSide::Plaintext) => {

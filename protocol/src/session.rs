@@ -18,9 +18,9 @@
 
 use crate::constants::{AEAD_TAG_LEN, REKEY_ON_RECEIVE_AGE};
 use crate::crypto::TransportKey;
-use crate::messages::{Data, MessageError, DATA_HEADER_LEN};
+use crate::messages::{Data, MessageError};
 use crate::time::Instant;
-use crate::transport::{Keypair, OpenError, SealError};
+use crate::transport::{split_message, Keypair, OpenError, SealError};
 
 /// Why the session could not send or receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -269,17 +269,52 @@ impl Session {
         msg: &'a mut [u8],
     ) -> Result<Received<'a>, SessionError> {
         let index = Data::new_checked(&*msg)?.receiver();
-        let kp = self
-            .keypair_mut(index)
-            .ok_or(SessionError::UnknownIndex(index))?;
-        let len = kp.open_message(now, msg)?.len();
-        let promoted = self.received_with(index);
-        let rekey = self.wants_rekey_on_receive(now);
+        let (counter, payload, tag) = split_message(msg, index)?;
+        self.open_check(now, index, counter)?
+            .open(counter, payload, tag)
+            .map_err(OpenError::from)?;
+        let (promoted, rekey) = self.open_commit(now, index, counter)?;
         Ok(Received {
-            plaintext: &mut msg[DATA_HEADER_LEN..DATA_HEADER_LEN + len],
+            plaintext: payload,
             promoted,
             rekey,
         })
+    }
+
+    /// The first half of [`open_message`](Self::open_message), for a
+    /// caller that opens a burst's messages together: the key of the
+    /// keypair `index` names, if message `counter` may be received with it
+    /// now ([`Keypair::open_check`]).
+    #[inline]
+    pub fn open_check(
+        &self,
+        now: Instant,
+        index: u32,
+        counter: u64,
+    ) -> Result<&TransportKey, SessionError> {
+        let kp = [&self.current, &self.previous, &self.next]
+            .into_iter()
+            .filter_map(Option::as_deref)
+            .find(|kp| kp.local_index() == index)
+            .ok_or(SessionError::UnknownIndex(index))?;
+        Ok(kp.open_check(now, counter)?)
+    }
+
+    /// The second half, once message `counter` authenticated: the replay
+    /// window takes it, then the session rules apply (promotion of `next`,
+    /// returned with the index it retired; whether to rekey on receive).
+    #[inline]
+    pub fn open_commit(
+        &mut self,
+        now: Instant,
+        index: u32,
+        counter: u64,
+    ) -> Result<(Option<Retired>, bool), SessionError> {
+        self.keypair_mut(index)
+            .ok_or(SessionError::UnknownIndex(index))?
+            .open_commit(counter)?;
+        let promoted = self.received_with(index);
+        Ok((promoted, self.wants_rekey_on_receive(now)))
     }
 
     /// Drops every keypair, wiping the keys (the zero-key-material timer,

@@ -9,9 +9,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use dpdk_sys::rte::Mbuf;
-use protocol::messages::{Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN};
+use protocol::constants::AEAD_TAG_LEN;
+use protocol::messages::{
+    Data, Message, MessageType, COOKIE_REPLY_LEN, DATA_HEADER_LEN, DATA_MIN_LEN,
+};
 use protocol::session::Retired;
 use protocol::time::Instant;
+use protocol::transport::OpenError;
 
 use super::lane_work::LaneReceived;
 use super::Worker;
@@ -21,6 +25,7 @@ use crate::cycle_profile::Stage;
 use crate::gate::{GateVerdict, Held};
 use crate::icmp::IcmpError;
 use crate::index_table::DataRoute;
+use crate::open_batch::Opening;
 use crate::outer;
 use crate::peer::{PeerId, ENDPOINT_CHANGE_EVERY};
 use crate::rehome::{tag_worker, Via};
@@ -44,7 +49,7 @@ enum Incoming {
 /// Which key opens a data message: a lane is a kind of key, not a second
 /// pipeline ([`Worker::decapsulate`] serves both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OpenKey {
+pub(crate) enum OpenKey {
     /// The peer's owner: its session; `at`, the worker the message
     /// arrived at (re-homing).
     Owner {
@@ -57,6 +62,22 @@ enum OpenKey {
         /// The message's receiver index.
         index: u32,
     },
+}
+
+/// A data message checked and on its way through decryption (at once, or
+/// in the burst's multi-buffer pass: [`crate::open_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataAt {
+    /// Where it lies and came from.
+    wg: MessageAt,
+    /// Its peer.
+    id: PeerId,
+    /// The key that opens it.
+    key: OpenKey,
+    /// Its receiver index (the keypair's local index).
+    index: u32,
+    /// Its counter (nonce).
+    counter: u64,
 }
 
 /// Where the WireGuard message lies in a frame, and where it came from.
@@ -258,42 +279,141 @@ impl Worker<'_> {
     }
 
     /// Opens a data message for peer `id` in place with `key`, one path
-    /// for the owner's session and a lane's keypair: the key's own
-    /// bookkeeping once it authenticated, then [`Worker::deliver`].
+    /// for the owner's session and a lane's keypair: checked first (the
+    /// keypair, the replay window), then decrypted at once or held for the
+    /// burst's multi-buffer pass, then [`Worker::opened`].
     fn decapsulate(&mut self, mut m: Mbuf, wg: MessageAt, id: PeerId, key: OpenKey, now: Instant) {
-        let msg = wg.start..wg.end;
-        let opened = match key {
-            OpenKey::Owner { .. } => {
-                let Some(peer) = self.table.peer_mut(id) else {
-                    return self.tx.drop_packet(m, DropReason::PeerGone);
-                };
-                let opened = peer
+        let (index, counter) = match Data::new_checked(&m.data()[wg.start..wg.end]) {
+            Ok(d) => (d.receiver(), d.counter()),
+            Err(e) => return self.tx.drop_packet(m, e.into()),
+        };
+        let at = DataAt {
+            wg,
+            id,
+            key,
+            index,
+            counter,
+        };
+        let checked = match key {
+            OpenKey::Owner { .. } => match self.table.peer(id) {
+                Some(peer) => peer
                     .session
-                    .open_message(now, &mut m.data_mut()[msg])
-                    .map(|r| (r.plaintext.len(), r.promoted, r.rekey))
-                    .map_err(DropReason::of_open);
-                if opened.is_ok() {
-                    // Authenticated: from here on the packet is the peer's.
-                    peer.shared.auth_received.set(now);
-                }
-                opened
-            }
+                    .open_check(now, index, counter)
+                    .map_err(DropReason::of_open),
+                None => Err(DropReason::PeerGone),
+            },
             // The shared replay window makes a message accepted once,
             // whichever worker (queue, source port) it reaches.
-            OpenKey::Lane { index } => {
-                let Some(lane) = self.table.lane(id) else {
-                    return self.tx.drop_packet(m, DropReason::PeerGone);
-                };
-                let Some(kp) = lane.keypair(index) else {
-                    return self.tx.drop_packet(m, DropReason::UnknownIndex);
-                };
-                kp.open_message(now, &mut m.data_mut()[msg])
-                    .map(|p| (p.len(), None, false))
-                    .map_err(DropReason::from)
+            OpenKey::Lane { index } => match self.table.lane(id).map(|l| l.keypair(index)) {
+                Some(Some(kp)) => kp.open_check(now, counter).map_err(DropReason::from),
+                Some(None) => Err(DropReason::UnknownIndex),
+                None => Err(DropReason::PeerGone),
+            },
+        };
+        let transport = match checked {
+            Ok(k) => k,
+            Err(reason) => return self.tx.drop_packet(m, reason),
+        };
+        let off = wg.start + DATA_HEADER_LEN;
+        let len = wg.end - wg.start - DATA_MIN_LEN;
+        let batch_key = transport.batch_key().filter(|_| self.open_batch.takes(len));
+        let open = match batch_key {
+            // Decrypted in the pass: the tag it carries goes with it.
+            Some(_) => {
+                let mut tag = [0u8; AEAD_TAG_LEN];
+                tag.copy_from_slice(&m.data()[off + len..off + len + AEAD_TAG_LEN]);
+                Opening::Pass {
+                    counter,
+                    off,
+                    len,
+                    tag,
+                }
+            }
+            None => {
+                let (payload, tag) = m.data_mut()[off..wg.end].split_at_mut(len);
+                let opened = <&[u8; AEAD_TAG_LEN]>::try_from(&*tag)
+                    .map_err(|_| OpenError::Authentication)
+                    .and_then(|tag| Ok(transport.open(counter, payload, tag)?));
+                if let Err(e) = opened {
+                    self.stages.lap(Stage::Crypto);
+                    return self.tx.drop_packet(m, e.into());
+                }
+                Opening::Done
             }
         };
+        if batch_key.is_some() || self.open_batch.must_hold() {
+            let full = self.open_batch.hold(m, at, batch_key, open);
+            if full {
+                self.open_held(now);
+            }
+            return;
+        }
         self.stages.lap(Stage::Crypto);
-        let (plain_len, promoted, rekey) = match opened {
+        self.opened(m, at, now);
+    }
+
+    /// Starts a burst of `n` tunnel frames: whether its data messages wait
+    /// for a multi-buffer pass ([`open_held`](Self::open_held) ends it).
+    pub(crate) fn begin_open_burst(&mut self, n: usize) {
+        self.open_batch.begin(n);
+    }
+
+    /// Runs the burst's multi-buffer pass and handles every held message
+    /// on, in arrival order: those whose tag failed are dropped
+    /// (`authentication`), as one opened alone would be.
+    pub(crate) fn open_held(&mut self, now: Instant) {
+        let (opened, passes) = self.open_batch.open_waiting();
+        if passes > 0 {
+            self.counters.add(Event::BatchOpened, opened);
+            self.counters.add(Event::BatchOpenPasses, passes);
+            self.stages.lap(Stage::Crypto);
+        }
+        while let Some(a) = self.open_batch.next() {
+            match a.open {
+                Opening::Done => self.opened(a.m, a.ctx, now),
+                Opening::Pass { .. } | Opening::Failed => {
+                    self.tx.drop_packet(a.m, DropReason::Authentication)
+                }
+            }
+        }
+    }
+
+    /// A data message that authenticated: the key's own bookkeeping (the
+    /// replay window takes its counter; for the owner, the session rules),
+    /// then [`Worker::deliver`].
+    fn opened(&mut self, m: Mbuf, at: DataAt, now: Instant) {
+        let DataAt {
+            wg,
+            id,
+            key,
+            index,
+            counter,
+        } = at;
+        let committed = match key {
+            OpenKey::Owner { .. } => match self.table.peer_mut(id) {
+                Some(peer) => {
+                    let r = peer
+                        .session
+                        .open_commit(now, index, counter)
+                        .map_err(DropReason::of_open);
+                    if r.is_ok() {
+                        // Authenticated: from here on the packet is the peer's.
+                        peer.shared.auth_received.set(now);
+                    }
+                    r
+                }
+                None => Err(DropReason::PeerGone),
+            },
+            OpenKey::Lane { index } => match self.table.lane(id).map(|l| l.keypair(index)) {
+                Some(Some(kp)) => kp
+                    .open_commit(counter)
+                    .map(|()| (None, false))
+                    .map_err(DropReason::from),
+                Some(None) => Err(DropReason::UnknownIndex),
+                None => Err(DropReason::PeerGone),
+            },
+        };
+        let (promoted, rekey) = match committed {
             Ok(r) => r,
             Err(reason) => return self.tx.drop_packet(m, reason),
         };
@@ -305,6 +425,7 @@ impl Worker<'_> {
                 Ok(())
             }
         };
+        let plain_len = wg.end - wg.start - DATA_MIN_LEN;
         match received {
             Ok(()) => self.deliver(m, wg, id, plain_len, now),
             Err(reason) => self.tx.drop_packet(m, reason),

@@ -366,19 +366,40 @@ impl Keypair {
         payload: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), OpenError> {
+        self.open_check(now, counter)?.open(counter, payload, tag)?;
+        self.open_commit(counter)
+    }
+
+    /// The first half of [`open`](Self::open), for a caller that opens a
+    /// burst's messages together: whether message `counter` may be
+    /// received at `now` (validity, replay window), and the key that opens
+    /// it. Nothing changes until [`open_commit`](Self::open_commit), which
+    /// must follow only once the message authenticated.
+    #[inline]
+    pub fn open_check(&self, now: Instant, counter: u64) -> Result<&TransportKey, OpenError> {
         if !self.can_receive(now) {
             return Err(OpenError::Expired);
         }
-        match &mut self.crypt {
+        match &self.crypt {
             Crypt::Single {
                 receiving, replay, ..
             } => {
                 replay.check(counter)?;
-                receiving.open(counter, payload, tag)?;
-                replay.update(counter)?;
-                Ok(())
+                Ok(receiving)
             }
-            Crypt::Lanes { keys, .. } => keys.open(now, counter, payload, tag),
+            Crypt::Lanes { keys, .. } => keys.open_check(now, counter),
+        }
+    }
+
+    /// The second half of [`open`](Self::open): message `counter`
+    /// authenticated, so the replay window takes it (kernel `receive.c`:
+    /// `counter_validate` after decryption); fails for a counter taken
+    /// since the check (the same message twice in one burst).
+    #[inline]
+    pub fn open_commit(&mut self, counter: u64) -> Result<(), OpenError> {
+        match &mut self.crypt {
+            Crypt::Single { replay, .. } => Ok(replay.update(counter)?),
+            Crypt::Lanes { keys, .. } => keys.open_commit(counter),
         }
     }
 
@@ -398,7 +419,7 @@ impl Keypair {
 
 /// A data message's counter, payload and tag, once its receiver index is
 /// checked against `local_index`.
-pub(super) fn split_message(
+pub(crate) fn split_message(
     msg: &mut [u8],
     local_index: u32,
 ) -> Result<(u64, &mut [u8], &[u8; AEAD_TAG_LEN]), OpenError> {

@@ -191,13 +191,26 @@ impl LaneKeypair {
         payload: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), OpenError> {
+        self.open_check(now, counter)?.open(counter, payload, tag)?;
+        self.open_commit(counter)
+    }
+
+    /// [`open`](Self::open)'s checks before decryption, and the key (see
+    /// [`Keypair::open_check`](super::Keypair::open_check)).
+    #[inline]
+    pub fn open_check(&self, now: Instant, counter: u64) -> Result<&TransportKey, OpenError> {
         if !receivable(self.birth, self.replay.next_expected(), now) {
             return Err(OpenError::Expired);
         }
         self.replay.check(counter)?;
-        self.receiving.open(counter, payload, tag)?;
-        self.replay.update(counter)?;
-        Ok(())
+        Ok(&self.receiving)
+    }
+
+    /// [`open`](Self::open)'s update after authentication: of two holders
+    /// given the same message, only one takes it.
+    #[inline]
+    pub fn open_commit(&self, counter: u64) -> Result<(), OpenError> {
+        Ok(self.replay.update(counter)?)
     }
 
     /// Opens a whole data message in place; returns the (still padded)

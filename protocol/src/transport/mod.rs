@@ -10,5 +10,6 @@
 mod keypair;
 mod lane_keypair;
 
+pub(crate) use keypair::split_message;
 pub use keypair::{Keypair, OpenError, SealError};
 pub use lane_keypair::LaneKeypair;
