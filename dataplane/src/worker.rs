@@ -52,6 +52,12 @@ use send::SendPath;
 /// the data path.
 const COMMANDS_PER_ROUND: usize = 64;
 
+/// How many packets ahead of the one handled a burst's payloads are asked
+/// for (`dpdk_sys::rte::PayloadAhead`): far enough for a miss to arrive by
+/// the time the packet is sealed or opened (a packet takes 150-500 ns
+/// here, a miss about 100), near enough that the lines are still in L1.
+const PAYLOAD_AHEAD: usize = 2;
+
 /// Static settings of a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -434,9 +440,13 @@ impl<'p> Worker<'p> {
         match self.roles.polled_as(port) {
             Polled::As(PortSide::Tunnel) => {
                 self.counters.add(Event::TunnelRx, n as u64);
-                // Its data messages may share multi-buffer passes.
+                // Its data messages may share multi-buffer passes; their
+                // peers' state and payloads are asked for ahead.
                 self.begin_open_burst(n);
-                for m in rx.drain() {
+                self.prefetch_tunnel_burst(rx.as_slice().iter());
+                let ahead = rx.payload_ahead();
+                for (i, m) in rx.drain().enumerate() {
+                    ahead.prefetch(i + PAYLOAD_AHEAD);
                     if let Some(m) = self.tx.vlan_rx(m, PortSide::Tunnel) {
                         self.tunnel_packet(m, now, Via::OwnQueue);
                     }
@@ -450,7 +460,9 @@ impl<'p> Worker<'p> {
                 // whose seals may share multi-buffer passes.
                 let mut send = self.send_path();
                 send.begin_burst(n);
-                for m in rx.drain() {
+                let ahead = rx.payload_ahead();
+                for (i, m) in rx.drain().enumerate() {
+                    ahead.prefetch(i + PAYLOAD_AHEAD);
                     if let Some(m) = send.tx.vlan_rx(m, PortSide::Plaintext) {
                         send.plaintext_packet(m, now, Via::OwnQueue);
                     }

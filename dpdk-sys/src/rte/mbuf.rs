@@ -393,7 +393,7 @@ impl Drop for Mbuf {
 /// A prefetch hint for the cache line holding `p` (no access is made: any
 /// address is fine).
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is a hint; it never faults, whatever the address.
     unsafe {
@@ -401,6 +401,37 @@ fn prefetch(p: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// The data addresses and lengths of a burst's packets, taken before it is
+/// drained ([`Burst::payload_ahead`]): handling packet `i` can ask for
+/// packet `i + k`'s payload, so that its misses overlap the work on the
+/// packets before it (a software pipeline, as DPDK's l3fwd and VPP's
+/// loops prefetch ahead). Only addresses are kept, never dereferenced.
+#[derive(Debug, Clone, Copy)]
+pub struct PayloadAhead<const N: usize = BURST_SIZE> {
+    data: [(usize, u16); N],
+    len: usize,
+}
+
+impl<const N: usize> PayloadAhead<N> {
+    /// The most cache lines prefetched per packet (a 1500-byte packet's,
+    /// from the third on: [`Burst::prefetch`] asked for the first two).
+    pub const MAX_LINES: usize = 22;
+
+    /// Asks for packet `i`'s data from its third cache line to its end (at
+    /// most [`MAX_LINES`](Self::MAX_LINES)); nothing past the burst.
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        if i >= self.len {
+            return;
+        }
+        let (data, len) = self.data[i];
+        let lines = usize::from(len).div_ceil(64).min(Self::MAX_LINES + 2);
+        for line in 2..lines {
+            prefetch((data + 64 * line) as *const u8);
+        }
+    }
 }
 
 /// Up to `N` owned mbufs in a fixed array: what RX fills and TX drains, with
@@ -502,6 +533,25 @@ impl<const N: usize> Burst<N> {
             prefetch(data);
             prefetch(data.wrapping_add(64));
         }
+    }
+
+    /// Where each packet's data lies, for [`PayloadAhead::prefetch`] while
+    /// the burst is drained.
+    #[inline]
+    pub fn payload_ahead(&self) -> PayloadAhead<N> {
+        let mut ahead = PayloadAhead {
+            data: [(0, 0); N],
+            len: self.len,
+        };
+        for (slot, m) in ahead.data.iter_mut().zip(self.as_slice()) {
+            let raw = m.raw();
+            let data = raw
+                .buf_addr
+                .cast::<u8>()
+                .wrapping_add(usize::from(raw.data_off));
+            *slot = (data as usize, raw.data_len);
+        }
+        ahead
     }
 
     /// Takes every mbuf out, in order. Those the caller does not take

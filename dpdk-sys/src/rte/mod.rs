@@ -32,7 +32,7 @@ pub mod testing;
 pub use eal::{Eal, EalError};
 pub use error::RteError;
 pub use flow::{DstMatch, Flow, QueueRule};
-pub use mbuf::{tx_flags, Burst, Mbuf, MbufError, BURST_SIZE};
+pub use mbuf::{prefetch, tx_flags, Burst, Mbuf, MbufError, PayloadAhead, BURST_SIZE};
 pub use mempool::Mempool;
 pub use per_lcore::PerLcore;
 pub use port::{flags, Link, Port, PortConfig, PortLimits, PortSetup, PortStats, RxQueue, TxQueue};
