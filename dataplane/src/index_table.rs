@@ -118,11 +118,9 @@ impl IndexTable {
     }
 
     /// Asks for the state that data messages to `receivers` will read
-    /// (a burst's, before it is handled): the peer's slot, its state and
-    /// its current keypair (counters, replay window). Each step for every
-    /// message before the next step, so that each step's misses overlap
-    /// across the burst instead of chaining per packet (a software
-    /// pipeline). A hint: an unknown index is skipped.
+    /// (a burst's, before it is handled): the peer's slot, then
+    /// [`prefetch_peers`](Self::prefetch_peers). A hint: an unknown index
+    /// is skipped.
     pub(crate) fn prefetch_routes(&self, receivers: &[Option<u32>]) {
         let mut ids = [None; BURST_SIZE];
         for (id, r) in ids.iter_mut().zip(receivers) {
@@ -131,6 +129,16 @@ impl IndexTable {
                 prefetch((slot as *const Option<Box<PeerState>>).cast());
             }
         }
+        self.prefetch_peers(&ids);
+    }
+
+    /// Asks for the state that packets of peers `ids` will read (a burst's,
+    /// before it is handled): each peer's state, then its current keypair
+    /// (counters, replay window). Each step for every peer before the next
+    /// step, so that each step's misses overlap across the burst instead
+    /// of chaining per packet (a software pipeline). A hint: a peer this
+    /// worker does not hold is skipped.
+    pub(crate) fn prefetch_peers(&self, ids: &[Option<PeerId>]) {
         for &id in ids.iter().flatten() {
             if let Some(p) = self.peer(id) {
                 let at = (p as *const PeerState).cast::<u8>();

@@ -460,11 +460,14 @@ impl<'p> Worker<'p> {
                 // whose seals may share multi-buffer passes.
                 let mut send = self.send_path();
                 send.begin_burst(n);
+                // Destinations looked up together, peers' state and
+                // payloads asked for ahead.
+                let looked = send.look_ahead(rx.as_slice());
                 let ahead = rx.payload_ahead();
                 for (i, m) in rx.drain().enumerate() {
                     ahead.prefetch(i + PAYLOAD_AHEAD);
                     if let Some(m) = send.tx.vlan_rx(m, PortSide::Plaintext) {
-                        send.plaintext_packet(m, now, Via::OwnQueue);
+                        send.plaintext_packet_looked_up(m, now, Via::OwnQueue, looked.get(i));
                     }
                 }
                 send.flush_batch();

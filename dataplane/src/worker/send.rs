@@ -17,7 +17,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crossbeam_channel::{Sender, TrySendError};
-use dpdk_sys::rte::{tx_flags, Mbuf, Mempool};
+use dpdk_sys::rte::{tx_flags, Mbuf, Mempool, BURST_SIZE};
 use protocol::constants::AEAD_TAG_LEN;
 use protocol::messages::{padded_len, Data, DATA_HEADER_LEN};
 use protocol::session::SessionError;
@@ -126,10 +126,101 @@ enum Hop {
     TooBig,
 }
 
+/// A plaintext burst's destinations, looked up together before its
+/// packets are handled ([`SendPath::look_ahead`]).
+pub(crate) struct LookedUp {
+    /// Per packet: the inner destination peeked, and its allowed-IPs target.
+    routes: [Option<(IpAddr, Option<PeerId>)>; BURST_SIZE],
+}
+
+impl LookedUp {
+    /// Packet `i`'s destination and target, if peeked.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<(IpAddr, Option<PeerId>)> {
+        self.routes.get(i).copied().flatten()
+    }
+}
+
+/// The inner destination of an untagged Ethernet frame carrying IPv4 or
+/// IPv6, read at its fixed offset with no other check: a hint for
+/// [`SendPath::look_ahead`] (the packet's own parse decides).
+fn peek_destination(frame: &[u8]) -> Option<IpAddr> {
+    let l3 = frame.get(ethernet::HEADER_LEN..)?;
+    match u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]) {
+        ethernet::ethertype::IPV4 => {
+            let dst: [u8; 4] = l3.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::from(dst))
+        }
+        ethernet::ethertype::IPV6 => {
+            let dst: [u8; 16] = l3.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::from(dst))
+        }
+        _ => None,
+    }
+}
+
 impl<'p> SendPath<'_, 'p> {
+    /// Looks up a plaintext burst's destinations together, the allowed-IPs
+    /// walks in lockstep so that their misses overlap, and asks for the
+    /// state of the peers they name (see
+    /// [`IndexTable::prefetch_peers`](crate::index_table::IndexTable::prefetch_peers)),
+    /// before the packets are handled one by one with the answers
+    /// ([`plaintext_packet_looked_up`](Self::plaintext_packet_looked_up)).
+    pub(crate) fn look_ahead(&self, frames: &[Mbuf]) -> LookedUp {
+        let mut routes = [None; BURST_SIZE];
+        let (mut v4, mut v4_at) = ([[0u8; 4]; BURST_SIZE], [0usize; BURST_SIZE]);
+        let (mut v6, mut v6_at) = ([[0u8; 16]; BURST_SIZE], [0usize; BURST_SIZE]);
+        let (mut n4, mut n6) = (0, 0);
+        for (i, m) in frames.iter().enumerate().take(BURST_SIZE) {
+            match peek_destination(m.data()) {
+                Some(IpAddr::V4(a)) => {
+                    (v4[n4], v4_at[n4]) = (a.octets(), i);
+                    n4 += 1;
+                }
+                Some(IpAddr::V6(a)) => {
+                    (v6[n6], v6_at[n6]) = (a.octets(), i);
+                    n6 += 1;
+                }
+                None => {}
+            }
+        }
+        let mut found = [None; BURST_SIZE];
+        self.routes
+            .allowed
+            .lookup_v4_burst(&v4[..n4], &mut found[..n4]);
+        for k in 0..n4 {
+            routes[v4_at[k]] = Some((IpAddr::from(v4[k]), found[k]));
+        }
+        self.routes
+            .allowed
+            .lookup_v6_burst(&v6[..n6], &mut found[..n6]);
+        for k in 0..n6 {
+            routes[v6_at[k]] = Some((IpAddr::from(v6[k]), found[k]));
+        }
+        let mut ids = [None; BURST_SIZE];
+        for (id, r) in ids.iter_mut().zip(&routes) {
+            *id = r.and_then(|(_, t)| t);
+        }
+        self.table.prefetch_peers(&ids);
+        LookedUp { routes }
+    }
+
     /// One frame from the plaintext port (or handed off from a worker that
     /// received it there: `via`).
     pub(crate) fn plaintext_packet(&mut self, m: Mbuf, now: Instant, via: Via) {
+        self.plaintext_packet_looked_up(m, now, via, None);
+    }
+
+    /// [`plaintext_packet`](Self::plaintext_packet) with its destination's
+    /// allowed-IPs target looked up ahead ([`look_ahead`](Self::look_ahead)),
+    /// used when the destination is the one the packet's parse finds.
+    pub(crate) fn plaintext_packet_looked_up(
+        &mut self,
+        m: Mbuf,
+        now: Instant,
+        via: Via,
+        looked: Option<(IpAddr, Option<PeerId>)>,
+    ) {
         if !m.is_contiguous() {
             return self.tx.drop_packet(m, DropReason::Segmented);
         }
@@ -150,7 +241,11 @@ impl<'p> SendPath<'_, 'p> {
             return self.tx.pass_to_control(PortSide::Plaintext, m);
         }
         self.stages.lap(Stage::Parse);
-        let Some(target) = self.routes.allowed.lookup(ip.dst) else {
+        let target = match looked {
+            Some((dst, target)) if dst == ip.dst => target,
+            _ => self.routes.allowed.lookup(ip.dst),
+        };
+        let Some(target) = target else {
             return self.tx.drop_packet(m, DropReason::NoRoute);
         };
         // A tunnel group: the member its flow hashes to (counted once, by
@@ -703,5 +798,31 @@ impl<'p> SendPath<'_, 'p> {
         if let Err(TrySendError::Full(_)) = self.events.try_send(WorkerEvent::WantHandshake(id)) {
             self.counters.add(Event::HandshakeAskLost, 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_look_ahead_peek_reads_ipv4_and_ipv6_destinations_and_nothing_else() {
+        let mut v4 = vec![0u8; 14 + 20];
+        v4[12..14].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+        v4[14 + 16..14 + 20].copy_from_slice(&[10, 9, 0, 2]);
+        assert_eq!(peek_destination(&v4), Some(IpAddr::from([10, 9, 0, 2])));
+        let mut v6 = vec![0u8; 14 + 40];
+        v6[12..14].copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
+        v6[14 + 24..14 + 40].copy_from_slice(&[0xfd, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let want: IpAddr = "fd00:9::2".parse().expect("address");
+        assert_eq!(peek_destination(&v6), Some(want));
+        // Cut short, tagged (the tag's EtherType first), or ARP: no hint.
+        assert_eq!(peek_destination(&v4[..14 + 19]), None);
+        let mut tagged = v4.clone();
+        tagged[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        assert_eq!(peek_destination(&tagged), None);
+        let mut arp = v4;
+        arp[12..14].copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
+        assert_eq!(peek_destination(&arp), None);
     }
 }
