@@ -195,6 +195,31 @@ fn seal_burst(
     (sent, opened, counters)
 }
 
+/// The widest engine's policy with `max_len` and `min_burst`; `None`
+/// (said on stderr) where the CPU has neither AVX-512 nor AVX2.
+fn policy(max_len: usize, min_burst: usize) -> Option<BatchPolicy> {
+    let Some(always) = BatchPolicy::always() else {
+        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+        return None;
+    };
+    Some(BatchPolicy {
+        max_len,
+        min_burst,
+        ..always
+    })
+}
+
+/// 24 lengths, short and long interleaved (every third 1000 bytes), and how
+/// many of them pad to at most 128 bytes (what a policy of `max_len` 128
+/// takes into the pass).
+fn interleaved() -> (Vec<usize>, u64) {
+    let lens: Vec<usize> = (0..24)
+        .map(|i| if i % 3 == 1 { 1000 } else { 48 + 3 * i })
+        .collect();
+    let short = lens.iter().filter(|&&l| l.div_ceil(16) * 16 <= 128).count() as u64;
+    (lens, short)
+}
+
 /// What the LAN sent, as the peer reads it: TTL decremented, padded to 16.
 fn assert_delivered_in_order(sent: &[Vec<u8>], opened: &[Vec<u8>]) {
     assert_eq!(opened.len(), sent.len(), "every packet came through");
@@ -220,8 +245,7 @@ fn assert_delivered_in_order(sent: &[Vec<u8>], opened: &[Vec<u8>]) {
 
 #[test]
 fn a_burst_of_plaintext_is_sealed_in_multibuffer_passes_and_opens_at_the_peer_in_order() {
-    let Some(policy) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(mbaead::MAX_LEN, 1) else {
         return;
     };
     let lens: Vec<usize> = (0..20).map(|i| 60 + 37 * i).collect();
@@ -235,20 +259,12 @@ fn a_burst_of_plaintext_is_sealed_in_multibuffer_passes_and_opens_at_the_peer_in
 
 #[test]
 fn packets_longer_than_the_policy_takes_are_sealed_at_once_and_still_leave_in_order() {
-    let Some(always) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(128, 1) else {
         return;
     };
-    let policy = BatchPolicy {
-        max_len: 128,
-        ..always
-    };
-    // Short and long interleaved: 64..=128-byte padded lengths join the
-    // pass, the 1000-byte ones are sealed as they come.
-    let lens: Vec<usize> = (0..24)
-        .map(|i| if i % 3 == 1 { 1000 } else { 48 + 3 * i })
-        .collect();
-    let short = lens.iter().filter(|&&l| l.div_ceil(16) * 16 <= 128).count() as u64;
+    // The short ones join the pass, the 1000-byte ones are sealed as they
+    // come.
+    let (lens, short) = interleaved();
     let (sent, opened, c) = seal_burst(policy, &lens);
     assert_delivered_in_order(&sent, &opened);
     assert_eq!(c.events(Event::BatchSealed), short);
@@ -257,13 +273,8 @@ fn packets_longer_than_the_policy_takes_are_sealed_at_once_and_still_leave_in_or
 
 #[test]
 fn a_burst_shorter_than_the_policys_minimum_is_sealed_one_packet_at_a_time() {
-    let Some(always) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(mbaead::MAX_LEN, 8) else {
         return;
-    };
-    let policy = BatchPolicy {
-        min_burst: 8,
-        ..always
     };
     let (sent, opened, c) = seal_burst(policy, &[64, 80, 96, 112, 128, 144, 160]);
     assert_delivered_in_order(&sent, &opened);
@@ -315,8 +326,7 @@ fn assert_forwarded(sent: &[u8], got: &[u8], what: &str) {
 
 #[test]
 fn a_tunnel_burst_is_opened_in_multibuffer_passes_and_delivered_in_order() {
-    let Some(policy) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(mbaead::MAX_LEN, 1) else {
         return;
     };
     let lens: Vec<usize> = (0..20).map(|i| 60 + 37 * i).collect();
@@ -333,8 +343,7 @@ fn a_tunnel_burst_is_opened_in_multibuffer_passes_and_delivered_in_order() {
 
 #[test]
 fn a_forged_or_replayed_message_in_a_batched_burst_fails_alone() {
-    let Some(policy) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(mbaead::MAX_LEN, 1) else {
         return;
     };
     let lens: Vec<usize> = (0..12).map(|i| 64 + 16 * i).collect();
@@ -362,18 +371,10 @@ fn a_forged_or_replayed_message_in_a_batched_burst_fails_alone() {
 
 #[test]
 fn long_messages_are_opened_at_once_and_still_delivered_in_order() {
-    let Some(always) = BatchPolicy::always() else {
-        eprintln!("no AVX-512 or AVX2: nothing to batch on this CPU");
+    let Some(policy) = policy(128, 1) else {
         return;
     };
-    let policy = BatchPolicy {
-        max_len: 128,
-        ..always
-    };
-    let lens: Vec<usize> = (0..24)
-        .map(|i| if i % 3 == 1 { 1000 } else { 48 + 3 * i })
-        .collect();
-    let short = lens.iter().filter(|&&l| l.div_ceil(16) * 16 <= 128).count() as u64;
+    let (lens, short) = interleaved();
     let (sent, got, c) = open_burst(policy, &lens, 24, |_| {});
     assert_eq!(got.len(), 24);
     for (i, (s, g)) in sent.iter().zip(&got).enumerate() {
