@@ -43,6 +43,8 @@ const POLL: Duration = Duration::from_micros(200);
 /// The harness's polling interval, microseconds, where it has a CPU of its
 /// own (it spins: a batch of a few thousand packets is timed too).
 const SPIN_US: u64 = 2;
+/// The harness thread's name.
+pub const HARNESS_THREAD: &str = "bench-harness";
 /// Tries per batch before giving up on timing it.
 pub(super) const ATTEMPTS: usize = 5;
 
@@ -396,14 +398,19 @@ pub fn phase<T: Send>(
         })
         .collect();
     let result = std::thread::scope(|s| {
-        let driver = s.spawn(|| {
-            let r = harness
-                .installed(peers as u64)
-                .and_then(|()| drive(&mut harness));
-            stop.store(true, Ordering::Relaxed);
-            harness.drain();
-            r
-        });
+        // Named, so that a run on a busy machine can give it a real-time
+        // priority (`chrt`; see BENCHMARKS.md's flood section).
+        let driver = std::thread::Builder::new()
+            .name(HARNESS_THREAD.into())
+            .spawn_scoped(s, || {
+                let r = harness
+                    .installed(peers as u64)
+                    .and_then(|()| drive(&mut harness));
+                stop.store(true, Ordering::Relaxed);
+                harness.drain();
+                r
+            })
+            .map_err(|e| format!("the harness thread: {e}"))?;
         let launched = launch_and_join(eal, jobs);
         let r = driver
             .join()
