@@ -19,9 +19,12 @@
 //!
 //! A thread plays the control thread's handshake work: it drains the
 //! workers' shared handshake queue (`control::handshake::HANDSHAKE_QUEUE`
-//! slots, as in `wgdp run`), applies the per-source rate limiter to what
-//! passed mac2 under load, and runs the responder (one Diffie-Hellman for
-//! a spoofed initiation, the whole handshake for the legitimate one). It
+//! slots, as in `wgdp run`), polling it as the control loop does (it
+//! sleeps `IDLE_SLEEP` when the queue is empty, never blocked in a receive
+//! that each queued message would have to wake with a system call on the
+//! worker), applies the per-source rate limiter to what passed mac2 under
+//! load, and runs the responder (one Diffie-Hellman for a spoofed
+//! initiation, the whole handshake for the legitimate one). It
 //! does nothing else, so it is the control thread at its fastest.
 //!
 //! At each rate a legitimate initiator (the protocol crate's initiator)
@@ -186,7 +189,11 @@ fn play_control(
     let mut responder = PeerHandshake::new(*legit, None);
     let mut index = 1u32;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(msg) = rx.recv_timeout(Duration::from_millis(1)) else {
+        // As the control loop: it polls, and sleeps when there was nothing.
+        // Blocked in a receive, it would have each message a worker queues
+        // wake it, a system call on the worker that `wgdp run` never makes.
+        let Ok(msg) = rx.try_recv() else {
+            thread::sleep(control::control::IDLE_SLEEP);
             continue;
         };
         stats.max_depth.fetch_max(rx.len() + 1, Ordering::Relaxed);
