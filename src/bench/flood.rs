@@ -76,6 +76,10 @@ const LIMITER_ENTRIES: usize = 8192;
 /// The least data messages per worker in a flood batch (the flood per data
 /// message is capped so that a batch still fits `--packets`).
 const MIN_DATA: usize = 64;
+/// The harness's sleep between looks in a warm flood run: 1024 mbufs
+/// last about 250 us at 4 Mpps, and a sleep is late by the timer slack
+/// (50 us) and more on a busy machine.
+const WARM_NAP: Duration = Duration::from_micros(20);
 /// The stand-in control thread's name.
 const CONTROL_THREAD: &str = "bench-control";
 /// How long the harness waits for the control thread's backlog.
@@ -299,10 +303,17 @@ impl FloodRun<'_> {
         n: usize,
     ) -> Result<Option<f64>, String> {
         let s = match set {
-            // The harness sleeps between looks (`h.spin` stays false): the
+            // The harness does not spin (`h.spin` stays false): the
             // stand-in control thread shares its CPU, and a spinning
-            // harness would take it (see BENCHMARKS.md for a busy machine).
-            WorkingSet::Warm => h.run_warm(self.warm, Direction::Decap, mix, n, self.warm_set)?,
+            // harness would take it. It naps briefly instead, so that it
+            // refills the rings before the set runs out (see BENCHMARKS.md
+            // for a busy machine).
+            WorkingSet::Warm => {
+                h.nap = WARM_NAP;
+                let s = h.run_warm(self.warm, Direction::Decap, mix, n, self.warm_set);
+                h.nap = super::rig::POLL;
+                s?
+            }
             WorkingSet::Cold => Some(h.run(Direction::Decap, mix, n)?),
         };
         Ok(s.map(|s| {

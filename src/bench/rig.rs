@@ -39,7 +39,7 @@ pub const RING_SIZE: u32 = 65_536;
 /// How long the harness waits for a batch or the key installation.
 pub(super) const TIMEOUT: Duration = Duration::from_secs(300);
 /// The harness's polling interval where it shares a CPU with a worker.
-const POLL: Duration = Duration::from_micros(200);
+pub(super) const POLL: Duration = Duration::from_micros(200);
 /// The harness's polling interval, microseconds, where it has a CPU of its
 /// own (it spins: a batch of a few thousand packets is timed too).
 const SPIN_US: u64 = 2;
@@ -159,6 +159,8 @@ pub struct Harness<'p> {
     /// Whether the harness spins between looks at the counters (it has a
     /// CPU of its own) rather than sleeping.
     pub(super) spin: bool,
+    /// How long it sleeps between looks where it does not spin.
+    pub(super) nap: Duration,
 }
 
 fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> PortNet {
@@ -253,6 +255,7 @@ pub fn phase<T: Send>(
         cursor: 0,
         interleave: None,
         spin: false,
+        nap: POLL,
     };
     // Every worker can send any other a command (a re-homed peer's state).
     let (cmd_txs, cmd_rxs): (Vec<Sender<Command>>, Vec<Receiver<Command>>) =
@@ -667,8 +670,9 @@ impl Harness<'_> {
     }
 
     /// Waits between two looks at the counters: a short spin where the
-    /// harness has a CPU of its own (`spin`), else a sleep of [`POLL`]
-    /// that leaves the CPU to the worker sharing it.
+    /// harness has a CPU of its own (`spin`), else a sleep of `nap`
+    /// ([`POLL`] unless a run asks for shorter) that leaves the CPU to the
+    /// worker sharing it.
     pub(super) fn pause(&self) {
         if self.spin {
             let until = rdtsc() + self.tsc_hz / 1_000_000 * SPIN_US;
@@ -676,7 +680,7 @@ impl Harness<'_> {
                 std::hint::spin_loop();
             }
         } else {
-            std::thread::sleep(POLL);
+            std::thread::sleep(self.nap);
         }
     }
 }
