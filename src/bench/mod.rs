@@ -544,7 +544,7 @@ fn flood_phase(
         checker: &checker,
         handshakes: rx,
     };
-    rig::phase(
+    let report = rig::phase(
         eal,
         pool,
         &lcores[..workers],
@@ -553,7 +553,19 @@ fn flood_phase(
         !args.sw_checksum,
         Some(&gate),
         |h| run.measure(h, peers),
-    )
+    )?;
+    // Every flood frame's mbuf came back, dropped, queued or answered, warm
+    // or cold (the warm set counts on it).
+    for p in [pool, warm] {
+        if p.in_use() != 0 {
+            return Err(format!(
+                "{} mbufs not back in {} after the flood",
+                p.in_use(),
+                p.name()
+            ));
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
