@@ -46,8 +46,10 @@ pub(crate) mod live;
 /// Handshake messages handled per round, so the exception path and the
 /// timers keep running under a flood.
 const HANDSHAKES_PER_ROUND: usize = 64;
-/// Sleep when a round found nothing to do.
-const IDLE_SLEEP: Duration = Duration::from_micros(200);
+/// Sleep when a round found nothing to do. The control thread polls its
+/// channels (`try_recv`) and never blocks on one, so that a worker queueing
+/// a handshake message never has to wake it (a system call).
+pub const IDLE_SLEEP: Duration = Duration::from_micros(200);
 /// How often the timers of all peers are looked at: their deadlines are
 /// seconds apart, and a scan touches every peer.
 const TIMERS_EVERY: Duration = Duration::from_millis(5);

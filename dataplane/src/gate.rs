@@ -65,6 +65,16 @@
 //! exactly as alone, in arrival order (the load, mac2, the reply, the
 //! queue); one still held when the worker stops is freed with it.
 //!
+//! **Under load, those with a valid mac1 wait for a fuller pass.** Their
+//! cookies and mac2s are computed in SIMD passes too, and a pass costs
+//! about as much for 3 lanes as for 16; under a flood a judgement brings
+//! few valid mac1s (a fifth of the bench's flood frames have one). So
+//! under load they leave the judgement and wait (up to 16) for their
+//! pass, which runs when 16 wait, when a round was not saturated, or
+//! after `WAIT_ROUNDS` (32) rounds; then each is judged as alone, in
+//! arrival order among them. The others (a wrong mac1: dropped; not under
+//! load: queued) are handed back at once.
+//!
 //! **Cost per flood frame.** mac1 is checked with its key's BLAKE2s block
 //! compressed once, when the gate is built (`protocol::crypto::MacKey`: two
 //! compressions for an initiation instead of three), 16 messages at a
@@ -142,6 +152,56 @@ pub struct HandshakeGate {
     /// message with a valid mac1 first needs it), plus what this gate
     /// queued since.
     backlog: Option<usize>,
+    /// Under load, the held messages whose mac1 checked, waiting for a
+    /// fuller pass of cookies and mac2s.
+    waiting: Waiting,
+}
+
+/// Under load, messages whose mac1 checked wait here (up to a SIMD pass,
+/// [`MAC_LANES`]) for their cookies and mac2s to be computed together: one
+/// pass costs about the same for 3 lanes as for 16 (1.4 us against 1.8 us
+/// here), and under a flood a judgement brings only a few (one frame in
+/// five of the bench's flood has a valid mac1).
+#[derive(Debug)]
+struct Waiting {
+    msgs: [Option<Held>; MAC_LANES],
+    /// Each one's cookie and mac2 comparison, once their pass ran.
+    checks: [Option<Mac2Check>; MAC_LANES],
+    len: usize,
+    /// The next to hand back; `None` until their pass ran.
+    next: Option<usize>,
+    /// Rounds since the oldest arrived.
+    rounds: u32,
+    /// Whether their pass is due at the next judgement (see [`Self::due`]).
+    due: bool,
+}
+
+impl Waiting {
+    const fn new() -> Self {
+        Self {
+            msgs: [const { None }; MAC_LANES],
+            checks: [const { None }; MAC_LANES],
+            len: 0,
+            next: None,
+            rounds: 0,
+            due: false,
+        }
+    }
+
+    /// Whether their pass is due at the end of this round: when the round
+    /// was not `saturated` (a worker with spare time answers at once) or
+    /// the oldest has waited [`WAIT_ROUNDS`] rounds. (A full pass runs at
+    /// once, when it fills.)
+    fn due(&mut self, saturated: bool) -> bool {
+        if self.len == 0 {
+            self.rounds = 0;
+            self.due = false;
+            return false;
+        }
+        self.rounds += 1;
+        self.due = !saturated || self.rounds >= WAIT_ROUNDS;
+        self.due
+    }
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -171,6 +231,7 @@ impl HandshakeGate {
             next: None,
             policy: HoldPolicy::default(),
             backlog: None,
+            waiting: Waiting::new(),
         }
     }
 
@@ -186,6 +247,14 @@ impl HandshakeGate {
 /// among saturating data and no flood waits 8 rounds, tens of
 /// microseconds.
 const HOLD_ROUNDS: u32 = 8;
+
+/// Rounds a saturated worker keeps messages whose mac1 checked under load
+/// waiting for a fuller pass of cookies and mac2s ([`Waiting`]): under the
+/// bench's flood of 500k/s among 3 Mpps of data a round brings about one,
+/// so a pass holds up to 16 after 16 rounds or so; 32 rounds are a few
+/// hundred microseconds of a saturated worker, against a cookie round
+/// trip of milliseconds and a retry after REKEY_TIMEOUT (5 s).
+const WAIT_ROUNDS: u32 = 32;
 
 /// When the worker judges what the gate holds, at the end of a round: when
 /// a SIMD pass is full ([`MAC_LANES`]); when the round was not `saturated`
@@ -239,17 +308,38 @@ impl HandshakeGate {
     }
 
     /// Whether the worker should judge what is held at the end of this
-    /// round (see [`HoldPolicy`]).
+    /// round (see [`HoldPolicy`]), or run the pass of those waiting (see
+    /// [`Waiting::due`]).
     pub(crate) fn due(&mut self, saturated: bool) -> bool {
-        self.policy.due(self.len, saturated)
+        let held = self.policy.due(self.len, saturated);
+        let waiting = self.waiting.due(saturated);
+        held || waiting
     }
 
     /// Checks the mac1s of every held message, [`MAC_LANES`] per SIMD pass
     /// (cookie replies carry none: theirs fail and are not looked at); then,
     /// when the worker is under load now (as the first of them will find
-    /// it, from the handshake `queue`'s length), the cookies and mac2s of
-    /// those whose mac1 checked, 16 per pass too.
+    /// it, from the handshake `queue`'s length), those whose mac1 checked
+    /// join the ones waiting for a pass of cookies and mac2s ([`Waiting`]),
+    /// and that pass runs when it is full or due. (When more come than a
+    /// pass holds, the rest have theirs computed here, 16 per pass too.)
     pub(crate) fn check_held(&mut self, queue: &Sender<HandshakeMessage>, now: Instant) {
+        self.check_mac1s(queue, now);
+        let w = &mut self.waiting;
+        if w.len > 0 && w.next.is_none() && (w.len == MAC_LANES || w.due) {
+            let mut valid: [(&[u8], SocketAddr); MAC_LANES] = [(&[], NO_SOURCE); MAC_LANES];
+            for (v, h) in valid.iter_mut().zip(w.msgs[..w.len].iter().flatten()) {
+                *v = (h.m.data().get(h.start..h.end).unwrap_or_default(), h.src);
+            }
+            self.checker
+                .mac2_checks(&valid[..w.len], &mut w.checks[..w.len]);
+            w.next = Some(0);
+        }
+    }
+
+    /// The held messages' mac1s, and under load their move to those
+    /// waiting (see [`Self::check_held`]).
+    fn check_mac1s(&mut self, queue: &Sender<HandshakeMessage>, now: Instant) {
         let mut msgs: [&[u8]; HELD] = [&[]; HELD];
         for (msg, h) in msgs.iter_mut().zip(self.held[..self.len].iter().flatten()) {
             *msg = h.m.data().get(h.start..h.end).unwrap_or_default();
@@ -266,60 +356,105 @@ impl HandshakeGate {
         if !self.load.under_load(backlog, capacity, now) {
             return;
         }
-        // The messages whose mac1 checked, and where each is held.
+        // The messages whose mac1 checked wait, as many as a pass holds;
+        // the rest of them (more than a pass) have theirs computed now.
+        let w = &self.waiting;
+        let mut room = if w.next.is_none() {
+            MAC_LANES - w.len
+        } else {
+            0
+        };
+        let mut wait = [false; HELD];
         let mut valid: [(&[u8], SocketAddr); HELD] = [(&[], NO_SOURCE); HELD];
         let mut at = [0usize; HELD];
         let mut n = 0;
         for (i, h) in self.held[..self.len].iter().enumerate() {
-            if let (Some(h), true) = (h, self.mac1_ok[i]) {
-                valid[n] = (msgs[i], h.src);
-                at[n] = i;
-                n += 1;
+            match h {
+                Some(_) if self.mac1_ok[i] && room > 0 => {
+                    wait[i] = true;
+                    room -= 1;
+                }
+                Some(h) if self.mac1_ok[i] => {
+                    valid[n] = (msgs[i], h.src);
+                    at[n] = i;
+                    n += 1;
+                }
+                _ => {}
             }
         }
-        let mut found: [Option<Mac2Check>; HELD] = [const { None }; HELD];
-        self.checker.mac2_checks(&valid[..n], &mut found[..n]);
-        for (check, &i) in found[..n].iter_mut().zip(&at) {
-            self.checks[i] = check.take();
+        if n > 0 {
+            let mut found: [Option<Mac2Check>; HELD] = [const { None }; HELD];
+            self.checker.mac2_checks(&valid[..n], &mut found[..n]);
+            for (check, &i) in found[..n].iter_mut().zip(&at) {
+                self.checks[i] = check.take();
+            }
+        }
+        let w = &mut self.waiting;
+        for (h, _) in self.held[..self.len].iter_mut().zip(wait).filter(|x| x.1) {
+            w.msgs[w.len] = h.take();
+            w.len += 1;
         }
     }
 
-    /// The next held message, in arrival order, with what the gate did with
-    /// it: checked, then queued on `queue` for the control thread, or to be
-    /// answered with a cookie reply; `None` when all were handed back (the
-    /// gate then holds nothing).
+    /// The next held message, in arrival order (but for those left waiting
+    /// for a pass of cookies and mac2s), then the waiting ones whose pass
+    /// ran, with what the gate did with it: checked, then queued on `queue`
+    /// for the control thread, or to be answered with a cookie reply;
+    /// `None` when all were handed back (the gate then holds nothing but
+    /// those still waiting).
     pub(crate) fn next_judged(
         &mut self,
         queue: &Sender<HandshakeMessage>,
         counters: &WorkerCounters,
         now: Instant,
     ) -> Option<(Held, GateVerdict)> {
-        let i = self.next?;
-        let Some(h) = self
-            .held
-            .get_mut(i)
-            .filter(|_| i < self.len)
-            .and_then(Option::take)
-        else {
+        if let Some(mut i) = self.next {
+            while i < self.len {
+                self.next = Some(i + 1);
+                if let Some(h) = self.held[i].take() {
+                    let (mac1_ok, check) = (self.mac1_ok[i], self.checks[i].take());
+                    return Some(self.judged(h, mac1_ok, check, queue, counters, now));
+                }
+                i += 1;
+            }
             self.len = 0;
             self.next = None;
-            return None;
-        };
-        self.next = Some(i + 1);
+        }
+        let w = &mut self.waiting;
+        let j = w.next?;
+        match w
+            .msgs
+            .get_mut(j)
+            .filter(|_| j < w.len)
+            .and_then(Option::take)
+        {
+            Some(h) => {
+                w.next = Some(j + 1);
+                let check = w.checks[j].take();
+                Some(self.judged(h, true, check, queue, counters, now))
+            }
+            None => {
+                (w.len, w.next, w.rounds, w.due) = (0, None, 0, false);
+                None
+            }
+        }
+    }
+
+    /// `h` with its verdict (see [`Self::judge`]).
+    fn judged(
+        &mut self,
+        h: Held,
+        mac1_ok: bool,
+        check: Option<Mac2Check>,
+        queue: &Sender<HandshakeMessage>,
+        counters: &WorkerCounters,
+        now: Instant,
+    ) -> (Held, GateVerdict) {
         let msg = h.m.data().get(h.start..h.end).unwrap_or_default();
-        let check = self.checks[i].take();
         let verdict = self.judge(
-            msg,
-            h.kind,
-            self.mac1_ok[i],
-            check,
-            h.src,
-            h.dst,
-            queue,
-            counters,
-            now,
+            msg, h.kind, mac1_ok, check, h.src, h.dst, queue, counters, now,
         );
-        Some((h, verdict))
+        (h, verdict)
     }
 
     /// A handshake message `msg` of type `kind` (initiation, response or
@@ -408,5 +543,26 @@ mod tests {
             assert!(!p.due(1, true));
         }
         assert!(p.due(1, true), "held again: counted from its first round");
+    }
+
+    /// Nothing waiting: never due. Waiting after an unsaturated round: due
+    /// at once; in saturated rounds, after WAIT_ROUNDS rounds; the count
+    /// starts over once none wait.
+    #[test]
+    fn waiting_messages_are_checked_when_a_round_is_not_saturated_or_they_waited() {
+        let mut w = Waiting::new();
+        assert!(!w.due(false) && !w.due(true), "none waiting");
+        w.len = 3;
+        assert!(w.due(false), "a worker with spare time answers at once");
+        w.rounds = 0;
+        for round in 1..WAIT_ROUNDS {
+            assert!(!w.due(true), "round {round}: still waiting");
+        }
+        assert!(w.due(true), "waited WAIT_ROUNDS rounds");
+        w.len = 0;
+        assert!(!w.due(true));
+        assert_eq!((w.rounds, w.due), (0, false), "the count started over");
+        w.len = 1;
+        assert!(!w.due(true), "counted from its first round");
     }
 }

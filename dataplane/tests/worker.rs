@@ -1037,6 +1037,69 @@ fn handshakes_judged_together_count_the_ones_queued_before_them_toward_load() {
     });
 }
 
+/// Under load (a handshake queue of 8 holding one), a full RX burst of 32
+/// handshake messages, a saturated round: 12 with a mac1 for another key
+/// are dropped, and every one of the 20 with our mac1 and no mac2 is
+/// answered with a cookie reply: the first 16 after waiting for one full
+/// pass of cookies and mac2s, the 4 more than a pass holds with theirs
+/// computed at once. Then a burst of 32 with 4 such among 28 dropped: the
+/// 4 wait past their saturated round and get their cookies once a round
+/// is not saturated. Nothing more is queued.
+#[test]
+fn under_load_valid_mac1s_of_a_saturated_round_all_get_their_cookies() {
+    let setup = Setup {
+        tun_ring: 1024,
+        handshake_queue: 8,
+        event_queue: 64,
+        wgdp_initiates: false,
+        install_first: true,
+        owned_elsewhere: false,
+        clock_at: Duration::ZERO,
+        commands_ahead: 0,
+        data_waiting: false,
+    };
+    scenario(setup, |sc| {
+        let mut ours = CookieJar::new(&wgdp_public());
+        sc.h.send(PortSide::Tunnel, &udp_frame(&initiation(&mut ours, 0)));
+        assert_eq!(sc.h.counter(|c| c.events(Event::HandshakeToControl), 1), 1);
+        let stranger = PrivateKey::from_bytes([9; 32]).public_key();
+        let mut theirs = CookieJar::new(&stranger);
+        for (first, valid, cookies, bad) in [(100u32, 5, 20, 12), (200, 1, 24, 40)] {
+            let mut b: Burst = Burst::new();
+            for i in 0..32u32 {
+                let jar = if i % 8 < valid {
+                    &mut ours
+                } else {
+                    &mut theirs
+                };
+                let f = udp_frame(&initiation(jar, first + i));
+                let mut m = sc.h.pool.alloc().expect("alloc");
+                m.append(f.len() as u16).expect("room").copy_from_slice(&f);
+                b.push(m).expect("room");
+            }
+            assert_eq!(sc.h.tun_tx.tx_burst(&mut b), 32);
+            let sent = sc.h.counter(|c| c.events(Event::CookieReplySent), cookies);
+            assert_eq!(sent, cookies);
+            assert_eq!(sc.h.counter(|c| c.drops(DropReason::BadMac1), bad), bad);
+            let n = 4 * valid as usize;
+            let mut receivers: Vec<u32> = (0..n)
+                .map(|_| {
+                    let frame = sc.h.recv(PortSide::Tunnel).expect("a cookie reply");
+                    cookie_reply(&frame).receiver()
+                })
+                .collect();
+            receivers.sort_unstable();
+            let want: Vec<u32> = (0..32)
+                .filter(|i| i % 8 < valid)
+                .map(|i| first + i)
+                .collect();
+            assert_eq!(receivers, want);
+        }
+        assert_eq!(sc.h.counters.events(Event::HandshakeToControl), 1);
+        assert_eq!(sc.h.counters.drops(DropReason::HandshakeQueueFull), 0);
+    });
+}
+
 /// Encapsulates one LAN packet to the peer and returns the outer frame.
 fn encap_one(h: &mut Harness<'_>) -> Vec<u8> {
     let lan = ipv4_udp(LAN_HOST, PEER_INNER, 64, b"to the peer");

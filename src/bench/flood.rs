@@ -5,7 +5,12 @@
 //! tunnel RX batches of the production worker loop (`rig`), after the data
 //! messages, at `RATE / data rate` frames per data message (calibrated on
 //! a first batch, so the flood arrives at about `RATE` per second while the
-//! data is forwarded). Of every 20 flood frames 16 carry random bytes (a
+//! data is forwarded). Each rate is measured on every working set asked for
+//! (`--sets`, see [`super::warm`]), each against its own unloaded figure
+//! taken in the same run: **warm**, the data messages and the flood's
+//! frames recycled through `--warm-set` mbufs per worker (in cache, as a
+//! NIC with DDIO delivers them: the figure the targets use), and **cold**,
+//! a fresh batch whose every frame arrives from DRAM. Of every 20 flood frames 16 carry random bytes (a
 //! wrong mac1: dropped by the gate for one BLAKE2s), 3 a valid mac1 from a
 //! spoofed source (a Diffie-Hellman on the control thread, or under load a
 //! cookie reply from the worker), and 1 a valid mac2 too, from a cookie the
@@ -14,9 +19,12 @@
 //!
 //! A thread plays the control thread's handshake work: it drains the
 //! workers' shared handshake queue (`control::handshake::HANDSHAKE_QUEUE`
-//! slots, as in `wgdp run`), applies the per-source rate limiter to what
-//! passed mac2 under load, and runs the responder (one Diffie-Hellman for
-//! a spoofed initiation, the whole handshake for the legitimate one). It
+//! slots, as in `wgdp run`), polling it as the control loop does (it
+//! sleeps `IDLE_SLEEP` when the queue is empty, never blocked in a receive
+//! that each queued message would have to wake with a system call on the
+//! worker), applies the per-source rate limiter to what passed mac2 under
+//! load, and runs the responder (one Diffie-Hellman for a spoofed
+//! initiation, the whole handshake for the legitimate one). It
 //! does nothing else, so it is the control thread at its fastest.
 //!
 //! At each rate a legitimate initiator (the protocol crate's initiator)
@@ -35,7 +43,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::clock::TscClock;
 use dataplane::command::HandshakeMessage;
 use dataplane::counters::{DropReason, Event, WorkerCounters};
-use dpdk_sys::rte::{rdtsc, Burst};
+use dpdk_sys::rte::{rdtsc, Burst, Mempool};
 use protocol::constants::REKEY_TIMEOUT;
 use protocol::cookie::{CookieChecker, CookieJar};
 use protocol::crypto::{PrivateKey, PublicKey};
@@ -44,10 +52,14 @@ use protocol::noise::{PeerHandshake, StaticIdentity};
 use protocol::ratelimit::RateLimiter;
 use protocol::time::{Instant, Tai64N};
 use rand_core::{OsRng, RngCore};
-use serde_json::{json, Value};
 
 use super::rig::{Direction, Harness, Interleave};
 use super::traffic::{self, Mix};
+use super::warm::WorkingSet;
+
+mod report;
+pub use report::FloodReport;
+use report::{FloodFigure, Legit, SetFigure};
 
 /// Spoofed sources (one per prebuilt frame, in 100.64.0.0/10).
 const SOURCES: usize = 4000;
@@ -64,6 +76,12 @@ const LIMITER_ENTRIES: usize = 8192;
 /// The least data messages per worker in a flood batch (the flood per data
 /// message is capped so that a batch still fits `--packets`).
 const MIN_DATA: usize = 64;
+/// The harness's sleep between looks in a warm flood run: 1024 mbufs
+/// last about 250 us at 4 Mpps, and a sleep is late by the timer slack
+/// (50 us) and more on a busy machine.
+const WARM_NAP: Duration = Duration::from_micros(20);
+/// The stand-in control thread's name.
+const CONTROL_THREAD: &str = "bench-control";
 /// How long the harness waits for the control thread's backlog.
 const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
@@ -175,7 +193,11 @@ fn play_control(
     let mut responder = PeerHandshake::new(*legit, None);
     let mut index = 1u32;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(msg) = rx.recv_timeout(Duration::from_millis(1)) else {
+        // As the control loop: it polls, and sleeps when there was nothing.
+        // Blocked in a receive, it would have each message a worker queues
+        // wake it, a system call on the worker that `wgdp run` never makes.
+        let Ok(msg) = rx.try_recv() else {
+            thread::sleep(control::control::IDLE_SLEEP);
             continue;
         };
         stats.max_depth.fetch_max(rx.len() + 1, Ordering::Relaxed);
@@ -205,38 +227,6 @@ fn play_control(
         }
         stats.handled.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The legitimate initiator's result at one rate.
-#[derive(Debug, Clone, Copy)]
-struct Legit {
-    /// Initiations sent.
-    tries: u32,
-    /// Cookie replies it got.
-    cookies: u32,
-    /// Seconds to the response, virtual waits included; `None` if none
-    /// came in [`LEGIT_TRIES`].
-    total: Option<f64>,
-    /// Seconds of the try that got the response.
-    last: Option<f64>,
-}
-
-/// One rate's figures.
-#[derive(Debug, Clone)]
-struct FloodFigure {
-    asked: u64,
-    /// Flood frames per second fed while data was forwarded.
-    fed: f64,
-    /// Data Mpps per worker (median).
-    mpps_per_worker: f64,
-    data_lost: u64,
-    bad_mac1: u64,
-    cookies: u64,
-    to_control: u64,
-    queue_full: u64,
-    rate_limited: u64,
-    max_depth: usize,
-    legit: Option<Legit>,
 }
 
 /// Counter totals over the workers.
@@ -278,6 +268,12 @@ pub struct FloodRun<'a> {
     pub packets: usize,
     /// Batches per figure.
     pub repeat: usize,
+    /// The working sets measured at each rate, in this order.
+    pub sets: &'a [WorkingSet],
+    /// The warm runs' pool (see [`super::warm::pool_size`]).
+    pub warm: &'a Mempool,
+    /// Mbufs per worker a warm run recycles.
+    pub warm_set: usize,
     /// wgdp's identity (the gates' mac1 key, the responder).
     pub wgdp: &'a StaticIdentity,
     /// The cookie checker whose secret the workers have.
@@ -286,29 +282,47 @@ pub struct FloodRun<'a> {
     pub handshakes: Receiver<HandshakeMessage>,
 }
 
-/// The report of a flood run.
-pub struct FloodReport {
-    workers: usize,
-    peers: u32,
-    mix: &'static str,
-    unloaded: f64,
-    figures: Vec<FloodFigure>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    v.get(v.len() / 2).copied()
 }
 
-/// Data Mpps per worker of one timed batch.
-fn mpps_per_worker(h: &mut Harness<'_>, mix: &Mix, n: usize) -> Result<f64, String> {
-    let s = h.run(Direction::Decap, mix, n)?;
-    let secs = s.cycles as f64 / h.tsc_hz() as f64;
-    Ok(s.packets as f64 / secs / 1e6 / h.workers() as f64)
+/// The median of a figure's batches, those that could be timed.
+fn median_timed(v: Vec<Option<f64>>) -> Option<f64> {
+    median(v.into_iter().flatten().collect())
 }
 
 impl FloodRun<'_> {
-    /// Runs the unloaded figure, then each rate, on the phase's harness.
+    /// Data Mpps per worker of one timed batch on working set `set`;
+    /// `None` when a warm batch could not be timed (see [`super::warm`]).
+    fn mpps_per_worker(
+        &self,
+        h: &mut Harness<'_>,
+        set: WorkingSet,
+        mix: &Mix,
+        n: usize,
+    ) -> Result<Option<f64>, String> {
+        let s = match set {
+            // The harness does not spin (`h.spin` stays false): the
+            // stand-in control thread shares its CPU, and a spinning
+            // harness would take it. It naps briefly instead, so that it
+            // refills the rings before the set runs out (see BENCHMARKS.md
+            // for a busy machine).
+            WorkingSet::Warm => {
+                h.nap = WARM_NAP;
+                let s = h.run_warm(self.warm, Direction::Decap, mix, n, self.warm_set);
+                h.nap = super::rig::POLL;
+                s?
+            }
+            WorkingSet::Cold => Some(h.run(Direction::Decap, mix, n)?),
+        };
+        Ok(s.map(|s| {
+            let secs = s.cycles as f64 / h.tsc_hz() as f64;
+            s.packets as f64 / secs / 1e6 / h.workers() as f64
+        }))
+    }
+
+    /// Runs the unloaded figures, then each rate, on the phase's harness.
     pub fn measure(self, h: &mut Harness<'_>, peers: u32) -> Result<FloodReport, String> {
         let mix = Mix::fixed("64", 64);
         let workers = h.workers();
@@ -322,56 +336,86 @@ impl FloodRun<'_> {
         let clock = h.clock;
         let rx = self.handshakes.clone();
         thread::scope(|s| {
-            let control = s.spawn(|| {
-                play_control(
-                    &rx,
-                    self.wgdp,
-                    &legit_public,
-                    clock,
-                    &stats,
-                    &resp_tx,
-                    &stop,
-                )
-            });
+            let control = thread::Builder::new()
+                .name(CONTROL_THREAD.into())
+                .spawn_scoped(s, || {
+                    play_control(
+                        &rx,
+                        self.wgdp,
+                        &legit_public,
+                        clock,
+                        &stats,
+                        &resp_tx,
+                        &stop,
+                    )
+                })
+                .map_err(|e| format!("the control thread: {e}"))?;
             let out = (|| {
-                let unloaded = median(
-                    (0..self.repeat)
-                        .map(|_| mpps_per_worker(h, &mix, self.packets))
-                        .collect::<Result<_, _>>()?,
-                );
+                let mut unloaded = Vec::new();
+                for &set in self.sets {
+                    let runs = (0..self.repeat)
+                        .map(|_| self.mpps_per_worker(h, set, &mix, self.packets))
+                        .collect::<Result<_, _>>()?;
+                    unloaded.push((set, median_timed(runs)));
+                }
                 let mut figures = Vec::new();
                 let mut initiator = PeerHandshake::new(wgdp_public, None);
+                let data_pps = |mpps: f64| mpps * 1e6 * workers as f64;
+                let batch = |per_data: f64| {
+                    ((self.packets as f64 / (1.0 + per_data)) as usize).max(MIN_DATA)
+                };
                 for &rate in self.rates {
-                    let data_pps = |mpps: f64| mpps * 1e6 * workers as f64;
                     let most = (self.packets / MIN_DATA).saturating_sub(1).max(1) as f64;
                     let per_data = |mpps: f64| (rate as f64 / data_pps(mpps).max(1.0)).min(most);
                     let mut flood = FloodFrames {
                         frames: frames.clone(),
                         next: 0,
-                        per_data: per_data(unloaded),
+                        per_data: 0.0,
                         owed: vec![0.0; workers],
                         head: None,
                     };
-                    let batch = |per_data: f64| {
-                        ((self.packets as f64 / (1.0 + per_data)) as usize).max(MIN_DATA)
-                    };
-                    // Calibration: the data rate under this flood, twice
-                    // (the ratio moves the rate it is derived from).
-                    for _ in 0..2 {
+                    let mut sets = Vec::new();
+                    // A set without an unloaded figure has nothing to be
+                    // compared with: left out (its row says so).
+                    for &(set, base) in &unloaded {
+                        let Some(base) = base else { continue };
+                        flood.per_data = per_data(base);
+                        // Calibration: the data rate under this flood, twice
+                        // (the ratio moves the rate it is derived from).
+                        for _ in 0..2 {
+                            h.interleave = Some(Box::new(flood_clone(&flood)));
+                            let loaded =
+                                self.mpps_per_worker(h, set, &mix, batch(flood.per_data))?;
+                            if let Some(loaded) = loaded {
+                                flood.per_data = per_data(loaded);
+                            }
+                        }
+                        let n = batch(flood.per_data);
+                        let before = Counts::read(h, &stats);
                         h.interleave = Some(Box::new(flood_clone(&flood)));
-                        let loaded = mpps_per_worker(h, &mix, batch(flood.per_data))?;
-                        flood.per_data = per_data(loaded);
+                        let mut runs = Vec::new();
+                        for _ in 0..self.repeat {
+                            runs.push(self.mpps_per_worker(h, set, &mix, n)?);
+                        }
+                        let after = Counts::read(h, &stats);
+                        h.interleave = None;
+                        let data_fed = (n * self.repeat * workers) as u64;
+                        sets.push(SetFigure {
+                            set,
+                            per_data: flood.per_data,
+                            mpps_per_worker: median_timed(runs),
+                            data_lost: data_fed.saturating_sub(after.decap - before.decap),
+                            bad_mac1: after.bad_mac1 - before.bad_mac1,
+                            cookies: after.cookies - before.cookies,
+                            to_control: after.to_control - before.to_control,
+                            queue_full: after.queue_full - before.queue_full,
+                            rate_limited: after.rate_limited - before.rate_limited,
+                            max_depth: stats.max_depth.swap(0, Ordering::Relaxed),
+                        });
                     }
+                    // The legitimate initiator heads cold flood batches at
+                    // this rate (as calibrated on the last set measured).
                     let n = batch(flood.per_data);
-                    let before = Counts::read(h, &stats);
-                    h.interleave = Some(Box::new(flood_clone(&flood)));
-                    let mut runs = Vec::new();
-                    for _ in 0..self.repeat {
-                        runs.push(mpps_per_worker(h, &mix, n)?);
-                    }
-                    let after = Counts::read(h, &stats);
-                    let mpps = median(runs);
-                    let data_fed = (n * self.repeat * workers) as u64;
                     let legit = self.legit(
                         h,
                         &mix,
@@ -385,15 +429,7 @@ impl FloodRun<'_> {
                     h.interleave = None;
                     figures.push(FloodFigure {
                         asked: rate,
-                        fed: data_pps(mpps) * flood.per_data,
-                        mpps_per_worker: mpps,
-                        data_lost: data_fed.saturating_sub(after.decap - before.decap),
-                        bad_mac1: after.bad_mac1 - before.bad_mac1,
-                        cookies: after.cookies - before.cookies,
-                        to_control: after.to_control - before.to_control,
-                        queue_full: after.queue_full - before.queue_full,
-                        rate_limited: after.rate_limited - before.rate_limited,
-                        max_depth: stats.max_depth.swap(0, Ordering::Relaxed),
+                        sets,
                         legit,
                     });
                 }
@@ -401,6 +437,7 @@ impl FloodRun<'_> {
                 // did not measures nothing.
                 if figures
                     .iter()
+                    .flat_map(|f| &f.sets)
                     .any(|f| f.bad_mac1 == 0 || f.to_control + f.cookies == 0)
                 {
                     return Err(format!("a flood reached no handshake gate: {figures:?}"));
@@ -409,6 +446,7 @@ impl FloodRun<'_> {
                     workers,
                     peers,
                     mix: mix.name,
+                    warm_set: self.warm_set,
                     unloaded,
                     figures,
                 })
@@ -552,124 +590,6 @@ impl Counts {
             queue_full: total(c, |w| w.drops(DropReason::HandshakeQueueFull)),
             rate_limited: stats.rate_limited.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// Data kept at 50k/s and 500k/s, at least (share of unloaded).
-const DATA_TARGET: f64 = 0.9;
-/// Rates the data target applies to.
-const DATA_TARGET_RATES: [u64; 2] = [50_000, 500_000];
-/// The legitimate handshake's target beyond its cookie round trip.
-const LEGIT_TARGET: f64 = 1.0;
-
-impl FloodFigure {
-    fn share(&self, unloaded: f64) -> f64 {
-        self.mpps_per_worker / unloaded.max(f64::MIN_POSITIVE)
-    }
-
-    /// Whether the data target holds (`None`: none at this rate).
-    fn data_met(&self, unloaded: f64) -> Option<bool> {
-        DATA_TARGET_RATES
-            .contains(&self.asked)
-            .then(|| self.share(unloaded) >= DATA_TARGET)
-    }
-
-    /// Whether the legitimate initiator finished within 1 s plus one
-    /// cookie round trip: at most two tries, the last within 1 s.
-    fn legit_met(&self) -> bool {
-        self.legit
-            .is_some_and(|l| l.tries <= 2 && l.last.is_some_and(|s| s <= LEGIT_TARGET))
-    }
-}
-
-fn yes(b: bool) -> &'static str {
-    if b {
-        "met"
-    } else {
-        "NOT met"
-    }
-}
-
-impl FloodReport {
-    /// The table for people.
-    pub fn table(&self) -> String {
-        use std::fmt::Write as _;
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "\n== handshake flood: decap {} B, {} worker(s), {} peers; handshake queue {} ==",
-            self.mix,
-            self.workers,
-            self.peers,
-            control::handshake::HANDSHAKE_QUEUE
-        );
-        let _ = writeln!(
-            t,
-            "{:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5} {:>7} {:>7}  targets",
-            "flood/s", "fed/s", "Mpps/wkr", "share", "bad_mac1", "cookies", "to_ctl", "q_full", "rate_lim", "depth", "tries", "cook", "total_s", "last_s"
-        );
-        let _ = writeln!(t, "{:>9} {:>9} {:>9.3} {:>6.2}", 0, 0, self.unloaded, 1.0);
-        for f in &self.figures {
-            let l = f.legit;
-            let secs = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.3}"));
-            let data = f
-                .data_met(self.unloaded)
-                .map_or(String::new(), |m| format!("data {} ", yes(m)));
-            let _ = writeln!(
-                t,
-                "{:>9} {:>9.0} {:>9.3} {:>6.2} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5} {:>7} {:>7}  {data}handshake {}",
-                f.asked,
-                f.fed,
-                f.mpps_per_worker,
-                f.share(self.unloaded),
-                f.bad_mac1,
-                f.cookies,
-                f.to_control,
-                f.queue_full,
-                f.rate_limited,
-                f.max_depth,
-                l.map_or(0, |l| l.tries),
-                l.map_or(0, |l| l.cookies),
-                secs(l.and_then(|l| l.total)),
-                secs(l.and_then(|l| l.last)),
-                yes(f.legit_met()),
-            );
-        }
-        let _ = writeln!(
-            t,
-            "(fed/s: flood frames per second while the data was forwarded; depth: the handshake queue's deepest; total_s: the legitimate initiator's time to its response, REKEY_TIMEOUT waits after a cookie included (virtual); last_s: its last try)"
-        );
-        t
-    }
-
-    /// The figures for scripts.
-    pub fn json(&self) -> Value {
-        json!({
-            "workers": self.workers,
-            "peers": self.peers,
-            "mix": self.mix,
-            "handshake_queue": control::handshake::HANDSHAKE_QUEUE,
-            "unloaded_mpps_per_worker": self.unloaded,
-            "rates": self.figures.iter().map(|f| json!({
-                "asked_per_s": f.asked,
-                "fed_per_s": f.fed,
-                "mpps_per_worker": f.mpps_per_worker,
-                "share_of_unloaded": f.share(self.unloaded),
-                "data_lost": f.data_lost,
-                "bad_mac1": f.bad_mac1,
-                "cookie_replies": f.cookies,
-                "to_control": f.to_control,
-                "queue_full": f.queue_full,
-                "rate_limited": f.rate_limited,
-                "max_queue_depth": f.max_depth,
-                "legit_tries": f.legit.map(|l| l.tries),
-                "legit_cookies": f.legit.map(|l| l.cookies),
-                "legit_total_s": f.legit.and_then(|l| l.total),
-                "legit_last_s": f.legit.and_then(|l| l.last),
-                "data_target_met": f.data_met(self.unloaded),
-                "handshake_target_met": f.legit_met(),
-            })).collect::<Vec<_>>(),
-        })
     }
 }
 

@@ -86,8 +86,9 @@ pub struct BenchArgs {
     /// these rates per second, comma separated (e.g. 50000,500000,5000000),
     /// instead of the usual figures: data Mpps per worker against
     /// unloaded, the handshake queue, and a legitimate handshake's time.
-    /// With the first of `--workers` and of `--peers`. `--short` runs it
-    /// at 50000,500000 after its figures.
+    /// With the first of `--workers` and of `--peers`, on each of `--sets`
+    /// (warm: data and flood recycled through `--warm-set` mbufs; cold).
+    /// `--short` runs it at 50000,500000 after its figures.
     #[arg(long, value_delimiter = ',')]
     flood: Vec<u64>,
     /// Measure the handshake responder instead: every X25519 backend's
@@ -348,7 +349,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !args.flood.is_empty() {
         let report = flood_phase(
             &eal,
-            &pool,
+            (&pool, &warm_pool),
             &lcores,
             args,
             &args.flood,
@@ -478,7 +479,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.short {
         let report = flood_phase(
             &eal,
-            &pool,
+            (&pool, &warm_pool),
             &lcores,
             args,
             &SHORT_FLOOD,
@@ -506,11 +507,14 @@ fn print_flood(report: &flood::FloodReport, json: bool) -> Result<(), Box<dyn st
 
 /// One flood phase (`--flood`): the first of `--workers` workers, the
 /// first of `--peers` peers (at least one per worker), their gates armed
-/// with wgdp's key and a cookie secret, the handshake queue of `wgdp run`.
+/// with wgdp's key and a cookie secret, the handshake queue of `wgdp run`;
+/// each rate on every working set of `--sets` (cold batches from the
+/// first of `pools`, warm runs recycling `--warm-set` mbufs of the
+/// second).
 #[allow(clippy::too_many_arguments)]
 fn flood_phase(
     eal: &Eal,
-    pool: &Mempool,
+    (pool, warm): (&Mempool, &Mempool),
     lcores: &[u32],
     args: &BenchArgs,
     rates: &[u64],
@@ -537,11 +541,14 @@ fn flood_phase(
         rates,
         packets,
         repeat,
+        sets: &args.sets,
+        warm,
+        warm_set: args.warm_set,
         wgdp: &wgdp,
         checker: &checker,
         handshakes: rx,
     };
-    rig::phase(
+    let report = rig::phase(
         eal,
         pool,
         &lcores[..workers],
@@ -553,7 +560,19 @@ fn flood_phase(
         None,
         Some(&gate),
         |h| run.measure(h, peers),
-    )
+    )?;
+    // Every flood frame's mbuf came back, dropped, queued or answered, warm
+    // or cold (the warm set counts on it).
+    for p in [pool, warm] {
+        if p.in_use() != 0 {
+            return Err(format!(
+                "{} mbufs not back in {} after the flood",
+                p.in_use(),
+                p.name()
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// The worker loop's multi-buffer policy for `--aead` (`auto`: measured

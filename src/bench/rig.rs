@@ -40,10 +40,12 @@ pub const RING_SIZE: u32 = 65_536;
 /// How long the harness waits for a batch or the key installation.
 pub(super) const TIMEOUT: Duration = Duration::from_secs(300);
 /// The harness's polling interval where it shares a CPU with a worker.
-const POLL: Duration = Duration::from_micros(200);
+pub(super) const POLL: Duration = Duration::from_micros(200);
 /// The harness's polling interval, microseconds, where it has a CPU of its
 /// own (it spins: a batch of a few thousand packets is timed too).
 const SPIN_US: u64 = 2;
+/// The harness thread's name.
+pub const HARNESS_THREAD: &str = "bench-harness";
 /// Tries per batch before giving up on timing it.
 pub(super) const ATTEMPTS: usize = 5;
 
@@ -158,6 +160,8 @@ pub struct Harness<'p> {
     /// Whether the harness spins between looks at the counters (it has a
     /// CPU of its own) rather than sleeping.
     pub(super) spin: bool,
+    /// How long it sleeps between looks where it does not spin.
+    pub(super) nap: Duration,
 }
 
 fn port_net(mac: [u8; 6], addr: IpAddr, gateway: Option<std::net::Ipv4Addr>) -> PortNet {
@@ -254,6 +258,7 @@ pub fn phase<T: Send>(
         cursor: 0,
         interleave: None,
         spin: false,
+        nap: POLL,
     };
     // Every worker can send any other a command (a re-homed peer's state).
     let (cmd_txs, cmd_rxs): (Vec<Sender<Command>>, Vec<Receiver<Command>>) =
@@ -400,14 +405,19 @@ pub fn phase<T: Send>(
         })
         .collect();
     let result = std::thread::scope(|s| {
-        let driver = s.spawn(|| {
-            let r = harness
-                .installed(peers as u64)
-                .and_then(|()| drive(&mut harness));
-            stop.store(true, Ordering::Relaxed);
-            harness.drain();
-            r
-        });
+        // Named, so that a run on a busy machine can give it a real-time
+        // priority (`chrt`; see BENCHMARKS.md's flood section).
+        let driver = std::thread::Builder::new()
+            .name(HARNESS_THREAD.into())
+            .spawn_scoped(s, || {
+                let r = harness
+                    .installed(peers as u64)
+                    .and_then(|()| drive(&mut harness));
+                stop.store(true, Ordering::Relaxed);
+                harness.drain();
+                r
+            })
+            .map_err(|e| format!("the harness thread: {e}"))?;
         let launched = launch_and_join(eal, jobs);
         let r = driver
             .join()
@@ -664,8 +674,9 @@ impl Harness<'_> {
     }
 
     /// Waits between two looks at the counters: a short spin where the
-    /// harness has a CPU of its own (`spin`), else a sleep of [`POLL`]
-    /// that leaves the CPU to the worker sharing it.
+    /// harness has a CPU of its own (`spin`), else a sleep of `nap`
+    /// ([`POLL`] unless a run asks for shorter) that leaves the CPU to the
+    /// worker sharing it.
     pub(super) fn pause(&self) {
         if self.spin {
             let until = rdtsc() + self.tsc_hz / 1_000_000 * SPIN_US;
@@ -673,7 +684,7 @@ impl Harness<'_> {
                 std::hint::spin_loop();
             }
         } else {
-            std::thread::sleep(POLL);
+            std::thread::sleep(self.nap);
         }
     }
 }

@@ -17,6 +17,12 @@
 //! each with its own counter).
 //! `n` packets pass per worker and port, however small the set, so a set
 //! of a few hundred mbufs is timed over as many packets as a cold batch.
+//! A flood run (`wgdp bench --flood`) mixes its handshake frames into the
+//! tunnel input's frames as into a cold batch, and they cycle through the
+//! same set: the worker frees most of them itself (a wrong mac1, a copy
+//! queued to the control thread), and those mbufs go back into the set
+//! as the ones it sends out do (a run with one input port per worker
+//! counts both; see [`freed`]).
 //! The harness's writes leave the lines in its own core's cache, from which
 //! the worker's core reads them: the stand-in for DDIO's L3.
 //!
@@ -27,9 +33,10 @@
 //! longer than the set lasts) is run again, as an untimeable cold batch is,
 //! and after a few tries left out of the report with a note.
 
+use dataplane::counters::{Event, WorkerCounters};
 use dpdk_sys::rte::{Burst, Mbuf, Mempool};
 
-use super::rig::{flush, Direction, Harness, Sample, Window, ATTEMPTS, TIMEOUT};
+use super::rig::{flush, Direction, Harness, Interleave, Sample, Window, ATTEMPTS, TIMEOUT};
 use super::traffic::{self, Mix};
 
 /// Where a figure's packets come from.
@@ -156,6 +163,9 @@ impl Harness<'_> {
                         .map_err(|e| e.to_string())?;
                     frames.push(f);
                 }
+                if let Some(flood) = self.interleave.as_deref_mut() {
+                    frames = with_flood(frames, w, flood);
+                }
                 Some(Input {
                     fed: 0,
                     owed: set,
@@ -170,7 +180,16 @@ impl Harness<'_> {
             .iter()
             .map(|i| i.iter().flatten().count() as u64 * n as u64)
             .collect();
-        let expect: u64 = data.iter().sum();
+        // Every frame fed, the flood's included (they finish too: dropped,
+        // queued or answered).
+        let expect: u64 = inputs
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|i| i.frames.len() as u64)
+            .sum();
+        // What each worker freed itself so far (see `freed`).
+        let mut seen: Vec<u64> = self.counters.iter().map(|c| freed(c)).collect();
         // The pool is a FIFO ring (no cache): every free mbuf takes its turn.
         // Hold those this run does not use (a port idle in this direction),
         // so that the ones cycled are exactly `set` per worker and port.
@@ -199,13 +218,33 @@ impl Harness<'_> {
                 // What the worker sent out: the tunnel port carries the
                 // plaintext input's packets sealed, and the other way round.
                 let f = &mut self.feeds[w];
-                for (out, i) in [(&mut f.tun_rx, 0), (&mut f.plain_rx, 1)] {
+                // With one input (encap or decap) every mbuf is its own,
+                // whichever port it leaves by (a cookie reply leaves by the
+                // tunnel port it came in on), and so is every mbuf the
+                // worker freed itself.
+                let single = input.iter().flatten().count() == 1;
+                let back = |i: usize| {
+                    if single && input[i].is_none() {
+                        1 - i
+                    } else {
+                        i
+                    }
+                };
+                let (to_plain, to_tun) = (back(0), back(1));
+                for (out, i) in [(&mut f.tun_rx, to_plain), (&mut f.plain_rx, to_tun)] {
                     while out.rx_burst(&mut b) > 0 {
                         if let Some(input) = &mut input[i] {
                             input.owed += b.len();
                         }
                         b.clear();
                     }
+                }
+                if single {
+                    let now = freed(&self.counters[w]);
+                    if let Some(input) = input.iter_mut().flatten().next() {
+                        input.owed += (now - seen[w]) as usize;
+                    }
+                    seen[w] = now;
                 }
                 for (i, input) in input.iter_mut().enumerate() {
                     let Some(input) = input else { continue };
@@ -214,8 +253,9 @@ impl Harness<'_> {
                     } else {
                         &mut f.tun_tx
                     };
-                    while input.owed > 0 && input.fed < n {
-                        let k = input.owed.min(n - input.fed).min(fresh.spare());
+                    let total = input.frames.len();
+                    while input.owed > 0 && input.fed < total {
+                        let k = input.owed.min(total - input.fed).min(fresh.spare());
                         if warm.alloc_bulk(&mut fresh, k).is_err() {
                             break;
                         }
@@ -255,6 +295,24 @@ impl Harness<'_> {
     }
 }
 
+/// Mbufs a worker freed itself instead of sending them out: dropped, or a
+/// handshake message whose copy it queued for the control thread. (A
+/// cookie reply leaves in its message's mbuf; staged packets are held.)
+fn freed(c: &WorkerCounters) -> u64 {
+    c.total_drops() + c.events(Event::HandshakeToControl)
+}
+
+/// Worker `w`'s tunnel frames with the handshake frames `flood` mixes in
+/// after each data message, in the order a cold batch has them.
+fn with_flood(data: Vec<Vec<u8>>, w: usize, flood: &mut (dyn Interleave + Send)) -> Vec<Vec<u8>> {
+    let mut frames = Vec::with_capacity(data.len());
+    for (k, d) in data.into_iter().enumerate() {
+        frames.push(d);
+        frames.extend(flood.after(w, k).into_iter().map(<[u8]>::to_vec));
+    }
+    frames
+}
+
 /// Fills `m` (empty) with a copy of `frame`.
 fn copy_frame(m: &mut Mbuf, frame: &[u8]) -> Result<(), traffic::TrafficError> {
     m.append(frame.len() as u16)
@@ -277,6 +335,60 @@ mod tests {
         let e = check_set(1025, 4096).expect_err("above a quarter");
         assert!(e.contains("1025") && e.contains("4096"), "{e}");
         assert!(check_set(64, 255).is_err(), "255 / 4 = 63 < 64");
+    }
+
+    /// Frames after data message k, as a flood's interleave gives them.
+    struct Every {
+        frames: Vec<Vec<u8>>,
+    }
+
+    impl Interleave for Every {
+        fn after(&mut self, w: usize, k: usize) -> Vec<&[u8]> {
+            // Worker 1 gets k frames after message k; other workers none.
+            let n = if w == 1 { k } else { 0 };
+            self.frames.iter().take(n).map(Vec::as_slice).collect()
+        }
+    }
+
+    #[test]
+    fn a_warm_flood_puts_each_data_messages_frames_right_after_it() {
+        let mut flood = Every {
+            frames: (0..3u8).map(|i| vec![0xf0 + i]).collect(),
+        };
+        let data = || (0..4u8).map(|i| vec![i]).collect::<Vec<_>>();
+        let got = with_flood(data(), 1, &mut flood);
+        let want: Vec<Vec<u8>> = [
+            &[0][..],
+            &[1, 0xf0],
+            &[2, 0xf0, 0xf1],
+            &[3, 0xf0, 0xf1, 0xf2],
+        ]
+        .iter()
+        .flat_map(|g| g.iter().map(|&b| vec![b]))
+        .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            with_flood(data(), 0, &mut flood),
+            data(),
+            "no flood for worker 0"
+        );
+    }
+
+    /// The mbufs a worker freed itself are its drops and the handshake
+    /// messages it copied to the control thread; not its cookie replies
+    /// (they leave in the message's mbuf) nor what it staged (held).
+    #[test]
+    fn freed_counts_drops_and_messages_queued_to_control_only() {
+        use dataplane::counters::DropReason;
+        let c = WorkerCounters::default();
+        c.count_drop(DropReason::BadMac1);
+        c.count_drop(DropReason::BadMac1);
+        c.count_drop(DropReason::HandshakeQueueFull);
+        c.add(Event::HandshakeToControl, 5);
+        c.add(Event::CookieReplySent, 7);
+        c.add(Event::Staged, 11);
+        c.add(Event::Decapsulated, 13);
+        assert_eq!(freed(&c), 3 + 5);
     }
 
     #[test]
