@@ -42,25 +42,18 @@ use crate::worker_commands::WorkerCommands;
 
 pub mod handshake;
 pub(crate) mod live;
-#[cfg(test)]
-mod timer_tests;
 
 /// Handshake messages handled per round, so the exception path and the
 /// timers keep running under a flood.
 const HANDSHAKES_PER_ROUND: usize = 64;
 /// Sleep when a round found nothing to do.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
-/// How often the timers of every peer are looked at: their deadlines are
-/// seconds apart. A pass over the table is made [`TIMER_SLICE`] slots at
-/// a time, the slices spread over this interval.
+/// How often the timers of all peers are looked at: their deadlines are
+/// seconds apart, and a scan touches every peer.
 const TIMERS_EVERY: Duration = Duration::from_millis(5);
-/// Peer slots whose timers one control-loop round looks at (about 60 us
-/// of the 1.5 ms a pass over 100k peers takes), so that a handshake that
-/// arrives meanwhile waits for a slice, not for the whole table.
-pub(crate) const TIMER_SLICE: usize = 4096;
-/// With many peers a slice takes a while: the next one waits at least
-/// this many times as long, so the timers take at most a tenth of the
-/// control thread.
+/// With many peers a scan takes a while (about 1.5 ms for 100k): the next
+/// one waits at least this many times as long, so the scans take at most
+/// a tenth of the control thread.
 const TIMER_SCAN_SHARE: u32 = 10;
 /// Static-static DHs the control thread computes ahead in one idle round
 /// when it has no handshake threads (about 20 us each: a round stays
@@ -82,8 +75,6 @@ pub struct Control<'p> {
     /// A large UAPI `set` being applied, or a `get`'s snapshot being
     /// taken, a slice per round.
     pub(crate) uapi_job: Option<live::UapiJob>,
-    /// The first peer slot of the timers' next slice.
-    pub(crate) timer_next: usize,
     /// Where the state is published for other threads (metrics,
     /// telemetry).
     pub(crate) board: Arc<SnapshotBoard>,
@@ -208,7 +199,6 @@ impl<'p> Control<'p> {
             table: TunnelTable::new(parts.groups, parts.workers),
             uapi: parts.uapi,
             uapi_job: None,
-            timer_next: 0,
             board: parts.board,
             board_job: None,
             lcores: parts.lcores,
@@ -380,13 +370,9 @@ impl<'p> Control<'p> {
             work += self.serve_snapshot_requests();
             if now >= next_timers {
                 self.rotate_cookie_secret(now);
-                self.timer_slice(now);
+                self.timer_round(now);
                 let took = self.clock.now().saturating_since(now);
-                // A pass every TIMERS_EVERY, or slower where the slices
-                // would take more than their share.
-                let slices = self.table.peers.slots().div_ceil(TIMER_SLICE).max(1);
-                let spacing = TIMERS_EVERY / u32::try_from(slices).unwrap_or(u32::MAX);
-                next_timers = now + spacing.max(took * TIMER_SCAN_SHARE);
+                next_timers = now + TIMERS_EVERY.max(took * TIMER_SCAN_SHARE);
             }
             work += self.link_round(PortSide::Tunnel, now);
             work += self.link_round(PortSide::Plaintext, now);
@@ -480,29 +466,12 @@ impl<'p> Control<'p> {
         n
     }
 
-    /// The timers of every peer, in one go: [`timer_slice`](Self::timer_slice)
-    /// from the first slot to the last (the tests'; the control loop takes
-    /// a slice per round).
-    #[cfg(test)]
+    /// Feeds the owners' published activity into the timers, then fires
+    /// the timers that are due.
     pub(crate) fn timer_round(&mut self, now: Instant) {
-        self.timer_next = 0;
-        while !self.timer_slice(now) {}
-    }
-
-    /// For the peers of the next [`TIMER_SLICE`] slots (from
-    /// `timer_next`): feeds the owners' published activity into the
-    /// timers, then fires the timers that are due (kernel `timers.c`: the
-    /// kernel arms a timer per peer; here each peer's deadlines are
-    /// looked at once a pass). Returns whether the slice ended a pass (the
-    /// next starts at slot 0).
-    pub(crate) fn timer_slice(&mut self, now: Instant) -> bool {
-        let from = self.timer_next;
-        let to = from + TIMER_SLICE;
-        let wrapped = to >= self.table.peers.slots();
-        self.timer_next = if wrapped { 0 } else { to };
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
-        for p in self.table.peers.in_slots_mut(from, to) {
+        for p in self.table.peers.iter_mut() {
             p.sync_activity(rng);
             if p.timers.next_deadline().is_some_and(|d| d <= now) {
                 due.push((p.id, p.timers.poll(now)));
@@ -540,7 +509,6 @@ impl<'p> Control<'p> {
                 self.commands.send(owner, Command::DropStaged { id });
             }
         }
-        wrapped
     }
 }
 

@@ -329,17 +329,6 @@ impl PeerTable {
         self.peers[from.min(to)..to].iter().flatten()
     }
 
-    /// The peers in slots `from..to` (clamped to the table), in order, to
-    /// change (the timers' slices).
-    pub fn in_slots_mut(
-        &mut self,
-        from: usize,
-        to: usize,
-    ) -> impl Iterator<Item = &mut ControlPeer> {
-        let to = to.min(self.peers.len());
-        self.peers[from.min(to)..to].iter_mut().flatten()
-    }
-
     /// Computes the static-static DH ahead for up to `most` peers, from
     /// the first slot that may lack it (the control thread's idle work
     /// when it has no handshake threads; with threads they do it, see
@@ -355,6 +344,11 @@ impl PeerTable {
             self.ss_from += 1;
         }
         done
+    }
+
+    /// Every peer, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ControlPeer> {
+        self.peers.iter_mut().flatten()
     }
 
     /// Number of peers.

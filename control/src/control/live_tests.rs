@@ -409,7 +409,7 @@ fn every_worker_gets_the_cookie_secret_first_and_each_rotation() {
 }
 
 /// The peers the worker was told to send a keepalive to, in order.
-pub(crate) fn keepalives(rx: &Receiver<Command>) -> Vec<u32> {
+fn keepalives(rx: &Receiver<Command>) -> Vec<u32> {
     std::iter::from_fn(|| rx.try_recv().ok())
         .filter_map(|cmd| match cmd {
             Command::SendKeepalive { id } => Some(id),
