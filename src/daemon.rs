@@ -643,6 +643,14 @@ pub fn run(config: &Config, mut opts: RunOptions, stop: &AtomicBool) -> Result<F
             ),
             None => None,
         };
+        // This thread becomes the control thread: ahead of the helpers
+        // started above (the UAPI socket's renders a `get` of the whole
+        // table) and of the processes sharing its CPU; the handshake
+        // threads started below inherit its nice (control::priority).
+        let nice =
+            control::priority::raise_control_thread(config.dpdk.control_nice, &control_counters)
+                .map_err(|e| RunError::Setup(format!("dpdk.control_nice: {e}")))?;
+        tracing::info!(nice, "control thread priority");
         // The responder's X25519 work (control::handshake_pool).
         let handshake_threads = config.dpdk.handshake_threads.map_or_else(
             || {

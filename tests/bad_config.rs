@@ -121,7 +121,7 @@ const CASES: &[Case] = &[
     case(10, "aead = \"cryptodev\"\ncrypto_device = 0", "11:17: dpdk.crypto_device: expected string, found integer"),
     case(10, r#"aead = "RING""#, r#"10:8: dpdk.aead: "RING" is not an AEAD backend ..."#),
     case(10, "aead = 1", "10:8: dpdk.aead: expected string, found integer"),
-    case(10, "lcores = 3", "10:1: dpdk.lcores: unknown field (expected one of: eal_args, workers, mbufs, idle_sleep_us, idle_polls, aead, crypto_device, staging_budget, icmp_per_sec, icmp_burst, handshake_threads)"),
+    case(10, "lcores = 3", "10:1: dpdk.lcores: unknown field (expected one of: eal_args, workers, mbufs, idle_sleep_us, idle_polls, aead, crypto_device, staging_budget, icmp_per_sec, icmp_burst, handshake_threads, control_nice)"),
     case(9, "staging_budget = 16384", "9:18: dpdk.staging_budget: 16384 is out of range 0..=16383"),
     case(9, "staging_budget = \"auto\"", "9:18: dpdk.staging_budget: expected integer, found string"),
     case(9, "icmp_per_sec = -1", "9:16: dpdk.icmp_per_sec: -1 is out of range 0..=1000000"),

@@ -17,7 +17,9 @@
 //! printed, and the control thread's neighbour probes and unresolved drops
 //! during each (`wgdp show`, read between the rounds); the test asserts
 //! that every handshake completed with a valid response and that the
-//! dumps ran and were whole, never a time.
+//! dumps ran and were whole, never a time; and that wgdp's control thread
+//! runs at nice -10 (`dpdk.control_nice`'s default) and the UAPI socket's
+//! thread, which renders the dumps, at 10.
 //!
 //! wgdp runs without the periodic report (`--report-interval`, which
 //! snapshots every peer each second) and logs at `info`. Needs root and
@@ -185,6 +187,32 @@ fn dump_peers(ifname: &str) -> Result<usize, String> {
     Ok(out.stdout.lines().count().saturating_sub(1))
 }
 
+/// The nice value of each of `pid`'s threads, by thread id: field 19 of
+/// `/proc/PID/task/TID/stat`, with the thread's name.
+fn thread_nices(pid: u32) -> Vec<(u32, String, i32)> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir") {
+        let tid: u32 = entry
+            .expect("task")
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .expect("tid");
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let (open, close) = (stat.find('(').expect("("), stat.rfind(')').expect(")"));
+        // Fields from the 3rd (state) on: the 19th is the 17th of these.
+        let nice = stat[close + 2..].split(' ').nth(16).expect("nice");
+        threads.push((
+            tid,
+            stat[open + 1..close].to_owned(),
+            nice.parse().expect("nice"),
+        ));
+    }
+    threads
+}
+
 #[test]
 fn new_peers_handshake_end_to_end_while_wg_show_dump_loops() {
     let total: usize = std::env::var("WGDP_E2E_GET_PEERS")
@@ -221,6 +249,33 @@ fn new_peers_handshake_end_to_end_while_wg_show_dump_loops() {
     let listed = dump_peers(&ifname);
     wgdp.check(listed == Ok(total), || {
         format!("the first dump listed {listed:?} peers, not {total}")
+    });
+
+    // The control thread (the process's main thread: the main lcore's)
+    // runs ahead of the UAPI socket's, which renders the dumps
+    // (`dpdk.control_nice`'s default -10; the helper 10 below the
+    // process's).
+    let nices = thread_nices(wgdp.pid());
+    let nice_of = |want: &dyn Fn(u32, &str) -> bool| {
+        nices
+            .iter()
+            .filter(|(tid, name, _)| want(*tid, name))
+            .map(|t| t.2)
+            .collect::<Vec<_>>()
+    };
+    let (control, uapi) = (
+        nice_of(&|tid, _| tid == wgdp.pid()),
+        nice_of(&|_, name| name == "wgdp-uapi"),
+    );
+    // wgdp started at this process's nice.
+    let ours = thread_nices(std::process::id())
+        .into_iter()
+        .find(|t| t.0 == std::process::id())
+        .expect("our main thread")
+        .2;
+    let helper = (ours + 10).min(19);
+    wgdp.check(control == [-10] && uapi == [helper], || {
+        format!("control thread nice {control:?}, UAPI thread nice {uapi:?}, not [-10], [{helper}]: {nices:?}")
     });
 
     let socket = udp_socket(&wan, SocketAddrV4::new(wan_ip, INITIATOR_PORT));

@@ -131,9 +131,25 @@ pub struct Dpdk {
     /// (0..=64; 0: the control thread does it); `None`: a default from the
     /// machine's CPUs (`control::handshake_pool::default_threads`).
     pub handshake_threads: Option<u32>,
+    /// The control thread's nice value (-20..=19), set when it starts;
+    /// `None`: [`DEFAULT_CONTROL_NICE`], and a refusal (no
+    /// `CAP_SYS_NICE`) is only warned about and counted, where a value
+    /// given here that cannot be set stops the start.
+    pub control_nice: Option<i32>,
 }
 
+/// The control thread's nice value when `dpdk.control_nice` is not set:
+/// ahead of wgdp's helper threads and of the processes that share its
+/// CPU (a `wg show dump` of 100k peers, say), as an appliance would.
+pub const DEFAULT_CONTROL_NICE: i32 = -10;
+
 impl Dpdk {
+    /// The control thread's nice value in force: as set, else
+    /// [`DEFAULT_CONTROL_NICE`].
+    pub fn control_nice(&self) -> i32 {
+        self.control_nice.unwrap_or(DEFAULT_CONTROL_NICE)
+    }
+
     /// The staging budget in force: as set, else a quarter of the pool,
     /// which leaves the rest to the RX rings and packets in flight.
     pub fn staging_budget(&self) -> u32 {

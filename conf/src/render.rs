@@ -98,6 +98,9 @@ impl Config {
         if let Some(threads) = d.handshake_threads {
             let _ = writeln!(out, "handshake_threads = {threads}");
         }
+        if let Some(nice) = d.control_nice {
+            let _ = writeln!(out, "control_nice = {nice}");
+        }
 
         if self.ports.one_armed() {
             port(&mut out, "both", &self.ports.tunnel);

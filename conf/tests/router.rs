@@ -94,6 +94,29 @@ fn icmp_rate_defaults_to_the_kernels_and_is_bounded() {
 }
 
 #[test]
+fn control_nice_defaults_to_minus_ten_and_is_bounded_to_nice_values() {
+    let c = parse(BASE).unwrap();
+    assert_eq!((c.dpdk.control_nice, c.dpdk.control_nice()), (None, -10));
+    assert!(
+        !c.to_toml_string().contains("control_nice"),
+        "default not written"
+    );
+    for n in [-20, 0, 19] {
+        let c = parse(&dpdk(&format!("control_nice = {n}"))).unwrap();
+        assert_eq!((c.dpdk.control_nice, c.dpdk.control_nice()), (Some(n), n));
+        round_trip(&c);
+    }
+    assert_error(
+        &dpdk("control_nice = -21"),
+        "wgdp.toml:8:16: dpdk.control_nice: -21 is out of range -20..=19",
+    );
+    assert_error(
+        &dpdk("control_nice = 20"),
+        "wgdp.toml:8:16: dpdk.control_nice: 20 is out of range -20..=19",
+    );
+}
+
+#[test]
 fn handshake_threads_default_from_the_machine_and_are_bounded() {
     let c = parse(BASE).unwrap();
     assert_eq!(c.dpdk.handshake_threads, None);

@@ -82,6 +82,8 @@ control_counters! {
     routes_withdrawn,
     /// Route export requests the kernel refused (retried at the next scan).
     route_export_failures,
+    /// Thread nice values the kernel refused: the control thread's default `dpdk.control_nice` without CAP_SYS_NICE, or a helper thread's lower priority; the thread keeps the nice it had.
+    thread_nice_refused,
 }
 
 /// Adds one to a counter.

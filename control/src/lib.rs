@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod neigh;
 pub mod ownership;
 pub mod peers;
+pub mod priority;
 pub mod queues;
 pub mod route_export;
 pub mod rss;

@@ -229,6 +229,7 @@ impl Ctx<'_> {
                 "icmp_per_sec",
                 "icmp_burst",
                 "handshake_threads",
+                "control_nice",
             ],
         )?;
         let eal_args = self.required(&t, "eal_args").and_then(|v| {
@@ -299,6 +300,13 @@ impl Ctx<'_> {
                 .and_then(|n| u32::try_from(n).ok())
                 .map(Some),
         };
+        let control_nice = match t.get("control_nice") {
+            None => Some(None),
+            Some(v) => self
+                .int(v, t.path("control_nice"), -20, 19)
+                .and_then(|n| i32::try_from(n).ok())
+                .map(Some),
+        };
         let staging_budget = match (t.get("staging_budget"), mbufs) {
             (Some(v), Some(mbufs)) => self
                 .int(v, t.path("staging_budget"), 0, mbufs)
@@ -323,6 +331,7 @@ impl Ctx<'_> {
             icmp_per_sec: u32::try_from(icmp_per_sec?).ok()?,
             icmp_burst: u32::try_from(icmp_burst?).ok()?,
             handshake_threads: handshake_threads?,
+            control_nice: control_nice?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The UAPI socket: `/var/run/wireguard/<name>.sock`, bound under umask
 //! 0077 then mode 0600, served by
-//! one thread. Each request is parsed here, handed to the control thread
+//! one thread, at a lower priority than the control thread
+//! ([`crate::priority`]). Each request is parsed here, handed to the control thread
 //! (which owns all state) and answered with what it returns; a `set` that
 //! changed peers is written back to the tunnel table before the answer.
 //!
@@ -158,6 +159,9 @@ impl UapiServer {
             std::thread::Builder::new()
                 .name("wgdp-uapi".into())
                 .spawn(move || {
+                    // Its work (rendering a `get` of the whole table)
+                    // yields to the control thread's handshakes.
+                    crate::priority::lower_helper_thread("wgdp-uapi", &counters);
                     for conn in listener.incoming() {
                         if stop.load(Ordering::Relaxed) {
                             break;
