@@ -194,6 +194,15 @@ impl Harness<'_> {
         // Hold those this run does not use (a port idle in this direction),
         // so that the ones cycled are exactly `set` per worker and port.
         let used = inputs.iter().flatten().flatten().count() * set;
+        // The last run's last packets may still have been in a worker's TX
+        // burst when it counted them finished (it counts before its
+        // round's flush): they reach the rings after its drain. Take them
+        // before counting what is free.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while (warm.available() as usize) < used && std::time::Instant::now() < deadline {
+            self.drain();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let spare = (warm.available() as usize)
             .checked_sub(used)
             .ok_or("the warm pool is smaller than the working set")?;
