@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use conf::{Config, PortConf};
 use crossbeam_channel::bounded;
-use dataplane::batch_policy::{self, BatchPolicy};
+use dataplane::batch_policy::{self, Batching};
 use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::WorkerCounters;
@@ -180,12 +180,13 @@ fn select_aead(aead: Option<AeadBackend>) -> Result<(), RunError> {
 /// `auto` measures it on this CPU against the one-packet backend just
 /// chosen, `multibuffer` takes every burst; transport keys then keep
 /// their bytes for the passes. Says what it chose, and why.
-fn batch_policy(aead: conf::Aead) -> Result<Option<BatchPolicy>, RunError> {
-    let policy = match aead {
+fn batch_policy(aead: conf::Aead) -> Result<Batching, RunError> {
+    let batching = match aead {
         conf::Aead::Auto => {
             let measured = batch_policy::measure(protocol::crypto::transport_backend());
             for s in &measured.samples {
                 tracing::debug!(
+                    direction = ?s.direction,
                     len = s.len,
                     burst = s.burst,
                     batched_ns = s.batched_ns,
@@ -193,32 +194,30 @@ fn batch_policy(aead: conf::Aead) -> Result<Option<BatchPolicy>, RunError> {
                     "multi-buffer AEAD measure"
                 );
             }
-            if measured.policy.is_none() {
-                tracing::info!(
-                    against = measured.against.name(),
-                    "multi-buffer AEAD: not used (no faster than one packet a call here)"
-                );
-            }
-            measured.policy
+            measured.batching
         }
-        conf::Aead::Multibuffer => Some(BatchPolicy::always().ok_or_else(|| {
+        conf::Aead::Multibuffer => Batching::always().ok_or_else(|| {
             RunError::Setup(
                 "dpdk.aead: \"multibuffer\" needs AVX-512 or AVX2, which this CPU does not have"
                     .into(),
             )
-        })?),
-        conf::Aead::Ring | conf::Aead::IpsecMb | conf::Aead::Cryptodev => None,
+        })?,
+        conf::Aead::Ring | conf::Aead::IpsecMb | conf::Aead::Cryptodev => Batching::default(),
     };
-    if let Some(p) = policy {
-        tracing::info!(
-            engine = p.engine.name(),
-            max_len = p.max_len,
-            min_burst = p.min_burst,
-            "multi-buffer AEAD: bursts of at least min_burst packets seal those up to max_len bytes together"
-        );
+    for (way, p) in [("seal", batching.seal), ("open", batching.open)] {
+        match p {
+            Some(p) => tracing::info!(
+                way,
+                engine = p.engine.name(),
+                max_len = p.max_len,
+                min_burst = p.min_burst,
+                "multi-buffer AEAD: bursts of at least min_burst packets, those up to max_len bytes together"
+            ),
+            None => tracing::info!(way, "multi-buffer AEAD: one packet at a time"),
+        }
     }
-    protocol::crypto::set_batch_keys(policy.is_some());
-    Ok(policy)
+    protocol::crypto::set_batch_keys(batching.is_on());
+    Ok(batching)
 }
 
 /// The registered crypto device; unregistered on drop, so that the device

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded};
+use dataplane::batch_policy::Batching;
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide};
 use dataplane::counters::WorkerCounters;
@@ -243,7 +244,7 @@ pub fn run<T: Send>(
             staging_budget: 1024,
             mss_clamp: None,
             icmp_rate: IcmpRate::KERNEL,
-            batch: None,
+            batch: Batching::default(),
         },
         WorkerQueues {
             tun_rx: e(tun.rx_queue(0))?,

@@ -11,12 +11,13 @@
 //! the others are sealed at once by the one-packet backend, in order with
 //! the batched ones (see [`crate::seal_batch`]).
 //!
-//! `dpdk.aead = "auto"` takes the policy [`measure`] finds on this CPU at
-//! start-up; `"multibuffer"` batches every packet of every burst.
+//! `dpdk.aead = "auto"` takes the policies [`measure`] finds on this CPU
+//! at start-up, one for sealing and one for opening; `"multibuffer"`
+//! batches every packet of every burst both ways.
 
 use std::time::{Duration, Instant};
 
-use mbaead::{Engine, Seal, MAX_LANES};
+use mbaead::{Engine, Open, Seal, MAX_LANES};
 use protocol::crypto::{nonce, AeadBackend, TransportKey};
 use smallvec::SmallVec;
 
@@ -30,6 +31,34 @@ pub struct BatchPolicy {
     /// The fewest packets an RX burst must bring for its packets to be
     /// batched.
     pub min_burst: usize,
+}
+
+/// Which packets a worker seals, and which it opens, in passes (each
+/// direction measured on its own: a pass opens more slowly than it seals).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batching {
+    /// Sealing (a plaintext burst); `None`: one packet at a time.
+    pub seal: Option<BatchPolicy>,
+    /// Opening (a tunnel burst); `None`: one packet at a time.
+    pub open: Option<BatchPolicy>,
+}
+
+impl Batching {
+    /// Every packet of every burst both ways ([`BatchPolicy::always`]);
+    /// `None` where the CPU has no engine.
+    pub fn always() -> Option<Self> {
+        let p = BatchPolicy::always()?;
+        Some(Batching {
+            seal: Some(p),
+            open: Some(p),
+        })
+    }
+
+    /// Whether either direction batches (transport keys must then keep
+    /// their bytes: `protocol::crypto::set_batch_keys`).
+    pub fn is_on(&self) -> bool {
+        self.seal.is_some() || self.open.is_some()
+    }
 }
 
 impl BatchPolicy {
@@ -54,9 +83,20 @@ impl BatchPolicy {
 /// pads to 16 bytes; 1440 is a 1420-byte packet's).
 pub const LENGTHS: [usize; 6] = [64, 128, 256, 512, 1024, 1440];
 
+/// Which way a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Encryption and tag (the send path).
+    Seal,
+    /// Tag check and decryption (the receive path).
+    Open,
+}
+
 /// What [`measure`] saw at one length: nanoseconds per packet.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
+    /// Sealing or opening.
+    pub direction: Direction,
     /// The padded length.
     pub len: usize,
     /// Packets per pass.
@@ -72,7 +112,7 @@ pub struct Sample {
 /// the pass, and taking the packets out in order (and, opening, finding the
 /// keypair again to commit). Measured as the difference between a burst's
 /// loop with and without batching less the cipher's difference, on the
-/// 2-vCPU test VM: 35-60 ns a packet (BENCHMARKS.md, "Multi-buffer AEAD in
+/// 2-vCPU test VM: about 30-60 ns a packet (BENCHMARKS.md, "Multi-buffer AEAD in
 /// the worker loop"). A pass must save more than this to be worth it.
 pub const LOOP_OVERHEAD_NS: f64 = 50.0;
 
@@ -84,31 +124,30 @@ impl Sample {
     }
 }
 
-/// What the start-up measure found: the policy (`None`: never batch) and
-/// the samples it was chosen from, for the log.
+/// What the start-up measure found: the policies and the samples they
+/// were chosen from, for the log.
 #[derive(Debug, Clone)]
 pub struct Measured {
-    /// The policy, if batching won anywhere.
-    pub policy: Option<BatchPolicy>,
+    /// Each direction's policy, where batching won.
+    pub batching: Batching,
     /// The one-packet backend it was measured against.
     pub against: AeadBackend,
-    /// Per length, at a full pass and at half a pass.
+    /// Per direction and length, at a full pass and at half a pass.
     pub samples: Vec<Sample>,
 }
 
-/// Times sealing with the widest engine against `backend` (one packet a
-/// call) at every length of [`LENGTHS`], at a full pass and at half of
-/// one, and chooses: `max_len` is the longest length up to which a full
-/// pass wins ([`Sample::batch_wins`]: by more than the loop's overhead)
-/// at every length, `min_burst` half a pass where half a pass wins at the
-/// shortest length too, else a full one; no policy where a full pass does
-/// not win at the shortest length. Takes a few
+/// Times sealing and opening with the widest engine against `backend`
+/// (one packet a call) at every length of [`LENGTHS`], at a full pass and
+/// at half of one, and chooses each direction's policy ([`choose`]).
+/// Opening is timed on ciphertexts sealed once and copied back before
+/// every call, for the pass and the one-packet backend alike, so that the
+/// difference between them is the ciphers'. Takes a few tens of
 /// milliseconds; each figure is the fastest of several rounds, so a busy
 /// machine biases it towards neither side more than one noisy round.
 pub fn measure(backend: AeadBackend) -> Measured {
     let Some(engine) = Engine::detect() else {
         return Measured {
-            policy: None,
+            batching: Batching::default(),
             against: backend,
             samples: Vec::new(),
         };
@@ -117,10 +156,12 @@ pub fn measure(backend: AeadBackend) -> Measured {
     let single = TransportKey::with_backend(backend, zeroize::Zeroizing::new(key_bytes));
     let lanes = engine.lanes();
     let mut bufs = vec![[0u8; 1440]; lanes];
+    let mut sealed = vec![[0u8; 1440]; lanes];
+    let mut tags = vec![[0u8; 16]; lanes];
     let mut samples = Vec::new();
     for burst in [lanes, lanes / 2] {
         for len in LENGTHS {
-            let batched = fastest(|| {
+            let seal_batched = fastest(|| {
                 let mut jobs: SmallVec<[Seal<'_>; MAX_LANES]> = bufs[..burst]
                     .iter_mut()
                     .enumerate()
@@ -130,28 +171,75 @@ pub fn measure(backend: AeadBackend) -> Measured {
                 let _ = engine.seal(&mut jobs);
                 burst
             });
-            let single = fastest(|| {
+            let seal_single = fastest(|| {
                 for (i, b) in bufs[..burst].iter_mut().enumerate() {
                     let _ = single.seal(i as u64, &mut b[..len]);
                 }
                 burst
             });
-            samples.push(Sample {
-                len,
-                burst,
-                batched_ns: batched,
-                single_ns: single,
+            // What opening takes: each buffer sealed once under its counter.
+            for (i, (c, t)) in sealed.iter_mut().zip(tags.iter_mut()).enumerate() {
+                c[..len].fill(i as u8);
+                *t = single.seal(i as u64, &mut c[..len]).unwrap_or_default();
+            }
+            let open_batched = fastest(|| {
+                for (b, c) in bufs[..burst].iter_mut().zip(&sealed) {
+                    b[..len].copy_from_slice(&c[..len]);
+                }
+                let mut jobs: SmallVec<[Open<'_>; MAX_LANES]> = bufs[..burst]
+                    .iter_mut()
+                    .zip(&tags)
+                    .enumerate()
+                    .map(|(i, (b, t))| {
+                        Open::new(&key_bytes, nonce(i as u64), &[], &mut b[..len], *t)
+                    })
+                    .collect();
+                let _ = engine.open(&mut jobs);
+                burst
             });
+            let open_single = fastest(|| {
+                for (i, (b, c)) in bufs[..burst].iter_mut().zip(&sealed).enumerate() {
+                    b[..len].copy_from_slice(&c[..len]);
+                    let _ = single.open(i as u64, &mut b[..len], &tags[i]);
+                }
+                burst
+            });
+            for (direction, batched_ns, single_ns) in [
+                (Direction::Seal, seal_batched, seal_single),
+                (Direction::Open, open_batched, open_single),
+            ] {
+                samples.push(Sample {
+                    direction,
+                    len,
+                    burst,
+                    batched_ns,
+                    single_ns,
+                });
+            }
         }
     }
+    let of = |d: Direction| -> Vec<Sample> {
+        samples
+            .iter()
+            .filter(|s| s.direction == d)
+            .copied()
+            .collect()
+    };
     Measured {
-        policy: choose(engine, &samples),
+        batching: Batching {
+            seal: choose(engine, &of(Direction::Seal)),
+            open: choose(engine, &of(Direction::Open)),
+        },
         against: backend,
         samples,
     }
 }
 
-/// The policy the samples call for (see [`measure`]).
+/// The policy one direction's samples call for: `max_len` is the longest
+/// length up to which a full pass wins ([`Sample::batch_wins`]: by more
+/// than the loop's overhead) at every length, `min_burst` half a pass
+/// where half a pass wins at the shortest length too, else a full one;
+/// none where a full pass does not win at the shortest length.
 pub fn choose(engine: Engine, samples: &[Sample]) -> Option<BatchPolicy> {
     let full = engine.lanes();
     let max_len = samples
@@ -196,6 +284,7 @@ mod tests {
 
     fn sample(len: usize, burst: usize, batched_ns: f64, single_ns: f64) -> Sample {
         Sample {
+            direction: Direction::Seal,
             len,
             burst,
             batched_ns,
@@ -240,27 +329,44 @@ mod tests {
     }
 
     #[test]
-    fn always_batches_every_burst_and_every_length() {
-        let Some(p) = BatchPolicy::always() else {
+    fn always_batches_every_burst_and_every_length_both_ways() {
+        let Some(b) = Batching::always() else {
             return;
         };
-        assert!(p.batches(1));
-        assert_eq!(p.max_len, mbaead::MAX_LEN);
+        assert!(b.is_on());
+        for p in [b.seal, b.open] {
+            let p = p.expect("both ways");
+            assert!(p.batches(1));
+            assert_eq!(p.max_len, mbaead::MAX_LEN);
+        }
+        assert!(!Batching::default().is_on());
     }
 
     #[test]
-    fn the_measure_samples_every_length_at_a_full_and_a_half_pass() {
+    fn the_measure_samples_every_length_both_ways_at_a_full_and_a_half_pass() {
         let m = measure(AeadBackend::Ring);
         let Some(engine) = Engine::detect() else {
-            assert!(m.policy.is_none() && m.samples.is_empty());
+            assert!(!m.batching.is_on() && m.samples.is_empty());
             return;
         };
-        assert_eq!(m.samples.len(), 2 * LENGTHS.len());
+        assert_eq!(m.samples.len(), 2 * 2 * LENGTHS.len());
         assert!(m
             .samples
             .iter()
             .all(|s| s.batched_ns > 0.0 && s.single_ns > 0.0 && s.batched_ns.is_finite()));
-        // Whatever it chose follows from what it saw.
-        assert_eq!(m.policy, choose(engine, &m.samples));
+        // Whatever it chose follows from what it saw, per direction.
+        for (d, chosen) in [
+            (Direction::Seal, m.batching.seal),
+            (Direction::Open, m.batching.open),
+        ] {
+            let of: Vec<Sample> = m
+                .samples
+                .iter()
+                .filter(|s| s.direction == d)
+                .copied()
+                .collect();
+            assert_eq!(of.len(), 2 * LENGTHS.len());
+            assert_eq!(chosen, choose(engine, &of));
+        }
     }
 }

@@ -23,7 +23,7 @@ use dpdk_sys::rte::{
 use protocol::crypto::PublicKey;
 use protocol::time::Instant;
 
-use crate::batch_policy::BatchPolicy;
+use crate::batch_policy::Batching;
 use crate::clock::TscClock;
 use crate::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use crate::counters::{DropReason, Event, WorkerCounters};
@@ -90,10 +90,10 @@ pub struct WorkerConfig {
     /// How many ICMP errors this worker may send (`dpdk.icmp_per_sec`,
     /// `dpdk.icmp_burst`).
     pub icmp_rate: IcmpRate,
-    /// Which packets it seals in multi-buffer passes (`dpdk.aead`; `None`:
-    /// one at a time). Keys join passes only when made while
-    /// `protocol::crypto::set_batch_keys` is on.
-    pub batch: Option<BatchPolicy>,
+    /// Which packets it seals and opens in multi-buffer passes
+    /// (`dpdk.aead`; the default: one at a time). Keys join passes only
+    /// when made while `protocol::crypto::set_batch_keys` is on.
+    pub batch: Batching,
 }
 
 impl WorkerConfig {
@@ -342,8 +342,8 @@ impl<'p> Worker<'p> {
             to_workers: links.to_workers,
         };
         let gate = HandshakeGate::new(&cfg.public_key);
-        let seal_batch = SealBatch::new(cfg.batch);
-        let cfg_batch = cfg.batch;
+        let seal_batch = SealBatch::new(cfg.batch.seal);
+        let open_batch = OpenBatch::new(cfg.batch.open);
         let staging = Staging::new(cfg.staging_budget);
         let table = IndexTable::new(cfg.index, cfg.workers);
         let lanes = LaneWork::new(cfg.index, cfg.workers);
@@ -370,7 +370,7 @@ impl<'p> Worker<'p> {
             idle,
             stages: StageClock::default(),
             seal_batch,
-            open_batch: OpenBatch::new(cfg_batch),
+            open_batch,
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
-use dataplane::batch_policy::BatchPolicy;
+use dataplane::batch_policy::{BatchPolicy, Batching};
 use dataplane::clock::TscClock;
 use dataplane::command::PortSide;
 use dataplane::counters::{DropReason, Event, WorkerCounters};
@@ -107,7 +107,10 @@ fn with_worker(
     let counters = Arc::new(WorkerCounters::default());
     let worker = Worker::new(
         WorkerConfig {
-            batch: Some(policy),
+            batch: Batching {
+                seal: Some(policy),
+                open: Some(policy),
+            },
             ..worker_config(0, 1)
         },
         WorkerQueues {

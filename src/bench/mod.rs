@@ -14,7 +14,7 @@ mod traffic;
 mod warm;
 
 use clap::Args;
-use dataplane::batch_policy::{self, BatchPolicy};
+use dataplane::batch_policy::{self, Batching};
 use dataplane::clock::TscClock;
 use dataplane::cryptodev::{CryptodevAead, CryptodevSetup};
 use dataplane::cycle_profile::{self, Stage};
@@ -557,7 +557,7 @@ fn flood_phase(
         !args.sw_checksum,
         // The flood's figures compare data with and without a flood on
         // one-packet sealing.
-        None,
+        Batching::default(),
         Some(&gate),
         |h| run.measure(h, peers),
     )?;
@@ -579,8 +579,8 @@ fn flood_phase(
 /// on this CPU as `wgdp run` does at start-up; `multibuffer`: every burst),
 /// noted in the report; transport keys made from here on keep their bytes
 /// for the passes when there is one.
-fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Option<BatchPolicy>, String> {
-    let policy = match aead {
+fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Batching, String> {
+    let batching = match aead {
         "auto" => {
             let m = batch_policy::measure(protocol::crypto::transport_backend());
             let seen: Vec<String> = m
@@ -588,8 +588,8 @@ fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Option<BatchPolic
                 .iter()
                 .map(|s| {
                     format!(
-                        "{} B x{}: {:.0} vs {:.0} ns",
-                        s.len, s.burst, s.batched_ns, s.single_ns
+                        "{:?} {} B x{}: {:.0} vs {:.0} ns",
+                        s.direction, s.len, s.burst, s.batched_ns, s.single_ns
                     )
                 })
                 .collect();
@@ -598,25 +598,26 @@ fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Option<BatchPolic
                 m.against.name(),
                 seen.join(", ")
             ));
-            m.policy
+            m.batching
         }
-        "multibuffer" => Some(
-            BatchPolicy::always()
-                .ok_or("--aead multibuffer: this CPU has neither AVX-512 nor AVX2")?,
-        ),
-        _ => None,
+        "multibuffer" => {
+            Batching::always().ok_or("--aead multibuffer: this CPU has neither AVX-512 nor AVX2")?
+        }
+        _ => Batching::default(),
     };
-    notes.push(match policy {
-        Some(p) => format!(
-            "worker loop multi-buffer: {}, bursts of at least {} packets seal those up to {} bytes together",
-            p.engine.name(),
-            p.min_burst,
-            p.max_len
-        ),
-        None => "worker loop multi-buffer: off (one packet a call)".into(),
-    });
-    protocol::crypto::set_batch_keys(policy.is_some());
-    Ok(policy)
+    for (way, p) in [("seal", batching.seal), ("open", batching.open)] {
+        notes.push(match p {
+            Some(p) => format!(
+                "worker loop multi-buffer {way}: {}, bursts of at least {} packets, those up to {} bytes together",
+                p.engine.name(),
+                p.min_burst,
+                p.max_len
+            ),
+            None => format!("worker loop multi-buffer {way}: off (one packet a call)"),
+        });
+    }
+    protocol::crypto::set_batch_keys(batching.is_on());
+    Ok(batching)
 }
 
 #[cfg(test)]

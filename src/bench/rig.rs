@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use dataplane::batch_policy::BatchPolicy;
+use dataplane::batch_policy::Batching;
 use dataplane::clock::TscClock;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::counters::{Event, WorkerCounters};
@@ -206,7 +206,7 @@ pub fn phase<T: Send>(
     keys: Vec<PeerKeys>,
     clock: TscClock,
     tx_checksum_offload: bool,
-    batch: Option<BatchPolicy>,
+    batch: Batching,
     gate: Option<&GateSetup>,
     drive: impl FnOnce(&mut Harness<'_>) -> Result<T, String> + Send,
 ) -> Result<T, String> {

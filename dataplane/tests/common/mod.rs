@@ -16,6 +16,7 @@ use dpdk_sys::rte::{mbuf_ring, Burst, Eal, Mempool, RingConsumer, RingProducer, 
 
 use std::sync::Arc;
 
+use dataplane::batch_policy::Batching;
 use dataplane::command::{Command, HandshakeMessage, PortSide, WorkerEvent};
 use dataplane::icmp::IcmpRate;
 use dataplane::outer::{self, Outer};
@@ -237,7 +238,7 @@ pub fn worker_config(index: usize, workers: usize) -> WorkerConfig {
         staging_budget: 1023,
         mss_clamp: None,
         icmp_rate: IcmpRate::KERNEL,
-        batch: None,
+        batch: Batching::default(),
     }
 }
 
