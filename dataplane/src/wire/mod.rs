@@ -22,6 +22,7 @@ pub mod ethernet;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub(crate) mod peek;
 pub mod udp;
 
 /// Why bytes could not be viewed as a header (or a header not written).

@@ -34,7 +34,7 @@ use crate::wire::ethernet::for_us;
 use crate::wire::ip::{
     forward_decapsulated, inner_ip, ip_ecn, ip_header, is_link_scoped, InnerFault, InnerIp,
 };
-use crate::wire::{classify, ethernet, udp, Classification, L3Kind};
+use crate::wire::{classify, ethernet, peek, udp, Classification, L3Kind};
 
 /// A WireGuard message as the receive path dispatches it, read with
 /// `protocol`'s message views (type word and length checked).
@@ -95,23 +95,6 @@ pub(crate) struct MessageAt {
     pub(crate) dst: IpAddr,
 }
 
-/// The receiver index of the data message in `frame`, if it is an
-/// untagged Ethernet frame with IPv4 or IPv6 (no extension header) and UDP
-/// carrying one; read with no other check, for
-/// [`Worker::prefetch_tunnel_burst`] only (every frame is classified
-/// properly when it is handled).
-fn peek_receiver(frame: &[u8]) -> Option<u32> {
-    let ethertype = frame.get(12..14)?;
-    let l3 = ethernet::HEADER_LEN;
-    let udp = match u16::from_be_bytes([ethertype[0], ethertype[1]]) {
-        ethernet::ethertype::IPV4 => l3 + usize::from(frame.get(l3)? & 0x0f) * 4,
-        ethernet::ethertype::IPV6 => l3 + 40,
-        _ => return None,
-    };
-    let msg = frame.get(udp + udp::HEADER_LEN..)?;
-    Data::new_checked(msg).ok().map(|d| d.receiver())
-}
-
 impl Worker<'_> {
     /// Starts a burst of tunnel frames (`frames`, read before they are
     /// handled): asks for the state their data messages will read
@@ -120,7 +103,11 @@ impl Worker<'_> {
     pub(crate) fn prefetch_tunnel_burst<'m>(&self, frames: impl Iterator<Item = &'m Mbuf>) {
         let mut receivers = [None; dpdk_sys::rte::BURST_SIZE];
         for (r, m) in receivers.iter_mut().zip(frames) {
-            *r = peek_receiver(m.data());
+            // Untagged IPv4/IPv6 UDP frames only; the frame's own parse
+            // decides when it is handled.
+            *r = peek::udp_payload(m.data())
+                .and_then(|msg| Data::new_checked(msg).ok())
+                .map(|d| d.receiver());
         }
         self.table.prefetch_routes(&receivers);
     }
@@ -663,49 +650,5 @@ impl Worker<'_> {
             None => self.tx.pass_to_control(PortSide::Plaintext, m),
         }
         self.stages.lap(Stage::Build);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outer::Outer;
-
-    /// A UDP frame to `dst` carrying `payload`, as a peer sends it.
-    fn frame(dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
-        let src = match dst {
-            SocketAddr::V4(_) => SocketAddr::from(([192, 0, 2, 2], 51820)),
-            SocketAddr::V6(_) => "[2001:db8::2]:51820".parse().expect("address"),
-        };
-        let o = Outer {
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            src,
-            dst,
-            ecn: 0,
-        };
-        let h = outer::header_len(&dst);
-        let mut f = vec![0u8; h + payload.len()];
-        f[h..].copy_from_slice(payload);
-        outer::write(&mut f, &o, false).expect("outer");
-        f
-    }
-
-    #[test]
-    fn the_prefetch_peek_reads_a_data_messages_receiver_over_ipv4_and_ipv6_only() {
-        let mut data = [0u8; 48];
-        Data::new_unchecked(&mut data[..]).set_header(0x1234_5678, 9);
-        let v4 = SocketAddr::from(([192, 0, 2, 1], 51820));
-        let v6: SocketAddr = "[2001:db8::1]:51820".parse().expect("address");
-        assert_eq!(peek_receiver(&frame(v4, &data)), Some(0x1234_5678));
-        assert_eq!(peek_receiver(&frame(v6, &data)), Some(0x1234_5678));
-        // Not a data message (an initiation's type), cut short, or not IP.
-        let mut initiation = data;
-        initiation[0] = 1;
-        assert_eq!(peek_receiver(&frame(v4, &initiation)), None);
-        assert_eq!(peek_receiver(&frame(v4, &data)[..50]), None);
-        let mut arp = frame(v4, &data);
-        arp[12..14].copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
-        assert_eq!(peek_receiver(&arp), None);
     }
 }

@@ -43,7 +43,7 @@ use crate::staging::Staging;
 use crate::tx::{Out, Tx};
 use crate::wire::ethernet::for_us;
 use crate::wire::ip::{inner_ip, ip_ecn, is_link_scoped, InnerIp};
-use crate::wire::{classify, ethernet, ipv4, ipv6, Classification, L3Kind};
+use crate::wire::{classify, ethernet, ipv4, ipv6, peek, Classification, L3Kind};
 
 /// The plaintext-to-tunnel path of a worker: the components it reads and
 /// changes, borrowed from the worker (`Worker::send_path`) for one call.
@@ -141,24 +141,6 @@ impl LookedUp {
     }
 }
 
-/// The inner destination of an untagged Ethernet frame carrying IPv4 or
-/// IPv6, read at its fixed offset with no other check: a hint for
-/// [`SendPath::look_ahead`] (the packet's own parse decides).
-fn peek_destination(frame: &[u8]) -> Option<IpAddr> {
-    let l3 = frame.get(ethernet::HEADER_LEN..)?;
-    match u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]) {
-        ethernet::ethertype::IPV4 => {
-            let dst: [u8; 4] = l3.get(16..20)?.try_into().ok()?;
-            Some(IpAddr::from(dst))
-        }
-        ethernet::ethertype::IPV6 => {
-            let dst: [u8; 16] = l3.get(24..40)?.try_into().ok()?;
-            Some(IpAddr::from(dst))
-        }
-        _ => None,
-    }
-}
-
 impl<'p> SendPath<'_, 'p> {
     /// Looks up a plaintext burst's destinations together, the allowed-IPs
     /// walks in lockstep so that their misses overlap, and asks for the
@@ -172,7 +154,7 @@ impl<'p> SendPath<'_, 'p> {
         let (mut v6, mut v6_at) = ([[0u8; 16]; BURST_SIZE], [0usize; BURST_SIZE]);
         let (mut n4, mut n6) = (0, 0);
         for (i, m) in frames.iter().enumerate().take(BURST_SIZE) {
-            match peek_destination(m.data()) {
+            match peek::ip_destination(m.data()) {
                 Some(IpAddr::V4(a)) => {
                     (v4[n4], v4_at[n4]) = (a.octets(), i);
                     n4 += 1;
@@ -798,31 +780,5 @@ impl<'p> SendPath<'_, 'p> {
         if let Err(TrySendError::Full(_)) = self.events.try_send(WorkerEvent::WantHandshake(id)) {
             self.counters.add(Event::HandshakeAskLost, 1);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_look_ahead_peek_reads_ipv4_and_ipv6_destinations_and_nothing_else() {
-        let mut v4 = vec![0u8; 14 + 20];
-        v4[12..14].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
-        v4[14 + 16..14 + 20].copy_from_slice(&[10, 9, 0, 2]);
-        assert_eq!(peek_destination(&v4), Some(IpAddr::from([10, 9, 0, 2])));
-        let mut v6 = vec![0u8; 14 + 40];
-        v6[12..14].copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
-        v6[14 + 24..14 + 40].copy_from_slice(&[0xfd, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-        let want: IpAddr = "fd00:9::2".parse().expect("address");
-        assert_eq!(peek_destination(&v6), Some(want));
-        // Cut short, tagged (the tag's EtherType first), or ARP: no hint.
-        assert_eq!(peek_destination(&v4[..14 + 19]), None);
-        let mut tagged = v4.clone();
-        tagged[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
-        assert_eq!(peek_destination(&tagged), None);
-        let mut arp = v4;
-        arp[12..14].copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
-        assert_eq!(peek_destination(&arp), None);
     }
 }

@@ -7,10 +7,8 @@
 //! ([`SharedReplayWindow`]). Workers hold it through an `Arc`; the keys are
 //! wiped when the last holder drops it.
 
-use super::keypair::{receivable, rekey_due, split_message, OpenError, SealError};
-use crate::constants::{
-    AEAD_TAG_LEN, COUNTER_BITS_TOTAL, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME,
-};
+use super::keypair::{receivable, rekey_due, OpenError, SealError};
+use crate::constants::{COUNTER_BITS_TOTAL, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME};
 use crate::crypto::TransportKey;
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::send_block::{SendBlock, SendCounter};
@@ -145,25 +143,10 @@ impl LaneKeypair {
         rekey_due(counter, self.initiator, self.birth, now)
     }
 
-    /// Seals `payload` in place (tag separate) with the next counter of
-    /// `block`, reserving a new block when it is used up; returns the
-    /// counter.
-    #[inline]
-    pub fn seal(
-        &self,
-        block: &mut SendBlock,
-        now: Instant,
-        payload: &mut [u8],
-        tag: &mut [u8; AEAD_TAG_LEN],
-    ) -> Result<u64, SealError> {
-        let (counter, key) = self.reserve(block, now)?;
-        *tag = key.seal(counter, payload).map_err(|_| SealError::Device)?;
-        Ok(counter)
-    }
-
     /// Takes the next counter of `block` (reserving a new block when it is
-    /// used up) with the key that seals it: [`seal`](Self::seal) without
-    /// the encryption (see [`Keypair::reserve`](super::Keypair::reserve)).
+    /// used up) with the key that seals the message carrying it (the
+    /// caller seals, at once or in a multi-buffer pass; see
+    /// [`Keypair::reserve`](super::Keypair::reserve)).
     #[inline]
     pub fn reserve(
         &self,
@@ -180,22 +163,9 @@ impl LaneKeypair {
         Ok((counter, &self.sending))
     }
 
-    /// Decrypts `payload` in place as message `counter`: the shared window
-    /// is checked before and updated after authentication, so of two
-    /// workers given the same message only one accepts it.
-    #[inline]
-    pub fn open(
-        &self,
-        now: Instant,
-        counter: u64,
-        payload: &mut [u8],
-        tag: &[u8; AEAD_TAG_LEN],
-    ) -> Result<(), OpenError> {
-        self.open_check(now, counter)?.open(counter, payload, tag)?;
-        self.open_commit(counter)
-    }
-
-    /// [`open`](Self::open)'s checks before decryption, and the key (see
+    /// Whether message `counter` may be received at `now` (validity, the
+    /// shared replay window), and the key that opens it; nothing changes
+    /// until [`open_commit`](Self::open_commit) (see
     /// [`Keypair::open_check`](super::Keypair::open_check)).
     #[inline]
     pub fn open_check(&self, now: Instant, counter: u64) -> Result<&TransportKey, OpenError> {
@@ -206,28 +176,17 @@ impl LaneKeypair {
         Ok(&self.receiving)
     }
 
-    /// [`open`](Self::open)'s update after authentication: of two holders
-    /// given the same message, only one takes it.
+    /// Message `counter` authenticated: the shared window takes it, so of
+    /// two holders given the same message only one accepts it.
     #[inline]
     pub fn open_commit(&self, counter: u64) -> Result<(), OpenError> {
         Ok(self.replay.update(counter)?)
-    }
-
-    /// Opens a whole data message in place; returns the (still padded)
-    /// plaintext, as [`Keypair::open_message`](super::Keypair::open_message).
-    pub fn open_message<'a>(
-        &self,
-        now: Instant,
-        msg: &'a mut [u8],
-    ) -> Result<&'a mut [u8], OpenError> {
-        let (counter, payload, tag) = split_message(msg, self.local_index)?;
-        self.open(now, counter, payload, tag)?;
-        Ok(payload)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::keypair::split_message;
     use super::super::Keypair;
     use super::*;
     use crate::messages::{Data, DATA_MIN_LEN};
@@ -237,6 +196,19 @@ mod tests {
         let a = Keypair::from_raw_keys([1; 32], [2; 32], 10, 20, now, true);
         let b = Keypair::from_raw_keys([2; 32], [1; 32], 20, 10, now, false);
         (a, b)
+    }
+
+    /// Opens a whole data message as a lane worker does: checked, opened
+    /// with the key the check returns, committed.
+    fn open_lane<'a>(
+        keys: &LaneKeypair,
+        now: Instant,
+        msg: &'a mut [u8],
+    ) -> Result<&'a mut [u8], OpenError> {
+        let (counter, payload, tag) = split_message(msg, keys.local_index())?;
+        keys.open_check(now, counter)?.open(counter, payload, tag)?;
+        keys.open_commit(counter)?;
+        Ok(payload)
     }
 
     /// Two holders of one shared keypair (two workers) send with disjoint
@@ -257,7 +229,8 @@ mod tests {
             msg[16..32].copy_from_slice(&[i as u8; 16]);
             let (payload, tag) = msg[16..].split_at_mut(16);
             let tag = <&mut [u8; 16]>::try_from(tag).expect("tag");
-            let counter = keys_a.seal(block, now, payload, tag).expect("seal");
+            let (counter, key) = keys_a.reserve(block, now).expect("reserve");
+            *tag = key.seal(counter, payload).expect("seal");
             Data::new_unchecked(&mut msg[..]).set_header(20, counter);
             sealed.push((counter, msg));
         }
@@ -267,15 +240,12 @@ mod tests {
         assert_eq!(counters.len(), 600, "no counter used twice");
         for (i, (_, msg)) in sealed.iter().enumerate() {
             let mut m = *msg;
-            let plain = keys_b.open_message(now, &mut m).expect("fresh");
+            let plain = open_lane(&keys_b, now, &mut m).expect("fresh");
             assert_eq!(plain, &[i as u8; 16]);
             // The same message through the other holder: a replay.
             let mut again = *msg;
             assert_eq!(
-                b.lanes()
-                    .expect("shared")
-                    .open_message(now, &mut again)
-                    .err(),
+                open_lane(b.lanes().expect("shared"), now, &mut again).err(),
                 Some(OpenError::Replay(ReplayError::Replayed))
             );
         }
