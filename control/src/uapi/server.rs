@@ -34,6 +34,14 @@ pub const SOCKET_DIR: &str = "/var/run/wireguard";
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 64 << 10;
+/// The most bytes of an answer written per system call. A write to a
+/// socket runs in the kernel until it is done, and a kernel built without
+/// preemption (`PREEMPT_NONE`, a common distribution default) runs nothing
+/// else on that CPU meanwhile, whatever the priorities: the 36 MB answer
+/// to a `get` of 100k peers, written in one call, held the CPU for up to
+/// 350 ms while the control thread, due for a handshake, waited
+/// (docs/scale.md). Between two calls the scheduler runs whoever is due.
+const WRITE_SLICE: usize = 64 << 10;
 
 /// Peers a `set` changed, for writing back to the tunnel table.
 #[derive(Debug, Default)]
@@ -266,10 +274,17 @@ fn serve(
         drop(lines);
         pending.consume(end);
         scanned = 0;
-        if conn.write_all(answer.as_bytes()).is_err() {
+        if write_sliced(&mut conn, answer.as_bytes()).is_err() {
             return;
         }
     }
+}
+
+/// Writes `bytes` to `conn` at most [`WRITE_SLICE`] bytes a system call.
+fn write_sliced(conn: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    bytes
+        .chunks(WRITE_SLICE)
+        .try_for_each(|slice| conn.write_all(slice))
 }
 
 fn ask(
@@ -323,6 +338,34 @@ mod tests {
         // Resumed after a read that ended between the two newlines.
         assert_eq!(request_end(b"set=1\na=b\n\n", 10), Some(11));
         assert_eq!(request_end(b"", 0), None);
+    }
+
+    /// A large answer reaches the socket in calls of at most
+    /// [`WRITE_SLICE`] bytes, whole and in order: one call of 36 MB kept
+    /// the CPU from the control thread on a kernel without preemption.
+    #[test]
+    fn a_large_answer_is_written_in_slices_the_scheduler_can_come_between() {
+        /// Records each call's length and what it wrote.
+        #[derive(Default)]
+        struct Calls {
+            lens: Vec<usize>,
+            bytes: Vec<u8>,
+        }
+        impl Write for Calls {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.lens.push(buf.len());
+                self.bytes.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let answer: Vec<u8> = (0..3 * WRITE_SLICE + 5).map(|i| i as u8).collect();
+        let mut calls = Calls::default();
+        write_sliced(&mut calls, &answer).expect("write");
+        assert_eq!(calls.bytes, answer, "whole and in order");
+        assert_eq!(calls.lens, [WRITE_SLICE, WRITE_SLICE, WRITE_SLICE, 5]);
     }
 
     /// The socket is created mode 0600 (it reads and changes keys), and a
