@@ -390,19 +390,29 @@ impl FloodRun<'_> {
                                 flood.per_data = per_data(loaded);
                             }
                         }
+                        // The figure: loaded batches, each after an
+                        // unloaded one of the same set, so that the share
+                        // compares batches of the same minute (the
+                        // unloaded rate drifts by more than the flood's
+                        // cost between the start and the last rate).
                         let n = batch(flood.per_data);
                         let before = Counts::read(h, &stats);
-                        h.interleave = Some(Box::new(flood_clone(&flood)));
-                        let mut runs = Vec::new();
+                        let mut flooding: Option<Box<dyn Interleave + Send>> =
+                            Some(Box::new(flood_clone(&flood)));
+                        let (mut bases, mut runs) = (Vec::new(), Vec::new());
                         for _ in 0..self.repeat {
+                            h.interleave = None;
+                            bases.push(self.mpps_per_worker(h, set, &mix, self.packets)?);
+                            h.interleave = flooding.take();
                             runs.push(self.mpps_per_worker(h, set, &mix, n)?);
+                            flooding = h.interleave.take();
                         }
                         let after = Counts::read(h, &stats);
-                        h.interleave = None;
-                        let data_fed = (n * self.repeat * workers) as u64;
+                        let data_fed = ((n + self.packets) * self.repeat * workers) as u64;
                         sets.push(SetFigure {
                             set,
                             per_data: flood.per_data,
+                            unloaded: median_timed(bases),
                             mpps_per_worker: median_timed(runs),
                             data_lost: data_fed.saturating_sub(after.decap - before.decap),
                             bad_mac1: after.bad_mac1 - before.bad_mac1,

@@ -27,6 +27,9 @@ pub(super) struct SetFigure {
     pub(super) set: WorkingSet,
     /// Flood frames per data message.
     pub(super) per_data: f64,
+    /// Data Mpps per worker of the unloaded batches run alternately with
+    /// the loaded ones (median): what the share is against.
+    pub(super) unloaded: Option<f64>,
     /// Data Mpps per worker (median); `None` when no warm batch could be
     /// timed with the worker fed throughout (see `bench::warm`).
     pub(super) mpps_per_worker: Option<f64>,
@@ -53,7 +56,8 @@ pub struct FloodReport {
     pub(super) peers: u32,
     pub(super) mix: &'static str,
     pub(super) warm_set: usize,
-    /// Each working set's unloaded data Mpps per worker.
+    /// Each working set's unloaded data Mpps per worker at the start (the
+    /// flood rates are calibrated against it).
     pub(super) unloaded: Vec<(WorkingSet, Option<f64>)>,
     pub(super) figures: Vec<FloodFigure>,
 }
@@ -66,9 +70,9 @@ const DATA_TARGET_RATES: [u64; 2] = [50_000, 500_000];
 const LEGIT_TARGET: f64 = 1.0;
 
 impl SetFigure {
-    /// The data's share of the same set's unloaded figure.
-    fn share(&self, unloaded: Option<f64>) -> Option<f64> {
-        let (m, u) = (self.mpps_per_worker?, unloaded?);
+    /// The data's share of the unloaded batches run alternately with it.
+    fn share(&self) -> Option<f64> {
+        let (m, u) = (self.mpps_per_worker?, self.unloaded?);
         Some(m / u.max(f64::MIN_POSITIVE))
     }
 
@@ -80,10 +84,10 @@ impl SetFigure {
 
     /// Whether the data target holds at rate `asked` (`None`: none at
     /// this rate, or no figure).
-    fn data_met(&self, asked: u64, unloaded: Option<f64>) -> Option<bool> {
+    fn data_met(&self, asked: u64) -> Option<bool> {
         DATA_TARGET_RATES
             .contains(&asked)
-            .then(|| self.share(unloaded))
+            .then(|| self.share())
             .flatten()
             .map(|s| s >= DATA_TARGET)
     }
@@ -115,11 +119,6 @@ fn label(set: WorkingSet) -> &'static str {
 }
 
 impl FloodReport {
-    /// A set's unloaded figure.
-    fn unloaded(&self, set: WorkingSet) -> Option<f64> {
-        self.unloaded.iter().find(|u| u.0 == set).and_then(|u| u.1)
-    }
-
     /// The table for people.
     pub fn table(&self) -> String {
         use std::fmt::Write as _;
@@ -134,35 +133,36 @@ impl FloodReport {
         );
         let _ = writeln!(
             t,
-            "{:>4} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5} {:>7} {:>7}  targets",
-            "set", "flood/s", "fed/s", "Mpps/wkr", "share", "bad_mac1", "cookies", "to_ctl", "q_full", "rate_lim", "depth", "tries", "cook", "total_s", "last_s"
+            "{:>4} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5} {:>7} {:>7}  targets",
+            "set", "flood/s", "fed/s", "unloaded", "Mpps/wkr", "share", "bad_mac1", "cookies", "to_ctl", "q_full", "rate_lim", "depth", "tries", "cook", "total_s", "last_s"
         );
         let num = |v: Option<f64>, prec: usize| v.map_or("-".into(), |v| format!("{v:.prec$}"));
         for &(set, u) in &self.unloaded {
             let _ = writeln!(
                 t,
-                "{:>4} {:>9} {:>9} {:>9} {:>6.2}",
+                "{:>4} {:>9} {:>9} {:>9} {:>9} {:>6.2}",
                 label(set),
                 0,
                 0,
+                num(u, 3),
                 num(u, 3),
                 1.0
             );
         }
         for f in &self.figures {
             for (i, s) in f.sets.iter().enumerate() {
-                let u = self.unloaded(s.set);
                 let data = s
-                    .data_met(f.asked, u)
+                    .data_met(f.asked)
                     .map_or(String::new(), |m| format!("data {} ", yes(m)));
                 let _ = write!(
                     t,
-                    "{:>4} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6}",
+                    "{:>4} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6}",
                     label(s.set),
                     f.asked,
                     num(s.fed(self.workers), 0),
+                    num(s.unloaded, 3),
                     num(s.mpps_per_worker, 3),
-                    num(s.share(u), 2),
+                    num(s.share(), 2),
                     s.bad_mac1,
                     s.cookies,
                     s.to_control,
@@ -189,7 +189,7 @@ impl FloodReport {
         }
         let _ = writeln!(
             t,
-            "(warm: data and flood recycled through {} mbufs per worker, in cache as a NIC with DDIO delivers them: the figure the targets use; COLD: a fresh batch, every frame from DRAM; share: against the same set's unloaded figure; fed/s: flood frames per second while the data was forwarded; depth: the handshake queue's deepest; total_s: the legitimate initiator's time to its response (it heads cold flood batches), REKEY_TIMEOUT waits after a cookie included (virtual); last_s: its last try; -: no batch could be timed with the worker fed throughout)",
+            "(warm: data and flood recycled through {} mbufs per worker, in cache as a NIC with DDIO delivers them: the figure the targets use; COLD: a fresh batch, every frame from DRAM; the 0 rows: each set's unloaded figure at the start, which calibrates the rates; unloaded: the same set's unloaded batches, each run just before a loaded one; share: Mpps/wkr against them; fed/s: flood frames per second while the data was forwarded; depth: the handshake queue's deepest; total_s: the legitimate initiator's time to its response (it heads cold flood batches), REKEY_TIMEOUT waits after a cookie included (virtual); last_s: its last try; -: no batch could be timed with the worker fed throughout)",
             self.warm_set
         );
         t
@@ -209,12 +209,12 @@ impl FloodReport {
             "rates": self.figures.iter().map(|f| json!({
                 "asked_per_s": f.asked,
                 "sets": f.sets.iter().map(|s| {
-                    let u = self.unloaded(s.set);
                     json!({
                         "set": s.set.name(),
                         "fed_per_s": s.fed(self.workers),
+                        "unloaded_mpps_per_worker": s.unloaded,
                         "mpps_per_worker": s.mpps_per_worker,
-                        "share_of_unloaded": s.share(u),
+                        "share_of_unloaded": s.share(),
                         "data_lost": s.data_lost,
                         "bad_mac1": s.bad_mac1,
                         "cookie_replies": s.cookies,
@@ -222,7 +222,7 @@ impl FloodReport {
                         "queue_full": s.queue_full,
                         "rate_limited": s.rate_limited,
                         "max_queue_depth": s.max_depth,
-                        "data_target_met": s.data_met(f.asked, u),
+                        "data_target_met": s.data_met(f.asked),
                     })
                 }).collect::<Vec<_>>(),
                 "legit_tries": f.legit.map(|l| l.tries),
@@ -239,10 +239,11 @@ impl FloodReport {
 mod tests {
     use super::*;
 
-    fn set_figure(set: WorkingSet, mpps: Option<f64>) -> SetFigure {
+    fn set_figure(set: WorkingSet, unloaded: f64, mpps: Option<f64>) -> SetFigure {
         SetFigure {
             set,
             per_data: 0.5,
+            unloaded: Some(unloaded),
             mpps_per_worker: mpps,
             data_lost: 0,
             bad_mac1: 16,
@@ -254,31 +255,33 @@ mod tests {
         }
     }
 
-    /// Each set's loaded figure is taken against that set's own unloaded
-    /// figure, cold rows are labelled as such, and a set with no timed
-    /// batch has no share and no verdict.
+    /// Each loaded figure is taken against its own set's unloaded batches,
+    /// run alternately with it (not the set's figure at the start, which
+    /// only calibrates the rates), cold rows are labelled as such, and a
+    /// set with no timed batch has no share and no verdict.
     #[test]
-    fn warm_and_cold_shares_are_each_against_their_own_unloaded_figure() {
+    fn shares_are_against_the_same_sets_unloaded_batches_run_alternately() {
         let report = FloodReport {
             workers: 2,
             peers: 16,
             mix: "64",
             warm_set: 1024,
-            unloaded: vec![(WorkingSet::Warm, Some(4.0)), (WorkingSet::Cold, Some(2.0))],
+            // At the start: the shares must not use these.
+            unloaded: vec![(WorkingSet::Warm, Some(4.5)), (WorkingSet::Cold, Some(2.5))],
             figures: vec![
                 FloodFigure {
                     asked: 500_000,
                     sets: vec![
-                        set_figure(WorkingSet::Warm, Some(3.6)),
-                        set_figure(WorkingSet::Cold, Some(1.6)),
+                        set_figure(WorkingSet::Warm, 4.0, Some(3.6)),
+                        set_figure(WorkingSet::Cold, 2.0, Some(1.6)),
                     ],
                     legit: None,
                 },
                 FloodFigure {
                     asked: 5_000_000,
                     sets: vec![
-                        set_figure(WorkingSet::Warm, None),
-                        set_figure(WorkingSet::Cold, Some(0.2)),
+                        set_figure(WorkingSet::Warm, 4.0, None),
+                        set_figure(WorkingSet::Cold, 2.0, Some(0.2)),
                     ],
                     legit: None,
                 },
@@ -287,8 +290,9 @@ mod tests {
         let j = report.json();
         let share = |r: usize, s: usize| j["rates"][r]["sets"][s]["share_of_unloaded"].as_f64();
         let met = |r: usize, s: usize| j["rates"][r]["sets"][s]["data_target_met"].as_bool();
-        assert_eq!(j["unloaded_mpps_per_worker"]["warm"], 4.0);
-        assert_eq!(j["unloaded_mpps_per_worker"]["cold"], 2.0);
+        assert_eq!(j["unloaded_mpps_per_worker"]["warm"], 4.5);
+        assert_eq!(j["unloaded_mpps_per_worker"]["cold"], 2.5);
+        assert_eq!(j["rates"][0]["sets"][0]["unloaded_mpps_per_worker"], 4.0);
         assert!((share(0, 0).expect("warm") - 0.9).abs() < 1e-12);
         assert!((share(0, 1).expect("cold") - 0.8).abs() < 1e-12);
         assert_eq!((met(0, 0), met(0, 1)), (Some(true), Some(false)));
