@@ -53,9 +53,10 @@ pub const IDLE_SLEEP: Duration = Duration::from_micros(200);
 /// How often the timers of all peers are looked at: their deadlines are
 /// seconds apart, and a scan touches every peer.
 const TIMERS_EVERY: Duration = Duration::from_millis(5);
-/// With many peers a scan takes a while (about 1.5 ms for 100k): the next
-/// one waits at least this many times as long, so the scans take at most
-/// a tenth of the control thread.
+/// With many peers a scan takes a while (about 10 ms for 100k on this
+/// project's 2-vCPU test VM, where each peer's state is a cache miss; see
+/// `PeerTable::scan_mut`): the next one waits at least this many times as
+/// long, so the scans take at most a tenth of the control thread.
 const TIMER_SCAN_SHARE: u32 = 10;
 /// Static-static DHs the control thread computes ahead in one idle round
 /// when it has no handshake threads (about 20 us each: a round stays
@@ -473,12 +474,12 @@ impl<'p> Control<'p> {
     pub(crate) fn timer_round(&mut self, now: Instant) {
         let mut due: Vec<(PeerId, protocol::timers::TimerActions)> = Vec::new();
         let rng = &mut self.rng;
-        for p in self.table.peers.iter_mut() {
+        self.table.peers.scan_mut(|p| {
             p.sync_activity(rng);
             if p.timers.next_deadline().is_some_and(|d| d <= now) {
                 due.push((p.id, p.timers.poll(now)));
             }
-        }
+        });
         for (id, actions) in due {
             let Some(owner) = self.table.peers.get_mut(id).map(|p| p.owner) else {
                 continue;
