@@ -267,7 +267,11 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (packets, repeat, peer_counts) = if args.short {
         let peers = args.peers.iter().copied().filter(|&p| p <= 1024).collect();
-        (args.packets.min(4096), 1, peers)
+        // A batch long enough to be timed by a harness that looks every
+        // few hundred microseconds: 4096 packets (about 1 ms in a release
+        // build) often ended between two looks on a quiet machine, and no
+        // try could be timed.
+        (args.packets.min(SHORT_PACKETS), 1, peers)
     } else {
         (args.packets, args.repeat.max(1), args.peers.clone())
     };
@@ -491,6 +495,9 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+/// Data packets per worker in a `--short` batch (see [`run`]).
+const SHORT_PACKETS: usize = 16_384;
 
 /// The flood rates `--short` measures.
 const SHORT_FLOOD: [u64; 2] = [50_000, 500_000];
