@@ -204,7 +204,7 @@ fn batch_policy(aead: conf::Aead) -> Result<Batching, RunError> {
         })?,
         conf::Aead::Ring | conf::Aead::IpsecMb | conf::Aead::Cryptodev => Batching::default(),
     };
-    for (way, p) in [("seal", batching.seal), ("open", batching.open)] {
+    for (way, p) in batching.ways() {
         match p {
             Some(p) => tracing::info!(
                 way,

@@ -59,6 +59,11 @@ impl Batching {
     pub fn is_on(&self) -> bool {
         self.seal.is_some() || self.open.is_some()
     }
+
+    /// Each direction's policy, named ("seal", "open"), for reports.
+    pub fn ways(&self) -> [(&'static str, Option<BatchPolicy>); 2] {
+        [("seal", self.seal), ("open", self.open)]
+    }
 }
 
 impl BatchPolicy {
@@ -218,20 +223,26 @@ pub fn measure(backend: AeadBackend) -> Measured {
             }
         }
     }
-    let of = |d: Direction| -> Vec<Sample> {
-        samples
-            .iter()
-            .filter(|s| s.direction == d)
-            .copied()
-            .collect()
-    };
-    Measured {
-        batching: Batching {
-            seal: choose(engine, &of(Direction::Seal)),
-            open: choose(engine, &of(Direction::Open)),
-        },
+    let mut m = Measured {
+        batching: Batching::default(),
         against: backend,
         samples,
+    };
+    m.batching = Batching {
+        seal: choose(engine, &m.of(Direction::Seal)),
+        open: choose(engine, &m.of(Direction::Open)),
+    };
+    m
+}
+
+impl Measured {
+    /// The samples of one direction, in the order they were taken.
+    pub fn of(&self, direction: Direction) -> Vec<Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.direction == direction)
+            .copied()
+            .collect()
     }
 }
 
@@ -334,7 +345,9 @@ mod tests {
             return;
         };
         assert!(b.is_on());
-        for p in [b.seal, b.open] {
+        let ways = b.ways();
+        assert_eq!(ways.map(|w| w.0), ["seal", "open"]);
+        for (_, p) in ways {
             let p = p.expect("both ways");
             assert!(p.batches(1));
             assert_eq!(p.max_len, mbaead::MAX_LEN);
@@ -359,13 +372,9 @@ mod tests {
             (Direction::Seal, m.batching.seal),
             (Direction::Open, m.batching.open),
         ] {
-            let of: Vec<Sample> = m
-                .samples
-                .iter()
-                .filter(|s| s.direction == d)
-                .copied()
-                .collect();
+            let of = m.of(d);
             assert_eq!(of.len(), 2 * LENGTHS.len());
+            assert!(of.iter().all(|s| s.direction == d));
             assert_eq!(chosen, choose(engine, &of));
         }
     }

@@ -612,7 +612,7 @@ fn batch_policy(aead: &str, notes: &mut Vec<String>) -> Result<Batching, String>
         }
         _ => Batching::default(),
     };
-    for (way, p) in [("seal", batching.seal), ("open", batching.open)] {
+    for (way, p) in batching.ways() {
         notes.push(match p {
             Some(p) => format!(
                 "worker loop multi-buffer {way}: {}, bursts of at least {} packets, those up to {} bytes together",

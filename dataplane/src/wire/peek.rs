@@ -10,8 +10,11 @@ use super::{ethernet, ipv4, ipv6, udp};
 
 /// The IP packet of an untagged Ethernet frame: (IPv6, its bytes).
 fn ip_packet(frame: &[u8]) -> Option<(bool, &[u8])> {
-    let l3 = frame.get(ethernet::HEADER_LEN..)?;
-    match u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]) {
+    let eth = ethernet::Frame::new_checked(frame)
+        .ok()
+        .filter(|f| !f.is_tagged())?;
+    let l3 = frame.get(eth.header_len()..)?;
+    match eth.ethertype() {
         ethernet::ethertype::IPV4 => Some((false, l3)),
         ethernet::ethertype::IPV6 => Some((true, l3)),
         _ => None,
