@@ -113,6 +113,13 @@ fn a_flapping_endpoint_never_crowds_out_session_handshake_and_move_events() {
         std::thread::sleep(Duration::from_millis(20));
         let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &N.to_be_bytes());
         rig.send(Tunnel, 0, &sealed_frame(&mut kp_peer, &inner));
+        // Opened before the next ones arrive elsewhere: a packet reaching
+        // the owner in the middle of them would restart their count, and
+        // no move would be asked (rehome.rs).
+        assert_eq!(
+            rig.wait_quietly(|c| c.events(Event::Decapsulated), u64::from(N + 1)),
+            u64::from(N + 1)
+        );
         // Its packets keep arriving on the other worker: a move is asked.
         for i in 0..REHOME_AFTER {
             let inner = ipv4_udp(PEER_INNER, LAN_HOST, 64, &(N + 1 + i).to_be_bytes());
