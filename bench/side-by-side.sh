@@ -90,21 +90,24 @@ PIDS=() NSS=() PREFIXES=() TOPO_UP=0 RMEM_OLD="" WMEM_OLD=""
 mkdir -p "$DIR"
 chmod 700 "$DIR"
 
-kill_pid() { # SIGTERM, SIGKILL after 5 s
-    local pid=$1 i
-    [[ -d /proc/$pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
+kill_pid() { # PID...: SIGTERM to all at once, SIGKILL to those left after 5 s
+    local pid i left
+    for pid; do kill -TERM "$pid" 2>/dev/null || true; done
     for ((i = 0; i < 50; i++)); do
-        [[ -d /proc/$pid ]] || { wait "$pid" 2>/dev/null || true; return 0; }
+        left=0
+        for pid; do [[ -d /proc/$pid ]] && left=1; done
+        ((left)) || break
         sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    for pid; do
+        [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || true
+    done
 }
 cleanup() {
     local rc=$? p ns pid
     trap - EXIT INT TERM
-    for ((p = ${#PIDS[@]} - 1; p >= 0; p--)); do kill_pid "${PIDS[p]}"; done
+    ((${#PIDS[@]} == 0)) || kill_pid "${PIDS[@]}"
     for ns in "${NSS[@]}"; do
         ip netns list | awk '{print $1}' | grep -qx -- "$ns" || continue
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill_pid "$pid"; done
@@ -426,8 +429,9 @@ print("%.3f %.3f %.3f" % ((x1 - x0) / t / 1e6, (b1 - b0) * 8 / t / 1e9, (e1 - e0
     log "($tag) $size: B decapsulated ${M[$tag:$size:mpps]} Mpps, ${M[$tag:$size:gbps]} Gbit/s of inner packets; A encapsulated ${M[$tag:$size:encmpps]} Mpps, A dropped ${M[$tag:$size:drops]} (source faster than the tunnel)"
     "$WGDP" show --interface "sbma$SFX" >"$d/a.show" 2>&1 || true
     "$WGDP" show --interface "sbmb$SFX" >"$d/b.show" 2>&1 || true
-    kill_pid "$bpid"
-    kill_pid "$apid"
+    # Both at once: while one busy-polls both CPUs, this VM's kernel can
+    # take minutes to reap the other (docs/testing.md, "The two cores").
+    kill_pid "$bpid" "$apid"
     local c
     for i in a b; do
         grep -q '^mbufs_in_use 0$' "$d/$i.log" || log "($tag) warning: wgdp $i did not return every mbuf"
