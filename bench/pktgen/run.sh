@@ -112,22 +112,31 @@ PKTGEN_SRC=$(cd "$(dirname "$PKTGEN_BIN")/../.." && pwd) # its Pktgen.lua
 PIDS=() GRANDCHILDREN=() PREFIXES=()
 mkdir -p "$DIR"
 chmod 700 "$DIR"
-kill_pid() { # pid [nowait]: SIGTERM, SIGKILL after 5 s; reaped unless not our child
-    local pid=$1 i
-    [[ -d /proc/$pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
+# [--nowait] PID...: SIGTERM to all at once, SIGKILL to those left after
+# 5 s; reaped unless --nowait (not our children). At once: while one wgdp
+# busy-polls both CPUs, this VM's kernel can take minutes to reap another
+# (docs/testing.md, "The two cores").
+kill_pid() {
+    local reap=1 pid i left
+    [[ ${1:-} == --nowait ]] && { reap=0; shift; }
+    for pid; do kill -TERM "$pid" 2>/dev/null || true; done
     for ((i = 0; i < 50; i++)); do
-        [[ -d /proc/$pid ]] || break
+        left=0
+        for pid; do [[ -d /proc/$pid ]] && left=1; done
+        ((left)) || break
         sleep 0.1
     done
-    [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
-    [[ ${2:-} == nowait ]] || wait "$pid" 2>/dev/null || true
+    for pid; do
+        [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
+        ((reap)) && { wait "$pid" 2>/dev/null || true; }
+    done
+    return 0
 }
 cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
-    for p in "${GRANDCHILDREN[@]}"; do kill_pid "$p" nowait; done
-    for ((p = ${#PIDS[@]} - 1; p >= 0; p--)); do kill_pid "${PIDS[p]}"; done
+    ((${#GRANDCHILDREN[@]} == 0)) || kill_pid --nowait "${GRANDCHILDREN[@]}"
+    ((${#PIDS[@]} == 0)) || kill_pid "${PIDS[@]}"
     for p in "${PREFIXES[@]}"; do rm -rf "/var/run/dpdk/$p"; done
     if [[ ${PG_KEEP:-0} == 1 || $rc -ne 0 ]]; then
         echo "run.sh: logs kept in $DIR" >&2
@@ -425,8 +434,7 @@ run_tunnel() { # peers
     fi
     "$WGDP" show --interface "pga$SFX" >"$d/a.show" 2>&1 || true
     "$WGDP" show --interface "pgb$SFX" >"$d/b.show" 2>&1 || true
-    kill_pid "$bpid"
-    kill_pid "$apid"
+    kill_pid "$bpid" "$apid"
     inproc "$n"
 }
 
