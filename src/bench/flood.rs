@@ -397,15 +397,17 @@ impl FloodRun<'_> {
                         // cost between the start and the last rate).
                         let n = batch(flood.per_data);
                         let before = Counts::read(h, &stats);
-                        let mut flooding: Option<Box<dyn Interleave + Send>> =
+                        // The flood waits here while an unloaded batch
+                        // runs, and goes on where it stopped.
+                        let mut parked: Option<Box<dyn Interleave + Send>> =
                             Some(Box::new(flood_clone(&flood)));
+                        h.interleave = None;
                         let (mut bases, mut runs) = (Vec::new(), Vec::new());
                         for _ in 0..self.repeat {
-                            h.interleave = None;
                             bases.push(self.mpps_per_worker(h, set, &mix, self.packets)?);
-                            h.interleave = flooding.take();
+                            std::mem::swap(&mut h.interleave, &mut parked);
                             runs.push(self.mpps_per_worker(h, set, &mix, n)?);
-                            flooding = h.interleave.take();
+                            std::mem::swap(&mut h.interleave, &mut parked);
                         }
                         let after = Counts::read(h, &stats);
                         let data_fed = ((n + self.packets) * self.repeat * workers) as u64;
